@@ -1,0 +1,1 @@
+"""IVEN GraphQL server: composition root (settings, app, context, auth, CLI)."""

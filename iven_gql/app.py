@@ -1,0 +1,244 @@
+"""create_app: the Starlette application, its lifespan (stores, clients) and the GraphQL view."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from cross_web import HTTPException
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from iven_gql.auth import Passwords, Tokens
+from iven_gql.config import Settings, redact_url
+from iven_gql.context import Context, client_info
+from iven_gql.extensions import build_extensions
+from resolvers import accounts as accounts_uc
+from resolvers.deps import Deps
+from resolvers.sessions import guard
+from schema import build_schema
+from stores.db import Database, create_engine
+from stores.documents import DocumentStore, EmbeddedListener
+from stores.mail import Mailer
+from stores.migrations.runner import upgrade
+from stores.redis import Broadcast, RateLimiter, ReadCache, SessionKeys, create_client
+
+log = logging.getLogger("iven.app")
+
+STATIC_DIR = Path(__file__).with_name("static")
+GRAPHIQL_HTML = Path(__file__).with_name("graphiql.html")
+ASSETS_PATH = "/graphiql-assets"
+
+
+class StoreUnavailable(RuntimeError):
+    pass
+
+
+async def _within(what: str, url: str, timeout: float, coro: Any) -> Any:
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except Exception as exc:
+        raise StoreUnavailable(
+            f"{what} is not reachable at {redact_url(url)} ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+@dataclass
+class Resources:
+    """Everything the lifespan opens, closed in reverse on shutdown."""
+
+    settings: Settings
+    deps: Deps | None = None
+    embedded_mongo: EmbeddedListener | None = None
+    backends: dict[str, str] = field(default_factory=dict)
+
+    async def open(self) -> Deps:
+        s = self.settings
+        timeout = s.store_connect_timeout_s
+        engine = create_engine(s.database_url, connect_timeout=timeout)
+        db = Database(engine)
+        await _within("MySQL/SQL database", s.database_url, timeout, db.ping())
+        if s.migrate_on_start:
+            await upgrade(engine)
+        self.backends["sql"] = f"{engine.dialect.name} ({redact_url(s.database_url)})"
+
+        mongo_url = s.mongodb_url
+        if mongo_url is None:
+            self.embedded_mongo = await asyncio.to_thread(
+                EmbeddedListener.start, s.var_dir / "briskdb"
+            )
+            mongo_url = self.embedded_mongo.url
+            self.backends["documents"] = f"embedded briskdb listener ({mongo_url})"
+        else:
+            self.backends["documents"] = f"mongodb ({redact_url(mongo_url)})"
+        documents = await _within(
+            "MongoDB", mongo_url, timeout + 1,
+            DocumentStore.connect(mongo_url, s.mongodb_database, timeout_s=timeout),
+        )
+
+        redis = create_client(s.redis_url, timeout=timeout)
+        await _within("Redis", s.redis_url or "in-process", timeout, redis.ping())
+        self.backends["redis"] = (
+            f"redis ({redact_url(s.redis_url)})" if s.redis_url else "in-process (fakeredis)"
+        )
+        broadcast = Broadcast(redis)
+        await broadcast.start()
+
+        mailer = Mailer(s.smtp_url, s.mail_from, s.var_dir / "outbox")
+        self.backends["mail"] = mailer.backend
+        self.deps = Deps(
+            settings=s,
+            db=db,
+            redis=redis,
+            documents=documents,
+            broadcast=broadcast,
+            rate_limiter=RateLimiter(redis),
+            session_keys=SessionKeys(redis),
+            read_cache=ReadCache(redis),
+            mailer=mailer,
+            passwords=Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
+            tokens=Tokens(s.jwt_secret.get_secret_value(), s.access_token_ttl_s),
+        )
+        await guard(self.deps).start()
+        for store, backend in self.backends.items():
+            log.info("store backend", extra={"store": store, "backend": backend})
+        return self.deps
+
+    async def close(self) -> None:
+        deps = self.deps
+        if deps is not None:
+            await accounts_uc.drain_background()
+            await guard(deps).close()
+            await deps.broadcast.close()
+            with contextlib.suppress(Exception):
+                await deps.redis.aclose()
+            await deps.documents.close()
+            await deps.db.close()
+        if self.embedded_mongo is not None:
+            await asyncio.to_thread(self.embedded_mongo.close)
+
+
+class IvenGraphQL(GraphQL[Context, None]):
+    def __init__(self, resources: Resources, **kwargs: Any) -> None:
+        settings = resources.settings
+        super().__init__(
+            build_schema(
+                build_extensions(settings),
+                disable_field_suggestions=settings.is_production,
+            ),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=50,
+            **kwargs,
+        )
+        self.resources = resources
+        self.settings = settings
+
+    @property
+    def deps(self) -> Deps:
+        assert self.resources.deps is not None, "the lifespan has not run"
+        return self.resources.deps
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        context = Context(
+            deps=self.deps, request=request, response=response, client=client_info(request)
+        )
+        if isinstance(request, Request):
+            await context.authenticate(request.headers.get("authorization"))
+        return context
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = context.connection_params or {}
+        authorization = params.get("authorization") or params.get("Authorization")
+        if authorization is not None and not isinstance(authorization, str):
+            raise ConnectionRejectionError()
+        await context.authenticate(authorization)
+        if context.auth_error is not None:
+            raise ConnectionRejectionError()
+        return {"viewerId": str(context.viewer.user_id)} if context.viewer else None
+
+    async def parse_http_body(self, request: Any) -> Any:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.settings.max_request_bytes:
+            raise HTTPException(413, "Request body too large")
+        data = await super().parse_http_body(request)
+        query = getattr(data, "query", None)
+        if query is not None and len(query.encode()) > self.settings.max_document_bytes:
+            raise HTTPException(413, "GraphQL document too large")
+        return data
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        html = GRAPHIQL_HTML.read_text(encoding="utf-8")
+        html = html.replace("{{ASSETS}}", ASSETS_PATH)
+        html = html.replace("{{ SUBSCRIPTION_ENABLED }}", "true")
+        html = html.replace("{{ REPLACE_ME }}", "")
+        return HTMLResponse(html)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    resources = Resources(settings)
+    graphql = IvenGraphQL(resources)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await resources.open()
+            app.state.deps = resources.deps
+            yield
+        finally:
+            await resources.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        deps = resources.deps
+        checks: dict[str, dict[str, Any]] = {}
+        if deps is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+
+        async def check(name: str, coro: Any) -> None:
+            try:
+                await asyncio.wait_for(coro, 2.0)
+                checks[name] = {"status": "ok", "backend": resources.backends.get(name, "")}
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                checks[name] = {"status": "down", "error": type(exc).__name__}
+
+        await asyncio.gather(
+            check("sql", deps.db.ping()),
+            check("documents", deps.documents.ping()),
+            check("redis", deps.redis.ping()),
+        )
+        ok = all(c["status"] == "ok" for c in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if settings.graphiql and (STATIC_DIR / "graphiql").is_dir():
+        routes.append(Mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR / "graphiql")))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.resources = resources
+    return app

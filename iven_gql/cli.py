@@ -1,0 +1,176 @@
+"""`iven-gql`: serve, migrate, export-schema, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from iven_gql.config import Settings, redact_url
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # a clear message, not a traceback, for bad configuration
+        sys.exit(f"iven-gql: configuration error: {exc}")
+
+
+def app_factory():  # type: ignore[no-untyped-def]
+    """For uvicorn's --factory with several workers: settings come from the environment."""
+    from iven_gql.app import create_app
+    from iven_gql.logs import configure
+
+    settings = Settings()
+    configure(settings.log_level)
+    return create_app(settings)
+
+
+async def _migrate(settings: Settings) -> str | None:
+    from stores.db import create_engine
+    from stores.migrations.runner import current_revision, upgrade
+
+    engine = create_engine(settings.database_url, connect_timeout=settings.store_connect_timeout_s)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        revision = asyncio.run(_migrate(settings))
+    except Exception as exc:
+        print(f"iven-gql: migration failed on {redact_url(settings.database_url)}: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"database at revision {revision}")
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from schema import export_sdl
+
+    sdl = export_sdl()
+    if args.output:
+        Path(args.output).write_text(sdl, encoding="utf-8")
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from iven_gql.logs import configure
+
+    settings = _settings()
+    configure(settings.log_level)
+    embedded = None
+    if args.workers > 1:
+        if settings.redis_url is None:
+            sys.exit("iven-gql: several workers need a shared Redis: set IVEN_REDIS_URL")
+        if settings.migrate_on_start:
+            asyncio.run(_migrate(settings))
+            os.environ["IVEN_RUN_MIGRATIONS_ON_START"] = "false"
+        if settings.mongodb_url is None:
+            # One listener for all workers, started here; each worker keeps a small pool.
+            from stores.documents import EmbeddedListener
+
+            embedded = EmbeddedListener.start(settings.var_dir / "briskdb", pool_size=2)
+            if args.workers > 3:
+                sys.exit("iven-gql: the embedded document store serves at most 3 workers; "
+                         "set IVEN_MONGODB_URL")
+            os.environ["IVEN_MONGODB_URL"] = embedded.url
+    common = dict(
+        host=args.host,
+        port=args.port,
+        loop=args.loop,
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=1_048_576,
+        proxy_headers=args.proxy_headers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    try:
+        if args.workers > 1:
+            uvicorn.run("iven_gql.cli:app_factory", factory=True, workers=args.workers, **common)
+        else:
+            from iven_gql.app import create_app
+
+            uvicorn.run(create_app(settings), **common)
+    finally:
+        if embedded is not None:
+            embedded.close()
+    return 0
+
+
+async def _create_admin(settings: Settings, email: str, username: str, password: str) -> str:
+    from iven_gql.app import Resources
+    from resolvers.accounts import create_admin
+
+    resources = Resources(settings)
+    deps = await resources.open()
+    try:
+        user = await create_admin(deps, email=email, username=username, password=password)
+        return f"admin account ready: {user.username} <{user.email}> (id {user.id})"
+    finally:
+        await resources.close()
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from resolvers.errors import DomainError, DomainErrors
+
+    settings = _settings()
+    password = os.environ.get("IVEN_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
+    try:
+        print(asyncio.run(_create_admin(settings, args.email, args.username, password)))
+    except (DomainError, DomainErrors) as exc:
+        print(f"iven-gql: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iven-gql", description="IVEN GraphQL server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
+                       help="event loop (asyncio keeps the latency tail shorter; see bench/)")
+    serve.add_argument("--proxy-headers", action="store_true",
+                       help="trust X-Forwarded-For/Proto (only behind your own proxy)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    export = sub.add_parser("export-schema", help="print or write the GraphQL SDL")
+    export.add_argument("--output", "-o", help="file to write (default: stdout)")
+    export.set_defaults(func=cmd_export_schema)
+
+    admin = sub.add_parser("create-admin",
+                           help="create an admin (password from IVEN_ADMIN_PASSWORD or prompt)")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--username", required=True)
+    admin.set_defaults(func=cmd_create_admin)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

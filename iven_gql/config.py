@@ -1,0 +1,121 @@
+"""Settings: environment (prefix IVEN_) and an optional .env file, nothing else."""
+
+from __future__ import annotations
+
+import enum
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_JWT_SECRET = "dev-insecure-change-me-0123456789abcdef"
+
+
+class Environment(str, enum.Enum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, safe for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="IVEN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite+aiosqlite:///./var/iven.db"
+    # None: an embedded briskdb MongoDB listener started by the server, data under var_dir.
+    mongodb_url: str | None = None
+    mongodb_database: str = "iven"
+    # None: an in-process Redis (one process only).
+    redis_url: str | None = None
+    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    smtp_url: str | None = None
+    mail_from: str = "IVEN <no-reply@iven.local>"
+    public_url: str = "http://localhost:8000"
+    uploads_dir: Path = Path("./uploads")
+    var_dir: Path = Path("./var")
+
+    # Store connection behaviour
+    store_connect_timeout_s: float = 5.0
+    run_migrations_on_start: bool | None = None  # default: only in development
+
+    # Tokens and sessions
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    refresh_reuse_grace_s: int = 10
+    session_cache_ttl_s: float = 5.0
+    email_code_ttl_s: int = 15 * 60
+    email_code_max_attempts: int = 5
+    password_reset_ttl_s: int = 3600
+
+    # Password hashing (argon2id; OWASP minimum m=19 MiB, t=2, p=1)
+    argon2_time_cost: int = Field(default=2, ge=2)
+    argon2_memory_kib: int = Field(default=19 * 1024, ge=19 * 1024)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    # Rate limits: "count/seconds"
+    rate_login_account: str = "10/900"
+    rate_login_ip: str = "50/900"
+    rate_register_ip: str = "10/3600"
+    rate_register_email: str = "5/3600"
+    rate_reset_ip: str = "10/3600"
+    rate_reset_email: str = "5/3600"
+    rate_confirm_email: str = "10/900"
+
+    # GraphQL protections
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_document_bytes: int = 20_000
+    max_request_bytes: int = 1_000_000
+    introspection: bool = True
+    graphiql: bool = True
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            problems = []
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
+                problems.append("IVEN_JWT_SECRET must be set to a random value of 32+ characters")
+            if self.mongodb_url is None:
+                problems.append("IVEN_MONGODB_URL must point at a MongoDB server")
+            if self.redis_url is None:
+                problems.append("IVEN_REDIS_URL must point at a Redis server")
+            if self.database_url.startswith("sqlite"):
+                problems.append("IVEN_DATABASE_URL must point at MySQL/MariaDB")
+            if problems:
+                raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @cached_property
+    def migrate_on_start(self) -> bool:
+        if self.run_migrations_on_start is not None:
+            return self.run_migrations_on_start
+        return not self.is_production
+
+    @staticmethod
+    def parse_rate(spec: str) -> tuple[int, int]:
+        count, _, seconds = spec.partition("/")
+        return int(count), int(seconds)

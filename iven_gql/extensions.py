@@ -1,0 +1,139 @@
+"""Schema extensions: limits, caches, error shaping/masking and the per-operation log line.
+
+Strawberry builds extensions per request from the factories given here (never shared
+instances). Validation rules are created once so the validation cache can hit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as alias_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+
+from iven_gql.config import Settings
+from resolvers.errors import BadRequest, Forbidden, NotFound, Unauthenticated
+from stores.db import statement_count
+
+log = logging.getLogger("iven.graphql")
+
+EXPECTED = (Unauthenticated, Forbidden, NotFound, BadRequest)
+
+
+def _classify(error: GraphQLError) -> str | None:
+    original = error.original_error
+    if original is None:
+        if error.path is None:
+            message = error.message
+            if message.startswith("Syntax Error") or "token limit" in message.lower():
+                return "GRAPHQL_PARSE_FAILED"
+            return "GRAPHQL_VALIDATION_FAILED"
+        return "BAD_USER_INPUT"  # e.g. a non-null argument given null at execution
+    if isinstance(original, EXPECTED):
+        return original.code
+    if isinstance(original, GraphQLError):
+        return _classify(original)
+    return None
+
+
+class ErrorShaping(SchemaExtension):
+    """Every error gets `extensions.code`; unexpected ones are masked to the request id."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if not errors:
+            return
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", "-")
+        shaped = []
+        for error in errors:
+            code = _classify(error)
+            if code is None:
+                log.error(
+                    "internal error",
+                    exc_info=error.original_error,
+                    extra={"request_id": request_id, "path": error.path},
+                )
+                shaped.append(GraphQLError(
+                    "Internal server error.", nodes=error.nodes, path=error.path,
+                    extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+                ))
+            else:
+                extensions = dict(error.extensions or {})
+                extensions["code"] = code
+                shaped.append(GraphQLError(
+                    error.message, nodes=error.nodes, source=error.source,
+                    positions=error.positions, path=error.path, extensions=extensions,
+                ))
+        result.errors = shaped  # type: ignore[union-attr]
+
+
+class OperationLog(SchemaExtension):
+    """One JSON line per operation: request id, operation, viewer, duration, SQL statements."""
+
+    def on_operation(self) -> Iterator[None]:
+        start = time.perf_counter()
+        counter = [0]
+        token = statement_count.set(counter)
+        try:
+            yield
+        finally:
+            statement_count.reset(token)
+            ctx = self.execution_context
+            context = ctx.context
+            viewer = getattr(context, "viewer", None)
+            result = ctx.result
+            errors = getattr(result, "errors", None) or []
+            if context is not None:
+                context.operation_name = ctx.operation_name
+            log.info(
+                "operation",
+                extra={
+                    "request_id": getattr(context, "request_id", None),
+                    "operation": ctx.operation_name,
+                    "operation_type": _operation_type(ctx),
+                    "viewer_id": viewer.user_id if viewer is not None else None,
+                    "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                    "statements": counter[0],
+                    "errors": len(errors),
+                },
+            )
+
+
+def _operation_type(ctx: Any) -> str | None:
+    try:
+        return str(ctx.operation_type.value)
+    except Exception:  # noqa: BLE001 - unparseable documents have no type
+        return None
+
+
+def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    rules: list[Any] = [
+        depth_validator(settings.max_depth, None),
+        alias_validator(settings.max_aliases),
+    ]
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return [
+        OperationLog,
+        ErrorShaping,
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        partial(AddValidationRules, rules),
+        partial(ParserCache, maxsize=1024),
+        partial(ValidationCache, maxsize=1024),
+    ]

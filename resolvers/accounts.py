@@ -1,0 +1,571 @@
+"""Account use cases: registration, confirmation, sign-in, passwords, profile, email change."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import zoneinfo
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.exc import IntegrityError
+
+from resolvers import sessions
+from resolvers.deps import ClientInfo, Deps, Viewer
+from resolvers.errors import DomainError, DomainErrors, Unauthenticated
+from stores import accounts as store
+from stores.accounts import OneTimeSecret, Role, SecretPurpose, User
+from stores.db import utcnow
+from stores.documents import AccountEvent, delete_user_documents, record_account_event
+from stores.mail import Mail
+
+log = logging.getLogger("iven.accounts")
+
+USERNAME_RE = re.compile(r"^[a-z0-9_.]{3,30}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+NAME_MAX = 80
+BIO_MAX = 500
+
+# Background work (mail, activity documents) started after a commit; kept referenced.
+_background: set[asyncio.Task[Any]] = set()
+
+
+def after_commit(coro: Any) -> None:
+    """Runs side effects off the request path so response time reveals nothing."""
+    task = asyncio.create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def drain_background() -> None:
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_email(email: str, field: str = "email") -> DomainError | None:
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        return DomainError("INVALID_EMAIL", "Enter a valid email address.", field)
+    return None
+
+
+def check_username(username: str, field: str = "username") -> DomainError | None:
+    if not USERNAME_RE.match(username.lower()):
+        return DomainError(
+            "INVALID_USERNAME",
+            "Usernames are 3 to 30 characters: letters, digits, '_' and '.'.",
+            field,
+        )
+    return None
+
+
+def check_password(password: str, *, username: str, email: str,
+                   field: str = "password") -> DomainError | None:
+    if len(password) < 8:
+        return DomainError("PASSWORD_TOO_SHORT", "Use at least 8 characters.", field)
+    if len(password) > 128:
+        return DomainError("PASSWORD_TOO_LONG", "Use at most 128 characters.", field)
+    lowered = password.lower()
+    if lowered in {username.lower(), email.lower()}:
+        return DomainError(
+            "PASSWORD_TOO_SIMILAR", "The password must differ from the username and email.", field
+        )
+    return None
+
+
+def check_name(value: str, field: str) -> DomainError | None:
+    if not value or len(value) > NAME_MAX:
+        return DomainError("INVALID_NAME", f"Between 1 and {NAME_MAX} characters.", field)
+    return None
+
+
+def check_timezone(value: str, field: str = "timezone") -> DomainError | None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return DomainError("INVALID_TIMEZONE", "Use an IANA time zone such as Europe/Paris.", field)
+    return None
+
+
+def raise_if(errors: list[DomainError | None]) -> None:
+    found = [e for e in errors if e is not None]
+    if found:
+        raise DomainErrors(found)
+
+
+async def rate_limit(deps: Deps, scope: str, subject: str, spec: str, field: str | None = None) -> None:
+    limit, window = _parse_rate(spec)
+    decision = await deps.rate_limiter.hit(scope, subject, limit, window)
+    if not decision.allowed:
+        raise DomainError(
+            "RATE_LIMITED",
+            f"Too many attempts. Try again in {decision.retry_after_s} seconds.",
+            field,
+            retry_after_s=decision.retry_after_s,
+        )
+
+
+def _parse_rate(spec: str) -> tuple[int, int]:
+    count, _, seconds = spec.partition("/")
+    return int(count), int(seconds)
+
+
+# --- one-time secrets --------------------------------------------------------------------------
+
+
+def _code_hash(deps: Deps, purpose: SecretPurpose, user_id: int, code: str) -> str:
+    return deps.tokens.keyed_hash(f"{purpose.value}:{user_id}:{code}")
+
+
+async def _new_code(db: Any, deps: Deps, user: User, purpose: SecretPurpose, email: str) -> str:
+    assert user.id is not None
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    await store.replace_secret(
+        db,
+        OneTimeSecret(
+            user_id=user.id,
+            purpose=purpose.value,
+            target_email=email,
+            secret_hash=_code_hash(deps, purpose, user.id, code),
+            expires_at=utcnow() + timedelta(seconds=deps.settings.email_code_ttl_s),
+        ),
+    )
+    return code
+
+
+async def _check_code(
+    db: Any, deps: Deps, user: User, purpose: SecretPurpose, code: str
+) -> tuple[OneTimeSecret | None, DomainError | None]:
+    """Returns the matching secret, or the error to report after committing the attempt count."""
+    assert user.id is not None
+    secret = await store.active_secret(db, user.id, purpose)
+    invalid = DomainError("INVALID_CODE", "This code is not valid.", "code")
+    if secret is None:
+        return None, invalid
+    if secret.expires_at <= utcnow():
+        return None, DomainError("CODE_EXPIRED", "This code has expired; ask for a new one.", "code")
+    if secrets.compare_digest(secret.secret_hash, _code_hash(deps, purpose, user.id, code.strip())):
+        secret.consumed_at = utcnow()
+        await store.save_secret(db, secret)
+        return secret, None
+    secret.attempts += 1
+    if secret.attempts >= deps.settings.email_code_max_attempts:
+        secret.consumed_at = utcnow()
+        await store.save_secret(db, secret)
+        return None, DomainError(
+            "TOO_MANY_ATTEMPTS", "Too many wrong codes; ask for a new one.", "code"
+        )
+    await store.save_secret(db, secret)
+    return None, invalid
+
+
+def _send(deps: Deps, to: str, subject: str, body: str) -> None:
+    after_commit(deps.mailer.send(Mail(to=to, subject=subject, body=body)))
+
+
+def _confirmation_mail(deps: Deps, user: User, code: str) -> None:
+    _send(
+        deps,
+        user.email,
+        "Your IVEN confirmation code",
+        f"Hello {user.first_name},\n\nYour IVEN confirmation code is {code}.\n"
+        f"It is valid for {deps.settings.email_code_ttl_s // 60} minutes.\n",
+    )
+
+
+def _activity(user_id: int, kind: str, client: ClientInfo, session_id: str | None = None) -> None:
+    async def write() -> None:
+        try:
+            await record_account_event(
+                AccountEvent(user_id=user_id, kind=kind, ip=client.ip,
+                             user_agent=client.user_agent[:255], session_id=session_id)
+            )
+        except Exception:
+            log.warning("account event not recorded", exc_info=True, extra={"kind": kind})
+
+    after_commit(write())
+
+
+# --- registration and sign-in ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterInput:
+    username: str
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+
+
+async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
+    email = normalise_email(data.email)
+    username = data.username.strip()
+    first, last = data.first_name.strip(), data.last_name.strip()
+    await rate_limit(deps, "register-ip", client.ip, deps.settings.rate_register_ip)
+    raise_if([
+        check_username(username),
+        check_email(email),
+        check_password(data.password, username=username, email=email),
+        check_name(first, "firstName"),
+        check_name(last, "lastName"),
+    ])
+    await rate_limit(deps, "register-email", email, deps.settings.rate_register_email, "email")
+    password_hash = await deps.passwords.hash(data.password)
+    try:
+        async with deps.db.unit_of_work() as db:
+            taken = await store.username_or_email_taken(db, username.lower(), email)
+            _raise_taken(taken)
+            user = await store.add_user(
+                db,
+                User(username=username, username_key=username.lower(), email=email,
+                     password_hash=password_hash, first_name=first, last_name=last),
+            )
+            code = await _new_code(db, deps, user, SecretPurpose.CONFIRM_EMAIL, email)
+    except IntegrityError:  # a concurrent registration won the race
+        async with deps.db.reader() as db:
+            _raise_taken(await store.username_or_email_taken(db, username.lower(), email))
+        raise
+    _confirmation_mail(deps, user, code)
+    return user
+
+
+def _raise_taken(taken: set[str]) -> None:
+    errors = []
+    if "username" in taken:
+        errors.append(DomainError("USERNAME_TAKEN", "This username is taken.", "username"))
+    if "email" in taken:
+        errors.append(DomainError("EMAIL_TAKEN", "An account already uses this email.", "email"))
+    if errors:
+        raise DomainErrors(errors)
+
+
+async def resend_confirmation(deps: Deps, email: str, client: ClientInfo) -> None:
+    """Answers the same whether or not the account exists."""
+    email = normalise_email(email)
+    await rate_limit(deps, "resend-ip", client.ip, deps.settings.rate_register_ip)
+    await rate_limit(deps, "resend-email", email, deps.settings.rate_register_email, "email")
+    async with deps.db.unit_of_work() as db:
+        user = await store.user_by_email(db, email)
+        if user is None or user.email_confirmed_at is not None or not user.is_active:
+            return
+        code = await _new_code(db, deps, user, SecretPurpose.CONFIRM_EMAIL, email)
+    _confirmation_mail(deps, user, code)
+
+
+async def confirm_email(
+    deps: Deps, email: str, code: str, client: ClientInfo
+) -> tuple[User, sessions.IssuedTokens]:
+    email = normalise_email(email)
+    await rate_limit(deps, "confirm-email", email, deps.settings.rate_confirm_email, "code")
+    failure: DomainError | None = None
+    async with deps.db.unit_of_work() as db:
+        user = await store.user_by_email(db, email)
+        if user is None:
+            raise DomainError("INVALID_CODE", "This code is not valid.", "code")
+        if user.email_confirmed_at is not None:
+            raise DomainError("ALREADY_CONFIRMED", "This email is already confirmed.", "email")
+        secret, failure = await _check_code(db, deps, user, SecretPurpose.CONFIRM_EMAIL, code)
+        if secret is not None:
+            user.email_confirmed_at = utcnow()
+            await store.save_user(db, user)
+            issued = await sessions.open_session(db, deps, _id(user), client)
+    if failure is not None:
+        raise failure
+    await sessions.publish_session(deps, issued)
+    _activity(_id(user), "EMAIL_CONFIRMED", client, issued.session_id)
+    return user, issued
+
+
+async def login(
+    deps: Deps, email: str, password: str, client: ClientInfo
+) -> tuple[User, sessions.IssuedTokens]:
+    email = normalise_email(email)
+    await rate_limit(deps, "login-ip", client.ip, deps.settings.rate_login_ip)
+    await rate_limit(deps, "login-account", email, deps.settings.rate_login_account)
+    async with deps.db.reader() as db:
+        user = await store.user_by_email(db, email)
+    ok = await deps.passwords.verify(user.password_hash if user else None, password)
+    if user is None or not ok:
+        if user is not None:
+            _activity(_id(user), "LOGIN_FAILED", client)
+        raise DomainError("INVALID_CREDENTIALS", "Wrong email or password.")
+    if not user.is_active:
+        raise DomainError("ACCOUNT_DISABLED", "This account is disabled.")
+    if user.email_confirmed_at is None:
+        raise DomainError("EMAIL_NOT_CONFIRMED", "Confirm your email first.", "email")
+    new_hash = await deps.passwords.hash(password) if deps.passwords.needs_rehash(
+        user.password_hash) else None
+    async with deps.db.unit_of_work() as db:
+        if new_hash is not None:
+            fresh = await store.user_by_id(db, _id(user), for_update=True)
+            if fresh is not None:
+                fresh.password_hash = new_hash
+                db.add(fresh)
+                await db.flush()
+        issued = await sessions.open_session(db, deps, _id(user), client)
+    await sessions.publish_session(deps, issued)
+    _activity(_id(user), "LOGIN", client, issued.session_id)
+    return user, issued
+
+
+async def refresh(deps: Deps, refresh_token: str, client: ClientInfo) -> tuple[User, sessions.IssuedTokens]:
+    issued = await sessions.refresh_session(deps, refresh_token, client)
+    async with deps.db.reader() as db:
+        user = await store.user_by_id(db, issued.user_id)
+    if user is None or not user.is_active:
+        await sessions.revoke(deps, issued.user_id, "account_unavailable", only=issued.session_id)
+        raise DomainError("INVALID_TOKEN", "This refresh token is not valid.", "refreshToken")
+    return user, issued
+
+
+# --- password reset ----------------------------------------------------------------------------
+
+
+async def request_password_reset(deps: Deps, email: str, client: ClientInfo) -> None:
+    """Always answers the same; the mail goes out only if the account exists."""
+    email = normalise_email(email)
+    await rate_limit(deps, "reset-ip", client.ip, deps.settings.rate_reset_ip)
+    await rate_limit(deps, "reset-email", email, deps.settings.rate_reset_email, "email")
+    token = secrets.token_urlsafe(32)
+    async with deps.db.unit_of_work() as db:
+        user = await store.user_by_email(db, email)
+        if user is None or not user.is_active:
+            return
+        await store.replace_secret(
+            db,
+            OneTimeSecret(
+                user_id=_id(user), purpose=SecretPurpose.RESET_PASSWORD.value,
+                target_email=email, secret_hash=deps.tokens.keyed_hash(token),
+                expires_at=utcnow() + timedelta(seconds=deps.settings.password_reset_ttl_s),
+            ),
+        )
+    link = f"{deps.settings.public_url.rstrip('/')}/reset-password?token={quote(token)}"
+    _send(deps, user.email, "Reset your IVEN password",
+          f"Hello {user.first_name},\n\nTo choose a new password, open:\n{link}\n\n"
+          "The link works once, for one hour. If you did not ask for it, ignore this mail.\n")
+
+
+async def reset_password(deps: Deps, token: str, new_password: str, client: ClientInfo) -> None:
+    invalid = DomainError("INVALID_TOKEN", "This reset link is not valid or has expired.", "token")
+    async with deps.db.reader() as db:
+        secret = await store.secret_by_hash(db, deps.tokens.keyed_hash(token))
+        user = await store.user_by_id(db, secret.user_id) if secret else None
+    if (secret is None or user is None or secret.purpose != SecretPurpose.RESET_PASSWORD.value
+            or secret.consumed_at is not None or secret.expires_at <= utcnow()):
+        raise invalid
+    raise_if([check_password(new_password, username=user.username, email=user.email,
+                             field="newPassword")])
+    new_hash = await deps.passwords.hash(new_password)
+    async with deps.db.unit_of_work() as db:
+        locked = await store.secret_by_hash(db, deps.tokens.keyed_hash(token))
+        if locked is None or locked.consumed_at is not None:
+            raise invalid
+        locked.consumed_at = utcnow()
+        await store.save_secret(db, locked)
+        fresh = await store.user_by_id(db, _id(user), for_update=True)
+        assert fresh is not None
+        fresh.password_hash = new_hash
+        await store.save_user(db, fresh)
+        sids = await store.revoke_sessions(db, _id(user), "password_reset")
+    await sessions.announce_revoked(deps, sids)
+    _activity(_id(user), "PASSWORD_RESET", client)
+
+
+# --- the signed-in user ------------------------------------------------------------------------
+
+
+def require_viewer(viewer: Viewer | None) -> Viewer:
+    if viewer is None:
+        raise Unauthenticated()
+    return viewer
+
+
+async def _viewer_user(db: Any, viewer: Viewer, *, for_update: bool = False) -> User:
+    user = await store.user_by_id(db, viewer.user_id, for_update=for_update)
+    if user is None:
+        raise Unauthenticated("This account no longer exists.")
+    return user
+
+
+async def _check_current_password(deps: Deps, user: User, password: str, field: str) -> None:
+    if not await deps.passwords.verify(user.password_hash, password):
+        raise DomainError("WRONG_PASSWORD", "The password is not correct.", field)
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+    bio: str | None = None
+    timezone: str | None = None
+    expected_version: int | None = None
+
+
+async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User:
+    changes: dict[str, Any] = {}
+    errors: list[DomainError | None] = []
+    if data.first_name is not None:
+        changes["first_name"] = data.first_name.strip()
+        errors.append(check_name(changes["first_name"], "firstName"))
+    if data.last_name is not None:
+        changes["last_name"] = data.last_name.strip()
+        errors.append(check_name(changes["last_name"], "lastName"))
+    if data.username is not None:
+        changes["username"] = data.username.strip()
+        errors.append(check_username(changes["username"]))
+    if data.bio is not None:
+        changes["bio"] = data.bio.strip()
+        if len(changes["bio"]) > BIO_MAX:
+            errors.append(DomainError("VALUE_TOO_LONG", f"At most {BIO_MAX} characters.", "bio"))
+    if data.timezone is not None:
+        changes["timezone"] = data.timezone.strip()
+        errors.append(check_timezone(changes["timezone"]))
+    raise_if(errors)
+    try:
+        async with deps.db.unit_of_work() as db:
+            user = await _viewer_user(db, viewer, for_update=True)
+            if data.expected_version is not None and data.expected_version != user.version:
+                raise DomainError("STALE", "The profile changed since you read it; reload it.",
+                                  "expectedVersion")
+            new_username = changes.get("username")
+            if new_username is not None and new_username.lower() != user.username_key:
+                existing = await store.user_by_username(db, new_username)
+                if existing is not None:
+                    raise DomainError("USERNAME_TAKEN", "This username is taken.", "username")
+                user.username_key = new_username.lower()
+            for name, value in changes.items():
+                setattr(user, name, value)
+            await store.save_user(db, user)
+    except IntegrityError:
+        raise DomainError("USERNAME_TAKEN", "This username is taken.", "username") from None
+    return user
+
+
+async def change_password(deps: Deps, viewer: Viewer, current: str, new: str,
+                          client: ClientInfo) -> User:
+    async with deps.db.reader() as db:
+        user = await _viewer_user(db, viewer)
+    await _check_current_password(deps, user, current, "currentPassword")
+    raise_if([check_password(new, username=user.username, email=user.email, field="newPassword")])
+    new_hash = await deps.passwords.hash(new)
+    async with deps.db.unit_of_work() as db:
+        fresh = await _viewer_user(db, viewer, for_update=True)
+        fresh.password_hash = new_hash
+        await store.save_user(db, fresh)
+        sids = await store.revoke_sessions(db, viewer.user_id, "password_changed",
+                                           keep=viewer.session_id)
+    await sessions.announce_revoked(deps, sids)
+    _activity(viewer.user_id, "PASSWORD_CHANGED", client, viewer.session_id)
+    return fresh
+
+
+async def request_email_change(deps: Deps, viewer: Viewer, new_email: str, password: str) -> None:
+    email = normalise_email(new_email)
+    raise_if([check_email(email, "newEmail")])
+    await rate_limit(deps, "email-change", str(viewer.user_id), deps.settings.rate_register_email,
+                     "newEmail")
+    async with deps.db.reader() as db:
+        user = await _viewer_user(db, viewer)
+    await _check_current_password(deps, user, password, "password")
+    if email == user.email:
+        raise DomainError("SAME_EMAIL", "This is already your email.", "newEmail")
+    async with deps.db.unit_of_work() as db:
+        if await store.user_by_email(db, email) is not None:
+            raise DomainError("EMAIL_TAKEN", "An account already uses this email.", "newEmail")
+        code = await _new_code(db, deps, user, SecretPurpose.CHANGE_EMAIL, email)
+    _send(deps, email, "Confirm your new IVEN email",
+          f"Hello {user.first_name},\n\nYour code to confirm this address is {code}.\n"
+          f"It is valid for {deps.settings.email_code_ttl_s // 60} minutes.\n")
+    _send(deps, user.email, "Your IVEN email is being changed",
+          "Someone (hopefully you) asked to move your IVEN account to another email address.\n"
+          "If it wasn't you, change your password now.\n")
+
+
+async def confirm_email_change(deps: Deps, viewer: Viewer, code: str, client: ClientInfo) -> User:
+    await rate_limit(deps, "confirm-email-change", str(viewer.user_id),
+                     deps.settings.rate_confirm_email, "code")
+    failure: DomainError | None = None
+    try:
+        async with deps.db.unit_of_work() as db:
+            user = await _viewer_user(db, viewer, for_update=True)
+            secret, failure = await _check_code(db, deps, user, SecretPurpose.CHANGE_EMAIL, code)
+            if secret is not None:
+                if await store.user_by_email(db, secret.target_email) is not None:
+                    raise DomainError("EMAIL_TAKEN", "An account already uses this email.", "code")
+                user.email = secret.target_email
+                await store.save_user(db, user)
+    except IntegrityError:
+        raise DomainError("EMAIL_TAKEN", "An account already uses this email.", "code") from None
+    if failure is not None:
+        raise failure
+    _activity(viewer.user_id, "EMAIL_CHANGED", client, viewer.session_id)
+    return user
+
+
+async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
+    async with deps.db.reader() as db:
+        user = await _viewer_user(db, viewer)
+    await _check_current_password(deps, user, password, "password")
+    async with deps.db.unit_of_work() as db:
+        sids = await store.revoke_sessions(db, viewer.user_id, "account_deleted")
+        fresh = await _viewer_user(db, viewer, for_update=True)
+        await store.delete_user(db, fresh)
+    await sessions.announce_revoked(deps, sids + [viewer.session_id])
+    after_commit(delete_user_documents(viewer.user_id))
+
+
+async def create_admin(deps: Deps, *, email: str, username: str, password: str,
+                       first_name: str = "Admin", last_name: str = "IVEN") -> User:
+    """Creates a confirmed admin account, or promotes the existing account with that email."""
+    email = normalise_email(email)
+    async with deps.db.unit_of_work() as db:
+        user = await store.user_by_email(db, email)
+        if user is not None:
+            user.role = Role.ADMIN.value
+            return await store.save_user(db, user)
+    raise_if([check_username(username), check_email(email),
+              check_password(password, username=username, email=email)])
+    password_hash = await deps.passwords.hash(password)
+    async with deps.db.unit_of_work() as db:
+        _raise_taken(await store.username_or_email_taken(db, username.lower(), email))
+        return await store.add_user(
+            db,
+            User(username=username, username_key=username.lower(), email=email,
+                 password_hash=password_hash, first_name=first_name, last_name=last_name,
+                 role=Role.ADMIN.value, email_confirmed_at=utcnow()),
+        )
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+async def load_users(deps: Deps, ids: list[int]) -> list[User | None]:
+    """Batch function for the user loader. Public profiles are visible to signed-in users."""
+    async with deps.db.reader() as db:
+        rows = await store.users_by_ids(db, ids)
+    by_id = {u.id: u for u in rows}
+    return [by_id.get(i) for i in ids]
+
+
+async def account_activity(deps: Deps, viewer: Viewer, first: int,
+                           before: tuple[Any, str] | None) -> list[AccountEvent]:
+    from stores.documents import account_events_page
+
+    return await account_events_page(viewer.user_id, first=first, before=before)
+
+
+def _id(user: User) -> int:
+    assert user.id is not None
+    return user.id

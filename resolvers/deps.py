@@ -1,0 +1,86 @@
+"""What use cases are given: the app's resources (built by iven_gql) and who is asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from stores.db import Database
+    from stores.documents import DocumentStore
+    from stores.mail import Mailer
+    from stores.redis import Broadcast, RateLimiter, ReadCache, SessionKeys
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, stored: str | None, password: str) -> bool: ...
+    def needs_rehash(self, stored: str) -> bool: ...
+
+
+class AccessClaimsLike(Protocol):
+    user_id: int
+    session_id: str
+    expires_at: datetime
+
+
+class TokenIssuer(Protocol):
+    def issue_access(self, user_id: int, session_id: str) -> tuple[str, datetime]: ...
+    def decode_access(self, token: str) -> Any: ...
+    def keyed_hash(self, value: str) -> str: ...
+
+
+class AccountSettings(Protocol):
+    public_url: str
+    access_token_ttl_s: int
+    refresh_token_ttl_s: int
+    refresh_reuse_grace_s: int
+    session_cache_ttl_s: float
+    email_code_ttl_s: int
+    email_code_max_attempts: int
+    password_reset_ttl_s: int
+    rate_login_account: str
+    rate_login_ip: str
+    rate_register_ip: str
+    rate_register_email: str
+    rate_reset_ip: str
+    rate_reset_email: str
+    rate_confirm_email: str
+
+
+@dataclass
+class Deps:
+    settings: AccountSettings
+    db: Database
+    redis: Redis
+    documents: DocumentStore
+    broadcast: Broadcast
+    rate_limiter: RateLimiter
+    session_keys: SessionKeys
+    read_cache: ReadCache
+    mailer: Mailer
+    passwords: PasswordHasher
+    tokens: TokenIssuer
+    # per-process state owned by resolvers (session validity cache, ...)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int
+    session_id: str
+    expires_at: datetime
+    role: str = "USER"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "ADMIN"
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str = ""
+    user_agent: str = ""

@@ -1,0 +1,57 @@
+"""Failures a use case can report. The schema layer turns them into payload errors or top-level
+GraphQL errors with `extensions.code`; anything else is an internal error (masked)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """An expected failure: returned as data in the mutation's `errors`, nothing changed."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        field: list[str] | str | None = None,
+        *,
+        retry_after_s: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = [field] if isinstance(field, str) else field
+        self.retry_after_s = retry_after_s
+
+
+class DomainErrors(Exception):
+    """Several validation failures at once (e.g. every bad field of a form)."""
+
+    def __init__(self, errors: list[DomainError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+class Unauthenticated(Exception):
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str = "You must be signed in.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(Exception):
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "You are not allowed to do this.") -> None:
+        super().__init__(message)
+
+
+class NotFound(Exception):
+    code = "NOT_FOUND"
+
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__(message)
+
+
+class BadRequest(Exception):
+    """Argument validation outside of a mutation payload (e.g. page size over the maximum)."""
+
+    code = "BAD_USER_INPUT"

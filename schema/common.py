@@ -1,0 +1,123 @@
+"""Shared API pieces: scalars, the UserError interface, connections, mutation payload helpers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry import relay
+
+from resolvers.errors import BadRequest, DomainError, DomainErrors
+
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+T = TypeVar("T")
+E = TypeVar("E")
+
+
+@strawberry.interface(description="An expected failure of a mutation; nothing was changed.")
+class UserError:
+    field: list[str] | None = strawberry.field(
+        description="Path to the input field at fault (e.g. ['input', 'email']), if any."
+    )
+    message: str
+
+
+def to_user_errors(exc: DomainError | DomainErrors, error_cls: Callable[..., E],
+                   code_enum: Any) -> list[E]:
+    errors = exc.errors if isinstance(exc, DomainErrors) else [exc]
+    return [
+        error_cls(
+            field=["input", *e.field] if e.field else None,
+            code=code_enum(e.code),
+            message=e.message,
+            retry_after_seconds=e.retry_after_s,
+        )
+        for e in errors
+    ]
+
+
+async def attempt(
+    op: Awaitable[T], error_cls: Callable[..., E], code_enum: Any
+) -> tuple[T | None, list[E]]:
+    """Runs a use case; expected failures become payload errors."""
+    try:
+        return await op, []
+    except (DomainError, DomainErrors) as exc:
+        return None, to_user_errors(exc, error_cls, code_enum)
+
+
+# --- pagination --------------------------------------------------------------------------------
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+def page_size(first: int | None, *, argument: str = "first") -> int:
+    size = DEFAULT_PAGE if first is None else first
+    if size < 0 or size > MAX_PAGE:
+        raise BadRequest(f"`{argument}` must be between 0 and {MAX_PAGE}.")
+    return size
+
+
+def encode_cursor(*parts: Any) -> str:
+    raw = json.dumps(parts, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, *, arity: int) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadRequest("Invalid cursor.") from None
+    if not isinstance(parts, list) or len(parts) != arity:
+        raise BadRequest("Invalid cursor.")
+    return parts
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[T]:
+        return [e.node for e in self.edges]
+
+
+def connection(items: Sequence[T], size: int, cursor_of: Callable[[T], str],
+               *, has_previous: bool) -> Connection[T]:
+    """`items` holds up to size+1 rows: the extra one only says there is a next page."""
+    page = list(items[:size])
+    edges = [Edge(cursor=cursor_of(item), node=item) for item in page]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(items) > size,
+            has_previous_page=has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+
+
+NodeID = relay.GlobalID

@@ -1,0 +1,154 @@
+"""The document store: one PyMongo async client per process, Beanie models, the embedded listener.
+
+The production target is a real MongoDB. In development (no IVEN_MONGODB_URL) the server starts
+a briskdb MongoDB wire listener on a loopback port with its data under var/ — the code talks to
+it through the same Beanie → PyMongo → wire protocol path. What we avoid for that stand-in:
+transactions, TTL/text indexes, $setOnInsert, $lookup/$unwind, unique keys with ObjectIds or
+datetimes (see docs/briskdb.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pymongo
+from beanie import Document, init_beanie
+from pydantic import Field
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.errors import OperationFailure
+
+from stores.db import utcnow
+
+log = logging.getLogger("iven.documents")
+
+T = TypeVar("T")
+
+WRITE_CONFLICT = 112
+
+
+async def retry_write_conflicts(op: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
+    """Write conflicts (code 112) mean the write did not happen: try again shortly."""
+    delay = 0.01
+    for attempt in range(attempts):
+        try:
+            return await op()
+        except OperationFailure as exc:
+            if exc.code != WRITE_CONFLICT or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+    raise AssertionError("unreachable")
+
+
+# --- documents ---------------------------------------------------------------------------------
+
+
+class AccountEvent(Document):
+    """Security-relevant things that happened to an account (sign-ins, password changes...)."""
+
+    user_id: int
+    kind: str
+    ip: str = ""
+    user_agent: str = ""
+    session_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "account_events"
+        indexes = [
+            IndexModel([("user_id", pymongo.ASCENDING)], name="user_id"),
+            IndexModel(
+                [("user_id", pymongo.ASCENDING), ("created_at", pymongo.DESCENDING)],
+                name="user_created",
+            ),
+        ]
+
+
+DOCUMENT_MODELS: list[type[Document]] = [AccountEvent]
+
+
+async def record_account_event(event: AccountEvent) -> None:
+    await retry_write_conflicts(event.insert)
+
+
+async def account_events_page(
+    user_id: int, *, first: int, before: tuple[datetime, str] | None
+) -> list[AccountEvent]:
+    query: dict[str, Any] = {"user_id": user_id}
+    if before is not None:
+        at, oid = before
+        from bson import ObjectId
+
+        query["$or"] = [
+            {"created_at": {"$lt": at}},
+            {"created_at": at, "_id": {"$lt": ObjectId(oid)}},
+        ]
+    cursor = AccountEvent.find(query).sort([("created_at", -1), ("_id", -1)]).limit(first)
+    return await cursor.to_list()
+
+
+async def delete_user_documents(user_id: int) -> None:
+    await retry_write_conflicts(lambda: AccountEvent.find({"user_id": user_id}).delete())
+
+
+# --- connection --------------------------------------------------------------------------------
+
+
+@dataclass
+class EmbeddedListener:
+    """A briskdb MongoDB wire listener inside this process."""
+
+    path: Path
+    url: str
+    _db: Any = field(repr=False)
+    _server: Any = field(repr=False)
+
+    @classmethod
+    def start(cls, path: Path, pool_size: int = 4) -> EmbeddedListener:
+        import briskdb
+
+        path.mkdir(parents=True, exist_ok=True)
+        shards = None if (path / "MANIFEST").exists() or any(path.iterdir()) else 4
+        db = briskdb.open(str(path), shards=shards, documents=True)
+        server = db.serve(mongo="127.0.0.1:0", admin=None)
+        url = f"mongodb://{server.mongo_address}/?maxPoolSize={pool_size}"
+        return cls(path=path, url=url, _db=db, _server=server)
+
+    def close(self) -> None:
+        for closer in (getattr(self._server, "close", None), getattr(self._db, "close", None)):
+            if closer is not None:
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    log.debug("embedded listener close", exc_info=True)
+
+
+class DocumentStore:
+    def __init__(self, client: AsyncMongoClient[Any], database: str) -> None:
+        self.client = client
+        self.database = client[database]
+
+    @classmethod
+    async def connect(cls, url: str, database: str, *, timeout_s: float) -> DocumentStore:
+        client: AsyncMongoClient[Any] = AsyncMongoClient(
+            url,
+            serverSelectionTimeoutMS=int(timeout_s * 1000),
+            connectTimeoutMS=int(timeout_s * 1000),
+            tz_aware=True,
+        )
+        store = cls(client, database)
+        await store.ping()
+        await init_beanie(database=store.database, document_models=DOCUMENT_MODELS)
+        return store
+
+    async def ping(self) -> None:
+        await self.database.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()

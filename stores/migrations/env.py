@@ -1,0 +1,23 @@
+"""Alembic environment: always given a live connection by stores.migrations.runner."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import stores.accounts  # noqa: F401  (registers the tables on the metadata)
+
+target_metadata = SQLModel.metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations with `iven-gql migrate`")
+
+context.configure(
+    connection=connection,
+    target_metadata=target_metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,223 @@
+"""Redis: the client, the broadcast layer, sliding-window rate limits, session keys, read cache.
+
+The same code runs on a real Redis (shared by every server process) and on an in-process
+fakeredis server (embedded mode, one process). Keys are namespaced `iven:<area>:<id>` and
+every ephemeral key has a TTL. A Redis failure degrades what it serves; callers decide how.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("iven.redis")
+
+PREFIX = "iven"
+
+
+def key(*parts: object) -> str:
+    return ":".join((PREFIX, *(str(p) for p in parts)))
+
+
+def create_client(url: str | None, *, timeout: float = 5.0) -> aioredis.Redis:
+    if url is None:
+        import fakeredis
+
+        return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+# --- broadcast ---------------------------------------------------------------------------------
+
+
+class Broadcast:
+    """Publish/subscribe on channels, one Redis subscription connection per process.
+
+    Local subscribers get an asyncio queue; a single reader task fans messages out.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._pubsub: Any = None
+        self._queues: dict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        # A control channel so the connection exists before the first real subscription.
+        await self._pubsub.subscribe(key("control", secrets.token_hex(4)))
+        self._reader = asyncio.create_task(self._read(), name="iven-broadcast-reader")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+
+    async def publish(self, channel: str, message: Any) -> None:
+        await self._client.publish(channel, json.dumps(message, separators=(",", ":")))
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                msg = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # connection lost: back off and let redis-py reconnect
+                log.warning("broadcast connection lost; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if msg is None or msg.get("type") != "message":
+                continue
+            channel = msg["channel"]
+            try:
+                payload = json.loads(msg["data"])
+            except (TypeError, ValueError):
+                continue
+            for queue in list(self._queues.get(channel, ())):
+                queue.put_nowait(payload)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[asyncio.Queue[Any]]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        async with self._lock:
+            first = not self._queues.get(channel)
+            self._queues[channel].add(queue)
+            if first:
+                await self._pubsub.subscribe(channel)
+        try:
+            yield queue
+        finally:
+            async with self._lock:
+                self._queues[channel].discard(queue)
+                if not self._queues[channel]:
+                    del self._queues[channel]
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.unsubscribe(channel)
+
+
+# --- rate limits -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    retry_after_s: int = 0
+
+
+class RateLimiter:
+    """Sliding-window log in a sorted set per (scope, subject)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def hit(self, scope: str, subject: str, limit: int, window_s: int) -> RateDecision:
+        now = time.time()
+        k = key("rate", scope, subject)
+        member = f"{now:.6f}:{secrets.token_hex(4)}"
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(k, 0, now - window_s)
+                pipe.zadd(k, {member: now})
+                pipe.zcard(k)
+                pipe.zrange(k, 0, 0, withscores=True)
+                pipe.expire(k, window_s + 1)
+                _, _, count, oldest, _ = await pipe.execute()
+        except RedisError:
+            log.warning("rate limiter unavailable; allowing", exc_info=True)
+            return RateDecision(True)
+        if count <= limit:
+            return RateDecision(True)
+        # Rejected attempts don't extend the window.
+        with contextlib.suppress(RedisError):
+            await self._client.zrem(k, member)
+        oldest_ts = oldest[0][1] if oldest else now
+        return RateDecision(False, max(1, int(oldest_ts + window_s - now + 0.999)))
+
+
+# --- session keys ------------------------------------------------------------------------------
+
+SESSION_REVOKED = "revoked"
+
+
+class SessionKeys:
+    """`iven:session:<sid>` → user id while the session lives, or 'revoked'."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def get(self, sid: str) -> str | None:
+        value = await self._client.get(key("session", sid))
+        return value if value is None else str(value)
+
+    async def set_active(self, sid: str, user_id: int, ttl_s: int) -> None:
+        await self._client.set(key("session", sid), str(user_id), ex=max(1, ttl_s))
+
+    async def set_revoked(self, sids: list[str], ttl_s: int) -> None:
+        if not sids:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.set(key("session", sid), SESSION_REVOKED, ex=max(1, ttl_s))
+            await pipe.execute()
+
+
+# --- read cache --------------------------------------------------------------------------------
+
+
+class ReadCache:
+    """JSON values under `iven:cache:<area>:<id>` with a TTL; misses and failures return None."""
+
+    def __init__(self, client: aioredis.Redis, ttl_s: int = 300) -> None:
+        self._client = client
+        self._ttl = ttl_s
+
+    async def get_many(self, area: str, ids: list[Any]) -> list[Any | None]:
+        if not ids:
+            return []
+        try:
+            values = await self._client.mget([key("cache", area, i) for i in ids])
+        except RedisError:
+            return [None] * len(ids)
+        return [json.loads(v) if v is not None else None for v in values]
+
+    async def set_many(self, area: str, items: dict[Any, Any]) -> None:
+        if not items:
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for i, value in items.items():
+                    pipe.set(key("cache", area, i), json.dumps(value, default=str), ex=self._ttl)
+                await pipe.execute()
+        except RedisError:
+            log.warning("read cache write failed", exc_info=True)
+
+    async def delete(self, area: str, *ids: Any) -> None:
+        if not ids:
+            return
+        try:
+            await self._client.delete(*(key("cache", area, i) for i in ids))
+        except RedisError:
+            log.warning("read cache delete failed", exc_info=True)
