@@ -25,7 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from iven_gql.auth import Passwords, Tokens
 from iven_gql.config import Settings, redact_url
 from iven_gql.context import Context, client_info
-from iven_gql.extensions import build_extensions
+from iven_gql.extensions import build_extensions, shape_errors
 from resolvers import accounts as accounts_uc
 from resolvers.deps import Deps
 from resolvers.sessions import guard
@@ -181,6 +181,13 @@ class IvenGraphQL(GraphQL[Context, None]):
         if query is not None and len(query.encode()) > self.settings.max_document_bytes:
             raise HTTPException(413, "GraphQL document too large")
         return data
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        # Errors raised before the operation ran (e.g. a syntax error) skip the extensions.
+        if result.errors:
+            request_id = getattr(getattr(request, "state", None), "request_id", "-")
+            result.errors = shape_errors(result.errors, request_id)
+        return await super().process_result(request, result)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         html = GRAPHIQL_HTML.read_text(encoding="utf-8")

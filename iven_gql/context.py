@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ class Loaders:
 
     def __init__(self, deps: Deps) -> None:
         self.user_by_id: DataLoader[int, Any] = DataLoader(
-            lambda ids: accounts_uc.load_users(deps, list(ids))
+            partial(accounts_uc.load_users, deps)
         )
 
 

@@ -45,42 +45,46 @@ def _classify(error: GraphQLError) -> str | None:
     if isinstance(original, EXPECTED):
         return original.code
     if isinstance(original, GraphQLError):
-        return _classify(original)
+        return "BAD_USER_INPUT" if error.path is not None else _classify(original)
     return None
 
 
-class ErrorShaping(SchemaExtension):
+def shape_errors(errors: list[GraphQLError], request_id: str) -> list[GraphQLError]:
     """Every error gets `extensions.code`; unexpected ones are masked to the request id."""
+    shaped = []
+    for error in errors:
+        if (error.extensions or {}).get("code"):
+            shaped.append(error)
+            continue
+        code = _classify(error)
+        if code is None:
+            log.error(
+                "internal error",
+                exc_info=error.original_error,
+                extra={"request_id": request_id, "path": error.path},
+            )
+            shaped.append(GraphQLError(
+                "Internal server error.", nodes=error.nodes, path=error.path,
+                extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            ))
+        else:
+            extensions = dict(error.extensions or {})
+            extensions["code"] = code
+            shaped.append(GraphQLError(
+                error.message, nodes=error.nodes, source=error.source,
+                positions=error.positions, path=error.path, extensions=extensions,
+            ))
+    return shaped
 
+
+class ErrorShaping(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
-        if not errors:
-            return
-        context = self.execution_context.context
-        request_id = getattr(context, "request_id", "-")
-        shaped = []
-        for error in errors:
-            code = _classify(error)
-            if code is None:
-                log.error(
-                    "internal error",
-                    exc_info=error.original_error,
-                    extra={"request_id": request_id, "path": error.path},
-                )
-                shaped.append(GraphQLError(
-                    "Internal server error.", nodes=error.nodes, path=error.path,
-                    extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-                ))
-            else:
-                extensions = dict(error.extensions or {})
-                extensions["code"] = code
-                shaped.append(GraphQLError(
-                    error.message, nodes=error.nodes, source=error.source,
-                    positions=error.positions, path=error.path, extensions=extensions,
-                ))
-        result.errors = shaped  # type: ignore[union-attr]
+        if errors:
+            request_id = getattr(self.execution_context.context, "request_id", "-")
+            result.errors = shape_errors(errors, request_id)  # type: ignore[union-attr]
 
 
 class OperationLog(SchemaExtension):

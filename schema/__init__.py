@@ -12,18 +12,47 @@ import strawberry
 from strawberry import relay
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from resolvers.errors import BadRequest
 
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
 
+async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | None]:
+    """Groups ids by type and asks each type's authorisation-scoped `resolve_nodes`."""
+    by_type: dict[str, list[int]] = {}
+    results: list[relay.Node | None] = [None] * len(ids)
+    for index, gid in enumerate(ids):
+        by_type.setdefault(gid.type_name, []).append(index)
+    for type_name, indexes in by_type.items():
+        definition = info.schema.get_type_by_name(type_name)
+        origin = getattr(definition, "origin", None)
+        if origin is None or not (isinstance(origin, type) and issubclass(origin, relay.Node)):
+            continue  # unknown type: indistinguishable from a missing object
+        found = await origin.resolve_nodes(
+            info=info, node_ids=[ids[i].node_id for i in indexes], required=False
+        )
+        for i, node in zip(indexes, found, strict=True):
+            results[i] = node
+    return results
+
+
 @strawberry.type
 class Query(AccountQuery):
-    node: relay.Node | None = relay.node(
+    @strawberry.field(
         description="Any object by its global id; same visibility rules as the direct fields."
     )
-    nodes: list[relay.Node | None] = relay.node(description="Several objects by global id.")
+    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
+        return (await _resolve_nodes(info, [id]))[0]
+
+    @strawberry.field(description="Several objects by global id (at most 100).")
+    async def nodes(self, info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | None]:
+        if len(ids) > 100:
+            raise BadRequest("At most 100 ids.")
+        return await _resolve_nodes(info, ids)
 
 
 @strawberry.type

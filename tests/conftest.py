@@ -1,0 +1,250 @@
+"""Backends, a real server (uvicorn on a loopback port), captured mail, clients and factories.
+
+The backend set comes from the environment:
+- embedded (default): SQLite + briskdb listener started by the app + in-process Redis;
+- services (IVEN_TEST_BACKEND=services): MariaDB/MySQL at IVEN_TEST_MYSQL_URL, Redis at
+  IVEN_TEST_REDIS_URL, documents at IVEN_TEST_MONGODB_URL (a briskdb listener in CI).
+IVEN_TEST_MONGODB_URL alone switches the document store to that server (e.g. a real MongoDB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
+
+from iven_gql.app import create_app
+from iven_gql.config import Settings
+from resolvers.accounts import drain_background
+from resolvers.deps import Deps
+from stores.documents import DOCUMENT_MODELS
+from tests.support import GraphQLClient, MailBox
+
+BACKEND = os.environ.get("IVEN_TEST_BACKEND", "embedded")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"iven backend set: {BACKEND}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _fresh_mysql_database(base_url: str, name: str) -> str:
+    engine = create_async_engine(base_url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        await conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    await engine.dispose()
+    head, _, query = base_url.partition("?")
+    url = f"{head.rstrip('/')}/{name}"
+    return f"{url}?{query}" if query else url
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Any:
+    from aiosmtpd.controller import Controller
+
+    box = MailBox()
+    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+async def settings(tmp_path_factory: pytest.TempPathFactory, mailbox: MailBox) -> Settings:
+    root = tmp_path_factory.mktemp("iven")
+    values: dict[str, Any] = {
+        "var_dir": root / "var",
+        "uploads_dir": root / "uploads",
+        "smtp_url": f"smtp://127.0.0.1:{mailbox.port}",
+        "public_url": "http://iven.test",
+        "jwt_secret": "test-secret-" + uuid.uuid4().hex,
+        "mongodb_database": f"iven_test_{WORKER}_{uuid.uuid4().hex[:8]}",
+        "rate_register_ip": "1000/3600",
+        "rate_login_ip": "1000/900",
+        "rate_reset_ip": "1000/3600",
+    }
+    if BACKEND == "services":
+        mysql = os.environ.get("IVEN_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
+        values["database_url"] = await _fresh_mysql_database(mysql, f"iven_test_{WORKER}")
+        values["redis_url"] = os.environ.get("IVEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    elif BACKEND == "embedded":
+        values["database_url"] = f"sqlite+aiosqlite:///{root / 'iven.db'}"
+    else:
+        raise pytest.UsageError(f"unknown IVEN_TEST_BACKEND={BACKEND!r}")
+    mongo = os.environ.get("IVEN_TEST_MONGODB_URL")
+    if mongo:
+        values["mongodb_url"] = mongo
+    elif BACKEND == "services":
+        raise pytest.UsageError("the services backend set needs IVEN_TEST_MONGODB_URL")
+    return Settings(**values)
+
+
+class RunningServer:
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/graphql"
+
+    @property
+    def deps(self) -> Deps:
+        return self.app.state.deps  # type: ignore[no-any-return]
+
+
+async def start_server(settings: Settings) -> tuple[RunningServer, uvicorn.Server, asyncio.Task[None]]:
+    app = create_app(settings)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                            ws="websockets-sansio", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(400):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped during start-up")
+        await asyncio.sleep(0.025)
+    else:
+        raise RuntimeError("server did not start")
+    return RunningServer(app, port), server, task
+
+
+async def stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture(scope="session")
+async def server(settings: Settings) -> AsyncIterator[RunningServer]:
+    running, server, task = await start_server(settings)
+    yield running
+    await stop_server(server, task)
+
+
+async def _reset_stores(deps: Deps) -> None:
+    await drain_background()
+    async with deps.db.engine.begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            await conn.execute(table.delete())
+    await deps.redis.flushdb()
+    for model in DOCUMENT_MODELS:
+        await model.get_pymongo_collection().delete_many({})
+
+
+@pytest.fixture(autouse=True)
+async def _isolated(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test starts from empty stores; order never matters."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    running: RunningServer = request.getfixturevalue("server")
+    mailbox: MailBox = request.getfixturevalue("mailbox")
+    await _reset_stores(running.deps)
+    mailbox.clear()
+    yield
+    await drain_background()
+
+
+@pytest.fixture
+async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+async def api(http: httpx.AsyncClient, server: RunningServer) -> GraphQLClient:
+    return GraphQLClient(http, server.ws_url)
+
+
+CODE_RE = re.compile(r"\b(\d{6})\b")
+
+
+class Accounts:
+    """Factories: one line to get a confirmed, signed-in user."""
+
+    def __init__(self, api: GraphQLClient, mailbox: MailBox) -> None:
+        self.api = api
+        self.mailbox = mailbox
+        self.count = 0
+
+    async def register(self, username: str | None = None, email: str | None = None,
+                       password: str = "correct-horse-9", **extra: Any) -> dict[str, Any]:
+        self.count += 1
+        username = username or f"user{self.count}_{uuid.uuid4().hex[:6]}"
+        email = email or f"{username}@example.com"
+        result = await self.api.execute(
+            """mutation($input: RegisterInput!) { register(input: $input) {
+                 user { id username } errors { code field message } } }""",
+            {"input": {"username": username, "email": email, "password": password,
+                       "firstName": extra.get("first_name", "Test"),
+                       "lastName": extra.get("last_name", "User")}},
+        )
+        payload = result["data"]["register"]
+        assert payload["errors"] == [], payload
+        return {"username": username, "email": email.lower(), "password": password,
+                "id": payload["user"]["id"]}
+
+    async def code_for(self, email: str, subject: str = "confirmation code", count: int = 1) -> str:
+        mail = await self.mailbox.wait_for(email, subject, count=count)
+        match = CODE_RE.search(mail["body"])
+        assert match, mail["body"]
+        return match.group(1)
+
+    async def confirm(self, email: str) -> dict[str, Any]:
+        code = await self.code_for(email)
+        result = await self.api.execute(
+            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
+                 accessToken refreshToken expiresAt user { id username } errors { code } } }""",
+            {"input": {"email": email, "code": code}},
+        )
+        payload = result["data"]["confirmEmail"]
+        assert payload["errors"] == [], payload
+        return payload  # type: ignore[no-any-return]
+
+    async def user(self, **kwargs: Any) -> dict[str, Any]:
+        """A confirmed user with a signed-in session: ids, credentials and tokens."""
+        account = await self.register(**kwargs)
+        auth = await self.confirm(account["email"])
+        return {**account, "token": auth["accessToken"], "refresh": auth["refreshToken"]}
+
+    async def login(self, email: str, password: str, user_agent: str = "pytest") -> dict[str, Any]:
+        result = await self.api.execute(
+            """mutation($input: LoginInput!) { login(input: $input) {
+                 accessToken refreshToken expiresAt user { id } errors { code field message retryAfterSeconds } } }""",
+            {"input": {"email": email, "password": password}},
+            headers={"user-agent": user_agent},
+        )
+        return result["data"]["login"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def accounts(api: GraphQLClient, mailbox: MailBox) -> Accounts:
+    return Accounts(api, mailbox)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

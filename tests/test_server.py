@@ -1,0 +1,196 @@
+"""The server itself: health, readiness, GraphiQL offline, limits, error masking, schema file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+
+import pytest
+
+from iven_gql.app import Resources, StoreUnavailable
+from iven_gql.config import Settings
+from schema import SDL_PATH, export_sdl
+from stores.redis import create_client
+from tests.support import assert_error
+
+
+async def test_healthz_and_readyz(http):
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert set(body["checks"]) == {"sql", "documents", "redis"}
+    assert all(c["status"] == "ok" for c in body["checks"].values())
+
+
+async def test_readyz_reports_a_dependency_down(http, server):
+    deps = server.deps
+    real = deps.redis
+    deps.redis = create_client("redis://127.0.0.1:1/0", timeout=0.5)  # nothing listens there
+    try:
+        response = await http.get("/readyz")
+    finally:
+        await deps.redis.aclose()
+        deps.redis = real
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["redis"]["status"] == "down"
+    assert checks["sql"]["status"] == "ok" and checks["documents"]["status"] == "ok"
+
+
+async def test_graphiql_is_served_offline(http):
+    page = await http.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    html = page.text
+    assert "graphiql" in html.lower()
+    assert "unpkg.com" not in html and "cdn." not in html and "esm.sh" not in html
+    assets = re.findall(r'(?:src|href)="(/graphiql-assets/[^"]+)"', html)
+    assert len(assets) >= 4
+    for asset in assets:
+        response = await http.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 100
+
+
+async def test_get_allows_queries_only(http, accounts):
+    response = await http.get("/graphql", params={"query": "{ me { id } }"})
+    assert response.json() == {"data": {"me": None}}
+    response = await http.get("/graphql", params={"query": "mutation { logout { ok } }"})
+    assert response.status_code in (400, 405)
+
+
+async def test_depth_limit_is_wired():
+    from iven_gql.extensions import build_extensions
+    from schema import build_schema
+
+    shallow = build_schema(build_extensions(Settings(max_depth=2)))
+    query = "{ myAccountActivity { edges { node { kind } } } }"
+    result = await shallow.execute(query)
+    assert result.errors and "exceeds maximum operation depth" in result.errors[0].message
+    deep_enough = build_schema(build_extensions(Settings(max_depth=3)))
+    result = await deep_enough.execute(query)
+    assert not result.errors or "depth" not in result.errors[0].message
+
+
+async def test_alias_and_token_limits(api, settings):
+    assert_error(await api.execute('{ node(id: "x") { id } }'), "BAD_USER_INPUT")
+
+    aliases = " ".join(f"a{i}: __typename" for i in range(settings.max_aliases + 1))
+    error = assert_error(await api.execute("{ " + aliases + " }"), "GRAPHQL_VALIDATION_FAILED")
+    assert "alias" in error["message"].lower()
+
+    many_tokens = "{" + " me{id}" * (settings.max_tokens // 4 + 10) + "}"
+    assert len(many_tokens) < settings.max_document_bytes
+    assert_error(await api.execute(many_tokens), "GRAPHQL_PARSE_FAILED")
+
+
+async def test_document_size_and_batching(api, settings):
+    huge = "{ __typename }" + " " * (settings.max_document_bytes + 1)
+    response = await api.post({"query": huge})
+    assert response.status_code == 413
+    batch = await api.post([{"query": "{ __typename }"}, {"query": "{ __typename }"}])
+    assert batch.status_code == 400
+
+
+async def test_syntax_and_validation_errors_have_codes(api):
+    assert_error(await api.execute("{ me { "), "GRAPHQL_PARSE_FAILED")
+    error = assert_error(await api.execute("{ me { nosuchfield } }"), "GRAPHQL_VALIDATION_FAILED")
+    assert "nosuchfield" in error["message"]
+
+
+async def test_unexpected_errors_are_masked(api, accounts, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="iven.graphql")
+    user = await accounts.user()
+    import resolvers.accounts as uc
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("SELECT secret FROM users -- /srv/iven/stores/accounts.py")
+
+    monkeypatch.setattr(uc, "account_activity", broken)
+    result = await api.execute("{ myAccountActivity { edges { cursor } } }", token=user["token"])
+    error = assert_error(result, "INTERNAL_SERVER_ERROR")
+    assert error["message"] == "Internal server error."
+    assert "SELECT" not in str(result) and "/srv" not in str(result)
+    request_id = error["extensions"]["requestId"]
+    assert any(getattr(r, "request_id", None) == request_id and r.levelname == "ERROR"
+               for r in caplog.records)
+
+
+async def test_operation_log_line(api, accounts, caplog):
+    caplog.set_level(logging.INFO, logger="iven.graphql")
+    user = await accounts.user()
+    caplog.clear()
+    await api.execute("query Who { me { id } }", token=user["token"])
+    lines = [r for r in caplog.records if r.name == "iven.graphql" and r.msg == "operation"]
+    assert lines, caplog.records
+    line = lines[-1]
+    assert line.operation == "Who"
+    assert line.viewer_id is not None and line.duration_ms > 0
+    assert len(line.request_id) == 16
+
+
+async def test_me_costs_one_sql_statement(api, accounts, caplog):
+    caplog.set_level(logging.INFO, logger="iven.graphql")
+    user = await accounts.user()
+    caplog.clear()
+    result = await api.execute("query Me { me { id username firstName } a: me { id } }",
+                               token=user["token"])
+    assert result["data"]["me"]["username"] == user["username"]
+    line = [r for r in caplog.records if r.name == "iven.graphql" and r.msg == "operation"][-1]
+    assert line.operation == "Me"
+    assert line.statements == 1  # the session is checked in Redis; both fields share a loader
+
+
+async def test_schema_file_is_current():
+    assert SDL_PATH.read_text(encoding="utf-8") == export_sdl(), (
+        "schema/schema.graphql is stale: run `iven-gql export-schema --output schema/schema.graphql`"
+    )
+
+
+async def test_start_fails_fast_naming_the_store_without_password(tmp_path):
+    settings = Settings(
+        database_url="mysql+aiomysql://iven:hunter2@127.0.0.1:1/iven",
+        var_dir=tmp_path, store_connect_timeout_s=1,
+    )
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as info:
+        await Resources(settings).open()
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert "127.0.0.1:1" in message and "hunter2" not in message and "***" in message
+
+
+async def test_start_fails_fast_on_unreachable_mongodb(tmp_path):
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", var_dir=tmp_path,
+        mongodb_url="mongodb://app:s3cret@127.0.0.1:1/", store_connect_timeout_s=1,
+    )
+    resources = Resources(settings)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as info:
+        await resources.open()
+    assert time.monotonic() - started < 6
+    assert "MongoDB" in str(info.value) and "s3cret" not in str(info.value)
+    await resources.deps.db.close() if resources.deps else None
+
+
+def test_production_refuses_defaults():
+    with pytest.raises(ValueError) as info:
+        Settings(env="production")
+    message = str(info.value)
+    assert "IVEN_JWT_SECRET" in message and "IVEN_MONGODB_URL" in message
+    ok = Settings(env="production", jwt_secret="x" * 40, mongodb_url="mongodb://db/",
+                  redis_url="redis://r/", database_url="mysql+aiomysql://u@h/db")
+    assert ok.is_production and not ok.migrate_on_start
+
+
+async def test_broadcast_delivers_between_clients(server):
+    """Two subscribers on the shared Broadcast both receive a publish."""
+    deps = server.deps
+    async with deps.broadcast.subscribe("iven:test:chan") as q1, \
+            deps.broadcast.subscribe("iven:test:chan") as q2:
+        await deps.broadcast.publish("iven:test:chan", {"n": 1})
+        assert await asyncio.wait_for(q1.get(), 2) == {"n": 1}
+        assert await asyncio.wait_for(q2.get(), 2) == {"n": 1}
