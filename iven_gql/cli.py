@@ -138,6 +138,24 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_briskdb(args: argparse.Namespace) -> int:
+    """A standalone briskdb MongoDB wire listener, for several processes in development/CI."""
+    import signal
+    import threading
+
+    from stores.documents import EmbeddedListener
+
+    listener = EmbeddedListener.start(Path(args.data), address=f"{args.host}:{args.port}")
+    print(f"briskdb MongoDB listener on {listener.url.split('/?')[0]}/ (data in {args.data})",
+          flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    listener.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iven-gql", description="IVEN GraphQL server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--username", required=True)
     admin.set_defaults(func=cmd_create_admin)
+    brisk = sub.add_parser("briskdb", help="run a standalone briskdb MongoDB listener "
+                                           "(development and CI stand-in for MongoDB)")
+    brisk.add_argument("--host", default="127.0.0.1")
+    brisk.add_argument("--port", type=int, default=27017)
+    brisk.add_argument("--data", default="./var/briskdb")
+    brisk.set_defaults(func=cmd_briskdb)
     return parser
 
 

@@ -86,6 +86,13 @@ class ErrorShaping(SchemaExtension):
             request_id = getattr(self.execution_context.context, "request_id", "-")
             result.errors = shape_errors(errors, request_id)  # type: ignore[union-attr]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result of a subscription stream."""
+        if getattr(result, "errors", None):
+            request_id = getattr(self.execution_context.context, "request_id", "-")
+            result.errors = shape_errors(result.errors, request_id)
+        yield None
+
 
 class OperationLog(SchemaExtension):
     """One JSON line per operation: request id, operation, viewer, duration, SQL statements."""

@@ -110,13 +110,14 @@ class EmbeddedListener:
     _server: Any = field(repr=False)
 
     @classmethod
-    def start(cls, path: Path, pool_size: int = 4) -> EmbeddedListener:
+    def start(cls, path: Path, pool_size: int = 4,
+              address: str = "127.0.0.1:0") -> EmbeddedListener:
         import briskdb
 
         path.mkdir(parents=True, exist_ok=True)
         shards = None if (path / "MANIFEST").exists() or any(path.iterdir()) else 4
         db = briskdb.open(str(path), shards=shards, documents=True)
-        server = db.serve(mongo="127.0.0.1:0", admin=None)
+        server = db.serve(mongo=address, admin=None)
         url = f"mongodb://{server.mongo_address}/?maxPoolSize={pool_size}"
         return cls(path=path, url=url, _db=db, _server=server)
 
