@@ -192,8 +192,6 @@ class IvenGraphQL(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         html = GRAPHIQL_HTML.read_text(encoding="utf-8")
         html = html.replace("{{ASSETS}}", ASSETS_PATH)
-        html = html.replace("{{ SUBSCRIPTION_ENABLED }}", "true")
-        html = html.replace("{{ REPLACE_ME }}", "")
         return HTMLResponse(html)
 
 
