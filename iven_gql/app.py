@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -19,7 +20,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from cross_web import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from iven_gql.auth import Passwords, Tokens
@@ -50,7 +50,7 @@ class StoreUnavailable(RuntimeError):
 async def _within(what: str, url: str, timeout: float, coro: Any) -> Any:
     try:
         return await asyncio.wait_for(coro, timeout)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it means unavailable
         raise StoreUnavailable(
             f"{what} is not reachable at {redact_url(url)} ({type(exc).__name__}: {exc})"
         ) from None

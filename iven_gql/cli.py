@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from iven_gql.config import Settings, redact_url
 
@@ -15,7 +16,7 @@ from iven_gql.config import Settings, redact_url
 def _settings() -> Settings:
     try:
         return Settings()
-    except Exception as exc:  # a clear message, not a traceback, for bad configuration
+    except Exception as exc:  # noqa: BLE001 - a clear message, not a traceback, for bad configuration
         sys.exit(f"iven-gql: configuration error: {exc}")
 
 
@@ -45,7 +46,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings()
     try:
         revision = asyncio.run(_migrate(settings))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported without a traceback
         print(f"iven-gql: migration failed on {redact_url(settings.database_url)}: "
               f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -87,18 +88,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 sys.exit("iven-gql: the embedded document store serves at most 3 workers; "
                          "set IVEN_MONGODB_URL")
             os.environ["IVEN_MONGODB_URL"] = embedded.url
-    common = dict(
-        host=args.host,
-        port=args.port,
-        loop=args.loop,
-        http="httptools",
-        ws="websockets-sansio",
-        ws_max_size=1_048_576,
-        proxy_headers=args.proxy_headers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "loop": args.loop,
+        "http": "httptools",
+        "ws": "websockets-sansio",
+        "ws_max_size": 1_048_576,
+        "proxy_headers": args.proxy_headers,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
     try:
         if args.workers > 1:
             uvicorn.run("iven_gql.cli:app_factory", factory=True, workers=args.workers, **common)

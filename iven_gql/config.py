@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-insecure-change-me-0123456789abcdef"
@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     graphiql: bool = True
 
     log_level: str = "INFO"
+
+    @field_validator("mongodb_url", "redis_url", "smtp_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

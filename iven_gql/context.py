@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiodataloader import DataLoader
 from starlette.requests import Request
 from starlette.websockets import WebSocket
-
 
 from resolvers import accounts as accounts_uc
 from resolvers.deps import ClientInfo, Deps, Viewer

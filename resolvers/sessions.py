@@ -140,7 +140,7 @@ def guard(deps: Deps) -> SessionGuard:
     existing = deps.state.get("session_guard")
     if existing is None:
         existing = deps.state["session_guard"] = SessionGuard(deps)
-    return existing  # type: ignore[no-any-return]
+    return existing
 
 
 # --- creating and rotating ---------------------------------------------------------------------

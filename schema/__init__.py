@@ -15,7 +15,6 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from resolvers.errors import BadRequest
-
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -32,7 +31,7 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.No
         origin = getattr(definition, "origin", None)
         if origin is None or not (isinstance(origin, type) and issubclass(origin, relay.Node)):
             continue  # unknown type: indistinguishable from a missing object
-        found = await origin.resolve_nodes(
+        found = await origin.resolve_nodes(  # type: ignore[misc]
             info=info, node_ids=[ids[i].node_id for i in indexes], required=False
         )
         for i, node in zip(indexes, found, strict=True):

@@ -188,7 +188,7 @@ async def count_admins(db: AsyncSession) -> int:
 async def replace_secret(db: AsyncSession, secret: OneTimeSecret) -> OneTimeSecret:
     """A new secret for (user, purpose) invalidates the previous unconsumed ones."""
     await db.exec(
-        update(OneTimeSecret)  # type: ignore[call-overload]
+        update(OneTimeSecret)
         .where(
             col(OneTimeSecret.user_id) == secret.user_id,
             col(OneTimeSecret.purpose) == secret.purpose,
@@ -272,7 +272,7 @@ async def revoke_sessions(
     ids = list((await db.exec(stmt)).all())
     if ids:
         await db.exec(
-            update(UserSession)  # type: ignore[call-overload]
+            update(UserSession)
             .where(col(UserSession.id).in_(ids))
             .values(revoked_at=utcnow(), revoked_reason=reason)
         )
@@ -293,7 +293,7 @@ async def refresh_token_by_hash(db: AsyncSession, token_hash: str) -> RefreshTok
 async def mark_refresh_used(db: AsyncSession, token_id: int) -> bool:
     """Atomic on every backend: only one concurrent caller wins the rotation."""
     result = await db.exec(
-        update(RefreshToken)  # type: ignore[call-overload]
+        update(RefreshToken)
         .where(col(RefreshToken.id) == token_id, col(RefreshToken.used_at).is_(None))
         .values(used_at=utcnow())
     )
@@ -302,7 +302,7 @@ async def mark_refresh_used(db: AsyncSession, token_id: int) -> bool:
 
 async def touch_session(db: AsyncSession, session_id: str) -> None:
     await db.exec(
-        update(UserSession)  # type: ignore[call-overload]
+        update(UserSession)
         .where(col(UserSession.id) == session_id)
         .values(last_used_at=utcnow())
     )

@@ -101,9 +101,8 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commits once on success, rolls back on any exception."""
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
-            async with session.begin():
-                yield session
+        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

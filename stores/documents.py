@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pymongo
-from beanie import Document, init_beanie
+from beanie import Document, SortDirection, init_beanie
 from pydantic import Field
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.errors import OperationFailure
@@ -61,7 +61,7 @@ class AccountEvent(Document):
 
     class Settings:
         name = "account_events"
-        indexes = [
+        indexes = [  # noqa: RUF012 - Beanie reads it as a class attribute
             IndexModel([("user_id", pymongo.ASCENDING)], name="user_id"),
             IndexModel(
                 [("user_id", pymongo.ASCENDING), ("created_at", pymongo.DESCENDING)],
@@ -89,7 +89,8 @@ async def account_events_page(
             {"created_at": {"$lt": at}},
             {"created_at": at, "_id": {"$lt": ObjectId(oid)}},
         ]
-    cursor = AccountEvent.find(query).sort([("created_at", -1), ("_id", -1)]).limit(first)
+    order = [("created_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)]
+    cursor = AccountEvent.find(query).sort(order).limit(first)
     return await cursor.to_list()
 
 
@@ -126,7 +127,7 @@ class EmbeddedListener:
             if closer is not None:
                 try:
                     closer()
-                except Exception:  # noqa: BLE001 - closing is best effort
+                except Exception:
                     log.debug("embedded listener close", exc_info=True)
 
 

@@ -304,3 +304,40 @@ async def test_register_rate_limit_per_email(api):
     assert all(p["errors"][0]["code"] == "EMAIL_TAKEN" for p in payloads[1:5])
     assert_payload_error(payloads[-1], "RATE_LIMITED")
     assert payloads[-1]["errors"][0]["field"] == ["input", "email"]
+
+
+async def test_login_rehashes_a_password_hashed_with_old_parameters(api, accounts, server):
+    from argon2 import PasswordHasher
+
+    user = await accounts.user()
+    old = PasswordHasher(time_cost=3, memory_cost=19 * 1024, parallelism=1).hash(user["password"])
+    async with server.deps.db.unit_of_work() as db:
+        await db.exec(update(User).values(password_hash=old))
+    assert (await accounts.login(user["email"], user["password"]))["errors"] == []
+    async with server.deps.db.reader() as db:
+        stored = (await db.exec(select(User))).one().password_hash
+    assert stored != old
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await accounts.login(user["email"], user["password"]))["errors"] == []
+
+
+async def test_reset_requests_are_rate_limited_per_email(api, accounts, mailbox):
+    user = await accounts.user()
+    request = """mutation($email: String!) { requestPasswordReset(input: {email: $email}) {
+        ok errors { code retryAfterSeconds } } }"""
+    results = [(await api.execute(request, {"email": user["email"]}))["data"][
+        "requestPasswordReset"] for _ in range(6)]
+    assert all(r == {"ok": True, "errors": []} for r in results[:5])
+    assert results[5]["ok"] is False
+    assert results[5]["errors"][0]["code"] == "RATE_LIMITED"
+    await mailbox.wait_for(user["email"], "reset", count=5)
+    assert len(mailbox.to(user["email"])) == 1 + 5  # confirmation + five reset links
+
+
+async def test_admin_role(api, accounts, server):
+    from resolvers.accounts import create_admin
+
+    user = await accounts.user()
+    await create_admin(server.deps, email=user["email"], username="ignored", password="x")
+    me = (await api.execute("{ me { role } }", token=user["token"]))["data"]["me"]
+    assert me == {"role": "ADMIN"}

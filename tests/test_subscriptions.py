@@ -63,10 +63,10 @@ async def test_revoked_session_closes_the_socket_within_a_second(api, accounts):
 async def test_revocation_reaches_another_server_process(api, accounts, settings):
     """Two servers share MySQL and Redis: revoking on one closes the stream on the other and
     its cached session is evicted at once."""
+    import httpx
+
     from tests.conftest import start_server, stop_server
     from tests.support import GraphQLClient, assert_error
-
-    import httpx
 
     user = await accounts.user()
     second, uv, task = await start_server(settings)

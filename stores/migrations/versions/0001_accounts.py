@@ -6,6 +6,8 @@ Create Date: 2026-11-24
 """
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
@@ -17,7 +19,7 @@ depends_on = None
 
 BIGKEY = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TS = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
-MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def upgrade() -> None:
