@@ -13,6 +13,8 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -159,6 +161,8 @@ class IvenGraphQL(GraphQL[Context, None]):
             deps=self.deps, request=request, response=response, client=client_info(request)
         )
         if isinstance(request, Request):
+            request.state.request_id = context.request_id
+            response.headers["x-request-id"] = context.request_id
             await context.authenticate(request.headers.get("authorization"))
         return context
 
@@ -244,6 +248,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.graphiql and (STATIC_DIR / "graphiql").is_dir():
         routes.append(Mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR / "graphiql")))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(Middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-iven-csrf",
+                           "apollo-require-preflight"],
+            expose_headers=["x-request-id"], max_age=600,
+        ))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.resources = resources
     return app

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     max_document_bytes: int = 20_000
     max_request_bytes: int = 1_000_000
     introspection: bool = True
+    # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"]
+    cors_origins: list[str] = Field(default_factory=list)
     graphiql: bool = True
 
     log_level: str = "INFO"

@@ -194,3 +194,52 @@ async def test_broadcast_delivers_between_clients(server):
         await deps.broadcast.publish("iven:test:chan", {"n": 1})
         assert await asyncio.wait_for(q1.get(), 2) == {"n": 1}
         assert await asyncio.wait_for(q2.get(), 2) == {"n": 1}
+
+
+async def test_field_suggestions_off_in_production():
+    from iven_gql.extensions import build_extensions
+    from schema import build_schema
+
+    dev = build_schema(build_extensions(Settings()))
+    prod = build_schema(build_extensions(Settings()), disable_field_suggestions=True)
+    query = "{ me { usernam } }"
+    assert "Did you mean" in (await dev.execute(query)).errors[0].message
+    assert "Did you mean" not in (await prod.execute(query)).errors[0].message
+
+
+async def test_request_id_header(http):
+    response = await http.post("/graphql", json={"query": "{ __typename }"})
+    assert len(response.headers["x-request-id"]) == 16
+
+
+def test_json_log_lines():
+    import json
+
+    from iven_gql.logs import JsonFormatter
+
+    record = logging.LogRecord("iven.graphql", logging.INFO, __file__, 1, "operation", None, None)
+    record.request_id = "abc"
+    record.duration_ms = 1.5
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "operation" and line["request_id"] == "abc"
+    assert line["duration_ms"] == 1.5 and line["level"] == "info" and "ts" in line
+
+
+async def test_cors_allows_configured_origins_only():
+    import httpx
+
+    from iven_gql.app import create_app
+
+    app = create_app(Settings(cors_origins=["https://app.example"]))
+    preflight = {"access-control-request-method": "POST",
+                 "access-control-request-headers": "authorization,content-type"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://iven.test") as client:
+        ok = await client.options("/graphql", headers={"origin": "https://app.example",
+                                                       **preflight})
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == "https://app.example"
+        evil = await client.options("/graphql", headers={"origin": "https://evil.example",
+                                                         **preflight})
+        assert evil.status_code == 400
+        assert "access-control-allow-origin" not in evil.headers
