@@ -15,7 +15,7 @@ from schema import SDL_PATH
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "iven_gql.cli", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 
