@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from resolvers import accounts as accounts_uc
+from resolvers import events as events_uc
 from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import Unauthenticated
 from resolvers.sessions import TokenRejected, guard
@@ -20,9 +21,19 @@ from resolvers.sessions import TokenRejected, guard
 class Loaders:
     """One set per request (or per WebSocket operation): batches and caches relation loads."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, viewer: Viewer | None) -> None:
         self.user_by_id: DataLoader[int, Any] = DataLoader(
             partial(accounts_uc.load_users, deps)
+        )
+        # scoped to the viewer: an event they may not see loads as None
+        self.event_access: DataLoader[int, Any] = DataLoader(
+            partial(events_uc.access, deps, viewer)
+        )
+        self.participants_by_event: DataLoader[int, Any] = DataLoader(
+            partial(events_uc.participants_of, deps)
+        )
+        self.participant_by_id: DataLoader[int, Any] = DataLoader(
+            partial(events_uc.participants_by_id, deps)
         )
 
 
@@ -51,7 +62,7 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.deps)
+            self._loaders = Loaders(self.deps, self.viewer)
         return self._loaders
 
     async def authenticate(self, authorization: str | None) -> None:

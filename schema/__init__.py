@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from resolvers.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
+from schema.events import EventMutation, EventQuery
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
@@ -40,7 +41,7 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.No
 
 
 @strawberry.type
-class Query(AccountQuery):
+class Query(AccountQuery, EventQuery):
     @strawberry.field(
         description="Any object by its global id; same visibility rules as the direct fields."
     )
@@ -55,7 +56,7 @@ class Query(AccountQuery):
 
 
 @strawberry.type
-class Mutation(AccountMutation):
+class Mutation(AccountMutation, EventMutation):
     pass
 
 

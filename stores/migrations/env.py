@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import stores.accounts  # noqa: F401  (registers the tables on the metadata)
+import stores.events  # noqa: F401
 
 target_metadata = SQLModel.metadata
 

@@ -1,0 +1,398 @@
+"""Event use cases: create/update/cancel/delete, membership (RSVP, leave, roles, ownership).
+
+Who may do what (outsiders of a PRIVATE event get NOT_FOUND, as for a random id):
+participant — see, RSVP, leave; organizer — edit/cancel the event, remove participants;
+owner — change roles, transfer ownership, delete the event.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from resolvers import idempotency
+from resolvers.deps import Deps, Viewer
+from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from stores import accounts as account_store
+from stores import events as store
+from stores.db import utcnow
+from stores.events import (
+    Event,
+    EventStatus,
+    Participant,
+    ParticipantRole,
+    ParticipantState,
+    Rsvp,
+    Visibility,
+)
+
+RANK = {ParticipantRole.PARTICIPANT: 1, ParticipantRole.ORGANIZER: 2, ParticipantRole.OWNER: 3}
+TITLE_MAX = 200
+DESCRIPTION_MAX = 5000
+CAPACITY_MAX = 100_000
+SUPPORTED_CURRENCIES = {
+    "EUR", "USD", "GBP", "CHF", "CAD", "AUD", "JPY", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF",
+    "BRL", "MXN", "INR", "CNY", "KRW", "TND",
+}
+
+
+def role_of(participant: Participant | None) -> ParticipantRole | None:
+    if participant is None or not participant.is_active:
+        return None
+    return ParticipantRole(participant.role)
+
+
+def has_role(participant: Participant | None, minimum: ParticipantRole) -> bool:
+    role = role_of(participant)
+    return role is not None and RANK[role] >= RANK[minimum]
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocationData:
+    name: str | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass
+class EventData:
+    title: str | None = None
+    description: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    timezone: str | None = None
+    location: LocationData | None = None
+    clear_location: bool = False
+    visibility: Visibility | None = None
+    capacity: int | None = None
+    clear_capacity: bool = False
+    currency: str | None = None
+
+
+def _coordinate(value: float | None, limit: int, field: str,
+                errors: list[DomainError]) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value)).quantize(Decimal("0.000001"))
+    except InvalidOperation:
+        number = Decimal(1000)
+    if not -limit <= number <= limit:
+        errors.append(DomainError("INVALID_LOCATION", f"Between -{limit} and {limit}.", field))
+        return None
+    return number
+
+
+def _apply(event: Event, data: EventData) -> None:
+    """Validates `data` and copies it onto `event`; raises every problem at once."""
+    errors: list[DomainError] = []
+    if data.title is not None:
+        title = data.title.strip()
+        if not title or len(title) > TITLE_MAX:
+            errors.append(DomainError("INVALID_TITLE", f"1 to {TITLE_MAX} characters.", "title"))
+        event.title = title
+    if data.description is not None:
+        if len(data.description) > DESCRIPTION_MAX:
+            errors.append(DomainError("VALUE_TOO_LONG", f"At most {DESCRIPTION_MAX} characters.",
+                                      "description"))
+        event.description = data.description.strip()
+    for name, value in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
+        if value is not None and value.tzinfo is None:
+            errors.append(DomainError("INVALID_DATES", "Give the time with its UTC offset.", name))
+    if data.starts_at is not None and data.starts_at.tzinfo is not None:
+        event.starts_at = data.starts_at
+    if data.ends_at is not None and data.ends_at.tzinfo is not None:
+        event.ends_at = data.ends_at
+    if (getattr(event, "starts_at", None) and getattr(event, "ends_at", None)
+            and event.ends_at < event.starts_at):
+        errors.append(DomainError("INVALID_DATES", "The event must end after it starts.",
+                                  "endsAt"))
+    if data.timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(data.timezone)
+            event.timezone = data.timezone
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors.append(DomainError("INVALID_TIMEZONE", "Use an IANA time zone.", "timezone"))
+    if data.clear_location:
+        event.location_name = event.location_address = None
+        event.latitude = event.longitude = None
+    elif data.location is not None:
+        loc = data.location
+        if loc.name is not None and len(loc.name) > 200:
+            errors.append(DomainError("VALUE_TOO_LONG", "At most 200 characters.",
+                                      ["location", "name"]))
+        if loc.address is not None and len(loc.address) > 500:
+            errors.append(DomainError("VALUE_TOO_LONG", "At most 500 characters.",
+                                      ["location", "address"]))
+        if (loc.latitude is None) != (loc.longitude is None):
+            errors.append(DomainError("INVALID_LOCATION", "Give both latitude and longitude.",
+                                      ["location", "latitude"]))
+        event.location_name = loc.name.strip() if loc.name else None
+        event.location_address = loc.address.strip() if loc.address else None
+        event.latitude = _coordinate(loc.latitude, 90, "location.latitude", errors)
+        event.longitude = _coordinate(loc.longitude, 180, "location.longitude", errors)
+    if data.visibility is not None:
+        event.visibility = data.visibility.value
+    if data.clear_capacity:
+        event.capacity = None
+    elif data.capacity is not None:
+        if not 1 <= data.capacity <= CAPACITY_MAX:
+            errors.append(DomainError("INVALID_CAPACITY", f"Between 1 and {CAPACITY_MAX}.",
+                                      "capacity"))
+        event.capacity = data.capacity
+    if data.currency is not None:
+        currency = data.currency.strip().upper()
+        if currency not in SUPPORTED_CURRENCIES:
+            errors.append(DomainError("INVALID_CURRENCY", "Unsupported currency code.",
+                                      "currency"))
+        event.currency = currency
+    if errors:
+        for e in errors:  # nested input fields are reported as paths
+            if e.field and len(e.field) == 1 and "." in e.field[0]:
+                e.field = e.field[0].split(".")
+        raise DomainErrors(errors)
+
+
+# --- access ------------------------------------------------------------------------------------
+
+
+async def access(deps: Deps, viewer: Viewer | None,
+                 event_ids: Sequence[int]) -> list[tuple[Event, Participant | None] | None]:
+    """Batch function: each event the viewer may see, with their membership (None if hidden)."""
+    async with deps.db.reader() as db:
+        rows = await store.events_visible_to(
+            db, viewer.user_id if viewer else None, list(event_ids))
+    by_id = {e.id: (e, p) for e, p in rows}
+    return [by_id.get(i) for i in event_ids]
+
+
+async def _member_or_hidden(db: Any, event_id: int, viewer: Viewer
+                            ) -> tuple[Event, Participant | None]:
+    """Locks the event row: membership changes of one event are serialised."""
+    event = await store.lock_event(db, event_id)
+    if event is None:
+        raise NotFound("Event not found.")
+    me = await store.participant_for_user(db, event_id, viewer.user_id, for_update=True)
+    if role_of(me) is None and event.visibility != Visibility.UNLISTED.value:
+        raise NotFound("Event not found.")
+    return event, me
+
+
+def _require(participant: Participant | None, minimum: ParticipantRole) -> Participant:
+    if not has_role(participant, minimum):
+        raise Forbidden()
+    assert participant is not None
+    return participant
+
+
+def _not_cancelled(event: Event) -> None:
+    if event.status == EventStatus.CANCELLED.value:
+        raise DomainError("EVENT_CANCELLED", "This event is cancelled.")
+
+
+def _check_version(event: Event, expected: int | None) -> None:
+    if expected is not None and expected != event.version:
+        raise DomainError("STALE", "The event changed since you read it; reload it.",
+                          "expectedVersion")
+
+
+async def _display_name(db: Any, user_id: int) -> str:
+    user = await account_store.user_by_id(db, user_id)
+    if user is None:
+        raise NotFound("User not found.")
+    return f"{user.first_name} {user.last_name}".strip()[:161]
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+async def create_event(deps: Deps, viewer: Viewer, data: EventData,
+                       client_mutation_id: str | None = None) -> Event:
+    missing = [f for f, v in (("title", data.title), ("startsAt", data.starts_at),
+                              ("endsAt", data.ends_at), ("currency", data.currency)) if v is None]
+    if missing:
+        raise DomainErrors([DomainError("REQUIRED", "Required.", f) for f in missing])
+    event = Event(title="", starts_at=utcnow(), ends_at=utcnow(), timezone="UTC", currency="EUR")
+    _apply(event, data)
+
+    async def create() -> tuple[int, Event]:
+        async with deps.db.unit_of_work() as db:
+            fresh = await store.add_event(db, event)
+            assert fresh.id is not None
+            owner = Participant(event_id=fresh.id, user_id=viewer.user_id,
+                                display_name=await _display_name(db, viewer.user_id))
+            owner.set_role(ParticipantRole.OWNER)
+            await store.add_participant(db, owner)
+        return fresh.id, fresh
+
+    async def load(event_id: int) -> Event | None:
+        found = (await access(deps, viewer, [event_id]))[0]
+        return found[0] if found else None
+
+    return await idempotency.once(deps, viewer.user_id, "createEvent", client_mutation_id,
+                                  create, load)
+
+
+async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventData,
+                       expected_version: int | None) -> Event:
+    async with deps.db.unit_of_work() as db:
+        event, me = await _member_or_hidden(db, event_id, viewer)
+        _require(me, ParticipantRole.ORGANIZER)
+        _check_version(event, expected_version)
+        _apply(event, data)
+        if event.capacity is not None and event.capacity < await store.active_count(db, event_id):
+            raise DomainError("CAPACITY_BELOW_PARTICIPANTS",
+                              "The event already has more participants than that.", "capacity")
+        return await store.save_event(db, event)
+
+
+async def cancel_event(deps: Deps, viewer: Viewer, event_id: int,
+                       expected_version: int | None) -> Event:
+    async with deps.db.unit_of_work() as db:
+        event, me = await _member_or_hidden(db, event_id, viewer)
+        _require(me, ParticipantRole.ORGANIZER)
+        _check_version(event, expected_version)
+        _not_cancelled(event)
+        event.status = EventStatus.CANCELLED.value
+        return await store.save_event(db, event)
+
+
+async def delete_event(deps: Deps, viewer: Viewer, event_id: int) -> None:
+    async with deps.db.unit_of_work() as db:
+        _, me = await _member_or_hidden(db, event_id, viewer)
+        _require(me, ParticipantRole.OWNER)
+        await store.delete_event(db, event_id)
+
+
+# --- membership --------------------------------------------------------------------------------
+
+
+async def set_rsvp(deps: Deps, viewer: Viewer, event_id: int, rsvp: Rsvp) -> Participant:
+    async with deps.db.unit_of_work() as db:
+        event, me = await _member_or_hidden(db, event_id, viewer)
+        mine = _require(me, ParticipantRole.PARTICIPANT)
+        _not_cancelled(event)
+        mine.rsvp = rsvp.value
+        return await store.save_participant(db, mine)
+
+
+async def leave_event(deps: Deps, viewer: Viewer, event_id: int) -> Participant:
+    async with deps.db.unit_of_work() as db:
+        _, me = await _member_or_hidden(db, event_id, viewer)
+        mine = _require(me, ParticipantRole.PARTICIPANT)
+        if role_of(mine) is ParticipantRole.OWNER:
+            raise DomainError("OWNER_CANNOT_LEAVE",
+                              "Transfer the ownership to someone else before leaving.")
+        _end_membership(mine, ParticipantState.LEFT)
+        return await store.save_participant(db, mine)
+
+
+def _end_membership(participant: Participant, state: ParticipantState) -> None:
+    participant.state = state.value
+    participant.left_at = utcnow()
+    participant.set_role(ParticipantRole.PARTICIPANT)
+
+
+async def _target(db: Any, event_id: int, participant_id: int) -> Participant:
+    target = await store.participant_by_id(db, participant_id, for_update=True)
+    if target is None or target.event_id != event_id or not target.is_active:
+        raise DomainError("PARTICIPANT_NOT_FOUND", "No active participant with this id.",
+                          "participantId")
+    return target
+
+
+async def remove_participant(deps: Deps, viewer: Viewer, event_id: int,
+                             participant_id: int) -> Participant:
+    async with deps.db.unit_of_work() as db:
+        _, me = await _member_or_hidden(db, event_id, viewer)
+        mine = _require(me, ParticipantRole.ORGANIZER)
+        target = await _target(db, event_id, participant_id)
+        if target.id == mine.id:
+            raise DomainError("CANNOT_REMOVE_SELF", "Use leaveEvent to leave.", "participantId")
+        if RANK[ParticipantRole(target.role)] >= RANK[ParticipantRole(mine.role)]:
+            raise Forbidden("Only the owner can remove organizers.")
+        _end_membership(target, ParticipantState.REMOVED)
+        return await store.save_participant(db, target)
+
+
+async def update_participant_role(deps: Deps, viewer: Viewer, event_id: int,
+                                  participant_id: int, role: ParticipantRole) -> Participant:
+    if role is ParticipantRole.OWNER:
+        raise DomainError("INVALID_ROLE", "Use transferOwnership to change the owner.", "role")
+    async with deps.db.unit_of_work() as db:
+        _, me = await _member_or_hidden(db, event_id, viewer)
+        mine = _require(me, ParticipantRole.OWNER)
+        target = await _target(db, event_id, participant_id)
+        if target.id == mine.id:
+            raise DomainError("INVALID_ROLE", "Use transferOwnership to change the owner.",
+                              "participantId")
+        target.set_role(role)
+        return await store.save_participant(db, target)
+
+
+async def transfer_ownership(deps: Deps, viewer: Viewer, event_id: int,
+                             participant_id: int) -> tuple[Participant, Participant]:
+    """The new owner and the previous one (now an organizer), in one transaction."""
+    async with deps.db.unit_of_work() as db:
+        _, me = await _member_or_hidden(db, event_id, viewer)
+        mine = _require(me, ParticipantRole.OWNER)
+        target = await _target(db, event_id, participant_id)
+        if target.id == mine.id:
+            raise DomainError("INVALID_ROLE", "You already own this event.", "participantId")
+        mine.set_role(ParticipantRole.ORGANIZER)
+        await store.save_participant(db, mine)
+        target.set_role(ParticipantRole.OWNER)
+        try:
+            await store.save_participant(db, target)
+        except IntegrityError:  # the one-owner constraint: someone changed owners concurrently
+            raise DomainError("STALE", "The ownership changed meanwhile; reload.") from None
+        return target, mine
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MyEventsFilter:
+    when: str = "UPCOMING"  # UPCOMING | PAST | ALL
+    role: ParticipantRole | None = None
+    status: EventStatus | None = None
+
+
+async def my_events(deps: Deps, viewer: Viewer, flt: MyEventsFilter, limit: int,
+                    after: tuple[datetime, int] | None) -> list[tuple[Event, Participant]]:
+    now = utcnow()
+    async with deps.db.reader() as db:
+        return await store.my_events_page(
+            db, viewer.user_id, limit=limit, after=after,
+            starts_after=now if flt.when == "UPCOMING" else None,
+            starts_before=now if flt.when == "PAST" else None,
+            role=flt.role, status=flt.status, descending=flt.when == "PAST",
+        )
+
+
+async def participants_of(deps: Deps, event_ids: Sequence[int]) -> list[list[Participant]]:
+    """Batch function: active participants per event, in join order."""
+    async with deps.db.reader() as db:
+        rows = await store.participants_of_events(db, list(event_ids))
+    grouped: dict[int, list[Participant]] = {i: [] for i in event_ids}
+    for p in rows:
+        grouped[p.event_id].append(p)
+    return [grouped[i] for i in event_ids]
+
+
+async def participants_by_id(deps: Deps, ids: Sequence[int]) -> list[Participant | None]:
+    async with deps.db.reader() as db:
+        rows = await store.participants_by_ids(db, list(ids))
+    by_id = {p.id: p for p in rows}
+    return [by_id.get(i) for i in ids]

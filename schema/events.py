@@ -1,0 +1,565 @@
+"""Events and their participants: types, inputs, payloads, root fields."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from resolvers import events as uc
+from resolvers.errors import BadRequest, NotFound
+from schema.accounts import User
+from schema.common import (
+    Connection,
+    UserError,
+    attempt,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from stores import events as rows
+
+
+@strawberry.enum
+class EventStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class EventVisibility(enum.Enum):
+    PRIVATE = "PRIVATE"
+    UNLISTED = "UNLISTED"
+
+
+@strawberry.enum
+class ParticipantRole(enum.Enum):
+    OWNER = "OWNER"
+    ORGANIZER = "ORGANIZER"
+    PARTICIPANT = "PARTICIPANT"
+
+
+@strawberry.enum
+class Rsvp(enum.Enum):
+    GOING = "GOING"
+    MAYBE = "MAYBE"
+    DECLINED = "DECLINED"
+
+
+@strawberry.enum
+class ParticipantState(enum.Enum):
+    ACTIVE = "ACTIVE"
+    LEFT = "LEFT"
+    REMOVED = "REMOVED"
+
+
+@strawberry.enum
+class EventWhen(enum.Enum):
+    UPCOMING = "UPCOMING"
+    PAST = "PAST"
+    ALL = "ALL"
+
+
+@strawberry.enum
+class EventErrorCode(enum.Enum):
+    REQUIRED = "REQUIRED"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_TITLE = "INVALID_TITLE"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_DATES = "INVALID_DATES"
+    INVALID_TIMEZONE = "INVALID_TIMEZONE"
+    INVALID_LOCATION = "INVALID_LOCATION"
+    INVALID_CAPACITY = "INVALID_CAPACITY"
+    INVALID_CURRENCY = "INVALID_CURRENCY"
+    CAPACITY_BELOW_PARTICIPANTS = "CAPACITY_BELOW_PARTICIPANTS"
+    EVENT_CANCELLED = "EVENT_CANCELLED"
+    EVENT_FULL = "EVENT_FULL"
+    STALE = "STALE"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+    OWNER_CANNOT_LEAVE = "OWNER_CANNOT_LEAVE"
+    CANNOT_REMOVE_SELF = "CANNOT_REMOVE_SELF"
+    PARTICIPANT_NOT_FOUND = "PARTICIPANT_NOT_FOUND"
+    INVALID_ROLE = "INVALID_ROLE"
+
+
+@strawberry.type
+class EventError(UserError):
+    code: EventErrorCode
+    retry_after_seconds: int | None = None
+
+
+async def _run(op: Any) -> tuple[Any, list[EventError]]:
+    return await attempt(op, EventError, EventErrorCode)
+
+
+def decode_id(gid: relay.GlobalID, type_name: str) -> int:
+    """A global id of the expected type, else NOT_FOUND (like any id you may not see)."""
+    if gid.type_name != type_name:
+        raise NotFound(f"{type_name} not found.")
+    try:
+        return int(gid.node_id)
+    except ValueError:
+        raise NotFound(f"{type_name} not found.") from None
+
+
+# --- types -------------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Location:
+    name: str | None
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+@strawberry.type(description="A member of an event; stays listed in history after leaving.")
+class Participant(relay.Node):
+    row: strawberry.Private[rows.Participant]
+
+    @classmethod
+    def resolve_id(cls, root: Participant, *, info: Info) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Participant | None]:
+        ids = [int(i) if i.isdigit() else 0 for i in node_ids]
+        found = await info.context.loaders.participant_by_id.load_many(ids)
+        event_ids = [p.event_id if p else 0 for p in found]
+        visible = await info.context.loaders.event_access.load_many(event_ids)
+        return [
+            Participant(row=p) if p and v and uc.role_of(v[1]) else None
+            for p, v in zip(found, visible, strict=True)
+        ]
+
+    @strawberry.field
+    async def user(self, info: Info) -> User | None:
+        """Null once the account is deleted (the display name stays)."""
+        if self.row.user_id is None:
+            return None
+        user = await info.context.loaders.user_by_id.load(self.row.user_id)
+        return User(row=user) if user else None
+
+    @strawberry.field
+    def display_name(self) -> str:
+        return self.row.display_name
+
+    @strawberry.field
+    def role(self) -> ParticipantRole:
+        return ParticipantRole(self.row.role)
+
+    @strawberry.field
+    def rsvp(self) -> Rsvp:
+        return Rsvp(self.row.rsvp)
+
+    @strawberry.field
+    def state(self) -> ParticipantState:
+        return ParticipantState(self.row.state)
+
+    @strawberry.field
+    def joined_at(self) -> datetime:
+        return self.row.joined_at
+
+    @strawberry.field
+    def left_at(self) -> datetime | None:
+        return self.row.left_at
+
+
+@strawberry.type(description="An event. Outsiders of an UNLISTED event see only its public "
+                             "fields (the others are null).")
+class Event(relay.Node):
+    row: strawberry.Private[rows.Event]
+    membership: strawberry.Private[rows.Participant | None]
+
+    @classmethod
+    def resolve_id(cls, root: Event, *, info: Info) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Event | None]:
+        ids = [int(i) if i.isdigit() else 0 for i in node_ids]
+        found = await info.context.loaders.event_access.load_many(ids)
+        return [Event(row=f[0], membership=f[1]) if f else None for f in found]
+
+    @property
+    def is_member(self) -> bool:
+        return uc.role_of(self.membership) is not None
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.row.title
+
+    @strawberry.field
+    def starts_at(self) -> datetime:
+        return self.row.starts_at
+
+    @strawberry.field
+    def ends_at(self) -> datetime:
+        return self.row.ends_at
+
+    @strawberry.field
+    def timezone(self) -> str:
+        return self.row.timezone
+
+    @strawberry.field
+    def status(self) -> EventStatus:
+        return EventStatus(self.row.status)
+
+    @strawberry.field
+    def visibility(self) -> EventVisibility:
+        return EventVisibility(self.row.visibility)
+
+    @strawberry.field
+    def capacity(self) -> int | None:
+        return self.row.capacity
+
+    @strawberry.field
+    def currency(self) -> str:
+        return self.row.currency
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field(description="For `expectedVersion` in updates.")
+    def version(self) -> int:
+        return self.row.version
+
+    @strawberry.field(description="Participants only.")
+    def description(self) -> str | None:
+        return self.row.description if self.is_member else None
+
+    @strawberry.field(description="Participants only.")
+    def location(self) -> Location | None:
+        r = self.row
+        if not self.is_member or (r.location_name is None and r.location_address is None
+                                  and r.latitude is None):
+            return None
+        return Location(
+            name=r.location_name, address=r.location_address,
+            latitude=float(r.latitude) if r.latitude is not None else None,
+            longitude=float(r.longitude) if r.longitude is not None else None,
+        )
+
+    @strawberry.field
+    def viewer_role(self) -> ParticipantRole | None:
+        role = uc.role_of(self.membership)
+        return ParticipantRole(role.value) if role else None
+
+    @strawberry.field
+    def viewer_participation(self) -> Participant | None:
+        return Participant(row=self.membership) if self.is_member and self.membership else None
+
+    async def _participants(self, info: Info) -> list[rows.Participant]:
+        result: list[rows.Participant] = await info.context.loaders.participants_by_event.load(
+            self.row.id)
+        return result
+
+    @strawberry.field
+    async def participant_count(self, info: Info) -> int:
+        return len(await self._participants(info))
+
+    @strawberry.field
+    async def owner(self, info: Info) -> User | None:
+        owner = next((p for p in await self._participants(info)
+                      if p.role == rows.ParticipantRole.OWNER.value), None)
+        if owner is None or owner.user_id is None:
+            return None
+        user = await info.context.loaders.user_by_id.load(owner.user_id)
+        return User(row=user) if user else None
+
+    @strawberry.field(description="Active participants in join order (participants only).")
+    async def participants(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        role: ParticipantRole | None = None,
+    ) -> Connection[Participant] | None:
+        if not self.is_member:
+            return None
+        size = page_size(first)
+        start = 0
+        if after is not None:
+            parts = decode_cursor(after, arity=1)
+            assert parts is not None
+            if not isinstance(parts[0], int):
+                raise BadRequest("Invalid cursor.")
+            start = parts[0] + 1
+        members = await self._participants(info)
+        if role is not None:
+            members = [p for p in members if p.role == role.value]
+        window = members[start:start + size + 1]
+        indexed = {id(p): start + n for n, p in enumerate(window)}
+        return connection(
+            [Participant(row=p) for p in window], size,
+            lambda node: encode_cursor(indexed[id(node.row)]),
+            has_previous=start > 0,
+        )
+
+
+# --- inputs and payloads -----------------------------------------------------------------------
+
+
+@strawberry.input
+class LocationInput:
+    name: str | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@strawberry.input
+class CreateEventInput:
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    currency: str
+    description: str = ""
+    timezone: str = "UTC"
+    location: LocationInput | None = None
+    visibility: EventVisibility = EventVisibility.PRIVATE
+    capacity: int | None = None
+    client_mutation_id: str | None = None
+
+
+@strawberry.input
+class UpdateEventInput:
+    event_id: relay.GlobalID
+    title: str | None = None
+    description: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    timezone: str | None = None
+    location: LocationInput | None = strawberry.field(
+        default=None, description="Replaces the location; see clearLocation.")
+    clear_location: bool = False
+    visibility: EventVisibility | None = None
+    capacity: int | None = None
+    clear_capacity: bool = False
+    currency: str | None = None
+    expected_version: int | None = None
+
+
+@strawberry.input
+class EventRefInput:
+    event_id: relay.GlobalID
+    expected_version: int | None = None
+
+
+@strawberry.input
+class SetRsvpInput:
+    event_id: relay.GlobalID
+    status: Rsvp
+
+
+@strawberry.input
+class ParticipantRefInput:
+    event_id: relay.GlobalID
+    participant_id: relay.GlobalID
+
+
+@strawberry.input
+class UpdateParticipantRoleInput:
+    event_id: relay.GlobalID
+    participant_id: relay.GlobalID
+    role: ParticipantRole
+
+
+@strawberry.input
+class MyEventsFilter:
+    when: EventWhen = EventWhen.UPCOMING
+    role: ParticipantRole | None = None
+    status: EventStatus | None = None
+
+
+@strawberry.type
+class EventPayload:
+    event: Event | None
+    errors: list[EventError]
+
+
+@strawberry.type
+class DeleteEventPayload:
+    deleted_event_id: relay.GlobalID | None
+    errors: list[EventError]
+
+
+@strawberry.type
+class ParticipantPayload:
+    participant: Participant | None
+    errors: list[EventError]
+
+
+@strawberry.type
+class TransferOwnershipPayload:
+    owner: Participant | None
+    previous_owner: Participant | None
+    errors: list[EventError]
+
+
+def _location(loc: LocationInput | None) -> uc.LocationData | None:
+    if loc is None:
+        return None
+    return uc.LocationData(name=loc.name, address=loc.address, latitude=loc.latitude,
+                           longitude=loc.longitude)
+
+
+async def _fresh_event(info: Info, row: rows.Event | None,
+                       errors: list[EventError]) -> EventPayload:
+    if row is None or row.id is None:
+        return EventPayload(event=None, errors=errors)
+    info.context.loaders.event_access.clear(row.id)
+    found = await info.context.loaders.event_access.load(row.id)
+    return EventPayload(event=Event(row=found[0], membership=found[1]) if found else None,
+                        errors=errors)
+
+
+def _participant_payload(row: rows.Participant | None,
+                         errors: list[EventError]) -> ParticipantPayload:
+    return ParticipantPayload(participant=Participant(row=row) if row else None, errors=errors)
+
+
+# --- root fields -------------------------------------------------------------------------------
+
+
+@strawberry.type
+class EventQuery:
+    @strawberry.field(description="An event you take part in, or an UNLISTED one (public "
+                                  "fields). Null for anything else.")
+    async def event(self, info: Info, id: relay.GlobalID) -> Event | None:
+        if id.type_name != "Event" or not id.node_id.isdigit():
+            return None
+        found = await info.context.loaders.event_access.load(int(id.node_id))
+        return Event(row=found[0], membership=found[1]) if found else None
+
+    @strawberry.field(description="Events you take part in, ordered by start (PAST: most "
+                                  "recent first).")
+    async def my_events(self, info: Info, first: int | None = None, after: str | None = None,
+                        filter: MyEventsFilter | None = None) -> Connection[Event]:
+        viewer = info.context.require_viewer()
+        size = page_size(first)
+        flt = filter or MyEventsFilter()
+        cursor = None
+        parts = decode_cursor(after, arity=2)
+        if parts is not None:
+            try:
+                cursor = (datetime.fromisoformat(parts[0]), int(parts[1]))
+            except (TypeError, ValueError):
+                raise BadRequest("Invalid cursor.") from None
+        found = await uc.my_events(
+            info.context.deps, viewer,
+            uc.MyEventsFilter(when=flt.when.value,
+                              role=rows.ParticipantRole(flt.role.value) if flt.role else None,
+                              status=rows.EventStatus(flt.status.value) if flt.status else None),
+            size + 1, cursor,
+        )
+        for event, membership in found:  # prime the access loader: no second read
+            info.context.loaders.event_access.prime(event.id, (event, membership))
+        return connection(
+            [Event(row=e, membership=p) for e, p in found], size,
+            lambda n: encode_cursor(n.row.starts_at.isoformat(), n.row.id),
+            has_previous=after is not None,
+        )
+
+
+@strawberry.type
+class EventMutation:
+    @strawberry.mutation(description="Creates an event; you become its owner.")
+    async def create_event(self, info: Info, input: CreateEventInput) -> EventPayload:
+        viewer = info.context.require_viewer()
+        data = uc.EventData(
+            title=input.title, description=input.description, starts_at=input.starts_at,
+            ends_at=input.ends_at, timezone=input.timezone, location=_location(input.location),
+            visibility=rows.Visibility(input.visibility.value), capacity=input.capacity,
+            currency=input.currency,
+        )
+        row, errors = await _run(uc.create_event(info.context.deps, viewer, data,
+                                                 input.client_mutation_id))
+        return await _fresh_event(info, row, errors)
+
+    @strawberry.mutation(description="Organizers and owner. Only the fields given change.")
+    async def update_event(self, info: Info, input: UpdateEventInput) -> EventPayload:
+        viewer = info.context.require_viewer()
+        event_id = decode_id(input.event_id, "Event")
+        data = uc.EventData(
+            title=input.title, description=input.description, starts_at=input.starts_at,
+            ends_at=input.ends_at, timezone=input.timezone, location=_location(input.location),
+            clear_location=input.clear_location,
+            visibility=rows.Visibility(input.visibility.value) if input.visibility else None,
+            capacity=input.capacity, clear_capacity=input.clear_capacity,
+            currency=input.currency,
+        )
+        row, errors = await _run(uc.update_event(info.context.deps, viewer, event_id, data,
+                                                 input.expected_version))
+        return await _fresh_event(info, row, errors)
+
+    @strawberry.mutation(description="Organizers and owner: status CANCELLED, kept for history.")
+    async def cancel_event(self, info: Info, input: EventRefInput) -> EventPayload:
+        viewer = info.context.require_viewer()
+        row, errors = await _run(uc.cancel_event(info.context.deps, viewer,
+                                                 decode_id(input.event_id, "Event"),
+                                                 input.expected_version))
+        return await _fresh_event(info, row, errors)
+
+    @strawberry.mutation(description="Owner only: removes the event and all that belongs to it.")
+    async def delete_event(self, info: Info, input: EventRefInput) -> DeleteEventPayload:
+        viewer = info.context.require_viewer()
+        _, errors = await _run(uc.delete_event(info.context.deps, viewer,
+                                               decode_id(input.event_id, "Event")))
+        return DeleteEventPayload(deleted_event_id=None if errors else input.event_id,
+                                  errors=errors)
+
+    @strawberry.mutation
+    async def set_rsvp(self, info: Info, input: SetRsvpInput) -> ParticipantPayload:
+        viewer = info.context.require_viewer()
+        return _participant_payload(*await _run(uc.set_rsvp(
+            info.context.deps, viewer, decode_id(input.event_id, "Event"),
+            rows.Rsvp(input.status.value))))
+
+    @strawberry.mutation(description="Leave an event (the owner must transfer ownership first).")
+    async def leave_event(self, info: Info, input: EventRefInput) -> ParticipantPayload:
+        viewer = info.context.require_viewer()
+        return _participant_payload(*await _run(uc.leave_event(
+            info.context.deps, viewer, decode_id(input.event_id, "Event"))))
+
+    @strawberry.mutation(description="Organizers remove participants; the owner anyone. "
+                                     "Their history (expenses, tasks) keeps their name.")
+    async def remove_participant(self, info: Info,
+                                 input: ParticipantRefInput) -> ParticipantPayload:
+        viewer = info.context.require_viewer()
+        return _participant_payload(*await _run(uc.remove_participant(
+            info.context.deps, viewer, decode_id(input.event_id, "Event"),
+            decode_id(input.participant_id, "Participant"))))
+
+    @strawberry.mutation(description="Owner only: ORGANIZER or PARTICIPANT.")
+    async def update_participant_role(self, info: Info,
+                                      input: UpdateParticipantRoleInput) -> ParticipantPayload:
+        viewer = info.context.require_viewer()
+        return _participant_payload(*await _run(uc.update_participant_role(
+            info.context.deps, viewer, decode_id(input.event_id, "Event"),
+            decode_id(input.participant_id, "Participant"),
+            rows.ParticipantRole(input.role.value))))
+
+    @strawberry.mutation(description="Owner only: the participant becomes owner, you organizer.")
+    async def transfer_ownership(self, info: Info,
+                                 input: ParticipantRefInput) -> TransferOwnershipPayload:
+        viewer = info.context.require_viewer()
+        result, errors = await _run(uc.transfer_ownership(
+            info.context.deps, viewer, decode_id(input.event_id, "Event"),
+            decode_id(input.participant_id, "Participant")))
+        if result is None:
+            return TransferOwnershipPayload(owner=None, previous_owner=None, errors=errors)
+        return TransferOwnershipPayload(owner=Participant(row=result[0]),
+                                        previous_owner=Participant(row=result[1]), errors=[])

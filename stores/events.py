@@ -1,0 +1,289 @@
+"""Events and participants in MySQL. Reads that depend on the viewer are scoped here.
+
+Store functions add and flush; they never commit (the resolver's unit of work does).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    delete,
+    func,
+    or_,
+)
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from stores.db import BigIntKey, UTCDateTime, utcnow
+
+
+class EventStatus(str, enum.Enum):
+    ACTIVE = "ACTIVE"
+    CANCELLED = "CANCELLED"
+
+
+class Visibility(str, enum.Enum):
+    PRIVATE = "PRIVATE"
+    UNLISTED = "UNLISTED"
+
+
+class ParticipantRole(str, enum.Enum):
+    OWNER = "OWNER"
+    ORGANIZER = "ORGANIZER"
+    PARTICIPANT = "PARTICIPANT"
+
+
+class Rsvp(str, enum.Enum):
+    GOING = "GOING"
+    MAYBE = "MAYBE"
+    DECLINED = "DECLINED"
+
+
+class ParticipantState(str, enum.Enum):
+    ACTIVE = "ACTIVE"
+    LEFT = "LEFT"
+    REMOVED = "REMOVED"
+
+
+def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_starts_at", "starts_at"),
+        CheckConstraint("ends_at >= starts_at", name="ck_events_dates"),
+        CheckConstraint("capacity IS NULL OR capacity >= 1", name="ck_events_capacity"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
+    title: str = Field(sa_type=String(200))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    starts_at: datetime = Field(sa_column=_ts())
+    ends_at: datetime = Field(sa_column=_ts())
+    timezone: str = Field(sa_type=String(64))
+    location_name: str | None = Field(default=None, sa_type=String(200))
+    location_address: str | None = Field(default=None, sa_type=String(500))
+    latitude: Decimal | None = Field(default=None, sa_type=Numeric(9, 6))
+    longitude: Decimal | None = Field(default=None, sa_type=Numeric(9, 6))
+    status: str = Field(default=EventStatus.ACTIVE.value, sa_type=String(16))
+    visibility: str = Field(default=Visibility.PRIVATE.value, sa_type=String(16))
+    capacity: int | None = None
+    currency: str = Field(sa_type=String(3))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    version: int = 1
+
+
+class Participant(SQLModel, table=True):
+    """A member of an event. Rows stay after leaving/removal so history keeps the name."""
+
+    __tablename__ = "participants"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_id", name="uq_participants_event_user"),
+        # exactly one owner per event: only the owner row has owner_marker = 1
+        UniqueConstraint("event_id", "owner_marker", name="uq_participants_one_owner"),
+        CheckConstraint(
+            "(role = 'OWNER' AND owner_marker = 1) OR (role <> 'OWNER' AND owner_marker IS NULL)",
+            name="ck_participants_owner_marker",
+        ),
+        Index("ix_participants_user", "user_id"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
+    event_id: int = Field(
+        sa_column=Column(BigIntKey, ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigIntKey, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    )
+    role: str = Field(default=ParticipantRole.PARTICIPANT.value, sa_type=String(16))
+    owner_marker: int | None = Field(default=None, sa_type=SmallInteger)
+    rsvp: str = Field(default=Rsvp.GOING.value, sa_type=String(16))
+    state: str = Field(default=ParticipantState.ACTIVE.value, sa_type=String(16))
+    display_name: str = Field(sa_type=String(161))
+    joined_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    left_at: datetime | None = Field(default=None, sa_column=_ts(True))
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == ParticipantState.ACTIVE.value
+
+    def set_role(self, role: ParticipantRole) -> None:
+        self.role = role.value
+        self.owner_marker = 1 if role is ParticipantRole.OWNER else None
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+async def add_event(db: AsyncSession, event: Event) -> Event:
+    db.add(event)
+    await db.flush()
+    return event
+
+
+async def lock_event(db: AsyncSession, event_id: int) -> Event | None:
+    stmt = select(Event).where(Event.id == event_id).with_for_update()
+    return (await db.exec(stmt)).first()
+
+
+async def save_event(db: AsyncSession, event: Event) -> Event:
+    event.updated_at = utcnow()
+    event.version += 1
+    db.add(event)
+    await db.flush()
+    return event
+
+
+async def delete_event(db: AsyncSession, event_id: int) -> None:
+    await db.exec(delete(Participant).where(col(Participant.event_id) == event_id))
+    await db.exec(delete(Event).where(col(Event.id) == event_id))
+
+
+async def events_visible_to(
+    db: AsyncSession, viewer_id: int | None, event_ids: Sequence[int]
+) -> list[tuple[Event, Participant | None]]:
+    """Events the viewer may see (active participant, or UNLISTED), with their membership."""
+    if not event_ids:
+        return []
+    membership = and_(
+        col(Participant.event_id) == col(Event.id),
+        col(Participant.user_id) == viewer_id,
+        col(Participant.state) == ParticipantState.ACTIVE.value,
+    )
+    stmt = (
+        select(Event, Participant)
+        .outerjoin(Participant, membership)
+        .where(col(Event.id).in_(list(event_ids)))
+        .where(or_(col(Participant.id).is_not(None),
+                   col(Event.visibility) == Visibility.UNLISTED.value))
+    )
+    return [(e, p) for e, p in (await db.exec(stmt)).all()]
+
+
+async def my_events_page(
+    db: AsyncSession,
+    viewer_id: int,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None,
+    starts_after: datetime | None,
+    starts_before: datetime | None,
+    role: ParticipantRole | None,
+    status: EventStatus | None,
+    descending: bool,
+) -> list[tuple[Event, Participant]]:
+    stmt = (
+        select(Event, Participant)
+        .join(Participant, col(Participant.event_id) == col(Event.id))
+        .where(col(Participant.user_id) == viewer_id,
+               col(Participant.state) == ParticipantState.ACTIVE.value)
+    )
+    if starts_after is not None:
+        stmt = stmt.where(col(Event.ends_at) >= starts_after)
+    if starts_before is not None:
+        stmt = stmt.where(col(Event.ends_at) < starts_before)
+    if role is not None:
+        stmt = stmt.where(col(Participant.role) == role.value)
+    if status is not None:
+        stmt = stmt.where(col(Event.status) == status.value)
+    if after is not None:
+        at, event_id = after
+        if descending:
+            stmt = stmt.where(or_(col(Event.starts_at) < at,
+                                  and_(col(Event.starts_at) == at, col(Event.id) < event_id)))
+        else:
+            stmt = stmt.where(or_(col(Event.starts_at) > at,
+                                  and_(col(Event.starts_at) == at, col(Event.id) > event_id)))
+    order = (col(Event.starts_at).desc(), col(Event.id).desc()) if descending else (
+        col(Event.starts_at).asc(), col(Event.id).asc())
+    stmt = stmt.order_by(*order).limit(limit)
+    return [(e, p) for e, p in (await db.exec(stmt)).all()]
+
+
+# --- participants ------------------------------------------------------------------------------
+
+
+async def add_participant(db: AsyncSession, participant: Participant) -> Participant:
+    db.add(participant)
+    await db.flush()
+    return participant
+
+
+async def participant_for_user(
+    db: AsyncSession, event_id: int, user_id: int, *, for_update: bool = False
+) -> Participant | None:
+    stmt = select(Participant).where(Participant.event_id == event_id,
+                                     Participant.user_id == user_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await db.exec(stmt)).first()
+
+
+async def participant_by_id(
+    db: AsyncSession, participant_id: int, *, for_update: bool = False
+) -> Participant | None:
+    stmt = select(Participant).where(Participant.id == participant_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await db.exec(stmt)).first()
+
+
+async def participants_by_ids(db: AsyncSession, ids: Sequence[int]) -> list[Participant]:
+    if not ids:
+        return []
+    stmt = select(Participant).where(col(Participant.id).in_(list(ids)))
+    return list((await db.exec(stmt)).all())
+
+
+async def participants_of_events(
+    db: AsyncSession, event_ids: Sequence[int], *, active_only: bool = True
+) -> list[Participant]:
+    if not event_ids:
+        return []
+    stmt = select(Participant).where(col(Participant.event_id).in_(list(event_ids)))
+    if active_only:
+        stmt = stmt.where(col(Participant.state) == ParticipantState.ACTIVE.value)
+    stmt = stmt.order_by(col(Participant.event_id), col(Participant.joined_at), col(Participant.id))
+    return list((await db.exec(stmt)).all())
+
+
+async def active_count(db: AsyncSession, event_id: int) -> int:
+    stmt = select(func.count()).select_from(Participant).where(
+        Participant.event_id == event_id, Participant.state == ParticipantState.ACTIVE.value)
+    return int((await db.exec(stmt)).one())
+
+
+async def active_counts(db: AsyncSession, event_ids: Sequence[int]) -> dict[int, int]:
+    if not event_ids:
+        return {}
+    stmt = (
+        select(Participant.event_id, func.count())
+        .where(col(Participant.event_id).in_(list(event_ids)),
+               Participant.state == ParticipantState.ACTIVE.value)
+        .group_by(col(Participant.event_id))
+    )
+    return {int(e): int(n) for e, n in (await db.exec(stmt)).all()}
+
+
+async def save_participant(db: AsyncSession, participant: Participant) -> Participant:
+    db.add(participant)
+    await db.flush()
+    return participant
