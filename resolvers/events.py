@@ -7,6 +7,7 @@ owner — change roles, transfer ownership, delete the event.
 
 from __future__ import annotations
 
+import secrets
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from stores.db import utcnow
 from stores.events import (
     Event,
     EventStatus,
+    InviteLink,
     Participant,
     ParticipantRole,
     ParticipantState,
@@ -396,3 +398,114 @@ async def participants_by_id(deps: Deps, ids: Sequence[int]) -> list[Participant
         rows = await store.participants_by_ids(db, list(ids))
     by_id = {p.id: p for p in rows}
     return [by_id.get(i) for i in ids]
+
+
+# --- invite links ------------------------------------------------------------------------------
+
+LINK_MAX_USES = 10_000
+
+
+async def create_invite_link(deps: Deps, viewer: Viewer, event_id: int, role: ParticipantRole,
+                             expires_at: datetime | None,
+                             max_uses: int | None) -> tuple[InviteLink, str]:
+    """Organizers invite as PARTICIPANT; the owner may also hand out ORGANIZER links."""
+    errors = []
+    if role is ParticipantRole.OWNER:
+        errors.append(DomainError("INVALID_ROLE", "Links cannot make owners.", "role"))
+    if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
+        errors.append(DomainError("INVALID_DATES", "Give a future time with its UTC offset.",
+                                  "expiresAt"))
+    if max_uses is not None and not 1 <= max_uses <= LINK_MAX_USES:
+        errors.append(DomainError("INVALID_INPUT", f"Between 1 and {LINK_MAX_USES}.", "maxUses"))
+    if errors:
+        raise DomainErrors(errors)
+    token = secrets.token_urlsafe(24)
+    async with deps.db.unit_of_work() as db:
+        event, me = await _member_or_hidden(db, event_id, viewer)
+        mine = _require(me, ParticipantRole.ORGANIZER)
+        if role is ParticipantRole.ORGANIZER:
+            _require(mine, ParticipantRole.OWNER)
+        _not_cancelled(event)
+        link = await store.add_invite_link(db, InviteLink(
+            event_id=event_id, token_hash=deps.tokens.keyed_hash(token), role=role.value,
+            created_by_id=mine.id, expires_at=expires_at, max_uses=max_uses))
+    return link, token
+
+
+async def revoke_invite_link(deps: Deps, viewer: Viewer, link_id: int) -> InviteLink:
+    async with deps.db.unit_of_work() as db:
+        link = await store.invite_link_by_id(db, link_id)
+        if link is None:
+            raise NotFound("Invite link not found.")
+        _, me = await _member_or_hidden(db, link.event_id, viewer)
+        if not has_role(me, ParticipantRole.ORGANIZER):
+            raise NotFound("Invite link not found.")
+        if link.revoked_at is None:
+            link.revoked_at = utcnow()
+            await store.save_invite_link(db, link)
+        return link
+
+
+async def join_with_invite_link(deps: Deps, viewer: Viewer,
+                                token: str) -> tuple[Event, Participant]:
+    invalid = DomainError("INVALID_INVITE_LINK",
+                          "This invite link is not valid (expired, revoked or used up).", "token")
+    try:
+        async with deps.db.unit_of_work() as db:
+            link = await store.invite_link_by_hash(db, deps.tokens.keyed_hash(token.strip()))
+            if link is None:
+                raise invalid
+            event = await store.lock_event(db, link.event_id)
+            if event is None:
+                raise invalid
+            existing = await store.participant_for_user(db, event.id or 0, viewer.user_id,
+                                                        for_update=True)
+            if existing is not None and existing.is_active:
+                return event, existing  # joining twice is a no-op
+            if not link.usable(utcnow()):
+                raise invalid
+            _not_cancelled(event)
+            if existing is not None and existing.state == ParticipantState.REMOVED.value:
+                raise DomainError("REMOVED_FROM_EVENT",
+                                  "You were removed from this event; ask an organizer.")
+            member = await _admit(db, event, viewer, ParticipantRole(link.role), existing)
+            link.uses += 1
+            await store.save_invite_link(db, link)
+            return event, member
+    except IntegrityError:  # a concurrent join of the same user won: one participation
+        async with deps.db.reader() as db:
+            link = await store.invite_link_by_hash(db, deps.tokens.keyed_hash(token.strip()))
+            winner = await store.participant_for_user(db, link.event_id if link else 0,
+                                                      viewer.user_id)
+            event = await store.lock_event(db, link.event_id) if link else None
+        if winner is None or event is None:
+            raise
+        return event, winner
+
+
+async def _admit(db: Any, event: Event, viewer: Viewer, role: ParticipantRole,
+                 existing: Participant | None) -> Participant:
+    """Adds (or re-activates) the viewer as a participant, within capacity."""
+    assert event.id is not None
+    if event.capacity is not None and await store.active_count(db, event.id) >= event.capacity:
+        raise DomainError("EVENT_FULL", "This event is full.")
+    name = await _display_name(db, viewer.user_id)
+    if existing is not None:
+        existing.state = ParticipantState.ACTIVE.value
+        existing.left_at = None
+        existing.joined_at = utcnow()
+        existing.rsvp = Rsvp.GOING.value
+        existing.display_name = name
+        existing.set_role(role)
+        return await store.save_participant(db, existing)
+    member = Participant(event_id=event.id, user_id=viewer.user_id, display_name=name)
+    member.set_role(role)
+    return await store.add_participant(db, member)
+
+
+async def invite_links_of(deps: Deps, viewer: Viewer, event_id: int) -> list[InviteLink]:
+    async with deps.db.reader() as db:
+        me = await store.participant_for_user(db, event_id, viewer.user_id)
+        if not has_role(me, ParticipantRole.ORGANIZER):
+            return []
+        return await store.invite_links_of_event(db, event_id)

@@ -86,6 +86,8 @@ class EventErrorCode(enum.Enum):
     CANNOT_REMOVE_SELF = "CANNOT_REMOVE_SELF"
     PARTICIPANT_NOT_FOUND = "PARTICIPANT_NOT_FOUND"
     INVALID_ROLE = "INVALID_ROLE"
+    INVALID_INVITE_LINK = "INVALID_INVITE_LINK"
+    REMOVED_FROM_EVENT = "REMOVED_FROM_EVENT"
 
 
 @strawberry.type
@@ -171,6 +173,45 @@ class Participant(relay.Node):
     @strawberry.field
     def left_at(self) -> datetime | None:
         return self.row.left_at
+
+
+@strawberry.type(description="A shareable link to join an event (organizers see them).")
+class InviteLink(relay.Node):
+    row: strawberry.Private[rows.InviteLink]
+
+    @classmethod
+    def resolve_id(cls, root: InviteLink, *, info: Info) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[InviteLink | None]:
+        return [None for _ in node_ids]  # reached through Event.inviteLinks only
+
+    @strawberry.field
+    def role(self) -> ParticipantRole:
+        return ParticipantRole(self.row.role)
+
+    @strawberry.field
+    def expires_at(self) -> datetime | None:
+        return self.row.expires_at
+
+    @strawberry.field
+    def max_uses(self) -> int | None:
+        return self.row.max_uses
+
+    @strawberry.field
+    def uses(self) -> int:
+        return self.row.uses
+
+    @strawberry.field
+    def revoked_at(self) -> datetime | None:
+        return self.row.revoked_at
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
 
 
 @strawberry.type(description="An event. Outsiders of an UNLISTED event see only its public "
@@ -282,6 +323,14 @@ class Event(relay.Node):
         user = await info.context.loaders.user_by_id.load(owner.user_id)
         return User(row=user) if user else None
 
+    @strawberry.field(description="Organizers and owner; empty for others.")
+    async def invite_links(self, info: Info) -> list[InviteLink]:
+        if not uc.has_role(self.membership, rows.ParticipantRole.ORGANIZER):
+            return []
+        links = await uc.invite_links_of(info.context.deps, info.context.require_viewer(),
+                                         self.row.id or 0)
+        return [InviteLink(row=link) for link in links]
+
     @strawberry.field(description="Active participants in join order (participants only).")
     async def participants(
         self, info: Info, first: int | None = None, after: str | None = None,
@@ -382,6 +431,44 @@ class MyEventsFilter:
     when: EventWhen = EventWhen.UPCOMING
     role: ParticipantRole | None = None
     status: EventStatus | None = None
+
+
+@strawberry.input
+class CreateInviteLinkInput:
+    event_id: relay.GlobalID
+    role: ParticipantRole = ParticipantRole.PARTICIPANT
+    expires_at: datetime | None = None
+    max_uses: int | None = None
+
+
+@strawberry.input
+class JoinWithInviteLinkInput:
+    token: str
+
+
+@strawberry.input
+class RevokeInviteLinkInput:
+    invite_link_id: relay.GlobalID
+
+
+@strawberry.type
+class CreateInviteLinkPayload:
+    invite_link: InviteLink | None
+    token: str | None = strawberry.field(description="Shown once: share it; only a hash is kept.")
+    errors: list[EventError]
+
+
+@strawberry.type
+class InviteLinkPayload:
+    invite_link: InviteLink | None
+    errors: list[EventError]
+
+
+@strawberry.type
+class JoinEventPayload:
+    event: Event | None
+    participant: Participant | None
+    errors: list[EventError]
 
 
 @strawberry.type
@@ -563,3 +650,36 @@ class EventMutation:
             return TransferOwnershipPayload(owner=None, previous_owner=None, errors=errors)
         return TransferOwnershipPayload(owner=Participant(row=result[0]),
                                         previous_owner=Participant(row=result[1]), errors=[])
+
+    @strawberry.mutation(description="Organizers: a link anyone signed in can use to join.")
+    async def create_invite_link(self, info: Info,
+                                 input: CreateInviteLinkInput) -> CreateInviteLinkPayload:
+        viewer = info.context.require_viewer()
+        result, errors = await _run(uc.create_invite_link(
+            info.context.deps, viewer, decode_id(input.event_id, "Event"),
+            rows.ParticipantRole(input.role.value), input.expires_at, input.max_uses))
+        if result is None:
+            return CreateInviteLinkPayload(invite_link=None, token=None, errors=errors)
+        return CreateInviteLinkPayload(invite_link=InviteLink(row=result[0]), token=result[1],
+                                       errors=[])
+
+    @strawberry.mutation
+    async def revoke_invite_link(self, info: Info,
+                                 input: RevokeInviteLinkInput) -> InviteLinkPayload:
+        viewer = info.context.require_viewer()
+        link, errors = await _run(uc.revoke_invite_link(
+            info.context.deps, viewer, decode_id(input.invite_link_id, "InviteLink")))
+        return InviteLinkPayload(invite_link=InviteLink(row=link) if link else None,
+                                 errors=errors)
+
+    @strawberry.mutation(description="Joins the event of an invite link (no-op if already in).")
+    async def join_with_invite_link(self, info: Info,
+                                    input: JoinWithInviteLinkInput) -> JoinEventPayload:
+        viewer = info.context.require_viewer()
+        result, errors = await _run(uc.join_with_invite_link(info.context.deps, viewer,
+                                                             input.token))
+        if result is None:
+            return JoinEventPayload(event=None, participant=None, errors=errors)
+        event, member = result
+        return JoinEventPayload(event=Event(row=event, membership=member),
+                                participant=Participant(row=member), errors=[])

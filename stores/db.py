@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, event
+from sqlalchemy import BigInteger, DateTime, Integer, event, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -102,6 +102,11 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commits once on success, rolls back on any exception."""
         async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
+            if self.dialect == "sqlite":
+                # SQLite has no row locks: take the write lock up front so that read-check-write
+                # units of work are serialised, as SELECT ... FOR UPDATE does on MySQL.
+                connection = await session.connection()
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
     @asynccontextmanager
@@ -110,8 +115,6 @@ class Database:
             yield session
 
     async def ping(self) -> None:
-        from sqlalchemy import text
-
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 

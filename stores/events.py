@@ -130,6 +130,34 @@ class Participant(SQLModel, table=True):
         self.owner_marker = 1 if role is ParticipantRole.OWNER else None
 
 
+class InviteLink(SQLModel, table=True):
+    """A shareable join link; only a keyed hash of its token is stored."""
+
+    __tablename__ = "invite_links"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_invite_links_token"),
+        Index("ix_invite_links_event", "event_id"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
+    event_id: int = Field(
+        sa_column=Column(BigIntKey, ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    token_hash: str = Field(sa_type=String(64))
+    role: str = Field(default=ParticipantRole.PARTICIPANT.value, sa_type=String(16))
+    created_by_id: int | None = Field(default=None, sa_type=BigIntKey)
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    max_uses: int | None = None
+    uses: int = 0
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+    def usable(self, now: datetime) -> bool:
+        return (self.revoked_at is None
+                and (self.expires_at is None or self.expires_at > now)
+                and (self.max_uses is None or self.uses < self.max_uses))
+
+
 # --- events ------------------------------------------------------------------------------------
 
 
@@ -153,6 +181,7 @@ async def save_event(db: AsyncSession, event: Event) -> Event:
 
 
 async def delete_event(db: AsyncSession, event_id: int) -> None:
+    await db.exec(delete(InviteLink).where(col(InviteLink.event_id) == event_id))
     await db.exec(delete(Participant).where(col(Participant.event_id) == event_id))
     await db.exec(delete(Event).where(col(Event.id) == event_id))
 
@@ -287,3 +316,34 @@ async def save_participant(db: AsyncSession, participant: Participant) -> Partic
     db.add(participant)
     await db.flush()
     return participant
+
+
+# --- invite links ------------------------------------------------------------------------------
+
+
+async def add_invite_link(db: AsyncSession, link: InviteLink) -> InviteLink:
+    db.add(link)
+    await db.flush()
+    return link
+
+
+async def invite_link_by_hash(db: AsyncSession, token_hash: str) -> InviteLink | None:
+    stmt = select(InviteLink).where(InviteLink.token_hash == token_hash).with_for_update()
+    return (await db.exec(stmt)).first()
+
+
+async def invite_link_by_id(db: AsyncSession, link_id: int) -> InviteLink | None:
+    stmt = select(InviteLink).where(InviteLink.id == link_id).with_for_update()
+    return (await db.exec(stmt)).first()
+
+
+async def save_invite_link(db: AsyncSession, link: InviteLink) -> InviteLink:
+    db.add(link)
+    await db.flush()
+    return link
+
+
+async def invite_links_of_event(db: AsyncSession, event_id: int) -> list[InviteLink]:
+    stmt = (select(InviteLink).where(InviteLink.event_id == event_id)
+            .order_by(col(InviteLink.id).desc()))
+    return list((await db.exec(stmt)).all())

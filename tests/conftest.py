@@ -248,3 +248,56 @@ def accounts(api: GraphQLClient, mailbox: MailBox) -> Accounts:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+EVENT_FIELDS = """id title description startsAt endsAt timezone status visibility capacity currency
+  version viewerRole participantCount location { name address latitude longitude }
+  owner { id username } viewerParticipation { id role rsvp }"""
+
+
+class Events:
+    """Factories for events and membership, through the API."""
+
+    def __init__(self, api: GraphQLClient) -> None:
+        self.api = api
+
+    async def create(self, token: str, **over: Any) -> dict[str, Any]:
+        data = {"title": "Picnic", "startsAt": "2030-06-01T12:00:00+02:00",
+                "endsAt": "2030-06-01T18:00:00+02:00", "currency": "EUR",
+                "timezone": "Europe/Paris"}
+        data.update(over)
+        result = await self.api.execute(
+            f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
+                 event {{ {EVENT_FIELDS} }} errors {{ code field message }} }} }}""",
+            {"input": data}, token=token)
+        payload = result["data"]["createEvent"]
+        assert payload["errors"] == [], payload
+        return payload["event"]  # type: ignore[no-any-return]
+
+    async def link(self, token: str, event_id: str, **over: Any) -> str:
+        result = await self.api.execute(
+            """mutation($input: CreateInviteLinkInput!) { createInviteLink(input: $input) {
+                 token errors { code } } }""", {"input": {"eventId": event_id, **over}},
+            token=token)
+        payload = result["data"]["createInviteLink"]
+        assert payload["errors"] == [], payload
+        return payload["token"]  # type: ignore[no-any-return]
+
+    async def join(self, token: str, link: str) -> dict[str, Any]:
+        result = await self.api.execute(
+            """mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
+                 participant { id role state } errors { code } } }""", {"t": link}, token=token)
+        return result["data"]["joinWithInviteLink"]  # type: ignore[no-any-return]
+
+    async def add(self, owner_token: str, event_id: str, user: dict[str, Any],
+                  role: str = "PARTICIPANT") -> str:
+        """Adds `user` to the event with `role`; returns their participant id."""
+        link = await self.link(owner_token, event_id, role=role)
+        payload = await self.join(user["token"], link)
+        assert payload["errors"] == [], payload
+        return payload["participant"]["id"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def events(api: GraphQLClient) -> Events:
+    return Events(api)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import stores.accounts  # noqa: F401  (registers the tables on the metadata)
+import stores.accounts
 import stores.events  # noqa: F401
 
 target_metadata = SQLModel.metadata

@@ -1,4 +1,4 @@
-"""events and participants
+"""events, participants and invite links
 
 Revision ID: 0002_events
 Revises: 0001_accounts
@@ -75,8 +75,27 @@ def upgrade() -> None:
         **MYSQL,
     )
     op.create_index("ix_participants_user", "participants", ["user_id"])
+    op.create_table(
+        "invite_links",
+        sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
+        sa.Column("event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("created_by_id", BIGKEY, nullable=True),
+        sa.Column("expires_at", TS, nullable=True),
+        sa.Column("max_uses", sa.Integer(), nullable=True),
+        sa.Column("uses", sa.Integer(), nullable=False),
+        sa.Column("revoked_at", TS, nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.UniqueConstraint("token_hash", name="uq_invite_links_token"),
+        sa.CheckConstraint("max_uses IS NULL OR max_uses >= 1", name="ck_invite_links_max_uses"),
+        **MYSQL,
+    )
+    op.create_index("ix_invite_links_event", "invite_links", ["event_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("invite_links")
     op.drop_table("participants")
     op.drop_table("events")

@@ -1,0 +1,371 @@
+"""Events and membership through the API: create, read, edit, cancel, delete, links, roles."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from strawberry.relay import to_base64
+
+from tests.conftest import EVENT_FIELDS
+from tests.support import assert_error, assert_payload_error
+
+EVENT = f"query($id: ID!) {{ event(id: $id) {{ {EVENT_FIELDS} }} }}"
+UPDATE = f"""mutation($input: UpdateEventInput!) {{ updateEvent(input: $input) {{
+  event {{ {EVENT_FIELDS} }} errors {{ code field message }} }} }}"""
+CREATE = f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
+  event {{ {EVENT_FIELDS} }} errors {{ code field message }} }} }}"""
+
+
+def later(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+
+
+async def test_create_and_read_an_event(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(
+        alice["token"], title="  Picnic  ", description="Bring food",
+        location={"name": "Parc", "address": "1 rue X", "latitude": 48.85, "longitude": 2.35},
+        capacity=10)
+    assert event["title"] == "Picnic"
+    assert event["startsAt"] == "2030-06-01T10:00:00+00:00"
+    assert event["status"] == "ACTIVE" and event["visibility"] == "PRIVATE"
+    assert event["viewerRole"] == "OWNER" and event["participantCount"] == 1
+    assert event["owner"]["id"] == alice["id"]
+    assert event["location"] == {"name": "Parc", "address": "1 rue X", "latitude": 48.85,
+                                 "longitude": 2.35}
+    assert event["viewerParticipation"]["role"] == "OWNER"
+    read = (await api.execute(EVENT, {"id": event["id"]}, token=alice["token"]))["data"]["event"]
+    assert read == event
+    mine = await api.execute("{ myEvents { edges { node { id } } } }", token=alice["token"])
+    assert [e["node"]["id"] for e in mine["data"]["myEvents"]["edges"]] == [event["id"]]
+
+
+async def test_bad_input_gets_typed_errors_and_creates_nothing(api, accounts):
+    alice = await accounts.user()
+    result = await api.execute(CREATE, {"input": {
+        "title": " ", "startsAt": "2030-06-02T12:00:00Z", "endsAt": "2030-06-01T12:00:00Z",
+        "currency": "XXX", "timezone": "Mars/Olympus", "capacity": 0,
+        "description": "x" * 5001, "location": {"latitude": 91, "longitude": 0}}},
+        token=alice["token"])
+    payload = result["data"]["createEvent"]
+    assert payload["event"] is None
+    codes = {(e["code"], tuple(e["field"] or ())) for e in payload["errors"]}
+    assert codes == {
+        ("INVALID_TITLE", ("input", "title")), ("INVALID_DATES", ("input", "endsAt")),
+        ("INVALID_CURRENCY", ("input", "currency")), ("INVALID_TIMEZONE", ("input", "timezone")),
+        ("INVALID_CAPACITY", ("input", "capacity")),
+        ("VALUE_TOO_LONG", ("input", "description")),
+        ("INVALID_LOCATION", ("input", "location", "latitude")),
+    }
+    naive = await api.execute(CREATE, {"input": {
+        "title": "x", "startsAt": "2030-06-01T12:00:00", "endsAt": "2030-06-01T13:00:00",
+        "currency": "EUR"}}, token=alice["token"])
+    assert_payload_error(naive["data"]["createEvent"], "INVALID_DATES")
+    mine = await api.execute("{ myEvents(filter: {when: ALL}) { edges { node { id } } } }",
+                             token=alice["token"])
+    assert mine["data"]["myEvents"]["edges"] == []
+    anonymous = await api.execute(CREATE, {"input": {
+        "title": "x", "startsAt": later(1), "endsAt": later(2), "currency": "EUR"}})
+    assert_error(anonymous, "UNAUTHENTICATED")
+
+
+async def test_an_outsider_cannot_learn_a_private_event_exists(api, accounts, events):
+    alice = await accounts.user()
+    mallory = await accounts.user()
+    event = await events.create(alice["token"])
+    missing = to_base64("Event", 987654)
+    for event_id in (event["id"], missing):
+        seen = await api.execute(EVENT, {"id": event_id}, token=mallory["token"])
+        assert seen == {"data": {"event": None}}
+        node = await api.execute('query($id: ID!) { node(id: $id) { id } }', {"id": event_id},
+                                 token=mallory["token"])
+        assert node == {"data": {"node": None}}
+        for mutation, extra in [
+            ("updateEvent", {"title": "mine"}), ("cancelEvent", {}), ("deleteEvent", {}),
+        ]:
+            input_type = "UpdateEventInput" if mutation == "updateEvent" else "EventRefInput"
+            result = await api.execute(
+                f"mutation($input: {input_type}!) {{ {mutation}(input: $input) "
+                "{ errors { code } } }", {"input": {"eventId": event_id, **extra}},
+                token=mallory["token"])
+            error = assert_error(result, "NOT_FOUND")
+            assert error["message"] == "Event not found."
+        rsvp = await api.execute('mutation($id: ID!) { setRsvp(input: {eventId: $id, '
+                                 'status: GOING}) { errors { code } } }', {"id": event_id},
+                                 token=mallory["token"])
+        assert_error(rsvp, "NOT_FOUND")
+    assert (await api.execute(EVENT, {"id": event["id"]}))["data"]["event"] is None
+
+
+async def test_unlisted_events_show_public_fields_to_outsiders(api, accounts, events):
+    alice = await accounts.user()
+    bob = await accounts.user()
+    event = await events.create(alice["token"], visibility="UNLISTED", description="secret",
+                                location={"name": "Home"})
+    query = """query($id: ID!) { event(id: $id) { title description location { name }
+        viewerRole participantCount participants { edges { node { id } } } owner { username } } }"""
+    seen = (await api.execute(query, {"id": event["id"]}, token=bob["token"]))["data"]["event"]
+    assert seen == {"title": "Picnic", "description": None, "location": None,
+                    "viewerRole": None, "participantCount": 1, "participants": None,
+                    "owner": {"username": alice["username"]}}
+    result = await api.execute(UPDATE, {"input": {"eventId": event["id"], "title": "x"}},
+                               token=bob["token"])
+    assert_error(result, "FORBIDDEN")
+
+
+async def test_update_with_expected_version(api, accounts, events):
+    alice = await accounts.user()
+    bob = await accounts.user()
+    event = await events.create(alice["token"], capacity=5)
+    await events.add(alice["token"], event["id"], bob, role="ORGANIZER")
+    v = event["version"]
+    first, second = await asyncio.gather(
+        api.execute(UPDATE, {"input": {"eventId": event["id"], "title": "A",
+                                       "expectedVersion": v}}, token=alice["token"]),
+        api.execute(UPDATE, {"input": {"eventId": event["id"], "title": "B",
+                                       "expectedVersion": v}}, token=bob["token"]),
+    )
+    outcomes = sorted([bool(first["data"]["updateEvent"]["errors"]),
+                       bool(second["data"]["updateEvent"]["errors"])])
+    assert outcomes == [False, True]  # one wins, the other is told its copy is stale
+    loser = first if first["data"]["updateEvent"]["errors"] else second
+    assert_payload_error(loser["data"]["updateEvent"], "STALE", ["input", "expectedVersion"])
+    read = (await api.execute(EVENT, {"id": event["id"]}, token=alice["token"]))["data"]["event"]
+    assert read["version"] == v + 1 and read["title"] in {"A", "B"}
+
+    payload = (await api.execute(UPDATE, {"input": {
+        "eventId": event["id"], "clearLocation": True, "capacity": 1}},
+        token=alice["token"]))["data"]["updateEvent"]
+    assert_payload_error(payload, "CAPACITY_BELOW_PARTICIPANTS")
+    payload = (await api.execute(UPDATE, {"input": {
+        "eventId": event["id"], "location": {"name": "Beach"}, "clearCapacity": True}},
+        token=alice["token"]))["data"]["updateEvent"]
+    assert payload["errors"] == []
+    assert payload["event"]["location"]["name"] == "Beach" and payload["event"]["capacity"] is None
+
+
+async def test_invite_links(api, accounts, events):
+    alice, bob, carol, dave = [await accounts.user() for _ in range(4)]
+    event = await events.create(alice["token"], capacity=3)
+    link = await events.link(alice["token"], event["id"], maxUses=5)
+    joined = await events.join(bob["token"], link)
+    assert joined["errors"] == [] and joined["participant"]["role"] == "PARTICIPANT"
+    again = await events.join(bob["token"], link)  # idempotent
+    assert again["participant"]["id"] == joined["participant"]["id"]
+    assert (await events.join(carol["token"], link))["errors"] == []
+    full = await events.join(dave["token"], link)
+    assert_payload_error(full, "EVENT_FULL")
+
+    links = await api.execute("""query($id: ID!) { event(id: $id) { participantCount
+        inviteLinks { id uses maxUses role } } }""", {"id": event["id"]}, token=alice["token"])
+    data = links["data"]["event"]
+    assert data["participantCount"] == 3
+    assert data["inviteLinks"][0]["uses"] == 2 and data["inviteLinks"][0]["maxUses"] == 5
+    hidden = await api.execute("query($id: ID!) { event(id: $id) { inviteLinks { id } } }",
+                               {"id": event["id"]}, token=bob["token"])
+    assert hidden["data"]["event"]["inviteLinks"] == []
+
+    revoke = """mutation($id: ID!) { revokeInviteLink(input: {inviteLinkId: $id}) {
+        inviteLink { revokedAt } errors { code } } }"""
+    assert_error(await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]},
+                                   token=bob["token"]), "NOT_FOUND")
+    revoked = await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]},
+                                token=alice["token"])
+    assert revoked["data"]["revokeInviteLink"]["inviteLink"]["revokedAt"]
+    await api.execute(UPDATE, {"input": {"eventId": event["id"], "clearCapacity": True}},
+                      token=alice["token"])
+    assert_payload_error(await events.join(dave["token"], link), "INVALID_INVITE_LINK")
+    assert_payload_error(await events.join(dave["token"], "not-a-token"), "INVALID_INVITE_LINK")
+
+    once = await events.link(alice["token"], event["id"], maxUses=1)
+    assert (await events.join(dave["token"], once))["errors"] == []
+    erin = await accounts.user()
+    assert_payload_error(await events.join(erin["token"], once), "INVALID_INVITE_LINK")
+
+    bad = await api.execute("""mutation($input: CreateInviteLinkInput!) {
+        createInviteLink(input: $input) { token errors { code field } } }""", {"input": {
+        "eventId": event["id"], "role": "OWNER", "maxUses": 0,
+        "expiresAt": "2001-01-01T00:00:00Z"}}, token=alice["token"])
+    codes = {e["code"] for e in bad["data"]["createInviteLink"]["errors"]}
+    assert codes == {"INVALID_ROLE", "INVALID_INPUT", "INVALID_DATES"}
+    organizer_link = await api.execute("""mutation($id: ID!) { createInviteLink(input:
+        {eventId: $id, role: ORGANIZER}) { token } }""", {"id": event["id"]}, token=bob["token"])
+    assert_error(organizer_link, "FORBIDDEN")
+
+
+async def test_concurrent_joins_make_one_participation(api, accounts, events):
+    alice = await accounts.user()
+    bob = await accounts.user()
+    event = await events.create(alice["token"])
+    link = await events.link(alice["token"], event["id"])
+    results = await asyncio.gather(*[events.join(bob["token"], link) for _ in range(4)])
+    ids = {r["participant"]["id"] for r in results if r["participant"]}
+    assert len(ids) == 1 and all(r["errors"] == [] for r in results)
+    read = (await api.execute(EVENT, {"id": event["id"]}, token=alice["token"]))["data"]["event"]
+    assert read["participantCount"] == 2
+
+
+async def _members(api, token: str, event_id: str) -> dict[str, dict[str, Any]]:
+    result = await api.execute("""query($id: ID!) { event(id: $id) { participants { edges {
+        node { id role rsvp state user { username } } } } } }""", {"id": event_id}, token=token)
+    edges = result["data"]["event"]["participants"]["edges"]
+    return {e["node"]["user"]["username"]: e["node"] for e in edges}
+
+
+ROLE = """mutation($e: ID!, $p: ID!, $r: ParticipantRole!) { updateParticipantRole(input:
+  {eventId: $e, participantId: $p, role: $r}) { participant { role } errors { code } } }"""
+REMOVE = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e, participantId: $p})
+  { participant { state } errors { code } } }"""
+TRANSFER = """mutation($e: ID!, $p: ID!) { transferOwnership(input: {eventId: $e, participantId: $p})
+  { owner { role } previousOwner { role } errors { code } } }"""
+LEAVE = """mutation($e: ID!) { leaveEvent(input: {eventId: $e}) { participant { state }
+  errors { code } } }"""
+
+
+async def test_roles_removal_leaving_and_ownership(api, accounts, events):
+    alice, bob, carol = [await accounts.user() for _ in range(3)]
+    event = await events.create(alice["token"])
+    bob_p = await events.add(alice["token"], event["id"], bob)
+    carol_p = await events.add(alice["token"], event["id"], carol)
+    e = event["id"]
+
+    assert_error(await api.execute(ROLE, {"e": e, "p": carol_p, "r": "ORGANIZER"},
+                                   token=bob["token"]), "FORBIDDEN")
+    promoted = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "ORGANIZER"},
+                                 token=alice["token"])
+    assert promoted["data"]["updateParticipantRole"]["participant"]["role"] == "ORGANIZER"
+    owner_role = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "OWNER"},
+                                   token=alice["token"])
+    assert_payload_error(owner_role["data"]["updateParticipantRole"], "INVALID_ROLE")
+
+    # an organizer removes participants, not the owner
+    members = await _members(api, alice["token"], e)
+    owner_p = members[alice["username"]]["id"]
+    assert_error(await api.execute(REMOVE, {"e": e, "p": owner_p}, token=bob["token"]),
+                 "FORBIDDEN")
+    removed = await api.execute(REMOVE, {"e": e, "p": carol_p}, token=bob["token"])
+    assert removed["data"]["removeParticipant"]["participant"]["state"] == "REMOVED"
+    assert (await api.execute(EVENT, {"id": e}, token=carol["token"]))["data"]["event"] is None
+    assert set(await _members(api, alice["token"], e)) == {alice["username"], bob["username"]}
+    link = await events.link(alice["token"], e)
+    assert_payload_error(await events.join(carol["token"], link), "REMOVED_FROM_EVENT")
+
+    # the owner cannot leave without transferring ownership
+    assert_payload_error((await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"][
+        "leaveEvent"], "OWNER_CANNOT_LEAVE")
+    assert_error(await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=bob["token"]),
+                 "FORBIDDEN")
+    moved = (await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=alice["token"]))["data"][
+        "transferOwnership"]
+    assert moved == {"owner": {"role": "OWNER"}, "previousOwner": {"role": "ORGANIZER"},
+                     "errors": []}
+    left = (await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"]["leaveEvent"]
+    assert left == {"participant": {"state": "LEFT"}, "errors": []}
+    read = (await api.execute(EVENT, {"id": e}, token=bob["token"]))["data"]["event"]
+    assert read["owner"]["id"] == bob["id"] and read["participantCount"] == 1
+    # a participant who left may come back through a link
+    link = await events.link(bob["token"], e)
+    assert (await events.join(alice["token"], link))["errors"] == []
+
+
+async def test_rsvp_cancel_and_delete(api, accounts, events):
+    alice = await accounts.user()
+    bob = await accounts.user()
+    event = await events.create(alice["token"])
+    await events.add(alice["token"], event["id"], bob)
+    rsvp = """mutation($e: ID!, $s: Rsvp!) { setRsvp(input: {eventId: $e, status: $s}) {
+        participant { rsvp } errors { code } } }"""
+    done = await api.execute(rsvp, {"e": event["id"], "s": "MAYBE"}, token=bob["token"])
+    assert done["data"]["setRsvp"] == {"participant": {"rsvp": "MAYBE"}, "errors": []}
+
+    cancel = """mutation($e: ID!) { cancelEvent(input: {eventId: $e}) { event { status }
+        errors { code } } }"""
+    assert_error(await api.execute(cancel, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
+    cancelled = await api.execute(cancel, {"e": event["id"]}, token=alice["token"])
+    assert cancelled["data"]["cancelEvent"] == {"event": {"status": "CANCELLED"}, "errors": []}
+    again = await api.execute(rsvp, {"e": event["id"], "s": "GOING"}, token=bob["token"])
+    assert_payload_error(again["data"]["setRsvp"], "EVENT_CANCELLED")
+
+    delete = """mutation($e: ID!) { deleteEvent(input: {eventId: $e}) { deletedEventId
+        errors { code } } }"""
+    assert_error(await api.execute(delete, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
+    deleted = await api.execute(delete, {"e": event["id"]}, token=alice["token"])
+    assert deleted["data"]["deleteEvent"] == {"deletedEventId": event["id"], "errors": []}
+    for user in (alice, bob):
+        assert (await api.execute(EVENT, {"id": event["id"]}, token=user["token"]))["data"][
+            "event"] is None
+
+
+async def test_my_events_filters_and_pages(api, accounts, events):
+    alice = await accounts.user()
+    bob = await accounts.user()
+    past = await events.create(alice["token"], title="past", startsAt=later(-10),
+                               endsAt=later(-9))
+    soon = await events.create(alice["token"], title="soon", startsAt=later(1), endsAt=later(2))
+    later_one = await events.create(alice["token"], title="later", startsAt=later(5),
+                                    endsAt=later(6))
+    theirs = await events.create(bob["token"], title="bob's", startsAt=later(3), endsAt=later(4))
+    await events.add(bob["token"], theirs["id"], alice)
+
+    async def titles(filter: dict[str, Any], first: int = 20, after: str | None = None):
+        result = await api.execute("""query($f: MyEventsFilter, $first: Int, $after: String) {
+            myEvents(first: $first, after: $after, filter: $f) { edges { node { title } }
+            pageInfo { hasNextPage endCursor } } }""",
+                                   {"f": filter, "first": first, "after": after},
+                                   token=alice["token"])
+        page = result["data"]["myEvents"]
+        return [e["node"]["title"] for e in page["edges"]], page["pageInfo"]
+
+    assert (await titles({}))[0] == ["soon", "bob's", "later"]
+    assert (await titles({"when": "PAST"}))[0] == ["past"]
+    assert (await titles({"when": "ALL", "role": "PARTICIPANT"}))[0] == ["bob's"]
+    first_page, info = await titles({"when": "ALL"}, first=2)
+    assert first_page == ["past", "soon"] and info["hasNextPage"]
+    second_page, info = await titles({"when": "ALL"}, first=2, after=info["endCursor"])
+    assert second_page == ["bob's", "later"] and not info["hasNextPage"]
+    await api.execute("""mutation($e: ID!) { cancelEvent(input: {eventId: $e}) { errors
+        { code } } }""", {"e": later_one["id"]}, token=alice["token"])
+    assert (await titles({"status": "CANCELLED"}))[0] == ["later"]
+    assert soon and past
+
+
+async def test_create_event_is_idempotent_with_client_mutation_id(api, accounts):
+    alice = await accounts.user()
+    data = {"title": "Once", "startsAt": later(1), "endsAt": later(2), "currency": "EUR",
+            "clientMutationId": "abc-123"}
+    first, second = await asyncio.gather(
+        api.execute(CREATE, {"input": data}, token=alice["token"]),
+        api.execute(CREATE, {"input": data}, token=alice["token"]),
+    )
+    a = first["data"]["createEvent"]["event"]
+    b = second["data"]["createEvent"]["event"]
+    assert a["id"] == b["id"]
+    mine = await api.execute("{ myEvents { edges { node { id } } } }", token=alice["token"])
+    assert len(mine["data"]["myEvents"]["edges"]) == 1
+
+
+async def test_my_events_statement_count_does_not_grow(api, accounts, events, caplog):
+    caplog.set_level(logging.INFO, logger="iven.graphql")
+    alice = await accounts.user()
+    query = """query Page { myEvents(first: 50) { edges { node { title owner { username }
+        participantCount viewerRole participants { edges { node { role user { username } } } }
+        } } } }"""
+
+    async def statements() -> int:
+        caplog.clear()
+        result = await api.execute(query, token=alice["token"])
+        assert "errors" not in result, result
+        return [r for r in caplog.records if getattr(r, "operation", None) == "Page"][-1].statements
+
+    await events.create(alice["token"], startsAt=later(1), endsAt=later(2))
+    small = await statements()
+    friends = [await accounts.user() for _ in range(3)]
+    for _ in range(4):
+        event = await events.create(alice["token"], startsAt=later(1), endsAt=later(2))
+        for friend in friends:
+            await events.add(alice["token"], event["id"], friend)
+    large = await statements()
+    assert small == large <= 4
