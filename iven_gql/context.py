@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 
 from resolvers import accounts as accounts_uc
 from resolvers import events as events_uc
+from resolvers import invitations as invitations_uc
 from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import Unauthenticated
 from resolvers.sessions import TokenRejected, guard
@@ -34,6 +35,14 @@ class Loaders:
         )
         self.participant_by_id: DataLoader[int, Any] = DataLoader(
             partial(events_uc.participants_by_id, deps)
+        )
+        # unscoped: only for events the viewer was invited to (public fields)
+        self.event_by_id: DataLoader[int, Any] = DataLoader(partial(events_uc.events_by_id, deps))
+        self.invitations_by_event: DataLoader[int, Any] = DataLoader(
+            partial(invitations_uc.invitations_of, deps)
+        )
+        self.join_requests_by_event: DataLoader[int, Any] = DataLoader(
+            partial(invitations_uc.join_requests_of, deps)
         )
 
 

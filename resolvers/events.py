@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from resolvers import idempotency
+from resolvers import idempotency, money
 from resolvers.deps import Deps, Viewer
 from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
 from stores import accounts as account_store
@@ -38,10 +38,6 @@ RANK = {ParticipantRole.PARTICIPANT: 1, ParticipantRole.ORGANIZER: 2, Participan
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
 CAPACITY_MAX = 100_000
-SUPPORTED_CURRENCIES = {
-    "EUR", "USD", "GBP", "CHF", "CAD", "AUD", "JPY", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF",
-    "BRL", "MXN", "INR", "CNY", "KRW", "TND",
-}
 
 
 def role_of(participant: Participant | None) -> ParticipantRole | None:
@@ -154,7 +150,7 @@ def _apply(event: Event, data: EventData) -> None:
         event.capacity = data.capacity
     if data.currency is not None:
         currency = data.currency.strip().upper()
-        if currency not in SUPPORTED_CURRENCIES:
+        if not money.is_supported_currency(currency):
             errors.append(DomainError("INVALID_CURRENCY", "Unsupported currency code.",
                                       "currency"))
         event.currency = currency
@@ -178,7 +174,7 @@ async def access(deps: Deps, viewer: Viewer | None,
     return [by_id.get(i) for i in event_ids]
 
 
-async def _member_or_hidden(db: Any, event_id: int, viewer: Viewer
+async def member_or_hidden(db: Any, event_id: int, viewer: Viewer
                             ) -> tuple[Event, Participant | None]:
     """Locks the event row: membership changes of one event are serialised."""
     event = await store.lock_event(db, event_id)
@@ -190,14 +186,14 @@ async def _member_or_hidden(db: Any, event_id: int, viewer: Viewer
     return event, me
 
 
-def _require(participant: Participant | None, minimum: ParticipantRole) -> Participant:
+def require(participant: Participant | None, minimum: ParticipantRole) -> Participant:
     if not has_role(participant, minimum):
         raise Forbidden()
     assert participant is not None
     return participant
 
 
-def _not_cancelled(event: Event) -> None:
+def not_cancelled(event: Event) -> None:
     if event.status == EventStatus.CANCELLED.value:
         raise DomainError("EVENT_CANCELLED", "This event is cancelled.")
 
@@ -248,8 +244,8 @@ async def create_event(deps: Deps, viewer: Viewer, data: EventData,
 async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventData,
                        expected_version: int | None) -> Event:
     async with deps.db.unit_of_work() as db:
-        event, me = await _member_or_hidden(db, event_id, viewer)
-        _require(me, ParticipantRole.ORGANIZER)
+        event, me = await member_or_hidden(db, event_id, viewer)
+        require(me, ParticipantRole.ORGANIZER)
         _check_version(event, expected_version)
         _apply(event, data)
         if event.capacity is not None and event.capacity < await store.active_count(db, event_id):
@@ -261,18 +257,18 @@ async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventDat
 async def cancel_event(deps: Deps, viewer: Viewer, event_id: int,
                        expected_version: int | None) -> Event:
     async with deps.db.unit_of_work() as db:
-        event, me = await _member_or_hidden(db, event_id, viewer)
-        _require(me, ParticipantRole.ORGANIZER)
+        event, me = await member_or_hidden(db, event_id, viewer)
+        require(me, ParticipantRole.ORGANIZER)
         _check_version(event, expected_version)
-        _not_cancelled(event)
+        not_cancelled(event)
         event.status = EventStatus.CANCELLED.value
         return await store.save_event(db, event)
 
 
 async def delete_event(deps: Deps, viewer: Viewer, event_id: int) -> None:
     async with deps.db.unit_of_work() as db:
-        _, me = await _member_or_hidden(db, event_id, viewer)
-        _require(me, ParticipantRole.OWNER)
+        _, me = await member_or_hidden(db, event_id, viewer)
+        require(me, ParticipantRole.OWNER)
         await store.delete_event(db, event_id)
 
 
@@ -281,17 +277,17 @@ async def delete_event(deps: Deps, viewer: Viewer, event_id: int) -> None:
 
 async def set_rsvp(deps: Deps, viewer: Viewer, event_id: int, rsvp: Rsvp) -> Participant:
     async with deps.db.unit_of_work() as db:
-        event, me = await _member_or_hidden(db, event_id, viewer)
-        mine = _require(me, ParticipantRole.PARTICIPANT)
-        _not_cancelled(event)
+        event, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.PARTICIPANT)
+        not_cancelled(event)
         mine.rsvp = rsvp.value
         return await store.save_participant(db, mine)
 
 
 async def leave_event(deps: Deps, viewer: Viewer, event_id: int) -> Participant:
     async with deps.db.unit_of_work() as db:
-        _, me = await _member_or_hidden(db, event_id, viewer)
-        mine = _require(me, ParticipantRole.PARTICIPANT)
+        _, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.PARTICIPANT)
         if role_of(mine) is ParticipantRole.OWNER:
             raise DomainError("OWNER_CANNOT_LEAVE",
                               "Transfer the ownership to someone else before leaving.")
@@ -316,8 +312,8 @@ async def _target(db: Any, event_id: int, participant_id: int) -> Participant:
 async def remove_participant(deps: Deps, viewer: Viewer, event_id: int,
                              participant_id: int) -> Participant:
     async with deps.db.unit_of_work() as db:
-        _, me = await _member_or_hidden(db, event_id, viewer)
-        mine = _require(me, ParticipantRole.ORGANIZER)
+        _, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.ORGANIZER)
         target = await _target(db, event_id, participant_id)
         if target.id == mine.id:
             raise DomainError("CANNOT_REMOVE_SELF", "Use leaveEvent to leave.", "participantId")
@@ -332,8 +328,8 @@ async def update_participant_role(deps: Deps, viewer: Viewer, event_id: int,
     if role is ParticipantRole.OWNER:
         raise DomainError("INVALID_ROLE", "Use transferOwnership to change the owner.", "role")
     async with deps.db.unit_of_work() as db:
-        _, me = await _member_or_hidden(db, event_id, viewer)
-        mine = _require(me, ParticipantRole.OWNER)
+        _, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.OWNER)
         target = await _target(db, event_id, participant_id)
         if target.id == mine.id:
             raise DomainError("INVALID_ROLE", "Use transferOwnership to change the owner.",
@@ -346,8 +342,8 @@ async def transfer_ownership(deps: Deps, viewer: Viewer, event_id: int,
                              participant_id: int) -> tuple[Participant, Participant]:
     """The new owner and the previous one (now an organizer), in one transaction."""
     async with deps.db.unit_of_work() as db:
-        _, me = await _member_or_hidden(db, event_id, viewer)
-        mine = _require(me, ParticipantRole.OWNER)
+        _, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.OWNER)
         target = await _target(db, event_id, participant_id)
         if target.id == mine.id:
             raise DomainError("INVALID_ROLE", "You already own this event.", "participantId")
@@ -421,11 +417,11 @@ async def create_invite_link(deps: Deps, viewer: Viewer, event_id: int, role: Pa
         raise DomainErrors(errors)
     token = secrets.token_urlsafe(24)
     async with deps.db.unit_of_work() as db:
-        event, me = await _member_or_hidden(db, event_id, viewer)
-        mine = _require(me, ParticipantRole.ORGANIZER)
+        event, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.ORGANIZER)
         if role is ParticipantRole.ORGANIZER:
-            _require(mine, ParticipantRole.OWNER)
-        _not_cancelled(event)
+            require(mine, ParticipantRole.OWNER)
+        not_cancelled(event)
         link = await store.add_invite_link(db, InviteLink(
             event_id=event_id, token_hash=deps.tokens.keyed_hash(token), role=role.value,
             created_by_id=mine.id, expires_at=expires_at, max_uses=max_uses))
@@ -437,7 +433,7 @@ async def revoke_invite_link(deps: Deps, viewer: Viewer, link_id: int) -> Invite
         link = await store.invite_link_by_id(db, link_id)
         if link is None:
             raise NotFound("Invite link not found.")
-        _, me = await _member_or_hidden(db, link.event_id, viewer)
+        _, me = await member_or_hidden(db, link.event_id, viewer)
         if not has_role(me, ParticipantRole.ORGANIZER):
             raise NotFound("Invite link not found.")
         if link.revoked_at is None:
@@ -464,11 +460,11 @@ async def join_with_invite_link(deps: Deps, viewer: Viewer,
                 return event, existing  # joining twice is a no-op
             if not link.usable(utcnow()):
                 raise invalid
-            _not_cancelled(event)
+            not_cancelled(event)
             if existing is not None and existing.state == ParticipantState.REMOVED.value:
                 raise DomainError("REMOVED_FROM_EVENT",
                                   "You were removed from this event; ask an organizer.")
-            member = await _admit(db, event, viewer, ParticipantRole(link.role), existing)
+            member = await admit(db, event, viewer, ParticipantRole(link.role), existing)
             link.uses += 1
             await store.save_invite_link(db, link)
             return event, member
@@ -483,7 +479,7 @@ async def join_with_invite_link(deps: Deps, viewer: Viewer,
         return event, winner
 
 
-async def _admit(db: Any, event: Event, viewer: Viewer, role: ParticipantRole,
+async def admit(db: Any, event: Event, viewer: Viewer, role: ParticipantRole,
                  existing: Participant | None) -> Participant:
     """Adds (or re-activates) the viewer as a participant, within capacity."""
     assert event.id is not None
@@ -509,3 +505,11 @@ async def invite_links_of(deps: Deps, viewer: Viewer, event_id: int) -> list[Inv
         if not has_role(me, ParticipantRole.ORGANIZER):
             return []
         return await store.invite_links_of_event(db, event_id)
+
+
+async def events_by_id(deps: Deps, ids: Sequence[int]) -> list[Event | None]:
+    """Unscoped: callers must already know the viewer may see these events."""
+    async with deps.db.reader() as db:
+        rows = await store.events_by_ids(db, list(ids))
+    by_id = {e.id: e for e in rows}
+    return [by_id.get(i) for i in ids]

@@ -17,6 +17,7 @@ from strawberry.types import Info
 from resolvers.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
 from schema.events import EventMutation, EventQuery
+from schema.invitations import InvitationMutation, InvitationQuery
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
@@ -41,7 +42,7 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.No
 
 
 @strawberry.type
-class Query(AccountQuery, EventQuery):
+class Query(AccountQuery, EventQuery, InvitationQuery):
     @strawberry.field(
         description="Any object by its global id; same visibility rules as the direct fields."
     )
@@ -56,7 +57,7 @@ class Query(AccountQuery, EventQuery):
 
 
 @strawberry.type
-class Mutation(AccountMutation, EventMutation):
+class Mutation(AccountMutation, EventMutation, InvitationMutation):
     pass
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -24,6 +24,9 @@ from schema.common import (
     page_size,
 )
 from stores import events as rows
+
+if TYPE_CHECKING:
+    from schema.invitations import Invitation, JoinRequest
 
 
 @strawberry.enum
@@ -88,6 +91,11 @@ class EventErrorCode(enum.Enum):
     INVALID_ROLE = "INVALID_ROLE"
     INVALID_INVITE_LINK = "INVALID_INVITE_LINK"
     REMOVED_FROM_EVENT = "REMOVED_FROM_EVENT"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    ALREADY_PARTICIPANT = "ALREADY_PARTICIPANT"
+    INVITATION_NOT_PENDING = "INVITATION_NOT_PENDING"
+    JOIN_REQUEST_NOT_PENDING = "JOIN_REQUEST_NOT_PENDING"
 
 
 @strawberry.type
@@ -322,6 +330,28 @@ class Event(relay.Node):
             return None
         user = await info.context.loaders.user_by_id.load(owner.user_id)
         return User(row=user) if user else None
+
+    @strawberry.field(description="Organizers and owner; null for others. Newest first.")
+    async def invitations(
+        self, info: Info
+    ) -> list[Annotated[Invitation, strawberry.lazy("schema.invitations")]] | None:
+        from schema.invitations import Invitation
+
+        if not uc.has_role(self.membership, rows.ParticipantRole.ORGANIZER):
+            return None
+        found = await info.context.loaders.invitations_by_event.load(self.row.id)
+        return [Invitation(row=r) for r in found]
+
+    @strawberry.field(description="Organizers and owner; null for others. Newest first.")
+    async def join_requests(
+        self, info: Info
+    ) -> list[Annotated[JoinRequest, strawberry.lazy("schema.invitations")]] | None:
+        from schema.invitations import JoinRequest
+
+        if not uc.has_role(self.membership, rows.ParticipantRole.ORGANIZER):
+            return None
+        found = await info.context.loaders.join_requests_by_event.load(self.row.id)
+        return [JoinRequest(row=r) for r in found]
 
     @strawberry.field(description="Organizers and owner; empty for others.")
     async def invite_links(self, info: Info) -> list[InviteLink]:

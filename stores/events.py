@@ -181,9 +181,19 @@ async def save_event(db: AsyncSession, event: Event) -> Event:
 
 
 async def delete_event(db: AsyncSession, event_id: int) -> None:
+    from stores.invitations import Invitation, JoinRequest
+
+    await db.exec(delete(Invitation).where(col(Invitation.event_id) == event_id))
+    await db.exec(delete(JoinRequest).where(col(JoinRequest.event_id) == event_id))
     await db.exec(delete(InviteLink).where(col(InviteLink.event_id) == event_id))
     await db.exec(delete(Participant).where(col(Participant.event_id) == event_id))
     await db.exec(delete(Event).where(col(Event.id) == event_id))
+
+
+async def events_by_ids(db: AsyncSession, ids: Sequence[int]) -> list[Event]:
+    if not ids:
+        return []
+    return list((await db.exec(select(Event).where(col(Event.id).in_(list(ids))))).all())
 
 
 async def events_visible_to(

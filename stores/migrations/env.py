@@ -6,7 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import stores.accounts
-import stores.events  # noqa: F401
+import stores.events
+import stores.invitations  # noqa: F401
 
 target_metadata = SQLModel.metadata
 

@@ -93,9 +93,55 @@ def upgrade() -> None:
         **MYSQL,
     )
     op.create_index("ix_invite_links_event", "invite_links", ["event_id"])
+    op.create_table(
+        "invitations",
+        sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
+        sa.Column("event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("inviter_user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="SET NULL"),
+                  nullable=True),
+        sa.Column("invitee_user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"),
+                  nullable=True),
+        sa.Column("invitee_email", sa.String(254), nullable=True),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("message", sa.String(500), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("pending_key", sa.String(300), nullable=True),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("responded_at", TS, nullable=True),
+        sa.UniqueConstraint("pending_key", name="uq_invitations_pending"),
+        sa.CheckConstraint("invitee_user_id IS NOT NULL OR invitee_email IS NOT NULL",
+                           name="ck_invitations_invitee"),
+        **MYSQL,
+    )
+    op.create_index("ix_invitations_event", "invitations", ["event_id"])
+    op.create_index("ix_invitations_user", "invitations", ["invitee_user_id"])
+    op.create_index("ix_invitations_email", "invitations", ["invitee_email"])
+    op.create_index("ix_invitations_inviter", "invitations", ["inviter_user_id"])
+    op.create_table(
+        "join_requests",
+        sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
+        sa.Column("event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("message", sa.String(500), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("pending_key", sa.String(64), nullable=True),
+        sa.Column("decided_by_user_id", BIGKEY, nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("decided_at", TS, nullable=True),
+        sa.UniqueConstraint("pending_key", name="uq_join_requests_pending"),
+        **MYSQL,
+    )
+    op.create_index("ix_join_requests_event", "join_requests", ["event_id"])
+    op.create_index("ix_join_requests_user", "join_requests", ["user_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("join_requests")
+    op.drop_table("invitations")
     op.drop_table("invite_links")
     op.drop_table("participants")
     op.drop_table("events")

@@ -1,0 +1,296 @@
+"""Invitations (by account, username or email) and join requests for UNLISTED events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from resolvers import accounts as accounts_uc
+from resolvers.deps import Deps, Viewer
+from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.events import (
+    admit,
+    has_role,
+    member_or_hidden,
+    not_cancelled,
+    require,
+    role_of,
+)
+from stores import accounts as account_store
+from stores import events as event_store
+from stores import invitations as store
+from stores.db import utcnow
+from stores.events import Event, Participant, ParticipantRole, ParticipantState, Visibility
+from stores.invitations import (
+    Invitation,
+    InvitationStatus,
+    JoinRequest,
+    JoinRequestStatus,
+    invitation_key,
+)
+from stores.mail import Mail
+
+INVITATION_TTL = timedelta(days=14)
+MAX_INVITEES = 50
+
+
+@dataclass(frozen=True)
+class Invitee:
+    user_id: int | None = None
+    username: str | None = None
+    email: str | None = None
+
+
+async def _resolve_invitee(db: Any, index: int, invitee: Invitee
+                           ) -> tuple[int | None, str | None, DomainError | None]:
+    """(user id, email for someone without an account, error)."""
+    field = ["invitees", str(index)]
+    given = [v for v in (invitee.user_id, invitee.username, invitee.email) if v is not None]
+    if len(given) != 1:
+        return None, None, DomainError("INVALID_INPUT", "Give exactly one of userId, username "
+                                       "or email.", field)
+    if invitee.user_id is not None:
+        user = await account_store.user_by_id(db, invitee.user_id)
+    elif invitee.username is not None:
+        user = await account_store.user_by_username(db, invitee.username.strip())
+    else:
+        email = accounts_uc.normalise_email(invitee.email or "")
+        if accounts_uc.check_email(email) is not None:
+            return None, None, DomainError("INVALID_EMAIL", "Enter a valid email address.",
+                                           [*field, "email"])
+        user = await account_store.user_by_email(db, email)
+        if user is None:
+            return None, email, None
+    if user is None or not user.is_active:
+        return None, None, DomainError("USER_NOT_FOUND", "No such user.", field)
+    return user.id, None, None
+
+
+async def invite(deps: Deps, viewer: Viewer, event_id: int, invitees: Sequence[Invitee],
+                 role: ParticipantRole, message: str) -> list[Invitation]:
+    """All or nothing: any bad invitee reports an error and nothing is created. Inviting
+    someone who already has a pending invitation returns that one."""
+    if not 1 <= len(invitees) <= MAX_INVITEES:
+        raise DomainError("INVALID_INPUT", f"Invite 1 to {MAX_INVITEES} people at once.",
+                          "invitees")
+    if role is ParticipantRole.OWNER:
+        raise DomainError("INVALID_ROLE", "Invitations cannot make owners.", "role")
+    if len(message) > 500:
+        raise DomainError("VALUE_TOO_LONG", "At most 500 characters.", "message")
+    mails: list[Mail] = []
+    async with deps.db.unit_of_work() as db:
+        event, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.ORGANIZER)
+        if role is ParticipantRole.ORGANIZER:
+            require(mine, ParticipantRole.OWNER)
+        not_cancelled(event)
+        errors: list[DomainError] = []
+        targets: list[tuple[int | None, str | None]] = []
+        for index, invitee in enumerate(invitees):
+            user_id, email, error = await _resolve_invitee(db, index, invitee)
+            if error is None and user_id is not None:
+                member = await event_store.participant_for_user(db, event_id, user_id)
+                if member is not None and member.is_active:
+                    error = DomainError("ALREADY_PARTICIPANT", "Already in this event.",
+                                        ["invitees", str(index)])
+            if error is not None:
+                errors.append(error)
+            elif (user_id, email) not in targets:
+                targets.append((user_id, email))
+        if errors:
+            raise DomainErrors(errors)
+        created = []
+        for user_id, email in targets:
+            key = invitation_key(event_id, user_id, email)
+            existing = await store.pending_invitation(db, key)
+            if existing is not None and existing.expires_at > utcnow():
+                created.append(existing)
+                continue
+            if existing is not None:  # expired: free the key for a new one
+                existing.close(InvitationStatus.EXPIRED)
+                await store.save(db, existing)
+            invitation = Invitation(
+                event_id=event_id, inviter_user_id=viewer.user_id, invitee_user_id=user_id,
+                invitee_email=email, role=role.value, message=message.strip(),
+                pending_key=key, expires_at=utcnow() + INVITATION_TTL)
+            await store.add(db, invitation)
+            created.append(invitation)
+            if email is not None:
+                mails.append(_invitation_mail(deps, event, mine, email))
+    for mail in mails:
+        accounts_uc.after_commit(deps.mailer.send(mail))
+    return created
+
+
+def _invitation_mail(deps: Deps, event: Event, inviter: Participant, email: str) -> Mail:
+    link = f"{deps.settings.public_url.rstrip('/')}/register?email={email}"
+    return Mail(to=email, subject=f"{inviter.display_name} invites you to {event.title} on IVEN",
+                body=f"{inviter.display_name} invites you to \"{event.title}\" on IVEN.\n"
+                     f"Create your account with this address to answer: {link}\n")
+
+
+async def my_invitations(deps: Deps, viewer: Viewer,
+                         status: InvitationStatus | None) -> list[Invitation]:
+    async with deps.db.reader() as db:
+        user = await account_store.user_by_id(db, viewer.user_id)
+        if user is None:
+            return []
+        stored = None
+        if status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
+            stored = [InvitationStatus.PENDING.value]
+        elif status is not None:
+            stored = [status.value]
+        rows = await store.invitations_for(db, viewer.user_id, user.email, stored)
+    now = utcnow()
+    return [r for r in rows if status is None or r.effective_status(now) is status]
+
+
+async def _my_invitation(db: Any, viewer: Viewer, invitation_id: int) -> Invitation:
+    invitation = await store.invitation_by_id(db, invitation_id)
+    user = await account_store.user_by_id(db, viewer.user_id)
+    if (invitation is None or user is None
+            or (invitation.invitee_user_id != viewer.user_id
+                and invitation.invitee_email != user.email)):
+        raise NotFound("Invitation not found.")
+    return invitation
+
+
+async def accept(deps: Deps, viewer: Viewer, invitation_id: int) -> tuple[Event, Participant]:
+    """Idempotent: accepting again returns the same participation."""
+    try:
+        async with deps.db.unit_of_work() as db:
+            invitation = await _my_invitation(db, viewer, invitation_id)
+            event = await event_store.lock_event(db, invitation.event_id)
+            assert event is not None
+            member = await event_store.participant_for_user(db, invitation.event_id,
+                                                            viewer.user_id, for_update=True)
+            if invitation.status == InvitationStatus.ACCEPTED.value and member is not None \
+                    and member.is_active:
+                return event, member
+            status = invitation.effective_status(utcnow())
+            if status is not InvitationStatus.PENDING:
+                raise DomainError("INVITATION_NOT_PENDING",
+                                  f"This invitation is {status.value.lower()}.")
+            not_cancelled(event)
+            if member is None or not member.is_active:
+                member = await admit(db, event, viewer, ParticipantRole(invitation.role), member)
+            invitation.invitee_user_id = viewer.user_id
+            invitation.close(InvitationStatus.ACCEPTED)
+            await store.save(db, invitation)
+            return event, member
+    except IntegrityError:  # a concurrent accept created the participation first
+        async with deps.db.reader() as db:
+            again = await store.invitation_by_id(db, invitation_id)
+            event = await event_store.lock_event(db, again.event_id) if again else None
+            member = await event_store.participant_for_user(
+                db, again.event_id if again else 0, viewer.user_id)
+        if event is None or member is None:
+            raise
+        return event, member
+
+
+async def decline(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
+    async with deps.db.unit_of_work() as db:
+        invitation = await _my_invitation(db, viewer, invitation_id)
+        status = invitation.effective_status(utcnow())
+        if status is InvitationStatus.DECLINED:
+            return invitation
+        if status is not InvitationStatus.PENDING:
+            raise DomainError("INVITATION_NOT_PENDING",
+                              f"This invitation is {status.value.lower()}.")
+        invitation.close(InvitationStatus.DECLINED)
+        await store.save(db, invitation)
+        return invitation
+
+
+async def revoke(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
+    async with deps.db.unit_of_work() as db:
+        invitation = await store.invitation_by_id(db, invitation_id)
+        if invitation is None:
+            raise NotFound("Invitation not found.")
+        _, me = await member_or_hidden(db, invitation.event_id, viewer)
+        if not has_role(me, ParticipantRole.ORGANIZER):
+            raise NotFound("Invitation not found.")
+        if invitation.effective_status(utcnow()) is not InvitationStatus.PENDING:
+            raise DomainError("INVITATION_NOT_PENDING", "Only pending invitations can be "
+                              "revoked.")
+        invitation.close(InvitationStatus.REVOKED)
+        await store.save(db, invitation)
+        return invitation
+
+
+# --- join requests -----------------------------------------------------------------------------
+
+
+async def request_to_join(deps: Deps, viewer: Viewer, event_id: int,
+                          message: str) -> JoinRequest:
+    if len(message) > 500:
+        raise DomainError("VALUE_TOO_LONG", "At most 500 characters.", "message")
+    async with deps.db.unit_of_work() as db:
+        event, me = await member_or_hidden(db, event_id, viewer)
+        if role_of(me) is not None:
+            raise DomainError("ALREADY_PARTICIPANT", "You are already in this event.")
+        if event.visibility != Visibility.UNLISTED.value:
+            raise NotFound("Event not found.")
+        not_cancelled(event)
+        existing = await store.pending_join_request(db, event_id, viewer.user_id)
+        if existing is not None:
+            return existing
+        request = JoinRequest(event_id=event_id, user_id=viewer.user_id, message=message.strip(),
+                              pending_key=f"{event_id}:{viewer.user_id}")
+        await store.add(db, request)
+        return request
+
+
+async def decide_join_request(deps: Deps, viewer: Viewer, request_id: int,
+                              approve: bool) -> tuple[JoinRequest, Participant | None]:
+    async with deps.db.unit_of_work() as db:
+        request = await store.join_request_by_id(db, request_id)
+        if request is None:
+            raise NotFound("Join request not found.")
+        event, me = await member_or_hidden(db, request.event_id, viewer)
+        if not has_role(me, ParticipantRole.ORGANIZER):
+            raise Forbidden() if role_of(me) else NotFound("Join request not found.")
+        if request.status != JoinRequestStatus.PENDING.value:
+            raise DomainError("JOIN_REQUEST_NOT_PENDING", "This request was already decided.")
+        member = None
+        if approve:
+            not_cancelled(event)
+            existing = await event_store.participant_for_user(db, request.event_id,
+                                                              request.user_id, for_update=True)
+            requester = Viewer(user_id=request.user_id, session_id="", expires_at=utcnow())
+            if existing is None or existing.state != ParticipantState.ACTIVE.value:
+                member = await admit(db, event, requester, ParticipantRole.PARTICIPANT,
+                                      existing)
+            else:
+                member = existing
+        request.status = (JoinRequestStatus.APPROVED if approve
+                          else JoinRequestStatus.REJECTED).value
+        request.pending_key = None
+        request.decided_at = utcnow()
+        request.decided_by_user_id = viewer.user_id
+        await store.save(db, request)
+        return request, member
+
+
+async def invitations_of(deps: Deps, event_ids: Sequence[int]) -> list[list[Invitation]]:
+    """Batch function (callers check the viewer is an organizer)."""
+    async with deps.db.reader() as db:
+        rows = await store.invitations_of_events(db, list(event_ids))
+    grouped: dict[int, list[Invitation]] = {i: [] for i in event_ids}
+    for r in rows:
+        grouped[r.event_id].append(r)
+    return [grouped[i] for i in event_ids]
+
+
+async def join_requests_of(deps: Deps, event_ids: Sequence[int]) -> list[list[JoinRequest]]:
+    async with deps.db.reader() as db:
+        rows = await store.join_requests_of_events(db, list(event_ids))
+    grouped: dict[int, list[JoinRequest]] = {i: [] for i in event_ids}
+    for r in rows:
+        grouped[r.event_id].append(r)
+    return [grouped[i] for i in event_ids]
