@@ -13,7 +13,9 @@ from starlette.websockets import WebSocket
 
 from resolvers import accounts as accounts_uc
 from resolvers import events as events_uc
+from resolvers import expenses as expenses_uc
 from resolvers import invitations as invitations_uc
+from resolvers import tasks as tasks_uc
 from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import Unauthenticated
 from resolvers.sessions import TokenRejected, guard
@@ -43,6 +45,13 @@ class Loaders:
         )
         self.join_requests_by_event: DataLoader[int, Any] = DataLoader(
             partial(invitations_uc.join_requests_of, deps)
+        )
+        self.tasks_by_event: DataLoader[int, Any] = DataLoader(partial(tasks_uc.tasks_of, deps))
+        self.assignees_by_task: DataLoader[int, Any] = DataLoader(
+            partial(tasks_uc.assignees_of, deps)
+        )
+        self.ledger_by_event: DataLoader[int, Any] = DataLoader(
+            partial(expenses_uc.ledgers_of, deps)
         )
 
 

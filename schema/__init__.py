@@ -17,7 +17,9 @@ from strawberry.types import Info
 from resolvers.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
 from schema.events import EventMutation, EventQuery
+from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
+from schema.tasks import TaskMutation
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
@@ -57,7 +59,8 @@ class Query(AccountQuery, EventQuery, InvitationQuery):
 
 
 @strawberry.type
-class Mutation(AccountMutation, EventMutation, InvitationMutation):
+class Mutation(AccountMutation, EventMutation, InvitationMutation, TaskMutation,
+               ExpenseMutation):
     pass
 
 

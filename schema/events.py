@@ -26,7 +26,12 @@ from schema.common import (
 from stores import events as rows
 
 if TYPE_CHECKING:
+    from schema.expenses import Balance, Expense, Settlement, Transfer
     from schema.invitations import Invitation, JoinRequest
+    from schema.tasks import Task, TaskStatus
+
+EXPENSES = "schema.expenses"
+TASKS = "schema.tasks"
 
 
 @strawberry.enum
@@ -96,6 +101,15 @@ class EventErrorCode(enum.Enum):
     ALREADY_PARTICIPANT = "ALREADY_PARTICIPANT"
     INVITATION_NOT_PENDING = "INVITATION_NOT_PENDING"
     JOIN_REQUEST_NOT_PENDING = "JOIN_REQUEST_NOT_PENDING"
+    UNKNOWN_PARTICIPANT = "UNKNOWN_PARTICIPANT"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    SELF_VALIDATION = "SELF_VALIDATION"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
+    ZERO_AMOUNT = "ZERO_AMOUNT"
+    SPLIT_MISMATCH = "SPLIT_MISMATCH"
+    INVALID_SPLIT = "INVALID_SPLIT"
 
 
 @strawberry.type
@@ -331,6 +345,88 @@ class Event(relay.Node):
         user = await info.context.loaders.user_by_id.load(owner.user_id)
         return User(row=user) if user else None
 
+    @strawberry.field(description="Participants only; in creation order.")
+    async def tasks(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        status: Annotated[TaskStatus, strawberry.lazy(TASKS)] | None = None,
+        assignee_id: relay.GlobalID | None = None,
+    ) -> Connection[Annotated[Task, strawberry.lazy(TASKS)]] | None:
+        from schema.tasks import Task
+
+        if not self.is_member:
+            return None
+        size = page_size(first)
+        start = _offset(after)
+        found = await info.context.loaders.tasks_by_event.load(self.row.id)
+        if status is not None:
+            found = [t for t in found if t.status == status.value]
+        if assignee_id is not None:
+            wanted = decode_id(assignee_id, "Participant")
+            assigned = await info.context.loaders.assignees_by_task.load_many(
+                [t.id for t in found])
+            found = [t for t, ids in zip(found, assigned, strict=True) if wanted in ids]
+        return _window([Task(row=t) for t in found], start, size)
+
+    @strawberry.field(description="Participants only; most recent first.")
+    async def expenses(
+        self, info: Info, first: int | None = None, after: str | None = None,
+    ) -> Connection[Annotated[Expense, strawberry.lazy(EXPENSES)]] | None:
+        from schema.expenses import Expense
+
+        if not self.is_member:
+            return None
+        size = page_size(first)
+        start = _offset(after)
+        ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
+        return _window([Expense(row=e, share_rows=ledger.shares.get(e.id, []))
+                        for e in ledger.expenses], start, size)
+
+    async def _nets(self, info: Info) -> tuple[list[int], dict[int, Any]]:
+        members = [p.id for p in await self._participants(info)]
+        ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
+        found = ledger.balances(members)
+        order = members + sorted(k for k in found if k not in members)
+        return order, found
+
+    @strawberry.field(description="Participants only: per participant, including those who "
+                                  "left with a history.")
+    async def balances(
+        self, info: Info
+    ) -> list[Annotated[Balance, strawberry.lazy(EXPENSES)]] | None:
+        from schema.expenses import Balance
+
+        if not self.is_member:
+            return None
+        order, found = await self._nets(info)
+        return [Balance(participant_id=pid, currency=self.row.currency, balance=found[pid])
+                for pid in order]
+
+    @strawberry.field(description="Participants only: few transfers that settle everyone; "
+                                  "paying one does not reshuffle the others.")
+    async def settlement_plan(
+        self, info: Info
+    ) -> list[Annotated[Transfer, strawberry.lazy(EXPENSES)]] | None:
+        from resolvers.money import settlement_plan
+        from schema.expenses import Transfer
+
+        if not self.is_member:
+            return None
+        order, found = await self._nets(info)
+        plan = settlement_plan({pid: found[pid].net for pid in order}, order)
+        return [Transfer(from_id=a, to_id=b, minor=m, currency=self.row.currency)
+                for a, b, m in plan]
+
+    @strawberry.field(description="Participants only: recorded reimbursements, oldest first.")
+    async def settlements(
+        self, info: Info
+    ) -> list[Annotated[Settlement, strawberry.lazy(EXPENSES)]] | None:
+        from schema.expenses import Settlement
+
+        if not self.is_member:
+            return None
+        ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
+        return [Settlement(row=s) for s in ledger.settlements]
+
     @strawberry.field(description="Organizers and owner; null for others. Newest first.")
     async def invitations(
         self, info: Info
@@ -369,23 +465,29 @@ class Event(relay.Node):
         if not self.is_member:
             return None
         size = page_size(first)
-        start = 0
-        if after is not None:
-            parts = decode_cursor(after, arity=1)
-            assert parts is not None
-            if not isinstance(parts[0], int):
-                raise BadRequest("Invalid cursor.")
-            start = parts[0] + 1
+        start = _offset(after)
         members = await self._participants(info)
         if role is not None:
             members = [p for p in members if p.role == role.value]
-        window = members[start:start + size + 1]
-        indexed = {id(p): start + n for n, p in enumerate(window)}
-        return connection(
-            [Participant(row=p) for p in window], size,
-            lambda node: encode_cursor(indexed[id(node.row)]),
-            has_previous=start > 0,
-        )
+        return _window([Participant(row=p) for p in members], start, size)
+
+
+def _offset(after: str | None) -> int:
+    if after is None:
+        return 0
+    parts = decode_cursor(after, arity=1)
+    assert parts is not None
+    if not isinstance(parts[0], int) or parts[0] < 0:
+        raise BadRequest("Invalid cursor.")
+    return parts[0] + 1
+
+
+def _window(items: list[Any], start: int, size: int) -> Connection[Any]:
+    """A page of an in-memory list (relations loaded whole by a dataloader)."""
+    window = items[start:start + size + 1]
+    positions = {id(item): start + n for n, item in enumerate(window)}
+    return connection(window, size, lambda node: encode_cursor(positions[id(node)]),
+                      has_previous=start > 0)
 
 
 # --- inputs and payloads -----------------------------------------------------------------------

@@ -181,12 +181,7 @@ async def save_event(db: AsyncSession, event: Event) -> Event:
 
 
 async def delete_event(db: AsyncSession, event_id: int) -> None:
-    from stores.invitations import Invitation, JoinRequest
-
-    await db.exec(delete(Invitation).where(col(Invitation.event_id) == event_id))
-    await db.exec(delete(JoinRequest).where(col(JoinRequest.event_id) == event_id))
-    await db.exec(delete(InviteLink).where(col(InviteLink.event_id) == event_id))
-    await db.exec(delete(Participant).where(col(Participant.event_id) == event_id))
+    """Everything that belongs to the event goes with it (ON DELETE CASCADE)."""
     await db.exec(delete(Event).where(col(Event.id) == event_id))
 
 

@@ -7,7 +7,9 @@ from sqlmodel import SQLModel
 
 import stores.accounts
 import stores.events
-import stores.invitations  # noqa: F401
+import stores.expenses
+import stores.invitations
+import stores.tasks  # noqa: F401
 
 target_metadata = SQLModel.metadata
 

@@ -1,0 +1,259 @@
+"""Shared expenses: creation with exact splits, edits, settlements, balances and the plan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from resolvers import money
+from resolvers.deps import Deps, Viewer
+from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.events import has_role, member_or_hidden, not_cancelled, require
+from stores import events as event_store
+from stores import expenses as store
+from stores.db import utcnow
+from stores.events import Event, Participant, ParticipantRole
+from stores.expenses import Expense, ExpenseShare, Settlement
+
+TITLE_MAX = 200
+NOTE_MAX = 1000
+CATEGORIES = {"FOOD", "DRINKS", "TRANSPORT", "LODGING", "ACTIVITIES", "SUPPLIES", "OTHER"}
+MAX_PARTS = 200
+
+
+@dataclass
+class ExpenseData:
+    title: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    paid_by_id: int | None = None
+    spent_at: datetime | None = None
+    category: str | None = None
+    note: str | None = None
+    split_mode: money.SplitMode | None = None
+    parts: list[tuple[int, str | None]] | None = None  # (participant id, value)
+
+
+def _field(error: money.MoneyError, default: str) -> list[str]:
+    if error.field and error.field.startswith("parts."):
+        return ["split", "parts", error.field.split(".", 1)[1], "value"]
+    return [default]
+
+
+async def _participants(db: Any, event_id: int, ids: Sequence[int]) -> dict[int, Participant]:
+    found = {p.id: p for p in await event_store.participants_by_ids(db, list(ids))}
+    return {i: p for i, p in found.items() if i is not None and p.event_id == event_id}
+
+
+async def _apply(db: Any, event: Event, expense: Expense, data: ExpenseData,
+                 shares: list[ExpenseShare] | None) -> list[ExpenseShare] | None:
+    """Validates and applies `data`; returns new shares when the split must be recomputed."""
+    errors: list[DomainError] = []
+    assert event.id is not None
+    if data.title is not None:
+        title = data.title.strip()
+        if not title or len(title) > TITLE_MAX:
+            errors.append(DomainError("INVALID_TITLE", f"1 to {TITLE_MAX} characters.", "title"))
+        expense.title = title
+    if data.currency is not None and data.currency.strip().upper() != event.currency:
+        errors.append(DomainError("CURRENCY_MISMATCH",
+                                  f"This event's expenses are in {event.currency}.", "currency"))
+    if data.amount is not None:
+        try:
+            expense.amount_minor = money.parse_amount(data.amount, event.currency)
+        except money.MoneyError as exc:
+            errors.append(DomainError(exc.code, exc.message, "amount"))
+    if data.spent_at is not None:
+        if data.spent_at.tzinfo is None:
+            errors.append(DomainError("INVALID_DATES", "Give the time with its UTC offset.",
+                                      "spentAt"))
+        else:
+            expense.spent_at = data.spent_at
+    if data.category is not None:
+        if data.category not in CATEGORIES:
+            errors.append(DomainError("INVALID_INPUT", "Unknown category.", "category"))
+        expense.category = data.category
+    if data.note is not None:
+        if len(data.note) > NOTE_MAX:
+            errors.append(DomainError("VALUE_TOO_LONG", f"At most {NOTE_MAX} characters.",
+                                      "note"))
+        expense.note = data.note.strip()
+    ids = [pid for pid, _ in data.parts or []]
+    if data.paid_by_id is not None:
+        ids.append(data.paid_by_id)
+    members = await _participants(db, event.id, ids)
+    if data.paid_by_id is not None:
+        payer = members.get(data.paid_by_id)
+        if payer is None or not payer.is_active:
+            errors.append(DomainError("UNKNOWN_PARTICIPANT", "Not an active participant.",
+                                      "paidById"))
+        else:
+            expense.paid_by_id = data.paid_by_id
+    new_shares = None
+    if data.split_mode is not None or data.parts is not None or data.amount is not None:
+        new_shares = await _split(db, event, expense, data, members, shares, errors)
+    if errors:
+        raise DomainErrors(errors)
+    return new_shares
+
+
+async def _split(db: Any, event: Event, expense: Expense, data: ExpenseData,
+                 members: dict[int, Participant], shares: list[ExpenseShare] | None,
+                 errors: list[DomainError]) -> list[ExpenseShare] | None:
+    mode = data.split_mode or money.SplitMode(expense.split_mode)
+    if data.parts is not None:
+        parts = list(data.parts)
+    elif shares is not None and data.split_mode is None:
+        parts = [(s.participant_id, s.value) for s in shares]  # same split, new amount
+    else:
+        parts = []
+    if not parts and mode is money.SplitMode.EQUAL:
+        assert event.id is not None
+        parts = [(p.id, None) for p in await event_store.participants_of_events(db, [event.id])
+                 if p.id is not None]
+    if len(parts) > MAX_PARTS:
+        errors.append(DomainError("INVALID_SPLIT", f"At most {MAX_PARTS} parts.",
+                                  ["split", "parts"]))
+        return None
+    for n, (pid, _) in enumerate(parts):
+        member = members.get(pid)
+        if data.parts is not None and (member is None or not member.is_active):
+            errors.append(DomainError("UNKNOWN_PARTICIPANT", "Not an active participant.",
+                                      ["split", "parts", str(n), "participantId"]))
+    if errors or expense.amount_minor <= 0:
+        return None
+    try:
+        allocated = money.allocate(expense.amount_minor, mode, parts, event.currency)
+    except money.MoneyError as exc:
+        errors.append(DomainError(exc.code, exc.message, _field(exc, "split")))
+        return None
+    expense.split_mode = mode.value
+    values = dict(parts)
+    return [ExpenseShare(expense_id=0, participant_id=pid, share_minor=amount,
+                         value=values.get(pid))
+            for pid, amount in allocated.items()]
+
+
+async def _expense_for(db: Any, viewer: Viewer, expense_id: int
+                       ) -> tuple[Expense, Event, Participant]:
+    expense = await store.lock_expense(db, expense_id)
+    if expense is None:
+        raise NotFound("Expense not found.")
+    event, me = await member_or_hidden(db, expense.event_id, viewer)
+    if not has_role(me, ParticipantRole.PARTICIPANT):
+        raise NotFound("Expense not found.")
+    assert me is not None
+    return expense, event, me
+
+
+def _may_edit(expense: Expense, me: Participant) -> None:
+    if (expense.created_by_id != me.id and expense.paid_by_id != me.id
+            and not has_role(me, ParticipantRole.ORGANIZER)):
+        raise Forbidden("Only who created or paid it, or an organizer, can change it.")
+
+
+async def create_expense(deps: Deps, viewer: Viewer, event_id: int,
+                         data: ExpenseData) -> Expense:
+    missing = [f for f, v in (("title", data.title), ("amount", data.amount),
+                              ("paidById", data.paid_by_id), ("split", data.split_mode))
+               if v is None]
+    if missing:
+        raise DomainErrors([DomainError("REQUIRED", "Required.", f) for f in missing])
+    async with deps.db.unit_of_work() as db:
+        event, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.PARTICIPANT)
+        not_cancelled(event)
+        expense = Expense(event_id=event_id, title="", amount_minor=0, currency=event.currency,
+                          paid_by_id=0, spent_at=utcnow(), split_mode="EQUAL",
+                          created_by_id=mine.id)
+        shares = await _apply(db, event, expense, data, None)
+        assert shares is not None
+        return await store.add_expense(db, expense, shares)
+
+
+async def update_expense(deps: Deps, viewer: Viewer, expense_id: int, data: ExpenseData,
+                         expected_version: int | None) -> Expense:
+    async with deps.db.unit_of_work() as db:
+        expense, event, me = await _expense_for(db, viewer, expense_id)
+        not_cancelled(event)
+        _may_edit(expense, me)
+        if expected_version is not None and expected_version != expense.version:
+            raise DomainError("STALE", "The expense changed since you read it; reload it.",
+                              "expectedVersion")
+        current = (await store.shares_of_expenses(db, [expense_id]))[expense_id]
+        shares = await _apply(db, event, expense, data, current)
+        if shares is not None:
+            await store.replace_shares(db, expense, shares)
+        return await store.save_expense(db, expense)
+
+
+async def delete_expense(deps: Deps, viewer: Viewer, expense_id: int) -> None:
+    async with deps.db.unit_of_work() as db:
+        expense, event, me = await _expense_for(db, viewer, expense_id)
+        not_cancelled(event)
+        _may_edit(expense, me)
+        await store.delete_expense(db, expense_id)
+
+
+async def record_settlement(deps: Deps, viewer: Viewer, event_id: int, from_id: int,
+                            to_id: int, amount: str) -> Settlement:
+    """A reimbursement, recorded by one of the two parties or an organizer."""
+    async with deps.db.unit_of_work() as db:
+        event, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.PARTICIPANT)
+        errors = []
+        try:
+            minor = money.parse_amount(amount, event.currency)
+        except money.MoneyError as exc:
+            errors.append(DomainError(exc.code, exc.message, "amount"))
+            minor = 0
+        parties = await _participants(db, event_id, [from_id, to_id])
+        for field, pid in (("fromId", from_id), ("toId", to_id)):
+            if pid not in parties:
+                errors.append(DomainError("UNKNOWN_PARTICIPANT", "Not a participant of this "
+                                          "event.", field))
+        if from_id == to_id:
+            errors.append(DomainError("INVALID_INPUT", "Pick two different people.", "toId"))
+        if errors:
+            raise DomainErrors(errors)
+        if mine.id not in (from_id, to_id) and not has_role(mine, ParticipantRole.ORGANIZER):
+            raise Forbidden("Only the two parties or an organizer record a settlement.")
+        return await store.add_settlement(db, Settlement(
+            event_id=event_id, from_id=from_id, to_id=to_id, amount_minor=minor,
+            currency=event.currency, recorded_by_id=mine.id))
+
+
+# --- reads (batch functions; callers check membership) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Everything money-related of one event, loaded in three statements."""
+
+    expenses: list[Expense]
+    shares: dict[int, list[ExpenseShare]]
+    settlements: list[Settlement]
+
+    def balances(self, members: Sequence[int]) -> dict[int, money.Balance]:
+        return money.balances(
+            ((e.paid_by_id, {s.participant_id: s.share_minor for s in self.shares[e.id or 0]})
+             for e in self.expenses),
+            ((s.from_id, s.to_id, s.amount_minor) for s in self.settlements),
+            members,
+        )
+
+
+async def ledgers_of(deps: Deps, event_ids: Sequence[int]) -> list[Ledger]:
+    async with deps.db.reader() as db:
+        expenses = await store.expenses_of_events(db, list(event_ids))
+        shares = await store.shares_of_expenses(db, [e.id for e in expenses if e.id])
+        settlements = await store.settlements_of_events(db, list(event_ids))
+    by_event: dict[int, Ledger] = {i: Ledger([], {}, []) for i in event_ids}
+    for e in expenses:
+        by_event[e.event_id].expenses.append(e)
+        by_event[e.event_id].shares[e.id or 0] = shares.get(e.id or 0, [])
+    for s in settlements:
+        by_event[s.event_id].settlements.append(s)
+    return [by_event[i] for i in event_ids]

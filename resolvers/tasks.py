@@ -1,0 +1,201 @@
+"""Task use cases. Flow: TODO → DONE (an assignee, or anyone if unassigned) → VALIDATED (an
+organizer/owner other than who completed it); reopen goes back to TODO."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from resolvers.deps import Deps, Viewer
+from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.events import has_role, member_or_hidden, not_cancelled, require
+from stores import events as event_store
+from stores import tasks as store
+from stores.db import utcnow
+from stores.events import Participant, ParticipantRole
+from stores.tasks import Task, TaskStatus
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 5000
+MAX_ASSIGNEES = 50
+
+
+@dataclass
+class TaskData:
+    title: str | None = None
+    description: str | None = None
+    due_at: datetime | None = None
+    clear_due_at: bool = False
+
+
+def _apply(task: Task, data: TaskData) -> None:
+    errors = []
+    if data.title is not None:
+        title = data.title.strip()
+        if not title or len(title) > TITLE_MAX:
+            errors.append(DomainError("INVALID_TITLE", f"1 to {TITLE_MAX} characters.", "title"))
+        task.title = title
+    if data.description is not None:
+        if len(data.description) > DESCRIPTION_MAX:
+            errors.append(DomainError("VALUE_TOO_LONG", f"At most {DESCRIPTION_MAX} characters.",
+                                      "description"))
+        task.description = data.description.strip()
+    if data.clear_due_at:
+        task.due_at = None
+    elif data.due_at is not None:
+        if data.due_at.tzinfo is None:
+            errors.append(DomainError("INVALID_DATES", "Give the time with its UTC offset.",
+                                      "dueAt"))
+        else:
+            task.due_at = data.due_at
+    if errors:
+        raise DomainErrors(errors)
+
+
+async def _assignees(db: Any, event_id: int, ids: Sequence[int]) -> list[int]:
+    """Active participants of the event, or a typed error naming the unknown ones."""
+    if len(ids) > MAX_ASSIGNEES:
+        raise DomainError("INVALID_INPUT", f"At most {MAX_ASSIGNEES} assignees.", "assigneeIds")
+    found = {p.id: p for p in await event_store.participants_by_ids(db, ids)}
+    errors = [
+        DomainError("UNKNOWN_PARTICIPANT", "Not an active participant of this event.",
+                    ["assigneeIds", str(n)])
+        for n, pid in enumerate(ids)
+        if pid not in found or found[pid].event_id != event_id or not found[pid].is_active
+    ]
+    if errors:
+        raise DomainErrors(errors)
+    return list(dict.fromkeys(ids))
+
+
+async def _task_for(db: Any, viewer: Viewer, task_id: int) -> tuple[Task, Participant]:
+    """The task (locked) and the viewer's active participation; hidden tasks are NOT_FOUND."""
+    task = await store.lock_task(db, task_id)
+    if task is None:
+        raise NotFound("Task not found.")
+    event, me = await member_or_hidden(db, task.event_id, viewer)
+    if not has_role(me, ParticipantRole.PARTICIPANT):
+        raise NotFound("Task not found.")
+    not_cancelled(event)
+    assert me is not None
+    return task, me
+
+
+def _may_edit(task: Task, me: Participant) -> None:
+    """Your own tasks, or anyone's as organizer/owner."""
+    if task.created_by_id != me.id and not has_role(me, ParticipantRole.ORGANIZER):
+        raise Forbidden("Only its creator or an organizer can change this task.")
+
+
+def _check_version(task: Task, expected: int | None) -> None:
+    if expected is not None and expected != task.version:
+        raise DomainError("STALE", "The task changed since you read it; reload it.",
+                          "expectedVersion")
+
+
+async def create_task(deps: Deps, viewer: Viewer, event_id: int, data: TaskData,
+                      assignee_ids: Sequence[int]) -> Task:
+    if data.title is None:
+        raise DomainError("REQUIRED", "Required.", "title")
+    task = Task(event_id=event_id, title="")
+    _apply(task, data)
+    async with deps.db.unit_of_work() as db:
+        event, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.PARTICIPANT)
+        not_cancelled(event)
+        assignees = await _assignees(db, event_id, assignee_ids)
+        task.created_by_id = mine.id
+        return await store.add_task(db, task, assignees)
+
+
+async def update_task(deps: Deps, viewer: Viewer, task_id: int, data: TaskData,
+                      expected_version: int | None) -> Task:
+    async with deps.db.unit_of_work() as db:
+        task, me = await _task_for(db, viewer, task_id)
+        _may_edit(task, me)
+        _check_version(task, expected_version)
+        _apply(task, data)
+        return await store.save_task(db, task)
+
+
+async def assign_task(deps: Deps, viewer: Viewer, task_id: int,
+                      assignee_ids: Sequence[int]) -> Task:
+    async with deps.db.unit_of_work() as db:
+        task, me = await _task_for(db, viewer, task_id)
+        _may_edit(task, me)
+        await store.set_assignees(db, task_id, await _assignees(db, task.event_id, assignee_ids))
+        return await store.save_task(db, task)
+
+
+async def delete_task(deps: Deps, viewer: Viewer, task_id: int) -> None:
+    async with deps.db.unit_of_work() as db:
+        task, me = await _task_for(db, viewer, task_id)
+        _may_edit(task, me)
+        await store.delete_task(db, task_id)
+
+
+def _transition(task: Task, allowed_from: set[TaskStatus], target: TaskStatus) -> None:
+    if TaskStatus(task.status) not in allowed_from:
+        raise DomainError("INVALID_TRANSITION",
+                          f"A {task.status} task cannot become {target.value}.")
+
+
+async def complete_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
+    async with deps.db.unit_of_work() as db:
+        task, me = await _task_for(db, viewer, task_id)
+        _transition(task, {TaskStatus.TODO}, TaskStatus.DONE)
+        assignees = (await store.assignee_ids(db, [task_id]))[task_id]
+        if assignees and me.id not in assignees:
+            raise Forbidden("Only an assignee can complete this task.")
+        task.status = TaskStatus.DONE.value
+        task.completed_by_id = me.id
+        task.completed_at = utcnow()
+        return await store.save_task(db, task)
+
+
+async def validate_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
+    async with deps.db.unit_of_work() as db:
+        task, me = await _task_for(db, viewer, task_id)
+        if not has_role(me, ParticipantRole.ORGANIZER):
+            raise Forbidden("Only organizers validate tasks.")
+        _transition(task, {TaskStatus.DONE}, TaskStatus.VALIDATED)
+        if task.completed_by_id == me.id:
+            raise DomainError("SELF_VALIDATION",
+                              "Someone other than who completed the task must validate it.")
+        task.status = TaskStatus.VALIDATED.value
+        task.validated_by_id = me.id
+        task.validated_at = utcnow()
+        return await store.save_task(db, task)
+
+
+async def reopen_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
+    """Who completed it, or an organizer, sends it back to TODO."""
+    async with deps.db.unit_of_work() as db:
+        task, me = await _task_for(db, viewer, task_id)
+        _transition(task, {TaskStatus.DONE, TaskStatus.VALIDATED}, TaskStatus.TODO)
+        if task.completed_by_id != me.id and not has_role(me, ParticipantRole.ORGANIZER):
+            raise Forbidden("Only who completed it or an organizer can reopen this task.")
+        task.status = TaskStatus.TODO.value
+        task.completed_by_id = task.validated_by_id = None
+        task.completed_at = task.validated_at = None
+        return await store.save_task(db, task)
+
+
+# --- reads (batch functions; callers check membership) ------------------------------------------
+
+
+async def tasks_of(deps: Deps, event_ids: Sequence[int]) -> list[list[Task]]:
+    async with deps.db.reader() as db:
+        rows = await store.tasks_of_events(db, list(event_ids))
+    grouped: dict[int, list[Task]] = {i: [] for i in event_ids}
+    for task in rows:
+        grouped[task.event_id].append(task)
+    return [grouped[i] for i in event_ids]
+
+
+async def assignees_of(deps: Deps, task_ids: Sequence[int]) -> list[list[int]]:
+    async with deps.db.reader() as db:
+        found = await store.assignee_ids(db, list(task_ids))
+    return [found[i] for i in task_ids]
