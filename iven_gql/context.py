@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -22,37 +22,57 @@ from resolvers.sessions import TokenRejected, guard
 
 
 class Loaders:
-    """One set per request (or per WebSocket operation): batches and caches relation loads."""
+    """One set per request (or per WebSocket operation): batches and caches relation loads.
+    Each loader is made on first use: most requests touch one or two."""
 
     def __init__(self, deps: Deps, viewer: Viewer | None) -> None:
-        self.user_by_id: DataLoader[int, Any] = DataLoader(
-            partial(accounts_uc.load_users, deps)
-        )
-        # scoped to the viewer: an event they may not see loads as None
-        self.event_access: DataLoader[int, Any] = DataLoader(
-            partial(events_uc.access, deps, viewer)
-        )
-        self.participants_by_event: DataLoader[int, Any] = DataLoader(
-            partial(events_uc.participants_of, deps)
-        )
-        self.participant_by_id: DataLoader[int, Any] = DataLoader(
-            partial(events_uc.participants_by_id, deps)
-        )
-        # unscoped: only for events the viewer was invited to (public fields)
-        self.event_by_id: DataLoader[int, Any] = DataLoader(partial(events_uc.events_by_id, deps))
-        self.invitations_by_event: DataLoader[int, Any] = DataLoader(
-            partial(invitations_uc.invitations_of, deps)
-        )
-        self.join_requests_by_event: DataLoader[int, Any] = DataLoader(
-            partial(invitations_uc.join_requests_of, deps)
-        )
-        self.tasks_by_event: DataLoader[int, Any] = DataLoader(partial(tasks_uc.tasks_of, deps))
-        self.assignees_by_task: DataLoader[int, Any] = DataLoader(
-            partial(tasks_uc.assignees_of, deps)
-        )
-        self.ledger_by_event: DataLoader[int, Any] = DataLoader(
-            partial(expenses_uc.ledgers_of, deps)
-        )
+        self.deps = deps
+        self.viewer = viewer
+
+    def _loader(self, batch: Any) -> DataLoader[Any, Any]:
+        return DataLoader(partial(batch, self.deps))
+
+    @cached_property
+    def user_by_id(self) -> DataLoader[int, Any]:
+        return self._loader(accounts_uc.load_users)
+
+    @cached_property
+    def event_access(self) -> DataLoader[int, Any]:
+        """Scoped to the viewer: an event they may not see loads as None."""
+        return DataLoader(partial(events_uc.access, self.deps, self.viewer))
+
+    @cached_property
+    def participants_by_event(self) -> DataLoader[int, Any]:
+        return self._loader(events_uc.participants_of)
+
+    @cached_property
+    def participant_by_id(self) -> DataLoader[int, Any]:
+        return self._loader(events_uc.participants_by_id)
+
+    @cached_property
+    def event_by_id(self) -> DataLoader[int, Any]:
+        """Unscoped: only for events the viewer was invited to (public fields)."""
+        return self._loader(events_uc.events_by_id)
+
+    @cached_property
+    def invitations_by_event(self) -> DataLoader[int, Any]:
+        return self._loader(invitations_uc.invitations_of)
+
+    @cached_property
+    def join_requests_by_event(self) -> DataLoader[int, Any]:
+        return self._loader(invitations_uc.join_requests_of)
+
+    @cached_property
+    def tasks_by_event(self) -> DataLoader[int, Any]:
+        return self._loader(tasks_uc.tasks_of)
+
+    @cached_property
+    def assignees_by_task(self) -> DataLoader[int, Any]:
+        return self._loader(tasks_uc.assignees_of)
+
+    @cached_property
+    def ledger_by_event(self) -> DataLoader[int, Any]:
+        return self._loader(expenses_uc.ledgers_of)
 
 
 def bearer_token(value: str | None) -> str | None:

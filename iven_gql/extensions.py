@@ -14,13 +14,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
@@ -77,27 +71,22 @@ def shape_errors(errors: list[GraphQLError], request_id: str) -> list[GraphQLErr
     return shaped
 
 
-class ErrorShaping(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if errors:
-            request_id = getattr(self.execution_context.context, "request_id", "-")
-            result.errors = shape_errors(errors, request_id)  # type: ignore[union-attr]
+class IvenOperation(SchemaExtension):
+    """Everything per operation in one extension (each extension costs per hook):
+    token limit, extra validation rules, cached parse and validation, error shaping, and one
+    JSON log line with request id, operation, viewer, duration and SQL statements."""
 
-    def on_stream_result(self, result: Any) -> Iterator[None]:
-        """Each result of a subscription stream."""
-        if getattr(result, "errors", None):
-            request_id = getattr(self.execution_context.context, "request_id", "-")
-            result.errors = shape_errors(result.errors, request_id)
-        yield None
-
-
-class OperationLog(SchemaExtension):
-    """One JSON line per operation: request id, operation, viewer, duration, SQL statements."""
+    def __init__(self, *, max_tokens: int, rules: tuple[Any, ...], parse: Callable[..., Any],
+                 validate: Callable[..., Any]) -> None:
+        self.max_tokens = max_tokens
+        self.rules = rules
+        self.parse = parse
+        self.validate = validate
 
     def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.parse_options["max_tokens"] = self.max_tokens
+        ctx.validation_rules = ctx.validation_rules + self.rules
         start = time.perf_counter()
         counter = [0]
         token = statement_count.set(counter)
@@ -105,25 +94,43 @@ class OperationLog(SchemaExtension):
             yield
         finally:
             statement_count.reset(token)
-            ctx = self.execution_context
             context = ctx.context
-            viewer = getattr(context, "viewer", None)
+            request_id = getattr(context, "request_id", "-")
             result = ctx.result
-            errors = getattr(result, "errors", None) or []
+            errors = getattr(result, "errors", None)
+            if errors:
+                result.errors = shape_errors(errors, request_id)  # type: ignore[union-attr]
             if context is not None:
                 context.operation_name = ctx.operation_name
-            log.info(
-                "operation",
-                extra={
-                    "request_id": getattr(context, "request_id", None),
+            viewer = getattr(context, "viewer", None)
+            if log.isEnabledFor(logging.INFO):
+                log.info("operation", extra={
+                    "request_id": request_id,
                     "operation": ctx.operation_name,
                     "operation_type": _operation_type(ctx),
                     "viewer_id": viewer.user_id if viewer is not None else None,
                     "duration_ms": round((time.perf_counter() - start) * 1000, 3),
                     "statements": counter[0],
-                    "errors": len(errors),
-                },
-            )
+                    "errors": len(errors or ()),
+                })
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.graphql_document = self.parse(ctx.query, **ctx.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.pre_execution_errors = self.validate(
+            ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+        yield
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result of a subscription stream."""
+        if getattr(result, "errors", None):
+            request_id = getattr(self.execution_context.context, "request_id", "-")
+            result.errors = shape_errors(result.errors, request_id)
+        yield None
 
 
 def _operation_type(ctx: Any) -> str | None:
@@ -140,11 +147,8 @@ def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
-    return [
-        OperationLog,
-        ErrorShaping,
-        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        partial(AddValidationRules, rules),
-        partial(ParserCache, maxsize=1024),
-        partial(ValidationCache, maxsize=1024),
-    ]
+    # Strawberry's shared LRU caches (keyed by document text / parsed document and rules)
+    parse = ParserCache(maxsize=1024).cached_parse_document
+    validate = ValidationCache(maxsize=1024).cached_validate_document
+    return [partial(IvenOperation, max_tokens=settings.max_tokens, rules=tuple(rules),
+                    parse=parse, validate=validate)]

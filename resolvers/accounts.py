@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from resolvers import sessions
 from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import DomainError, DomainErrors, Unauthenticated
+from resolvers.local_cache import LocalCache
 from stores import accounts as store
 from stores.accounts import OneTimeSecret, Role, SecretPurpose, User
 from stores.db import utcnow
@@ -282,6 +283,7 @@ async def confirm_email(
             issued = await sessions.open_session(db, deps, _id(user), client)
     if failure is not None:
         raise failure
+    await users_changed(deps, _id(user))
     await sessions.publish_session(deps, issued)
     _activity(_id(user), "EMAIL_CONFIRMED", client, issued.session_id)
     return user, issued
@@ -378,6 +380,7 @@ async def reset_password(deps: Deps, token: str, new_password: str, client: Clie
         fresh.password_hash = new_hash
         await store.save_user(db, fresh)
         sids = await store.revoke_sessions(db, _id(user), "password_reset")
+    await users_changed(deps, _id(user))
     await sessions.announce_revoked(deps, sids)
     _activity(_id(user), "PASSWORD_RESET", client)
 
@@ -450,6 +453,7 @@ async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User
             await store.save_user(db, user)
     except IntegrityError:
         raise DomainError("USERNAME_TAKEN", "This username is taken.", "username") from None
+    await users_changed(deps, viewer.user_id)
     return user
 
 
@@ -466,6 +470,7 @@ async def change_password(deps: Deps, viewer: Viewer, current: str, new: str,
         await store.save_user(db, fresh)
         sids = await store.revoke_sessions(db, viewer.user_id, "password_changed",
                                            keep=viewer.session_id)
+    await users_changed(deps, viewer.user_id)
     await sessions.announce_revoked(deps, sids)
     _activity(viewer.user_id, "PASSWORD_CHANGED", client, viewer.session_id)
     return fresh
@@ -510,6 +515,7 @@ async def confirm_email_change(deps: Deps, viewer: Viewer, code: str, client: Cl
         raise DomainError("EMAIL_TAKEN", "An account already uses this email.", "code") from None
     if failure is not None:
         raise failure
+    await users_changed(deps, viewer.user_id)
     _activity(viewer.user_id, "EMAIL_CHANGED", client, viewer.session_id)
     return user
 
@@ -522,6 +528,7 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
         sids = await store.revoke_sessions(db, viewer.user_id, "account_deleted")
         fresh = await _viewer_user(db, viewer, for_update=True)
         await store.delete_user(db, fresh)
+    await users_changed(deps, viewer.user_id)
     await sessions.announce_revoked(deps, sids + [viewer.session_id])
     after_commit(delete_user_documents(viewer.user_id))
 
@@ -534,7 +541,10 @@ async def create_admin(deps: Deps, *, email: str, username: str, password: str,
         user = await store.user_by_email(db, email)
         if user is not None:
             user.role = Role.ADMIN.value
-            return await store.save_user(db, user)
+            promoted = await store.save_user(db, user)
+    if user is not None:
+        await users_changed(deps, _id(promoted))
+        return promoted
     raise_if([check_username(username), check_email(email),
               check_password(password, username=username, email=email)])
     password_hash = await deps.passwords.hash(password)
@@ -551,12 +561,33 @@ async def create_admin(deps: Deps, *, email: str, username: str, password: str,
 # --- reads -------------------------------------------------------------------------------------
 
 
+USER_CACHE_TTL_S = 60.0
+
+
+def user_cache(deps: Deps) -> LocalCache[User]:
+    cache = deps.state.get("user_cache")
+    if cache is None:
+        cache = deps.state["user_cache"] = LocalCache[User](deps, "users", USER_CACHE_TTL_S)
+    return cache
+
+
+async def users_changed(deps: Deps, *user_ids: int) -> None:
+    await user_cache(deps).evict(list(user_ids))
+
+
 async def load_users(deps: Deps, ids: list[int]) -> list[User | None]:
-    """Batch function for the user loader. Public profiles are visible to signed-in users."""
-    async with deps.db.reader() as db:
-        rows = await store.users_by_ids(db, ids)
-    by_id = {u.id: u for u in rows}
-    return [by_id.get(i) for i in ids]
+    """Batch function for the user loader, through the per-process cache. Cached rows are
+    shared between requests: never modify them."""
+    cache = user_cache(deps)
+    found = {i: cache.get(i) for i in ids}
+    missing = [i for i, u in found.items() if u is None]
+    if missing:
+        async with deps.db.reader() as db:
+            for row in await store.users_by_ids(db, missing):
+                assert row.id is not None
+                found[row.id] = row
+                cache.put(row.id, row)
+    return [found.get(i) for i in ids]
 
 
 async def account_activity(deps: Deps, viewer: Viewer, first: int,

@@ -55,6 +55,8 @@ class SessionGuard:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._valid: dict[str, tuple[int, float]] = {}
+        # verified claims by token: the HMAC check runs once per token, expiry on every use
+        self._claims: dict[str, Any] = {}
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -80,10 +82,15 @@ class SessionGuard:
             self._valid.pop(sid, None)
 
     async def viewer_for(self, token: str) -> Viewer:
-        try:
-            claims = self.deps.tokens.decode_access(token)
-        except Exception as exc:  # InvalidToken, from iven_gql.auth
-            raise TokenRejected("invalid or expired token") from exc
+        claims = self._claims.get(token)
+        if claims is None or claims.expires_at <= utcnow():
+            try:
+                claims = self.deps.tokens.decode_access(token)
+            except Exception as exc:  # InvalidToken, from iven_gql.auth
+                raise TokenRejected("invalid or expired token") from exc
+            if len(self._claims) > 50_000:
+                self._claims.clear()
+            self._claims[token] = claims
         sid = claims.session_id
         cached = self._valid.get(sid)
         now = time.monotonic()

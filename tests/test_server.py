@@ -243,3 +243,17 @@ async def test_cors_allows_configured_origins_only():
                                                          **preflight})
         assert evil.status_code == 400
         assert "access-control-allow-origin" not in evil.headers
+
+
+async def test_malformed_requests_get_400_without_details(http):
+    bodies = [b"{not json", b'"a string"', b'{"query": 5}',
+              b'{"query": "{ me { id } }", "variables": [1]}',
+              b'{"query": "{ __typename }", "operationName": 3}']
+    for body in bodies:
+        response = await http.post("/graphql", content=body,
+                                   headers={"content-type": "application/json"})
+        assert response.status_code == 400, body
+        assert "Traceback" not in response.text and "/work" not in response.text
+    ok = await http.post("/graphql", content=b'{"query": "{ __typename }"}',
+                         headers={"content-type": "application/json; charset=utf-8"})
+    assert ok.json() == {"data": {"__typename": "Query"}}
