@@ -132,6 +132,16 @@ def decode_id(gid: relay.GlobalID, type_name: str) -> int:
         raise NotFound(f"{type_name} not found.") from None
 
 
+async def participant_in_event(info: Info, event_id: int,
+                               participant_id: int | None) -> Participant | None:
+    """A participant of an event the viewer already sees, through the per-event loader."""
+    if participant_id is None:
+        return None
+    everyone = await info.context.loaders.participants_by_event.load(event_id)
+    found = next((p for p in everyone if p.id == participant_id), None)
+    return Participant(row=found) if found else None
+
+
 # --- types -------------------------------------------------------------------------------------
 
 
@@ -328,9 +338,8 @@ class Event(relay.Node):
         return Participant(row=self.membership) if self.is_member and self.membership else None
 
     async def _participants(self, info: Info) -> list[rows.Participant]:
-        result: list[rows.Participant] = await info.context.loaders.participants_by_event.load(
-            self.row.id)
-        return result
+        everyone = await info.context.loaders.participants_by_event.load(self.row.id)
+        return [p for p in everyone if p.is_active]
 
     @strawberry.field
     async def participant_count(self, info: Info) -> int:
@@ -398,7 +407,8 @@ class Event(relay.Node):
         if not self.is_member:
             return None
         order, found = await self._nets(info)
-        return [Balance(participant_id=pid, currency=self.row.currency, balance=found[pid])
+        return [Balance(event_id=self.row.id or 0, participant_id=pid, currency=self.row.currency,
+                        balance=found[pid])
                 for pid in order]
 
     @strawberry.field(description="Participants only: few transfers that settle everyone; "
@@ -413,7 +423,8 @@ class Event(relay.Node):
             return None
         order, found = await self._nets(info)
         plan = settlement_plan({pid: found[pid].net for pid in order}, order)
-        return [Transfer(from_id=a, to_id=b, minor=m, currency=self.row.currency)
+        return [Transfer(event_id=self.row.id or 0, from_id=a, to_id=b, minor=m,
+                         currency=self.row.currency)
                 for a, b, m in plan]
 
     @strawberry.field(description="Participants only: recorded reimbursements, oldest first.")

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from resolvers import expenses as uc
 from resolvers import money
-from schema.events import EventError, Participant, _run, decode_id
+from schema.events import EventError, Participant, _run, decode_id, participant_in_event
 from stores import expenses as rows
 
 
@@ -46,21 +46,15 @@ class ExpenseCategory(enum.Enum):
     OTHER = "OTHER"
 
 
-async def _participant(info: Info, participant_id: int | None) -> Participant | None:
-    if participant_id is None:
-        return None
-    row = await info.context.loaders.participant_by_id.load(participant_id)
-    return Participant(row=row) if row else None
-
-
 @strawberry.type
 class ExpenseShare:
     row: strawberry.Private[rows.ExpenseShare]
     currency: strawberry.Private[str]
+    event_id: strawberry.Private[int]
 
     @strawberry.field
     async def participant(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.participant_id)
+        return await participant_in_event(info, self.event_id, self.row.participant_id)
 
     @strawberry.field
     def amount(self) -> Money:
@@ -96,7 +90,7 @@ class Expense(relay.Node):
 
     @strawberry.field
     async def paid_by(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.paid_by_id)
+        return await participant_in_event(info, self.row.event_id, self.row.paid_by_id)
 
     @strawberry.field
     def spent_at(self) -> datetime:
@@ -116,11 +110,12 @@ class Expense(relay.Node):
 
     @strawberry.field
     def shares(self) -> list[ExpenseShare]:
-        return [ExpenseShare(row=s, currency=self.row.currency) for s in self.share_rows]
+        return [ExpenseShare(row=s, currency=self.row.currency, event_id=self.row.event_id)
+                for s in self.share_rows]
 
     @strawberry.field
     async def created_by(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.created_by_id)
+        return await participant_in_event(info, self.row.event_id, self.row.created_by_id)
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -133,13 +128,14 @@ class Expense(relay.Node):
 
 @strawberry.type(description="paid + sent − owed − received = net (positive: is owed money).")
 class Balance:
+    event_id: strawberry.Private[int]
     participant_id: strawberry.Private[int]
     currency: strawberry.Private[str]
     balance: strawberry.Private[money.Balance]
 
     @strawberry.field
     async def participant(self, info: Info) -> Participant | None:
-        return await _participant(info, self.participant_id)
+        return await participant_in_event(info, self.event_id, self.participant_id)
 
     @strawberry.field
     def paid(self) -> Money:
@@ -164,6 +160,7 @@ class Balance:
 
 @strawberry.type(description="A suggested payment from one participant to another.")
 class Transfer:
+    event_id: strawberry.Private[int]
     from_id: strawberry.Private[int]
     to_id: strawberry.Private[int]
     minor: strawberry.Private[int]
@@ -171,11 +168,11 @@ class Transfer:
 
     @strawberry.field(name="from")
     async def from_(self, info: Info) -> Participant | None:
-        return await _participant(info, self.from_id)
+        return await participant_in_event(info, self.event_id, self.from_id)
 
     @strawberry.field
     async def to(self, info: Info) -> Participant | None:
-        return await _participant(info, self.to_id)
+        return await participant_in_event(info, self.event_id, self.to_id)
 
     @strawberry.field
     def amount(self) -> Money:
@@ -198,11 +195,11 @@ class Settlement(relay.Node):
 
     @strawberry.field(name="from")
     async def from_(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.from_id)
+        return await participant_in_event(info, self.row.event_id, self.row.from_id)
 
     @strawberry.field
     async def to(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.to_id)
+        return await participant_in_event(info, self.row.event_id, self.row.to_id)
 
     @strawberry.field
     def amount(self) -> Money:
@@ -210,7 +207,7 @@ class Settlement(relay.Node):
 
     @strawberry.field
     async def recorded_by(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.recorded_by_id)
+        return await participant_in_event(info, self.row.event_id, self.row.recorded_by_id)
 
     @strawberry.field
     def created_at(self) -> datetime:

@@ -11,7 +11,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import tasks as uc
-from schema.events import EventError, Participant, _run, decode_id
+from schema.events import EventError, Participant, _run, decode_id, participant_in_event
 from stores import tasks as rows
 
 
@@ -20,13 +20,6 @@ class TaskStatus(enum.Enum):
     TODO = "TODO"
     DONE = "DONE"
     VALIDATED = "VALIDATED"
-
-
-async def _participant(info: Info, participant_id: int | None) -> Participant | None:
-    if participant_id is None:
-        return None
-    row = await info.context.loaders.participant_by_id.load(participant_id)
-    return Participant(row=row) if row else None
 
 
 @strawberry.type
@@ -62,16 +55,16 @@ class Task(relay.Node):
     @strawberry.field
     async def assignees(self, info: Info) -> list[Participant]:
         ids = await info.context.loaders.assignees_by_task.load(self.row.id)
-        found = await info.context.loaders.participant_by_id.load_many(ids)
-        return [Participant(row=p) for p in found if p is not None]
+        found = [await participant_in_event(info, self.row.event_id, i) for i in ids]
+        return [p for p in found if p is not None]
 
     @strawberry.field
     async def created_by(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.created_by_id)
+        return await participant_in_event(info, self.row.event_id, self.row.created_by_id)
 
     @strawberry.field
     async def completed_by(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.completed_by_id)
+        return await participant_in_event(info, self.row.event_id, self.row.completed_by_id)
 
     @strawberry.field
     def completed_at(self) -> datetime | None:
@@ -79,7 +72,7 @@ class Task(relay.Node):
 
     @strawberry.field
     async def validated_by(self, info: Info) -> Participant | None:
-        return await _participant(info, self.row.validated_by_id)
+        return await participant_in_event(info, self.row.event_id, self.row.validated_by_id)
 
     @strawberry.field
     def validated_at(self) -> datetime | None:

@@ -149,6 +149,12 @@ class DocumentStore:
         await init_beanie(database=store.database, document_models=DOCUMENT_MODELS)
         return store
 
+    async def bind(self) -> None:
+        """Beanie binds document classes process-wide: re-bind them to this store (only needed
+        when several apps live in one process, as in tests)."""
+        await init_beanie(database=self.database, document_models=DOCUMENT_MODELS,
+                          skip_indexes=True)
+
     async def ping(self) -> None:
         await self.database.command("ping")
 

@@ -60,7 +60,7 @@ async def test_revoked_session_closes_the_socket_within_a_second(api, accounts):
 
 @pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
                     reason="needs a Redis shared between two server processes")
-async def test_revocation_reaches_another_server_process(api, accounts, settings):
+async def test_revocation_reaches_another_server_process(api, accounts, settings, server):
     """Two servers share MySQL and Redis: revoking on one closes the stream on the other and
     its cached session is evicted at once."""
     import httpx
@@ -85,3 +85,4 @@ async def test_revocation_reaches_another_server_process(api, accounts, settings
                          "UNAUTHENTICATED")
     finally:
         await stop_server(uv, task)
+        await server.deps.documents.bind()  # Beanie's binding is process-wide
