@@ -7,22 +7,25 @@ owner — change roles, transfer ownership, delete the event.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import secrets
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import idempotency, money
+from resolvers.accounts import after_commit
 from resolvers.deps import Deps, Viewer
 from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
 from stores import accounts as account_store
 from stores import events as store
-from stores.db import utcnow
+from stores.db import retry_transaction, utcnow
 from stores.events import (
     Event,
     EventStatus,
@@ -164,25 +167,89 @@ def _apply(event: Event, data: EventData) -> None:
 # --- access ------------------------------------------------------------------------------------
 
 
+EVENT_CACHE = "event"
+PARTICIPANTS_CACHE = "event-participants"
+
+
 async def access(deps: Deps, viewer: Viewer | None,
                  event_ids: Sequence[int]) -> list[tuple[Event, Participant | None] | None]:
-    """Batch function: each event the viewer may see, with their membership (None if hidden)."""
+    """Batch function: each event the viewer may see, with their membership (None if hidden).
+
+    Membership is always read from MySQL; the event rows of a member's events come from the
+    Redis read cache. Outsiders (UNLISTED only) are answered from MySQL, never from the cache."""
+    ids = list(dict.fromkeys(event_ids))
     async with deps.db.reader() as db:
-        rows = await store.events_visible_to(
-            db, viewer.user_id if viewer else None, list(event_ids))
-    by_id = {e.id: (e, p) for e, p in rows}
-    return [by_id.get(i) for i in event_ids]
+        mine = await store.memberships(db, viewer.user_id, ids) if viewer else []
+        member_of = {p.event_id: p for p in mine}
+        rows = await cached_events(deps, db, [i for i in ids if i in member_of])
+        others = await store.unlisted_events(db, [i for i in ids if i not in member_of])
+    found: dict[int, tuple[Event, Participant | None]] = {
+        e.id: (e, member_of[e.id]) for e in rows if e.id is not None}
+    found.update({e.id: (e, None) for e in others if e.id is not None})
+    return [found.get(i) for i in event_ids]
 
 
-async def member_or_hidden(db: Any, event_id: int, viewer: Viewer
-                            ) -> tuple[Event, Participant | None]:
-    """Locks the event row: membership changes of one event are serialised."""
+async def cached_events(deps: Deps, db: Any, ids: list[int]) -> list[Event]:
+    cached = await deps.read_cache.get_many(EVENT_CACHE, ids)
+    rows = [store.from_cached(Event, c) for c in cached if c is not None]
+    missing = [i for i, c in zip(ids, cached, strict=True) if c is None]
+    if missing:
+        fresh = await store.events_by_ids(db, missing)
+        await deps.read_cache.set_many(EVENT_CACHE, {e.id: store.to_cached(e) for e in fresh})
+        rows += fresh
+    return rows
+
+
+async def event_changed(deps: Deps, event_id: int, *, participants: bool = False) -> None:
+    """After a commit: drop the cached copies now, and again shortly after, in case a reader
+    that read the old rows before the commit stores them after this first delete."""
+    areas = [EVENT_CACHE, PARTICIPANTS_CACHE] if participants else [EVENT_CACHE]
+
+    async def drop() -> None:
+        for area in areas:
+            await deps.read_cache.delete(area, event_id)
+
+    await drop()
+
+    async def later() -> None:
+        await asyncio.sleep(0.5)
+        await drop()
+
+    after_commit(later())
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def invalidates(*, participants: bool) -> Callable[[Callable[Concatenate[Deps, Viewer, int, P],
+                                                                 Awaitable[R]]],
+                                                    Callable[Concatenate[Deps, Viewer, int, P],
+                                                             Awaitable[R]]]:
+    """For use cases `(deps, viewer, event_id, ...)`: after success, drop the cached copies."""
+    def wrap(fn: Callable[Concatenate[Deps, Viewer, int, P], Awaitable[R]]
+             ) -> Callable[Concatenate[Deps, Viewer, int, P], Awaitable[R]]:
+        @functools.wraps(fn)
+        async def run(deps: Deps, viewer: Viewer, event_id: int, /, *args: P.args,
+                      **kwargs: P.kwargs) -> R:
+            result = await fn(deps, viewer, event_id, *args, **kwargs)
+            await event_changed(deps, event_id, participants=participants)
+            return result
+        return run
+    return wrap
+
+
+async def member_or_hidden(db: Any, event_id: int, viewer: Viewer, *,
+                           hidden: str = "Event not found.") -> tuple[Event, Participant | None]:
+    """Locks the event row: membership changes of one event are serialised. An event the
+    viewer may not see raises NOT_FOUND with `hidden`, the message a missing object of the
+    requested kind gets, so that nothing tells an existing object from a random id."""
     event = await store.lock_event(db, event_id)
     if event is None:
-        raise NotFound("Event not found.")
+        raise NotFound(hidden)
     me = await store.participant_for_user(db, event_id, viewer.user_id, for_update=True)
     if role_of(me) is None and event.visibility != Visibility.UNLISTED.value:
-        raise NotFound("Event not found.")
+        raise NotFound(hidden)
     return event, me
 
 
@@ -241,6 +308,7 @@ async def create_event(deps: Deps, viewer: Viewer, data: EventData,
                                   create, load)
 
 
+@invalidates(participants=False)
 async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventData,
                        expected_version: int | None) -> Event:
     async with deps.db.unit_of_work() as db:
@@ -254,6 +322,7 @@ async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventDat
         return await store.save_event(db, event)
 
 
+@invalidates(participants=False)
 async def cancel_event(deps: Deps, viewer: Viewer, event_id: int,
                        expected_version: int | None) -> Event:
     async with deps.db.unit_of_work() as db:
@@ -265,6 +334,7 @@ async def cancel_event(deps: Deps, viewer: Viewer, event_id: int,
         return await store.save_event(db, event)
 
 
+@invalidates(participants=True)
 async def delete_event(deps: Deps, viewer: Viewer, event_id: int) -> None:
     async with deps.db.unit_of_work() as db:
         _, me = await member_or_hidden(db, event_id, viewer)
@@ -275,6 +345,7 @@ async def delete_event(deps: Deps, viewer: Viewer, event_id: int) -> None:
 # --- membership --------------------------------------------------------------------------------
 
 
+@invalidates(participants=True)
 async def set_rsvp(deps: Deps, viewer: Viewer, event_id: int, rsvp: Rsvp) -> Participant:
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
@@ -284,6 +355,7 @@ async def set_rsvp(deps: Deps, viewer: Viewer, event_id: int, rsvp: Rsvp) -> Par
         return await store.save_participant(db, mine)
 
 
+@invalidates(participants=True)
 async def leave_event(deps: Deps, viewer: Viewer, event_id: int) -> Participant:
     async with deps.db.unit_of_work() as db:
         _, me = await member_or_hidden(db, event_id, viewer)
@@ -309,6 +381,7 @@ async def _target(db: Any, event_id: int, participant_id: int) -> Participant:
     return target
 
 
+@invalidates(participants=True)
 async def remove_participant(deps: Deps, viewer: Viewer, event_id: int,
                              participant_id: int) -> Participant:
     async with deps.db.unit_of_work() as db:
@@ -323,6 +396,7 @@ async def remove_participant(deps: Deps, viewer: Viewer, event_id: int,
         return await store.save_participant(db, target)
 
 
+@invalidates(participants=True)
 async def update_participant_role(deps: Deps, viewer: Viewer, event_id: int,
                                   participant_id: int, role: ParticipantRole) -> Participant:
     if role is ParticipantRole.OWNER:
@@ -338,6 +412,7 @@ async def update_participant_role(deps: Deps, viewer: Viewer, event_id: int,
         return await store.save_participant(db, target)
 
 
+@invalidates(participants=True)
 async def transfer_ownership(deps: Deps, viewer: Viewer, event_id: int,
                              participant_id: int) -> tuple[Participant, Participant]:
     """The new owner and the previous one (now an organizer), in one transaction."""
@@ -381,14 +456,25 @@ async def my_events(deps: Deps, viewer: Viewer, flt: MyEventsFilter, limit: int,
 
 async def participants_of(deps: Deps, event_ids: Sequence[int]) -> list[list[Participant]]:
     """Batch function: every participant per event (those who left too: history keeps their
-    name), in join order. Relations of tasks and expenses are looked up here, so an event's
-    children cost no extra statement."""
-    async with deps.db.reader() as db:
-        rows = await store.participants_of_events(db, list(event_ids), active_only=False)
-    grouped: dict[int, list[Participant]] = {i: [] for i in event_ids}
-    for p in rows:
-        grouped[p.event_id].append(p)
-    return [grouped[i] for i in event_ids]
+    name), in join order, through the read cache. Relations of tasks and expenses are looked
+    up here, so an event's children cost no extra statement. Callers check membership."""
+    ids = list(event_ids)
+    cached = await deps.read_cache.get_many(PARTICIPANTS_CACHE, ids)
+    grouped: dict[int, list[Participant]] = {}
+    for i, c in zip(ids, cached, strict=True):
+        if c is not None:
+            grouped[i] = [store.from_cached(Participant, p) for p in c]
+    missing = [i for i in ids if i not in grouped]
+    if missing:
+        async with deps.db.reader() as db:
+            rows = await store.participants_of_events(db, missing, active_only=False)
+        fresh: dict[int, list[Participant]] = {i: [] for i in missing}
+        for p in rows:
+            fresh[p.event_id].append(p)
+        await deps.read_cache.set_many(PARTICIPANTS_CACHE, {
+            i: [store.to_cached(p) for p in members] for i, members in fresh.items()})
+        grouped.update(fresh)
+    return [grouped[i] for i in ids]
 
 
 async def participants_by_id(deps: Deps, ids: Sequence[int]) -> list[Participant | None]:
@@ -435,9 +521,11 @@ async def revoke_invite_link(deps: Deps, viewer: Viewer, link_id: int) -> Invite
         link = await store.invite_link_by_id(db, link_id)
         if link is None:
             raise NotFound("Invite link not found.")
-        _, me = await member_or_hidden(db, link.event_id, viewer)
-        if not has_role(me, ParticipantRole.ORGANIZER):
+        _, me = await member_or_hidden(db, link.event_id, viewer,
+                                       hidden="Invite link not found.")
+        if role_of(me) is None:
             raise NotFound("Invite link not found.")
+        require(me, ParticipantRole.ORGANIZER)
         if link.revoked_at is None:
             link.revoked_at = utcnow()
             await store.save_invite_link(db, link)
@@ -446,6 +534,14 @@ async def revoke_invite_link(deps: Deps, viewer: Viewer, link_id: int) -> Invite
 
 async def join_with_invite_link(deps: Deps, viewer: Viewer,
                                 token: str) -> tuple[Event, Participant]:
+    event, member = await retry_transaction(
+        lambda: _join_with_invite_link(deps, viewer, token))
+    await event_changed(deps, member.event_id, participants=True)
+    return event, member
+
+
+async def _join_with_invite_link(deps: Deps, viewer: Viewer,
+                                 token: str) -> tuple[Event, Participant]:
     invalid = DomainError("INVALID_INVITE_LINK",
                           "This invite link is not valid (expired, revoked or used up).", "token")
     try:

@@ -141,7 +141,8 @@ async def _expense_for(db: Any, viewer: Viewer, expense_id: int
     expense = await store.lock_expense(db, expense_id)
     if expense is None:
         raise NotFound("Expense not found.")
-    event, me = await member_or_hidden(db, expense.event_id, viewer)
+    event, me = await member_or_hidden(db, expense.event_id, viewer,
+                                      hidden="Expense not found.")
     if not has_role(me, ParticipantRole.PARTICIPANT):
         raise NotFound("Expense not found.")
     assert me is not None

@@ -14,6 +14,7 @@ from resolvers.deps import Deps, Viewer
 from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.events import (
     admit,
+    event_changed,
     has_role,
     member_or_hidden,
     not_cancelled,
@@ -23,7 +24,7 @@ from resolvers.events import (
 from stores import accounts as account_store
 from stores import events as event_store
 from stores import invitations as store
-from stores.db import utcnow
+from stores.db import retry_transaction, utcnow
 from stores.events import Event, Participant, ParticipantRole, ParticipantState, Visibility
 from stores.invitations import (
     Invitation,
@@ -161,6 +162,12 @@ async def _my_invitation(db: Any, viewer: Viewer, invitation_id: int) -> Invitat
 
 async def accept(deps: Deps, viewer: Viewer, invitation_id: int) -> tuple[Event, Participant]:
     """Idempotent: accepting again returns the same participation."""
+    event, member = await retry_transaction(lambda: _accept(deps, viewer, invitation_id))
+    await event_changed(deps, member.event_id, participants=True)
+    return event, member
+
+
+async def _accept(deps: Deps, viewer: Viewer, invitation_id: int) -> tuple[Event, Participant]:
     try:
         async with deps.db.unit_of_work() as db:
             invitation = await _my_invitation(db, viewer, invitation_id)
@@ -212,9 +219,11 @@ async def revoke(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
         invitation = await store.invitation_by_id(db, invitation_id)
         if invitation is None:
             raise NotFound("Invitation not found.")
-        _, me = await member_or_hidden(db, invitation.event_id, viewer)
-        if not has_role(me, ParticipantRole.ORGANIZER):
+        _, me = await member_or_hidden(db, invitation.event_id, viewer,
+                                       hidden="Invitation not found.")
+        if role_of(me) is None:
             raise NotFound("Invitation not found.")
+        require(me, ParticipantRole.ORGANIZER)
         if invitation.effective_status(utcnow()) is not InvitationStatus.PENDING:
             raise DomainError("INVITATION_NOT_PENDING", "Only pending invitations can be "
                               "revoked.")
@@ -248,11 +257,20 @@ async def request_to_join(deps: Deps, viewer: Viewer, event_id: int,
 
 async def decide_join_request(deps: Deps, viewer: Viewer, request_id: int,
                               approve: bool) -> tuple[JoinRequest, Participant | None]:
+    request, member = await _decide_join_request(deps, viewer, request_id, approve)
+    if member is not None:
+        await event_changed(deps, request.event_id, participants=True)
+    return request, member
+
+
+async def _decide_join_request(deps: Deps, viewer: Viewer, request_id: int,
+                               approve: bool) -> tuple[JoinRequest, Participant | None]:
     async with deps.db.unit_of_work() as db:
         request = await store.join_request_by_id(db, request_id)
         if request is None:
             raise NotFound("Join request not found.")
-        event, me = await member_or_hidden(db, request.event_id, viewer)
+        event, me = await member_or_hidden(db, request.event_id, viewer,
+                                           hidden="Join request not found.")
         if not has_role(me, ParticipantRole.ORGANIZER):
             raise Forbidden() if role_of(me) else NotFound("Join request not found.")
         if request.status != JoinRequestStatus.PENDING.value:

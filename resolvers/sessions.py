@@ -24,7 +24,7 @@ from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import DomainError
 from stores import accounts as store
 from stores.accounts import RefreshToken, UserSession
-from stores.db import utcnow
+from stores.db import retry_transaction, utcnow
 from stores.redis import SESSION_REVOKED, key
 
 log = logging.getLogger("iven.sessions")
@@ -197,6 +197,10 @@ async def publish_session(deps: Deps, issued: IssuedTokens) -> None:
 async def refresh_session(deps: Deps, refresh_token: str, client: ClientInfo) -> IssuedTokens:
     """Rotates the refresh token. A token used twice revokes its whole session (family),
     except within a short grace for the immediate parent (two tabs refreshing at once)."""
+    return await retry_transaction(lambda: _refresh_session(deps, refresh_token, client))
+
+
+async def _refresh_session(deps: Deps, refresh_token: str, client: ClientInfo) -> IssuedTokens:
     invalid = DomainError("INVALID_TOKEN", "This refresh token is not valid.", "refreshToken")
     reused = False
     async with deps.db.unit_of_work() as db:

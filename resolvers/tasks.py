@@ -75,7 +75,7 @@ async def _task_for(db: Any, viewer: Viewer, task_id: int) -> tuple[Task, Partic
     task = await store.lock_task(db, task_id)
     if task is None:
         raise NotFound("Task not found.")
-    event, me = await member_or_hidden(db, task.event_id, viewer)
+    event, me = await member_or_hidden(db, task.event_id, viewer, hidden="Task not found.")
     if not has_role(me, ParticipantRole.PARTICIPANT):
         raise NotFound("Task not found.")
     not_cancelled(event)

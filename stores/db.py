@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, event, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -120,3 +123,27 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+T = TypeVar("T")
+RETRYABLE_MYSQL = {1213, 1205}  # deadlock, lock wait timeout
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if not isinstance(exc, OperationalError):
+        return False
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return code in RETRYABLE_MYSQL or "database is locked" in str(exc.orig)
+
+
+async def retry_transaction(op: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+    """Runs a whole unit of work again when the database chose it as a deadlock victim
+    (nothing of it was committed). `op` must open its own unit of work."""
+    for attempt in range(attempts):
+        try:
+            return await op()
+        except OperationalError as exc:
+            if attempt == attempts - 1 or not is_retryable(exc):
+                raise
+            await asyncio.sleep(0.01 * (attempt + 1) + random.random() * 0.02)
+    raise AssertionError("unreachable")

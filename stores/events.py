@@ -9,7 +9,9 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeVar, get_args
 
+from pydantic.fields import FieldInfo
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -191,6 +193,25 @@ async def events_by_ids(db: AsyncSession, ids: Sequence[int]) -> list[Event]:
     return list((await db.exec(select(Event).where(col(Event.id).in_(list(ids))))).all())
 
 
+async def memberships(db: AsyncSession, user_id: int,
+                      event_ids: Sequence[int]) -> list[Participant]:
+    """The user's active participations among these events (always read fresh)."""
+    if not event_ids:
+        return []
+    stmt = select(Participant).where(col(Participant.user_id) == user_id,
+                                     col(Participant.event_id).in_(list(event_ids)),
+                                     col(Participant.state) == ParticipantState.ACTIVE.value)
+    return list((await db.exec(stmt)).all())
+
+
+async def unlisted_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Event]:
+    if not event_ids:
+        return []
+    stmt = select(Event).where(col(Event.id).in_(list(event_ids)),
+                               col(Event.visibility) == Visibility.UNLISTED.value)
+    return list((await db.exec(stmt)).all())
+
+
 async def events_visible_to(
     db: AsyncSession, viewer_id: int | None, event_ids: Sequence[int]
 ) -> list[tuple[Event, Participant | None]]:
@@ -352,3 +373,28 @@ async def invite_links_of_event(db: AsyncSession, event_id: int) -> list[InviteL
     stmt = (select(InviteLink).where(InviteLink.event_id == event_id)
             .order_by(col(InviteLink.id).desc()))
     return list((await db.exec(stmt)).all())
+
+
+# --- read-cache encoding -----------------------------------------------------------------------
+
+_RowT = TypeVar("_RowT", Event, Participant)
+
+
+def to_cached(row: SQLModel) -> dict[str, Any]:
+    return row.model_dump(mode="json")
+
+
+def from_cached(cls: type[_RowT], data: dict[str, Any]) -> _RowT:
+    """Table models are not validated by SQLModel: restore the typed values by hand."""
+    values: dict[str, Any] = {}
+    fields: dict[str, FieldInfo] = cls.model_fields
+    for name in fields:  # noqa: PLC0206 - mypy cannot type the .items() pair here
+        annotation: Any = fields[name].annotation
+        value = data.get(name)
+        kinds = {annotation, *get_args(annotation)}
+        if value is not None and datetime in kinds:
+            value = datetime.fromisoformat(value)
+        elif value is not None and Decimal in kinds:
+            value = Decimal(str(value))
+        values[name] = value
+    return cls(**values)

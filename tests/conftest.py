@@ -301,3 +301,13 @@ class Events:
 @pytest.fixture
 def events(api: GraphQLClient) -> Events:
     return Events(api)
+
+
+async def cold_caches(deps: Deps) -> None:
+    """Empties the read caches (per-process and Redis), to count statements on the cold path."""
+    from resolvers.accounts import user_cache
+
+    user_cache(deps)._entries.clear()
+    keys = [k async for k in deps.redis.scan_iter(match="iven:cache:*")]
+    if keys:
+        await deps.redis.delete(*keys)

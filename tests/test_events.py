@@ -171,7 +171,7 @@ async def test_invite_links(api, accounts, events):
     revoke = """mutation($id: ID!) { revokeInviteLink(input: {inviteLinkId: $id}) {
         inviteLink { revokedAt } errors { code } } }"""
     assert_error(await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]},
-                                   token=bob["token"]), "NOT_FOUND")
+                                   token=bob["token"]), "FORBIDDEN")
     revoked = await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]},
                                 token=alice["token"])
     assert revoked["data"]["revokeInviteLink"]["inviteLink"]["revokedAt"]
@@ -348,7 +348,7 @@ async def test_create_event_is_idempotent_with_client_mutation_id(api, accounts)
 
 
 async def test_my_events_statement_count_does_not_grow(api, accounts, events, caplog, server):
-    from resolvers.accounts import user_cache
+    from tests.conftest import cold_caches
 
     caplog.set_level(logging.INFO, logger="iven.graphql")
     alice = await accounts.user()
@@ -357,7 +357,7 @@ async def test_my_events_statement_count_does_not_grow(api, accounts, events, ca
         } } } }"""
 
     async def statements() -> int:
-        user_cache(server.deps)._entries.clear()  # count the cold path
+        await cold_caches(server.deps)  # count the cold path
         caplog.clear()
         result = await api.execute(query, token=alice["token"])
         assert "errors" not in result, result
@@ -372,3 +372,44 @@ async def test_my_events_statement_count_does_not_grow(api, accounts, events, ca
             await events.add(alice["token"], event["id"], friend)
     large = await statements()
     assert small == large <= 4
+
+
+async def test_event_reads_use_the_read_cache_and_writes_invalidate_it(api, accounts, events,
+                                                                       server, caplog):
+    caplog.set_level(logging.INFO, logger="iven.graphql")
+    alice, bob, carol = [await accounts.user() for _ in range(3)]
+    event = await events.create(alice["token"], visibility="UNLISTED")
+    await events.add(alice["token"], event["id"], bob)
+    query = """query Read($id: ID!) { event(id: $id) { title participantCount
+        participants { edges { node { user { username } } } } } }"""
+
+    async def read(token: str) -> tuple[dict[str, Any] | None, int]:
+        caplog.clear()
+        result = await api.execute(query, {"id": event["id"]}, token=token)
+        line = [r for r in caplog.records if getattr(r, "operation", None) == "Read"][-1]
+        return result["data"]["event"], line.statements
+
+    first, _ = await read(alice["token"])
+    assert first["participantCount"] == 2
+    cached = [k async for k in server.deps.redis.scan_iter(match="iven:cache:event*")]
+    assert len(cached) == 2  # the event row and its participants
+    again, statements = await read(alice["token"])
+    assert again == first and statements == 1  # only the viewer's membership, read fresh
+
+    await api.execute(UPDATE, {"input": {"eventId": event["id"], "title": "Renamed"}},
+                      token=alice["token"])
+    assert (await read(alice["token"]))[0]["title"] == "Renamed"
+
+    # removal takes effect at once, for the removed person and in the lists
+    members = await _members(api, alice["token"], event["id"])
+    await api.execute(REMOVE, {"e": event["id"], "p": members[bob["username"]]["id"]},
+                      token=alice["token"])
+    assert (await read(alice["token"]))[0]["participantCount"] == 1
+    seen_by_bob = (await read(bob["token"]))[0]
+    assert seen_by_bob["participants"] is None  # an outsider now: public fields only
+
+    # turning the event private hides it from outsiders at once
+    assert (await read(carol["token"]))[0]["title"] == "Renamed"
+    await api.execute(UPDATE, {"input": {"eventId": event["id"], "visibility": "PRIVATE"}},
+                      token=alice["token"])
+    assert (await read(carol["token"]))[0] is None

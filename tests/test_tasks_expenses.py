@@ -145,7 +145,7 @@ def expense(c: dict[str, Any], **over: Any) -> dict[str, Any]:
 
 async def test_expenses_splits_balances_and_settlement(api, accounts, events):
     c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
+    _, organizer, alice = c["people"]
     o, g, a = c["pids"]
     equal = (await api.execute(CREATE_EXPENSE, expense(c, amount="10.00"),
                                token=alice["token"]))["data"]["createExpense"]
@@ -189,7 +189,7 @@ async def test_expenses_splits_balances_and_settlement(api, accounts, events):
 async def test_expense_bad_input_changes_nothing(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
-    o, g, a = c["pids"]
+    o, _, a = c["pids"]
     cases = [
         ({"amount": "12.345"}, "INVALID_AMOUNT", ["input", "amount"]),
         ({"amount": "-5"}, "NEGATIVE_AMOUNT", ["input", "amount"]),
@@ -223,7 +223,7 @@ async def test_expense_bad_input_changes_nothing(api, accounts, events):
 async def test_expense_update_delete_and_removed_participants(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
-    o, g, a = c["pids"]
+    _, _, a = c["pids"]
     created = (await api.execute(CREATE_EXPENSE, expense(c, amount="30.00", paidById=a),
                                  token=alice["token"]))["data"]["createExpense"]["expense"]
     update = f"""mutation($input: UpdateExpenseInput!) {{ updateExpense(input: $input) {{
@@ -260,7 +260,7 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
 
 
 async def test_event_page_statement_count_does_not_grow(api, accounts, events, caplog, server):
-    from resolvers.accounts import user_cache
+    from tests.conftest import cold_caches
 
     caplog.set_level(logging.INFO, logger="iven.graphql")
     query = """query Page { myEvents(first: 50) { edges { node {
@@ -270,7 +270,7 @@ async def test_event_page_statement_count_does_not_grow(api, accounts, events, c
         balances { net { amount } } settlementPlan { amount { amount } } } } } }"""
 
     async def statements(token: str) -> int:
-        user_cache(server.deps)._entries.clear()
+        await cold_caches(server.deps)
         caplog.clear()
         result = await api.execute(query, token=token)
         assert "errors" not in result, result
