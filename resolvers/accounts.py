@@ -19,6 +19,7 @@ from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import DomainError, DomainErrors, Unauthenticated
 from resolvers.local_cache import LocalCache
 from stores import accounts as store
+from stores import events as event_store
 from stores.accounts import OneTimeSecret, Role, SecretPurpose, User
 from stores.db import utcnow
 from stores.documents import AccountEvent, delete_user_documents, record_account_event
@@ -525,10 +526,21 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
         user = await _viewer_user(db, viewer)
     await _check_current_password(deps, user, password, "password")
     async with deps.db.unit_of_work() as db:
+        owned = await event_store.owned_events(db, viewer.user_id)
+        if any(count > 1 for count in owned.values()):
+            raise DomainError("OWNS_EVENTS", "You own events with other participants: transfer "
+                              "their ownership (or delete them) first.")
+        for event_id in owned:  # events nobody else takes part in go with the account
+            await event_store.delete_event(db, event_id)
+        # elsewhere they leave; their rows keep their name for the history
+        left = await event_store.leave_all(db, viewer.user_id)
         sids = await store.revoke_sessions(db, viewer.user_id, "account_deleted")
         fresh = await _viewer_user(db, viewer, for_update=True)
         await store.delete_user(db, fresh)
     await users_changed(deps, viewer.user_id)
+    for event_id in [*owned, *left]:
+        for area in ("event", "event-participants"):
+            await deps.read_cache.delete(area, event_id)
     await sessions.announce_revoked(deps, sids + [viewer.session_id])
     after_commit(delete_user_documents(viewer.user_id))
 

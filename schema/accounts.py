@@ -60,6 +60,7 @@ class AccountErrorCode(enum.Enum):
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     STALE = "STALE"
     RATE_LIMITED = "RATE_LIMITED"
+    OWNS_EVENTS = "OWNS_EVENTS"
 
 
 @strawberry.type

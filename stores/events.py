@@ -26,6 +26,7 @@ from sqlalchemy import (
     delete,
     func,
     or_,
+    update,
 )
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -191,6 +192,34 @@ async def events_by_ids(db: AsyncSession, ids: Sequence[int]) -> list[Event]:
     if not ids:
         return []
     return list((await db.exec(select(Event).where(col(Event.id).in_(list(ids))))).all())
+
+
+async def owned_events(db: AsyncSession, user_id: int) -> dict[int, int]:
+    """Events the user owns, with their number of active participants."""
+    owned = select(Participant.event_id).where(
+        col(Participant.user_id) == user_id, col(Participant.role) == ParticipantRole.OWNER.value)
+    stmt = (select(Participant.event_id, func.count())
+            .where(col(Participant.event_id).in_(owned),
+                   col(Participant.state) == ParticipantState.ACTIVE.value)
+            .group_by(col(Participant.event_id)))
+    return {int(e): int(n) for e, n in (await db.exec(stmt)).all()}
+
+
+async def leave_all(db: AsyncSession, user_id: int) -> list[int]:
+    """Ends every active participation of the user (account deletion); returns the events."""
+    stmt = select(Participant.event_id).where(
+        col(Participant.user_id) == user_id,
+        col(Participant.state) == ParticipantState.ACTIVE.value)
+    event_ids = [int(e) for e in (await db.exec(stmt)).all()]
+    if event_ids:
+        await db.exec(
+            update(Participant)
+            .where(col(Participant.user_id) == user_id,
+                   col(Participant.state) == ParticipantState.ACTIVE.value)
+            .values(state=ParticipantState.LEFT.value, left_at=utcnow(),
+                    role=ParticipantRole.PARTICIPANT.value, owner_marker=None)
+        )
+    return event_ids
 
 
 async def memberships(db: AsyncSession, user_id: int,

@@ -413,3 +413,26 @@ async def test_event_reads_use_the_read_cache_and_writes_invalidate_it(api, acco
     await api.execute(UPDATE, {"input": {"eventId": event["id"], "visibility": "PRIVATE"}},
                       token=alice["token"])
     assert (await read(carol["token"]))[0] is None
+
+
+async def test_deleting_an_account_that_owns_events(api, accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    solo = await events.create(alice["token"], title="Solo")
+    shared = await events.create(alice["token"], title="Shared")
+    bob_p = await events.add(alice["token"], shared["id"], bob)
+    delete = """mutation($pw: String!) { deleteAccount(input: {password: $pw}) {
+        ok errors { code } } }"""
+    refused = (await api.execute(delete, {"pw": alice["password"]}, token=alice["token"]))[
+        "data"]["deleteAccount"]
+    assert_payload_error(refused, "OWNS_EVENTS")
+    await api.execute(TRANSFER, {"e": shared["id"], "p": bob_p}, token=alice["token"])
+    done = (await api.execute(delete, {"pw": alice["password"]}, token=alice["token"]))[
+        "data"]["deleteAccount"]
+    assert done == {"ok": True, "errors": []}
+    read = await api.execute("""query($id: ID!) { event(id: $id) { participantCount
+        balances { participant { displayName user { id } state } } } }""",
+                             {"id": shared["id"]}, token=bob["token"])
+    assert read["data"]["event"]["participantCount"] == 1
+    bob_read = await api.execute("query($id: ID!) { event(id: $id) { title } }",
+                                 {"id": solo["id"]}, token=bob["token"])
+    assert bob_read["data"]["event"] is None  # alice's solo event went with her account
