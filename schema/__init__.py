@@ -26,6 +26,7 @@ SDL_PATH = Path(__file__).with_name("schema.graphql")
 
 async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | None]:
     """Groups ids by type and asks each type's authorisation-scoped `resolve_nodes`."""
+    info.context.viewer_or_none()  # a rejected token is an error, not anonymity
     by_type: dict[str, list[int]] = {}
     results: list[relay.Node | None] = [None] * len(ids)
     for index, gid in enumerate(ids):

@@ -669,6 +669,7 @@ class EventQuery:
     @strawberry.field(description="An event you take part in, or an UNLISTED one (public "
                                   "fields). Null for anything else.")
     async def event(self, info: Info, id: relay.GlobalID) -> Event | None:
+        info.context.viewer_or_none()  # a rejected token is an error, not anonymity
         if id.type_name != "Event" or not id.node_id.isdigit():
             return None
         found = await info.context.loaders.event_access.load(int(id.node_id))

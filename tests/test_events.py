@@ -436,3 +436,12 @@ async def test_deleting_an_account_that_owns_events(api, accounts, events):
     bob_read = await api.execute("query($id: ID!) { event(id: $id) { title } }",
                                  {"id": solo["id"]}, token=bob["token"])
     assert bob_read["data"]["event"] is None  # alice's solo event went with her account
+
+
+async def test_a_rejected_token_is_an_error_not_anonymity(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(alice["token"], visibility="UNLISTED")
+    for query in (EVENT, 'query($id: ID!) { node(id: $id) { id } }'):
+        assert_error(await api.execute(query, {"id": event["id"]}, token="not-a-token"),
+                     "UNAUTHENTICATED")
+        assert "errors" not in await api.execute(query, {"id": event["id"]})  # anonymous: fine
