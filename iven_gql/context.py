@@ -28,9 +28,18 @@ class Loaders:
     def __init__(self, deps: Deps, viewer: Viewer | None) -> None:
         self.deps = deps
         self.viewer = viewer
+        self._by_model: dict[Any, DataLoader[int, Any]] = {}
 
     def _loader(self, batch: Any) -> DataLoader[Any, Any]:
         return DataLoader(partial(batch, self.deps))
+
+    def rows(self, model: Any) -> DataLoader[int, Any]:
+        """Rows of an event child table by id (node lookups), one loader per table."""
+        loader: DataLoader[int, Any] | None = self._by_model.get(model)
+        if loader is None:
+            loader = self._by_model[model] = DataLoader(
+                partial(events_uc.rows_by_id, self.deps, model))
+        return loader
 
     @cached_property
     def user_by_id(self) -> DataLoader[int, Any]:

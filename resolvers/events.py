@@ -25,7 +25,7 @@ from resolvers.deps import Deps, Viewer
 from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
 from stores import accounts as account_store
 from stores import events as store
-from stores.db import retry_transaction, utcnow
+from stores.db import retry_transaction, rows_by_ids, utcnow
 from stores.events import (
     Event,
     EventStatus,
@@ -610,4 +610,12 @@ async def events_by_id(deps: Deps, ids: Sequence[int]) -> list[Event | None]:
     async with deps.db.reader() as db:
         rows = await store.events_by_ids(db, list(ids))
     by_id = {e.id: e for e in rows}
+    return [by_id.get(i) for i in ids]
+
+
+async def rows_by_id(deps: Deps, model: Any, ids: Sequence[int]) -> list[Any | None]:
+    """Batch function for node(id:) of event children; the schema checks membership."""
+    async with deps.db.reader() as db:
+        rows = await rows_by_ids(db, model, list(ids))
+    by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]

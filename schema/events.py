@@ -132,6 +132,19 @@ def decode_id(gid: relay.GlobalID, type_name: str) -> int:
         raise NotFound(f"{type_name} not found.") from None
 
 
+async def visible_rows(info: Info, model: Any, node_ids: Iterable[str],
+                       minimum: rows.ParticipantRole = rows.ParticipantRole.PARTICIPANT
+                       ) -> list[Any | None]:
+    """node(id:) for things that belong to an event: rows whose event the viewer takes part in
+    with at least `minimum`, else None (like a missing id)."""
+    ids = [int(i) if i.isdigit() else 0 for i in node_ids]
+    found = await info.context.loaders.rows(model).load_many(ids)
+    access = await info.context.loaders.event_access.load_many(
+        [r.event_id if r is not None else 0 for r in found])
+    return [r if r is not None and a and uc.has_role(a[1], minimum) else None
+            for r, a in zip(found, access, strict=True)]
+
+
 async def participant_in_event(info: Info, event_id: int,
                                participant_id: int | None) -> Participant | None:
     """A participant of an event the viewer already sees, through the per-event loader."""
@@ -219,7 +232,8 @@ class InviteLink(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[InviteLink | None]:
-        return [None for _ in node_ids]  # reached through Event.inviteLinks only
+        found = await visible_rows(info, rows.InviteLink, node_ids, rows.ParticipantRole.ORGANIZER)
+        return [InviteLink(row=r) if r else None for r in found]
 
     @strawberry.field
     def role(self) -> ParticipantRole:

@@ -13,7 +13,14 @@ from strawberry.types import Info
 
 from resolvers import expenses as uc
 from resolvers import money
-from schema.events import EventError, Participant, _run, decode_id, participant_in_event
+from schema.events import (
+    EventError,
+    Participant,
+    _run,
+    decode_id,
+    participant_in_event,
+    visible_rows,
+)
 from stores import expenses as rows
 
 
@@ -78,7 +85,11 @@ class Expense(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Expense | None]:
-        return [None for _ in node_ids]  # reached through Event.expenses
+        found = await visible_rows(info, rows.Expense, node_ids)
+        ledgers = await info.context.loaders.ledger_by_event.load_many(
+            [r.event_id if r else 0 for r in found])
+        return [Expense(row=r, share_rows=ledger.shares.get(r.id, [])) if r else None
+                for r, ledger in zip(found, ledgers, strict=True)]
 
     @strawberry.field
     def title(self) -> str:
@@ -191,7 +202,8 @@ class Settlement(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Settlement | None]:
-        return [None for _ in node_ids]  # reached through Event.settlements
+        found = await visible_rows(info, rows.Settlement, node_ids)
+        return [Settlement(row=r) if r else None for r in found]
 
     @strawberry.field(name="from")
     async def from_(self, info: Info) -> Participant | None:

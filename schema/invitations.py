@@ -19,6 +19,7 @@ from schema.events import (
     ParticipantRole,
     _run,
     decode_id,
+    visible_rows,
 )
 from stores import events as event_rows
 from stores import invitations as rows
@@ -119,7 +120,9 @@ class JoinRequest(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[JoinRequest | None]:
-        return [None for _ in node_ids]  # reached through Event.joinRequests only
+        found = await visible_rows(info, rows.JoinRequest, node_ids,
+                                   event_rows.ParticipantRole.ORGANIZER)
+        return [JoinRequest(row=r) if r else None for r in found]
 
     @strawberry.field
     async def user(self, info: Info) -> User | None:

@@ -11,7 +11,14 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import tasks as uc
-from schema.events import EventError, Participant, _run, decode_id, participant_in_event
+from schema.events import (
+    EventError,
+    Participant,
+    _run,
+    decode_id,
+    participant_in_event,
+    visible_rows,
+)
 from stores import tasks as rows
 
 
@@ -34,7 +41,7 @@ class Task(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Task | None]:
-        return [None for _ in node_ids]  # reached through Event.tasks
+        return [Task(row=r) if r else None for r in await visible_rows(info, rows.Task, node_ids)]
 
     @strawberry.field
     def title(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,3 +147,12 @@ async def retry_transaction(op: Callable[[], Awaitable[T]], attempts: int = 4) -
                 raise
             await asyncio.sleep(0.01 * (attempt + 1) + random.random() * 0.02)
     raise AssertionError("unreachable")
+
+
+async def rows_by_ids(db: AsyncSession, model: Any, ids: Sequence[int]) -> list[Any]:
+    """Rows of a table with an `id` key, for node(id:) lookups (callers authorise)."""
+    if not ids:
+        return []
+    from sqlmodel import col, select
+
+    return list((await db.exec(select(model).where(col(model.id).in_(list(ids))))).all())

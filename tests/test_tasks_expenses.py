@@ -296,3 +296,28 @@ async def test_event_page_statement_count_does_not_grow(api, accounts, events, c
                               token=more["people"][0]["token"])
     large = await statements(owner["token"])
     assert small == large <= 10
+
+
+async def test_node_lookup_applies_event_membership(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    outsider = await accounts.user()
+    task = (await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"],
+                                                      "title": "Node"}},
+                              token=alice["token"]))["data"]["createTask"]["task"]
+    spent = (await api.execute(CREATE_EXPENSE, expense(c), token=alice["token"]))["data"][
+        "createExpense"]["expense"]
+    link = await api.execute("""mutation($id: ID!) { createInviteLink(input: {eventId: $id}) {
+        inviteLink { id } } }""", {"id": c["event"]["id"]}, token=owner["token"])
+    link_id = link["data"]["createInviteLink"]["inviteLink"]["id"]
+    query = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Task { title }
+        ... on Expense { title shares { amount { amount } } } ... on InviteLink { uses } } }"""
+    ids = [task["id"], spent["id"], link_id]
+    as_owner = (await api.execute(query, {"ids": ids}, token=owner["token"]))["data"]["nodes"]
+    assert [n["id"] for n in as_owner] == ids
+    assert as_owner[1]["shares"] and as_owner[2]["uses"] == 0
+    as_alice = (await api.execute(query, {"ids": ids}, token=alice["token"]))["data"]["nodes"]
+    assert as_alice[0]["title"] == "Node" and as_alice[2] is None  # links: organizers only
+    as_outsider = (await api.execute(query, {"ids": ids}, token=outsider["token"]))["data"][
+        "nodes"]
+    assert as_outsider == [None, None, None]
