@@ -315,7 +315,11 @@ async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventDat
         event, me = await member_or_hidden(db, event_id, viewer)
         require(me, ParticipantRole.ORGANIZER)
         _check_version(event, expected_version)
+        previous_currency = event.currency
         _apply(event, data)
+        if event.currency != previous_currency and await store.has_money(db, event_id):
+            raise DomainError("CURRENCY_LOCKED", "The currency cannot change once expenses or "
+                              "settlements are recorded.", "currency")
         if event.capacity is not None and event.capacity < await store.active_count(db, event_id):
             raise DomainError("CAPACITY_BELOW_PARTICIPANTS",
                               "The event already has more participants than that.", "capacity")

@@ -427,3 +427,14 @@ def from_cached(cls: type[_RowT], data: dict[str, Any]) -> _RowT:
             value = Decimal(str(value))
         values[name] = value
     return cls(**values)
+
+
+async def has_money(db: AsyncSession, event_id: int) -> bool:
+    """Whether expenses or settlements are recorded (the currency is then fixed)."""
+    from stores.expenses import Expense, Settlement
+
+    for model in (Expense, Settlement):
+        stmt = select(model.id).where(model.event_id == event_id).limit(1)
+        if (await db.exec(stmt)).first() is not None:
+            return True
+    return False

@@ -252,6 +252,11 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
     assert by_id[a]["participant"]["state"] == "REMOVED"
     assert by_id[a]["net"]["amount"] == "20.67"
 
+    locked = await api.execute("""mutation($id: ID!) { updateEvent(input: {eventId: $id,
+        currency: "USD"}) { errors { code field } } }""", {"id": c["event"]["id"]},
+                               token=owner["token"])
+    assert_payload_error(locked["data"]["updateEvent"], "CURRENCY_LOCKED", ["input", "currency"])
+
     delete = """mutation($id: ID!) { deleteExpense(input: {expenseId: $id}) {
         deletedExpenseId errors { code } } }"""
     done = (await api.execute(delete, {"id": created["id"]}, token=organizer["token"]))["data"][
