@@ -21,7 +21,7 @@ from resolvers.local_cache import LocalCache
 from stores import accounts as store
 from stores import events as event_store
 from stores.accounts import OneTimeSecret, Role, SecretPurpose, User
-from stores.db import utcnow
+from stores.db import retry_transaction, utcnow
 from stores.documents import AccountEvent, delete_user_documents, record_account_event
 from stores.mail import Mail
 
@@ -224,7 +224,8 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
     ])
     await rate_limit(deps, "register-email", email, deps.settings.rate_register_email, "email")
     password_hash = await deps.passwords.hash(data.password)
-    try:
+
+    async def create() -> tuple[User, str]:
         async with deps.db.unit_of_work() as db:
             taken = await store.username_or_email_taken(db, username.lower(), email)
             _raise_taken(taken)
@@ -233,7 +234,10 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
                 User(username=username, username_key=username.lower(), email=email,
                      password_hash=password_hash, first_name=first, last_name=last),
             )
-            code = await _new_code(db, deps, user, SecretPurpose.CONFIRM_EMAIL, email)
+            return user, await _new_code(db, deps, user, SecretPurpose.CONFIRM_EMAIL, email)
+
+    try:
+        user, code = await retry_transaction(create)
     except IntegrityError:  # a concurrent registration won the race
         async with deps.db.reader() as db:
             _raise_taken(await store.username_or_email_taken(db, username.lower(), email))

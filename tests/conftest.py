@@ -58,6 +58,24 @@ async def _fresh_mysql_database(base_url: str, name: str) -> str:
     return f"{url}?{query}" if query else url
 
 
+_drop_later: list[tuple[str, str]] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drops the MySQL databases the run created."""
+    import asyncio as aio
+
+    async def drop() -> None:
+        for base, name in _drop_later:
+            engine = create_async_engine(base)
+            async with engine.begin() as conn:
+                await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            await engine.dispose()
+
+    if _drop_later:
+        aio.run(drop())
+
+
 @pytest.fixture(scope="session")
 def mailbox() -> Any:
     from aiosmtpd.controller import Controller
@@ -71,7 +89,8 @@ def mailbox() -> Any:
 
 
 @pytest.fixture(scope="session")
-async def settings(tmp_path_factory: pytest.TempPathFactory, mailbox: MailBox) -> Settings:
+async def settings(tmp_path_factory: pytest.TempPathFactory, mailbox: MailBox,
+                   request: pytest.FixtureRequest) -> Settings:
     root = tmp_path_factory.mktemp("iven")
     values: dict[str, Any] = {
         "var_dir": root / "var",
@@ -86,7 +105,10 @@ async def settings(tmp_path_factory: pytest.TempPathFactory, mailbox: MailBox) -
     }
     if BACKEND == "services":
         mysql = os.environ.get("IVEN_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
-        values["database_url"] = await _fresh_mysql_database(mysql, f"iven_test_{WORKER}")
+        # a database of its own per run and worker, dropped at the end (runs may overlap)
+        name = f"iven_test_{WORKER}_{os.getpid()}"
+        values["database_url"] = await _fresh_mysql_database(mysql, name)
+        request.addfinalizer(lambda: _drop_later.append((mysql, name)))
         values["redis_url"] = os.environ.get("IVEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     elif BACKEND == "embedded":
         values["database_url"] = f"sqlite+aiosqlite:///{root / 'iven.db'}"

@@ -341,3 +341,13 @@ async def test_admin_role(api, accounts, server):
     await create_admin(server.deps, email=user["email"], username="ignored", password="x")
     me = (await api.execute("{ me { role } }", token=user["token"]))["data"]["me"]
     assert me == {"role": "ADMIN"}
+
+
+async def test_concurrent_registrations_all_succeed(api):
+    import asyncio
+
+    results = await asyncio.gather(*[
+        api.execute(REGISTER, reg_input(username=f"crowd{i}", email=f"crowd{i}@example.com"))
+        for i in range(8)
+    ])
+    assert [r["data"]["register"]["errors"] for r in results] == [[]] * 8
