@@ -257,3 +257,12 @@ async def test_malformed_requests_get_400_without_details(http):
     ok = await http.post("/graphql", content=b'{"query": "{ __typename }"}',
                          headers={"content-type": "application/json; charset=utf-8"})
     assert ok.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_post_edge_cases(api):
+    subscription = await api.post({"query": "subscription { sessionStatus }"})
+    assert subscription.status_code == 400
+    missing = await api.post({"variables": {}})
+    assert missing.status_code == 400 and "No GraphQL query" in missing.text
+    unknown_op = await api.post({"query": "query A { __typename }", "operationName": "B"})
+    assert unknown_op.status_code == 400
