@@ -55,3 +55,19 @@ class BadRequest(Exception):
     """Argument validation outside of a mutation payload (e.g. page size over the maximum)."""
 
     code = "BAD_USER_INPUT"
+
+
+def checked_title(value: str, errors: list[DomainError], *, max_len: int = 200,
+                  field: str = "title") -> str:
+    """The stripped title; records INVALID_TITLE unless it has 1 to max_len characters."""
+    title = value.strip()
+    if not title or len(title) > max_len:
+        errors.append(DomainError("INVALID_TITLE", f"1 to {max_len} characters.", field))
+    return title
+
+
+def checked_text(value: str, errors: list[DomainError], *, max_len: int, field: str) -> str:
+    """Free text such as a description; records VALUE_TOO_LONG past max_len characters."""
+    if len(value) > max_len:
+        errors.append(DomainError("VALUE_TOO_LONG", f"At most {max_len} characters.", field))
+    return value.strip()

@@ -22,7 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from resolvers import idempotency, money
 from resolvers.accounts import after_commit
 from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.errors import (
+    DomainError,
+    DomainErrors,
+    Forbidden,
+    NotFound,
+    checked_text,
+    checked_title,
+)
 from stores import accounts as account_store
 from stores import events as store
 from stores.db import retry_transaction, rows_by_ids, utcnow
@@ -98,15 +105,10 @@ def _apply(event: Event, data: EventData) -> None:
     """Validates `data` and copies it onto `event`; raises every problem at once."""
     errors: list[DomainError] = []
     if data.title is not None:
-        title = data.title.strip()
-        if not title or len(title) > TITLE_MAX:
-            errors.append(DomainError("INVALID_TITLE", f"1 to {TITLE_MAX} characters.", "title"))
-        event.title = title
+        event.title = checked_title(data.title, errors, max_len=TITLE_MAX)
     if data.description is not None:
-        if len(data.description) > DESCRIPTION_MAX:
-            errors.append(DomainError("VALUE_TOO_LONG", f"At most {DESCRIPTION_MAX} characters.",
-                                      "description"))
-        event.description = data.description.strip()
+        event.description = checked_text(data.description, errors, max_len=DESCRIPTION_MAX,
+                                         field="description")
     for name, value in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
         if value is not None and value.tzinfo is None:
             errors.append(DomainError("INVALID_DATES", "Give the time with its UTC offset.", name))

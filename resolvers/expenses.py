@@ -9,7 +9,14 @@ from typing import Any
 
 from resolvers import money
 from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.errors import (
+    DomainError,
+    DomainErrors,
+    Forbidden,
+    NotFound,
+    checked_text,
+    checked_title,
+)
 from resolvers.events import has_role, member_or_hidden, not_cancelled, require
 from stores import events as event_store
 from stores import expenses as store
@@ -53,10 +60,7 @@ async def _apply(db: Any, event: Event, expense: Expense, data: ExpenseData,
     errors: list[DomainError] = []
     assert event.id is not None
     if data.title is not None:
-        title = data.title.strip()
-        if not title or len(title) > TITLE_MAX:
-            errors.append(DomainError("INVALID_TITLE", f"1 to {TITLE_MAX} characters.", "title"))
-        expense.title = title
+        expense.title = checked_title(data.title, errors, max_len=TITLE_MAX)
     if data.currency is not None and data.currency.strip().upper() != event.currency:
         errors.append(DomainError("CURRENCY_MISMATCH",
                                   f"This event's expenses are in {event.currency}.", "currency"))
@@ -76,10 +80,7 @@ async def _apply(db: Any, event: Event, expense: Expense, data: ExpenseData,
             errors.append(DomainError("INVALID_INPUT", "Unknown category.", "category"))
         expense.category = data.category
     if data.note is not None:
-        if len(data.note) > NOTE_MAX:
-            errors.append(DomainError("VALUE_TOO_LONG", f"At most {NOTE_MAX} characters.",
-                                      "note"))
-        expense.note = data.note.strip()
+        expense.note = checked_text(data.note, errors, max_len=NOTE_MAX, field="note")
     ids = [pid for pid, _ in data.parts or []]
     if data.paid_by_id is not None:
         ids.append(data.paid_by_id)

@@ -9,7 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.errors import (
+    DomainError,
+    DomainErrors,
+    Forbidden,
+    NotFound,
+    checked_text,
+    checked_title,
+)
 from resolvers.events import has_role, member_or_hidden, not_cancelled, require
 from stores import events as event_store
 from stores import tasks as store
@@ -31,17 +38,12 @@ class TaskData:
 
 
 def _apply(task: Task, data: TaskData) -> None:
-    errors = []
+    errors: list[DomainError] = []
     if data.title is not None:
-        title = data.title.strip()
-        if not title or len(title) > TITLE_MAX:
-            errors.append(DomainError("INVALID_TITLE", f"1 to {TITLE_MAX} characters.", "title"))
-        task.title = title
+        task.title = checked_title(data.title, errors, max_len=TITLE_MAX)
     if data.description is not None:
-        if len(data.description) > DESCRIPTION_MAX:
-            errors.append(DomainError("VALUE_TOO_LONG", f"At most {DESCRIPTION_MAX} characters.",
-                                      "description"))
-        task.description = data.description.strip()
+        task.description = checked_text(data.description, errors, max_len=DESCRIPTION_MAX,
+                                        field="description")
     if data.clear_due_at:
         task.due_at = None
     elif data.due_at is not None:
