@@ -121,8 +121,3 @@ class Settings(BaseSettings):
         if self.run_migrations_on_start is not None:
             return self.run_migrations_on_start
         return not self.is_production
-
-    @staticmethod
-    def parse_rate(spec: str) -> tuple[int, int]:
-        count, _, seconds = spec.partition("/")
-        return int(count), int(seconds)

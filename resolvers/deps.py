@@ -73,11 +73,6 @@ class Viewer:
     user_id: int
     session_id: str
     expires_at: datetime
-    role: str = "USER"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "ADMIN"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from strawberry import relay
 
 from resolvers.errors import BadRequest, DomainError, DomainErrors
 
@@ -119,5 +118,3 @@ def connection(items: Sequence[T], size: int, cursor_of: Callable[[T], str],
         ),
     )
 
-
-NodeID = relay.GlobalID

@@ -9,7 +9,7 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint, func, update
+from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -175,11 +175,6 @@ async def save_user(db: AsyncSession, user: User) -> User:
 async def delete_user(db: AsyncSession, user: User) -> None:
     await db.delete(user)
     await db.flush()
-
-
-async def count_admins(db: AsyncSession) -> int:
-    stmt = select(func.count()).select_from(User).where(User.role == Role.ADMIN.value)
-    return int((await db.exec(stmt)).one())
 
 
 # --- one-time secrets --------------------------------------------------------------------------

@@ -241,27 +241,6 @@ async def unlisted_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Ev
     return list((await db.exec(stmt)).all())
 
 
-async def events_visible_to(
-    db: AsyncSession, viewer_id: int | None, event_ids: Sequence[int]
-) -> list[tuple[Event, Participant | None]]:
-    """Events the viewer may see (active participant, or UNLISTED), with their membership."""
-    if not event_ids:
-        return []
-    membership = and_(
-        col(Participant.event_id) == col(Event.id),
-        col(Participant.user_id) == viewer_id,
-        col(Participant.state) == ParticipantState.ACTIVE.value,
-    )
-    stmt = (
-        select(Event, Participant)
-        .outerjoin(Participant, membership)
-        .where(col(Event.id).in_(list(event_ids)))
-        .where(or_(col(Participant.id).is_not(None),
-                   col(Event.visibility) == Visibility.UNLISTED.value))
-    )
-    return [(e, p) for e, p in (await db.exec(stmt)).all()]
-
-
 async def my_events_page(
     db: AsyncSession,
     viewer_id: int,
@@ -353,18 +332,6 @@ async def active_count(db: AsyncSession, event_id: int) -> int:
     stmt = select(func.count()).select_from(Participant).where(
         Participant.event_id == event_id, Participant.state == ParticipantState.ACTIVE.value)
     return int((await db.exec(stmt)).one())
-
-
-async def active_counts(db: AsyncSession, event_ids: Sequence[int]) -> dict[int, int]:
-    if not event_ids:
-        return {}
-    stmt = (
-        select(Participant.event_id, func.count())
-        .where(col(Participant.event_id).in_(list(event_ids)),
-               Participant.state == ParticipantState.ACTIVE.value)
-        .group_by(col(Participant.event_id))
-    )
-    return {int(e): int(n) for e, n in (await db.exec(stmt)).all()}
 
 
 async def save_participant(db: AsyncSession, participant: Participant) -> Participant:
