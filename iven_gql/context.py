@@ -29,6 +29,7 @@ class Loaders:
         self.deps = deps
         self.viewer = viewer
         self._by_model: dict[Any, DataLoader[int, Any]] = {}
+        self.memo: dict[Any, Any] = {}  # per-request objects built from loaded rows
 
     def _loader(self, batch: Any) -> DataLoader[Any, Any]:
         return DataLoader(partial(batch, self.deps))
@@ -73,7 +74,15 @@ class Loaders:
 
     @cached_property
     def tasks_by_event(self) -> DataLoader[int, Any]:
-        return self._loader(tasks_uc.tasks_of)
+        """Also primes `assignees_by_task`: a task list almost always shows its assignees."""
+
+        async def batch(event_ids: list[int]) -> list[Any]:
+            found, assigned = await tasks_uc.tasks_of(self.deps, event_ids)
+            for task_id, participant_ids in assigned.items():
+                self.assignees_by_task.prime(task_id, participant_ids)
+            return found
+
+        return DataLoader(batch)
 
     @cached_property
     def assignees_by_task(self) -> DataLoader[int, Any]:

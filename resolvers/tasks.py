@@ -188,13 +188,16 @@ async def reopen_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
 # --- reads (batch functions; callers check membership) ------------------------------------------
 
 
-async def tasks_of(deps: Deps, event_ids: Sequence[int]) -> list[list[Task]]:
+async def tasks_of(deps: Deps, event_ids: Sequence[int]
+                   ) -> tuple[list[list[Task]], dict[int, list[int]]]:
+    """Tasks per event, and their assignees (participant ids per task id), in one session."""
     async with deps.db.reader() as db:
         rows = await store.tasks_of_events(db, list(event_ids))
+        assigned = await store.assignee_ids(db, [t.id for t in rows if t.id is not None])
     grouped: dict[int, list[Task]] = {i: [] for i in event_ids}
     for task in rows:
         grouped[task.event_id].append(task)
-    return [grouped[i] for i in event_ids]
+    return [grouped[i] for i in event_ids], assigned
 
 
 async def assignees_of(deps: Deps, task_ids: Sequence[int]) -> list[list[int]]:

@@ -146,14 +146,17 @@ async def visible_rows(info: Info, model: Any, node_ids: Iterable[str],
             for r, a in zip(found, access, strict=True)]
 
 
-async def participant_in_event(info: Info, event_id: int,
-                               participant_id: int | None) -> Participant | None:
-    """A participant of an event the viewer already sees, through the per-event loader."""
-    if participant_id is None:
-        return None
-    everyone = await info.context.loaders.participants_by_event.load(event_id)
-    found = next((p for p in everyone if p.id == participant_id), None)
-    return Participant(row=found) if found else None
+async def roster(info: Info, event_id: int) -> dict[int, Participant]:
+    """The participants of an event the viewer already sees, as GraphQL objects by id, built
+    once per request: relations inside the event (assignees, payers, shares, balances) are then
+    plain attributes, resolved without an await per reference."""
+    memo = info.context.loaders.memo
+    key = ("roster", event_id)
+    found: dict[int, Participant] | None = memo.get(key)
+    if found is None:
+        everyone = await info.context.loaders.participants_by_event.load(event_id)
+        found = memo[key] = {p.id: Participant.of(p) for p in everyone if p.id is not None}
+    return found
 
 
 # --- types -------------------------------------------------------------------------------------
@@ -169,7 +172,23 @@ class Location:
 
 @strawberry.type(description="A member of an event; stays listed in history after leaving.")
 class Participant(relay.Node):
+    """Plain fields, filled once from the row: an event page lists hundreds of participant
+    references (assignees, payers, shares, balances), and plain attributes cost graphql-core a
+    lookup where a resolver costs a call through Strawberry's field machinery."""
+
     row: strawberry.Private[rows.Participant]
+    display_name: str
+    role: ParticipantRole
+    rsvp: Rsvp
+    state: ParticipantState
+    joined_at: datetime
+    left_at: datetime | None
+
+    @classmethod
+    def of(cls, row: rows.Participant) -> Participant:
+        return cls(row=row, display_name=row.display_name, role=ParticipantRole(row.role),
+                   rsvp=Rsvp(row.rsvp), state=ParticipantState(row.state),
+                   joined_at=row.joined_at, left_at=row.left_at)
 
     @classmethod
     def resolve_id(cls, root: Participant, *, info: Info) -> str:
@@ -184,7 +203,7 @@ class Participant(relay.Node):
         event_ids = [p.event_id if p else 0 for p in found]
         visible = await info.context.loaders.event_access.load_many(event_ids)
         return [
-            Participant(row=p) if p and v and uc.role_of(v[1]) else None
+            Participant.of(p) if p and v and uc.role_of(v[1]) else None
             for p, v in zip(found, visible, strict=True)
         ]
 
@@ -195,30 +214,6 @@ class Participant(relay.Node):
             return None
         user = await info.context.loaders.user_by_id.load(self.row.user_id)
         return User(row=user) if user else None
-
-    @strawberry.field
-    def display_name(self) -> str:
-        return self.row.display_name
-
-    @strawberry.field
-    def role(self) -> ParticipantRole:
-        return ParticipantRole(self.row.role)
-
-    @strawberry.field
-    def rsvp(self) -> Rsvp:
-        return Rsvp(self.row.rsvp)
-
-    @strawberry.field
-    def state(self) -> ParticipantState:
-        return ParticipantState(self.row.state)
-
-    @strawberry.field
-    def joined_at(self) -> datetime:
-        return self.row.joined_at
-
-    @strawberry.field
-    def left_at(self) -> datetime | None:
-        return self.row.left_at
 
 
 @strawberry.type(description="A shareable link to join an event (organizers see them).")
@@ -350,7 +345,7 @@ class Event(relay.Node):
 
     @strawberry.field
     def viewer_participation(self) -> Participant | None:
-        return Participant(row=self.membership) if self.is_member and self.membership else None
+        return Participant.of(self.membership) if self.is_member and self.membership else None
 
     async def _participants(self, info: Info) -> list[rows.Participant]:
         everyone = await info.context.loaders.participants_by_event.load(self.row.id)
@@ -375,7 +370,7 @@ class Event(relay.Node):
         status: Annotated[TaskStatus, strawberry.lazy(TASKS)] | None = None,
         assignee_id: relay.GlobalID | None = None,
     ) -> Connection[Annotated[Task, strawberry.lazy(TASKS)]] | None:
-        from schema.tasks import Task
+        from schema.tasks import tasks
 
         if not self.is_member:
             return None
@@ -389,21 +384,20 @@ class Event(relay.Node):
             assigned = await info.context.loaders.assignees_by_task.load_many(
                 [t.id for t in found])
             found = [t for t, ids in zip(found, assigned, strict=True) if wanted in ids]
-        return _window([Task(row=t) for t in found], start, size)
+        return _window(await tasks(info, found[:start + size + 1]), start, size)
 
     @strawberry.field(description="Participants only; most recent first.")
     async def expenses(
         self, info: Info, first: int | None = None, after: str | None = None,
     ) -> Connection[Annotated[Expense, strawberry.lazy(EXPENSES)]] | None:
-        from schema.expenses import Expense
+        from schema.expenses import expenses
 
         if not self.is_member:
             return None
         size = page_size(first)
         start = _offset(after)
         ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
-        return _window([Expense(row=e, share_rows=ledger.shares.get(e.id, []))
-                        for e in ledger.expenses], start, size)
+        return _window(await expenses(info, ledger.expenses[:start + size + 1]), start, size)
 
     async def _nets(self, info: Info) -> tuple[list[int], dict[int, Any]]:
         members = [p.id for p in await self._participants(info)]
@@ -422,9 +416,8 @@ class Event(relay.Node):
         if not self.is_member:
             return None
         order, found = await self._nets(info)
-        return [Balance(event_id=self.row.id or 0, participant_id=pid, currency=self.row.currency,
-                        balance=found[pid])
-                for pid in order]
+        people = await roster(info, self.row.id or 0)
+        return [Balance.of(people.get(pid), found[pid], self.row.currency) for pid in order]
 
     @strawberry.field(description="Participants only: few transfers that settle everyone; "
                                   "paying one does not reshuffle the others.")
@@ -432,14 +425,15 @@ class Event(relay.Node):
         self, info: Info
     ) -> list[Annotated[Transfer, strawberry.lazy(EXPENSES)]] | None:
         from resolvers.money import settlement_plan
-        from schema.expenses import Transfer
+        from schema.expenses import Transfer, to_money
 
         if not self.is_member:
             return None
         order, found = await self._nets(info)
         plan = settlement_plan({pid: found[pid].net for pid in order}, order)
-        return [Transfer(event_id=self.row.id or 0, from_id=a, to_id=b, minor=m,
-                         currency=self.row.currency)
+        people = await roster(info, self.row.id or 0)
+        return [Transfer(from_=people.get(a), to=people.get(b),
+                         amount=to_money(m, self.row.currency))
                 for a, b, m in plan]
 
     @strawberry.field(description="Participants only: recorded reimbursements, oldest first.")
@@ -451,7 +445,8 @@ class Event(relay.Node):
         if not self.is_member:
             return None
         ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
-        return [Settlement(row=s) for s in ledger.settlements]
+        people = await roster(info, self.row.id or 0)
+        return [Settlement.of(s, people) for s in ledger.settlements]
 
     @strawberry.field(description="Organizers and owner; null for others. Newest first.")
     async def invitations(
@@ -495,7 +490,8 @@ class Event(relay.Node):
         members = await self._participants(info)
         if role is not None:
             members = [p for p in members if p.role == role.value]
-        return _window([Participant(row=p) for p in members], start, size)
+        people = await roster(info, self.row.id or 0)
+        return _window([people[p.id or 0] for p in members], start, size)
 
 
 def _offset(after: str | None) -> int:
@@ -673,7 +669,7 @@ async def _fresh_event(info: Info, row: rows.Event | None,
 
 def _participant_payload(row: rows.Participant | None,
                          errors: list[EventError]) -> ParticipantPayload:
-    return ParticipantPayload(participant=Participant(row=row) if row else None, errors=errors)
+    return ParticipantPayload(participant=Participant.of(row) if row else None, errors=errors)
 
 
 # --- root fields -------------------------------------------------------------------------------
@@ -807,8 +803,8 @@ class EventMutation:
             decode_id(input.participant_id, "Participant")))
         if result is None:
             return TransferOwnershipPayload(owner=None, previous_owner=None, errors=errors)
-        return TransferOwnershipPayload(owner=Participant(row=result[0]),
-                                        previous_owner=Participant(row=result[1]), errors=[])
+        return TransferOwnershipPayload(owner=Participant.of(result[0]),
+                                        previous_owner=Participant.of(result[1]), errors=[])
 
     @strawberry.mutation(description="Organizers: a link anyone signed in can use to join.")
     async def create_invite_link(self, info: Info,
@@ -841,4 +837,4 @@ class EventMutation:
             return JoinEventPayload(event=None, participant=None, errors=errors)
         event, member = result
         return JoinEventPayload(event=Event(row=event, membership=member),
-                                participant=Participant(row=member), errors=[])
+                                participant=Participant.of(member), errors=[])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -18,7 +18,7 @@ from schema.events import (
     Participant,
     _run,
     decode_id,
-    participant_in_event,
+    roster,
     visible_rows,
 )
 from stores import expenses as rows
@@ -55,27 +55,28 @@ class ExpenseCategory(enum.Enum):
 
 @strawberry.type
 class ExpenseShare:
-    row: strawberry.Private[rows.ExpenseShare]
-    currency: strawberry.Private[str]
-    event_id: strawberry.Private[int]
-
-    @strawberry.field
-    async def participant(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.event_id, self.row.participant_id)
-
-    @strawberry.field
-    def amount(self) -> Money:
-        return to_money(self.row.share_minor, self.currency)
-
-    @strawberry.field(description="What was asked: weight, percentage or exact amount.")
-    def value(self) -> str | None:
-        return self.row.value
+    participant: Participant | None
+    amount: Money
+    value: str | None = strawberry.field(
+        description="What was asked: weight, percentage or exact amount.")
 
 
 @strawberry.type
 class Expense(relay.Node):
+    """Plain fields, participants and shares included: build with `expenses()`."""
+
     row: strawberry.Private[rows.Expense]
-    share_rows: strawberry.Private[list[rows.ExpenseShare]]
+    title: str
+    amount: Money
+    paid_by: Participant | None
+    spent_at: datetime
+    category: ExpenseCategory
+    note: str
+    split_mode: SplitMode
+    shares: list[ExpenseShare]
+    created_by: Participant | None
+    created_at: datetime
+    version: int
 
     @classmethod
     def resolve_id(cls, root: Expense, *, info: Info) -> str:
@@ -86,113 +87,74 @@ class Expense(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Expense | None]:
         found = await visible_rows(info, rows.Expense, node_ids)
-        ledgers = await info.context.loaders.ledger_by_event.load_many(
-            [r.event_id if r else 0 for r in found])
-        return [Expense(row=r, share_rows=ledger.shares.get(r.id, [])) if r else None
-                for r, ledger in zip(found, ledgers, strict=True)]
+        built = iter(await expenses(info, [r for r in found if r is not None]))
+        return [next(built) if r else None for r in found]
 
-    @strawberry.field
-    def title(self) -> str:
-        return self.row.title
 
-    @strawberry.field
-    def amount(self) -> Money:
-        return to_money(self.row.amount_minor, self.row.currency)
+async def expenses(info: Info, found: Sequence[rows.Expense]) -> list[Expense]:
+    """GraphQL expenses (with their shares) for rows of events the viewer sees."""
+    event_ids = sorted({e.event_id for e in found})
+    ledgers = dict(zip(event_ids, await info.context.loaders.ledger_by_event.load_many(event_ids),
+                       strict=True))
+    people = {i: await roster(info, i) for i in event_ids}
+    return [_expense(e, ledgers[e.event_id].shares.get(e.id or 0, []), people[e.event_id])
+            for e in found]
 
-    @strawberry.field
-    async def paid_by(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.row.event_id, self.row.paid_by_id)
 
-    @strawberry.field
-    def spent_at(self) -> datetime:
-        return self.row.spent_at
-
-    @strawberry.field
-    def category(self) -> ExpenseCategory:
-        return ExpenseCategory(self.row.category)
-
-    @strawberry.field
-    def note(self) -> str:
-        return self.row.note
-
-    @strawberry.field
-    def split_mode(self) -> SplitMode:
-        return SplitMode(self.row.split_mode)
-
-    @strawberry.field
-    def shares(self) -> list[ExpenseShare]:
-        return [ExpenseShare(row=s, currency=self.row.currency, event_id=self.row.event_id)
-                for s in self.share_rows]
-
-    @strawberry.field
-    async def created_by(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.row.event_id, self.row.created_by_id)
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def version(self) -> int:
-        return self.row.version
+def _expense(row: rows.Expense, share_rows: list[rows.ExpenseShare],
+             people: dict[int, Participant]) -> Expense:
+    currency = row.currency
+    return Expense(
+        row=row, title=row.title, amount=to_money(row.amount_minor, currency),
+        paid_by=_of(people, row.paid_by_id), spent_at=row.spent_at,
+        category=ExpenseCategory(row.category), note=row.note,
+        split_mode=SplitMode(row.split_mode),
+        shares=[ExpenseShare(participant=people.get(s.participant_id),
+                             amount=to_money(s.share_minor, currency), value=s.value)
+                for s in share_rows],
+        created_by=_of(people, row.created_by_id), created_at=row.created_at,
+        version=row.version)
 
 
 @strawberry.type(description="paid + sent − owed − received = net (positive: is owed money).")
 class Balance:
-    event_id: strawberry.Private[int]
-    participant_id: strawberry.Private[int]
-    currency: strawberry.Private[str]
-    balance: strawberry.Private[money.Balance]
+    participant: Participant | None
+    paid: Money
+    owed: Money
+    sent: Money = strawberry.field(description="Reimbursements sent to others.")
+    received: Money = strawberry.field(description="Reimbursements received from others.")
+    net: Money
 
-    @strawberry.field
-    async def participant(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.event_id, self.participant_id)
-
-    @strawberry.field
-    def paid(self) -> Money:
-        return to_money(self.balance.paid, self.currency)
-
-    @strawberry.field
-    def owed(self) -> Money:
-        return to_money(self.balance.owed, self.currency)
-
-    @strawberry.field(description="Reimbursements sent to others.")
-    def sent(self) -> Money:
-        return to_money(self.balance.sent, self.currency)
-
-    @strawberry.field(description="Reimbursements received from others.")
-    def received(self) -> Money:
-        return to_money(self.balance.received, self.currency)
-
-    @strawberry.field
-    def net(self) -> Money:
-        return to_money(self.balance.net, self.currency)
+    @classmethod
+    def of(cls, participant: Participant | None, balance: money.Balance,
+           currency: str) -> Balance:
+        return cls(participant=participant, paid=to_money(balance.paid, currency),
+                   owed=to_money(balance.owed, currency), sent=to_money(balance.sent, currency),
+                   received=to_money(balance.received, currency),
+                   net=to_money(balance.net, currency))
 
 
 @strawberry.type(description="A suggested payment from one participant to another.")
 class Transfer:
-    event_id: strawberry.Private[int]
-    from_id: strawberry.Private[int]
-    to_id: strawberry.Private[int]
-    minor: strawberry.Private[int]
-    currency: strawberry.Private[str]
-
-    @strawberry.field(name="from")
-    async def from_(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.event_id, self.from_id)
-
-    @strawberry.field
-    async def to(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.event_id, self.to_id)
-
-    @strawberry.field
-    def amount(self) -> Money:
-        return to_money(self.minor, self.currency)
+    from_: Participant | None = strawberry.field(name="from")
+    to: Participant | None
+    amount: Money
 
 
 @strawberry.type
 class Settlement(relay.Node):
     row: strawberry.Private[rows.Settlement]
+    from_: Participant | None = strawberry.field(name="from")
+    to: Participant | None
+    amount: Money
+    recorded_by: Participant | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: rows.Settlement, people: dict[int, Participant]) -> Settlement:
+        return cls(row=row, from_=people.get(row.from_id), to=people.get(row.to_id),
+                   amount=to_money(row.amount_minor, row.currency),
+                   recorded_by=_of(people, row.recorded_by_id), created_at=row.created_at)
 
     @classmethod
     def resolve_id(cls, root: Settlement, *, info: Info) -> str:
@@ -203,27 +165,11 @@ class Settlement(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Settlement | None]:
         found = await visible_rows(info, rows.Settlement, node_ids)
-        return [Settlement(row=r) if r else None for r in found]
+        return [Settlement.of(r, await roster(info, r.event_id)) if r else None for r in found]
 
-    @strawberry.field(name="from")
-    async def from_(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.row.event_id, self.row.from_id)
 
-    @strawberry.field
-    async def to(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.row.event_id, self.row.to_id)
-
-    @strawberry.field
-    def amount(self) -> Money:
-        return to_money(self.row.amount_minor, self.row.currency)
-
-    @strawberry.field
-    async def recorded_by(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.row.event_id, self.row.recorded_by_id)
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
+def _of(people: dict[int, Participant], participant_id: int | None) -> Participant | None:
+    return people.get(participant_id) if participant_id is not None else None
 
 
 @strawberry.input
@@ -309,9 +255,8 @@ async def _expense_payload(info: Info, row: rows.Expense | None,
                            errors: list[EventError]) -> ExpensePayload:
     if row is None or row.id is None:
         return ExpensePayload(expense=None, errors=errors)
-    ledger = (await uc.ledgers_of(info.context.deps, [row.event_id]))[0]
-    return ExpensePayload(expense=Expense(row=row, share_rows=ledger.shares.get(row.id, [])),
-                          errors=errors)
+    info.context.loaders.ledger_by_event.clear(row.event_id)  # read what was just written
+    return ExpensePayload(expense=(await expenses(info, [row]))[0], errors=errors)
 
 
 @strawberry.type
@@ -358,4 +303,5 @@ class ExpenseMutation:
             info.context.deps, viewer, decode_id(input.event_id, "Event"),
             decode_id(input.from_id, "Participant"), decode_id(input.to_id, "Participant"),
             input.amount))
-        return SettlementPayload(settlement=Settlement(row=row) if row else None, errors=errors)
+        settlement = Settlement.of(row, await roster(info, row.event_id)) if row else None
+        return SettlementPayload(settlement=settlement, errors=errors)

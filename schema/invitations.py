@@ -242,7 +242,7 @@ class InvitationMutation:
         if result is None:
             return AcceptInvitationPayload(event=None, participant=None, errors=errors)
         return AcceptInvitationPayload(event=Event(row=result[0], membership=result[1]),
-                                       participant=Participant(row=result[1]), errors=[])
+                                       participant=Participant.of(result[1]), errors=[])
 
     @strawberry.mutation
     async def decline_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
@@ -285,4 +285,4 @@ async def _decide(info: Info, input: JoinRequestRefInput, *, approve: bool) -> J
         return JoinRequestPayload(join_request=None, participant=None, errors=errors)
     request, member = result
     return JoinRequestPayload(join_request=JoinRequest(row=request),
-                              participant=Participant(row=member) if member else None, errors=[])
+                              participant=Participant.of(member) if member else None, errors=[])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import strawberry
@@ -16,7 +16,7 @@ from schema.events import (
     Participant,
     _run,
     decode_id,
-    participant_in_event,
+    roster,
     visible_rows,
 )
 from stores import tasks as rows
@@ -31,7 +31,22 @@ class TaskStatus(enum.Enum):
 
 @strawberry.type
 class Task(relay.Node):
+    """Plain fields, participants included: build with `tasks()` (one roster and one assignee
+    batch per request), then graphql-core reads attributes."""
+
     row: strawberry.Private[rows.Task]
+    title: str
+    description: str
+    due_at: datetime | None
+    status: TaskStatus
+    assignees: list[Participant]
+    created_by: Participant | None
+    completed_by: Participant | None
+    completed_at: datetime | None
+    validated_by: Participant | None
+    validated_at: datetime | None
+    created_at: datetime
+    version: int
 
     @classmethod
     def resolve_id(cls, root: Task, *, info: Info) -> str:
@@ -41,57 +56,32 @@ class Task(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Task | None]:
-        return [Task(row=r) if r else None for r in await visible_rows(info, rows.Task, node_ids)]
+        found = await visible_rows(info, rows.Task, node_ids)
+        built = iter(await tasks(info, [r for r in found if r is not None]))
+        return [next(built) if r else None for r in found]
 
-    @strawberry.field
-    def title(self) -> str:
-        return self.row.title
 
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
+async def tasks(info: Info, found: Sequence[rows.Task]) -> list[Task]:
+    """GraphQL tasks for rows of events the viewer sees."""
+    assigned = await info.context.loaders.assignees_by_task.load_many([t.id for t in found])
+    people: dict[int, dict[int, Participant]] = {}
+    for event_id in {t.event_id for t in found}:
+        people[event_id] = await roster(info, event_id)
+    return [_task(t, people[t.event_id], ids) for t, ids in zip(found, assigned, strict=True)]
 
-    @strawberry.field
-    def due_at(self) -> datetime | None:
-        return self.row.due_at
 
-    @strawberry.field
-    def status(self) -> TaskStatus:
-        return TaskStatus(self.row.status)
+def _task(row: rows.Task, people: dict[int, Participant], assignee_ids: list[int]) -> Task:
+    return Task(
+        row=row, title=row.title, description=row.description, due_at=row.due_at,
+        status=TaskStatus(row.status),
+        assignees=[people[i] for i in assignee_ids if i in people],
+        created_by=_of(people, row.created_by_id), completed_by=_of(people, row.completed_by_id),
+        completed_at=row.completed_at, validated_by=_of(people, row.validated_by_id),
+        validated_at=row.validated_at, created_at=row.created_at, version=row.version)
 
-    @strawberry.field
-    async def assignees(self, info: Info) -> list[Participant]:
-        ids = await info.context.loaders.assignees_by_task.load(self.row.id)
-        found = [await participant_in_event(info, self.row.event_id, i) for i in ids]
-        return [p for p in found if p is not None]
 
-    @strawberry.field
-    async def created_by(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.row.event_id, self.row.created_by_id)
-
-    @strawberry.field
-    async def completed_by(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.row.event_id, self.row.completed_by_id)
-
-    @strawberry.field
-    def completed_at(self) -> datetime | None:
-        return self.row.completed_at
-
-    @strawberry.field
-    async def validated_by(self, info: Info) -> Participant | None:
-        return await participant_in_event(info, self.row.event_id, self.row.validated_by_id)
-
-    @strawberry.field
-    def validated_at(self) -> datetime | None:
-        return self.row.validated_at
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def version(self) -> int:
-        return self.row.version
+def _of(people: dict[int, Participant], participant_id: int | None) -> Participant | None:
+    return people.get(participant_id) if participant_id is not None else None
 
 
 @strawberry.input
@@ -140,8 +130,11 @@ def _ids(values: list[relay.GlobalID]) -> list[int]:
     return [decode_id(v, "Participant") for v in values]
 
 
-def _payload(row: rows.Task | None, errors: list[EventError]) -> TaskPayload:
-    return TaskPayload(task=Task(row=row) if row else None, errors=errors)
+async def _payload(info: Info, row: rows.Task | None, errors: list[EventError]) -> TaskPayload:
+    if row is None:
+        return TaskPayload(task=None, errors=errors)
+    info.context.loaders.assignees_by_task.clear(row.id)  # read what was just written
+    return TaskPayload(task=(await tasks(info, [row]))[0], errors=errors)
 
 
 @strawberry.type
@@ -149,7 +142,7 @@ class TaskMutation:
     @strawberry.mutation(description="Any participant.")
     async def create_task(self, info: Info, input: CreateTaskInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return _payload(*await _run(uc.create_task(
+        return await _payload(info, *await _run(uc.create_task(
             info.context.deps, viewer, decode_id(input.event_id, "Event"),
             uc.TaskData(title=input.title, description=input.description, due_at=input.due_at),
             _ids(input.assignee_ids))))
@@ -157,7 +150,7 @@ class TaskMutation:
     @strawberry.mutation(description="Its creator, or an organizer.")
     async def update_task(self, info: Info, input: UpdateTaskInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return _payload(*await _run(uc.update_task(
+        return await _payload(info, *await _run(uc.update_task(
             info.context.deps, viewer, decode_id(input.task_id, "Task"),
             uc.TaskData(title=input.title, description=input.description, due_at=input.due_at,
                         clear_due_at=input.clear_due_at), input.expected_version)))
@@ -165,7 +158,7 @@ class TaskMutation:
     @strawberry.mutation(description="Replaces the assignees (its creator, or an organizer).")
     async def assign_task(self, info: Info, input: AssignTaskInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return _payload(*await _run(uc.assign_task(
+        return await _payload(info, *await _run(uc.assign_task(
             info.context.deps, viewer, decode_id(input.task_id, "Task"),
             _ids(input.assignee_ids))))
 
@@ -180,17 +173,17 @@ class TaskMutation:
     @strawberry.mutation(description="TODO → DONE: an assignee, or anyone if unassigned.")
     async def complete_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return _payload(*await _run(uc.complete_task(info.context.deps, viewer,
+        return await _payload(info, *await _run(uc.complete_task(info.context.deps, viewer,
                                                      decode_id(input.task_id, "Task"))))
 
     @strawberry.mutation(description="DONE → VALIDATED: an organizer other than the completer.")
     async def validate_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return _payload(*await _run(uc.validate_task(info.context.deps, viewer,
+        return await _payload(info, *await _run(uc.validate_task(info.context.deps, viewer,
                                                      decode_id(input.task_id, "Task"))))
 
     @strawberry.mutation(description="Back to TODO: who completed it, or an organizer.")
     async def reopen_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return _payload(*await _run(uc.reopen_task(info.context.deps, viewer,
+        return await _payload(info, *await _run(uc.reopen_task(info.context.deps, viewer,
                                                    decode_id(input.task_id, "Task"))))

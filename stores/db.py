@@ -156,3 +156,19 @@ async def rows_by_ids(db: AsyncSession, model: Any, ids: Sequence[int]) -> list[
     from sqlmodel import col, select
 
     return list((await db.exec(select(model).where(col(model.id).in_(list(ids))))).all())
+
+
+def select_plain(model: Any) -> Any:
+    """SELECT of a table's columns, for `plain_rows`."""
+    from sqlalchemy import select
+
+    return select(*model.__table__.columns)
+
+
+async def plain_rows(db: AsyncSession, stmt: Any) -> list[Any]:
+    """Read-only rows for the read path: SQLAlchemy Rows carry the table's columns as attributes
+    (named like the model's fields, with the same type conversions) without an ORM instance,
+    identity map entry and instance state each. An event page reads ~170 of them; as ORM
+    objects they were a quarter of its CPU (bench/bench_event_page.py)."""
+    connection = await db.connection()
+    return list((await connection.execute(stmt)).all())

@@ -381,7 +381,9 @@ def to_cached(row: SQLModel) -> dict[str, Any]:
 
 
 def from_cached(cls: type[_RowT], data: dict[str, Any]) -> _RowT:
-    """Table models are not validated by SQLModel: restore the typed values by hand."""
+    """Table models are not validated by SQLModel: restore the typed values by hand. Built with
+    `model_construct` (read-only copies, never added to a session): 3 µs instead of 25 µs a
+    row, which an event page pays for each participant."""
     values: dict[str, Any] = {}
     fields: dict[str, FieldInfo] = cls.model_fields
     for name in fields:  # noqa: PLC0206 - mypy cannot type the .items() pair here
@@ -393,7 +395,7 @@ def from_cached(cls: type[_RowT], data: dict[str, Any]) -> _RowT:
         elif value is not None and Decimal in kinds:
             value = Decimal(str(value))
         values[name] = value
-    return cls(**values)
+    return cls.model_construct(**values)
 
 
 async def has_money(db: AsyncSession, event_id: int) -> bool:

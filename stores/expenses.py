@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, S
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, utcnow
+from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, utcnow
 
 
 def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
@@ -144,9 +144,9 @@ async def add_settlement(db: AsyncSession, settlement: Settlement) -> Settlement
 async def expenses_of_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Expense]:
     if not event_ids:
         return []
-    stmt = (select(Expense).where(col(Expense.event_id).in_(list(event_ids)))
+    stmt = (select_plain(Expense).where(col(Expense.event_id).in_(list(event_ids)))
             .order_by(col(Expense.event_id), col(Expense.spent_at).desc(), col(Expense.id).desc()))
-    return list((await db.exec(stmt)).all())
+    return await plain_rows(db, stmt)
 
 
 async def shares_of_expenses(db: AsyncSession,
@@ -154,9 +154,9 @@ async def shares_of_expenses(db: AsyncSession,
     result: dict[int, list[ExpenseShare]] = {i: [] for i in expense_ids}
     if not expense_ids:
         return result
-    stmt = (select(ExpenseShare).where(col(ExpenseShare.expense_id).in_(list(expense_ids)))
+    stmt = (select_plain(ExpenseShare).where(col(ExpenseShare.expense_id).in_(list(expense_ids)))
             .order_by(col(ExpenseShare.expense_id), col(ExpenseShare.position)))
-    for share in (await db.exec(stmt)).all():
+    for share in await plain_rows(db, stmt):
         result[share.expense_id].append(share)
     return result
 
@@ -164,6 +164,6 @@ async def shares_of_expenses(db: AsyncSession,
 async def settlements_of_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Settlement]:
     if not event_ids:
         return []
-    stmt = (select(Settlement).where(col(Settlement.event_id).in_(list(event_ids)))
+    stmt = (select_plain(Settlement).where(col(Settlement.event_id).in_(list(event_ids)))
             .order_by(col(Settlement.event_id), col(Settlement.id)))
-    return list((await db.exec(stmt)).all())
+    return await plain_rows(db, stmt)

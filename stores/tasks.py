@@ -10,7 +10,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, Text, delete
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, utcnow
+from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, utcnow
 
 
 class TaskStatus(str, enum.Enum):
@@ -107,9 +107,9 @@ async def assignee_ids(db: AsyncSession, task_ids: Sequence[int]) -> dict[int, l
     result: dict[int, list[int]] = {i: [] for i in task_ids}
     if not task_ids:
         return result
-    stmt = (select(TaskAssignee).where(col(TaskAssignee.task_id).in_(list(task_ids)))
+    stmt = (select_plain(TaskAssignee).where(col(TaskAssignee.task_id).in_(list(task_ids)))
             .order_by(col(TaskAssignee.task_id), col(TaskAssignee.participant_id)))
-    for row in (await db.exec(stmt)).all():
+    for row in await plain_rows(db, stmt):
         result[row.task_id].append(row.participant_id)
     return result
 
@@ -117,6 +117,6 @@ async def assignee_ids(db: AsyncSession, task_ids: Sequence[int]) -> dict[int, l
 async def tasks_of_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Task]:
     if not event_ids:
         return []
-    stmt = (select(Task).where(col(Task.event_id).in_(list(event_ids)))
+    stmt = (select_plain(Task).where(col(Task.event_id).in_(list(event_ids)))
             .order_by(col(Task.event_id), col(Task.id)))
-    return list((await db.exec(stmt)).all())
+    return await plain_rows(db, stmt)
