@@ -35,6 +35,7 @@ from iven_gql.config import Settings, redact_url
 from iven_gql.context import Context, client_info
 from iven_gql.extensions import build_extensions, shape_errors
 from resolvers import accounts as accounts_uc
+from resolvers import event_content
 from resolvers.deps import Deps
 from resolvers.sessions import guard
 from schema import build_schema
@@ -122,6 +123,7 @@ class Resources:
         )
         await guard(self.deps).start()
         await accounts_uc.user_cache(self.deps).start()
+        event_content.install(self.deps)
         for store, backend in self.backends.items():
             log.info("store backend", extra={"store": store, "backend": backend})
         return self.deps

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from resolvers import money
+from resolvers import event_content, money
 from resolvers.deps import Deps, Viewer
 from resolvers.errors import (
     DomainError,
@@ -196,7 +196,7 @@ async def delete_expense(deps: Deps, viewer: Viewer, expense_id: int) -> None:
         expense, event, me = await _expense_for(db, viewer, expense_id)
         not_cancelled(event)
         _may_edit(expense, me)
-        await store.delete_expense(db, expense_id)
+        await store.delete_expense(db, expense)
 
 
 async def record_settlement(deps: Deps, viewer: Viewer, event_id: int, from_id: int,
@@ -248,14 +248,20 @@ class Ledger:
 
 
 async def ledgers_of(deps: Deps, event_ids: Sequence[int]) -> list[Ledger]:
-    async with deps.db.reader() as db:
-        expenses = await store.expenses_of_events(db, list(event_ids))
-        shares = await store.shares_of_expenses(db, [e.id for e in expenses if e.id])
-        settlements = await store.settlements_of_events(db, list(event_ids))
-    by_event: dict[int, Ledger] = {i: Ledger([], {}, []) for i in event_ids}
-    for e in expenses:
-        by_event[e.event_id].expenses.append(e)
-        by_event[e.event_id].shares[e.id or 0] = shares.get(e.id or 0, [])
-    for s in settlements:
-        by_event[s.event_id].settlements.append(s)
-    return [by_event[i] for i in event_ids]
+    """Batch function: each event's ledger, through the per-process event content cache
+    (cached ledgers are shared between requests: never modify them)."""
+
+    async def fetch(ids: list[int]) -> dict[int, Ledger]:
+        async with deps.db.reader() as db:
+            expenses = await store.expenses_of_events(db, ids)
+            shares = await store.shares_of_expenses(db, [e.id for e in expenses if e.id])
+            settlements = await store.settlements_of_events(db, ids)
+        by_event: dict[int, Ledger] = {i: Ledger([], {}, []) for i in ids}
+        for e in expenses:
+            by_event[e.event_id].expenses.append(e)
+            by_event[e.event_id].shares[e.id or 0] = shares.get(e.id or 0, [])
+        for s in settlements:
+            by_event[s.event_id].settlements.append(s)
+        return by_event
+
+    return await event_content.cache(deps, "ledger").load(list(event_ids), fetch)

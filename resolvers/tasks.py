@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from resolvers import event_content
 from resolvers.deps import Deps, Viewer
 from resolvers.errors import (
     DomainError,
@@ -127,7 +128,7 @@ async def assign_task(deps: Deps, viewer: Viewer, task_id: int,
     async with deps.db.unit_of_work() as db:
         task, me = await _task_for(db, viewer, task_id)
         _may_edit(task, me)
-        await store.set_assignees(db, task_id, await _assignees(db, task.event_id, assignee_ids))
+        await store.set_assignees(db, task, await _assignees(db, task.event_id, assignee_ids))
         return await store.save_task(db, task)
 
 
@@ -135,7 +136,7 @@ async def delete_task(deps: Deps, viewer: Viewer, task_id: int) -> None:
     async with deps.db.unit_of_work() as db:
         task, me = await _task_for(db, viewer, task_id)
         _may_edit(task, me)
-        await store.delete_task(db, task_id)
+        await store.delete_task(db, task)
 
 
 def _transition(task: Task, allowed_from: set[TaskStatus], target: TaskStatus) -> None:
@@ -190,14 +191,25 @@ async def reopen_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
 
 async def tasks_of(deps: Deps, event_ids: Sequence[int]
                    ) -> tuple[list[list[Task]], dict[int, list[int]]]:
-    """Tasks per event, and their assignees (participant ids per task id), in one session."""
-    async with deps.db.reader() as db:
-        rows = await store.tasks_of_events(db, list(event_ids))
-        assigned = await store.assignee_ids(db, [t.id for t in rows if t.id is not None])
-    grouped: dict[int, list[Task]] = {i: [] for i in event_ids}
-    for task in rows:
-        grouped[task.event_id].append(task)
-    return [grouped[i] for i in event_ids], assigned
+    """Tasks per event, and their assignees (participant ids per task id), in one session,
+    through the per-process event content cache."""
+
+    async def fetch(ids: list[int]) -> dict[int, tuple[list[Task], dict[int, list[int]]]]:
+        async with deps.db.reader() as db:
+            rows = await store.tasks_of_events(db, ids)
+            assigned = await store.assignee_ids(db, [t.id for t in rows if t.id is not None])
+        grouped: dict[int, tuple[list[Task], dict[int, list[int]]]] = {i: ([], {}) for i in ids}
+        for task in rows:
+            tasks, by_task = grouped[task.event_id]
+            tasks.append(task)
+            by_task[task.id or 0] = assigned[task.id or 0]
+        return grouped
+
+    found = await event_content.cache(deps, "tasks").load(list(event_ids), fetch)
+    every: dict[int, list[int]] = {}
+    for _, by_task in found:
+        every.update(by_task)
+    return [tasks for tasks, _ in found], every
 
 
 async def assignees_of(deps: Deps, task_ids: Sequence[int]) -> list[list[int]]:

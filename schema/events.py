@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -155,11 +155,25 @@ async def roster(info: Info, event_id: int) -> dict[int, Participant]:
     found: dict[int, Participant] | None = memo.get(key)
     if found is None:
         everyone = await info.context.loaders.participants_by_event.load(event_id)
-        found = memo[key] = {p.id: Participant.of(p) for p in everyone if p.id is not None}
+        accounts = await info.context.loaders.user_by_id.load_many(
+            [p.user_id for p in everyone if p.user_id is not None])
+        by_user = {u.id: User(row=u) for u in accounts if u is not None}
+        found = memo[key] = {
+            p.id: Participant.of(p, account=by_user.get(p.user_id) if p.user_id else None)
+            for p in everyone if p.id is not None}
     return found
 
 
 # --- types -------------------------------------------------------------------------------------
+
+
+class Unloaded(enum.Enum):
+    """A relation not loaded with the object (its resolver loads it)."""
+
+    UNLOADED = "UNLOADED"
+
+
+UNLOADED = Unloaded.UNLOADED
 
 
 @strawberry.type
@@ -183,12 +197,14 @@ class Participant(relay.Node):
     state: ParticipantState
     joined_at: datetime
     left_at: datetime | None
+    account: strawberry.Private[User | None | Unloaded] = UNLOADED
 
     @classmethod
-    def of(cls, row: rows.Participant) -> Participant:
+    def of(cls, row: rows.Participant, account: User | None | Unloaded = UNLOADED
+           ) -> Participant:
         return cls(row=row, display_name=row.display_name, role=ParticipantRole(row.role),
                    rsvp=Rsvp(row.rsvp), state=ParticipantState(row.state),
-                   joined_at=row.joined_at, left_at=row.left_at)
+                   joined_at=row.joined_at, left_at=row.left_at, account=account)
 
     @classmethod
     def resolve_id(cls, root: Participant, *, info: Info) -> str:
@@ -207,12 +223,18 @@ class Participant(relay.Node):
             for p, v in zip(found, visible, strict=True)
         ]
 
-    @strawberry.field
-    async def user(self, info: Info) -> User | None:
-        """Null once the account is deleted (the display name stays)."""
+    @strawberry.field(description="Null once the account is deleted (the display name stays).",
+                      graphql_type=User | None)
+    def user(self, info: Info) -> Awaitable[User | None] | User | None:
         if self.row.user_id is None:
             return None
-        user = await info.context.loaders.user_by_id.load(self.row.user_id)
+        if not isinstance(self.account, Unloaded):
+            return self.account  # loaded with the roster: no await per participant
+        return self._load_user(info, self.row.user_id)
+
+    @staticmethod
+    async def _load_user(info: Info, user_id: int) -> User | None:
+        user = await info.context.loaders.user_by_id.load(user_id)
         return User(row=user) if user else None
 
 

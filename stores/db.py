@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -52,6 +53,16 @@ def utcnow() -> datetime:
 
 
 # Statements sent during the current request (query-count tests and the request log).
+log = logging.getLogger("iven.db")
+TOUCHED_EVENTS = "touched_events"
+
+
+def touch_event(db: AsyncSession, event_id: int) -> None:
+    """Marks that this unit of work changes an event's content (tasks, expenses, shares,
+    settlements): once committed, the commit hooks bump its cached version."""
+    db.info.setdefault(TOUCHED_EVENTS, set()).add(event_id)
+
+
 statement_count: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "statement_count", default=None
 )
@@ -96,6 +107,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Called after each successful commit with the unit of work's `session.info` (what it
+        # marked, e.g. `touch_event`); a failing hook is logged, the commit stands.
+        self.commit_hooks: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
 
     @property
     def dialect(self) -> str:
@@ -103,14 +117,23 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: commits once on success, rolls back on any exception."""
-        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
-            if self.dialect == "sqlite":
-                # SQLite has no row locks: take the write lock up front so that read-check-write
-                # units of work are serialised, as SELECT ... FOR UPDATE does on MySQL.
-                connection = await session.connection()
-                await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            yield session
+        """One transaction: commits once on success, rolls back on any exception; then runs
+        the commit hooks (never for a rolled-back unit)."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            async with session.begin():
+                if self.dialect == "sqlite":
+                    # SQLite has no row locks: take the write lock up front so that read-check-
+                    # write units of work are serialised, as SELECT ... FOR UPDATE does on MySQL.
+                    connection = await session.connection()
+                    await connection.exec_driver_sql("BEGIN IMMEDIATE")
+                yield session
+            marks = dict(session.info)
+        if marks:
+            for hook in self.commit_hooks:
+                try:
+                    await hook(marks)
+                except Exception:
+                    log.exception("commit hook failed")
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, S
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, utcnow
+from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, touch_event, utcnow
 
 
 def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
@@ -93,6 +93,7 @@ class Settlement(SQLModel, table=True):
 
 async def add_expense(db: AsyncSession, expense: Expense,
                       shares: Sequence[ExpenseShare]) -> Expense:
+    touch_event(db, expense.event_id)
     db.add(expense)
     await db.flush()
     await replace_shares(db, expense, shares)
@@ -102,6 +103,7 @@ async def add_expense(db: AsyncSession, expense: Expense,
 async def replace_shares(db: AsyncSession, expense: Expense,
                          shares: Sequence[ExpenseShare]) -> None:
     assert expense.id is not None
+    touch_event(db, expense.event_id)
     await db.exec(delete(ExpenseShare).where(col(ExpenseShare.expense_id) == expense.id))
     for position, share in enumerate(shares):
         share.expense_id = expense.id
@@ -118,17 +120,21 @@ async def lock_expense(db: AsyncSession, expense_id: int) -> Expense | None:
 async def save_expense(db: AsyncSession, expense: Expense) -> Expense:
     expense.updated_at = utcnow()
     expense.version += 1
+    touch_event(db, expense.event_id)
     db.add(expense)
     await db.flush()
     return expense
 
 
-async def delete_expense(db: AsyncSession, expense_id: int) -> None:
+async def delete_expense(db: AsyncSession, expense: Expense) -> None:
+    expense_id = expense.id
+    touch_event(db, expense.event_id)
     await db.exec(delete(ExpenseShare).where(col(ExpenseShare.expense_id) == expense_id))
     await db.exec(delete(Expense).where(col(Expense.id) == expense_id))
 
 
 async def delete_event_money(db: AsyncSession, event_id: int) -> None:
+    touch_event(db, event_id)
     ids = select(Expense.id).where(Expense.event_id == event_id)
     await db.exec(delete(ExpenseShare).where(col(ExpenseShare.expense_id).in_(ids)))
     await db.exec(delete(Expense).where(col(Expense.event_id) == event_id))
@@ -136,6 +142,7 @@ async def delete_event_money(db: AsyncSession, event_id: int) -> None:
 
 
 async def add_settlement(db: AsyncSession, settlement: Settlement) -> Settlement:
+    touch_event(db, settlement.event_id)
     db.add(settlement)
     await db.flush()
     return settlement

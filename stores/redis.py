@@ -221,3 +221,42 @@ class ReadCache:
             await self._client.delete(*(key("cache", area, i) for i in ids))
         except RedisError:
             log.warning("read cache delete failed", exc_info=True)
+
+
+class Versions:
+    """Version counters under `iven:ver:<area>:<id>`, for caches that stamp what they hold.
+
+    A writer bumps after its commit; a reader reads the version *before* reading the data and
+    files the data under it, so data read before a commit is never filed under the version
+    that commit made. A missing counter starts at a random base (a flushed Redis does not
+    bring back a version an old entry carries). Unknown (None) when Redis fails: don't cache.
+    """
+
+    def __init__(self, client: aioredis.Redis, area: str) -> None:
+        self._client = client
+        self._area = area
+
+    async def get_many(self, ids: list[Any]) -> list[int | None]:
+        keys = [key("ver", self._area, i) for i in ids]
+        try:
+            values = await self._client.mget(keys)
+            missing = [k for k, v in zip(keys, values, strict=True) if v is None]
+            if missing:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for k in missing:
+                        pipe.set(k, secrets.randbits(52), nx=True)
+                    await pipe.execute()
+                values = await self._client.mget(keys)
+        except RedisError:
+            return [None] * len(ids)
+        return [int(v) if v is not None else None for v in values]
+
+    async def bump(self, ids: list[Any]) -> None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for i in ids:
+                    pipe.incr(key("ver", self._area, i))
+                await pipe.execute()
+        except RedisError:
+            log.warning("version bump failed; cached copies expire by their TTL",
+                        extra={"area": self._area})

@@ -10,7 +10,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, Text, delete
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, utcnow
+from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, touch_event, utcnow
 
 
 class TaskStatus(str, enum.Enum):
@@ -65,14 +65,18 @@ class TaskAssignee(SQLModel, table=True):
 
 
 async def add_task(db: AsyncSession, task: Task, assignee_ids: Sequence[int]) -> Task:
+    touch_event(db, task.event_id)
     db.add(task)
     await db.flush()
     assert task.id is not None
-    await set_assignees(db, task.id, assignee_ids)
+    await set_assignees(db, task, assignee_ids)
     return task
 
 
-async def set_assignees(db: AsyncSession, task_id: int, assignee_ids: Sequence[int]) -> None:
+async def set_assignees(db: AsyncSession, task: Task, assignee_ids: Sequence[int]) -> None:
+    assert task.id is not None
+    task_id = task.id
+    touch_event(db, task.event_id)
     await db.exec(delete(TaskAssignee).where(col(TaskAssignee.task_id) == task_id))
     for participant_id in dict.fromkeys(assignee_ids):
         db.add(TaskAssignee(task_id=task_id, participant_id=participant_id))
@@ -87,17 +91,21 @@ async def lock_task(db: AsyncSession, task_id: int) -> Task | None:
 async def save_task(db: AsyncSession, task: Task) -> Task:
     task.updated_at = utcnow()
     task.version += 1
+    touch_event(db, task.event_id)
     db.add(task)
     await db.flush()
     return task
 
 
-async def delete_task(db: AsyncSession, task_id: int) -> None:
+async def delete_task(db: AsyncSession, task: Task) -> None:
+    task_id = task.id
+    touch_event(db, task.event_id)
     await db.exec(delete(TaskAssignee).where(col(TaskAssignee.task_id) == task_id))
     await db.exec(delete(Task).where(col(Task.id) == task_id))
 
 
 async def delete_event_tasks(db: AsyncSession, event_id: int) -> None:
+    touch_event(db, event_id)
     ids = select(Task.id).where(Task.event_id == event_id)
     await db.exec(delete(TaskAssignee).where(col(TaskAssignee.task_id).in_(ids)))
     await db.exec(delete(Task).where(col(Task.event_id) == event_id))

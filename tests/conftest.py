@@ -327,9 +327,11 @@ def events(api: GraphQLClient) -> Events:
 
 async def cold_caches(deps: Deps) -> None:
     """Empties the read caches (per-process and Redis), to count statements on the cold path."""
+    from resolvers import event_content
     from resolvers.accounts import user_cache
 
     user_cache(deps)._entries.clear()
+    event_content.clear_all(deps)
     keys = [k async for k in deps.redis.scan_iter(match="iven:cache:*")]
     if keys:
         await deps.redis.delete(*keys)

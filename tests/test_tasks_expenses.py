@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 from decimal import Decimal
 from typing import Any
+
+import pytest
 
 from tests.support import assert_error, assert_payload_error
 
@@ -326,3 +330,104 @@ async def test_node_lookup_applies_event_membership(api, accounts, events):
     as_outsider = (await api.execute(query, {"ids": ids}, token=outsider["token"]))["data"][
         "nodes"]
     assert as_outsider == [None, None, None]
+
+
+CONTENT = """query Content($id: ID!) { event(id: $id) {
+  tasks { edges { node { title status assignees { id } } } }
+  expenses { edges { node { title amount { amount } shares { amount { amount } } } } }
+  settlements { amount { amount } } } }"""
+
+
+async def test_event_content_is_cached_and_every_committed_write_refreshes_it(
+        api, accounts, events, caplog, server):
+    """Tasks and the ledger are served from the per-process cache (no SQL but the viewer's
+    membership); each kind of write shows on the next read, and a rejected write (rolled back)
+    does not even invalidate."""
+    from resolvers import event_content
+
+    caplog.set_level(logging.INFO, logger="iven.graphql")
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    event_pk = int(base64.b64decode(eid).decode().split(":")[1])
+
+    async def read() -> tuple[dict[str, Any], int]:
+        caplog.clear()
+        result = await api.execute(CONTENT, {"id": eid}, token=owner["token"])
+        assert "errors" not in result, result
+        line = [r for r in caplog.records if getattr(r, "operation", None) == "Content"][-1]
+        return result["data"]["event"], line.statements
+
+    async def version() -> int | None:
+        return (await event_content.versions(server.deps).get_many([event_pk]))[0]
+
+    first, _ = await read()
+    again, statements = await read()
+    assert again == first and statements == 1  # membership only: the content is cached
+
+    task = (await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Firewood",
+                                                      "assigneeIds": [c["pids"][2]]}},
+                              token=alice["token"]))["data"]["createTask"]["task"]
+    page, _ = await read()
+    assert [e["node"]["title"] for e in page["tasks"]["edges"]] == ["Firewood"]
+    await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"])
+    page, _ = await read()
+    assert page["tasks"]["edges"][0]["node"]["status"] == "DONE"
+
+    created = (await api.execute(CREATE_EXPENSE, expense(c, amount="12.00"),
+                                 token=organizer["token"]))["data"]["createExpense"]
+    page, _ = await read()
+    assert [e["node"]["amount"]["amount"] for e in page["expenses"]["edges"]] == ["12.00"]
+    update = """mutation($input: UpdateExpenseInput!) { updateExpense(input: $input) {
+        errors { code } } }"""
+    await api.execute(update, {"input": {"expenseId": created["expense"]["id"],
+                                         "amount": "15.00"}}, token=organizer["token"])
+    page, _ = await read()
+    assert [e["node"]["amount"]["amount"] for e in page["expenses"]["edges"]] == ["15.00"]
+    record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
+        errors { code } } }"""
+    await api.execute(record, {"input": {"eventId": eid, "fromId": c["pids"][2],
+                                         "toId": c["pids"][0], "amount": "5.00"}},
+                      token=alice["token"])
+    page, _ = await read()
+    assert page["settlements"] == [{"amount": {"amount": "5.00"}}]
+
+    before = await version()
+    bad = await api.execute(CREATE_EXPENSE, expense(c, amount="-3.00"), token=organizer["token"])
+    assert bad["data"]["createExpense"]["errors"]
+    assert await version() == before  # nothing committed, nothing invalidated
+    delete = """mutation($id: ID!) { deleteTask(input: {taskId: $id}) { errors { code } } }"""
+    await api.execute(delete, {"id": task["id"]}, token=alice["token"])
+    assert await version() != before
+    page, _ = await read()
+    assert page["tasks"]["edges"] == []
+
+
+@pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+                    reason="needs a Redis shared between two server processes")
+async def test_event_content_cached_by_another_process_is_refreshed_by_a_write(
+        api, accounts, events, settings, server):
+    import httpx
+
+    from tests.conftest import start_server, stop_server
+    from tests.support import GraphQLClient
+
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    second, uv, task = await start_server(settings)
+    try:
+        async with httpx.AsyncClient(base_url=second.url, timeout=20) as http:
+            other = GraphQLClient(http, second.ws_url)
+            page = (await other.execute(CONTENT, {"id": eid}, token=owner["token"]))["data"]
+            assert page["event"]["tasks"]["edges"] == []  # now cached by the second server
+            await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Tent"}},
+                              token=alice["token"])
+            await api.execute(CREATE_EXPENSE, expense(c, amount="8.00"), token=alice["token"])
+            page = (await other.execute(CONTENT, {"id": eid}, token=owner["token"]))["data"]
+            assert [e["node"]["title"] for e in page["event"]["tasks"]["edges"]] == ["Tent"]
+            assert [e["node"]["amount"]["amount"]
+                    for e in page["event"]["expenses"]["edges"]] == ["8.00"]
+    finally:
+        await stop_server(uv, task)
+        await server.deps.documents.bind()  # Beanie's binding is process-wide
