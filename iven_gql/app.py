@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLRequestData
+from strawberry.schema import Schema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
@@ -33,7 +34,8 @@ from strawberry.types.graphql import OperationType
 from iven_gql.auth import Passwords, Tokens
 from iven_gql.config import Settings, redact_url
 from iven_gql.context import Context, client_info
-from iven_gql.extensions import build_extensions, shape_errors
+from iven_gql.extensions import OperationRules, shape_errors
+from iven_gql.prepared import PreparedDocuments
 from resolvers import accounts as accounts_uc
 from resolvers import event_content
 from resolvers.deps import Deps
@@ -146,9 +148,10 @@ class Resources:
 class IvenGraphQL(GraphQL[Context, None]):
     def __init__(self, resources: Resources, **kwargs: Any) -> None:
         settings = resources.settings
+        rules = OperationRules.of(settings)
         super().__init__(
             build_schema(
-                build_extensions(settings),
+                rules.extensions(),
                 disable_field_suggestions=settings.is_production,
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -160,6 +163,8 @@ class IvenGraphQL(GraphQL[Context, None]):
         )
         self.resources = resources
         self.settings = settings
+        self.prepared = PreparedDocuments(cast("Schema", self.schema), rules,
+                                          {t.value for t in POST_OPERATIONS})
 
     @property
     def deps(self) -> Deps:
@@ -271,6 +276,21 @@ class FastJSONPost:
         response = await self._run(Request(scope, receive))
         await response(scope, receive, send)
 
+    def takes_directly(self, scope: Scope) -> bool:
+        """A request the app may hand over before routing and middleware: POST JSON to
+        /graphql without an Origin header (so no CORS header to add)."""
+        return (scope["type"] == "http" and scope["path"] == "/graphql" and self._handles(scope)
+                and not any(name == b"origin" for name, _ in scope["headers"]))
+
+    async def direct(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self._run(Request(scope, receive))
+        except Exception:
+            log.exception("unhandled error")
+            response = PlainTextResponse("Internal Server Error", status_code=500)
+        await response(scope, receive, send)
+
+
     async def _run(self, request: Request) -> Response:
         view = self.view
         try:
@@ -282,8 +302,11 @@ class FastJSONPost:
                 raise HTTPException(413, "GraphQL document too large")
             sub_response = Response()
             context = await view.get_context(request, sub_response)
+            result = await view.prepared.execute(
+                data.query, data.variables, data.operation_name, data.extensions, context
+            ) if data.query else None
             try:
-                result = await view.schema.execute(
+                result = result or await view.schema.execute(
                     data.query, variable_values=data.variables, context_value=context,
                     operation_name=data.operation_name, allowed_operation_types=POST_OPERATIONS,
                     operation_extensions=data.extensions)
@@ -299,6 +322,21 @@ class FastJSONPost:
         return Response(json.dumps(payload, separators=(",", ":")).encode(),
                         media_type="application/json",
                         headers={"x-request-id": context.request_id})
+
+
+class IvenApp(Starlette):
+    """Starlette, with the common GraphQL request (FastJSONPost.takes_directly) handed over
+    before the middleware stack and the router: about a tenth of a small query's CPU."""
+
+    fast: FastJSONPost | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast
+        if fast is not None and fast.takes_directly(scope):
+            scope["app"] = self
+            await fast.direct(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def tune_gc() -> None:
@@ -353,10 +391,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             status_code=200 if ok else 503,
         )
 
+    fast = FastJSONPost(graphql)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/graphql", FastJSONPost(graphql), methods=["GET", "POST"]),
+        Route("/graphql", fast, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
     if settings.graphiql and (STATIC_DIR / "graphiql").is_dir():
@@ -369,6 +408,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                            "apollo-require-preflight"],
             expose_headers=["x-request-id"], max_age=600,
         ))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = IvenApp(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.fast = fast
     app.state.resources = resources
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import random
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
@@ -108,7 +108,7 @@ class Context:
     request: Request | WebSocket
     response: Any
     client: ClientInfo
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    request_id: str = field(default_factory=lambda: f"{random.getrandbits(64):016x}")
     viewer: Viewer | None = None
     auth_error: str | None = None
     connection_params: dict[str, Any] | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -71,6 +72,22 @@ def shape_errors(errors: list[GraphQLError], request_id: str) -> list[GraphQLErr
     return shaped
 
 
+def log_operation(context: Any, operation_name: str | None, operation_type: str | None,
+                  start: float, statements: int, errors: int) -> None:
+    """The one JSON log line per operation."""
+    if log.isEnabledFor(logging.INFO):
+        viewer = getattr(context, "viewer", None)
+        log.info("operation", extra={
+            "request_id": getattr(context, "request_id", "-"),
+            "operation": operation_name,
+            "operation_type": operation_type,
+            "viewer_id": viewer.user_id if viewer is not None else None,
+            "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+            "statements": statements,
+            "errors": errors,
+        })
+
+
 class IvenOperation(SchemaExtension):
     """Everything per operation in one extension (each extension costs per hook):
     token limit, extra validation rules, cached parse and validation, error shaping, and one
@@ -102,17 +119,8 @@ class IvenOperation(SchemaExtension):
                 result.errors = shape_errors(errors, request_id)  # type: ignore[union-attr]
             if context is not None:
                 context.operation_name = ctx.operation_name
-            viewer = getattr(context, "viewer", None)
-            if log.isEnabledFor(logging.INFO):
-                log.info("operation", extra={
-                    "request_id": request_id,
-                    "operation": ctx.operation_name,
-                    "operation_type": _operation_type(ctx),
-                    "viewer_id": viewer.user_id if viewer is not None else None,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                    "statements": counter[0],
-                    "errors": len(errors or ()),
-                })
+            log_operation(context, ctx.operation_name, _operation_type(ctx), start, counter[0],
+                          len(errors or ()))
 
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -140,15 +148,32 @@ def _operation_type(ctx: Any) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class OperationRules:
+    """What every operation goes through, on both paths (the extension and `Prepared`)."""
+
+    max_tokens: int
+    rules: tuple[Any, ...]
+    parse: Callable[..., Any]
+    validate: Callable[..., Any]
+
+    @classmethod
+    def of(cls, settings: Settings) -> OperationRules:
+        rules: list[Any] = [
+            depth_validator(settings.max_depth, None),
+            alias_validator(settings.max_aliases),
+        ]
+        if not settings.introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        # Strawberry's shared LRU caches (keyed by document text / parsed document and rules)
+        return cls(max_tokens=settings.max_tokens, rules=tuple(rules),
+                   parse=ParserCache(maxsize=1024).cached_parse_document,
+                   validate=ValidationCache(maxsize=1024).cached_validate_document)
+
+    def extensions(self) -> list[Callable[[], SchemaExtension]]:
+        return [partial(IvenOperation, max_tokens=self.max_tokens, rules=self.rules,
+                        parse=self.parse, validate=self.validate)]
+
+
 def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    rules: list[Any] = [
-        depth_validator(settings.max_depth, None),
-        alias_validator(settings.max_aliases),
-    ]
-    if not settings.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
-    # Strawberry's shared LRU caches (keyed by document text / parsed document and rules)
-    parse = ParserCache(maxsize=1024).cached_parse_document
-    validate = ValidationCache(maxsize=1024).cached_validate_document
-    return [partial(IvenOperation, max_tokens=settings.max_tokens, rules=tuple(rules),
-                    parse=parse, validate=validate)]
+    return OperationRules.of(settings).extensions()

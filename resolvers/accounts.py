@@ -587,6 +587,11 @@ def user_cache(deps: Deps) -> LocalCache[User]:
     return cache
 
 
+def cached_user(deps: Deps, user_id: int) -> User | None:
+    """The user if this process has it cached (shared: never modify it), else None."""
+    return user_cache(deps).get(user_id)
+
+
 async def users_changed(deps: Deps, *user_ids: int) -> None:
     await user_cache(deps).evict(list(user_ids))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -369,15 +369,24 @@ async def _run(op: Any) -> tuple[Any, list[AccountError]]:
 # --- root fields -------------------------------------------------------------------------------
 
 
+async def _load_me(info: Info, user_id: int) -> User | None:
+    row = await info.context.loaders.user_by_id.load(user_id)
+    return User(row=row) if row is not None else None
+
+
 @strawberry.type
 class AccountQuery:
-    @strawberry.field(description="The signed-in user; null when anonymous.")
-    async def me(self, info: Info) -> User | None:
+    @strawberry.field(description="The signed-in user; null when anonymous.",
+                      graphql_type=User | None)
+    def me(self, info: Info) -> Awaitable[User | None] | User | None:
         viewer = info.context.viewer_or_none()
         if viewer is None:
             return None
-        row = await info.context.loaders.user_by_id.load(viewer.user_id)
-        return User(row=row) if row is not None else None
+        # Served synchronously from the per-process user cache when it can: no loader, no task.
+        row = uc.cached_user(info.context.deps, viewer.user_id)
+        if row is not None:
+            return User(row=row)
+        return _load_me(info, viewer.user_id)
 
     @strawberry.field(description="The viewer's active sessions, most recently used first.")
     async def my_sessions(self, info: Info) -> list[Session]:

@@ -266,3 +266,37 @@ async def test_post_edge_cases(api):
     assert missing.status_code == 400 and "No GraphQL query" in missing.text
     unknown_op = await api.post({"query": "query A { __typename }", "operationName": "B"})
     assert unknown_op.status_code == 400
+
+
+async def test_repeated_documents_keep_every_rule_and_pick_the_named_operation(api, accounts):
+    """The POST path runs documents it validated before without the extension: limits still
+    apply every time, named operations are picked, and errors keep their codes."""
+    user = await accounts.user()
+    many = "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(31)) + " }"  # 30 aliases max
+    for _ in range(2):  # rejected the second time too (invalid documents are never kept)
+        assert_error(await api.execute(many, token=user["token"]), "GRAPHQL_VALIDATION_FAILED")
+    fewer = "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(30)) + " }"
+    for _ in range(2):
+        assert (await api.execute(fewer, token=user["token"]))["data"]["a29"]["id"] == user["id"]
+    two = "query A { me { id } } query B { me { username } }"
+    for _ in range(2):
+        a = await api.post({"query": two, "operationName": "A"}, token=user["token"])
+        b = await api.post({"query": two, "operationName": "B"}, token=user["token"])
+        assert a.json() == {"data": {"me": {"id": user["id"]}}}
+        assert b.json() == {"data": {"me": {"username": user["username"]}}}
+    for _ in range(2):
+        anonymous = await api.execute("query Mine { myEvents { edges { node { id } } } }")
+        assert_error(anonymous, "UNAUTHENTICATED")
+
+
+def test_only_requests_without_origin_skip_the_middleware():
+    from iven_gql.app import FastJSONPost
+
+    fast = FastJSONPost.__new__(FastJSONPost)
+    scope = {"type": "http", "method": "POST", "path": "/graphql",
+             "headers": [(b"content-type", b"application/json")]}
+    assert fast.takes_directly(scope)
+    with_origin = {**scope, "headers": [*scope["headers"], (b"origin", b"https://app.example")]}
+    assert not fast.takes_directly(with_origin)  # CORS headers come from the middleware
+    assert not fast.takes_directly({**scope, "path": "/healthz"})
+    assert not fast.takes_directly({**scope, "method": "GET"})
