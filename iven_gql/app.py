@@ -37,7 +37,8 @@ from iven_gql.context import Context, client_info
 from iven_gql.extensions import OperationRules, shape_errors
 from iven_gql.prepared import PreparedDocuments
 from resolvers import accounts as accounts_uc
-from resolvers import event_content
+from resolvers import dispatcher as dispatcher_uc
+from resolvers import event_content, projections
 from resolvers.deps import Deps
 from resolvers.sessions import guard
 from schema import build_schema
@@ -126,6 +127,9 @@ class Resources:
         await guard(self.deps).start()
         await accounts_uc.user_cache(self.deps).start()
         event_content.install(self.deps)
+        dispatcher = dispatcher_uc.install(self.deps, projections.HANDLERS)
+        if s.dispatcher:
+            await dispatcher.start()
         for store, backend in self.backends.items():
             log.info("store backend", extra={"store": store, "backend": backend})
         return self.deps
@@ -134,6 +138,9 @@ class Resources:
         deps = self.deps
         if deps is not None:
             await accounts_uc.drain_background()
+            running = dispatcher_uc.dispatcher(deps)
+            if running is not None:
+                await running.close()
             await guard(deps).close()
             await accounts_uc.user_cache(deps).close()
             await deps.broadcast.close()

@@ -1,4 +1,5 @@
-"""`iven-gql`: serve, migrate, export-schema, create-admin."""
+"""`iven-gql`: serve, migrate, export-schema, create-admin, dispatcher, rebuild-projections,
+briskdb."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ async def _create_admin(settings: Settings, email: str, username: str, password:
     from iven_gql.app import Resources
     from resolvers.accounts import create_admin
 
-    resources = Resources(settings)
+    resources = Resources(settings.model_copy(update={"dispatcher": False}))
     deps = await resources.open()
     try:
         user = await create_admin(deps, email=email, username=username, password=password)
@@ -136,6 +137,51 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     except (DomainError, DomainErrors) as exc:
         print(f"iven-gql: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+async def _run_dispatcher(settings: Settings) -> None:
+    import signal
+
+    from iven_gql.app import Resources
+
+    resources = Resources(settings.model_copy(update={"dispatcher": True}))
+    await resources.open()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print("outbox dispatcher running", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await resources.close()
+
+
+def cmd_dispatcher(args: argparse.Namespace) -> int:
+    from iven_gql.logs import configure
+
+    settings = _settings()
+    configure(settings.log_level)
+    asyncio.run(_run_dispatcher(settings))
+    return 0
+
+
+async def _rebuild(settings: Settings) -> str:
+    from iven_gql.app import Resources
+    from resolvers.projections import rebuild_all
+
+    resources = Resources(settings.model_copy(update={"dispatcher": False}))
+    deps = await resources.open()
+    try:
+        users, events = await rebuild_all(deps)
+        return f"rebuilt {users} user and {events} event snapshots from MySQL"
+    finally:
+        await resources.close()
+
+
+def cmd_rebuild_projections(args: argparse.Namespace) -> int:
+    print(asyncio.run(_rebuild(_settings())))
     return 0
 
 
@@ -183,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--username", required=True)
     admin.set_defaults(func=cmd_create_admin)
+    dispatcher = sub.add_parser("dispatcher", help="run the outbox dispatcher alone (no HTTP)")
+    dispatcher.set_defaults(func=cmd_dispatcher)
+    rebuild = sub.add_parser("rebuild-projections",
+                             help="recreate the user and event snapshots from MySQL")
+    rebuild.set_defaults(func=cmd_rebuild_projections)
     brisk = sub.add_parser("briskdb", help="run a standalone briskdb MongoDB listener "
                                            "(development and CI stand-in for MongoDB)")
     brisk.add_argument("--host", default="127.0.0.1")

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Store connection behaviour
     store_connect_timeout_s: float = 5.0
     run_migrations_on_start: bool | None = None  # default: only in development
+    # the outbox dispatcher inside the server process (off: run `iven-gql dispatcher` instead)
+    dispatcher: bool = True
 
     # Tokens and sessions
     access_token_ttl_s: int = 15 * 60

@@ -18,6 +18,7 @@ from resolvers import sessions
 from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import DomainError, DomainErrors, Unauthenticated
 from resolvers.local_cache import LocalCache
+from resolvers.projections import USER, record, record_event
 from stores import accounts as store
 from stores import events as event_store
 from stores.accounts import OneTimeSecret, Role, SecretPurpose, User
@@ -234,6 +235,7 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
                 User(username=username, username_key=username.lower(), email=email,
                      password_hash=password_hash, first_name=first, last_name=last),
             )
+            record(db, "user.registered", USER, user.id or 0, user.id)
             return user, await _new_code(db, deps, user, SecretPurpose.CONFIRM_EMAIL, email)
 
     try:
@@ -456,6 +458,8 @@ async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User
             for name, value in changes.items():
                 setattr(user, name, value)
             await store.save_user(db, user)
+            record(db, "user.updated", USER, viewer.user_id, viewer.user_id,
+                   changed=sorted(changes))
     except IntegrityError:
         raise DomainError("USERNAME_TAKEN", "This username is taken.", "username") from None
     await users_changed(deps, viewer.user_id)
@@ -536,8 +540,13 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
                               "their ownership (or delete them) first.")
         for event_id in owned:  # events nobody else takes part in go with the account
             await event_store.delete_event(db, event_id)
+            record_event(db, "event.deleted", event_id, viewer.user_id)
         # elsewhere they leave; their rows keep their name for the history
         left = await event_store.leave_all(db, viewer.user_id)
+        for event_id in left:
+            record_event(db, "participant.left", event_id, viewer.user_id,
+                         user_id=viewer.user_id, account_deleted=True)
+        record(db, "user.deleted", USER, viewer.user_id, viewer.user_id)
         sids = await store.revoke_sessions(db, viewer.user_id, "account_deleted")
         fresh = await _viewer_user(db, viewer, for_update=True)
         await store.delete_user(db, fresh)

@@ -30,6 +30,7 @@ from resolvers.errors import (
     checked_text,
     checked_title,
 )
+from resolvers.projections import record_event
 from stores import accounts as account_store
 from stores import events as store
 from stores.db import retry_transaction, rows_by_ids, utcnow
@@ -43,6 +44,7 @@ from stores.events import (
     Rsvp,
     Visibility,
 )
+from stores.projections import ActivityEntry, activity_page
 
 RANK = {ParticipantRole.PARTICIPANT: 1, ParticipantRole.ORGANIZER: 2, ParticipantRole.OWNER: 3}
 TITLE_MAX = 200
@@ -300,6 +302,7 @@ async def create_event(deps: Deps, viewer: Viewer, data: EventData,
                                 display_name=await _display_name(db, viewer.user_id))
             owner.set_role(ParticipantRole.OWNER)
             await store.add_participant(db, owner)
+            record_event(db, "event.created", fresh.id, viewer.user_id, title=fresh.title)
         return fresh.id, fresh
 
     async def load(event_id: int) -> Event | None:
@@ -318,6 +321,7 @@ async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventDat
         require(me, ParticipantRole.ORGANIZER)
         _check_version(event, expected_version)
         previous_currency = event.currency
+        before = _tracked(event)
         _apply(event, data)
         if event.currency != previous_currency and await store.has_money(db, event_id):
             raise DomainError("CURRENCY_LOCKED", "The currency cannot change once expenses or "
@@ -325,6 +329,10 @@ async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventDat
         if event.capacity is not None and event.capacity < await store.active_count(db, event_id):
             raise DomainError("CAPACITY_BELOW_PARTICIPANTS",
                               "The event already has more participants than that.", "capacity")
+        changed = sorted(k for k, v in _tracked(event).items() if before[k] != v)
+        if changed:
+            record_event(db, "event.updated", event_id, viewer.user_id, changed=changed,
+                         title=event.title)
         return await store.save_event(db, event)
 
 
@@ -337,6 +345,7 @@ async def cancel_event(deps: Deps, viewer: Viewer, event_id: int,
         _check_version(event, expected_version)
         not_cancelled(event)
         event.status = EventStatus.CANCELLED.value
+        record_event(db, "event.cancelled", event_id, viewer.user_id, title=event.title)
         return await store.save_event(db, event)
 
 
@@ -346,6 +355,7 @@ async def delete_event(deps: Deps, viewer: Viewer, event_id: int) -> None:
         _, me = await member_or_hidden(db, event_id, viewer)
         require(me, ParticipantRole.OWNER)
         await store.delete_event(db, event_id)
+        record_event(db, "event.deleted", event_id, viewer.user_id)
 
 
 # --- membership --------------------------------------------------------------------------------
@@ -370,7 +380,19 @@ async def leave_event(deps: Deps, viewer: Viewer, event_id: int) -> Participant:
             raise DomainError("OWNER_CANNOT_LEAVE",
                               "Transfer the ownership to someone else before leaving.")
         _end_membership(mine, ParticipantState.LEFT)
+        record_event(db, "participant.left", event_id, viewer.user_id, mine.id,
+                     user_id=mine.user_id, name=mine.display_name)
         return await store.save_participant(db, mine)
+
+
+def _tracked(event: Event) -> dict[str, Any]:
+    """The fields whose change is worth telling participants (activity, notifications)."""
+    return {"title": event.title, "description": event.description,
+            "startsAt": event.starts_at, "endsAt": event.ends_at,
+            "location": (event.location_name, event.location_address, event.latitude,
+                         event.longitude),
+            "capacity": event.capacity, "visibility": event.visibility,
+            "currency": event.currency}
 
 
 def _end_membership(participant: Participant, state: ParticipantState) -> None:
@@ -399,6 +421,8 @@ async def remove_participant(deps: Deps, viewer: Viewer, event_id: int,
         if RANK[ParticipantRole(target.role)] >= RANK[ParticipantRole(mine.role)]:
             raise Forbidden("Only the owner can remove organizers.")
         _end_membership(target, ParticipantState.REMOVED)
+        record_event(db, "participant.removed", event_id, viewer.user_id, target.id,
+                     user_id=target.user_id, name=target.display_name)
         return await store.save_participant(db, target)
 
 
@@ -414,7 +438,12 @@ async def update_participant_role(deps: Deps, viewer: Viewer, event_id: int,
         if target.id == mine.id:
             raise DomainError("INVALID_ROLE", "Use transferOwnership to change the owner.",
                               "participantId")
+        previous = target.role
         target.set_role(role)
+        if previous != role.value:
+            record_event(db, "participant.role_changed", event_id, viewer.user_id, target.id,
+                         user_id=target.user_id, name=target.display_name, role=role.value,
+                         previous_role=previous)
         return await store.save_participant(db, target)
 
 
@@ -435,6 +464,9 @@ async def transfer_ownership(deps: Deps, viewer: Viewer, event_id: int,
             await store.save_participant(db, target)
         except IntegrityError:  # the one-owner constraint: someone changed owners concurrently
             raise DomainError("STALE", "The ownership changed meanwhile; reload.") from None
+        record_event(db, "ownership.transferred", event_id, viewer.user_id, target.id,
+                     user_id=target.user_id, name=target.display_name,
+                     previous_owner_user_id=mine.user_id)
         return target, mine
 
 
@@ -597,10 +629,20 @@ async def admit(db: Any, event: Event, viewer: Viewer, role: ParticipantRole,
         existing.rsvp = Rsvp.GOING.value
         existing.display_name = name
         existing.set_role(role)
-        return await store.save_participant(db, existing)
-    member = Participant(event_id=event.id, user_id=viewer.user_id, display_name=name)
-    member.set_role(role)
-    return await store.add_participant(db, member)
+        joined = await store.save_participant(db, existing)
+    else:
+        member = Participant(event_id=event.id, user_id=viewer.user_id, display_name=name)
+        member.set_role(role)
+        joined = await store.add_participant(db, member)
+    record_event(db, "participant.joined", event.id, viewer.user_id, joined.id,
+                 user_id=viewer.user_id, name=name, role=role.value)
+    return joined
+
+
+async def activity_of(deps: Deps, event_id: int, first: int,
+                      before_seq: int | None) -> list[ActivityEntry]:
+    """The event's activity feed, newest first (callers check the viewer takes part)."""
+    return await activity_page(event_id, first=first, before_seq=before_seq)
 
 
 async def invite_links_of(deps: Deps, viewer: Viewer, event_id: int) -> list[InviteLink]:

@@ -18,6 +18,7 @@ from resolvers.errors import (
     checked_title,
 )
 from resolvers.events import has_role, member_or_hidden, not_cancelled, require
+from resolvers.projections import record_event
 from stores import events as event_store
 from stores import expenses as store
 from stores.db import utcnow
@@ -156,6 +157,12 @@ def _may_edit(expense: Expense, me: Participant) -> None:
         raise Forbidden("Only who created or paid it, or an organizer, can change it.")
 
 
+def _money_payload(expense: Expense, shares: Sequence[Any]) -> dict[str, Any]:
+    return {"title": expense.title, "amount_minor": expense.amount_minor,
+            "currency": expense.currency, "paid_by_id": expense.paid_by_id,
+            "participant_ids": sorted({s.participant_id for s in shares})}
+
+
 async def create_expense(deps: Deps, viewer: Viewer, event_id: int,
                          data: ExpenseData) -> Expense:
     missing = [f for f, v in (("title", data.title), ("amount", data.amount),
@@ -172,7 +179,10 @@ async def create_expense(deps: Deps, viewer: Viewer, event_id: int,
                           created_by_id=mine.id)
         shares = await _apply(db, event, expense, data, None)
         assert shares is not None
-        return await store.add_expense(db, expense, shares)
+        added = await store.add_expense(db, expense, shares)
+        record_event(db, "expense.added", event_id, viewer.user_id, added.id,
+                     **_money_payload(added, shares))
+        return added
 
 
 async def update_expense(deps: Deps, viewer: Viewer, expense_id: int, data: ExpenseData,
@@ -188,6 +198,8 @@ async def update_expense(deps: Deps, viewer: Viewer, expense_id: int, data: Expe
         shares = await _apply(db, event, expense, data, current)
         if shares is not None:
             await store.replace_shares(db, expense, shares)
+        record_event(db, "expense.edited", expense.event_id, viewer.user_id, expense_id,
+                     **_money_payload(expense, shares if shares is not None else current))
         return await store.save_expense(db, expense)
 
 
@@ -196,6 +208,9 @@ async def delete_expense(deps: Deps, viewer: Viewer, expense_id: int) -> None:
         expense, event, me = await _expense_for(db, viewer, expense_id)
         not_cancelled(event)
         _may_edit(expense, me)
+        shares = (await store.shares_of_expenses(db, [expense_id]))[expense_id]
+        record_event(db, "expense.deleted", expense.event_id, viewer.user_id, expense_id,
+                     **_money_payload(expense, shares))
         await store.delete_expense(db, expense)
 
 
@@ -222,9 +237,12 @@ async def record_settlement(deps: Deps, viewer: Viewer, event_id: int, from_id: 
             raise DomainErrors(errors)
         if mine.id not in (from_id, to_id) and not has_role(mine, ParticipantRole.ORGANIZER):
             raise Forbidden("Only the two parties or an organizer record a settlement.")
-        return await store.add_settlement(db, Settlement(
+        settlement = await store.add_settlement(db, Settlement(
             event_id=event_id, from_id=from_id, to_id=to_id, amount_minor=minor,
             currency=event.currency, recorded_by_id=mine.id))
+        record_event(db, "settlement.recorded", event_id, viewer.user_id, settlement.id,
+                     from_id=from_id, to_id=to_id, amount_minor=minor, currency=event.currency)
+        return settlement
 
 
 # --- reads (batch functions; callers check membership) ------------------------------------------

@@ -21,6 +21,7 @@ from resolvers.events import (
     require,
     role_of,
 )
+from resolvers.projections import record_event
 from stores import accounts as account_store
 from stores import events as event_store
 from stores import invitations as store
@@ -119,6 +120,8 @@ async def invite(deps: Deps, viewer: Viewer, event_id: int, invitees: Sequence[I
                 invitee_email=email, role=role.value, message=message.strip(),
                 pending_key=key, expires_at=utcnow() + INVITATION_TTL)
             await store.add(db, invitation)
+            record_event(db, "invitation.sent", event_id, viewer.user_id, invitation.id,
+                         invitee_user_id=user_id, role=role.value)
             created.append(invitation)
             if email is not None:
                 mails.append(_invitation_mail(deps, event, mine, email))
@@ -188,6 +191,8 @@ async def _accept(deps: Deps, viewer: Viewer, invitation_id: int) -> tuple[Event
             invitation.invitee_user_id = viewer.user_id
             invitation.close(InvitationStatus.ACCEPTED)
             await store.save(db, invitation)
+            record_event(db, "invitation.accepted", event.id or 0, viewer.user_id,
+                         invitation.id, inviter_user_id=invitation.inviter_user_id)
             return event, member
     except IntegrityError:  # a concurrent accept created the participation first
         async with deps.db.reader() as db:
@@ -211,6 +216,8 @@ async def decline(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
                               f"This invitation is {status.value.lower()}.")
         invitation.close(InvitationStatus.DECLINED)
         await store.save(db, invitation)
+        record_event(db, "invitation.declined", invitation.event_id, viewer.user_id,
+                     invitation.id, inviter_user_id=invitation.inviter_user_id)
         return invitation
 
 
@@ -252,6 +259,7 @@ async def request_to_join(deps: Deps, viewer: Viewer, event_id: int,
         request = JoinRequest(event_id=event_id, user_id=viewer.user_id, message=message.strip(),
                               pending_key=f"{event_id}:{viewer.user_id}")
         await store.add(db, request)
+        record_event(db, "join_request.created", event_id, viewer.user_id, request.id)
         return request
 
 
@@ -292,6 +300,8 @@ async def _decide_join_request(deps: Deps, viewer: Viewer, request_id: int,
         request.decided_at = utcnow()
         request.decided_by_user_id = viewer.user_id
         await store.save(db, request)
+        record_event(db, f"join_request.{request.status.lower()}", request.event_id,
+                     viewer.user_id, request.id, requester_user_id=request.user_id)
         return request, member
 
 

@@ -19,6 +19,7 @@ from resolvers.errors import (
     checked_title,
 )
 from resolvers.events import has_role, member_or_hidden, not_cancelled, require
+from resolvers.projections import record_event
 from stores import events as event_store
 from stores import tasks as store
 from stores.db import utcnow
@@ -110,7 +111,10 @@ async def create_task(deps: Deps, viewer: Viewer, event_id: int, data: TaskData,
         not_cancelled(event)
         assignees = await _assignees(db, event_id, assignee_ids)
         task.created_by_id = mine.id
-        return await store.add_task(db, task, assignees)
+        created = await store.add_task(db, task, assignees)
+        record_event(db, "task.created", event_id, viewer.user_id, created.id, title=task.title,
+                     assignee_ids=list(assignees))
+        return created
 
 
 async def update_task(deps: Deps, viewer: Viewer, task_id: int, data: TaskData,
@@ -128,7 +132,13 @@ async def assign_task(deps: Deps, viewer: Viewer, task_id: int,
     async with deps.db.unit_of_work() as db:
         task, me = await _task_for(db, viewer, task_id)
         _may_edit(task, me)
-        await store.set_assignees(db, task, await _assignees(db, task.event_id, assignee_ids))
+        before = set((await store.assignee_ids(db, [task_id]))[task_id])
+        assignees = await _assignees(db, task.event_id, assignee_ids)
+        await store.set_assignees(db, task, assignees)
+        added = [a for a in dict.fromkeys(assignees) if a not in before]
+        if added:
+            record_event(db, "task.assigned", task.event_id, viewer.user_id, task_id,
+                         title=task.title, assignee_ids=added)
         return await store.save_task(db, task)
 
 
@@ -155,6 +165,8 @@ async def complete_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
         task.status = TaskStatus.DONE.value
         task.completed_by_id = me.id
         task.completed_at = utcnow()
+        record_event(db, "task.completed", task.event_id, viewer.user_id, task_id,
+                     title=task.title)
         return await store.save_task(db, task)
 
 
@@ -170,6 +182,8 @@ async def validate_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
         task.status = TaskStatus.VALIDATED.value
         task.validated_by_id = me.id
         task.validated_at = utcnow()
+        record_event(db, "task.validated", task.event_id, viewer.user_id, task_id,
+                     title=task.title, completed_by_id=task.completed_by_id)
         return await store.save_task(db, task)
 
 

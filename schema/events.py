@@ -26,6 +26,7 @@ from schema.common import (
 from stores import events as rows
 
 if TYPE_CHECKING:
+    from schema.activity import ActivityEntry
     from schema.expenses import Balance, Expense, Settlement, Transfer
     from schema.invitations import Invitation, JoinRequest
     from schema.tasks import Task, TaskStatus
@@ -491,6 +492,16 @@ class Event(relay.Node):
             return None
         found = await info.context.loaders.join_requests_by_event.load(self.row.id)
         return [JoinRequest(row=r) for r in found]
+
+    @strawberry.field(description="Participants only: what happened, newest first.")
+    async def activity(
+        self, info: Info, first: int | None = None, after: str | None = None,
+    ) -> Connection[Annotated[ActivityEntry, strawberry.lazy("schema.activity")]] | None:
+        from schema.activity import activity
+
+        if not self.is_member:
+            return None
+        return await activity(info, self.row.id or 0, first, after)
 
     @strawberry.field(description="Organizers and owner; empty for others.")
     async def invite_links(self, info: Info) -> list[InviteLink]:

@@ -73,6 +73,13 @@ class AccountEvent(Document):
 DOCUMENT_MODELS: list[type[Document]] = [AccountEvent]
 
 
+def all_models() -> list[type[Document]]:
+    """Every Beanie model: these and the projections (stores/projections.py)."""
+    from stores.projections import PROJECTION_MODELS
+
+    return [*DOCUMENT_MODELS, *PROJECTION_MODELS]
+
+
 async def record_account_event(event: AccountEvent) -> None:
     await retry_write_conflicts(event.insert)
 
@@ -146,13 +153,13 @@ class DocumentStore:
         )
         store = cls(client, database)
         await store.ping()
-        await init_beanie(database=store.database, document_models=DOCUMENT_MODELS)
+        await init_beanie(database=store.database, document_models=all_models())
         return store
 
     async def bind(self) -> None:
         """Beanie binds document classes process-wide: re-bind them to this store (only needed
         when several apps live in one process, as in tests)."""
-        await init_beanie(database=self.database, document_models=DOCUMENT_MODELS,
+        await init_beanie(database=self.database, document_models=all_models(),
                           skip_indexes=True)
 
     async def ping(self) -> None:

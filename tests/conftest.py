@@ -30,7 +30,8 @@ from iven_gql.app import create_app
 from iven_gql.config import Settings
 from resolvers.accounts import drain_background
 from resolvers.deps import Deps
-from stores.documents import DOCUMENT_MODELS
+from resolvers.dispatcher import dispatcher
+from stores.documents import all_models
 from tests.support import GraphQLClient, MailBox
 
 BACKEND = os.environ.get("IVEN_TEST_BACKEND", "embedded")
@@ -168,11 +169,14 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
 
 async def _reset_stores(deps: Deps) -> None:
     await drain_background()
+    running = dispatcher(deps)
+    if running is not None:  # nothing of this test handled after the reset
+        await running.drain()
     async with deps.db.engine.begin() as conn:
         for table in reversed(SQLModel.metadata.sorted_tables):
             await conn.execute(table.delete())
     await deps.redis.flushdb()
-    for model in DOCUMENT_MODELS:
+    for model in all_models():
         await model.get_pymongo_collection().delete_many({})
 
 

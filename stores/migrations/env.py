@@ -9,6 +9,7 @@ import stores.accounts
 import stores.events
 import stores.expenses
 import stores.invitations
+import stores.outbox
 import stores.tasks  # noqa: F401
 
 target_metadata = SQLModel.metadata

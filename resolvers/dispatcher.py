@@ -1,0 +1,213 @@
+"""The outbox dispatcher: claims committed domain events and hands each to its handlers.
+
+One runs in every server process (started by the lifespan) and `iven-gql dispatcher` runs one
+alone. They share the work through leases on the outbox rows (stores/outbox.py), so several may
+run at once: every event is handled at least once, in order per aggregate, and handlers are
+idempotent (keyed by the outbox id). A commit that wrote to the outbox wakes the dispatchers at
+once, here directly and in other processes through the Redis broadcast; a slow poll is the
+fallback. A failing handler is retried with exponential backoff, holding back the later events of
+its aggregate; the other aggregates go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from resolvers.deps import Deps
+from stores import outbox as store
+from stores.db import utcnow
+from stores.redis import key
+
+log = logging.getLogger("iven.dispatcher")
+
+WAKE_CHANNEL = key("outbox", "wake")
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """What handlers get: one committed outbox row."""
+
+    id: int
+    type: str
+    aggregate_type: str
+    aggregate_id: int
+    actor_user_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+    @classmethod
+    def of(cls, row: store.OutboxEvent) -> DomainEvent:
+        return cls(id=row.id or 0, type=row.event_type, aggregate_type=row.aggregate_type,
+                   aggregate_id=row.aggregate_id, actor_user_id=row.actor_user_id,
+                   payload=json.loads(row.payload or "{}"), created_at=row.created_at,
+                   attempts=row.attempts)
+
+
+Handler = Callable[[Deps, DomainEvent], Awaitable[None]]
+
+
+class Dispatcher:
+    def __init__(self, deps: Deps, handlers: Sequence[Handler], *, worker: str | None = None,
+                 batch: int = 100, lease_s: float = 30.0, poll_s: float = 2.0,
+                 retry_base_s: float = 0.5, retry_max_s: float = 300.0) -> None:
+        self.deps = deps
+        self.handlers = list(handlers)
+        self.worker = worker or f"{os.getpid()}-{random.getrandbits(32):08x}"
+        self.batch = batch
+        self.lease = timedelta(seconds=lease_s)
+        self.poll_s = poll_s
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = asyncio.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        ready = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._listen(ready), name="iven-dispatcher-wake"),
+            asyncio.create_task(self._run(), name="iven-dispatcher"),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ready.wait(), 5)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        while True:
+            try:
+                async with self.deps.broadcast.subscribe(WAKE_CHANNEL) as queue:
+                    ready.set()
+                    while True:
+                        await queue.get()
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("dispatcher wake-up subscription lost", exc_info=True)
+                ready.set()
+                await asyncio.sleep(1.0)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                handled = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher pass failed")
+                handled = 0
+            if handled:
+                continue  # there may be more
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+
+    # --- work --------------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claims one batch and handles it; returns how many rows were claimed."""
+        async with self._busy:
+            skip_locked = self.deps.db.dialect != "sqlite"
+            async with self.deps.db.unit_of_work() as db:
+                rows = await store.claim(db, self.worker, self.batch, self.lease, skip_locked)
+            if not rows:
+                return 0
+            groups: dict[tuple[str, int], list[store.OutboxEvent]] = {}
+            for row in rows:
+                groups.setdefault((row.aggregate_type, row.aggregate_id), []).append(row)
+            outcomes = await asyncio.gather(*(self._handle_group(g) for g in groups.values()))
+            done = [i for handled, _ in outcomes for i in handled]
+            async with self.deps.db.unit_of_work() as db:
+                await store.mark_handled(db, done, self.worker)
+                for _, failure in outcomes:
+                    if failure is not None:
+                        row, error, held_back = failure
+                        await store.mark_failed(db, row.id or 0, self.worker, error,
+                                                self._retry_at(row.attempts + 1))
+                        await store.release(db, held_back, self.worker)
+            return len(rows)
+
+    async def _handle_group(self, rows: list[store.OutboxEvent]
+                            ) -> tuple[list[int], tuple[store.OutboxEvent, str, list[int]] | None]:
+        handled: list[int] = []
+        for n, row in enumerate(rows):
+            event = DomainEvent.of(row)
+            started = time.perf_counter()
+            try:
+                for handler in self.handlers:
+                    await handler(self.deps, event)
+            except Exception as exc:
+                log.warning("domain event handler failed; will retry", exc_info=True, extra={
+                    "event_id": event.id, "event_type": event.type, "attempts": row.attempts + 1})
+                rest = [r.id or 0 for r in rows[n + 1:]]
+                return handled, (row, f"{type(exc).__name__}: {exc}", rest)
+            handled.append(event.id)
+            log.debug("domain event handled", extra={
+                "event_id": event.id, "event_type": event.type,
+                "handle_ms": round((time.perf_counter() - started) * 1000, 3)})
+        return handled, None
+
+    def _retry_at(self, attempts: int) -> datetime:
+        delay = min(self.retry_base_s * 2 ** (attempts - 1), self.retry_max_s)
+        return utcnow() + timedelta(seconds=delay * (0.8 + random.random() * 0.4))
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Handles everything claimable now (tests, rebuilds, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and await self.run_once():
+            pass
+
+
+def dispatcher(deps: Deps) -> Dispatcher | None:
+    """This process's dispatcher, when it runs one."""
+    found: Dispatcher | None = deps.state.get("dispatcher")
+    return found
+
+
+async def wake_dispatchers(deps: Deps) -> None:
+    """After a commit that wrote to the outbox."""
+    local = dispatcher(deps)
+    if local is not None:
+        local.wake()
+    try:
+        await deps.broadcast.publish(WAKE_CHANNEL, {})
+    except RedisError:
+        log.warning("dispatcher wake-up not broadcast; the poll will pick the events up")
+
+
+def install(deps: Deps, handlers: Sequence[Handler], **options: Any) -> Dispatcher:
+    """Creates this process's dispatcher and wakes it after each commit with outbox rows."""
+    found = Dispatcher(deps, handlers, **options)
+    deps.state["dispatcher"] = found
+
+    async def after_commit(marks: dict[str, Any]) -> None:
+        if marks.get(store.OUTBOX_WRITTEN):
+            await wake_dispatchers(deps)
+
+    deps.db.commit_hooks.append(after_commit)
+    return found

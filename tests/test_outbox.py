@@ -1,0 +1,238 @@
+"""Domain events: the outbox written with each change, the dispatcher's guarantees (retries,
+per-aggregate order, leases, racing dispatchers), the snapshots and the activity feed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlmodel import col, func, select
+
+from resolvers.dispatcher import Dispatcher, DomainEvent, dispatcher
+from resolvers.projections import HANDLERS
+from stores import outbox
+from stores import projections as docs
+from tests.support import assert_error
+from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, crew, expense, step
+
+ACTIVITY = """query($id: ID!, $first: Int, $after: String) { event(id: $id) {
+  activity(first: $first, after: $after) {
+    edges { cursor node { verb actorName actor { username } subjectType subjectId details } }
+    pageInfo { hasNextPage endCursor } } } }"""
+
+
+def pk(global_id: str) -> int:
+    return int(base64.b64decode(global_id).decode().split(":")[1])
+
+
+async def handled(server) -> None:
+    running = dispatcher(server.deps)
+    assert running is not None
+    await running.drain()
+
+
+async def outbox_rows(server, **where: Any) -> list[outbox.OutboxEvent]:
+    async with server.deps.db.reader() as db:
+        stmt = select(outbox.OutboxEvent).order_by(col(outbox.OutboxEvent.id))
+        for name, value in where.items():
+            stmt = stmt.where(getattr(outbox.OutboxEvent, name) == value)
+        return list((await db.exec(stmt)).all())
+
+
+@contextlib.asynccontextmanager
+async def server_dispatcher_paused(server) -> AsyncIterator[None]:
+    """The server's own dispatcher would take the rows these tests hand to theirs."""
+    running = dispatcher(server.deps)
+    assert running is not None
+    await running.close()
+    try:
+        yield
+    finally:
+        await running.start()
+
+
+async def emit_test_events(server, aggregates: list[int], per_aggregate: int) -> None:
+    async with server.deps.db.unit_of_work() as db:
+        for n in range(per_aggregate):
+            for agg in aggregates:
+                outbox.emit(db, "test.step", "test", agg, json.dumps({"n": n}))
+
+
+async def test_each_change_writes_its_event_in_the_same_transaction(api, accounts, events,
+                                                                     server):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    event_pk = pk(c["event"]["id"])
+    before = await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")
+    assert [r.event_type for r in before][:3] == ["event.created", "participant.joined",
+                                                  "participant.joined"]
+    rejected = await api.execute(CREATE_EXPENSE, expense(c, amount="-1.00"),
+                                 token=owner["token"])
+    assert rejected["data"]["createExpense"]["errors"]
+    assert len(await outbox_rows(server, aggregate_id=event_pk,
+                                 aggregate_type="event")) == len(before)  # rolled back: none
+    await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Wood"}},
+                      token=alice["token"])
+    after = await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")
+    assert after[-1].event_type == "task.created"
+    assert after[-1].actor_user_id == pk(alice["id"])
+    assert json.loads(after[-1].payload)["title"] == "Wood"
+
+
+async def test_activity_feed_tells_what_happened_newest_first(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    task = (await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Tent"}},
+                              token=alice["token"]))["data"]["createTask"]["task"]
+    await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"])
+    await api.execute(CREATE_EXPENSE, expense(c, amount="9.00", title="Bread"),
+                      token=organizer["token"])
+    await handled(server)
+
+    feed = (await api.execute(ACTIVITY, {"id": eid}, token=alice["token"]))["data"]["event"]
+    nodes = [e["node"] for e in feed["activity"]["edges"]]
+    assert [n["verb"] for n in nodes] == [
+        "EXPENSE_ADDED", "TASK_COMPLETED", "TASK_CREATED", "PARTICIPANT_JOINED",
+        "PARTICIPANT_JOINED", "EVENT_CREATED"]  # the owner comes with the event
+    assert nodes[0]["actor"]["username"] == organizer["username"]
+    assert nodes[0]["details"]["title"] == "Bread" and nodes[0]["subjectType"] == "EXPENSE"
+    assert nodes[1]["subjectId"] == task["id"]
+    subject = await api.execute("query($id: ID!) { node(id: $id) { ... on Task { title } } }",
+                                {"id": nodes[1]["subjectId"]}, token=owner["token"])
+    assert subject["data"]["node"] == {"title": "Tent"}
+
+    first = (await api.execute(ACTIVITY, {"id": eid, "first": 3},
+                               token=owner["token"]))["data"]["event"]["activity"]
+    assert first["pageInfo"]["hasNextPage"] is True
+    rest = (await api.execute(ACTIVITY, {"id": eid, "first": 10,
+                                         "after": first["pageInfo"]["endCursor"]},
+                              token=owner["token"]))["data"]["event"]["activity"]
+    assert [e["node"]["verb"] for e in first["edges"] + rest["edges"]] == [n["verb"]
+                                                                            for n in nodes]
+    outsider = await accounts.user()
+    hidden = await api.execute(ACTIVITY, {"id": eid}, token=outsider["token"])
+    assert hidden["data"]["event"] is None
+    assert_error(await api.execute(ACTIVITY, {"id": eid, "after": "bm9wZQ"},
+                                   token=owner["token"]), "BAD_USER_INPUT")
+
+
+async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    event_pk = pk(c["event"]["id"])
+    await api.execute("""mutation { updateProfile(input: {firstName: "Alicia"}) {
+        errors { code } } }""", token=alice["token"])
+    remove = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e,
+        participantId: $p}) { errors { code } } }"""
+    await api.execute(remove, {"e": c["event"]["id"], "p": c["pids"][2]},
+                      token=owner["token"])
+    await handled(server)
+
+    snapshot = await docs.event_snapshot(event_pk)
+    assert snapshot is not None and snapshot.title == c["event"]["title"]
+    assert {(m.user_id, m.role) for m in snapshot.members} == {
+        (pk(owner["id"]), "OWNER"), (pk(organizer["id"]), "ORGANIZER")}
+    person = await docs.user_snapshot(pk(alice["id"]))
+    assert person is not None and person.display_name.startswith("Alicia")
+
+    stale = docs.UserSnapshot(id=str(pk(alice["id"])), user_id=pk(alice["id"]),
+                              username="old", display_name="Old", source_version=1)
+    assert await docs.put_snapshot(stale) is False  # an older source never wins
+    assert (await docs.user_snapshot(pk(alice["id"]))).display_name.startswith("Alicia")
+
+    from resolvers.projections import rebuild_all
+
+    await docs.EventSnapshot.delete_all()
+    users, rebuilt = await rebuild_all(server.deps)
+    assert rebuilt >= 1 and users >= 3
+    again = await docs.event_snapshot(event_pk)
+    assert again is not None and {m.role for m in again.members} == {"OWNER", "ORGANIZER"}
+
+
+async def test_a_failing_handler_is_retried_and_holds_back_its_aggregate_only(server):
+    seen: list[tuple[int, int]] = []
+    failures = {"left": 2}
+
+    async def flaky(deps: Any, event: DomainEvent) -> None:
+        if event.aggregate_id == 1 and event.payload["n"] == 0 and failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("handler down")
+        seen.append((event.aggregate_id, event.payload["n"]))
+
+    async with server_dispatcher_paused(server):
+        await emit_test_events(server, [1, 2], 3)
+        worker = Dispatcher(server.deps, [flaky], worker="flaky", retry_base_s=0.05)
+        for _ in range(100):
+            await worker.run_once()
+            if len(seen) == 6:
+                break
+            await asyncio.sleep(0.02)
+    assert [n for agg, n in seen if agg == 2] == [0, 1, 2]
+    assert [n for agg, n in seen if agg == 1] == [0, 1, 2]  # in order, after the retries
+    assert seen.index((2, 2)) < seen.index((1, 0))  # aggregate 2 did not wait for 1
+    rows = await outbox_rows(server, aggregate_type="test", aggregate_id=1)
+    assert rows[0].attempts == 2 and "handler down" in (rows[0].last_error or "")
+    assert all(r.handled_at is not None for r in rows)
+
+
+async def test_a_dispatcher_that_dies_before_marking_done_lets_another_redo_it(
+        api, accounts, events, server):
+    async with server_dispatcher_paused(server):
+        c = await crew(accounts, events, 2)
+        event_pk = pk(c["event"]["id"])
+        dead = Dispatcher(server.deps, HANDLERS, worker="dead", lease_s=0.3)
+        async with server.deps.db.unit_of_work() as db:  # claims and handles, never marks
+            rows = await outbox.claim(db, dead.worker, 100, dead.lease,
+                                      server.deps.db.dialect != "sqlite")
+        for row in rows:
+            for handler in HANDLERS:
+                await handler(server.deps, DomainEvent.of(row))
+        survivor = Dispatcher(server.deps, HANDLERS, worker="survivor")
+        assert await survivor.run_once() == 0  # still leased
+        await asyncio.sleep(0.4)
+        await survivor.drain()
+        async with server.deps.db.unit_of_work() as db:
+            assert await outbox.mark_handled(db, [r.id or 0 for r in rows], dead.worker) == 0
+    feed = await docs.activity_page(event_pk, first=50, before_seq=None)
+    assert [e.verb for e in feed] == ["participant.joined",
+                                      "event.created"]  # handled twice, shown once
+    async with server.deps.db.reader() as db:
+        assert await outbox.pending_count(db) == 0
+
+
+async def test_two_dispatchers_racing_share_the_work_in_order(server):
+    handled_by: dict[int, list[tuple[str, int]]] = {}
+
+    def recorder(name: str) -> Any:
+        async def record(deps: Any, event: DomainEvent) -> None:
+            handled_by.setdefault(event.aggregate_id, []).append((name, event.payload["n"]))
+            await asyncio.sleep(0)
+        return record
+
+    async with server_dispatcher_paused(server):
+        await emit_test_events(server, list(range(1, 13)), 8)
+        one = Dispatcher(server.deps, [recorder("one")], worker="one", batch=5)
+        two = Dispatcher(server.deps, [recorder("two")], worker="two", batch=5)
+
+        async def work(d: Dispatcher) -> None:
+            for _ in range(200):
+                if not await d.run_once():
+                    async with server.deps.db.reader() as db:
+                        if await outbox.pending_count(db) == 0:
+                            return
+                    await asyncio.sleep(0.01)
+
+        await asyncio.gather(work(one), work(two))
+    assert sorted(handled_by) == list(range(1, 13))
+    for steps in handled_by.values():
+        assert [n for _, n in steps] == list(range(8))  # each once, in order
+    assert {name for steps in handled_by.values() for name, _ in steps} == {"one", "two"}
+    async with server.deps.db.reader() as db:
+        count = (await db.exec(select(func.count()).select_from(outbox.OutboxEvent).where(
+            col(outbox.OutboxEvent.handled_at).is_(None)))).one()
+    assert count == 0
