@@ -27,6 +27,7 @@ class Expense(SQLModel, table=True):
     __table_args__ = (
         Index("ix_expenses_event", "event_id", "id"),
         Index("ix_expenses_paid_by", "paid_by_id"),
+        Index("ix_expenses_created_by", "created_by_id"),
         CheckConstraint("amount_minor > 0", name="ck_expenses_amount"),
     )
 
@@ -74,6 +75,7 @@ class Settlement(SQLModel, table=True):
         Index("ix_settlements_event", "event_id", "id"),
         Index("ix_settlements_from", "from_id"),
         Index("ix_settlements_to", "to_id"),
+        Index("ix_settlements_recorded_by", "recorded_by_id"),
         CheckConstraint("amount_minor > 0", name="ck_settlements_amount"),
         CheckConstraint("from_id <> to_id", name="ck_settlements_parties"),
     )

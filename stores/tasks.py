@@ -30,7 +30,12 @@ def _participant_ref(nullable: bool = True) -> Column:  # type: ignore[type-arg]
 
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_event", "event_id", "id"),)
+    __table_args__ = (
+        Index("ix_tasks_event", "event_id", "id"),
+        Index("ix_tasks_created_by_id", "created_by_id"),
+        Index("ix_tasks_completed_by_id", "completed_by_id"),
+        Index("ix_tasks_validated_by_id", "validated_by_id"),
+    )
 
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
     event_id: int = Field(

@@ -74,3 +74,53 @@ def test_production_refuses_to_start_with_defaults(fresh_env):
     result = run_cli("serve", "--port", "1", env={**env, "IVEN_ENV": "production"})
     assert result.returncode != 0
     assert "refusing to start in production" in result.stderr
+
+
+def test_rebuild_projections_and_the_standalone_dispatcher(fresh_env):
+    assert run_cli("migrate", env=fresh_env).returncode == 0
+    rebuilt = run_cli("rebuild-projections", env=fresh_env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt 0 user and 0 event snapshots" in rebuilt.stdout
+
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "iven_gql.cli", "dispatcher"],
+                            env={**os.environ, **fresh_env}, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        lines = []
+        assert proc.stderr is not None
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            lines.append(line)
+            if "outbox dispatcher running" in line or not line:
+                break
+        assert any("outbox dispatcher running" in line for line in lines), lines
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_migrations_build_exactly_the_models(fresh_env, tmp_path):
+    """What `migrate` creates is what the SQLModel tables declare (tables, columns, indexes)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    import stores.accounts
+    import stores.events
+    import stores.expenses
+    import stores.invitations
+    import stores.outbox
+    import stores.tasks  # noqa: F401
+
+    assert run_cli("migrate", env=fresh_env).returncode == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    engine.dispose()
+    assert diff == []

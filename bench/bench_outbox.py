@@ -1,0 +1,194 @@
+"""Commit → handled latency of the outbox on MariaDB + Redis.
+
+A writer commits domain events one unit of work at a time (like mutations, `--rate` per second
+over `--aggregates` aggregates) and notes the wall-clock time right after each commit. A
+dispatcher handles them with a handler that only notes the time it was called (in Redis), so
+the figure is the outbox pipeline itself: commit hook → wake-up (local, or the Redis broadcast)
+→ claim (SELECT … FOR UPDATE SKIP LOCKED) → handler. The document writes of the real handlers are
+left out on purpose: briskdb is not MongoDB (see docs/briskdb.md).
+
+Two runs: `local` (the dispatcher in the writer's process, woken directly) and `remote` (the
+dispatcher in another process, woken through Redis, as with several server processes).
+
+    python bench/bench_outbox.py            # --rate 200 --duration 10 --aggregates 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HANDLED_KEY = "iven:bench:outbox:handled"
+
+
+def settings(args: argparse.Namespace, tmp: Path) -> Any:
+    from iven_gql.config import Settings
+
+    return Settings(database_url=f"{args.mysql_url}/{args.database}", redis_url=args.redis_url,
+                    mongodb_url=args.mongodb_url, var_dir=tmp / "var",
+                    uploads_dir=tmp / "uploads", dispatcher=False,
+                    run_migrations_on_start=True, log_level="WARNING")
+
+
+async def timing_handler(deps: Any, event: Any) -> None:
+    if event.type == "bench.tick":
+        await deps.redis.hset(HANDLED_KEY, str(event.id), repr(time.time()))
+
+
+async def run_worker(args: argparse.Namespace, tmp: Path, ready: Path) -> None:
+    from iven_gql.app import Resources
+    from resolvers.dispatcher import install
+
+    resources = Resources(settings(args, tmp))
+    deps = await resources.open()
+    worker = install(deps, [timing_handler], poll_s=2.0)
+    await worker.start()
+    ready.write_text("ready")
+    try:
+        await asyncio.sleep(args.duration + 30)
+    finally:
+        await worker.close()
+        await resources.close()
+
+
+async def write_events(deps: Any, args: argparse.Namespace) -> dict[int, float]:
+    from stores import outbox
+
+    committed: dict[int, float] = {}
+    interval = 1.0 / args.rate
+    start = time.perf_counter()
+    n = 0
+    while time.perf_counter() - start < args.duration:
+        async with deps.db.unit_of_work() as db:
+            row = outbox.emit(db, "bench.tick", "bench", n % args.aggregates, json.dumps({"n": n}))
+            await db.flush()
+            row_id = row.id or 0
+        committed[row_id] = time.time()
+        n += 1
+        delay = start + n * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return committed
+
+
+async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, float]:
+    from iven_gql.app import Resources
+    from resolvers.dispatcher import install
+
+    resources = Resources(settings(args, tmp))
+    deps = await resources.open()
+    proc = None
+    try:
+        await deps.redis.delete(HANDLED_KEY)
+        if mode == "local":
+            worker = install(deps, [timing_handler], poll_s=2.0)
+            await worker.start()
+        else:
+            install(deps, [], poll_s=2.0)  # the commit hook broadcasts; no local dispatcher
+            ready = tmp / "worker.ready"
+            proc = subprocess.Popen([sys.executable, __file__, "--worker", str(ready),
+                                     *sys.argv[1:]], cwd=ROOT)
+            for _ in range(300):
+                if ready.exists():
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise SystemExit("the remote dispatcher did not start")
+        committed = await write_events(deps, args)
+        deadline = time.monotonic() + 15
+        handled: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            raw = await deps.redis.hgetall(HANDLED_KEY)
+            handled = {(k.decode() if isinstance(k, bytes) else k): float(v)
+                       for k, v in raw.items()}
+            if len(handled) >= len(committed):
+                break
+            await asyncio.sleep(0.2)
+        latencies = sorted((handled[str(i)] - t) * 1000
+                           for i, t in committed.items() if str(i) in handled)
+        if mode == "local":
+            await worker.close()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=20)
+        await resources.close()
+    return {
+        "events": len(committed), "handled": len(latencies),
+        "p50": statistics.median(latencies),
+        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)],
+        "max": latencies[-1],
+    }
+
+
+async def prepare_database(args: argparse.Namespace, *, create: bool = True) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(args.mysql_url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"DROP DATABASE IF EXISTS `{args.database}`"))
+        if create:
+            await conn.execute(text(f"CREATE DATABASE `{args.database}` CHARACTER SET utf8mb4"))
+    await engine.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200.0, help="events committed per second")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--aggregates", type=int, default=50)
+    parser.add_argument("--mysql-url", default=os.environ.get(
+        "IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"))
+    parser.add_argument("--database", default="iven_bench_outbox")
+    parser.add_argument("--redis-url", default=os.environ.get(
+        "IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--mongodb-url", default=None,
+                        help="a MongoDB (default: a briskdb listener; nothing is timed on it)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="iven-bench-outbox-"))
+    listener = None
+    if args.mongodb_url is None:
+        from stores.documents import EmbeddedListener
+
+        listener = EmbeddedListener.start(tmp / "briskdb", pool_size=2)
+        args.mongodb_url = listener.url
+    try:
+        if args.worker:
+            asyncio.run(run_worker(args, tmp, Path(args.worker)))
+            return 0
+        asyncio.run(prepare_database(args))
+        print(f"bench_outbox: {args.rate:g} events/s for {args.duration:g} s over "
+              f"{args.aggregates} aggregates; MariaDB {args.mysql_url}/{args.database}, "
+              f"Redis {args.redis_url}; handler = note the time (no document write)")
+        print(f"{'dispatcher':<34}{'events':>8}{'handled':>9}{'p50 ms':>9}{'p99 ms':>9}"
+              f"{'max ms':>9}")
+        for mode, label in (("local", "in the writer's process"),
+                            ("remote", "another process (Redis wake)")):
+            r = asyncio.run(measure(args, tmp, mode))
+            print(f"{label:<34}{r['events']:>8}{r['handled']:>9}{r['p50']:>9.1f}"
+                  f"{r['p99']:>9.1f}{r['max']:>9.1f}")
+        print("target: p99 <= 1000 ms under normal load (times from the end of the writer's "
+              "unit of work, wake-up included, to the handler call)")
+        asyncio.run(prepare_database(args, create=False))
+    finally:
+        if listener is not None:
+            listener.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
