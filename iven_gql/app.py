@@ -38,7 +38,7 @@ from iven_gql.extensions import OperationRules, shape_errors
 from iven_gql.prepared import PreparedDocuments
 from resolvers import accounts as accounts_uc
 from resolvers import dispatcher as dispatcher_uc
-from resolvers import event_content, projections
+from resolvers import event_content, notifications, projections
 from resolvers.deps import Deps
 from resolvers.sessions import guard
 from schema import build_schema
@@ -127,9 +127,12 @@ class Resources:
         await guard(self.deps).start()
         await accounts_uc.user_cache(self.deps).start()
         event_content.install(self.deps)
-        dispatcher = dispatcher_uc.install(self.deps, projections.HANDLERS)
+        dispatcher = dispatcher_uc.install(self.deps,
+                                           [*projections.HANDLERS, notifications.notify])
         if s.dispatcher:
             await dispatcher.start()
+            jobs = self.deps.state["notification_jobs"] = notifications.Jobs(self.deps)
+            await jobs.start()
         for store, backend in self.backends.items():
             log.info("store backend", extra={"store": store, "backend": backend})
         return self.deps
@@ -141,6 +144,9 @@ class Resources:
             running = dispatcher_uc.dispatcher(deps)
             if running is not None:
                 await running.close()
+            jobs = deps.state.get("notification_jobs")
+            if jobs is not None:
+                await jobs.close()
             await guard(deps).close()
             await accounts_uc.user_cache(deps).close()
             await deps.broadcast.close()

@@ -25,6 +25,7 @@ from stores.accounts import OneTimeSecret, Role, SecretPurpose, User
 from stores.db import retry_transaction, utcnow
 from stores.documents import AccountEvent, delete_user_documents, record_account_event
 from stores.mail import Mail
+from stores.notifications import delete_user_notifications
 
 log = logging.getLogger("iven.accounts")
 
@@ -556,6 +557,7 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
             await deps.read_cache.delete(area, event_id)
     await sessions.announce_revoked(deps, sids + [viewer.session_id])
     after_commit(delete_user_documents(viewer.user_id))
+    after_commit(delete_user_notifications(viewer.user_id))
 
 
 async def create_admin(deps: Deps, *, email: str, username: str, password: str,

@@ -21,6 +21,11 @@ from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
 from schema.events import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
+from schema.notifications import (
+    NotificationMutation,
+    NotificationQuery,
+    NotificationSubscription,
+)
 from schema.tasks import TaskMutation
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -47,7 +52,7 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.No
 
 
 @strawberry.type
-class Query(AccountQuery, EventQuery, InvitationQuery):
+class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery):
     @strawberry.field(
         description="Any object by its global id; same visibility rules as the direct fields."
     )
@@ -63,12 +68,12 @@ class Query(AccountQuery, EventQuery, InvitationQuery):
 
 @strawberry.type
 class Mutation(AccountMutation, EventMutation, InvitationMutation, TaskMutation,
-               ExpenseMutation):
+               ExpenseMutation, NotificationMutation):
     pass
 
 
 @strawberry.type
-class Subscription(AccountSubscription):
+class Subscription(AccountSubscription, NotificationSubscription):
     pass
 
 

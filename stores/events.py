@@ -91,6 +91,8 @@ class Event(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     version: int = 1
+    # the start time the 24 h reminder was sent for (a new start time gets a new reminder)
+    reminded_for: datetime | None = Field(default=None, sa_column=_ts(True))
 
 
 class Participant(SQLModel, table=True):
@@ -396,6 +398,25 @@ def from_cached(cls: type[_RowT], data: dict[str, Any]) -> _RowT:
             value = Decimal(str(value))
         values[name] = value
     return cls.model_construct(**values)
+
+
+async def claim_reminders(db: AsyncSession, now: datetime, horizon: datetime,
+                          skip_locked: bool) -> list[Event]:
+    """Active events starting within (now, horizon] not yet reminded for that start time;
+    marks them reminded (the caller records the domain event in the same transaction)."""
+    stmt = select(Event).where(
+        col(Event.status) == EventStatus.ACTIVE.value,
+        col(Event.starts_at) > now, col(Event.starts_at) <= horizon,
+        or_(col(Event.reminded_for).is_(None), col(Event.reminded_for) != col(Event.starts_at)),
+    ).order_by(col(Event.starts_at)).limit(100)
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
+    found = list((await db.exec(stmt)).all())
+    for event in found:
+        event.reminded_for = event.starts_at
+        db.add(event)
+    await db.flush()
+    return found
 
 
 async def has_money(db: AsyncSession, event_id: int) -> bool:

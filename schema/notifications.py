@@ -1,0 +1,274 @@
+"""Notifications: the inbox, the unread count, preferences and the live stream."""
+
+from __future__ import annotations
+
+import enum
+from base64 import b64encode
+from collections.abc import AsyncGenerator, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from resolvers import notifications as uc
+from resolvers.errors import BadRequest
+from schema.accounts import User
+from schema.common import (
+    Connection,
+    UserError,
+    attempt,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from stores import notifications as store
+
+if TYPE_CHECKING:
+    from schema.events import Event
+
+NotificationType = strawberry.enum(uc.Kind, name="NotificationType")  # registers uc.Kind
+
+_NODE_TYPES = {"EVENT": "Event", "TASK": "Task", "EXPENSE": "Expense",
+               "SETTLEMENT": "Settlement", "INVITATION": "Invitation",
+               "JOIN_REQUEST": "JoinRequest"}
+
+
+@strawberry.enum
+class NotificationErrorCode(enum.Enum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+
+
+@strawberry.type
+class NotificationError(UserError):
+    code: NotificationErrorCode
+    retry_after_seconds: int | None = None
+
+
+@strawberry.type(description="Something you were told about. Several of the same type about "
+                             "the same event within two minutes merge into one (`occurrences`).")
+class Notification(relay.Node):
+    doc: strawberry.Private[store.Notification]
+
+    @classmethod
+    def resolve_id(cls, root: Notification, *, info: Info) -> str:
+        return str(root.doc.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Notification | None]:
+        viewer = info.context.viewer_or_none()
+        ids = list(node_ids)
+        if viewer is None:
+            return [None for _ in ids]
+        found = {str(d.id): d for d in await store.by_ids(viewer.user_id, ids)}
+        return [Notification(doc=found[i]) if i in found else None for i in ids]
+
+    @strawberry.field
+    def type(self) -> uc.Kind:
+        return uc.Kind(self.doc.type)
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.doc.title
+
+    @strawberry.field
+    def body(self) -> str:
+        return self.doc.body
+
+    @strawberry.field(description="How many events this one stands for (grouping).")
+    def occurrences(self) -> int:
+        return self.doc.occurrences
+
+    @strawberry.field(description="The event it is about, if you can still see it.")
+    async def event(self, info: Info) -> Annotated[Event, strawberry.lazy("schema.events")] | None:
+        from schema.events import Event
+
+        if self.doc.event_id is None:
+            return None
+        found = await info.context.loaders.event_access.load(self.doc.event_id)
+        return Event(row=found[0], membership=found[1]) if found else None
+
+    @strawberry.field(description="What to open: EVENT, TASK, EXPENSE, SETTLEMENT, INVITATION "
+                                  "or JOIN_REQUEST.")
+    def target_type(self) -> str | None:
+        return self.doc.target_type
+
+    @strawberry.field(description="Global id of what to open (for `node(id:)`).")
+    def target_id(self) -> strawberry.ID | None:
+        name = _NODE_TYPES.get(self.doc.target_type or "")
+        if name is None or self.doc.target_id is None:
+            return None
+        return strawberry.ID(b64encode(f"{name}:{self.doc.target_id}".encode()).decode())
+
+    @strawberry.field(description="Who caused it (the latest, when grouped).")
+    async def actor(self, info: Info) -> User | None:
+        if self.doc.actor_user_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.doc.actor_user_id)
+        return User(row=row) if row is not None else None
+
+    @strawberry.field
+    def actor_name(self) -> str | None:
+        return self.doc.actor_name
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.doc.created_at
+
+    @strawberry.field(description="The last time something merged into it.")
+    def updated_at(self) -> datetime:
+        return self.doc.updated_at
+
+    @strawberry.field
+    def read_at(self) -> datetime | None:
+        return self.doc.read_at
+
+    @strawberry.field
+    def archived_at(self) -> datetime | None:
+        return self.doc.archived_at
+
+
+@strawberry.type
+class NotificationPreference:
+    type: uc.Kind
+    in_app: bool
+    email: bool
+
+
+@strawberry.input
+class NotificationPreferenceInput:
+    type: uc.Kind
+    in_app: bool
+    email: bool
+
+
+@strawberry.input
+class MarkNotificationsReadInput:
+    ids: list[relay.GlobalID] | None = None
+    all: bool = False
+
+
+@strawberry.input
+class NotificationRefInput:
+    id: relay.GlobalID
+
+
+@strawberry.input
+class UpdateNotificationPreferencesInput:
+    preferences: list[NotificationPreferenceInput]
+
+
+@strawberry.type
+class MarkNotificationsReadPayload:
+    unread_count: int | None
+    errors: list[NotificationError]
+
+
+@strawberry.type
+class NotificationPayload:
+    notification: Notification | None
+    errors: list[NotificationError]
+
+
+@strawberry.type
+class NotificationPreferencesPayload:
+    preferences: list[NotificationPreference]
+    errors: list[NotificationError]
+
+
+@strawberry.type
+class NotificationReceived:
+    notification: Notification
+    unread_count: int
+
+
+def _ids(ids: list[relay.GlobalID]) -> list[str]:
+    return [gid.node_id if gid.type_name == "Notification" else "" for gid in ids]
+
+
+def _prefs(found: list[tuple[uc.Kind, store.Channels]]) -> list[NotificationPreference]:
+    return [NotificationPreference(type=kind, in_app=c.in_app, email=c.email)
+            for kind, c in found]
+
+
+@strawberry.type
+class NotificationQuery:
+    @strawberry.field(description="Your notifications, most recently updated first.")
+    async def notifications(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        unread_only: bool = False,
+    ) -> Connection[Notification]:
+        viewer = info.context.require_viewer()
+        size = page_size(first)
+        parts = decode_cursor(after, arity=2)
+        before = None
+        if parts is not None:
+            try:
+                before = (datetime.fromisoformat(parts[0]), str(parts[1]))
+            except (TypeError, ValueError):
+                raise BadRequest("Invalid cursor.") from None
+        docs = await uc.inbox(info.context.deps, viewer, size + 1, before, unread_only)
+        return connection([Notification(doc=d) for d in docs], size,
+                          lambda n: encode_cursor(n.doc.updated_at.isoformat(), str(n.doc.id)),
+                          has_previous=after is not None)
+
+    @strawberry.field(description="Unread and not archived.")
+    async def unread_notification_count(self, info: Info) -> int:
+        return await uc.unread_count(info.context.deps, info.context.require_viewer())
+
+    @strawberry.field(description="Per type: in the app, by email.")
+    async def notification_preferences(self, info: Info) -> list[NotificationPreference]:
+        return _prefs(await uc.preferences(info.context.deps, info.context.require_viewer()))
+
+
+@strawberry.type
+class NotificationMutation:
+    @strawberry.mutation(description="Marks the given notifications (or `all: true`) read.")
+    async def mark_notifications_read(
+        self, info: Info, input: MarkNotificationsReadInput
+    ) -> MarkNotificationsReadPayload:
+        viewer = info.context.require_viewer()
+        ids = _ids(input.ids) if input.ids is not None else None
+        count, errors = await attempt(uc.mark_read(info.context.deps, viewer, ids, input.all),
+                                      NotificationError, NotificationErrorCode)
+        return MarkNotificationsReadPayload(unread_count=count, errors=errors)
+
+    @strawberry.mutation(description="Hides a notification from the inbox (and marks it read).")
+    async def archive_notification(self, info: Info,
+                                   input: NotificationRefInput) -> NotificationPayload:
+        viewer = info.context.require_viewer()
+        doc, errors = await attempt(
+            uc.archive(info.context.deps, viewer, _ids([input.id])[0]),
+            NotificationError, NotificationErrorCode)
+        return NotificationPayload(notification=Notification(doc=doc) if doc else None,
+                                   errors=errors)
+
+    @strawberry.mutation(description="Sets in-app and email delivery for the given types.")
+    async def update_notification_preferences(
+        self, info: Info, input: UpdateNotificationPreferencesInput
+    ) -> NotificationPreferencesPayload:
+        viewer = info.context.require_viewer()
+        changes = [(p.type, p.in_app, p.email) for p in input.preferences]
+        found, errors = await attempt(
+            uc.update_preferences(info.context.deps, viewer, changes),
+            NotificationError, NotificationErrorCode)
+        return NotificationPreferencesPayload(preferences=_prefs(found or []), errors=errors)
+
+
+@strawberry.type
+class NotificationSubscription:
+    @strawberry.subscription(description="Each new notification with your unread count, from "
+                                          "any server process. Closed (4403) when the session "
+                                          "ends.")
+    async def notification_received(
+        self, info: Info
+    ) -> AsyncGenerator[NotificationReceived, None]:
+        viewer = info.context.require_viewer()
+        async for doc, unread in uc.received(info.context.deps, viewer):
+            yield NotificationReceived(notification=Notification(doc=doc), unread_count=unread)
+        await info.context.close_socket(4403, "Session ended")

@@ -1,0 +1,340 @@
+"""Notifications: every type reaches the right people, grouping, email with quiet hours, the
+reminder, the inbox and its unread count, preferences, and the live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from resolvers import notifications as uc
+from resolvers.dispatcher import dispatcher
+from stores.db import utcnow
+from tests.test_events import REMOVE, ROLE
+from tests.test_invitations import ACCEPT, DECLINE, INVITE
+from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, crew, expense, step
+
+INBOX = """query($first: Int, $unread: Boolean) { unreadNotificationCount
+  notifications(first: $first, unreadOnly: $unread) { edges { node {
+    id type title occurrences targetType targetId actor { username } actorName readAt
+    event { id } } } } }"""
+MARK = """mutation($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) {
+  unreadCount errors { code } } }"""
+RECEIVED = """subscription { notificationReceived { unreadCount notification { type title } } }"""
+
+
+async def second_session(accounts, user) -> dict[str, str]:
+    signed_in = await accounts.login(user["email"], user["password"])
+    return {"token": signed_in["accessToken"]}
+
+
+async def handled(server) -> None:
+    running = dispatcher(server.deps)
+    assert running is not None
+    await running.drain()
+
+
+async def inbox(api, user, **variables: Any) -> tuple[int, list[dict[str, Any]]]:
+    result = await api.execute(INBOX, variables, token=user["token"])
+    assert "errors" not in result, result
+    data = result["data"]
+    return data["unreadNotificationCount"], [e["node"] for e in data["notifications"]["edges"]]
+
+
+async def types_of(api, user) -> list[str]:
+    return [n["type"] for n in (await inbox(api, user))[1]]
+
+
+@pytest.fixture
+def clock(server):
+    """Sets the notification clock (restored after the test)."""
+    def set_to(when: datetime) -> None:
+        server.deps.state["clock"] = lambda: when
+    yield set_to
+    server.deps.state.pop("clock", None)
+
+
+async def test_invitations_and_membership_changes_notify_the_people_concerned(
+        api, accounts, events, server):
+    owner, bob, carol = [await accounts.user() for _ in range(3)]
+    event = await events.create(owner["token"], title="Ski weekend")
+    invited = (await api.execute(INVITE, {"input": {"eventId": event["id"], "invitees": [
+        {"username": bob["username"]}, {"username": carol["username"]}]}},
+        token=owner["token"]))["data"]["inviteParticipants"]["invitations"]
+    await handled(server)
+    _, bob_inbox = await inbox(api, bob)
+    assert [n["type"] for n in bob_inbox] == ["INVITATION_RECEIVED"]
+    assert bob_inbox[0]["title"].endswith("invites you to Ski weekend")
+    assert bob_inbox[0]["actor"]["username"] == owner["username"]
+    assert bob_inbox[0]["event"] is None  # not a participant yet: the event stays hidden
+
+    by_name = {i["invitee"]["username"]: i["id"] for i in invited}
+    accepted = await api.execute(ACCEPT, {"id": by_name[bob["username"]]}, token=bob["token"])
+    bob_pid = accepted["data"]["acceptInvitation"]["participant"]["id"]
+    await api.execute(DECLINE, {"id": by_name[carol["username"]]}, token=carol["token"])
+    await api.execute(ROLE, {"e": event["id"], "p": bob_pid, "r": "ORGANIZER"},
+                      token=owner["token"])
+    await handled(server)
+    assert sorted(await types_of(api, owner)) == ["INVITATION_ACCEPTED", "INVITATION_DECLINED"]
+    assert await types_of(api, bob) == ["ROLE_CHANGED", "INVITATION_RECEIVED"]
+    await api.execute(REMOVE, {"e": event["id"], "p": bob_pid}, token=owner["token"])
+    await handled(server)
+    assert (await types_of(api, bob))[0] == "REMOVED_FROM_EVENT"
+
+    unlisted = await events.create(owner["token"], visibility="UNLISTED")
+    ask = """mutation($e: ID!) { requestToJoin(input: {eventId: $e}) { errors { code } } }"""
+    await api.execute(ask, {"e": unlisted["id"]}, token=carol["token"])
+    await handled(server)
+    assert (await types_of(api, owner))[0] == "JOIN_REQUEST"
+
+
+async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts, events,
+                                                                   server):
+    c = await crew(accounts, events, 4)
+    owner, organizer, alice, bob = c["people"]
+    eid = c["event"]["id"]
+    task = (await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Tent",
+                                                      "assigneeIds": [c["pids"][2]]}},
+                              token=organizer["token"]))["data"]["createTask"]["task"]
+    await handled(server)
+    assert await types_of(api, alice) == ["TASK_ASSIGNED"]
+    assert await types_of(api, bob) == []
+    await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"])
+    await handled(server)
+    assert (await types_of(api, owner)) == ["TASK_COMPLETED"]
+    assert "TASK_COMPLETED" in await types_of(api, organizer)
+    await api.execute(step("validateTask"), {"id": task["id"]}, token=owner["token"])
+    await handled(server)
+    assert (await types_of(api, alice))[0] == "TASK_VALIDATED"
+
+    split = {"mode": "EXACT", "parts": [{"participantId": c["pids"][2], "value": "10.00"}]}
+    created = (await api.execute(CREATE_EXPENSE, expense(c, amount="10.00", title="Fuel",
+                                                         split=split),
+                                 token=owner["token"]))["data"]["createExpense"]
+    assert created["errors"] == []
+    await handled(server)
+    _, alice_inbox = await inbox(api, alice)
+    assert alice_inbox[0]["type"] == "EXPENSE_ADDED" and "Fuel" in alice_inbox[0]["title"]
+    assert "EXPENSE_ADDED" not in await types_of(api, bob)  # not involved
+    record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
+        errors { code } } }"""
+    await api.execute(record, {"input": {"eventId": eid, "fromId": c["pids"][2],
+                                         "toId": c["pids"][0], "amount": "10.00"}},
+                      token=alice["token"])
+    await handled(server)
+    assert (await types_of(api, owner))[0] == "SETTLEMENT_RECORDED"
+
+    update = """mutation($input: UpdateEventInput!) { updateEvent(input: $input) {
+        errors { code } } }"""
+    await api.execute(update, {"input": {"eventId": eid, "title": "Renamed only"}},
+                      token=owner["token"])
+    await handled(server)
+    assert "EVENT_UPDATED" not in await types_of(api, bob)  # a title is not date or place
+    await api.execute(update, {"input": {"eventId": eid, "startsAt": "2030-06-01T09:00:00Z"}},
+                      token=owner["token"])
+    await api.execute("""mutation($e: ID!) { cancelEvent(input: {eventId: $e}) {
+        errors { code } } }""", {"e": eid}, token=owner["token"])
+    await handled(server)
+    assert (await types_of(api, bob))[:2] == ["EVENT_CANCELLED", "EVENT_UPDATED"]
+    assert "EVENT_CANCELLED" not in await types_of(api, owner)  # not told of one's own doing
+
+
+async def test_the_24h_reminder_is_sent_once_per_start_time(api, accounts, events, server):
+    c = await crew(accounts, events, 2)
+    soon = (utcnow() + timedelta(hours=20)).isoformat()
+    later = (utcnow() + timedelta(hours=21)).isoformat()
+    update = """mutation($input: UpdateEventInput!) { updateEvent(input: $input) {
+        errors { code } } }"""
+    await api.execute(update, {"input": {"eventId": c["event"]["id"], "startsAt": soon,
+                                         "endsAt": later}}, token=c["people"][0]["token"])
+    assert await uc.remind(server.deps) == 1
+    assert await uc.remind(server.deps) == 0  # already reminded for this start time
+    await handled(server)
+    organizer = c["people"][1]
+    reminders = [t for t in await types_of(api, organizer) if t == "EVENT_REMINDER"]
+    assert reminders == ["EVENT_REMINDER"]
+
+
+async def test_same_type_same_event_within_two_minutes_merge(api, accounts, events, server,
+                                                             clock):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    start = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
+    for minute, amount in ((0, "3.00"), (1, "4.00"), (2, "5.00")):
+        clock(start + timedelta(minutes=minute))
+        await api.execute(CREATE_EXPENSE, expense(c, amount=amount), token=owner["token"])
+        await handled(server)
+    unread, notes = await inbox(api, alice)
+    assert unread == 1 and len(notes) == 1
+    assert notes[0]["occurrences"] == 3
+    assert notes[0]["title"] == f"3 new expenses in {c['event']['title']}"
+    clock(start + timedelta(minutes=5))  # past the grace window: a new one
+    await api.execute(CREATE_EXPENSE, expense(c, amount="6.00"), token=owner["token"])
+    await handled(server)
+    unread, notes = await inbox(api, alice)
+    assert unread == 2 and [n["occurrences"] for n in notes] == [1, 3]
+
+
+def test_quiet_hours_hold_emails_until_morning_unless_the_event_is_today():
+    paris = "Europe/Paris"
+    evening = datetime(2030, 1, 10, 22, 30, tzinfo=UTC)  # 23:30 in Paris
+    next_week = datetime(2030, 1, 17, 12, 0, tzinfo=UTC)
+    assert uc.email_time(evening, paris, next_week) == datetime(2030, 1, 11, 7, 0, tzinfo=UTC)
+    early = datetime(2030, 1, 11, 5, 0, tzinfo=UTC)  # 06:00 in Paris
+    assert uc.email_time(early, paris, next_week) == datetime(2030, 1, 11, 7, 0, tzinfo=UTC)
+    assert uc.email_time(early, paris, datetime(2030, 1, 11, 18, 0, tzinfo=UTC)) == early
+    noon = datetime(2030, 1, 10, 11, 0, tzinfo=UTC)
+    assert uc.email_time(noon, paris, next_week) == noon
+    tokyo_night = datetime(2030, 1, 10, 14, 0, tzinfo=UTC)  # 23:00 in Tokyo, 15:00 in Paris
+    assert uc.email_time(tokyo_night, "Asia/Tokyo", next_week) == datetime(
+        2030, 1, 10, 23, 0, tzinfo=UTC)
+    assert uc.email_time(tokyo_night, paris, next_week) == tokyo_night
+    # an unknown zone counts as UTC, where 22:30 is quiet too
+    assert uc.email_time(evening, "Not/AZone", next_week) == datetime(2030, 1, 11, 8, 0,
+                                                                       tzinfo=UTC)
+
+
+async def test_emails_follow_preferences_and_wait_for_the_end_of_quiet_hours(
+        api, accounts, events, server, clock, mailbox):
+    c = await crew(accounts, events, 2)
+    owner, organizer = c["people"]
+    await api.execute("""mutation { updateProfile(input: {timezone: "Europe/Paris"}) {
+        errors { code } } }""", token=organizer["token"])
+    night = datetime(2030, 1, 10, 22, 30, tzinfo=UTC)  # 23:30 in Paris; the event is in June
+    clock(night)
+    mailbox.clear()
+    await api.execute("""mutation($e: ID!) { cancelEvent(input: {eventId: $e}) {
+        errors { code } } }""", {"e": c["event"]["id"]}, token=owner["token"])
+    await handled(server)
+    jobs = uc.Jobs(server.deps)
+    await jobs.run_once()
+    assert mailbox.to(organizer["email"]) == []  # quiet hours
+    clock(datetime(2030, 1, 11, 7, 1, tzinfo=UTC))  # 08:01 in Paris
+    await jobs.run_once()
+    mail = await mailbox.wait_for(organizer["email"], "is cancelled")
+    assert c["event"]["title"] in mail["subject"]
+    await jobs.run_once()
+    assert len(mailbox.to(organizer["email"])) == 1  # sent once
+
+    prefs = """mutation($input: UpdateNotificationPreferencesInput!) {
+      updateNotificationPreferences(input: $input) { preferences { type inApp email }
+      errors { code } } }"""
+    result = (await api.execute(prefs, {"input": {"preferences": [
+        {"type": "TASK_ASSIGNED", "inApp": False, "email": False}]}},
+        token=organizer["token"]))["data"]["updateNotificationPreferences"]
+    by_type = {p["type"]: p for p in result["preferences"]}
+    assert by_type["TASK_ASSIGNED"] == {"type": "TASK_ASSIGNED", "inApp": False, "email": False}
+    assert by_type["INVITATION_RECEIVED"]["email"] is True  # the defaults
+    assert by_type["EXPENSE_ADDED"] == {"type": "EXPENSE_ADDED", "inApp": True, "email": False}
+
+
+async def test_unread_count_read_marks_archive_and_concurrent_sessions(api, accounts, events,
+                                                                       server):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    for n in range(3):
+        await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": f"t{n}",
+                                                  "assigneeIds": [c["pids"][2]]}},
+                          token=owner["token"])
+        await handled(server)
+    await api.execute(CREATE_EXPENSE, expense(c), token=owner["token"])
+    await handled(server)
+    unread, notes = await inbox(api, alice)
+    assert unread == 2 and [n["occurrences"] for n in notes] == [1, 3]  # expense; 3 tasks
+
+    second = await second_session(accounts, alice)
+    marks = [api.execute(MARK, {"input": {"ids": [notes[0]["id"]]}}, token=alice["token"]),
+             api.execute(MARK, {"input": {"all": True}}, token=second["token"]),
+             api.execute(MARK, {"input": {"ids": [notes[1]["id"]]}}, token=second["token"])]
+    results = await asyncio.gather(*marks)
+    assert all(r["data"]["markNotificationsRead"]["errors"] == [] for r in results)
+    unread, notes = await inbox(api, alice)
+    assert unread == 0 and all(n["readAt"] for n in notes)
+    assert (await inbox(api, alice, unread=True))[1] == []
+
+    bad = await api.execute(MARK, {"input": {"ids": [], "all": True}}, token=alice["token"])
+    assert bad["data"]["markNotificationsRead"]["errors"][0]["code"] == "INVALID_INPUT"
+    archive = """mutation($id: ID!) { archiveNotification(input: {id: $id}) {
+        notification { archivedAt } errors { code } } }"""
+    done = await api.execute(archive, {"id": notes[0]["id"]}, token=alice["token"])
+    assert done["data"]["archiveNotification"]["notification"]["archivedAt"]
+    assert len((await inbox(api, alice))[1]) == 1
+    stolen = await api.execute(archive, {"id": notes[1]["id"]}, token=owner["token"])
+    assert stolen["data"]["archiveNotification"]["errors"][0]["code"] == "NOT_FOUND"
+    anonymous = await api.execute(INBOX, {})
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_redelivered_event_makes_no_second_notification(api, accounts, events, server):
+    from resolvers.dispatcher import DomainEvent
+    from stores import outbox
+
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Once",
+                                              "assigneeIds": [c["pids"][2]]}},
+                      token=owner["token"])
+    await handled(server)
+    async with server.deps.db.reader() as db:
+        from sqlmodel import col, select
+
+        row = (await db.exec(select(outbox.OutboxEvent).where(
+            col(outbox.OutboxEvent.event_type) == "task.created").order_by(
+            col(outbox.OutboxEvent.id).desc()))).first()
+    await uc.notify(server.deps, DomainEvent.of(row))  # delivered again
+    unread, notes = await inbox(api, alice)
+    assert unread == 1 and notes[0]["occurrences"] == 1
+
+
+async def test_new_notifications_are_pushed_to_every_session_of_the_recipient(api, accounts,
+                                                                              events, server):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    second = await second_session(accounts, alice)
+    async with api.ws({"authorization": f"Bearer {alice['token']}"}) as one, \
+            api.ws({"authorization": f"Bearer {second['token']}"}) as two:
+        for ws in (one, two):
+            assert (await ws.receive())["type"] == "connection_ack"
+            await ws.subscribe(RECEIVED)
+        await asyncio.sleep(0.2)
+        await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Go",
+                                                  "assigneeIds": [c["pids"][2]]}},
+                          token=owner["token"])
+        for ws in (one, two):
+            message = await ws.receive(timeout=5)
+            payload = message["payload"]["data"]["notificationReceived"]
+            assert payload["notification"]["type"] == "TASK_ASSIGNED"
+            assert payload["unreadCount"] == 1
+
+
+@pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+                    reason="needs a Redis shared between two server processes")
+async def test_a_mutation_on_one_process_notifies_a_socket_on_another(api, accounts, events,
+                                                                      settings, server):
+    import httpx
+
+    from tests.conftest import start_server, stop_server
+    from tests.support import GraphQLClient
+
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    other, uv, task = await start_server(settings)
+    try:
+        async with httpx.AsyncClient(base_url=other.url, timeout=20) as http:
+            other_api = GraphQLClient(http, other.ws_url)
+            async with other_api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
+                assert (await ws.receive())["type"] == "connection_ack"
+                await ws.subscribe(RECEIVED)
+                await asyncio.sleep(0.2)
+                await api.execute(CREATE_TASK, {"input": {
+                    "eventId": c["event"]["id"], "title": "Far", "assigneeIds": [c["pids"][2]]}},
+                    token=owner["token"])
+                message = await ws.receive(timeout=5)
+                assert message["payload"]["data"]["notificationReceived"]["notification"][
+                    "type"] == "TASK_ASSIGNED"
+    finally:
+        await stop_server(uv, task)
+        await server.deps.documents.bind()
