@@ -28,6 +28,7 @@ from resolvers.sessions import REVOKED_CHANNEL, guard
 from stores import accounts as accounts_store
 from stores import events as events_store
 from stores import notifications as store
+from stores import outbox as outbox_store
 from stores.db import utcnow
 from stores.mail import Mail
 from stores.redis import key
@@ -37,6 +38,7 @@ log = logging.getLogger("iven.notifications")
 GRACE = timedelta(minutes=2)
 QUIET_START, QUIET_END = 22, 8
 REMINDER_AHEAD = timedelta(hours=24)
+OUTBOX_RETENTION = timedelta(days=7)
 
 
 class Kind(enum.Enum):
@@ -290,7 +292,8 @@ async def remind(deps: Deps) -> int:
 
 
 class Jobs:
-    """The periodic work of a dispatcher process: reminders (every minute), due emails."""
+    """The periodic work of a dispatcher process: reminders, due emails, and dropping outbox
+    rows handled more than a week ago."""
 
     def __init__(self, deps: Deps, every_s: float = 5.0) -> None:
         self.deps = deps
@@ -309,6 +312,8 @@ class Jobs:
     async def run_once(self) -> None:
         await remind(self.deps)
         await send_due_emails(self.deps)
+        async with self.deps.db.unit_of_work() as db:
+            await outbox_store.purge_handled(db, clock(self.deps) - OUTBOX_RETENTION)
 
     async def _run(self) -> None:
         while True:

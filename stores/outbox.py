@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Index, String, Text, and_, func, or_, update
+from sqlalchemy import Column, Index, String, Text, and_, delete, func, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -138,3 +138,13 @@ async def last_id(db: AsyncSession) -> int:
     """The newest outbox id (0 when empty): a rebuild is as new as everything recorded."""
     found = (await db.exec(select(func.max(OutboxEvent.id)))).one()
     return int(found or 0)
+
+
+async def purge_handled(db: AsyncSession, before: datetime, limit: int = 5000) -> int:
+    """Deletes handled rows older than `before` (the outbox is a queue, not an archive)."""
+    ids = list((await db.exec(select(OutboxEvent.id).where(
+        col(OutboxEvent.handled_at).is_not(None), col(OutboxEvent.handled_at) < before,
+    ).limit(limit))).all())
+    if ids:
+        await db.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(ids)))
+    return len(ids)

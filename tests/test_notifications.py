@@ -338,3 +338,13 @@ async def test_a_mutation_on_one_process_notifies_a_socket_on_another(api, accou
     finally:
         await stop_server(uv, task)
         await server.deps.documents.bind()
+
+
+async def test_the_stream_ends_when_the_session_is_revoked(api, accounts):
+    alice = await accounts.user()
+    async with api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.subscribe(RECEIVED)
+        await asyncio.sleep(0.2)
+        await api.execute("mutation { logout { ok } }", token=alice["token"])
+        assert await ws.closed_with(timeout=3) == 4403

@@ -236,3 +236,28 @@ async def test_two_dispatchers_racing_share_the_work_in_order(server):
         count = (await db.exec(select(func.count()).select_from(outbox.OutboxEvent).where(
             col(outbox.OutboxEvent.handled_at).is_(None)))).one()
     assert count == 0
+
+
+async def test_handled_rows_are_purged_after_a_week_and_pending_ones_never(server):
+    from datetime import timedelta
+
+    from sqlmodel import update
+
+    from stores.db import utcnow
+
+    async with server_dispatcher_paused(server):
+        await emit_test_events(server, [7], 3)
+        rows = await outbox_rows(server, aggregate_type="test", aggregate_id=7)
+        async with server.deps.db.unit_of_work() as db:
+            await db.exec(update(outbox.OutboxEvent).where(
+                col(outbox.OutboxEvent.id).in_([rows[0].id, rows[1].id])
+            ).values(handled_at=utcnow() - timedelta(days=8)))
+            await db.exec(update(outbox.OutboxEvent).where(
+                col(outbox.OutboxEvent.id) == rows[1].id).values(handled_at=utcnow()))
+        async with server.deps.db.unit_of_work() as db:
+            assert await outbox.purge_handled(db, utcnow() - timedelta(days=7)) == 1
+        left = await outbox_rows(server, aggregate_type="test", aggregate_id=7)
+        assert [r.id for r in left] == [rows[1].id, rows[2].id]  # recent and pending stay
+        async with server.deps.db.unit_of_work() as db:
+            await db.exec(update(outbox.OutboxEvent).where(
+                col(outbox.OutboxEvent.aggregate_type) == "test").values(handled_at=utcnow()))
