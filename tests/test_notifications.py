@@ -119,6 +119,20 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
     _, alice_inbox = await inbox(api, alice)
     assert alice_inbox[0]["type"] == "EXPENSE_ADDED" and "Fuel" in alice_inbox[0]["title"]
     assert "EXPENSE_ADDED" not in await types_of(api, bob)  # not involved
+    edit = """mutation($input: UpdateExpenseInput!) { updateExpense(input: $input) {
+        errors { code } } }"""
+    edited = await api.execute(edit, {"input": {"expenseId": created["expense"]["id"],
+                                                "title": "Diesel"}}, token=owner["token"])
+    assert edited["data"]["updateExpense"]["errors"] == []
+    await handled(server)
+    _, alice_inbox = await inbox(api, alice)
+    assert alice_inbox[0]["type"] == "EXPENSE_EDITED" and "Diesel" in alice_inbox[0]["title"]
+    node = await api.execute("query($id: ID!) { node(id: $id) { ... on Notification { type } } }",
+                             {"id": alice_inbox[0]["id"]}, token=alice["token"])
+    assert node["data"]["node"] == {"type": "EXPENSE_EDITED"}
+    hidden = await api.execute("query($id: ID!) { node(id: $id) { id } }",
+                               {"id": alice_inbox[0]["id"]}, token=bob["token"])
+    assert hidden["data"]["node"] is None  # someone else's notification
     record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
         errors { code } } }"""
     await api.execute(record, {"input": {"eventId": eid, "fromId": c["pids"][2],
