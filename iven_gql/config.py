@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     rate_reset_ip: str = "10/3600"
     rate_reset_email: str = "5/3600"
     rate_confirm_email: str = "10/900"
+    rate_chat_send: str = "30/10"
 
     # GraphQL protections
     max_depth: int = 12

@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from resolvers import accounts as accounts_uc
+from resolvers import chat as chat_uc
 from resolvers import events as events_uc
 from resolvers import expenses as expenses_uc
 from resolvers import invitations as invitations_uc
+from resolvers import projections as projections_uc
 from resolvers import tasks as tasks_uc
 from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import Unauthenticated
@@ -87,6 +89,14 @@ class Loaders:
     @cached_property
     def assignees_by_task(self) -> DataLoader[int, Any]:
         return self._loader(tasks_uc.assignees_of)
+
+    @cached_property
+    def user_snapshot(self) -> DataLoader[int, Any]:
+        return self._loader(projections_uc.user_snapshots)
+
+    @cached_property
+    def chat_message(self) -> DataLoader[str, Any]:
+        return self._loader(chat_uc.messages_by_id)
 
     @cached_property
     def ledger_by_event(self) -> DataLoader[int, Any]:

@@ -49,6 +49,7 @@ class AccountSettings(Protocol):
     rate_reset_ip: str
     rate_reset_email: str
     rate_confirm_email: str
+    rate_chat_send: str
 
 
 @dataclass

@@ -57,6 +57,7 @@ class Kind(enum.Enum):
     EVENT_UPDATED = "EVENT_UPDATED"
     EVENT_CANCELLED = "EVENT_CANCELLED"
     EVENT_REMINDER = "EVENT_REMINDER"
+    MENTIONED = "MENTIONED"
 
 
 EMAIL_BY_DEFAULT = {Kind.INVITATION_RECEIVED, Kind.EVENT_CANCELLED}
@@ -69,6 +70,7 @@ GROUPED = {
     Kind.EXPENSE_EDITED: "{n} expenses edited in {event}",
     Kind.SETTLEMENT_RECORDED: "{n} payments recorded in {event}",
     Kind.EVENT_UPDATED: "{event} changed {n} times",
+    Kind.MENTIONED: "{n} mentions of you in {event}",
 }
 PLACE_AND_TIME = {"startsAt", "endsAt", "location"}
 
@@ -157,6 +159,10 @@ def messages(event: DomainEvent, title: str, actor: str, people: dict[int, Any],
                         target_type="EVENT", target_id=event.aggregate_id)]
     if t == "event.cancelled":
         return [Message(Kind.EVENT_CANCELLED, members, f"{title} is cancelled",
+                        target_type="EVENT", target_id=event.aggregate_id)]
+    if t == "chat.mentioned":
+        return [Message(Kind.MENTIONED, list(p.get("user_ids", [])),
+                        f"{actor} mentioned you in {title}", body=str(p.get("excerpt", "")),
                         target_type="EVENT", target_id=event.aggregate_id)]
     if t == "event.reminder":
         return [Message(Kind.EVENT_REMINDER, members,

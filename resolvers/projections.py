@@ -134,3 +134,10 @@ async def rebuild_all(deps: Deps) -> tuple[int, int]:
     for event_id in event_ids:
         await refresh_event_snapshot(deps, event_id, last)
     return len(user_ids), len(event_ids)
+
+
+async def user_snapshots(deps: Deps, user_ids: list[int]) -> list[docs.UserSnapshot | None]:
+    """Batch function for the snapshot loader."""
+    found = {s.user_id: s for s in await docs.UserSnapshot.find(
+        {"_id": {"$in": [str(i) for i in user_ids]}}).to_list()}
+    return [found.get(i) for i in user_ids]

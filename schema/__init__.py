@@ -18,6 +18,7 @@ from strawberry.types import Info
 
 from resolvers.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
+from schema.chat import ChatMutation
 from schema.events import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
@@ -68,7 +69,7 @@ class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery):
 
 @strawberry.type
 class Mutation(AccountMutation, EventMutation, InvitationMutation, TaskMutation,
-               ExpenseMutation, NotificationMutation):
+               ExpenseMutation, NotificationMutation, ChatMutation):
     pass
 
 

@@ -27,6 +27,7 @@ from stores import events as rows
 
 if TYPE_CHECKING:
     from schema.activity import ActivityEntry
+    from schema.chat import Message
     from schema.expenses import Balance, Expense, Settlement, Transfer
     from schema.invitations import Invitation, JoinRequest
     from schema.tasks import Task, TaskStatus
@@ -492,6 +493,18 @@ class Event(relay.Node):
             return None
         found = await info.context.loaders.join_requests_by_event.load(self.row.id)
         return [JoinRequest(row=r) for r in found]
+
+    @strawberry.field(description="Participants only: the chat, newest first. `before` pages "
+                                  "back; `around: messageId` opens at a message.")
+    async def messages(
+        self, info: Info, last: int | None = None, before: str | None = None,
+        around: relay.GlobalID | None = None,
+    ) -> Connection[Annotated[Message, strawberry.lazy("schema.chat")]] | None:
+        from schema.chat import event_messages
+
+        if not self.is_member:
+            return None
+        return await event_messages(info, self.row.id or 0, last, before, around)
 
     @strawberry.field(description="Participants only: what happened, newest first.")
     async def activity(
