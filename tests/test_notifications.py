@@ -318,7 +318,7 @@ async def test_new_notifications_are_pushed_to_every_session_of_the_recipient(ap
         for ws in (one, two):
             assert (await ws.receive())["type"] == "connection_ack"
             await ws.subscribe(RECEIVED)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
         await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Go",
                                                   "assigneeIds": [c["pids"][2]]}},
                           token=owner["token"])
@@ -347,7 +347,7 @@ async def test_a_mutation_on_one_process_notifies_a_socket_on_another(api, accou
             async with other_api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
                 assert (await ws.receive())["type"] == "connection_ack"
                 await ws.subscribe(RECEIVED)
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.5)
                 await api.execute(CREATE_TASK, {"input": {
                     "eventId": c["event"]["id"], "title": "Far", "assigneeIds": [c["pids"][2]]}},
                     token=owner["token"])
@@ -364,6 +364,6 @@ async def test_the_stream_ends_when_the_session_is_revoked(api, accounts):
     async with api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
         assert (await ws.receive())["type"] == "connection_ack"
         await ws.subscribe(RECEIVED)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
         await api.execute("mutation { logout { ok } }", token=alice["token"])
         assert await ws.closed_with(timeout=3) == 4403
