@@ -19,7 +19,7 @@ from schema.common import (
     UserError,
     attempt,
     connection,
-    decode_cursor,
+    decode_time_cursor,
     encode_cursor,
     page_size,
 )
@@ -400,13 +400,7 @@ class AccountQuery:
     ) -> Connection[AccountEvent]:
         viewer = _require_viewer(info)
         size = page_size(first)
-        parts = decode_cursor(after, arity=2)
-        before = None
-        if parts is not None:
-            try:
-                before = (datetime.fromisoformat(parts[0]), str(parts[1]))
-            except (TypeError, ValueError):
-                raise BadRequest("Invalid cursor.") from None
+        before = decode_time_cursor(after)
         docs = await uc.account_activity(info.context.deps, viewer, size + 1, before)
         return connection(
             [AccountEvent(doc=d) for d in docs], size,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from base64 import b64encode
 from datetime import datetime
 from typing import cast
 
@@ -14,7 +13,14 @@ from strawberry.types import Info
 from resolvers import events as uc
 from resolvers.errors import BadRequest
 from schema.accounts import User
-from schema.common import Connection, connection, decode_cursor, encode_cursor, page_size
+from schema.common import (
+    Connection,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    global_id,
+    page_size,
+)
 from stores.projections import ActivityEntry as Entry
 
 
@@ -77,7 +83,7 @@ class ActivityEntry:
     @strawberry.field(description="Global id of the subject (for `node(id:)`).")
     def subject_id(self) -> strawberry.ID:
         name = _NODE_TYPES[self.entry.subject_type]
-        return strawberry.ID(b64encode(f"{name}:{self.entry.subject_id}".encode()).decode())
+        return global_id(name, self.entry.subject_id)
 
     @strawberry.field(description="A few facts about the change (title, amounts, roles...).")
     def details(self) -> JSON:

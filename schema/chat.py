@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from beanie import PydanticObjectId
 from strawberry import relay
 from strawberry.types import Info
 
@@ -23,7 +22,7 @@ from schema.common import (
     UserError,
     attempt,
     connection,
-    decode_cursor,
+    decode_time_cursor,
     encode_cursor,
     page_size,
 )
@@ -80,19 +79,6 @@ class Reaction:
         size = page_size(first)
         rows = await info.context.loaders.user_by_id.load_many(self.user_ids[:size])
         return [User(row=r) for r in rows if r is not None]
-
-
-def _key(cursor: str | None) -> tuple[datetime, str] | None:
-    parts = decode_cursor(cursor, arity=2)
-    if parts is None:
-        return None
-    try:
-        at = datetime.fromisoformat(parts[0])
-    except (TypeError, ValueError):
-        raise BadRequest("Invalid cursor.") from None
-    if not PydanticObjectId.is_valid(str(parts[1])):
-        raise BadRequest("Invalid cursor.")
-    return at, str(parts[1])
 
 
 def _cursor(message: Message) -> str:
@@ -179,7 +165,7 @@ class Message(relay.Node):
                       after: str | None = None) -> Connection[Message]:
         viewer = info.context.require_viewer()
         size = page_size(first)
-        found = await uc.replies(info.context.deps, viewer, self.doc, size + 1, _key(after))
+        found = await uc.replies(info.context.deps, viewer, self.doc, size + 1, decode_time_cursor(after))
         return connection([Message(doc=m) for m in found], size, _cursor,
                           has_previous=after is not None)
 
@@ -209,7 +195,7 @@ async def event_messages(info: Info, event_id: int, last: int | None, before: st
             has_previous_page=len(newer) >= max(size, 1) - max(1, size // 2),
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None))
-    found = await uc.history(info.context.deps, viewer, event_id, size + 1, _key(before))
+    found = await uc.history(info.context.deps, viewer, event_id, size + 1, decode_time_cursor(before))
     return connection([Message(doc=m) for m in found], size, _cursor,
                       has_previous=before is not None)
 

@@ -6,9 +6,11 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from bson import ObjectId
 
 from resolvers.errors import BadRequest, DomainError, DomainErrors
 
@@ -60,6 +62,25 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """A (time, document id) cursor over MongoDB documents; a malformed one is BAD_USER_INPUT."""
+    parts = decode_cursor(cursor, arity=2)
+    if parts is None:
+        return None
+    try:
+        at = datetime.fromisoformat(parts[0])
+    except (TypeError, ValueError):
+        raise BadRequest("Invalid cursor.") from None
+    if not ObjectId.is_valid(str(parts[1])):
+        raise BadRequest("Invalid cursor.")
+    return at, str(parts[1])
+
+
+def global_id(type_name: str, pk: object) -> strawberry.ID:
+    """The opaque global id of an object (as Node.id encodes it)."""
+    return strawberry.ID(base64.b64encode(f"{type_name}:{pk}".encode()).decode())
 
 
 def page_size(first: int | None, *, argument: str = "first") -> int:

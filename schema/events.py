@@ -166,6 +166,11 @@ async def roster(info: Info, event_id: int) -> dict[int, Participant]:
     return found
 
 
+def person(people: dict[int, Participant], participant_id: int | None) -> Participant | None:
+    """A participant of a roster by id (None for no id or an unknown one)."""
+    return people.get(participant_id) if participant_id is not None else None
+
+
 # --- types -------------------------------------------------------------------------------------
 
 

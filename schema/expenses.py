@@ -18,6 +18,7 @@ from schema.events import (
     Participant,
     _run,
     decode_id,
+    person,
     roster,
     visible_rows,
 )
@@ -106,13 +107,13 @@ def _expense(row: rows.Expense, share_rows: list[rows.ExpenseShare],
     currency = row.currency
     return Expense(
         row=row, title=row.title, amount=to_money(row.amount_minor, currency),
-        paid_by=_of(people, row.paid_by_id), spent_at=row.spent_at,
+        paid_by=person(people, row.paid_by_id), spent_at=row.spent_at,
         category=ExpenseCategory(row.category), note=row.note,
         split_mode=SplitMode(row.split_mode),
         shares=[ExpenseShare(participant=people.get(s.participant_id),
                              amount=to_money(s.share_minor, currency), value=s.value)
                 for s in share_rows],
-        created_by=_of(people, row.created_by_id), created_at=row.created_at,
+        created_by=person(people, row.created_by_id), created_at=row.created_at,
         version=row.version)
 
 
@@ -154,7 +155,7 @@ class Settlement(relay.Node):
     def of(cls, row: rows.Settlement, people: dict[int, Participant]) -> Settlement:
         return cls(row=row, from_=people.get(row.from_id), to=people.get(row.to_id),
                    amount=to_money(row.amount_minor, row.currency),
-                   recorded_by=_of(people, row.recorded_by_id), created_at=row.created_at)
+                   recorded_by=person(people, row.recorded_by_id), created_at=row.created_at)
 
     @classmethod
     def resolve_id(cls, root: Settlement, *, info: Info) -> str:
@@ -167,9 +168,6 @@ class Settlement(relay.Node):
         found = await visible_rows(info, rows.Settlement, node_ids)
         return [Settlement.of(r, await roster(info, r.event_id)) if r else None for r in found]
 
-
-def _of(people: dict[int, Participant], participant_id: int | None) -> Participant | None:
-    return people.get(participant_id) if participant_id is not None else None
 
 
 @strawberry.input

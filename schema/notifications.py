@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from base64 import b64encode
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -13,15 +12,15 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import notifications as uc
-from resolvers.errors import BadRequest
 from schema.accounts import User
 from schema.common import (
     Connection,
     UserError,
     attempt,
     connection,
-    decode_cursor,
+    decode_time_cursor,
     encode_cursor,
+    global_id,
     page_size,
 )
 from stores import notifications as store
@@ -103,7 +102,7 @@ class Notification(relay.Node):
         name = _NODE_TYPES.get(self.doc.target_type or "")
         if name is None or self.doc.target_id is None:
             return None
-        return strawberry.ID(b64encode(f"{name}:{self.doc.target_id}".encode()).decode())
+        return global_id(name, self.doc.target_id)
 
     @strawberry.field(description="Who caused it (the latest, when grouped).")
     async def actor(self, info: Info) -> User | None:
@@ -205,13 +204,7 @@ class NotificationQuery:
     ) -> Connection[Notification]:
         viewer = info.context.require_viewer()
         size = page_size(first)
-        parts = decode_cursor(after, arity=2)
-        before = None
-        if parts is not None:
-            try:
-                before = (datetime.fromisoformat(parts[0]), str(parts[1]))
-            except (TypeError, ValueError):
-                raise BadRequest("Invalid cursor.") from None
+        before = decode_time_cursor(after)
         docs = await uc.inbox(info.context.deps, viewer, size + 1, before, unread_only)
         return connection([Notification(doc=d) for d in docs], size,
                           lambda n: encode_cursor(n.doc.updated_at.isoformat(), str(n.doc.id)),

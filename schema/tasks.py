@@ -16,6 +16,7 @@ from schema.events import (
     Participant,
     _run,
     decode_id,
+    person,
     roster,
     visible_rows,
 )
@@ -75,13 +76,10 @@ def _task(row: rows.Task, people: dict[int, Participant], assignee_ids: list[int
         row=row, title=row.title, description=row.description, due_at=row.due_at,
         status=TaskStatus(row.status),
         assignees=[people[i] for i in assignee_ids if i in people],
-        created_by=_of(people, row.created_by_id), completed_by=_of(people, row.completed_by_id),
-        completed_at=row.completed_at, validated_by=_of(people, row.validated_by_id),
+        created_by=person(people, row.created_by_id), completed_by=person(people, row.completed_by_id),
+        completed_at=row.completed_at, validated_by=person(people, row.validated_by_id),
         validated_at=row.validated_at, created_at=row.created_at, version=row.version)
 
-
-def _of(people: dict[int, Participant], participant_id: int | None) -> Participant | None:
-    return people.get(participant_id) if participant_id is not None else None
 
 
 @strawberry.input

@@ -126,3 +126,12 @@ class MailBox:
                 return found[-1]
             await asyncio.sleep(0.02)
         raise AssertionError(f"no mail to {address} about {subject_part!r}: {self.messages}")
+
+
+async def drain_outbox(server: Any) -> None:
+    """Handles every committed domain event now (projections, notifications)."""
+    from resolvers.dispatcher import dispatcher
+
+    running = dispatcher(server.deps)
+    assert running is not None
+    await running.drain()

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from resolvers.dispatcher import dispatcher
-from tests.support import assert_error
+from tests.support import assert_error, drain_outbox
 from tests.test_tasks_expenses import crew
 
 FIELDS = """id body deleted edits { body } replyCount author { displayName username }
@@ -65,9 +64,7 @@ async def test_send_retry_reply_mention_edit_delete(api, accounts, events, serve
     assert_error(await api.execute(DELETE, {"id": reply["message"]["id"]},
                                    token=alice["token"]), "FORBIDDEN")
 
-    running = dispatcher(server.deps)
-    assert running is not None
-    await running.drain()
+    await drain_outbox(server)
     mentioned = await api.execute("{ notifications { edges { node { type title } } } }",
                                   token=owner["token"])
     assert [e["node"]["type"] for e in mentioned["data"]["notifications"]["edges"]] == [

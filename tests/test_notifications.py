@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from resolvers import notifications as uc
-from resolvers.dispatcher import dispatcher
 from stores.db import utcnow
+from tests.support import assert_error, drain_outbox
 from tests.test_events import REMOVE, ROLE
 from tests.test_invitations import ACCEPT, DECLINE, INVITE
 from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, crew, expense, step
@@ -29,12 +29,6 @@ RECEIVED = """subscription { notificationReceived { unreadCount notification { t
 async def second_session(accounts, user) -> dict[str, str]:
     signed_in = await accounts.login(user["email"], user["password"])
     return {"token": signed_in["accessToken"]}
-
-
-async def handled(server) -> None:
-    running = dispatcher(server.deps)
-    assert running is not None
-    await running.drain()
 
 
 async def inbox(api, user, **variables: Any) -> tuple[int, list[dict[str, Any]]]:
@@ -64,7 +58,7 @@ async def test_invitations_and_membership_changes_notify_the_people_concerned(
     invited = (await api.execute(INVITE, {"input": {"eventId": event["id"], "invitees": [
         {"username": bob["username"]}, {"username": carol["username"]}]}},
         token=owner["token"]))["data"]["inviteParticipants"]["invitations"]
-    await handled(server)
+    await drain_outbox(server)
     _, bob_inbox = await inbox(api, bob)
     assert [n["type"] for n in bob_inbox] == ["INVITATION_RECEIVED"]
     assert bob_inbox[0]["title"].endswith("invites you to Ski weekend")
@@ -77,17 +71,17 @@ async def test_invitations_and_membership_changes_notify_the_people_concerned(
     await api.execute(DECLINE, {"id": by_name[carol["username"]]}, token=carol["token"])
     await api.execute(ROLE, {"e": event["id"], "p": bob_pid, "r": "ORGANIZER"},
                       token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     assert sorted(await types_of(api, owner)) == ["INVITATION_ACCEPTED", "INVITATION_DECLINED"]
     assert await types_of(api, bob) == ["ROLE_CHANGED", "INVITATION_RECEIVED"]
     await api.execute(REMOVE, {"e": event["id"], "p": bob_pid}, token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     assert (await types_of(api, bob))[0] == "REMOVED_FROM_EVENT"
 
     unlisted = await events.create(owner["token"], visibility="UNLISTED")
     ask = """mutation($e: ID!) { requestToJoin(input: {eventId: $e}) { errors { code } } }"""
     await api.execute(ask, {"e": unlisted["id"]}, token=carol["token"])
-    await handled(server)
+    await drain_outbox(server)
     assert (await types_of(api, owner))[0] == "JOIN_REQUEST"
 
 
@@ -99,15 +93,15 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
     task = (await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Tent",
                                                       "assigneeIds": [c["pids"][2]]}},
                               token=organizer["token"]))["data"]["createTask"]["task"]
-    await handled(server)
+    await drain_outbox(server)
     assert await types_of(api, alice) == ["TASK_ASSIGNED"]
     assert await types_of(api, bob) == []
     await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"])
-    await handled(server)
+    await drain_outbox(server)
     assert (await types_of(api, owner)) == ["TASK_COMPLETED"]
     assert "TASK_COMPLETED" in await types_of(api, organizer)
     await api.execute(step("validateTask"), {"id": task["id"]}, token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     assert (await types_of(api, alice))[0] == "TASK_VALIDATED"
 
     split = {"mode": "EXACT", "parts": [{"participantId": c["pids"][2], "value": "10.00"}]}
@@ -115,7 +109,7 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
                                                          split=split),
                                  token=owner["token"]))["data"]["createExpense"]
     assert created["errors"] == []
-    await handled(server)
+    await drain_outbox(server)
     _, alice_inbox = await inbox(api, alice)
     assert alice_inbox[0]["type"] == "EXPENSE_ADDED" and "Fuel" in alice_inbox[0]["title"]
     assert "EXPENSE_ADDED" not in await types_of(api, bob)  # not involved
@@ -124,7 +118,7 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
     edited = await api.execute(edit, {"input": {"expenseId": created["expense"]["id"],
                                                 "title": "Diesel"}}, token=owner["token"])
     assert edited["data"]["updateExpense"]["errors"] == []
-    await handled(server)
+    await drain_outbox(server)
     _, alice_inbox = await inbox(api, alice)
     assert alice_inbox[0]["type"] == "EXPENSE_EDITED" and "Diesel" in alice_inbox[0]["title"]
     node = await api.execute("query($id: ID!) { node(id: $id) { ... on Notification { type } } }",
@@ -138,20 +132,20 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
     await api.execute(record, {"input": {"eventId": eid, "fromId": c["pids"][2],
                                          "toId": c["pids"][0], "amount": "10.00"}},
                       token=alice["token"])
-    await handled(server)
+    await drain_outbox(server)
     assert (await types_of(api, owner))[0] == "SETTLEMENT_RECORDED"
 
     update = """mutation($input: UpdateEventInput!) { updateEvent(input: $input) {
         errors { code } } }"""
     await api.execute(update, {"input": {"eventId": eid, "title": "Renamed only"}},
                       token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     assert "EVENT_UPDATED" not in await types_of(api, bob)  # a title is not date or place
     await api.execute(update, {"input": {"eventId": eid, "startsAt": "2030-06-01T09:00:00Z"}},
                       token=owner["token"])
     await api.execute("""mutation($e: ID!) { cancelEvent(input: {eventId: $e}) {
         errors { code } } }""", {"e": eid}, token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     assert (await types_of(api, bob))[:2] == ["EVENT_CANCELLED", "EVENT_UPDATED"]
     assert "EVENT_CANCELLED" not in await types_of(api, owner)  # not told of one's own doing
 
@@ -171,7 +165,7 @@ async def test_the_24h_reminder_is_sent_once_per_start_time(api, accounts, event
         assert await uc.remind(server.deps) == 0  # already reminded for this start time
     finally:
         await jobs.start()
-    await handled(server)
+    await drain_outbox(server)
     organizer = c["people"][1]
     reminders = [t for t in await types_of(api, organizer) if t == "EVENT_REMINDER"]
     assert reminders == ["EVENT_REMINDER"]
@@ -185,14 +179,14 @@ async def test_same_type_same_event_within_two_minutes_merge(api, accounts, even
     for minute, amount in ((0, "3.00"), (1, "4.00"), (2, "5.00")):
         clock(start + timedelta(minutes=minute))
         await api.execute(CREATE_EXPENSE, expense(c, amount=amount), token=owner["token"])
-        await handled(server)
+        await drain_outbox(server)
     unread, notes = await inbox(api, alice)
     assert unread == 1 and len(notes) == 1
     assert notes[0]["occurrences"] == 3
     assert notes[0]["title"] == f"3 new expenses in {c['event']['title']}"
     clock(start + timedelta(minutes=5))  # past the grace window: a new one
     await api.execute(CREATE_EXPENSE, expense(c, amount="6.00"), token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     unread, notes = await inbox(api, alice)
     assert unread == 2 and [n["occurrences"] for n in notes] == [1, 3]
 
@@ -227,7 +221,7 @@ async def test_emails_follow_preferences_and_wait_for_the_end_of_quiet_hours(
     mailbox.clear()
     await api.execute("""mutation($e: ID!) { cancelEvent(input: {eventId: $e}) {
         errors { code } } }""", {"e": c["event"]["id"]}, token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     jobs = uc.Jobs(server.deps)
     await jobs.run_once()
     assert mailbox.to(organizer["email"]) == []  # quiet hours
@@ -258,9 +252,9 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(api, acco
         await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": f"t{n}",
                                                   "assigneeIds": [c["pids"][2]]}},
                           token=owner["token"])
-        await handled(server)
+        await drain_outbox(server)
     await api.execute(CREATE_EXPENSE, expense(c), token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     unread, notes = await inbox(api, alice)
     assert unread == 2 and [n["occurrences"] for n in notes] == [1, 3]  # expense; 3 tasks
 
@@ -283,6 +277,12 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(api, acco
     assert len((await inbox(api, alice))[1]) == 1
     stolen = await api.execute(archive, {"id": notes[1]["id"]}, token=owner["token"])
     assert stolen["data"]["archiveNotification"]["errors"][0]["code"] == "NOT_FOUND"
+    from schema.common import encode_cursor
+
+    forged = encode_cursor("2030-01-01T00:00:00+00:00", "not-an-object-id")
+    assert_error(await api.execute("query($a: String) { notifications(after: $a) { edges {"
+                                   " cursor } } }", {"a": forged}, token=alice["token"]),
+                 "BAD_USER_INPUT")
     anonymous = await api.execute(INBOX, {})
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
@@ -296,7 +296,7 @@ async def test_a_redelivered_event_makes_no_second_notification(api, accounts, e
     await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Once",
                                               "assigneeIds": [c["pids"][2]]}},
                       token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
     async with server.deps.db.reader() as db:
         from sqlmodel import col, select
 

@@ -16,7 +16,7 @@ from resolvers.dispatcher import Dispatcher, DomainEvent, dispatcher
 from resolvers.projections import HANDLERS
 from stores import outbox
 from stores import projections as docs
-from tests.support import assert_error
+from tests.support import assert_error, drain_outbox
 from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, crew, expense, step
 
 ACTIVITY = """query($id: ID!, $first: Int, $after: String) { event(id: $id) {
@@ -27,12 +27,6 @@ ACTIVITY = """query($id: ID!, $first: Int, $after: String) { event(id: $id) {
 
 def pk(global_id: str) -> int:
     return int(base64.b64decode(global_id).decode().split(":")[1])
-
-
-async def handled(server) -> None:
-    running = dispatcher(server.deps)
-    assert running is not None
-    await running.drain()
 
 
 async def outbox_rows(server, **where: Any) -> list[outbox.OutboxEvent]:
@@ -92,7 +86,7 @@ async def test_activity_feed_tells_what_happened_newest_first(api, accounts, eve
     await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"])
     await api.execute(CREATE_EXPENSE, expense(c, amount="9.00", title="Bread"),
                       token=organizer["token"])
-    await handled(server)
+    await drain_outbox(server)
 
     feed = (await api.execute(ACTIVITY, {"id": eid}, token=alice["token"]))["data"]["event"]
     nodes = [e["node"] for e in feed["activity"]["edges"]]
@@ -131,7 +125,7 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
         participantId: $p}) { errors { code } } }"""
     await api.execute(remove, {"e": c["event"]["id"], "p": c["pids"][2]},
                       token=owner["token"])
-    await handled(server)
+    await drain_outbox(server)
 
     snapshot = await docs.event_snapshot(event_pk)
     assert snapshot is not None and snapshot.title == c["event"]["title"]
