@@ -36,9 +36,10 @@ from iven_gql.config import Settings, redact_url
 from iven_gql.context import Context, client_info
 from iven_gql.extensions import OperationRules, shape_errors
 from iven_gql.prepared import PreparedDocuments
+from iven_gql.ws import ChatPlan, ChatPlans, ChatWSHandler, RenderGroup, RenderGroups
 from resolvers import accounts as accounts_uc
+from resolvers import chat_feed, event_content, notifications, presence, projections
 from resolvers import dispatcher as dispatcher_uc
-from resolvers import event_content, notifications, projections
 from resolvers.deps import Deps
 from resolvers.sessions import guard
 from schema import build_schema
@@ -127,6 +128,8 @@ class Resources:
         await guard(self.deps).start()
         await accounts_uc.user_cache(self.deps).start()
         event_content.install(self.deps)
+        await chat_feed.install(self.deps).start()
+        await presence.tracker(self.deps).start()
         dispatcher = dispatcher_uc.install(self.deps,
                                            [*projections.HANDLERS, notifications.notify])
         if s.dispatcher:
@@ -147,6 +150,8 @@ class Resources:
             jobs = deps.state.get("notification_jobs")
             if jobs is not None:
                 await jobs.close()
+            await presence.tracker(deps).close()
+            await chat_feed.hub(deps).close()
             await guard(deps).close()
             await accounts_uc.user_cache(deps).close()
             await deps.broadcast.close()
@@ -159,6 +164,8 @@ class Resources:
 
 
 class IvenGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = ChatWSHandler
+
     def __init__(self, resources: Resources, **kwargs: Any) -> None:
         settings = resources.settings
         rules = OperationRules.of(settings)
@@ -178,6 +185,13 @@ class IvenGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.prepared = PreparedDocuments(cast("Schema", self.schema), rules,
                                           {t.value for t in POST_OPERATIONS})
+        self.chat_plans = ChatPlans(self)
+        self._render_groups = RenderGroups()
+
+    def render_group(self, deps: Deps, plan: ChatPlan, variables: dict[str, Any],
+                     viewer: Any) -> RenderGroup:
+        return self._render_groups.get(deps, plan, variables, viewer,
+                                       cast("Schema", self.schema)._schema)
 
     @property
     def deps(self) -> Deps:

@@ -8,14 +8,19 @@ right after the message is stored.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 
+from resolvers import chat_feed as feed
 from resolvers.accounts import rate_limit
+from resolvers.chat_feed import Change
 from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, Forbidden, NotFound
+from resolvers.errors import BadRequest, DomainError, Forbidden, NotFound
 from resolvers.events import access, has_role, role_of
 from resolvers.notifications import clock
 from resolvers.projections import record_event
@@ -88,9 +93,25 @@ async def send(deps: Deps, viewer: Viewer, event_id: int, body: str, reply_to_id
         if parent is None or parent.event_id != event_id:
             raise DomainError("MESSAGE_NOT_FOUND", "No such message in this chat.", "replyToId")
     mentions = [u for u in await _mentions(deps, event_id, text) if u != viewer.user_id]
-    message, created = await store.add(store.ChatMessage(
-        event_id=event_id, author_user_id=viewer.user_id, body=text, mentions=mentions,
-        reply_to_id=reply_to_id, client_key=client_key, created_at=clock(deps)))
+
+    async def write(seq: int) -> tuple[store.ChatMessage, bool] | None:
+        found, created = await store.add(store.ChatMessage(
+            event_id=event_id, author_user_id=viewer.user_id, body=text, mentions=mentions,
+            reply_to_id=reply_to_id, client_key=client_key, created_at=clock(deps), seq=seq,
+            changed_seq=seq))
+        return (found, True) if created else None
+
+    stored = await feed.numbered(deps, event_id, write)
+    if stored is None:  # the same client id won a race
+        first = await store.by_client_key(client_key or "")
+        if first is None:
+            raise DomainError("STALE", "The message could not be stored; send it again.",
+                              "body")
+        return first
+    message, created = stored
+    await feed.publish(deps, Change(kind="added", event_id=event_id, seq=message.seq,
+                                    message=message))
+    await stop_typing(deps, viewer, event_id)
     if created and mentions:
         async with deps.db.unit_of_work() as db:
             record_event(db, "chat.mentioned", event_id, viewer.user_id, None,
@@ -108,9 +129,12 @@ async def edit(deps: Deps, viewer: Viewer, message_id: str, body: str) -> store.
     text = checked_body(body)
     if text == message.body:
         return message
-    edited = await store.edit(message, text, clock(deps))
+    edited = await feed.numbered(deps, message.event_id,
+                                 lambda seq: store.edit(message, text, clock(deps), seq))
     if edited is None:  # changed meanwhile (edited again or deleted)
         raise DomainError("STALE", "The message changed meanwhile; reload it.", "messageId")
+    await feed.publish(deps, Change(kind="edited", event_id=edited.event_id,
+                                    seq=edited.changed_seq, message=edited))
     return edited
 
 
@@ -120,7 +144,13 @@ async def delete(deps: Deps, viewer: Viewer, message_id: str) -> store.ChatMessa
         raise Forbidden("Only the author or an organizer deletes a message.")
     if message.deleted_at is not None:
         return message
-    return await store.tombstone(message, viewer.user_id, clock(deps)) or message
+    deleted = await feed.numbered(deps, message.event_id, lambda seq: store.tombstone(
+        message, viewer.user_id, clock(deps), seq))
+    if deleted is None:
+        return await store.by_id(message_id) or message
+    await feed.publish(deps, Change(kind="deleted", event_id=deleted.event_id,
+                                    seq=deleted.changed_seq, message=deleted))
+    return deleted
 
 
 JOINERS = {"\u200d", "\ufe0f", "\ufe0e"}
@@ -151,8 +181,14 @@ async def toggle_reaction(deps: Deps, viewer: Viewer, message_id: str,
     present = viewer.user_id in message.reactions.get(symbol, [])
     if not present and symbol not in message.reactions and len(message.reactions) >= 50:
         raise DomainError("INVALID_EMOJI", "Too many different reactions here.", "emoji")
-    changed = await store.toggle_reaction(message, symbol, viewer.user_id, not present)
-    return changed or message
+    changed = await feed.numbered(deps, message.event_id, lambda seq: store.toggle_reaction(
+        message, symbol, viewer.user_id, not present, seq))
+    if changed is None:
+        raise DomainError("MESSAGE_DELETED", "This message was deleted.", "messageId")
+    await feed.publish(deps, Change(kind="reaction", event_id=changed.event_id,
+                                    seq=changed.changed_seq, message=changed,
+                                    user_id=viewer.user_id, emoji=symbol, added=not present))
+    return changed
 
 
 async def history(deps: Deps, viewer: Viewer, event_id: int, last: int,
@@ -185,3 +221,164 @@ async def messages_by_id(deps: Deps, ids: Sequence[str]) -> list[store.ChatMessa
     """Batch function (callers check membership)."""
     found = {str(m.id): m for m in await store.by_ids(list(ids))}
     return [found.get(i) for i in ids]
+
+
+# --- read statuses -----------------------------------------------------------------------------
+
+UNREAD_CAP = 1000  # counts stop there ("999+" in a client)
+
+
+async def mark_read(deps: Deps, viewer: Viewer, event_id: int,
+                    message_id: str) -> store.ReadMarker | None:
+    """Moves the viewer's marker to the message; never backwards (then it stays put)."""
+    await _member(deps, viewer, event_id)
+    message = await store.by_id(message_id)
+    if message is None or message.event_id != event_id:
+        raise DomainError("MESSAGE_NOT_FOUND", "No such message in this chat.", "upToMessageId")
+    moved = await feed.numbered(deps, event_id, lambda seq: store.move_marker(
+        event_id, viewer.user_id, message, seq, clock(deps)))
+    if moved is None:
+        return await store.marker(event_id, viewer.user_id)
+    settings = await chat_settings(deps, viewer.user_id)
+    await feed.publish(deps, Change(
+        kind="read", event_id=event_id, seq=moved.seq, user_id=viewer.user_id,
+        message_id=moved.message_id, at=moved.at,
+        only_user=None if settings.send_read_receipts else viewer.user_id))
+    return moved
+
+
+async def unread_counts(deps: Deps, viewer: Viewer, event_id: int, *,
+                        mentions_only: bool) -> int:
+    """Others' live messages after the viewer's marker (at most UNREAD_CAP); callers have
+    checked membership."""
+    marker = await store.marker(event_id, viewer.user_id)
+    return await store.unread_count(event_id, viewer.user_id, marker,
+                                    mentions_only=mentions_only, cap=UNREAD_CAP)
+
+
+async def seen_by(deps: Deps, viewer: Viewer, message: store.ChatMessage,
+                  first: int) -> list[tuple[int, datetime]] | None:
+    """Who read up to the message (user id, when), for its author only (None for others);
+    people who hide read receipts are left out."""
+    if message.author_user_id != viewer.user_id:
+        return None
+    await _member(deps, viewer, message.event_id)
+    markers = [m for m in await store.readers_of(message, first * 2 + 10)
+               if m.user_id != viewer.user_id]
+    settings = await store.settings_of([m.user_id for m in markers])
+    shown = [(m.user_id, m.updated_at) for m in markers
+             if settings.get(m.user_id) is None or settings[m.user_id].send_read_receipts]
+    return shown[:first]
+
+
+# --- settings, typing --------------------------------------------------------------------------
+
+TYPING_TIMEOUT_S = 6
+
+
+async def chat_settings(deps: Deps, user_id: int) -> store.ChatSettings:
+    return (await store.settings_of([user_id])).get(user_id) or store.ChatSettings(
+        user_id=user_id)
+
+
+async def update_settings(deps: Deps, viewer: Viewer, show_presence: bool | None,
+                          send_read_receipts: bool | None) -> store.ChatSettings:
+    changes = {k: v for k, v in (("show_presence", show_presence),
+                                 ("send_read_receipts", send_read_receipts)) if v is not None}
+    if not changes:
+        return await chat_settings(deps, viewer.user_id)
+    before = await chat_settings(deps, viewer.user_id)
+    saved = await store.save_settings(viewer.user_id, changes, clock(deps))
+    if before.show_presence != saved.show_presence:
+        from resolvers import presence
+
+        await presence.tracker(deps).visibility_changed(viewer.user_id, saved.show_presence)
+    return saved
+
+
+def _typing_key(event_id: int, user_id: int) -> str:
+    from stores.redis import key
+
+    return key("typing", event_id, user_id)
+
+
+async def set_typing(deps: Deps, viewer: Viewer, event_id: int, typing: bool) -> bool:
+    """Tells the others (never the typer); typing ends by itself after TYPING_TIMEOUT_S
+    unless refreshed. Returns whether anything was sent."""
+    await _member(deps, viewer, event_id)
+    await rate_limit(deps, "chat-typing", str(viewer.user_id), "60/10")
+    k = _typing_key(event_id, viewer.user_id)
+    if not typing:
+        return await stop_typing(deps, viewer, event_id)
+    now = clock(deps)
+    expires = now.timestamp() + TYPING_TIMEOUT_S
+    await deps.redis.set(k, str(expires), ex=TYPING_TIMEOUT_S + 2)
+    from datetime import UTC
+    expires_at = datetime.fromtimestamp(expires, UTC)
+    await feed.publish(deps, Change(kind="typing", event_id=event_id, user_id=viewer.user_id,
+                                    active=True, expires_at=expires_at,
+                                    not_user=viewer.user_id))
+    asyncio.get_running_loop().call_later(
+        TYPING_TIMEOUT_S + 0.05, _spawn, _expire_typing(deps, viewer, event_id, expires))
+    return True
+
+
+_pending: set[asyncio.Future[Any]] = set()
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _expire_typing(deps: Deps, viewer: Viewer, event_id: int, expires: float) -> None:
+    value = await deps.redis.get(_typing_key(event_id, viewer.user_id))
+    if value is not None and float(value) > expires:
+        return  # refreshed meanwhile: that one's timer will do it
+    await stop_typing(deps, viewer, event_id)
+
+
+async def stop_typing(deps: Deps, viewer: Viewer, event_id: int) -> bool:
+    """Sends `isTyping: false` if the viewer was marked typing."""
+    if not await deps.redis.delete(_typing_key(event_id, viewer.user_id)):
+        return False
+    await feed.publish(deps, Change(kind="typing", event_id=event_id, user_id=viewer.user_id,
+                                    active=False, not_user=viewer.user_id))
+    return True
+
+
+# --- the live stream ---------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def subscription(deps: Deps, viewer: Viewer, event_id: int, after: int | None,
+                       group: feed.Group) -> AsyncIterator[feed.Subscriber]:
+    """A `chatEvents` subscriber for a participant (checked now, and on every delivery)."""
+    await may_subscribe(deps, viewer, event_id, after)
+
+    def ended(sub: feed.Subscriber, reason: str) -> None:
+        if isinstance(group, feed.QueueGroup):
+            group.queue.put_nowait(reason)
+
+    sub = feed.Subscriber(event_id, viewer.user_id, viewer.session_id, viewer.expires_at,
+                          group, ended)
+    hub = feed.hub(deps)
+    await hub.join(sub, after)
+    try:
+        yield sub
+    finally:
+        hub.leave(sub)
+
+
+async def may_subscribe(deps: Deps, viewer: Viewer, event_id: int, after: int | None) -> None:
+    await _member(deps, viewer, event_id)
+    if after is not None and after > await store.current_seq(event_id):
+        raise BadRequest("This cursor is not from this chat.")
+
+
+def ended_error(reason: str) -> Exception:
+    if reason == feed.NOT_A_MEMBER:
+        return Forbidden("You are no longer a participant of this event.")
+    return DomainError(reason, "Too much happened since this cursor: reload the history.",
+                       "after")

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from resolvers import chat_feed
 from resolvers.deps import Deps
 from resolvers.dispatcher import DomainEvent, Handler
 from stores import accounts as accounts_store
 from stores import events as events_store
 from stores import outbox as outbox_store
 from stores import projections as docs
+from stores.documents import retry_write_conflicts
 
 EVENT = "event"
 USER = "user"
@@ -54,6 +56,7 @@ def record(db: Any, event_type: str, aggregate_type: str, aggregate_id: int,
 
 def record_event(db: Any, event_type: str, event_id: int, actor_user_id: int | None,
                  subject_id: int | None = None, **payload: Any) -> None:
+    chat_feed.mark_membership_change(db, event_type, event_id)
     record(db, event_type, EVENT, event_id, actor_user_id, subject_id, **payload)
 
 
@@ -138,6 +141,6 @@ async def rebuild_all(deps: Deps) -> tuple[int, int]:
 
 async def user_snapshots(deps: Deps, user_ids: list[int]) -> list[docs.UserSnapshot | None]:
     """Batch function for the snapshot loader."""
-    found = {s.user_id: s for s in await docs.UserSnapshot.find(
-        {"_id": {"$in": [str(i) for i in user_ids]}}).to_list()}
+    found = {s.user_id: s for s in await retry_write_conflicts(lambda: docs.UserSnapshot.find(
+        {"_id": {"$in": [str(i) for i in user_ids]}}).to_list())}
     return [found.get(i) for i in user_ids]

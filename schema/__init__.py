@@ -18,7 +18,7 @@ from strawberry.types import Info
 
 from resolvers.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
-from schema.chat import ChatMutation
+from schema.chat import ChatMutation, ChatQuery, ChatStatusMutation, ChatSubscription
 from schema.events import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
@@ -53,7 +53,7 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.No
 
 
 @strawberry.type
-class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery):
+class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery, ChatQuery):
     @strawberry.field(
         description="Any object by its global id; same visibility rules as the direct fields."
     )
@@ -69,12 +69,12 @@ class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery):
 
 @strawberry.type
 class Mutation(AccountMutation, EventMutation, InvitationMutation, TaskMutation,
-               ExpenseMutation, NotificationMutation, ChatMutation):
+               ExpenseMutation, NotificationMutation, ChatMutation, ChatStatusMutation):
     pass
 
 
 @strawberry.type
-class Subscription(AccountSubscription, NotificationSubscription):
+class Subscription(AccountSubscription, NotificationSubscription, ChatSubscription):
     pass
 
 

@@ -141,6 +141,16 @@ class User(relay.Node):
     def version(self) -> int:
         return self.row.version
 
+    @strawberry.field(description="When they were last connected (now while online). Null "
+                                  "unless you share an event and they show their presence.")
+    async def last_seen_at(self, info: Info) -> datetime | None:
+        from resolvers import presence
+
+        viewer = _viewer(info)
+        if viewer is None or self.row.id is None:
+            return None
+        return await presence.last_seen_for(info.context.deps, viewer, self.row.id)
+
     @strawberry.field(description="Only visible to the user themself (null for others).")
     def email(self, info: Info) -> str | None:
         viewer = _viewer(info)

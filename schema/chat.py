@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import chat as uc
+from resolvers import chat_feed
 from resolvers import events as events_uc
+from resolvers.chat_feed import Change
 from resolvers.errors import BadRequest
 from schema.accounts import User
 from schema.common import (
@@ -22,6 +24,7 @@ from schema.common import (
     UserError,
     attempt,
     connection,
+    decode_cursor,
     decode_time_cursor,
     encode_cursor,
     page_size,
@@ -81,6 +84,29 @@ class Reaction:
         return [User(row=r) for r in rows if r is not None]
 
 
+async def chat_person(info: Info, user_id: int) -> ChatAuthor:
+    """A person as shown in the chat: from their user snapshot (so a profile change shows on
+    old messages), else their account, else "Deleted user"."""
+    snapshot = await info.context.loaders.user_snapshot.load(user_id)
+    if snapshot is not None and not snapshot.deleted:
+        return ChatAuthor(user_id=user_id, display_name=snapshot.display_name,
+                          username=snapshot.username, avatar_url=snapshot.avatar_url)
+    row = await info.context.loaders.user_by_id.load(user_id)
+    if row is None:
+        return ChatAuthor(user_id=user_id, display_name="Deleted user", username=None,
+                          avatar_url=None)
+    from resolvers.projections import display_name
+
+    return ChatAuthor(user_id=user_id, display_name=display_name(row), username=row.username,
+                      avatar_url=None)
+
+
+@strawberry.type
+class SeenBy:
+    person: ChatAuthor
+    at: datetime = strawberry.field(description="When they moved their read marker there.")
+
+
 def _cursor(message: Message) -> str:
     return encode_cursor(message.doc.created_at.isoformat(), str(message.doc.id))
 
@@ -130,19 +156,18 @@ class Message(relay.Node):
 
     @strawberry.field
     async def author(self, info: Info) -> ChatAuthor:
-        user_id = self.doc.author_user_id
-        snapshot = await info.context.loaders.user_snapshot.load(user_id)
-        if snapshot is not None and not snapshot.deleted:
-            return ChatAuthor(user_id=user_id, display_name=snapshot.display_name,
-                              username=snapshot.username, avatar_url=snapshot.avatar_url)
-        row = await info.context.loaders.user_by_id.load(user_id)
-        if row is None:
-            return ChatAuthor(user_id=user_id, display_name="Deleted user", username=None,
-                              avatar_url=None)
-        from resolvers.projections import display_name
+        return await chat_person(info, self.doc.author_user_id)
 
-        return ChatAuthor(user_id=user_id, display_name=display_name(row),
-                          username=row.username, avatar_url=None)
+    @strawberry.field(description="Who has read up to this message (not those who hide read "
+                                  "receipts), earliest first. Only its author sees it: null "
+                                  "for others.")
+    async def seen_by(self, info: Info, first: int | None = None) -> list[SeenBy] | None:
+        viewer = info.context.require_viewer()
+        found = await uc.seen_by(info.context.deps, viewer, self.doc, page_size(first))
+        if found is None:
+            return None
+        people = [await chat_person(info, user_id) for user_id, _ in found]
+        return [SeenBy(person=p, at=at) for p, (_, at) in zip(people, found, strict=True)]
 
     @strawberry.field(description="People mentioned with @username.")
     async def mentions(self, info: Info) -> list[User]:
@@ -268,3 +293,270 @@ class ChatMutation:
         viewer = info.context.require_viewer()
         return await _payload(uc.toggle_reaction(info.context.deps, viewer,
                                                  _message_id(input.message_id), input.emoji))
+
+
+# --- read statuses, settings, typing -----------------------------------------------------------
+
+
+@strawberry.type
+class ReadMarker:
+    up_to_message_id: relay.GlobalID
+    at: datetime = strawberry.field(description="When the marked message was sent.")
+
+
+@strawberry.input
+class MarkChatReadInput:
+    event_id: relay.GlobalID
+    up_to_message_id: relay.GlobalID
+
+
+@strawberry.type
+class MarkChatReadPayload:
+    marker: ReadMarker | None = strawberry.field(
+        description="Your marker: unchanged when it was already further.")
+    errors: list[ChatError]
+
+
+@strawberry.type
+class ChatSettings:
+    show_presence: bool = strawberry.field(
+        description="Others see when you are online (and your last-seen time).")
+    send_read_receipts: bool = strawberry.field(
+        description="Others see that you read their messages (`seenBy`, `ReadMarkerMoved`).")
+
+
+@strawberry.input
+class UpdateChatSettingsInput:
+    show_presence: bool | None = None
+    send_read_receipts: bool | None = None
+
+
+@strawberry.type
+class ChatSettingsPayload:
+    settings: ChatSettings | None
+    errors: list[ChatError]
+
+
+@strawberry.input
+class SetTypingInput:
+    event_id: relay.GlobalID
+    is_typing: bool
+
+
+@strawberry.type
+class SetTypingPayload:
+    ok: bool
+    errors: list[ChatError]
+
+
+def _marker(found: Any) -> ReadMarker | None:
+    if found is None:
+        return None
+    return ReadMarker(up_to_message_id=relay.GlobalID("Message", found.message_id), at=found.at)
+
+
+def _settings(found: Any) -> ChatSettings:
+    return ChatSettings(show_presence=found.show_presence,
+                        send_read_receipts=found.send_read_receipts)
+
+
+@strawberry.type
+class ChatStatusMutation:
+    @strawberry.mutation(description="Moves your read marker up to this message (never back).")
+    async def mark_chat_read(self, info: Info, input: MarkChatReadInput) -> MarkChatReadPayload:
+        viewer = info.context.require_viewer()
+        found, errors = await attempt(
+            uc.mark_read(info.context.deps, viewer, decode_id(input.event_id, "Event"),
+                         _message_id(input.up_to_message_id)), ChatError, ChatErrorCode)
+        return MarkChatReadPayload(marker=_marker(found), errors=errors)
+
+    @strawberry.mutation(description="Tells the others in the chat that you are typing (or "
+                                      "stopped). Ends by itself after a few seconds unless "
+                                      "sent again.")
+    async def set_typing(self, info: Info, input: SetTypingInput) -> SetTypingPayload:
+        viewer = info.context.require_viewer()
+        _, errors = await attempt(
+            uc.set_typing(info.context.deps, viewer, decode_id(input.event_id, "Event"),
+                          input.is_typing), ChatError, ChatErrorCode)
+        return SetTypingPayload(ok=not errors, errors=errors)
+
+    @strawberry.mutation(description="Your presence and read-receipt choices (all chats).")
+    async def update_chat_settings(self, info: Info,
+                                   input: UpdateChatSettingsInput) -> ChatSettingsPayload:
+        viewer = info.context.require_viewer()
+        found, errors = await attempt(
+            uc.update_settings(info.context.deps, viewer, input.show_presence,
+                               input.send_read_receipts), ChatError, ChatErrorCode)
+        return ChatSettingsPayload(settings=_settings(found) if found else None, errors=errors)
+
+
+@strawberry.type
+class ChatQuery:
+    @strawberry.field(description="Your chat settings.")
+    async def chat_settings(self, info: Info) -> ChatSettings:
+        viewer = info.context.require_viewer()
+        return _settings(await uc.chat_settings(info.context.deps, viewer.user_id))
+
+
+# --- the live stream ---------------------------------------------------------------------------
+
+
+def chat_cursor(position: int) -> str:
+    return encode_cursor("chat", position)
+
+
+def decode_chat_cursor(cursor: str | None) -> int | None:
+    parts = decode_cursor(cursor, arity=2)
+    if parts is None:
+        return None
+    if parts[0] != "chat" or not isinstance(parts[1], int) or parts[1] < 0:
+        raise BadRequest("Invalid cursor.")
+    return int(parts[1])
+
+
+@strawberry.type(description="A new message (or, in a replay, one sent while you were away).")
+class MessageAdded:
+    cursor: str
+    message: Message
+
+
+@strawberry.type(description="A message's text changed (in a replay: it changed, and this is "
+                             "how it is now).")
+class MessageEdited:
+    cursor: str
+    message: Message
+
+
+@strawberry.type(description="A message was deleted: `message` is its tombstone.")
+class MessageDeleted:
+    cursor: str
+    message: Message
+
+
+@strawberry.type(description="Someone added or took back a reaction. In a replay, `emoji`, "
+                             "`added` and `reactor` are null: `message.reactions` is the state.")
+class ReactionChanged:
+    cursor: str
+    message: Message
+    emoji: str | None
+    added: bool | None
+    user_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="Who reacted (null in a replay).")
+    async def reactor(self, info: Info) -> ChatAuthor | None:
+        return await chat_person(info, self.user_id) if self.user_id is not None else None
+
+
+@strawberry.type(description="Someone read up to a message.")
+class ReadMarkerMoved:
+    cursor: str
+    up_to_message_id: relay.GlobalID
+    user_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def reader(self, info: Info) -> ChatAuthor:
+        return await chat_person(info, self.user_id)
+
+
+@strawberry.type(description="Someone started or stopped typing (never your own). Typing "
+                             "ends by itself at `expiresAt` if not renewed.")
+class TypingChanged:
+    cursor: str
+    is_typing: bool
+    expires_at: datetime | None
+    user_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def user(self, info: Info) -> ChatAuthor:
+        return await chat_person(info, self.user_id)
+
+
+@strawberry.type(description="A participant came online or went offline.")
+class PresenceChanged:
+    cursor: str
+    online: bool
+    at: datetime
+    user_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def user(self, info: Info) -> ChatAuthor:
+        return await chat_person(info, self.user_id)
+
+
+ChatEvent = Annotated[
+    MessageAdded | MessageEdited | MessageDeleted | ReactionChanged | ReadMarkerMoved
+    | TypingChanged | PresenceChanged,
+    strawberry.union("ChatEvent"),
+]
+
+
+def chat_event(change: Change) -> Any:
+    """The schema object for a change of the feed."""
+    cursor = chat_cursor(change.position)
+    kind = change.kind
+    if change.message is not None:
+        message = Message(doc=change.message)
+        if kind == "added":
+            return MessageAdded(cursor=cursor, message=message)
+        if kind == "deleted":
+            return MessageDeleted(cursor=cursor, message=message)
+        if kind == "reaction":
+            return ReactionChanged(cursor=cursor, message=message, emoji=change.emoji,
+                                   added=change.added, user_id=change.user_id)
+        return MessageEdited(cursor=cursor, message=message)
+    if kind == "read":
+        return ReadMarkerMoved(cursor=cursor, user_id=change.user_id or 0,
+                               up_to_message_id=relay.GlobalID("Message",
+                                                               change.message_id or ""))
+    if kind == "typing":
+        return TypingChanged(cursor=cursor, user_id=change.user_id or 0,
+                             is_typing=bool(change.active), expires_at=change.expires_at)
+    return PresenceChanged(cursor=cursor, user_id=change.user_id or 0, online=bool(change.active),
+                           at=change.at or change.expires_at or datetime.now().astimezone())
+
+
+# Fields whose value is the same for every participant who watches the chat: a selection made
+# only of these is rendered once per change for all its subscribers (iven_gql/ws.py). Anything
+# else (viewerReacted, seenBy, replies, User fields...) is rendered per viewer.
+SHARED_FIELDS = frozenset({
+    *(f"{t}.{f}" for t in ("MessageAdded", "MessageEdited", "MessageDeleted")
+      for f in ("cursor", "message")),
+    "ReactionChanged.cursor", "ReactionChanged.message", "ReactionChanged.emoji",
+    "ReactionChanged.added", "ReactionChanged.reactor",
+    "ReadMarkerMoved.cursor", "ReadMarkerMoved.upToMessageId", "ReadMarkerMoved.reader",
+    "TypingChanged.cursor", "TypingChanged.isTyping", "TypingChanged.expiresAt",
+    "TypingChanged.user",
+    "PresenceChanged.cursor", "PresenceChanged.online", "PresenceChanged.at",
+    "PresenceChanged.user",
+    *(f"Message.{f}" for f in ("id", "body", "deleted", "createdAt", "editedAt", "deletedAt",
+                               "edits", "author", "replyTo", "replyCount", "reactions")),
+    "MessageEdit.body", "MessageEdit.editedAt",
+    "Reaction.emoji", "Reaction.count",
+    "ChatAuthor.displayName", "ChatAuthor.username", "ChatAuthor.avatarUrl",
+    "Subscription.chatEvents",
+})
+
+
+@strawberry.type
+class ChatSubscription:
+    @strawberry.subscription(description="Everything that happens in an event's chat, live, "
+                                          "for participants. With `after` (the last `cursor` you "
+                                          "got), first what you missed since. Ends with "
+                                          "FORBIDDEN when you leave the event; the socket closes "
+                                          "(4403) when your session ends or token expires.")
+    async def chat_events(self, info: Info, event_id: relay.GlobalID,
+                          after: str | None = None) -> AsyncGenerator[ChatEvent, None]:
+        viewer = info.context.require_viewer()
+        event = decode_id(event_id, "Event")
+        position = decode_chat_cursor(after)
+        group = chat_feed.QueueGroup()
+        async with uc.subscription(info.context.deps, viewer, event, position, group):
+            while True:
+                item = await group.queue.get()
+                if isinstance(item, str):
+                    break
+                yield chat_event(item)
+        if item == chat_feed.SESSION_ENDED:
+            await info.context.close_socket(4403, "Session ended")
+            return
+        raise uc.ended_error(item)

@@ -511,6 +511,39 @@ class Event(relay.Node):
             return None
         return await event_messages(info, self.row.id or 0, last, before, around)
 
+    @strawberry.field(description="Participants only: others' messages after your read marker "
+                                  "(deleted ones don't count), at most 1000.")
+    async def chat_unread_count(self, info: Info) -> int | None:
+        from resolvers import chat as chat_uc
+
+        if not self.is_member:
+            return None
+        return await chat_uc.unread_counts(info.context.deps, info.context.require_viewer(),
+                                           self.row.id or 0, mentions_only=False)
+
+    @strawberry.field(description="Participants only: unread messages that mention you.")
+    async def mentions_unread_count(self, info: Info) -> int | None:
+        from resolvers import chat as chat_uc
+
+        if not self.is_member:
+            return None
+        return await chat_uc.unread_counts(info.context.deps, info.context.require_viewer(),
+                                           self.row.id or 0, mentions_only=True)
+
+    @strawberry.field(description="Participants only: who has the app open now (with at least "
+                                  "one live connection), except those who hide it.")
+    async def online_participants(self, info: Info) -> list[Participant] | None:
+        from resolvers import presence
+
+        if not self.is_member:
+            return None
+        everyone = await info.context.loaders.participants_by_event.load(self.row.id or 0)
+        active = [p for p in everyone if p.user_id is not None and uc.role_of(p) is not None]
+        shown = await presence.shown_online(info.context.deps, info.context.require_viewer(),
+                                            [p.user_id for p in active if p.user_id])
+        people = await roster(info, self.row.id or 0)
+        return [people[p.id] for p in active if p.user_id in shown and p.id in people]
+
     @strawberry.field(description="Participants only: what happened, newest first.")
     async def activity(
         self, info: Info, first: int | None = None, after: str | None = None,

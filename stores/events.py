@@ -235,6 +235,26 @@ async def memberships(db: AsyncSession, user_id: int,
     return list((await db.exec(stmt)).all())
 
 
+async def active_event_ids(db: AsyncSession, user_id: int) -> list[int]:
+    """The events the user takes part in now (for presence notices)."""
+    stmt = select(Participant.event_id).where(
+        col(Participant.user_id) == user_id,
+        col(Participant.state) == ParticipantState.ACTIVE.value)
+    return [int(i) for i in (await db.exec(stmt)).all()]
+
+
+async def share_an_event(db: AsyncSession, user_id: int, other_id: int) -> bool:
+    """Both take part (actively) in at least one same event."""
+    mine = select(Participant.event_id).where(
+        col(Participant.user_id) == user_id,
+        col(Participant.state) == ParticipantState.ACTIVE.value)
+    stmt = select(Participant.id).where(
+        col(Participant.user_id) == other_id,
+        col(Participant.state) == ParticipantState.ACTIVE.value,
+        col(Participant.event_id).in_(mine)).limit(1)
+    return (await db.exec(stmt)).first() is not None
+
+
 async def unlisted_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Event]:
     if not event_ids:
         return []

@@ -1,0 +1,373 @@
+"""The WebSocket endpoint (graphql-transport-ws): Strawberry's protocol handler, plus
+
+- presence: an authenticated socket counts the user online (resolvers/presence.py);
+- `chatEvents` without a per-subscription task or execution: a subscription joins the event's
+  feed (resolvers/chat_feed.py) and each change is rendered once per distinct selection, then
+  sent as the same text to every socket that asked for it (with its own operation id).
+
+A selection made only of fields whose value is the same for every participant (see
+`schema.chat.SHARED_FIELDS`) is shared by all the subscribers that send the same document,
+operation and variables; any other selection is rendered per viewer. Everything that is not a
+valid `chatEvents` subscription takes Strawberry's standard path, errors included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    TypeInfo,
+    TypeInfoVisitor,
+    VariableNode,
+    Visitor,
+    visit,
+)
+from graphql.execution import Executor, execute_subscription_event
+from graphql.execution.values import get_argument_values, get_variable_values
+from starlette.websockets import WebSocket
+from strawberry import relay
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+
+from iven_gql.context import Context
+from iven_gql.extensions import shape_errors
+from resolvers import chat as chat_uc
+from resolvers import chat_feed, presence
+from resolvers.chat_feed import Change, Subscriber
+from resolvers.deps import ClientInfo, Deps
+from resolvers.errors import DomainError
+from schema.chat import SHARED_FIELDS, chat_event, decode_chat_cursor
+from schema.events import decode_id
+
+log = logging.getLogger("iven.ws")
+
+ROOT_FIELD = "chatEvents"
+
+
+class _SharedFields(Visitor):
+    def __init__(self, type_info: TypeInfo) -> None:
+        super().__init__()
+        self.type_info = type_info
+        self.shared = True
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        parent = self.type_info.get_parent_type()
+        name = node.name.value
+        if name != "__typename" and f"{parent.name if parent else ''}.{name}" not in SHARED_FIELDS:
+            self.shared = False
+
+
+class ChatPlan:
+    """What a valid `chatEvents` document needs: the root field and whether it is shared."""
+
+    __slots__ = ("document", "field", "operation", "rendering_variables", "shared")
+
+    def __init__(self, document: Any, operation: OperationDefinitionNode, field: FieldNode,
+                 shared: bool) -> None:
+        self.document = document
+        self.operation = operation
+        self.field = field
+        self.shared = shared
+        # The root field's arguments (eventId, after) don't change how a change renders.
+        self.rendering_variables = _variables(field.selection_set, document)
+
+    def rendering_key(self, variables: dict[str, Any]) -> str:
+        used = {k: v for k, v in variables.items() if k in self.rendering_variables}
+        return json.dumps(used, sort_keys=True, default=str)
+
+
+def _variables(node: Any, document: Any) -> set[str]:
+    """Variables used under `node`, fragments included."""
+    names: set[str] = set()
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    seen: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_variable(self, found: VariableNode, *_: Any) -> None:
+            names.add(found.name.value)
+
+        def enter_fragment_spread(self, spread: FragmentSpreadNode, *_: Any) -> None:
+            name = spread.name.value
+            if name not in seen and name in fragments:
+                seen.add(name)
+                visit(fragments[name], self)
+
+    if node is not None:
+        visit(node, Collect())
+    return names
+
+
+class ChatPlans:
+    def __init__(self, view: Any) -> None:
+        self.view = view
+        self._plans: dict[tuple[str, str | None], ChatPlan | None] = {}
+
+    def get(self, query: str, operation_name: str | None) -> ChatPlan | None:
+        key = (query, operation_name)
+        if key in self._plans:
+            return self._plans[key]
+        plan = self._plan(query, operation_name)
+        if len(self._plans) > 512:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _plan(self, query: str, operation_name: str | None) -> ChatPlan | None:
+        prepared = self.view.prepared.get(query)
+        if prepared is None:
+            return None
+        operations = [d for d in prepared.document.definitions
+                      if isinstance(d, OperationDefinitionNode)]
+        if operation_name is not None:
+            operations = [d for d in operations if d.name and d.name.value == operation_name]
+        if len(operations) != 1 or operations[0].operation != OperationType.SUBSCRIPTION:
+            return None
+        operation = operations[0]
+        selections = operation.selection_set.selections
+        if (len(selections) != 1 or not isinstance(selections[0], FieldNode)
+                or selections[0].name.value != ROOT_FIELD or selections[0].directives):
+            return None
+        schema = self.view.schema._schema
+        type_info = TypeInfo(schema)
+        checker = _SharedFields(type_info)
+        visit(prepared.document, TypeInfoVisitor(type_info, checker))
+        return ChatPlan(prepared.document, operation, selections[0], checker.shared)
+
+
+class RenderGroup:
+    """Subscribers rendering a change the same way: rendered once, sent to each."""
+
+    def __init__(self, deps: Deps, plan: ChatPlan, variables: dict[str, Any] | None,
+                 viewer: Any, schema: Any) -> None:
+        self.deps = deps
+        self.plan = plan
+        self.variables = variables
+        self.viewer = viewer  # None for shared groups
+        self.schema = schema
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    async def render(self, change: Change) -> str:
+        context = Context(deps=self.deps, request=None,  # type: ignore[arg-type]
+                          response=None, client=ClientInfo("", ""), viewer=self.viewer)
+        executor = Executor.build(self.schema, self.plan.document, root_value=chat_event(change),
+                                  context_value=context, raw_variable_values=self.variables,
+                                  operation_name=self.plan.operation.name.value
+                                  if self.plan.operation.name else None)
+        if isinstance(executor, list):
+            payload: dict[str, Any] = {"errors": [e.formatted for e in executor]}
+        else:
+            result = execute_subscription_event(executor)
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                result = await result
+            payload = {"data": result.data}  # type: ignore[union-attr]
+            if result.errors:  # type: ignore[union-attr]
+                payload["errors"] = [
+                    e.formatted for e in shape_errors(result.errors,  # type: ignore[union-attr]
+                                                      context.request_id)]
+        return json.dumps(payload, separators=(",", ":"), default=str)
+
+    async def deliver(self, change: Change, subscribers: list[Subscriber]) -> None:
+        try:
+            payload = await self.render(change)
+        except Exception:
+            log.exception("chat event not rendered")
+            return
+        for sub in subscribers:
+            assert isinstance(sub, WSSubscriber)
+            await sub.handler.push(
+                f'{{"id":{json.dumps(sub.op_id)},"type":"next","payload":{payload}}}')
+
+
+class WSSubscriber(Subscriber):
+    __slots__ = ("handler", "op_id")
+    handler: ChatWSHandler
+    op_id: str
+
+
+class ChatOperation(Operation[Context, None]):
+    __slots__ = ("subscriber",)
+    subscriber: Subscriber | None
+
+
+class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """One per socket."""
+
+    _counted: int | None = None  # the user counted online by this socket
+    _backlog: list[str] | None = None  # messages waiting for a slow socket
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        viewer = self.context.viewer
+        if self.connection_acknowledged and viewer is not None:
+            presence.tracker(self.context.deps).connected(viewer.user_id)
+            self._counted = viewer.user_id
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            counted = self._counted
+            if counted is not None:
+                self._counted = None
+                presence.tracker(self.context.deps).disconnected(counted)
+
+    async def push(self, text: str) -> None:
+        """Sends without letting one slow client hold the others up: a socket whose buffer is
+        full gets its messages through its own writer task."""
+        pending = self._backlog
+        if pending is not None:
+            pending.append(text)
+            return
+        ws: WebSocket = self.websocket.ws  # type: ignore[attr-defined]
+        writable = getattr(getattr(ws._send, "__self__", None), "writable", None)
+        if writable is None or writable.is_set():
+            with contextlib.suppress(Exception):
+                await ws.send_text(text)
+            return
+        self._backlog = [text]
+        self._writer = asyncio.ensure_future(self._drain(ws))
+
+    async def _drain(self, ws: WebSocket) -> None:
+        try:
+            while self._backlog:
+                text = self._backlog.pop(0)
+                await ws.send_text(text)
+        except Exception:  # noqa: BLE001 - the socket is gone; shutdown cleans up
+            log.debug("socket gone while sending")
+        finally:
+            self._backlog = None
+
+    async def handle_subscribe(self, message: Any) -> None:
+        payload = message.get("payload") if isinstance(message, dict) else None
+        if not isinstance(payload, dict):
+            await super().handle_subscribe(message)
+            return
+        query = payload.get("query")
+        view: Any = self.view
+        plan = None
+        if (isinstance(query, str) and self.connection_acknowledged
+                and message.get("id") not in self.operations
+                and (self.max_subscriptions_per_connection is None
+                     or len(self.operations) < self.max_subscriptions_per_connection)):
+            name = payload.get("operationName")
+            plan = view.chat_plans.get(query, name if isinstance(name, str) else None)
+        if plan is None or not isinstance(query, str):
+            await super().handle_subscribe(message)
+            return
+        variables = payload.get("variables")
+        operation = ChatOperation(self, message["id"], query, variables,
+                                  payload.get("operationName"))
+        operation.subscriber = None
+        self.operations[operation.id] = operation
+        operation.task = asyncio.create_task(self._start_chat(operation, plan))
+        operation.task.add_done_callback(self._task_done)
+
+    async def _fail_with(self, operation: ChatOperation, exc: Exception) -> None:
+        code = {"code": exc.code} if isinstance(exc, DomainError) else None
+        await self._fail(operation, [GraphQLError(str(exc), original_error=exc, path=[ROOT_FIELD],
+                                                  extensions=code)])
+
+    async def _fail(self, operation: ChatOperation, errors: list[GraphQLError]) -> None:
+        shaped = shape_errors(errors, self.context.request_id)
+        await operation.send_operation_message(
+            {"id": operation.id, "type": "next",
+             "payload": {"data": None, "errors": [e.formatted for e in shaped]}})
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    async def _start_chat(self, operation: ChatOperation, plan: ChatPlan) -> None:
+        view: Any = self.view
+        schema = view.schema._schema
+        raw = operation.variables if isinstance(operation.variables, dict) else {}
+        coerced = get_variable_values(schema, plan.operation.variable_definitions or (), raw)
+        if isinstance(coerced, list):
+            await self._fail(operation, coerced)
+            return
+        field_def = schema.subscription_type.fields[ROOT_FIELD]
+        try:
+            args = get_argument_values(field_def, plan.field, coerced)
+            viewer = self.context.require_viewer()
+            event_id = decode_id(relay.GlobalID.from_id(args["eventId"]), "Event")
+            after = decode_chat_cursor(args.get("after"))
+        except Exception as exc:  # noqa: BLE001 - shaped: typed errors, nothing internal
+            await self._fail_with(operation, exc)
+            return
+        group = view.render_group(self.context.deps, plan, raw, viewer)
+        sub = WSSubscriber(event_id, viewer.user_id, viewer.session_id, viewer.expires_at,
+                           group, self._ended)
+        sub.handler = self
+        sub.op_id = operation.id
+        operation.subscriber = sub
+        try:
+            await chat_uc.may_subscribe(self.context.deps, viewer, event_id, after)
+            await chat_feed.hub(self.context.deps).join(sub, after)
+        except Exception as exc:  # noqa: BLE001 - shaped like any resolver error
+            operation.subscriber = None
+            await self._fail_with(operation, exc)
+
+    def _ended(self, sub: Subscriber, reason: str) -> None:
+        assert isinstance(sub, WSSubscriber)
+        op_id = sub.op_id
+        operation = self.operations.get(op_id)
+        if isinstance(operation, ChatOperation) and operation.subscriber is sub:
+            chat_feed.hub(self.context.deps).leave(sub)
+            operation.subscriber = None
+        task = asyncio.ensure_future(self._end(op_id, reason))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+    _ending: set[asyncio.Future[None]] = set()  # noqa: RUF012 - strong refs while running
+
+    async def _end(self, op_id: str, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            if reason == chat_feed.SESSION_ENDED:
+                await self.websocket.close(code=4403, reason="Session ended")
+                return
+            operation = self.operations.get(op_id)
+            if isinstance(operation, ChatOperation):
+                await self._fail_with(operation, chat_uc.ended_error(reason))
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        operation = self.operations.get(operation_id)
+        if isinstance(operation, ChatOperation):
+            self.operations.pop(operation_id, None)
+            if operation.subscriber is not None:
+                chat_feed.hub(self.context.deps).leave(operation.subscriber)
+                operation.subscriber = None
+            if operation.task is not None and not operation.task.done():
+                operation.task.cancel()
+            return
+        await super().cleanup_operation(operation_id)
+
+
+class RenderGroups:
+    """Per process: one render group per distinct (document, operation, variables[, viewer])."""
+
+    def __init__(self) -> None:
+        self._groups: weakref.WeakValueDictionary[Any, RenderGroup] = (
+            weakref.WeakValueDictionary())
+
+    def get(self, deps: Deps, plan: ChatPlan, variables: dict[str, Any], viewer: Any,
+            schema: Any) -> RenderGroup:
+        key = (id(plan), plan.rendering_key(variables),
+               None if plan.shared else viewer.user_id)
+        group = self._groups.get(key)
+        if group is None or group.plan is not plan:
+            group = RenderGroup(deps, plan, variables, None if plan.shared else viewer, schema)
+            self._groups[key] = group
+        return group

@@ -1,0 +1,473 @@
+"""The live chat stream of each event (`chatEvents`), across server processes.
+
+Writers publish each change on the event's Redis channel (`iven:chat:<event>`) after storing
+it. Each process follows an event's channel once, however many of its sockets watch it: a
+`Feed` keeps the event's active members (reloaded when membership changes, see `install`),
+puts numbered changes back in sequence order (a change whose number is missing is waited for
+half a second), and hands each change to the subscribers allowed to see it, grouped by how they
+render it (`Subscriber.group`): the WebSocket layer renders a change once per distinct
+selection, not once per subscriber.
+
+Checked on every delivery: membership (the feed's member set, reloaded on every membership
+change), the token's expiry and who the change is for (a read marker of someone who hides
+receipts goes to their own sockets only; typing is never echoed). A revoked session, an
+expired token or a lost membership ends the subscription (`Subscriber.end`).
+
+A subscriber that gives a cursor first gets what it missed since then, from MongoDB (the
+current state of each message changed since, in sequence order), then the live stream,
+without gaps or repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from resolvers.deps import Deps
+from resolvers.sessions import REVOKED_CHANNEL
+from stores import chat as store
+from stores import events as events_store
+from stores.db import utcnow
+from stores.redis import key
+
+log = logging.getLogger("iven.chat")
+
+T = TypeVar("T")
+
+GAP_WAIT_S = 0.5  # how long a missing sequence number holds back the ones after it
+REPLAY_LIMIT = 2000  # changes a reconnecting client may have missed; more: reload history
+MEMBERSHIP_CHANGES = frozenset({"participant.joined", "participant.left", "participant.removed",
+                                "event.deleted", "invitation.accepted"})
+CHAT_MEMBERS = "chat_members_changed"
+
+# how a subscription ends
+SESSION_ENDED = "SESSION_ENDED"
+NOT_A_MEMBER = "FORBIDDEN"
+CURSOR_TOO_OLD = "CURSOR_TOO_OLD"
+
+
+def channel(event_id: int) -> str:
+    return key("chat", event_id)
+
+
+@dataclass(slots=True)
+class Change:
+    """One thing that happened in an event's chat."""
+
+    kind: str  # added | edited | deleted | reaction | read | typing | presence
+    event_id: int
+    seq: int | None = None  # None: ephemeral (typing, presence), not replayed
+    message: store.ChatMessage | None = None
+    user_id: int | None = None  # who reacted / read / types / came online
+    emoji: str | None = None
+    added: bool | None = None
+    message_id: str | None = None  # read marker position
+    at: datetime | None = None
+    active: bool | None = None  # typing / online
+    expires_at: datetime | None = None
+    only_user: int | None = None
+    not_user: int | None = None
+    replayed: bool = False
+    position: int = 0  # cursor position: seq, or the feed's last one for ephemeral changes
+
+    def target(self) -> tuple[str, Any] | None:
+        if self.message is not None:
+            return ("message", str(self.message.id))
+        if self.kind == "read":
+            return ("read", self.user_id)
+        return None
+
+    def to_wire(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "seq": self.seq}
+        if self.message is not None:
+            data["message"] = self.message.model_dump(mode="json", by_alias=True)
+        for name in ("user_id", "emoji", "added", "message_id", "active", "only_user",
+                     "not_user"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        for name in ("at", "expires_at"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value.isoformat()
+        return data
+
+    @classmethod
+    def from_wire(cls, event_id: int, data: dict[str, Any]) -> Change:
+        message = data.get("message")
+        at, expires = data.get("at"), data.get("expires_at")
+        return cls(kind=str(data["kind"]), event_id=event_id, seq=data.get("seq"),
+                   message=store.ChatMessage.model_validate(message) if message else None,
+                   user_id=data.get("user_id"), emoji=data.get("emoji"),
+                   added=data.get("added"), message_id=data.get("message_id"),
+                   at=datetime.fromisoformat(at) if at else None, active=data.get("active"),
+                   expires_at=datetime.fromisoformat(expires) if expires else None,
+                   only_user=data.get("only_user"), not_user=data.get("not_user"))
+
+
+class Group(Protocol):
+    """Renders a change for a set of subscribers that render it the same way."""
+
+    async def deliver(self, change: Change, subscribers: list[Subscriber]) -> None: ...
+
+
+class Subscriber:
+    """One `chatEvents` subscription (kept small: a thousand of them idle per process)."""
+
+    __slots__ = ("_on_end", "after", "buffer", "ended", "event_id", "expires_at", "group",
+                 "replayed", "session_id", "timer", "user_id")
+
+    def __init__(self, event_id: int, user_id: int, session_id: str, expires_at: datetime,
+                 group: Group, on_end: Callable[[Subscriber, str], None]) -> None:
+        self.event_id = event_id
+        self.user_id = user_id
+        self.session_id = session_id
+        self.expires_at = expires_at
+        self.group = group
+        self._on_end = on_end
+        self.after: int | None = None
+        self.buffer: list[Change] | None = None  # while replaying
+        self.replayed: dict[Any, int] | None = None
+        self.ended = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def end(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.timer is not None:
+            self.timer.cancel()
+        self._on_end(self, reason)
+
+
+class Feed:
+    """One event's channel, followed once per process."""
+
+    def __init__(self, hub: ChatHub, event_id: int) -> None:
+        self.hub = hub
+        self.event_id = event_id
+        self.subscribers: set[Subscriber] = set()
+        self.members: set[int] = set()
+        self.next_seq = 1
+        self.last_seq = 0
+        self.pending: dict[int, Change] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # Subscribe before reading the counter: a change numbered in between is seen.
+        queue = await self._stack.enter_async_context(
+            self.hub.deps.broadcast.subscribe(channel(self.event_id)))
+        await self.reload_members()
+        current = await store.current_seq(self.event_id)
+        self.next_seq, self.last_seq = current + 1, current
+        self._task = asyncio.create_task(self._run(queue), name=f"iven-chat-{self.event_id}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._stack.aclose()
+
+    async def reload_members(self) -> None:
+        async with self.hub.deps.db.reader() as db:
+            found = await events_store.participants_of_events(db, [self.event_id],
+                                                              active_only=True)
+        self.members = {p.user_id for p in found if p.user_id is not None}
+
+    async def _run(self, queue: asyncio.Queue[Any]) -> None:
+        while True:
+            try:
+                if self.pending:
+                    try:
+                        raw = await asyncio.wait_for(queue.get(), GAP_WAIT_S)
+                    except TimeoutError:
+                        self.next_seq = min(self.pending)  # a writer numbered and gave up
+                        await self._deliver_ready()
+                        continue
+                else:
+                    raw = await queue.get()
+                await self._on_raw(raw)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("chat feed failed on a change", extra={"event_id": self.event_id})
+
+    async def _on_raw(self, raw: dict[str, Any]) -> None:
+        if raw.get("t") == "members":
+            await self.reload_members()
+            for sub in list(self.subscribers):
+                if sub.user_id not in self.members:
+                    sub.end(NOT_A_MEMBER)
+            return
+        if raw.get("t") == "skip":
+            seq = int(raw["seq"])
+            if seq >= self.next_seq:
+                self.pending[seq] = Change(kind="skip", event_id=self.event_id, seq=seq)
+                await self._deliver_ready()
+            return
+        change = Change.from_wire(self.event_id, raw)
+        if change.seq is None or change.seq < self.next_seq:
+            await self._dispatch(change)  # ephemeral, or numbered before this feed started
+            return
+        self.pending[change.seq] = change
+        await self._deliver_ready()
+
+    async def _deliver_ready(self) -> None:
+        while self.next_seq in self.pending:
+            change = self.pending.pop(self.next_seq)
+            self.next_seq += 1
+            if change.kind != "skip":
+                await self._dispatch(change)
+
+    async def _dispatch(self, change: Change) -> None:
+        if change.seq is not None:
+            self.last_seq = max(self.last_seq, change.seq)
+            change.position = change.seq
+        else:
+            change.position = self.last_seq
+        now = utcnow()
+        groups: dict[Group, list[Subscriber]] = {}
+        for sub in list(self.subscribers):
+            if sub.expires_at <= now:
+                sub.end(SESSION_ENDED)
+                continue
+            if sub.user_id not in self.members:
+                sub.end(NOT_A_MEMBER)
+                continue
+            if not visible_to(change, sub.user_id):
+                continue
+            if sub.buffer is not None:
+                sub.buffer.append(change)
+                continue
+            if change.seq is not None and sub.after is not None and change.seq <= sub.after:
+                continue
+            groups.setdefault(sub.group, []).append(sub)
+        for group, subs in groups.items():
+            await group.deliver(change, subs)
+
+
+def visible_to(change: Change, user_id: int) -> bool:
+    return ((change.only_user is None or change.only_user == user_id)
+            and change.not_user != user_id)
+
+
+class ChatHub:
+    """This process's feeds and subscribers."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.feeds: dict[int, Feed] = {}
+        self._starting: dict[int, asyncio.Future[Feed]] = {}
+        self.by_session: dict[str, set[Subscriber]] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        ready = asyncio.Event()
+        self._listener = asyncio.create_task(self._revocations(ready), name="iven-chat-revoked")
+        await asyncio.wait_for(ready.wait(), 5)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        for feed in list(self.feeds.values()):
+            await feed.close()
+        self.feeds.clear()
+
+    async def _revocations(self, ready: asyncio.Event) -> None:
+        async with self.deps.broadcast.subscribe(REVOKED_CHANNEL) as queue:
+            ready.set()
+            while True:
+                message: dict[str, Any] = await queue.get()
+                for sid in message.get("sids", []):
+                    for sub in list(self.by_session.get(sid, ())):
+                        sub.end(SESSION_ENDED)
+
+    async def _feed(self, event_id: int) -> Feed:
+        feed = self.feeds.get(event_id)
+        if feed is not None:
+            return feed
+        starting = self._starting.get(event_id)
+        if starting is not None:
+            return await asyncio.shield(starting)
+        future: asyncio.Future[Feed] = asyncio.get_running_loop().create_future()
+        self._starting[event_id] = future
+        try:
+            feed = Feed(self, event_id)
+            await feed.start()
+            self.feeds[event_id] = feed
+            future.set_result(feed)
+            return feed
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it through shield
+            raise
+        finally:
+            del self._starting[event_id]
+
+    async def join(self, sub: Subscriber, after: int | None) -> None:
+        """Adds a subscriber whose membership was just checked; replays from `after`."""
+        feed = await self._feed(sub.event_id)
+        if sub.user_id not in feed.members:
+            await feed.reload_members()  # joined a moment ago; the signal is on its way
+            if sub.user_id not in feed.members:
+                self._drop_feed_if_idle(feed)
+                sub.end(NOT_A_MEMBER)
+                return
+        sub.after = after
+        if after is not None:
+            sub.buffer = []
+            sub.replayed = {}
+        feed.subscribers.add(sub)
+        self.by_session.setdefault(sub.session_id, set()).add(sub)
+        left = (sub.expires_at - utcnow()).total_seconds()
+        sub.timer = asyncio.get_running_loop().call_later(max(0.0, left), sub.end,
+                                                          SESSION_ENDED)
+        if after is not None:
+            try:
+                await self._replay(feed, sub, after)
+            except BaseException:
+                self.leave(sub)
+                raise
+
+    def leave(self, sub: Subscriber) -> None:
+        if sub.timer is not None:
+            sub.timer.cancel()
+        feed = self.feeds.get(sub.event_id)
+        if feed is not None:
+            feed.subscribers.discard(sub)
+            self._drop_feed_if_idle(feed)
+        session = self.by_session.get(sub.session_id)
+        if session is not None:
+            session.discard(sub)
+            if not session:
+                del self.by_session[sub.session_id]
+
+    def _drop_feed_if_idle(self, feed: Feed) -> None:
+        if not feed.subscribers and self.feeds.get(feed.event_id) is feed:
+            del self.feeds[feed.event_id]
+            task = asyncio.ensure_future(feed.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    _closing: set[asyncio.Future[None]] = set()  # noqa: RUF012 - strong refs to closing feeds
+
+    async def _replay(self, feed: Feed, sub: Subscriber, after: int) -> None:
+        changes = await missed(self.deps, feed.event_id, sub.user_id, after)
+        if changes is None:
+            sub.end(CURSOR_TOO_OLD)
+            return
+        replayed = sub.replayed if sub.replayed is not None else {}
+        for change in changes:
+            if sub.ended:
+                return
+            change.position = change.seq or after
+            target = change.target()
+            if target is not None and change.seq is not None:
+                replayed[target] = max(replayed.get(target, 0), change.seq)
+            await sub.group.deliver(change, [sub])
+        # What arrived live meanwhile, less what the replay already showed.
+        while sub.buffer and not sub.ended:
+            change = sub.buffer.pop(0)
+            target = change.target()
+            if change.seq is not None and (change.seq <= after or (
+                    target is not None and replayed.get(target, 0) >= change.seq)):
+                continue
+            await sub.group.deliver(change, [sub])
+        sub.buffer = None
+        sub.replayed = None
+
+
+async def missed(deps: Deps, event_id: int, user_id: int, after: int) -> list[Change] | None:
+    """What changed since `after`, as the current state of each changed message and marker,
+    in sequence order; None when there is more than REPLAY_LIMIT."""
+    messages = await store.changed_since(event_id, after, REPLAY_LIMIT + 1)
+    markers = await store.markers_since(event_id, after, REPLAY_LIMIT + 1)
+    if len(messages) + len(markers) > REPLAY_LIMIT:
+        return None
+    hidden = {u for u, s in (await store.settings_of([m.user_id for m in markers])).items()
+              if not s.send_read_receipts and u != user_id}
+    changes: list[Change] = []
+    for m in messages:
+        if m.seq > after:
+            kind = "deleted" if m.deleted_at is not None else "added"
+        else:
+            kind = m.last_change
+        changes.append(Change(kind=kind, event_id=event_id, seq=m.changed_seq, message=m,
+                              replayed=True))
+    for r in markers:
+        if r.user_id in hidden:
+            continue
+        changes.append(Change(kind="read", event_id=event_id, seq=r.seq, user_id=r.user_id,
+                              message_id=r.message_id, at=r.at, replayed=True))
+    changes.sort(key=lambda c: c.seq or 0)
+    return changes
+
+
+def hub(deps: Deps) -> ChatHub:
+    found = deps.state.get("chat_hub")
+    if found is None:
+        found = deps.state["chat_hub"] = ChatHub(deps)
+    return found
+
+
+async def publish(deps: Deps, change: Change) -> None:
+    await deps.broadcast.publish(channel(change.event_id), change.to_wire())
+
+
+async def publish_skip(deps: Deps, event_id: int, seq: int) -> None:
+    """A number taken for a change that did not happen: the feeds stop waiting for it."""
+    await deps.broadcast.publish(channel(event_id), {"t": "skip", "seq": seq})
+
+
+async def numbered(deps: Deps, event_id: int,
+                   write: Callable[[int], Awaitable[T]]) -> T:
+    """Takes the event's next number and runs the write with it; a write that stores nothing
+    (returns None or raises) releases the number."""
+    seq = await store.next_seq(event_id)
+    result: T | None = None
+    try:
+        result = await write(seq)
+    finally:
+        if result is None:
+            with contextlib.suppress(Exception):
+                await publish_skip(deps, event_id, seq)
+    return result
+
+
+def mark_membership_change(db: Any, event_type: str, event_id: int) -> None:
+    """Called when a domain event is recorded: membership changes reload the feeds."""
+    if event_type in MEMBERSHIP_CHANGES:
+        db.info.setdefault(CHAT_MEMBERS, set()).add(event_id)
+
+
+def install(deps: Deps) -> ChatHub:
+    """The hub, and the commit hook telling every process's feeds that membership changed."""
+
+    async def after_commit(marks: dict[str, Any]) -> None:
+        for event_id in marks.get(CHAT_MEMBERS, ()):
+            await deps.broadcast.publish(channel(event_id), {"t": "members"})
+
+    deps.db.commit_hooks.append(after_commit)
+    return hub(deps)
+
+
+@dataclass
+class QueueGroup:
+    """A subscriber rendered on its own (the generic GraphQL path): changes go to a queue."""
+
+    queue: asyncio.Queue[Change | str] = field(default_factory=asyncio.Queue)
+
+    async def deliver(self, change: Change, subscribers: list[Subscriber]) -> None:
+        self.queue.put_nowait(change)
+
+    def __hash__(self) -> int:
+        return id(self)

@@ -1,0 +1,477 @@
+"""The live chat: `chatEvents` over WebSocket (live, replay after a reconnect, order, who gets
+what, the end of a stream), read markers and unread counts, read receipts, typing, presence."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import pytest
+from strawberry.relay import GlobalID
+
+from tests.support import assert_error, drain_outbox
+from tests.test_chat import DELETE, EDIT, REACT, send
+from tests.test_tasks_expenses import crew
+
+EVENTS = """subscription($id: ID!, $after: String) { chatEvents(eventId: $id, after: $after) {
+  __typename
+  ... on MessageAdded { cursor message { id body author { username } } }
+  ... on MessageEdited { cursor message { id body } }
+  ... on MessageDeleted { cursor message { id deleted body } }
+  ... on ReactionChanged { cursor emoji added reactor { username }
+                           message { id reactions { emoji count } } }
+  ... on ReadMarkerMoved { cursor upToMessageId reader { username } }
+  ... on TypingChanged { cursor isTyping expiresAt user { username } }
+  ... on PresenceChanged { cursor online user { username } }
+} }"""
+MARK = """mutation($e: ID!, $m: ID!) { markChatRead(input: {eventId: $e, upToMessageId: $m}) {
+  marker { upToMessageId } errors { code field } } }"""
+COUNTS = """query($id: ID!) { event(id: $id) { chatUnreadCount mentionsUnreadCount } }"""
+SEEN = """query($id: ID!) { node(id: $id) { ... on Message { seenBy { person { username } } } } }"""
+SETTINGS = """mutation($input: UpdateChatSettingsInput!) { updateChatSettings(input: $input) {
+  settings { showPresence sendReadReceipts } errors { code } } }"""
+TYPING = """mutation($e: ID!, $t: Boolean!) { setTyping(input: {eventId: $e, isTyping: $t}) {
+  ok errors { code } } }"""
+
+
+_server: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _the_server(server):
+    _server[:] = [server]
+
+
+async def stream(api, user, event_id: str, after: str | None = None,
+                 query: str = EVENTS, joined: bool = True) -> Any:
+    """A socket of the user following the chat; returns once the subscription is live on the
+    in-process server (`joined`), so what happens next reaches it."""
+    ws_cm = api.ws({"authorization": f"Bearer {user['token']}"})
+    ws = await ws_cm.__aenter__()
+    assert (await ws.receive())["type"] == "connection_ack"
+    op = await ws.subscribe(query, {"id": event_id, "after": after})
+    if joined:
+        hub = _server[0].deps.state.get("chat_hub")
+        event = int(GlobalID.from_id(event_id).node_id)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            feed = hub.feeds.get(event) if hub else None
+            if feed and any(s.user_id == int(GlobalID.from_id(user["id"]).node_id)
+                            and s.op_id == op and s.buffer is None
+                            for s in feed.subscribers):
+                break
+            await asyncio.sleep(0.02)
+    return ws_cm, ws, op
+
+
+async def next_event(ws, op: str, timeout: float = 5.0,
+                     presence: bool = False) -> dict[str, Any]:
+    """The next event (other people's presence changes skipped unless asked for)."""
+    while True:
+        message = await ws.receive(timeout=timeout)
+        assert message["id"] == op and message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        event: dict[str, Any] = message["payload"]["data"]["chatEvents"]
+        if presence or event.get("__typename") != "PresenceChanged":
+            return event
+
+
+async def no_event(ws, wait: float = 0.4, presence: bool = False) -> None:
+    deadline = time.monotonic() + wait
+    with pytest.raises(TimeoutError):
+        while True:
+            message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+            typename = message.get("payload", {}).get("data", {}).get("chatEvents", {}).get(
+                "__typename")
+            assert not presence and typename == "PresenceChanged", message
+
+
+async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+        sent = (await send(api, alice, eid, "first"))["message"]
+        added = await next_event(ws, op)
+        assert added["__typename"] == "MessageAdded"
+        assert added["message"] == {"id": sent["id"], "body": "first",
+                                    "author": {"username": alice["username"]}}
+        await api.execute(EDIT, {"input": {"messageId": sent["id"], "body": "first!"}},
+                          token=alice["token"])
+        edited = await next_event(ws, op)
+        assert edited["__typename"] == "MessageEdited" and edited["message"]["body"] == "first!"
+        await api.execute(REACT, {"id": sent["id"], "e": "🎉"}, token=organizer["token"])
+        reaction = await next_event(ws, op)
+        assert reaction["__typename"] == "ReactionChanged"
+        assert (reaction["emoji"], reaction["added"], reaction["reactor"]["username"]) == (
+            "🎉", True, organizer["username"])
+        assert reaction["message"]["reactions"] == [{"emoji": "🎉", "count": 1}]
+        await api.execute(DELETE, {"id": sent["id"]}, token=alice["token"])
+        deleted = await next_event(ws, op)
+        assert deleted["__typename"] == "MessageDeleted"
+        assert deleted["message"] == {"id": sent["id"], "deleted": True, "body": ""}
+        cursors = [added["cursor"], edited["cursor"], reaction["cursor"], deleted["cursor"]]
+        assert len(set(cursors)) == 4
+        last = deleted["cursor"]
+    finally:
+        await cm.__aexit__(None, None, None)
+
+    # away: two messages (one edited after), a read marker
+    one = (await send(api, alice, eid, "while away 1"))["message"]
+    two = (await send(api, organizer, eid, "while away 2"))["message"]
+    await api.execute(EDIT, {"input": {"messageId": one["id"], "body": "while away 1 (ed)"}},
+                      token=alice["token"])
+    await api.execute(MARK, {"e": eid, "m": two["id"]}, token=organizer["token"])
+
+    cm, ws, op = await stream(api, owner, eid, after=last)
+    try:
+        replay = [await next_event(ws, op) for _ in range(3)]
+        await no_event(ws)
+        # in sequence order of each item's last change; a message is shown as it is now
+        assert [(r["__typename"], r.get("message", {}).get("body")) for r in replay] == [
+            ("MessageAdded", "while away 2"), ("MessageAdded", "while away 1 (ed)"),
+            ("ReadMarkerMoved", None)]
+        assert replay[2]["upToMessageId"] == two["id"]
+        assert replay[2]["reader"]["username"] == organizer["username"]
+        live = (await send(api, alice, eid, "back live"))["message"]
+        event = await next_event(ws, op)
+        assert event["message"]["id"] == live["id"]
+        await no_event(ws)
+        resumed_at = event["cursor"]
+    finally:
+        await cm.__aexit__(None, None, None)
+
+    # nothing missed: a replay from the newest cursor is empty, then live
+    cm, ws, op = await stream(api, owner, eid, after=resumed_at)
+    try:
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_gap_in_the_sequence_is_waited_for_and_then_skipped(api, accounts, events,
+                                                                    server):
+    """Changes published out of order reach subscribers in sequence order; a number whose
+    change never comes holds the next ones back only briefly."""
+    from resolvers import chat_feed
+    from stores import chat as chat_store
+
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    first = (await send(api, alice, eid, "numbered"))["message"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+        event_id = int(GlobalID.from_id(eid).node_id)
+        doc = await chat_store.by_id(GlobalID.from_id(first["id"]).node_id)
+        assert doc is not None
+        base = await chat_store.current_seq(event_id)
+        for seq, body in ((base + 2, "second"), (base + 1, "first")):
+            doc.body = body
+            await chat_feed.publish(server.deps, chat_feed.Change(
+                kind="edited", event_id=event_id, seq=seq, message=doc))
+        bodies = [(await next_event(ws, op))["message"]["body"] for _ in range(2)]
+        assert bodies == ["first", "second"]
+        # base+3 never comes: base+4 is delivered after the wait
+        doc.body = "after the gap"
+        started = time.monotonic()
+        await chat_feed.publish(server.deps, chat_feed.Change(
+            kind="edited", event_id=event_id, seq=base + 4, message=doc))
+        late = await next_event(ws, op, timeout=3)
+        assert late["message"]["body"] == "after the gap"
+        assert 0.3 < time.monotonic() - started < 2.5
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    m1 = (await send(api, alice, eid, "one"))["message"]
+    m2 = (await send(api, alice, eid, f"two @{owner['username']}"))["message"]
+    m3 = (await send(api, alice, eid, "three"))["message"]
+    await send(api, owner, eid, "my own message does not count")
+
+    async def counts(user) -> dict[str, int]:
+        result = await api.execute(COUNTS, {"id": eid}, token=user["token"])
+        return result["data"]["event"]  # type: ignore[no-any-return]
+
+    assert await counts(owner) == {"chatUnreadCount": 3, "mentionsUnreadCount": 1}
+    marked = (await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"]))
+    assert marked["data"]["markChatRead"] == {"marker": {"upToMessageId": m2["id"]},
+                                               "errors": []}
+    assert await counts(owner) == {"chatUnreadCount": 1, "mentionsUnreadCount": 0}
+    # markers don't move backwards
+    back = await api.execute(MARK, {"e": eid, "m": m1["id"]}, token=owner["token"])
+    assert back["data"]["markChatRead"]["marker"] == {"upToMessageId": m2["id"]}
+    assert await counts(owner) == {"chatUnreadCount": 1, "mentionsUnreadCount": 0}
+    # a deleted message no longer counts
+    await api.execute(DELETE, {"id": m3["id"]}, token=alice["token"])
+    assert await counts(owner) == {"chatUnreadCount": 0, "mentionsUnreadCount": 0}
+
+    # seenBy: the author sees who read; others get null
+    await api.execute(MARK, {"e": eid, "m": m1["id"]}, token=organizer["token"])
+    seen = await api.execute(SEEN, {"id": m1["id"]}, token=alice["token"])
+    assert sorted(p["person"]["username"] for p in seen["data"]["node"]["seenBy"]) == sorted(
+        [owner["username"], organizer["username"]])
+    seen2 = await api.execute(SEEN, {"id": m2["id"]}, token=alice["token"])
+    assert [p["person"]["username"] for p in seen2["data"]["node"]["seenBy"]] == [
+        owner["username"]]
+    assert (await api.execute(SEEN, {"id": m1["id"]}, token=owner["token"]))[
+        "data"]["node"]["seenBy"] is None
+    # receipts off: left out of seenBy
+    off = await api.execute(SETTINGS, {"input": {"sendReadReceipts": False}},
+                            token=owner["token"])
+    assert off["data"]["updateChatSettings"]["settings"] == {"showPresence": True,
+                                                             "sendReadReceipts": False}
+    seen = await api.execute(SEEN, {"id": m1["id"]}, token=alice["token"])
+    assert [p["person"]["username"] for p in seen["data"]["node"]["seenBy"]] == [
+        organizer["username"]]
+
+    # hostile: another event's message, someone else's chat, garbage ids
+    other = await events.create(organizer["token"])
+    foreign = (await send(api, organizer, other["id"], "elsewhere"))["message"]
+    wrong = await api.execute(MARK, {"e": eid, "m": foreign["id"]}, token=owner["token"])
+    assert wrong["data"]["markChatRead"]["errors"] == [{"code": "MESSAGE_NOT_FOUND",
+                                                        "field": ["input", "upToMessageId"]}]
+    assert_error(await api.execute(MARK, {"e": other["id"], "m": foreign["id"]},
+                                   token=alice["token"]), "NOT_FOUND")
+    assert_error(await api.execute(MARK, {"e": eid, "m": "not-an-id"}, token=owner["token"]),
+                 "BAD_USER_INPUT")
+    outsider = await accounts.user()
+    assert (await api.execute(COUNTS, {"id": eid}, token=outsider["token"]))["data"][
+        "event"] is None
+
+
+async def test_receipts_off_keep_markers_to_oneself(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    await api.execute(SETTINGS, {"input": {"sendReadReceipts": False}}, token=organizer["token"])
+    message = (await send(api, alice, eid, "read me"))["message"]
+    cm_owner, ws_owner, _op_owner = await stream(api, owner, eid)
+    cm_org, ws_org, op_org = await stream(api, organizer, eid)
+    try:
+        await api.execute(MARK, {"e": eid, "m": message["id"]}, token=organizer["token"])
+        own = await next_event(ws_org, op_org)  # their own other devices stay in sync
+        assert own["__typename"] == "ReadMarkerMoved"
+        await no_event(ws_owner)
+    finally:
+        await cm_owner.__aexit__(None, None, None)
+        await cm_org.__aexit__(None, None, None)
+
+
+async def test_typing_reaches_others_only_and_expires(api, accounts, events, monkeypatch):
+    from resolvers import chat as chat_uc
+
+    monkeypatch.setattr(chat_uc, "TYPING_TIMEOUT_S", 1)
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm_owner, ws_owner, op_owner = await stream(api, owner, eid)
+    cm_alice, ws_alice, _op_alice = await stream(api, alice, eid)
+    try:
+        result = await api.execute(TYPING, {"e": eid, "t": True}, token=alice["token"])
+        assert result["data"]["setTyping"] == {"ok": True, "errors": []}
+        typing = await next_event(ws_owner, op_owner)
+        assert typing["__typename"] == "TypingChanged" and typing["isTyping"] is True
+        assert typing["user"]["username"] == alice["username"] and typing["expiresAt"]
+        started = time.monotonic()
+        stopped = await next_event(ws_owner, op_owner, timeout=4)
+        assert stopped["__typename"] == "TypingChanged" and stopped["isTyping"] is False
+        assert 0.8 < time.monotonic() - started < 3
+        await no_event(ws_alice)  # never echoed to the typer
+        # sending a message ends typing at once
+        await api.execute(TYPING, {"e": eid, "t": True}, token=alice["token"])
+        assert (await next_event(ws_owner, op_owner))["isTyping"] is True
+        await send(api, alice, eid, "done typing")
+        kinds = {(await next_event(ws_owner, op_owner))["__typename"] for _ in range(2)}
+        assert kinds == {"MessageAdded", "TypingChanged"}
+    finally:
+        await cm_owner.__aexit__(None, None, None)
+        await cm_alice.__aexit__(None, None, None)
+    outsider = await accounts.user()
+    assert_error(await api.execute(TYPING, {"e": eid, "t": True}, token=outsider["token"]),
+                 "NOT_FOUND")
+
+
+async def _eventually(check: Any, timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+async def test_presence_online_offline_and_hidden(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    online_q = """query($id: ID!) { event(id: $id) { onlineParticipants { user { username } } }
+      }"""
+
+    async def online_names() -> set[str]:
+        result = await api.execute(online_q, {"id": eid}, token=owner["token"])
+        return {p["user"]["username"] for p in result["data"]["event"]["onlineParticipants"]}
+
+    cm_owner, ws_owner, op_owner = await stream(api, owner, eid)
+    try:
+        async with api.ws({"authorization": f"Bearer {alice['token']}"}) as alice_ws:
+            assert (await alice_ws.receive())["type"] == "connection_ack"
+            came = await next_event(ws_owner, op_owner, presence=True)
+            assert came["__typename"] == "PresenceChanged" and came["online"] is True
+            assert came["user"]["username"] == alice["username"]
+            assert alice["username"] in await online_names()
+        went = await next_event(ws_owner, op_owner, presence=True)
+        assert went["__typename"] == "PresenceChanged" and went["online"] is False
+        assert alice["username"] not in await online_names()
+        seen = await api.execute("query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
+                                 {"id": alice["id"]}, token=owner["token"])
+        assert seen["data"]["node"]["lastSeenAt"] is not None
+
+        await api.execute(SETTINGS, {"input": {"showPresence": False}}, token=alice["token"])
+        async with api.ws({"authorization": f"Bearer {alice['token']}"}) as alice_ws:
+            assert (await alice_ws.receive())["type"] == "connection_ack"
+            await no_event(ws_owner, 0.6, presence=True)
+            assert alice["username"] not in await online_names()
+        seen = await api.execute("query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
+                                 {"id": alice["id"]}, token=owner["token"])
+        assert seen["data"]["node"]["lastSeenAt"] is None
+    finally:
+        await cm_owner.__aexit__(None, None, None)
+
+
+async def test_stream_ends_on_removal_and_revocation(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    outsider = await accounts.user()
+    cm, ws, _op = await stream(api, outsider, eid, joined=False)
+    try:
+        refused = await ws.receive()
+        assert refused["type"] == "next"
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        assert (await ws.receive())["type"] == "complete"
+    finally:
+        await cm.__aexit__(None, None, None)
+
+    cm, ws, _op = await stream(api, alice, eid)
+    try:
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        removed = await api.execute("""mutation($e: ID!, $p: ID!) { removeParticipant(input:
+            {eventId: $e, participantId: $p}) { errors { code } } }""",
+                                    {"e": eid, "p": c["pids"][2]}, token=owner["token"])
+        assert removed["data"]["removeParticipant"]["errors"] == []
+        ended = await ws.receive(timeout=3)
+        assert ended["type"] == "next"
+        assert ended["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        assert (await ws.receive())["type"] == "complete"
+        assert time.monotonic() - started < 1.0
+    finally:
+        await cm.__aexit__(None, None, None)
+
+    cm, ws, _op = await stream(api, owner, eid)
+    try:
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await api.execute("mutation { logout { ok } }", token=owner["token"])
+        assert await ws.closed_with(timeout=3) == 4403
+        assert time.monotonic() - started < 1.0
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_hostile_cursors_and_ids(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner = c["people"][0]
+    eid = c["event"]["id"]
+    for after, code in (("garbage", "BAD_USER_INPUT"), ("WyJjaGF0IiwgOTk5OTld", "BAD_USER_INPUT")):
+        cm, ws, _op = await stream(api, owner, eid, after=after, joined=False)
+        try:
+            message = await ws.receive()
+            assert message["payload"]["errors"][0]["extensions"]["code"] == code, message
+            assert (await ws.receive())["type"] == "complete"
+        finally:
+            await cm.__aexit__(None, None, None)
+    cm, ws, _op = await stream(api, owner, "RXZlbnQ6MA==", joined=False)  # Event:0
+    try:
+        message = await ws.receive()
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_one_rendering_per_selection_and_viewer_fields_per_viewer(api, accounts, events,
+                                                                         server):
+    """Subscribers with the same selection share one rendering; a selection with a field that
+    depends on the viewer (viewerReacted) is rendered for each viewer."""
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    message = (await send(api, alice, eid, "react to me"))["message"]
+    per_viewer = """subscription($id: ID!) { chatEvents(eventId: $id) {
+      ... on ReactionChanged { message { reactions { emoji viewerReacted } } } } }"""
+    streams = [await stream(api, u, eid) for u in (owner, organizer)]
+    mine = [await stream(api, u, eid, query=per_viewer) for u in (owner, organizer)]
+    try:
+        await asyncio.sleep(0.3)
+        feed = server.deps.state["chat_hub"].feeds[int(GlobalID.from_id(eid).node_id)]
+        groups = {s.group for s in feed.subscribers}
+        assert len(groups) == 3  # one shared, one per viewer for the other selection
+        await api.execute(REACT, {"id": message["id"], "e": "👍"}, token=organizer["token"])
+        shared = [await next_event(ws, op) for _, ws, op in streams]
+        assert shared[0] == shared[1]
+        flags = [(await next_event(ws, op))["message"]["reactions"] for _, ws, op in mine]
+        assert flags == [[{"emoji": "👍", "viewerReacted": False}],
+                         [{"emoji": "👍", "viewerReacted": True}]]
+    finally:
+        for cm, _, _ in [*streams, *mine]:
+            await cm.__aexit__(None, None, None)
+
+
+@pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+                    reason="needs a Redis shared between two server processes")
+async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
+        api, accounts, events, settings, server):
+    import httpx
+
+    from tests.conftest import start_server, stop_server
+    from tests.support import GraphQLClient
+
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    second, uv, task = await start_server(settings)
+    try:
+        async with httpx.AsyncClient(base_url=second.url, timeout=20) as http:
+            other_api = GraphQLClient(http, second.ws_url)
+            cm, ws, op = await stream(other_api, owner, eid, joined=False)
+            try:
+                await asyncio.sleep(1.0)  # (no view into the other process's hub)
+                sent = [(await send(api, alice, eid, f"across {i}"))["message"]["id"]
+                        for i in range(3)]
+                got = [(await next_event(ws, op))["message"]["id"] for _ in range(3)]
+                assert got == sent
+                removed = await api.execute("""mutation($e: ID!, $p: ID!) { removeParticipant(
+                    input: {eventId: $e, participantId: $p}) { errors { code } } }""",
+                                            {"e": eid, "p": c["pids"][2]}, token=owner["token"])
+                assert removed["data"]["removeParticipant"]["errors"] == []
+                await drain_outbox(server)
+            finally:
+                await cm.__aexit__(None, None, None)
+            # the removed participant can no longer follow the chat on either process
+            cm, ws, op = await stream(other_api, alice, eid, joined=False)
+            try:
+                refused = await ws.receive()
+                assert refused["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+            finally:
+                await cm.__aexit__(None, None, None)
+    finally:
+        await stop_server(uv, task)
+        await server.deps.documents.bind()  # Beanie's binding is process-wide
