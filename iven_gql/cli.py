@@ -96,6 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "http": "httptools",
         "ws": "websockets-sansio",
         "ws_max_size": 1_048_576,
+        "ws_per_message_deflate": settings.ws_compression,
         "proxy_headers": args.proxy_headers,
         "log_config": None,
         "access_log": False,

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     run_migrations_on_start: bool | None = None  # default: only in development
     # the outbox dispatcher inside the server process (off: run `iven-gql dispatcher` instead)
     dispatcher: bool = True
+    # permessage-deflate on WebSockets: smaller frames for a little CPU and ~40 KB of server
+    # memory per socket (bench/bench_chat.py); off by default
+    ws_compression: bool = False
 
     # Tokens and sessions
     access_token_ttl_s: int = 15 * 60

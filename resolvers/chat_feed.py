@@ -315,13 +315,16 @@ class ChatHub:
 
     async def join(self, sub: Subscriber, after: int | None) -> None:
         """Adds a subscriber whose membership was just checked; replays from `after`."""
-        feed = await self._feed(sub.event_id)
-        if sub.user_id not in feed.members:
-            await feed.reload_members()  # joined a moment ago; the signal is on its way
+        while True:
+            feed = await self._feed(sub.event_id)
             if sub.user_id not in feed.members:
-                self._drop_feed_if_idle(feed)
-                sub.end(NOT_A_MEMBER)
-                return
+                await feed.reload_members()  # joined a moment ago; the signal is on its way
+                if sub.user_id not in feed.members:
+                    self._drop_feed_if_idle(feed)
+                    sub.end(NOT_A_MEMBER)
+                    return
+            if self.feeds.get(sub.event_id) is feed:
+                break  # (else it was closed meanwhile, its last subscriber gone: take a new one)
         sub.after = after
         if after is not None:
             sub.buffer = []

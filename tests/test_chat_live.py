@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from strawberry.relay import GlobalID
 
-from tests.support import assert_error, drain_outbox
+from tests.support import assert_error
 from tests.test_chat import DELETE, EDIT, REACT, send
 from tests.test_tasks_expenses import crew
 
@@ -438,40 +438,56 @@ async def test_one_rendering_per_selection_and_viewer_fields_per_viewer(api, acc
 @pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
                     reason="needs a Redis shared between two server processes")
 async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
-        api, accounts, events, settings, server):
+        api, accounts, events, settings, server, tmp_path):
+    """A second `iven-gql serve` process (a real OS process) shares MySQL, Redis and MongoDB:
+    messages sent through this one reach its sockets, in order; removal ends the stream there."""
     import httpx
 
-    from tests.conftest import start_server, stop_server
-    from tests.support import GraphQLClient
+    from tests.support import GraphQLClient, server_process
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     eid = c["event"]["id"]
-    second, uv, task = await start_server(settings)
+    async with server_process(settings, tmp_path) as url, \
+            httpx.AsyncClient(base_url=url, timeout=20) as http:
+        other_api = GraphQLClient(http, url.replace("http://", "ws://") + "/graphql")
+        cm_owner, ws_owner, op_owner = await stream(other_api, owner, eid, joined=False)
+        cm_alice, ws_alice, _op_alice = await stream(other_api, alice, eid, joined=False)
+        try:
+            await asyncio.sleep(1.5)  # (no view into the other process's hub)
+            sent = [(await send(api, alice, eid, f"across {i}"))["message"]["id"]
+                    for i in range(3)]
+            got = [(await next_event(ws_owner, op_owner))["message"]["id"] for _ in range(3)]
+            assert got == sent
+            started = time.monotonic()
+            removed = await api.execute("""mutation($e: ID!, $p: ID!) { removeParticipant(
+                input: {eventId: $e, participantId: $p}) { errors { code } } }""",
+                                        {"e": eid, "p": c["pids"][2]}, token=owner["token"])
+            assert removed["data"]["removeParticipant"]["errors"] == []
+            while True:  # alice's own messages came first
+                message = await ws_alice.receive(timeout=3)
+                if message["type"] != "next" or "errors" in message["payload"]:
+                    break
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+            assert time.monotonic() - started < 1.0
+        finally:
+            await cm_owner.__aexit__(None, None, None)
+            await cm_alice.__aexit__(None, None, None)
+
+
+async def test_an_expiring_token_closes_the_stream(api, accounts, events, server):
+    from iven_gql.auth import Tokens
+
+    c = await crew(accounts, events, 3)
+    owner = c["people"][0]
+    eid = c["event"]["id"]
+    claims = server.deps.tokens.decode_access(owner["token"])
+    short, _ = Tokens(server.deps.settings.jwt_secret.get_secret_value(), 2).issue_access(
+        claims.user_id, claims.session_id)
+    cm, ws, _op = await stream(api, {**owner, "token": short}, eid)
     try:
-        async with httpx.AsyncClient(base_url=second.url, timeout=20) as http:
-            other_api = GraphQLClient(http, second.ws_url)
-            cm, ws, op = await stream(other_api, owner, eid, joined=False)
-            try:
-                await asyncio.sleep(1.0)  # (no view into the other process's hub)
-                sent = [(await send(api, alice, eid, f"across {i}"))["message"]["id"]
-                        for i in range(3)]
-                got = [(await next_event(ws, op))["message"]["id"] for _ in range(3)]
-                assert got == sent
-                removed = await api.execute("""mutation($e: ID!, $p: ID!) { removeParticipant(
-                    input: {eventId: $e, participantId: $p}) { errors { code } } }""",
-                                            {"e": eid, "p": c["pids"][2]}, token=owner["token"])
-                assert removed["data"]["removeParticipant"]["errors"] == []
-                await drain_outbox(server)
-            finally:
-                await cm.__aexit__(None, None, None)
-            # the removed participant can no longer follow the chat on either process
-            cm, ws, op = await stream(other_api, alice, eid, joined=False)
-            try:
-                refused = await ws.receive()
-                assert refused["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-            finally:
-                await cm.__aexit__(None, None, None)
+        started = time.monotonic()
+        assert await ws.closed_with(timeout=5) == 4403
+        assert time.monotonic() - started < 3.0
     finally:
-        await stop_server(uv, task)
-        await server.deps.documents.bind()  # Beanie's binding is process-wide
+        await cm.__aexit__(None, None, None)

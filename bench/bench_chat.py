@@ -1,0 +1,437 @@
+#!/usr/bin/env python
+"""Live chat fan-out: many `chatEvents` subscribers on one event, over two server processes.
+
+Run on demand (never part of the test suite), from the project's virtualenv, with MariaDB/MySQL
+and Redis running:
+
+    python bench/bench_chat.py [--subscribers 1000] [--rate 10] [--messages 200]
+                               [--leak-events 2000] [--compression] [--keep]
+
+What it does:
+  1. a fresh database (--database, default iven_bench_chat), Redis db of --redis-url flushed, a
+     briskdb MongoDB listener; two `iven-gql serve` processes (one worker each) sharing them;
+  2. seeds through the API: --users users (register + confirmEmail), one event, all joined;
+  3. measures each server's RSS, then opens --subscribers sockets (half on each server, in two
+     client processes, users taken in turn), each subscribing to
+     `chatEvents { ... on MessageAdded { cursor message { id body author { displayName } } } }`;
+     a probe message received by every socket proves they are all live;
+  4. RSS again: server memory per idle subscribed socket;
+  5. latency: --messages messages through `sendMessage` at --rate per second, alternating the
+     two servers. For each delivery: receive time - time the sender got the mutation's answer
+     (publish -> receive; the publish happens just before the answer is written) and receive time
+     - time the send started (end to end, including the document write on the stand-in). Checks
+     that every socket got every message once, in sending order;
+  6. memory growth: --leak-events more changes published straight on the event's Redis channel
+     (as `sendMessage` does, at --leak-rate per second), each rendered and delivered to every
+     socket, then RSS again: growth per socket per 1,000 delivered events;
+  7. prints the figures, stops everything, drops the database (unless --keep).
+
+The document store is the briskdb stand-in: its latency is not what is measured (the rendering
+reads the author's snapshot once per change and process, not per subscriber). Clients, servers,
+Redis, MariaDB and the listener share the machine's CPUs: the figures are an upper bound of what
+the server adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.bench_event_page import (
+    flush_redis,
+    recreate_database,
+    sql_url,
+    wait_port,
+)
+from bench.bench_me import PY, BenchAbort, Server, free_port, iven_command, read_code
+
+PASSWORD = "bench-pass-" + secrets.token_hex(8)
+SUBSCRIPTION = """subscription($id: ID!) { chatEvents(eventId: $id) { __typename
+  ... on MessageAdded { cursor message { id body author { displayName } } } } }"""
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# --------------------------------------------------------------------------- client process
+
+
+async def client_main(args: argparse.Namespace) -> None:
+    """Opens sockets, records (socket, message id, time) for each MessageAdded until SIGTERM."""
+    import websockets
+
+    spec = json.loads(Path(args.client_spec).read_text())
+    received: list[list[Any]] = [[] for _ in spec["tokens"]]
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    compression = "deflate" if spec["compression"] else None
+    opened = 0
+
+    async def one(index: int, token: str) -> None:
+        nonlocal opened
+        mine = received[index]
+        try:
+            async with websockets.connect(spec["ws_url"], subprotocols=["graphql-transport-ws"],
+                                          compression=compression, max_queue=None,
+                                          ping_interval=None, open_timeout=60) as ws:
+                await ws.send(json.dumps({"type": "connection_init",
+                                          "payload": {"authorization": f"Bearer {token}"}}))
+                ack = json.loads(await ws.recv())
+                if ack.get("type") != "connection_ack":
+                    raise RuntimeError(f"no ack: {ack}")
+                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                    "query": SUBSCRIPTION, "variables": {"id": spec["event_id"]}}}))
+                opened += 1
+                async for raw in ws:
+                    at = time.time()
+                    message = json.loads(raw)
+                    payload = message.get("payload") or {}
+                    event = (payload.get("data") or {}).get("chatEvents") or {}
+                    if event.get("__typename") == "MessageAdded":
+                        mine.append([event["message"]["id"], event["message"]["body"], at])
+                    elif message.get("type") != "next" or payload.get("errors"):
+                        mine.append(["!", json.dumps(message)[:200], at])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported in the results
+            mine.append(["!", f"{type(exc).__name__}: {exc}", time.time()])
+
+    tasks = []
+    for i, token in enumerate(spec["tokens"]):
+        tasks.append(asyncio.ensure_future(one(i, token)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.2)
+    while opened < len(spec["tokens"]) and not stop.is_set():
+        if all(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.1)
+    Path(spec["ready"]).write_text(str(opened))
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    Path(spec["out"]).write_text(json.dumps(received))
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+class Api:
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self.url = url
+        self.client = httpx.AsyncClient(timeout=60)
+
+    async def gql(self, query: str, variables: dict[str, Any], token: str | None = None,
+                  key: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        resp = await self.client.post(self.url, json={"query": query, "variables": variables},
+                                      headers=headers)
+        doc = resp.json()
+        if resp.status_code != 200 or doc.get("errors"):
+            raise BenchAbort(f"{query[:80]}: {json.dumps(doc)[:800]}")
+        data = doc["data"]
+        if key is not None:
+            data = data[key]
+            if data.get("errors"):
+                raise BenchAbort(f"{key}: {data['errors']}")
+        return data
+
+
+async def seed(api: Api, outbox: Path, users: int) -> tuple[str, list[str]]:
+    suffix = secrets.token_hex(3)
+    tokens = []
+    for i in range(users):
+        address = f"chat-{suffix}-{i}@example.com"
+        await api.gql("""mutation($input: RegisterInput!) { register(input: $input) {
+          user { id } errors { code message } } }""", {"input": {
+            "username": f"chat_{suffix}_{i}", "email": address, "password": PASSWORD,
+            "firstName": "Chat", "lastName": f"User {i}"}}, key="register")
+        code = await asyncio.to_thread(read_code, outbox, address)
+        auth = await api.gql("""mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
+          accessToken errors { code } } }""", {"input": {"email": address, "code": code}},
+                             key="confirmEmail")
+        tokens.append(auth["accessToken"])
+    created = await api.gql("""mutation($input: CreateEventInput!) { createEvent(input: $input) {
+      event { id } errors { code field message } } }""", {"input": {
+        "title": "Chat bench", "startsAt": "2031-06-01T10:00:00+00:00",
+        "endsAt": "2031-06-02T10:00:00+00:00", "currency": "EUR", "timezone": "UTC"}},
+        tokens[0], "createEvent")
+    event_id = created["event"]["id"]
+    link = await api.gql("""mutation($input: CreateInviteLinkInput!) { createInviteLink(
+      input: $input) { token errors { code } } }""", {"input": {"eventId": event_id,
+                                                                 "role": "PARTICIPANT"}},
+        tokens[0], "createInviteLink")
+    for token in tokens[1:]:
+        await api.gql("""mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
+          participant { id } errors { code } } }""", {"t": link["token"]}, token,
+                      "joinWithInviteLink")
+    return event_id, tokens
+
+
+SEND = """mutation($input: SendMessageInput!) { sendMessage(input: $input) {
+  message { id } errors { code message } } }"""
+
+
+def start_clients(args: argparse.Namespace, tmp: Path, urls: list[str], event_id: str,
+                  tokens: list[str]) -> list[tuple[subprocess.Popen[bytes], Path, Path]]:
+    clients = []
+    per = args.subscribers // 2
+    for k in range(2):
+        spec = {"ws_url": urls[k].replace("http://", "ws://"), "event_id": event_id,
+                "tokens": [tokens[(k * per + i) % len(tokens)] for i in range(per)],
+                "ready": str(tmp / f"ready{k}"), "out": str(tmp / f"out{k}.json"),
+                "compression": args.compression}
+        spec_path = tmp / f"client{k}.json"
+        spec_path.write_text(json.dumps(spec))
+        log = open(tmp / f"client{k}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([PY, __file__, "--client-spec", str(spec_path)], stdout=log,
+                                stderr=subprocess.STDOUT, cwd=ROOT)
+        clients.append((proc, Path(spec["ready"]), Path(spec["out"])))
+    deadline = time.monotonic() + 300
+    for proc, ready, _ in clients:
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchAbort(f"a client process failed: see {tmp}/client*.log")
+            time.sleep(0.2)
+    return clients
+
+
+def stop_clients(clients: list[tuple[subprocess.Popen[bytes], Path, Path]]) -> list[list[Any]]:
+    received: list[list[Any]] = []
+    for proc, _, _ in clients:
+        proc.send_signal(signal.SIGTERM)
+    for proc, _, out in clients:
+        proc.wait(timeout=120)
+        received.extend(json.loads(out.read_text()))
+    return received
+
+
+def report_delivery(received: list[list[Any]], sent: list[dict[str, Any]], label: str) -> None:
+    ids = [s["id"] for s in sent]
+    expected = set(ids)
+    by_id = {s["id"]: s for s in sent}
+    publish_to_receive, end_to_end = [], []
+    lost = dup = out_of_order = errors = 0
+    for mine in received:
+        seen = [r for r in mine if r[0] in expected]
+        errors += sum(1 for r in mine if r[0] == "!")
+        got = [r[0] for r in seen]
+        dup += len(got) - len(set(got))
+        lost += len(expected - set(got))
+        if got != [i for i in ids if i in set(got)]:
+            out_of_order += 1
+        for message_id, _, at in seen:
+            s = by_id[message_id]
+            publish_to_receive.append((at - s["answered"]) * 1000)
+            end_to_end.append((at - s["started"]) * 1000)
+    deliveries = len(publish_to_receive)
+    print(f"\n{label}: {len(sent)} messages x {len(received)} sockets = {deliveries} deliveries "
+          f"(lost {lost}, duplicated {dup}, sockets out of order {out_of_order}, "
+          f"error frames {errors})")
+    for name, values in (("publish -> receive (after the mutation's answer)", publish_to_receive),
+                         ("end to end (from the start of sendMessage)", end_to_end)):
+        print(f"  {name}: p50 {pct(values, 50):.1f} ms, p95 {pct(values, 95):.1f} ms, "
+              f"p99 {pct(values, 99):.1f} ms, max {max(values, default=float('nan')):.1f} ms")
+
+
+async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
+    mongo_port, ports = free_port(), [free_port(), free_port()]
+    listener = Server("briskdb", [*iven_command(), "briskdb", "--port", str(mongo_port),
+                                  "--data", str(tmp / "briskdb")], dict(os.environ), ROOT,
+                      tmp / "briskdb.log")
+    recreate_database(args.mysql_url, args.database)
+    flush_redis(args.redis_url)
+    servers: list[Server] = []
+    clients: list[Any] = []
+    try:
+        listener.start()
+        wait_port(listener, mongo_port)
+        for k, port in enumerate(ports):
+            env = dict(os.environ)
+            env.pop("IVEN_SMTP_URL", None)
+            env.update({
+                "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
+                "IVEN_REDIS_URL": args.redis_url,
+                "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=2",
+                "IVEN_VAR_DIR": str(tmp / f"var{k}"), "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
+                "IVEN_RUN_MIGRATIONS_ON_START": "true" if k == 0 else "false",
+                "IVEN_RATE_REGISTER_IP": "10000/3600", "IVEN_RATE_LOGIN_IP": "10000/900",
+                "IVEN_RATE_CHAT_SEND": "100000/10", "IVEN_LOG_LEVEL": "WARNING",
+                "IVEN_WS_COMPRESSION": "true" if args.compression else "false",
+            })
+            server = Server(f"iven{k}", [*iven_command(), "serve", "--port", str(port)], env,
+                            tmp, tmp / f"server{k}.log")
+            server.start()
+            servers.append(server)
+            wait_port(server, port, timeout=60)
+        urls = [f"http://127.0.0.1:{p}/graphql" for p in ports]
+        apis = [Api(u) for u in urls]
+        event_id, tokens = await seed(apis[0], tmp / "var0" / "outbox", args.users)
+        # warm both servers' chat paths
+        for api in apis:
+            await api.gql(SEND, {"input": {"eventId": event_id, "body": "warm-up"}}, tokens[0],
+                          "sendMessage")
+        pids = [s.proc.pid for s in servers if s.proc is not None]
+        await asyncio.sleep(2)
+        rss0 = [rss_kb(p) for p in pids]
+
+        started = time.monotonic()
+        clients = await asyncio.to_thread(start_clients, args, tmp, urls, event_id, tokens)
+        print(f"{args.subscribers} sockets open and subscribed in "
+              f"{time.monotonic() - started:.1f} s")
+        await asyncio.sleep(3)
+        probe_started = time.time()
+        probe = await apis[0].gql(SEND, {"input": {"eventId": event_id, "body": "probe"}},
+                                  tokens[0], "sendMessage")
+        probe_sent = [{"id": probe["message"]["id"], "started": probe_started,
+                       "answered": time.time()}]
+        await asyncio.sleep(3)
+        rss1 = [rss_kb(p) for p in pids]
+        per_socket = [(b - a) / (args.subscribers / 2) for a, b in zip(rss0, rss1, strict=True)]
+
+        sent: list[dict[str, Any]] = []
+        interval = 1.0 / args.rate
+        next_at = time.monotonic()
+        for i in range(args.messages):
+            next_at += interval
+            t0 = time.time()
+            found = await apis[i % 2].gql(SEND, {"input": {"eventId": event_id,
+                                                           "body": f"message {i}"}},
+                                          tokens[i % len(tokens)], "sendMessage")
+            sent.append({"id": found["message"]["id"], "started": t0, "answered": time.time()})
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        await asyncio.sleep(3)
+        rss2 = [rss_kb(p) for p in pids]
+
+        leak_sent = await publish_direct(args, event_id)
+        await asyncio.sleep(5)
+        rss3 = [rss_kb(p) for p in pids]
+
+        received = await asyncio.to_thread(stop_clients, clients)
+        clients = []
+        report_delivery(received, probe_sent, "probe (all sockets live)")
+        report_delivery(received, sent, f"sendMessage at {args.rate}/s, alternating servers")
+        leak_ids = set(leak_sent)
+        got_leak = sum(1 for mine in received for r in mine if r[0] in leak_ids)
+        print(f"\ndirect publishes: {len(leak_sent)} changes, {got_leak} deliveries of "
+              f"{len(leak_sent) * len(received)} expected")
+        print("\nserver RSS (KB):       server 1   server 2")
+        for label, values in (("before sockets", rss0), ("sockets idle", rss1),
+                              ("after messages", rss2), ("after direct", rss3)):
+            print(f"  {label:<20} {values[0]:>9} {values[1]:>9}")
+        print(f"  per idle subscribed socket: {per_socket[0]:.1f} KB and {per_socket[1]:.1f} KB "
+              f"(compression {'on' if args.compression else 'off'})")
+        events_delivered = len(leak_sent)
+        growth = [(c - b) / (args.subscribers / 2) / max(1, events_delivered) * 1000
+                  for b, c in zip(rss2, rss3, strict=True)]
+        print(f"  growth per socket per 1,000 delivered events: {growth[0]:.2f} KB and "
+              f"{growth[1]:.2f} KB ({events_delivered} events each to "
+              f"{args.subscribers // 2} sockets per server)")
+        for api in apis:
+            await api.client.aclose()
+        return 0
+    finally:
+        if clients:
+            for proc, _, _ in clients:
+                proc.kill()
+        for server in servers:
+            server.stop()
+        listener.stop()
+        if not args.keep:
+            recreate_database(args.mysql_url, args.database, create=False)
+
+
+async def publish_direct(args: argparse.Namespace, event_id: str) -> list[str]:
+    """Changes published on the event's channel as the chat use cases do (no document write),
+    rendered and delivered by each server to all its sockets."""
+    import redis.asyncio as aioredis
+    from bson import ObjectId
+    from strawberry.relay import GlobalID
+
+    from resolvers.chat_feed import Change, channel
+    from stores.chat import ChatMessage
+    from stores.db import utcnow
+
+    event = int(GlobalID.from_id(event_id).node_id)
+    client = aioredis.Redis.from_url(args.redis_url)
+    ids = []
+    try:
+        interval = 1.0 / args.leak_rate
+        next_at = time.monotonic()
+        for i in range(args.leak_events):
+            oid = ObjectId()
+            message = ChatMessage(id=oid, event_id=event, author_user_id=1, body=f"direct {i}",
+                                  created_at=utcnow())
+            change = Change(kind="added", event_id=event, message=message)
+            await client.publish(channel(event), json.dumps(change.to_wire()))
+            ids.append(str(GlobalID("Message", str(oid))))
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    finally:
+        await client.aclose()
+    return ids
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--subscribers", type=int, default=1000)
+    p.add_argument("--users", type=int, default=20)
+    p.add_argument("--rate", type=float, default=10.0)
+    p.add_argument("--messages", type=int, default=200)
+    p.add_argument("--leak-events", type=int, default=2000)
+    p.add_argument("--leak-rate", type=float, default=100.0)
+    p.add_argument("--compression", action="store_true")
+    p.add_argument("--mysql-url", default=os.environ.get(
+        "IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"))
+    p.add_argument("--redis-url", default=os.environ.get(
+        "IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    p.add_argument("--database", default="iven_bench_chat")
+    p.add_argument("--keep", action="store_true")
+    p.add_argument("--client-spec", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.client_spec:
+        asyncio.run(client_main(args))
+        return 0
+    tmp = Path(tempfile.mkdtemp(prefix="iven-bench-chat-"))
+    try:
+        return asyncio.run(orchestrate(args, tmp))
+    except BenchAbort as exc:
+        print(f"bench aborted: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print(f"(work directory: {tmp})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

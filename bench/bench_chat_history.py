@@ -1,0 +1,156 @@
+#!/usr/bin/env python
+"""Chat history pages against history size: is `messages(last: 50)` served by an index?
+
+    python bench/bench_chat_history.py                       # briskdb stand-in, 1k and 20k
+    python bench/bench_chat_history.py --mongodb-url mongodb://host:27017 --sizes 1000,1000000
+
+For each size, one event gets that many messages (plus a second event with as many, so the
+queries must pick their event's documents); then it times, over --runs runs each, what the chat
+queries run (stores/chat.py, the functions the GraphQL fields call):
+  - the newest page: `history(last=51)` (`Event.messages(last: 50)`, one extra to know if
+    there is more), index `event_created` (event_id, created_at desc, _id desc);
+  - a page back in the middle of the history (`before` cursor), same index;
+  - the replay after a reconnect: `changed_since(after=size-50)`, index `event_changed`;
+  - the unread count after a marker 50 messages from the end, capped at 1000, index
+    `event_created`.
+and prints p50/p95 per query and size, with the winning plan from `explain` where the server
+gives one (a real MongoDB does; the stand-in does not).
+
+On the stand-in, numbers grow with size: briskdb does not serve a compound sort from an index
+(docs/briskdb.md) and inserts are slow; they show the application's query shapes, not MongoDB.
+Against a real MongoDB the page times should stay flat from 1k to 1M: that is the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+async def fill(event_id: int, size: int, batch: int = 1000) -> None:
+    from stores.chat import ChatMessage
+
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    for offset in range(0, size, batch):
+        docs = [ChatMessage(event_id=event_id, author_user_id=1 + i % 7, body=f"message {i}",
+                            created_at=start + timedelta(seconds=i), seq=i + 1,
+                            changed_seq=i + 1, mentions=[2] if i % 10 == 0 else [])
+                for i in range(offset, min(size, offset + batch))]
+        await ChatMessage.insert_many(docs)
+
+
+async def timed(runs: int, op: Any) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        await op()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+async def plan(filter_: dict[str, Any], sort: list[tuple[str, int]] | None) -> str:
+    from stores.chat import ChatMessage
+
+    collection = ChatMessage.get_pymongo_collection()
+    try:
+        cursor = collection.find(filter_)
+        if sort:
+            cursor = cursor.sort(sort)
+        explained = await cursor.limit(51).explain()
+    except Exception as exc:  # noqa: BLE001 - the stand-in has no explain
+        return f"(no explain: {type(exc).__name__})"
+    winning = explained.get("queryPlanner", {}).get("winningPlan", {})
+    names = []
+    node = winning
+    while node:
+        if "indexName" in node:
+            names.append(f"{node.get('stage')}:{node['indexName']}")
+        else:
+            names.append(str(node.get("stage")))
+        node = node.get("inputStage") or (node.get("inputStages") or [None])[0]
+    return " <- ".join(names) or "(no plan)"
+
+
+def queries_for(event: int, size: int, key: tuple[datetime, str],
+                marker: Any) -> dict[str, tuple[Any, dict[str, Any], Any]]:
+    """name -> (what the resolver runs, the equivalent find for explain, its sort)."""
+    from stores import chat as store
+
+    newest = [("created_at", -1), ("_id", -1)]
+    return {
+        "newest page (last 50)": (lambda: store.history(event, last=51, before=None),
+                                  {"event_id": event}, newest),
+        "page back (before)": (lambda: store.history(event, last=51, before=key),
+                               {"event_id": event, "created_at": {"$lt": key[0]}}, newest),
+        "replay (50 changes)": (lambda: store.changed_since(event, size - 50, 2001),
+                                {"event_id": event, "changed_seq": {"$gt": size - 50}},
+                                [("changed_seq", 1)]),
+        "unread count (50)": (lambda: store.unread_count(event, 2, marker, mentions_only=False,
+                                                         cap=1000),
+                              {"event_id": event, "created_at": {"$gt": marker.at}}, None),
+    }
+
+
+async def run(args: argparse.Namespace) -> int:
+    from stores import chat as store
+    from stores.documents import DocumentStore, EmbeddedListener
+
+    listener = None
+    url = args.mongodb_url
+    if url is None:
+        listener = await asyncio.to_thread(EmbeddedListener.start,
+                                           Path(tempfile.mkdtemp(prefix="iven-history-")))
+        url = listener.url
+    documents = await DocumentStore.connect(url, args.database, timeout_s=10)
+    try:
+        print(f"document store: {'briskdb stand-in' if listener else url}")
+        print(f"{'size':>9} {'query':<28} {'p50 ms':>8} {'p95 ms':>8}  plan")
+        for n, size in enumerate(int(s) for s in args.sizes.split(",")):
+            event, other = 1000 + 2 * n, 1001 + 2 * n
+            await store.ChatMessage.find({"event_id": {"$in": [event, other]}}).delete()
+            t = time.perf_counter()
+            await fill(event, size)
+            await fill(other, size)
+            print(f"  (inserted {2 * size} messages in {time.perf_counter() - t:.1f} s)")
+            newest = await store.history(event, last=size // 2, before=None)
+            middle = newest[-1]
+            key = (middle.created_at, str(middle.id))
+            marker = store.ReadMarker(key=f"{event}:2", event_id=event, user_id=2,
+                                      message_id=str(newest[49].id), at=newest[49].created_at)
+            queries = queries_for(event, size, key, marker)
+            for name, (op, filter_, sort) in queries.items():
+                await op()  # warm
+                times = await timed(args.runs, op)
+                p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
+                print(f"{size:>9} {name:<28} {statistics.median(times):>8.2f} {p95:>8.2f}  "
+                      f"{await plan(filter_, sort)}")
+    finally:
+        await documents.close()
+        if listener is not None:
+            await asyncio.to_thread(listener.close)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mongodb-url", default=None, help="default: an embedded briskdb listener")
+    p.add_argument("--database", default="iven_bench_history")
+    p.add_argument("--sizes", default="1000,20000")
+    p.add_argument("--runs", type=int, default=20)
+    args = p.parse_args(argv)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
