@@ -127,6 +127,7 @@ class Resources:
         )
         await guard(self.deps).start()
         await accounts_uc.user_cache(self.deps).start()
+        await projections.snapshot_cache(self.deps).start()
         event_content.install(self.deps)
         await chat_feed.install(self.deps).start()
         await presence.tracker(self.deps).start()
@@ -154,6 +155,7 @@ class Resources:
             await chat_feed.hub(deps).close()
             await guard(deps).close()
             await accounts_uc.user_cache(deps).close()
+            await projections.snapshot_cache(deps).close()
             await deps.broadcast.close()
             with contextlib.suppress(Exception):
                 await deps.redis.aclose()
@@ -356,12 +358,19 @@ class IvenApp(Starlette):
     before the middleware stack and the router: about a tenth of a small query's CPU."""
 
     fast: FastJSONPost | None = None
+    sockets: IvenGraphQL | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast
         if fast is not None and fast.takes_directly(scope):
             scope["app"] = self
             await fast.direct(scope, receive, send)
+            return
+        if scope["type"] == "websocket" and scope["path"] == "/graphql" and self.sockets:
+            # Straight to the GraphQL view (no middleware applies to WebSockets): a shorter
+            # coroutine chain per open socket, which is most of an idle socket's memory.
+            scope["app"] = self
+            await self.sockets(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -437,5 +446,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ))
     app = IvenApp(routes=routes, lifespan=lifespan, middleware=middleware)
     app.fast = fast
+    app.sockets = graphql
     app.state.resources = resources
     return app

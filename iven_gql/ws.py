@@ -46,6 +46,7 @@ from iven_gql.context import Context
 from iven_gql.extensions import shape_errors
 from resolvers import chat as chat_uc
 from resolvers import chat_feed, presence
+from resolvers import projections as projections_uc
 from resolvers.chat_feed import Change, Subscriber
 from resolvers.deps import ClientInfo, Deps
 from resolvers.errors import DomainError
@@ -148,6 +149,16 @@ class ChatPlans:
         return ChatPlan(prepared.document, operation, selections[0], checker.shared)
 
 
+async def prime_snapshots(deps: Deps, context: Context, change: Change) -> None:
+    """The authors' snapshots from this process's cache (resolvers/projections.py), so a
+    delivery does not wait for the document store."""
+    ids = [i for i in {change.user_id, change.message.author_user_id if change.message else None}
+           if i is not None]
+    for user_id, snapshot in zip(ids, await projections_uc.cached_user_snapshots(deps, ids),
+                                 strict=True):
+        context.loaders.user_snapshot.prime(user_id, snapshot)
+
+
 class RenderGroup:
     """Subscribers rendering a change the same way: rendered once, sent to each."""
 
@@ -165,6 +176,7 @@ class RenderGroup:
     async def render(self, change: Change) -> str:
         context = Context(deps=self.deps, request=None,  # type: ignore[arg-type]
                           response=None, client=ClientInfo("", ""), viewer=self.viewer)
+        await prime_snapshots(self.deps, context, change)
         executor = Executor.build(self.schema, self.plan.document, root_value=chat_event(change),
                                   context_value=context, raw_variable_values=self.variables,
                                   operation_name=self.plan.operation.name.value
@@ -188,10 +200,15 @@ class RenderGroup:
         except Exception:
             log.exception("chat event not rendered")
             return
+        frames: dict[str, bytes] = {}  # by operation id: most clients use the same one
         for sub in subscribers:
             assert isinstance(sub, WSSubscriber)
-            await sub.handler.push(
-                f'{{"id":{json.dumps(sub.op_id)},"type":"next","payload":{payload}}}')
+            data = frames.get(sub.op_id)
+            if data is None:
+                data = frames[sub.op_id] = (f'{{"id":{json.dumps(sub.op_id)},"type":"next",'
+                                            f'"payload":{payload}}}').encode()
+            if not sub.handler.send_now(data):
+                await sub.handler.push(data.decode())
 
 
 class WSSubscriber(Subscriber):
@@ -210,9 +227,13 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     _counted: int | None = None  # the user counted online by this socket
     _backlog: list[str] | None = None  # messages waiting for a slow socket
+    _proto: Any = None  # uvicorn's protocol object, False when not usable (see send_now)
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
+        if self.connection_init_received:
+            self.connection_init_timeout_task = None  # done: keep idle sockets small
+            self._trim()
         viewer = self.context.viewer
         if self.connection_acknowledged and viewer is not None:
             presence.tracker(self.context.deps).connected(viewer.user_id)
@@ -226,6 +247,43 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if counted is not None:
                 self._counted = None
                 presence.tracker(self.context.deps).disconnected(counted)
+
+    def _protocol(self) -> Any:
+        """uvicorn's sans-I/O protocol object serving this socket, or False."""
+        proto = self._proto
+        if proto is None:
+            ws: WebSocket = self.websocket.ws  # type: ignore[attr-defined]
+            proto = getattr(ws._send, "__self__", None)
+            if not all(hasattr(proto, a) for a in ("conn", "transport", "writable", "close_sent",
+                                                     "handshake_complete", "initial_response",
+                                                     "request", "response")):
+                proto = False
+            self._proto = proto
+        return proto
+
+    def _trim(self) -> None:
+        """Lets go of the handshake's request and response (their headers: ~3.5 KB), which
+        uvicorn keeps for the life of the socket but does not use after the handshake."""
+        proto = self._protocol()
+        if proto is not False and proto.handshake_complete:
+            proto.request = None
+            proto.response = None
+
+    def send_now(self, data: bytes) -> bool:
+        """Frames and writes a text message at once, on uvicorn's sans-I/O WebSocket protocol
+        (what `iven-gql serve` runs): no ASGI round trip per socket. False when that is not
+        possible (another server, a socket paused or closing, a backlog): use `push`."""
+        proto = self._protocol()
+        if (proto is False or self._backlog is not None or not proto.handshake_complete
+                or proto.close_sent or proto.initial_response is not None
+                or not proto.writable.is_set() or proto.transport.is_closing()):
+            return False
+        try:
+            proto.conn.send_text(data)
+            proto.transport.write(b"".join(proto.conn.data_to_send()))
+        except Exception:  # noqa: BLE001 - e.g. the connection is closing: the slow path says
+            return False
+        return True
 
     async def push(self, text: str) -> None:
         """Sends without letting one slow client hold the others up: a socket whose buffer is
@@ -316,6 +374,7 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         try:
             await chat_uc.may_subscribe(self.context.deps, viewer, event_id, after)
             await chat_feed.hub(self.context.deps).join(sub, after)
+            operation.task = None  # this task ends here: keep idle sockets small
         except Exception as exc:  # noqa: BLE001 - shaped like any resolver error
             operation.subscriber = None
             await self._fail_with(operation, exc)

@@ -16,6 +16,7 @@ from typing import Any
 from resolvers import chat_feed
 from resolvers.deps import Deps
 from resolvers.dispatcher import DomainEvent, Handler
+from resolvers.local_cache import LocalCache
 from stores import accounts as accounts_store
 from stores import events as events_store
 from stores import outbox as outbox_store
@@ -93,6 +94,7 @@ async def refresh_user_snapshot(deps: Deps, user_id: int, version: int) -> None:
         snapshot = docs.UserSnapshot(id=str(user_id), user_id=user_id, username=user.username,
                                      display_name=display_name(user), source_version=version)
     await docs.put_snapshot(snapshot)
+    await snapshot_cache(deps).evict([user_id])
 
 
 async def project_snapshots(deps: Deps, event: DomainEvent) -> None:
@@ -144,3 +146,28 @@ async def user_snapshots(deps: Deps, user_ids: list[int]) -> list[docs.UserSnaps
     found = {s.user_id: s for s in await retry_write_conflicts(lambda: docs.UserSnapshot.find(
         {"_id": {"$in": [str(i) for i in user_ids]}}).to_list())}
     return [found.get(i) for i in user_ids]
+
+
+SNAPSHOT_CACHE_TTL_S = 30.0
+
+
+def snapshot_cache(deps: Deps) -> LocalCache[tuple[docs.UserSnapshot | None]]:
+    """Per process: user snapshots for the live chat's rendering (author names on every
+    delivery), evicted in every process when a snapshot is rewritten."""
+    cache = deps.state.get("snapshot_cache")
+    if cache is None:
+        cache = deps.state["snapshot_cache"] = LocalCache[tuple[docs.UserSnapshot | None]](
+            deps, "snapshots", SNAPSHOT_CACHE_TTL_S)
+    return cache
+
+
+async def cached_user_snapshots(deps: Deps,
+                                user_ids: list[int]) -> list[docs.UserSnapshot | None]:
+    cache = snapshot_cache(deps)
+    found = {i: cache.get(i) for i in user_ids}
+    missing = [i for i, hit in found.items() if hit is None]
+    if missing:
+        for user_id, snapshot in zip(missing, await user_snapshots(deps, missing), strict=True):
+            found[user_id] = (snapshot,)
+            cache.put(user_id, (snapshot,))
+    return [hit[0] if hit else None for hit in (found[i] for i in user_ids)]

@@ -176,6 +176,8 @@ async def _reset_stores(deps: Deps) -> None:
         for table in reversed(SQLModel.metadata.sorted_tables):
             await conn.execute(table.delete())
     await deps.redis.flushdb()
+    # per-process caches keyed by ids that the emptied database hands out again
+    deps.state["snapshot_cache"]._entries.clear()
     for model in all_models():
         await model.get_pymongo_collection().delete_many({})
 
