@@ -440,7 +440,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=10.0)
     p.add_argument("--messages", type=int, default=200)
     p.add_argument("--leak-events", type=int, default=2000)
-    p.add_argument("--leak-rate", type=float, default=100.0)
+    p.add_argument("--leak-rate", type=float, default=20.0)
     p.add_argument("--compression", action="store_true")
     p.add_argument("--mysql-url", default=os.environ.get(
         "IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"))

@@ -38,10 +38,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-async def fill(event_id: int, size: int, batch: int = 1000) -> None:
+START = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+async def fill(event_id: int, size: int, batch: int = 200) -> None:
     from stores.chat import ChatMessage
 
-    start = datetime(2030, 1, 1, tzinfo=UTC)
+    start = START
     for offset in range(0, size, batch):
         docs = [ChatMessage(event_id=event_id, author_user_id=1 + i % 7, body=f"message {i}",
                             created_at=start + timedelta(seconds=i), seq=i + 1,
@@ -123,11 +126,11 @@ async def run(args: argparse.Namespace) -> int:
             await fill(event, size)
             await fill(other, size)
             print(f"  (inserted {2 * size} messages in {time.perf_counter() - t:.1f} s)")
-            newest = await store.history(event, last=size // 2, before=None)
-            middle = newest[-1]
-            key = (middle.created_at, str(middle.id))
+            # positions by time (message i is at START + i s); the highest id breaks ties
+            key = (START + timedelta(seconds=size // 2), "f" * 24)
             marker = store.ReadMarker(key=f"{event}:2", event_id=event, user_id=2,
-                                      message_id=str(newest[49].id), at=newest[49].created_at)
+                                      message_id="f" * 24,
+                                      at=START + timedelta(seconds=size - 51))
             queries = queries_for(event, size, key, marker)
             for name, (op, filter_, sort) in queries.items():
                 await op()  # warm

@@ -308,15 +308,28 @@ async def readers_of(message: ChatMessage, limit: int) -> list[ReadMarker]:
 
 async def unread_count(event_id: int, user_id: int, since: ReadMarker | None, *,
                        mentions_only: bool, cap: int) -> int:
-    """Live messages of others after the marker (deleted ones don't count), up to `cap`."""
-    query: dict[str, Any] = {"event_id": event_id, "deleted_at": None,
-                             "author_user_id": {"$ne": user_id}}
+    """Live messages of others after the marker (deleted ones don't count), up to `cap`.
+
+    The newest `cap` messages after the marker are read (ids only) through `event_created`
+    (`event_mentions` for mentions) and counted here: bounded work whatever the history, and
+    no `count` aggregation (slow on the stand-in)."""
+    query: dict[str, Any] = {"event_id": event_id}
     if mentions_only:
         query["mentions"] = user_id
     if since is not None:
         query.update(_position_after(since.at, since.message_id, inclusive=False))
     collection = ChatMessage.get_pymongo_collection()
-    return int(await retry_write_conflicts(lambda: collection.count_documents(query, limit=cap)))
+
+    async def read() -> list[dict[str, Any]]:
+        cursor = collection.find(query, {"author_user_id": 1, "deleted_at": 1}).sort(
+            [("created_at", -1), ("_id", -1)]).limit(cap * 2)
+        found: list[dict[str, Any]] = await cursor.to_list()
+        return found
+
+    found = await retry_write_conflicts(read)
+    live = sum(1 for d in found
+               if d.get("deleted_at") is None and d.get("author_user_id") != user_id)
+    return min(live, cap)
 
 
 # --- settings ----------------------------------------------------------------------------------
