@@ -25,6 +25,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     TypeInfo,
@@ -112,6 +113,23 @@ def _variables(node: Any, document: Any) -> set[str]:
     return names
 
 
+def _root_field(selection_set: Any, document: Any, depth: int = 0) -> FieldNode | None:
+    """The single `chatEvents` field at the root, through fragments (no directives)."""
+    selections = selection_set.selections
+    if len(selections) != 1 or selections[0].directives or depth > 5:
+        return None
+    node = selections[0]
+    if isinstance(node, FieldNode):
+        return node if node.name.value == ROOT_FIELD and node.alias is None else None
+    if isinstance(node, InlineFragmentNode):
+        return _root_field(node.selection_set, document, depth + 1)
+    if isinstance(node, FragmentSpreadNode):
+        for d in document.definitions:
+            if isinstance(d, FragmentDefinitionNode) and d.name.value == node.name.value:
+                return _root_field(d.selection_set, document, depth + 1)
+    return None
+
+
 class ChatPlans:
     def __init__(self, view: Any) -> None:
         self.view = view
@@ -138,15 +156,14 @@ class ChatPlans:
         if len(operations) != 1 or operations[0].operation != OperationType.SUBSCRIPTION:
             return None
         operation = operations[0]
-        selections = operation.selection_set.selections
-        if (len(selections) != 1 or not isinstance(selections[0], FieldNode)
-                or selections[0].name.value != ROOT_FIELD or selections[0].directives):
+        field = _root_field(operation.selection_set, prepared.document)
+        if field is None:
             return None
         schema = self.view.schema._schema
         type_info = TypeInfo(schema)
         checker = _SharedFields(type_info)
         visit(prepared.document, TypeInfoVisitor(type_info, checker))
-        return ChatPlan(prepared.document, operation, selections[0], checker.shared)
+        return ChatPlan(prepared.document, operation, field, checker.shared)
 
 
 async def prime_snapshots(deps: Deps, context: Context, change: Change) -> None:
