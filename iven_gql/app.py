@@ -40,6 +40,7 @@ from iven_gql.ws import ChatPlan, ChatPlans, ChatWSHandler, RenderGroup, RenderG
 from resolvers import accounts as accounts_uc
 from resolvers import chat_feed, event_content, notifications, presence, projections
 from resolvers import dispatcher as dispatcher_uc
+from resolvers.background import drain_background
 from resolvers.deps import Deps
 from resolvers.sessions import guard
 from schema import build_schema
@@ -144,7 +145,7 @@ class Resources:
     async def close(self) -> None:
         deps = self.deps
         if deps is not None:
-            await accounts_uc.drain_background()
+            await drain_background()
             running = dispatcher_uc.dispatcher(deps)
             if running is not None:
                 await running.close()

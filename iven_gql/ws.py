@@ -48,6 +48,7 @@ from iven_gql.extensions import shape_errors
 from resolvers import chat as chat_uc
 from resolvers import chat_feed, presence
 from resolvers import projections as projections_uc
+from resolvers.background import in_background
 from resolvers.chat_feed import Change, Subscriber
 from resolvers.deps import ClientInfo, Deps
 from resolvers.errors import DomainError
@@ -403,11 +404,7 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if isinstance(operation, ChatOperation) and operation.subscriber is sub:
             chat_feed.hub(self.context.deps).leave(sub)
             operation.subscriber = None
-        task = asyncio.ensure_future(self._end(op_id, reason))
-        self._ending.add(task)
-        task.add_done_callback(self._ending.discard)
-
-    _ending: set[asyncio.Future[None]] = set()  # noqa: RUF012 - strong refs while running
+        in_background(self._end(op_id, reason))
 
     async def _end(self, op_id: str, reason: str) -> None:
         with contextlib.suppress(Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
@@ -15,6 +14,7 @@ from urllib.parse import quote
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import sessions
+from resolvers.background import in_background
 from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.errors import DomainError, DomainErrors, Unauthenticated
 from resolvers.local_cache import LocalCache
@@ -34,20 +34,10 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 NAME_MAX = 80
 BIO_MAX = 500
 
-# Background work (mail, activity documents) started after a commit; kept referenced.
-_background: set[asyncio.Task[Any]] = set()
-
-
 def after_commit(coro: Any) -> None:
-    """Runs side effects off the request path so response time reveals nothing."""
-    task = asyncio.create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-async def drain_background() -> None:
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
+    """Runs side effects (mail, activity documents) off the request path so response time
+    reveals nothing."""
+    in_background(coro)
 
 
 # --- validation --------------------------------------------------------------------------------

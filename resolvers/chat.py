@@ -13,11 +13,12 @@ import contextlib
 import re
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 
 from resolvers import chat_feed as feed
+from resolvers import presence
 from resolvers.accounts import rate_limit
+from resolvers.background import in_background
 from resolvers.chat_feed import Change
 from resolvers.deps import Deps, Viewer
 from resolvers.errors import BadRequest, DomainError, Forbidden, NotFound
@@ -28,6 +29,7 @@ from stores import accounts as accounts_store
 from stores import chat as store
 from stores import events as events_store
 from stores.events import ParticipantRole
+from stores.redis import key
 
 MAX_BODY = 4000
 MAX_CLIENT_ID = 64
@@ -290,15 +292,11 @@ async def update_settings(deps: Deps, viewer: Viewer, show_presence: bool | None
     before = await chat_settings(deps, viewer.user_id)
     saved = await store.save_settings(viewer.user_id, changes, clock(deps))
     if before.show_presence != saved.show_presence:
-        from resolvers import presence
-
         await presence.tracker(deps).visibility_changed(viewer.user_id, saved.show_presence)
     return saved
 
 
 def _typing_key(event_id: int, user_id: int) -> str:
-    from stores.redis import key
-
     return key("typing", event_id, user_id)
 
 
@@ -313,23 +311,13 @@ async def set_typing(deps: Deps, viewer: Viewer, event_id: int, typing: bool) ->
     now = clock(deps)
     expires = now.timestamp() + TYPING_TIMEOUT_S
     await deps.redis.set(k, str(expires), ex=TYPING_TIMEOUT_S + 2)
-    from datetime import UTC
     expires_at = datetime.fromtimestamp(expires, UTC)
     await feed.publish(deps, Change(kind="typing", event_id=event_id, user_id=viewer.user_id,
                                     active=True, expires_at=expires_at,
                                     not_user=viewer.user_id))
     asyncio.get_running_loop().call_later(
-        TYPING_TIMEOUT_S + 0.05, _spawn, _expire_typing(deps, viewer, event_id, expires))
+        TYPING_TIMEOUT_S + 0.05, in_background, _expire_typing(deps, viewer, event_id, expires))
     return True
-
-
-_pending: set[asyncio.Future[Any]] = set()
-
-
-def _spawn(coro: Any) -> None:
-    task = asyncio.ensure_future(coro)
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
 
 
 async def _expire_typing(deps: Deps, viewer: Viewer, event_id: int, expires: float) -> None:

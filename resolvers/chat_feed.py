@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from resolvers.background import in_background
 from resolvers.deps import Deps
 from resolvers.sessions import REVOKED_CHANNEL
 from stores import chat as store
 from stores import events as events_store
 from stores.db import utcnow
-from stores.redis import key
+from stores.redis import ChannelListener, key
 
 log = logging.getLogger("iven.chat")
 
@@ -266,30 +267,22 @@ class ChatHub:
         self.feeds: dict[int, Feed] = {}
         self._starting: dict[int, asyncio.Future[Feed]] = {}
         self.by_session: dict[str, set[Subscriber]] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = ChannelListener(deps.broadcast, REVOKED_CHANNEL, self._revoked,
+                                         "iven-chat-revoked")
 
     async def start(self) -> None:
-        ready = asyncio.Event()
-        self._listener = asyncio.create_task(self._revocations(ready), name="iven-chat-revoked")
-        await asyncio.wait_for(ready.wait(), 5)
+        await self._listener.start()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+        await self._listener.close()
         for feed in list(self.feeds.values()):
             await feed.close()
         self.feeds.clear()
 
-    async def _revocations(self, ready: asyncio.Event) -> None:
-        async with self.deps.broadcast.subscribe(REVOKED_CHANNEL) as queue:
-            ready.set()
-            while True:
-                message: dict[str, Any] = await queue.get()
-                for sid in message.get("sids", []):
-                    for sub in list(self.by_session.get(sid, ())):
-                        sub.end(SESSION_ENDED)
+    def _revoked(self, message: dict[str, Any]) -> None:
+        for sid in message.get("sids", []):
+            for sub in list(self.by_session.get(sid, ())):
+                sub.end(SESSION_ENDED)
 
     async def _feed(self, event_id: int) -> Feed:
         feed = self.feeds.get(event_id)
@@ -357,11 +350,7 @@ class ChatHub:
     def _drop_feed_if_idle(self, feed: Feed) -> None:
         if not feed.subscribers and self.feeds.get(feed.event_id) is feed:
             del self.feeds[feed.event_id]
-            task = asyncio.ensure_future(feed.close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
-
-    _closing: set[asyncio.Future[None]] = set()  # noqa: RUF012 - strong refs to closing feeds
+            in_background(feed.close())
 
     async def _replay(self, feed: Feed, sub: Subscriber, after: int) -> None:
         changes = await missed(self.deps, feed.event_id, sub.user_id, after)

@@ -7,8 +7,6 @@ arrives (milliseconds); if Redis is down, entries still expire after the TTL.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Hashable, Iterable
@@ -17,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from redis.exceptions import RedisError
 
 from resolvers.deps import Deps
-from stores.redis import key
+from stores.redis import ChannelListener, key
 
 log = logging.getLogger("iven.cache")
 
@@ -31,25 +29,15 @@ class LocalCache(Generic[V]):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[Hashable, tuple[V, float]] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = ChannelListener(deps.broadcast, self.channel,
+                                         lambda m: self._drop(m.get("ids", [])),
+                                         f"iven-{self.channel}")
 
     async def start(self) -> None:
-        ready = asyncio.Event()
-        self._listener = asyncio.create_task(self._listen(ready), name=f"iven-{self.channel}")
-        await asyncio.wait_for(ready.wait(), 5)
+        await self._listener.start()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-
-    async def _listen(self, ready: asyncio.Event) -> None:
-        async with self.deps.broadcast.subscribe(self.channel) as queue:
-            ready.set()
-            while True:
-                message: dict[str, Any] = await queue.get()
-                self._drop(message.get("ids", []))
+        await self._listener.close()
 
     def get(self, k: Hashable) -> V | None:
         found = self._entries.get(k)

@@ -15,13 +15,13 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from resolvers import chat_feed as feed
+from resolvers.background import in_background
 from resolvers.chat_feed import Change
 from resolvers.deps import Deps, Viewer
 from stores import chat as chat_store
@@ -49,7 +49,6 @@ class PresenceTracker:
         self.process = secrets.token_hex(6)
         self.counts: dict[int, int] = {}
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._beat(), name="iven-presence")
@@ -67,7 +66,7 @@ class PresenceTracker:
         """A socket of the user was authenticated (sync: the work runs in the background)."""
         self.counts[user_id] = self.counts.get(user_id, 0) + 1
         if self.counts[user_id] == 1:
-            self._spawn(self._came(user_id))
+            in_background(self._came(user_id))
 
     def disconnected(self, user_id: int) -> None:
         left = self.counts.get(user_id, 0) - 1
@@ -75,12 +74,7 @@ class PresenceTracker:
             self.counts[user_id] = left
             return
         self.counts.pop(user_id, None)
-        self._spawn(self._went(user_id))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        in_background(self._went(user_id))
 
     async def _vouch(self, user_ids: Sequence[int]) -> None:
         until = time.time() + TTL_S

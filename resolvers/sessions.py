@@ -25,7 +25,7 @@ from resolvers.errors import DomainError
 from stores import accounts as store
 from stores.accounts import RefreshToken, UserSession
 from stores.db import retry_transaction, utcnow
-from stores.redis import SESSION_REVOKED, key
+from stores.redis import SESSION_REVOKED, ChannelListener, key
 
 log = logging.getLogger("iven.sessions")
 
@@ -57,25 +57,15 @@ class SessionGuard:
         self._valid: dict[str, tuple[int, float]] = {}
         # verified claims by token: the HMAC check runs once per token, expiry on every use
         self._claims: dict[str, Any] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = ChannelListener(
+            deps.broadcast, REVOKED_CHANNEL, lambda m: self.evict(m.get("sids", [])),
+            "iven-session-evictions")
 
     async def start(self) -> None:
-        ready = asyncio.Event()
-        self._listener = asyncio.create_task(self._listen(ready), name="iven-session-evictions")
-        await asyncio.wait_for(ready.wait(), 5)
+        await self._listener.start()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-
-    async def _listen(self, ready: asyncio.Event) -> None:
-        async with self.deps.broadcast.subscribe(REVOKED_CHANNEL) as queue:
-            ready.set()
-            while True:
-                message: dict[str, Any] = await queue.get()
-                self.evict(message.get("sids", []))
+        await self._listener.close()
 
     def evict(self, sids: list[str]) -> None:
         for sid in sids:

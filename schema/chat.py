@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
@@ -166,7 +167,8 @@ class Message(relay.Node):
         found = await uc.seen_by(info.context.deps, viewer, self.doc, page_size(first))
         if found is None:
             return None
-        people = [await chat_person(info, user_id) for user_id, _ in found]
+        # together, so the snapshot loader batches them
+        people = await asyncio.gather(*(chat_person(info, user_id) for user_id, _ in found))
         return [SeenBy(person=p, at=at) for p, (_, at) in zip(people, found, strict=True)]
 
     @strawberry.field(description="People mentioned with @username.")

@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +116,36 @@ class Broadcast:
                     del self._queues[channel]
                     with contextlib.suppress(Exception):
                         await self._pubsub.unsubscribe(channel)
+
+
+class ChannelListener:
+    """A task handing each message of one broadcast channel to `handle`, from `start()` (which
+    returns once subscribed) until `close()`."""
+
+    def __init__(self, broadcast: Broadcast, channel: str,
+                 handle: Callable[[dict[str, Any]], None], name: str) -> None:
+        self._broadcast = broadcast
+        self._channel = channel
+        self._handle = handle
+        self._name = name
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._listen(ready), name=self._name)
+        await asyncio.wait_for(ready.wait(), 5)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        async with self._broadcast.subscribe(self._channel) as queue:
+            ready.set()
+            while True:
+                self._handle(await queue.get())
 
 
 # --- rate limits -------------------------------------------------------------------------------

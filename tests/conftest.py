@@ -28,7 +28,7 @@ from sqlmodel import SQLModel
 
 from iven_gql.app import create_app
 from iven_gql.config import Settings
-from resolvers.accounts import drain_background
+from resolvers.background import drain_background
 from resolvers.deps import Deps
 from resolvers.dispatcher import dispatcher
 from stores.documents import all_models
