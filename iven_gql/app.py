@@ -31,6 +31,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
+from iven_gql import files
 from iven_gql.auth import Passwords, Tokens
 from iven_gql.config import Settings, redact_url
 from iven_gql.context import Context, client_info
@@ -38,12 +39,13 @@ from iven_gql.extensions import OperationRules, shape_errors
 from iven_gql.prepared import PreparedDocuments
 from iven_gql.ws import ChatPlan, ChatPlans, ChatWSHandler, RenderGroup, RenderGroups
 from resolvers import accounts as accounts_uc
-from resolvers import chat_feed, event_content, notifications, presence, projections
+from resolvers import chat_feed, event_content, media, notifications, presence, projections
 from resolvers import dispatcher as dispatcher_uc
 from resolvers.background import drain_background
 from resolvers.deps import Deps
 from resolvers.sessions import guard
 from schema import build_schema
+from schema.media import UPLOAD_FIELDS
 from stores.db import Database, create_engine
 from stores.documents import DocumentStore, EmbeddedListener
 from stores.mail import Mailer
@@ -132,8 +134,9 @@ class Resources:
         event_content.install(self.deps)
         await chat_feed.install(self.deps).start()
         await presence.tracker(self.deps).start()
-        dispatcher = dispatcher_uc.install(self.deps,
-                                           [*projections.HANDLERS, notifications.notify])
+        media.files(self.deps)  # creates the upload folders
+        dispatcher = dispatcher_uc.install(
+            self.deps, [*projections.HANDLERS, notifications.notify, media.on_event_deleted])
         if s.dispatcher:
             await dispatcher.start()
             jobs = self.deps.state["notification_jobs"] = notifications.Jobs(self.deps)
@@ -153,6 +156,7 @@ class Resources:
             if jobs is not None:
                 await jobs.close()
             await presence.tracker(deps).close()
+            await asyncio.to_thread(media.close, deps)
             await chat_feed.hub(deps).close()
             await guard(deps).close()
             await accounts_uc.user_cache(deps).close()
@@ -182,6 +186,7 @@ class IvenGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=50,
+            multipart_uploads_enabled=True,  # for the upload mutations only (parse_http_body)
             **kwargs,
         )
         self.resources = resources
@@ -223,6 +228,16 @@ class IvenGraphQL(GraphQL[Context, None]):
 
     async def parse_http_body(self, request: Any) -> Any:
         headers = request.headers
+        if (headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                == "multipart/form-data"):
+            # size and CSRF header checked by files.guarded_upload before any byte was read
+            parsed = await super().parse_http_body(request)
+            refused = files.upload_operation_error(getattr(parsed, "query", None),
+                                                   getattr(parsed, "operation_name", None),
+                                                   UPLOAD_FIELDS)
+            if refused:
+                raise HTTPException(400, refused)
+            return parsed
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.settings.max_request_bytes:
             raise HTTPException(413, "Request body too large")
@@ -360,6 +375,7 @@ class IvenApp(Starlette):
 
     fast: FastJSONPost | None = None
     sockets: IvenGraphQL | None = None
+    upload_limit: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast
@@ -372,6 +388,9 @@ class IvenApp(Starlette):
             # coroutine chain per open socket, which is most of an idle socket's memory.
             scope["app"] = self
             await self.sockets(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == "/graphql" and files.is_multipart(scope):
+            await files.guarded_upload(super().__call__, self.upload_limit, scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -434,6 +453,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", fast, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        Route("/media/{media_id}/{variant}", files.media_file, methods=["GET", "HEAD"]),
+        Route("/avatars/{user_id}/{size}", files.avatar_file, methods=["GET", "HEAD"]),
     ]
     if settings.graphiql and (STATIC_DIR / "graphiql").is_dir():
         routes.append(Mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR / "graphiql")))
@@ -448,5 +469,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = IvenApp(routes=routes, lifespan=lifespan, middleware=middleware)
     app.fast = fast
     app.sockets = graphql
+    app.upload_limit = settings.media_max_request_bytes
     app.state.resources = resources
     return app

@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     graphiql: bool = True
 
+    # Media uploads: limits per file and per request, quotas (bytes), signed file URLs
+    media_max_file_bytes: int = 25 * 1024 * 1024
+    media_max_request_bytes: int = 100 * 1024 * 1024
+    media_max_files: int = 20
+    media_max_pixels: int = 80_000_000
+    media_quota_user_bytes: int = 5 * 1024**3
+    media_quota_event_bytes: int = 20 * 1024**3
+    media_url_ttl_s: int = 900
+    # threads for image work (EXIF, variants), off the event loop
+    media_workers: int = 2
+
     log_level: str = "INFO"
 
     @field_validator("mongodb_url", "redis_url", "smtp_url", mode="before")

@@ -16,6 +16,7 @@ from resolvers import chat as chat_uc
 from resolvers import events as events_uc
 from resolvers import expenses as expenses_uc
 from resolvers import invitations as invitations_uc
+from resolvers import media as media_uc
 from resolvers import projections as projections_uc
 from resolvers import tasks as tasks_uc
 from resolvers.deps import ClientInfo, Deps, Viewer
@@ -97,6 +98,24 @@ class Loaders:
     @cached_property
     def chat_message(self) -> DataLoader[str, Any]:
         return self._loader(chat_uc.messages_by_id)
+
+    @cached_property
+    def media(self) -> DataLoader[str, Any]:
+        """Scoped to the viewer: media of events they don't take part in load as None."""
+        return DataLoader(partial(media_uc.visible_media, self.deps, self.viewer))
+
+    @cached_property
+    def album(self) -> DataLoader[str, Any]:
+        """Unscoped: only for albums reached through an authorised object."""
+        return self._loader(media_uc.albums_by_ids)
+
+    @cached_property
+    def album_media_count(self) -> DataLoader[str, Any]:
+        return self._loader(media_uc.album_counts)
+
+    @cached_property
+    def media_liked(self) -> DataLoader[str, Any]:
+        return DataLoader(partial(media_uc.viewer_likes, self.deps, self.viewer))
 
     @cached_property
     def ledger_by_event(self) -> DataLoader[int, Any]:

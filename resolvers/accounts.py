@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -520,6 +521,18 @@ async def confirm_email_change(deps: Deps, viewer: Viewer, code: str, client: Cl
     return user
 
 
+async def change_avatar(deps: Deps, viewer: Viewer, key: str | None) -> str | None:
+    """Points the profile at a new picture (None: no picture); returns the previous key."""
+    async with deps.db.unit_of_work() as db:
+        user = await _viewer_user(db, viewer, for_update=True)
+        old = user.avatar_key
+        user.avatar_key = key
+        await store.save_user(db, user)
+        record(db, "user.updated", USER, viewer.user_id, viewer.user_id, changed=["avatar"])
+    await users_changed(deps, viewer.user_id)
+    return old
+
+
 async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
     async with deps.db.reader() as db:
         user = await _viewer_user(db, viewer)
@@ -547,6 +560,10 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
             await deps.read_cache.delete(area, event_id)
     await sessions.announce_revoked(deps, sids + [viewer.session_id])
     after_commit(delete_user_documents(viewer.user_id))
+    if fresh.avatar_key:
+        from resolvers.media import remove_avatar_files
+
+        after_commit(asyncio.to_thread(remove_avatar_files, deps, fresh.avatar_key))
     after_commit(delete_user_notifications(viewer.user_id))
 
 

@@ -28,6 +28,7 @@ from resolvers.projections import record_event
 from stores import accounts as accounts_store
 from stores import chat as store
 from stores import events as events_store
+from stores import media as media_store
 from stores.events import ParticipantRole
 from stores.redis import key
 
@@ -78,10 +79,26 @@ async def _mentions(deps: Deps, event_id: int, body: str) -> list[int]:
     return sorted(u.id for u in users if u.id is not None and u.username_key in names)
 
 
+MAX_ATTACHMENTS = 10
+
+
+async def _checked_attachments(event_id: int, ids: Sequence[str]) -> list[str]:
+    if len(ids) > MAX_ATTACHMENTS:
+        raise DomainError("INVALID_INPUT", f"At most {MAX_ATTACHMENTS} attachments.",
+                          "attachmentIds")
+    unique = list(dict.fromkeys(ids))
+    for index, found in enumerate(await media_store.media_by_ids(unique)):
+        if found is None or found.event_id != event_id:
+            raise DomainError("MEDIA_NOT_FOUND", "No such media in this event.",
+                              ["attachmentIds", str(index)])
+    return unique
+
+
 async def send(deps: Deps, viewer: Viewer, event_id: int, body: str, reply_to_id: str | None,
-               client_id: str | None) -> store.ChatMessage:
+               client_id: str | None, attachment_ids: Sequence[str] = ()) -> store.ChatMessage:
     await _member(deps, viewer, event_id)
-    text = checked_body(body)
+    attachments = await _checked_attachments(event_id, attachment_ids)
+    text = checked_body(body) if body.strip() or not attachments else ""
     if client_id is not None and not 1 <= len(client_id) <= MAX_CLIENT_ID:
         raise DomainError("INVALID_INPUT", f"1 to {MAX_CLIENT_ID} characters.", "clientId")
     client_key = f"{event_id}:{viewer.user_id}:{client_id}" if client_id else None
@@ -100,7 +117,7 @@ async def send(deps: Deps, viewer: Viewer, event_id: int, body: str, reply_to_id
         found, created = await store.add(store.ChatMessage(
             event_id=event_id, author_user_id=viewer.user_id, body=text, mentions=mentions,
             reply_to_id=reply_to_id, client_key=client_key, created_at=clock(deps), seq=seq,
-            changed_seq=seq))
+            changed_seq=seq, attachment_ids=attachments))
         return (found, True) if created else None
 
     stored = await feed.numbered(deps, event_id, write)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -50,6 +51,15 @@ class AccountSettings(Protocol):
     rate_reset_email: str
     rate_confirm_email: str
     rate_chat_send: str
+    uploads_dir: Path
+    media_max_file_bytes: int
+    media_max_request_bytes: int
+    media_max_files: int
+    media_max_pixels: int
+    media_quota_user_bytes: int
+    media_quota_event_bytes: int
+    media_url_ttl_s: int
+    media_workers: int
 
 
 @dataclass

@@ -58,6 +58,9 @@ class Kind(enum.Enum):
     EVENT_CANCELLED = "EVENT_CANCELLED"
     EVENT_REMINDER = "EVENT_REMINDER"
     MENTIONED = "MENTIONED"
+    MEDIA_ADDED = "MEDIA_ADDED"
+    MEDIA_COMMENTED = "MEDIA_COMMENTED"
+    MEDIA_LIKED = "MEDIA_LIKED"
 
 
 EMAIL_BY_DEFAULT = {Kind.INVITATION_RECEIVED, Kind.EVENT_CANCELLED}
@@ -71,6 +74,9 @@ GROUPED = {
     Kind.SETTLEMENT_RECORDED: "{n} payments recorded in {event}",
     Kind.EVENT_UPDATED: "{event} changed {n} times",
     Kind.MENTIONED: "{n} mentions of you in {event}",
+    Kind.MEDIA_ADDED: "{n} new uploads of photos and files in {event}",
+    Kind.MEDIA_COMMENTED: "{n} comments on your photos in {event}",
+    Kind.MEDIA_LIKED: "{n} likes on your photos in {event}",
 }
 PLACE_AND_TIME = {"startsAt", "endsAt", "location"}
 
@@ -87,7 +93,7 @@ class Message:
     title: str
     body: str = ""
     target_type: str | None = None
-    target_id: int | None = None
+    target_id: int | str | None = None
 
 
 def _money(minor: int, currency: str) -> str:
@@ -164,6 +170,22 @@ def messages(event: DomainEvent, title: str, actor: str, people: dict[int, Any],
         return [Message(Kind.MENTIONED, list(p.get("user_ids", [])),
                         f"{actor} mentioned you in {title}", body=str(p.get("excerpt", "")),
                         target_type="EVENT", target_id=event.aggregate_id)]
+    if t == "media.added":
+        count = int(p.get("count", 1))
+        what = "a file" if count == 1 else f"{count} files"
+        if p.get("kinds") == ["IMAGE"]:
+            what = "a photo" if count == 1 else f"{count} photos"
+        return [Message(Kind.MEDIA_ADDED, members, f"{actor} added {what} to {title}",
+                        target_type="MEDIA", target_id=subject)]
+    if t in ("media.commented", "media.liked") and p.get("uploader_user_id"):
+        if t == "media.commented":
+            return [Message(Kind.MEDIA_COMMENTED, [p["uploader_user_id"]],
+                            f"{actor} commented on your photo in {title}",
+                            body=str(p.get("excerpt", "")), target_type="MEDIA",
+                            target_id=subject)]
+        return [Message(Kind.MEDIA_LIKED, [p["uploader_user_id"]],
+                        f"{actor} liked your photo in {title}", target_type="MEDIA",
+                        target_id=subject)]
     if t == "event.reminder":
         return [Message(Kind.EVENT_REMINDER, members,
                         f"{title} starts in less than 24 hours", target_type="EVENT",

@@ -43,11 +43,15 @@ ACTIVITY: dict[str, str] = {
     "expense.edited": "EXPENSE",
     "expense.deleted": "EXPENSE",
     "settlement.recorded": "SETTLEMENT",
+    "media.added": "MEDIA",
+    "media.commented": "MEDIA",
+    "media.liked": "MEDIA",
 }
 
 
 def record(db: Any, event_type: str, aggregate_type: str, aggregate_id: int,
-           actor_user_id: int | None, subject_id: int | None = None, **payload: Any) -> None:
+           actor_user_id: int | None, subject_id: int | str | None = None,
+           **payload: Any) -> None:
     """Adds a domain event to the current unit of work."""
     if subject_id is not None:
         payload["subject_id"] = subject_id
@@ -56,7 +60,7 @@ def record(db: Any, event_type: str, aggregate_type: str, aggregate_id: int,
 
 
 def record_event(db: Any, event_type: str, event_id: int, actor_user_id: int | None,
-                 subject_id: int | None = None, **payload: Any) -> None:
+                 subject_id: int | str | None = None, **payload: Any) -> None:
     chat_feed.mark_membership_change(db, event_type, event_id)
     record(db, event_type, EVENT, event_id, actor_user_id, subject_id, **payload)
 
@@ -92,7 +96,8 @@ async def refresh_user_snapshot(deps: Deps, user_id: int, version: int) -> None:
                                      source_version=version)
     else:
         snapshot = docs.UserSnapshot(id=str(user_id), user_id=user_id, username=user.username,
-                                     display_name=display_name(user), source_version=version)
+                                     display_name=display_name(user), avatar_key=user.avatar_key,
+                                     source_version=version)
     await docs.put_snapshot(snapshot)
     await snapshot_cache(deps).evict([user_id])
 
@@ -114,7 +119,8 @@ async def project_activity(deps: Deps, event: DomainEvent) -> None:
             actor = await accounts_store.user_by_id(db, event.actor_user_id)
         actor_name = display_name(actor) if actor is not None else None
     payload = dict(event.payload)
-    subject_id = int(payload.pop("subject_id", event.aggregate_id))
+    raw = payload.pop("subject_id", event.aggregate_id)
+    subject_id = raw if isinstance(raw, str) else int(raw)
     await docs.add_activity(docs.ActivityEntry(
         id=str(event.id), seq=event.id, event_id=event.aggregate_id,
         verb=event.type, actor_user_id=event.actor_user_id, actor_name=actor_name,

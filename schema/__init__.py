@@ -22,6 +22,7 @@ from schema.chat import ChatMutation, ChatQuery, ChatStatusMutation, ChatSubscri
 from schema.events import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
+from schema.media import MediaMutation
 from schema.notifications import (
     NotificationMutation,
     NotificationQuery,
@@ -69,7 +70,8 @@ class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery, ChatQu
 
 @strawberry.type
 class Mutation(AccountMutation, EventMutation, InvitationMutation, TaskMutation,
-               ExpenseMutation, NotificationMutation, ChatMutation, ChatStatusMutation):
+               ExpenseMutation, NotificationMutation, ChatMutation, ChatStatusMutation,
+               MediaMutation):
     pass
 
 

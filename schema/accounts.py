@@ -137,6 +137,17 @@ class User(relay.Node):
     def created_at(self) -> datetime:
         return self.row.created_at
 
+    @strawberry.field(description="A short-lived signed URL of the profile picture (square "
+                                  "WebP, 64 or 256 px), or null without one.")
+    def avatar_url(self, info: Info, size: int = 256) -> str | None:
+        from resolvers.media import AVATAR_SIZES, avatar_url
+
+        if str(size) not in AVATAR_SIZES:
+            raise BadRequest("`size` must be 64 or 256.")
+        if not self.row.avatar_key:
+            return None
+        return avatar_url(info.context.deps, self.row.id or 0, self.row.avatar_key, str(size))
+
     @strawberry.field(description="Profile version, for `expectedVersion` in updateProfile.")
     def version(self) -> int:
         return self.row.version

@@ -41,6 +41,9 @@ class ActivityVerb(enum.Enum):
     EXPENSE_EDITED = "expense.edited"
     EXPENSE_DELETED = "expense.deleted"
     SETTLEMENT_RECORDED = "settlement.recorded"
+    MEDIA_ADDED = "media.added"
+    MEDIA_COMMENTED = "media.commented"
+    MEDIA_LIKED = "media.liked"
 
 
 @strawberry.enum
@@ -50,10 +53,11 @@ class ActivitySubjectType(enum.Enum):
     TASK = "TASK"
     EXPENSE = "EXPENSE"
     SETTLEMENT = "SETTLEMENT"
+    MEDIA = "MEDIA"
 
 
 _NODE_TYPES = {"EVENT": "Event", "PARTICIPANT": "Participant", "TASK": "Task",
-               "EXPENSE": "Expense", "SETTLEMENT": "Settlement"}
+               "EXPENSE": "Expense", "SETTLEMENT": "Settlement", "MEDIA": "Media"}
 
 
 @strawberry.type(description="One thing that happened in an event. The subject may since have "

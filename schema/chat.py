@@ -6,7 +6,7 @@ import asyncio
 import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -15,6 +15,7 @@ from strawberry.types import Info
 from resolvers import chat as uc
 from resolvers import chat_feed
 from resolvers import events as events_uc
+from resolvers import media as media_uc
 from resolvers.chat_feed import Change
 from resolvers.errors import BadRequest
 from schema.accounts import User
@@ -33,6 +34,9 @@ from schema.common import (
 from schema.events import decode_id
 from stores import chat as store
 
+if TYPE_CHECKING:
+    from schema.media import Media
+
 
 @strawberry.enum
 class ChatErrorCode(enum.Enum):
@@ -42,6 +46,7 @@ class ChatErrorCode(enum.Enum):
     INVALID_EMOJI = "INVALID_EMOJI"
     MESSAGE_NOT_FOUND = "MESSAGE_NOT_FOUND"
     MESSAGE_DELETED = "MESSAGE_DELETED"
+    MEDIA_NOT_FOUND = "MEDIA_NOT_FOUND"
     STALE = "STALE"
     RATE_LIMITED = "RATE_LIMITED"
 
@@ -90,8 +95,10 @@ async def chat_person(info: Info, user_id: int) -> ChatAuthor:
     old messages), else their account, else "Deleted user"."""
     snapshot = await info.context.loaders.user_snapshot.load(user_id)
     if snapshot is not None and not snapshot.deleted:
+        url = (media_uc.avatar_url(info.context.deps, user_id, snapshot.avatar_key, "64")
+               if snapshot.avatar_key else None)
         return ChatAuthor(user_id=user_id, display_name=snapshot.display_name,
-                          username=snapshot.username, avatar_url=snapshot.avatar_url)
+                          username=snapshot.username, avatar_url=url)
     row = await info.context.loaders.user_by_id.load(user_id)
     if row is None:
         return ChatAuthor(user_id=user_id, display_name="Deleted user", username=None,
@@ -171,6 +178,17 @@ class Message(relay.Node):
         people = await asyncio.gather(*(chat_person(info, user_id) for user_id, _ in found))
         return [SeenBy(person=p, at=at) for p, (_, at) in zip(people, found, strict=True)]
 
+    @strawberry.field(description="Media shared with the message (deleted ones are left out).")
+    async def attachments(
+        self, info: Info,
+    ) -> list[Annotated[Media, strawberry.lazy("schema.media")]]:
+        from schema.media import Media
+
+        if not self.doc.attachment_ids:
+            return []
+        found = await info.context.loaders.media.load_many(self.doc.attachment_ids)
+        return [Media(doc=m) for m in found if m is not None]
+
     @strawberry.field(description="People mentioned with @username.")
     async def mentions(self, info: Info) -> list[User]:
         rows = await info.context.loaders.user_by_id.load_many(self.doc.mentions)
@@ -234,6 +252,9 @@ class SendMessageInput:
     reply_to_id: relay.GlobalID | None = None
     client_id: str | None = strawberry.field(
         default=None, description="Your id for this send: a retry returns the same message.")
+    attachment_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Media of this event to show with the message (at most 10; "
+                                  "the body may then be empty).")
 
 
 @strawberry.input
@@ -276,7 +297,9 @@ class ChatMutation:
         reply_to = _message_id(input.reply_to_id) if input.reply_to_id is not None else None
         return await _payload(uc.send(info.context.deps, viewer,
                                       decode_id(input.event_id, "Event"), input.body, reply_to,
-                                      input.client_id))
+                                      input.client_id,
+                                      [g.node_id if g.type_name == "Media" else ""
+                                       for g in input.attachment_ids or []]))
 
     @strawberry.mutation(description="The author changes the text; the old one is kept.")
     async def edit_message(self, info: Info, input: EditMessageInput) -> MessagePayload:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from schema.chat import Message
     from schema.expenses import Balance, Expense, Settlement, Transfer
     from schema.invitations import Invitation, JoinRequest
+    from schema.media import Album
     from schema.tasks import Task, TaskStatus
 
 EXPENSES = "schema.expenses"
@@ -498,6 +499,16 @@ class Event(relay.Node):
             return None
         found = await info.context.loaders.join_requests_by_event.load(self.row.id)
         return [JoinRequest(row=r) for r in found]
+
+    @strawberry.field(description="Participants only: the photo albums, the default one first.")
+    async def albums(
+        self, info: Info,
+    ) -> list[Annotated[Album, strawberry.lazy("schema.media")]] | None:
+        from schema.media import event_albums
+
+        if not self.is_member:
+            return None
+        return await event_albums(info, self.row.id or 0)
 
     @strawberry.field(description="Participants only: the chat, newest first. `before` pages "
                                   "back; `around: messageId` opens at a message.")

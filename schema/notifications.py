@@ -32,7 +32,7 @@ NotificationType = strawberry.enum(uc.Kind, name="NotificationType")  # register
 
 _NODE_TYPES = {"EVENT": "Event", "TASK": "Task", "EXPENSE": "Expense",
                "SETTLEMENT": "Settlement", "INVITATION": "Invitation",
-               "JOIN_REQUEST": "JoinRequest"}
+               "JOIN_REQUEST": "JoinRequest", "MEDIA": "Media"}
 
 
 @strawberry.enum

@@ -48,6 +48,8 @@ class User(SQLModel, table=True):
     last_name: str = Field(sa_type=String(80))
     bio: str = Field(default="", sa_type=String(500))
     timezone: str = Field(default="UTC", sa_type=String(64))
+    # storage key of the profile picture (uploads/profils), None without one
+    avatar_key: str | None = Field(default=None, sa_type=String(32))
     role: str = Field(default=Role.USER.value, sa_type=String(16))
     is_active: bool = True
     email_confirmed_at: datetime | None = Field(default=None, sa_column=_ts(True))

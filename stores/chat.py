@@ -43,6 +43,7 @@ class ChatMessage(Document):
     body: str
     mentions: list[int] = Field(default_factory=list)
     reply_to_id: str | None = None
+    attachment_ids: list[str] = Field(default_factory=list)  # media of the same event
     reply_count: int = 0
     client_key: str | None = None
     edits: list[Edit] = Field(default_factory=list)

@@ -76,10 +76,12 @@ DOCUMENT_MODELS: list[type[Document]] = [AccountEvent]
 def all_models() -> list[type[Document]]:
     """Every Beanie model: these and the projections (stores/projections.py)."""
     from stores.chat import CHAT_MODELS
+    from stores.media import MEDIA_MODELS
     from stores.notifications import NOTIFICATION_MODELS
     from stores.projections import PROJECTION_MODELS
 
-    return [*DOCUMENT_MODELS, *PROJECTION_MODELS, *NOTIFICATION_MODELS, *CHAT_MODELS]
+    return [*DOCUMENT_MODELS, *PROJECTION_MODELS, *NOTIFICATION_MODELS, *CHAT_MODELS,
+            *MEDIA_MODELS]
 
 
 async def record_account_event(event: AccountEvent) -> None:

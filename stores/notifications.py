@@ -28,7 +28,7 @@ class Notification(Document):
     body: str = ""
     occurrences: int = 1  # how many events merged into this one (grouping)
     target_type: str | None = None
-    target_id: int | None = None
+    target_id: int | str | None = None
     actor_user_id: int | None = None
     actor_name: str | None = None
     sources: list[int] = Field(default_factory=list)

@@ -33,7 +33,7 @@ class UserSnapshot(Document):
     user_id: int
     username: str
     display_name: str
-    avatar_url: str | None = None
+    avatar_key: str | None = None
     deleted: bool = False
     source_version: int
     updated_at: datetime = Field(default_factory=utcnow)
@@ -71,7 +71,7 @@ class ActivityEntry(Document):
     actor_user_id: int | None = None
     actor_name: str | None = None
     subject_type: str
-    subject_id: int
+    subject_id: int | str  # str: a document id (media)
     payload: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -180,6 +181,11 @@ async def _reset_stores(deps: Deps) -> None:
     deps.state["snapshot_cache"]._entries.clear()
     for model in all_models():
         await model.get_pymongo_collection().delete_many({})
+    await deps.documents.database["media_usage"].delete_many({})
+    uploads = deps.settings.uploads_dir
+    for area in ("media", "profils", ".tmp"):
+        shutil.rmtree(uploads / area, ignore_errors=True)
+        (uploads / area).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(autouse=True)

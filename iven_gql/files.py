@@ -1,0 +1,144 @@
+"""HTTP around files: serving signed media/avatar URLs, and guarding multipart uploads.
+
+Served files carry the content type found at upload, `nosniff`, a sandboxing CSP (a file can
+never run as a page of this origin), a Content-Disposition with a cleaned name, and private
+caching until the link expires; Starlette's FileResponse answers Range requests (video seeking).
+
+Multipart requests (GraphQL multipart request spec) must carry a non-simple header
+(`x-iven-csrf` or `Apollo-Require-Preflight`): a browser form from another site cannot set one
+without a CORS preflight, which only the configured origins pass. Their body is counted while it
+is read and refused with 413 past the per-request limit, whatever Content-Length says.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import OperationDefinitionNode, OperationType, parse
+from graphql.error import GraphQLError
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+from resolvers import media as media_uc
+from resolvers.deps import Deps
+
+log = logging.getLogger("iven.files")
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'none'; sandbox",
+    "cross-origin-resource-policy": "same-site",
+    "referrer-policy": "no-referrer",
+}
+CSRF_HEADERS = (b"x-iven-csrf", b"apollo-require-preflight")
+
+
+def _served(found: media_uc.ServedFile) -> Response:
+    headers = {**SECURITY_HEADERS,
+               "cache-control": f"private, max-age={max(0, found.max_age)}"}
+    return FileResponse(found.path, media_type=found.media_type, headers=headers,
+                        filename=found.download_name,
+                        content_disposition_type="inline" if found.inline else "attachment")
+
+
+async def _serve(request: Request, lookup: Any) -> Response:
+    deps: Deps = request.app.state.deps
+    try:
+        return _served(await lookup(deps))
+    except media_uc.LinkRefused as refused:
+        return PlainTextResponse(refused.message, status_code=refused.status,
+                                 headers=SECURITY_HEADERS)
+
+
+async def media_file(request: Request) -> Response:
+    params = request.path_params
+    return await _serve(request, lambda deps: media_uc.media_file(
+        deps, params["media_id"], params["variant"], dict(request.query_params)))
+
+
+async def avatar_file(request: Request) -> Response:
+    params = request.path_params
+    return await _serve(request, lambda deps: media_uc.avatar_file(
+        deps, params["user_id"], params["size"], dict(request.query_params)))
+
+
+# --- multipart uploads -------------------------------------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def is_multipart(scope: Scope) -> bool:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return False
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bool(value.split(b";", 1)[0].strip().lower() == b"multipart/form-data")
+    return False
+
+
+async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive,
+                         send: Send) -> None:
+    """Runs a multipart request through `app` with the CSRF header required and the body
+    counted (413 past `limit`)."""
+    headers = dict(scope["headers"])
+    if not any(headers.get(name, b"").strip() for name in CSRF_HEADERS):
+        await PlainTextResponse(
+            "Multipart requests need an x-iven-csrf or Apollo-Require-Preflight header.",
+            status_code=400)(scope, receive, send)
+        return
+    declared = headers.get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > limit:
+        await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+        return
+    seen = 0
+    started = False
+
+    async def counted_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge()
+        return message
+
+    async def tracked_send(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, counted_receive, tracked_send)
+    except BodyTooLarge:
+        if not started:
+            await PlainTextResponse("Request body too large", status_code=413)(
+                scope, receive, send)
+
+
+def upload_operation_error(query: str | None, operation_name: str | None,
+                           allowed: frozenset[str]) -> str | None:
+    """Why a multipart request is refused (None: it is a mutation of upload fields only)."""
+    if not query:
+        return "No GraphQL query found in the request"
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None  # reported by the normal execution as a syntax error
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations
+              if operation_name is None or (o.name and o.name.value == operation_name)]
+    if len(chosen) != 1:
+        return None  # the normal execution reports it
+    operation = chosen[0]
+    fields = {getattr(s, "name", None) and s.name.value  # type: ignore[attr-defined]
+              for s in operation.selection_set.selections}
+    if operation.operation is not OperationType.MUTATION or not fields <= (allowed | {
+            "__typename"}):
+        return ("Multipart requests are accepted for file uploads only: "
+                + ", ".join(sorted(allowed)) + ".")
+    return None
