@@ -186,6 +186,25 @@ def cmd_rebuild_projections(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _sweep(settings: Settings, older_than_s: float) -> str:
+    from iven_gql.app import Resources
+    from resolvers.media import sweep_uploads
+
+    resources = Resources(settings.model_copy(update={"dispatcher": False}))
+    deps = await resources.open()
+    try:
+        removed = await sweep_uploads(deps, older_than_s)
+        return (f"removed {removed['media']} orphan media, {removed['avatars']} unused "
+                f"avatars and {removed['temporary']} abandoned temporary files")
+    finally:
+        await resources.close()
+
+
+def cmd_sweep_uploads(args: argparse.Namespace) -> int:
+    print(asyncio.run(_sweep(_settings(), args.older_than_minutes * 60)))
+    return 0
+
+
 def cmd_briskdb(args: argparse.Namespace) -> int:
     """A standalone briskdb MongoDB wire listener, for several processes in development/CI."""
     import signal
@@ -235,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("rebuild-projections",
                              help="recreate the user and event snapshots from MySQL")
     rebuild.set_defaults(func=cmd_rebuild_projections)
+    sweep = sub.add_parser("sweep-uploads", help="delete upload files that no document names "
+                                                 "(e.g. left by a crash)")
+    sweep.add_argument("--older-than-minutes", type=float, default=60.0)
+    sweep.set_defaults(func=cmd_sweep_uploads)
     brisk = sub.add_parser("briskdb", help="run a standalone briskdb MongoDB listener "
                                            "(development and CI stand-in for MongoDB)")
     brisk.add_argument("--host", default="127.0.0.1")

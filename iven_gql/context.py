@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from resolvers import accounts as accounts_uc
+from resolvers import albums as albums_uc
 from resolvers import chat as chat_uc
 from resolvers import events as events_uc
 from resolvers import expenses as expenses_uc
@@ -107,15 +108,15 @@ class Loaders:
     @cached_property
     def album(self) -> DataLoader[str, Any]:
         """Unscoped: only for albums reached through an authorised object."""
-        return self._loader(media_uc.albums_by_ids)
+        return self._loader(albums_uc.albums_by_ids)
 
     @cached_property
     def album_media_count(self) -> DataLoader[str, Any]:
-        return self._loader(media_uc.album_counts)
+        return self._loader(albums_uc.album_counts)
 
     @cached_property
     def media_liked(self) -> DataLoader[str, Any]:
-        return DataLoader(partial(media_uc.viewer_likes, self.deps, self.viewer))
+        return DataLoader(partial(albums_uc.viewer_likes, self.deps, self.viewer))
 
     @cached_property
     def ledger_by_event(self) -> DataLoader[int, Any]:

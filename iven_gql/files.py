@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from resolvers import media as media_uc
+from resolvers import media_links as media_uc
 from resolvers.deps import Deps
 
 log = logging.getLogger("iven.files")

@@ -1,5 +1,6 @@
-"""Media of an event: uploads (validated by content, EXIF, variants), albums, comments, likes,
-deletion, quotas, and the signed URLs the files are served under.
+"""Media of an event: uploads (validated by content, EXIF, variants), avatars, edits, deletion,
+quotas and the upload folder's sweep. Albums, comments and likes: resolvers/albums.py; signed
+file URLs: resolvers/media_links.py.
 
 Who may see and act is decided by the viewer's membership read from MySQL (the rule of every
 child of an event). An upload is all or nothing: every file is spooled, checked and processed
@@ -11,7 +12,6 @@ it, so a document never names a missing file.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
 import time
@@ -39,14 +39,7 @@ log = logging.getLogger("iven.media")
 T = TypeVar("T")
 
 MAX_CAPTION = 500
-MAX_COMMENT = 2000
-MAX_ALBUM_TITLE = 120
-MAX_ALBUM_DESCRIPTION = 1000
-MAX_ALBUMS = 100
 MAX_FILE_NAME = 200
-VARIANTS = ("original", "preview", "thumbnail")
-AVATAR_SIZES = ("64", "256")
-URL_WINDOW_S = 300  # expiry rounded up to this: the same URL for a while, so browsers cache
 
 
 class UploadLike(Protocol):
@@ -90,7 +83,7 @@ async def _in_thread(deps: Deps, fn: Any, *args: Any, **kwargs: Any) -> Any:
 # --- access ------------------------------------------------------------------------------------
 
 
-async def _member(deps: Deps, viewer: Viewer, event_id: int,
+async def membership(deps: Deps, viewer: Viewer, event_id: int,
                   not_found: str = "Event not found.") -> Participant:
     found = (await access(deps, viewer, [event_id]))[0]
     if found is None or found[1] is None or not found[1].is_active:
@@ -98,21 +91,15 @@ async def _member(deps: Deps, viewer: Viewer, event_id: int,
     return found[1]
 
 
-async def _media(deps: Deps, viewer: Viewer, media_id: str) -> tuple[store.Media, Participant]:
+async def media_and_membership(deps: Deps, viewer: Viewer,
+                               media_id: str) -> tuple[store.Media, Participant]:
     media = (await store.media_by_ids([media_id]))[0]
     if media is None:
         raise NotFound("Media not found.")
-    return media, await _member(deps, viewer, media.event_id, "Media not found.")
+    return media, await membership(deps, viewer, media.event_id, "Media not found.")
 
 
-async def _album(deps: Deps, viewer: Viewer, album_id: str) -> tuple[store.Album, Participant]:
-    album = (await store.albums_by_ids([album_id]))[0]
-    if album is None:
-        raise NotFound("Album not found.")
-    return album, await _member(deps, viewer, album.event_id, "Album not found.")
-
-
-def _organizer(me: Participant) -> bool:
+def is_organizer(me: Participant) -> bool:
     return has_role(me, ParticipantRole.ORGANIZER)
 
 
@@ -128,24 +115,9 @@ async def visible_media(deps: Deps, viewer: Viewer | None,
     return [m if m is not None and m.event_id in allowed else None for m in found]
 
 
-async def visible_albums(deps: Deps, viewer: Viewer | None,
-                         ids: Sequence[str]) -> list[store.Album | None]:
-    if viewer is None:
-        return [None] * len(ids)
-    found = await store.albums_by_ids(list(ids))
-    event_ids = sorted({a.event_id for a in found if a is not None})
-    allowed = {e for e, a in zip(event_ids, await access(deps, viewer, event_ids), strict=True)
-               if a is not None and a[1] is not None and a[1].is_active}
-    return [a if a is not None and a.event_id in allowed else None for a in found]
-
-
 async def media_by_ids(deps: Deps, ids: list[str]) -> list[store.Media | None]:
     """Batch function (unscoped: for objects already authorised, e.g. an album's cover)."""
     return await store.media_by_ids(ids)
-
-
-async def albums_by_ids(deps: Deps, ids: list[str]) -> list[store.Album | None]:
-    return await store.albums_by_ids(ids)
 
 
 # --- uploads -----------------------------------------------------------------------------------
@@ -305,7 +277,7 @@ def _document(event_id: int, album_id: str, viewer: Viewer, item: Spooled, capti
 async def upload(deps: Deps, viewer: Viewer, event_id: int, album_id: str | None,
                  uploads: Sequence[Any], caption: str | None,
                  share_location: bool) -> list[store.Media]:
-    await _member(deps, viewer, event_id)
+    await membership(deps, viewer, event_id)
     text = checked_caption(caption)
     if album_id is not None:
         album = (await store.albums_by_ids([album_id]))[0]
@@ -413,12 +385,17 @@ def remove_avatar_files(deps: Deps, key: str) -> None:
     files(deps).remove(AVATARS, key)
 
 
+def shows_location(media: store.Media, viewer_id: int) -> bool:
+    """Only the uploader sees where a photo was taken, unless they chose to share it."""
+    return media.uploader_user_id == viewer_id or media.share_location
+
+
 # --- media edits and deletion ------------------------------------------------------------------
 
 
 async def update(deps: Deps, viewer: Viewer, media_id: str, caption: str | None,
                  share_location: bool | None) -> store.Media:
-    media, _ = await _media(deps, viewer, media_id)
+    media, _ = await media_and_membership(deps, viewer, media_id)
     if media.uploader_user_id != viewer.user_id:
         raise Forbidden("Only the uploader edits a media.")
     changes: dict[str, Any] = {}
@@ -430,8 +407,8 @@ async def update(deps: Deps, viewer: Viewer, media_id: str, caption: str | None,
 
 
 async def delete(deps: Deps, viewer: Viewer, media_id: str) -> str:
-    media, me = await _media(deps, viewer, media_id)
-    if media.uploader_user_id != viewer.user_id and not _organizer(me):
+    media, me = await media_and_membership(deps, viewer, media_id)
+    if media.uploader_user_id != viewer.user_id and not is_organizer(me):
         raise Forbidden("Only the uploader or an organizer deletes a media.")
     await _remove(deps, media)
     return media_id
@@ -460,339 +437,28 @@ async def on_event_deleted(deps: Deps, event: DomainEvent) -> None:
     await store.forget_usage(f"event:{event.aggregate_id}")
 
 
-# --- albums ------------------------------------------------------------------------------------
+async def sweep_uploads(deps: Deps, older_than_s: float = 3600.0) -> dict[str, int]:
+    """Deletes files no document names (left by a process that died between writing the files
+    and the document) and abandoned temporary files, older than `older_than_s`."""
+    from stores import accounts as accounts_store
 
-
-def _album_fields(title: str | None, description: str | None) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    errors: list[DomainError] = []
-    if title is not None:
-        changes["title"] = title.strip()
-        if not 1 <= len(changes["title"]) <= MAX_ALBUM_TITLE:
-            errors.append(DomainError("INVALID_TITLE", f"1 to {MAX_ALBUM_TITLE} characters.",
-                                      "title"))
-    if description is not None:
-        changes["description"] = description.strip()
-        if len(changes["description"]) > MAX_ALBUM_DESCRIPTION:
-            errors.append(DomainError("VALUE_TOO_LONG",
-                                      f"At most {MAX_ALBUM_DESCRIPTION} characters.",
-                                      "description"))
-    if errors:
-        raise DomainErrors(errors)
-    return changes
-
-
-async def albums(deps: Deps, viewer: Viewer, event_id: int) -> list[store.Album]:
-    await _member(deps, viewer, event_id)
-    found = await store.albums_of(event_id)
-    if not any(a.is_default for a in found):
-        found.insert(0, await store.default_album(event_id))
-    return found
-
-
-async def create_album(deps: Deps, viewer: Viewer, event_id: int, title: str,
-                       description: str | None) -> store.Album:
-    await _member(deps, viewer, event_id)
-    changes = _album_fields(title, description or "")
-    await store.default_album(event_id)
-    if await store.count_albums(event_id) >= MAX_ALBUMS:
-        raise DomainError("TOO_MANY_ALBUMS", f"At most {MAX_ALBUMS} albums per event.")
-    return await store.add_album(store.Album(
-        event_id=event_id, key=f"{event_id}:{files(deps).new_key()}",
-        created_by_user_id=viewer.user_id, created_at=clock(deps), **changes))
-
-
-def _may_manage(album: store.Album, viewer: Viewer, me: Participant) -> bool:
-    return album.created_by_user_id == viewer.user_id or _organizer(me)
-
-
-async def update_album(deps: Deps, viewer: Viewer, album_id: str, title: str | None,
-                       description: str | None, expected_version: int | None) -> store.Album:
-    album, me = await _album(deps, viewer, album_id)
-    if not _may_manage(album, viewer, me):
-        raise Forbidden("Only the album's creator or an organizer changes it.")
-    changes = _album_fields(title, description)
-    updated = await store.update_album(album, expected_version, **changes)
-    if updated is None:
-        raise DomainError("STALE", "The album changed since you read it; reload it.",
-                          "expectedVersion")
-    return updated
-
-
-async def delete_album(deps: Deps, viewer: Viewer, album_id: str) -> store.Album:
-    """Its media move to the event's default album; returns that album."""
-    album, me = await _album(deps, viewer, album_id)
-    if not _may_manage(album, viewer, me):
-        raise Forbidden("Only the album's creator or an organizer deletes it.")
-    if album.is_default:
-        raise DomainError("ALBUM_IS_DEFAULT", "The default album cannot be deleted.",
-                          "albumId")
-    default = await store.default_album(album.event_id)
-    await store.move_album_content(str(album.id), str(default.id))
-    await store.delete_album(album)
-    return default
-
-
-async def move_media(deps: Deps, viewer: Viewer, media_ids: list[str],
-                     album_id: str) -> list[store.Media]:
-    if not 1 <= len(media_ids) <= 100:
-        raise DomainError("INVALID_INPUT", "1 to 100 media at once.", "mediaIds")
-    album, me = await _album(deps, viewer, album_id)
-    found = await store.media_by_ids(media_ids)
-    for index, media in enumerate(found):
-        if media is None or media.event_id != album.event_id:
-            raise DomainError("MEDIA_NOT_FOUND", "No such media in this event.",
-                              ["mediaIds", str(index)])
-        if media.uploader_user_id != viewer.user_id and not _organizer(me):
-            raise Forbidden("Only the uploader or an organizer moves a media.")
-    await store.move_to_album(media_ids, str(album.id))
-    for media in found:
-        if media is not None:
-            media.album_id = str(album.id)
-    return [m for m in found if m is not None]
-
-
-async def set_cover(deps: Deps, viewer: Viewer, album_id: str,
-                    media_id: str | None) -> store.Album:
-    album, me = await _album(deps, viewer, album_id)
-    if not _may_manage(album, viewer, me):
-        raise Forbidden("Only the album's creator or an organizer sets its cover.")
-    if media_id is not None:
-        media = (await store.media_by_ids([media_id]))[0]
-        if media is None or media.album_id != str(album.id):
-            raise DomainError("MEDIA_NOT_FOUND", "No such media in this album.", "mediaId")
-    updated = await store.update_album(album, None, cover_media_id=media_id)
-    if updated is None:
-        raise NotFound("Album not found.")
-    return updated
-
-
-async def album_media(deps: Deps, album: store.Album, first: int,
-                      after: tuple[datetime, str] | None) -> list[store.Media]:
-    """An authorised album's media, by taken-at (oldest first)."""
-    return await store.album_page(str(album.id), first=first, after=after)
-
-
-async def album_counts(deps: Deps, album_ids: list[str]) -> list[int]:
-    counts = await store.album_counts(album_ids)
-    return [counts.get(i, 0) for i in album_ids]
-
-
-async def cover_of(album: store.Album) -> store.Media | None:
-    if album.cover_media_id is not None:
-        found = (await store.media_by_ids([album.cover_media_id]))[0]
-        if found is not None and found.album_id == str(album.id):
-            return found
-    return await store.first_of_album(str(album.id))
-
-
-# --- comments and likes ------------------------------------------------------------------------
-
-
-def checked_comment(body: str) -> str:
-    text = body.strip()
-    if not text:
-        raise DomainError("REQUIRED", "Write something.", "body")
-    if len(text) > MAX_COMMENT:
-        raise DomainError("VALUE_TOO_LONG", f"At most {MAX_COMMENT} characters.", "body")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
-        raise DomainError("INVALID_INPUT", "Control characters are not allowed.", "body")
-    return text
-
-
-async def comment(deps: Deps, viewer: Viewer, media_id: str, body: str) -> store.MediaComment:
-    media, _ = await _media(deps, viewer, media_id)
-    text = checked_comment(body)
-    await _rate(deps, viewer)
-    found = await store.add_comment(store.MediaComment(
-        media_id=media_id, event_id=media.event_id, author_user_id=viewer.user_id, body=text,
-        created_at=clock(deps)))
-    if media.uploader_user_id != viewer.user_id:
-        async with deps.db.unit_of_work() as db:
-            record_event(db, "media.commented", media.event_id, viewer.user_id, media_id,
-                         uploader_user_id=media.uploader_user_id, comment_id=str(found.id),
-                         excerpt=text[:140])
-    return found
-
-
-async def _rate(deps: Deps, viewer: Viewer) -> None:
-    from resolvers.accounts import rate_limit
-
-    await rate_limit(deps, "media-comment", str(viewer.user_id), deps.settings.rate_chat_send)
-
-
-async def _comment(deps: Deps, viewer: Viewer,
-                   comment_id: str) -> tuple[store.MediaComment, Participant]:
-    found = await store.comment_by_id(comment_id)
-    if found is None:
-        raise NotFound("Comment not found.")
-    return found, await _member(deps, viewer, found.event_id, "Comment not found.")
-
-
-async def edit_comment(deps: Deps, viewer: Viewer, comment_id: str,
-                       body: str) -> store.MediaComment:
-    found, _ = await _comment(deps, viewer, comment_id)
-    if found.author_user_id != viewer.user_id:
-        raise Forbidden("Only the author edits a comment.")
-    return await store.edit_comment(found, checked_comment(body), clock(deps))
-
-
-async def delete_comment(deps: Deps, viewer: Viewer, comment_id: str) -> str:
-    found, me = await _comment(deps, viewer, comment_id)
-    if found.author_user_id != viewer.user_id and not _organizer(me):
-        raise Forbidden("Only the author or an organizer deletes a comment.")
-    await store.delete_comment(found)
-    return comment_id
-
-
-async def comments(deps: Deps, media: store.Media, first: int,
-                   after: tuple[datetime, str] | None) -> list[store.MediaComment]:
-    return await store.comments_page(str(media.id), first=first, after=after)
-
-
-async def visible_comments(deps: Deps, viewer: Viewer | None,
-                           ids: Sequence[str]) -> list[store.MediaComment | None]:
-    if viewer is None:
-        return [None] * len(ids)
-    found = await store.comments_by_ids(list(ids))
-    event_ids = sorted({c.event_id for c in found if c is not None})
-    allowed = {e for e, a in zip(event_ids, await access(deps, viewer, event_ids), strict=True)
-               if a is not None and a[1] is not None and a[1].is_active}
-    return [c if c is not None and c.event_id in allowed else None for c in found]
-
-
-async def like(deps: Deps, viewer: Viewer, media_id: str, liked: bool) -> store.Media:
-    media, _ = await _media(deps, viewer, media_id)
-    if liked:
-        changed = await store.add_like(media, viewer.user_id)
-        if changed and media.uploader_user_id != viewer.user_id:
-            async with deps.db.unit_of_work() as db:
-                record_event(db, "media.liked", media.event_id, viewer.user_id, media_id,
-                             uploader_user_id=media.uploader_user_id)
-    else:
-        changed = await store.remove_like(media, viewer.user_id)
-    fresh = (await store.media_by_ids([media_id]))[0]
-    return fresh or media
-
-
-async def viewer_likes(deps: Deps, viewer: Viewer | None, media_ids: list[str]) -> list[bool]:
-    """Batch function: whether the viewer likes each media."""
-    if viewer is None:
-        return [False] * len(media_ids)
-    liked = await store.liked_by(viewer.user_id, media_ids)
-    return [m in liked for m in media_ids]
-
-
-# --- signed file URLs --------------------------------------------------------------------------
-
-
-def _expiry(deps: Deps, now: float) -> int:
-    return (int(now) // URL_WINDOW_S + 1) * URL_WINDOW_S + deps.settings.media_url_ttl_s
-
-
-def _signature(deps: Deps, payload: str) -> str:
-    return deps.tokens.keyed_hash(f"file-url:{payload}")[:32]
-
-
-def shows_location(media: store.Media, viewer_id: int) -> bool:
-    """Only the uploader sees where a photo was taken, unless they chose to share it."""
-    return media.uploader_user_id == viewer_id or media.share_location
-
-
-def media_url(deps: Deps, media: store.Media, variant: str, viewer_id: int,
-              now: float | None = None) -> str | None:
-    """A short-lived URL of one of the media's files for this viewer, or None if that variant
-    does not exist (videos and documents have no preview or thumbnail)."""
-    if variant != "original" and variant not in media.variants:
-        return None
-    exp = _expiry(deps, time.time() if now is None else now)
-    full = 1 if shows_location(media, viewer_id) else 0
-    sig = _signature(deps, f"m:{media.id}:{variant}:{viewer_id}:{full}:{exp}")
-    return f"/media/{media.id}/{variant}?u={viewer_id}&f={full}&exp={exp}&sig={sig}"
-
-
-def avatar_url(deps: Deps, user_id: int, key: str, size: str,
-               now: float | None = None) -> str:
-    exp = _expiry(deps, time.time() if now is None else now)
-    sig = _signature(deps, f"a:{user_id}:{key}:{size}:{exp}")
-    return f"/avatars/{user_id}/{size}?k={key}&exp={exp}&sig={sig}"
-
-
-@dataclass(frozen=True)
-class ServedFile:
-    path: Path
-    media_type: str
-    download_name: str
-    inline: bool
-    max_age: int
-
-
-class LinkRefused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _check_link(deps: Deps, payload: str, exp: str, sig: str) -> int:
-    if not exp.isdigit() or not sig:
-        raise LinkRefused(403, "Invalid link.")
-    expected = _signature(deps, payload)
-    if not hmac.compare_digest(expected, sig):
-        raise LinkRefused(403, "Invalid link.")
-    remaining = int(exp) - int(time.time())
-    if remaining <= 0:
-        raise LinkRefused(403, "This link has expired.")
-    return remaining
-
-
-async def media_file(deps: Deps, media_id: str, variant: str, query: dict[str, str]
-                     ) -> ServedFile:
-    """The file behind a signed media URL, after checking the signature, the expiry and that
-    the viewer it was made for still takes part in the event."""
-    user, full, exp = query.get("u", ""), query.get("f", ""), query.get("exp", "")
-    if variant not in VARIANTS or not user.isdigit() or full not in ("0", "1"):
-        raise LinkRefused(404, "Not found.")
-    remaining = _check_link(deps, f"m:{media_id}:{variant}:{user}:{full}:{exp}",
-                            exp, query.get("sig", ""))
-    media = (await store.media_by_ids([media_id]))[0]
-    if media is None:
-        raise LinkRefused(404, "Not found.")
-    viewer_id = int(user)
-    found = (await access(deps, Viewer(viewer_id, "", datetime.now(UTC)), [media.event_id]))[0]
-    if found is None or found[1] is None or not found[1].is_active:
-        raise LinkRefused(403, "You no longer have access to this file.")
     fs = files(deps)
-    if variant == "original":
-        public = "public" in media.variants and not (full == "1" and shows_location(
-            media, viewer_id))
-        suffix = f"{'public' if public else 'orig'}.{media.ext}"
-        media_type, name = media.mime_type, media.file_name or f"{media_id}.{media.ext}"
-    else:
-        suffix = "thumb.webp" if variant == "thumbnail" else "preview.webp"
-        media_type = "image/webp"
-        name = f"{(media.file_name or media_id).rsplit('.', 1)[0]}-{variant}.webp"
-    path = fs.path(MEDIA, media.storage_key, suffix)
-    if not path.is_file():
-        raise LinkRefused(404, "Not found.")
-    return ServedFile(path=path, media_type=media_type, download_name=name,
-                      inline=media.kind != "DOCUMENT", max_age=remaining)
-
-
-async def avatar_file(deps: Deps, user_id: str, size: str, query: dict[str, str]
-                      ) -> ServedFile:
-    key, exp = query.get("k", ""), query.get("exp", "")
-    if size not in AVATAR_SIZES or not user_id.isdigit() or len(key) != 32:
-        raise LinkRefused(404, "Not found.")
-    remaining = _check_link(deps, f"a:{user_id}:{key}:{size}:{exp}", exp, query.get("sig", ""))
-    try:
-        path = files(deps).path(AVATARS, key, f"avatar{size}.webp")
-    except ValueError:
-        raise LinkRefused(404, "Not found.") from None
-    if not path.is_file():
-        raise LinkRefused(404, "Not found.")
-    return ServedFile(path=path, media_type="image/webp", download_name=f"avatar-{size}.webp",
-                      inline=True, max_age=remaining)
+    cutoff = time.time() - older_than_s
+    removed = {"temporary": await asyncio.to_thread(fs.remove_temp_older_than, cutoff)}
+    on_disk = sorted(await asyncio.to_thread(fs.keys_older_than, MEDIA, cutoff))
+    known = await store.known_storage_keys(on_disk)
+    orphans = [k for k in on_disk if k not in known]
+    for key in orphans:
+        await asyncio.to_thread(fs.remove, MEDIA, key)
+    removed["media"] = len(orphans)
+    avatars = sorted(await asyncio.to_thread(fs.keys_older_than, AVATARS, cutoff))
+    async with deps.db.reader() as db:
+        used = await accounts_store.known_avatar_keys(db, avatars)
+    stale = [k for k in avatars if k not in used]
+    for key in stale:
+        await asyncio.to_thread(fs.remove, AVATARS, key)
+    removed["avatars"] = len(stale)
+    return removed
 
 
 # --- taken-at with the camera's offset ---------------------------------------------------------

@@ -140,7 +140,7 @@ class User(relay.Node):
     @strawberry.field(description="A short-lived signed URL of the profile picture (square "
                                   "WebP, 64 or 256 px), or null without one.")
     def avatar_url(self, info: Info, size: int = 256) -> str | None:
-        from resolvers.media import AVATAR_SIZES, avatar_url
+        from resolvers.media_links import AVATAR_SIZES, avatar_url
 
         if str(size) not in AVATAR_SIZES:
             raise BadRequest("`size` must be 64 or 256.")

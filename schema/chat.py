@@ -13,9 +13,8 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import chat as uc
-from resolvers import chat_feed
+from resolvers import chat_feed, media_links
 from resolvers import events as events_uc
-from resolvers import media as media_uc
 from resolvers.chat_feed import Change
 from resolvers.errors import BadRequest
 from schema.accounts import User
@@ -95,7 +94,7 @@ async def chat_person(info: Info, user_id: int) -> ChatAuthor:
     old messages), else their account, else "Deleted user"."""
     snapshot = await info.context.loaders.user_snapshot.load(user_id)
     if snapshot is not None and not snapshot.deleted:
-        url = (media_uc.avatar_url(info.context.deps, user_id, snapshot.avatar_key, "64")
+        url = (media_links.avatar_url(info.context.deps, user_id, snapshot.avatar_key, "64")
                if snapshot.avatar_key else None)
         return ChatAuthor(user_id=user_id, display_name=snapshot.display_name,
                           username=snapshot.username, avatar_url=url)

@@ -11,7 +11,9 @@ from strawberry import relay
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
+from resolvers import albums as albums_uc
 from resolvers import media as uc
+from resolvers import media_links as links
 from schema.accounts import User
 from schema.chat import ChatAuthor, chat_person
 from schema.common import (
@@ -183,17 +185,17 @@ class Media(relay.Node):
     def urls(self, info: Info) -> MediaUrls:
         viewer = info.context.require_viewer()
         deps = info.context.deps
-        original = uc.media_url(deps, self.doc, "original", viewer.user_id)
+        original = links.media_url(deps, self.doc, "original", viewer.user_id)
         assert original is not None
         return MediaUrls(original=original,
-                         preview=uc.media_url(deps, self.doc, "preview", viewer.user_id),
-                         thumbnail=uc.media_url(deps, self.doc, "thumbnail", viewer.user_id))
+                         preview=links.media_url(deps, self.doc, "preview", viewer.user_id),
+                         thumbnail=links.media_url(deps, self.doc, "thumbnail", viewer.user_id))
 
     @strawberry.field(description="Oldest first.")
     async def comments(self, info: Info, first: int | None = None,
                        after: str | None = None) -> Connection[MediaComment]:
         size = page_size(first)
-        found = await uc.comments(info.context.deps, self.doc, size + 1,
+        found = await albums_uc.comments(info.context.deps, self.doc, size + 1,
                                   decode_time_cursor(after))
         return connection([MediaComment(doc=c) for c in found], size, _comment_cursor,
                           has_previous=after is not None)
@@ -227,7 +229,7 @@ class MediaComment(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[MediaComment | None]:
-        found = await uc.visible_comments(info.context.deps, info.context.viewer_or_none(),
+        found = await albums_uc.visible_comments(info.context.deps, info.context.viewer_or_none(),
                                           list(node_ids))
         return [MediaComment(doc=c) if c is not None else None for c in found]
 
@@ -261,8 +263,8 @@ class Album(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Album | None]:
-        found = await uc.visible_albums(info.context.deps, info.context.viewer_or_none(),
-                                        list(node_ids))
+        found = await albums_uc.visible_albums(info.context.deps,
+                                               info.context.viewer_or_none(), list(node_ids))
         return [Album(doc=a) if a is not None else None for a in found]
 
     @strawberry.field
@@ -294,7 +296,7 @@ class Album(relay.Node):
 
     @strawberry.field(description="The chosen cover, else the album's first media.")
     async def cover(self) -> Media | None:
-        found = await uc.cover_of(self.doc)
+        found = await albums_uc.cover_of(self.doc)
         return Media(doc=found) if found is not None else None
 
     @strawberry.field
@@ -306,14 +308,14 @@ class Album(relay.Node):
     async def media(self, info: Info, first: int | None = None,
                     after: str | None = None) -> Connection[Media]:
         size = page_size(first)
-        found = await uc.album_media(info.context.deps, self.doc, size + 1,
+        found = await albums_uc.album_media(info.context.deps, self.doc, size + 1,
                                      decode_time_cursor(after))
         return connection([Media(doc=m) for m in found], size, _media_cursor,
                           has_previous=after is not None)
 
 
 async def event_albums(info: Info, event_id: int) -> list[Album]:
-    found = await uc.albums(info.context.deps, info.context.require_viewer(), event_id)
+    found = await albums_uc.albums(info.context.deps, info.context.require_viewer(), event_id)
     for album in found:
         info.context.loaders.album.prime(str(album.id), album)
     return [Album(doc=a) for a in found]
@@ -523,14 +525,14 @@ class MediaMutation:
     @strawberry.mutation(description="Any participant.")
     async def create_album(self, info: Info, input: CreateAlbumInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
-        return _album_payload(*await attempt(uc.create_album(
+        return _album_payload(*await attempt(albums_uc.create_album(
             info.context.deps, viewer, decode_id(input.event_id, "Event"), input.title,
             input.description), MediaError, MediaErrorCode))
 
     @strawberry.mutation(description="Its creator or an organizer.")
     async def update_album(self, info: Info, input: UpdateAlbumInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
-        return _album_payload(*await attempt(uc.update_album(
+        return _album_payload(*await attempt(albums_uc.update_album(
             info.context.deps, viewer, _doc_id(input.album_id, "Album"), input.title,
             input.description, input.expected_version), MediaError, MediaErrorCode))
 
@@ -538,7 +540,7 @@ class MediaMutation:
                                      "default album (which cannot be deleted).")
     async def delete_album(self, info: Info, input: AlbumRefInput) -> DeleteAlbumPayload:
         viewer = info.context.require_viewer()
-        default, errors = await attempt(uc.delete_album(
+        default, errors = await attempt(albums_uc.delete_album(
             info.context.deps, viewer, _doc_id(input.album_id, "Album")),
             MediaError, MediaErrorCode)
         return DeleteAlbumPayload(
@@ -549,7 +551,7 @@ class MediaMutation:
                                      "same event.")
     async def move_media(self, info: Info, input: MoveMediaInput) -> MoveMediaPayload:
         viewer = info.context.require_viewer()
-        moved, errors = await attempt(uc.move_media(
+        moved, errors = await attempt(albums_uc.move_media(
             info.context.deps, viewer, [_doc_id(g, "Media") for g in input.media_ids],
             _doc_id(input.album_id, "Album")), MediaError, MediaErrorCode)
         return MoveMediaPayload(media=[Media(doc=m) for m in moved or []], errors=errors)
@@ -558,7 +560,7 @@ class MediaMutation:
     async def set_album_cover(self, info: Info, input: SetAlbumCoverInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
         media_id = _doc_id(input.media_id, "Media") if input.media_id is not None else None
-        return _album_payload(*await attempt(uc.set_cover(
+        return _album_payload(*await attempt(albums_uc.set_cover(
             info.context.deps, viewer, _doc_id(input.album_id, "Album"), media_id),
             MediaError, MediaErrorCode))
 
@@ -566,7 +568,7 @@ class MediaMutation:
     async def comment_on_media(self, info: Info,
                                input: CommentOnMediaInput) -> MediaCommentPayload:
         viewer = info.context.require_viewer()
-        return _comment_payload(*await attempt(uc.comment(
+        return _comment_payload(*await attempt(albums_uc.comment(
             info.context.deps, viewer, _doc_id(input.media_id, "Media"), input.body),
             MediaError, MediaErrorCode))
 
@@ -574,7 +576,7 @@ class MediaMutation:
     async def edit_media_comment(self, info: Info,
                                  input: EditMediaCommentInput) -> MediaCommentPayload:
         viewer = info.context.require_viewer()
-        return _comment_payload(*await attempt(uc.edit_comment(
+        return _comment_payload(*await attempt(albums_uc.edit_comment(
             info.context.deps, viewer, _doc_id(input.comment_id, "MediaComment"), input.body),
             MediaError, MediaErrorCode))
 
@@ -582,7 +584,7 @@ class MediaMutation:
     async def delete_media_comment(self, info: Info, input: MediaCommentRefInput
                                    ) -> DeleteMediaCommentPayload:
         viewer = info.context.require_viewer()
-        deleted, errors = await attempt(uc.delete_comment(
+        deleted, errors = await attempt(albums_uc.delete_comment(
             info.context.deps, viewer, _doc_id(input.comment_id, "MediaComment")),
             MediaError, MediaErrorCode)
         return DeleteMediaCommentPayload(
@@ -591,14 +593,14 @@ class MediaMutation:
     @strawberry.mutation(description="One like per person; liking again changes nothing.")
     async def like_media(self, info: Info, input: MediaRefInput) -> MediaPayload:
         viewer = info.context.require_viewer()
-        return _media_payload(*await attempt(uc.like(
+        return _media_payload(*await attempt(albums_uc.like(
             info.context.deps, viewer, _doc_id(input.media_id, "Media"), True),
             MediaError, MediaErrorCode))
 
     @strawberry.mutation
     async def unlike_media(self, info: Info, input: MediaRefInput) -> MediaPayload:
         viewer = info.context.require_viewer()
-        return _media_payload(*await attempt(uc.like(
+        return _media_payload(*await attempt(albums_uc.like(
             info.context.deps, viewer, _doc_id(input.media_id, "Media"), False),
             MediaError, MediaErrorCode))
 

@@ -315,3 +315,12 @@ async def has_used_child(db: AsyncSession, token_id: int) -> bool:
 async def lock_session(db: AsyncSession, session_id: str) -> UserSession | None:
     stmt = select(UserSession).where(UserSession.id == session_id).with_for_update()
     return (await db.exec(stmt)).first()
+
+
+async def known_avatar_keys(db: AsyncSession, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        rows = await db.exec(select(User.avatar_key).where(
+            col(User.avatar_key).in_(keys[start:start + 500])))
+        found.update(k for k in rows.all() if k)
+    return found

@@ -95,6 +95,20 @@ class FileStore:
         base = self.prefix(area, key)
         return sorted(base.parent.glob(f"{base.name}.*")) if base.parent.is_dir() else []
 
+    def keys_older_than(self, area: str, cutoff: float) -> set[str]:
+        """Keys with a file last changed before `cutoff` (a timestamp)."""
+        folder = self.root / area
+        return {p.name.split(".", 1)[0] for p in folder.glob("*/*/*")
+                if p.is_file() and p.stat().st_mtime < cutoff}
+
+    def remove_temp_older_than(self, cutoff: float) -> int:
+        removed = 0
+        for part in self.tmp.glob("*"):
+            if part.is_file() and part.stat().st_mtime < cutoff:
+                part.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def all_keys(self, area: str) -> set[str]:
         """Every key with files in an area (the orphan sweep and tests)."""
         folder = self.root / area

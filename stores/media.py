@@ -81,6 +81,7 @@ class Media(Document):
                         ("_id", pymongo.ASCENDING)], name="album_sorted"),
             IndexModel([("album_id", pymongo.ASCENDING)], name="album"),
             IndexModel([("event_id", pymongo.ASCENDING)], name="event"),
+            IndexModel([("storage_key", pymongo.ASCENDING)], name="storage_key"),
         ]
 
 
@@ -194,6 +195,20 @@ async def album_counts(album_ids: list[str]) -> dict[str, int]:
 async def first_of_album(album_id: str) -> Media | None:
     found = await album_page(album_id, first=1, after=None)
     return found[0] if found else None
+
+
+async def known_storage_keys(keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        found.update(await _storage_keys_in(keys[start:start + 500]))
+    return found
+
+
+async def _storage_keys_in(batch: list[str]) -> set[str]:
+    collection = Media.get_pymongo_collection()
+    rows: list[dict[str, Any]] = await retry_write_conflicts(lambda: collection.find(
+        {"storage_key": {"$in": batch}}, {"storage_key": 1}).to_list())
+    return {row["storage_key"] for row in rows}
 
 
 async def media_of_event(event_id: int) -> list[Media]:

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from resolvers import media as media_uc
+from resolvers import media_links
 from stores import media as media_store
 from stores.files import MEDIA
 from tests import media_samples as samples
@@ -315,7 +316,7 @@ async def test_file_urls_are_checked(api, http, accounts, events, server):
     assert (await fetch(http, swapped)).status_code == 403
     # expired: signed correctly, in the past
     doc = (await media_store.media_by_ids([_doc(media["id"])]))[0]
-    past = media_uc.media_url(server.deps, doc, "thumbnail", _uid(alice),
+    past = media_links.media_url(server.deps, doc, "thumbnail", _uid(alice),
                               now=time.time() - 2 * 3600)
     expired = await fetch(http, past or "")
     assert expired.status_code == 403 and "expired" in expired.text
@@ -601,3 +602,34 @@ def test_stored_names_are_sharded_and_ours(tmp_path: Path) -> None:
                                                           f"{key}.orig.jpg")
     with pytest.raises(ValueError):
         store.prefix(MEDIA, "../../etc/passwd")
+
+
+async def test_sweep_removes_only_files_no_document_names(api, accounts, events, server):
+    import os
+
+    c = await crew(accounts, events, 2)
+    owner = c["people"][0]
+    kept = await uploaded(api, owner, c["event"]["id"], [("a.png", samples.png())])
+    fs = media_uc.files(server.deps)
+    stray = fs.new_key()
+    stray_file = fs.path(MEDIA, stray, "orig.jpg")
+    stray_file.parent.mkdir(parents=True, exist_ok=True)
+    stray_file.write_bytes(samples.jpeg())
+    temp = fs.tmp / "abandoned.part"
+    temp.write_bytes(b"half an upload")
+    fresh = fs.tmp / "uploading.part"
+    fresh.write_bytes(b"still arriving")
+    kept_key = await _async_key(kept[0])
+    old = time.time() - 7200
+    for path in (stray_file, temp, *fs.files_of(MEDIA, kept_key)):
+        os.utime(path, (old, old))
+    removed = await media_uc.sweep_uploads(server.deps, older_than_s=3600)
+    assert removed == {"temporary": 1, "media": 1, "avatars": 0}
+    assert stored_files(server) == {kept_key}
+    assert fresh.exists() and not temp.exists()
+
+
+async def _async_key(media: dict[str, Any]) -> str:
+    found = (await media_store.media_by_ids([_doc(media["id"])]))[0]
+    assert found is not None
+    return found.storage_key

@@ -1,0 +1,274 @@
+"""Albums, comments and likes of an event's media.
+
+Same rule as every child of an event: the viewer's membership is read fresh from MySQL. An
+album is managed by its creator or an organizer; comments by their author (an organizer may
+delete any); one like per person and media.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from resolvers.deps import Deps, Viewer
+from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.events import access
+from resolvers.media import files, is_organizer, media_and_membership, membership
+from resolvers.notifications import clock
+from resolvers.projections import record_event
+from stores import media as store
+from stores.events import Participant
+
+MAX_COMMENT = 2000
+MAX_ALBUM_TITLE = 120
+MAX_ALBUM_DESCRIPTION = 1000
+MAX_ALBUMS = 100
+
+
+async def visible_albums(deps: Deps, viewer: Viewer | None,
+                         ids: Sequence[str]) -> list[store.Album | None]:
+    if viewer is None:
+        return [None] * len(ids)
+    found = await store.albums_by_ids(list(ids))
+    event_ids = sorted({a.event_id for a in found if a is not None})
+    allowed = {e for e, a in zip(event_ids, await access(deps, viewer, event_ids), strict=True)
+               if a is not None and a[1] is not None and a[1].is_active}
+    return [a if a is not None and a.event_id in allowed else None for a in found]
+
+
+async def albums_by_ids(deps: Deps, ids: list[str]) -> list[store.Album | None]:
+    return await store.albums_by_ids(ids)
+
+
+async def _album(deps: Deps, viewer: Viewer, album_id: str) -> tuple[store.Album, Participant]:
+    album = (await store.albums_by_ids([album_id]))[0]
+    if album is None:
+        raise NotFound("Album not found.")
+    return album, await membership(deps, viewer, album.event_id, "Album not found.")
+
+
+
+
+# --- albums ------------------------------------------------------------------------------------
+
+
+def _album_fields(title: str | None, description: str | None) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    errors: list[DomainError] = []
+    if title is not None:
+        changes["title"] = title.strip()
+        if not 1 <= len(changes["title"]) <= MAX_ALBUM_TITLE:
+            errors.append(DomainError("INVALID_TITLE", f"1 to {MAX_ALBUM_TITLE} characters.",
+                                      "title"))
+    if description is not None:
+        changes["description"] = description.strip()
+        if len(changes["description"]) > MAX_ALBUM_DESCRIPTION:
+            errors.append(DomainError("VALUE_TOO_LONG",
+                                      f"At most {MAX_ALBUM_DESCRIPTION} characters.",
+                                      "description"))
+    if errors:
+        raise DomainErrors(errors)
+    return changes
+
+
+async def albums(deps: Deps, viewer: Viewer, event_id: int) -> list[store.Album]:
+    await membership(deps, viewer, event_id)
+    found = await store.albums_of(event_id)
+    if not any(a.is_default for a in found):
+        found.insert(0, await store.default_album(event_id))
+    return found
+
+
+async def create_album(deps: Deps, viewer: Viewer, event_id: int, title: str,
+                       description: str | None) -> store.Album:
+    await membership(deps, viewer, event_id)
+    changes = _album_fields(title, description or "")
+    await store.default_album(event_id)
+    if await store.count_albums(event_id) >= MAX_ALBUMS:
+        raise DomainError("TOO_MANY_ALBUMS", f"At most {MAX_ALBUMS} albums per event.")
+    return await store.add_album(store.Album(
+        event_id=event_id, key=f"{event_id}:{files(deps).new_key()}",
+        created_by_user_id=viewer.user_id, created_at=clock(deps), **changes))
+
+
+def _may_manage(album: store.Album, viewer: Viewer, me: Participant) -> bool:
+    return album.created_by_user_id == viewer.user_id or is_organizer(me)
+
+
+async def update_album(deps: Deps, viewer: Viewer, album_id: str, title: str | None,
+                       description: str | None, expected_version: int | None) -> store.Album:
+    album, me = await _album(deps, viewer, album_id)
+    if not _may_manage(album, viewer, me):
+        raise Forbidden("Only the album's creator or an organizer changes it.")
+    changes = _album_fields(title, description)
+    updated = await store.update_album(album, expected_version, **changes)
+    if updated is None:
+        raise DomainError("STALE", "The album changed since you read it; reload it.",
+                          "expectedVersion")
+    return updated
+
+
+async def delete_album(deps: Deps, viewer: Viewer, album_id: str) -> store.Album:
+    """Its media move to the event's default album; returns that album."""
+    album, me = await _album(deps, viewer, album_id)
+    if not _may_manage(album, viewer, me):
+        raise Forbidden("Only the album's creator or an organizer deletes it.")
+    if album.is_default:
+        raise DomainError("ALBUM_IS_DEFAULT", "The default album cannot be deleted.",
+                          "albumId")
+    default = await store.default_album(album.event_id)
+    await store.move_album_content(str(album.id), str(default.id))
+    await store.delete_album(album)
+    return default
+
+
+async def move_media(deps: Deps, viewer: Viewer, media_ids: list[str],
+                     album_id: str) -> list[store.Media]:
+    if not 1 <= len(media_ids) <= 100:
+        raise DomainError("INVALID_INPUT", "1 to 100 media at once.", "mediaIds")
+    album, me = await _album(deps, viewer, album_id)
+    found = await store.media_by_ids(media_ids)
+    for index, media in enumerate(found):
+        if media is None or media.event_id != album.event_id:
+            raise DomainError("MEDIA_NOT_FOUND", "No such media in this event.",
+                              ["mediaIds", str(index)])
+        if media.uploader_user_id != viewer.user_id and not is_organizer(me):
+            raise Forbidden("Only the uploader or an organizer moves a media.")
+    await store.move_to_album(media_ids, str(album.id))
+    for media in found:
+        if media is not None:
+            media.album_id = str(album.id)
+    return [m for m in found if m is not None]
+
+
+async def set_cover(deps: Deps, viewer: Viewer, album_id: str,
+                    media_id: str | None) -> store.Album:
+    album, me = await _album(deps, viewer, album_id)
+    if not _may_manage(album, viewer, me):
+        raise Forbidden("Only the album's creator or an organizer sets its cover.")
+    if media_id is not None:
+        media = (await store.media_by_ids([media_id]))[0]
+        if media is None or media.album_id != str(album.id):
+            raise DomainError("MEDIA_NOT_FOUND", "No such media in this album.", "mediaId")
+    updated = await store.update_album(album, None, cover_media_id=media_id)
+    if updated is None:
+        raise NotFound("Album not found.")
+    return updated
+
+
+async def album_media(deps: Deps, album: store.Album, first: int,
+                      after: tuple[datetime, str] | None) -> list[store.Media]:
+    """An authorised album's media, by taken-at (oldest first)."""
+    return await store.album_page(str(album.id), first=first, after=after)
+
+
+async def album_counts(deps: Deps, album_ids: list[str]) -> list[int]:
+    counts = await store.album_counts(album_ids)
+    return [counts.get(i, 0) for i in album_ids]
+
+
+async def cover_of(album: store.Album) -> store.Media | None:
+    if album.cover_media_id is not None:
+        found = (await store.media_by_ids([album.cover_media_id]))[0]
+        if found is not None and found.album_id == str(album.id):
+            return found
+    return await store.first_of_album(str(album.id))
+
+
+# --- comments and likes ------------------------------------------------------------------------
+
+
+def checked_comment(body: str) -> str:
+    text = body.strip()
+    if not text:
+        raise DomainError("REQUIRED", "Write something.", "body")
+    if len(text) > MAX_COMMENT:
+        raise DomainError("VALUE_TOO_LONG", f"At most {MAX_COMMENT} characters.", "body")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
+        raise DomainError("INVALID_INPUT", "Control characters are not allowed.", "body")
+    return text
+
+
+async def comment(deps: Deps, viewer: Viewer, media_id: str, body: str) -> store.MediaComment:
+    media, _ = await media_and_membership(deps, viewer, media_id)
+    text = checked_comment(body)
+    await _rate(deps, viewer)
+    found = await store.add_comment(store.MediaComment(
+        media_id=media_id, event_id=media.event_id, author_user_id=viewer.user_id, body=text,
+        created_at=clock(deps)))
+    if media.uploader_user_id != viewer.user_id:
+        async with deps.db.unit_of_work() as db:
+            record_event(db, "media.commented", media.event_id, viewer.user_id, media_id,
+                         uploader_user_id=media.uploader_user_id, comment_id=str(found.id),
+                         excerpt=text[:140])
+    return found
+
+
+async def _rate(deps: Deps, viewer: Viewer) -> None:
+    from resolvers.accounts import rate_limit
+
+    await rate_limit(deps, "media-comment", str(viewer.user_id), deps.settings.rate_chat_send)
+
+
+async def _comment(deps: Deps, viewer: Viewer,
+                   comment_id: str) -> tuple[store.MediaComment, Participant]:
+    found = await store.comment_by_id(comment_id)
+    if found is None:
+        raise NotFound("Comment not found.")
+    return found, await membership(deps, viewer, found.event_id, "Comment not found.")
+
+
+async def edit_comment(deps: Deps, viewer: Viewer, comment_id: str,
+                       body: str) -> store.MediaComment:
+    found, _ = await _comment(deps, viewer, comment_id)
+    if found.author_user_id != viewer.user_id:
+        raise Forbidden("Only the author edits a comment.")
+    return await store.edit_comment(found, checked_comment(body), clock(deps))
+
+
+async def delete_comment(deps: Deps, viewer: Viewer, comment_id: str) -> str:
+    found, me = await _comment(deps, viewer, comment_id)
+    if found.author_user_id != viewer.user_id and not is_organizer(me):
+        raise Forbidden("Only the author or an organizer deletes a comment.")
+    await store.delete_comment(found)
+    return comment_id
+
+
+async def comments(deps: Deps, media: store.Media, first: int,
+                   after: tuple[datetime, str] | None) -> list[store.MediaComment]:
+    return await store.comments_page(str(media.id), first=first, after=after)
+
+
+async def visible_comments(deps: Deps, viewer: Viewer | None,
+                           ids: Sequence[str]) -> list[store.MediaComment | None]:
+    if viewer is None:
+        return [None] * len(ids)
+    found = await store.comments_by_ids(list(ids))
+    event_ids = sorted({c.event_id for c in found if c is not None})
+    allowed = {e for e, a in zip(event_ids, await access(deps, viewer, event_ids), strict=True)
+               if a is not None and a[1] is not None and a[1].is_active}
+    return [c if c is not None and c.event_id in allowed else None for c in found]
+
+
+async def like(deps: Deps, viewer: Viewer, media_id: str, liked: bool) -> store.Media:
+    media, _ = await media_and_membership(deps, viewer, media_id)
+    if liked:
+        changed = await store.add_like(media, viewer.user_id)
+        if changed and media.uploader_user_id != viewer.user_id:
+            async with deps.db.unit_of_work() as db:
+                record_event(db, "media.liked", media.event_id, viewer.user_id, media_id,
+                             uploader_user_id=media.uploader_user_id)
+    else:
+        changed = await store.remove_like(media, viewer.user_id)
+    fresh = (await store.media_by_ids([media_id]))[0]
+    return fresh or media
+
+
+async def viewer_likes(deps: Deps, viewer: Viewer | None, media_ids: list[str]) -> list[bool]:
+    """Batch function: whether the viewer likes each media."""
+    if viewer is None:
+        return [False] * len(media_ids)
+    liked = await store.liked_by(viewer.user_id, media_ids)
+    return [m in liked for m in media_ids]
