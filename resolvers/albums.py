@@ -7,15 +7,19 @@ delete any); one like per person and media.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
-from resolvers.events import access
-from resolvers.media import files, is_organizer, media_and_membership, membership
+from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
+from resolvers.media import (
+    files,
+    is_organizer,
+    media_and_membership,
+    member_events,
+    membership,
+)
 from resolvers.notifications import clock
 from resolvers.projections import record_event
 from stores import media as store
@@ -32,9 +36,7 @@ async def visible_albums(deps: Deps, viewer: Viewer | None,
     if viewer is None:
         return [None] * len(ids)
     found = await store.albums_by_ids(list(ids))
-    event_ids = sorted({a.event_id for a in found if a is not None})
-    allowed = {e for e, a in zip(event_ids, await access(deps, viewer, event_ids), strict=True)
-               if a is not None and a[1] is not None and a[1].is_active}
+    allowed = await member_events(deps, viewer, {a.event_id for a in found if a is not None})
     return [a if a is not None and a.event_id in allowed else None for a in found]
 
 
@@ -181,14 +183,7 @@ async def cover_of(album: store.Album) -> store.Media | None:
 
 
 def checked_comment(body: str) -> str:
-    text = body.strip()
-    if not text:
-        raise DomainError("REQUIRED", "Write something.", "body")
-    if len(text) > MAX_COMMENT:
-        raise DomainError("VALUE_TOO_LONG", f"At most {MAX_COMMENT} characters.", "body")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
-        raise DomainError("INVALID_INPUT", "Control characters are not allowed.", "body")
-    return text
+    return checked_message(body, max_len=MAX_COMMENT, field="body")
 
 
 async def comment(deps: Deps, viewer: Viewer, media_id: str, body: str) -> store.MediaComment:
@@ -246,9 +241,7 @@ async def visible_comments(deps: Deps, viewer: Viewer | None,
     if viewer is None:
         return [None] * len(ids)
     found = await store.comments_by_ids(list(ids))
-    event_ids = sorted({c.event_id for c in found if c is not None})
-    allowed = {e for e, a in zip(event_ids, await access(deps, viewer, event_ids), strict=True)
-               if a is not None and a[1] is not None and a[1].is_active}
+    allowed = await member_events(deps, viewer, {c.event_id for c in found if c is not None})
     return [c if c is not None and c.event_id in allowed else None for c in found]
 
 

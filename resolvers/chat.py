@@ -21,7 +21,7 @@ from resolvers.accounts import rate_limit
 from resolvers.background import in_background
 from resolvers.chat_feed import Change
 from resolvers.deps import Deps, Viewer
-from resolvers.errors import BadRequest, DomainError, Forbidden, NotFound
+from resolvers.errors import BadRequest, DomainError, Forbidden, NotFound, checked_message
 from resolvers.events import access, has_role, role_of
 from resolvers.notifications import clock
 from resolvers.projections import record_event
@@ -58,14 +58,7 @@ async def _message(deps: Deps, viewer: Viewer, message_id: str
 
 
 def checked_body(body: str) -> str:
-    text = body.strip()
-    if not text:
-        raise DomainError("REQUIRED", "Write something.", "body")
-    if len(text) > MAX_BODY:
-        raise DomainError("VALUE_TOO_LONG", f"At most {MAX_BODY} characters.", "body")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
-        raise DomainError("INVALID_INPUT", "Control characters are not allowed.", "body")
-    return text
+    return checked_message(body, max_len=MAX_BODY, field="body")
 
 
 async def _mentions(deps: Deps, event_id: int, body: str) -> list[int]:

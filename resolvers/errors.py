@@ -3,6 +3,8 @@ GraphQL errors with `extensions.code`; anything else is an internal error (maske
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class DomainError(Exception):
     """An expected failure: returned as data in the mutation's `errors`, nothing changed."""
@@ -71,3 +73,16 @@ def checked_text(value: str, errors: list[DomainError], *, max_len: int, field: 
     if len(value) > max_len:
         errors.append(DomainError("VALUE_TOO_LONG", f"At most {max_len} characters.", field))
     return value.strip()
+
+
+def checked_message(value: str, *, max_len: int, field: str, required: bool = True) -> str:
+    """Stripped user text (a chat body, a comment, a caption): REQUIRED when empty (if
+    required), VALUE_TOO_LONG past max_len, INVALID_INPUT with control characters."""
+    text = value.strip()
+    if required and not text:
+        raise DomainError("REQUIRED", "Write something.", field)
+    if len(text) > max_len:
+        raise DomainError("VALUE_TOO_LONG", f"At most {max_len} characters.", field)
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
+        raise DomainError("INVALID_INPUT", "Control characters are not allowed.", field)
+    return text

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 from resolvers import imaging
 from resolvers.deps import Deps, Viewer
 from resolvers.dispatcher import DomainEvent
-from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
 from resolvers.events import access, has_role
 from resolvers.notifications import clock
 from resolvers.projections import record_event
@@ -103,15 +103,20 @@ def is_organizer(me: Participant) -> bool:
     return has_role(me, ParticipantRole.ORGANIZER)
 
 
+async def member_events(deps: Deps, viewer: Viewer, event_ids: set[int]) -> set[int]:
+    """The events among `event_ids` the viewer actively takes part in (one batched read)."""
+    ordered = sorted(event_ids)
+    return {e for e, a in zip(ordered, await access(deps, viewer, ordered), strict=True)
+            if a is not None and a[1] is not None and a[1].is_active}
+
+
 async def visible_media(deps: Deps, viewer: Viewer | None,
                         ids: Sequence[str]) -> list[store.Media | None]:
     """Batch function: each media the viewer may see (active participant), else None."""
     if viewer is None:
         return [None] * len(ids)
     found = await store.media_by_ids(list(ids))
-    event_ids = sorted({m.event_id for m in found if m is not None})
-    allowed = {e for e, a in zip(event_ids, await access(deps, viewer, event_ids), strict=True)
-               if a is not None and a[1] is not None and a[1].is_active}
+    allowed = await member_events(deps, viewer, {m.event_id for m in found if m is not None})
     return [m if m is not None and m.event_id in allowed else None for m in found]
 
 
@@ -124,12 +129,8 @@ async def media_by_ids(deps: Deps, ids: list[str]) -> list[store.Media | None]:
 
 
 def checked_caption(caption: str | None) -> str:
-    text = (caption or "").strip()
-    if len(text) > MAX_CAPTION:
-        raise DomainError("VALUE_TOO_LONG", f"At most {MAX_CAPTION} characters.", "caption")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
-        raise DomainError("INVALID_INPUT", "Control characters are not allowed.", "caption")
-    return text
+    return checked_message(caption or "", max_len=MAX_CAPTION, field="caption",
+                           required=False)
 
 
 def safe_file_name(name: str | None, ext: str) -> str:
