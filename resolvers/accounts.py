@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from resolvers import sessions
 from resolvers.background import in_background
 from resolvers.deps import ClientInfo, Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, Unauthenticated
+from resolvers.errors import DomainError, DomainErrors, Forbidden, Unauthenticated
 from resolvers.local_cache import LocalCache
 from resolvers.projections import USER, record, record_event
 from stores import accounts as store
@@ -391,6 +391,26 @@ def require_viewer(viewer: Viewer | None) -> Viewer:
     if viewer is None:
         raise Unauthenticated()
     return viewer
+
+
+async def require_admin(deps: Deps, viewer: Viewer | None) -> User:
+    """The viewer's account if it is an active admin, read fresh (a demotion or a disabling
+    takes effect at once); UNAUTHENTICATED without a viewer, FORBIDDEN for anyone else."""
+    viewer = require_viewer(viewer)
+    async with deps.db.reader() as db:
+        user = await store.user_by_id(db, viewer.user_id)
+    if user is None or user.role != Role.ADMIN.value or not user.is_active:
+        raise Forbidden("Only administrators can do this.")
+    return user
+
+
+async def is_admin(deps: Deps, viewer: Viewer | None) -> bool:
+    """For reads that show admins more (drafts): through the per-process user cache, which
+    every process evicts when a role or status changes."""
+    if viewer is None:
+        return False
+    user = (await load_users(deps, [viewer.user_id]))[0]
+    return user is not None and user.role == Role.ADMIN.value and user.is_active
 
 
 async def _viewer_user(db: Any, viewer: Viewer, *, for_update: bool = False) -> User:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -77,6 +78,8 @@ class Deps:
     tokens: TokenIssuer
     # per-process state owned by resolvers (session validity cache, ...)
     state: dict[str, Any] = field(default_factory=dict)
+    # "now" for rules that depend on time (scheduled publication); tests inject their own
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class User(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("username_key", name="uq_users_username_key"),
         UniqueConstraint("email", name="uq_users_email"),
+        Index("ix_users_role_active", "role", "is_active"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
@@ -52,6 +53,9 @@ class User(SQLModel, table=True):
     avatar_key: str | None = Field(default=None, sa_type=String(32))
     role: str = Field(default=Role.USER.value, sa_type=String(16))
     is_active: bool = True
+    disabled_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    disabled_reason: str | None = Field(default=None, sa_type=String(500))
+    last_login_at: datetime | None = Field(default=None, sa_column=_ts(True))
     email_confirmed_at: datetime | None = Field(default=None, sa_column=_ts(True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

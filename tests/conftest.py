@@ -16,7 +16,8 @@ import re
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from sqlmodel import SQLModel
 
 from iven_gql.app import create_app
 from iven_gql.config import Settings
+from resolvers import accounts as accounts_uc
 from resolvers.background import drain_background
 from resolvers.deps import Deps
 from resolvers.dispatcher import dispatcher
@@ -219,9 +221,10 @@ CODE_RE = re.compile(r"\b(\d{6})\b")
 class Accounts:
     """Factories: one line to get a confirmed, signed-in user."""
 
-    def __init__(self, api: GraphQLClient, mailbox: MailBox) -> None:
+    def __init__(self, api: GraphQLClient, mailbox: MailBox, deps: Deps) -> None:
         self.api = api
         self.mailbox = mailbox
+        self.deps = deps
         self.count = 0
 
     async def register(self, username: str | None = None, email: str | None = None,
@@ -264,6 +267,13 @@ class Accounts:
         auth = await self.confirm(account["email"])
         return {**account, "token": auth["accessToken"], "refresh": auth["refreshToken"]}
 
+    async def admin(self, **kwargs: Any) -> dict[str, Any]:
+        """A signed-in admin (a confirmed user promoted like `iven-gql create-admin` does)."""
+        account = await self.user(**kwargs)
+        await accounts_uc.create_admin(self.deps, email=account["email"],
+                                       username=account["username"], password="unused")
+        return account
+
     async def login(self, email: str, password: str, user_agent: str = "pytest") -> dict[str, Any]:
         result = await self.api.execute(
             """mutation($input: LoginInput!) { login(input: $input) {
@@ -275,8 +285,30 @@ class Accounts:
 
 
 @pytest.fixture
-def accounts(api: GraphQLClient, mailbox: MailBox) -> Accounts:
-    return Accounts(api, mailbox)
+def accounts(api: GraphQLClient, mailbox: MailBox, server: RunningServer) -> Accounts:
+    return Accounts(api, mailbox, server.deps)
+
+
+class FakeClock:
+    """The server's notion of "now" for time rules (scheduled publication), moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock(server: RunningServer) -> Iterator[FakeClock]:
+    original = server.deps.clock
+    fake = server.deps.clock = FakeClock()
+    yield fake
+    server.deps.clock = original
 
 
 @pytest.fixture
