@@ -112,6 +112,7 @@ def test_migrations_build_exactly_the_models(fresh_env, tmp_path):
     from sqlmodel import SQLModel
 
     import stores.accounts
+    import stores.admin
     import stores.events
     import stores.expenses
     import stores.invitations

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import stores.accounts
+import stores.admin
 import stores.events
 import stores.expenses
 import stores.invitations
