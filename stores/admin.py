@@ -124,7 +124,7 @@ async def users_page(db: AsyncSession, *, limit: int, after_id: int | None, sear
 
 async def active_admin_ids(db: AsyncSession, *, for_update: bool = False) -> list[int]:
     """Locked when asked, so two admins demoting each other at once cannot both succeed."""
-    stmt = select(User.id).where(User.role == "ADMIN", User.is_active == True)  # noqa: E712
+    stmt = select(User.id).where(User.role == "ADMIN", col(User.is_active).is_(True))
     if for_update:
         stmt = stmt.with_for_update()
     return [i for i in (await db.exec(stmt)).all() if i is not None]
