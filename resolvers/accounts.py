@@ -23,6 +23,7 @@ from resolvers.projections import USER, record, record_event
 from stores import accounts as store
 from stores import events as event_store
 from stores.accounts import OneTimeSecret, Role, SecretPurpose, User
+from stores.admin import instance_settings
 from stores.db import retry_transaction, utcnow
 from stores.documents import AccountEvent, delete_user_documents, record_account_event
 from stores.mail import Mail
@@ -208,6 +209,9 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
     username = data.username.strip()
     first, last = data.first_name.strip(), data.last_name.strip()
     await rate_limit(deps, "register-ip", client.ip, deps.settings.rate_register_ip)
+    if not await _registrations_open(deps):
+        raise DomainError("REGISTRATIONS_CLOSED", "This instance does not take new accounts "
+                          "at the moment.")
     raise_if([
         check_username(username),
         check_email(email),
@@ -238,6 +242,11 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
         raise
     _confirmation_mail(deps, user, code)
     return user
+
+
+async def _registrations_open(deps: Deps) -> bool:
+    async with deps.db.reader() as db:
+        return (await instance_settings(db)).registrations_open
 
 
 def _raise_taken(taken: set[str]) -> None:

@@ -220,7 +220,15 @@ async def edit_comment(deps: Deps, viewer: Viewer, comment_id: str,
     found, _ = await _comment(deps, viewer, comment_id)
     if found.author_user_id != viewer.user_id:
         raise Forbidden("Only the author edits a comment.")
+    if found.removed_at is not None:
+        raise DomainError("COMMENT_REMOVED", "An administrator removed this comment.",
+                          "commentId")
     return await store.edit_comment(found, checked_comment(body), clock(deps))
+
+
+async def remove_comment_by_admin(comment: store.MediaComment, at: datetime) -> bool:
+    """Moderation: the comment stays in its thread as a tombstone, without its text."""
+    return await store.tombstone_comment(comment, at)
 
 
 async def delete_comment(deps: Deps, viewer: Viewer, comment_id: str) -> str:

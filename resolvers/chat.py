@@ -81,7 +81,7 @@ async def _checked_attachments(event_id: int, ids: Sequence[str]) -> list[str]:
                           "attachmentIds")
     unique = list(dict.fromkeys(ids))
     for index, found in enumerate(await media_store.media_by_ids(unique)):
-        if found is None or found.event_id != event_id:
+        if found is None or found.event_id != event_id or found.removed_at is not None:
             raise DomainError("MEDIA_NOT_FOUND", "No such media in this event.",
                               ["attachmentIds", str(index)])
     return unique
@@ -154,12 +154,19 @@ async def delete(deps: Deps, viewer: Viewer, message_id: str) -> store.ChatMessa
     message, me = await _message(deps, viewer, message_id)
     if message.author_user_id != viewer.user_id and not has_role(me, ParticipantRole.ORGANIZER):
         raise Forbidden("Only the author or an organizer deletes a message.")
+    return await tombstone(deps, message, viewer.user_id)
+
+
+async def tombstone(deps: Deps, message: store.ChatMessage, by_user_id: int, *,
+                    by_admin: bool = False) -> store.ChatMessage:
+    """Deletes it for everyone, leaving a tombstone (told live to the chat's subscribers);
+    deleting a tombstone again changes nothing."""
     if message.deleted_at is not None:
         return message
     deleted = await feed.numbered(deps, message.event_id, lambda seq: store.tombstone(
-        message, viewer.user_id, clock(deps), seq))
+        message, by_user_id, clock(deps), seq, by_admin=by_admin))
     if deleted is None:
-        return await store.by_id(message_id) or message
+        return await store.by_id(str(message.id)) or message
     await feed.publish(deps, Change(kind="deleted", event_id=deleted.event_id,
                                     seq=deleted.changed_seq, message=deleted))
     return deleted

@@ -91,12 +91,17 @@ async def membership(deps: Deps, viewer: Viewer, event_id: int,
     return found[1]
 
 
-async def media_and_membership(deps: Deps, viewer: Viewer,
-                               media_id: str) -> tuple[store.Media, Participant]:
+async def media_and_membership(deps: Deps, viewer: Viewer, media_id: str, *,
+                               removed_ok: bool = False) -> tuple[store.Media, Participant]:
+    """The media and the viewer's participation; a tombstone (removed by an admin) only
+    when `removed_ok` (it can be deleted, not edited, liked or commented)."""
     media = (await store.media_by_ids([media_id]))[0]
     if media is None:
         raise NotFound("Media not found.")
-    return media, await membership(deps, viewer, media.event_id, "Media not found.")
+    me = await membership(deps, viewer, media.event_id, "Media not found.")
+    if media.removed_at is not None and not removed_ok:
+        raise DomainError("MEDIA_REMOVED", "An administrator removed this media.", "mediaId")
+    return media, me
 
 
 def is_organizer(me: Participant) -> bool:
@@ -408,17 +413,28 @@ async def update(deps: Deps, viewer: Viewer, media_id: str, caption: str | None,
 
 
 async def delete(deps: Deps, viewer: Viewer, media_id: str) -> str:
-    media, me = await media_and_membership(deps, viewer, media_id)
+    media, me = await media_and_membership(deps, viewer, media_id, removed_ok=True)
     if media.uploader_user_id != viewer.user_id and not is_organizer(me):
         raise Forbidden("Only the uploader or an organizer deletes a media.")
     await _remove(deps, media)
     return media_id
 
 
-async def _remove(deps: Deps, media: store.Media) -> None:
-    await store.delete_media(media)
+async def remove_by_admin(deps: Deps, media: store.Media) -> bool:
+    """Moderation: the files and what hangs on the media go, a tombstone stays in its album.
+    False when it was already removed."""
+    if not await store.tombstone_media(media, clock(deps)):
+        return False
     await _in_thread(deps, files(deps).remove, MEDIA, media.storage_key)
     await _release(media.uploader_user_id, media.event_id, media.size)
+    return True
+
+
+async def _remove(deps: Deps, media: store.Media) -> None:
+    await store.delete_media(media)
+    if media.removed_at is None:  # a tombstone's files and quota went with its removal
+        await _in_thread(deps, files(deps).remove, MEDIA, media.storage_key)
+        await _release(media.uploader_user_id, media.event_id, media.size)
 
 
 async def on_event_deleted(deps: Deps, event: DomainEvent) -> None:

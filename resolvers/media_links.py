@@ -94,7 +94,7 @@ async def media_file(deps: Deps, media_id: str, variant: str, query: dict[str, s
     remaining = _check_link(deps, f"m:{media_id}:{variant}:{user}:{full}:{exp}",
                             exp, query.get("sig", ""))
     media = (await store.media_by_ids([media_id]))[0]
-    if media is None:
+    if media is None or media.removed_at is not None:
         raise LinkRefused(404, "Not found.")
     viewer_id = int(user)
     found = (await access(deps, Viewer(viewer_id, "", datetime.now(UTC)), [media.event_id]))[0]

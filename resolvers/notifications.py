@@ -3,7 +3,7 @@ the 24 h reminder, preferences, and the inbox use cases.
 
 The handler (`notify`) runs from the outbox dispatcher, so a notification exists only for a
 committed change, and redelivery is harmless (each notification lists its outbox ids). The
-clock is `clock(deps)` (replaceable in tests through `deps.state["clock"]`).
+clock is `clock(deps)`, i.e. `deps.clock()` (tests replace it).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,8 +82,7 @@ PLACE_AND_TIME = {"startsAt", "endsAt", "location"}
 
 
 def clock(deps: Deps) -> datetime:
-    now: Callable[[], datetime] = deps.state.get("clock", utcnow)
-    return now()
+    return deps.clock()
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,7 @@ async def open_session(db: Any, deps: Deps, user_id: int, client: ClientInfo) ->
         expires_at=now + timedelta(seconds=deps.settings.refresh_token_ttl_s),
     )
     await store.add_session(db, session)
+    await store.record_login(db, user_id, now)
     return await _issue(db, deps, session, parent_id=None)
 
 

@@ -35,6 +35,12 @@ class Role(enum.Enum):
 
 
 @strawberry.enum
+class UserStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    DISABLED = "DISABLED"
+
+
+@strawberry.enum
 class AccountErrorCode(enum.Enum):
     INVALID_USERNAME = "INVALID_USERNAME"
     INVALID_EMAIL = "INVALID_EMAIL"
@@ -61,6 +67,7 @@ class AccountErrorCode(enum.Enum):
     STALE = "STALE"
     RATE_LIMITED = "RATE_LIMITED"
     OWNS_EVENTS = "OWNS_EVENTS"
+    REGISTRATIONS_CLOSED = "REGISTRATIONS_CLOSED"
 
 
 @strawberry.type
@@ -162,10 +169,34 @@ class User(relay.Node):
             return None
         return await presence.last_seen_for(info.context.deps, viewer, self.row.id)
 
-    @strawberry.field(description="Only visible to the user themself (null for others).")
-    def email(self, info: Info) -> str | None:
+    async def _self_or_admin(self, info: Info) -> bool:
         viewer = _viewer(info)
-        return self.row.email if viewer is not None and viewer.user_id == self.row.id else None
+        if viewer is None:
+            return False
+        return viewer.user_id == self.row.id or await uc.is_admin(info.context.deps, viewer)
+
+    @strawberry.field(description="Only visible to the user themself and to admins (null for "
+                                  "others).")
+    async def email(self, info: Info) -> str | None:
+        return self.row.email if await self._self_or_admin(info) else None
+
+    @strawberry.field(description="ACTIVE or DISABLED. Only visible to the user themself and "
+                                  "to admins (null for others).")
+    async def status(self, info: Info) -> UserStatus | None:
+        if not await self._self_or_admin(info):
+            return None
+        return UserStatus.ACTIVE if self.row.is_active else UserStatus.DISABLED
+
+    @strawberry.field(description="The last sign-in. Only visible to the user themself and to "
+                                  "admins (null for others).")
+    async def last_login_at(self, info: Info) -> datetime | None:
+        return self.row.last_login_at if await self._self_or_admin(info) else None
+
+    @strawberry.field(description="Why an admin disabled the account. Admins only.")
+    async def disabled_reason(self, info: Info) -> str | None:
+        if self.row.is_active or not await uc.is_admin(info.context.deps, _viewer(info)):
+            return None
+        return self.row.disabled_reason
 
     @strawberry.field(description="Only visible to the user themself (null for others).")
     def email_confirmed(self, info: Info) -> bool | None:

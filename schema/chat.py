@@ -157,6 +157,10 @@ class Message(relay.Node):
     def deleted_at(self) -> datetime | None:
         return self.doc.deleted_at
 
+    @strawberry.field(description="True when an administrator deleted it (moderation).")
+    def removed_by_admin(self) -> bool:
+        return self.doc.removed_by_admin
+
     @strawberry.field(description="Earlier versions, oldest first.")
     def edits(self) -> list[MessageEdit]:
         return [MessageEdit(body=e.body, edited_at=e.edited_at) for e in self.doc.edits]
@@ -177,7 +181,8 @@ class Message(relay.Node):
         people = await asyncio.gather(*(chat_person(info, user_id) for user_id, _ in found))
         return [SeenBy(person=p, at=at) for p, (_, at) in zip(people, found, strict=True)]
 
-    @strawberry.field(description="Media shared with the message (deleted ones are left out).")
+    @strawberry.field(description="Media shared with the message (deleted or removed ones are "
+                                  "left out).")
     async def attachments(
         self, info: Info,
     ) -> list[Annotated[Media, strawberry.lazy("schema.media")]]:
@@ -186,7 +191,7 @@ class Message(relay.Node):
         if not self.doc.attachment_ids:
             return []
         found = await info.context.loaders.media.load_many(self.doc.attachment_ids)
-        return [Media(doc=m) for m in found if m is not None]
+        return [Media(doc=m) for m in found if m is not None and m.removed_at is None]
 
     @strawberry.field(description="People mentioned with @username.")
     async def mentions(self, info: Info) -> list[User]:
@@ -553,7 +558,7 @@ SHARED_FIELDS = frozenset({
     "PresenceChanged.cursor", "PresenceChanged.online", "PresenceChanged.at",
     "PresenceChanged.user",
     *(f"Message.{f}" for f in ("id", "body", "deleted", "createdAt", "editedAt", "deletedAt",
-                               "edits", "author", "replyTo", "replyCount", "reactions")),
+                               "removedByAdmin", "edits", "author", "replyTo", "replyCount", "reactions")),
     "MessageEdit.body", "MessageEdit.editedAt",
     "Reaction.emoji", "Reaction.count",
     "ChatAuthor.displayName", "ChatAuthor.username", "ChatAuthor.avatarUrl",

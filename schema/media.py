@@ -45,6 +45,8 @@ class MediaErrorCode(enum.Enum):
     ALBUM_IS_DEFAULT = "ALBUM_IS_DEFAULT"
     TOO_MANY_ALBUMS = "TOO_MANY_ALBUMS"
     MEDIA_NOT_FOUND = "MEDIA_NOT_FOUND"
+    MEDIA_REMOVED = "MEDIA_REMOVED"
+    COMMENT_REMOVED = "COMMENT_REMOVED"
     STALE = "STALE"
     RATE_LIMITED = "RATE_LIMITED"
 
@@ -181,9 +183,16 @@ class Media(relay.Node):
         found = await info.context.loaders.album.load(self.doc.album_id)
         return Album(doc=found) if found is not None else None
 
-    @strawberry.field
-    def urls(self, info: Info) -> MediaUrls:
+    @strawberry.field(description="When an administrator removed it (moderation): a tombstone "
+                                  "without files, metadata, comments or likes. Null otherwise.")
+    def removed_at(self) -> datetime | None:
+        return self.doc.removed_at
+
+    @strawberry.field(description="Null for a media an administrator removed.")
+    def urls(self, info: Info) -> MediaUrls | None:
         viewer = info.context.require_viewer()
+        if self.doc.removed_at is not None:
+            return None
         deps = info.context.deps
         original = links.media_url(deps, self.doc, "original", viewer.user_id)
         assert original is not None
@@ -248,6 +257,11 @@ class MediaComment(relay.Node):
     @strawberry.field
     def edited_at(self) -> datetime | None:
         return self.doc.edited_at
+
+    @strawberry.field(description="When an administrator removed it (moderation); its body is "
+                                  "then empty. Null otherwise.")
+    def removed_at(self) -> datetime | None:
+        return self.doc.removed_at
 
 
 @strawberry.type(description="A set of an event's media. Every event has a default album, "

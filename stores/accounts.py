@@ -301,6 +301,11 @@ async def mark_refresh_used(db: AsyncSession, token_id: int) -> bool:
     return bool(result.rowcount == 1)
 
 
+async def record_login(db: AsyncSession, user_id: int, at: datetime) -> None:
+    """A sign-in (not a profile change: the version stays)."""
+    await db.exec(update(User).where(col(User.id) == user_id).values(last_login_at=at))
+
+
 async def touch_session(db: AsyncSession, session_id: str) -> None:
     await db.exec(
         update(UserSession)

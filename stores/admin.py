@@ -7,15 +7,17 @@ audit log has no update or delete function on purpose: entries are written once.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, String, Text, func
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.accounts import User
+from stores.accounts import User, UserSession
 from stores.db import BigIntKey, UTCDateTime, utcnow
+from stores.events import Event, EventStatus
+from stores.outbox import OutboxEvent, pending_count
 
 SETTINGS_ROW = 1
 
@@ -113,7 +115,7 @@ async def users_page(db: AsyncSession, *, limit: int, after_id: int | None, sear
     if search:
         pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
             "_", "\\_") + "%"
-        full_name = func.lower(func.concat(User.first_name, " ", User.last_name))
+        full_name = func.lower(col(User.first_name) + " " + col(User.last_name))
         stmt = stmt.where(
             col(User.username_key).like(pattern, escape="\\")
             | col(User.email).like(pattern, escape="\\")
@@ -130,12 +132,44 @@ async def active_admin_ids(db: AsyncSession, *, for_update: bool = False) -> lis
     return [i for i in (await db.exec(stmt)).all() if i is not None]
 
 
-async def count_users(db: AsyncSession, *, seen_since: datetime | None = None) -> int:
-    stmt = select(func.count()).select_from(User)
-    if seen_since is not None:
-        stmt = stmt.where(col(User.last_login_at) >= seen_since)
+# --- statistics --------------------------------------------------------------------------------
+
+
+async def _count(db: AsyncSession, stmt: Any) -> int:
     return int((await db.exec(stmt)).one())
 
 
-def days_ago(days: int) -> datetime:
-    return utcnow() - timedelta(days=days)
+async def sql_counts(db: AsyncSession, *, now: datetime, since: datetime) -> dict[str, int]:
+    """Users (all, used a session since `since`, disabled), events (upcoming, past, cancelled)
+    and pending outbox rows."""
+    live = col(Event.status) != EventStatus.CANCELLED.value
+    return {
+        "users": await _count(db, select(func.count()).select_from(User)),
+        "active": await _count(db, select(func.count(func.distinct(UserSession.user_id))).where(
+            col(UserSession.last_used_at) >= since)),
+        "disabled": await _count(db, select(func.count()).select_from(User).where(
+            col(User.is_active).is_(False))),
+        "upcoming": await _count(db, select(func.count()).select_from(Event).where(
+            live, col(Event.starts_at) >= now)),
+        "past": await _count(db, select(func.count()).select_from(Event).where(
+            live, col(Event.ends_at) < now)),
+        "cancelled": await _count(db, select(func.count()).select_from(Event).where(
+            col(Event.status) == EventStatus.CANCELLED.value)),
+        "outbox": await pending_count(db),
+    }
+
+
+async def oldest_pending_outbox(db: AsyncSession, *, now: datetime) -> datetime | None:
+    """When the oldest row the dispatcher should already have handled was written."""
+    stmt = select(func.min(OutboxEvent.created_at)).where(
+        col(OutboxEvent.handled_at).is_(None), col(OutboxEvent.available_at) <= now)
+    value = (await db.exec(stmt)).one()
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def audit_entries(db: AsyncSession, ids: list[int]) -> list[AuditEntry]:
+    if not ids:
+        return []
+    return list((await db.exec(select(AuditEntry).where(col(AuditEntry.id).in_(ids)))).all())

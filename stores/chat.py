@@ -52,6 +52,7 @@ class ChatMessage(Document):
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
     deleted_by_user_id: int | None = None
+    removed_by_admin: bool = False  # deleted by an administrator (moderation)
     seq: int = 0  # the event's chat sequence number when it was sent
     changed_seq: int = 0  # ... and of its last change
     last_change: str = "added"  # added | edited | deleted | reaction
@@ -199,11 +200,12 @@ async def edit(message: ChatMessage, body: str, now: datetime, seq: int) -> Chat
 
 
 async def tombstone(message: ChatMessage, by_user_id: int, now: datetime,
-                    seq: int) -> ChatMessage | None:
+                    seq: int, *, by_admin: bool = False) -> ChatMessage | None:
     assert message.id is not None
     change = _changed(seq, "deleted")
     change["$set"].update(deleted_at=now, deleted_by_user_id=by_user_id, body="", edits=[],
-                          reactions={}, mentions=[])
+                          reactions={}, mentions=[], attachment_ids=[],
+                          removed_by_admin=by_admin)
     return await _update(message.id, {"deleted_at": None}, change)
 
 
@@ -356,3 +358,9 @@ async def save_settings(user_id: int, changes: dict[str, Any], now: datetime) ->
     doc = await retry_write_conflicts(write)
     saved: ChatSettings = ChatSettings.model_validate(doc)
     return saved
+
+
+async def count_since(since: datetime) -> int:
+    """How many were created since then (for the admin statistics)."""
+    return await retry_write_conflicts(
+        lambda: ChatMessage.get_pymongo_collection().count_documents({"created_at": {"$gte": since}}))

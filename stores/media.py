@@ -72,6 +72,8 @@ class Media(Document):
     like_count: int = 0
     comment_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+    # an admin removed it: its files, metadata, comments and likes are gone, this stays
+    removed_at: datetime | None = None
 
     class Settings:
         name = "media"
@@ -111,6 +113,7 @@ class MediaComment(Document):
     body: str
     created_at: datetime = Field(default_factory=utcnow)
     edited_at: datetime | None = None
+    removed_at: datetime | None = None  # an admin removed it: the body is gone, this stays
 
     class Settings:
         name = "media_comments"
@@ -244,6 +247,24 @@ async def delete_media(media: Media) -> None:
     await retry_write_conflicts(lambda: Media.find_one({"_id": media.id}).delete())
 
 
+async def tombstone_media(media: Media, at: datetime) -> bool:
+    """Leaves a tombstone where the media was (its files are the caller's); False when it was
+    already one. The dedupe key is freed: the same file may be uploaded again."""
+    media_id = str(media.id)
+    result = await retry_write_conflicts(lambda: Media.get_pymongo_collection().update_one(
+        {"_id": media.id, "removed_at": None},
+        {"$set": {"removed_at": at, "dedupe_key": f"removed:{media_id}", "variants": [],
+                  "caption": "", "file_name": "", "exif": None, "location": None,
+                  "share_location": False, "like_count": 0, "comment_count": 0}}))
+    if not result.modified_count:
+        return False
+    await retry_write_conflicts(lambda: MediaComment.find({"media_id": media_id}).delete())
+    await retry_write_conflicts(lambda: MediaLike.find({"media_id": media_id}).delete())
+    await retry_write_conflicts(lambda: Album.find({"cover_media_id": media_id}).update(
+        {"$set": {"cover_media_id": None}}))
+    return True
+
+
 async def delete_event_documents(event_id: int) -> None:
     models: list[type[Document]] = [MediaComment, MediaLike, Media, Album]
     for model in models:
@@ -359,6 +380,13 @@ async def edit_comment(comment: MediaComment, body: str, at: datetime) -> MediaC
     return comment
 
 
+async def tombstone_comment(comment: MediaComment, at: datetime) -> bool:
+    """Keeps the comment in its thread without its text; False when it was already one."""
+    result = await retry_write_conflicts(lambda: MediaComment.get_pymongo_collection().update_one(
+        {"_id": comment.id, "removed_at": None}, {"$set": {"removed_at": at, "body": ""}}))
+    return bool(result.modified_count)
+
+
 async def delete_comment(comment: MediaComment) -> None:
     result = await retry_write_conflicts(
         lambda: MediaComment.get_pymongo_collection().delete_one({"_id": comment.id}))
@@ -432,3 +460,9 @@ async def usage(owner: str) -> int:
 async def forget_usage(owner: str) -> None:
     collection = Media.get_pymongo_collection().database[USAGE]
     await retry_write_conflicts(lambda: collection.delete_one({"_id": owner}))
+
+
+async def count_since(since: datetime) -> int:
+    """How many were created since then (for the admin statistics)."""
+    return await retry_write_conflicts(
+        lambda: Media.get_pymongo_collection().count_documents({"created_at": {"$gte": since}}))

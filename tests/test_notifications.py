@@ -44,11 +44,13 @@ async def types_of(api, user) -> list[str]:
 
 @pytest.fixture
 def clock(server):
-    """Sets the notification clock (restored after the test)."""
+    """Sets the server's clock (restored after the test)."""
+    original = server.deps.clock
+
     def set_to(when: datetime) -> None:
-        server.deps.state["clock"] = lambda: when
+        server.deps.clock = lambda: when
     yield set_to
-    server.deps.state.pop("clock", None)
+    server.deps.clock = original
 
 
 async def test_invitations_and_membership_changes_notify_the_people_concerned(
