@@ -18,6 +18,8 @@ from strawberry.types import Info
 
 from resolvers.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
+from schema.admin import AdminMutation, AdminQuery
+from schema.articles import ArticleMutation, ArticleQuery
 from schema.chat import ChatMutation, ChatQuery, ChatStatusMutation, ChatSubscription
 from schema.events import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
@@ -54,7 +56,8 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.No
 
 
 @strawberry.type
-class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery, ChatQuery):
+class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery, ChatQuery, AdminQuery,
+            ArticleQuery):
     @strawberry.field(
         description="Any object by its global id; same visibility rules as the direct fields."
     )
@@ -71,7 +74,7 @@ class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery, ChatQu
 @strawberry.type
 class Mutation(AccountMutation, EventMutation, InvitationMutation, TaskMutation,
                ExpenseMutation, NotificationMutation, ChatMutation, ChatStatusMutation,
-               MediaMutation):
+               MediaMutation, AdminMutation, ArticleMutation):
     pass
 
 

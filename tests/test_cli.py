@@ -113,6 +113,7 @@ def test_migrations_build_exactly_the_models(fresh_env, tmp_path):
 
     import stores.accounts
     import stores.admin
+    import stores.articles
     import stores.events
     import stores.expenses
     import stores.invitations

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import stores.accounts
 import stores.admin
+import stores.articles
 import stores.events
 import stores.expenses
 import stores.invitations
