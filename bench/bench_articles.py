@@ -98,7 +98,7 @@ def serve(port: int, cache: bool, loop: str = "asyncio") -> int:
     from iven_gql.app import create_app
     from iven_gql.config import Settings
     from iven_gql.logs import configure
-    from resolvers.articles import CACHE_OFF
+    from resolvers.article_cache import CACHE_OFF
 
     settings = Settings()
     configure(settings.log_level)

@@ -15,15 +15,14 @@ is public.
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
+from resolvers import article_cache as cache
 from resolvers import idempotency
 from resolvers.accounts import is_admin, require_admin
 from resolvers.admin import audit
@@ -34,7 +33,6 @@ from stores import articles as store
 from stores import media as media_store
 from stores.accounts import User
 from stores.articles import Article, ArticleStatus
-from stores.redis import Versions
 
 TITLE_MAX = 200
 SUMMARY_MAX = 500
@@ -47,10 +45,6 @@ SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TAG_RE = re.compile(r"^[a-z0-9-]+$")
 T = TypeVar("T")
 TARGET = "ARTICLE"  # audit target type
-CACHE_AREA = "articles"
-CACHE_OFF = "article_cache_off"  # deps.state flag: anonymous reads skip the cache (bench)
-LOCAL_TTL_S = 60.0  # decoded copies of Redis entries kept by each process
-LOCAL_MAX_ENTRIES = 512
 WRITE_ATTEMPTS = 3  # a slug taken between the check and the insert: compute it again
 
 
@@ -96,7 +90,7 @@ class ArticleView:
     def to_cached(self) -> dict[str, Any]:
         value = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("published_at", "first_published_at", "created_at", "updated_at"):
-            value[name] = _iso(value[name])
+            value[name] = cache.iso(value[name])
         value["tags"] = list(self.tags)
         return value
 
@@ -104,7 +98,7 @@ class ArticleView:
     def from_cached(cls, data: dict[str, Any]) -> ArticleView:
         value = dict(data)
         for name in ("published_at", "first_published_at", "created_at", "updated_at"):
-            value[name] = _time(value[name])
+            value[name] = cache.parse_time(value[name])
         value["tags"] = tuple(value["tags"])
         return cls(**value)
 
@@ -115,14 +109,6 @@ class ArticlePage(list[ArticleView]):
     schema builds from it)."""
 
     __hash__ = object.__hash__  # type: ignore[assignment]  # by identity: weak mapping keys
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -252,18 +238,6 @@ async def _explicit_slug(db: Any, article_id: int | None, slug: str) -> None:
 # --- writes ------------------------------------------------------------------------------------
 
 
-def versions(deps: Deps) -> Versions:
-    found: Versions | None = deps.state.get("article_versions")
-    if found is None:
-        found = deps.state["article_versions"] = Versions(deps.redis, CACHE_AREA)
-    return found
-
-
-async def _changed(deps: Deps) -> None:
-    """After a commit: anonymous readers' cached copies are out of date."""
-    await versions(deps).bump(["all"])
-
-
 async def _retrying_slug_races(op: Any) -> Any:
     """A unit of work again when the unique slug index refused what the check let through (a
     concurrent write took the slug)."""
@@ -299,7 +273,7 @@ async def create_article(deps: Deps, viewer: Viewer | None, data: ArticleData,
             await store.add_article(db, article, tags)
             audit(db, actor, "article.created", TARGET, article.id, title=article.title,
                   slug=article.slug)
-        await _changed(deps)
+        await cache.changed(deps)
         return ArticleView.of(article, sorted(tags))
 
     async def create() -> tuple[int, ArticleView]:
@@ -368,7 +342,7 @@ async def update_article(deps: Deps, viewer: Viewer | None, article_id: int, dat
             view = await _saved(db, article)
             audit(db, actor, "article.updated", TARGET, article_id, fields=changed,
                   slug=view.slug)
-        await _changed(deps)
+        await cache.changed(deps)
         return view
 
     result: ArticleView = await _retrying_slug_races(once)
@@ -403,7 +377,7 @@ async def publish_article(deps: Deps, viewer: Viewer | None, article_id: int,
         scheduled = at is not None and at > now
         audit(db, actor, "article.scheduled" if scheduled else "article.published", TARGET,
               article_id, slug=view.slug, published_at=at)
-    await _changed(deps)
+    await cache.changed(deps)
     return view
 
 
@@ -417,7 +391,7 @@ async def unpublish_article(deps: Deps, viewer: Viewer | None, article_id: int,
         article.published_at = None
         view = await _saved(db, article)
         audit(db, actor, "article.unpublished", TARGET, article_id, slug=view.slug)
-    await _changed(deps)
+    await cache.changed(deps)
     return view
 
 
@@ -430,7 +404,7 @@ async def delete_article(deps: Deps, viewer: Viewer | None, article_id: int,
         await store.delete_article(db, article)
         audit(db, actor, "article.deleted", TARGET, article_id, slug=article.slug,
               title=article.title)
-    await _changed(deps)
+    await cache.changed(deps)
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -439,70 +413,6 @@ async def delete_article(deps: Deps, viewer: Viewer | None, article_id: int,
 async def _views(db: Any, rows: list[Any]) -> list[ArticleView]:
     tags = await store.tags_of(db, [r.id for r in rows])
     return [ArticleView.of(r, tags[r.id]) for r in rows]
-
-
-class _Decoded:
-    """The entries this process read from the Redis cache (or filled it with), kept decoded
-    under the same versioned keys: a hit then costs the version read only, not the transfer
-    and parsing of ~150 KB of JSON. The version in the key keeps them exactly as fresh as the
-    Redis entries; the local TTL bounds what a lost version bump could leave."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, datetime | None, Any]] = {}
-
-    def get(self, entry_id: str, now: datetime) -> tuple[Any] | None:
-        entry = self._entries.get(entry_id)
-        if entry is None or entry[0] < time.monotonic() or (
-                entry[1] is not None and now >= entry[1]):
-            return None
-        return (entry[2],)
-
-    def put(self, entry_id: str, stale_at: datetime | None, value: Any) -> None:
-        if len(self._entries) >= LOCAL_MAX_ENTRIES:
-            self._entries.clear()
-        self._entries[entry_id] = (time.monotonic() + LOCAL_TTL_S, stale_at, value)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-def decoded(deps: Deps) -> _Decoded:
-    found: _Decoded | None = deps.state.get("article_cache")
-    if found is None:
-        found = deps.state["article_cache"] = _Decoded()
-    return found
-
-
-async def _cached(deps: Deps, key: str, fill: Callable[[Any, datetime], Awaitable[T]],
-                  encode: Callable[[T], Any], decode: Callable[[Any], T]) -> T:
-    """What `fill(db, now)` reads, for anonymous readers: from the cache when an entry of the
-    current version is there and no scheduled article became public since it was filled
-    (`stale_at`, the next publication time when it was filled); else read, and filed under the
-    version read before reading. Without a version (Redis down): read, not cached."""
-    now = deps.clock()
-    version = None if deps.state.get(CACHE_OFF) else (await versions(deps).get_many(["all"]))[0]
-    if version is None:
-        async with deps.db.reader() as db:
-            return await fill(db, now)
-    entry_id = f"{version}:{key}"
-    local = decoded(deps)
-    hit = local.get(entry_id, now)
-    if hit is not None:
-        return cast("T", hit[0])
-    entry = (await deps.read_cache.get_many(CACHE_AREA, [entry_id]))[0]
-    if entry is not None:
-        stale_at = _time(entry["stale_at"])
-        if stale_at is None or now < stale_at:
-            value = decode(entry["value"])
-            local.put(entry_id, stale_at, value)
-            return value
-    async with deps.db.reader() as db:
-        value = await fill(db, now)
-        stale_at = await store.next_publication(db, now)
-    await deps.read_cache.set_many(CACHE_AREA, {entry_id: {"value": encode(value),
-                                                           "stale_at": _iso(stale_at)}})
-    local.put(entry_id, stale_at, value)
-    return value
 
 
 async def public_articles(deps: Deps, viewer: Viewer | None, *, limit: int,
@@ -522,7 +432,7 @@ async def public_articles(deps: Deps, viewer: Viewer | None, *, limit: int,
     if viewer is not None:
         async with deps.db.reader() as db:
             return await fill(db, deps.clock())
-    return await _cached(deps, f"list:{limit}:{tag or ''}:{after_key}", fill,
+    return await cache.cached(deps, f"list:{limit}:{tag or ''}:{after_key}", fill,
                          lambda views: [v.to_cached() for v in views],
                          lambda value: ArticlePage(ArticleView.from_cached(v) for v in value))
 
@@ -542,7 +452,7 @@ async def article_by_slug(deps: Deps, viewer: Viewer | None, slug: str) -> Artic
             found = await fill(db, now)
             return found if found is not None and found.public_at(now) else None
 
-        return await _cached(deps, f"slug:{slug}", public,
+        return await cache.cached(deps, f"slug:{slug}", public,
                              lambda view: view.to_cached() if view is not None else None,
                              lambda value: ArticleView.from_cached(value) if value else None)
     async with deps.db.reader() as db:

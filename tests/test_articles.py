@@ -16,7 +16,8 @@ import pytest
 from sqlmodel import select
 from strawberry.relay import to_base64
 
-from resolvers.articles import decoded
+from resolvers import article_cache
+from resolvers.article_cache import decoded
 from resolvers.markdown import render, sanitise
 from stores.admin import AuditEntry
 from tests import media_samples as samples
@@ -741,8 +742,6 @@ async def test_every_change_invalidates_the_cache(api, accounts):
 
 async def test_without_redis_versions_reads_go_to_mysql(api, accounts, server, caplog):
     """Redis failing: Versions answers None; anonymous reads are answered from MySQL, uncached."""
-    from resolvers import articles as articles_uc
-
     class Down:
         async def get_many(self, ids: list[Any]) -> list[int | None]:
             return [None] * len(ids)
@@ -754,7 +753,7 @@ async def test_without_redis_versions_reads_go_to_mysql(api, accounts, server, c
     admin = await accounts.admin()
     article = await create(api, admin, title="Still readable")
     await publish(api, admin, article["id"])
-    original = articles_uc.versions(server.deps)
+    original = article_cache.versions(server.deps)
     server.deps.state["article_versions"] = Down()
     try:
         for _ in range(2):
