@@ -15,6 +15,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from resolvers import admin as uc
+from resolvers.errors import BadRequest
 from schema.accounts import Role, User, UserStatus
 from schema.chat import Message
 from schema.common import (
@@ -78,6 +79,16 @@ async def _run(op: Any) -> tuple[Any, list[AdminError]]:
 def _int_id(gid: relay.GlobalID, type_name: str) -> int:
     """The row id of a global id of that type (0 otherwise: not found)."""
     return int(gid.node_id) if gid.type_name == type_name and gid.node_id.isdigit() else 0
+
+
+def _id_cursor(after: str | None) -> int | None:
+    """The row id in an `after` cursor; a malformed one is BAD_USER_INPUT (never a 500)."""
+    cursor = decode_cursor(after, arity=1)
+    if cursor is None:
+        return None
+    if not isinstance(cursor[0], int) or isinstance(cursor[0], bool):
+        raise BadRequest("Invalid cursor.")
+    return cursor[0]
 
 
 def _doc_id(gid: relay.GlobalID, type_name: str) -> str:
@@ -274,14 +285,14 @@ class AdminQuery:
                           search: str | None = None, role: Role | None = None,
                           status: UserStatus | None = None) -> Connection[User]:
         size = page_size(first)
-        cursor = decode_cursor(after, arity=1)
+        after_id = _id_cursor(after)
         rows = await uc.users(
             info.context.deps, info.context.viewer_or_none(), first=size + 1,
-            after_id=int(cursor[0]) if cursor else None, search=search,
+            after_id=after_id, search=search,
             role=role.value if role else None,
             active=None if status is None else status == UserStatus.ACTIVE)
         return connection([User(row=r) for r in rows], size,
-                          lambda u: encode_cursor(u.row.id), has_previous=cursor is not None)
+                          lambda u: encode_cursor(u.row.id), has_previous=after_id is not None)
 
     @strawberry.field(description="Admins only.")
     async def admin_stats(self, info: Info) -> AdminStats:
@@ -299,14 +310,14 @@ class AdminQuery:
                               after: str | None = None, actor_id: relay.GlobalID | None = None,
                               action: AdminAction | None = None) -> Connection[AuditEntry]:
         size = page_size(first)
-        cursor = decode_cursor(after, arity=1)
+        before_id = _id_cursor(after)
         rows = await uc.audit_log(
             info.context.deps, info.context.viewer_or_none(), first=size + 1,
-            before_id=int(cursor[0]) if cursor else None,
+            before_id=before_id,
             actor_id=_int_id(actor_id, "User") if actor_id is not None else None,
             action=action.value if action else None)
         return connection([AuditEntry(row=r) for r in rows], size,
-                          lambda e: encode_cursor(e.row.id), has_previous=cursor is not None)
+                          lambda e: encode_cursor(e.row.id), has_previous=before_id is not None)
 
     @strawberry.field(description="The instance's public settings (no account needed).")
     async def instance(self, info: Info) -> Instance:

@@ -153,6 +153,11 @@ async def test_admins_see_private_user_fields_and_search(api, accounts):
     assert await usernames(status="ACTIVE") == ["alice_w", admin["username"]]
     assert_error(await api.execute(USERS, {"first": 101}, token=admin["token"]),
                  "BAD_USER_INPUT")
+    forged = base64.urlsafe_b64encode(b'["x"]').decode().rstrip("=")
+    for document in (USERS, AUDIT):
+        for cursor in (forged, "not a cursor"):
+            assert_error(await api.execute(document, {"after": cursor}, token=admin["token"]),
+                         "BAD_USER_INPUT")
 
 
 async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, events):
