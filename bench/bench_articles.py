@@ -79,12 +79,49 @@ PAGE = 20
 LIST_QUERY = """query Articles { articles(first: 20) { edges { node {
   id slug title summary bodyHtml tags publishedAt } } } }"""
 TAGS = ["release", "events", "security", "mobile", "tips", "community", "api", "design"]
-WORDS = ["event", "friends", "weekend", "budget", "share", "expense", "photo", "album", "chat",
-         "invite", "schedule", "plan", "trip", "dinner", "picnic", "concert", "hiking", "beach",
-         "museum", "ticket", "reminder", "notification", "update", "privacy", "location",
-         "upload", "settle", "balance", "organizer", "participant", "calendar", "timezone",
-         "release", "feature", "improvement", "performance", "cache", "database", "server",
-         "client", "offline"]
+WORDS = [
+    "event",
+    "friends",
+    "weekend",
+    "budget",
+    "share",
+    "expense",
+    "photo",
+    "album",
+    "chat",
+    "invite",
+    "schedule",
+    "plan",
+    "trip",
+    "dinner",
+    "picnic",
+    "concert",
+    "hiking",
+    "beach",
+    "museum",
+    "ticket",
+    "reminder",
+    "notification",
+    "update",
+    "privacy",
+    "location",
+    "upload",
+    "settle",
+    "balance",
+    "organizer",
+    "participant",
+    "calendar",
+    "timezone",
+    "release",
+    "feature",
+    "improvement",
+    "performance",
+    "cache",
+    "database",
+    "server",
+    "client",
+    "offline",
+]
 
 
 # --------------------------------------------------------------------------- the server
@@ -103,9 +140,19 @@ def serve(port: int, cache: bool, loop: str = "asyncio") -> int:
     settings = Settings()
     configure(settings.log_level)
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop=loop, http="httptools",
-        ws="websockets-sansio", log_config=None, access_log=False, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop=loop,
+            http="httptools",
+            ws="websockets-sansio",
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
 
     async def run() -> None:
         task = asyncio.create_task(server.serve())
@@ -128,14 +175,16 @@ def serve(port: int, cache: bool, loop: str = "asyncio") -> int:
 def iven_env(tmp: Path, args: argparse.Namespace, mongo_port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("IVEN_SMTP_URL", None)
-    env.update({
-        "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
-        "IVEN_REDIS_URL": args.redis_url,
-        "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=4",
-        "IVEN_VAR_DIR": str(tmp / "var"),
-        "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
-        "IVEN_RUN_MIGRATIONS_ON_START": "true",
-    })
+    env.update(
+        {
+            "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
+            "IVEN_REDIS_URL": args.redis_url,
+            "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=4",
+            "IVEN_VAR_DIR": str(tmp / "var"),
+            "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
+            "IVEN_RUN_MIGRATIONS_ON_START": "true",
+        }
+    )
     env.setdefault("IVEN_LOG_LEVEL", "INFO")  # the operation line carries the statement count
     (tmp / "var").mkdir(parents=True, exist_ok=True)
     (tmp / "uploads").mkdir(exist_ok=True)
@@ -156,13 +205,23 @@ def markdown_body(rng: random.Random, n: int) -> str:
         text = " ".join(sentence() for _ in range(rng.randint(3, 5)))
         return text.replace(" cache ", " **cache** ", 1).replace(" plan ", " *plan* ", 1)
 
-    parts = [f"## What changed in release {n}", paragraph(), paragraph(),
-             "### Highlights", "\n".join(f"- {sentence()}" for _ in range(4)),
-             (f"Read the [documentation](https://iven.example/docs/{n}) or "
-              f"[write to us](mailto:team@iven.example)."), paragraph(),
-             "```python\nquery = client.articles(first=20)\nfor a in query:\n    print(a.title)\n```",
-             "| Feature | Status |\n| --- | --- |\n| Chat | ~~beta~~ stable |\n| Albums | new |",
-             "### Next", paragraph(), f"> {sentence()}"]
+    parts = [
+        f"## What changed in release {n}",
+        paragraph(),
+        paragraph(),
+        "### Highlights",
+        "\n".join(f"- {sentence()}" for _ in range(4)),
+        (
+            f"Read the [documentation](https://iven.example/docs/{n}) or "
+            f"[write to us](mailto:team@iven.example)."
+        ),
+        paragraph(),
+        "```python\nquery = client.articles(first=20)\nfor a in query:\n    print(a.title)\n```",
+        "| Feature | Status |\n| --- | --- |\n| Chat | ~~beta~~ stable |\n| Albums | new |",
+        "### Next",
+        paragraph(),
+        f"> {sentence()}",
+    ]
     body = "\n\n".join(parts)
     while len(body) < 2900:
         body += "\n\n" + paragraph()
@@ -174,14 +233,23 @@ def seed(url: str, env: dict[str, str], tmp: Path, count: int) -> tuple[float, i
     start = time.perf_counter()
     suffix = secrets.token_hex(3)
     email, password = f"bench-admin-{suffix}@example.com", "bench-pass-" + secrets.token_hex(8)
-    made = subprocess.run([*iven_command(), "create-admin", "--email", email, "--username",
-                           f"bench_admin_{suffix}"], env={**env, "IVEN_ADMIN_PASSWORD": password},
-                          cwd=tmp, capture_output=True, text=True, timeout=120, check=False)
+    made = subprocess.run(
+        [*iven_command(), "create-admin", "--email", email, "--username", f"bench_admin_{suffix}"],
+        env={**env, "IVEN_ADMIN_PASSWORD": password},
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if made.returncode != 0:
         raise BenchAbort(f"create-admin failed ({made.returncode}):\n{made.stdout}\n{made.stderr}")
-    login = graphql(url, """mutation($input: LoginInput!) { login(input: $input) {
+    login = graphql(
+        url,
+        """mutation($input: LoginInput!) { login(input: $input) {
         accessToken errors { code message } } }""",
-                    {"input": {"email": email, "password": password}})["login"]
+        {"input": {"email": email, "password": password}},
+    )["login"]
     if login["errors"] or not login["accessToken"]:
         raise BenchAbort(f"login failed: {login}")
     auth = {"Authorization": f"Bearer {login['accessToken']}"}
@@ -190,17 +258,29 @@ def seed(url: str, env: dict[str, str], tmp: Path, count: int) -> tuple[float, i
     for n in range(count):
         body = markdown_body(rng, n)
         size += len(body)
-        created = graphql(url, """mutation($input: CreateArticleInput!) {
+        created = graphql(
+            url,
+            """mutation($input: CreateArticleInput!) {
             createArticle(input: $input) { article { id } errors { code field message } } }""",
-                          {"input": {"title": f"IVEN news {n}: {' '.join(rng.choices(WORDS, k=4))}",
-                                     "summary": " ".join(rng.choices(WORDS, k=25)),
-                                     "body": body, "tags": rng.sample(TAGS, rng.randint(1, 3))}},
-                          auth)["createArticle"]
+            {
+                "input": {
+                    "title": f"IVEN news {n}: {' '.join(rng.choices(WORDS, k=4))}",
+                    "summary": " ".join(rng.choices(WORDS, k=25)),
+                    "body": body,
+                    "tags": rng.sample(TAGS, rng.randint(1, 3)),
+                }
+            },
+            auth,
+        )["createArticle"]
         if created["errors"]:
             raise BenchAbort(f"createArticle failed: {created['errors']}")
-        published = graphql(url, """mutation($id: ID!) { publishArticle(input: {id: $id}) {
+        published = graphql(
+            url,
+            """mutation($id: ID!) { publishArticle(input: {id: $id}) {
             article { status } errors { code message } } }""",
-                            {"id": created["article"]["id"]}, auth)["publishArticle"]
+            {"id": created["article"]["id"]},
+            auth,
+        )["publishArticle"]
         if published["errors"] or published["article"]["status"] != "PUBLISHED":
             raise BenchAbort(f"publishArticle failed: {published}")
     return time.perf_counter() - start, size // max(1, count)
@@ -243,20 +323,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=int, default=10, help="seconds per measurement (10)")
     p.add_argument("--connections", type=int, default=32, help="concurrent connections (32)")
     p.add_argument("--articles", type=int, default=60, help="published articles seeded (60)")
-    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
-                   help="event loop of the IVEN server (asyncio)")
-    p.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                   help="load generator: wrk if on PATH (auto), or bench_me's asyncio one")
-    p.add_argument("--mysql-url", default=os.environ.get(
-        "IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
-        help="server URL without a database (mysql+aiomysql://root@127.0.0.1:3306)")
-    p.add_argument("--database", default="iven_bench_articles",
-                   help="database to (re)create (iven_bench_articles)")
-    p.add_argument("--redis-url", default=os.environ.get(
-        "IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
-        help="Redis database, flushed first (redis://127.0.0.1:6379/13)")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the database, the Redis data and the temporary directory (logs)")
+    p.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="event loop of the IVEN server (asyncio)",
+    )
+    p.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk if on PATH (auto), or bench_me's asyncio one",
+    )
+    p.add_argument(
+        "--mysql-url",
+        default=os.environ.get("IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
+        help="server URL without a database (mysql+aiomysql://root@127.0.0.1:3306)",
+    )
+    p.add_argument(
+        "--database",
+        default="iven_bench_articles",
+        help="database to (re)create (iven_bench_articles)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=os.environ.get("IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        help="Redis database, flushed first (redis://127.0.0.1:6379/13)",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the database, the Redis data and the temporary directory (logs)",
+    )
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -265,32 +363,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def report(results: list[Result], args: argparse.Namespace, generator_info: str,
-           notes: list[str]) -> None:
+def report(
+    results: list[Result], args: argparse.Namespace, generator_info: str, notes: list[str]
+) -> None:
     print()
-    print(f"generator: {generator_info}; warm-up {WARMUP_S} s; measured {args.duration} s; "
-          f"{args.connections} connections")
-    print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
-          f"{platform.python_version()}; one uvicorn worker, one server at a time")
+    print(
+        f"generator: {generator_info}; warm-up {WARMUP_S} s; measured {args.duration} s; "
+        f"{args.connections} connections"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
+        f"{platform.python_version()}; one uvicorn worker, one server at a time"
+    )
     for note in notes:
         print(f"note: {note}")
     print()
-    head = (f"{'target':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-            f"{'non-2xx':>8} {'sock err':>8} {'bad':>5}")
+    head = (
+        f"{'target':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'non-2xx':>8} {'sock err':>8} {'bad':>5}"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
-        print(f"{r.label:<40} {r.rps:>9,.0f} {fmt(r.p50_ms):>8} {fmt(r.p99_ms):>8} "
-              f"{fmt(r.max_ms, 1):>8} {r.non_2xx:>8} {r.socket_errors:>8} "
-              f"{(r.bad if r.bad >= 0 else '-')!s:>5}" + (f"  {'; '.join(r.notes)}"
-                                                         if r.notes else ""))
+        print(
+            f"{r.label:<40} {r.rps:>9,.0f} {fmt(r.p50_ms):>8} {fmt(r.p99_ms):>8} "
+            f"{fmt(r.max_ms, 1):>8} {r.non_2xx:>8} {r.socket_errors:>8} "
+            f"{(r.bad if r.bad >= 0 else '-')!s:>5}"
+            + (f"  {'; '.join(r.notes)}" if r.notes else "")
+        )
     by = {r.key: r for r in results}
     uncached, cached = by.get("uncached"), by.get("cached")
     if uncached is not None and cached is not None and uncached.rps:
         ratio = cached.rps / uncached.rps
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
-        print(f"\nratio cached / uncached (req/s): {ratio:.2f}x   target >= {TARGET_RATIO}x: "
-              f"{verdict}")
+        print(
+            f"\nratio cached / uncached (req/s): {ratio:.2f}x   target >= {TARGET_RATIO}x: "
+            f"{verdict}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,15 +419,29 @@ def main(argv: list[str] | None = None) -> int:
         database_made = True
         flush_redis(args.redis_url)
         mongo_port = free_port()
-        listener = Server("briskdb listener",
-                          [*iven_command(), "briskdb", "--host", "127.0.0.1", "--port",
-                           str(mongo_port), "--data", str(tmp / "briskdb")],
-                          dict(os.environ), tmp, tmp / "briskdb.log")
+        listener = Server(
+            "briskdb listener",
+            [
+                *iven_command(),
+                "briskdb",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mongo_port),
+                "--data",
+                str(tmp / "briskdb"),
+            ],
+            dict(os.environ),
+            tmp,
+            tmp / "briskdb.log",
+        )
         listener.start()
         wait_port(listener, mongo_port)
         env = iven_env(tmp, args, mongo_port)
-        notes.append(f"stores: {env['IVEN_DATABASE_URL']}, {env['IVEN_REDIS_URL']}; "
-                     f"IVEN_LOG_LEVEL={env['IVEN_LOG_LEVEL']}")
+        notes.append(
+            f"stores: {env['IVEN_DATABASE_URL']}, {env['IVEN_REDIS_URL']}; "
+            f"IVEN_LOG_LEVEL={env['IVEN_LOG_LEVEL']}"
+        )
         body = json.dumps({"query": LIST_QUERY, "operationName": "Articles"}).encode()
         expected: dict[str, bytes] = {}
 
@@ -326,10 +449,18 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             log_path = tmp / f"iven-{key}.log"
             argv = [PY, str(Path(__file__).resolve()), "--serve", str(port), "--loop", args.loop]
-            server = Server(f"IVEN ({key})", argv + ([] if cache else ["--no-cache"]), env, tmp,
-                            log_path)
-            target = Target(key, f"IVEN articles(first: 20), {key}", args.loop,
-                            f"http://127.0.0.1:{port}/graphql", body, {}, '"publishedAt"')
+            server = Server(
+                f"IVEN ({key})", argv + ([] if cache else ["--no-cache"]), env, tmp, log_path
+            )
+            target = Target(
+                key,
+                f"IVEN articles(first: 20), {key}",
+                args.loop,
+                f"http://127.0.0.1:{port}/graphql",
+                body,
+                {},
+                '"publishedAt"',
+            )
 
             def prepare(t: Target, key: str = key, log_path: Path = log_path) -> None:
                 if key == "uncached":
@@ -337,17 +468,22 @@ def main(argv: list[str] | None = None) -> int:
                         seconds, average = seed(t.url, env, tmp, args.articles)
                     except BenchAbort as exc:
                         errors = server_errors(log_path)
-                        raise BenchAbort(f"{exc}\n--- server errors ---\n{errors}"
-                                         if errors else str(exc)) from exc
-                    notes.append(f"seeded {args.articles} published articles through the API "
-                                 f"in {seconds:.1f} s (Markdown bodies of {average:,} "
-                                 f"characters on average)")
+                        raise BenchAbort(
+                            f"{exc}\n--- server errors ---\n{errors}" if errors else str(exc)
+                        ) from exc
+                    notes.append(
+                        f"seeded {args.articles} published articles through the API "
+                        f"in {seconds:.1f} s (Markdown bodies of {average:,} "
+                        f"characters on average)"
+                    )
                 first, line1 = logged_request(t, log_path)
                 second, line2 = logged_request(t, log_path)
                 if first != second or expected.setdefault("body", first) != first:
                     raise BenchAbort(f"{key}: answers differ between requests or servers")
-                notes.append(f"{key}: first request {statements(line1)}; second request "
-                             f"{statements(line2)}; answer {len(first):,} bytes")
+                notes.append(
+                    f"{key}: first request {statements(line1)}; second request "
+                    f"{statements(line2)}; answer {len(first):,} bytes"
+                )
                 if key == "cached" and line2 is not None and line2.get("statements") != 0:
                     raise BenchAbort(f"the cached server still sent SQL: {line2}")
                 # every measured answer must end like the verified one (complete answers)
@@ -364,9 +500,10 @@ def main(argv: list[str] | None = None) -> int:
         if listener is not None:
             listener.stop()
         if not args.keep and database_made:
-            for cleanup in (lambda: recreate_database(args.mysql_url, args.database,
-                                                      create=False),
-                            lambda: flush_redis(args.redis_url)):
+            for cleanup in (
+                lambda: recreate_database(args.mysql_url, args.database, create=False),
+                lambda: flush_redis(args.redis_url),
+            ):
                 try:
                     cleanup()
                 except BenchAbort as exc:
@@ -374,8 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     if results or not failed:
         report(results, args, generator_info, notes)
     if failed or args.keep:
-        print(f"\nlogs kept in {tmp}"
-              + (f"; database {args.database} kept" if args.keep and database_made else ""))
+        print(
+            f"\nlogs kept in {tmp}"
+            + (f"; database {args.database} kept" if args.keep and database_made else "")
+        )
         return 1 if failed else 0
     shutil.rmtree(tmp, ignore_errors=True)
     return 0

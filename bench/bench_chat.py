@@ -97,16 +97,34 @@ async def client_main(args: argparse.Namespace) -> None:
         nonlocal opened
         mine = received[index]
         try:
-            async with websockets.connect(spec["ws_url"], subprotocols=["graphql-transport-ws"],
-                                          compression=compression, max_queue=None,
-                                          ping_interval=None, open_timeout=60) as ws:
-                await ws.send(json.dumps({"type": "connection_init",
-                                          "payload": {"authorization": f"Bearer {token}"}}))
+            async with websockets.connect(
+                spec["ws_url"],
+                subprotocols=["graphql-transport-ws"],
+                compression=compression,
+                max_queue=None,
+                ping_interval=None,
+                open_timeout=60,
+            ) as ws:
+                await ws.send(
+                    json.dumps(
+                        {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+                    )
+                )
                 ack = json.loads(await ws.recv())
                 if ack.get("type") != "connection_ack":
                     raise RuntimeError(f"no ack: {ack}")
-                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-                    "query": SUBSCRIPTION, "variables": {"id": spec["event_id"]}}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": "1",
+                            "type": "subscribe",
+                            "payload": {
+                                "query": SUBSCRIPTION,
+                                "variables": {"id": spec["event_id"]},
+                            },
+                        }
+                    )
+                )
                 opened += 1
                 async for raw in ws:
                     at = time.time()
@@ -149,11 +167,17 @@ class Api:
         self.url = url
         self.client = httpx.AsyncClient(timeout=60)
 
-    async def gql(self, query: str, variables: dict[str, Any], token: str | None = None,
-                  key: str | None = None) -> Any:
+    async def gql(
+        self,
+        query: str,
+        variables: dict[str, Any],
+        token: str | None = None,
+        key: str | None = None,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        resp = await self.client.post(self.url, json={"query": query, "variables": variables},
-                                      headers=headers)
+        resp = await self.client.post(
+            self.url, json={"query": query, "variables": variables}, headers=headers
+        )
         doc = resp.json()
         if resp.status_code != 200 or doc.get("errors"):
             raise BenchAbort(f"{query[:80]}: {json.dumps(doc)[:800]}")
@@ -170,29 +194,59 @@ async def seed(api: Api, outbox: Path, users: int) -> tuple[str, list[str]]:
     tokens = []
     for i in range(users):
         address = f"chat-{suffix}-{i}@example.com"
-        await api.gql("""mutation($input: RegisterInput!) { register(input: $input) {
-          user { id } errors { code message } } }""", {"input": {
-            "username": f"chat_{suffix}_{i}", "email": address, "password": PASSWORD,
-            "firstName": "Chat", "lastName": f"User {i}"}}, key="register")
+        await api.gql(
+            """mutation($input: RegisterInput!) { register(input: $input) {
+          user { id } errors { code message } } }""",
+            {
+                "input": {
+                    "username": f"chat_{suffix}_{i}",
+                    "email": address,
+                    "password": PASSWORD,
+                    "firstName": "Chat",
+                    "lastName": f"User {i}",
+                }
+            },
+            key="register",
+        )
         code = await asyncio.to_thread(read_code, outbox, address)
-        auth = await api.gql("""mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
-          accessToken errors { code } } }""", {"input": {"email": address, "code": code}},
-                             key="confirmEmail")
+        auth = await api.gql(
+            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
+          accessToken errors { code } } }""",
+            {"input": {"email": address, "code": code}},
+            key="confirmEmail",
+        )
         tokens.append(auth["accessToken"])
-    created = await api.gql("""mutation($input: CreateEventInput!) { createEvent(input: $input) {
-      event { id } errors { code field message } } }""", {"input": {
-        "title": "Chat bench", "startsAt": "2031-06-01T10:00:00+00:00",
-        "endsAt": "2031-06-02T10:00:00+00:00", "currency": "EUR", "timezone": "UTC"}},
-        tokens[0], "createEvent")
+    created = await api.gql(
+        """mutation($input: CreateEventInput!) { createEvent(input: $input) {
+      event { id } errors { code field message } } }""",
+        {
+            "input": {
+                "title": "Chat bench",
+                "startsAt": "2031-06-01T10:00:00+00:00",
+                "endsAt": "2031-06-02T10:00:00+00:00",
+                "currency": "EUR",
+                "timezone": "UTC",
+            }
+        },
+        tokens[0],
+        "createEvent",
+    )
     event_id = created["event"]["id"]
-    link = await api.gql("""mutation($input: CreateInviteLinkInput!) { createInviteLink(
-      input: $input) { token errors { code } } }""", {"input": {"eventId": event_id,
-                                                                 "role": "PARTICIPANT"}},
-        tokens[0], "createInviteLink")
+    link = await api.gql(
+        """mutation($input: CreateInviteLinkInput!) { createInviteLink(
+      input: $input) { token errors { code } } }""",
+        {"input": {"eventId": event_id, "role": "PARTICIPANT"}},
+        tokens[0],
+        "createInviteLink",
+    )
     for token in tokens[1:]:
-        await api.gql("""mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
-          participant { id } errors { code } } }""", {"t": link["token"]}, token,
-                      "joinWithInviteLink")
+        await api.gql(
+            """mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
+          participant { id } errors { code } } }""",
+            {"t": link["token"]},
+            token,
+            "joinWithInviteLink",
+        )
     return event_id, tokens
 
 
@@ -200,20 +254,29 @@ SEND = """mutation($input: SendMessageInput!) { sendMessage(input: $input) {
   message { id } errors { code message } } }"""
 
 
-def start_clients(args: argparse.Namespace, tmp: Path, urls: list[str], event_id: str,
-                  tokens: list[str]) -> list[tuple[subprocess.Popen[bytes], Path, Path]]:
+def start_clients(
+    args: argparse.Namespace, tmp: Path, urls: list[str], event_id: str, tokens: list[str]
+) -> list[tuple[subprocess.Popen[bytes], Path, Path]]:
     clients = []
     per = args.subscribers // 2
     for k in range(2):
-        spec = {"ws_url": urls[k].replace("http://", "ws://"), "event_id": event_id,
-                "tokens": [tokens[(k * per + i) % len(tokens)] for i in range(per)],
-                "ready": str(tmp / f"ready{k}"), "out": str(tmp / f"out{k}.json"),
-                "compression": args.compression}
+        spec = {
+            "ws_url": urls[k].replace("http://", "ws://"),
+            "event_id": event_id,
+            "tokens": [tokens[(k * per + i) % len(tokens)] for i in range(per)],
+            "ready": str(tmp / f"ready{k}"),
+            "out": str(tmp / f"out{k}.json"),
+            "compression": args.compression,
+        }
         spec_path = tmp / f"client{k}.json"
         spec_path.write_text(json.dumps(spec))
         log = open(tmp / f"client{k}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([PY, __file__, "--client-spec", str(spec_path)], stdout=log,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [PY, __file__, "--client-spec", str(spec_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         clients.append((proc, Path(spec["ready"]), Path(spec["out"])))
     deadline = time.monotonic() + 300
     for proc, ready, _ in clients:
@@ -254,22 +317,31 @@ def report_delivery(received: list[list[Any]], sent: list[dict[str, Any]], label
             after_answer.append((at - s["answered"]) * 1000)
             end_to_end.append((at - s["started"]) * 1000)
     deliveries = len(publish_to_receive)
-    print(f"\n{label}: {len(sent)} messages x {len(received)} sockets = {deliveries} deliveries "
-          f"(lost {lost}, duplicated {dup}, sockets out of order {out_of_order}, "
-          f"error frames {errors})")
+    print(
+        f"\n{label}: {len(sent)} messages x {len(received)} sockets = {deliveries} deliveries "
+        f"(lost {lost}, duplicated {dup}, sockets out of order {out_of_order}, "
+        f"error frames {errors})"
+    )
     for name, values in (
-            ("publish -> receive (from the PUBLISH reaching Redis)", publish_to_receive),
-            ("after the sender got the mutation's answer", after_answer),
-            ("end to end (from the start of sendMessage)", end_to_end)):
-        print(f"  {name}: p50 {pct(values, 50):.1f} ms, p95 {pct(values, 95):.1f} ms, "
-              f"p99 {pct(values, 99):.1f} ms, max {max(values, default=float('nan')):.1f} ms")
+        ("publish -> receive (from the PUBLISH reaching Redis)", publish_to_receive),
+        ("after the sender got the mutation's answer", after_answer),
+        ("end to end (from the start of sendMessage)", end_to_end),
+    ):
+        print(
+            f"  {name}: p50 {pct(values, 50):.1f} ms, p95 {pct(values, 95):.1f} ms, "
+            f"p99 {pct(values, 99):.1f} ms, max {max(values, default=float('nan')):.1f} ms"
+        )
 
 
 async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
     mongo_port, ports = free_port(), [free_port(), free_port()]
-    listener = Server("briskdb", [*iven_command(), "briskdb", "--port", str(mongo_port),
-                                  "--data", str(tmp / "briskdb")], dict(os.environ), ROOT,
-                      tmp / "briskdb.log")
+    listener = Server(
+        "briskdb",
+        [*iven_command(), "briskdb", "--port", str(mongo_port), "--data", str(tmp / "briskdb")],
+        dict(os.environ),
+        ROOT,
+        tmp / "briskdb.log",
+    )
     await asyncio.to_thread(recreate_database, args.mysql_url, args.database)
     await asyncio.to_thread(flush_redis, args.redis_url)
     servers: list[Server] = []
@@ -280,18 +352,28 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
         for k, port in enumerate(ports):
             env = dict(os.environ)
             env.pop("IVEN_SMTP_URL", None)
-            env.update({
-                "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
-                "IVEN_REDIS_URL": args.redis_url,
-                "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=2",
-                "IVEN_VAR_DIR": str(tmp / f"var{k}"), "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
-                "IVEN_RUN_MIGRATIONS_ON_START": "true" if k == 0 else "false",
-                "IVEN_RATE_REGISTER_IP": "10000/3600", "IVEN_RATE_LOGIN_IP": "10000/900",
-                "IVEN_RATE_CHAT_SEND": "100000/10", "IVEN_LOG_LEVEL": "WARNING",
-                "IVEN_WS_COMPRESSION": "true" if args.compression else "false",
-            })
-            server = Server(f"iven{k}", [*iven_command(), "serve", "--port", str(port)], env,
-                            tmp, tmp / f"server{k}.log")
+            env.update(
+                {
+                    "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
+                    "IVEN_REDIS_URL": args.redis_url,
+                    "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=2",
+                    "IVEN_VAR_DIR": str(tmp / f"var{k}"),
+                    "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
+                    "IVEN_RUN_MIGRATIONS_ON_START": "true" if k == 0 else "false",
+                    "IVEN_RATE_REGISTER_IP": "10000/3600",
+                    "IVEN_RATE_LOGIN_IP": "10000/900",
+                    "IVEN_RATE_CHAT_SEND": "100000/10",
+                    "IVEN_LOG_LEVEL": "WARNING",
+                    "IVEN_WS_COMPRESSION": "true" if args.compression else "false",
+                }
+            )
+            server = Server(
+                f"iven{k}",
+                [*iven_command(), "serve", "--port", str(port)],
+                env,
+                tmp,
+                tmp / f"server{k}.log",
+            )
             server.start()
             servers.append(server)
             await asyncio.to_thread(wait_port, server, port, 60)
@@ -300,8 +382,9 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
         event_id, tokens = await seed(apis[0], tmp / "var0" / "outbox", args.users)
         # warm both servers' chat paths
         for api in apis:
-            await api.gql(SEND, {"input": {"eventId": event_id, "body": "warm-up"}}, tokens[0],
-                          "sendMessage")
+            await api.gql(
+                SEND, {"input": {"eventId": event_id, "body": "warm-up"}}, tokens[0], "sendMessage"
+            )
         published: dict[str, float] = {}
         watcher = asyncio.ensure_future(watch_publishes(args, event_id, published))
         pids = [s.proc.pid for s in servers if s.proc is not None]
@@ -310,14 +393,17 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
 
         started = time.monotonic()
         clients = await asyncio.to_thread(start_clients, args, tmp, urls, event_id, tokens)
-        print(f"{args.subscribers} sockets open and subscribed in "
-              f"{time.monotonic() - started:.1f} s")
+        print(
+            f"{args.subscribers} sockets open and subscribed in {time.monotonic() - started:.1f} s"
+        )
         await asyncio.sleep(3)
         probe_started = time.time()
-        probe = await apis[0].gql(SEND, {"input": {"eventId": event_id, "body": "probe"}},
-                                  tokens[0], "sendMessage")
-        probe_sent = [{"id": probe["message"]["id"], "started": probe_started,
-                       "answered": time.time()}]
+        probe = await apis[0].gql(
+            SEND, {"input": {"eventId": event_id, "body": "probe"}}, tokens[0], "sendMessage"
+        )
+        probe_sent = [
+            {"id": probe["message"]["id"], "started": probe_started, "answered": time.time()}
+        ]
         await asyncio.sleep(3)
         rss1 = [rss_kb(p) for p in pids]
         per_socket = [(b - a) / (args.subscribers / 2) for a, b in zip(rss0, rss1, strict=True)]
@@ -328,9 +414,12 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
         for i in range(args.messages):
             next_at += interval
             t0 = time.time()
-            found = await apis[i % 2].gql(SEND, {"input": {"eventId": event_id,
-                                                           "body": f"message {i}"}},
-                                          tokens[i % len(tokens)], "sendMessage")
+            found = await apis[i % 2].gql(
+                SEND,
+                {"input": {"eventId": event_id, "body": f"message {i}"}},
+                tokens[i % len(tokens)],
+                "sendMessage",
+            )
             sent.append({"id": found["message"]["id"], "started": t0, "answered": time.time()})
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         await asyncio.sleep(3)
@@ -349,20 +438,32 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
         report_delivery(received, sent, f"sendMessage at {args.rate}/s, alternating servers")
         leak_ids = set(leak_sent)
         got_leak = sum(1 for mine in received for r in mine if r[0] in leak_ids)
-        print(f"\ndirect publishes: {len(leak_sent)} changes, {got_leak} deliveries of "
-              f"{len(leak_sent) * len(received)} expected")
+        print(
+            f"\ndirect publishes: {len(leak_sent)} changes, {got_leak} deliveries of "
+            f"{len(leak_sent) * len(received)} expected"
+        )
         print("\nserver RSS (KB):       server 1   server 2")
-        for label, values in (("before sockets", rss0), ("sockets idle", rss1),
-                              ("after messages", rss2), ("after direct", rss3)):
+        for label, values in (
+            ("before sockets", rss0),
+            ("sockets idle", rss1),
+            ("after messages", rss2),
+            ("after direct", rss3),
+        ):
             print(f"  {label:<20} {values[0]:>9} {values[1]:>9}")
-        print(f"  per idle subscribed socket: {per_socket[0]:.1f} KB and {per_socket[1]:.1f} KB "
-              f"(compression {'on' if args.compression else 'off'})")
+        print(
+            f"  per idle subscribed socket: {per_socket[0]:.1f} KB and {per_socket[1]:.1f} KB "
+            f"(compression {'on' if args.compression else 'off'})"
+        )
         events_delivered = len(leak_sent)
-        growth = [(c - b) / (args.subscribers / 2) / max(1, events_delivered) * 1000
-                  for b, c in zip(rss2, rss3, strict=True)]
-        print(f"  growth per socket per 1,000 delivered events: {growth[0]:.2f} KB and "
-              f"{growth[1]:.2f} KB ({events_delivered} events each to "
-              f"{args.subscribers // 2} sockets per server)")
+        growth = [
+            (c - b) / (args.subscribers / 2) / max(1, events_delivered) * 1000
+            for b, c in zip(rss2, rss3, strict=True)
+        ]
+        print(
+            f"  growth per socket per 1,000 delivered events: {growth[0]:.2f} KB and "
+            f"{growth[1]:.2f} KB ({events_delivered} events each to "
+            f"{args.subscribers // 2} sockets per server)"
+        )
         for api in apis:
             await api.client.aclose()
         return 0
@@ -377,8 +478,9 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
             await asyncio.to_thread(recreate_database, args.mysql_url, args.database, False)
 
 
-async def watch_publishes(args: argparse.Namespace, event_id: str,
-                          published: dict[str, float]) -> None:
+async def watch_publishes(
+    args: argparse.Namespace, event_id: str, published: dict[str, float]
+) -> None:
     """Notes when each new message's change reaches Redis (the publish time)."""
     import redis.asyncio as aioredis
     from strawberry.relay import GlobalID
@@ -420,11 +522,17 @@ async def publish_direct(args: argparse.Namespace, event_id: str) -> list[str]:
         next_at = time.monotonic()
         for i in range(args.leak_events):
             oid = ObjectId()
-            message = {"_id": str(oid), "event_id": event, "author_user_id": 1,
-                       "body": f"direct {i}", "created_at": utcnow().isoformat()}
+            message = {
+                "_id": str(oid),
+                "event_id": event,
+                "author_user_id": 1,
+                "body": f"direct {i}",
+                "created_at": utcnow().isoformat(),
+            }
             # what Change(kind="added", message=...).to_wire() publishes (unnumbered here)
-            await client.publish(channel(event), json.dumps({"kind": "added", "seq": None,
-                                                             "message": message}))
+            await client.publish(
+                channel(event), json.dumps({"kind": "added", "seq": None, "message": message})
+            )
             ids.append(str(GlobalID("Message", str(oid))))
             next_at += interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
@@ -442,10 +550,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--leak-events", type=int, default=2000)
     p.add_argument("--leak-rate", type=float, default=20.0)
     p.add_argument("--compression", action="store_true")
-    p.add_argument("--mysql-url", default=os.environ.get(
-        "IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"))
-    p.add_argument("--redis-url", default=os.environ.get(
-        "IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    p.add_argument(
+        "--mysql-url",
+        default=os.environ.get("IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
+    )
+    p.add_argument(
+        "--redis-url", default=os.environ.get("IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    )
     p.add_argument("--database", default="iven_bench_chat")
     p.add_argument("--keep", action="store_true")
     p.add_argument("--client-spec", help=argparse.SUPPRESS)

@@ -46,10 +46,18 @@ async def fill(event_id: int, size: int, batch: int = 200) -> None:
 
     start = START
     for offset in range(0, size, batch):
-        docs = [ChatMessage(event_id=event_id, author_user_id=1 + i % 7, body=f"message {i}",
-                            created_at=start + timedelta(seconds=i), seq=i + 1,
-                            changed_seq=i + 1, mentions=[2] if i % 10 == 0 else [])
-                for i in range(offset, min(size, offset + batch))]
+        docs = [
+            ChatMessage(
+                event_id=event_id,
+                author_user_id=1 + i % 7,
+                body=f"message {i}",
+                created_at=start + timedelta(seconds=i),
+                seq=i + 1,
+                changed_seq=i + 1,
+                mentions=[2] if i % 10 == 0 else [],
+            )
+            for i in range(offset, min(size, offset + batch))
+        ]
         await ChatMessage.insert_many(docs)
 
 
@@ -85,23 +93,34 @@ async def plan(filter_: dict[str, Any], sort: list[tuple[str, int]] | None) -> s
     return " <- ".join(names) or "(no plan)"
 
 
-def queries_for(event: int, size: int, key: tuple[datetime, str],
-                marker: Any) -> dict[str, tuple[Any, dict[str, Any], Any]]:
+def queries_for(
+    event: int, size: int, key: tuple[datetime, str], marker: Any
+) -> dict[str, tuple[Any, dict[str, Any], Any]]:
     """name -> (what the resolver runs, the equivalent find for explain, its sort)."""
     from stores import chat as store
 
     newest = [("created_at", -1), ("_id", -1)]
     return {
-        "newest page (last 50)": (lambda: store.history(event, last=51, before=None),
-                                  {"event_id": event}, newest),
-        "page back (before)": (lambda: store.history(event, last=51, before=key),
-                               {"event_id": event, "created_at": {"$lt": key[0]}}, newest),
-        "replay (50 changes)": (lambda: store.changed_since(event, size - 50, 2001),
-                                {"event_id": event, "changed_seq": {"$gt": size - 50}},
-                                [("changed_seq", 1)]),
-        "unread count (50)": (lambda: store.unread_count(event, 2, marker, mentions_only=False,
-                                                         cap=1000),
-                              {"event_id": event, "created_at": {"$gt": marker.at}}, None),
+        "newest page (last 50)": (
+            lambda: store.history(event, last=51, before=None),
+            {"event_id": event},
+            newest,
+        ),
+        "page back (before)": (
+            lambda: store.history(event, last=51, before=key),
+            {"event_id": event, "created_at": {"$lt": key[0]}},
+            newest,
+        ),
+        "replay (50 changes)": (
+            lambda: store.changed_since(event, size - 50, 2001),
+            {"event_id": event, "changed_seq": {"$gt": size - 50}},
+            [("changed_seq", 1)],
+        ),
+        "unread count (50)": (
+            lambda: store.unread_count(event, 2, marker, mentions_only=False, cap=1000),
+            {"event_id": event, "created_at": {"$gt": marker.at}},
+            None,
+        ),
     }
 
 
@@ -112,8 +131,9 @@ async def run(args: argparse.Namespace) -> int:
     listener = None
     url = args.mongodb_url
     if url is None:
-        listener = await asyncio.to_thread(EmbeddedListener.start,
-                                           Path(tempfile.mkdtemp(prefix="iven-history-")))
+        listener = await asyncio.to_thread(
+            EmbeddedListener.start, Path(tempfile.mkdtemp(prefix="iven-history-"))
+        )
         url = listener.url
     documents = await DocumentStore.connect(url, args.database, timeout_s=10)
     try:
@@ -128,16 +148,22 @@ async def run(args: argparse.Namespace) -> int:
             print(f"  (inserted {2 * size} messages in {time.perf_counter() - t:.1f} s)")
             # positions by time (message i is at START + i s); the highest id breaks ties
             key = (START + timedelta(seconds=size // 2), "f" * 24)
-            marker = store.ReadMarker(key=f"{event}:2", event_id=event, user_id=2,
-                                      message_id="f" * 24,
-                                      at=START + timedelta(seconds=size - 51))
+            marker = store.ReadMarker(
+                key=f"{event}:2",
+                event_id=event,
+                user_id=2,
+                message_id="f" * 24,
+                at=START + timedelta(seconds=size - 51),
+            )
             queries = queries_for(event, size, key, marker)
             for name, (op, filter_, sort) in queries.items():
                 await op()  # warm
                 times = await timed(args.runs, op)
                 p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
-                print(f"{size:>9} {name:<28} {statistics.median(times):>8.2f} {p95:>8.2f}  "
-                      f"{await plan(filter_, sort)}")
+                print(
+                    f"{size:>9} {name:<28} {statistics.median(times):>8.2f} {p95:>8.2f}  "
+                    f"{await plan(filter_, sort)}"
+                )
     finally:
         await documents.close()
         if listener is not None:

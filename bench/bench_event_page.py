@@ -78,8 +78,9 @@ PASSWORD = "bench-pass-" + secrets.token_hex(8)
 
 
 def page_body(event_id: str) -> bytes:
-    return json.dumps({"query": PAGE_QUERY, "variables": {"id": event_id},
-                       "operationName": "Page"}).encode()
+    return json.dumps(
+        {"query": PAGE_QUERY, "variables": {"id": event_id}, "operationName": "Page"}
+    ).encode()
 
 
 def check_page(raw: bytes, status: int, who: str) -> dict[str, Any]:
@@ -97,10 +98,15 @@ def check_page(raw: bytes, status: int, who: str) -> dict[str, Any]:
     if not event:
         problems.append("event is null")
     else:
-        sizes = {k: len(((event.get(k) or {}).get("edges")) or [])
-                 for k in ("participants", "tasks", "expenses")}
-        expected = {"participants": mem.N_PARTICIPANTS, "tasks": mem.N_TASKS,
-                    "expenses": mem.N_EXPENSES}
+        sizes = {
+            k: len(((event.get(k) or {}).get("edges")) or [])
+            for k in ("participants", "tasks", "expenses")
+        }
+        expected = {
+            "participants": mem.N_PARTICIPANTS,
+            "tasks": mem.N_TASKS,
+            "expenses": mem.N_EXPENSES,
+        }
         if sizes != expected:
             problems.append(f"sizes {sizes}, expected {expected}")
         if event.get("participantCount") != mem.N_PARTICIPANTS:
@@ -108,8 +114,9 @@ def check_page(raw: bytes, status: int, who: str) -> dict[str, Any]:
         if len(event.get("balances") or []) != mem.N_PARTICIPANTS:
             problems.append(f"{len(event.get('balances') or [])} balances")
     if problems:
-        raise BenchAbort(f"{who}: wrong event page answer: {'; '.join(problems)}\n"
-                         f"body: {raw[:2000]!r}")
+        raise BenchAbort(
+            f"{who}: wrong event page answer: {'; '.join(problems)}\nbody: {raw[:2000]!r}"
+        )
     assert isinstance(event, dict)
     return event
 
@@ -118,10 +125,12 @@ def page_summary(event: dict[str, Any]) -> str:
     shares = sum(len(e["node"]["shares"]) for e in event["expenses"]["edges"])
     assignees = sum(len(e["node"]["assignees"]) for e in event["tasks"]["edges"])
     done = sum(1 for e in event["tasks"]["edges"] if e["node"]["status"] != "TODO")
-    return (f"{len(event['participants']['edges'])} participants, "
-            f"{len(event['tasks']['edges'])} tasks ({assignees} assignees, {done} completed), "
-            f"{len(event['expenses']['edges'])} expenses ({shares} shares), "
-            f"{len(event['balances'])} balances, {len(event['settlementPlan'])} transfers")
+    return (
+        f"{len(event['participants']['edges'])} participants, "
+        f"{len(event['tasks']['edges'])} tasks ({assignees} assignees, {done} completed), "
+        f"{len(event['expenses']['edges'])} expenses ({shares} shares), "
+        f"{len(event['balances'])} balances, {len(event['settlementPlan'])} transfers"
+    )
 
 
 # --------------------------------------------------------------------------- services
@@ -150,8 +159,10 @@ def recreate_database(base_url: str, name: str, create: bool = True) -> None:
     try:
         asyncio.run(run())
     except Exception as exc:  # reported, not a traceback
-        raise BenchAbort(f"cannot {'re' if create else 'drop '}create database {name!r} on "
-                         f"{base_url}: {type(exc).__name__}: {exc}") from exc
+        raise BenchAbort(
+            f"cannot {'re' if create else 'drop '}create database {name!r} on "
+            f"{base_url}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def flush_redis(url: str) -> None:
@@ -171,30 +182,34 @@ def wait_port(server: Server, port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            raise BenchAbort(f"{server.name} exited ({server.proc.returncode}):\n"
-                             f"{server.log_tail()}")
+            raise BenchAbort(
+                f"{server.name} exited ({server.proc.returncode}):\n{server.log_tail()}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.2)
-    raise BenchAbort(f"{server.name} is not listening on {port} after {timeout:.0f} s:\n"
-                     f"{server.log_tail()}")
+    raise BenchAbort(
+        f"{server.name} is not listening on {port} after {timeout:.0f} s:\n{server.log_tail()}"
+    )
 
 
 def iven_env(tmp: Path, args: argparse.Namespace, mongo_port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("IVEN_SMTP_URL", None)  # codes are read from the outbox
-    env.update({
-        "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
-        "IVEN_REDIS_URL": args.redis_url,
-        "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=4",
-        "IVEN_VAR_DIR": str(tmp / "var"),
-        "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
-        "IVEN_RUN_MIGRATIONS_ON_START": "true",
-        "IVEN_RATE_REGISTER_IP": "10000/3600",
-        "IVEN_RATE_LOGIN_IP": "10000/900",
-    })
+    env.update(
+        {
+            "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
+            "IVEN_REDIS_URL": args.redis_url,
+            "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=4",
+            "IVEN_VAR_DIR": str(tmp / "var"),
+            "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
+            "IVEN_RUN_MIGRATIONS_ON_START": "true",
+            "IVEN_RATE_REGISTER_IP": "10000/3600",
+            "IVEN_RATE_LOGIN_IP": "10000/900",
+        }
+    )
     env.setdefault("IVEN_LOG_LEVEL", "INFO")  # the operation line carries the statement count
     (tmp / "var").mkdir(parents=True, exist_ok=True)
     (tmp / "uploads").mkdir(exist_ok=True)
@@ -223,27 +238,37 @@ class Seeder:
     sem: Any = None
     register_lock: Any = None
 
-    async def gql(self, query: str, variables: dict[str, Any], token: str | None = None,
-                  payload_key: str | None = None) -> Any:
+    async def gql(
+        self,
+        query: str,
+        variables: dict[str, Any],
+        token: str | None = None,
+        payload_key: str | None = None,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with self.sem:
-            resp = await self.client.post(self.url, json={"query": query, "variables": variables},
-                                          headers=headers)
+            resp = await self.client.post(
+                self.url, json={"query": query, "variables": variables}, headers=headers
+            )
         self.requests += 1
         try:
             doc = resp.json()
         except ValueError:
-            raise BenchAbort(f"seeding: HTTP {resp.status_code}, non-JSON answer: "
-                             f"{resp.text[:1000]}")
+            raise BenchAbort(
+                f"seeding: HTTP {resp.status_code}, non-JSON answer: {resp.text[:1000]}"
+            )
         if resp.status_code != 200 or doc.get("errors"):
-            raise BenchAbort(f"seeding: HTTP {resp.status_code}: {json.dumps(doc)[:1500]}\n"
-                             f"query: {query.strip()[:300]}\nvariables: {variables}")
+            raise BenchAbort(
+                f"seeding: HTTP {resp.status_code}: {json.dumps(doc)[:1500]}\n"
+                f"query: {query.strip()[:300]}\nvariables: {variables}"
+            )
         data = doc["data"]
         if payload_key is not None:
             data = data[payload_key]
             if data.get("errors"):
-                raise BenchAbort(f"seeding: {payload_key} failed: {data['errors']}\n"
-                                 f"variables: {variables}")
+                raise BenchAbort(
+                    f"seeding: {payload_key} failed: {data['errors']}\nvariables: {variables}"
+                )
         return data
 
     async def user(self, index: int, suffix: str) -> str:
@@ -252,17 +277,27 @@ class Seeder:
         # One registration at a time: concurrent `register` mutations deadlock on MariaDB
         # (1213 on INSERT INTO one_time_secrets after the UPDATE of replace_secret, gap locks).
         async with self.register_lock:
-            await self.gql("""mutation($input: RegisterInput!) { register(input: $input) {
+            await self.gql(
+                """mutation($input: RegisterInput!) { register(input: $input) {
               user { id } errors { field code message } } }""",
-                           {"input": {"username": username, "email": address,
-                                      "password": PASSWORD, "firstName": "Bench",
-                                      "lastName": f"User{index:02d}"}},
-                           payload_key="register")
+                {
+                    "input": {
+                        "username": username,
+                        "email": address,
+                        "password": PASSWORD,
+                        "firstName": "Bench",
+                        "lastName": f"User{index:02d}",
+                    }
+                },
+                payload_key="register",
+            )
         code = await asyncio.to_thread(read_code, self.outbox, address)
-        auth = await self.gql("""mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
+        auth = await self.gql(
+            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
               accessToken errors { code message } } }""",
-                              {"input": {"email": address, "code": code}},
-                              payload_key="confirmEmail")
+            {"input": {"email": address, "code": code}},
+            payload_key="confirmEmail",
+        )
         if not auth["accessToken"]:
             raise BenchAbort(f"seeding: no access token for {address}: {auth}")
         return str(auth["accessToken"])
@@ -276,66 +311,115 @@ class Seeder:
         suffix = secrets.token_hex(3)
         async with httpx.AsyncClient(timeout=60) as client:
             self.client = client
-            tokens = list(await asyncio.gather(
-                *(self.user(i, suffix) for i in range(mem.N_PARTICIPANTS))))
-            created = await self.gql("""mutation($input: CreateEventInput!) { createEvent(input: $input) {
+            tokens = list(
+                await asyncio.gather(*(self.user(i, suffix) for i in range(mem.N_PARTICIPANTS)))
+            )
+            created = await self.gql(
+                """mutation($input: CreateEventInput!) { createEvent(input: $input) {
                   event { id viewerParticipation { id } } errors { code field message } } }""",
-                                     {"input": {"title": EVENT_TITLE, "description": EVENT_DESCRIPTION,
-                                                "startsAt": mem.STARTS_AT, "endsAt": mem.ENDS_AT,
-                                                "currency": mem.CURRENCY, "timezone": "UTC"}},
-                                     tokens[0], "createEvent")
+                {
+                    "input": {
+                        "title": EVENT_TITLE,
+                        "description": EVENT_DESCRIPTION,
+                        "startsAt": mem.STARTS_AT,
+                        "endsAt": mem.ENDS_AT,
+                        "currency": mem.CURRENCY,
+                        "timezone": "UTC",
+                    }
+                },
+                tokens[0],
+                "createEvent",
+            )
             event_id = created["event"]["id"]
             roles = mem.roles()
             links: dict[str, str] = {}
             for role in sorted(set(roles) - {"OWNER"}):
-                link = await self.gql("""mutation($input: CreateInviteLinkInput!) {
+                link = await self.gql(
+                    """mutation($input: CreateInviteLinkInput!) {
                       createInviteLink(input: $input) { token errors { code message } } }""",
-                                      {"input": {"eventId": event_id, "role": role}}, tokens[0],
-                                      "createInviteLink")
+                    {"input": {"eventId": event_id, "role": role}},
+                    tokens[0],
+                    "createInviteLink",
+                )
                 links[role] = link["token"]
 
             async def join(i: int) -> str:
-                joined = await self.gql("""mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
+                joined = await self.gql(
+                    """mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
                       participant { id role } errors { code message } } }""",
-                                        {"t": links[roles[i]]}, tokens[i], "joinWithInviteLink")
+                    {"t": links[roles[i]]},
+                    tokens[i],
+                    "joinWithInviteLink",
+                )
                 if joined["participant"]["role"] != roles[i]:
                     raise BenchAbort(f"seeding: user {i} joined as {joined['participant']}")
                 return str(joined["participant"]["id"])
 
-            pids = [created["event"]["viewerParticipation"]["id"],
-                    *await asyncio.gather(*(join(i) for i in range(1, len(tokens))))]
+            pids = [
+                created["event"]["viewerParticipation"]["id"],
+                *await asyncio.gather(*(join(i) for i in range(1, len(tokens)))),
+            ]
 
             rsvps = ["GOING", "MAYBE", "GOING", "DECLINED"]  # as inmemory_event_app
-            await asyncio.gather(*(
-                self.gql("""mutation($input: SetRsvpInput!) { setRsvp(input: $input) {
+            await asyncio.gather(
+                *(
+                    self.gql(
+                        """mutation($input: SetRsvpInput!) { setRsvp(input: $input) {
                       participant { id } errors { code message } } }""",
-                         {"input": {"eventId": event_id, "status": rsvps[i % 4]}}, tokens[i],
-                         "setRsvp")
-                for i in range(len(tokens)) if rsvps[i % 4] != "GOING"))
+                        {"input": {"eventId": event_id, "status": rsvps[i % 4]}},
+                        tokens[i],
+                        "setRsvp",
+                    )
+                    for i in range(len(tokens))
+                    if rsvps[i % 4] != "GOING"
+                )
+            )
 
             async def task(spec: dict[str, Any]) -> None:
-                made = await self.gql("""mutation($input: CreateTaskInput!) { createTask(input: $input) {
+                made = await self.gql(
+                    """mutation($input: CreateTaskInput!) { createTask(input: $input) {
                       task { id } errors { code field message } } }""",
-                                      {"input": {"eventId": event_id, "title": spec["title"],
-                                                 "dueAt": spec["due_at"],
-                                                 "assigneeIds": [pids[a] for a in spec["assignees"]]}},
-                                      tokens[spec["creator"]], "createTask")
+                    {
+                        "input": {
+                            "eventId": event_id,
+                            "title": spec["title"],
+                            "dueAt": spec["due_at"],
+                            "assigneeIds": [pids[a] for a in spec["assignees"]],
+                        }
+                    },
+                    tokens[spec["creator"]],
+                    "createTask",
+                )
                 if spec["completed_by"] is not None:
-                    await self.gql("""mutation($id: ID!) { completeTask(input: {taskId: $id}) {
+                    await self.gql(
+                        """mutation($id: ID!) { completeTask(input: {taskId: $id}) {
                           task { status } errors { code message } } }""",
-                                   {"id": made["task"]["id"]}, tokens[spec["completed_by"]],
-                                   "completeTask")
+                        {"id": made["task"]["id"]},
+                        tokens[spec["completed_by"]],
+                        "completeTask",
+                    )
 
             async def expense(spec: dict[str, Any]) -> None:
-                await self.gql("""mutation($input: CreateExpenseInput!) { createExpense(input: $input) {
+                await self.gql(
+                    """mutation($input: CreateExpenseInput!) { createExpense(input: $input) {
                       expense { id } errors { code field message } } }""",
-                               {"input": {"eventId": event_id, "title": spec["title"],
-                                          "amount": spec["amount"],
-                                          "paidById": pids[spec["payer"]],
-                                          "split": {"mode": spec["mode"], "parts": [
-                                              {"participantId": pids[m], "value": v}
-                                              for m, v in spec["parts"]]}}},
-                               tokens[spec["payer"]], "createExpense")
+                    {
+                        "input": {
+                            "eventId": event_id,
+                            "title": spec["title"],
+                            "amount": spec["amount"],
+                            "paidById": pids[spec["payer"]],
+                            "split": {
+                                "mode": spec["mode"],
+                                "parts": [
+                                    {"participantId": pids[m], "value": v} for m, v in spec["parts"]
+                                ],
+                            },
+                        }
+                    },
+                    tokens[spec["payer"]],
+                    "createExpense",
+                )
 
             await asyncio.gather(*(task(s) for s in mem.task_plan()))
             await asyncio.gather(*(expense(s) for s in mem.expense_plan()))
@@ -379,8 +463,11 @@ def server_errors(log_path: Path, limit: int = 3, tail: int = 900) -> str:
             except ValueError:
                 continue
             exc = entry.get("exc", "")
-            entries.append(f"[{entry.get('request_id', '-')}] {entry.get('msg')}: "
-                           f"...{exc[-tail:]}" if exc else line[:tail])
+            entries.append(
+                f"[{entry.get('request_id', '-')}] {entry.get('msg')}: ...{exc[-tail:]}"
+                if exc
+                else line[:tail]
+            )
     return "\n".join(entries[-limit:])
 
 
@@ -407,36 +494,49 @@ class Info:
     sizes: dict[str, int] = field(default_factory=dict)
 
 
-def report(results: list[Result], args: argparse.Namespace, generator_info: str,
-           info: Info) -> None:
+def report(
+    results: list[Result], args: argparse.Namespace, generator_info: str, info: Info
+) -> None:
     print()
-    print(f"generator: {generator_info}; warm-up {WARMUP_S} s; measured {args.duration} s; "
-          f"{args.connections} connections")
-    print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
-          f"{platform.python_version()}; one uvicorn worker per server, one server at a time")
+    print(
+        f"generator: {generator_info}; warm-up {WARMUP_S} s; measured {args.duration} s; "
+        f"{args.connections} connections"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
+        f"{platform.python_version()}; one uvicorn worker per server, one server at a time"
+    )
     for note in info.notes:
         print(f"note: {note}")
     print()
-    head = (f"{'target':<36} {'loop':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'max ms':>8} {'non-2xx':>8} {'sock err':>8} {'bad':>5} {'body B':>7}")
+    head = (
+        f"{'target':<36} {'loop':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'non-2xx':>8} {'sock err':>8} {'bad':>5} {'body B':>7}"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
-        print(f"{r.label:<36} {r.loop:<8} {r.rps:>9,.0f} {fmt(r.p50_ms):>8} {fmt(r.p99_ms):>8} "
-              f"{fmt(r.max_ms, 1):>8} {r.non_2xx:>8} {r.socket_errors:>8} "
-              f"{(r.bad if r.bad >= 0 else '-')!s:>5} {info.sizes.get(r.key, 0):>7}"
-              + (f"  {'; '.join(r.notes)}" if r.notes else ""))
+        print(
+            f"{r.label:<36} {r.loop:<8} {r.rps:>9,.0f} {fmt(r.p50_ms):>8} {fmt(r.p99_ms):>8} "
+            f"{fmt(r.max_ms, 1):>8} {r.non_2xx:>8} {r.socket_errors:>8} "
+            f"{(r.bad if r.bad >= 0 else '-')!s:>5} {info.sizes.get(r.key, 0):>7}"
+            + (f"  {'; '.join(r.notes)}" if r.notes else "")
+        )
     print()
     for which, count, ms in info.statements:
-        print(f"IVEN SQL statements for one page request ({which}): {count}"
-              f"  (server-side duration {ms} ms)")
+        print(
+            f"IVEN SQL statements for one page request ({which}): {count}"
+            f"  (server-side duration {ms} ms)"
+        )
     by = {r.key: r for r in results}
     iven, inmem = by.get("iven"), by.get("inmemory")
     if iven is not None and inmem is not None and inmem.rps:
         ratio = iven.rps / inmem.rps
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
-        print(f"ratio IVEN event page / in-memory event page (req/s): {ratio:.2f}x   "
-              f"target >= {TARGET_RATIO}x: {verdict}")
+        print(
+            f"ratio IVEN event page / in-memory event page (req/s): {ratio:.2f}x   "
+            f"target >= {TARGET_RATIO}x: {verdict}"
+        )
     else:
         print("(the ratio needs both `iven` and `inmemory` in --only)")
 
@@ -448,23 +548,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10, help="seconds per measurement (10)")
     p.add_argument("--connections", type=int, default=32, help="concurrent connections (32)")
-    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
-                   help="event loop of the IVEN server (asyncio); the in-memory app uses asyncio")
-    p.add_argument("--only", default="iven,inmemory",
-                   help="targets, comma separated: iven,inmemory (both)")
-    p.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                   help="load generator: wrk if on PATH (auto), or bench_me's asyncio one")
-    p.add_argument("--mysql-url", default=os.environ.get(
-        "IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
-        help="server URL without a database (mysql+aiomysql://root@127.0.0.1:3306)")
+    p.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="event loop of the IVEN server (asyncio); the in-memory app uses asyncio",
+    )
+    p.add_argument(
+        "--only", default="iven,inmemory", help="targets, comma separated: iven,inmemory (both)"
+    )
+    p.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk if on PATH (auto), or bench_me's asyncio one",
+    )
+    p.add_argument(
+        "--mysql-url",
+        default=os.environ.get("IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
+        help="server URL without a database (mysql+aiomysql://root@127.0.0.1:3306)",
+    )
     p.add_argument("--database", default="iven_bench", help="database to (re)create (iven_bench)")
-    p.add_argument("--redis-url", default=os.environ.get(
-        "IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
-        help="Redis database, flushed first (redis://127.0.0.1:6379/14)")
-    p.add_argument("--seed-concurrency", type=int, default=6,
-                   help="concurrent API requests while seeding (6)")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the database, the Redis data and the temporary directory (logs)")
+    p.add_argument(
+        "--redis-url",
+        default=os.environ.get("IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        help="Redis database, flushed first (redis://127.0.0.1:6379/14)",
+    )
+    p.add_argument(
+        "--seed-concurrency", type=int, default=6, help="concurrent API requests while seeding (6)"
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the database, the Redis data and the temporary directory (logs)",
+    )
     args = p.parse_args(argv)
     args.only_list = [x.strip() for x in args.only.split(",") if x.strip()]
     for key in args.only_list:
@@ -483,10 +600,14 @@ def generator(args: argparse.Namespace) -> str:
     if args.generator_used == "wrk":
         out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
         first = (out.stdout + out.stderr).strip().splitlines()
-        return (f"{first[0] if first else 'wrk'} (-t{max(1, min(2, args.connections))} "
-                f"-c{args.connections} --latency, Lua POST script)")
-    return (f"python asyncio HTTP/1.1 client ({args.connections} keep-alive connections, in "
-            f"this process; slower than wrk)")
+        return (
+            f"{first[0] if first else 'wrk'} (-t{max(1, min(2, args.connections))} "
+            f"-c{args.connections} --latency, Lua POST script)"
+        )
+    return (
+        f"python asyncio HTTP/1.1 client ({args.connections} keep-alive connections, in "
+        f"this process; slower than wrk)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,36 +626,75 @@ def main(argv: list[str] | None = None) -> int:
             database_made = True
             flush_redis(args.redis_url)
             mongo_port = free_port()
-            listener = Server("briskdb listener",
-                              [*iven_command(), "briskdb", "--host", "127.0.0.1", "--port",
-                               str(mongo_port), "--data", str(tmp / "briskdb")],
-                              dict(os.environ), tmp, tmp / "briskdb.log")
+            listener = Server(
+                "briskdb listener",
+                [
+                    *iven_command(),
+                    "briskdb",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(mongo_port),
+                    "--data",
+                    str(tmp / "briskdb"),
+                ],
+                dict(os.environ),
+                tmp,
+                tmp / "briskdb.log",
+            )
             listener.start()
             wait_port(listener, mongo_port)
             env = iven_env(tmp, args, mongo_port)
             info.notes.append(
                 f"IVEN stores: {env['IVEN_DATABASE_URL']}, {env['IVEN_REDIS_URL']}, briskdb "
                 f"listener {env['IVEN_MONGODB_URL']} (the page reads no documents); "
-                f"IVEN_LOG_LEVEL={env['IVEN_LOG_LEVEL']}")
+                f"IVEN_LOG_LEVEL={env['IVEN_LOG_LEVEL']}"
+            )
             port = free_port()
             log_path = tmp / f"iven-{args.loop}.log"
-            server = Server(f"iven-gql serve --loop {args.loop}",
-                            [*iven_command(), "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--loop", args.loop], env, tmp, log_path)
-            target = Target("iven", "IVEN event page (MariaDB)", args.loop,
-                            f"http://127.0.0.1:{port}/graphql", page_body("RXZlbnQ6MA=="), {},
-                            "")
+            server = Server(
+                f"iven-gql serve --loop {args.loop}",
+                [
+                    *iven_command(),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--loop",
+                    args.loop,
+                ],
+                env,
+                tmp,
+                log_path,
+            )
+            target = Target(
+                "iven",
+                "IVEN event page (MariaDB)",
+                args.loop,
+                f"http://127.0.0.1:{port}/graphql",
+                page_body("RXZlbnQ6MA=="),
+                {},
+                "",
+            )
 
             def prepare_iven(t: Target) -> None:
                 try:
-                    seeded = asyncio.run(Seeder(t.url, Path(env["IVEN_VAR_DIR"]) / "outbox",
-                                                args.seed_concurrency).run())
+                    seeded = asyncio.run(
+                        Seeder(
+                            t.url, Path(env["IVEN_VAR_DIR"]) / "outbox", args.seed_concurrency
+                        ).run()
+                    )
                 except BenchAbort as exc:
                     errors = server_errors(log_path)
-                    raise BenchAbort(f"{exc}\n--- server errors ({log_path}) ---\n{errors}"
-                                     if errors else str(exc)) from exc
-                info.notes.append(f"seeded through the API in {seeded.seconds:.1f} s "
-                                  f"({seeded.requests} requests)")
+                    raise BenchAbort(
+                        f"{exc}\n--- server errors ({log_path}) ---\n{errors}"
+                        if errors
+                        else str(exc)
+                    ) from exc
+                info.notes.append(
+                    f"seeded through the API in {seeded.seconds:.1f} s ({seeded.requests} requests)"
+                )
                 t.body = page_body(seeded.event_id)
                 t.headers["Authorization"] = f"Bearer {seeded.owner_token}"
                 bodies = []
@@ -545,20 +705,28 @@ def main(argv: list[str] | None = None) -> int:
                     if line is None:
                         info.statements.append((which, "no operation log line found", "-"))
                     else:
-                        info.statements.append((which, line.get("statements"),
-                                                line.get("duration_ms")))
+                        info.statements.append(
+                            (which, line.get("statements"), line.get("duration_ms"))
+                        )
                 info.notes.append(f"IVEN page: {page_summary(event)}")
                 info.sizes["iven"] = len(bodies[-1])
                 # wrk checks every answer for the tail of a verified one (complete answers only)
-                t.expect = bodies[-1][-60:].decode() if bodies[0] == bodies[1] \
-                    else '"settlementPlan"'
+                t.expect = (
+                    bodies[-1][-60:].decode() if bodies[0] == bodies[1] else '"settlementPlan"'
+                )
 
             results.append(measure(server, target, args, tmp, prepare_iven, ready_timeout=120.0))
         if "inmemory" in args.only_list:
             port = free_port()
-            target = Target("inmemory", "in-memory Strawberry event page", "asyncio",
-                            f"http://127.0.0.1:{port}/graphql", page_body(mem.EVENT_ID),
-                            {"Authorization": "Bearer " + "x" * 180}, "")
+            target = Target(
+                "inmemory",
+                "in-memory Strawberry event page",
+                "asyncio",
+                f"http://127.0.0.1:{port}/graphql",
+                page_body(mem.EVENT_ID),
+                {"Authorization": "Bearer " + "x" * 180},
+                "",
+            )
 
             def prepare_memory(t: Target) -> None:
                 status, raw = http_post(t.url, t.body, t.headers)
@@ -567,9 +735,15 @@ def main(argv: list[str] | None = None) -> int:
                 info.sizes["inmemory"] = len(raw)
                 t.expect = raw[-60:].decode()
 
-            results.append(measure(baseline_server("inmemory_event_app", port,
-                                                   tmp / "inmemory.log"),
-                                   target, args, tmp, prepare_memory))
+            results.append(
+                measure(
+                    baseline_server("inmemory_event_app", port, tmp / "inmemory.log"),
+                    target,
+                    args,
+                    tmp,
+                    prepare_memory,
+                )
+            )
     except BenchAbort as exc:
         failed = True
         print(f"\nbench_event_page: ABORTED: {exc}", file=sys.stderr)
@@ -591,8 +765,10 @@ def main(argv: list[str] | None = None) -> int:
     if results or not failed:
         report(results, args, generator_info, info)
     if failed or args.keep:
-        print(f"\nlogs{' and wrk outputs' if not failed else ''} kept in {tmp}"
-              + (f"; database {args.database} kept" if args.keep and database_made else ""))
+        print(
+            f"\nlogs{' and wrk outputs' if not failed else ''} kept in {tmp}"
+            + (f"; database {args.database} kept" if args.keep and database_made else "")
+        )
         return 1 if failed else 0
     shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -102,10 +102,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0
-              ) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": "application/json", **headers})
+def http_post(
+    url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
@@ -113,8 +115,12 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float = 1
         return exc.code, exc.read()
 
 
-def graphql(url: str, query: str, variables: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None) -> dict[str, Any]:
+def graphql(
+    url: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     payload = json.dumps({"query": query, "variables": variables or {}}).encode()
     status, raw = http_post(url, payload, headers or {}, timeout=30.0)
     try:
@@ -130,8 +136,9 @@ def graphql(url: str, query: str, variables: dict[str, Any] | None = None,
 
 
 class Server:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path,
-                 log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = env
@@ -141,9 +148,15 @@ class Server:
 
     def start(self) -> None:
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -158,16 +171,20 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise BenchAbort(f"{self.name} exited with code {self.proc.returncode} before "
-                                 f"answering.\ncommand: {' '.join(self.argv)}\n"
-                                 f"--- output ({self.log_path}) ---\n{self.log_tail()}")
+                raise BenchAbort(
+                    f"{self.name} exited with code {self.proc.returncode} before "
+                    f"answering.\ncommand: {' '.join(self.argv)}\n"
+                    f"--- output ({self.log_path}) ---\n{self.log_tail()}"
+                )
             try:
                 http_post(url, body, headers, timeout=2.0)
                 return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 time.sleep(0.2)
-        raise BenchAbort(f"{self.name} did not answer within {timeout:.0f} s.\n"
-                         f"--- output ({self.log_path}) ---\n{self.log_tail()}")
+        raise BenchAbort(
+            f"{self.name} did not answer within {timeout:.0f} s.\n"
+            f"--- output ({self.log_path}) ---\n{self.log_tail()}"
+        )
 
     def stop(self) -> None:
         proc = self.proc
@@ -182,9 +199,25 @@ class Server:
 
 
 def baseline_server(module: str, port: int, log_path: Path) -> Server:
-    argv = [PY, "-m", "uvicorn", f"bench.{module}:app", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", "1", "--loop", "asyncio", "--http", "httptools", "--no-access-log",
-            "--log-level", "warning"]
+    argv = [
+        PY,
+        "-m",
+        "uvicorn",
+        f"bench.{module}:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "asyncio",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     return Server(module, argv, dict(os.environ), ROOT, log_path)
 
 
@@ -238,32 +271,52 @@ def read_code(outbox: Path, address: str, timeout: float = 20.0) -> str:
             if match:
                 return match.group(1)
         time.sleep(0.2)
-    raise BenchAbort(f"no confirmation mail for {address} in {outbox} after {timeout:.0f} s "
-                     f"(files: {[p.name for p in outbox.glob('*')] if outbox.exists() else 'none'})")
+    raise BenchAbort(
+        f"no confirmation mail for {address} in {outbox} after {timeout:.0f} s "
+        f"(files: {[p.name for p in outbox.glob('*')] if outbox.exists() else 'none'})"
+    )
 
 
 def iven_token(url: str, account: Account, outbox: Path) -> str:
     if not account.registered:
-        data = graphql(url, """
+        data = graphql(
+            url,
+            """
             mutation($input: RegisterInput!) {
               register(input: $input) { user { id } errors { field code message } }
-            }""", {"input": {"username": account.username, "email": account.email,
-                             "password": account.password, "firstName": "Bench",
-                             "lastName": "Mark"}})
+            }""",
+            {
+                "input": {
+                    "username": account.username,
+                    "email": account.email,
+                    "password": account.password,
+                    "firstName": "Bench",
+                    "lastName": "Mark",
+                }
+            },
+        )
         if data["register"]["errors"]:
             raise BenchAbort(f"register failed: {data['register']['errors']}")
         code = read_code(outbox, account.email)
-        data = graphql(url, """
+        data = graphql(
+            url,
+            """
             mutation($input: ConfirmEmailInput!) {
               confirmEmail(input: $input) { accessToken errors { code message } }
-            }""", {"input": {"email": account.email, "code": code}})
+            }""",
+            {"input": {"email": account.email, "code": code}},
+        )
         payload = data["confirmEmail"]
         account.registered = True
     else:  # a restarted server (the in-process Redis forgot the sessions): sign in again
-        data = graphql(url, """
+        data = graphql(
+            url,
+            """
             mutation($input: LoginInput!) {
               login(input: $input) { accessToken errors { code message } }
-            }""", {"input": {"email": account.email, "password": account.password}})
+            }""",
+            {"input": {"email": account.email, "password": account.password}},
+        )
         payload = data["login"]
     if payload["errors"] or not payload["accessToken"]:
         raise BenchAbort(f"no access token: {payload}")
@@ -271,16 +324,19 @@ def iven_token(url: str, account: Account, outbox: Path) -> str:
 
 
 def check_me(url: str, token: str, username: str) -> None:
-    status, raw = http_post(url, json.dumps({"query": ME_QUERY}).encode(),
-                            {"Authorization": f"Bearer {token}"})
+    status, raw = http_post(
+        url, json.dumps({"query": ME_QUERY}).encode(), {"Authorization": f"Bearer {token}"}
+    )
     try:
         doc = json.loads(raw)
         got = doc["data"]["me"]["username"]
     except (ValueError, KeyError, TypeError):
         raise BenchAbort(f"`me` with the token is wrong: HTTP {status}, body {raw[:1000]!r}")
     if status != 200 or got != username or doc.get("errors"):
-        raise BenchAbort(f"`me` with the token is wrong: HTTP {status}, body {raw[:1000]!r} "
-                         f"(expected username {username!r})")
+        raise BenchAbort(
+            f"`me` with the token is wrong: HTTP {status}, body {raw[:1000]!r} "
+            f"(expected username {username!r})"
+        )
 
 
 # --------------------------------------------------------------------------- load: wrk
@@ -294,8 +350,10 @@ def lua_string(text: str) -> str:
 
 
 def wrk_script(target: Target) -> str:
-    headers = "\n".join(f"wrk.headers[ {lua_string(k)} ] = {lua_string(v)}"
-                        for k, v in {"Content-Type": "application/json", **target.headers}.items())
+    headers = "\n".join(
+        f"wrk.headers[ {lua_string(k)} ] = {lua_string(v)}"
+        for k, v in {"Content-Type": "application/json", **target.headers}.items()
+    )
     return f"""
 wrk.method = "POST"
 wrk.body = {lua_string(target.body.decode())}
@@ -332,10 +390,20 @@ def parse_wrk(out: str, target: Target) -> Result:
     if m:
         f = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
         seconds = f["duration_us"] / 1e6
-        res = Result(target.key, target.label, target.loop, f["requests"], seconds,
-                     f["requests"] / seconds if seconds else 0.0, f["p50_us"] / 1e3,
-                     f["p99_us"] / 1e3, f["max_us"] / 1e3, f["non2xx"],
-                     f["connect"] + f["read"] + f["write"] + f["timeout"], f["bad"])
+        res = Result(
+            target.key,
+            target.label,
+            target.loop,
+            f["requests"],
+            seconds,
+            f["requests"] / seconds if seconds else 0.0,
+            f["p50_us"] / 1e3,
+            f["p99_us"] / 1e3,
+            f["max_us"] / 1e3,
+            f["non2xx"],
+            f["connect"] + f["read"] + f["write"] + f["timeout"],
+            f["bad"],
+        )
         if f["timeout"]:
             res.notes.append(f"{f['timeout']} timeouts")
         return res
@@ -348,11 +416,20 @@ def parse_wrk(out: str, target: Target) -> Result:
         raise BenchAbort(f"cannot read wrk's output:\n{out}")
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return Result(target.key, target.label, target.loop, int(total.group(1)),
-                  _ms(total.group(2), total.group(3)) / 1e3, float(rps.group(1)),
-                  _ms(*p50.groups()), _ms(*p99.groups()), float("nan"),
-                  int(non2xx.group(1)) if non2xx else 0,
-                  sum(int(x) for x in sock.groups()) if sock else 0, -1)
+    return Result(
+        target.key,
+        target.label,
+        target.loop,
+        int(total.group(1)),
+        _ms(total.group(2), total.group(3)) / 1e3,
+        float(rps.group(1)),
+        _ms(*p50.groups()),
+        _ms(*p99.groups()),
+        float("nan"),
+        int(non2xx.group(1)) if non2xx else 0,
+        sum(int(x) for x in sock.groups()) if sock else 0,
+        -1,
+    )
 
 
 def run_wrk(target: Target, duration: int, connections: int, tmp: Path) -> tuple[Result, str]:
@@ -361,10 +438,21 @@ def run_wrk(target: Target, duration: int, connections: int, tmp: Path) -> tuple
     threads = max(1, min(2, connections))
 
     def wrk(seconds: int) -> str:
-        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-                "--timeout", "10s", "-s", str(script), target.url]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,
-                              check=False)
+        argv = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            target.url,
+        ]
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=seconds + 60, check=False
+        )
         if proc.returncode != 0 or proc.stderr.strip():
             raise BenchAbort(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc.stdout
@@ -434,11 +522,17 @@ async def _python_load(target: Target, duration: float, connections: int) -> Res
 
     parts = urlsplit(target.url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    headers = {"Host": f"{host}:{port}", "Content-Type": "application/json",
-               "Content-Length": str(len(target.body)), **target.headers}
-    request = (f"POST {parts.path or '/'} HTTP/1.1\r\n"
-               + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-               + "\r\n").encode("latin-1") + target.body
+    headers = {
+        "Host": f"{host}:{port}",
+        "Content-Type": "application/json",
+        "Content-Length": str(len(target.body)),
+        **target.headers,
+    }
+    request = (
+        f"POST {parts.path or '/'} HTTP/1.1\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        + "\r\n"
+    ).encode("latin-1") + target.body
     expect = target.expect.encode()
     conns = [_Conn(host, port, request) for _ in range(connections)]
 
@@ -453,8 +547,14 @@ async def _python_load(target: Target, duration: float, connections: int) -> Res
                 t0 = time.perf_counter()
                 try:
                     status, body = await asyncio.wait_for(conn.roundtrip(), 10.0)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                        TimeoutError, ValueError, IndexError):
+                except (
+                    OSError,
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                    TimeoutError,
+                    ValueError,
+                    IndexError,
+                ):
                     counts["errors"] += 1
                     conn.close()
                     continue
@@ -465,8 +565,13 @@ async def _python_load(target: Target, duration: float, connections: int) -> Res
                     counts["bad"] += 1
 
         await asyncio.gather(*(worker(c) for c in conns))
-        return (latencies, counts["non2xx"], counts["errors"], counts["bad"],
-                time.perf_counter() - start)
+        return (
+            latencies,
+            counts["non2xx"],
+            counts["errors"],
+            counts["bad"],
+            time.perf_counter() - start,
+        )
 
     try:
         await phase(WARMUP_S)
@@ -476,9 +581,20 @@ async def _python_load(target: Target, duration: float, connections: int) -> Res
             conn.close()
     latencies.sort()
     ms = [x * 1e3 for x in latencies]
-    return Result(target.key, target.label, target.loop, len(ms), elapsed, len(ms) / elapsed,
-                  percentile(ms, 50), percentile(ms, 99), ms[-1] if ms else float("nan"),
-                  non2xx, errors, bad)
+    return Result(
+        target.key,
+        target.label,
+        target.loop,
+        len(ms),
+        elapsed,
+        len(ms) / elapsed,
+        percentile(ms, 50),
+        percentile(ms, 99),
+        ms[-1] if ms else float("nan"),
+        non2xx,
+        errors,
+        bad,
+    )
 
 
 def run_python(target: Target, duration: int, connections: int) -> Result:
@@ -493,8 +609,14 @@ def run_python(target: Target, duration: int, connections: int) -> Result:
 # --------------------------------------------------------------------------- orchestration
 
 
-def measure(server: Server, target: Target, args: argparse.Namespace, tmp: Path,
-            prepare: Any = None, ready_timeout: float = 30.0) -> Result:
+def measure(
+    server: Server,
+    target: Target,
+    args: argparse.Namespace,
+    tmp: Path,
+    prepare: Any = None,
+    ready_timeout: float = 30.0,
+) -> Result:
     print(f"  {target.label} [{target.loop}] ...", end="", flush=True)
     server.start()
     try:
@@ -504,8 +626,9 @@ def measure(server: Server, target: Target, args: argparse.Namespace, tmp: Path,
         # One checked request before loading the server.
         status, raw = http_post(target.url, target.body, target.headers)
         if status != 200 or target.expect.encode() not in raw:
-            raise BenchAbort(f"{target.label}: unexpected answer before measuring: HTTP {status} "
-                             f"{raw[:1000]!r}")
+            raise BenchAbort(
+                f"{target.label}: unexpected answer before measuring: HTTP {status} {raw[:1000]!r}"
+            )
         if args.generator_used == "wrk":
             result, out = run_wrk(target, args.duration, args.connections, tmp)
             (tmp / f"wrk-{target.key}-{target.loop}.txt").write_text(out)
@@ -524,24 +647,33 @@ def fmt(value: float, digits: int = 2) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def report(results: list[Result], args: argparse.Namespace, generator_info: str,
-           env_notes: list[str]) -> None:
+def report(
+    results: list[Result], args: argparse.Namespace, generator_info: str, env_notes: list[str]
+) -> None:
     print()
-    print(f"generator: {generator_info}; warm-up {WARMUP_S} s; measured {args.duration} s; "
-          f"{args.connections} connections")
-    print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
-          f"; one uvicorn worker per server, one server at a time")
+    print(
+        f"generator: {generator_info}; warm-up {WARMUP_S} s; measured {args.duration} s; "
+        f"{args.connections} connections"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
+        f"; one uvicorn worker per server, one server at a time"
+    )
     for note in env_notes:
         print(f"note: {note}")
     print()
-    head = (f"{'target':<34} {'loop':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'max ms':>8} {'non-2xx':>8} {'sock err':>8} {'bad':>6}")
+    head = (
+        f"{'target':<34} {'loop':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'non-2xx':>8} {'sock err':>8} {'bad':>6}"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
-        line = (f"{r.label:<34} {r.loop:<8} {r.rps:>10,.0f} {fmt(r.p50_ms):>8} {fmt(r.p99_ms):>8} "
-                f"{fmt(r.max_ms, 1):>8} {r.non_2xx:>8} {r.socket_errors:>8} "
-                f"{(r.bad if r.bad >= 0 else '-')!s:>6}")
+        line = (
+            f"{r.label:<34} {r.loop:<8} {r.rps:>10,.0f} {fmt(r.p50_ms):>8} {fmt(r.p99_ms):>8} "
+            f"{fmt(r.max_ms, 1):>8} {r.non_2xx:>8} {r.socket_errors:>8} "
+            f"{(r.bad if r.bad >= 0 else '-')!s:>6}"
+        )
         print(line + (f"  {'; '.join(r.notes)}" if r.notes else ""))
 
     by = {(r.key, r.loop): r for r in results}
@@ -556,12 +688,16 @@ def report(results: list[Result], args: argparse.Namespace, generator_info: str,
         if straw is not None and straw.rps:
             ratio = me.rps / straw.rps
             verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
-            print(f"  IVEN me [{loop}] / default Strawberry __typename: {ratio:6.2f}x   "
-                  f"target >= {TARGET_RATIO}x: {verdict}")
+            print(
+                f"  IVEN me [{loop}] / default Strawberry __typename: {ratio:6.2f}x   "
+                f"target >= {TARGET_RATIO}x: {verdict}"
+            )
         if plain is not None and plain.rps:
             print(f"  IVEN me [{loop}] / plain Starlette:               {me.rps / plain.rps:6.2f}x")
     if straw is not None and plain is not None and plain.rps:
-        print(f"  default Strawberry / plain Starlette:                {straw.rps / plain.rps:6.2f}x")
+        print(
+            f"  default Strawberry / plain Starlette:                {straw.rps / plain.rps:6.2f}x"
+        )
     if straw is None or not any(("iven", loop) in by for loop in args.loop_list):
         print("  (the PASS/FAIL line needs both `strawberry` and `iven` in --only)")
 
@@ -570,12 +706,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10, help="seconds per measurement (10)")
     p.add_argument("--connections", type=int, default=32, help="concurrent connections (32)")
-    p.add_argument("--loops", default="asyncio,uvloop",
-                   help="event loops for the IVEN server, comma separated (asyncio,uvloop)")
-    p.add_argument("--only", default=",".join(TARGETS),
-                   help="targets to run, comma separated: plain,strawberry,iven (all)")
-    p.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                   help="load generator: wrk if on PATH (auto), or the asyncio one")
+    p.add_argument(
+        "--loops",
+        default="asyncio,uvloop",
+        help="event loops for the IVEN server, comma separated (asyncio,uvloop)",
+    )
+    p.add_argument(
+        "--only",
+        default=",".join(TARGETS),
+        help="targets to run, comma separated: plain,strawberry,iven (all)",
+    )
+    p.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk if on PATH (auto), or the asyncio one",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = p.parse_args(argv)
     args.loop_list = [x.strip() for x in args.loops.split(",") if x.strip()]
@@ -600,12 +746,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.generator_used == "wrk":
         version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
         first = (version.stdout + version.stderr).strip().splitlines()
-        generator_info = (f"{first[0] if first else 'wrk'} (-t{max(1, min(2, args.connections))} "
-                          f"-c{args.connections} --latency, Lua POST script)")
+        generator_info = (
+            f"{first[0] if first else 'wrk'} (-t{max(1, min(2, args.connections))} "
+            f"-c{args.connections} --latency, Lua POST script)"
+        )
     else:
-        generator_info = (f"python asyncio HTTP/1.1 client ({args.connections} keep-alive "
-                          f"connections, in this process; slower than wrk, so lower numbers)"
-                          f"{'' if args.generator == 'python' else ' - wrk not on PATH'}")
+        generator_info = (
+            f"python asyncio HTTP/1.1 client ({args.connections} keep-alive "
+            f"connections, in this process; slower than wrk, so lower numbers)"
+            f"{'' if args.generator == 'python' else ' - wrk not on PATH'}"
+        )
 
     tmp = Path(tempfile.mkdtemp(prefix="iven-bench-"))
     results: list[Result] = []
@@ -614,42 +764,84 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "plain" in args.only_list:
             port = free_port()
-            target = Target("plain", "plain Starlette JSON POST", "asyncio",
-                            f"http://127.0.0.1:{port}/graphql", b'{"query": "{ ok }"}', {},
-                            '"ok":true')
-            results.append(measure(baseline_server("plain_app", port, tmp / "plain.log"),
-                                   target, args, tmp))
+            target = Target(
+                "plain",
+                "plain Starlette JSON POST",
+                "asyncio",
+                f"http://127.0.0.1:{port}/graphql",
+                b'{"query": "{ ok }"}',
+                {},
+                '"ok":true',
+            )
+            results.append(
+                measure(baseline_server("plain_app", port, tmp / "plain.log"), target, args, tmp)
+            )
         if "strawberry" in args.only_list:
             port = free_port()
-            target = Target("strawberry", "default Strawberry { __typename }", "asyncio",
-                            f"http://127.0.0.1:{port}/graphql",
-                            b'{"query": "{ __typename }"}', {}, '"__typename":"Query"')
-            results.append(measure(baseline_server("strawberry_app", port,
-                                                   tmp / "strawberry.log"), target, args, tmp))
+            target = Target(
+                "strawberry",
+                "default Strawberry { __typename }",
+                "asyncio",
+                f"http://127.0.0.1:{port}/graphql",
+                b'{"query": "{ __typename }"}',
+                {},
+                '"__typename":"Query"',
+            )
+            results.append(
+                measure(
+                    baseline_server("strawberry_app", port, tmp / "strawberry.log"),
+                    target,
+                    args,
+                    tmp,
+                )
+            )
         if "iven" in args.only_list:
             env, notes = iven_env(tmp)
             env_notes += notes
             env_notes.append(
-                "IVEN server: " + ", ".join(
-                    f"{k}={env[k]}" for k in ("IVEN_DATABASE_URL", "IVEN_VAR_DIR")
-                    if k in env)
+                "IVEN server: "
+                + ", ".join(
+                    f"{k}={env[k]}" for k in ("IVEN_DATABASE_URL", "IVEN_VAR_DIR") if k in env
+                )
                 + f", IVEN_MONGODB_URL={'set' if env.get('IVEN_MONGODB_URL') else 'embedded briskdb'}"
                 + f", IVEN_REDIS_URL={'set' if env.get('IVEN_REDIS_URL') else 'in-process'}"
-                + f", IVEN_LOG_LEVEL={env.get('IVEN_LOG_LEVEL', 'INFO (default)')}")
+                + f", IVEN_LOG_LEVEL={env.get('IVEN_LOG_LEVEL', 'INFO (default)')}"
+            )
             suffix = secrets.token_hex(4)
-            account = Account(f"bench_{suffix}", f"bench-{suffix}@example.com",
-                              f"bench-pass-{secrets.token_hex(8)}")
+            account = Account(
+                f"bench_{suffix}",
+                f"bench-{suffix}@example.com",
+                f"bench-pass-{secrets.token_hex(8)}",
+            )
             outbox = outbox_dir(env, tmp)
             for loop in args.loop_list:
                 port = free_port()
                 url = f"http://127.0.0.1:{port}/graphql"
-                server = Server(f"iven-gql serve --loop {loop}",
-                                [*iven_command(), "serve", "--host", "127.0.0.1", "--port",
-                                 str(port), "--loop", loop],
-                                env, tmp, tmp / f"iven-{loop}.log")
-                target = Target("iven", "IVEN { me { id username } }", loop, url,
-                                json.dumps({"query": ME_QUERY}).encode(), {},
-                                f'"username":"{account.username}"')
+                server = Server(
+                    f"iven-gql serve --loop {loop}",
+                    [
+                        *iven_command(),
+                        "serve",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--loop",
+                        loop,
+                    ],
+                    env,
+                    tmp,
+                    tmp / f"iven-{loop}.log",
+                )
+                target = Target(
+                    "iven",
+                    "IVEN { me { id username } }",
+                    loop,
+                    url,
+                    json.dumps({"query": ME_QUERY}).encode(),
+                    {},
+                    f'"username":"{account.username}"',
+                )
 
                 def prepare(t: Target, url: str = url) -> None:
                     token = iven_token(url, account, outbox)

@@ -36,10 +36,16 @@ HANDLED_KEY = "iven:bench:outbox:handled"
 def settings(args: argparse.Namespace, tmp: Path) -> Any:
     from iven_gql.config import Settings
 
-    return Settings(database_url=f"{args.mysql_url}/{args.database}", redis_url=args.redis_url,
-                    mongodb_url=args.mongodb_url, var_dir=tmp / "var",
-                    uploads_dir=tmp / "uploads", dispatcher=False,
-                    run_migrations_on_start=True, log_level="WARNING")
+    return Settings(
+        database_url=f"{args.mysql_url}/{args.database}",
+        redis_url=args.redis_url,
+        mongodb_url=args.mongodb_url,
+        var_dir=tmp / "var",
+        uploads_dir=tmp / "uploads",
+        dispatcher=False,
+        run_migrations_on_start=True,
+        log_level="WARNING",
+    )
 
 
 async def timing_handler(deps: Any, event: Any) -> None:
@@ -98,9 +104,16 @@ async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, f
         else:
             install(deps, [], poll_s=2.0)  # the commit hook broadcasts; no local dispatcher
             ready = tmp / "worker.ready"
-            proc = subprocess.Popen([  # noqa: ASYNC220 - starts at once; the bench waits below
-                sys.executable, __file__, "--worker", str(ready),
-                                     *sys.argv[1:]], cwd=ROOT)
+            proc = subprocess.Popen(
+                [  # noqa: ASYNC220 - starts at once; the bench waits below
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    str(ready),
+                    *sys.argv[1:],
+                ],
+                cwd=ROOT,
+            )
             for _ in range(300):
                 if ready.exists():
                     break
@@ -112,13 +125,15 @@ async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, f
         handled: dict[str, float] = {}
         while time.monotonic() < deadline:
             raw = await deps.redis.hgetall(HANDLED_KEY)
-            handled = {(k.decode() if isinstance(k, bytes) else k): float(v)
-                       for k, v in raw.items()}
+            handled = {
+                (k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()
+            }
             if len(handled) >= len(committed):
                 break
             await asyncio.sleep(0.2)
-        latencies = sorted((handled[str(i)] - t) * 1000
-                           for i, t in committed.items() if str(i) in handled)
+        latencies = sorted(
+            (handled[str(i)] - t) * 1000 for i, t in committed.items() if str(i) in handled
+        )
         if mode == "local":
             await worker.close()
     finally:
@@ -127,7 +142,8 @@ async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, f
             proc.wait(timeout=20)
         await resources.close()
     return {
-        "events": len(committed), "handled": len(latencies),
+        "events": len(committed),
+        "handled": len(latencies),
         "p50": statistics.median(latencies),
         "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)],
         "max": latencies[-1],
@@ -151,13 +167,19 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="events committed per second")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--aggregates", type=int, default=50)
-    parser.add_argument("--mysql-url", default=os.environ.get(
-        "IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"))
+    parser.add_argument(
+        "--mysql-url",
+        default=os.environ.get("IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
+    )
     parser.add_argument("--database", default="iven_bench_outbox")
-    parser.add_argument("--redis-url", default=os.environ.get(
-        "IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
-    parser.add_argument("--mongodb-url", default=None,
-                        help="a MongoDB (default: a briskdb listener; nothing is timed on it)")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
+    parser.add_argument(
+        "--mongodb-url",
+        default=None,
+        help="a MongoDB (default: a briskdb listener; nothing is timed on it)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="iven-bench-outbox-"))
@@ -172,18 +194,27 @@ def main() -> int:
             asyncio.run(run_worker(args, tmp, Path(args.worker)))
             return 0
         asyncio.run(prepare_database(args))
-        print(f"bench_outbox: {args.rate:g} events/s for {args.duration:g} s over "
-              f"{args.aggregates} aggregates; MariaDB {args.mysql_url}/{args.database}, "
-              f"Redis {args.redis_url}; handler = note the time (no document write)")
-        print(f"{'dispatcher':<34}{'events':>8}{'handled':>9}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'max ms':>9}")
-        for mode, label in (("local", "in the writer's process"),
-                            ("remote", "another process (Redis wake)")):
+        print(
+            f"bench_outbox: {args.rate:g} events/s for {args.duration:g} s over "
+            f"{args.aggregates} aggregates; MariaDB {args.mysql_url}/{args.database}, "
+            f"Redis {args.redis_url}; handler = note the time (no document write)"
+        )
+        print(
+            f"{'dispatcher':<34}{'events':>8}{'handled':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        )
+        for mode, label in (
+            ("local", "in the writer's process"),
+            ("remote", "another process (Redis wake)"),
+        ):
             r = asyncio.run(measure(args, tmp, mode))
-            print(f"{label:<34}{r['events']:>8}{r['handled']:>9}{r['p50']:>9.1f}"
-                  f"{r['p99']:>9.1f}{r['max']:>9.1f}")
-        print("target: p99 <= 1000 ms under normal load (times from the end of the writer's "
-              "unit of work, wake-up included, to the handler call)")
+            print(
+                f"{label:<34}{r['events']:>8}{r['handled']:>9}{r['p50']:>9.1f}"
+                f"{r['p99']:>9.1f}{r['max']:>9.1f}"
+            )
+        print(
+            "target: p99 <= 1000 ms under normal load (times from the end of the writer's "
+            "unit of work, wake-up included, to the handler call)"
+        )
         asyncio.run(prepare_database(args, create=False))
     finally:
         if listener is not None:

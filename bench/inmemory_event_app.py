@@ -51,13 +51,17 @@ def task_plan(n: int = N_TASKS, people: int = N_PARTICIPANTS) -> list[dict[str, 
         assignees = [i % people]
         if i % 2 == 0:
             assignees.append((i + 7) % people)
-        plan.append({
-            "title": f"Task {i + 1:02d}: bring item {i + 1}",
-            "creator": i % people,
-            "assignees": assignees,
-            "due_at": (datetime(2030, 5, 20, 9, tzinfo=UTC) + timedelta(days=i % 10)).isoformat(),
-            "completed_by": assignees[0] if i % 3 == 0 else None,
-        })
+        plan.append(
+            {
+                "title": f"Task {i + 1:02d}: bring item {i + 1}",
+                "creator": i % people,
+                "assignees": assignees,
+                "due_at": (
+                    datetime(2030, 5, 20, 9, tzinfo=UTC) + timedelta(days=i % 10)
+                ).isoformat(),
+                "completed_by": assignees[0] if i % 3 == 0 else None,
+            }
+        )
     return plan
 
 
@@ -78,13 +82,15 @@ def expense_plan(n: int = N_EXPENSES, people: int = N_PARTICIPANTS) -> list[dict
         mode = "EQUAL" if i % 2 == 0 else "SHARES"
         weights = [None] * size if mode == "EQUAL" else [str(1 + j % 3) for j in range(size)]
         cents = 1200 + 735 * i + (i % 4)  # some amounts do not divide evenly
-        plan.append({
-            "title": f"Expense {i + 1:02d}",
-            "payer": payer,
-            "amount": f"{cents // 100}.{cents % 100:02d}",
-            "mode": mode,
-            "parts": list(zip(members, weights, strict=True)),
-        })
+        plan.append(
+            {
+                "title": f"Expense {i + 1:02d}",
+                "payer": payer,
+                "amount": f"{cents // 100}.{cents % 100:02d}",
+                "mode": mode,
+                "parts": list(zip(members, weights, strict=True)),
+            }
+        )
     return plan
 
 
@@ -219,10 +225,15 @@ def _page(edges: list[Edge[Any]], first: int | None, after: str | None) -> Conne
                 break
     end = start + (20 if first is None else first)
     chosen = edges[start:end]
-    return Connection(edges=chosen, page_info=PageInfo(
-        has_next_page=end < len(edges), has_previous_page=start > 0,
-        start_cursor=chosen[0].cursor if chosen else None,
-        end_cursor=chosen[-1].cursor if chosen else None))
+    return Connection(
+        edges=chosen,
+        page_info=PageInfo(
+            has_next_page=end < len(edges),
+            has_previous_page=start > 0,
+            start_cursor=chosen[0].cursor if chosen else None,
+            end_cursor=chosen[-1].cursor if chosen else None,
+        ),
+    )
 
 
 @strawberry.type
@@ -244,18 +255,19 @@ class Event:
     _expense_edges: strawberry.Private[list[Edge[Expense]]]
 
     @strawberry.field
-    def participants(self, first: int | None = None, after: str | None = None
-                     ) -> Connection[Participant] | None:
+    def participants(
+        self, first: int | None = None, after: str | None = None
+    ) -> Connection[Participant] | None:
         return _page(self._participant_edges, first, after)
 
     @strawberry.field
-    def tasks(self, first: int | None = None, after: str | None = None
-              ) -> Connection[Task] | None:
+    def tasks(self, first: int | None = None, after: str | None = None) -> Connection[Task] | None:
         return _page(self._task_edges, first, after)
 
     @strawberry.field
-    def expenses(self, first: int | None = None, after: str | None = None
-                 ) -> Connection[Expense] | None:
+    def expenses(
+        self, first: int | None = None, after: str | None = None
+    ) -> Connection[Expense] | None:
         return _page(self._expense_edges, first, after)
 
 
@@ -306,22 +318,40 @@ def greedy_settlement(nets: dict[int, int]) -> list[tuple[int, int, int]]:
 
 
 def build_event(event_pk: int = 1) -> Event:
-    users = [User(id=strawberry.ID(gid("User", 100 + i)), username=f"bench_user_{i:02d}",
-                  display_name=f"Bench User{i:02d}") for i in range(N_PARTICIPANTS)]
+    users = [
+        User(
+            id=strawberry.ID(gid("User", 100 + i)),
+            username=f"bench_user_{i:02d}",
+            display_name=f"Bench User{i:02d}",
+        )
+        for i in range(N_PARTICIPANTS)
+    ]
     rsvps = [Rsvp.GOING, Rsvp.MAYBE, Rsvp.GOING, Rsvp.DECLINED]
-    people = [Participant(id=strawberry.ID(gid("Participant", 200 + i)),
-                          role=ParticipantRole(role), rsvp=rsvps[i % len(rsvps)],
-                          display_name=users[i].display_name, user=users[i])
-              for i, role in enumerate(roles())]
+    people = [
+        Participant(
+            id=strawberry.ID(gid("Participant", 200 + i)),
+            role=ParticipantRole(role),
+            rsvp=rsvps[i % len(rsvps)],
+            display_name=users[i].display_name,
+            user=users[i],
+        )
+        for i, role in enumerate(roles())
+    ]
 
     tasks = []
     for i, spec in enumerate(task_plan()):
         assignees = [people[a] for a in spec["assignees"]]
         done = spec["completed_by"]
-        tasks.append(Task(id=strawberry.ID(gid("Task", 300 + i)), title=spec["title"],
-                          status=TaskStatus.DONE if done is not None else TaskStatus.TODO,
-                          due_at=datetime.fromisoformat(spec["due_at"]), assignees=assignees,
-                          completed_by=people[done] if done is not None else None))
+        tasks.append(
+            Task(
+                id=strawberry.ID(gid("Task", 300 + i)),
+                title=spec["title"],
+                status=TaskStatus.DONE if done is not None else TaskStatus.TODO,
+                due_at=datetime.fromisoformat(spec["due_at"]),
+                assignees=assignees,
+                completed_by=people[done] if done is not None else None,
+            )
+        )
 
     paid = dict.fromkeys(range(N_PARTICIPANTS), 0)
     owed = dict.fromkeys(range(N_PARTICIPANTS), 0)
@@ -334,31 +364,58 @@ def build_event(event_pk: int = 1) -> Event:
         paid[spec["payer"]] += total
         for member, cents in zip(members, amounts, strict=True):
             owed[member] += cents
-        shares = [ExpenseShare(participant=people[m], amount=money(c), value=v)
-                  for (m, v), c in zip(spec["parts"], amounts, strict=True)]
-        expenses.append(Expense(id=strawberry.ID(gid("Expense", 400 + i)), title=spec["title"],
-                                amount=money(total), paid_by=people[spec["payer"]],
-                                shares=shares))
+        shares = [
+            ExpenseShare(participant=people[m], amount=money(c), value=v)
+            for (m, v), c in zip(spec["parts"], amounts, strict=True)
+        ]
+        expenses.append(
+            Expense(
+                id=strawberry.ID(gid("Expense", 400 + i)),
+                title=spec["title"],
+                amount=money(total),
+                paid_by=people[spec["payer"]],
+                shares=shares,
+            )
+        )
     expenses.reverse()  # IVEN lists the most recent first
 
     nets = {k: paid[k] - owed[k] for k in paid}
-    balances = [Balance(participant=people[k], paid=money(paid[k]), owed=money(owed[k]),
-                        sent=money(0), received=money(0), net=money(nets[k]))
-                for k in range(N_PARTICIPANTS)]
-    plan = [Transfer(from_=people[d], to=people[c], amount=money(a))
-            for d, c, a in greedy_settlement(nets)]
+    balances = [
+        Balance(
+            participant=people[k],
+            paid=money(paid[k]),
+            owed=money(owed[k]),
+            sent=money(0),
+            received=money(0),
+            net=money(nets[k]),
+        )
+        for k in range(N_PARTICIPANTS)
+    ]
+    plan = [
+        Transfer(from_=people[d], to=people[c], amount=money(a))
+        for d, c, a in greedy_settlement(nets)
+    ]
 
     def edges(kind: str, nodes: list[Any]) -> list[Edge[Any]]:
         return [Edge(cursor=gid(f"cursor:{kind}", n), node=node) for n, node in enumerate(nodes)]
 
-    return Event(id=strawberry.ID(gid("Event", event_pk)), title="Bench weekend",
-                 description="The event page benchmark: 20 participants, tasks and expenses.",
-                 starts_at=datetime.fromisoformat(STARTS_AT),
-                 ends_at=datetime.fromisoformat(ENDS_AT), status=EventStatus.ACTIVE,
-                 currency=CURRENCY, viewer_role=ParticipantRole.OWNER,
-                 participant_count=len(people), owner=users[0], balances=balances,
-                 settlement_plan=plan, _participant_edges=edges("p", people),
-                 _task_edges=edges("t", tasks), _expense_edges=edges("e", expenses))
+    return Event(
+        id=strawberry.ID(gid("Event", event_pk)),
+        title="Bench weekend",
+        description="The event page benchmark: 20 participants, tasks and expenses.",
+        starts_at=datetime.fromisoformat(STARTS_AT),
+        ends_at=datetime.fromisoformat(ENDS_AT),
+        status=EventStatus.ACTIVE,
+        currency=CURRENCY,
+        viewer_role=ParticipantRole.OWNER,
+        participant_count=len(people),
+        owner=users[0],
+        balances=balances,
+        settlement_plan=plan,
+        _participant_edges=edges("p", people),
+        _task_edges=edges("t", tasks),
+        _expense_edges=edges("e", expenses),
+    )
 
 
 EVENT = build_event()
@@ -377,5 +434,6 @@ schema = strawberry.Schema(
     Query,
     extensions=[lambda: ParserCache(maxsize=100), lambda: ValidationCache(maxsize=100)],
 )
-app = Starlette(routes=[Route("/graphql", GraphQL(schema, graphql_ide=None),
-                              methods=["GET", "POST"])])
+app = Starlette(
+    routes=[Route("/graphql", GraphQL(schema, graphql_ide=None), methods=["GET", "POST"])]
+)

@@ -101,7 +101,9 @@ class Resources:
         else:
             self.backends["documents"] = f"mongodb ({redact_url(mongo_url)})"
         documents = await _within(
-            "MongoDB", mongo_url, timeout + 1,
+            "MongoDB",
+            mongo_url,
+            timeout + 1,
             DocumentStore.connect(mongo_url, s.mongodb_database, timeout_s=timeout),
         )
 
@@ -136,7 +138,8 @@ class Resources:
         await presence.tracker(self.deps).start()
         media.files(self.deps)  # creates the upload folders
         dispatcher = dispatcher_uc.install(
-            self.deps, [*projections.HANDLERS, notifications.notify, media.on_event_deleted])
+            self.deps, [*projections.HANDLERS, notifications.notify, media.on_event_deleted]
+        )
         if s.dispatcher:
             await dispatcher.start()
             jobs = self.deps.state["notification_jobs"] = notifications.Jobs(self.deps)
@@ -191,15 +194,18 @@ class IvenGraphQL(GraphQL[Context, None]):
         )
         self.resources = resources
         self.settings = settings
-        self.prepared = PreparedDocuments(cast("Schema", self.schema), rules,
-                                          {t.value for t in POST_OPERATIONS})
+        self.prepared = PreparedDocuments(
+            cast("Schema", self.schema), rules, {t.value for t in POST_OPERATIONS}
+        )
         self.chat_plans = ChatPlans(self)
         self._render_groups = RenderGroups()
 
-    def render_group(self, deps: Deps, plan: ChatPlan, variables: dict[str, Any],
-                     viewer: Any) -> RenderGroup:
-        return self._render_groups.get(deps, plan, variables, viewer,
-                                       cast("Schema", self.schema)._schema)
+    def render_group(
+        self, deps: Deps, plan: ChatPlan, variables: dict[str, Any], viewer: Any
+    ) -> RenderGroup:
+        return self._render_groups.get(
+            deps, plan, variables, viewer, cast("Schema", self.schema)._schema
+        )
 
     @property
     def deps(self) -> Deps:
@@ -228,13 +234,17 @@ class IvenGraphQL(GraphQL[Context, None]):
 
     async def parse_http_body(self, request: Any) -> Any:
         headers = request.headers
-        if (headers.get("content-type", "").split(";", 1)[0].strip().lower()
-                == "multipart/form-data"):
+        if (
+            headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            == "multipart/form-data"
+        ):
             # size and CSRF header checked by files.guarded_upload before any byte was read
             parsed = await super().parse_http_body(request)
-            refused = files.upload_operation_error(getattr(parsed, "query", None),
-                                                   getattr(parsed, "operation_name", None),
-                                                   UPLOAD_FIELDS)
+            refused = files.upload_operation_error(
+                getattr(parsed, "query", None),
+                getattr(parsed, "operation_name", None),
+                UPLOAD_FIELDS,
+            )
             if refused:
                 raise HTTPException(400, refused)
             return parsed
@@ -242,10 +252,13 @@ class IvenGraphQL(GraphQL[Context, None]):
         if declared and declared.isdigit() and int(declared) > self.settings.max_request_bytes:
             raise HTTPException(413, "Request body too large")
         accept = headers.get("accept", "")
-        if (request.method == "POST"
-                and headers.get("content-type", "").split(";", 1)[0].strip().lower()
-                == "application/json"
-                and "multipart/mixed" not in accept and "text/event-stream" not in accept):
+        if (
+            request.method == "POST"
+            and headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            == "application/json"
+            and "multipart/mixed" not in accept
+            and "text/event-stream" not in accept
+        ):
             data: Any = self._parse_json_request(await request.get_body())
         else:
             data = await super().parse_http_body(request)
@@ -274,8 +287,9 @@ class IvenGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, "`operationName` must be a string or null.")
         if not isinstance(extensions, (dict, type(None))):
             raise HTTPException(400, "The GraphQL operation's `extensions` must be an object.")
-        return GraphQLRequestData(query=query, variables=variables,
-                                  operation_name=operation_name, extensions=extensions)
+        return GraphQLRequestData(
+            query=query, variables=variables, operation_name=operation_name, extensions=extensions
+        )
 
     async def process_result(self, request: Any, result: Any) -> Any:
         # Errors raised before the operation ran (e.g. a syntax error) skip the extensions.
@@ -311,8 +325,11 @@ class FastJSONPost:
                 content_type = value
             elif name == b"accept":
                 accept = value
-        return (content_type.split(b";", 1)[0].strip().lower() == b"application/json"
-                and b"multipart/mixed" not in accept and b"text/event-stream" not in accept)
+        return (
+            content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+            and b"multipart/mixed" not in accept
+            and b"text/event-stream" not in accept
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._handles(scope):
@@ -324,8 +341,12 @@ class FastJSONPost:
     def takes_directly(self, scope: Scope) -> bool:
         """A request the app may hand over before routing and middleware: POST JSON to
         /graphql without an Origin header (so no CORS header to add)."""
-        return (scope["type"] == "http" and scope["path"] == "/graphql" and self._handles(scope)
-                and not any(name == b"origin" for name, _ in scope["headers"]))
+        return (
+            scope["type"] == "http"
+            and scope["path"] == "/graphql"
+            and self._handles(scope)
+            and not any(name == b"origin" for name, _ in scope["headers"])
+        )
 
     async def direct(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -334,7 +355,6 @@ class FastJSONPost:
             log.exception("unhandled error")
             response = PlainTextResponse("Internal Server Error", status_code=500)
         await response(scope, receive, send)
-
 
     async def _run(self, request: Request) -> Response:
         view = self.view
@@ -347,14 +367,22 @@ class FastJSONPost:
                 raise HTTPException(413, "GraphQL document too large")
             sub_response = Response()
             context = await view.get_context(request, sub_response)
-            result = await view.prepared.execute(
-                data.query, data.variables, data.operation_name, data.extensions, context
-            ) if data.query else None
+            result = (
+                await view.prepared.execute(
+                    data.query, data.variables, data.operation_name, data.extensions, context
+                )
+                if data.query
+                else None
+            )
             try:
                 result = result or await view.schema.execute(
-                    data.query, variable_values=data.variables, context_value=context,
-                    operation_name=data.operation_name, allowed_operation_types=POST_OPERATIONS,
-                    operation_extensions=data.extensions)
+                    data.query,
+                    variable_values=data.variables,
+                    context_value=context,
+                    operation_name=data.operation_name,
+                    allowed_operation_types=POST_OPERATIONS,
+                    operation_extensions=data.extensions,
+                )
             except CannotGetOperationTypeError as exc:
                 raise HTTPException(400, exc.as_http_error_reason()) from None
             except InvalidOperationTypeError as exc:
@@ -364,9 +392,11 @@ class FastJSONPost:
             payload = await view.process_result(request, result)
         except HTTPException as exc:
             return PlainTextResponse(exc.reason, status_code=exc.status_code)
-        return Response(json.dumps(payload, separators=(",", ":")).encode(),
-                        media_type="application/json",
-                        headers={"x-request-id": context.request_id})
+        return Response(
+            json.dumps(payload, separators=(",", ":")).encode(),
+            media_type="application/json",
+            headers={"x-request-id": context.request_id},
+        )
 
 
 class IvenApp(Starlette):
@@ -460,12 +490,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR / "graphiql")))
     middleware = []
     if settings.cors_origins:
-        middleware.append(Middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-            allow_headers=["authorization", "content-type", "x-iven-csrf",
-                           "apollo-require-preflight"],
-            expose_headers=["x-request-id"], max_age=600,
-        ))
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "x-iven-csrf",
+                    "apollo-require-preflight",
+                ],
+                expose_headers=["x-request-id"],
+                max_age=600,
+            )
+        )
     app = IvenApp(routes=routes, lifespan=lifespan, middleware=middleware)
     app.fast = fast
     app.sockets = graphql

@@ -48,8 +48,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         revision = asyncio.run(_migrate(settings))
     except Exception as exc:  # noqa: BLE001 - reported without a traceback
-        print(f"iven-gql: migration failed on {redact_url(settings.database_url)}: "
-              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"iven-gql: migration failed on {redact_url(settings.database_url)}: "
+            f"{type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     print(f"database at revision {revision}")
     return 0
@@ -86,8 +89,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             embedded = EmbeddedListener.start(settings.var_dir / "briskdb", pool_size=2)
             if args.workers > 3:
-                sys.exit("iven-gql: the embedded document store serves at most 3 workers; "
-                         "set IVEN_MONGODB_URL")
+                sys.exit(
+                    "iven-gql: the embedded document store serves at most 3 workers; "
+                    "set IVEN_MONGODB_URL"
+                )
             os.environ["IVEN_MONGODB_URL"] = embedded.url
     common: dict[str, Any] = {
         "host": args.host,
@@ -194,8 +199,10 @@ async def _sweep(settings: Settings, older_than_s: float) -> str:
     deps = await resources.open()
     try:
         removed = await sweep_uploads(deps, older_than_s)
-        return (f"removed {removed['media']} orphan media, {removed['avatars']} unused "
-                f"avatars and {removed['temporary']} abandoned temporary files")
+        return (
+            f"removed {removed['media']} orphan media, {removed['avatars']} unused "
+            f"avatars and {removed['temporary']} abandoned temporary files"
+        )
     finally:
         await resources.close()
 
@@ -213,8 +220,10 @@ def cmd_briskdb(args: argparse.Namespace) -> int:
     from stores.documents import EmbeddedListener
 
     listener = EmbeddedListener.start(Path(args.data), address=f"{args.host}:{args.port}")
-    print(f"briskdb MongoDB listener on {listener.url.split('/?')[0]}/ (data in {args.data})",
-          flush=True)
+    print(
+        f"briskdb MongoDB listener on {listener.url.split('/?')[0]}/ (data in {args.data})",
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -231,10 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
-                       help="event loop (asyncio keeps the latency tail shorter; see bench/)")
-    serve.add_argument("--proxy-headers", action="store_true",
-                       help="trust X-Forwarded-For/Proto (only behind your own proxy)")
+    serve.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="event loop (asyncio keeps the latency tail shorter; see bench/)",
+    )
+    serve.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-For/Proto (only behind your own proxy)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
@@ -244,22 +260,27 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
     export.set_defaults(func=cmd_export_schema)
 
-    admin = sub.add_parser("create-admin",
-                           help="create an admin (password from IVEN_ADMIN_PASSWORD or prompt)")
+    admin = sub.add_parser(
+        "create-admin", help="create an admin (password from IVEN_ADMIN_PASSWORD or prompt)"
+    )
     admin.add_argument("--email", required=True)
     admin.add_argument("--username", required=True)
     admin.set_defaults(func=cmd_create_admin)
     dispatcher = sub.add_parser("dispatcher", help="run the outbox dispatcher alone (no HTTP)")
     dispatcher.set_defaults(func=cmd_dispatcher)
-    rebuild = sub.add_parser("rebuild-projections",
-                             help="recreate the user and event snapshots from MySQL")
+    rebuild = sub.add_parser(
+        "rebuild-projections", help="recreate the user and event snapshots from MySQL"
+    )
     rebuild.set_defaults(func=cmd_rebuild_projections)
-    sweep = sub.add_parser("sweep-uploads", help="delete upload files that no document names "
-                                                 "(e.g. left by a crash)")
+    sweep = sub.add_parser(
+        "sweep-uploads", help="delete upload files that no document names (e.g. left by a crash)"
+    )
     sweep.add_argument("--older-than-minutes", type=float, default=60.0)
     sweep.set_defaults(func=cmd_sweep_uploads)
-    brisk = sub.add_parser("briskdb", help="run a standalone briskdb MongoDB listener "
-                                           "(development and CI stand-in for MongoDB)")
+    brisk = sub.add_parser(
+        "briskdb",
+        help="run a standalone briskdb MongoDB listener (development and CI stand-in for MongoDB)",
+    )
     brisk.add_argument("--host", default="127.0.0.1")
     brisk.add_argument("--port", type=int, default=27017)
     brisk.add_argument("--data", default="./var/briskdb")

@@ -43,7 +43,8 @@ class Loaders:
         loader: DataLoader[int, Any] | None = self._by_model.get(model)
         if loader is None:
             loader = self._by_model[model] = DataLoader(
-                partial(events_uc.rows_by_id, self.deps, model))
+                partial(events_uc.rows_by_id, self.deps, model)
+            )
         return loader
 
     @cached_property

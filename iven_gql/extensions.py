@@ -58,34 +58,53 @@ def shape_errors(errors: list[GraphQLError], request_id: str) -> list[GraphQLErr
                 exc_info=error.original_error,
                 extra={"request_id": request_id, "path": error.path},
             )
-            shaped.append(GraphQLError(
-                "Internal server error.", nodes=error.nodes, path=error.path,
-                extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-            ))
+            shaped.append(
+                GraphQLError(
+                    "Internal server error.",
+                    nodes=error.nodes,
+                    path=error.path,
+                    extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+                )
+            )
         else:
             extensions = dict(error.extensions or {})
             extensions["code"] = code
-            shaped.append(GraphQLError(
-                error.message, nodes=error.nodes, source=error.source,
-                positions=error.positions, path=error.path, extensions=extensions,
-            ))
+            shaped.append(
+                GraphQLError(
+                    error.message,
+                    nodes=error.nodes,
+                    source=error.source,
+                    positions=error.positions,
+                    path=error.path,
+                    extensions=extensions,
+                )
+            )
     return shaped
 
 
-def log_operation(context: Any, operation_name: str | None, operation_type: str | None,
-                  start: float, statements: int, errors: int) -> None:
+def log_operation(
+    context: Any,
+    operation_name: str | None,
+    operation_type: str | None,
+    start: float,
+    statements: int,
+    errors: int,
+) -> None:
     """The one JSON log line per operation."""
     if log.isEnabledFor(logging.INFO):
         viewer = getattr(context, "viewer", None)
-        log.info("operation", extra={
-            "request_id": getattr(context, "request_id", "-"),
-            "operation": operation_name,
-            "operation_type": operation_type,
-            "viewer_id": viewer.user_id if viewer is not None else None,
-            "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-            "statements": statements,
-            "errors": errors,
-        })
+        log.info(
+            "operation",
+            extra={
+                "request_id": getattr(context, "request_id", "-"),
+                "operation": operation_name,
+                "operation_type": operation_type,
+                "viewer_id": viewer.user_id if viewer is not None else None,
+                "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                "statements": statements,
+                "errors": errors,
+            },
+        )
 
 
 class IvenOperation(SchemaExtension):
@@ -93,8 +112,14 @@ class IvenOperation(SchemaExtension):
     token limit, extra validation rules, cached parse and validation, error shaping, and one
     JSON log line with request id, operation, viewer, duration and SQL statements."""
 
-    def __init__(self, *, max_tokens: int, rules: tuple[Any, ...], parse: Callable[..., Any],
-                 validate: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        *,
+        max_tokens: int,
+        rules: tuple[Any, ...],
+        parse: Callable[..., Any],
+        validate: Callable[..., Any],
+    ) -> None:
         self.max_tokens = max_tokens
         self.rules = rules
         self.parse = parse
@@ -119,8 +144,14 @@ class IvenOperation(SchemaExtension):
                 result.errors = shape_errors(errors, request_id)  # type: ignore[union-attr]
             if context is not None:
                 context.operation_name = ctx.operation_name
-            log_operation(context, ctx.operation_name, _operation_type(ctx), start, counter[0],
-                          len(errors or ()))
+            log_operation(
+                context,
+                ctx.operation_name,
+                _operation_type(ctx),
+                start,
+                counter[0],
+                len(errors or ()),
+            )
 
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -130,7 +161,8 @@ class IvenOperation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         ctx.pre_execution_errors = self.validate(
-            ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+            ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
+        )
         yield
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
@@ -166,13 +198,23 @@ class OperationRules:
         if not settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         # Strawberry's shared LRU caches (keyed by document text / parsed document and rules)
-        return cls(max_tokens=settings.max_tokens, rules=tuple(rules),
-                   parse=ParserCache(maxsize=1024).cached_parse_document,
-                   validate=ValidationCache(maxsize=1024).cached_validate_document)
+        return cls(
+            max_tokens=settings.max_tokens,
+            rules=tuple(rules),
+            parse=ParserCache(maxsize=1024).cached_parse_document,
+            validate=ValidationCache(maxsize=1024).cached_validate_document,
+        )
 
     def extensions(self) -> list[Callable[[], SchemaExtension]]:
-        return [partial(IvenOperation, max_tokens=self.max_tokens, rules=self.rules,
-                        parse=self.parse, validate=self.validate)]
+        return [
+            partial(
+                IvenOperation,
+                max_tokens=self.max_tokens,
+                rules=self.rules,
+                parse=self.parse,
+                validate=self.validate,
+            )
+        ]
 
 
 def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:

@@ -36,11 +36,14 @@ CSRF_HEADERS = (b"x-iven-csrf", b"apollo-require-preflight")
 
 
 def _served(found: media_uc.ServedFile) -> Response:
-    headers = {**SECURITY_HEADERS,
-               "cache-control": f"private, max-age={max(0, found.max_age)}"}
-    return FileResponse(found.path, media_type=found.media_type, headers=headers,
-                        filename=found.download_name,
-                        content_disposition_type="inline" if found.inline else "attachment")
+    headers = {**SECURITY_HEADERS, "cache-control": f"private, max-age={max(0, found.max_age)}"}
+    return FileResponse(
+        found.path,
+        media_type=found.media_type,
+        headers=headers,
+        filename=found.download_name,
+        content_disposition_type="inline" if found.inline else "attachment",
+    )
 
 
 async def _serve(request: Request, lookup: Any) -> Response:
@@ -48,20 +51,29 @@ async def _serve(request: Request, lookup: Any) -> Response:
     try:
         return _served(await lookup(deps))
     except media_uc.LinkRefused as refused:
-        return PlainTextResponse(refused.message, status_code=refused.status,
-                                 headers=SECURITY_HEADERS)
+        return PlainTextResponse(
+            refused.message, status_code=refused.status, headers=SECURITY_HEADERS
+        )
 
 
 async def media_file(request: Request) -> Response:
     params = request.path_params
-    return await _serve(request, lambda deps: media_uc.media_file(
-        deps, params["media_id"], params["variant"], dict(request.query_params)))
+    return await _serve(
+        request,
+        lambda deps: media_uc.media_file(
+            deps, params["media_id"], params["variant"], dict(request.query_params)
+        ),
+    )
 
 
 async def avatar_file(request: Request) -> Response:
     params = request.path_params
-    return await _serve(request, lambda deps: media_uc.avatar_file(
-        deps, params["user_id"], params["size"], dict(request.query_params)))
+    return await _serve(
+        request,
+        lambda deps: media_uc.avatar_file(
+            deps, params["user_id"], params["size"], dict(request.query_params)
+        ),
+    )
 
 
 # --- multipart uploads -------------------------------------------------------------------------
@@ -80,15 +92,15 @@ def is_multipart(scope: Scope) -> bool:
     return False
 
 
-async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive,
-                         send: Send) -> None:
+async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
     """Runs a multipart request through `app` with the CSRF header required and the body
     counted (413 past `limit`)."""
     headers = dict(scope["headers"])
     if not any(headers.get(name, b"").strip() for name in CSRF_HEADERS):
         await PlainTextResponse(
             "Multipart requests need an x-iven-csrf or Apollo-Require-Preflight header.",
-            status_code=400)(scope, receive, send)
+            status_code=400,
+        )(scope, receive, send)
         return
     declared = headers.get(b"content-length", b"")
     if declared.isdigit() and int(declared) > limit:
@@ -116,12 +128,12 @@ async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive,
         await app(scope, counted_receive, tracked_send)
     except BodyTooLarge:
         if not started:
-            await PlainTextResponse("Request body too large", status_code=413)(
-                scope, receive, send)
+            await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
 
 
-def upload_operation_error(query: str | None, operation_name: str | None,
-                           allowed: frozenset[str]) -> str | None:
+def upload_operation_error(
+    query: str | None, operation_name: str | None, allowed: frozenset[str]
+) -> str | None:
     """Why a multipart request is refused (None: it is a mutation of upload fields only)."""
     if not query:
         return "No GraphQL query found in the request"
@@ -130,15 +142,24 @@ def upload_operation_error(query: str | None, operation_name: str | None,
     except GraphQLError:
         return None  # reported by the normal execution as a syntax error
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations
-              if operation_name is None or (o.name and o.name.value == operation_name)]
+    chosen = [
+        o
+        for o in operations
+        if operation_name is None or (o.name and o.name.value == operation_name)
+    ]
     if len(chosen) != 1:
         return None  # the normal execution reports it
     operation = chosen[0]
-    fields = {getattr(s, "name", None) and s.name.value  # type: ignore[attr-defined]
-              for s in operation.selection_set.selections}
-    if operation.operation is not OperationType.MUTATION or not fields <= (allowed | {
-            "__typename"}):
-        return ("Multipart requests are accepted for file uploads only: "
-                + ", ".join(sorted(allowed)) + ".")
+    fields = {
+        getattr(s, "name", None) and s.name.value  # type: ignore[attr-defined]
+        for s in operation.selection_set.selections
+    }
+    if operation.operation is not OperationType.MUTATION or not fields <= (
+        allowed | {"__typename"}
+    ):
+        return (
+            "Multipart requests are accepted for file uploads only: "
+            + ", ".join(sorted(allowed))
+            + "."
+        )
     return None

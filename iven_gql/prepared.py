@@ -36,8 +36,9 @@ class Prepared:
 
 
 class PreparedDocuments:
-    def __init__(self, schema: Schema, rules: OperationRules,
-                 allowed: set[str], maxsize: int = 512) -> None:
+    def __init__(
+        self, schema: Schema, rules: OperationRules, allowed: set[str], maxsize: int = 512
+    ) -> None:
         self.schema = schema
         self.rules = rules
         self.allowed = allowed  # operation type names: "query", "mutation"
@@ -74,9 +75,14 @@ class PreparedDocuments:
                 self._documents.popitem(last=False)
         return found
 
-    async def execute(self, query: str, variables: dict[str, Any] | None,
-                      operation_name: str | None, extensions: dict[str, Any] | None,
-                      context: Any) -> ExecutionResult | None:
+    async def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        extensions: dict[str, Any] | None,
+        context: Any,
+    ) -> ExecutionResult | None:
         """The result, or None when the standard path must take this request."""
         prepared = self.get(query)
         if prepared is None:
@@ -89,16 +95,24 @@ class PreparedDocuments:
         token = statement_count.set(counter)
         try:
             result = self.schema._get_execute_function()(
-                self.schema._schema, prepared.document, root_value=None, middleware=None,
-                variable_values=variables, operation_name=operation_name,
-                context_value=context, is_awaitable=optimized_is_awaitable,
-                operation_extensions=extensions, **self._execute_kwargs)
+                self.schema._schema,
+                prepared.document,
+                root_value=None,
+                middleware=None,
+                variable_values=variables,
+                operation_name=operation_name,
+                context_value=context,
+                is_awaitable=optimized_is_awaitable,
+                operation_extensions=extensions,
+                **self._execute_kwargs,
+            )
             if optimized_is_awaitable(result):
                 result = await result
         finally:
             statement_count.reset(token)
         errors = shape_errors(result.errors, context.request_id) if result.errors else None
         context.operation_name = operation[0]
-        log_operation(context, operation[0], operation[1].value, start, counter[0],
-                      len(errors or ()))
+        log_operation(
+            context, operation[0], operation[1].value, start, counter[0], len(errors or ())
+        )
         return ExecutionResult(data=result.data, errors=errors)

@@ -78,8 +78,9 @@ class ChatPlan:
 
     __slots__ = ("document", "field", "operation", "rendering_variables", "shared")
 
-    def __init__(self, document: Any, operation: OperationDefinitionNode, field: FieldNode,
-                 shared: bool) -> None:
+    def __init__(
+        self, document: Any, operation: OperationDefinitionNode, field: FieldNode, shared: bool
+    ) -> None:
         self.document = document
         self.operation = operation
         self.field = field
@@ -95,8 +96,9 @@ class ChatPlan:
 def _variables(node: Any, document: Any) -> set[str]:
     """Variables used under `node`, fragments included."""
     names: set[str] = set()
-    fragments = {d.name.value: d for d in document.definitions
-                 if isinstance(d, FragmentDefinitionNode)}
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
     seen: set[str] = set()
 
     class Collect(Visitor):
@@ -150,8 +152,9 @@ class ChatPlans:
         prepared = self.view.prepared.get(query)
         if prepared is None:
             return None
-        operations = [d for d in prepared.document.definitions
-                      if isinstance(d, OperationDefinitionNode)]
+        operations = [
+            d for d in prepared.document.definitions if isinstance(d, OperationDefinitionNode)
+        ]
         if operation_name is not None:
             operations = [d for d in operations if d.name and d.name.value == operation_name]
         if len(operations) != 1 or operations[0].operation != OperationType.SUBSCRIPTION:
@@ -170,18 +173,23 @@ class ChatPlans:
 async def prime_snapshots(deps: Deps, context: Context, change: Change) -> None:
     """The authors' snapshots from this process's cache (resolvers/projections.py), so a
     delivery does not wait for the document store."""
-    ids = [i for i in {change.user_id, change.message.author_user_id if change.message else None}
-           if i is not None]
-    for user_id, snapshot in zip(ids, await projections_uc.cached_user_snapshots(deps, ids),
-                                 strict=True):
+    ids = [
+        i
+        for i in {change.user_id, change.message.author_user_id if change.message else None}
+        if i is not None
+    ]
+    for user_id, snapshot in zip(
+        ids, await projections_uc.cached_user_snapshots(deps, ids), strict=True
+    ):
         context.loaders.user_snapshot.prime(user_id, snapshot)
 
 
 class RenderGroup:
     """Subscribers rendering a change the same way: rendered once, sent to each."""
 
-    def __init__(self, deps: Deps, plan: ChatPlan, variables: dict[str, Any] | None,
-                 viewer: Any, schema: Any) -> None:
+    def __init__(
+        self, deps: Deps, plan: ChatPlan, variables: dict[str, Any] | None, viewer: Any, schema: Any
+    ) -> None:
         self.deps = deps
         self.plan = plan
         self.variables = variables
@@ -192,13 +200,22 @@ class RenderGroup:
         return id(self)
 
     async def render(self, change: Change) -> str:
-        context = Context(deps=self.deps, request=None,  # type: ignore[arg-type]
-                          response=None, client=ClientInfo("", ""), viewer=self.viewer)
+        context = Context(
+            deps=self.deps,
+            request=None,  # type: ignore[arg-type]
+            response=None,
+            client=ClientInfo("", ""),
+            viewer=self.viewer,
+        )
         await prime_snapshots(self.deps, context, change)
-        executor = Executor.build(self.schema, self.plan.document, root_value=chat_event(change),
-                                  context_value=context, raw_variable_values=self.variables,
-                                  operation_name=self.plan.operation.name.value
-                                  if self.plan.operation.name else None)
+        executor = Executor.build(
+            self.schema,
+            self.plan.document,
+            root_value=chat_event(change),
+            context_value=context,
+            raw_variable_values=self.variables,
+            operation_name=self.plan.operation.name.value if self.plan.operation.name else None,
+        )
         if isinstance(executor, list):
             payload: dict[str, Any] = {"errors": [e.formatted for e in executor]}
         else:
@@ -208,8 +225,12 @@ class RenderGroup:
             payload = {"data": result.data}  # type: ignore[union-attr]
             if result.errors:  # type: ignore[union-attr]
                 payload["errors"] = [
-                    e.formatted for e in shape_errors(result.errors,  # type: ignore[union-attr]
-                                                      context.request_id)]
+                    e.formatted
+                    for e in shape_errors(
+                        result.errors,  # type: ignore[union-attr]
+                        context.request_id,
+                    )
+                ]
         return json.dumps(payload, separators=(",", ":"), default=str)
 
     async def deliver(self, change: Change, subscribers: list[Subscriber]) -> None:
@@ -223,8 +244,9 @@ class RenderGroup:
             assert isinstance(sub, WSSubscriber)
             data = frames.get(sub.op_id)
             if data is None:
-                data = frames[sub.op_id] = (f'{{"id":{json.dumps(sub.op_id)},"type":"next",'
-                                            f'"payload":{payload}}}').encode()
+                data = frames[sub.op_id] = (
+                    f'{{"id":{json.dumps(sub.op_id)},"type":"next","payload":{payload}}}'
+                ).encode()
             if not sub.handler.send_now(data):
                 await sub.handler.push(data.decode())
 
@@ -272,9 +294,19 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if proto is None:
             ws: WebSocket = self.websocket.ws  # type: ignore[attr-defined]
             proto = getattr(ws._send, "__self__", None)
-            if not all(hasattr(proto, a) for a in ("conn", "transport", "writable", "close_sent",
-                                                     "handshake_complete", "initial_response",
-                                                     "request", "response")):
+            if not all(
+                hasattr(proto, a)
+                for a in (
+                    "conn",
+                    "transport",
+                    "writable",
+                    "close_sent",
+                    "handshake_complete",
+                    "initial_response",
+                    "request",
+                    "response",
+                )
+            ):
                 proto = False
             self._proto = proto
         return proto
@@ -292,9 +324,15 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         (what `iven-gql serve` runs): no ASGI round trip per socket. False when that is not
         possible (another server, a socket paused or closing, a backlog): use `push`."""
         proto = self._protocol()
-        if (proto is False or self._backlog is not None or not proto.handshake_complete
-                or proto.close_sent or proto.initial_response is not None
-                or not proto.writable.is_set() or proto.transport.is_closing()):
+        if (
+            proto is False
+            or self._backlog is not None
+            or not proto.handshake_complete
+            or proto.close_sent
+            or proto.initial_response is not None
+            or not proto.writable.is_set()
+            or proto.transport.is_closing()
+        ):
             return False
         try:
             proto.conn.send_text(data)
@@ -337,18 +375,24 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         query = payload.get("query")
         view: Any = self.view
         plan = None
-        if (isinstance(query, str) and self.connection_acknowledged
-                and message.get("id") not in self.operations
-                and (self.max_subscriptions_per_connection is None
-                     or len(self.operations) < self.max_subscriptions_per_connection)):
+        if (
+            isinstance(query, str)
+            and self.connection_acknowledged
+            and message.get("id") not in self.operations
+            and (
+                self.max_subscriptions_per_connection is None
+                or len(self.operations) < self.max_subscriptions_per_connection
+            )
+        ):
             name = payload.get("operationName")
             plan = view.chat_plans.get(query, name if isinstance(name, str) else None)
         if plan is None or not isinstance(query, str):
             await super().handle_subscribe(message)
             return
         variables = payload.get("variables")
-        operation = ChatOperation(self, message["id"], query, variables,
-                                  payload.get("operationName"))
+        operation = ChatOperation(
+            self, message["id"], query, variables, payload.get("operationName")
+        )
         operation.subscriber = None
         self.operations[operation.id] = operation
         operation.task = asyncio.create_task(self._start_chat(operation, plan))
@@ -356,14 +400,20 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def _fail_with(self, operation: ChatOperation, exc: Exception) -> None:
         code = {"code": exc.code} if isinstance(exc, DomainError) else None
-        await self._fail(operation, [GraphQLError(str(exc), original_error=exc, path=[ROOT_FIELD],
-                                                  extensions=code)])
+        await self._fail(
+            operation,
+            [GraphQLError(str(exc), original_error=exc, path=[ROOT_FIELD], extensions=code)],
+        )
 
     async def _fail(self, operation: ChatOperation, errors: list[GraphQLError]) -> None:
         shaped = shape_errors(errors, self.context.request_id)
         await operation.send_operation_message(
-            {"id": operation.id, "type": "next",
-             "payload": {"data": None, "errors": [e.formatted for e in shaped]}})
+            {
+                "id": operation.id,
+                "type": "next",
+                "payload": {"data": None, "errors": [e.formatted for e in shaped]},
+            }
+        )
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
     async def _start_chat(self, operation: ChatOperation, plan: ChatPlan) -> None:
@@ -384,8 +434,9 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self._fail_with(operation, exc)
             return
         group = view.render_group(self.context.deps, plan, raw, viewer)
-        sub = WSSubscriber(event_id, viewer.user_id, viewer.session_id, viewer.expires_at,
-                           group, self._ended)
+        sub = WSSubscriber(
+            event_id, viewer.user_id, viewer.session_id, viewer.expires_at, group, self._ended
+        )
         sub.handler = self
         sub.op_id = operation.id
         operation.subscriber = sub
@@ -432,13 +483,12 @@ class RenderGroups:
     """Per process: one render group per distinct (document, operation, variables[, viewer])."""
 
     def __init__(self) -> None:
-        self._groups: weakref.WeakValueDictionary[Any, RenderGroup] = (
-            weakref.WeakValueDictionary())
+        self._groups: weakref.WeakValueDictionary[Any, RenderGroup] = weakref.WeakValueDictionary()
 
-    def get(self, deps: Deps, plan: ChatPlan, variables: dict[str, Any], viewer: Any,
-            schema: Any) -> RenderGroup:
-        key = (id(plan), plan.rendering_key(variables),
-               None if plan.shared else viewer.user_id)
+    def get(
+        self, deps: Deps, plan: ChatPlan, variables: dict[str, Any], viewer: Any, schema: Any
+    ) -> RenderGroup:
+        key = (id(plan), plan.rendering_key(variables), None if plan.shared else viewer.user_id)
         group = self._groups.get(key)
         if group is None or group.plan is not plan:
             group = RenderGroup(deps, plan, variables, None if plan.shared else viewer, schema)

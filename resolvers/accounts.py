@@ -36,6 +36,7 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 NAME_MAX = 80
 BIO_MAX = 500
 
+
 def after_commit(coro: Any) -> None:
     """Runs side effects (mail, activity documents) off the request path so response time
     reveals nothing."""
@@ -65,8 +66,9 @@ def check_username(username: str, field: str = "username") -> DomainError | None
     return None
 
 
-def check_password(password: str, *, username: str, email: str,
-                   field: str = "password") -> DomainError | None:
+def check_password(
+    password: str, *, username: str, email: str, field: str = "password"
+) -> DomainError | None:
     if len(password) < 8:
         return DomainError("PASSWORD_TOO_SHORT", "Use at least 8 characters.", field)
     if len(password) > 128:
@@ -99,7 +101,9 @@ def raise_if(errors: list[DomainError | None]) -> None:
         raise DomainErrors(found)
 
 
-async def rate_limit(deps: Deps, scope: str, subject: str, spec: str, field: str | None = None) -> None:
+async def rate_limit(
+    deps: Deps, scope: str, subject: str, spec: str, field: str | None = None
+) -> None:
     limit, window = _parse_rate(spec)
     decision = await deps.rate_limiter.hit(scope, subject, limit, window)
     if not decision.allowed:
@@ -149,7 +153,9 @@ async def _check_code(
     if secret is None:
         return None, invalid
     if secret.expires_at <= utcnow():
-        return None, DomainError("CODE_EXPIRED", "This code has expired; ask for a new one.", "code")
+        return None, DomainError(
+            "CODE_EXPIRED", "This code has expired; ask for a new one.", "code"
+        )
     if secrets.compare_digest(secret.secret_hash, _code_hash(deps, purpose, user.id, code.strip())):
         secret.consumed_at = utcnow()
         await store.save_secret(db, secret)
@@ -183,8 +189,13 @@ def _activity(user_id: int, kind: str, client: ClientInfo, session_id: str | Non
     async def write() -> None:
         try:
             await record_account_event(
-                AccountEvent(user_id=user_id, kind=kind, ip=client.ip,
-                             user_agent=client.user_agent[:255], session_id=session_id)
+                AccountEvent(
+                    user_id=user_id,
+                    kind=kind,
+                    ip=client.ip,
+                    user_agent=client.user_agent[:255],
+                    session_id=session_id,
+                )
             )
         except Exception:
             log.warning("account event not recorded", exc_info=True, extra={"kind": kind})
@@ -210,15 +221,18 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
     first, last = data.first_name.strip(), data.last_name.strip()
     await rate_limit(deps, "register-ip", client.ip, deps.settings.rate_register_ip)
     if not await _registrations_open(deps):
-        raise DomainError("REGISTRATIONS_CLOSED", "This instance does not take new accounts "
-                          "at the moment.")
-    raise_if([
-        check_username(username),
-        check_email(email),
-        check_password(data.password, username=username, email=email),
-        check_name(first, "firstName"),
-        check_name(last, "lastName"),
-    ])
+        raise DomainError(
+            "REGISTRATIONS_CLOSED", "This instance does not take new accounts at the moment."
+        )
+    raise_if(
+        [
+            check_username(username),
+            check_email(email),
+            check_password(data.password, username=username, email=email),
+            check_name(first, "firstName"),
+            check_name(last, "lastName"),
+        ]
+    )
     await rate_limit(deps, "register-email", email, deps.settings.rate_register_email, "email")
     password_hash = await deps.passwords.hash(data.password)
 
@@ -228,8 +242,14 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
             _raise_taken(taken)
             user = await store.add_user(
                 db,
-                User(username=username, username_key=username.lower(), email=email,
-                     password_hash=password_hash, first_name=first, last_name=last),
+                User(
+                    username=username,
+                    username_key=username.lower(),
+                    email=email,
+                    password_hash=password_hash,
+                    first_name=first,
+                    last_name=last,
+                ),
             )
             record(db, "user.registered", USER, user.id or 0, user.id)
             return user, await _new_code(db, deps, user, SecretPurpose.CONFIRM_EMAIL, email)
@@ -314,8 +334,11 @@ async def login(
         raise DomainError("ACCOUNT_DISABLED", "This account is disabled.")
     if user.email_confirmed_at is None:
         raise DomainError("EMAIL_NOT_CONFIRMED", "Confirm your email first.", "email")
-    new_hash = await deps.passwords.hash(password) if deps.passwords.needs_rehash(
-        user.password_hash) else None
+    new_hash = (
+        await deps.passwords.hash(password)
+        if deps.passwords.needs_rehash(user.password_hash)
+        else None
+    )
     async with deps.db.unit_of_work() as db:
         if new_hash is not None:
             fresh = await store.user_by_id(db, _id(user), for_update=True)
@@ -329,7 +352,9 @@ async def login(
     return user, issued
 
 
-async def refresh(deps: Deps, refresh_token: str, client: ClientInfo) -> tuple[User, sessions.IssuedTokens]:
+async def refresh(
+    deps: Deps, refresh_token: str, client: ClientInfo
+) -> tuple[User, sessions.IssuedTokens]:
     issued = await sessions.refresh_session(deps, refresh_token, client)
     async with deps.db.reader() as db:
         user = await store.user_by_id(db, issued.user_id)
@@ -355,15 +380,21 @@ async def request_password_reset(deps: Deps, email: str, client: ClientInfo) -> 
         await store.replace_secret(
             db,
             OneTimeSecret(
-                user_id=_id(user), purpose=SecretPurpose.RESET_PASSWORD.value,
-                target_email=email, secret_hash=deps.tokens.keyed_hash(token),
+                user_id=_id(user),
+                purpose=SecretPurpose.RESET_PASSWORD.value,
+                target_email=email,
+                secret_hash=deps.tokens.keyed_hash(token),
                 expires_at=utcnow() + timedelta(seconds=deps.settings.password_reset_ttl_s),
             ),
         )
     link = f"{deps.settings.public_url.rstrip('/')}/reset-password?token={quote(token)}"
-    _send(deps, user.email, "Reset your IVEN password",
-          f"Hello {user.first_name},\n\nTo choose a new password, open:\n{link}\n\n"
-          "The link works once, for one hour. If you did not ask for it, ignore this mail.\n")
+    _send(
+        deps,
+        user.email,
+        "Reset your IVEN password",
+        f"Hello {user.first_name},\n\nTo choose a new password, open:\n{link}\n\n"
+        "The link works once, for one hour. If you did not ask for it, ignore this mail.\n",
+    )
 
 
 async def reset_password(deps: Deps, token: str, new_password: str, client: ClientInfo) -> None:
@@ -371,11 +402,21 @@ async def reset_password(deps: Deps, token: str, new_password: str, client: Clie
     async with deps.db.reader() as db:
         secret = await store.secret_by_hash(db, deps.tokens.keyed_hash(token))
         user = await store.user_by_id(db, secret.user_id) if secret else None
-    if (secret is None or user is None or secret.purpose != SecretPurpose.RESET_PASSWORD.value
-            or secret.consumed_at is not None or secret.expires_at <= utcnow()):
+    if (
+        secret is None
+        or user is None
+        or secret.purpose != SecretPurpose.RESET_PASSWORD.value
+        or secret.consumed_at is not None
+        or secret.expires_at <= utcnow()
+    ):
         raise invalid
-    raise_if([check_password(new_password, username=user.username, email=user.email,
-                             field="newPassword")])
+    raise_if(
+        [
+            check_password(
+                new_password, username=user.username, email=user.email, field="newPassword"
+            )
+        ]
+    )
     new_hash = await deps.passwords.hash(new_password)
     async with deps.db.unit_of_work() as db:
         locked = await store.secret_by_hash(db, deps.tokens.keyed_hash(token))
@@ -468,8 +509,9 @@ async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User
         async with deps.db.unit_of_work() as db:
             user = await _viewer_user(db, viewer, for_update=True)
             if data.expected_version is not None and data.expected_version != user.version:
-                raise DomainError("STALE", "The profile changed since you read it; reload it.",
-                                  "expectedVersion")
+                raise DomainError(
+                    "STALE", "The profile changed since you read it; reload it.", "expectedVersion"
+                )
             new_username = changes.get("username")
             if new_username is not None and new_username.lower() != user.username_key:
                 existing = await store.user_by_username(db, new_username)
@@ -479,16 +521,18 @@ async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User
             for name, value in changes.items():
                 setattr(user, name, value)
             await store.save_user(db, user)
-            record(db, "user.updated", USER, viewer.user_id, viewer.user_id,
-                   changed=sorted(changes))
+            record(
+                db, "user.updated", USER, viewer.user_id, viewer.user_id, changed=sorted(changes)
+            )
     except IntegrityError:
         raise DomainError("USERNAME_TAKEN", "This username is taken.", "username") from None
     await users_changed(deps, viewer.user_id)
     return user
 
 
-async def change_password(deps: Deps, viewer: Viewer, current: str, new: str,
-                          client: ClientInfo) -> User:
+async def change_password(
+    deps: Deps, viewer: Viewer, current: str, new: str, client: ClientInfo
+) -> User:
     async with deps.db.reader() as db:
         user = await _viewer_user(db, viewer)
     await _check_current_password(deps, user, current, "currentPassword")
@@ -498,8 +542,9 @@ async def change_password(deps: Deps, viewer: Viewer, current: str, new: str,
         fresh = await _viewer_user(db, viewer, for_update=True)
         fresh.password_hash = new_hash
         await store.save_user(db, fresh)
-        sids = await store.revoke_sessions(db, viewer.user_id, "password_changed",
-                                           keep=viewer.session_id)
+        sids = await store.revoke_sessions(
+            db, viewer.user_id, "password_changed", keep=viewer.session_id
+        )
     await users_changed(deps, viewer.user_id)
     await sessions.announce_revoked(deps, sids)
     _activity(viewer.user_id, "PASSWORD_CHANGED", client, viewer.session_id)
@@ -509,8 +554,9 @@ async def change_password(deps: Deps, viewer: Viewer, current: str, new: str,
 async def request_email_change(deps: Deps, viewer: Viewer, new_email: str, password: str) -> None:
     email = normalise_email(new_email)
     raise_if([check_email(email, "newEmail")])
-    await rate_limit(deps, "email-change", str(viewer.user_id), deps.settings.rate_register_email,
-                     "newEmail")
+    await rate_limit(
+        deps, "email-change", str(viewer.user_id), deps.settings.rate_register_email, "newEmail"
+    )
     async with deps.db.reader() as db:
         user = await _viewer_user(db, viewer)
     await _check_current_password(deps, user, password, "password")
@@ -520,17 +566,26 @@ async def request_email_change(deps: Deps, viewer: Viewer, new_email: str, passw
         if await store.user_by_email(db, email) is not None:
             raise DomainError("EMAIL_TAKEN", "An account already uses this email.", "newEmail")
         code = await _new_code(db, deps, user, SecretPurpose.CHANGE_EMAIL, email)
-    _send(deps, email, "Confirm your new IVEN email",
-          f"Hello {user.first_name},\n\nYour code to confirm this address is {code}.\n"
-          f"It is valid for {deps.settings.email_code_ttl_s // 60} minutes.\n")
-    _send(deps, user.email, "Your IVEN email is being changed",
-          "Someone (hopefully you) asked to move your IVEN account to another email address.\n"
-          "If it wasn't you, change your password now.\n")
+    _send(
+        deps,
+        email,
+        "Confirm your new IVEN email",
+        f"Hello {user.first_name},\n\nYour code to confirm this address is {code}.\n"
+        f"It is valid for {deps.settings.email_code_ttl_s // 60} minutes.\n",
+    )
+    _send(
+        deps,
+        user.email,
+        "Your IVEN email is being changed",
+        "Someone (hopefully you) asked to move your IVEN account to another email address.\n"
+        "If it wasn't you, change your password now.\n",
+    )
 
 
 async def confirm_email_change(deps: Deps, viewer: Viewer, code: str, client: ClientInfo) -> User:
-    await rate_limit(deps, "confirm-email-change", str(viewer.user_id),
-                     deps.settings.rate_confirm_email, "code")
+    await rate_limit(
+        deps, "confirm-email-change", str(viewer.user_id), deps.settings.rate_confirm_email, "code"
+    )
     failure: DomainError | None = None
     try:
         async with deps.db.unit_of_work() as db:
@@ -569,16 +624,25 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
     async with deps.db.unit_of_work() as db:
         owned = await event_store.owned_events(db, viewer.user_id)
         if any(count > 1 for count in owned.values()):
-            raise DomainError("OWNS_EVENTS", "You own events with other participants: transfer "
-                              "their ownership (or delete them) first.")
+            raise DomainError(
+                "OWNS_EVENTS",
+                "You own events with other participants: transfer "
+                "their ownership (or delete them) first.",
+            )
         for event_id in owned:  # events nobody else takes part in go with the account
             await event_store.delete_event(db, event_id)
             record_event(db, "event.deleted", event_id, viewer.user_id)
         # elsewhere they leave; their rows keep their name for the history
         left = await event_store.leave_all(db, viewer.user_id)
         for event_id in left:
-            record_event(db, "participant.left", event_id, viewer.user_id,
-                         user_id=viewer.user_id, account_deleted=True)
+            record_event(
+                db,
+                "participant.left",
+                event_id,
+                viewer.user_id,
+                user_id=viewer.user_id,
+                account_deleted=True,
+            )
         record(db, "user.deleted", USER, viewer.user_id, viewer.user_id)
         sids = await store.revoke_sessions(db, viewer.user_id, "account_deleted")
         fresh = await _viewer_user(db, viewer, for_update=True)
@@ -596,8 +660,15 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
     after_commit(delete_user_notifications(viewer.user_id))
 
 
-async def create_admin(deps: Deps, *, email: str, username: str, password: str,
-                       first_name: str = "Admin", last_name: str = "IVEN") -> User:
+async def create_admin(
+    deps: Deps,
+    *,
+    email: str,
+    username: str,
+    password: str,
+    first_name: str = "Admin",
+    last_name: str = "IVEN",
+) -> User:
     """Creates a confirmed admin account, or promotes the existing account with that email."""
     email = normalise_email(email)
     async with deps.db.unit_of_work() as db:
@@ -608,16 +679,28 @@ async def create_admin(deps: Deps, *, email: str, username: str, password: str,
     if user is not None:
         await users_changed(deps, _id(promoted))
         return promoted
-    raise_if([check_username(username), check_email(email),
-              check_password(password, username=username, email=email)])
+    raise_if(
+        [
+            check_username(username),
+            check_email(email),
+            check_password(password, username=username, email=email),
+        ]
+    )
     password_hash = await deps.passwords.hash(password)
     async with deps.db.unit_of_work() as db:
         _raise_taken(await store.username_or_email_taken(db, username.lower(), email))
         return await store.add_user(
             db,
-            User(username=username, username_key=username.lower(), email=email,
-                 password_hash=password_hash, first_name=first_name, last_name=last_name,
-                 role=Role.ADMIN.value, email_confirmed_at=utcnow()),
+            User(
+                username=username,
+                username_key=username.lower(),
+                email=email,
+                password_hash=password_hash,
+                first_name=first_name,
+                last_name=last_name,
+                role=Role.ADMIN.value,
+                email_confirmed_at=utcnow(),
+            ),
         )
 
 
@@ -658,8 +741,9 @@ async def load_users(deps: Deps, ids: list[int]) -> list[User | None]:
     return [found.get(i) for i in ids]
 
 
-async def account_activity(deps: Deps, viewer: Viewer, first: int,
-                           before: tuple[Any, str] | None) -> list[AccountEvent]:
+async def account_activity(
+    deps: Deps, viewer: Viewer, first: int, before: tuple[Any, str] | None
+) -> list[AccountEvent]:
     from stores.documents import account_events_page
 
     return await account_events_page(viewer.user_id, first=first, before=before)

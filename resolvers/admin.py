@@ -38,17 +38,39 @@ BANNER_MAX = 500
 ACTIVE_DAYS = 30
 
 
-def audit(db: AsyncSession, actor: User, action: str, target_type: str, target_id: Any,
-          reason: str = "", **details: Any) -> None:
+def audit(
+    db: AsyncSession,
+    actor: User,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    reason: str = "",
+    **details: Any,
+) -> None:
     """Records an admin action (who, what, target, reason, when) with the action's own commit."""
-    store.add_audit_entry(db, AuditEntry(
-        actor_id=actor.id or 0, actor_username=actor.username, action=action,
-        target_type=target_type, target_id=str(target_id), reason=reason[:REASON_MAX],
-        details=json.dumps(details, default=str, sort_keys=True)))
+    store.add_audit_entry(
+        db,
+        AuditEntry(
+            actor_id=actor.id or 0,
+            actor_username=actor.username,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            reason=reason[:REASON_MAX],
+            details=json.dumps(details, default=str, sort_keys=True),
+        ),
+    )
 
 
-async def _audit_now(deps: Deps, actor: User, action: str, target_type: str, target_id: Any,
-                     reason: str, **details: Any) -> None:
+async def _audit_now(
+    deps: Deps,
+    actor: User,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    reason: str,
+    **details: Any,
+) -> None:
     async with deps.db.unit_of_work() as db:
         audit(db, actor, action, target_type, target_id, reason, **details)
 
@@ -60,13 +82,26 @@ def checked_reason(reason: str | None, *, required: bool) -> str:
 # --- users -------------------------------------------------------------------------------------
 
 
-async def users(deps: Deps, viewer: Viewer | None, *, first: int, after_id: int | None,
-                search: str | None, role: str | None, active: bool | None) -> list[User]:
+async def users(
+    deps: Deps,
+    viewer: Viewer | None,
+    *,
+    first: int,
+    after_id: int | None,
+    search: str | None,
+    role: str | None,
+    active: bool | None,
+) -> list[User]:
     await require_admin(deps, viewer)
     async with deps.db.reader() as db:
-        return await store.users_page(db, limit=first, after_id=after_id,
-                                      search=(search or "").strip() or None, role=role,
-                                      active=active)
+        return await store.users_page(
+            db,
+            limit=first,
+            after_id=after_id,
+            search=(search or "").strip() or None,
+            role=role,
+            active=active,
+        )
 
 
 async def _target(db: AsyncSession, user_id: int) -> User:
@@ -81,12 +116,14 @@ async def _keep_an_admin(db: AsyncSession, user: User) -> None:
     if user.role != Role.ADMIN.value or not user.is_active:
         return
     if set(await store.active_admin_ids(db, for_update=True)) <= {user.id}:
-        raise DomainError("LAST_ADMIN", "This is the last active administrator: make "
-                          "another one first.", "userId")
+        raise DomainError(
+            "LAST_ADMIN", "This is the last active administrator: make another one first.", "userId"
+        )
 
 
-async def set_user_status(deps: Deps, viewer: Viewer | None, user_id: int, active: bool,
-                          reason: str | None) -> User:
+async def set_user_status(
+    deps: Deps, viewer: Viewer | None, user_id: int, active: bool, reason: str | None
+) -> User:
     """Disabling keeps the account's data, revokes all its sessions at once (their sockets
     close) and refuses sign-in; enabling lets them sign in again."""
     admin = await require_admin(deps, viewer)
@@ -103,15 +140,23 @@ async def set_user_status(deps: Deps, viewer: Viewer | None, user_id: int, activ
         user.disabled_at = None if active else clock(deps)
         user.disabled_reason = None if active else text
         saved = await accounts_store.save_user(db, user)
-        audit(db, admin, "user.enabled" if active else "user.disabled", "USER", user_id, text,
-              sessions_revoked=len(revoked))
+        audit(
+            db,
+            admin,
+            "user.enabled" if active else "user.disabled",
+            "USER",
+            user_id,
+            text,
+            sessions_revoked=len(revoked),
+        )
     await users_changed(deps, user_id)
     await sessions.announce_revoked(deps, revoked)
     return saved
 
 
-async def set_user_role(deps: Deps, viewer: Viewer | None, user_id: int, role: str,
-                        reason: str | None) -> User:
+async def set_user_role(
+    deps: Deps, viewer: Viewer | None, user_id: int, role: str, reason: str | None
+) -> User:
     admin = await require_admin(deps, viewer)
     text = checked_reason(reason, required=False)
     async with deps.db.unit_of_work() as db:
@@ -122,8 +167,7 @@ async def set_user_role(deps: Deps, viewer: Viewer | None, user_id: int, role: s
             await _keep_an_admin(db, user)
         previous, user.role = user.role, role
         saved = await accounts_store.save_user(db, user)
-        audit(db, admin, "user.role_changed", "USER", user_id, text, before=previous,
-              after=role)
+        audit(db, admin, "user.role_changed", "USER", user_id, text, before=previous, after=role)
     await users_changed(deps, user_id)
     return saved
 
@@ -157,23 +201,38 @@ async def stats(deps: Deps, viewer: Viewer | None) -> Stats:
     messages = await chat_store.count_since(since)
     media = await media_store.count_since(since)
     return Stats(
-        users_total=counts["users"], users_active=counts["active"],
-        users_disabled=counts["disabled"], events_upcoming=counts["upcoming"],
-        events_past=counts["past"], events_cancelled=counts["cancelled"],
-        messages_recent=messages, media_recent=media, outbox_pending=counts["outbox"],
+        users_total=counts["users"],
+        users_active=counts["active"],
+        users_disabled=counts["disabled"],
+        events_upcoming=counts["upcoming"],
+        events_past=counts["past"],
+        events_cancelled=counts["cancelled"],
+        messages_recent=messages,
+        media_recent=media,
+        outbox_pending=counts["outbox"],
         dispatcher_lag_s=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
-        window_days=ACTIVE_DAYS, at=now)
+        window_days=ACTIVE_DAYS,
+        at=now,
+    )
 
 
 # --- audit log ---------------------------------------------------------------------------------
 
 
-async def audit_log(deps: Deps, viewer: Viewer | None, *, first: int, before_id: int | None,
-                    actor_id: int | None, action: str | None) -> list[AuditEntry]:
+async def audit_log(
+    deps: Deps,
+    viewer: Viewer | None,
+    *,
+    first: int,
+    before_id: int | None,
+    actor_id: int | None,
+    action: str | None,
+) -> list[AuditEntry]:
     await require_admin(deps, viewer)
     async with deps.db.reader() as db:
-        return await store.audit_page(db, limit=first, before_id=before_id, actor_id=actor_id,
-                                      action=action)
+        return await store.audit_page(
+            db, limit=first, before_id=before_id, actor_id=actor_id, action=action
+        )
 
 
 # --- instance settings -------------------------------------------------------------------------
@@ -189,13 +248,22 @@ async def registrations_open(deps: Deps) -> bool:
     return (await instance(deps)).registrations_open
 
 
-async def update_instance(deps: Deps, viewer: Viewer | None, *,
-                          registrations_open: bool | None, banner: str | None,
-                          clear_banner: bool, reason: str | None) -> InstanceSettings:
+async def update_instance(
+    deps: Deps,
+    viewer: Viewer | None,
+    *,
+    registrations_open: bool | None,
+    banner: str | None,
+    clear_banner: bool,
+    reason: str | None,
+) -> InstanceSettings:
     admin = await require_admin(deps, viewer)
     text = checked_reason(reason, required=False)
-    new_banner = checked_message(banner or "", max_len=BANNER_MAX, field="banner",
-                                 required=False) if banner is not None else None
+    new_banner = (
+        checked_message(banner or "", max_len=BANNER_MAX, field="banner", required=False)
+        if banner is not None
+        else None
+    )
     async with deps.db.unit_of_work() as db:
         row = await store.instance_settings(db, for_update=True)
         changed: dict[str, Any] = {}
@@ -216,8 +284,9 @@ async def update_instance(deps: Deps, viewer: Viewer | None, *,
 # --- moderation --------------------------------------------------------------------------------
 
 
-async def remove_message(deps: Deps, viewer: Viewer | None, message_id: str,
-                         reason: str) -> chat_store.ChatMessage:
+async def remove_message(
+    deps: Deps, viewer: Viewer | None, message_id: str, reason: str
+) -> chat_store.ChatMessage:
     admin = await require_admin(deps, viewer)
     text = checked_reason(reason, required=True)
     message = await chat_store.by_id(message_id)
@@ -226,40 +295,65 @@ async def remove_message(deps: Deps, viewer: Viewer | None, message_id: str,
     if message.deleted_at is not None:
         return message
     removed = await chat_uc.tombstone(deps, message, admin.id or 0, by_admin=True)
-    await _audit_now(deps, admin, "message.removed", "MESSAGE", message_id, text,
-                     event_id=message.event_id, author_id=message.author_user_id)
+    await _audit_now(
+        deps,
+        admin,
+        "message.removed",
+        "MESSAGE",
+        message_id,
+        text,
+        event_id=message.event_id,
+        author_id=message.author_user_id,
+    )
     return removed
 
 
-async def remove_media(deps: Deps, viewer: Viewer | None, media_id: str,
-                       reason: str) -> media_store.Media:
+async def remove_media(
+    deps: Deps, viewer: Viewer | None, media_id: str, reason: str
+) -> media_store.Media:
     admin = await require_admin(deps, viewer)
     text = checked_reason(reason, required=True)
     media = (await media_store.media_by_ids([media_id]))[0]
     if media is None:
         raise DomainError("NOT_FOUND", "No such media.", "mediaId")
     if await media_uc.remove_by_admin(deps, media):
-        await _audit_now(deps, admin, "media.removed", "MEDIA", media_id, text,
-                         event_id=media.event_id, uploader_id=media.uploader_user_id)
+        await _audit_now(
+            deps,
+            admin,
+            "media.removed",
+            "MEDIA",
+            media_id,
+            text,
+            event_id=media.event_id,
+            uploader_id=media.uploader_user_id,
+        )
     return (await media_store.media_by_ids([media_id]))[0] or media
 
 
-async def remove_comment(deps: Deps, viewer: Viewer | None, comment_id: str,
-                         reason: str) -> media_store.MediaComment:
+async def remove_comment(
+    deps: Deps, viewer: Viewer | None, comment_id: str, reason: str
+) -> media_store.MediaComment:
     admin = await require_admin(deps, viewer)
     text = checked_reason(reason, required=True)
     comment = await media_store.comment_by_id(comment_id)
     if comment is None:
         raise DomainError("NOT_FOUND", "No such comment.", "commentId")
     if await albums_uc.remove_comment_by_admin(comment, clock(deps)):
-        await _audit_now(deps, admin, "comment.removed", "MEDIA_COMMENT", comment_id, text,
-                         event_id=comment.event_id, author_id=comment.author_user_id,
-                         media_id=comment.media_id)
+        await _audit_now(
+            deps,
+            admin,
+            "comment.removed",
+            "MEDIA_COMMENT",
+            comment_id,
+            text,
+            event_id=comment.event_id,
+            author_id=comment.author_user_id,
+            media_id=comment.media_id,
+        )
     return await media_store.comment_by_id(comment_id) or comment
 
 
-async def cancel_event(deps: Deps, viewer: Viewer | None, event_id: int,
-                       reason: str) -> Event:
+async def cancel_event(deps: Deps, viewer: Viewer | None, event_id: int, reason: str) -> Event:
     """Any event, whoever organises it; participants are told like for any cancellation."""
     admin = await require_admin(deps, viewer)
     text = checked_reason(reason, required=True)
@@ -269,16 +363,18 @@ async def cancel_event(deps: Deps, viewer: Viewer | None, event_id: int,
             raise DomainError("NOT_FOUND", "No such event.", "eventId")
         not_cancelled(event)
         event.status = EventStatus.CANCELLED.value
-        record_event(db, "event.cancelled", event_id, admin.id, title=event.title,
-                     by_admin=True, reason=text)
+        record_event(
+            db, "event.cancelled", event_id, admin.id, title=event.title, by_admin=True, reason=text
+        )
         saved = await events_store.save_event(db, event)
         audit(db, admin, "event.cancelled", "EVENT", event_id, text, title=event.title)
     await event_changed(deps, event_id)
     return saved
 
 
-async def audit_entries(deps: Deps, viewer: Viewer | None,
-                        ids: list[int]) -> list[AuditEntry | None]:
+async def audit_entries(
+    deps: Deps, viewer: Viewer | None, ids: list[int]
+) -> list[AuditEntry | None]:
     """node(id:) for audit entries: admins only (None for anyone else, like missing ids)."""
     if not await is_admin(deps, viewer):
         return [None] * len(ids)

@@ -31,8 +31,9 @@ MAX_ALBUM_DESCRIPTION = 1000
 MAX_ALBUMS = 100
 
 
-async def visible_albums(deps: Deps, viewer: Viewer | None,
-                         ids: Sequence[str]) -> list[store.Album | None]:
+async def visible_albums(
+    deps: Deps, viewer: Viewer | None, ids: Sequence[str]
+) -> list[store.Album | None]:
     if viewer is None:
         return [None] * len(ids)
     found = await store.albums_by_ids(list(ids))
@@ -51,8 +52,6 @@ async def _album(deps: Deps, viewer: Viewer, album_id: str) -> tuple[store.Album
     return album, await membership(deps, viewer, album.event_id, "Album not found.")
 
 
-
-
 # --- albums ------------------------------------------------------------------------------------
 
 
@@ -62,14 +61,17 @@ def _album_fields(title: str | None, description: str | None) -> dict[str, Any]:
     if title is not None:
         changes["title"] = title.strip()
         if not 1 <= len(changes["title"]) <= MAX_ALBUM_TITLE:
-            errors.append(DomainError("INVALID_TITLE", f"1 to {MAX_ALBUM_TITLE} characters.",
-                                      "title"))
+            errors.append(
+                DomainError("INVALID_TITLE", f"1 to {MAX_ALBUM_TITLE} characters.", "title")
+            )
     if description is not None:
         changes["description"] = description.strip()
         if len(changes["description"]) > MAX_ALBUM_DESCRIPTION:
-            errors.append(DomainError("VALUE_TOO_LONG",
-                                      f"At most {MAX_ALBUM_DESCRIPTION} characters.",
-                                      "description"))
+            errors.append(
+                DomainError(
+                    "VALUE_TOO_LONG", f"At most {MAX_ALBUM_DESCRIPTION} characters.", "description"
+                )
+            )
     if errors:
         raise DomainErrors(errors)
     return changes
@@ -83,32 +85,46 @@ async def albums(deps: Deps, viewer: Viewer, event_id: int) -> list[store.Album]
     return found
 
 
-async def create_album(deps: Deps, viewer: Viewer, event_id: int, title: str,
-                       description: str | None) -> store.Album:
+async def create_album(
+    deps: Deps, viewer: Viewer, event_id: int, title: str, description: str | None
+) -> store.Album:
     await membership(deps, viewer, event_id)
     changes = _album_fields(title, description or "")
     await store.default_album(event_id)
     if await store.count_albums(event_id) >= MAX_ALBUMS:
         raise DomainError("TOO_MANY_ALBUMS", f"At most {MAX_ALBUMS} albums per event.")
-    return await store.add_album(store.Album(
-        event_id=event_id, key=f"{event_id}:{files(deps).new_key()}",
-        created_by_user_id=viewer.user_id, created_at=clock(deps), **changes))
+    return await store.add_album(
+        store.Album(
+            event_id=event_id,
+            key=f"{event_id}:{files(deps).new_key()}",
+            created_by_user_id=viewer.user_id,
+            created_at=clock(deps),
+            **changes,
+        )
+    )
 
 
 def _may_manage(album: store.Album, viewer: Viewer, me: Participant) -> bool:
     return album.created_by_user_id == viewer.user_id or is_organizer(me)
 
 
-async def update_album(deps: Deps, viewer: Viewer, album_id: str, title: str | None,
-                       description: str | None, expected_version: int | None) -> store.Album:
+async def update_album(
+    deps: Deps,
+    viewer: Viewer,
+    album_id: str,
+    title: str | None,
+    description: str | None,
+    expected_version: int | None,
+) -> store.Album:
     album, me = await _album(deps, viewer, album_id)
     if not _may_manage(album, viewer, me):
         raise Forbidden("Only the album's creator or an organizer changes it.")
     changes = _album_fields(title, description)
     updated = await store.update_album(album, expected_version, **changes)
     if updated is None:
-        raise DomainError("STALE", "The album changed since you read it; reload it.",
-                          "expectedVersion")
+        raise DomainError(
+            "STALE", "The album changed since you read it; reload it.", "expectedVersion"
+        )
     return updated
 
 
@@ -118,24 +134,25 @@ async def delete_album(deps: Deps, viewer: Viewer, album_id: str) -> store.Album
     if not _may_manage(album, viewer, me):
         raise Forbidden("Only the album's creator or an organizer deletes it.")
     if album.is_default:
-        raise DomainError("ALBUM_IS_DEFAULT", "The default album cannot be deleted.",
-                          "albumId")
+        raise DomainError("ALBUM_IS_DEFAULT", "The default album cannot be deleted.", "albumId")
     default = await store.default_album(album.event_id)
     await store.move_album_content(str(album.id), str(default.id))
     await store.delete_album(album)
     return default
 
 
-async def move_media(deps: Deps, viewer: Viewer, media_ids: list[str],
-                     album_id: str) -> list[store.Media]:
+async def move_media(
+    deps: Deps, viewer: Viewer, media_ids: list[str], album_id: str
+) -> list[store.Media]:
     if not 1 <= len(media_ids) <= 100:
         raise DomainError("INVALID_INPUT", "1 to 100 media at once.", "mediaIds")
     album, me = await _album(deps, viewer, album_id)
     found = await store.media_by_ids(media_ids)
     for index, media in enumerate(found):
         if media is None or media.event_id != album.event_id:
-            raise DomainError("MEDIA_NOT_FOUND", "No such media in this event.",
-                              ["mediaIds", str(index)])
+            raise DomainError(
+                "MEDIA_NOT_FOUND", "No such media in this event.", ["mediaIds", str(index)]
+            )
         if media.uploader_user_id != viewer.user_id and not is_organizer(me):
             raise Forbidden("Only the uploader or an organizer moves a media.")
     await store.move_to_album(media_ids, str(album.id))
@@ -145,8 +162,7 @@ async def move_media(deps: Deps, viewer: Viewer, media_ids: list[str],
     return [m for m in found if m is not None]
 
 
-async def set_cover(deps: Deps, viewer: Viewer, album_id: str,
-                    media_id: str | None) -> store.Album:
+async def set_cover(deps: Deps, viewer: Viewer, album_id: str, media_id: str | None) -> store.Album:
     album, me = await _album(deps, viewer, album_id)
     if not _may_manage(album, viewer, me):
         raise Forbidden("Only the album's creator or an organizer sets its cover.")
@@ -160,8 +176,9 @@ async def set_cover(deps: Deps, viewer: Viewer, album_id: str,
     return updated
 
 
-async def album_media(deps: Deps, album: store.Album, first: int,
-                      after: tuple[datetime, str] | None) -> list[store.Media]:
+async def album_media(
+    deps: Deps, album: store.Album, first: int, after: tuple[datetime, str] | None
+) -> list[store.Media]:
     """An authorised album's media, by taken-at (oldest first)."""
     return await store.album_page(str(album.id), first=first, after=after)
 
@@ -190,14 +207,27 @@ async def comment(deps: Deps, viewer: Viewer, media_id: str, body: str) -> store
     media, _ = await media_and_membership(deps, viewer, media_id)
     text = checked_comment(body)
     await _rate(deps, viewer)
-    found = await store.add_comment(store.MediaComment(
-        media_id=media_id, event_id=media.event_id, author_user_id=viewer.user_id, body=text,
-        created_at=clock(deps)))
+    found = await store.add_comment(
+        store.MediaComment(
+            media_id=media_id,
+            event_id=media.event_id,
+            author_user_id=viewer.user_id,
+            body=text,
+            created_at=clock(deps),
+        )
+    )
     if media.uploader_user_id != viewer.user_id:
         async with deps.db.unit_of_work() as db:
-            record_event(db, "media.commented", media.event_id, viewer.user_id, media_id,
-                         uploader_user_id=media.uploader_user_id, comment_id=str(found.id),
-                         excerpt=text[:140])
+            record_event(
+                db,
+                "media.commented",
+                media.event_id,
+                viewer.user_id,
+                media_id,
+                uploader_user_id=media.uploader_user_id,
+                comment_id=str(found.id),
+                excerpt=text[:140],
+            )
     return found
 
 
@@ -207,22 +237,23 @@ async def _rate(deps: Deps, viewer: Viewer) -> None:
     await rate_limit(deps, "media-comment", str(viewer.user_id), deps.settings.rate_chat_send)
 
 
-async def _comment(deps: Deps, viewer: Viewer,
-                   comment_id: str) -> tuple[store.MediaComment, Participant]:
+async def _comment(
+    deps: Deps, viewer: Viewer, comment_id: str
+) -> tuple[store.MediaComment, Participant]:
     found = await store.comment_by_id(comment_id)
     if found is None:
         raise NotFound("Comment not found.")
     return found, await membership(deps, viewer, found.event_id, "Comment not found.")
 
 
-async def edit_comment(deps: Deps, viewer: Viewer, comment_id: str,
-                       body: str) -> store.MediaComment:
+async def edit_comment(
+    deps: Deps, viewer: Viewer, comment_id: str, body: str
+) -> store.MediaComment:
     found, _ = await _comment(deps, viewer, comment_id)
     if found.author_user_id != viewer.user_id:
         raise Forbidden("Only the author edits a comment.")
     if found.removed_at is not None:
-        raise DomainError("COMMENT_REMOVED", "An administrator removed this comment.",
-                          "commentId")
+        raise DomainError("COMMENT_REMOVED", "An administrator removed this comment.", "commentId")
     return await store.edit_comment(found, checked_comment(body), clock(deps))
 
 
@@ -239,13 +270,15 @@ async def delete_comment(deps: Deps, viewer: Viewer, comment_id: str) -> str:
     return comment_id
 
 
-async def comments(deps: Deps, media: store.Media, first: int,
-                   after: tuple[datetime, str] | None) -> list[store.MediaComment]:
+async def comments(
+    deps: Deps, media: store.Media, first: int, after: tuple[datetime, str] | None
+) -> list[store.MediaComment]:
     return await store.comments_page(str(media.id), first=first, after=after)
 
 
-async def visible_comments(deps: Deps, viewer: Viewer | None,
-                           ids: Sequence[str]) -> list[store.MediaComment | None]:
+async def visible_comments(
+    deps: Deps, viewer: Viewer | None, ids: Sequence[str]
+) -> list[store.MediaComment | None]:
     if viewer is None:
         return [None] * len(ids)
     found = await store.comments_by_ids(list(ids))
@@ -259,8 +292,14 @@ async def like(deps: Deps, viewer: Viewer, media_id: str, liked: bool) -> store.
         changed = await store.add_like(media, viewer.user_id)
         if changed and media.uploader_user_id != viewer.user_id:
             async with deps.db.unit_of_work() as db:
-                record_event(db, "media.liked", media.event_id, viewer.user_id, media_id,
-                             uploader_user_id=media.uploader_user_id)
+                record_event(
+                    db,
+                    "media.liked",
+                    media.event_id,
+                    viewer.user_id,
+                    media_id,
+                    uploader_user_id=media.uploader_user_id,
+                )
     else:
         changed = await store.remove_like(media, viewer.user_id)
     fresh = (await store.media_by_ids([media_id]))[0]

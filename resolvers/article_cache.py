@@ -53,8 +53,11 @@ class Decoded:
 
     def get(self, entry_id: str, now: datetime) -> tuple[Any] | None:
         entry = self._entries.get(entry_id)
-        if entry is None or entry[0] < time.monotonic() or (
-                entry[1] is not None and now >= entry[1]):
+        if (
+            entry is None
+            or entry[0] < time.monotonic()
+            or (entry[1] is not None and now >= entry[1])
+        ):
             return None
         return (entry[2],)
 
@@ -74,8 +77,13 @@ def decoded(deps: Deps) -> Decoded:
     return found
 
 
-async def cached(deps: Deps, key: str, fill: Callable[[Any, datetime], Awaitable[T]],
-                  encode: Callable[[T], Any], decode: Callable[[Any], T]) -> T:
+async def cached(
+    deps: Deps,
+    key: str,
+    fill: Callable[[Any, datetime], Awaitable[T]],
+    encode: Callable[[T], Any],
+    decode: Callable[[Any], T],
+) -> T:
     """What `fill(db, now)` reads, for anonymous readers: from the cache when an entry of the
     current version is there and no scheduled article became public since it was filled
     (`stale_at`, the next publication time when it was filled); else read, and filed under the
@@ -100,7 +108,8 @@ async def cached(deps: Deps, key: str, fill: Callable[[Any, datetime], Awaitable
     async with deps.db.reader() as db:
         value = await fill(db, now)
         stale_at = await store.next_publication(db, now)
-    await deps.read_cache.set_many(CACHE_AREA, {entry_id: {"value": encode(value),
-                                                           "stale_at": iso(stale_at)}})
+    await deps.read_cache.set_many(
+        CACHE_AREA, {entry_id: {"value": encode(value), "stale_at": iso(stale_at)}}
+    )
     local.put(entry_id, stale_at, value)
     return value

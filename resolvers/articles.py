@@ -74,12 +74,17 @@ class ArticleView:
     @classmethod
     def of(cls, row: Any, tags: list[str]) -> ArticleView:
         """From an Article or a plain row of the articles table."""
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls) if f.name != "tags"},
-                   tags=tuple(tags))
+        return cls(
+            **{f.name: getattr(row, f.name) for f in fields(cls) if f.name != "tags"},
+            tags=tuple(tags),
+        )
 
     def public_at(self, now: datetime) -> bool:
-        return (self.status == ArticleStatus.PUBLISHED.value and self.published_at is not None
-                and self.published_at <= now)
+        return (
+            self.status == ArticleStatus.PUBLISHED.value
+            and self.published_at is not None
+            and self.published_at <= now
+        )
 
     def shown_status(self, now: datetime) -> str:
         """DRAFT, SCHEDULED or PUBLISHED, as the API shows it at `now`."""
@@ -138,7 +143,7 @@ def _with_suffix(base: str, n: int) -> str:
     if n == 1:
         return base
     suffix = f"-{n}"
-    return base[:SLUG_MAX - len(suffix)].rstrip("-") + suffix
+    return base[: SLUG_MAX - len(suffix)].rstrip("-") + suffix
 
 
 def normalised_tag(value: str) -> str:
@@ -150,8 +155,9 @@ def _checked_tags(values: list[str], errors: list[DomainError]) -> list[str]:
     for n, value in enumerate(values):
         tag = normalised_tag(value)
         if not tag or len(tag) > TAG_MAX or not TAG_RE.match(tag):
-            errors.append(DomainError("INVALID_TAG", f"1 to {TAG_MAX} of a-z, 0-9 and '-'.",
-                                      ["tags", str(n)]))
+            errors.append(
+                DomainError("INVALID_TAG", f"1 to {TAG_MAX} of a-z, 0-9 and '-'.", ["tags", str(n)])
+            )
         elif tag not in tags:
             tags.append(tag)
     if len(tags) > TAGS_MAX:
@@ -168,15 +174,19 @@ def _checked(data: ArticleData) -> tuple[ArticleData, list[DomainError]]:
     if data.slug is not None:
         clean.slug = data.slug.strip()
         if len(clean.slug) > SLUG_MAX or not SLUG_RE.match(clean.slug):
-            errors.append(DomainError(
-                "INVALID_SLUG", f"Lower-case letters, digits and single hyphens, at most "
-                f"{SLUG_MAX} characters.", "slug"))
+            errors.append(
+                DomainError(
+                    "INVALID_SLUG",
+                    f"Lower-case letters, digits and single hyphens, at most "
+                    f"{SLUG_MAX} characters.",
+                    "slug",
+                )
+            )
     if data.summary is not None:
         clean.summary = checked_text(data.summary, errors, max_len=SUMMARY_MAX, field="summary")
     if data.body is not None:
         if len(data.body) > BODY_MAX:
-            errors.append(DomainError("VALUE_TOO_LONG", f"At most {BODY_MAX} characters.",
-                                      "body"))
+            errors.append(DomainError("VALUE_TOO_LONG", f"At most {BODY_MAX} characters.", "body"))
         clean.body = data.body
     if data.tags is not None:
         clean.tags = _checked_tags(data.tags, errors)
@@ -186,10 +196,13 @@ def _checked(data: ArticleData) -> tuple[ArticleData, list[DomainError]]:
 async def _check_cover(media_id: str, actor: User, errors: list[DomainError]) -> None:
     """An image the acting admin uploaded."""
     media = (await media_store.media_by_ids([media_id]))[0] if len(media_id) == 24 else None
-    if (media is None or media.kind != "IMAGE" or not media.mime_type.startswith("image/")
-            or media.uploader_user_id != actor.id):
-        errors.append(DomainError("INVALID_COVER", "Choose an image you uploaded.",
-                                  "coverMediaId"))
+    if (
+        media is None
+        or media.kind != "IMAGE"
+        or not media.mime_type.startswith("image/")
+        or media.uploader_user_id != actor.id
+    ):
+        errors.append(DomainError("INVALID_COVER", "Choose an image you uploaded.", "coverMediaId"))
 
 
 async def _validated(data: ArticleData, actor: User) -> ArticleData:
@@ -209,7 +222,7 @@ async def _free_slug(db: Any, base: str, article_id: int | None) -> str:
     old slug). The article's own slugs count as free."""
     # `base-<n>` is cut to fit 80 characters: then look for what starts like the cut ones
     cut = len(base) > SLUG_MAX - SUFFIX_MAX
-    taken = await store.slugs_taken(db, base, base[:SLUG_MAX - SUFFIX_MAX] if cut else f"{base}-")
+    taken = await store.slugs_taken(db, base, base[: SLUG_MAX - SUFFIX_MAX] if cut else f"{base}-")
     mine = await store.own_slugs(db, article_id) if article_id is not None and taken else set()
     n = 1
     while (candidate := _with_suffix(base, n)) in taken and candidate not in mine:
@@ -250,8 +263,9 @@ async def _retrying_slug_races(op: Any) -> Any:
     raise AssertionError("unreachable")
 
 
-async def create_article(deps: Deps, viewer: Viewer | None, data: ArticleData,
-                         client_mutation_id: str | None = None) -> ArticleView:
+async def create_article(
+    deps: Deps, viewer: Viewer | None, data: ArticleData, client_mutation_id: str | None = None
+) -> ArticleView:
     actor = await require_admin(deps, viewer)
     if data.title is None:
         raise DomainError("REQUIRED", "Required.", "title")
@@ -265,14 +279,27 @@ async def create_article(deps: Deps, viewer: Viewer | None, data: ArticleData,
             else:
                 slug = await _free_slug(db, slugify(clean.title or ""), None)
             body = clean.body or ""
-            article = Article(slug=slug, title=clean.title or "", summary=clean.summary or "",
-                              body=body, body_html=render(body),
-                              cover_media_id=clean.cover_media_id, author_id=actor.id,
-                              custom_slug=clean.slug is not None)
+            article = Article(
+                slug=slug,
+                title=clean.title or "",
+                summary=clean.summary or "",
+                body=body,
+                body_html=render(body),
+                cover_media_id=clean.cover_media_id,
+                author_id=actor.id,
+                custom_slug=clean.slug is not None,
+            )
             tags = clean.tags or []
             await store.add_article(db, article, tags)
-            audit(db, actor, "article.created", TARGET, article.id, title=article.title,
-                  slug=article.slug)
+            audit(
+                db,
+                actor,
+                "article.created",
+                TARGET,
+                article.id,
+                title=article.title,
+                slug=article.slug,
+            )
         await cache.changed(deps)
         return ArticleView.of(article, sorted(tags))
 
@@ -284,8 +311,7 @@ async def create_article(deps: Deps, viewer: Viewer | None, data: ArticleData,
         return (await articles_by_ids(deps, viewer, [article_id]))[0]
 
     assert actor.id is not None
-    return await idempotency.once(deps, actor.id, "createArticle", client_mutation_id,
-                                  create, load)
+    return await idempotency.once(deps, actor.id, "createArticle", client_mutation_id, create, load)
 
 
 async def _locked(db: Any, article_id: int, expected_version: int | None) -> Article:
@@ -293,8 +319,9 @@ async def _locked(db: Any, article_id: int, expected_version: int | None) -> Art
     if article is None:
         raise NotFound("Article not found.")
     if expected_version is not None and expected_version != article.version:
-        raise DomainError("STALE", "The article changed since you read it; reload it.",
-                          "expectedVersion")
+        raise DomainError(
+            "STALE", "The article changed since you read it; reload it.", "expectedVersion"
+        )
     return article
 
 
@@ -304,8 +331,13 @@ async def _saved(db: Any, article: Article) -> ArticleView:
     return ArticleView.of(saved, (await store.tags_of(db, [saved.id]))[saved.id])
 
 
-async def update_article(deps: Deps, viewer: Viewer | None, article_id: int, data: ArticleData,
-                         expected_version: int | None) -> ArticleView:
+async def update_article(
+    deps: Deps,
+    viewer: Viewer | None,
+    article_id: int,
+    data: ArticleData,
+    expected_version: int | None,
+) -> ArticleView:
     """Only the fields given change."""
     actor = await require_admin(deps, viewer)
     clean = await _validated(data, actor)
@@ -313,17 +345,24 @@ async def update_article(deps: Deps, viewer: Viewer | None, article_id: int, dat
     async def once() -> ArticleView:
         async with deps.db.unit_of_work() as db:
             article = await _locked(db, article_id, expected_version)
-            changed = [name for name in ("title", "summary", "body", "tags", "slug")
-                       if getattr(clean, name) is not None]
+            changed = [
+                name
+                for name in ("title", "summary", "body", "tags", "slug")
+                if getattr(clean, name) is not None
+            ]
             if clean.slug is not None:
                 await _explicit_slug(db, article_id, clean.slug)
                 await _move_slug(db, article, clean.slug)
                 article.custom_slug = True
-            elif (clean.title is not None and not article.custom_slug
-                  and article.first_published_at is None):
+            elif (
+                clean.title is not None
+                and not article.custom_slug
+                and article.first_published_at is None
+            ):
                 # a draft's generated slug follows its title until the first publication
-                await _move_slug(db, article, await _free_slug(db, slugify(clean.title),
-                                                               article_id))
+                await _move_slug(
+                    db, article, await _free_slug(db, slugify(clean.title), article_id)
+                )
             if clean.title is not None:
                 article.title = clean.title
             if clean.summary is not None:
@@ -340,8 +379,7 @@ async def update_article(deps: Deps, viewer: Viewer | None, article_id: int, dat
             if clean.tags is not None:
                 await store.set_tags(db, article, clean.tags)
             view = await _saved(db, article)
-            audit(db, actor, "article.updated", TARGET, article_id, fields=changed,
-                  slug=view.slug)
+            audit(db, actor, "article.updated", TARGET, article_id, fields=changed, slug=view.slug)
         await cache.changed(deps)
         return view
 
@@ -349,21 +387,30 @@ async def update_article(deps: Deps, viewer: Viewer | None, article_id: int, dat
     return result
 
 
-async def publish_article(deps: Deps, viewer: Viewer | None, article_id: int,
-                          publish_at: datetime | None,
-                          expected_version: int | None = None) -> ArticleView:
+async def publish_article(
+    deps: Deps,
+    viewer: Viewer | None,
+    article_id: int,
+    publish_at: datetime | None,
+    expected_version: int | None = None,
+) -> ArticleView:
     """Public now (no time given), or at `publish_at` (scheduled). A scheduled article given a
     new time is rescheduled; a public one given no time stays as it is."""
     actor = await require_admin(deps, viewer)
     now = deps.clock()
     if publish_at is not None and (publish_at.tzinfo is None or publish_at < now):
-        raise DomainError("INVALID_PUBLISH_AT",
-                          "Give a time to come, with its UTC offset (or none: now).",
-                          "publishAt")
+        raise DomainError(
+            "INVALID_PUBLISH_AT",
+            "Give a time to come, with its UTC offset (or none: now).",
+            "publishAt",
+        )
     async with deps.db.unit_of_work() as db:
         article = await _locked(db, article_id, expected_version)
-        already_public = (article.status == ArticleStatus.PUBLISHED.value
-                          and article.published_at is not None and article.published_at <= now)
+        already_public = (
+            article.status == ArticleStatus.PUBLISHED.value
+            and article.published_at is not None
+            and article.published_at <= now
+        )
         if publish_at is None and already_public:
             at = article.published_at
         else:
@@ -375,14 +422,22 @@ async def publish_article(deps: Deps, viewer: Viewer | None, article_id: int,
             article.first_published_at = at
         view = await _saved(db, article)
         scheduled = at is not None and at > now
-        audit(db, actor, "article.scheduled" if scheduled else "article.published", TARGET,
-              article_id, slug=view.slug, published_at=at)
+        audit(
+            db,
+            actor,
+            "article.scheduled" if scheduled else "article.published",
+            TARGET,
+            article_id,
+            slug=view.slug,
+            published_at=at,
+        )
     await cache.changed(deps)
     return view
 
 
-async def unpublish_article(deps: Deps, viewer: Viewer | None, article_id: int,
-                            expected_version: int | None = None) -> ArticleView:
+async def unpublish_article(
+    deps: Deps, viewer: Viewer | None, article_id: int, expected_version: int | None = None
+) -> ArticleView:
     """Back to DRAFT (public or scheduled). The slug stays as it was published."""
     actor = await require_admin(deps, viewer)
     async with deps.db.unit_of_work() as db:
@@ -395,15 +450,17 @@ async def unpublish_article(deps: Deps, viewer: Viewer | None, article_id: int,
     return view
 
 
-async def delete_article(deps: Deps, viewer: Viewer | None, article_id: int,
-                         expected_version: int | None = None) -> None:
+async def delete_article(
+    deps: Deps, viewer: Viewer | None, article_id: int, expected_version: int | None = None
+) -> None:
     """For good, with its tags and old slugs."""
     actor = await require_admin(deps, viewer)
     async with deps.db.unit_of_work() as db:
         article = await _locked(db, article_id, expected_version)
         await store.delete_article(db, article)
-        audit(db, actor, "article.deleted", TARGET, article_id, slug=article.slug,
-              title=article.title)
+        audit(
+            db, actor, "article.deleted", TARGET, article_id, slug=article.slug, title=article.title
+        )
     await cache.changed(deps)
 
 
@@ -415,9 +472,15 @@ async def _views(db: Any, rows: list[Any]) -> list[ArticleView]:
     return [ArticleView.of(r, tags[r.id]) for r in rows]
 
 
-async def public_articles(deps: Deps, viewer: Viewer | None, *, limit: int,
-                          after: tuple[datetime, int] | None, after_key: str,
-                          tag: str | None) -> ArticlePage:
+async def public_articles(
+    deps: Deps,
+    viewer: Viewer | None,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None,
+    after_key: str,
+    tag: str | None,
+) -> ArticlePage:
     """Up to `limit` public articles, newest publication first, after the cursor; anyone.
     `after_key` is the cursor as given (part of the cache key)."""
     if tag is not None:
@@ -426,15 +489,20 @@ async def public_articles(deps: Deps, viewer: Viewer | None, *, limit: int,
             return ArticlePage()
 
     async def fill(db: Any, now: datetime) -> ArticlePage:
-        return ArticlePage(await _views(db, await store.public_page(
-            db, now, limit=limit, after=after, tag=tag)))
+        return ArticlePage(
+            await _views(db, await store.public_page(db, now, limit=limit, after=after, tag=tag))
+        )
 
     if viewer is not None:
         async with deps.db.reader() as db:
             return await fill(db, deps.clock())
-    return await cache.cached(deps, f"list:{limit}:{tag or ''}:{after_key}", fill,
-                         lambda views: [v.to_cached() for v in views],
-                         lambda value: ArticlePage(ArticleView.from_cached(v) for v in value))
+    return await cache.cached(
+        deps,
+        f"list:{limit}:{tag or ''}:{after_key}",
+        fill,
+        lambda views: [v.to_cached() for v in views],
+        lambda value: ArticlePage(ArticleView.from_cached(v) for v in value),
+    )
 
 
 async def article_by_slug(deps: Deps, viewer: Viewer | None, slug: str) -> ArticleView | None:
@@ -448,13 +516,18 @@ async def article_by_slug(deps: Deps, viewer: Viewer | None, slug: str) -> Artic
         return (await _views(db, [row]))[0] if row is not None else None
 
     if viewer is None:
+
         async def public(db: Any, now: datetime) -> ArticleView | None:
             found = await fill(db, now)
             return found if found is not None and found.public_at(now) else None
 
-        return await cache.cached(deps, f"slug:{slug}", public,
-                             lambda view: view.to_cached() if view is not None else None,
-                             lambda value: ArticleView.from_cached(value) if value else None)
+        return await cache.cached(
+            deps,
+            f"slug:{slug}",
+            public,
+            lambda view: view.to_cached() if view is not None else None,
+            lambda value: ArticleView.from_cached(value) if value else None,
+        )
     async with deps.db.reader() as db:
         found = await fill(db, deps.clock())
     if found is None or found.public_at(deps.clock()) or await is_admin(deps, viewer):
@@ -462,8 +535,9 @@ async def article_by_slug(deps: Deps, viewer: Viewer | None, slug: str) -> Artic
     return None
 
 
-async def articles_by_ids(deps: Deps, viewer: Viewer | None,
-                          ids: list[int]) -> list[ArticleView | None]:
+async def articles_by_ids(
+    deps: Deps, viewer: Viewer | None, ids: list[int]
+) -> list[ArticleView | None]:
     """For node(id:): the same visibility as `article(slug:)`."""
     async with deps.db.reader() as db:
         found = {v.id: v for v in await _views(db, await store.articles_by_ids(db, ids))}
@@ -473,11 +547,17 @@ async def articles_by_ids(deps: Deps, viewer: Viewer | None,
     return [found.get(i) for i in ids]
 
 
-async def admin_articles(deps: Deps, viewer: Viewer | None, *, limit: int,
-                         after: tuple[datetime, int] | None,
-                         status: str | None) -> list[ArticleView]:
+async def admin_articles(
+    deps: Deps,
+    viewer: Viewer | None,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None,
+    status: str | None,
+) -> list[ArticleView]:
     """Every article, most recently updated first; admins only."""
     await require_admin(deps, viewer)
     async with deps.db.reader() as db:
-        return await _views(db, await store.admin_page(db, deps.clock(), limit=limit,
-                                                       after=after, status=status))
+        return await _views(
+            db, await store.admin_page(db, deps.clock(), limit=limit, after=after, status=status)
+        )

@@ -45,8 +45,9 @@ async def _member(deps: Deps, viewer: Viewer, event_id: int) -> events_store.Par
     return found[1]
 
 
-async def _message(deps: Deps, viewer: Viewer, message_id: str
-                   ) -> tuple[store.ChatMessage, events_store.Participant]:
+async def _message(
+    deps: Deps, viewer: Viewer, message_id: str
+) -> tuple[store.ChatMessage, events_store.Participant]:
     message = await store.by_id(message_id)
     if message is None:
         raise NotFound("Message not found.")
@@ -68,7 +69,8 @@ async def _mentions(deps: Deps, event_id: int, body: str) -> list[int]:
     async with deps.db.reader() as db:
         members = await events_store.participants_of_events(db, [event_id], active_only=True)
         users = await accounts_store.users_by_ids(
-            db, [p.user_id for p in members if p.user_id is not None])
+            db, [p.user_id for p in members if p.user_id is not None]
+        )
     return sorted(u.id for u in users if u.id is not None and u.username_key in names)
 
 
@@ -77,18 +79,27 @@ MAX_ATTACHMENTS = 10
 
 async def _checked_attachments(event_id: int, ids: Sequence[str]) -> list[str]:
     if len(ids) > MAX_ATTACHMENTS:
-        raise DomainError("INVALID_INPUT", f"At most {MAX_ATTACHMENTS} attachments.",
-                          "attachmentIds")
+        raise DomainError(
+            "INVALID_INPUT", f"At most {MAX_ATTACHMENTS} attachments.", "attachmentIds"
+        )
     unique = list(dict.fromkeys(ids))
     for index, found in enumerate(await media_store.media_by_ids(unique)):
         if found is None or found.event_id != event_id or found.removed_at is not None:
-            raise DomainError("MEDIA_NOT_FOUND", "No such media in this event.",
-                              ["attachmentIds", str(index)])
+            raise DomainError(
+                "MEDIA_NOT_FOUND", "No such media in this event.", ["attachmentIds", str(index)]
+            )
     return unique
 
 
-async def send(deps: Deps, viewer: Viewer, event_id: int, body: str, reply_to_id: str | None,
-               client_id: str | None, attachment_ids: Sequence[str] = ()) -> store.ChatMessage:
+async def send(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    body: str,
+    reply_to_id: str | None,
+    client_id: str | None,
+    attachment_ids: Sequence[str] = (),
+) -> store.ChatMessage:
     await _member(deps, viewer, event_id)
     attachments = await _checked_attachments(event_id, attachment_ids)
     text = checked_body(body) if body.strip() or not attachments else ""
@@ -107,28 +118,45 @@ async def send(deps: Deps, viewer: Viewer, event_id: int, body: str, reply_to_id
     mentions = [u for u in await _mentions(deps, event_id, text) if u != viewer.user_id]
 
     async def write(seq: int) -> tuple[store.ChatMessage, bool] | None:
-        found, created = await store.add(store.ChatMessage(
-            event_id=event_id, author_user_id=viewer.user_id, body=text, mentions=mentions,
-            reply_to_id=reply_to_id, client_key=client_key, created_at=clock(deps), seq=seq,
-            changed_seq=seq, attachment_ids=attachments))
+        found, created = await store.add(
+            store.ChatMessage(
+                event_id=event_id,
+                author_user_id=viewer.user_id,
+                body=text,
+                mentions=mentions,
+                reply_to_id=reply_to_id,
+                client_key=client_key,
+                created_at=clock(deps),
+                seq=seq,
+                changed_seq=seq,
+                attachment_ids=attachments,
+            )
+        )
         return (found, True) if created else None
 
     stored = await feed.numbered(deps, event_id, write)
     if stored is None:  # the same client id won a race
         first = await store.by_client_key(client_key or "")
         if first is None:
-            raise DomainError("STALE", "The message could not be stored; send it again.",
-                              "body")
+            raise DomainError("STALE", "The message could not be stored; send it again.", "body")
         return first
     message, created = stored
-    await feed.publish(deps, Change(kind="added", event_id=event_id, seq=message.seq,
-                                    message=message))
+    await feed.publish(
+        deps, Change(kind="added", event_id=event_id, seq=message.seq, message=message)
+    )
     await stop_typing(deps, viewer, event_id)
     if created and mentions:
         async with deps.db.unit_of_work() as db:
-            record_event(db, "chat.mentioned", event_id, viewer.user_id, None,
-                         message_id=str(message.id), user_ids=mentions,
-                         excerpt=text[:140])
+            record_event(
+                db,
+                "chat.mentioned",
+                event_id,
+                viewer.user_id,
+                None,
+                message_id=str(message.id),
+                user_ids=mentions,
+                excerpt=text[:140],
+            )
     return message
 
 
@@ -141,12 +169,15 @@ async def edit(deps: Deps, viewer: Viewer, message_id: str, body: str) -> store.
     text = checked_body(body)
     if text == message.body:
         return message
-    edited = await feed.numbered(deps, message.event_id,
-                                 lambda seq: store.edit(message, text, clock(deps), seq))
+    edited = await feed.numbered(
+        deps, message.event_id, lambda seq: store.edit(message, text, clock(deps), seq)
+    )
     if edited is None:  # changed meanwhile (edited again or deleted)
         raise DomainError("STALE", "The message changed meanwhile; reload it.", "messageId")
-    await feed.publish(deps, Change(kind="edited", event_id=edited.event_id,
-                                    seq=edited.changed_seq, message=edited))
+    await feed.publish(
+        deps,
+        Change(kind="edited", event_id=edited.event_id, seq=edited.changed_seq, message=edited),
+    )
     return edited
 
 
@@ -157,18 +188,24 @@ async def delete(deps: Deps, viewer: Viewer, message_id: str) -> store.ChatMessa
     return await tombstone(deps, message, viewer.user_id)
 
 
-async def tombstone(deps: Deps, message: store.ChatMessage, by_user_id: int, *,
-                    by_admin: bool = False) -> store.ChatMessage:
+async def tombstone(
+    deps: Deps, message: store.ChatMessage, by_user_id: int, *, by_admin: bool = False
+) -> store.ChatMessage:
     """Deletes it for everyone, leaving a tombstone (told live to the chat's subscribers);
     deleting a tombstone again changes nothing."""
     if message.deleted_at is not None:
         return message
-    deleted = await feed.numbered(deps, message.event_id, lambda seq: store.tombstone(
-        message, by_user_id, clock(deps), seq, by_admin=by_admin))
+    deleted = await feed.numbered(
+        deps,
+        message.event_id,
+        lambda seq: store.tombstone(message, by_user_id, clock(deps), seq, by_admin=by_admin),
+    )
     if deleted is None:
         return await store.by_id(str(message.id)) or message
-    await feed.publish(deps, Change(kind="deleted", event_id=deleted.event_id,
-                                    seq=deleted.changed_seq, message=deleted))
+    await feed.publish(
+        deps,
+        Change(kind="deleted", event_id=deleted.event_id, seq=deleted.changed_seq, message=deleted),
+    )
     return deleted
 
 
@@ -183,16 +220,16 @@ def checked_emoji(emoji: str) -> str:
         category = unicodedata.category(ch)
         if category == "So":
             pictographs += 1
-        elif not (category in ("Sk", "Mn", "Me") or ch in JOINERS
-                  or 0xE0020 <= ord(ch) <= 0xE007F):
+        elif not (category in ("Sk", "Mn", "Me") or ch in JOINERS or 0xE0020 <= ord(ch) <= 0xE007F):
             raise DomainError("INVALID_EMOJI", "Use one emoji.", "emoji")
     if not 1 <= len(text) <= 16 or pictographs == 0:
         raise DomainError("INVALID_EMOJI", "Use one emoji.", "emoji")
     return text
 
 
-async def toggle_reaction(deps: Deps, viewer: Viewer, message_id: str,
-                          emoji: str) -> store.ChatMessage:
+async def toggle_reaction(
+    deps: Deps, viewer: Viewer, message_id: str, emoji: str
+) -> store.ChatMessage:
     message, _ = await _message(deps, viewer, message_id)
     symbol = checked_emoji(emoji)
     if message.deleted_at is not None:
@@ -200,24 +237,38 @@ async def toggle_reaction(deps: Deps, viewer: Viewer, message_id: str,
     present = viewer.user_id in message.reactions.get(symbol, [])
     if not present and symbol not in message.reactions and len(message.reactions) >= 50:
         raise DomainError("INVALID_EMOJI", "Too many different reactions here.", "emoji")
-    changed = await feed.numbered(deps, message.event_id, lambda seq: store.toggle_reaction(
-        message, symbol, viewer.user_id, not present, seq))
+    changed = await feed.numbered(
+        deps,
+        message.event_id,
+        lambda seq: store.toggle_reaction(message, symbol, viewer.user_id, not present, seq),
+    )
     if changed is None:
         raise DomainError("MESSAGE_DELETED", "This message was deleted.", "messageId")
-    await feed.publish(deps, Change(kind="reaction", event_id=changed.event_id,
-                                    seq=changed.changed_seq, message=changed,
-                                    user_id=viewer.user_id, emoji=symbol, added=not present))
+    await feed.publish(
+        deps,
+        Change(
+            kind="reaction",
+            event_id=changed.event_id,
+            seq=changed.changed_seq,
+            message=changed,
+            user_id=viewer.user_id,
+            emoji=symbol,
+            added=not present,
+        ),
+    )
     return changed
 
 
-async def history(deps: Deps, viewer: Viewer, event_id: int, last: int,
-                  before: tuple[datetime, str] | None) -> list[store.ChatMessage]:
+async def history(
+    deps: Deps, viewer: Viewer, event_id: int, last: int, before: tuple[datetime, str] | None
+) -> list[store.ChatMessage]:
     await _member(deps, viewer, event_id)
     return await store.history(event_id, last=last, before=before)
 
 
-async def around(deps: Deps, viewer: Viewer, event_id: int, message_id: str,
-                 size: int) -> tuple[list[store.ChatMessage], list[store.ChatMessage]]:
+async def around(
+    deps: Deps, viewer: Viewer, event_id: int, message_id: str, size: int
+) -> tuple[list[store.ChatMessage], list[store.ChatMessage]]:
     """Older (newest first, including the anchor) and newer (oldest first) than the anchor."""
     await _member(deps, viewer, event_id)
     anchor = await store.by_id(message_id)
@@ -230,8 +281,13 @@ async def around(deps: Deps, viewer: Viewer, event_id: int, message_id: str,
     return [anchor, *older], newer
 
 
-async def replies(deps: Deps, viewer: Viewer, parent: store.ChatMessage, first: int,
-                  after: tuple[datetime, str] | None) -> list[store.ChatMessage]:
+async def replies(
+    deps: Deps,
+    viewer: Viewer,
+    parent: store.ChatMessage,
+    first: int,
+    after: tuple[datetime, str] | None,
+) -> list[store.ChatMessage]:
     await _member(deps, viewer, parent.event_id)
     return await store.replies(str(parent.id), first=first, after=after)
 
@@ -247,46 +303,63 @@ async def messages_by_id(deps: Deps, ids: Sequence[str]) -> list[store.ChatMessa
 UNREAD_CAP = 1000  # counts stop there ("999+" in a client)
 
 
-async def mark_read(deps: Deps, viewer: Viewer, event_id: int,
-                    message_id: str) -> store.ReadMarker | None:
+async def mark_read(
+    deps: Deps, viewer: Viewer, event_id: int, message_id: str
+) -> store.ReadMarker | None:
     """Moves the viewer's marker to the message; never backwards (then it stays put)."""
     await _member(deps, viewer, event_id)
     message = await store.by_id(message_id)
     if message is None or message.event_id != event_id:
         raise DomainError("MESSAGE_NOT_FOUND", "No such message in this chat.", "upToMessageId")
-    moved = await feed.numbered(deps, event_id, lambda seq: store.move_marker(
-        event_id, viewer.user_id, message, seq, clock(deps)))
+    moved = await feed.numbered(
+        deps,
+        event_id,
+        lambda seq: store.move_marker(event_id, viewer.user_id, message, seq, clock(deps)),
+    )
     if moved is None:
         return await store.marker(event_id, viewer.user_id)
     settings = await chat_settings(deps, viewer.user_id)
-    await feed.publish(deps, Change(
-        kind="read", event_id=event_id, seq=moved.seq, user_id=viewer.user_id,
-        message_id=moved.message_id, at=moved.at,
-        only_user=None if settings.send_read_receipts else viewer.user_id))
+    await feed.publish(
+        deps,
+        Change(
+            kind="read",
+            event_id=event_id,
+            seq=moved.seq,
+            user_id=viewer.user_id,
+            message_id=moved.message_id,
+            at=moved.at,
+            only_user=None if settings.send_read_receipts else viewer.user_id,
+        ),
+    )
     return moved
 
 
-async def unread_counts(deps: Deps, viewer: Viewer, event_id: int, *,
-                        mentions_only: bool) -> int:
+async def unread_counts(deps: Deps, viewer: Viewer, event_id: int, *, mentions_only: bool) -> int:
     """Others' live messages after the viewer's marker (at most UNREAD_CAP); callers have
     checked membership."""
     marker = await store.marker(event_id, viewer.user_id)
-    return await store.unread_count(event_id, viewer.user_id, marker,
-                                    mentions_only=mentions_only, cap=UNREAD_CAP)
+    return await store.unread_count(
+        event_id, viewer.user_id, marker, mentions_only=mentions_only, cap=UNREAD_CAP
+    )
 
 
-async def seen_by(deps: Deps, viewer: Viewer, message: store.ChatMessage,
-                  first: int) -> list[tuple[int, datetime]] | None:
+async def seen_by(
+    deps: Deps, viewer: Viewer, message: store.ChatMessage, first: int
+) -> list[tuple[int, datetime]] | None:
     """Who read up to the message (user id, when), for its author only (None for others);
     people who hide read receipts are left out."""
     if message.author_user_id != viewer.user_id:
         return None
     await _member(deps, viewer, message.event_id)
-    markers = [m for m in await store.readers_of(message, first * 2 + 10)
-               if m.user_id != viewer.user_id]
+    markers = [
+        m for m in await store.readers_of(message, first * 2 + 10) if m.user_id != viewer.user_id
+    ]
     settings = await store.settings_of([m.user_id for m in markers])
-    shown = [(m.user_id, m.updated_at) for m in markers
-             if settings.get(m.user_id) is None or settings[m.user_id].send_read_receipts]
+    shown = [
+        (m.user_id, m.updated_at)
+        for m in markers
+        if settings.get(m.user_id) is None or settings[m.user_id].send_read_receipts
+    ]
     return shown[:first]
 
 
@@ -296,14 +369,17 @@ TYPING_TIMEOUT_S = 6
 
 
 async def chat_settings(deps: Deps, user_id: int) -> store.ChatSettings:
-    return (await store.settings_of([user_id])).get(user_id) or store.ChatSettings(
-        user_id=user_id)
+    return (await store.settings_of([user_id])).get(user_id) or store.ChatSettings(user_id=user_id)
 
 
-async def update_settings(deps: Deps, viewer: Viewer, show_presence: bool | None,
-                          send_read_receipts: bool | None) -> store.ChatSettings:
-    changes = {k: v for k, v in (("show_presence", show_presence),
-                                 ("send_read_receipts", send_read_receipts)) if v is not None}
+async def update_settings(
+    deps: Deps, viewer: Viewer, show_presence: bool | None, send_read_receipts: bool | None
+) -> store.ChatSettings:
+    changes = {
+        k: v
+        for k, v in (("show_presence", show_presence), ("send_read_receipts", send_read_receipts))
+        if v is not None
+    }
     if not changes:
         return await chat_settings(deps, viewer.user_id)
     before = await chat_settings(deps, viewer.user_id)
@@ -329,11 +405,20 @@ async def set_typing(deps: Deps, viewer: Viewer, event_id: int, typing: bool) ->
     expires = now.timestamp() + TYPING_TIMEOUT_S
     await deps.redis.set(k, str(expires), ex=TYPING_TIMEOUT_S + 2)
     expires_at = datetime.fromtimestamp(expires, UTC)
-    await feed.publish(deps, Change(kind="typing", event_id=event_id, user_id=viewer.user_id,
-                                    active=True, expires_at=expires_at,
-                                    not_user=viewer.user_id))
+    await feed.publish(
+        deps,
+        Change(
+            kind="typing",
+            event_id=event_id,
+            user_id=viewer.user_id,
+            active=True,
+            expires_at=expires_at,
+            not_user=viewer.user_id,
+        ),
+    )
     asyncio.get_running_loop().call_later(
-        TYPING_TIMEOUT_S + 0.05, in_background, _expire_typing(deps, viewer, event_id, expires))
+        TYPING_TIMEOUT_S + 0.05, in_background, _expire_typing(deps, viewer, event_id, expires)
+    )
     return True
 
 
@@ -348,8 +433,16 @@ async def stop_typing(deps: Deps, viewer: Viewer, event_id: int) -> bool:
     """Sends `isTyping: false` if the viewer was marked typing."""
     if not await deps.redis.delete(_typing_key(event_id, viewer.user_id)):
         return False
-    await feed.publish(deps, Change(kind="typing", event_id=event_id, user_id=viewer.user_id,
-                                    active=False, not_user=viewer.user_id))
+    await feed.publish(
+        deps,
+        Change(
+            kind="typing",
+            event_id=event_id,
+            user_id=viewer.user_id,
+            active=False,
+            not_user=viewer.user_id,
+        ),
+    )
     return True
 
 
@@ -357,8 +450,9 @@ async def stop_typing(deps: Deps, viewer: Viewer, event_id: int) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def subscription(deps: Deps, viewer: Viewer, event_id: int, after: int | None,
-                       group: feed.Group) -> AsyncIterator[feed.Subscriber]:
+async def subscription(
+    deps: Deps, viewer: Viewer, event_id: int, after: int | None, group: feed.Group
+) -> AsyncIterator[feed.Subscriber]:
     """A `chatEvents` subscriber for a participant (checked now, and on every delivery)."""
     await may_subscribe(deps, viewer, event_id, after)
 
@@ -366,8 +460,9 @@ async def subscription(deps: Deps, viewer: Viewer, event_id: int, after: int | N
         if isinstance(group, feed.QueueGroup):
             group.queue.put_nowait(reason)
 
-    sub = feed.Subscriber(event_id, viewer.user_id, viewer.session_id, viewer.expires_at,
-                          group, ended)
+    sub = feed.Subscriber(
+        event_id, viewer.user_id, viewer.session_id, viewer.expires_at, group, ended
+    )
     hub = feed.hub(deps)
     await hub.join(sub, after)
     try:
@@ -385,5 +480,4 @@ async def may_subscribe(deps: Deps, viewer: Viewer, event_id: int, after: int | 
 def ended_error(reason: str) -> Exception:
     if reason == feed.NOT_A_MEMBER:
         return Forbidden("You are no longer a participant of this event.")
-    return DomainError(reason, "Too much happened since this cursor: reload the history.",
-                       "after")
+    return DomainError(reason, "Too much happened since this cursor: reload the history.", "after")

@@ -42,8 +42,15 @@ T = TypeVar("T")
 
 GAP_WAIT_S = 0.5  # how long a missing sequence number holds back the ones after it
 REPLAY_LIMIT = 2000  # changes a reconnecting client may have missed; more: reload history
-MEMBERSHIP_CHANGES = frozenset({"participant.joined", "participant.left", "participant.removed",
-                                "event.deleted", "invitation.accepted"})
+MEMBERSHIP_CHANGES = frozenset(
+    {
+        "participant.joined",
+        "participant.left",
+        "participant.removed",
+        "event.deleted",
+        "invitation.accepted",
+    }
+)
 CHAT_MEMBERS = "chat_members_changed"
 
 # how a subscription ends
@@ -87,8 +94,7 @@ class Change:
         data: dict[str, Any] = {"kind": self.kind, "seq": self.seq}
         if self.message is not None:
             data["message"] = self.message.model_dump(mode="json", by_alias=True)
-        for name in ("user_id", "emoji", "added", "message_id", "active", "only_user",
-                     "not_user"):
+        for name in ("user_id", "emoji", "added", "message_id", "active", "only_user", "not_user"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
@@ -102,13 +108,21 @@ class Change:
     def from_wire(cls, event_id: int, data: dict[str, Any]) -> Change:
         message = data.get("message")
         at, expires = data.get("at"), data.get("expires_at")
-        return cls(kind=str(data["kind"]), event_id=event_id, seq=data.get("seq"),
-                   message=store.ChatMessage.model_validate(message) if message else None,
-                   user_id=data.get("user_id"), emoji=data.get("emoji"),
-                   added=data.get("added"), message_id=data.get("message_id"),
-                   at=datetime.fromisoformat(at) if at else None, active=data.get("active"),
-                   expires_at=datetime.fromisoformat(expires) if expires else None,
-                   only_user=data.get("only_user"), not_user=data.get("not_user"))
+        return cls(
+            kind=str(data["kind"]),
+            event_id=event_id,
+            seq=data.get("seq"),
+            message=store.ChatMessage.model_validate(message) if message else None,
+            user_id=data.get("user_id"),
+            emoji=data.get("emoji"),
+            added=data.get("added"),
+            message_id=data.get("message_id"),
+            at=datetime.fromisoformat(at) if at else None,
+            active=data.get("active"),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+            only_user=data.get("only_user"),
+            not_user=data.get("not_user"),
+        )
 
 
 class Group(Protocol):
@@ -120,11 +134,29 @@ class Group(Protocol):
 class Subscriber:
     """One `chatEvents` subscription (kept small: a thousand of them idle per process)."""
 
-    __slots__ = ("_on_end", "after", "buffer", "ended", "event_id", "expires_at", "group",
-                 "replayed", "session_id", "timer", "user_id")
+    __slots__ = (
+        "_on_end",
+        "after",
+        "buffer",
+        "ended",
+        "event_id",
+        "expires_at",
+        "group",
+        "replayed",
+        "session_id",
+        "timer",
+        "user_id",
+    )
 
-    def __init__(self, event_id: int, user_id: int, session_id: str, expires_at: datetime,
-                 group: Group, on_end: Callable[[Subscriber, str], None]) -> None:
+    def __init__(
+        self,
+        event_id: int,
+        user_id: int,
+        session_id: str,
+        expires_at: datetime,
+        group: Group,
+        on_end: Callable[[Subscriber, str], None],
+    ) -> None:
         self.event_id = event_id
         self.user_id = user_id
         self.session_id = session_id
@@ -163,7 +195,8 @@ class Feed:
     async def start(self) -> None:
         # Subscribe before reading the counter: a change numbered in between is seen.
         queue = await self._stack.enter_async_context(
-            self.hub.deps.broadcast.subscribe(channel(self.event_id)))
+            self.hub.deps.broadcast.subscribe(channel(self.event_id))
+        )
         await self.reload_members()
         current = await store.current_seq(self.event_id)
         self.next_seq, self.last_seq = current + 1, current
@@ -178,8 +211,7 @@ class Feed:
 
     async def reload_members(self) -> None:
         async with self.hub.deps.db.reader() as db:
-            found = await events_store.participants_of_events(db, [self.event_id],
-                                                              active_only=True)
+            found = await events_store.participants_of_events(db, [self.event_id], active_only=True)
         self.members = {p.user_id for p in found if p.user_id is not None}
 
     async def _run(self, queue: asyncio.Queue[Any]) -> None:
@@ -255,8 +287,7 @@ class Feed:
 
 
 def visible_to(change: Change, user_id: int) -> bool:
-    return ((change.only_user is None or change.only_user == user_id)
-            and change.not_user != user_id)
+    return (change.only_user is None or change.only_user == user_id) and change.not_user != user_id
 
 
 class ChatHub:
@@ -267,8 +298,9 @@ class ChatHub:
         self.feeds: dict[int, Feed] = {}
         self._starting: dict[int, asyncio.Future[Feed]] = {}
         self.by_session: dict[str, set[Subscriber]] = {}
-        self._listener = ChannelListener(deps.broadcast, REVOKED_CHANNEL, self._revoked,
-                                         "iven-chat-revoked")
+        self._listener = ChannelListener(
+            deps.broadcast, REVOKED_CHANNEL, self._revoked, "iven-chat-revoked"
+        )
 
     async def start(self) -> None:
         await self._listener.start()
@@ -325,8 +357,7 @@ class ChatHub:
         feed.subscribers.add(sub)
         self.by_session.setdefault(sub.session_id, set()).add(sub)
         left = (sub.expires_at - utcnow()).total_seconds()
-        sub.timer = asyncio.get_running_loop().call_later(max(0.0, left), sub.end,
-                                                          SESSION_ENDED)
+        sub.timer = asyncio.get_running_loop().call_later(max(0.0, left), sub.end, SESSION_ENDED)
         if after is not None:
             try:
                 await self._replay(feed, sub, after)
@@ -370,8 +401,10 @@ class ChatHub:
         while sub.buffer and not sub.ended:
             change = sub.buffer.pop(0)
             target = change.target()
-            if change.seq is not None and (change.seq <= after or (
-                    target is not None and replayed.get(target, 0) >= change.seq)):
+            if change.seq is not None and (
+                change.seq <= after
+                or (target is not None and replayed.get(target, 0) >= change.seq)
+            ):
                 continue
             await sub.group.deliver(change, [sub])
         sub.buffer = None
@@ -385,21 +418,34 @@ async def missed(deps: Deps, event_id: int, user_id: int, after: int) -> list[Ch
     markers = await store.markers_since(event_id, after, REPLAY_LIMIT + 1)
     if len(messages) + len(markers) > REPLAY_LIMIT:
         return None
-    hidden = {u for u, s in (await store.settings_of([m.user_id for m in markers])).items()
-              if not s.send_read_receipts and u != user_id}
+    hidden = {
+        u
+        for u, s in (await store.settings_of([m.user_id for m in markers])).items()
+        if not s.send_read_receipts and u != user_id
+    }
     changes: list[Change] = []
     for m in messages:
         if m.seq > after:
             kind = "deleted" if m.deleted_at is not None else "added"
         else:
             kind = m.last_change
-        changes.append(Change(kind=kind, event_id=event_id, seq=m.changed_seq, message=m,
-                              replayed=True))
+        changes.append(
+            Change(kind=kind, event_id=event_id, seq=m.changed_seq, message=m, replayed=True)
+        )
     for r in markers:
         if r.user_id in hidden:
             continue
-        changes.append(Change(kind="read", event_id=event_id, seq=r.seq, user_id=r.user_id,
-                              message_id=r.message_id, at=r.at, replayed=True))
+        changes.append(
+            Change(
+                kind="read",
+                event_id=event_id,
+                seq=r.seq,
+                user_id=r.user_id,
+                message_id=r.message_id,
+                at=r.at,
+                replayed=True,
+            )
+        )
     changes.sort(key=lambda c: c.seq or 0)
     return changes
 
@@ -420,8 +466,7 @@ async def publish_skip(deps: Deps, event_id: int, seq: int) -> None:
     await deps.broadcast.publish(channel(event_id), {"t": "skip", "seq": seq})
 
 
-async def numbered(deps: Deps, event_id: int,
-                   write: Callable[[int], Awaitable[T]]) -> T:
+async def numbered(deps: Deps, event_id: int, write: Callable[[int], Awaitable[T]]) -> T:
     """Takes the event's next number and runs the write with it; a write that stores nothing
     (returns None or raises) releases the number."""
     seq = await store.next_seq(event_id)

@@ -50,19 +50,34 @@ class DomainEvent:
 
     @classmethod
     def of(cls, row: store.OutboxEvent) -> DomainEvent:
-        return cls(id=row.id or 0, type=row.event_type, aggregate_type=row.aggregate_type,
-                   aggregate_id=row.aggregate_id, actor_user_id=row.actor_user_id,
-                   payload=json.loads(row.payload or "{}"), created_at=row.created_at,
-                   attempts=row.attempts)
+        return cls(
+            id=row.id or 0,
+            type=row.event_type,
+            aggregate_type=row.aggregate_type,
+            aggregate_id=row.aggregate_id,
+            actor_user_id=row.actor_user_id,
+            payload=json.loads(row.payload or "{}"),
+            created_at=row.created_at,
+            attempts=row.attempts,
+        )
 
 
 Handler = Callable[[Deps, DomainEvent], Awaitable[None]]
 
 
 class Dispatcher:
-    def __init__(self, deps: Deps, handlers: Sequence[Handler], *, worker: str | None = None,
-                 batch: int = 100, lease_s: float = 30.0, poll_s: float = 2.0,
-                 retry_base_s: float = 0.5, retry_max_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        handlers: Sequence[Handler],
+        *,
+        worker: str | None = None,
+        batch: int = 100,
+        lease_s: float = 30.0,
+        poll_s: float = 2.0,
+        retry_base_s: float = 0.5,
+        retry_max_s: float = 300.0,
+    ) -> None:
         self.deps = deps
         self.handlers = list(handlers)
         self.worker = worker or f"{os.getpid()}-{random.getrandbits(32):08x}"
@@ -147,13 +162,15 @@ class Dispatcher:
                 for _, failure in outcomes:
                     if failure is not None:
                         row, error, held_back = failure
-                        await store.mark_failed(db, row.id or 0, self.worker, error,
-                                                self._retry_at(row.attempts + 1))
+                        await store.mark_failed(
+                            db, row.id or 0, self.worker, error, self._retry_at(row.attempts + 1)
+                        )
                         await store.release(db, held_back, self.worker)
             return len(rows)
 
-    async def _handle_group(self, rows: list[store.OutboxEvent]
-                            ) -> tuple[list[int], tuple[store.OutboxEvent, str, list[int]] | None]:
+    async def _handle_group(
+        self, rows: list[store.OutboxEvent]
+    ) -> tuple[list[int], tuple[store.OutboxEvent, str, list[int]] | None]:
         handled: list[int] = []
         for n, row in enumerate(rows):
             event = DomainEvent.of(row)
@@ -162,14 +179,26 @@ class Dispatcher:
                 for handler in self.handlers:
                     await handler(self.deps, event)
             except Exception as exc:
-                log.warning("domain event handler failed; will retry", exc_info=True, extra={
-                    "event_id": event.id, "event_type": event.type, "attempts": row.attempts + 1})
-                rest = [r.id or 0 for r in rows[n + 1:]]
+                log.warning(
+                    "domain event handler failed; will retry",
+                    exc_info=True,
+                    extra={
+                        "event_id": event.id,
+                        "event_type": event.type,
+                        "attempts": row.attempts + 1,
+                    },
+                )
+                rest = [r.id or 0 for r in rows[n + 1 :]]
                 return handled, (row, f"{type(exc).__name__}: {exc}", rest)
             handled.append(event.id)
-            log.debug("domain event handled", extra={
-                "event_id": event.id, "event_type": event.type,
-                "handle_ms": round((time.perf_counter() - started) * 1000, 3)})
+            log.debug(
+                "domain event handled",
+                extra={
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "handle_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
         return handled, None
 
     def _retry_at(self, attempts: int) -> datetime:

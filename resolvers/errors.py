@@ -59,8 +59,9 @@ class BadRequest(Exception):
     code = "BAD_USER_INPUT"
 
 
-def checked_title(value: str, errors: list[DomainError], *, max_len: int = 200,
-                  field: str = "title") -> str:
+def checked_title(
+    value: str, errors: list[DomainError], *, max_len: int = 200, field: str = "title"
+) -> str:
     """The stripped title; records INVALID_TITLE unless it has 1 to max_len characters."""
     title = value.strip()
     if not title or len(title) > max_len:

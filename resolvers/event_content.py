@@ -25,15 +25,17 @@ MAX_ENTRIES = 20_000
 
 
 class Stamped(Generic[V]):
-    def __init__(self, versions: Versions, ttl_s: float = TTL_S,
-                 max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, versions: Versions, ttl_s: float = TTL_S, max_entries: int = MAX_ENTRIES
+    ) -> None:
         self.versions = versions
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[Hashable, tuple[int, float, V]] = {}
 
-    async def load(self, ids: list[int],
-                   fetch: Callable[[list[int]], Awaitable[dict[int, V]]]) -> list[V]:
+    async def load(
+        self, ids: list[int], fetch: Callable[[list[int]], Awaitable[dict[int, V]]]
+    ) -> list[V]:
         stamps = dict(zip(ids, await self.versions.get_many(ids), strict=True))
         now = time.monotonic()
         found: dict[int, V] = {}

@@ -89,8 +89,9 @@ class EventData:
     currency: str | None = None
 
 
-def _coordinate(value: float | None, limit: int, field: str,
-                errors: list[DomainError]) -> Decimal | None:
+def _coordinate(
+    value: float | None, limit: int, field: str, errors: list[DomainError]
+) -> Decimal | None:
     if value is None:
         return None
     try:
@@ -109,8 +110,9 @@ def _apply(event: Event, data: EventData) -> None:
     if data.title is not None:
         event.title = checked_title(data.title, errors, max_len=TITLE_MAX)
     if data.description is not None:
-        event.description = checked_text(data.description, errors, max_len=DESCRIPTION_MAX,
-                                         field="description")
+        event.description = checked_text(
+            data.description, errors, max_len=DESCRIPTION_MAX, field="description"
+        )
     for name, value in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
         if value is not None and value.tzinfo is None:
             errors.append(DomainError("INVALID_DATES", "Give the time with its UTC offset.", name))
@@ -118,10 +120,12 @@ def _apply(event: Event, data: EventData) -> None:
         event.starts_at = data.starts_at
     if data.ends_at is not None and data.ends_at.tzinfo is not None:
         event.ends_at = data.ends_at
-    if (getattr(event, "starts_at", None) and getattr(event, "ends_at", None)
-            and event.ends_at < event.starts_at):
-        errors.append(DomainError("INVALID_DATES", "The event must end after it starts.",
-                                  "endsAt"))
+    if (
+        getattr(event, "starts_at", None)
+        and getattr(event, "ends_at", None)
+        and event.ends_at < event.starts_at
+    ):
+        errors.append(DomainError("INVALID_DATES", "The event must end after it starts.", "endsAt"))
     if data.timezone is not None:
         try:
             zoneinfo.ZoneInfo(data.timezone)
@@ -134,14 +138,21 @@ def _apply(event: Event, data: EventData) -> None:
     elif data.location is not None:
         loc = data.location
         if loc.name is not None and len(loc.name) > 200:
-            errors.append(DomainError("VALUE_TOO_LONG", "At most 200 characters.",
-                                      ["location", "name"]))
+            errors.append(
+                DomainError("VALUE_TOO_LONG", "At most 200 characters.", ["location", "name"])
+            )
         if loc.address is not None and len(loc.address) > 500:
-            errors.append(DomainError("VALUE_TOO_LONG", "At most 500 characters.",
-                                      ["location", "address"]))
+            errors.append(
+                DomainError("VALUE_TOO_LONG", "At most 500 characters.", ["location", "address"])
+            )
         if (loc.latitude is None) != (loc.longitude is None):
-            errors.append(DomainError("INVALID_LOCATION", "Give both latitude and longitude.",
-                                      ["location", "latitude"]))
+            errors.append(
+                DomainError(
+                    "INVALID_LOCATION",
+                    "Give both latitude and longitude.",
+                    ["location", "latitude"],
+                )
+            )
         event.location_name = loc.name.strip() if loc.name else None
         event.location_address = loc.address.strip() if loc.address else None
         event.latitude = _coordinate(loc.latitude, 90, "location.latitude", errors)
@@ -152,14 +163,14 @@ def _apply(event: Event, data: EventData) -> None:
         event.capacity = None
     elif data.capacity is not None:
         if not 1 <= data.capacity <= CAPACITY_MAX:
-            errors.append(DomainError("INVALID_CAPACITY", f"Between 1 and {CAPACITY_MAX}.",
-                                      "capacity"))
+            errors.append(
+                DomainError("INVALID_CAPACITY", f"Between 1 and {CAPACITY_MAX}.", "capacity")
+            )
         event.capacity = data.capacity
     if data.currency is not None:
         currency = data.currency.strip().upper()
         if not money.is_supported_currency(currency):
-            errors.append(DomainError("INVALID_CURRENCY", "Unsupported currency code.",
-                                      "currency"))
+            errors.append(DomainError("INVALID_CURRENCY", "Unsupported currency code.", "currency"))
         event.currency = currency
     if errors:
         for e in errors:  # nested input fields are reported as paths
@@ -175,8 +186,9 @@ EVENT_CACHE = "event"
 PARTICIPANTS_CACHE = "event-participants"
 
 
-async def access(deps: Deps, viewer: Viewer | None,
-                 event_ids: Sequence[int]) -> list[tuple[Event, Participant | None] | None]:
+async def access(
+    deps: Deps, viewer: Viewer | None, event_ids: Sequence[int]
+) -> list[tuple[Event, Participant | None] | None]:
     """Batch function: each event the viewer may see, with their membership (None if hidden).
 
     Membership is always read from MySQL; the event rows of a member's events come from the
@@ -188,7 +200,8 @@ async def access(deps: Deps, viewer: Viewer | None,
         rows = await cached_events(deps, db, [i for i in ids if i in member_of])
         others = await store.unlisted_events(db, [i for i in ids if i not in member_of])
     found: dict[int, tuple[Event, Participant | None]] = {
-        e.id: (e, member_of[e.id]) for e in rows if e.id is not None}
+        e.id: (e, member_of[e.id]) for e in rows if e.id is not None
+    }
     found.update({e.id: (e, None) for e in others if e.id is not None})
     return [found.get(i) for i in event_ids]
 
@@ -226,25 +239,33 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def invalidates(*, participants: bool) -> Callable[[Callable[Concatenate[Deps, Viewer, int, P],
-                                                                 Awaitable[R]]],
-                                                    Callable[Concatenate[Deps, Viewer, int, P],
-                                                             Awaitable[R]]]:
+def invalidates(
+    *, participants: bool
+) -> Callable[
+    [Callable[Concatenate[Deps, Viewer, int, P], Awaitable[R]]],
+    Callable[Concatenate[Deps, Viewer, int, P], Awaitable[R]],
+]:
     """For use cases `(deps, viewer, event_id, ...)`: after success, drop the cached copies."""
-    def wrap(fn: Callable[Concatenate[Deps, Viewer, int, P], Awaitable[R]]
-             ) -> Callable[Concatenate[Deps, Viewer, int, P], Awaitable[R]]:
+
+    def wrap(
+        fn: Callable[Concatenate[Deps, Viewer, int, P], Awaitable[R]],
+    ) -> Callable[Concatenate[Deps, Viewer, int, P], Awaitable[R]]:
         @functools.wraps(fn)
-        async def run(deps: Deps, viewer: Viewer, event_id: int, /, *args: P.args,
-                      **kwargs: P.kwargs) -> R:
+        async def run(
+            deps: Deps, viewer: Viewer, event_id: int, /, *args: P.args, **kwargs: P.kwargs
+        ) -> R:
             result = await fn(deps, viewer, event_id, *args, **kwargs)
             await event_changed(deps, event_id, participants=participants)
             return result
+
         return run
+
     return wrap
 
 
-async def member_or_hidden(db: Any, event_id: int, viewer: Viewer, *,
-                           hidden: str = "Event not found.") -> tuple[Event, Participant | None]:
+async def member_or_hidden(
+    db: Any, event_id: int, viewer: Viewer, *, hidden: str = "Event not found."
+) -> tuple[Event, Participant | None]:
     """Locks the event row: membership changes of one event are serialised. An event the
     viewer may not see raises NOT_FOUND with `hidden`, the message a missing object of the
     requested kind gets, so that nothing tells an existing object from a random id."""
@@ -271,8 +292,9 @@ def not_cancelled(event: Event) -> None:
 
 def _check_version(event: Event, expected: int | None) -> None:
     if expected is not None and expected != event.version:
-        raise DomainError("STALE", "The event changed since you read it; reload it.",
-                          "expectedVersion")
+        raise DomainError(
+            "STALE", "The event changed since you read it; reload it.", "expectedVersion"
+        )
 
 
 async def _display_name(db: Any, user_id: int) -> str:
@@ -285,10 +307,19 @@ async def _display_name(db: Any, user_id: int) -> str:
 # --- events ------------------------------------------------------------------------------------
 
 
-async def create_event(deps: Deps, viewer: Viewer, data: EventData,
-                       client_mutation_id: str | None = None) -> Event:
-    missing = [f for f, v in (("title", data.title), ("startsAt", data.starts_at),
-                              ("endsAt", data.ends_at), ("currency", data.currency)) if v is None]
+async def create_event(
+    deps: Deps, viewer: Viewer, data: EventData, client_mutation_id: str | None = None
+) -> Event:
+    missing = [
+        f
+        for f, v in (
+            ("title", data.title),
+            ("startsAt", data.starts_at),
+            ("endsAt", data.ends_at),
+            ("currency", data.currency),
+        )
+        if v is None
+    ]
     if missing:
         raise DomainErrors([DomainError("REQUIRED", "Required.", f) for f in missing])
     event = Event(title="", starts_at=utcnow(), ends_at=utcnow(), timezone="UTC", currency="EUR")
@@ -298,8 +329,11 @@ async def create_event(deps: Deps, viewer: Viewer, data: EventData,
         async with deps.db.unit_of_work() as db:
             fresh = await store.add_event(db, event)
             assert fresh.id is not None
-            owner = Participant(event_id=fresh.id, user_id=viewer.user_id,
-                                display_name=await _display_name(db, viewer.user_id))
+            owner = Participant(
+                event_id=fresh.id,
+                user_id=viewer.user_id,
+                display_name=await _display_name(db, viewer.user_id),
+            )
             owner.set_role(ParticipantRole.OWNER)
             await store.add_participant(db, owner)
             record_event(db, "event.created", fresh.id, viewer.user_id, title=fresh.title)
@@ -309,13 +343,15 @@ async def create_event(deps: Deps, viewer: Viewer, data: EventData,
         found = (await access(deps, viewer, [event_id]))[0]
         return found[0] if found else None
 
-    return await idempotency.once(deps, viewer.user_id, "createEvent", client_mutation_id,
-                                  create, load)
+    return await idempotency.once(
+        deps, viewer.user_id, "createEvent", client_mutation_id, create, load
+    )
 
 
 @invalidates(participants=False)
-async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventData,
-                       expected_version: int | None) -> Event:
+async def update_event(
+    deps: Deps, viewer: Viewer, event_id: int, data: EventData, expected_version: int | None
+) -> Event:
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
         require(me, ParticipantRole.ORGANIZER)
@@ -324,21 +360,29 @@ async def update_event(deps: Deps, viewer: Viewer, event_id: int, data: EventDat
         before = _tracked(event)
         _apply(event, data)
         if event.currency != previous_currency and await store.has_money(db, event_id):
-            raise DomainError("CURRENCY_LOCKED", "The currency cannot change once expenses or "
-                              "settlements are recorded.", "currency")
+            raise DomainError(
+                "CURRENCY_LOCKED",
+                "The currency cannot change once expenses or settlements are recorded.",
+                "currency",
+            )
         if event.capacity is not None and event.capacity < await store.active_count(db, event_id):
-            raise DomainError("CAPACITY_BELOW_PARTICIPANTS",
-                              "The event already has more participants than that.", "capacity")
+            raise DomainError(
+                "CAPACITY_BELOW_PARTICIPANTS",
+                "The event already has more participants than that.",
+                "capacity",
+            )
         changed = sorted(k for k, v in _tracked(event).items() if before[k] != v)
         if changed:
-            record_event(db, "event.updated", event_id, viewer.user_id, changed=changed,
-                         title=event.title)
+            record_event(
+                db, "event.updated", event_id, viewer.user_id, changed=changed, title=event.title
+            )
         return await store.save_event(db, event)
 
 
 @invalidates(participants=False)
-async def cancel_event(deps: Deps, viewer: Viewer, event_id: int,
-                       expected_version: int | None) -> Event:
+async def cancel_event(
+    deps: Deps, viewer: Viewer, event_id: int, expected_version: int | None
+) -> Event:
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
         require(me, ParticipantRole.ORGANIZER)
@@ -377,22 +421,34 @@ async def leave_event(deps: Deps, viewer: Viewer, event_id: int) -> Participant:
         _, me = await member_or_hidden(db, event_id, viewer)
         mine = require(me, ParticipantRole.PARTICIPANT)
         if role_of(mine) is ParticipantRole.OWNER:
-            raise DomainError("OWNER_CANNOT_LEAVE",
-                              "Transfer the ownership to someone else before leaving.")
+            raise DomainError(
+                "OWNER_CANNOT_LEAVE", "Transfer the ownership to someone else before leaving."
+            )
         _end_membership(mine, ParticipantState.LEFT)
-        record_event(db, "participant.left", event_id, viewer.user_id, mine.id,
-                     user_id=mine.user_id, name=mine.display_name)
+        record_event(
+            db,
+            "participant.left",
+            event_id,
+            viewer.user_id,
+            mine.id,
+            user_id=mine.user_id,
+            name=mine.display_name,
+        )
         return await store.save_participant(db, mine)
 
 
 def _tracked(event: Event) -> dict[str, Any]:
     """The fields whose change is worth telling participants (activity, notifications)."""
-    return {"title": event.title, "description": event.description,
-            "startsAt": event.starts_at, "endsAt": event.ends_at,
-            "location": (event.location_name, event.location_address, event.latitude,
-                         event.longitude),
-            "capacity": event.capacity, "visibility": event.visibility,
-            "currency": event.currency}
+    return {
+        "title": event.title,
+        "description": event.description,
+        "startsAt": event.starts_at,
+        "endsAt": event.ends_at,
+        "location": (event.location_name, event.location_address, event.latitude, event.longitude),
+        "capacity": event.capacity,
+        "visibility": event.visibility,
+        "currency": event.currency,
+    }
 
 
 def _end_membership(participant: Participant, state: ParticipantState) -> None:
@@ -404,14 +460,16 @@ def _end_membership(participant: Participant, state: ParticipantState) -> None:
 async def _target(db: Any, event_id: int, participant_id: int) -> Participant:
     target = await store.participant_by_id(db, participant_id, for_update=True)
     if target is None or target.event_id != event_id or not target.is_active:
-        raise DomainError("PARTICIPANT_NOT_FOUND", "No active participant with this id.",
-                          "participantId")
+        raise DomainError(
+            "PARTICIPANT_NOT_FOUND", "No active participant with this id.", "participantId"
+        )
     return target
 
 
 @invalidates(participants=True)
-async def remove_participant(deps: Deps, viewer: Viewer, event_id: int,
-                             participant_id: int) -> Participant:
+async def remove_participant(
+    deps: Deps, viewer: Viewer, event_id: int, participant_id: int
+) -> Participant:
     async with deps.db.unit_of_work() as db:
         _, me = await member_or_hidden(db, event_id, viewer)
         mine = require(me, ParticipantRole.ORGANIZER)
@@ -421,14 +479,22 @@ async def remove_participant(deps: Deps, viewer: Viewer, event_id: int,
         if RANK[ParticipantRole(target.role)] >= RANK[ParticipantRole(mine.role)]:
             raise Forbidden("Only the owner can remove organizers.")
         _end_membership(target, ParticipantState.REMOVED)
-        record_event(db, "participant.removed", event_id, viewer.user_id, target.id,
-                     user_id=target.user_id, name=target.display_name)
+        record_event(
+            db,
+            "participant.removed",
+            event_id,
+            viewer.user_id,
+            target.id,
+            user_id=target.user_id,
+            name=target.display_name,
+        )
         return await store.save_participant(db, target)
 
 
 @invalidates(participants=True)
-async def update_participant_role(deps: Deps, viewer: Viewer, event_id: int,
-                                  participant_id: int, role: ParticipantRole) -> Participant:
+async def update_participant_role(
+    deps: Deps, viewer: Viewer, event_id: int, participant_id: int, role: ParticipantRole
+) -> Participant:
     if role is ParticipantRole.OWNER:
         raise DomainError("INVALID_ROLE", "Use transferOwnership to change the owner.", "role")
     async with deps.db.unit_of_work() as db:
@@ -436,20 +502,30 @@ async def update_participant_role(deps: Deps, viewer: Viewer, event_id: int,
         mine = require(me, ParticipantRole.OWNER)
         target = await _target(db, event_id, participant_id)
         if target.id == mine.id:
-            raise DomainError("INVALID_ROLE", "Use transferOwnership to change the owner.",
-                              "participantId")
+            raise DomainError(
+                "INVALID_ROLE", "Use transferOwnership to change the owner.", "participantId"
+            )
         previous = target.role
         target.set_role(role)
         if previous != role.value:
-            record_event(db, "participant.role_changed", event_id, viewer.user_id, target.id,
-                         user_id=target.user_id, name=target.display_name, role=role.value,
-                         previous_role=previous)
+            record_event(
+                db,
+                "participant.role_changed",
+                event_id,
+                viewer.user_id,
+                target.id,
+                user_id=target.user_id,
+                name=target.display_name,
+                role=role.value,
+                previous_role=previous,
+            )
         return await store.save_participant(db, target)
 
 
 @invalidates(participants=True)
-async def transfer_ownership(deps: Deps, viewer: Viewer, event_id: int,
-                             participant_id: int) -> tuple[Participant, Participant]:
+async def transfer_ownership(
+    deps: Deps, viewer: Viewer, event_id: int, participant_id: int
+) -> tuple[Participant, Participant]:
     """The new owner and the previous one (now an organizer), in one transaction."""
     async with deps.db.unit_of_work() as db:
         _, me = await member_or_hidden(db, event_id, viewer)
@@ -464,9 +540,16 @@ async def transfer_ownership(deps: Deps, viewer: Viewer, event_id: int,
             await store.save_participant(db, target)
         except IntegrityError:  # the one-owner constraint: someone changed owners concurrently
             raise DomainError("STALE", "The ownership changed meanwhile; reload.") from None
-        record_event(db, "ownership.transferred", event_id, viewer.user_id, target.id,
-                     user_id=target.user_id, name=target.display_name,
-                     previous_owner_user_id=mine.user_id)
+        record_event(
+            db,
+            "ownership.transferred",
+            event_id,
+            viewer.user_id,
+            target.id,
+            user_id=target.user_id,
+            name=target.display_name,
+            previous_owner_user_id=mine.user_id,
+        )
         return target, mine
 
 
@@ -480,15 +563,21 @@ class MyEventsFilter:
     status: EventStatus | None = None
 
 
-async def my_events(deps: Deps, viewer: Viewer, flt: MyEventsFilter, limit: int,
-                    after: tuple[datetime, int] | None) -> list[tuple[Event, Participant]]:
+async def my_events(
+    deps: Deps, viewer: Viewer, flt: MyEventsFilter, limit: int, after: tuple[datetime, int] | None
+) -> list[tuple[Event, Participant]]:
     now = utcnow()
     async with deps.db.reader() as db:
         return await store.my_events_page(
-            db, viewer.user_id, limit=limit, after=after,
+            db,
+            viewer.user_id,
+            limit=limit,
+            after=after,
             starts_after=now if flt.when == "UPCOMING" else None,
             starts_before=now if flt.when == "PAST" else None,
-            role=flt.role, status=flt.status, descending=flt.when == "PAST",
+            role=flt.role,
+            status=flt.status,
+            descending=flt.when == "PAST",
         )
 
 
@@ -509,8 +598,10 @@ async def participants_of(deps: Deps, event_ids: Sequence[int]) -> list[list[Par
         fresh: dict[int, list[Participant]] = {i: [] for i in missing}
         for p in rows:
             fresh[p.event_id].append(p)
-        await deps.read_cache.set_many(PARTICIPANTS_CACHE, {
-            i: [store.to_cached(p) for p in members] for i, members in fresh.items()})
+        await deps.read_cache.set_many(
+            PARTICIPANTS_CACHE,
+            {i: [store.to_cached(p) for p in members] for i, members in fresh.items()},
+        )
         grouped.update(fresh)
     return [grouped[i] for i in ids]
 
@@ -527,16 +618,22 @@ async def participants_by_id(deps: Deps, ids: Sequence[int]) -> list[Participant
 LINK_MAX_USES = 10_000
 
 
-async def create_invite_link(deps: Deps, viewer: Viewer, event_id: int, role: ParticipantRole,
-                             expires_at: datetime | None,
-                             max_uses: int | None) -> tuple[InviteLink, str]:
+async def create_invite_link(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    role: ParticipantRole,
+    expires_at: datetime | None,
+    max_uses: int | None,
+) -> tuple[InviteLink, str]:
     """Organizers invite as PARTICIPANT; the owner may also hand out ORGANIZER links."""
     errors = []
     if role is ParticipantRole.OWNER:
         errors.append(DomainError("INVALID_ROLE", "Links cannot make owners.", "role"))
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
-        errors.append(DomainError("INVALID_DATES", "Give a future time with its UTC offset.",
-                                  "expiresAt"))
+        errors.append(
+            DomainError("INVALID_DATES", "Give a future time with its UTC offset.", "expiresAt")
+        )
     if max_uses is not None and not 1 <= max_uses <= LINK_MAX_USES:
         errors.append(DomainError("INVALID_INPUT", f"Between 1 and {LINK_MAX_USES}.", "maxUses"))
     if errors:
@@ -548,9 +645,17 @@ async def create_invite_link(deps: Deps, viewer: Viewer, event_id: int, role: Pa
         if role is ParticipantRole.ORGANIZER:
             require(mine, ParticipantRole.OWNER)
         not_cancelled(event)
-        link = await store.add_invite_link(db, InviteLink(
-            event_id=event_id, token_hash=deps.tokens.keyed_hash(token), role=role.value,
-            created_by_id=mine.id, expires_at=expires_at, max_uses=max_uses))
+        link = await store.add_invite_link(
+            db,
+            InviteLink(
+                event_id=event_id,
+                token_hash=deps.tokens.keyed_hash(token),
+                role=role.value,
+                created_by_id=mine.id,
+                expires_at=expires_at,
+                max_uses=max_uses,
+            ),
+        )
     return link, token
 
 
@@ -559,8 +664,7 @@ async def revoke_invite_link(deps: Deps, viewer: Viewer, link_id: int) -> Invite
         link = await store.invite_link_by_id(db, link_id)
         if link is None:
             raise NotFound("Invite link not found.")
-        _, me = await member_or_hidden(db, link.event_id, viewer,
-                                       hidden="Invite link not found.")
+        _, me = await member_or_hidden(db, link.event_id, viewer, hidden="Invite link not found.")
         if role_of(me) is None:
             raise NotFound("Invite link not found.")
         require(me, ParticipantRole.ORGANIZER)
@@ -570,18 +674,22 @@ async def revoke_invite_link(deps: Deps, viewer: Viewer, link_id: int) -> Invite
         return link
 
 
-async def join_with_invite_link(deps: Deps, viewer: Viewer,
-                                token: str) -> tuple[Event, Participant]:
-    event, member = await retry_transaction(
-        lambda: _join_with_invite_link(deps, viewer, token))
+async def join_with_invite_link(
+    deps: Deps, viewer: Viewer, token: str
+) -> tuple[Event, Participant]:
+    event, member = await retry_transaction(lambda: _join_with_invite_link(deps, viewer, token))
     await event_changed(deps, member.event_id, participants=True)
     return event, member
 
 
-async def _join_with_invite_link(deps: Deps, viewer: Viewer,
-                                 token: str) -> tuple[Event, Participant]:
-    invalid = DomainError("INVALID_INVITE_LINK",
-                          "This invite link is not valid (expired, revoked or used up).", "token")
+async def _join_with_invite_link(
+    deps: Deps, viewer: Viewer, token: str
+) -> tuple[Event, Participant]:
+    invalid = DomainError(
+        "INVALID_INVITE_LINK",
+        "This invite link is not valid (expired, revoked or used up).",
+        "token",
+    )
     try:
         async with deps.db.unit_of_work() as db:
             link = await store.invite_link_by_hash(db, deps.tokens.keyed_hash(token.strip()))
@@ -590,16 +698,18 @@ async def _join_with_invite_link(deps: Deps, viewer: Viewer,
             event = await store.lock_event(db, link.event_id)
             if event is None:
                 raise invalid
-            existing = await store.participant_for_user(db, event.id or 0, viewer.user_id,
-                                                        for_update=True)
+            existing = await store.participant_for_user(
+                db, event.id or 0, viewer.user_id, for_update=True
+            )
             if existing is not None and existing.is_active:
                 return event, existing  # joining twice is a no-op
             if not link.usable(utcnow()):
                 raise invalid
             not_cancelled(event)
             if existing is not None and existing.state == ParticipantState.REMOVED.value:
-                raise DomainError("REMOVED_FROM_EVENT",
-                                  "You were removed from this event; ask an organizer.")
+                raise DomainError(
+                    "REMOVED_FROM_EVENT", "You were removed from this event; ask an organizer."
+                )
             member = await admit(db, event, viewer, ParticipantRole(link.role), existing)
             link.uses += 1
             await store.save_invite_link(db, link)
@@ -607,16 +717,18 @@ async def _join_with_invite_link(deps: Deps, viewer: Viewer,
     except IntegrityError:  # a concurrent join of the same user won: one participation
         async with deps.db.reader() as db:
             link = await store.invite_link_by_hash(db, deps.tokens.keyed_hash(token.strip()))
-            winner = await store.participant_for_user(db, link.event_id if link else 0,
-                                                      viewer.user_id)
+            winner = await store.participant_for_user(
+                db, link.event_id if link else 0, viewer.user_id
+            )
             event = await store.lock_event(db, link.event_id) if link else None
         if winner is None or event is None:
             raise
         return event, winner
 
 
-async def admit(db: Any, event: Event, viewer: Viewer, role: ParticipantRole,
-                 existing: Participant | None) -> Participant:
+async def admit(
+    db: Any, event: Event, viewer: Viewer, role: ParticipantRole, existing: Participant | None
+) -> Participant:
     """Adds (or re-activates) the viewer as a participant, within capacity."""
     assert event.id is not None
     if event.capacity is not None and await store.active_count(db, event.id) >= event.capacity:
@@ -634,13 +746,22 @@ async def admit(db: Any, event: Event, viewer: Viewer, role: ParticipantRole,
         member = Participant(event_id=event.id, user_id=viewer.user_id, display_name=name)
         member.set_role(role)
         joined = await store.add_participant(db, member)
-    record_event(db, "participant.joined", event.id, viewer.user_id, joined.id,
-                 user_id=viewer.user_id, name=name, role=role.value)
+    record_event(
+        db,
+        "participant.joined",
+        event.id,
+        viewer.user_id,
+        joined.id,
+        user_id=viewer.user_id,
+        name=name,
+        role=role.value,
+    )
     return joined
 
 
-async def activity_of(deps: Deps, event_id: int, first: int,
-                      before_seq: int | None) -> list[ActivityEntry]:
+async def activity_of(
+    deps: Deps, event_id: int, first: int, before_seq: int | None
+) -> list[ActivityEntry]:
     """The event's activity feed, newest first (callers check the viewer takes part)."""
     return await activity_page(event_id, first=first, before_seq=before_seq)
 

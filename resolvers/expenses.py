@@ -55,16 +55,20 @@ async def _participants(db: Any, event_id: int, ids: Sequence[int]) -> dict[int,
     return {i: p for i, p in found.items() if i is not None and p.event_id == event_id}
 
 
-async def _apply(db: Any, event: Event, expense: Expense, data: ExpenseData,
-                 shares: list[ExpenseShare] | None) -> list[ExpenseShare] | None:
+async def _apply(
+    db: Any, event: Event, expense: Expense, data: ExpenseData, shares: list[ExpenseShare] | None
+) -> list[ExpenseShare] | None:
     """Validates and applies `data`; returns new shares when the split must be recomputed."""
     errors: list[DomainError] = []
     assert event.id is not None
     if data.title is not None:
         expense.title = checked_title(data.title, errors, max_len=TITLE_MAX)
     if data.currency is not None and data.currency.strip().upper() != event.currency:
-        errors.append(DomainError("CURRENCY_MISMATCH",
-                                  f"This event's expenses are in {event.currency}.", "currency"))
+        errors.append(
+            DomainError(
+                "CURRENCY_MISMATCH", f"This event's expenses are in {event.currency}.", "currency"
+            )
+        )
     if data.amount is not None:
         try:
             expense.amount_minor = money.parse_amount(data.amount, event.currency)
@@ -72,8 +76,9 @@ async def _apply(db: Any, event: Event, expense: Expense, data: ExpenseData,
             errors.append(DomainError(exc.code, exc.message, "amount"))
     if data.spent_at is not None:
         if data.spent_at.tzinfo is None:
-            errors.append(DomainError("INVALID_DATES", "Give the time with its UTC offset.",
-                                      "spentAt"))
+            errors.append(
+                DomainError("INVALID_DATES", "Give the time with its UTC offset.", "spentAt")
+            )
         else:
             expense.spent_at = data.spent_at
     if data.category is not None:
@@ -89,8 +94,9 @@ async def _apply(db: Any, event: Event, expense: Expense, data: ExpenseData,
     if data.paid_by_id is not None:
         payer = members.get(data.paid_by_id)
         if payer is None or not payer.is_active:
-            errors.append(DomainError("UNKNOWN_PARTICIPANT", "Not an active participant.",
-                                      "paidById"))
+            errors.append(
+                DomainError("UNKNOWN_PARTICIPANT", "Not an active participant.", "paidById")
+            )
         else:
             expense.paid_by_id = data.paid_by_id
     new_shares = None
@@ -101,9 +107,15 @@ async def _apply(db: Any, event: Event, expense: Expense, data: ExpenseData,
     return new_shares
 
 
-async def _split(db: Any, event: Event, expense: Expense, data: ExpenseData,
-                 members: dict[int, Participant], shares: list[ExpenseShare] | None,
-                 errors: list[DomainError]) -> list[ExpenseShare] | None:
+async def _split(
+    db: Any,
+    event: Event,
+    expense: Expense,
+    data: ExpenseData,
+    members: dict[int, Participant],
+    shares: list[ExpenseShare] | None,
+    errors: list[DomainError],
+) -> list[ExpenseShare] | None:
     mode = data.split_mode or money.SplitMode(expense.split_mode)
     if data.parts is not None:
         parts = list(data.parts)
@@ -113,17 +125,26 @@ async def _split(db: Any, event: Event, expense: Expense, data: ExpenseData,
         parts = []
     if not parts and mode is money.SplitMode.EQUAL:
         assert event.id is not None
-        parts = [(p.id, None) for p in await event_store.participants_of_events(db, [event.id])
-                 if p.id is not None]
+        parts = [
+            (p.id, None)
+            for p in await event_store.participants_of_events(db, [event.id])
+            if p.id is not None
+        ]
     if len(parts) > MAX_PARTS:
-        errors.append(DomainError("INVALID_SPLIT", f"At most {MAX_PARTS} parts.",
-                                  ["split", "parts"]))
+        errors.append(
+            DomainError("INVALID_SPLIT", f"At most {MAX_PARTS} parts.", ["split", "parts"])
+        )
         return None
     for n, (pid, _) in enumerate(parts):
         member = members.get(pid)
         if data.parts is not None and (member is None or not member.is_active):
-            errors.append(DomainError("UNKNOWN_PARTICIPANT", "Not an active participant.",
-                                      ["split", "parts", str(n), "participantId"]))
+            errors.append(
+                DomainError(
+                    "UNKNOWN_PARTICIPANT",
+                    "Not an active participant.",
+                    ["split", "parts", str(n), "participantId"],
+                )
+            )
     if errors or expense.amount_minor <= 0:
         return None
     try:
@@ -133,18 +154,19 @@ async def _split(db: Any, event: Event, expense: Expense, data: ExpenseData,
         return None
     expense.split_mode = mode.value
     values = dict(parts)
-    return [ExpenseShare(expense_id=0, participant_id=pid, share_minor=amount,
-                         value=values.get(pid))
-            for pid, amount in allocated.items()]
+    return [
+        ExpenseShare(expense_id=0, participant_id=pid, share_minor=amount, value=values.get(pid))
+        for pid, amount in allocated.items()
+    ]
 
 
-async def _expense_for(db: Any, viewer: Viewer, expense_id: int
-                       ) -> tuple[Expense, Event, Participant]:
+async def _expense_for(
+    db: Any, viewer: Viewer, expense_id: int
+) -> tuple[Expense, Event, Participant]:
     expense = await store.lock_expense(db, expense_id)
     if expense is None:
         raise NotFound("Expense not found.")
-    event, me = await member_or_hidden(db, expense.event_id, viewer,
-                                      hidden="Expense not found.")
+    event, me = await member_or_hidden(db, expense.event_id, viewer, hidden="Expense not found.")
     if not has_role(me, ParticipantRole.PARTICIPANT):
         raise NotFound("Expense not found.")
     assert me is not None
@@ -152,54 +174,83 @@ async def _expense_for(db: Any, viewer: Viewer, expense_id: int
 
 
 def _may_edit(expense: Expense, me: Participant) -> None:
-    if (expense.created_by_id != me.id and expense.paid_by_id != me.id
-            and not has_role(me, ParticipantRole.ORGANIZER)):
+    if (
+        expense.created_by_id != me.id
+        and expense.paid_by_id != me.id
+        and not has_role(me, ParticipantRole.ORGANIZER)
+    ):
         raise Forbidden("Only who created or paid it, or an organizer, can change it.")
 
 
 def _money_payload(expense: Expense, shares: Sequence[Any]) -> dict[str, Any]:
-    return {"title": expense.title, "amount_minor": expense.amount_minor,
-            "currency": expense.currency, "paid_by_id": expense.paid_by_id,
-            "participant_ids": sorted({s.participant_id for s in shares})}
+    return {
+        "title": expense.title,
+        "amount_minor": expense.amount_minor,
+        "currency": expense.currency,
+        "paid_by_id": expense.paid_by_id,
+        "participant_ids": sorted({s.participant_id for s in shares}),
+    }
 
 
-async def create_expense(deps: Deps, viewer: Viewer, event_id: int,
-                         data: ExpenseData) -> Expense:
-    missing = [f for f, v in (("title", data.title), ("amount", data.amount),
-                              ("paidById", data.paid_by_id), ("split", data.split_mode))
-               if v is None]
+async def create_expense(deps: Deps, viewer: Viewer, event_id: int, data: ExpenseData) -> Expense:
+    missing = [
+        f
+        for f, v in (
+            ("title", data.title),
+            ("amount", data.amount),
+            ("paidById", data.paid_by_id),
+            ("split", data.split_mode),
+        )
+        if v is None
+    ]
     if missing:
         raise DomainErrors([DomainError("REQUIRED", "Required.", f) for f in missing])
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
         mine = require(me, ParticipantRole.PARTICIPANT)
         not_cancelled(event)
-        expense = Expense(event_id=event_id, title="", amount_minor=0, currency=event.currency,
-                          paid_by_id=0, spent_at=utcnow(), split_mode="EQUAL",
-                          created_by_id=mine.id)
+        expense = Expense(
+            event_id=event_id,
+            title="",
+            amount_minor=0,
+            currency=event.currency,
+            paid_by_id=0,
+            spent_at=utcnow(),
+            split_mode="EQUAL",
+            created_by_id=mine.id,
+        )
         shares = await _apply(db, event, expense, data, None)
         assert shares is not None
         added = await store.add_expense(db, expense, shares)
-        record_event(db, "expense.added", event_id, viewer.user_id, added.id,
-                     **_money_payload(added, shares))
+        record_event(
+            db, "expense.added", event_id, viewer.user_id, added.id, **_money_payload(added, shares)
+        )
         return added
 
 
-async def update_expense(deps: Deps, viewer: Viewer, expense_id: int, data: ExpenseData,
-                         expected_version: int | None) -> Expense:
+async def update_expense(
+    deps: Deps, viewer: Viewer, expense_id: int, data: ExpenseData, expected_version: int | None
+) -> Expense:
     async with deps.db.unit_of_work() as db:
         expense, event, me = await _expense_for(db, viewer, expense_id)
         not_cancelled(event)
         _may_edit(expense, me)
         if expected_version is not None and expected_version != expense.version:
-            raise DomainError("STALE", "The expense changed since you read it; reload it.",
-                              "expectedVersion")
+            raise DomainError(
+                "STALE", "The expense changed since you read it; reload it.", "expectedVersion"
+            )
         current = (await store.shares_of_expenses(db, [expense_id]))[expense_id]
         shares = await _apply(db, event, expense, data, current)
         if shares is not None:
             await store.replace_shares(db, expense, shares)
-        record_event(db, "expense.edited", expense.event_id, viewer.user_id, expense_id,
-                     **_money_payload(expense, shares if shares is not None else current))
+        record_event(
+            db,
+            "expense.edited",
+            expense.event_id,
+            viewer.user_id,
+            expense_id,
+            **_money_payload(expense, shares if shares is not None else current),
+        )
         return await store.save_expense(db, expense)
 
 
@@ -209,13 +260,20 @@ async def delete_expense(deps: Deps, viewer: Viewer, expense_id: int) -> None:
         not_cancelled(event)
         _may_edit(expense, me)
         shares = (await store.shares_of_expenses(db, [expense_id]))[expense_id]
-        record_event(db, "expense.deleted", expense.event_id, viewer.user_id, expense_id,
-                     **_money_payload(expense, shares))
+        record_event(
+            db,
+            "expense.deleted",
+            expense.event_id,
+            viewer.user_id,
+            expense_id,
+            **_money_payload(expense, shares),
+        )
         await store.delete_expense(db, expense)
 
 
-async def record_settlement(deps: Deps, viewer: Viewer, event_id: int, from_id: int,
-                            to_id: int, amount: str) -> Settlement:
+async def record_settlement(
+    deps: Deps, viewer: Viewer, event_id: int, from_id: int, to_id: int, amount: str
+) -> Settlement:
     """A reimbursement, recorded by one of the two parties or an organizer."""
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
@@ -229,19 +287,37 @@ async def record_settlement(deps: Deps, viewer: Viewer, event_id: int, from_id: 
         parties = await _participants(db, event_id, [from_id, to_id])
         for field, pid in (("fromId", from_id), ("toId", to_id)):
             if pid not in parties:
-                errors.append(DomainError("UNKNOWN_PARTICIPANT", "Not a participant of this "
-                                          "event.", field))
+                errors.append(
+                    DomainError("UNKNOWN_PARTICIPANT", "Not a participant of this event.", field)
+                )
         if from_id == to_id:
             errors.append(DomainError("INVALID_INPUT", "Pick two different people.", "toId"))
         if errors:
             raise DomainErrors(errors)
         if mine.id not in (from_id, to_id) and not has_role(mine, ParticipantRole.ORGANIZER):
             raise Forbidden("Only the two parties or an organizer record a settlement.")
-        settlement = await store.add_settlement(db, Settlement(
-            event_id=event_id, from_id=from_id, to_id=to_id, amount_minor=minor,
-            currency=event.currency, recorded_by_id=mine.id))
-        record_event(db, "settlement.recorded", event_id, viewer.user_id, settlement.id,
-                     from_id=from_id, to_id=to_id, amount_minor=minor, currency=event.currency)
+        settlement = await store.add_settlement(
+            db,
+            Settlement(
+                event_id=event_id,
+                from_id=from_id,
+                to_id=to_id,
+                amount_minor=minor,
+                currency=event.currency,
+                recorded_by_id=mine.id,
+            ),
+        )
+        record_event(
+            db,
+            "settlement.recorded",
+            event_id,
+            viewer.user_id,
+            settlement.id,
+            from_id=from_id,
+            to_id=to_id,
+            amount_minor=minor,
+            currency=event.currency,
+        )
         return settlement
 
 
@@ -258,8 +334,10 @@ class Ledger:
 
     def balances(self, members: Sequence[int]) -> dict[int, money.Balance]:
         return money.balances(
-            ((e.paid_by_id, {s.participant_id: s.share_minor for s in self.shares[e.id or 0]})
-             for e in self.expenses),
+            (
+                (e.paid_by_id, {s.participant_id: s.share_minor for s in self.shares[e.id or 0]})
+                for e in self.expenses
+            ),
             ((s.from_id, s.to_id, s.amount_minor) for s in self.settlements),
             members,
         )

@@ -36,8 +36,9 @@ async def once(
     if not client_id:
         return (await create())[1]
     if len(client_id) > 100:
-        raise DomainError("INVALID_INPUT", "clientMutationId is at most 100 characters.",
-                          "clientMutationId")
+        raise DomainError(
+            "INVALID_INPUT", "clientMutationId is at most 100 characters.", "clientMutationId"
+        )
     k = key("idem", user_id, operation, client_id)
     try:
         claimed = await deps.redis.set(k, PENDING, nx=True, ex=TTL_S)
@@ -53,8 +54,9 @@ async def once(
                     return found
                 break
             await asyncio.sleep(0.1)
-        raise DomainError("DUPLICATE_REQUEST", "This request is already being processed.",
-                          "clientMutationId")
+        raise DomainError(
+            "DUPLICATE_REQUEST", "This request is already being processed.", "clientMutationId"
+        )
     try:
         object_id, result = await create()
     except BaseException:

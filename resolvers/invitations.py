@@ -47,14 +47,18 @@ class Invitee:
     email: str | None = None
 
 
-async def _resolve_invitee(db: Any, index: int, invitee: Invitee
-                           ) -> tuple[int | None, str | None, DomainError | None]:
+async def _resolve_invitee(
+    db: Any, index: int, invitee: Invitee
+) -> tuple[int | None, str | None, DomainError | None]:
     """(user id, email for someone without an account, error)."""
     field = ["invitees", str(index)]
     given = [v for v in (invitee.user_id, invitee.username, invitee.email) if v is not None]
     if len(given) != 1:
-        return None, None, DomainError("INVALID_INPUT", "Give exactly one of userId, username "
-                                       "or email.", field)
+        return (
+            None,
+            None,
+            DomainError("INVALID_INPUT", "Give exactly one of userId, username or email.", field),
+        )
     if invitee.user_id is not None:
         user = await account_store.user_by_id(db, invitee.user_id)
     elif invitee.username is not None:
@@ -62,8 +66,11 @@ async def _resolve_invitee(db: Any, index: int, invitee: Invitee
     else:
         email = accounts_uc.normalise_email(invitee.email or "")
         if accounts_uc.check_email(email) is not None:
-            return None, None, DomainError("INVALID_EMAIL", "Enter a valid email address.",
-                                           [*field, "email"])
+            return (
+                None,
+                None,
+                DomainError("INVALID_EMAIL", "Enter a valid email address.", [*field, "email"]),
+            )
         user = await account_store.user_by_email(db, email)
         if user is None:
             return None, email, None
@@ -72,13 +79,20 @@ async def _resolve_invitee(db: Any, index: int, invitee: Invitee
     return user.id, None, None
 
 
-async def invite(deps: Deps, viewer: Viewer, event_id: int, invitees: Sequence[Invitee],
-                 role: ParticipantRole, message: str) -> list[Invitation]:
+async def invite(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    invitees: Sequence[Invitee],
+    role: ParticipantRole,
+    message: str,
+) -> list[Invitation]:
     """All or nothing: any bad invitee reports an error and nothing is created. Inviting
     someone who already has a pending invitation returns that one."""
     if not 1 <= len(invitees) <= MAX_INVITEES:
-        raise DomainError("INVALID_INPUT", f"Invite 1 to {MAX_INVITEES} people at once.",
-                          "invitees")
+        raise DomainError(
+            "INVALID_INPUT", f"Invite 1 to {MAX_INVITEES} people at once.", "invitees"
+        )
     if role is ParticipantRole.OWNER:
         raise DomainError("INVALID_ROLE", "Invitations cannot make owners.", "role")
     if len(message) > 500:
@@ -97,8 +111,9 @@ async def invite(deps: Deps, viewer: Viewer, event_id: int, invitees: Sequence[I
             if error is None and user_id is not None:
                 member = await event_store.participant_for_user(db, event_id, user_id)
                 if member is not None and member.is_active:
-                    error = DomainError("ALREADY_PARTICIPANT", "Already in this event.",
-                                        ["invitees", str(index)])
+                    error = DomainError(
+                        "ALREADY_PARTICIPANT", "Already in this event.", ["invitees", str(index)]
+                    )
             if error is not None:
                 errors.append(error)
             elif (user_id, email) not in targets:
@@ -116,12 +131,25 @@ async def invite(deps: Deps, viewer: Viewer, event_id: int, invitees: Sequence[I
                 existing.close(InvitationStatus.EXPIRED)
                 await store.save(db, existing)
             invitation = Invitation(
-                event_id=event_id, inviter_user_id=viewer.user_id, invitee_user_id=user_id,
-                invitee_email=email, role=role.value, message=message.strip(),
-                pending_key=key, expires_at=utcnow() + INVITATION_TTL)
+                event_id=event_id,
+                inviter_user_id=viewer.user_id,
+                invitee_user_id=user_id,
+                invitee_email=email,
+                role=role.value,
+                message=message.strip(),
+                pending_key=key,
+                expires_at=utcnow() + INVITATION_TTL,
+            )
             await store.add(db, invitation)
-            record_event(db, "invitation.sent", event_id, viewer.user_id, invitation.id,
-                         invitee_user_id=user_id, role=role.value)
+            record_event(
+                db,
+                "invitation.sent",
+                event_id,
+                viewer.user_id,
+                invitation.id,
+                invitee_user_id=user_id,
+                role=role.value,
+            )
             created.append(invitation)
             if email is not None:
                 mails.append(_invitation_mail(deps, event, mine, email))
@@ -132,13 +160,17 @@ async def invite(deps: Deps, viewer: Viewer, event_id: int, invitees: Sequence[I
 
 def _invitation_mail(deps: Deps, event: Event, inviter: Participant, email: str) -> Mail:
     link = f"{deps.settings.public_url.rstrip('/')}/register?email={email}"
-    return Mail(to=email, subject=f"{inviter.display_name} invites you to {event.title} on IVEN",
-                body=f"{inviter.display_name} invites you to \"{event.title}\" on IVEN.\n"
-                     f"Create your account with this address to answer: {link}\n")
+    return Mail(
+        to=email,
+        subject=f"{inviter.display_name} invites you to {event.title} on IVEN",
+        body=f'{inviter.display_name} invites you to "{event.title}" on IVEN.\n'
+        f"Create your account with this address to answer: {link}\n",
+    )
 
 
-async def my_invitations(deps: Deps, viewer: Viewer,
-                         status: InvitationStatus | None) -> list[Invitation]:
+async def my_invitations(
+    deps: Deps, viewer: Viewer, status: InvitationStatus | None
+) -> list[Invitation]:
     async with deps.db.reader() as db:
         user = await account_store.user_by_id(db, viewer.user_id)
         if user is None:
@@ -156,9 +188,11 @@ async def my_invitations(deps: Deps, viewer: Viewer,
 async def _my_invitation(db: Any, viewer: Viewer, invitation_id: int) -> Invitation:
     invitation = await store.invitation_by_id(db, invitation_id)
     user = await account_store.user_by_id(db, viewer.user_id)
-    if (invitation is None or user is None
-            or (invitation.invitee_user_id != viewer.user_id
-                and invitation.invitee_email != user.email)):
+    if (
+        invitation is None
+        or user is None
+        or (invitation.invitee_user_id != viewer.user_id and invitation.invitee_email != user.email)
+    ):
         raise NotFound("Invitation not found.")
     return invitation
 
@@ -176,30 +210,42 @@ async def _accept(deps: Deps, viewer: Viewer, invitation_id: int) -> tuple[Event
             invitation = await _my_invitation(db, viewer, invitation_id)
             event = await event_store.lock_event(db, invitation.event_id)
             assert event is not None
-            member = await event_store.participant_for_user(db, invitation.event_id,
-                                                            viewer.user_id, for_update=True)
-            if invitation.status == InvitationStatus.ACCEPTED.value and member is not None \
-                    and member.is_active:
+            member = await event_store.participant_for_user(
+                db, invitation.event_id, viewer.user_id, for_update=True
+            )
+            if (
+                invitation.status == InvitationStatus.ACCEPTED.value
+                and member is not None
+                and member.is_active
+            ):
                 return event, member
             status = invitation.effective_status(utcnow())
             if status is not InvitationStatus.PENDING:
-                raise DomainError("INVITATION_NOT_PENDING",
-                                  f"This invitation is {status.value.lower()}.")
+                raise DomainError(
+                    "INVITATION_NOT_PENDING", f"This invitation is {status.value.lower()}."
+                )
             not_cancelled(event)
             if member is None or not member.is_active:
                 member = await admit(db, event, viewer, ParticipantRole(invitation.role), member)
             invitation.invitee_user_id = viewer.user_id
             invitation.close(InvitationStatus.ACCEPTED)
             await store.save(db, invitation)
-            record_event(db, "invitation.accepted", event.id or 0, viewer.user_id,
-                         invitation.id, inviter_user_id=invitation.inviter_user_id)
+            record_event(
+                db,
+                "invitation.accepted",
+                event.id or 0,
+                viewer.user_id,
+                invitation.id,
+                inviter_user_id=invitation.inviter_user_id,
+            )
             return event, member
     except IntegrityError:  # a concurrent accept created the participation first
         async with deps.db.reader() as db:
             again = await store.invitation_by_id(db, invitation_id)
             event = await event_store.lock_event(db, again.event_id) if again else None
             member = await event_store.participant_for_user(
-                db, again.event_id if again else 0, viewer.user_id)
+                db, again.event_id if again else 0, viewer.user_id
+            )
         if event is None or member is None:
             raise
         return event, member
@@ -212,12 +258,19 @@ async def decline(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
         if status is InvitationStatus.DECLINED:
             return invitation
         if status is not InvitationStatus.PENDING:
-            raise DomainError("INVITATION_NOT_PENDING",
-                              f"This invitation is {status.value.lower()}.")
+            raise DomainError(
+                "INVITATION_NOT_PENDING", f"This invitation is {status.value.lower()}."
+            )
         invitation.close(InvitationStatus.DECLINED)
         await store.save(db, invitation)
-        record_event(db, "invitation.declined", invitation.event_id, viewer.user_id,
-                     invitation.id, inviter_user_id=invitation.inviter_user_id)
+        record_event(
+            db,
+            "invitation.declined",
+            invitation.event_id,
+            viewer.user_id,
+            invitation.id,
+            inviter_user_id=invitation.inviter_user_id,
+        )
         return invitation
 
 
@@ -226,14 +279,14 @@ async def revoke(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
         invitation = await store.invitation_by_id(db, invitation_id)
         if invitation is None:
             raise NotFound("Invitation not found.")
-        _, me = await member_or_hidden(db, invitation.event_id, viewer,
-                                       hidden="Invitation not found.")
+        _, me = await member_or_hidden(
+            db, invitation.event_id, viewer, hidden="Invitation not found."
+        )
         if role_of(me) is None:
             raise NotFound("Invitation not found.")
         require(me, ParticipantRole.ORGANIZER)
         if invitation.effective_status(utcnow()) is not InvitationStatus.PENDING:
-            raise DomainError("INVITATION_NOT_PENDING", "Only pending invitations can be "
-                              "revoked.")
+            raise DomainError("INVITATION_NOT_PENDING", "Only pending invitations can be revoked.")
         invitation.close(InvitationStatus.REVOKED)
         await store.save(db, invitation)
         return invitation
@@ -242,8 +295,7 @@ async def revoke(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
 # --- join requests -----------------------------------------------------------------------------
 
 
-async def request_to_join(deps: Deps, viewer: Viewer, event_id: int,
-                          message: str) -> JoinRequest:
+async def request_to_join(deps: Deps, viewer: Viewer, event_id: int, message: str) -> JoinRequest:
     if len(message) > 500:
         raise DomainError("VALUE_TOO_LONG", "At most 500 characters.", "message")
     async with deps.db.unit_of_work() as db:
@@ -256,29 +308,36 @@ async def request_to_join(deps: Deps, viewer: Viewer, event_id: int,
         existing = await store.pending_join_request(db, event_id, viewer.user_id)
         if existing is not None:
             return existing
-        request = JoinRequest(event_id=event_id, user_id=viewer.user_id, message=message.strip(),
-                              pending_key=f"{event_id}:{viewer.user_id}")
+        request = JoinRequest(
+            event_id=event_id,
+            user_id=viewer.user_id,
+            message=message.strip(),
+            pending_key=f"{event_id}:{viewer.user_id}",
+        )
         await store.add(db, request)
         record_event(db, "join_request.created", event_id, viewer.user_id, request.id)
         return request
 
 
-async def decide_join_request(deps: Deps, viewer: Viewer, request_id: int,
-                              approve: bool) -> tuple[JoinRequest, Participant | None]:
+async def decide_join_request(
+    deps: Deps, viewer: Viewer, request_id: int, approve: bool
+) -> tuple[JoinRequest, Participant | None]:
     request, member = await _decide_join_request(deps, viewer, request_id, approve)
     if member is not None:
         await event_changed(deps, request.event_id, participants=True)
     return request, member
 
 
-async def _decide_join_request(deps: Deps, viewer: Viewer, request_id: int,
-                               approve: bool) -> tuple[JoinRequest, Participant | None]:
+async def _decide_join_request(
+    deps: Deps, viewer: Viewer, request_id: int, approve: bool
+) -> tuple[JoinRequest, Participant | None]:
     async with deps.db.unit_of_work() as db:
         request = await store.join_request_by_id(db, request_id)
         if request is None:
             raise NotFound("Join request not found.")
-        event, me = await member_or_hidden(db, request.event_id, viewer,
-                                           hidden="Join request not found.")
+        event, me = await member_or_hidden(
+            db, request.event_id, viewer, hidden="Join request not found."
+        )
         if not has_role(me, ParticipantRole.ORGANIZER):
             raise Forbidden() if role_of(me) else NotFound("Join request not found.")
         if request.status != JoinRequestStatus.PENDING.value:
@@ -286,22 +345,29 @@ async def _decide_join_request(deps: Deps, viewer: Viewer, request_id: int,
         member = None
         if approve:
             not_cancelled(event)
-            existing = await event_store.participant_for_user(db, request.event_id,
-                                                              request.user_id, for_update=True)
+            existing = await event_store.participant_for_user(
+                db, request.event_id, request.user_id, for_update=True
+            )
             requester = Viewer(user_id=request.user_id, session_id="", expires_at=utcnow())
             if existing is None or existing.state != ParticipantState.ACTIVE.value:
-                member = await admit(db, event, requester, ParticipantRole.PARTICIPANT,
-                                      existing)
+                member = await admit(db, event, requester, ParticipantRole.PARTICIPANT, existing)
             else:
                 member = existing
-        request.status = (JoinRequestStatus.APPROVED if approve
-                          else JoinRequestStatus.REJECTED).value
+        request.status = (
+            JoinRequestStatus.APPROVED if approve else JoinRequestStatus.REJECTED
+        ).value
         request.pending_key = None
         request.decided_at = utcnow()
         request.decided_by_user_id = viewer.user_id
         await store.save(db, request)
-        record_event(db, f"join_request.{request.status.lower()}", request.event_id,
-                     viewer.user_id, request.id, requester_user_id=request.user_id)
+        record_event(
+            db,
+            f"join_request.{request.status.lower()}",
+            request.event_id,
+            viewer.user_id,
+            request.id,
+            requester_user_id=request.user_id,
+        )
         return request, member
 
 

@@ -29,9 +29,12 @@ class LocalCache(Generic[V]):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[Hashable, tuple[V, float]] = {}
-        self._listener = ChannelListener(deps.broadcast, self.channel,
-                                         lambda m: self._drop(m.get("ids", [])),
-                                         f"iven-{self.channel}")
+        self._listener = ChannelListener(
+            deps.broadcast,
+            self.channel,
+            lambda m: self._drop(m.get("ids", [])),
+            f"iven-{self.channel}",
+        )
 
     async def start(self) -> None:
         await self._listener.start()
@@ -63,5 +66,7 @@ class LocalCache(Generic[V]):
         try:
             await self.deps.broadcast.publish(self.channel, {"ids": ids})
         except RedisError:
-            log.warning("cache eviction not broadcast; entries expire by TTL",
-                        extra={"channel": self.channel})
+            log.warning(
+                "cache eviction not broadcast; entries expire by TTL",
+                extra={"channel": self.channel},
+            )

@@ -18,11 +18,37 @@ from urllib.parse import unquote
 import nh3
 from markdown_it import MarkdownIt
 
-TAGS = frozenset({
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "em", "strong", "a", "ul", "ol", "li",
-    "blockquote", "code", "pre", "hr", "br", "img", "del", "s",
-    "table", "thead", "tbody", "tr", "th", "td",
-})
+TAGS = frozenset(
+    {
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "em",
+        "strong",
+        "a",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "code",
+        "pre",
+        "hr",
+        "br",
+        "img",
+        "del",
+        "s",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+    }
+)
 ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "nofollow noopener noreferrer"
@@ -45,10 +71,16 @@ def render(source: str) -> str:
 def sanitise(html: str) -> str:
     """Only the allowed tags, attributes and URL schemes of `html` (scripts and styles go with
     their content), and `rel` on every link."""
-    return nh3.clean(html, tags=set(TAGS), attributes={k: set(v) for k, v in ATTRIBUTES.items()},
-                     url_schemes=set(URL_SCHEMES), link_rel=LINK_REL,
-                     clean_content_tags={"script", "style"}, strip_comments=True,
-                     attribute_filter=_safe_attribute)
+    return nh3.clean(
+        html,
+        tags=set(TAGS),
+        attributes={k: set(v) for k, v in ATTRIBUTES.items()},
+        url_schemes=set(URL_SCHEMES),
+        link_rel=LINK_REL,
+        clean_content_tags={"script", "style"},
+        strip_comments=True,
+        attribute_filter=_safe_attribute,
+    )
 
 
 def _safe_attribute(tag: str, name: str, value: str) -> str | None:

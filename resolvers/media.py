@@ -65,7 +65,8 @@ def workers(deps: Deps) -> ThreadPoolExecutor:
     found: ThreadPoolExecutor | None = deps.state.get("media_workers")
     if found is None:
         found = deps.state["media_workers"] = ThreadPoolExecutor(
-            max_workers=max(1, deps.settings.media_workers), thread_name_prefix="media")
+            max_workers=max(1, deps.settings.media_workers), thread_name_prefix="media"
+        )
     return found
 
 
@@ -83,16 +84,18 @@ async def _in_thread(deps: Deps, fn: Any, *args: Any, **kwargs: Any) -> Any:
 # --- access ------------------------------------------------------------------------------------
 
 
-async def membership(deps: Deps, viewer: Viewer, event_id: int,
-                  not_found: str = "Event not found.") -> Participant:
+async def membership(
+    deps: Deps, viewer: Viewer, event_id: int, not_found: str = "Event not found."
+) -> Participant:
     found = (await access(deps, viewer, [event_id]))[0]
     if found is None or found[1] is None or not found[1].is_active:
         raise NotFound(not_found)
     return found[1]
 
 
-async def media_and_membership(deps: Deps, viewer: Viewer, media_id: str, *,
-                               removed_ok: bool = False) -> tuple[store.Media, Participant]:
+async def media_and_membership(
+    deps: Deps, viewer: Viewer, media_id: str, *, removed_ok: bool = False
+) -> tuple[store.Media, Participant]:
     """The media and the viewer's participation; a tombstone (removed by an admin) only
     when `removed_ok` (it can be deleted, not edited, liked or commented)."""
     media = (await store.media_by_ids([media_id]))[0]
@@ -111,12 +114,16 @@ def is_organizer(me: Participant) -> bool:
 async def member_events(deps: Deps, viewer: Viewer, event_ids: set[int]) -> set[int]:
     """The events among `event_ids` the viewer actively takes part in (one batched read)."""
     ordered = sorted(event_ids)
-    return {e for e, a in zip(ordered, await access(deps, viewer, ordered), strict=True)
-            if a is not None and a[1] is not None and a[1].is_active}
+    return {
+        e
+        for e, a in zip(ordered, await access(deps, viewer, ordered), strict=True)
+        if a is not None and a[1] is not None and a[1].is_active
+    }
 
 
-async def visible_media(deps: Deps, viewer: Viewer | None,
-                        ids: Sequence[str]) -> list[store.Media | None]:
+async def visible_media(
+    deps: Deps, viewer: Viewer | None, ids: Sequence[str]
+) -> list[store.Media | None]:
     """Batch function: each media the viewer may see (active participant), else None."""
     if viewer is None:
         return [None] * len(ids)
@@ -134,8 +141,7 @@ async def media_by_ids(deps: Deps, ids: list[str]) -> list[store.Media | None]:
 
 
 def checked_caption(caption: str | None) -> str:
-    return checked_message(caption or "", max_len=MAX_CAPTION, field="caption",
-                           required=False)
+    return checked_message(caption or "", max_len=MAX_CAPTION, field="caption", required=False)
 
 
 def safe_file_name(name: str | None, ext: str) -> str:
@@ -161,15 +167,15 @@ class Spooled:
 
 def _spool(deps: Deps, index: int, upload: UploadLike) -> Spooled:
     path, size, digest, head = files(deps).spool(upload.file, deps.settings.media_max_file_bytes)
-    spooled = Spooled(index=index, path=path, size=size, sha256=digest,
-                      file_name=upload.filename)
+    spooled = Spooled(index=index, path=path, size=size, sha256=digest, file_name=upload.filename)
     if size == 0:
         path.unlink(missing_ok=True)
         raise imaging.Rejected("UNSUPPORTED_MEDIA_TYPE", "The file is empty.")
     if imaging.sniff(head) is None:
         path.unlink(missing_ok=True)
-        raise imaging.Rejected("UNSUPPORTED_MEDIA_TYPE",
-                               "Accepted: JPEG, PNG, WebP, GIF, HEIC, MP4, MOV and PDF.")
+        raise imaging.Rejected(
+            "UNSUPPORTED_MEDIA_TYPE", "Accepted: JPEG, PNG, WebP, GIF, HEIC, MP4, MOV and PDF."
+        )
     return spooled
 
 
@@ -179,8 +185,9 @@ def _process(deps: Deps, spooled: Spooled) -> Spooled:
     prefix = store_.prefix(MEDIA, spooled.key)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     try:
-        spooled.processed = imaging.process(spooled.path, prefix,
-                                            max_pixels=deps.settings.media_max_pixels)
+        spooled.processed = imaging.process(
+            spooled.path, prefix, max_pixels=deps.settings.media_max_pixels
+        )
     except BaseException:
         spooled.path.unlink(missing_ok=True)
         store_.remove(MEDIA, spooled.key)
@@ -211,19 +218,22 @@ async def _prepare(deps: Deps, uploads: Sequence[Any]) -> list[Spooled]:
     if not uploads:
         raise DomainError("REQUIRED", "Add at least one file.", "files")
     if len(uploads) > deps.settings.media_max_files:
-        raise DomainError("TOO_MANY_FILES",
-                          f"At most {deps.settings.media_max_files} files at once.", "files")
+        raise DomainError(
+            "TOO_MANY_FILES", f"At most {deps.settings.media_max_files} files at once.", "files"
+        )
     for index, upload in enumerate(uploads):
         if not hasattr(upload, "file") or not hasattr(upload, "filename"):
-            raise DomainError("INVALID_FILE", "Send files as multipart uploads.",
-                              ["files", str(index)])
+            raise DomainError(
+                "INVALID_FILE", "Send files as multipart uploads.", ["files", str(index)]
+            )
 
     async def one(index: int, upload: UploadLike) -> Spooled:
         spooled = await _in_thread(deps, _spool, deps, index, upload)
         return await _in_thread(deps, _process, deps, spooled)  # type: ignore[no-any-return]
 
-    results = await asyncio.gather(*(one(i, u) for i, u in enumerate(uploads)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(one(i, u) for i, u in enumerate(uploads)), return_exceptions=True
+    )
     done = [r for r in results if isinstance(r, Spooled)]
     failures = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
     if failures:
@@ -237,15 +247,19 @@ async def _reserve(deps: Deps, user_id: int, event_id: int, nbytes: int) -> None
     s = deps.settings
     taken: list[str] = []
     try:
-        for owner, quota in ((f"user:{user_id}", s.media_quota_user_bytes),
-                             (f"event:{event_id}", s.media_quota_event_bytes)):
+        for owner, quota in (
+            (f"user:{user_id}", s.media_quota_user_bytes),
+            (f"event:{event_id}", s.media_quota_event_bytes),
+        ):
             total = await store.change_usage(owner, nbytes)
             taken.append(owner)
             if total > quota:
                 who = "your" if owner.startswith("user") else "this event's"
-                raise DomainError("QUOTA_EXCEEDED",
-                                  f"This would go over {who} storage quota "
-                                  f"({quota // (1024 * 1024)} MB).", "files")
+                raise DomainError(
+                    "QUOTA_EXCEEDED",
+                    f"This would go over {who} storage quota ({quota // (1024 * 1024)} MB).",
+                    "files",
+                )
     except BaseException:
         for owner in taken:
             await store.change_usage(owner, -nbytes)
@@ -258,8 +272,15 @@ async def _release(user_id: int, event_id: int, nbytes: int) -> None:
         await store.change_usage(f"event:{event_id}", -nbytes)
 
 
-def _document(event_id: int, album_id: str, viewer: Viewer, item: Spooled, caption: str,
-              share_location: bool, now: datetime) -> store.Media:
+def _document(
+    event_id: int,
+    album_id: str,
+    viewer: Viewer,
+    item: Spooled,
+    caption: str,
+    share_location: bool,
+    now: datetime,
+) -> store.Media:
     p = item.processed
     assert p is not None
     taken_utc = p.taken_at.astimezone(UTC) if p.taken_at is not None else None
@@ -268,21 +289,46 @@ def _document(event_id: int, album_id: str, viewer: Viewer, item: Spooled, capti
         delta = p.taken_at.utcoffset()
         offset = int(delta.total_seconds() // 60) if delta is not None else None
     exif = store.MediaExif(**vars(p.exif)) if p.exif is not None else None
-    location = (store.Location(latitude=p.gps.latitude, longitude=p.gps.longitude,
-                               altitude=p.gps.altitude) if p.gps is not None else None)
+    location = (
+        store.Location(latitude=p.gps.latitude, longitude=p.gps.longitude, altitude=p.gps.altitude)
+        if p.gps is not None
+        else None
+    )
     return store.Media(
-        event_id=event_id, album_id=album_id, uploader_user_id=viewer.user_id, kind=p.kind,
-        mime_type=p.mime_type, ext=p.ext, size=item.size, sha256=item.sha256,
-        dedupe_key=f"{event_id}:{item.sha256}", storage_key=item.key,
-        variants=sorted(p.variants), file_name=safe_file_name(item.file_name, p.ext),
-        width=p.width, height=p.height, taken_at=taken_utc, taken_at_offset_min=offset,
-        sort_at=taken_utc or now, exif=exif, location=location, share_location=share_location,
-        caption=caption, created_at=now)
+        event_id=event_id,
+        album_id=album_id,
+        uploader_user_id=viewer.user_id,
+        kind=p.kind,
+        mime_type=p.mime_type,
+        ext=p.ext,
+        size=item.size,
+        sha256=item.sha256,
+        dedupe_key=f"{event_id}:{item.sha256}",
+        storage_key=item.key,
+        variants=sorted(p.variants),
+        file_name=safe_file_name(item.file_name, p.ext),
+        width=p.width,
+        height=p.height,
+        taken_at=taken_utc,
+        taken_at_offset_min=offset,
+        sort_at=taken_utc or now,
+        exif=exif,
+        location=location,
+        share_location=share_location,
+        caption=caption,
+        created_at=now,
+    )
 
 
-async def upload(deps: Deps, viewer: Viewer, event_id: int, album_id: str | None,
-                 uploads: Sequence[Any], caption: str | None,
-                 share_location: bool) -> list[store.Media]:
+async def upload(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    album_id: str | None,
+    uploads: Sequence[Any],
+    caption: str | None,
+    share_location: bool,
+) -> list[store.Media]:
     await membership(deps, viewer, event_id)
     text = checked_caption(caption)
     if album_id is not None:
@@ -293,16 +339,23 @@ async def upload(deps: Deps, viewer: Viewer, event_id: int, album_id: str | None
         album = await store.default_album(event_id)
     prepared = await _prepare(deps, uploads)
     try:
-        return await _store_prepared(deps, viewer, event_id, str(album.id), prepared, text,
-                                     share_location)
+        return await _store_prepared(
+            deps, viewer, event_id, str(album.id), prepared, text, share_location
+        )
     except BaseException:
         await _in_thread(deps, _discard, deps, [p for p in prepared if not p.stored])
         raise
 
 
-async def _store_prepared(deps: Deps, viewer: Viewer, event_id: int, album_id: str,
-                          prepared: list[Spooled], caption: str,
-                          share_location: bool) -> list[store.Media]:
+async def _store_prepared(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    album_id: str,
+    prepared: list[Spooled],
+    caption: str,
+    share_location: bool,
+) -> list[store.Media]:
     existing = await store.by_dedupe_keys([f"{event_id}:{p.sha256}" for p in prepared])
     result: dict[int, store.Media] = {}
     fresh: dict[str, Spooled] = {}  # sha256 -> the first file with that content
@@ -326,8 +379,9 @@ async def _store_prepared(deps: Deps, viewer: Viewer, event_id: int, album_id: s
     added: list[store.Media] = []
     for item in fresh.values():
         assert item.processed is not None
-        await _in_thread(deps, files(deps).place, item.path, MEDIA, item.key,
-                         f"orig.{item.processed.ext}")
+        await _in_thread(
+            deps, files(deps).place, item.path, MEDIA, item.key, f"orig.{item.processed.ext}"
+        )
         doc = _document(event_id, album_id, viewer, item, caption, share_location, now)
         stored = await store.add_media(doc)
         if stored is None:  # the same content won a race
@@ -342,9 +396,17 @@ async def _store_prepared(deps: Deps, viewer: Viewer, event_id: int, album_id: s
         result[index] = result[fresh[sha].index]
     if added:
         async with deps.db.unit_of_work() as db:
-            record_event(db, "media.added", event_id, viewer.user_id, str(added[0].id),
-                         count=len(added), media_ids=[str(m.id) for m in added[:20]],
-                         kinds=sorted({m.kind for m in added}), album_id=album_id)
+            record_event(
+                db,
+                "media.added",
+                event_id,
+                viewer.user_id,
+                str(added[0].id),
+                count=len(added),
+                media_ids=[str(m.id) for m in added[:20]],
+                kinds=sorted({m.kind for m in added}),
+                album_id=album_id,
+            )
     return [result[i] for i in sorted(result)]
 
 
@@ -365,8 +427,13 @@ async def set_avatar(deps: Deps, viewer: Viewer, upload_: Any | None) -> str | N
         prefix = files(deps).prefix(AVATARS, key)
         prefix.parent.mkdir(parents=True, exist_ok=True)
         try:
-            await _in_thread(deps, imaging.avatar, spooled.path, prefix,
-                             max_pixels=deps.settings.media_max_pixels)
+            await _in_thread(
+                deps,
+                imaging.avatar,
+                spooled.path,
+                prefix,
+                max_pixels=deps.settings.media_max_pixels,
+            )
         except imaging.Rejected as exc:
             raise _with_field(_file_error(0, exc, deps), "file") from None
         finally:
@@ -399,8 +466,9 @@ def shows_location(media: store.Media, viewer_id: int) -> bool:
 # --- media edits and deletion ------------------------------------------------------------------
 
 
-async def update(deps: Deps, viewer: Viewer, media_id: str, caption: str | None,
-                 share_location: bool | None) -> store.Media:
+async def update(
+    deps: Deps, viewer: Viewer, media_id: str, caption: str | None, share_location: bool | None
+) -> store.Media:
     media, _ = await media_and_membership(deps, viewer, media_id)
     if media.uploader_user_id != viewer.user_id:
         raise Forbidden("Only the uploader edits a media.")
@@ -447,8 +515,9 @@ async def on_event_deleted(deps: Deps, event: DomainEvent) -> None:
     await store.delete_event_documents(event.aggregate_id)
     by_uploader: dict[int, int] = {}
     for media in found:
-        by_uploader[media.uploader_user_id] = by_uploader.get(media.uploader_user_id, 0) \
-            + media.size
+        by_uploader[media.uploader_user_id] = (
+            by_uploader.get(media.uploader_user_id, 0) + media.size
+        )
     for user_id, nbytes in by_uploader.items():
         await store.change_usage(f"user:{user_id}", -nbytes)
     await store.forget_usage(f"event:{event.aggregate_id}")

@@ -36,9 +36,9 @@ def _signature(deps: Deps, payload: str) -> str:
     return deps.tokens.keyed_hash(f"file-url:{payload}")[:32]
 
 
-
-def media_url(deps: Deps, media: store.Media, variant: str, viewer_id: int,
-              now: float | None = None) -> str | None:
+def media_url(
+    deps: Deps, media: store.Media, variant: str, viewer_id: int, now: float | None = None
+) -> str | None:
     """A short-lived URL of one of the media's files for this viewer, or None if that variant
     does not exist (videos and documents have no preview or thumbnail)."""
     if variant != "original" and variant not in media.variants:
@@ -49,8 +49,7 @@ def media_url(deps: Deps, media: store.Media, variant: str, viewer_id: int,
     return f"/media/{media.id}/{variant}?u={viewer_id}&f={full}&exp={exp}&sig={sig}"
 
 
-def avatar_url(deps: Deps, user_id: int, key: str, size: str,
-               now: float | None = None) -> str:
+def avatar_url(deps: Deps, user_id: int, key: str, size: str, now: float | None = None) -> str:
     exp = _expiry(deps, time.time() if now is None else now)
     sig = _signature(deps, f"a:{user_id}:{key}:{size}:{exp}")
     return f"/avatars/{user_id}/{size}?k={key}&exp={exp}&sig={sig}"
@@ -84,15 +83,15 @@ def _check_link(deps: Deps, payload: str, exp: str, sig: str) -> int:
     return remaining
 
 
-async def media_file(deps: Deps, media_id: str, variant: str, query: dict[str, str]
-                     ) -> ServedFile:
+async def media_file(deps: Deps, media_id: str, variant: str, query: dict[str, str]) -> ServedFile:
     """The file behind a signed media URL, after checking the signature, the expiry and that
     the viewer it was made for still takes part in the event."""
     user, full, exp = query.get("u", ""), query.get("f", ""), query.get("exp", "")
     if variant not in VARIANTS or not user.isdigit() or full not in ("0", "1"):
         raise LinkRefused(404, "Not found.")
-    remaining = _check_link(deps, f"m:{media_id}:{variant}:{user}:{full}:{exp}",
-                            exp, query.get("sig", ""))
+    remaining = _check_link(
+        deps, f"m:{media_id}:{variant}:{user}:{full}:{exp}", exp, query.get("sig", "")
+    )
     media = (await store.media_by_ids([media_id]))[0]
     if media is None or media.removed_at is not None:
         raise LinkRefused(404, "Not found.")
@@ -102,8 +101,9 @@ async def media_file(deps: Deps, media_id: str, variant: str, query: dict[str, s
         raise LinkRefused(403, "You no longer have access to this file.")
     fs = files(deps)
     if variant == "original":
-        public = "public" in media.variants and not (full == "1" and shows_location(
-            media, viewer_id))
+        public = "public" in media.variants and not (
+            full == "1" and shows_location(media, viewer_id)
+        )
         suffix = f"{'public' if public else 'orig'}.{media.ext}"
         media_type, name = media.mime_type, media.file_name or f"{media_id}.{media.ext}"
     else:
@@ -113,12 +113,16 @@ async def media_file(deps: Deps, media_id: str, variant: str, query: dict[str, s
     path = fs.path(MEDIA, media.storage_key, suffix)
     if not path.is_file():
         raise LinkRefused(404, "Not found.")
-    return ServedFile(path=path, media_type=media_type, download_name=name,
-                      inline=media.kind != "DOCUMENT", max_age=remaining)
+    return ServedFile(
+        path=path,
+        media_type=media_type,
+        download_name=name,
+        inline=media.kind != "DOCUMENT",
+        max_age=remaining,
+    )
 
 
-async def avatar_file(deps: Deps, user_id: str, size: str, query: dict[str, str]
-                      ) -> ServedFile:
+async def avatar_file(deps: Deps, user_id: str, size: str, query: dict[str, str]) -> ServedFile:
     key, exp = query.get("k", ""), query.get("exp", "")
     if size not in AVATAR_SIZES or not user_id.isdigit() or len(key) != 32:
         raise LinkRefused(404, "Not found.")
@@ -129,5 +133,10 @@ async def avatar_file(deps: Deps, user_id: str, size: str, query: dict[str, str]
         raise LinkRefused(404, "Not found.") from None
     if not path.is_file():
         raise LinkRefused(404, "Not found.")
-    return ServedFile(path=path, media_type="image/webp", download_name=f"avatar-{size}.webp",
-                      inline=True, max_age=remaining)
+    return ServedFile(
+        path=path,
+        media_type="image/webp",
+        download_name=f"avatar-{size}.webp",
+        inline=True,
+        max_age=remaining,
+    )

@@ -101,94 +101,211 @@ def _money(minor: int, currency: str) -> str:
     return f"{format_amount(minor, currency)} {currency}"
 
 
-def messages(event: DomainEvent, title: str, actor: str, people: dict[int, Any],
-             organizers: list[int], members: list[int]) -> list[Message]:
+def messages(
+    event: DomainEvent,
+    title: str,
+    actor: str,
+    people: dict[int, Any],
+    organizers: list[int],
+    members: list[int],
+) -> list[Message]:
     """Who hears about `event` and what they read. `people`: participant id → row."""
     p = event.payload
     subject = p.get("subject_id")
 
     def users(participant_ids: Sequence[int]) -> list[int]:
-        return [people[i].user_id for i in participant_ids
-                if i in people and people[i].user_id is not None]
+        return [
+            people[i].user_id
+            for i in participant_ids
+            if i in people and people[i].user_id is not None
+        ]
 
     t = event.type
     if t == "invitation.sent" and p.get("invitee_user_id"):
-        return [Message(Kind.INVITATION_RECEIVED, [p["invitee_user_id"]],
-                        f"{actor} invites you to {title}", target_type="INVITATION",
-                        target_id=subject)]
+        return [
+            Message(
+                Kind.INVITATION_RECEIVED,
+                [p["invitee_user_id"]],
+                f"{actor} invites you to {title}",
+                target_type="INVITATION",
+                target_id=subject,
+            )
+        ]
     if t in ("invitation.accepted", "invitation.declined"):
         kind = Kind.INVITATION_ACCEPTED if t.endswith("accepted") else Kind.INVITATION_DECLINED
         verb = "accepted" if kind is Kind.INVITATION_ACCEPTED else "declined"
-        return [Message(kind, [p["inviter_user_id"]],
-                        f"{actor} {verb} your invitation to {title}", target_type="EVENT",
-                        target_id=event.aggregate_id)]
+        return [
+            Message(
+                kind,
+                [p["inviter_user_id"]],
+                f"{actor} {verb} your invitation to {title}",
+                target_type="EVENT",
+                target_id=event.aggregate_id,
+            )
+        ]
     if t == "join_request.created":
-        return [Message(Kind.JOIN_REQUEST, organizers, f"{actor} asks to join {title}",
-                        target_type="JOIN_REQUEST", target_id=subject)]
+        return [
+            Message(
+                Kind.JOIN_REQUEST,
+                organizers,
+                f"{actor} asks to join {title}",
+                target_type="JOIN_REQUEST",
+                target_id=subject,
+            )
+        ]
     if t == "participant.role_changed" and p.get("user_id"):
         role = str(p.get("role", "")).lower()
-        return [Message(Kind.ROLE_CHANGED, [p["user_id"]], f"You are now {role} of {title}",
-                        target_type="EVENT", target_id=event.aggregate_id)]
+        return [
+            Message(
+                Kind.ROLE_CHANGED,
+                [p["user_id"]],
+                f"You are now {role} of {title}",
+                target_type="EVENT",
+                target_id=event.aggregate_id,
+            )
+        ]
     if t == "participant.removed" and p.get("user_id"):
-        return [Message(Kind.REMOVED_FROM_EVENT, [p["user_id"]],
-                        f"You were removed from {title}")]
+        return [Message(Kind.REMOVED_FROM_EVENT, [p["user_id"]], f"You were removed from {title}")]
     if t in ("task.created", "task.assigned") and p.get("assignee_ids"):
-        return [Message(Kind.TASK_ASSIGNED, users(p["assignee_ids"]),
-                        f"{actor} assigned you “{p.get('title', '')}” in {title}",
-                        target_type="TASK", target_id=subject)]
+        return [
+            Message(
+                Kind.TASK_ASSIGNED,
+                users(p["assignee_ids"]),
+                f"{actor} assigned you “{p.get('title', '')}” in {title}",
+                target_type="TASK",
+                target_id=subject,
+            )
+        ]
     if t == "task.completed":
-        return [Message(Kind.TASK_COMPLETED, organizers,
-                        f"{actor} completed “{p.get('title', '')}” in {title}",
-                        target_type="TASK", target_id=subject)]
+        return [
+            Message(
+                Kind.TASK_COMPLETED,
+                organizers,
+                f"{actor} completed “{p.get('title', '')}” in {title}",
+                target_type="TASK",
+                target_id=subject,
+            )
+        ]
     if t == "task.validated" and p.get("completed_by_id"):
-        return [Message(Kind.TASK_VALIDATED, users([p["completed_by_id"]]),
-                        f"{actor} validated “{p.get('title', '')}” in {title}",
-                        target_type="TASK", target_id=subject)]
+        return [
+            Message(
+                Kind.TASK_VALIDATED,
+                users([p["completed_by_id"]]),
+                f"{actor} validated “{p.get('title', '')}” in {title}",
+                target_type="TASK",
+                target_id=subject,
+            )
+        ]
     if t in ("expense.added", "expense.edited"):
         kind = Kind.EXPENSE_ADDED if t == "expense.added" else Kind.EXPENSE_EDITED
         verb = "added" if kind is Kind.EXPENSE_ADDED else "edited"
         involved = {*p.get("participant_ids", []), p.get("paid_by_id")}
-        return [Message(kind, users([i for i in involved if i is not None]),
-                        f"{actor} {verb} “{p.get('title', '')}” "
-                        f"({_money(p.get('amount_minor', 0), p.get('currency', 'EUR'))}) "
-                        f"in {title}", target_type="EXPENSE", target_id=subject)]
+        return [
+            Message(
+                kind,
+                users([i for i in involved if i is not None]),
+                f"{actor} {verb} “{p.get('title', '')}” "
+                f"({_money(p.get('amount_minor', 0), p.get('currency', 'EUR'))}) "
+                f"in {title}",
+                target_type="EXPENSE",
+                target_id=subject,
+            )
+        ]
     if t == "settlement.recorded":
         amount = _money(p.get("amount_minor", 0), p.get("currency", "EUR"))
-        return [Message(Kind.SETTLEMENT_RECORDED, users([p["from_id"], p["to_id"]]),
-                        f"{actor} recorded a payment of {amount} in {title}",
-                        target_type="SETTLEMENT", target_id=subject)]
+        return [
+            Message(
+                Kind.SETTLEMENT_RECORDED,
+                users([p["from_id"], p["to_id"]]),
+                f"{actor} recorded a payment of {amount} in {title}",
+                target_type="SETTLEMENT",
+                target_id=subject,
+            )
+        ]
     if t == "event.updated" and PLACE_AND_TIME & set(p.get("changed", [])):
-        what = ", ".join(sorted({"date" if c in ("startsAt", "endsAt") else "place"
-                                 for c in PLACE_AND_TIME & set(p["changed"])}))
-        return [Message(Kind.EVENT_UPDATED, members, f"{title} changed: {what}",
-                        target_type="EVENT", target_id=event.aggregate_id)]
+        what = ", ".join(
+            sorted(
+                {
+                    "date" if c in ("startsAt", "endsAt") else "place"
+                    for c in PLACE_AND_TIME & set(p["changed"])
+                }
+            )
+        )
+        return [
+            Message(
+                Kind.EVENT_UPDATED,
+                members,
+                f"{title} changed: {what}",
+                target_type="EVENT",
+                target_id=event.aggregate_id,
+            )
+        ]
     if t == "event.cancelled":
-        return [Message(Kind.EVENT_CANCELLED, members, f"{title} is cancelled",
-                        target_type="EVENT", target_id=event.aggregate_id)]
+        return [
+            Message(
+                Kind.EVENT_CANCELLED,
+                members,
+                f"{title} is cancelled",
+                target_type="EVENT",
+                target_id=event.aggregate_id,
+            )
+        ]
     if t == "chat.mentioned":
-        return [Message(Kind.MENTIONED, list(p.get("user_ids", [])),
-                        f"{actor} mentioned you in {title}", body=str(p.get("excerpt", "")),
-                        target_type="EVENT", target_id=event.aggregate_id)]
+        return [
+            Message(
+                Kind.MENTIONED,
+                list(p.get("user_ids", [])),
+                f"{actor} mentioned you in {title}",
+                body=str(p.get("excerpt", "")),
+                target_type="EVENT",
+                target_id=event.aggregate_id,
+            )
+        ]
     if t == "media.added":
         count = int(p.get("count", 1))
         what = "a file" if count == 1 else f"{count} files"
         if p.get("kinds") == ["IMAGE"]:
             what = "a photo" if count == 1 else f"{count} photos"
-        return [Message(Kind.MEDIA_ADDED, members, f"{actor} added {what} to {title}",
-                        target_type="MEDIA", target_id=subject)]
+        return [
+            Message(
+                Kind.MEDIA_ADDED,
+                members,
+                f"{actor} added {what} to {title}",
+                target_type="MEDIA",
+                target_id=subject,
+            )
+        ]
     if t in ("media.commented", "media.liked") and p.get("uploader_user_id"):
         if t == "media.commented":
-            return [Message(Kind.MEDIA_COMMENTED, [p["uploader_user_id"]],
-                            f"{actor} commented on your photo in {title}",
-                            body=str(p.get("excerpt", "")), target_type="MEDIA",
-                            target_id=subject)]
-        return [Message(Kind.MEDIA_LIKED, [p["uploader_user_id"]],
-                        f"{actor} liked your photo in {title}", target_type="MEDIA",
-                        target_id=subject)]
+            return [
+                Message(
+                    Kind.MEDIA_COMMENTED,
+                    [p["uploader_user_id"]],
+                    f"{actor} commented on your photo in {title}",
+                    body=str(p.get("excerpt", "")),
+                    target_type="MEDIA",
+                    target_id=subject,
+                )
+            ]
+        return [
+            Message(
+                Kind.MEDIA_LIKED,
+                [p["uploader_user_id"]],
+                f"{actor} liked your photo in {title}",
+                target_type="MEDIA",
+                target_id=subject,
+            )
+        ]
     if t == "event.reminder":
-        return [Message(Kind.EVENT_REMINDER, members,
-                        f"{title} starts in less than 24 hours", target_type="EVENT",
-                        target_id=event.aggregate_id)]
+        return [
+            Message(
+                Kind.EVENT_REMINDER,
+                members,
+                f"{title} starts in less than 24 hours",
+                target_type="EVENT",
+                target_id=event.aggregate_id,
+            )
+        ]
     return []
 
 
@@ -222,10 +339,17 @@ async def notify(deps: Deps, event: DomainEvent) -> None:
         return
     async with deps.db.reader() as db:
         found = await events_store.events_by_ids(db, [event.aggregate_id])
-        people = {p.id or 0: p for p in await events_store.participants_of_events(
-            db, [event.aggregate_id], active_only=False)}
-        actor_row = (await accounts_store.user_by_id(db, event.actor_user_id)
-                     if event.actor_user_id else None)
+        people = {
+            p.id or 0: p
+            for p in await events_store.participants_of_events(
+                db, [event.aggregate_id], active_only=False
+            )
+        }
+        actor_row = (
+            await accounts_store.user_by_id(db, event.actor_user_id)
+            if event.actor_user_id
+            else None
+        )
     if not found:
         return
     row = found[0]
@@ -241,8 +365,15 @@ async def notify(deps: Deps, event: DomainEvent) -> None:
             await _deliver(deps, event, message, user_id, row, actor, now)
 
 
-async def _deliver(deps: Deps, event: DomainEvent, message: Message, user_id: int,
-                   row: events_store.Event, actor: str, now: datetime) -> None:
+async def _deliver(
+    deps: Deps,
+    event: DomainEvent,
+    message: Message,
+    user_id: int,
+    row: events_store.Event,
+    actor: str,
+    now: datetime,
+) -> None:
     if await store.already_from(user_id, event.id):
         return  # a redelivery of this outbox row
     channels = await channels_of(user_id, message.kind)
@@ -251,8 +382,16 @@ async def _deliver(deps: Deps, event: DomainEvent, message: Message, user_id: in
     group_key = f"{message.kind.value}:{event.aggregate_id}:{user_id}"
     doc = None
     if message.kind in GROUPED:
-        doc = await store.merge_into_group(group_key, now - GRACE, event.id, now, message.title,
-                                           message.body, event.actor_user_id, actor)
+        doc = await store.merge_into_group(
+            group_key,
+            now - GRACE,
+            event.id,
+            now,
+            message.title,
+            message.body,
+            event.actor_user_id,
+            actor,
+        )
         if doc is not None:
             doc.title = GROUPED[message.kind].format(n=doc.occurrences, event=row.title)
             await doc.save()
@@ -263,14 +402,27 @@ async def _deliver(deps: Deps, event: DomainEvent, message: Message, user_id: in
                 user = await accounts_store.user_by_id(db, user_id)
             if user is not None:
                 email_state, due = "PENDING", email_time(now, user.timezone, row.starts_at)
-        doc = await store.add(store.Notification(
-            user_id=user_id, type=message.kind.value, group_key=group_key,
-            event_id=event.aggregate_id, title=message.title, body=message.body,
-            target_type=message.target_type, target_id=message.target_id,
-            actor_user_id=event.actor_user_id, actor_name=actor, sources=[event.id],
-            created_at=now, updated_at=now, email_state=email_state, email_due_at=due,
-            archived_at=None if channels.in_app else now, read_at=None if channels.in_app
-            else now))
+        doc = await store.add(
+            store.Notification(
+                user_id=user_id,
+                type=message.kind.value,
+                group_key=group_key,
+                event_id=event.aggregate_id,
+                title=message.title,
+                body=message.body,
+                target_type=message.target_type,
+                target_id=message.target_id,
+                actor_user_id=event.actor_user_id,
+                actor_name=actor,
+                sources=[event.id],
+                created_at=now,
+                updated_at=now,
+                email_state=email_state,
+                email_due_at=due,
+                archived_at=None if channels.in_app else now,
+                read_at=None if channels.in_app else now,
+            )
+        )
     if channels.in_app:
         await publish(deps, user_id, str(doc.id))
 
@@ -299,8 +451,13 @@ async def send_due_emails(deps: Deps) -> int:
         if user is None:
             continue
         link = f"{deps.settings.public_url.rstrip('/')}/notifications"
-        await deps.mailer.send(Mail(to=user.email, subject=doc.title,
-                                    body=f"{doc.title}\n\n{doc.body}\n\nSee it on IVEN: {link}\n"))
+        await deps.mailer.send(
+            Mail(
+                to=user.email,
+                subject=doc.title,
+                body=f"{doc.title}\n\n{doc.body}\n\nSee it on IVEN: {link}\n",
+            )
+        )
         sent += 1
     return sent
 
@@ -310,11 +467,13 @@ async def remind(deps: Deps) -> int:
     in the same transaction that marks it: exactly once, across restarts and processes)."""
     now = clock(deps)
     async with deps.db.unit_of_work() as db:
-        due = await events_store.claim_reminders(db, now, now + REMINDER_AHEAD,
-                                                 deps.db.dialect != "sqlite")
+        due = await events_store.claim_reminders(
+            db, now, now + REMINDER_AHEAD, deps.db.dialect != "sqlite"
+        )
         for event in due:
-            record_event(db, "event.reminder", event.id or 0, None,
-                         starts_at=event.starts_at.isoformat())
+            record_event(
+                db, "event.reminder", event.id or 0, None, starts_at=event.starts_at.isoformat()
+            )
     return len(due)
 
 
@@ -356,8 +515,9 @@ class Jobs:
 # --- the inbox ---------------------------------------------------------------------------------
 
 
-async def inbox(deps: Deps, viewer: Viewer, first: int, before: tuple[datetime, str] | None,
-                unread_only: bool) -> list[store.Notification]:
+async def inbox(
+    deps: Deps, viewer: Viewer, first: int, before: tuple[datetime, str] | None, unread_only: bool
+) -> list[store.Notification]:
     return await store.page(viewer.user_id, first=first, before=before, unread_only=unread_only)
 
 
@@ -385,13 +545,14 @@ async def preferences(deps: Deps, viewer: Viewer) -> list[tuple[Kind, store.Chan
     return [(kind, await channels_of(viewer.user_id, kind)) for kind in Kind]
 
 
-async def update_preferences(deps: Deps, viewer: Viewer,
-                             changes: Sequence[tuple[Kind, bool, bool]]
-                             ) -> list[tuple[Kind, store.Channels]]:
+async def update_preferences(
+    deps: Deps, viewer: Viewer, changes: Sequence[tuple[Kind, bool, bool]]
+) -> list[tuple[Kind, store.Channels]]:
     if len(changes) > len(Kind):
         raise DomainError("INVALID_INPUT", "One entry per type at most.", "preferences")
-    prefs = (await store.preferences(viewer.user_id)
-             or store.NotificationPreferences(id=str(viewer.user_id)))
+    prefs = await store.preferences(viewer.user_id) or store.NotificationPreferences(
+        id=str(viewer.user_id)
+    )
     for kind, in_app, email in changes:
         prefs.types[kind.value] = store.Channels(in_app=in_app, email=email)
     await store.save_preferences(prefs)
@@ -401,8 +562,10 @@ async def update_preferences(deps: Deps, viewer: Viewer,
 async def received(deps: Deps, viewer: Viewer) -> AsyncIterator[tuple[store.Notification, int]]:
     """Each new (or newly grouped) notification of the viewer with the unread count, from any
     process; ends when the session is revoked or the token expires."""
-    async with deps.broadcast.subscribe(channel(viewer.user_id)) as queue, \
-            deps.broadcast.subscribe(REVOKED_CHANNEL) as revoked:
+    async with (
+        deps.broadcast.subscribe(channel(viewer.user_id)) as queue,
+        deps.broadcast.subscribe(REVOKED_CHANNEL) as revoked,
+    ):
         if not await guard(deps).is_active(viewer):
             return
         while True:
@@ -411,8 +574,9 @@ async def received(deps: Deps, viewer: Viewer) -> AsyncIterator[tuple[store.Noti
                 return
             getter = asyncio.ensure_future(queue.get())
             stopper = asyncio.ensure_future(revoked.get())
-            done, pending = await asyncio.wait({getter, stopper}, timeout=left,
-                                               return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                {getter, stopper}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in pending:
                 task.cancel()
             if stopper in done and viewer.session_id in stopper.result().get("sids", []):

@@ -128,8 +128,11 @@ class PresenceTracker:
             for user_id in user_ids:
                 pipe.hvals(_presence(user_id))
             found = await pipe.execute()
-        return {u for u, values in zip(user_ids, found, strict=True)
-                if any(float(v) > now for v in values)}
+        return {
+            u
+            for u, values in zip(user_ids, found, strict=True)
+            if any(float(v) > now for v in values)
+        }
 
     async def last_seen(self, user_ids: Sequence[int]) -> dict[int, datetime]:
         if not user_ids:
@@ -138,8 +141,11 @@ class PresenceTracker:
             values = await self.deps.redis.mget([_last_seen(u) for u in user_ids])
         except RedisError:
             return {}
-        return {u: datetime.fromtimestamp(float(v), UTC)
-                for u, v in zip(user_ids, values, strict=True) if v is not None}
+        return {
+            u: datetime.fromtimestamp(float(v), UTC)
+            for u, v in zip(user_ids, values, strict=True)
+            if v is not None
+        }
 
     async def visibility_changed(self, user_id: int, shown: bool) -> None:
         if await self.online([user_id]):
@@ -156,9 +162,17 @@ class PresenceTracker:
                 event_ids = await events_store.active_event_ids(db, user_id)
             now = datetime.now(UTC)
             for event_id in event_ids:
-                await feed.publish(self.deps, Change(kind="presence", event_id=event_id,
-                                                     user_id=user_id, active=online, at=now,
-                                                     not_user=user_id))
+                await feed.publish(
+                    self.deps,
+                    Change(
+                        kind="presence",
+                        event_id=event_id,
+                        user_id=user_id,
+                        active=online,
+                        at=now,
+                        not_user=user_id,
+                    ),
+                )
         except Exception:
             log.exception("presence change not told")
 

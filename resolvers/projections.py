@@ -49,18 +49,36 @@ ACTIVITY: dict[str, str] = {
 }
 
 
-def record(db: Any, event_type: str, aggregate_type: str, aggregate_id: int,
-           actor_user_id: int | None, subject_id: int | str | None = None,
-           **payload: Any) -> None:
+def record(
+    db: Any,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id: int,
+    actor_user_id: int | None,
+    subject_id: int | str | None = None,
+    **payload: Any,
+) -> None:
     """Adds a domain event to the current unit of work."""
     if subject_id is not None:
         payload["subject_id"] = subject_id
-    outbox_store.emit(db, event_type, aggregate_type, aggregate_id,
-                      json.dumps(payload, separators=(",", ":"), default=str), actor_user_id)
+    outbox_store.emit(
+        db,
+        event_type,
+        aggregate_type,
+        aggregate_id,
+        json.dumps(payload, separators=(",", ":"), default=str),
+        actor_user_id,
+    )
 
 
-def record_event(db: Any, event_type: str, event_id: int, actor_user_id: int | None,
-                 subject_id: int | str | None = None, **payload: Any) -> None:
+def record_event(
+    db: Any,
+    event_type: str,
+    event_id: int,
+    actor_user_id: int | None,
+    subject_id: int | str | None = None,
+    **payload: Any,
+) -> None:
     chat_feed.mark_membership_change(db, event_type, event_id)
     record(db, event_type, EVENT, event_id, actor_user_id, subject_id, **payload)
 
@@ -75,29 +93,55 @@ async def refresh_event_snapshot(deps: Deps, event_id: int, version: int) -> Non
         found = await events_store.events_by_ids(db, [event_id])
         members = await events_store.participants_of_events(db, [event_id], active_only=True)
     if not found:
-        await docs.put_snapshot(docs.EventSnapshot(
-            id=str(event_id), event_id=event_id, title="", status="DELETED", deleted=True,
-            source_version=version))
+        await docs.put_snapshot(
+            docs.EventSnapshot(
+                id=str(event_id),
+                event_id=event_id,
+                title="",
+                status="DELETED",
+                deleted=True,
+                source_version=version,
+            )
+        )
         return
     event = found[0]
-    await docs.put_snapshot(docs.EventSnapshot(
-        id=str(event_id), event_id=event_id, title=event.title, status=event.status,
-        members=[docs.Member(user_id=p.user_id, participant_id=p.id or 0, role=p.role)
-                 for p in members if p.user_id is not None],
-        source_version=version))
+    await docs.put_snapshot(
+        docs.EventSnapshot(
+            id=str(event_id),
+            event_id=event_id,
+            title=event.title,
+            status=event.status,
+            members=[
+                docs.Member(user_id=p.user_id, participant_id=p.id or 0, role=p.role)
+                for p in members
+                if p.user_id is not None
+            ],
+            source_version=version,
+        )
+    )
 
 
 async def refresh_user_snapshot(deps: Deps, user_id: int, version: int) -> None:
     async with deps.db.reader() as db:
         user = await accounts_store.user_by_id(db, user_id)
     if user is None:
-        snapshot = docs.UserSnapshot(id=str(user_id), user_id=user_id, username="",
-                                     display_name="Deleted user", deleted=True,
-                                     source_version=version)
+        snapshot = docs.UserSnapshot(
+            id=str(user_id),
+            user_id=user_id,
+            username="",
+            display_name="Deleted user",
+            deleted=True,
+            source_version=version,
+        )
     else:
-        snapshot = docs.UserSnapshot(id=str(user_id), user_id=user_id, username=user.username,
-                                     display_name=display_name(user), avatar_key=user.avatar_key,
-                                     source_version=version)
+        snapshot = docs.UserSnapshot(
+            id=str(user_id),
+            user_id=user_id,
+            username=user.username,
+            display_name=display_name(user),
+            avatar_key=user.avatar_key,
+            source_version=version,
+        )
     await docs.put_snapshot(snapshot)
     await snapshot_cache(deps).evict([user_id])
 
@@ -121,11 +165,20 @@ async def project_activity(deps: Deps, event: DomainEvent) -> None:
     payload = dict(event.payload)
     raw = payload.pop("subject_id", event.aggregate_id)
     subject_id = raw if isinstance(raw, str) else int(raw)
-    await docs.add_activity(docs.ActivityEntry(
-        id=str(event.id), seq=event.id, event_id=event.aggregate_id,
-        verb=event.type, actor_user_id=event.actor_user_id, actor_name=actor_name,
-        subject_type=subject_type, subject_id=subject_id, payload=payload,
-        created_at=event.created_at))
+    await docs.add_activity(
+        docs.ActivityEntry(
+            id=str(event.id),
+            seq=event.id,
+            event_id=event.aggregate_id,
+            verb=event.type,
+            actor_user_id=event.actor_user_id,
+            actor_name=actor_name,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            payload=payload,
+            created_at=event.created_at,
+        )
+    )
 
 
 HANDLERS: list[Handler] = [project_snapshots, project_activity]
@@ -149,8 +202,12 @@ async def rebuild_all(deps: Deps) -> tuple[int, int]:
 
 async def user_snapshots(deps: Deps, user_ids: list[int]) -> list[docs.UserSnapshot | None]:
     """Batch function for the snapshot loader."""
-    found = {s.user_id: s for s in await retry_write_conflicts(lambda: docs.UserSnapshot.find(
-        {"_id": {"$in": [str(i) for i in user_ids]}}).to_list())}
+    found = {
+        s.user_id: s
+        for s in await retry_write_conflicts(
+            lambda: docs.UserSnapshot.find({"_id": {"$in": [str(i) for i in user_ids]}}).to_list()
+        )
+    }
     return [found.get(i) for i in user_ids]
 
 
@@ -163,12 +220,12 @@ def snapshot_cache(deps: Deps) -> LocalCache[tuple[docs.UserSnapshot | None]]:
     cache = deps.state.get("snapshot_cache")
     if cache is None:
         cache = deps.state["snapshot_cache"] = LocalCache[tuple[docs.UserSnapshot | None]](
-            deps, "snapshots", SNAPSHOT_CACHE_TTL_S)
+            deps, "snapshots", SNAPSHOT_CACHE_TTL_S
+        )
     return cache
 
 
-async def cached_user_snapshots(deps: Deps,
-                                user_ids: list[int]) -> list[docs.UserSnapshot | None]:
+async def cached_user_snapshots(deps: Deps, user_ids: list[int]) -> list[docs.UserSnapshot | None]:
     cache = snapshot_cache(deps)
     found = {i: cache.get(i) for i in user_ids}
     missing = [i for i, hit in found.items() if hit is None]

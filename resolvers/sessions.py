@@ -58,8 +58,11 @@ class SessionGuard:
         # verified claims by token: the HMAC check runs once per token, expiry on every use
         self._claims: dict[str, Any] = {}
         self._listener = ChannelListener(
-            deps.broadcast, REVOKED_CHANNEL, lambda m: self.evict(m.get("sids", [])),
-            "iven-session-evictions")
+            deps.broadcast,
+            REVOKED_CHANNEL,
+            lambda m: self.evict(m.get("sids", [])),
+            "iven-session-evictions",
+        )
 
     async def start(self) -> None:
         await self._listener.start()
@@ -162,9 +165,7 @@ async def open_session(db: Any, deps: Deps, user_id: int, client: ClientInfo) ->
     return await _issue(db, deps, session, parent_id=None)
 
 
-async def _issue(
-    db: Any, deps: Deps, session: UserSession, parent_id: int | None
-) -> IssuedTokens:
+async def _issue(db: Any, deps: Deps, session: UserSession, parent_id: int | None) -> IssuedTokens:
     refresh = secrets.token_urlsafe(32)
     await store.add_refresh_token(
         db,
@@ -218,14 +219,16 @@ async def _refresh_session(deps: Deps, refresh_token: str, client: ClientInfo) -
         await announce_revoked(deps, [session.id])
         log.warning("refresh token reuse: session revoked", extra={"session_id": session.id})
         raise DomainError(
-            "TOKEN_REUSED", "This refresh token was already used; the session is closed.",
+            "TOKEN_REUSED",
+            "This refresh token was already used; the session is closed.",
             "refreshToken",
         )
     return issued
 
 
-async def revoke(deps: Deps, user_id: int, reason: str, *, only: str | None = None,
-                 keep: str | None = None) -> list[str]:
+async def revoke(
+    deps: Deps, user_id: int, reason: str, *, only: str | None = None, keep: str | None = None
+) -> list[str]:
     async with deps.db.unit_of_work() as db:
         sids = await store.revoke_sessions(db, user_id, reason, only=only, keep=keep)
     await announce_revoked(deps, sids)

@@ -44,14 +44,16 @@ def _apply(task: Task, data: TaskData) -> None:
     if data.title is not None:
         task.title = checked_title(data.title, errors, max_len=TITLE_MAX)
     if data.description is not None:
-        task.description = checked_text(data.description, errors, max_len=DESCRIPTION_MAX,
-                                        field="description")
+        task.description = checked_text(
+            data.description, errors, max_len=DESCRIPTION_MAX, field="description"
+        )
     if data.clear_due_at:
         task.due_at = None
     elif data.due_at is not None:
         if data.due_at.tzinfo is None:
-            errors.append(DomainError("INVALID_DATES", "Give the time with its UTC offset.",
-                                      "dueAt"))
+            errors.append(
+                DomainError("INVALID_DATES", "Give the time with its UTC offset.", "dueAt")
+            )
         else:
             task.due_at = data.due_at
     if errors:
@@ -64,8 +66,11 @@ async def _assignees(db: Any, event_id: int, ids: Sequence[int]) -> list[int]:
         raise DomainError("INVALID_INPUT", f"At most {MAX_ASSIGNEES} assignees.", "assigneeIds")
     found = {p.id: p for p in await event_store.participants_by_ids(db, ids)}
     errors = [
-        DomainError("UNKNOWN_PARTICIPANT", "Not an active participant of this event.",
-                    ["assigneeIds", str(n)])
+        DomainError(
+            "UNKNOWN_PARTICIPANT",
+            "Not an active participant of this event.",
+            ["assigneeIds", str(n)],
+        )
         for n, pid in enumerate(ids)
         if pid not in found or found[pid].event_id != event_id or not found[pid].is_active
     ]
@@ -95,12 +100,14 @@ def _may_edit(task: Task, me: Participant) -> None:
 
 def _check_version(task: Task, expected: int | None) -> None:
     if expected is not None and expected != task.version:
-        raise DomainError("STALE", "The task changed since you read it; reload it.",
-                          "expectedVersion")
+        raise DomainError(
+            "STALE", "The task changed since you read it; reload it.", "expectedVersion"
+        )
 
 
-async def create_task(deps: Deps, viewer: Viewer, event_id: int, data: TaskData,
-                      assignee_ids: Sequence[int]) -> Task:
+async def create_task(
+    deps: Deps, viewer: Viewer, event_id: int, data: TaskData, assignee_ids: Sequence[int]
+) -> Task:
     if data.title is None:
         raise DomainError("REQUIRED", "Required.", "title")
     task = Task(event_id=event_id, title="")
@@ -112,13 +119,21 @@ async def create_task(deps: Deps, viewer: Viewer, event_id: int, data: TaskData,
         assignees = await _assignees(db, event_id, assignee_ids)
         task.created_by_id = mine.id
         created = await store.add_task(db, task, assignees)
-        record_event(db, "task.created", event_id, viewer.user_id, created.id, title=task.title,
-                     assignee_ids=list(assignees))
+        record_event(
+            db,
+            "task.created",
+            event_id,
+            viewer.user_id,
+            created.id,
+            title=task.title,
+            assignee_ids=list(assignees),
+        )
         return created
 
 
-async def update_task(deps: Deps, viewer: Viewer, task_id: int, data: TaskData,
-                      expected_version: int | None) -> Task:
+async def update_task(
+    deps: Deps, viewer: Viewer, task_id: int, data: TaskData, expected_version: int | None
+) -> Task:
     async with deps.db.unit_of_work() as db:
         task, me = await _task_for(db, viewer, task_id)
         _may_edit(task, me)
@@ -127,8 +142,9 @@ async def update_task(deps: Deps, viewer: Viewer, task_id: int, data: TaskData,
         return await store.save_task(db, task)
 
 
-async def assign_task(deps: Deps, viewer: Viewer, task_id: int,
-                      assignee_ids: Sequence[int]) -> Task:
+async def assign_task(
+    deps: Deps, viewer: Viewer, task_id: int, assignee_ids: Sequence[int]
+) -> Task:
     async with deps.db.unit_of_work() as db:
         task, me = await _task_for(db, viewer, task_id)
         _may_edit(task, me)
@@ -137,8 +153,15 @@ async def assign_task(deps: Deps, viewer: Viewer, task_id: int,
         await store.set_assignees(db, task, assignees)
         added = [a for a in dict.fromkeys(assignees) if a not in before]
         if added:
-            record_event(db, "task.assigned", task.event_id, viewer.user_id, task_id,
-                         title=task.title, assignee_ids=added)
+            record_event(
+                db,
+                "task.assigned",
+                task.event_id,
+                viewer.user_id,
+                task_id,
+                title=task.title,
+                assignee_ids=added,
+            )
         return await store.save_task(db, task)
 
 
@@ -151,8 +174,9 @@ async def delete_task(deps: Deps, viewer: Viewer, task_id: int) -> None:
 
 def _transition(task: Task, allowed_from: set[TaskStatus], target: TaskStatus) -> None:
     if TaskStatus(task.status) not in allowed_from:
-        raise DomainError("INVALID_TRANSITION",
-                          f"A {task.status} task cannot become {target.value}.")
+        raise DomainError(
+            "INVALID_TRANSITION", f"A {task.status} task cannot become {target.value}."
+        )
 
 
 async def complete_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
@@ -165,8 +189,7 @@ async def complete_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
         task.status = TaskStatus.DONE.value
         task.completed_by_id = me.id
         task.completed_at = utcnow()
-        record_event(db, "task.completed", task.event_id, viewer.user_id, task_id,
-                     title=task.title)
+        record_event(db, "task.completed", task.event_id, viewer.user_id, task_id, title=task.title)
         return await store.save_task(db, task)
 
 
@@ -177,13 +200,21 @@ async def validate_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
             raise Forbidden("Only organizers validate tasks.")
         _transition(task, {TaskStatus.DONE}, TaskStatus.VALIDATED)
         if task.completed_by_id == me.id:
-            raise DomainError("SELF_VALIDATION",
-                              "Someone other than who completed the task must validate it.")
+            raise DomainError(
+                "SELF_VALIDATION", "Someone other than who completed the task must validate it."
+            )
         task.status = TaskStatus.VALIDATED.value
         task.validated_by_id = me.id
         task.validated_at = utcnow()
-        record_event(db, "task.validated", task.event_id, viewer.user_id, task_id,
-                     title=task.title, completed_by_id=task.completed_by_id)
+        record_event(
+            db,
+            "task.validated",
+            task.event_id,
+            viewer.user_id,
+            task_id,
+            title=task.title,
+            completed_by_id=task.completed_by_id,
+        )
         return await store.save_task(db, task)
 
 
@@ -203,8 +234,9 @@ async def reopen_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
 # --- reads (batch functions; callers check membership) ------------------------------------------
 
 
-async def tasks_of(deps: Deps, event_ids: Sequence[int]
-                   ) -> tuple[list[list[Task]], dict[int, list[int]]]:
+async def tasks_of(
+    deps: Deps, event_ids: Sequence[int]
+) -> tuple[list[list[Task]], dict[int, list[int]]]:
     """Tasks per event, and their assignees (participant ids per task id), in one session,
     through the per-process event content cache."""
 

@@ -56,8 +56,15 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.No
 
 
 @strawberry.type
-class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery, ChatQuery, AdminQuery,
-            ArticleQuery):
+class Query(
+    AccountQuery,
+    EventQuery,
+    InvitationQuery,
+    NotificationQuery,
+    ChatQuery,
+    AdminQuery,
+    ArticleQuery,
+):
     @strawberry.field(
         description="Any object by its global id; same visibility rules as the direct fields."
     )
@@ -72,9 +79,19 @@ class Query(AccountQuery, EventQuery, InvitationQuery, NotificationQuery, ChatQu
 
 
 @strawberry.type
-class Mutation(AccountMutation, EventMutation, InvitationMutation, TaskMutation,
-               ExpenseMutation, NotificationMutation, ChatMutation, ChatStatusMutation,
-               MediaMutation, AdminMutation, ArticleMutation):
+class Mutation(
+    AccountMutation,
+    EventMutation,
+    InvitationMutation,
+    TaskMutation,
+    ExpenseMutation,
+    NotificationMutation,
+    ChatMutation,
+    ChatStatusMutation,
+    MediaMutation,
+    AdminMutation,
+    ArticleMutation,
+):
     pass
 
 
@@ -116,8 +133,11 @@ def _direct_node_ids(schema: strawberry.Schema) -> None:
         if not (isinstance(origin, type) and issubclass(origin, relay.Node)):
             continue
         field = getattr(graphql_type, "fields", {}).get("id")
-        if (field is not None and not getattr(origin, "_id_attr", None)
-                and not inspect.iscoroutinefunction(origin.resolve_id)):
+        if (
+            field is not None
+            and not getattr(origin, "_id_attr", None)
+            and not inspect.iscoroutinefunction(origin.resolve_id)
+        ):
             field.resolve = _id_resolver(name, origin)
 
 

@@ -144,8 +144,10 @@ class User(relay.Node):
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field(description="A short-lived signed URL of the profile picture (square "
-                                  "WebP, 64 or 256 px), or null without one.")
+    @strawberry.field(
+        description="A short-lived signed URL of the profile picture (square "
+        "WebP, 64 or 256 px), or null without one."
+    )
     def avatar_url(self, info: Info, size: int = 256) -> str | None:
         from resolvers.media_links import AVATAR_SIZES, avatar_url
 
@@ -159,8 +161,10 @@ class User(relay.Node):
     def version(self) -> int:
         return self.row.version
 
-    @strawberry.field(description="When they were last connected (now while online). Null "
-                                  "unless you share an event and they show their presence.")
+    @strawberry.field(
+        description="When they were last connected (now while online). Null "
+        "unless you share an event and they show their presence."
+    )
     async def last_seen_at(self, info: Info) -> datetime | None:
         from resolvers import presence
 
@@ -175,20 +179,25 @@ class User(relay.Node):
             return False
         return viewer.user_id == self.row.id or await uc.is_admin(info.context.deps, viewer)
 
-    @strawberry.field(description="Only visible to the user themself and to admins (null for "
-                                  "others).")
+    @strawberry.field(
+        description="Only visible to the user themself and to admins (null for others)."
+    )
     async def email(self, info: Info) -> str | None:
         return self.row.email if await self._self_or_admin(info) else None
 
-    @strawberry.field(description="ACTIVE or DISABLED. Only visible to the user themself and "
-                                  "to admins (null for others).")
+    @strawberry.field(
+        description="ACTIVE or DISABLED. Only visible to the user themself and "
+        "to admins (null for others)."
+    )
     async def status(self, info: Info) -> UserStatus | None:
         if not await self._self_or_admin(info):
             return None
         return UserStatus.ACTIVE if self.row.is_active else UserStatus.DISABLED
 
-    @strawberry.field(description="The last sign-in. Only visible to the user themself and to "
-                                  "admins (null for others).")
+    @strawberry.field(
+        description="The last sign-in. Only visible to the user themself and to "
+        "admins (null for others)."
+    )
     async def last_login_at(self, info: Info) -> datetime | None:
         return self.row.last_login_at if await self._self_or_admin(info) else None
 
@@ -316,14 +325,21 @@ class RevokeSessionPayload:
     errors: list[AccountError]
 
 
-def _auth_payload(result: tuple[UserRow, session_uc.IssuedTokens] | None,
-                  errors: list[AccountError]) -> AuthPayload:
+def _auth_payload(
+    result: tuple[UserRow, session_uc.IssuedTokens] | None, errors: list[AccountError]
+) -> AuthPayload:
     if result is None:
-        return AuthPayload(access_token=None, refresh_token=None, expires_at=None, user=None,
-                           errors=errors)
+        return AuthPayload(
+            access_token=None, refresh_token=None, expires_at=None, user=None, errors=errors
+        )
     user, issued = result
-    return AuthPayload(access_token=issued.access_token, refresh_token=issued.refresh_token,
-                       expires_at=issued.expires_at, user=User(row=user), errors=[])
+    return AuthPayload(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_at=issued.expires_at,
+        user=User(row=user),
+        errors=[],
+    )
 
 
 def _action(result: object, errors: list[AccountError]) -> AccountActionPayload:
@@ -428,8 +444,9 @@ async def _load_me(info: Info, user_id: int) -> User | None:
 
 @strawberry.type
 class AccountQuery:
-    @strawberry.field(description="The signed-in user; null when anonymous.",
-                      graphql_type=User | None)
+    @strawberry.field(
+        description="The signed-in user; null when anonymous.", graphql_type=User | None
+    )
     def me(self, info: Info) -> Awaitable[User | None] | User | None:
         viewer = info.context.viewer_or_none()
         if viewer is None:
@@ -455,7 +472,8 @@ class AccountQuery:
         before = decode_time_cursor(after)
         docs = await uc.account_activity(info.context.deps, viewer, size + 1, before)
         return connection(
-            [AccountEvent(doc=d) for d in docs], size,
+            [AccountEvent(doc=d) for d in docs],
+            size,
             lambda e: encode_cursor(e.doc.created_at.isoformat(), str(e.doc.id)),
             has_previous=after is not None,
         )
@@ -465,39 +483,53 @@ class AccountQuery:
 class AccountMutation:
     @strawberry.mutation(description="Creates an account and emails a 6-digit confirmation code.")
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
-        user, errors = await _run(uc.register(
-            info.context.deps,
-            uc.RegisterInput(username=input.username, email=input.email, password=input.password,
-                             first_name=input.first_name, last_name=input.last_name),
-            info.context.client,
-        ))
+        user, errors = await _run(
+            uc.register(
+                info.context.deps,
+                uc.RegisterInput(
+                    username=input.username,
+                    email=input.email,
+                    password=input.password,
+                    first_name=input.first_name,
+                    last_name=input.last_name,
+                ),
+                info.context.client,
+            )
+        )
         return RegisterPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Sends a new confirmation code. Same answer for any email.")
     async def resend_confirmation(self, info: Info, input: EmailInput) -> AccountActionPayload:
-        return _action(*await _run(
-            uc.resend_confirmation(info.context.deps, input.email, info.context.client)))
+        return _action(
+            *await _run(uc.resend_confirmation(info.context.deps, input.email, info.context.client))
+        )
 
     @strawberry.mutation(description="Confirms the email with its code and signs in.")
     async def confirm_email(self, info: Info, input: ConfirmEmailInput) -> AuthPayload:
-        return _auth_payload(*await _run(
-            uc.confirm_email(info.context.deps, input.email, input.code, info.context.client)))
+        return _auth_payload(
+            *await _run(
+                uc.confirm_email(info.context.deps, input.email, input.code, info.context.client)
+            )
+        )
 
     @strawberry.mutation
     async def login(self, info: Info, input: LoginInput) -> AuthPayload:
-        return _auth_payload(*await _run(
-            uc.login(info.context.deps, input.email, input.password, info.context.client)))
+        return _auth_payload(
+            *await _run(
+                uc.login(info.context.deps, input.email, input.password, info.context.client)
+            )
+        )
 
     @strawberry.mutation(description="Exchanges a refresh token (single use) for new tokens.")
     async def refresh_session(self, info: Info, input: RefreshSessionInput) -> AuthPayload:
-        return _auth_payload(*await _run(
-            uc.refresh(info.context.deps, input.refresh_token, info.context.client)))
+        return _auth_payload(
+            *await _run(uc.refresh(info.context.deps, input.refresh_token, info.context.client))
+        )
 
     @strawberry.mutation(description="Ends the current session.")
     async def logout(self, info: Info) -> AccountActionPayload:
         viewer = _require_viewer(info)
-        await session_uc.revoke(info.context.deps, viewer.user_id, "logout",
-                                only=viewer.session_id)
+        await session_uc.revoke(info.context.deps, viewer.user_id, "logout", only=viewer.session_id)
         return AccountActionPayload(ok=True, errors=[])
 
     @strawberry.mutation(description="Ends every session of the viewer, this one included.")
@@ -512,54 +544,92 @@ class AccountMutation:
         if input.session_id.type_name != "Session":
             revoked: list[str] = []
         else:
-            revoked = await session_uc.revoke(info.context.deps, viewer.user_id, "revoked",
-                                              only=input.session_id.node_id)
+            revoked = await session_uc.revoke(
+                info.context.deps, viewer.user_id, "revoked", only=input.session_id.node_id
+            )
         if not revoked:
-            return RevokeSessionPayload(revoked_session_id=None, errors=[AccountError(
-                field=["input", "sessionId"], code=AccountErrorCode.SESSION_NOT_FOUND,
-                message="No active session of yours has this id.")])
+            return RevokeSessionPayload(
+                revoked_session_id=None,
+                errors=[
+                    AccountError(
+                        field=["input", "sessionId"],
+                        code=AccountErrorCode.SESSION_NOT_FOUND,
+                        message="No active session of yours has this id.",
+                    )
+                ],
+            )
         return RevokeSessionPayload(revoked_session_id=input.session_id, errors=[])
 
-    @strawberry.mutation(description="Emails a reset link if the account exists; same answer "
-                                     "either way.")
+    @strawberry.mutation(
+        description="Emails a reset link if the account exists; same answer either way."
+    )
     async def request_password_reset(self, info: Info, input: EmailInput) -> AccountActionPayload:
-        return _action(*await _run(
-            uc.request_password_reset(info.context.deps, input.email, info.context.client)))
+        return _action(
+            *await _run(
+                uc.request_password_reset(info.context.deps, input.email, info.context.client)
+            )
+        )
 
     @strawberry.mutation(description="Sets a new password from a reset link; ends all sessions.")
     async def reset_password(self, info: Info, input: ResetPasswordInput) -> AccountActionPayload:
-        return _action(*await _run(uc.reset_password(
-            info.context.deps, input.token, input.new_password, info.context.client)))
+        return _action(
+            *await _run(
+                uc.reset_password(
+                    info.context.deps, input.token, input.new_password, info.context.client
+                )
+            )
+        )
 
     @strawberry.mutation
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await _run(uc.update_profile(info.context.deps, viewer, uc.ProfileInput(
-            first_name=input.first_name, last_name=input.last_name, username=input.username,
-            bio=input.bio, timezone=input.timezone, expected_version=input.expected_version)))
+        user, errors = await _run(
+            uc.update_profile(
+                info.context.deps,
+                viewer,
+                uc.ProfileInput(
+                    first_name=input.first_name,
+                    last_name=input.last_name,
+                    username=input.username,
+                    bio=input.bio,
+                    timezone=input.timezone,
+                    expected_version=input.expected_version,
+                ),
+            )
+        )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Changes the password; ends the viewer's other sessions.")
     async def change_password(self, info: Info, input: ChangePasswordInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await _run(uc.change_password(
-            info.context.deps, viewer, input.current_password, input.new_password,
-            info.context.client))
+        user, errors = await _run(
+            uc.change_password(
+                info.context.deps,
+                viewer,
+                input.current_password,
+                input.new_password,
+                info.context.client,
+            )
+        )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Emails a code to the new address to confirm the change.")
-    async def request_email_change(self, info: Info,
-                                   input: RequestEmailChangeInput) -> AccountActionPayload:
+    async def request_email_change(
+        self, info: Info, input: RequestEmailChangeInput
+    ) -> AccountActionPayload:
         viewer = _require_viewer(info)
-        return _action(*await _run(uc.request_email_change(
-            info.context.deps, viewer, input.new_email, input.password)))
+        return _action(
+            *await _run(
+                uc.request_email_change(info.context.deps, viewer, input.new_email, input.password)
+            )
+        )
 
     @strawberry.mutation
-    async def confirm_email_change(self, info: Info,
-                                   input: ConfirmEmailChangeInput) -> UserPayload:
+    async def confirm_email_change(self, info: Info, input: ConfirmEmailChangeInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await _run(uc.confirm_email_change(
-            info.context.deps, viewer, input.code, info.context.client))
+        user, errors = await _run(
+            uc.confirm_email_change(info.context.deps, viewer, input.code, info.context.client)
+        )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Deletes the viewer's account and ends its sessions.")
@@ -570,9 +640,11 @@ class AccountMutation:
 
 @strawberry.type
 class AccountSubscription:
-    @strawberry.subscription(description="Seconds left on the access token, every interval. The "
-                                          "socket is closed (4403) as soon as the session is "
-                                          "revoked or the token expires.")
+    @strawberry.subscription(
+        description="Seconds left on the access token, every interval. The "
+        "socket is closed (4403) as soon as the session is "
+        "revoked or the token expires."
+    )
     async def session_status(
         self, info: Info, interval_seconds: int = 30
     ) -> AsyncGenerator[int, None]:

@@ -56,12 +56,20 @@ class ActivitySubjectType(enum.Enum):
     MEDIA = "MEDIA"
 
 
-_NODE_TYPES = {"EVENT": "Event", "PARTICIPANT": "Participant", "TASK": "Task",
-               "EXPENSE": "Expense", "SETTLEMENT": "Settlement", "MEDIA": "Media"}
+_NODE_TYPES = {
+    "EVENT": "Event",
+    "PARTICIPANT": "Participant",
+    "TASK": "Task",
+    "EXPENSE": "Expense",
+    "SETTLEMENT": "Settlement",
+    "MEDIA": "Media",
+}
 
 
-@strawberry.type(description="One thing that happened in an event. The subject may since have "
-                             "been deleted (its id then resolves to null with `node`).")
+@strawberry.type(
+    description="One thing that happened in an event. The subject may since have "
+    "been deleted (its id then resolves to null with `node`)."
+)
 class ActivityEntry:
     entry: strawberry.Private[Entry]
 
@@ -98,8 +106,9 @@ class ActivityEntry:
         return self.entry.created_at
 
 
-async def activity(info: Info, event_id: int, first: int | None,
-                   after: str | None) -> Connection[ActivityEntry]:
+async def activity(
+    info: Info, event_id: int, first: int | None, after: str | None
+) -> Connection[ActivityEntry]:
     size = page_size(first)
     parts = decode_cursor(after, arity=1)
     before = None
@@ -108,5 +117,9 @@ async def activity(info: Info, event_id: int, first: int | None,
             raise BadRequest("Invalid cursor.")
         before = parts[0]
     found = await uc.activity_of(info.context.deps, event_id, size + 1, before)
-    return connection([ActivityEntry(entry=e) for e in found], size,
-                      lambda e: encode_cursor(e.entry.seq), has_previous=after is not None)
+    return connection(
+        [ActivityEntry(entry=e) for e in found],
+        size,
+        lambda e: encode_cursor(e.entry.seq),
+        has_previous=after is not None,
+    )

@@ -33,8 +33,14 @@ from schema.media import Media, MediaComment
 from stores.admin import AuditEntry as AuditRow
 from stores.admin import InstanceSettings
 
-TARGET_TYPES = {"USER": "User", "EVENT": "Event", "MESSAGE": "Message", "MEDIA": "Media",
-                "MEDIA_COMMENT": "MediaComment", "ARTICLE": "Article"}
+TARGET_TYPES = {
+    "USER": "User",
+    "EVENT": "Event",
+    "MESSAGE": "Message",
+    "MEDIA": "Media",
+    "MEDIA_COMMENT": "MediaComment",
+    "ARTICLE": "Article",
+}
 
 
 @strawberry.enum(description="What an administrator did.")
@@ -102,7 +108,8 @@ def _doc_id(gid: relay.GlobalID, type_name: str) -> str:
 class AdminStats:
     users_total: int
     users_active: int = strawberry.field(
-        description="Accounts that used a session in the last `windowDays` days.")
+        description="Accounts that used a session in the last `windowDays` days."
+    )
     users_disabled: int
     events_upcoming: int = strawberry.field(description="Not cancelled, not started yet.")
     events_past: int = strawberry.field(description="Not cancelled, already over.")
@@ -110,10 +117,12 @@ class AdminStats:
     messages_recent: int
     media_recent: int
     outbox_pending: int = strawberry.field(
-        description="Domain events not handled yet by the dispatcher.")
+        description="Domain events not handled yet by the dispatcher."
+    )
     dispatcher_lag_seconds: float = strawberry.field(
         description="Age of the oldest domain event the dispatcher should have handled (0 when "
-                    "it is up to date).")
+        "it is up to date)."
+    )
     window_days: int
     computed_at: datetime
 
@@ -130,8 +139,9 @@ class AuditEntry(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[AuditEntry | None]:
-        rows = await uc.audit_entries(info.context.deps, info.context.viewer,
-                                      [int(i) if i.isdigit() else 0 for i in node_ids])
+        rows = await uc.audit_entries(
+            info.context.deps, info.context.viewer, [int(i) if i.isdigit() else 0 for i in node_ids]
+        )
         return [AuditEntry(row=r) if r is not None else None for r in rows]
 
     @strawberry.field(description="Null once that account is deleted (see actorUsername).")
@@ -147,13 +157,15 @@ class AuditEntry(relay.Node):
     def action(self) -> AdminAction:
         return AdminAction(self.row.action)
 
-    @strawberry.field(description="USER, EVENT, MESSAGE, MEDIA, MEDIA_COMMENT, ARTICLE or "
-                                  "INSTANCE.")
+    @strawberry.field(
+        description="USER, EVENT, MESSAGE, MEDIA, MEDIA_COMMENT, ARTICLE or INSTANCE."
+    )
     def target_type(self) -> str:
         return self.row.target_type
 
-    @strawberry.field(description="The global id of the target (for node(id:)), null for the "
-                                  "instance settings.")
+    @strawberry.field(
+        description="The global id of the target (for node(id:)), null for the instance settings."
+    )
     def target_id(self) -> strawberry.ID | None:
         type_name = TARGET_TYPES.get(self.row.target_type)
         return global_id(type_name, self.row.target_id) if type_name else None
@@ -196,7 +208,8 @@ class SetUserStatusInput:
     user_id: relay.GlobalID
     status: UserStatus
     reason: str | None = strawberry.field(
-        default=None, description="Required to disable (shown in the audit log).")
+        default=None, description="Required to disable (shown in the audit log)."
+    )
 
 
 @strawberry.input
@@ -279,45 +292,79 @@ class AdminCancelEventPayload:
 
 @strawberry.type
 class AdminQuery:
-    @strawberry.field(description="Admins only. Accounts, newest first; `search` matches "
-                                  "username, email or name.")
-    async def admin_users(self, info: Info, first: int | None = None, after: str | None = None,
-                          search: str | None = None, role: Role | None = None,
-                          status: UserStatus | None = None) -> Connection[User]:
+    @strawberry.field(
+        description="Admins only. Accounts, newest first; `search` matches username, email or name."
+    )
+    async def admin_users(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+        role: Role | None = None,
+        status: UserStatus | None = None,
+    ) -> Connection[User]:
         size = page_size(first)
         after_id = _id_cursor(after)
         rows = await uc.users(
-            info.context.deps, info.context.viewer_or_none(), first=size + 1,
-            after_id=after_id, search=search,
+            info.context.deps,
+            info.context.viewer_or_none(),
+            first=size + 1,
+            after_id=after_id,
+            search=search,
             role=role.value if role else None,
-            active=None if status is None else status == UserStatus.ACTIVE)
-        return connection([User(row=r) for r in rows], size,
-                          lambda u: encode_cursor(u.row.id), has_previous=after_id is not None)
+            active=None if status is None else status == UserStatus.ACTIVE,
+        )
+        return connection(
+            [User(row=r) for r in rows],
+            size,
+            lambda u: encode_cursor(u.row.id),
+            has_previous=after_id is not None,
+        )
 
     @strawberry.field(description="Admins only.")
     async def admin_stats(self, info: Info) -> AdminStats:
         s = await uc.stats(info.context.deps, info.context.viewer_or_none())
         return AdminStats(
-            users_total=s.users_total, users_active=s.users_active,
-            users_disabled=s.users_disabled, events_upcoming=s.events_upcoming,
-            events_past=s.events_past, events_cancelled=s.events_cancelled,
-            messages_recent=s.messages_recent, media_recent=s.media_recent,
-            outbox_pending=s.outbox_pending, dispatcher_lag_seconds=s.dispatcher_lag_s,
-            window_days=s.window_days, computed_at=s.at)
+            users_total=s.users_total,
+            users_active=s.users_active,
+            users_disabled=s.users_disabled,
+            events_upcoming=s.events_upcoming,
+            events_past=s.events_past,
+            events_cancelled=s.events_cancelled,
+            messages_recent=s.messages_recent,
+            media_recent=s.media_recent,
+            outbox_pending=s.outbox_pending,
+            dispatcher_lag_seconds=s.dispatcher_lag_s,
+            window_days=s.window_days,
+            computed_at=s.at,
+        )
 
     @strawberry.field(description="Admins only. Newest first.")
-    async def admin_audit_log(self, info: Info, first: int | None = None,
-                              after: str | None = None, actor_id: relay.GlobalID | None = None,
-                              action: AdminAction | None = None) -> Connection[AuditEntry]:
+    async def admin_audit_log(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        actor_id: relay.GlobalID | None = None,
+        action: AdminAction | None = None,
+    ) -> Connection[AuditEntry]:
         size = page_size(first)
         before_id = _id_cursor(after)
         rows = await uc.audit_log(
-            info.context.deps, info.context.viewer_or_none(), first=size + 1,
+            info.context.deps,
+            info.context.viewer_or_none(),
+            first=size + 1,
             before_id=before_id,
             actor_id=_int_id(actor_id, "User") if actor_id is not None else None,
-            action=action.value if action else None)
-        return connection([AuditEntry(row=r) for r in rows], size,
-                          lambda e: encode_cursor(e.row.id), has_previous=before_id is not None)
+            action=action.value if action else None,
+        )
+        return connection(
+            [AuditEntry(row=r) for r in rows],
+            size,
+            lambda e: encode_cursor(e.row.id),
+            has_previous=before_id is not None,
+        )
 
     @strawberry.field(description="The instance's public settings (no account needed).")
     async def instance(self, info: Info) -> Instance:
@@ -326,64 +373,113 @@ class AdminQuery:
 
 @strawberry.type
 class AdminMutation:
-    @strawberry.mutation(description="Admins only. Disabling revokes every session of the "
-                                     "account at once (its sockets close) and keeps its data.")
+    @strawberry.mutation(
+        description="Admins only. Disabling revokes every session of the "
+        "account at once (its sockets close) and keeps its data."
+    )
     async def set_user_status(self, info: Info, input: SetUserStatusInput) -> AdminUserPayload:
-        user, errors = await _run(uc.set_user_status(
-            info.context.deps, info.context.viewer_or_none(), _int_id(input.user_id, "User"),
-            input.status == UserStatus.ACTIVE, input.reason))
+        user, errors = await _run(
+            uc.set_user_status(
+                info.context.deps,
+                info.context.viewer_or_none(),
+                _int_id(input.user_id, "User"),
+                input.status == UserStatus.ACTIVE,
+                input.reason,
+            )
+        )
         return AdminUserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Admins only. The last active admin cannot be demoted.")
     async def set_user_role(self, info: Info, input: SetUserRoleInput) -> AdminUserPayload:
-        user, errors = await _run(uc.set_user_role(
-            info.context.deps, info.context.viewer_or_none(), _int_id(input.user_id, "User"),
-            input.role.value, input.reason))
+        user, errors = await _run(
+            uc.set_user_role(
+                info.context.deps,
+                info.context.viewer_or_none(),
+                _int_id(input.user_id, "User"),
+                input.role.value,
+                input.reason,
+            )
+        )
         return AdminUserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Admins only.")
-    async def update_instance_settings(self, info: Info, input: UpdateInstanceSettingsInput
-                                       ) -> InstanceSettingsPayload:
-        row, errors = await _run(uc.update_instance(
-            info.context.deps, info.context.viewer_or_none(),
-            registrations_open=input.registrations_open, banner=input.banner,
-            clear_banner=input.clear_banner, reason=input.reason))
-        return InstanceSettingsPayload(instance=Instance(row=row) if row else None,
-                                       errors=errors)
+    async def update_instance_settings(
+        self, info: Info, input: UpdateInstanceSettingsInput
+    ) -> InstanceSettingsPayload:
+        row, errors = await _run(
+            uc.update_instance(
+                info.context.deps,
+                info.context.viewer_or_none(),
+                registrations_open=input.registrations_open,
+                banner=input.banner,
+                clear_banner=input.clear_banner,
+                reason=input.reason,
+            )
+        )
+        return InstanceSettingsPayload(instance=Instance(row=row) if row else None, errors=errors)
 
-    @strawberry.mutation(description="Admins only. Any chat message; a tombstone saying an "
-                                     "administrator removed it stays in the chat.")
-    async def admin_remove_message(self, info: Info, input: AdminRemoveMessageInput
-                                   ) -> AdminRemoveMessagePayload:
-        doc, errors = await _run(uc.remove_message(
-            info.context.deps, info.context.viewer_or_none(),
-            _doc_id(input.message_id, "Message"), input.reason))
-        return AdminRemoveMessagePayload(message=Message(doc=doc) if doc else None,
-                                         errors=errors)
+    @strawberry.mutation(
+        description="Admins only. Any chat message; a tombstone saying an "
+        "administrator removed it stays in the chat."
+    )
+    async def admin_remove_message(
+        self, info: Info, input: AdminRemoveMessageInput
+    ) -> AdminRemoveMessagePayload:
+        doc, errors = await _run(
+            uc.remove_message(
+                info.context.deps,
+                info.context.viewer_or_none(),
+                _doc_id(input.message_id, "Message"),
+                input.reason,
+            )
+        )
+        return AdminRemoveMessagePayload(message=Message(doc=doc) if doc else None, errors=errors)
 
-    @strawberry.mutation(description="Admins only. Any media: its files, metadata, comments "
-                                     "and likes go; a tombstone stays in its album.")
-    async def admin_remove_media(self, info: Info, input: AdminRemoveMediaInput
-                                 ) -> AdminRemoveMediaPayload:
-        doc, errors = await _run(uc.remove_media(
-            info.context.deps, info.context.viewer_or_none(),
-            _doc_id(input.media_id, "Media"), input.reason))
+    @strawberry.mutation(
+        description="Admins only. Any media: its files, metadata, comments "
+        "and likes go; a tombstone stays in its album."
+    )
+    async def admin_remove_media(
+        self, info: Info, input: AdminRemoveMediaInput
+    ) -> AdminRemoveMediaPayload:
+        doc, errors = await _run(
+            uc.remove_media(
+                info.context.deps,
+                info.context.viewer_or_none(),
+                _doc_id(input.media_id, "Media"),
+                input.reason,
+            )
+        )
         return AdminRemoveMediaPayload(media=Media(doc=doc) if doc else None, errors=errors)
 
     @strawberry.mutation(description="Admins only. Any media comment; a tombstone stays.")
-    async def admin_remove_media_comment(self, info: Info, input: AdminRemoveMediaCommentInput
-                                         ) -> AdminRemoveMediaCommentPayload:
-        doc, errors = await _run(uc.remove_comment(
-            info.context.deps, info.context.viewer_or_none(),
-            _doc_id(input.comment_id, "MediaComment"), input.reason))
+    async def admin_remove_media_comment(
+        self, info: Info, input: AdminRemoveMediaCommentInput
+    ) -> AdminRemoveMediaCommentPayload:
+        doc, errors = await _run(
+            uc.remove_comment(
+                info.context.deps,
+                info.context.viewer_or_none(),
+                _doc_id(input.comment_id, "MediaComment"),
+                input.reason,
+            )
+        )
         return AdminRemoveMediaCommentPayload(
-            comment=MediaComment(doc=doc) if doc else None, errors=errors)
+            comment=MediaComment(doc=doc) if doc else None, errors=errors
+        )
 
     @strawberry.mutation(description="Admins only. Any event; its participants are told.")
-    async def admin_cancel_event(self, info: Info, input: AdminCancelEventInput
-                                 ) -> AdminCancelEventPayload:
-        row, errors = await _run(uc.cancel_event(
-            info.context.deps, info.context.viewer_or_none(),
-            _int_id(input.event_id, "Event"), input.reason))
-        return AdminCancelEventPayload(event=Event(row=row, membership=None) if row else None,
-                                       errors=errors)
+    async def admin_cancel_event(
+        self, info: Info, input: AdminCancelEventInput
+    ) -> AdminCancelEventPayload:
+        row, errors = await _run(
+            uc.cancel_event(
+                info.context.deps,
+                info.context.viewer_or_none(),
+                _int_id(input.event_id, "Event"),
+                input.reason,
+            )
+        )
+        return AdminCancelEventPayload(
+            event=Event(row=row, membership=None) if row else None, errors=errors
+        )

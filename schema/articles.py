@@ -60,25 +60,33 @@ async def _run(op: Any) -> tuple[Any, list[ArticleError]]:
     return await attempt(op, ArticleError, ArticleErrorCode)
 
 
-@strawberry.type(description="A news article, written in Markdown by administrators. Anyone "
-                             "reads the published ones; drafts and scheduled ones only admins.")
+@strawberry.type(
+    description="A news article, written in Markdown by administrators. Anyone "
+    "reads the published ones; drafts and scheduled ones only admins."
+)
 class Article(relay.Node):
     """Plain fields, built once per article (graphql-core reads attributes)."""
 
     view: strawberry.Private[uc.ArticleView]
-    slug: str = strawberry.field(description="Its current address; `article(slug:)` also "
-                                             "answers to the old ones, which redirect here.")
+    slug: str = strawberry.field(
+        description="Its current address; `article(slug:)` also "
+        "answers to the old ones, which redirect here."
+    )
     title: str
     summary: str
     body: str = strawberry.field(description="The Markdown source.")
-    body_html: str = strawberry.field(description="The body rendered to HTML and sanitised "
-                                                  "(no scripts, event handlers or unsafe links).")
+    body_html: str = strawberry.field(
+        description="The body rendered to HTML and sanitised "
+        "(no scripts, event handlers or unsafe links)."
+    )
     tags: list[str] = strawberry.field(description="Lower-case, in alphabetical order.")
     status: ArticleStatus
     published_at: datetime | None = strawberry.field(
-        description="When it became (or becomes, if SCHEDULED) public; null for a draft.")
+        description="When it became (or becomes, if SCHEDULED) public; null for a draft."
+    )
     cover_media_id: strawberry.ID | None = strawberry.field(
-        description="The cover image (a Media id), if any.")
+        description="The cover image (a Media id), if any."
+    )
     created_at: datetime
     updated_at: datetime
     version: int = strawberry.field(description="For `expectedVersion`.")
@@ -106,11 +114,20 @@ class Article(relay.Node):
 
 def _article_of(view: uc.ArticleView, now: datetime) -> Article:
     return Article(
-        view=view, slug=view.slug, title=view.title, summary=view.summary, body=view.body,
-        body_html=view.body_html, tags=list(view.tags),
-        status=ArticleStatus(view.shown_status(now)), published_at=view.published_at,
+        view=view,
+        slug=view.slug,
+        title=view.title,
+        summary=view.summary,
+        body=view.body,
+        body_html=view.body_html,
+        tags=list(view.tags),
+        status=ArticleStatus(view.shown_status(now)),
+        published_at=view.published_at,
         cover_media_id=global_id("Media", view.cover_media_id) if view.cover_media_id else None,
-        created_at=view.created_at, updated_at=view.updated_at, version=view.version)
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+        version=view.version,
+    )
 
 
 def _articles(info: Info, views: list[uc.ArticleView]) -> list[Article]:
@@ -156,11 +173,13 @@ class CreateArticleInput:
     title: str
     body: str = strawberry.field(description="Markdown (raw HTML is shown as text).")
     slug: str | None = strawberry.field(
-        default=None, description="Made from the title when not given.")
+        default=None, description="Made from the title when not given."
+    )
     summary: str = ""
     tags: list[str] = strawberry.field(default_factory=list)
     cover_media_id: relay.GlobalID | None = strawberry.field(
-        default=None, description="An image you uploaded.")
+        default=None, description="An image you uploaded."
+    )
     client_mutation_id: str | None = None
 
 
@@ -169,8 +188,9 @@ class UpdateArticleInput:
     id: relay.GlobalID
     title: str | None = None
     slug: str | None = strawberry.field(
-        default=None, description="Once the article was published, the old slug keeps "
-                                  "leading to it.")
+        default=None,
+        description="Once the article was published, the old slug keeps leading to it.",
+    )
     summary: str | None = None
     body: str | None = None
     tags: list[str] | None = strawberry.field(default=None, description="Replaces the tags.")
@@ -183,7 +203,8 @@ class UpdateArticleInput:
 class PublishArticleInput:
     id: relay.GlobalID
     publish_at: datetime | None = strawberry.field(
-        default=None, description="A time to come (scheduled publication); none: now.")
+        default=None, description="A time to come (scheduled publication); none: now."
+    )
     expected_version: int | None = None
 
 
@@ -205,8 +226,7 @@ class DeleteArticlePayload:
     errors: list[ArticleError]
 
 
-def _payload(info: Info, view: uc.ArticleView | None,
-             errors: list[ArticleError]) -> ArticlePayload:
+def _payload(info: Info, view: uc.ArticleView | None, errors: list[ArticleError]) -> ArticlePayload:
     if view is None:
         return ArticlePayload(article=None, errors=errors)
     return ArticlePayload(article=_article_of(view, info.context.deps.clock()), errors=errors)
@@ -217,43 +237,66 @@ def _payload(info: Info, view: uc.ArticleView | None,
 
 @strawberry.type
 class ArticleQuery:
-    @strawberry.field(description="Published articles, newest first (no account needed). "
-                                  "`tag` keeps those with that tag.")
-    async def articles(self, info: Info, first: int | None = 20, after: str | None = None,
-                       tag: str | None = None) -> Connection[Article]:
+    @strawberry.field(
+        description="Published articles, newest first (no account needed). "
+        "`tag` keeps those with that tag."
+    )
+    async def articles(
+        self, info: Info, first: int | None = 20, after: str | None = None, tag: str | None = None
+    ) -> Connection[Article]:
         size = page_size(first)
         cursor = _time_cursor(after)
-        page = await uc.public_articles(info.context.deps, info.context.viewer_or_none(),
-                                        limit=size + 1, after=cursor, after_key=after or "",
-                                        tag=tag)
+        page = await uc.public_articles(
+            info.context.deps,
+            info.context.viewer_or_none(),
+            limit=size + 1,
+            after=cursor,
+            after_key=after or "",
+            tag=tag,
+        )
         # Anonymous pages come from the read cache, the same page object for every request
         # this process serves from it: build the connection once per page. Every article of a
         # public page is PUBLISHED (a change makes a new page), so it holds no per-request state.
         built = _built_pages(info).setdefault(page, {})
         found = built.get(size)
         if found is None:
-            found = built[size] = connection(_articles(info, page), size, _public_cursor,
-                                             has_previous=cursor is not None)
+            found = built[size] = connection(
+                _articles(info, page), size, _public_cursor, has_previous=cursor is not None
+            )
         return found
 
-    @strawberry.field(description="A published article by its slug or one of its old slugs "
-                                  "(compare with `slug` to redirect); drafts and scheduled "
-                                  "ones for admins only, null for others.")
+    @strawberry.field(
+        description="A published article by its slug or one of its old slugs "
+        "(compare with `slug` to redirect); drafts and scheduled "
+        "ones for admins only, null for others."
+    )
     async def article(self, info: Info, slug: str) -> Article | None:
         view = await uc.article_by_slug(info.context.deps, info.context.viewer_or_none(), slug)
         return _article_of(view, info.context.deps.clock()) if view is not None else None
 
     @strawberry.field(description="Admins only. Every article, most recently updated first.")
-    async def admin_articles(self, info: Info, first: int | None = 20, after: str | None = None,
-                             status: ArticleStatus | None = None) -> Connection[Article]:
+    async def admin_articles(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        status: ArticleStatus | None = None,
+    ) -> Connection[Article]:
         size = page_size(first)
         cursor = _time_cursor(after)
-        views = await uc.admin_articles(info.context.deps, info.context.viewer_or_none(),
-                                        limit=size + 1, after=cursor,
-                                        status=status.value if status else None)
-        return connection(_articles(info, views), size,
-                          lambda a: _time_id_cursor(a.view.updated_at, a.view.id),
-                          has_previous=cursor is not None)
+        views = await uc.admin_articles(
+            info.context.deps,
+            info.context.viewer_or_none(),
+            limit=size + 1,
+            after=cursor,
+            status=status.value if status else None,
+        )
+        return connection(
+            _articles(info, views),
+            size,
+            lambda a: _time_id_cursor(a.view.updated_at, a.view.id),
+            has_previous=cursor is not None,
+        )
 
 
 def _time_id_cursor(at: datetime | None, article_id: int) -> str:
@@ -267,7 +310,8 @@ def _time_id_cursor(at: datetime | None, article_id: int) -> str:
 def _built_pages(info: Info) -> WeakKeyDictionary[uc.ArticlePage, dict[int, Connection[Article]]]:
     state = info.context.deps.state
     found: WeakKeyDictionary[uc.ArticlePage, dict[int, Connection[Article]]] | None = state.get(
-        "article_connections")
+        "article_connections"
+    )
     if found is None:
         found = state["article_connections"] = WeakKeyDictionary()
     return found
@@ -279,45 +323,96 @@ def _public_cursor(a: Article) -> str:
 
 @strawberry.type
 class ArticleMutation:
-    @strawberry.mutation(description="Admins only. A draft; its slug comes from the title "
-                                     "unless given.")
+    @strawberry.mutation(
+        description="Admins only. A draft; its slug comes from the title unless given."
+    )
     async def create_article(self, info: Info, input: CreateArticleInput) -> ArticlePayload:
-        return _payload(info, *await _run(uc.create_article(
-            info.context.deps, info.context.viewer_or_none(),
-            uc.ArticleData(title=input.title, slug=input.slug, summary=input.summary,
-                           body=input.body, tags=input.tags,
-                           cover_media_id=_media_id(input.cover_media_id)),
-            input.client_mutation_id)))
+        return _payload(
+            info,
+            *await _run(
+                uc.create_article(
+                    info.context.deps,
+                    info.context.viewer_or_none(),
+                    uc.ArticleData(
+                        title=input.title,
+                        slug=input.slug,
+                        summary=input.summary,
+                        body=input.body,
+                        tags=input.tags,
+                        cover_media_id=_media_id(input.cover_media_id),
+                    ),
+                    input.client_mutation_id,
+                )
+            ),
+        )
 
-    @strawberry.mutation(description="Admins only. Only the fields given change. A draft never "
-                                     "published follows its title with its slug; after that "
-                                     "the slug stays unless changed explicitly.")
+    @strawberry.mutation(
+        description="Admins only. Only the fields given change. A draft never "
+        "published follows its title with its slug; after that "
+        "the slug stays unless changed explicitly."
+    )
     async def update_article(self, info: Info, input: UpdateArticleInput) -> ArticlePayload:
-        return _payload(info, *await _run(uc.update_article(
-            info.context.deps, info.context.viewer_or_none(), _article_id(input.id),
-            uc.ArticleData(title=input.title, slug=input.slug, summary=input.summary,
-                           body=input.body, tags=input.tags,
-                           cover_media_id=_media_id(input.cover_media_id),
-                           clear_cover=input.clear_cover),
-            input.expected_version)))
+        return _payload(
+            info,
+            *await _run(
+                uc.update_article(
+                    info.context.deps,
+                    info.context.viewer_or_none(),
+                    _article_id(input.id),
+                    uc.ArticleData(
+                        title=input.title,
+                        slug=input.slug,
+                        summary=input.summary,
+                        body=input.body,
+                        tags=input.tags,
+                        cover_media_id=_media_id(input.cover_media_id),
+                        clear_cover=input.clear_cover,
+                    ),
+                    input.expected_version,
+                )
+            ),
+        )
 
-    @strawberry.mutation(description="Admins only. Public now, or SCHEDULED until `publishAt`; "
-                                     "a scheduled article given a new time is rescheduled.")
+    @strawberry.mutation(
+        description="Admins only. Public now, or SCHEDULED until `publishAt`; "
+        "a scheduled article given a new time is rescheduled."
+    )
     async def publish_article(self, info: Info, input: PublishArticleInput) -> ArticlePayload:
-        return _payload(info, *await _run(uc.publish_article(
-            info.context.deps, info.context.viewer_or_none(), _article_id(input.id),
-            input.publish_at, input.expected_version)))
+        return _payload(
+            info,
+            *await _run(
+                uc.publish_article(
+                    info.context.deps,
+                    info.context.viewer_or_none(),
+                    _article_id(input.id),
+                    input.publish_at,
+                    input.expected_version,
+                )
+            ),
+        )
 
     @strawberry.mutation(description="Admins only. Back to DRAFT; the slug stays.")
     async def unpublish_article(self, info: Info, input: ArticleRefInput) -> ArticlePayload:
-        return _payload(info, *await _run(uc.unpublish_article(
-            info.context.deps, info.context.viewer_or_none(), _article_id(input.id),
-            input.expected_version)))
+        return _payload(
+            info,
+            *await _run(
+                uc.unpublish_article(
+                    info.context.deps,
+                    info.context.viewer_or_none(),
+                    _article_id(input.id),
+                    input.expected_version,
+                )
+            ),
+        )
 
     @strawberry.mutation(description="Admins only. For good, with its old slugs.")
     async def delete_article(self, info: Info, input: ArticleRefInput) -> DeleteArticlePayload:
-        _, errors = await _run(uc.delete_article(
-            info.context.deps, info.context.viewer_or_none(), _article_id(input.id),
-            input.expected_version))
-        return DeleteArticlePayload(deleted_article_id=None if errors else input.id,
-                                    errors=errors)
+        _, errors = await _run(
+            uc.delete_article(
+                info.context.deps,
+                info.context.viewer_or_none(),
+                _article_id(input.id),
+                input.expected_version,
+            )
+        )
+        return DeleteArticlePayload(deleted_article_id=None if errors else input.id, errors=errors)

@@ -94,18 +94,27 @@ async def chat_person(info: Info, user_id: int) -> ChatAuthor:
     old messages), else their account, else "Deleted user"."""
     snapshot = await info.context.loaders.user_snapshot.load(user_id)
     if snapshot is not None and not snapshot.deleted:
-        url = (media_links.avatar_url(info.context.deps, user_id, snapshot.avatar_key, "64")
-               if snapshot.avatar_key else None)
-        return ChatAuthor(user_id=user_id, display_name=snapshot.display_name,
-                          username=snapshot.username, avatar_url=url)
+        url = (
+            media_links.avatar_url(info.context.deps, user_id, snapshot.avatar_key, "64")
+            if snapshot.avatar_key
+            else None
+        )
+        return ChatAuthor(
+            user_id=user_id,
+            display_name=snapshot.display_name,
+            username=snapshot.username,
+            avatar_url=url,
+        )
     row = await info.context.loaders.user_by_id.load(user_id)
     if row is None:
-        return ChatAuthor(user_id=user_id, display_name="Deleted user", username=None,
-                          avatar_url=None)
+        return ChatAuthor(
+            user_id=user_id, display_name="Deleted user", username=None, avatar_url=None
+        )
     from resolvers.projections import display_name
 
-    return ChatAuthor(user_id=user_id, display_name=display_name(row), username=row.username,
-                      avatar_url=None)
+    return ChatAuthor(
+        user_id=user_id, display_name=display_name(row), username=row.username, avatar_url=None
+    )
 
 
 @strawberry.type
@@ -118,8 +127,9 @@ def _cursor(message: Message) -> str:
     return encode_cursor(message.doc.created_at.isoformat(), str(message.doc.id))
 
 
-@strawberry.type(description="A chat message. A deleted one stays as a tombstone (`deleted`, "
-                             "empty body).")
+@strawberry.type(
+    description="A chat message. A deleted one stays as a tombstone (`deleted`, empty body)."
+)
 class Message(relay.Node):
     doc: strawberry.Private[store.ChatMessage]
 
@@ -133,9 +143,12 @@ class Message(relay.Node):
     ) -> list[Message | None]:
         found = await uc.messages_by_id(info.context.deps, list(node_ids))
         access = await info.context.loaders.event_access.load_many(
-            [m.event_id if m else 0 for m in found])
-        return [Message(doc=m) if m and a and events_uc.role_of(a[1]) else None
-                for m, a in zip(found, access, strict=True)]
+            [m.event_id if m else 0 for m in found]
+        )
+        return [
+            Message(doc=m) if m and a and events_uc.role_of(a[1]) else None
+            for m, a in zip(found, access, strict=True)
+        ]
 
     @strawberry.field
     def body(self) -> str:
@@ -169,9 +182,11 @@ class Message(relay.Node):
     async def author(self, info: Info) -> ChatAuthor:
         return await chat_person(info, self.doc.author_user_id)
 
-    @strawberry.field(description="Who has read up to this message (not those who hide read "
-                                  "receipts), earliest first. Only its author sees it: null "
-                                  "for others.")
+    @strawberry.field(
+        description="Who has read up to this message (not those who hide read "
+        "receipts), earliest first. Only its author sees it: null "
+        "for others."
+    )
     async def seen_by(self, info: Info, first: int | None = None) -> list[SeenBy] | None:
         viewer = info.context.require_viewer()
         found = await uc.seen_by(info.context.deps, viewer, self.doc, page_size(first))
@@ -181,10 +196,12 @@ class Message(relay.Node):
         people = await asyncio.gather(*(chat_person(info, user_id) for user_id, _ in found))
         return [SeenBy(person=p, at=at) for p, (_, at) in zip(people, found, strict=True)]
 
-    @strawberry.field(description="Media shared with the message (deleted or removed ones are "
-                                  "left out).")
+    @strawberry.field(
+        description="Media shared with the message (deleted or removed ones are left out)."
+    )
     async def attachments(
-        self, info: Info,
+        self,
+        info: Info,
     ) -> list[Annotated[Media, strawberry.lazy("schema.media")]]:
         from schema.media import Media
 
@@ -210,43 +227,60 @@ class Message(relay.Node):
         return self.doc.reply_count
 
     @strawberry.field(description="The thread under this message, oldest first.")
-    async def replies(self, info: Info, first: int | None = None,
-                      after: str | None = None) -> Connection[Message]:
+    async def replies(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Message]:
         viewer = info.context.require_viewer()
         size = page_size(first)
-        found = await uc.replies(info.context.deps, viewer, self.doc, size + 1, decode_time_cursor(after))
-        return connection([Message(doc=m) for m in found], size, _cursor,
-                          has_previous=after is not None)
+        found = await uc.replies(
+            info.context.deps, viewer, self.doc, size + 1, decode_time_cursor(after)
+        )
+        return connection(
+            [Message(doc=m) for m in found], size, _cursor, has_previous=after is not None
+        )
 
     @strawberry.field
     def reactions(self, info: Info) -> list[Reaction]:
         viewer = info.context.viewer
         me = viewer.user_id if viewer is not None else None
-        return [Reaction(emoji=emoji, count=len(users), viewer_reacted=me in users,
-                         user_ids=list(users))
-                for emoji, users in self.doc.reactions.items() if users]
+        return [
+            Reaction(
+                emoji=emoji, count=len(users), viewer_reacted=me in users, user_ids=list(users)
+            )
+            for emoji, users in self.doc.reactions.items()
+            if users
+        ]
 
 
-async def event_messages(info: Info, event_id: int, last: int | None, before: str | None,
-                         around: relay.GlobalID | None) -> Connection[Message]:
+async def event_messages(
+    info: Info, event_id: int, last: int | None, before: str | None, around: relay.GlobalID | None
+) -> Connection[Message]:
     """Newest first. `before` pages back into history; `around` opens at a message."""
     viewer = info.context.require_viewer()
     size = page_size(last, argument="last")
     if around is not None:
         if around.type_name != "Message":
             raise BadRequest("`around` must be a message id.")
-        older, newer = await uc.around(info.context.deps, viewer, event_id, around.node_id,
-                                       max(size, 1))
+        older, newer = await uc.around(
+            info.context.deps, viewer, event_id, around.node_id, max(size, 1)
+        )
         items = [Message(doc=m) for m in [*reversed(newer), *older]]
         edges = [Edge(cursor=_cursor(m), node=m) for m in items]
-        return Connection(edges=edges, page_info=PageInfo(
-            has_next_page=len(older) >= max(1, size // 2),
-            has_previous_page=len(newer) >= max(size, 1) - max(1, size // 2),
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None))
-    found = await uc.history(info.context.deps, viewer, event_id, size + 1, decode_time_cursor(before))
-    return connection([Message(doc=m) for m in found], size, _cursor,
-                      has_previous=before is not None)
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(older) >= max(1, size // 2),
+                has_previous_page=len(newer) >= max(size, 1) - max(1, size // 2),
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+    found = await uc.history(
+        info.context.deps, viewer, event_id, size + 1, decode_time_cursor(before)
+    )
+    return connection(
+        [Message(doc=m) for m in found], size, _cursor, has_previous=before is not None
+    )
 
 
 @strawberry.input
@@ -255,10 +289,13 @@ class SendMessageInput:
     body: str
     reply_to_id: relay.GlobalID | None = None
     client_id: str | None = strawberry.field(
-        default=None, description="Your id for this send: a retry returns the same message.")
+        default=None, description="Your id for this send: a retry returns the same message."
+    )
     attachment_ids: list[relay.GlobalID] | None = strawberry.field(
-        default=None, description="Media of this event to show with the message (at most 10; "
-                                  "the body may then be empty).")
+        default=None,
+        description="Media of this event to show with the message (at most 10; "
+        "the body may then be empty).",
+    )
 
 
 @strawberry.input
@@ -299,29 +336,38 @@ class ChatMutation:
     async def send_message(self, info: Info, input: SendMessageInput) -> MessagePayload:
         viewer = info.context.require_viewer()
         reply_to = _message_id(input.reply_to_id) if input.reply_to_id is not None else None
-        return await _payload(uc.send(info.context.deps, viewer,
-                                      decode_id(input.event_id, "Event"), input.body, reply_to,
-                                      input.client_id,
-                                      [g.node_id if g.type_name == "Media" else ""
-                                       for g in input.attachment_ids or []]))
+        return await _payload(
+            uc.send(
+                info.context.deps,
+                viewer,
+                decode_id(input.event_id, "Event"),
+                input.body,
+                reply_to,
+                input.client_id,
+                [g.node_id if g.type_name == "Media" else "" for g in input.attachment_ids or []],
+            )
+        )
 
     @strawberry.mutation(description="The author changes the text; the old one is kept.")
     async def edit_message(self, info: Info, input: EditMessageInput) -> MessagePayload:
         viewer = info.context.require_viewer()
-        return await _payload(uc.edit(info.context.deps, viewer, _message_id(input.message_id),
-                                      input.body))
+        return await _payload(
+            uc.edit(info.context.deps, viewer, _message_id(input.message_id), input.body)
+        )
 
     @strawberry.mutation(description="The author or an organizer; leaves a tombstone.")
     async def delete_message(self, info: Info, input: MessageRefInput) -> MessagePayload:
         viewer = info.context.require_viewer()
-        return await _payload(uc.delete(info.context.deps, viewer,
-                                        _message_id(input.message_id)))
+        return await _payload(uc.delete(info.context.deps, viewer, _message_id(input.message_id)))
 
     @strawberry.mutation(description="Adds your reaction with this emoji, or takes it back.")
     async def toggle_reaction(self, info: Info, input: ToggleReactionInput) -> MessagePayload:
         viewer = info.context.require_viewer()
-        return await _payload(uc.toggle_reaction(info.context.deps, viewer,
-                                                 _message_id(input.message_id), input.emoji))
+        return await _payload(
+            uc.toggle_reaction(
+                info.context.deps, viewer, _message_id(input.message_id), input.emoji
+            )
+        )
 
 
 # --- read statuses, settings, typing -----------------------------------------------------------
@@ -342,16 +388,19 @@ class MarkChatReadInput:
 @strawberry.type
 class MarkChatReadPayload:
     marker: ReadMarker | None = strawberry.field(
-        description="Your marker: unchanged when it was already further.")
+        description="Your marker: unchanged when it was already further."
+    )
     errors: list[ChatError]
 
 
 @strawberry.type
 class ChatSettings:
     show_presence: bool = strawberry.field(
-        description="Others see when you are online (and your last-seen time).")
+        description="Others see when you are online (and your last-seen time)."
+    )
     send_read_receipts: bool = strawberry.field(
-        description="Others see that you read their messages (`seenBy`, `ReadMarkerMoved`).")
+        description="Others see that you read their messages (`seenBy`, `ReadMarkerMoved`)."
+    )
 
 
 @strawberry.input
@@ -385,8 +434,9 @@ def _marker(found: Any) -> ReadMarker | None:
 
 
 def _settings(found: Any) -> ChatSettings:
-    return ChatSettings(show_presence=found.show_presence,
-                        send_read_receipts=found.send_read_receipts)
+    return ChatSettings(
+        show_presence=found.show_presence, send_read_receipts=found.send_read_receipts
+    )
 
 
 @strawberry.type
@@ -395,27 +445,45 @@ class ChatStatusMutation:
     async def mark_chat_read(self, info: Info, input: MarkChatReadInput) -> MarkChatReadPayload:
         viewer = info.context.require_viewer()
         found, errors = await attempt(
-            uc.mark_read(info.context.deps, viewer, decode_id(input.event_id, "Event"),
-                         _message_id(input.up_to_message_id)), ChatError, ChatErrorCode)
+            uc.mark_read(
+                info.context.deps,
+                viewer,
+                decode_id(input.event_id, "Event"),
+                _message_id(input.up_to_message_id),
+            ),
+            ChatError,
+            ChatErrorCode,
+        )
         return MarkChatReadPayload(marker=_marker(found), errors=errors)
 
-    @strawberry.mutation(description="Tells the others in the chat that you are typing (or "
-                                      "stopped). Ends by itself after a few seconds unless "
-                                      "sent again.")
+    @strawberry.mutation(
+        description="Tells the others in the chat that you are typing (or "
+        "stopped). Ends by itself after a few seconds unless "
+        "sent again."
+    )
     async def set_typing(self, info: Info, input: SetTypingInput) -> SetTypingPayload:
         viewer = info.context.require_viewer()
         _, errors = await attempt(
-            uc.set_typing(info.context.deps, viewer, decode_id(input.event_id, "Event"),
-                          input.is_typing), ChatError, ChatErrorCode)
+            uc.set_typing(
+                info.context.deps, viewer, decode_id(input.event_id, "Event"), input.is_typing
+            ),
+            ChatError,
+            ChatErrorCode,
+        )
         return SetTypingPayload(ok=not errors, errors=errors)
 
     @strawberry.mutation(description="Your presence and read-receipt choices (all chats).")
-    async def update_chat_settings(self, info: Info,
-                                   input: UpdateChatSettingsInput) -> ChatSettingsPayload:
+    async def update_chat_settings(
+        self, info: Info, input: UpdateChatSettingsInput
+    ) -> ChatSettingsPayload:
         viewer = info.context.require_viewer()
         found, errors = await attempt(
-            uc.update_settings(info.context.deps, viewer, input.show_presence,
-                               input.send_read_receipts), ChatError, ChatErrorCode)
+            uc.update_settings(
+                info.context.deps, viewer, input.show_presence, input.send_read_receipts
+            ),
+            ChatError,
+            ChatErrorCode,
+        )
         return ChatSettingsPayload(settings=_settings(found) if found else None, errors=errors)
 
 
@@ -449,8 +517,9 @@ class MessageAdded:
     message: Message
 
 
-@strawberry.type(description="A message's text changed (in a replay: it changed, and this is "
-                             "how it is now).")
+@strawberry.type(
+    description="A message's text changed (in a replay: it changed, and this is how it is now)."
+)
 class MessageEdited:
     cursor: str
     message: Message
@@ -462,8 +531,10 @@ class MessageDeleted:
     message: Message
 
 
-@strawberry.type(description="Someone added or took back a reaction. In a replay, `emoji`, "
-                             "`added` and `reactor` are null: `message.reactions` is the state.")
+@strawberry.type(
+    description="Someone added or took back a reaction. In a replay, `emoji`, "
+    "`added` and `reactor` are null: `message.reactions` is the state."
+)
 class ReactionChanged:
     cursor: str
     message: Message
@@ -487,8 +558,10 @@ class ReadMarkerMoved:
         return await chat_person(info, self.user_id)
 
 
-@strawberry.type(description="Someone started or stopped typing (never your own). Typing "
-                             "ends by itself at `expiresAt` if not renewed.")
+@strawberry.type(
+    description="Someone started or stopped typing (never your own). Typing "
+    "ends by itself at `expiresAt` if not renewed."
+)
 class TypingChanged:
     cursor: str
     is_typing: bool
@@ -513,8 +586,13 @@ class PresenceChanged:
 
 
 ChatEvent = Annotated[
-    MessageAdded | MessageEdited | MessageDeleted | ReactionChanged | ReadMarkerMoved
-    | TypingChanged | PresenceChanged,
+    MessageAdded
+    | MessageEdited
+    | MessageDeleted
+    | ReactionChanged
+    | ReadMarkerMoved
+    | TypingChanged
+    | PresenceChanged,
     strawberry.union("ChatEvent"),
 ]
 
@@ -530,51 +608,102 @@ def chat_event(change: Change) -> Any:
         if kind == "deleted":
             return MessageDeleted(cursor=cursor, message=message)
         if kind == "reaction":
-            return ReactionChanged(cursor=cursor, message=message, emoji=change.emoji,
-                                   added=change.added, user_id=change.user_id)
+            return ReactionChanged(
+                cursor=cursor,
+                message=message,
+                emoji=change.emoji,
+                added=change.added,
+                user_id=change.user_id,
+            )
         return MessageEdited(cursor=cursor, message=message)
     if kind == "read":
-        return ReadMarkerMoved(cursor=cursor, user_id=change.user_id or 0,
-                               up_to_message_id=relay.GlobalID("Message",
-                                                               change.message_id or ""))
+        return ReadMarkerMoved(
+            cursor=cursor,
+            user_id=change.user_id or 0,
+            up_to_message_id=relay.GlobalID("Message", change.message_id or ""),
+        )
     if kind == "typing":
-        return TypingChanged(cursor=cursor, user_id=change.user_id or 0,
-                             is_typing=bool(change.active), expires_at=change.expires_at)
-    return PresenceChanged(cursor=cursor, user_id=change.user_id or 0, online=bool(change.active),
-                           at=change.at or change.expires_at or datetime.now().astimezone())
+        return TypingChanged(
+            cursor=cursor,
+            user_id=change.user_id or 0,
+            is_typing=bool(change.active),
+            expires_at=change.expires_at,
+        )
+    return PresenceChanged(
+        cursor=cursor,
+        user_id=change.user_id or 0,
+        online=bool(change.active),
+        at=change.at or change.expires_at or datetime.now().astimezone(),
+    )
 
 
 # Fields whose value is the same for every participant who watches the chat: a selection made
 # only of these is rendered once per change for all its subscribers (iven_gql/ws.py). Anything
 # else (viewerReacted, seenBy, replies, User fields...) is rendered per viewer.
-SHARED_FIELDS = frozenset({
-    *(f"{t}.{f}" for t in ("MessageAdded", "MessageEdited", "MessageDeleted")
-      for f in ("cursor", "message")),
-    "ReactionChanged.cursor", "ReactionChanged.message", "ReactionChanged.emoji",
-    "ReactionChanged.added", "ReactionChanged.reactor",
-    "ReadMarkerMoved.cursor", "ReadMarkerMoved.upToMessageId", "ReadMarkerMoved.reader",
-    "TypingChanged.cursor", "TypingChanged.isTyping", "TypingChanged.expiresAt",
-    "TypingChanged.user",
-    "PresenceChanged.cursor", "PresenceChanged.online", "PresenceChanged.at",
-    "PresenceChanged.user",
-    *(f"Message.{f}" for f in ("id", "body", "deleted", "createdAt", "editedAt", "deletedAt",
-                               "removedByAdmin", "edits", "author", "replyTo", "replyCount", "reactions")),
-    "MessageEdit.body", "MessageEdit.editedAt",
-    "Reaction.emoji", "Reaction.count",
-    "ChatAuthor.displayName", "ChatAuthor.username", "ChatAuthor.avatarUrl",
-    "Subscription.chatEvents",
-})
+SHARED_FIELDS = frozenset(
+    {
+        *(
+            f"{t}.{f}"
+            for t in ("MessageAdded", "MessageEdited", "MessageDeleted")
+            for f in ("cursor", "message")
+        ),
+        "ReactionChanged.cursor",
+        "ReactionChanged.message",
+        "ReactionChanged.emoji",
+        "ReactionChanged.added",
+        "ReactionChanged.reactor",
+        "ReadMarkerMoved.cursor",
+        "ReadMarkerMoved.upToMessageId",
+        "ReadMarkerMoved.reader",
+        "TypingChanged.cursor",
+        "TypingChanged.isTyping",
+        "TypingChanged.expiresAt",
+        "TypingChanged.user",
+        "PresenceChanged.cursor",
+        "PresenceChanged.online",
+        "PresenceChanged.at",
+        "PresenceChanged.user",
+        *(
+            f"Message.{f}"
+            for f in (
+                "id",
+                "body",
+                "deleted",
+                "createdAt",
+                "editedAt",
+                "deletedAt",
+                "removedByAdmin",
+                "edits",
+                "author",
+                "replyTo",
+                "replyCount",
+                "reactions",
+            )
+        ),
+        "MessageEdit.body",
+        "MessageEdit.editedAt",
+        "Reaction.emoji",
+        "Reaction.count",
+        "ChatAuthor.displayName",
+        "ChatAuthor.username",
+        "ChatAuthor.avatarUrl",
+        "Subscription.chatEvents",
+    }
+)
 
 
 @strawberry.type
 class ChatSubscription:
-    @strawberry.subscription(description="Everything that happens in an event's chat, live, "
-                                          "for participants. With `after` (the last `cursor` you "
-                                          "got), first what you missed since. Ends with "
-                                          "FORBIDDEN when you leave the event; the socket closes "
-                                          "(4403) when your session ends or token expires.")
-    async def chat_events(self, info: Info, event_id: relay.GlobalID,
-                          after: str | None = None) -> AsyncGenerator[ChatEvent, None]:
+    @strawberry.subscription(
+        description="Everything that happens in an event's chat, live, "
+        "for participants. With `after` (the last `cursor` you "
+        "got), first what you missed since. Ends with "
+        "FORBIDDEN when you leave the event; the socket closes "
+        "(4403) when your session ends or token expires."
+    )
+    async def chat_events(
+        self, info: Info, event_id: relay.GlobalID, after: str | None = None
+    ) -> AsyncGenerator[ChatEvent, None]:
         viewer = info.context.require_viewer()
         event = decode_id(event_id, "Event")
         position = decode_chat_cursor(after)

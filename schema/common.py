@@ -29,8 +29,9 @@ class UserError:
     message: str
 
 
-def to_user_errors(exc: DomainError | DomainErrors, error_cls: Callable[..., E],
-                   code_enum: Any) -> list[E]:
+def to_user_errors(
+    exc: DomainError | DomainErrors, error_cls: Callable[..., E], code_enum: Any
+) -> list[E]:
     errors = exc.errors if isinstance(exc, DomainErrors) else [exc]
     return [
         error_cls(
@@ -124,8 +125,9 @@ class Connection(Generic[T]):
         return [e.node for e in self.edges]
 
 
-def connection(items: Sequence[T], size: int, cursor_of: Callable[[T], str],
-               *, has_previous: bool) -> Connection[T]:
+def connection(
+    items: Sequence[T], size: int, cursor_of: Callable[[T], str], *, has_previous: bool
+) -> Connection[T]:
     """`items` holds up to size+1 rows: the extra one only says there is a next page."""
     page = list(items[:size])
     edges = [Edge(cursor=cursor_of(item), node=item) for item in page]
@@ -138,4 +140,3 @@ def connection(items: Sequence[T], size: int, cursor_of: Callable[[T], str],
             end_cursor=edges[-1].cursor if edges else None,
         ),
     )
-

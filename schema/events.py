@@ -136,17 +136,23 @@ def decode_id(gid: relay.GlobalID, type_name: str) -> int:
         raise NotFound(f"{type_name} not found.") from None
 
 
-async def visible_rows(info: Info, model: Any, node_ids: Iterable[str],
-                       minimum: rows.ParticipantRole = rows.ParticipantRole.PARTICIPANT
-                       ) -> list[Any | None]:
+async def visible_rows(
+    info: Info,
+    model: Any,
+    node_ids: Iterable[str],
+    minimum: rows.ParticipantRole = rows.ParticipantRole.PARTICIPANT,
+) -> list[Any | None]:
     """node(id:) for things that belong to an event: rows whose event the viewer takes part in
     with at least `minimum`, else None (like a missing id)."""
     ids = [int(i) if i.isdigit() else 0 for i in node_ids]
     found = await info.context.loaders.rows(model).load_many(ids)
     access = await info.context.loaders.event_access.load_many(
-        [r.event_id if r is not None else 0 for r in found])
-    return [r if r is not None and a and uc.has_role(a[1], minimum) else None
-            for r, a in zip(found, access, strict=True)]
+        [r.event_id if r is not None else 0 for r in found]
+    )
+    return [
+        r if r is not None and a and uc.has_role(a[1], minimum) else None
+        for r, a in zip(found, access, strict=True)
+    ]
 
 
 async def roster(info: Info, event_id: int) -> dict[int, Participant]:
@@ -159,11 +165,14 @@ async def roster(info: Info, event_id: int) -> dict[int, Participant]:
     if found is None:
         everyone = await info.context.loaders.participants_by_event.load(event_id)
         accounts = await info.context.loaders.user_by_id.load_many(
-            [p.user_id for p in everyone if p.user_id is not None])
+            [p.user_id for p in everyone if p.user_id is not None]
+        )
         by_user = {u.id: User(row=u) for u in accounts if u is not None}
         found = memo[key] = {
             p.id: Participant.of(p, account=by_user.get(p.user_id) if p.user_id else None)
-            for p in everyone if p.id is not None}
+            for p in everyone
+            if p.id is not None
+        }
     return found
 
 
@@ -208,11 +217,17 @@ class Participant(relay.Node):
     account: strawberry.Private[User | None | Unloaded] = UNLOADED
 
     @classmethod
-    def of(cls, row: rows.Participant, account: User | None | Unloaded = UNLOADED
-           ) -> Participant:
-        return cls(row=row, display_name=row.display_name, role=ParticipantRole(row.role),
-                   rsvp=Rsvp(row.rsvp), state=ParticipantState(row.state),
-                   joined_at=row.joined_at, left_at=row.left_at, account=account)
+    def of(cls, row: rows.Participant, account: User | None | Unloaded = UNLOADED) -> Participant:
+        return cls(
+            row=row,
+            display_name=row.display_name,
+            role=ParticipantRole(row.role),
+            rsvp=Rsvp(row.rsvp),
+            state=ParticipantState(row.state),
+            joined_at=row.joined_at,
+            left_at=row.left_at,
+            account=account,
+        )
 
     @classmethod
     def resolve_id(cls, root: Participant, *, info: Info) -> str:
@@ -231,8 +246,10 @@ class Participant(relay.Node):
             for p, v in zip(found, visible, strict=True)
         ]
 
-    @strawberry.field(description="Null once the account is deleted (the display name stays).",
-                      graphql_type=User | None)
+    @strawberry.field(
+        description="Null once the account is deleted (the display name stays).",
+        graphql_type=User | None,
+    )
     def user(self, info: Info) -> Awaitable[User | None] | User | None:
         if self.row.user_id is None:
             return None
@@ -286,8 +303,10 @@ class InviteLink(relay.Node):
         return self.row.created_at
 
 
-@strawberry.type(description="An event. Outsiders of an UNLISTED event see only its public "
-                             "fields (the others are null).")
+@strawberry.type(
+    description="An event. Outsiders of an UNLISTED event see only its public "
+    "fields (the others are null)."
+)
 class Event(relay.Node):
     row: strawberry.Private[rows.Event]
     membership: strawberry.Private[rows.Participant | None]
@@ -359,11 +378,13 @@ class Event(relay.Node):
     @strawberry.field(description="Participants only.")
     def location(self) -> Location | None:
         r = self.row
-        if not self.is_member or (r.location_name is None and r.location_address is None
-                                  and r.latitude is None):
+        if not self.is_member or (
+            r.location_name is None and r.location_address is None and r.latitude is None
+        ):
             return None
         return Location(
-            name=r.location_name, address=r.location_address,
+            name=r.location_name,
+            address=r.location_address,
             latitude=float(r.latitude) if r.latitude is not None else None,
             longitude=float(r.longitude) if r.longitude is not None else None,
         )
@@ -387,8 +408,14 @@ class Event(relay.Node):
 
     @strawberry.field
     async def owner(self, info: Info) -> User | None:
-        owner = next((p for p in await self._participants(info)
-                      if p.role == rows.ParticipantRole.OWNER.value), None)
+        owner = next(
+            (
+                p
+                for p in await self._participants(info)
+                if p.role == rows.ParticipantRole.OWNER.value
+            ),
+            None,
+        )
         if owner is None or owner.user_id is None:
             return None
         user = await info.context.loaders.user_by_id.load(owner.user_id)
@@ -396,7 +423,10 @@ class Event(relay.Node):
 
     @strawberry.field(description="Participants only; in creation order.")
     async def tasks(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         status: Annotated[TaskStatus, strawberry.lazy(TASKS)] | None = None,
         assignee_id: relay.GlobalID | None = None,
     ) -> Connection[Annotated[Task, strawberry.lazy(TASKS)]] | None:
@@ -411,14 +441,16 @@ class Event(relay.Node):
             found = [t for t in found if t.status == status.value]
         if assignee_id is not None:
             wanted = decode_id(assignee_id, "Participant")
-            assigned = await info.context.loaders.assignees_by_task.load_many(
-                [t.id for t in found])
+            assigned = await info.context.loaders.assignees_by_task.load_many([t.id for t in found])
             found = [t for t, ids in zip(found, assigned, strict=True) if wanted in ids]
-        return _window(await tasks(info, found[:start + size + 1]), start, size)
+        return _window(await tasks(info, found[: start + size + 1]), start, size)
 
     @strawberry.field(description="Participants only; most recent first.")
     async def expenses(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
     ) -> Connection[Annotated[Expense, strawberry.lazy(EXPENSES)]] | None:
         from schema.expenses import expenses
 
@@ -427,7 +459,7 @@ class Event(relay.Node):
         size = page_size(first)
         start = _offset(after)
         ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
-        return _window(await expenses(info, ledger.expenses[:start + size + 1]), start, size)
+        return _window(await expenses(info, ledger.expenses[: start + size + 1]), start, size)
 
     async def _nets(self, info: Info) -> tuple[list[int], dict[int, Any]]:
         members = [p.id for p in await self._participants(info)]
@@ -436,8 +468,9 @@ class Event(relay.Node):
         order = members + sorted(k for k in found if k not in members)
         return order, found
 
-    @strawberry.field(description="Participants only: per participant, including those who "
-                                  "left with a history.")
+    @strawberry.field(
+        description="Participants only: per participant, including those who left with a history."
+    )
     async def balances(
         self, info: Info
     ) -> list[Annotated[Balance, strawberry.lazy(EXPENSES)]] | None:
@@ -449,8 +482,10 @@ class Event(relay.Node):
         people = await roster(info, self.row.id or 0)
         return [Balance.of(people.get(pid), found[pid], self.row.currency) for pid in order]
 
-    @strawberry.field(description="Participants only: few transfers that settle everyone; "
-                                  "paying one does not reshuffle the others.")
+    @strawberry.field(
+        description="Participants only: few transfers that settle everyone; "
+        "paying one does not reshuffle the others."
+    )
     async def settlement_plan(
         self, info: Info
     ) -> list[Annotated[Transfer, strawberry.lazy(EXPENSES)]] | None:
@@ -462,9 +497,10 @@ class Event(relay.Node):
         order, found = await self._nets(info)
         plan = settlement_plan({pid: found[pid].net for pid in order}, order)
         people = await roster(info, self.row.id or 0)
-        return [Transfer(from_=people.get(a), to=people.get(b),
-                         amount=to_money(m, self.row.currency))
-                for a, b, m in plan]
+        return [
+            Transfer(from_=people.get(a), to=people.get(b), amount=to_money(m, self.row.currency))
+            for a, b, m in plan
+        ]
 
     @strawberry.field(description="Participants only: recorded reimbursements, oldest first.")
     async def settlements(
@@ -502,7 +538,8 @@ class Event(relay.Node):
 
     @strawberry.field(description="Participants only: the photo albums, the default one first.")
     async def albums(
-        self, info: Info,
+        self,
+        info: Info,
     ) -> list[Annotated[Album, strawberry.lazy("schema.media")]] | None:
         from schema.media import event_albums
 
@@ -510,10 +547,15 @@ class Event(relay.Node):
             return None
         return await event_albums(info, self.row.id or 0)
 
-    @strawberry.field(description="Participants only: the chat, newest first. `before` pages "
-                                  "back; `around: messageId` opens at a message.")
+    @strawberry.field(
+        description="Participants only: the chat, newest first. `before` pages "
+        "back; `around: messageId` opens at a message."
+    )
     async def messages(
-        self, info: Info, last: int | None = None, before: str | None = None,
+        self,
+        info: Info,
+        last: int | None = None,
+        before: str | None = None,
         around: relay.GlobalID | None = None,
     ) -> Connection[Annotated[Message, strawberry.lazy("schema.chat")]] | None:
         from schema.chat import event_messages
@@ -522,15 +564,18 @@ class Event(relay.Node):
             return None
         return await event_messages(info, self.row.id or 0, last, before, around)
 
-    @strawberry.field(description="Participants only: others' messages after your read marker "
-                                  "(deleted ones don't count), at most 1000.")
+    @strawberry.field(
+        description="Participants only: others' messages after your read marker "
+        "(deleted ones don't count), at most 1000."
+    )
     async def chat_unread_count(self, info: Info) -> int | None:
         from resolvers import chat as chat_uc
 
         if not self.is_member:
             return None
-        return await chat_uc.unread_counts(info.context.deps, info.context.require_viewer(),
-                                           self.row.id or 0, mentions_only=False)
+        return await chat_uc.unread_counts(
+            info.context.deps, info.context.require_viewer(), self.row.id or 0, mentions_only=False
+        )
 
     @strawberry.field(description="Participants only: unread messages that mention you.")
     async def mentions_unread_count(self, info: Info) -> int | None:
@@ -538,11 +583,14 @@ class Event(relay.Node):
 
         if not self.is_member:
             return None
-        return await chat_uc.unread_counts(info.context.deps, info.context.require_viewer(),
-                                           self.row.id or 0, mentions_only=True)
+        return await chat_uc.unread_counts(
+            info.context.deps, info.context.require_viewer(), self.row.id or 0, mentions_only=True
+        )
 
-    @strawberry.field(description="Participants only: who has the app open now (with at least "
-                                  "one live connection), except those who hide it.")
+    @strawberry.field(
+        description="Participants only: who has the app open now (with at least "
+        "one live connection), except those who hide it."
+    )
     async def online_participants(self, info: Info) -> list[Participant] | None:
         from resolvers import presence
 
@@ -550,14 +598,20 @@ class Event(relay.Node):
             return None
         everyone = await info.context.loaders.participants_by_event.load(self.row.id or 0)
         active = [p for p in everyone if p.user_id is not None and uc.role_of(p) is not None]
-        shown = await presence.shown_online(info.context.deps, info.context.require_viewer(),
-                                            [p.user_id for p in active if p.user_id])
+        shown = await presence.shown_online(
+            info.context.deps,
+            info.context.require_viewer(),
+            [p.user_id for p in active if p.user_id],
+        )
         people = await roster(info, self.row.id or 0)
         return [people[p.id] for p in active if p.user_id in shown and p.id in people]
 
     @strawberry.field(description="Participants only: what happened, newest first.")
     async def activity(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
     ) -> Connection[Annotated[ActivityEntry, strawberry.lazy("schema.activity")]] | None:
         from schema.activity import activity
 
@@ -569,13 +623,17 @@ class Event(relay.Node):
     async def invite_links(self, info: Info) -> list[InviteLink]:
         if not uc.has_role(self.membership, rows.ParticipantRole.ORGANIZER):
             return []
-        links = await uc.invite_links_of(info.context.deps, info.context.require_viewer(),
-                                         self.row.id or 0)
+        links = await uc.invite_links_of(
+            info.context.deps, info.context.require_viewer(), self.row.id or 0
+        )
         return [InviteLink(row=link) for link in links]
 
     @strawberry.field(description="Active participants in join order (participants only).")
     async def participants(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         role: ParticipantRole | None = None,
     ) -> Connection[Participant] | None:
         if not self.is_member:
@@ -601,10 +659,11 @@ def _offset(after: str | None) -> int:
 
 def _window(items: list[Any], start: int, size: int) -> Connection[Any]:
     """A page of an in-memory list (relations loaded whole by a dataloader)."""
-    window = items[start:start + size + 1]
+    window = items[start : start + size + 1]
     positions = {id(item): start + n for n, item in enumerate(window)}
-    return connection(window, size, lambda node: encode_cursor(positions[id(node)]),
-                      has_previous=start > 0)
+    return connection(
+        window, size, lambda node: encode_cursor(positions[id(node)]), has_previous=start > 0
+    )
 
 
 # --- inputs and payloads -----------------------------------------------------------------------
@@ -641,7 +700,8 @@ class UpdateEventInput:
     ends_at: datetime | None = None
     timezone: str | None = None
     location: LocationInput | None = strawberry.field(
-        default=None, description="Replaces the location; see clearLocation.")
+        default=None, description="Replaces the location; see clearLocation."
+    )
     clear_location: bool = False
     visibility: EventVisibility | None = None
     capacity: int | None = None
@@ -748,22 +808,26 @@ class TransferOwnershipPayload:
 def _location(loc: LocationInput | None) -> uc.LocationData | None:
     if loc is None:
         return None
-    return uc.LocationData(name=loc.name, address=loc.address, latitude=loc.latitude,
-                           longitude=loc.longitude)
+    return uc.LocationData(
+        name=loc.name, address=loc.address, latitude=loc.latitude, longitude=loc.longitude
+    )
 
 
-async def _fresh_event(info: Info, row: rows.Event | None,
-                       errors: list[EventError]) -> EventPayload:
+async def _fresh_event(
+    info: Info, row: rows.Event | None, errors: list[EventError]
+) -> EventPayload:
     if row is None or row.id is None:
         return EventPayload(event=None, errors=errors)
     info.context.loaders.event_access.clear(row.id)
     found = await info.context.loaders.event_access.load(row.id)
-    return EventPayload(event=Event(row=found[0], membership=found[1]) if found else None,
-                        errors=errors)
+    return EventPayload(
+        event=Event(row=found[0], membership=found[1]) if found else None, errors=errors
+    )
 
 
-def _participant_payload(row: rows.Participant | None,
-                         errors: list[EventError]) -> ParticipantPayload:
+def _participant_payload(
+    row: rows.Participant | None, errors: list[EventError]
+) -> ParticipantPayload:
     return ParticipantPayload(participant=Participant.of(row) if row else None, errors=errors)
 
 
@@ -772,8 +836,10 @@ def _participant_payload(row: rows.Participant | None,
 
 @strawberry.type
 class EventQuery:
-    @strawberry.field(description="An event you take part in, or an UNLISTED one (public "
-                                  "fields). Null for anything else.")
+    @strawberry.field(
+        description="An event you take part in, or an UNLISTED one (public "
+        "fields). Null for anything else."
+    )
     async def event(self, info: Info, id: relay.GlobalID) -> Event | None:
         info.context.viewer_or_none()  # a rejected token is an error, not anonymity
         if id.type_name != "Event" or not id.node_id.isdigit():
@@ -781,10 +847,16 @@ class EventQuery:
         found = await info.context.loaders.event_access.load(int(id.node_id))
         return Event(row=found[0], membership=found[1]) if found else None
 
-    @strawberry.field(description="Events you take part in, ordered by start (PAST: most "
-                                  "recent first).")
-    async def my_events(self, info: Info, first: int | None = None, after: str | None = None,
-                        filter: MyEventsFilter | None = None) -> Connection[Event]:
+    @strawberry.field(
+        description="Events you take part in, ordered by start (PAST: most recent first)."
+    )
+    async def my_events(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: MyEventsFilter | None = None,
+    ) -> Connection[Event]:
         viewer = info.context.require_viewer()
         size = page_size(first)
         flt = filter or MyEventsFilter()
@@ -796,16 +868,21 @@ class EventQuery:
             except (TypeError, ValueError):
                 raise BadRequest("Invalid cursor.") from None
         found = await uc.my_events(
-            info.context.deps, viewer,
-            uc.MyEventsFilter(when=flt.when.value,
-                              role=rows.ParticipantRole(flt.role.value) if flt.role else None,
-                              status=rows.EventStatus(flt.status.value) if flt.status else None),
-            size + 1, cursor,
+            info.context.deps,
+            viewer,
+            uc.MyEventsFilter(
+                when=flt.when.value,
+                role=rows.ParticipantRole(flt.role.value) if flt.role else None,
+                status=rows.EventStatus(flt.status.value) if flt.status else None,
+            ),
+            size + 1,
+            cursor,
         )
         for event, membership in found:  # prime the access loader: no second read
             info.context.loaders.event_access.prime(event.id, (event, membership))
         return connection(
-            [Event(row=e, membership=p) for e, p in found], size,
+            [Event(row=e, membership=p) for e, p in found],
+            size,
             lambda n: encode_cursor(n.row.starts_at.isoformat(), n.row.id),
             has_previous=after is not None,
         )
@@ -817,13 +894,19 @@ class EventMutation:
     async def create_event(self, info: Info, input: CreateEventInput) -> EventPayload:
         viewer = info.context.require_viewer()
         data = uc.EventData(
-            title=input.title, description=input.description, starts_at=input.starts_at,
-            ends_at=input.ends_at, timezone=input.timezone, location=_location(input.location),
-            visibility=rows.Visibility(input.visibility.value), capacity=input.capacity,
+            title=input.title,
+            description=input.description,
+            starts_at=input.starts_at,
+            ends_at=input.ends_at,
+            timezone=input.timezone,
+            location=_location(input.location),
+            visibility=rows.Visibility(input.visibility.value),
+            capacity=input.capacity,
             currency=input.currency,
         )
-        row, errors = await _run(uc.create_event(info.context.deps, viewer, data,
-                                                 input.client_mutation_id))
+        row, errors = await _run(
+            uc.create_event(info.context.deps, viewer, data, input.client_mutation_id)
+        )
         return await _fresh_event(info, row, errors)
 
     @strawberry.mutation(description="Organizers and owner. Only the fields given change.")
@@ -831,105 +914,168 @@ class EventMutation:
         viewer = info.context.require_viewer()
         event_id = decode_id(input.event_id, "Event")
         data = uc.EventData(
-            title=input.title, description=input.description, starts_at=input.starts_at,
-            ends_at=input.ends_at, timezone=input.timezone, location=_location(input.location),
+            title=input.title,
+            description=input.description,
+            starts_at=input.starts_at,
+            ends_at=input.ends_at,
+            timezone=input.timezone,
+            location=_location(input.location),
             clear_location=input.clear_location,
             visibility=rows.Visibility(input.visibility.value) if input.visibility else None,
-            capacity=input.capacity, clear_capacity=input.clear_capacity,
+            capacity=input.capacity,
+            clear_capacity=input.clear_capacity,
             currency=input.currency,
         )
-        row, errors = await _run(uc.update_event(info.context.deps, viewer, event_id, data,
-                                                 input.expected_version))
+        row, errors = await _run(
+            uc.update_event(info.context.deps, viewer, event_id, data, input.expected_version)
+        )
         return await _fresh_event(info, row, errors)
 
     @strawberry.mutation(description="Organizers and owner: status CANCELLED, kept for history.")
     async def cancel_event(self, info: Info, input: EventRefInput) -> EventPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(uc.cancel_event(info.context.deps, viewer,
-                                                 decode_id(input.event_id, "Event"),
-                                                 input.expected_version))
+        row, errors = await _run(
+            uc.cancel_event(
+                info.context.deps,
+                viewer,
+                decode_id(input.event_id, "Event"),
+                input.expected_version,
+            )
+        )
         return await _fresh_event(info, row, errors)
 
     @strawberry.mutation(description="Owner only: removes the event and all that belongs to it.")
     async def delete_event(self, info: Info, input: EventRefInput) -> DeleteEventPayload:
         viewer = info.context.require_viewer()
-        _, errors = await _run(uc.delete_event(info.context.deps, viewer,
-                                               decode_id(input.event_id, "Event")))
-        return DeleteEventPayload(deleted_event_id=None if errors else input.event_id,
-                                  errors=errors)
+        _, errors = await _run(
+            uc.delete_event(info.context.deps, viewer, decode_id(input.event_id, "Event"))
+        )
+        return DeleteEventPayload(
+            deleted_event_id=None if errors else input.event_id, errors=errors
+        )
 
     @strawberry.mutation
     async def set_rsvp(self, info: Info, input: SetRsvpInput) -> ParticipantPayload:
         viewer = info.context.require_viewer()
-        return _participant_payload(*await _run(uc.set_rsvp(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"),
-            rows.Rsvp(input.status.value))))
+        return _participant_payload(
+            *await _run(
+                uc.set_rsvp(
+                    info.context.deps,
+                    viewer,
+                    decode_id(input.event_id, "Event"),
+                    rows.Rsvp(input.status.value),
+                )
+            )
+        )
 
     @strawberry.mutation(description="Leave an event (the owner must transfer ownership first).")
     async def leave_event(self, info: Info, input: EventRefInput) -> ParticipantPayload:
         viewer = info.context.require_viewer()
-        return _participant_payload(*await _run(uc.leave_event(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"))))
+        return _participant_payload(
+            *await _run(
+                uc.leave_event(info.context.deps, viewer, decode_id(input.event_id, "Event"))
+            )
+        )
 
-    @strawberry.mutation(description="Organizers remove participants; the owner anyone. "
-                                     "Their history (expenses, tasks) keeps their name.")
-    async def remove_participant(self, info: Info,
-                                 input: ParticipantRefInput) -> ParticipantPayload:
+    @strawberry.mutation(
+        description="Organizers remove participants; the owner anyone. "
+        "Their history (expenses, tasks) keeps their name."
+    )
+    async def remove_participant(
+        self, info: Info, input: ParticipantRefInput
+    ) -> ParticipantPayload:
         viewer = info.context.require_viewer()
-        return _participant_payload(*await _run(uc.remove_participant(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"),
-            decode_id(input.participant_id, "Participant"))))
+        return _participant_payload(
+            *await _run(
+                uc.remove_participant(
+                    info.context.deps,
+                    viewer,
+                    decode_id(input.event_id, "Event"),
+                    decode_id(input.participant_id, "Participant"),
+                )
+            )
+        )
 
     @strawberry.mutation(description="Owner only: ORGANIZER or PARTICIPANT.")
-    async def update_participant_role(self, info: Info,
-                                      input: UpdateParticipantRoleInput) -> ParticipantPayload:
+    async def update_participant_role(
+        self, info: Info, input: UpdateParticipantRoleInput
+    ) -> ParticipantPayload:
         viewer = info.context.require_viewer()
-        return _participant_payload(*await _run(uc.update_participant_role(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"),
-            decode_id(input.participant_id, "Participant"),
-            rows.ParticipantRole(input.role.value))))
+        return _participant_payload(
+            *await _run(
+                uc.update_participant_role(
+                    info.context.deps,
+                    viewer,
+                    decode_id(input.event_id, "Event"),
+                    decode_id(input.participant_id, "Participant"),
+                    rows.ParticipantRole(input.role.value),
+                )
+            )
+        )
 
     @strawberry.mutation(description="Owner only: the participant becomes owner, you organizer.")
-    async def transfer_ownership(self, info: Info,
-                                 input: ParticipantRefInput) -> TransferOwnershipPayload:
+    async def transfer_ownership(
+        self, info: Info, input: ParticipantRefInput
+    ) -> TransferOwnershipPayload:
         viewer = info.context.require_viewer()
-        result, errors = await _run(uc.transfer_ownership(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"),
-            decode_id(input.participant_id, "Participant")))
+        result, errors = await _run(
+            uc.transfer_ownership(
+                info.context.deps,
+                viewer,
+                decode_id(input.event_id, "Event"),
+                decode_id(input.participant_id, "Participant"),
+            )
+        )
         if result is None:
             return TransferOwnershipPayload(owner=None, previous_owner=None, errors=errors)
-        return TransferOwnershipPayload(owner=Participant.of(result[0]),
-                                        previous_owner=Participant.of(result[1]), errors=[])
+        return TransferOwnershipPayload(
+            owner=Participant.of(result[0]), previous_owner=Participant.of(result[1]), errors=[]
+        )
 
     @strawberry.mutation(description="Organizers: a link anyone signed in can use to join.")
-    async def create_invite_link(self, info: Info,
-                                 input: CreateInviteLinkInput) -> CreateInviteLinkPayload:
+    async def create_invite_link(
+        self, info: Info, input: CreateInviteLinkInput
+    ) -> CreateInviteLinkPayload:
         viewer = info.context.require_viewer()
-        result, errors = await _run(uc.create_invite_link(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"),
-            rows.ParticipantRole(input.role.value), input.expires_at, input.max_uses))
+        result, errors = await _run(
+            uc.create_invite_link(
+                info.context.deps,
+                viewer,
+                decode_id(input.event_id, "Event"),
+                rows.ParticipantRole(input.role.value),
+                input.expires_at,
+                input.max_uses,
+            )
+        )
         if result is None:
             return CreateInviteLinkPayload(invite_link=None, token=None, errors=errors)
-        return CreateInviteLinkPayload(invite_link=InviteLink(row=result[0]), token=result[1],
-                                       errors=[])
+        return CreateInviteLinkPayload(
+            invite_link=InviteLink(row=result[0]), token=result[1], errors=[]
+        )
 
     @strawberry.mutation
-    async def revoke_invite_link(self, info: Info,
-                                 input: RevokeInviteLinkInput) -> InviteLinkPayload:
+    async def revoke_invite_link(
+        self, info: Info, input: RevokeInviteLinkInput
+    ) -> InviteLinkPayload:
         viewer = info.context.require_viewer()
-        link, errors = await _run(uc.revoke_invite_link(
-            info.context.deps, viewer, decode_id(input.invite_link_id, "InviteLink")))
-        return InviteLinkPayload(invite_link=InviteLink(row=link) if link else None,
-                                 errors=errors)
+        link, errors = await _run(
+            uc.revoke_invite_link(
+                info.context.deps, viewer, decode_id(input.invite_link_id, "InviteLink")
+            )
+        )
+        return InviteLinkPayload(invite_link=InviteLink(row=link) if link else None, errors=errors)
 
     @strawberry.mutation(description="Joins the event of an invite link (no-op if already in).")
-    async def join_with_invite_link(self, info: Info,
-                                    input: JoinWithInviteLinkInput) -> JoinEventPayload:
+    async def join_with_invite_link(
+        self, info: Info, input: JoinWithInviteLinkInput
+    ) -> JoinEventPayload:
         viewer = info.context.require_viewer()
-        result, errors = await _run(uc.join_with_invite_link(info.context.deps, viewer,
-                                                             input.token))
+        result, errors = await _run(
+            uc.join_with_invite_link(info.context.deps, viewer, input.token)
+        )
         if result is None:
             return JoinEventPayload(event=None, participant=None, errors=errors)
         event, member = result
-        return JoinEventPayload(event=Event(row=event, membership=member),
-                                participant=Participant.of(member), errors=[])
+        return JoinEventPayload(
+            event=Event(row=event, membership=member), participant=Participant.of(member), errors=[]
+        )

@@ -25,7 +25,7 @@ from schema.events import (
 from stores import expenses as rows
 
 
-@strawberry.type(description="An exact amount: `amount` is a decimal string such as \"12.50\".")
+@strawberry.type(description='An exact amount: `amount` is a decimal string such as "12.50".')
 class Money:
     amount: Decimal
     currency: str
@@ -59,7 +59,8 @@ class ExpenseShare:
     participant: Participant | None
     amount: Money
     value: str | None = strawberry.field(
-        description="What was asked: weight, percentage or exact amount.")
+        description="What was asked: weight, percentage or exact amount."
+    )
 
 
 @strawberry.type
@@ -95,26 +96,41 @@ class Expense(relay.Node):
 async def expenses(info: Info, found: Sequence[rows.Expense]) -> list[Expense]:
     """GraphQL expenses (with their shares) for rows of events the viewer sees."""
     event_ids = sorted({e.event_id for e in found})
-    ledgers = dict(zip(event_ids, await info.context.loaders.ledger_by_event.load_many(event_ids),
-                       strict=True))
+    ledgers = dict(
+        zip(event_ids, await info.context.loaders.ledger_by_event.load_many(event_ids), strict=True)
+    )
     people = {i: await roster(info, i) for i in event_ids}
-    return [_expense(e, ledgers[e.event_id].shares.get(e.id or 0, []), people[e.event_id])
-            for e in found]
+    return [
+        _expense(e, ledgers[e.event_id].shares.get(e.id or 0, []), people[e.event_id])
+        for e in found
+    ]
 
 
-def _expense(row: rows.Expense, share_rows: list[rows.ExpenseShare],
-             people: dict[int, Participant]) -> Expense:
+def _expense(
+    row: rows.Expense, share_rows: list[rows.ExpenseShare], people: dict[int, Participant]
+) -> Expense:
     currency = row.currency
     return Expense(
-        row=row, title=row.title, amount=to_money(row.amount_minor, currency),
-        paid_by=person(people, row.paid_by_id), spent_at=row.spent_at,
-        category=ExpenseCategory(row.category), note=row.note,
+        row=row,
+        title=row.title,
+        amount=to_money(row.amount_minor, currency),
+        paid_by=person(people, row.paid_by_id),
+        spent_at=row.spent_at,
+        category=ExpenseCategory(row.category),
+        note=row.note,
         split_mode=SplitMode(row.split_mode),
-        shares=[ExpenseShare(participant=people.get(s.participant_id),
-                             amount=to_money(s.share_minor, currency), value=s.value)
-                for s in share_rows],
-        created_by=person(people, row.created_by_id), created_at=row.created_at,
-        version=row.version)
+        shares=[
+            ExpenseShare(
+                participant=people.get(s.participant_id),
+                amount=to_money(s.share_minor, currency),
+                value=s.value,
+            )
+            for s in share_rows
+        ],
+        created_by=person(people, row.created_by_id),
+        created_at=row.created_at,
+        version=row.version,
+    )
 
 
 @strawberry.type(description="paid + sent − owed − received = net (positive: is owed money).")
@@ -127,12 +143,15 @@ class Balance:
     net: Money
 
     @classmethod
-    def of(cls, participant: Participant | None, balance: money.Balance,
-           currency: str) -> Balance:
-        return cls(participant=participant, paid=to_money(balance.paid, currency),
-                   owed=to_money(balance.owed, currency), sent=to_money(balance.sent, currency),
-                   received=to_money(balance.received, currency),
-                   net=to_money(balance.net, currency))
+    def of(cls, participant: Participant | None, balance: money.Balance, currency: str) -> Balance:
+        return cls(
+            participant=participant,
+            paid=to_money(balance.paid, currency),
+            owed=to_money(balance.owed, currency),
+            sent=to_money(balance.sent, currency),
+            received=to_money(balance.received, currency),
+            net=to_money(balance.net, currency),
+        )
 
 
 @strawberry.type(description="A suggested payment from one participant to another.")
@@ -153,9 +172,14 @@ class Settlement(relay.Node):
 
     @classmethod
     def of(cls, row: rows.Settlement, people: dict[int, Participant]) -> Settlement:
-        return cls(row=row, from_=people.get(row.from_id), to=people.get(row.to_id),
-                   amount=to_money(row.amount_minor, row.currency),
-                   recorded_by=person(people, row.recorded_by_id), created_at=row.created_at)
+        return cls(
+            row=row,
+            from_=people.get(row.from_id),
+            to=people.get(row.to_id),
+            amount=to_money(row.amount_minor, row.currency),
+            recorded_by=person(people, row.recorded_by_id),
+            created_at=row.created_at,
+        )
 
     @classmethod
     def resolve_id(cls, root: Settlement, *, info: Info) -> str:
@@ -169,19 +193,20 @@ class Settlement(relay.Node):
         return [Settlement.of(r, await roster(info, r.event_id)) if r else None for r in found]
 
 
-
 @strawberry.input
 class SplitPartInput:
     participant_id: relay.GlobalID
     value: str | None = strawberry.field(
-        default=None, description="SHARES: weight; PERCENT: percentage; EXACT: amount.")
+        default=None, description="SHARES: weight; PERCENT: percentage; EXACT: amount."
+    )
 
 
 @strawberry.input
 class SplitInput:
     mode: SplitMode
     parts: list[SplitPartInput] = strawberry.field(
-        default_factory=list, description="EQUAL with no parts: every active participant.")
+        default_factory=list, description="EQUAL with no parts: every active participant."
+    )
 
 
 @strawberry.input
@@ -241,16 +266,18 @@ class SettlementPayload:
     errors: list[EventError]
 
 
-def _split(split: SplitInput | None) -> tuple[money.SplitMode | None,
-                                              list[tuple[int, str | None]] | None]:
+def _split(
+    split: SplitInput | None,
+) -> tuple[money.SplitMode | None, list[tuple[int, str | None]] | None]:
     if split is None:
         return None, None
     parts = [(decode_id(p.participant_id, "Participant"), p.value) for p in split.parts]
     return money.SplitMode(split.mode.value), parts or None
 
 
-async def _expense_payload(info: Info, row: rows.Expense | None,
-                           errors: list[EventError]) -> ExpensePayload:
+async def _expense_payload(
+    info: Info, row: rows.Expense | None, errors: list[EventError]
+) -> ExpensePayload:
     if row is None or row.id is None:
         return ExpensePayload(expense=None, errors=errors)
     info.context.loaders.ledger_by_event.clear(row.event_id)  # read what was just written
@@ -264,11 +291,19 @@ class ExpenseMutation:
         viewer = info.context.require_viewer()
         mode, parts = _split(input.split)
         data = uc.ExpenseData(
-            title=input.title, amount=input.amount, currency=input.currency,
-            paid_by_id=decode_id(input.paid_by_id, "Participant"), spent_at=input.spent_at,
-            category=input.category.value, note=input.note, split_mode=mode, parts=parts)
-        row, errors = await _run(uc.create_expense(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"), data))
+            title=input.title,
+            amount=input.amount,
+            currency=input.currency,
+            paid_by_id=decode_id(input.paid_by_id, "Participant"),
+            spent_at=input.spent_at,
+            category=input.category.value,
+            note=input.note,
+            split_mode=mode,
+            parts=parts,
+        )
+        row, errors = await _run(
+            uc.create_expense(info.context.deps, viewer, decode_id(input.event_id, "Event"), data)
+        )
         return await _expense_payload(info, row, errors)
 
     @strawberry.mutation(description="Who created or paid it, or an organizer.")
@@ -276,30 +311,50 @@ class ExpenseMutation:
         viewer = info.context.require_viewer()
         mode, parts = _split(input.split)
         data = uc.ExpenseData(
-            title=input.title, amount=input.amount,
+            title=input.title,
+            amount=input.amount,
             paid_by_id=decode_id(input.paid_by_id, "Participant") if input.paid_by_id else None,
-            spent_at=input.spent_at, category=input.category.value if input.category else None,
-            note=input.note, split_mode=mode, parts=parts)
-        row, errors = await _run(uc.update_expense(
-            info.context.deps, viewer, decode_id(input.expense_id, "Expense"), data,
-            input.expected_version))
+            spent_at=input.spent_at,
+            category=input.category.value if input.category else None,
+            note=input.note,
+            split_mode=mode,
+            parts=parts,
+        )
+        row, errors = await _run(
+            uc.update_expense(
+                info.context.deps,
+                viewer,
+                decode_id(input.expense_id, "Expense"),
+                data,
+                input.expected_version,
+            )
+        )
         return await _expense_payload(info, row, errors)
 
     @strawberry.mutation
     async def delete_expense(self, info: Info, input: ExpenseRefInput) -> DeleteExpensePayload:
         viewer = info.context.require_viewer()
-        _, errors = await _run(uc.delete_expense(info.context.deps, viewer,
-                                                 decode_id(input.expense_id, "Expense")))
-        return DeleteExpensePayload(deleted_expense_id=None if errors else input.expense_id,
-                                    errors=errors)
+        _, errors = await _run(
+            uc.delete_expense(info.context.deps, viewer, decode_id(input.expense_id, "Expense"))
+        )
+        return DeleteExpensePayload(
+            deleted_expense_id=None if errors else input.expense_id, errors=errors
+        )
 
     @strawberry.mutation(description="A reimbursement between two participants.")
-    async def record_settlement(self, info: Info,
-                                input: RecordSettlementInput) -> SettlementPayload:
+    async def record_settlement(
+        self, info: Info, input: RecordSettlementInput
+    ) -> SettlementPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(uc.record_settlement(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"),
-            decode_id(input.from_id, "Participant"), decode_id(input.to_id, "Participant"),
-            input.amount))
+        row, errors = await _run(
+            uc.record_settlement(
+                info.context.deps,
+                viewer,
+                decode_id(input.event_id, "Event"),
+                decode_id(input.from_id, "Participant"),
+                decode_id(input.to_id, "Participant"),
+                input.amount,
+            )
+        )
         settlement = Settlement.of(row, await roster(info, row.event_id)) if row else None
         return SettlementPayload(settlement=settlement, errors=errors)

@@ -120,8 +120,9 @@ class JoinRequest(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[JoinRequest | None]:
-        found = await visible_rows(info, rows.JoinRequest, node_ids,
-                                   event_rows.ParticipantRole.ORGANIZER)
+        found = await visible_rows(
+            info, rows.JoinRequest, node_ids, event_rows.ParticipantRole.ORGANIZER
+        )
         return [JoinRequest(row=r) if r else None for r in found]
 
     @strawberry.field
@@ -202,87 +203,118 @@ class JoinRequestPayload:
 def _invitee(value: InviteeInput) -> uc.Invitee:
     user_id = None
     if value.user_id:
-        user_id = int(value.user_id.node_id) if (
-            value.user_id.type_name == "User" and value.user_id.node_id.isdigit()) else -1
-    return uc.Invitee(user_id=user_id, username=value.username or None,
-                      email=value.email or None)
+        user_id = (
+            int(value.user_id.node_id)
+            if (value.user_id.type_name == "User" and value.user_id.node_id.isdigit())
+            else -1
+        )
+    return uc.Invitee(user_id=user_id, username=value.username or None, email=value.email or None)
 
 
 @strawberry.type
 class InvitationQuery:
     @strawberry.field(description="Invitations addressed to you (by account or email).")
-    async def my_invitations(self, info: Info,
-                             status: InvitationStatus | None = None) -> list[Invitation]:
+    async def my_invitations(
+        self, info: Info, status: InvitationStatus | None = None
+    ) -> list[Invitation]:
         viewer = info.context.require_viewer()
-        found = await uc.my_invitations(info.context.deps, viewer,
-                                        rows.InvitationStatus(status.value) if status else None)
+        found = await uc.my_invitations(
+            info.context.deps, viewer, rows.InvitationStatus(status.value) if status else None
+        )
         return [Invitation(row=r) for r in found]
 
 
 @strawberry.type
 class InvitationMutation:
-    @strawberry.mutation(description="Organizers and owner (ORGANIZER invitations: owner). All "
-                                     "or nothing; invitations expire after 14 days.")
-    async def invite_participants(self, info: Info, input: InviteParticipantsInput
-                                  ) -> InviteParticipantsPayload:
+    @strawberry.mutation(
+        description="Organizers and owner (ORGANIZER invitations: owner). All "
+        "or nothing; invitations expire after 14 days."
+    )
+    async def invite_participants(
+        self, info: Info, input: InviteParticipantsInput
+    ) -> InviteParticipantsPayload:
         viewer = info.context.require_viewer()
-        found, errors = await _run(uc.invite(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"),
-            [_invitee(i) for i in input.invitees], event_rows.ParticipantRole(input.role.value),
-            input.message))
-        return InviteParticipantsPayload(invitations=[Invitation(row=r) for r in found or []],
-                                         errors=errors)
+        found, errors = await _run(
+            uc.invite(
+                info.context.deps,
+                viewer,
+                decode_id(input.event_id, "Event"),
+                [_invitee(i) for i in input.invitees],
+                event_rows.ParticipantRole(input.role.value),
+                input.message,
+            )
+        )
+        return InviteParticipantsPayload(
+            invitations=[Invitation(row=r) for r in found or []], errors=errors
+        )
 
     @strawberry.mutation(description="Idempotent: accepting twice gives one participation.")
-    async def accept_invitation(self, info: Info,
-                                input: InvitationRefInput) -> AcceptInvitationPayload:
+    async def accept_invitation(
+        self, info: Info, input: InvitationRefInput
+    ) -> AcceptInvitationPayload:
         viewer = info.context.require_viewer()
-        result, errors = await _run(uc.accept(info.context.deps, viewer,
-                                              decode_id(input.invitation_id, "Invitation")))
+        result, errors = await _run(
+            uc.accept(info.context.deps, viewer, decode_id(input.invitation_id, "Invitation"))
+        )
         if result is None:
             return AcceptInvitationPayload(event=None, participant=None, errors=errors)
-        return AcceptInvitationPayload(event=Event(row=result[0], membership=result[1]),
-                                       participant=Participant.of(result[1]), errors=[])
+        return AcceptInvitationPayload(
+            event=Event(row=result[0], membership=result[1]),
+            participant=Participant.of(result[1]),
+            errors=[],
+        )
 
     @strawberry.mutation
     async def decline_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(uc.decline(info.context.deps, viewer,
-                                            decode_id(input.invitation_id, "Invitation")))
+        row, errors = await _run(
+            uc.decline(info.context.deps, viewer, decode_id(input.invitation_id, "Invitation"))
+        )
         return InvitationPayload(invitation=Invitation(row=row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Organizers and owner: withdraw a pending invitation.")
     async def revoke_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(uc.revoke(info.context.deps, viewer,
-                                           decode_id(input.invitation_id, "Invitation")))
+        row, errors = await _run(
+            uc.revoke(info.context.deps, viewer, decode_id(input.invitation_id, "Invitation"))
+        )
         return InvitationPayload(invitation=Invitation(row=row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Ask to join an UNLISTED event; organizers decide.")
     async def request_to_join(self, info: Info, input: RequestToJoinInput) -> JoinRequestPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(uc.request_to_join(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"), input.message))
-        return JoinRequestPayload(join_request=JoinRequest(row=row) if row else None,
-                                  errors=errors)
+        row, errors = await _run(
+            uc.request_to_join(
+                info.context.deps, viewer, decode_id(input.event_id, "Event"), input.message
+            )
+        )
+        return JoinRequestPayload(join_request=JoinRequest(row=row) if row else None, errors=errors)
 
     @strawberry.mutation
-    async def approve_join_request(self, info: Info,
-                                   input: JoinRequestRefInput) -> JoinRequestPayload:
+    async def approve_join_request(
+        self, info: Info, input: JoinRequestRefInput
+    ) -> JoinRequestPayload:
         return await _decide(info, input, approve=True)
 
     @strawberry.mutation
-    async def reject_join_request(self, info: Info,
-                                  input: JoinRequestRefInput) -> JoinRequestPayload:
+    async def reject_join_request(
+        self, info: Info, input: JoinRequestRefInput
+    ) -> JoinRequestPayload:
         return await _decide(info, input, approve=False)
 
 
 async def _decide(info: Info, input: JoinRequestRefInput, *, approve: bool) -> JoinRequestPayload:
     viewer = info.context.require_viewer()
-    result, errors = await _run(uc.decide_join_request(
-        info.context.deps, viewer, decode_id(input.join_request_id, "JoinRequest"), approve))
+    result, errors = await _run(
+        uc.decide_join_request(
+            info.context.deps, viewer, decode_id(input.join_request_id, "JoinRequest"), approve
+        )
+    )
     if result is None:
         return JoinRequestPayload(join_request=None, participant=None, errors=errors)
     request, member = result
-    return JoinRequestPayload(join_request=JoinRequest(row=request),
-                              participant=Participant.of(member) if member else None, errors=[])
+    return JoinRequestPayload(
+        join_request=JoinRequest(row=request),
+        participant=Participant.of(member) if member else None,
+        errors=[],
+    )

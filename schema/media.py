@@ -71,10 +71,11 @@ class MediaExif:
     lens: str | None
     focal_length: float | None = strawberry.field(description="Millimetres.")
     aperture: float | None = strawberry.field(description="The f-number, e.g. 2.8.")
-    exposure_time: str | None = strawberry.field(description="Seconds, e.g. \"1/250\".")
+    exposure_time: str | None = strawberry.field(description='Seconds, e.g. "1/250".')
     iso: int | None
     orientation: int | None = strawberry.field(
-        description="EXIF orientation (1-8); already applied to the preview and thumbnail.")
+        description="EXIF orientation (1-8); already applied to the preview and thumbnail."
+    )
 
 
 @strawberry.type
@@ -84,14 +85,18 @@ class MediaLocation:
     altitude: float | None = strawberry.field(description="Metres above sea level.")
 
 
-@strawberry.type(description="Short-lived signed URLs (relative to the server) for the viewer "
-                             "who asked; they expire after a few minutes: ask again.")
+@strawberry.type(
+    description="Short-lived signed URLs (relative to the server) for the viewer "
+    "who asked; they expire after a few minutes: ask again."
+)
 class MediaUrls:
     original: str
     preview: str | None = strawberry.field(
-        description="About 1280 px, WebP, no metadata. Images only.")
+        description="About 1280 px, WebP, no metadata. Images only."
+    )
     thumbnail: str | None = strawberry.field(
-        description="About 256 px, WebP, no metadata. Images only.")
+        description="About 256 px, WebP, no metadata. Images only."
+    )
 
 
 def _media_cursor(media: Media) -> str:
@@ -102,8 +107,7 @@ def _comment_cursor(comment: MediaComment) -> str:
     return encode_cursor(comment.doc.created_at.isoformat(), str(comment.doc.id))
 
 
-@strawberry.type(description="A photo, video or document shared in an event. Participants "
-                             "only.")
+@strawberry.type(description="A photo, video or document shared in an event. Participants only.")
 class Media(relay.Node):
     doc: strawberry.Private[store.Media]
 
@@ -138,8 +142,10 @@ class Media(relay.Node):
     def height(self) -> int | None:
         return self.doc.height
 
-    @strawberry.field(description="When it was taken, with the camera's UTC offset when it "
-                                  "recorded one (else in UTC).")
+    @strawberry.field(
+        description="When it was taken, with the camera's UTC offset when it "
+        "recorded one (else in UTC)."
+    )
     def taken_at(self) -> datetime | None:
         return uc.taken_at(self.doc)
 
@@ -148,19 +154,27 @@ class Media(relay.Node):
         e = self.doc.exif
         if e is None:
             return None
-        return MediaExif(make=e.make, model=e.model, lens=e.lens, focal_length=e.focal_length,
-                         aperture=e.aperture, exposure_time=e.exposure_time, iso=e.iso,
-                         orientation=e.orientation)
+        return MediaExif(
+            make=e.make,
+            model=e.model,
+            lens=e.lens,
+            focal_length=e.focal_length,
+            aperture=e.aperture,
+            exposure_time=e.exposure_time,
+            iso=e.iso,
+            orientation=e.orientation,
+        )
 
-    @strawberry.field(description="Where it was taken: for the uploader, or for everyone when "
-                                  "they chose to share it; null otherwise.")
+    @strawberry.field(
+        description="Where it was taken: for the uploader, or for everyone when "
+        "they chose to share it; null otherwise."
+    )
     def location(self, info: Info) -> MediaLocation | None:
         loc = self.doc.location
         viewer = info.context.require_viewer()
         if loc is None or not uc.shows_location(self.doc, viewer.user_id):
             return None
-        return MediaLocation(latitude=loc.latitude, longitude=loc.longitude,
-                             altitude=loc.altitude)
+        return MediaLocation(latitude=loc.latitude, longitude=loc.longitude, altitude=loc.altitude)
 
     @strawberry.field(description="Whether the uploader shares the location with everyone.")
     def share_location(self) -> bool:
@@ -183,8 +197,10 @@ class Media(relay.Node):
         found = await info.context.loaders.album.load(self.doc.album_id)
         return Album(doc=found) if found is not None else None
 
-    @strawberry.field(description="When an administrator removed it (moderation): a tombstone "
-                                  "without files, metadata, comments or likes. Null otherwise.")
+    @strawberry.field(
+        description="When an administrator removed it (moderation): a tombstone "
+        "without files, metadata, comments or likes. Null otherwise."
+    )
     def removed_at(self) -> datetime | None:
         return self.doc.removed_at
 
@@ -196,18 +212,26 @@ class Media(relay.Node):
         deps = info.context.deps
         original = links.media_url(deps, self.doc, "original", viewer.user_id)
         assert original is not None
-        return MediaUrls(original=original,
-                         preview=links.media_url(deps, self.doc, "preview", viewer.user_id),
-                         thumbnail=links.media_url(deps, self.doc, "thumbnail", viewer.user_id))
+        return MediaUrls(
+            original=original,
+            preview=links.media_url(deps, self.doc, "preview", viewer.user_id),
+            thumbnail=links.media_url(deps, self.doc, "thumbnail", viewer.user_id),
+        )
 
     @strawberry.field(description="Oldest first.")
-    async def comments(self, info: Info, first: int | None = None,
-                       after: str | None = None) -> Connection[MediaComment]:
+    async def comments(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[MediaComment]:
         size = page_size(first)
-        found = await albums_uc.comments(info.context.deps, self.doc, size + 1,
-                                  decode_time_cursor(after))
-        return connection([MediaComment(doc=c) for c in found], size, _comment_cursor,
-                          has_previous=after is not None)
+        found = await albums_uc.comments(
+            info.context.deps, self.doc, size + 1, decode_time_cursor(after)
+        )
+        return connection(
+            [MediaComment(doc=c) for c in found],
+            size,
+            _comment_cursor,
+            has_previous=after is not None,
+        )
 
     @strawberry.field
     def comment_count(self) -> int:
@@ -238,8 +262,9 @@ class MediaComment(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[MediaComment | None]:
-        found = await albums_uc.visible_comments(info.context.deps, info.context.viewer_or_none(),
-                                          list(node_ids))
+        found = await albums_uc.visible_comments(
+            info.context.deps, info.context.viewer_or_none(), list(node_ids)
+        )
         return [MediaComment(doc=c) if c is not None else None for c in found]
 
     @strawberry.field
@@ -258,14 +283,18 @@ class MediaComment(relay.Node):
     def edited_at(self) -> datetime | None:
         return self.doc.edited_at
 
-    @strawberry.field(description="When an administrator removed it (moderation); its body is "
-                                  "then empty. Null otherwise.")
+    @strawberry.field(
+        description="When an administrator removed it (moderation); its body is "
+        "then empty. Null otherwise."
+    )
     def removed_at(self) -> datetime | None:
         return self.doc.removed_at
 
 
-@strawberry.type(description="A set of an event's media. Every event has a default album, "
-                             "where uploads without an album go.")
+@strawberry.type(
+    description="A set of an event's media. Every event has a default album, "
+    "where uploads without an album go."
+)
 class Album(relay.Node):
     doc: strawberry.Private[store.Album]
 
@@ -277,8 +306,9 @@ class Album(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Album | None]:
-        found = await albums_uc.visible_albums(info.context.deps,
-                                               info.context.viewer_or_none(), list(node_ids))
+        found = await albums_uc.visible_albums(
+            info.context.deps, info.context.viewer_or_none(), list(node_ids)
+        )
         return [Album(doc=a) if a is not None else None for a in found]
 
     @strawberry.field
@@ -317,15 +347,19 @@ class Album(relay.Node):
     async def media_count(self, info: Info) -> int:
         return int(await info.context.loaders.album_media_count.load(str(self.doc.id)))
 
-    @strawberry.field(description="By when they were taken (upload time when unknown), oldest "
-                                  "first.")
-    async def media(self, info: Info, first: int | None = None,
-                    after: str | None = None) -> Connection[Media]:
+    @strawberry.field(
+        description="By when they were taken (upload time when unknown), oldest first."
+    )
+    async def media(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Media]:
         size = page_size(first)
-        found = await albums_uc.album_media(info.context.deps, self.doc, size + 1,
-                                     decode_time_cursor(after))
-        return connection([Media(doc=m) for m in found], size, _media_cursor,
-                          has_previous=after is not None)
+        found = await albums_uc.album_media(
+            info.context.deps, self.doc, size + 1, decode_time_cursor(after)
+        )
+        return connection(
+            [Media(doc=m) for m in found], size, _media_cursor, has_previous=after is not None
+        )
 
 
 async def event_albums(info: Info, event_id: int) -> list[Album]:
@@ -347,20 +381,24 @@ def _doc_id(gid: relay.GlobalID, type_name: str) -> str:
 class UploadMediaInput:
     event_id: relay.GlobalID
     files: list[Upload] = strawberry.field(
-        description="Multipart uploads (GraphQL multipart request spec).")
+        description="Multipart uploads (GraphQL multipart request spec)."
+    )
     album_id: relay.GlobalID | None = strawberry.field(
-        default=None, description="Default: the event's default album.")
+        default=None, description="Default: the event's default album."
+    )
     caption: str | None = None
     share_location: bool = strawberry.field(
-        default=False, description="Show where photos were taken to everyone (default: only "
-                                   "to you).")
+        default=False,
+        description="Show where photos were taken to everyone (default: only to you).",
+    )
 
 
 @strawberry.type
 class UploadMediaPayload:
     media: list[Media] = strawberry.field(
         description="In the order of the files; content already in the event returns the "
-                    "existing media.")
+        "existing media."
+    )
     errors: list[MediaError]
 
 
@@ -429,7 +467,8 @@ class MoveMediaInput:
 class SetAlbumCoverInput:
     album_id: relay.GlobalID
     media_id: relay.GlobalID | None = strawberry.field(
-        default=None, description="Null: back to the album's first media.")
+        default=None, description="Null: back to the album's first media."
+    )
 
 
 @strawberry.type
@@ -488,31 +527,47 @@ def _album_payload(doc: store.Album | None, errors: list[MediaError]) -> AlbumPa
     return AlbumPayload(album=Album(doc=doc) if doc is not None else None, errors=errors)
 
 
-def _comment_payload(doc: store.MediaComment | None,
-                     errors: list[MediaError]) -> MediaCommentPayload:
-    return MediaCommentPayload(comment=MediaComment(doc=doc) if doc is not None else None,
-                               errors=errors)
+def _comment_payload(
+    doc: store.MediaComment | None, errors: list[MediaError]
+) -> MediaCommentPayload:
+    return MediaCommentPayload(
+        comment=MediaComment(doc=doc) if doc is not None else None, errors=errors
+    )
 
 
 @strawberry.type
 class MediaMutation:
-    @strawberry.mutation(description="Shares files in an event (participants). Multipart "
-                                     "request with an `x-iven-csrf` or "
-                                     "`Apollo-Require-Preflight` header. All or nothing.")
+    @strawberry.mutation(
+        description="Shares files in an event (participants). Multipart "
+        "request with an `x-iven-csrf` or "
+        "`Apollo-Require-Preflight` header. All or nothing."
+    )
     async def upload_media(self, info: Info, input: UploadMediaInput) -> UploadMediaPayload:
         viewer = info.context.require_viewer()
         album_id = _doc_id(input.album_id, "Album") if input.album_id is not None else None
-        found, errors = await attempt(uc.upload(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"), album_id,
-            input.files, input.caption, input.share_location), MediaError, MediaErrorCode)
+        found, errors = await attempt(
+            uc.upload(
+                info.context.deps,
+                viewer,
+                decode_id(input.event_id, "Event"),
+                album_id,
+                input.files,
+                input.caption,
+                input.share_location,
+            ),
+            MediaError,
+            MediaErrorCode,
+        )
         return UploadMediaPayload(media=[Media(doc=m) for m in found or []], errors=errors)
 
-    @strawberry.mutation(description="Your profile picture (square, metadata stripped). "
-                                     "Multipart, like uploadMedia.")
+    @strawberry.mutation(
+        description="Your profile picture (square, metadata stripped). Multipart, like uploadMedia."
+    )
     async def set_avatar(self, info: Info, input: SetAvatarInput) -> SetAvatarPayload:
         viewer = info.context.require_viewer()
-        _, errors = await attempt(uc.set_avatar(info.context.deps, viewer, input.file),
-                                  MediaError, MediaErrorCode)
+        _, errors = await attempt(
+            uc.set_avatar(info.context.deps, viewer, input.file), MediaError, MediaErrorCode
+        )
         if errors:
             return SetAvatarPayload(user=None, errors=errors)
         info.context.loaders.user_by_id.clear(viewer.user_id)
@@ -522,101 +577,180 @@ class MediaMutation:
     @strawberry.mutation(description="The uploader changes the caption or location sharing.")
     async def update_media(self, info: Info, input: UpdateMediaInput) -> MediaPayload:
         viewer = info.context.require_viewer()
-        return _media_payload(*await attempt(uc.update(
-            info.context.deps, viewer, _doc_id(input.media_id, "Media"), input.caption,
-            input.share_location), MediaError, MediaErrorCode))
+        return _media_payload(
+            *await attempt(
+                uc.update(
+                    info.context.deps,
+                    viewer,
+                    _doc_id(input.media_id, "Media"),
+                    input.caption,
+                    input.share_location,
+                ),
+                MediaError,
+                MediaErrorCode,
+            )
+        )
 
-    @strawberry.mutation(description="The uploader or an organizer: the files and comments go "
-                                     "too.")
+    @strawberry.mutation(description="The uploader or an organizer: the files and comments go too.")
     async def delete_media(self, info: Info, input: MediaRefInput) -> DeleteMediaPayload:
         viewer = info.context.require_viewer()
-        deleted, errors = await attempt(uc.delete(
-            info.context.deps, viewer, _doc_id(input.media_id, "Media")),
-            MediaError, MediaErrorCode)
-        return DeleteMediaPayload(deleted_media_id=input.media_id if deleted else None,
-                                  errors=errors)
+        deleted, errors = await attempt(
+            uc.delete(info.context.deps, viewer, _doc_id(input.media_id, "Media")),
+            MediaError,
+            MediaErrorCode,
+        )
+        return DeleteMediaPayload(
+            deleted_media_id=input.media_id if deleted else None, errors=errors
+        )
 
     @strawberry.mutation(description="Any participant.")
     async def create_album(self, info: Info, input: CreateAlbumInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
-        return _album_payload(*await attempt(albums_uc.create_album(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"), input.title,
-            input.description), MediaError, MediaErrorCode))
+        return _album_payload(
+            *await attempt(
+                albums_uc.create_album(
+                    info.context.deps,
+                    viewer,
+                    decode_id(input.event_id, "Event"),
+                    input.title,
+                    input.description,
+                ),
+                MediaError,
+                MediaErrorCode,
+            )
+        )
 
     @strawberry.mutation(description="Its creator or an organizer.")
     async def update_album(self, info: Info, input: UpdateAlbumInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
-        return _album_payload(*await attempt(albums_uc.update_album(
-            info.context.deps, viewer, _doc_id(input.album_id, "Album"), input.title,
-            input.description, input.expected_version), MediaError, MediaErrorCode))
+        return _album_payload(
+            *await attempt(
+                albums_uc.update_album(
+                    info.context.deps,
+                    viewer,
+                    _doc_id(input.album_id, "Album"),
+                    input.title,
+                    input.description,
+                    input.expected_version,
+                ),
+                MediaError,
+                MediaErrorCode,
+            )
+        )
 
-    @strawberry.mutation(description="Its creator or an organizer; its media move to the "
-                                     "default album (which cannot be deleted).")
+    @strawberry.mutation(
+        description="Its creator or an organizer; its media move to the "
+        "default album (which cannot be deleted)."
+    )
     async def delete_album(self, info: Info, input: AlbumRefInput) -> DeleteAlbumPayload:
         viewer = info.context.require_viewer()
-        default, errors = await attempt(albums_uc.delete_album(
-            info.context.deps, viewer, _doc_id(input.album_id, "Album")),
-            MediaError, MediaErrorCode)
+        default, errors = await attempt(
+            albums_uc.delete_album(info.context.deps, viewer, _doc_id(input.album_id, "Album")),
+            MediaError,
+            MediaErrorCode,
+        )
         return DeleteAlbumPayload(
             deleted_album_id=input.album_id if default is not None else None,
-            default_album=Album(doc=default) if default is not None else None, errors=errors)
+            default_album=Album(doc=default) if default is not None else None,
+            errors=errors,
+        )
 
-    @strawberry.mutation(description="The uploader or an organizer; the album must be in the "
-                                     "same event.")
+    @strawberry.mutation(
+        description="The uploader or an organizer; the album must be in the same event."
+    )
     async def move_media(self, info: Info, input: MoveMediaInput) -> MoveMediaPayload:
         viewer = info.context.require_viewer()
-        moved, errors = await attempt(albums_uc.move_media(
-            info.context.deps, viewer, [_doc_id(g, "Media") for g in input.media_ids],
-            _doc_id(input.album_id, "Album")), MediaError, MediaErrorCode)
+        moved, errors = await attempt(
+            albums_uc.move_media(
+                info.context.deps,
+                viewer,
+                [_doc_id(g, "Media") for g in input.media_ids],
+                _doc_id(input.album_id, "Album"),
+            ),
+            MediaError,
+            MediaErrorCode,
+        )
         return MoveMediaPayload(media=[Media(doc=m) for m in moved or []], errors=errors)
 
     @strawberry.mutation(description="The album's creator or an organizer.")
     async def set_album_cover(self, info: Info, input: SetAlbumCoverInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
         media_id = _doc_id(input.media_id, "Media") if input.media_id is not None else None
-        return _album_payload(*await attempt(albums_uc.set_cover(
-            info.context.deps, viewer, _doc_id(input.album_id, "Album"), media_id),
-            MediaError, MediaErrorCode))
+        return _album_payload(
+            *await attempt(
+                albums_uc.set_cover(
+                    info.context.deps, viewer, _doc_id(input.album_id, "Album"), media_id
+                ),
+                MediaError,
+                MediaErrorCode,
+            )
+        )
 
     @strawberry.mutation(description="Any participant; the uploader is notified.")
-    async def comment_on_media(self, info: Info,
-                               input: CommentOnMediaInput) -> MediaCommentPayload:
+    async def comment_on_media(self, info: Info, input: CommentOnMediaInput) -> MediaCommentPayload:
         viewer = info.context.require_viewer()
-        return _comment_payload(*await attempt(albums_uc.comment(
-            info.context.deps, viewer, _doc_id(input.media_id, "Media"), input.body),
-            MediaError, MediaErrorCode))
+        return _comment_payload(
+            *await attempt(
+                albums_uc.comment(
+                    info.context.deps, viewer, _doc_id(input.media_id, "Media"), input.body
+                ),
+                MediaError,
+                MediaErrorCode,
+            )
+        )
 
     @strawberry.mutation(description="The author.")
-    async def edit_media_comment(self, info: Info,
-                                 input: EditMediaCommentInput) -> MediaCommentPayload:
+    async def edit_media_comment(
+        self, info: Info, input: EditMediaCommentInput
+    ) -> MediaCommentPayload:
         viewer = info.context.require_viewer()
-        return _comment_payload(*await attempt(albums_uc.edit_comment(
-            info.context.deps, viewer, _doc_id(input.comment_id, "MediaComment"), input.body),
-            MediaError, MediaErrorCode))
+        return _comment_payload(
+            *await attempt(
+                albums_uc.edit_comment(
+                    info.context.deps, viewer, _doc_id(input.comment_id, "MediaComment"), input.body
+                ),
+                MediaError,
+                MediaErrorCode,
+            )
+        )
 
     @strawberry.mutation(description="The author or an organizer.")
-    async def delete_media_comment(self, info: Info, input: MediaCommentRefInput
-                                   ) -> DeleteMediaCommentPayload:
+    async def delete_media_comment(
+        self, info: Info, input: MediaCommentRefInput
+    ) -> DeleteMediaCommentPayload:
         viewer = info.context.require_viewer()
-        deleted, errors = await attempt(albums_uc.delete_comment(
-            info.context.deps, viewer, _doc_id(input.comment_id, "MediaComment")),
-            MediaError, MediaErrorCode)
+        deleted, errors = await attempt(
+            albums_uc.delete_comment(
+                info.context.deps, viewer, _doc_id(input.comment_id, "MediaComment")
+            ),
+            MediaError,
+            MediaErrorCode,
+        )
         return DeleteMediaCommentPayload(
-            deleted_comment_id=input.comment_id if deleted else None, errors=errors)
+            deleted_comment_id=input.comment_id if deleted else None, errors=errors
+        )
 
     @strawberry.mutation(description="One like per person; liking again changes nothing.")
     async def like_media(self, info: Info, input: MediaRefInput) -> MediaPayload:
         viewer = info.context.require_viewer()
-        return _media_payload(*await attempt(albums_uc.like(
-            info.context.deps, viewer, _doc_id(input.media_id, "Media"), True),
-            MediaError, MediaErrorCode))
+        return _media_payload(
+            *await attempt(
+                albums_uc.like(info.context.deps, viewer, _doc_id(input.media_id, "Media"), True),
+                MediaError,
+                MediaErrorCode,
+            )
+        )
 
     @strawberry.mutation
     async def unlike_media(self, info: Info, input: MediaRefInput) -> MediaPayload:
         viewer = info.context.require_viewer()
-        return _media_payload(*await attempt(albums_uc.like(
-            info.context.deps, viewer, _doc_id(input.media_id, "Media"), False),
-            MediaError, MediaErrorCode))
+        return _media_payload(
+            *await attempt(
+                albums_uc.like(info.context.deps, viewer, _doc_id(input.media_id, "Media"), False),
+                MediaError,
+                MediaErrorCode,
+            )
+        )
 
 
 UPLOAD_FIELDS = frozenset({"uploadMedia", "setAvatar"})

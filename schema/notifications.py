@@ -30,9 +30,15 @@ if TYPE_CHECKING:
 
 NotificationType = strawberry.enum(uc.Kind, name="NotificationType")  # registers uc.Kind
 
-_NODE_TYPES = {"EVENT": "Event", "TASK": "Task", "EXPENSE": "Expense",
-               "SETTLEMENT": "Settlement", "INVITATION": "Invitation",
-               "JOIN_REQUEST": "JoinRequest", "MEDIA": "Media"}
+_NODE_TYPES = {
+    "EVENT": "Event",
+    "TASK": "Task",
+    "EXPENSE": "Expense",
+    "SETTLEMENT": "Settlement",
+    "INVITATION": "Invitation",
+    "JOIN_REQUEST": "JoinRequest",
+    "MEDIA": "Media",
+}
 
 
 @strawberry.enum
@@ -47,8 +53,10 @@ class NotificationError(UserError):
     retry_after_seconds: int | None = None
 
 
-@strawberry.type(description="Something you were told about. Several of the same type about "
-                             "the same event within two minutes merge into one (`occurrences`).")
+@strawberry.type(
+    description="Something you were told about. Several of the same type about "
+    "the same event within two minutes merge into one (`occurrences`)."
+)
 class Notification(relay.Node):
     doc: strawberry.Private[store.Notification]
 
@@ -92,8 +100,9 @@ class Notification(relay.Node):
         found = await info.context.loaders.event_access.load(self.doc.event_id)
         return Event(row=found[0], membership=found[1]) if found else None
 
-    @strawberry.field(description="What to open: EVENT, TASK, EXPENSE, SETTLEMENT, INVITATION "
-                                  "or JOIN_REQUEST.")
+    @strawberry.field(
+        description="What to open: EVENT, TASK, EXPENSE, SETTLEMENT, INVITATION or JOIN_REQUEST."
+    )
     def target_type(self) -> str | None:
         return self.doc.target_type
 
@@ -191,24 +200,29 @@ def _ids(ids: list[relay.GlobalID]) -> list[str]:
 
 
 def _prefs(found: list[tuple[uc.Kind, store.Channels]]) -> list[NotificationPreference]:
-    return [NotificationPreference(type=kind, in_app=c.in_app, email=c.email)
-            for kind, c in found]
+    return [NotificationPreference(type=kind, in_app=c.in_app, email=c.email) for kind, c in found]
 
 
 @strawberry.type
 class NotificationQuery:
     @strawberry.field(description="Your notifications, most recently updated first.")
     async def notifications(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         unread_only: bool = False,
     ) -> Connection[Notification]:
         viewer = info.context.require_viewer()
         size = page_size(first)
         before = decode_time_cursor(after)
         docs = await uc.inbox(info.context.deps, viewer, size + 1, before, unread_only)
-        return connection([Notification(doc=d) for d in docs], size,
-                          lambda n: encode_cursor(n.doc.updated_at.isoformat(), str(n.doc.id)),
-                          has_previous=after is not None)
+        return connection(
+            [Notification(doc=d) for d in docs],
+            size,
+            lambda n: encode_cursor(n.doc.updated_at.isoformat(), str(n.doc.id)),
+            has_previous=after is not None,
+        )
 
     @strawberry.field(description="Unread and not archived.")
     async def unread_notification_count(self, info: Info) -> int:
@@ -227,19 +241,26 @@ class NotificationMutation:
     ) -> MarkNotificationsReadPayload:
         viewer = info.context.require_viewer()
         ids = _ids(input.ids) if input.ids is not None else None
-        count, errors = await attempt(uc.mark_read(info.context.deps, viewer, ids, input.all),
-                                      NotificationError, NotificationErrorCode)
+        count, errors = await attempt(
+            uc.mark_read(info.context.deps, viewer, ids, input.all),
+            NotificationError,
+            NotificationErrorCode,
+        )
         return MarkNotificationsReadPayload(unread_count=count, errors=errors)
 
     @strawberry.mutation(description="Hides a notification from the inbox (and marks it read).")
-    async def archive_notification(self, info: Info,
-                                   input: NotificationRefInput) -> NotificationPayload:
+    async def archive_notification(
+        self, info: Info, input: NotificationRefInput
+    ) -> NotificationPayload:
         viewer = info.context.require_viewer()
         doc, errors = await attempt(
             uc.archive(info.context.deps, viewer, _ids([input.id])[0]),
-            NotificationError, NotificationErrorCode)
-        return NotificationPayload(notification=Notification(doc=doc) if doc else None,
-                                   errors=errors)
+            NotificationError,
+            NotificationErrorCode,
+        )
+        return NotificationPayload(
+            notification=Notification(doc=doc) if doc else None, errors=errors
+        )
 
     @strawberry.mutation(description="Sets in-app and email delivery for the given types.")
     async def update_notification_preferences(
@@ -249,18 +270,20 @@ class NotificationMutation:
         changes = [(p.type, p.in_app, p.email) for p in input.preferences]
         found, errors = await attempt(
             uc.update_preferences(info.context.deps, viewer, changes),
-            NotificationError, NotificationErrorCode)
+            NotificationError,
+            NotificationErrorCode,
+        )
         return NotificationPreferencesPayload(preferences=_prefs(found or []), errors=errors)
 
 
 @strawberry.type
 class NotificationSubscription:
-    @strawberry.subscription(description="Each new notification with your unread count, from "
-                                          "any server process. Closed (4403) when the session "
-                                          "ends.")
-    async def notification_received(
-        self, info: Info
-    ) -> AsyncGenerator[NotificationReceived, None]:
+    @strawberry.subscription(
+        description="Each new notification with your unread count, from "
+        "any server process. Closed (4403) when the session "
+        "ends."
+    )
+    async def notification_received(self, info: Info) -> AsyncGenerator[NotificationReceived, None]:
         viewer = info.context.require_viewer()
         async for doc, unread in uc.received(info.context.deps, viewer):
             yield NotificationReceived(notification=Notification(doc=doc), unread_count=unread)

@@ -73,13 +73,20 @@ async def tasks(info: Info, found: Sequence[rows.Task]) -> list[Task]:
 
 def _task(row: rows.Task, people: dict[int, Participant], assignee_ids: list[int]) -> Task:
     return Task(
-        row=row, title=row.title, description=row.description, due_at=row.due_at,
+        row=row,
+        title=row.title,
+        description=row.description,
+        due_at=row.due_at,
         status=TaskStatus(row.status),
         assignees=[people[i] for i in assignee_ids if i in people],
-        created_by=person(people, row.created_by_id), completed_by=person(people, row.completed_by_id),
-        completed_at=row.completed_at, validated_by=person(people, row.validated_by_id),
-        validated_at=row.validated_at, created_at=row.created_at, version=row.version)
-
+        created_by=person(people, row.created_by_id),
+        completed_by=person(people, row.completed_by_id),
+        completed_at=row.completed_at,
+        validated_by=person(people, row.validated_by_id),
+        validated_at=row.validated_at,
+        created_at=row.created_at,
+        version=row.version,
+    )
 
 
 @strawberry.input
@@ -140,48 +147,91 @@ class TaskMutation:
     @strawberry.mutation(description="Any participant.")
     async def create_task(self, info: Info, input: CreateTaskInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return await _payload(info, *await _run(uc.create_task(
-            info.context.deps, viewer, decode_id(input.event_id, "Event"),
-            uc.TaskData(title=input.title, description=input.description, due_at=input.due_at),
-            _ids(input.assignee_ids))))
+        return await _payload(
+            info,
+            *await _run(
+                uc.create_task(
+                    info.context.deps,
+                    viewer,
+                    decode_id(input.event_id, "Event"),
+                    uc.TaskData(
+                        title=input.title, description=input.description, due_at=input.due_at
+                    ),
+                    _ids(input.assignee_ids),
+                )
+            ),
+        )
 
     @strawberry.mutation(description="Its creator, or an organizer.")
     async def update_task(self, info: Info, input: UpdateTaskInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return await _payload(info, *await _run(uc.update_task(
-            info.context.deps, viewer, decode_id(input.task_id, "Task"),
-            uc.TaskData(title=input.title, description=input.description, due_at=input.due_at,
-                        clear_due_at=input.clear_due_at), input.expected_version)))
+        return await _payload(
+            info,
+            *await _run(
+                uc.update_task(
+                    info.context.deps,
+                    viewer,
+                    decode_id(input.task_id, "Task"),
+                    uc.TaskData(
+                        title=input.title,
+                        description=input.description,
+                        due_at=input.due_at,
+                        clear_due_at=input.clear_due_at,
+                    ),
+                    input.expected_version,
+                )
+            ),
+        )
 
     @strawberry.mutation(description="Replaces the assignees (its creator, or an organizer).")
     async def assign_task(self, info: Info, input: AssignTaskInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return await _payload(info, *await _run(uc.assign_task(
-            info.context.deps, viewer, decode_id(input.task_id, "Task"),
-            _ids(input.assignee_ids))))
+        return await _payload(
+            info,
+            *await _run(
+                uc.assign_task(
+                    info.context.deps,
+                    viewer,
+                    decode_id(input.task_id, "Task"),
+                    _ids(input.assignee_ids),
+                )
+            ),
+        )
 
     @strawberry.mutation
     async def delete_task(self, info: Info, input: TaskRefInput) -> DeleteTaskPayload:
         viewer = info.context.require_viewer()
-        _, errors = await _run(uc.delete_task(info.context.deps, viewer,
-                                              decode_id(input.task_id, "Task")))
-        return DeleteTaskPayload(deleted_task_id=None if errors else input.task_id,
-                                 errors=errors)
+        _, errors = await _run(
+            uc.delete_task(info.context.deps, viewer, decode_id(input.task_id, "Task"))
+        )
+        return DeleteTaskPayload(deleted_task_id=None if errors else input.task_id, errors=errors)
 
     @strawberry.mutation(description="TODO → DONE: an assignee, or anyone if unassigned.")
     async def complete_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return await _payload(info, *await _run(uc.complete_task(info.context.deps, viewer,
-                                                     decode_id(input.task_id, "Task"))))
+        return await _payload(
+            info,
+            *await _run(
+                uc.complete_task(info.context.deps, viewer, decode_id(input.task_id, "Task"))
+            ),
+        )
 
     @strawberry.mutation(description="DONE → VALIDATED: an organizer other than the completer.")
     async def validate_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return await _payload(info, *await _run(uc.validate_task(info.context.deps, viewer,
-                                                     decode_id(input.task_id, "Task"))))
+        return await _payload(
+            info,
+            *await _run(
+                uc.validate_task(info.context.deps, viewer, decode_id(input.task_id, "Task"))
+            ),
+        )
 
     @strawberry.mutation(description="Back to TODO: who completed it, or an organizer.")
     async def reopen_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
         viewer = info.context.require_viewer()
-        return await _payload(info, *await _run(uc.reopen_task(info.context.deps, viewer,
-                                                   decode_id(input.task_id, "Task"))))
+        return await _payload(
+            info,
+            *await _run(
+                uc.reopen_task(info.context.deps, viewer, decode_id(input.task_id, "Task"))
+            ),
+        )

@@ -308,9 +308,7 @@ async def record_login(db: AsyncSession, user_id: int, at: datetime) -> None:
 
 async def touch_session(db: AsyncSession, session_id: str) -> None:
     await db.exec(
-        update(UserSession)
-        .where(col(UserSession.id) == session_id)
-        .values(last_used_at=utcnow())
+        update(UserSession).where(col(UserSession.id) == session_id).values(last_used_at=utcnow())
     )
 
 
@@ -329,7 +327,8 @@ async def lock_session(db: AsyncSession, session_id: str) -> UserSession | None:
 async def known_avatar_keys(db: AsyncSession, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(keys), 500):
-        rows = await db.exec(select(User.avatar_key).where(
-            col(User.avatar_key).in_(keys[start:start + 500])))
+        rows = await db.exec(
+            select(User.avatar_key).where(col(User.avatar_key).in_(keys[start : start + 500]))
+        )
         found.update(k for k in rows.all() if k)
     return found

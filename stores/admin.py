@@ -38,8 +38,9 @@ class AuditEntry(SQLModel, table=True):
     target_id: str = Field(sa_type=String(64))
     reason: str = Field(sa_type=String(500))
     details: str = Field(default="{}", sa_column=Column(Text(), nullable=False))
-    created_at: datetime = Field(default_factory=utcnow,
-                                 sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
 
     def details_dict(self) -> dict[str, Any]:
         value = json.loads(self.details or "{}")
@@ -49,13 +50,15 @@ class AuditEntry(SQLModel, table=True):
 class InstanceSettings(SQLModel, table=True):
     __tablename__ = "instance_settings"
 
-    id: int = Field(default=SETTINGS_ROW, primary_key=True,
-                    sa_column_kwargs={"autoincrement": False})
+    id: int = Field(
+        default=SETTINGS_ROW, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
     registrations_open: bool = True
     banner: str | None = Field(default=None, sa_type=String(500))
     version: int = 1
-    updated_at: datetime = Field(default_factory=utcnow,
-                                 sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
     updated_by: int | None = Field(default=None, sa_type=BigIntKey)
 
 
@@ -67,8 +70,9 @@ def add_audit_entry(db: AsyncSession, entry: AuditEntry) -> None:
     db.add(entry)
 
 
-async def audit_page(db: AsyncSession, *, limit: int, before_id: int | None,
-                     actor_id: int | None, action: str | None) -> list[AuditEntry]:
+async def audit_page(
+    db: AsyncSession, *, limit: int, before_id: int | None, actor_id: int | None, action: str | None
+) -> list[AuditEntry]:
     stmt = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
     if before_id is not None:
         stmt = stmt.where(col(AuditEntry.id) < before_id)
@@ -102,8 +106,15 @@ async def save_instance_settings(db: AsyncSession, row: InstanceSettings) -> Ins
 # --- users -------------------------------------------------------------------------------------
 
 
-async def users_page(db: AsyncSession, *, limit: int, after_id: int | None, search: str | None,
-                     role: str | None, active: bool | None) -> list[User]:
+async def users_page(
+    db: AsyncSession,
+    *,
+    limit: int,
+    after_id: int | None,
+    search: str | None,
+    role: str | None,
+    active: bool | None,
+) -> list[User]:
     """Newest accounts first (by id); search matches username, email or name (contains)."""
     stmt = select(User).order_by(col(User.id).desc()).limit(limit)
     if after_id is not None:
@@ -113,8 +124,9 @@ async def users_page(db: AsyncSession, *, limit: int, after_id: int | None, sear
     if active is not None:
         stmt = stmt.where(User.is_active == active)
     if search:
-        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
-            "_", "\\_") + "%"
+        pattern = (
+            "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
         full_name = func.lower(col(User.first_name) + " " + col(User.last_name))
         stmt = stmt.where(
             col(User.username_key).like(pattern, escape="\\")
@@ -145,16 +157,27 @@ async def sql_counts(db: AsyncSession, *, now: datetime, since: datetime) -> dic
     live = col(Event.status) != EventStatus.CANCELLED.value
     return {
         "users": await _count(db, select(func.count()).select_from(User)),
-        "active": await _count(db, select(func.count(func.distinct(UserSession.user_id))).where(
-            col(UserSession.last_used_at) >= since)),
-        "disabled": await _count(db, select(func.count()).select_from(User).where(
-            col(User.is_active).is_(False))),
-        "upcoming": await _count(db, select(func.count()).select_from(Event).where(
-            live, col(Event.starts_at) >= now)),
-        "past": await _count(db, select(func.count()).select_from(Event).where(
-            live, col(Event.ends_at) < now)),
-        "cancelled": await _count(db, select(func.count()).select_from(Event).where(
-            col(Event.status) == EventStatus.CANCELLED.value)),
+        "active": await _count(
+            db,
+            select(func.count(func.distinct(UserSession.user_id))).where(
+                col(UserSession.last_used_at) >= since
+            ),
+        ),
+        "disabled": await _count(
+            db, select(func.count()).select_from(User).where(col(User.is_active).is_(False))
+        ),
+        "upcoming": await _count(
+            db, select(func.count()).select_from(Event).where(live, col(Event.starts_at) >= now)
+        ),
+        "past": await _count(
+            db, select(func.count()).select_from(Event).where(live, col(Event.ends_at) < now)
+        ),
+        "cancelled": await _count(
+            db,
+            select(func.count())
+            .select_from(Event)
+            .where(col(Event.status) == EventStatus.CANCELLED.value),
+        ),
         "outbox": await pending_count(db),
     }
 
@@ -162,7 +185,8 @@ async def sql_counts(db: AsyncSession, *, now: datetime, since: datetime) -> dic
 async def oldest_pending_outbox(db: AsyncSession, *, now: datetime) -> datetime | None:
     """When the oldest row the dispatcher should already have handled was written."""
     stmt = select(func.min(OutboxEvent.created_at)).where(
-        col(OutboxEvent.handled_at).is_(None), col(OutboxEvent.available_at) <= now)
+        col(OutboxEvent.handled_at).is_(None), col(OutboxEvent.available_at) <= now
+    )
     value = (await db.exec(stmt)).one()
     if value is None:
         return None

@@ -77,8 +77,7 @@ class ArticleSlug(SQLModel, table=True):
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
     slug: str = Field(sa_type=String(80))
     article_id: int = Field(
-        sa_column=Column(BigIntKey, ForeignKey("articles.id", ondelete="CASCADE"),
-                         nullable=False)
+        sa_column=Column(BigIntKey, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False)
     )
 
 
@@ -87,8 +86,7 @@ class ArticleTag(SQLModel, table=True):
     __table_args__ = (Index("ix_article_tags_tag", "tag", "article_id"),)
 
     article_id: int = Field(
-        sa_column=Column(BigIntKey, ForeignKey("articles.id", ondelete="CASCADE"),
-                         primary_key=True)
+        sa_column=Column(BigIntKey, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
     )
     tag: str = Field(sa_column=Column(String(30), primary_key=True))
 
@@ -134,8 +132,11 @@ async def keep_old_slug(db: AsyncSession, article_id: int, slug: str) -> None:
 
 async def release_old_slug(db: AsyncSession, article_id: int, slug: str) -> None:
     """An article taking one of its own old slugs back."""
-    await db.exec(delete(ArticleSlug).where(col(ArticleSlug.article_id) == article_id,
-                                            col(ArticleSlug.slug) == slug))
+    await db.exec(
+        delete(ArticleSlug).where(
+            col(ArticleSlug.article_id) == article_id, col(ArticleSlug.slug) == slug
+        )
+    )
 
 
 # --- lookups -----------------------------------------------------------------------------------
@@ -167,8 +168,9 @@ async def slugs_taken(db: AsyncSession, exact: str, prefix: str) -> set[str]:
 async def own_slugs(db: AsyncSession, article_id: int) -> set[str]:
     """The article's current slug and its old ones."""
     found = set(await db.exec(select(Article.slug).where(Article.id == article_id)))
-    found.update(await db.exec(select(ArticleSlug.slug).where(
-        ArticleSlug.article_id == article_id)))
+    found.update(
+        await db.exec(select(ArticleSlug.slug).where(ArticleSlug.article_id == article_id))
+    )
     return found
 
 
@@ -192,8 +194,11 @@ async def tags_of(db: AsyncSession, article_ids: Sequence[int]) -> dict[int, lis
     result: dict[int, list[str]] = {i: [] for i in article_ids}
     if not article_ids:
         return result
-    stmt = (select_plain(ArticleTag).where(col(ArticleTag.article_id).in_(list(article_ids)))
-            .order_by(col(ArticleTag.article_id), col(ArticleTag.tag)))
+    stmt = (
+        select_plain(ArticleTag)
+        .where(col(ArticleTag.article_id).in_(list(article_ids)))
+        .order_by(col(ArticleTag.article_id), col(ArticleTag.tag))
+    )
     for row in await plain_rows(db, stmt):
         result[row.article_id].append(row.tag)
     return result
@@ -203,22 +208,34 @@ async def tags_of(db: AsyncSession, article_ids: Sequence[int]) -> dict[int, lis
 
 
 def _public(now: datetime) -> Any:
-    return and_(col(Article.status) == ArticleStatus.PUBLISHED.value,
-                col(Article.published_at) <= now)
+    return and_(
+        col(Article.status) == ArticleStatus.PUBLISHED.value, col(Article.published_at) <= now
+    )
 
 
-async def public_page(db: AsyncSession, now: datetime, *, limit: int,
-                      after: tuple[datetime, int] | None, tag: str | None) -> list[Any]:
+async def public_page(
+    db: AsyncSession,
+    now: datetime,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None,
+    tag: str | None,
+) -> list[Any]:
     """Articles public at `now`, newest publication first, after the (published_at, id)
     cursor."""
     stmt = select_plain(Article).where(_public(now))
     if tag is not None:
         stmt = stmt.join(ArticleTag, col(ArticleTag.article_id) == col(Article.id)).where(
-            col(ArticleTag.tag) == tag)
+            col(ArticleTag.tag) == tag
+        )
     if after is not None:
         at, article_id = after
-        stmt = stmt.where(or_(col(Article.published_at) < at,
-                              and_(col(Article.published_at) == at, col(Article.id) < article_id)))
+        stmt = stmt.where(
+            or_(
+                col(Article.published_at) < at,
+                and_(col(Article.published_at) == at, col(Article.id) < article_id),
+            )
+        )
     stmt = stmt.order_by(col(Article.published_at).desc(), col(Article.id).desc()).limit(limit)
     return await plain_rows(db, stmt)
 
@@ -226,12 +243,19 @@ async def public_page(db: AsyncSession, now: datetime, *, limit: int,
 async def next_publication(db: AsyncSession, now: datetime) -> datetime | None:
     """When the next scheduled article becomes public (None if none is scheduled)."""
     stmt = select(func.min(Article.published_at)).where(
-        col(Article.status) == ArticleStatus.PUBLISHED.value, col(Article.published_at) > now)
+        col(Article.status) == ArticleStatus.PUBLISHED.value, col(Article.published_at) > now
+    )
     return (await db.exec(stmt)).first()
 
 
-async def admin_page(db: AsyncSession, now: datetime, *, limit: int,
-                     after: tuple[datetime, int] | None, status: str | None) -> list[Any]:
+async def admin_page(
+    db: AsyncSession,
+    now: datetime,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None,
+    status: str | None,
+) -> list[Any]:
     """Every article, most recently updated first; `status` DRAFT, SCHEDULED or PUBLISHED
     (as the API shows it at `now`)."""
     stmt = select_plain(Article)
@@ -244,7 +268,11 @@ async def admin_page(db: AsyncSession, now: datetime, *, limit: int,
         stmt = stmt.where(published, col(Article.published_at) <= now)
     if after is not None:
         at, article_id = after
-        stmt = stmt.where(or_(col(Article.updated_at) < at,
-                              and_(col(Article.updated_at) == at, col(Article.id) < article_id)))
+        stmt = stmt.where(
+            or_(
+                col(Article.updated_at) < at,
+                and_(col(Article.updated_at) == at, col(Article.id) < article_id),
+            )
+        )
     stmt = stmt.order_by(col(Article.updated_at).desc(), col(Article.id).desc()).limit(limit)
     return await plain_rows(db, stmt)

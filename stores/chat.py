@@ -61,16 +61,36 @@ class ChatMessage(Document):
         name = "chat_messages"
         indexes = [  # noqa: RUF012 - Beanie reads it as a class attribute
             IndexModel([("event_id", pymongo.ASCENDING)], name="event"),
-            IndexModel([("event_id", pymongo.ASCENDING), ("created_at", pymongo.DESCENDING),
-                        ("_id", pymongo.DESCENDING)], name="event_created"),
-            IndexModel([("reply_to_id", pymongo.ASCENDING), ("created_at", pymongo.ASCENDING)],
-                       name="reply_to"),
-            IndexModel([("client_key", pymongo.ASCENDING)], name="client_key", unique=True,
-                       partialFilterExpression={"client_key": {"$type": "string"}}),
-            IndexModel([("event_id", pymongo.ASCENDING), ("changed_seq", pymongo.ASCENDING)],
-                       name="event_changed"),
-            IndexModel([("event_id", pymongo.ASCENDING), ("mentions", pymongo.ASCENDING),
-                        ("created_at", pymongo.ASCENDING)], name="event_mentions"),
+            IndexModel(
+                [
+                    ("event_id", pymongo.ASCENDING),
+                    ("created_at", pymongo.DESCENDING),
+                    ("_id", pymongo.DESCENDING),
+                ],
+                name="event_created",
+            ),
+            IndexModel(
+                [("reply_to_id", pymongo.ASCENDING), ("created_at", pymongo.ASCENDING)],
+                name="reply_to",
+            ),
+            IndexModel(
+                [("client_key", pymongo.ASCENDING)],
+                name="client_key",
+                unique=True,
+                partialFilterExpression={"client_key": {"$type": "string"}},
+            ),
+            IndexModel(
+                [("event_id", pymongo.ASCENDING), ("changed_seq", pymongo.ASCENDING)],
+                name="event_changed",
+            ),
+            IndexModel(
+                [
+                    ("event_id", pymongo.ASCENDING),
+                    ("mentions", pymongo.ASCENDING),
+                    ("created_at", pymongo.ASCENDING),
+                ],
+                name="event_mentions",
+            ),
         ]
 
 
@@ -89,10 +109,13 @@ class ReadMarker(Document):
         name = "chat_read_markers"
         indexes = [  # noqa: RUF012 - Beanie reads it as a class attribute
             IndexModel([("key", pymongo.ASCENDING)], name="key", unique=True),
-            IndexModel([("event_id", pymongo.ASCENDING), ("seq", pymongo.ASCENDING)],
-                       name="marker_event_seq"),
-            IndexModel([("event_id", pymongo.ASCENDING), ("at", pymongo.ASCENDING)],
-                       name="marker_event_at"),
+            IndexModel(
+                [("event_id", pymongo.ASCENDING), ("seq", pymongo.ASCENDING)],
+                name="marker_event_seq",
+            ),
+            IndexModel(
+                [("event_id", pymongo.ASCENDING), ("at", pymongo.ASCENDING)], name="marker_event_at"
+            ),
         ]
 
 
@@ -119,8 +142,11 @@ async def next_seq(event_id: int) -> int:
 
     async def bump() -> dict[str, Any] | None:
         found: dict[str, Any] | None = await collection.find_one_and_update(
-            {"_id": f"event:{event_id}"}, {"$inc": {"seq": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
+            {"_id": f"event:{event_id}"},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
         return found
 
     doc = await retry_write_conflicts(bump)
@@ -148,8 +174,7 @@ async def by_ids(ids: list[str]) -> list[ChatMessage]:
     oids = [o for o in (_oid(i) for i in ids) if o is not None]
     if not oids:
         return []
-    return await retry_write_conflicts(
-        lambda: ChatMessage.find({"_id": {"$in": oids}}).to_list())
+    return await retry_write_conflicts(lambda: ChatMessage.find({"_id": {"$in": oids}}).to_list())
 
 
 async def by_client_key(client_key: str) -> ChatMessage | None:
@@ -167,18 +192,23 @@ async def add(message: ChatMessage) -> tuple[ChatMessage, bool]:
         return first, False
     if message.reply_to_id is not None:
         parent = _oid(message.reply_to_id)
-        await retry_write_conflicts(lambda: ChatMessage.get_pymongo_collection().update_one(
-            {"_id": parent}, {"$inc": {"reply_count": 1}}))
+        await retry_write_conflicts(
+            lambda: ChatMessage.get_pymongo_collection().update_one(
+                {"_id": parent}, {"$inc": {"reply_count": 1}}
+            )
+        )
     return message, True
 
 
-async def _update(message_id: PydanticObjectId, query: dict[str, Any],
-                  change: dict[str, Any]) -> ChatMessage | None:
+async def _update(
+    message_id: PydanticObjectId, query: dict[str, Any], change: dict[str, Any]
+) -> ChatMessage | None:
     collection = ChatMessage.get_pymongo_collection()
 
     async def write() -> dict[str, Any] | None:
         found: dict[str, Any] | None = await collection.find_one_and_update(
-            {"_id": message_id, **query}, change, return_document=ReturnDocument.AFTER)
+            {"_id": message_id, **query}, change, return_document=ReturnDocument.AFTER
+        )
         return found
 
     doc = await retry_write_conflicts(write)
@@ -195,64 +225,99 @@ async def edit(message: ChatMessage, body: str, now: datetime, seq: int) -> Chat
     assert message.id is not None
     change = _changed(seq, "edited")
     change["$set"].update(body=body, edited_at=now)
-    return await _update(message.id, {"deleted_at": None, "body": message.body}, {
-        **change, "$push": {"edits": {"body": message.body, "edited_at": now}}})
+    return await _update(
+        message.id,
+        {"deleted_at": None, "body": message.body},
+        {**change, "$push": {"edits": {"body": message.body, "edited_at": now}}},
+    )
 
 
-async def tombstone(message: ChatMessage, by_user_id: int, now: datetime,
-                    seq: int, *, by_admin: bool = False) -> ChatMessage | None:
+async def tombstone(
+    message: ChatMessage, by_user_id: int, now: datetime, seq: int, *, by_admin: bool = False
+) -> ChatMessage | None:
     assert message.id is not None
     change = _changed(seq, "deleted")
-    change["$set"].update(deleted_at=now, deleted_by_user_id=by_user_id, body="", edits=[],
-                          reactions={}, mentions=[], attachment_ids=[],
-                          removed_by_admin=by_admin)
+    change["$set"].update(
+        deleted_at=now,
+        deleted_by_user_id=by_user_id,
+        body="",
+        edits=[],
+        reactions={},
+        mentions=[],
+        attachment_ids=[],
+        removed_by_admin=by_admin,
+    )
     return await _update(message.id, {"deleted_at": None}, change)
 
 
-async def toggle_reaction(message: ChatMessage, emoji: str, user_id: int,
-                          add_it: bool, seq: int) -> ChatMessage | None:
+async def toggle_reaction(
+    message: ChatMessage, emoji: str, user_id: int, add_it: bool, seq: int
+) -> ChatMessage | None:
     assert message.id is not None
     field = f"reactions.{emoji}"
     change = {"$addToSet": {field: user_id}} if add_it else {"$pull": {field: user_id}}
     return await _update(message.id, {"deleted_at": None}, {**change, **_changed(seq, "reaction")})
 
 
-async def history(event_id: int, *, last: int, before: tuple[datetime, str] | None
-                  ) -> list[ChatMessage]:
+async def history(
+    event_id: int, *, last: int, before: tuple[datetime, str] | None
+) -> list[ChatMessage]:
     """Newest first, at most `last`, strictly older than `before` (created_at, id)."""
     query: dict[str, Any] = {"event_id": event_id}
     if before is not None:
         at, oid = before
-        query["$or"] = [{"created_at": {"$lt": at}},
-                        {"created_at": at, "_id": {"$lt": PydanticObjectId(oid)}}]
+        query["$or"] = [
+            {"created_at": {"$lt": at}},
+            {"created_at": at, "_id": {"$lt": PydanticObjectId(oid)}},
+        ]
     order = [("created_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)]
-    return await retry_write_conflicts(lambda: ChatMessage.find(query).sort(order).limit(last).to_list())
+    return await retry_write_conflicts(
+        lambda: ChatMessage.find(query).sort(order).limit(last).to_list()
+    )
 
 
 async def newer(event_id: int, *, first: int, after: tuple[datetime, str]) -> list[ChatMessage]:
     """Oldest first, strictly newer than `after`."""
     at, oid = after
-    query: dict[str, Any] = {"event_id": event_id, "$or": [
-        {"created_at": {"$gt": at}}, {"created_at": at, "_id": {"$gt": PydanticObjectId(oid)}}]}
+    query: dict[str, Any] = {
+        "event_id": event_id,
+        "$or": [
+            {"created_at": {"$gt": at}},
+            {"created_at": at, "_id": {"$gt": PydanticObjectId(oid)}},
+        ],
+    }
     order = [("created_at", SortDirection.ASCENDING), ("_id", SortDirection.ASCENDING)]
-    return await retry_write_conflicts(lambda: ChatMessage.find(query).sort(order).limit(first).to_list())
+    return await retry_write_conflicts(
+        lambda: ChatMessage.find(query).sort(order).limit(first).to_list()
+    )
 
 
-async def replies(parent_id: str, *, first: int, after: tuple[datetime, str] | None
-                  ) -> list[ChatMessage]:
+async def replies(
+    parent_id: str, *, first: int, after: tuple[datetime, str] | None
+) -> list[ChatMessage]:
     query: dict[str, Any] = {"reply_to_id": parent_id}
     if after is not None:
         at, oid = after
-        query["$or"] = [{"created_at": {"$gt": at}},
-                        {"created_at": at, "_id": {"$gt": PydanticObjectId(oid)}}]
+        query["$or"] = [
+            {"created_at": {"$gt": at}},
+            {"created_at": at, "_id": {"$gt": PydanticObjectId(oid)}},
+        ]
     order = [("created_at", SortDirection.ASCENDING), ("_id", SortDirection.ASCENDING)]
-    return await retry_write_conflicts(lambda: ChatMessage.find(query).sort(order).limit(first).to_list())
+    return await retry_write_conflicts(
+        lambda: ChatMessage.find(query).sort(order).limit(first).to_list()
+    )
 
 
 async def changed_since(event_id: int, after_seq: int, limit: int) -> list[ChatMessage]:
     """Messages added or changed after `after_seq`, in sequence order (replay)."""
-    return await retry_write_conflicts(lambda: ChatMessage.find({"event_id": event_id, "changed_seq": {"$gt": after_seq}}).sort(
-        [("changed_seq", SortDirection.ASCENDING)]).limit(limit).to_list())
+    return await retry_write_conflicts(
+        lambda: (
+            ChatMessage.find({"event_id": event_id, "changed_seq": {"$gt": after_seq}})
+            .sort([("changed_seq", SortDirection.ASCENDING)])
+            .limit(limit)
+            .to_list()
+        )
+    )
 
 
 # --- read markers ------------------------------------------------------------------------------
@@ -260,33 +325,50 @@ async def changed_since(event_id: int, after_seq: int, limit: int) -> list[ChatM
 
 def _position_after(at: datetime, message_id: str, *, inclusive: bool) -> dict[str, Any]:
     oid = PydanticObjectId(message_id)
-    return {"$or": [{"created_at": {"$gt": at}},
-                    {"created_at": at, "_id": {"$gte" if inclusive else "$gt": oid}}]}
+    return {
+        "$or": [
+            {"created_at": {"$gt": at}},
+            {"created_at": at, "_id": {"$gte" if inclusive else "$gt": oid}},
+        ]
+    }
 
 
 async def marker(event_id: int, user_id: int) -> ReadMarker | None:
-    return await retry_write_conflicts(lambda: ReadMarker.find_one({"key": f"{event_id}:{user_id}"}))
+    return await retry_write_conflicts(
+        lambda: ReadMarker.find_one({"key": f"{event_id}:{user_id}"})
+    )
 
 
-async def move_marker(event_id: int, user_id: int, message: ChatMessage, seq: int,
-                      now: datetime) -> ReadMarker | None:
+async def move_marker(
+    event_id: int, user_id: int, message: ChatMessage, seq: int, now: datetime
+) -> ReadMarker | None:
     """Moves the reader's marker to `message` unless it is already there or further; returns
     the moved marker, or None when it did not move."""
     collection = ReadMarker.get_pymongo_collection()
-    position = {"message_id": str(message.id), "at": message.created_at, "seq": seq,
-                "updated_at": now}
-    behind = {"$or": [{"at": {"$lt": message.created_at}},
-                      {"at": message.created_at, "message_id": {"$lt": str(message.id)}}]}
+    position = {
+        "message_id": str(message.id),
+        "at": message.created_at,
+        "seq": seq,
+        "updated_at": now,
+    }
+    behind = {
+        "$or": [
+            {"at": {"$lt": message.created_at}},
+            {"at": message.created_at, "message_id": {"$lt": str(message.id)}},
+        ]
+    }
     key = f"{event_id}:{user_id}"
 
     async def write() -> dict[str, Any] | None:
         found: dict[str, Any] | None = await collection.find_one_and_update(
-            {"key": key, **behind}, {"$set": position}, return_document=ReturnDocument.AFTER)
+            {"key": key, **behind}, {"$set": position}, return_document=ReturnDocument.AFTER
+        )
         if found is not None:
             return found
         try:
-            await collection.insert_one({"key": key, "event_id": event_id, "user_id": user_id,
-                                         **position})
+            await collection.insert_one(
+                {"key": key, "event_id": event_id, "user_id": user_id, **position}
+            )
         except DuplicateKeyError:
             return None  # exists and is already at or past this message
         return await collection.find_one({"key": key})
@@ -296,21 +378,35 @@ async def move_marker(event_id: int, user_id: int, message: ChatMessage, seq: in
 
 
 async def markers_since(event_id: int, after_seq: int, limit: int) -> list[ReadMarker]:
-    return await retry_write_conflicts(lambda: ReadMarker.find({"event_id": event_id, "seq": {"$gt": after_seq}}).sort(
-        [("seq", SortDirection.ASCENDING)]).limit(limit).to_list())
+    return await retry_write_conflicts(
+        lambda: (
+            ReadMarker.find({"event_id": event_id, "seq": {"$gt": after_seq}})
+            .sort([("seq", SortDirection.ASCENDING)])
+            .limit(limit)
+            .to_list()
+        )
+    )
 
 
 async def readers_of(message: ChatMessage, limit: int) -> list[ReadMarker]:
     """Markers at or past the message, earliest first."""
-    query: dict[str, Any] = {"event_id": message.event_id, "$or": [
-        {"at": {"$gt": message.created_at}},
-        {"at": message.created_at, "message_id": {"$gte": str(message.id)}}]}
-    return await retry_write_conflicts(lambda: ReadMarker.find(query).sort([("at", SortDirection.ASCENDING)]).limit(
-        limit).to_list())
+    query: dict[str, Any] = {
+        "event_id": message.event_id,
+        "$or": [
+            {"at": {"$gt": message.created_at}},
+            {"at": message.created_at, "message_id": {"$gte": str(message.id)}},
+        ],
+    }
+    return await retry_write_conflicts(
+        lambda: (
+            ReadMarker.find(query).sort([("at", SortDirection.ASCENDING)]).limit(limit).to_list()
+        )
+    )
 
 
-async def unread_count(event_id: int, user_id: int, since: ReadMarker | None, *,
-                       mentions_only: bool, cap: int) -> int:
+async def unread_count(
+    event_id: int, user_id: int, since: ReadMarker | None, *, mentions_only: bool, cap: int
+) -> int:
     """Live messages of others after the marker (deleted ones don't count), up to `cap`.
 
     The newest `cap` messages after the marker are read (ids only) through `event_created`
@@ -324,14 +420,18 @@ async def unread_count(event_id: int, user_id: int, since: ReadMarker | None, *,
     collection = ChatMessage.get_pymongo_collection()
 
     async def read() -> list[dict[str, Any]]:
-        cursor = collection.find(query, {"author_user_id": 1, "deleted_at": 1}).sort(
-            [("created_at", -1), ("_id", -1)]).limit(cap * 2)
+        cursor = (
+            collection.find(query, {"author_user_id": 1, "deleted_at": 1})
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(cap * 2)
+        )
         found: list[dict[str, Any]] = await cursor.to_list()
         return found
 
     found = await retry_write_conflicts(read)
-    live = sum(1 for d in found
-               if d.get("deleted_at") is None and d.get("author_user_id") != user_id)
+    live = sum(
+        1 for d in found if d.get("deleted_at") is None and d.get("author_user_id") != user_id
+    )
     return min(live, cap)
 
 
@@ -342,7 +442,8 @@ async def settings_of(user_ids: list[int]) -> dict[int, ChatSettings]:
     if not user_ids:
         return {}
     found = await retry_write_conflicts(
-        lambda: ChatSettings.find({"user_id": {"$in": user_ids}}).to_list())
+        lambda: ChatSettings.find({"user_id": {"$in": user_ids}}).to_list()
+    )
     return {s.user_id: s for s in found}
 
 
@@ -351,8 +452,11 @@ async def save_settings(user_id: int, changes: dict[str, Any], now: datetime) ->
 
     async def write() -> dict[str, Any] | None:
         found: dict[str, Any] | None = await collection.find_one_and_update(
-            {"user_id": user_id}, {"$set": {**changes, "updated_at": now}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
+            {"user_id": user_id},
+            {"$set": {**changes, "updated_at": now}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
         return found
 
     doc = await retry_write_conflicts(write)
@@ -363,4 +467,7 @@ async def save_settings(user_id: int, changes: dict[str, Any], now: datetime) ->
 async def count_since(since: datetime) -> int:
     """How many were created since then (for the admin statistics)."""
     return await retry_write_conflicts(
-        lambda: ChatMessage.get_pymongo_collection().count_documents({"created_at": {"$gte": since}}))
+        lambda: ChatMessage.get_pymongo_collection().count_documents(
+            {"created_at": {"$gte": since}}
+        )
+    )

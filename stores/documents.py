@@ -80,8 +80,7 @@ def all_models() -> list[type[Document]]:
     from stores.notifications import NOTIFICATION_MODELS
     from stores.projections import PROJECTION_MODELS
 
-    return [*DOCUMENT_MODELS, *PROJECTION_MODELS, *NOTIFICATION_MODELS, *CHAT_MODELS,
-            *MEDIA_MODELS]
+    return [*DOCUMENT_MODELS, *PROJECTION_MODELS, *NOTIFICATION_MODELS, *CHAT_MODELS, *MEDIA_MODELS]
 
 
 async def record_account_event(event: AccountEvent) -> None:
@@ -122,8 +121,9 @@ class EmbeddedListener:
     _server: Any = field(repr=False)
 
     @classmethod
-    def start(cls, path: Path, pool_size: int = 4,
-              address: str = "127.0.0.1:0") -> EmbeddedListener:
+    def start(
+        cls, path: Path, pool_size: int = 4, address: str = "127.0.0.1:0"
+    ) -> EmbeddedListener:
         import briskdb
 
         path.mkdir(parents=True, exist_ok=True)
@@ -163,8 +163,7 @@ class DocumentStore:
     async def bind(self) -> None:
         """Beanie binds document classes process-wide: re-bind them to this store (only needed
         when several apps live in one process, as in tests)."""
-        await init_beanie(database=self.database, document_models=all_models(),
-                          skip_indexes=True)
+        await init_beanie(database=self.database, document_models=all_models(), skip_indexes=True)
 
     async def ping(self) -> None:
         await self.database.command("ping")

@@ -158,9 +158,11 @@ class InviteLink(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
     def usable(self, now: datetime) -> bool:
-        return (self.revoked_at is None
-                and (self.expires_at is None or self.expires_at > now)
-                and (self.max_uses is None or self.uses < self.max_uses))
+        return (
+            self.revoked_at is None
+            and (self.expires_at is None or self.expires_at > now)
+            and (self.max_uses is None or self.uses < self.max_uses)
+        )
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -199,67 +201,87 @@ async def events_by_ids(db: AsyncSession, ids: Sequence[int]) -> list[Event]:
 async def owned_events(db: AsyncSession, user_id: int) -> dict[int, int]:
     """Events the user owns, with their number of active participants."""
     owned = select(Participant.event_id).where(
-        col(Participant.user_id) == user_id, col(Participant.role) == ParticipantRole.OWNER.value)
-    stmt = (select(Participant.event_id, func.count())
-            .where(col(Participant.event_id).in_(owned),
-                   col(Participant.state) == ParticipantState.ACTIVE.value)
-            .group_by(col(Participant.event_id)))
+        col(Participant.user_id) == user_id, col(Participant.role) == ParticipantRole.OWNER.value
+    )
+    stmt = (
+        select(Participant.event_id, func.count())
+        .where(
+            col(Participant.event_id).in_(owned),
+            col(Participant.state) == ParticipantState.ACTIVE.value,
+        )
+        .group_by(col(Participant.event_id))
+    )
     return {int(e): int(n) for e, n in (await db.exec(stmt)).all()}
 
 
 async def leave_all(db: AsyncSession, user_id: int) -> list[int]:
     """Ends every active participation of the user (account deletion); returns the events."""
     stmt = select(Participant.event_id).where(
-        col(Participant.user_id) == user_id,
-        col(Participant.state) == ParticipantState.ACTIVE.value)
+        col(Participant.user_id) == user_id, col(Participant.state) == ParticipantState.ACTIVE.value
+    )
     event_ids = [int(e) for e in (await db.exec(stmt)).all()]
     if event_ids:
         await db.exec(
             update(Participant)
-            .where(col(Participant.user_id) == user_id,
-                   col(Participant.state) == ParticipantState.ACTIVE.value)
-            .values(state=ParticipantState.LEFT.value, left_at=utcnow(),
-                    role=ParticipantRole.PARTICIPANT.value, owner_marker=None)
+            .where(
+                col(Participant.user_id) == user_id,
+                col(Participant.state) == ParticipantState.ACTIVE.value,
+            )
+            .values(
+                state=ParticipantState.LEFT.value,
+                left_at=utcnow(),
+                role=ParticipantRole.PARTICIPANT.value,
+                owner_marker=None,
+            )
         )
     return event_ids
 
 
-async def memberships(db: AsyncSession, user_id: int,
-                      event_ids: Sequence[int]) -> list[Participant]:
+async def memberships(
+    db: AsyncSession, user_id: int, event_ids: Sequence[int]
+) -> list[Participant]:
     """The user's active participations among these events (always read fresh)."""
     if not event_ids:
         return []
-    stmt = select(Participant).where(col(Participant.user_id) == user_id,
-                                     col(Participant.event_id).in_(list(event_ids)),
-                                     col(Participant.state) == ParticipantState.ACTIVE.value)
+    stmt = select(Participant).where(
+        col(Participant.user_id) == user_id,
+        col(Participant.event_id).in_(list(event_ids)),
+        col(Participant.state) == ParticipantState.ACTIVE.value,
+    )
     return list((await db.exec(stmt)).all())
 
 
 async def active_event_ids(db: AsyncSession, user_id: int) -> list[int]:
     """The events the user takes part in now (for presence notices)."""
     stmt = select(Participant.event_id).where(
-        col(Participant.user_id) == user_id,
-        col(Participant.state) == ParticipantState.ACTIVE.value)
+        col(Participant.user_id) == user_id, col(Participant.state) == ParticipantState.ACTIVE.value
+    )
     return [int(i) for i in (await db.exec(stmt)).all()]
 
 
 async def share_an_event(db: AsyncSession, user_id: int, other_id: int) -> bool:
     """Both take part (actively) in at least one same event."""
     mine = select(Participant.event_id).where(
-        col(Participant.user_id) == user_id,
-        col(Participant.state) == ParticipantState.ACTIVE.value)
-    stmt = select(Participant.id).where(
-        col(Participant.user_id) == other_id,
-        col(Participant.state) == ParticipantState.ACTIVE.value,
-        col(Participant.event_id).in_(mine)).limit(1)
+        col(Participant.user_id) == user_id, col(Participant.state) == ParticipantState.ACTIVE.value
+    )
+    stmt = (
+        select(Participant.id)
+        .where(
+            col(Participant.user_id) == other_id,
+            col(Participant.state) == ParticipantState.ACTIVE.value,
+            col(Participant.event_id).in_(mine),
+        )
+        .limit(1)
+    )
     return (await db.exec(stmt)).first() is not None
 
 
 async def unlisted_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Event]:
     if not event_ids:
         return []
-    stmt = select(Event).where(col(Event.id).in_(list(event_ids)),
-                               col(Event.visibility) == Visibility.UNLISTED.value)
+    stmt = select(Event).where(
+        col(Event.id).in_(list(event_ids)), col(Event.visibility) == Visibility.UNLISTED.value
+    )
     return list((await db.exec(stmt)).all())
 
 
@@ -278,8 +300,10 @@ async def my_events_page(
     stmt = (
         select(Event, Participant)
         .join(Participant, col(Participant.event_id) == col(Event.id))
-        .where(col(Participant.user_id) == viewer_id,
-               col(Participant.state) == ParticipantState.ACTIVE.value)
+        .where(
+            col(Participant.user_id) == viewer_id,
+            col(Participant.state) == ParticipantState.ACTIVE.value,
+        )
     )
     if starts_after is not None:
         stmt = stmt.where(col(Event.ends_at) >= starts_after)
@@ -292,13 +316,24 @@ async def my_events_page(
     if after is not None:
         at, event_id = after
         if descending:
-            stmt = stmt.where(or_(col(Event.starts_at) < at,
-                                  and_(col(Event.starts_at) == at, col(Event.id) < event_id)))
+            stmt = stmt.where(
+                or_(
+                    col(Event.starts_at) < at,
+                    and_(col(Event.starts_at) == at, col(Event.id) < event_id),
+                )
+            )
         else:
-            stmt = stmt.where(or_(col(Event.starts_at) > at,
-                                  and_(col(Event.starts_at) == at, col(Event.id) > event_id)))
-    order = (col(Event.starts_at).desc(), col(Event.id).desc()) if descending else (
-        col(Event.starts_at).asc(), col(Event.id).asc())
+            stmt = stmt.where(
+                or_(
+                    col(Event.starts_at) > at,
+                    and_(col(Event.starts_at) == at, col(Event.id) > event_id),
+                )
+            )
+    order = (
+        (col(Event.starts_at).desc(), col(Event.id).desc())
+        if descending
+        else (col(Event.starts_at).asc(), col(Event.id).asc())
+    )
     stmt = stmt.order_by(*order).limit(limit)
     return [(e, p) for e, p in (await db.exec(stmt)).all()]
 
@@ -315,8 +350,9 @@ async def add_participant(db: AsyncSession, participant: Participant) -> Partici
 async def participant_for_user(
     db: AsyncSession, event_id: int, user_id: int, *, for_update: bool = False
 ) -> Participant | None:
-    stmt = select(Participant).where(Participant.event_id == event_id,
-                                     Participant.user_id == user_id)
+    stmt = select(Participant).where(
+        Participant.event_id == event_id, Participant.user_id == user_id
+    )
     if for_update:
         stmt = stmt.with_for_update()
     return (await db.exec(stmt)).first()
@@ -351,8 +387,11 @@ async def participants_of_events(
 
 
 async def active_count(db: AsyncSession, event_id: int) -> int:
-    stmt = select(func.count()).select_from(Participant).where(
-        Participant.event_id == event_id, Participant.state == ParticipantState.ACTIVE.value)
+    stmt = (
+        select(func.count())
+        .select_from(Participant)
+        .where(Participant.event_id == event_id, Participant.state == ParticipantState.ACTIVE.value)
+    )
     return int((await db.exec(stmt)).one())
 
 
@@ -388,8 +427,11 @@ async def save_invite_link(db: AsyncSession, link: InviteLink) -> InviteLink:
 
 
 async def invite_links_of_event(db: AsyncSession, event_id: int) -> list[InviteLink]:
-    stmt = (select(InviteLink).where(InviteLink.event_id == event_id)
-            .order_by(col(InviteLink.id).desc()))
+    stmt = (
+        select(InviteLink)
+        .where(InviteLink.event_id == event_id)
+        .order_by(col(InviteLink.id).desc())
+    )
     return list((await db.exec(stmt)).all())
 
 
@@ -420,15 +462,22 @@ def from_cached(cls: type[_RowT], data: dict[str, Any]) -> _RowT:
     return cls.model_construct(**values)
 
 
-async def claim_reminders(db: AsyncSession, now: datetime, horizon: datetime,
-                          skip_locked: bool) -> list[Event]:
+async def claim_reminders(
+    db: AsyncSession, now: datetime, horizon: datetime, skip_locked: bool
+) -> list[Event]:
     """Active events starting within (now, horizon] not yet reminded for that start time;
     marks them reminded (the caller records the domain event in the same transaction)."""
-    stmt = select(Event).where(
-        col(Event.status) == EventStatus.ACTIVE.value,
-        col(Event.starts_at) > now, col(Event.starts_at) <= horizon,
-        or_(col(Event.reminded_for).is_(None), col(Event.reminded_for) != col(Event.starts_at)),
-    ).order_by(col(Event.starts_at)).limit(100)
+    stmt = (
+        select(Event)
+        .where(
+            col(Event.status) == EventStatus.ACTIVE.value,
+            col(Event.starts_at) > now,
+            col(Event.starts_at) <= horizon,
+            or_(col(Event.reminded_for).is_(None), col(Event.reminded_for) != col(Event.starts_at)),
+        )
+        .order_by(col(Event.starts_at))
+        .limit(100)
+    )
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True)
     found = list((await db.exec(stmt)).all())

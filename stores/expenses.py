@@ -18,8 +18,7 @@ def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
 
 def _participant(nullable: bool = False) -> Column:  # type: ignore[type-arg]
     # participants are never deleted while their event exists (they leave or are removed)
-    return Column(BigIntKey, ForeignKey("participants.id", ondelete="CASCADE"),
-                  nullable=nullable)
+    return Column(BigIntKey, ForeignKey("participants.id", ondelete="CASCADE"), nullable=nullable)
 
 
 class Expense(SQLModel, table=True):
@@ -43,8 +42,12 @@ class Expense(SQLModel, table=True):
     category: str = Field(default="OTHER", sa_type=String(24))
     note: str = Field(default="", sa_type=String(1000))
     split_mode: str = Field(sa_type=String(16))
-    created_by_id: int | None = Field(default=None, sa_column=Column(
-        BigIntKey, ForeignKey("participants.id", ondelete="SET NULL"), nullable=True))
+    created_by_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigIntKey, ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     version: int = 1
@@ -57,10 +60,14 @@ class ExpenseShare(SQLModel, table=True):
         CheckConstraint("share_minor >= 0", name="ck_expense_shares_amount"),
     )
 
-    expense_id: int = Field(sa_column=Column(
-        BigIntKey, ForeignKey("expenses.id", ondelete="CASCADE"), primary_key=True))
-    participant_id: int = Field(sa_column=Column(
-        BigIntKey, ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True))
+    expense_id: int = Field(
+        sa_column=Column(BigIntKey, ForeignKey("expenses.id", ondelete="CASCADE"), primary_key=True)
+    )
+    participant_id: int = Field(
+        sa_column=Column(
+            BigIntKey, ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
     share_minor: int = Field(sa_type=BigInteger)
     # what was asked: a weight (SHARES), a percentage, an exact amount; null for EQUAL
     value: str | None = Field(default=None, sa_type=String(32))
@@ -88,13 +95,18 @@ class Settlement(SQLModel, table=True):
     to_id: int = Field(sa_column=_participant())
     amount_minor: int = Field(sa_type=BigInteger)
     currency: str = Field(sa_type=String(3))
-    recorded_by_id: int | None = Field(default=None, sa_column=Column(
-        BigIntKey, ForeignKey("participants.id", ondelete="SET NULL"), nullable=True))
+    recorded_by_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigIntKey, ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
-async def add_expense(db: AsyncSession, expense: Expense,
-                      shares: Sequence[ExpenseShare]) -> Expense:
+async def add_expense(
+    db: AsyncSession, expense: Expense, shares: Sequence[ExpenseShare]
+) -> Expense:
     touch_event(db, expense.event_id)
     db.add(expense)
     await db.flush()
@@ -102,8 +114,9 @@ async def add_expense(db: AsyncSession, expense: Expense,
     return expense
 
 
-async def replace_shares(db: AsyncSession, expense: Expense,
-                         shares: Sequence[ExpenseShare]) -> None:
+async def replace_shares(
+    db: AsyncSession, expense: Expense, shares: Sequence[ExpenseShare]
+) -> None:
     assert expense.id is not None
     touch_event(db, expense.event_id)
     await db.exec(delete(ExpenseShare).where(col(ExpenseShare.expense_id) == expense.id))
@@ -153,18 +166,25 @@ async def add_settlement(db: AsyncSession, settlement: Settlement) -> Settlement
 async def expenses_of_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Expense]:
     if not event_ids:
         return []
-    stmt = (select_plain(Expense).where(col(Expense.event_id).in_(list(event_ids)))
-            .order_by(col(Expense.event_id), col(Expense.spent_at).desc(), col(Expense.id).desc()))
+    stmt = (
+        select_plain(Expense)
+        .where(col(Expense.event_id).in_(list(event_ids)))
+        .order_by(col(Expense.event_id), col(Expense.spent_at).desc(), col(Expense.id).desc())
+    )
     return await plain_rows(db, stmt)
 
 
-async def shares_of_expenses(db: AsyncSession,
-                             expense_ids: Sequence[int]) -> dict[int, list[ExpenseShare]]:
+async def shares_of_expenses(
+    db: AsyncSession, expense_ids: Sequence[int]
+) -> dict[int, list[ExpenseShare]]:
     result: dict[int, list[ExpenseShare]] = {i: [] for i in expense_ids}
     if not expense_ids:
         return result
-    stmt = (select_plain(ExpenseShare).where(col(ExpenseShare.expense_id).in_(list(expense_ids)))
-            .order_by(col(ExpenseShare.expense_id), col(ExpenseShare.position)))
+    stmt = (
+        select_plain(ExpenseShare)
+        .where(col(ExpenseShare.expense_id).in_(list(expense_ids)))
+        .order_by(col(ExpenseShare.expense_id), col(ExpenseShare.position))
+    )
     for share in await plain_rows(db, stmt):
         result[share.expense_id].append(share)
     return result
@@ -173,6 +193,9 @@ async def shares_of_expenses(db: AsyncSession,
 async def settlements_of_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Settlement]:
     if not event_ids:
         return []
-    stmt = (select_plain(Settlement).where(col(Settlement.event_id).in_(list(event_ids)))
-            .order_by(col(Settlement.event_id), col(Settlement.id)))
+    stmt = (
+        select_plain(Settlement)
+        .where(col(Settlement.event_id).in_(list(event_ids)))
+        .order_by(col(Settlement.event_id), col(Settlement.id))
+    )
     return await plain_rows(db, stmt)

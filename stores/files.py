@@ -98,8 +98,11 @@ class FileStore:
     def keys_older_than(self, area: str, cutoff: float) -> set[str]:
         """Keys with a file last changed before `cutoff` (a timestamp)."""
         folder = self.root / area
-        return {p.name.split(".", 1)[0] for p in folder.glob("*/*/*")
-                if p.is_file() and p.stat().st_mtime < cutoff}
+        return {
+            p.name.split(".", 1)[0]
+            for p in folder.glob("*/*/*")
+            if p.is_file() and p.stat().st_mtime < cutoff
+        }
 
     def remove_temp_older_than(self, cutoff: float) -> int:
         removed = 0

@@ -124,11 +124,13 @@ async def invitation_by_id(db: AsyncSession, invitation_id: int) -> Invitation |
     return (await db.exec(stmt)).first()
 
 
-async def invitations_for(db: AsyncSession, user_id: int, email: str,
-                          statuses: Sequence[str] | None) -> list[Invitation]:
+async def invitations_for(
+    db: AsyncSession, user_id: int, email: str, statuses: Sequence[str] | None
+) -> list[Invitation]:
     """Invitations addressed to the user, by account or by their (confirmed) email."""
-    stmt = select(Invitation).where(or_(col(Invitation.invitee_user_id) == user_id,
-                                        col(Invitation.invitee_email) == email))
+    stmt = select(Invitation).where(
+        or_(col(Invitation.invitee_user_id) == user_id, col(Invitation.invitee_email) == email)
+    )
     if statuses:
         stmt = stmt.where(col(Invitation.status).in_(list(statuses)))
     stmt = stmt.order_by(col(Invitation.id).desc()).limit(200)
@@ -138,8 +140,11 @@ async def invitations_for(db: AsyncSession, user_id: int, email: str,
 async def invitations_of_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Invitation]:
     if not event_ids:
         return []
-    stmt = (select(Invitation).where(col(Invitation.event_id).in_(list(event_ids)))
-            .order_by(col(Invitation.id).desc()))
+    stmt = (
+        select(Invitation)
+        .where(col(Invitation.event_id).in_(list(event_ids)))
+        .order_by(col(Invitation.id).desc())
+    )
     return list((await db.exec(stmt)).all())
 
 
@@ -161,10 +166,12 @@ async def join_request_by_id(db: AsyncSession, request_id: int) -> JoinRequest |
     return (await db.exec(stmt)).first()
 
 
-async def join_requests_of_events(db: AsyncSession,
-                                  event_ids: Sequence[int]) -> list[JoinRequest]:
+async def join_requests_of_events(db: AsyncSession, event_ids: Sequence[int]) -> list[JoinRequest]:
     if not event_ids:
         return []
-    stmt = (select(JoinRequest).where(col(JoinRequest.event_id).in_(list(event_ids)))
-            .order_by(col(JoinRequest.id).desc()))
+    stmt = (
+        select(JoinRequest)
+        .where(col(JoinRequest.event_id).in_(list(event_ids)))
+        .order_by(col(JoinRequest.id).desc())
+    )
     return list((await db.exec(stmt)).all())

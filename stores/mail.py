@@ -68,8 +68,12 @@ class Mailer:
                 path = await asyncio.to_thread(self._write_outbox, msg)
                 log.info(
                     "mail written to outbox",
-                    extra={"to": mail.to, "subject": mail.subject, "path": str(path),
-                           "body": mail.body},
+                    extra={
+                        "to": mail.to,
+                        "subject": mail.subject,
+                        "path": str(path),
+                        "body": mail.body,
+                    },
                 )
         except Exception:
             log.exception("mail delivery failed", extra={"to": mail.to, "subject": mail.subject})

@@ -79,8 +79,14 @@ class Media(Document):
         name = "media"
         indexes = [  # noqa: RUF012 - Beanie reads it as a class attribute
             IndexModel([("dedupe_key", pymongo.ASCENDING)], name="dedupe_key", unique=True),
-            IndexModel([("album_id", pymongo.ASCENDING), ("sort_at", pymongo.ASCENDING),
-                        ("_id", pymongo.ASCENDING)], name="album_sorted"),
+            IndexModel(
+                [
+                    ("album_id", pymongo.ASCENDING),
+                    ("sort_at", pymongo.ASCENDING),
+                    ("_id", pymongo.ASCENDING),
+                ],
+                name="album_sorted",
+            ),
             IndexModel([("album_id", pymongo.ASCENDING)], name="album"),
             IndexModel([("event_id", pymongo.ASCENDING)], name="event"),
             IndexModel([("storage_key", pymongo.ASCENDING)], name="storage_key"),
@@ -118,8 +124,14 @@ class MediaComment(Document):
     class Settings:
         name = "media_comments"
         indexes = [  # noqa: RUF012 - Beanie reads it as a class attribute
-            IndexModel([("media_id", pymongo.ASCENDING), ("created_at", pymongo.ASCENDING),
-                        ("_id", pymongo.ASCENDING)], name="media_created"),
+            IndexModel(
+                [
+                    ("media_id", pymongo.ASCENDING),
+                    ("created_at", pymongo.ASCENDING),
+                    ("_id", pymongo.ASCENDING),
+                ],
+                name="media_created",
+            ),
             IndexModel([("media_id", pymongo.ASCENDING)], name="media"),
             IndexModel([("event_id", pymongo.ASCENDING)], name="event"),
         ]
@@ -156,14 +168,15 @@ async def media_by_ids(ids: list[str]) -> list[Media | None]:
     oids = [o for o in (_oid(i) for i in ids) if o is not None]
     if not oids:
         return [None] * len(ids)
-    found = {str(m.id): m for m in await retry_write_conflicts(
-        lambda: Media.find({"_id": {"$in": oids}}).to_list())}
+    found = {
+        str(m.id): m
+        for m in await retry_write_conflicts(lambda: Media.find({"_id": {"$in": oids}}).to_list())
+    }
     return [found.get(i) for i in ids]
 
 
 async def by_dedupe_keys(keys: list[str]) -> dict[str, Media]:
-    found = await retry_write_conflicts(
-        lambda: Media.find({"dedupe_key": {"$in": keys}}).to_list())
+    found = await retry_write_conflicts(lambda: Media.find({"dedupe_key": {"$in": keys}}).to_list())
     return {m.dedupe_key: m for m in found}
 
 
@@ -176,22 +189,26 @@ async def add_media(media: Media) -> Media | None:
     return media
 
 
-async def album_page(album_id: str, *, first: int,
-                     after: tuple[datetime, str] | None) -> list[Media]:
+async def album_page(
+    album_id: str, *, first: int, after: tuple[datetime, str] | None
+) -> list[Media]:
     query: dict[str, Any] = {"album_id": album_id}
     if after is not None:
         at, oid = after
-        query["$or"] = [{"sort_at": {"$gt": at}},
-                        {"sort_at": at, "_id": {"$gt": ObjectId(oid)}}]
+        query["$or"] = [{"sort_at": {"$gt": at}}, {"sort_at": at, "_id": {"$gt": ObjectId(oid)}}]
     order = [("sort_at", SortDirection.ASCENDING), ("_id", SortDirection.ASCENDING)]
-    return await retry_write_conflicts(
-        lambda: Media.find(query).sort(order).limit(first).to_list())
+    return await retry_write_conflicts(lambda: Media.find(query).sort(order).limit(first).to_list())
 
 
 async def album_counts(album_ids: list[str]) -> dict[str, int]:
-    rows = await retry_write_conflicts(lambda: Media.get_pymongo_collection().aggregate(
-        [{"$match": {"album_id": {"$in": album_ids}}},
-         {"$group": {"_id": "$album_id", "n": {"$sum": 1}}}]))
+    rows = await retry_write_conflicts(
+        lambda: Media.get_pymongo_collection().aggregate(
+            [
+                {"$match": {"album_id": {"$in": album_ids}}},
+                {"$group": {"_id": "$album_id", "n": {"$sum": 1}}},
+            ]
+        )
+    )
     return {row["_id"]: int(row["n"]) async for row in rows}
 
 
@@ -203,14 +220,15 @@ async def first_of_album(album_id: str) -> Media | None:
 async def known_storage_keys(keys: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(keys), 500):
-        found.update(await _storage_keys_in(keys[start:start + 500]))
+        found.update(await _storage_keys_in(keys[start : start + 500]))
     return found
 
 
 async def _storage_keys_in(batch: list[str]) -> set[str]:
     collection = Media.get_pymongo_collection()
-    rows: list[dict[str, Any]] = await retry_write_conflicts(lambda: collection.find(
-        {"storage_key": {"$in": batch}}, {"storage_key": 1}).to_list())
+    rows: list[dict[str, Any]] = await retry_write_conflicts(
+        lambda: collection.find({"storage_key": {"$in": batch}}, {"storage_key": 1}).to_list()
+    )
     return {row["storage_key"] for row in rows}
 
 
@@ -219,8 +237,7 @@ async def media_of_event(event_id: int) -> list[Media]:
 
 
 async def set_fields(media: Media, **changes: Any) -> Media:
-    await retry_write_conflicts(lambda: Media.find_one({"_id": media.id}).update(
-        {"$set": changes}))
+    await retry_write_conflicts(lambda: Media.find_one({"_id": media.id}).update({"$set": changes}))
     for name, value in changes.items():
         setattr(media, name, value)
     return media
@@ -228,13 +245,15 @@ async def set_fields(media: Media, **changes: Any) -> Media:
 
 async def move_to_album(media_ids: list[str], album_id: str) -> None:
     oids = [o for o in (_oid(i) for i in media_ids) if o is not None]
-    await retry_write_conflicts(lambda: Media.find({"_id": {"$in": oids}}).update(
-        {"$set": {"album_id": album_id}}))
+    await retry_write_conflicts(
+        lambda: Media.find({"_id": {"$in": oids}}).update({"$set": {"album_id": album_id}})
+    )
 
 
 async def move_album_content(from_album: str, to_album: str) -> None:
-    await retry_write_conflicts(lambda: Media.find({"album_id": from_album}).update(
-        {"$set": {"album_id": to_album}}))
+    await retry_write_conflicts(
+        lambda: Media.find({"album_id": from_album}).update({"$set": {"album_id": to_album}})
+    )
 
 
 async def delete_media(media: Media) -> None:
@@ -242,8 +261,9 @@ async def delete_media(media: Media) -> None:
     media_id = str(media.id)
     await retry_write_conflicts(lambda: MediaComment.find({"media_id": media_id}).delete())
     await retry_write_conflicts(lambda: MediaLike.find({"media_id": media_id}).delete())
-    await retry_write_conflicts(lambda: Album.find({"cover_media_id": media_id}).update(
-        {"$set": {"cover_media_id": None}}))
+    await retry_write_conflicts(
+        lambda: Album.find({"cover_media_id": media_id}).update({"$set": {"cover_media_id": None}})
+    )
     await retry_write_conflicts(lambda: Media.find_one({"_id": media.id}).delete())
 
 
@@ -251,17 +271,32 @@ async def tombstone_media(media: Media, at: datetime) -> bool:
     """Leaves a tombstone where the media was (its files are the caller's); False when it was
     already one. The dedupe key is freed: the same file may be uploaded again."""
     media_id = str(media.id)
-    result = await retry_write_conflicts(lambda: Media.get_pymongo_collection().update_one(
-        {"_id": media.id, "removed_at": None},
-        {"$set": {"removed_at": at, "dedupe_key": f"removed:{media_id}", "variants": [],
-                  "caption": "", "file_name": "", "exif": None, "location": None,
-                  "share_location": False, "like_count": 0, "comment_count": 0}}))
+    result = await retry_write_conflicts(
+        lambda: Media.get_pymongo_collection().update_one(
+            {"_id": media.id, "removed_at": None},
+            {
+                "$set": {
+                    "removed_at": at,
+                    "dedupe_key": f"removed:{media_id}",
+                    "variants": [],
+                    "caption": "",
+                    "file_name": "",
+                    "exif": None,
+                    "location": None,
+                    "share_location": False,
+                    "like_count": 0,
+                    "comment_count": 0,
+                }
+            },
+        )
+    )
     if not result.modified_count:
         return False
     await retry_write_conflicts(lambda: MediaComment.find({"media_id": media_id}).delete())
     await retry_write_conflicts(lambda: MediaLike.find({"media_id": media_id}).delete())
-    await retry_write_conflicts(lambda: Album.find({"cover_media_id": media_id}).update(
-        {"$set": {"cover_media_id": None}}))
+    await retry_write_conflicts(
+        lambda: Album.find({"cover_media_id": media_id}).update({"$set": {"cover_media_id": None}})
+    )
     return True
 
 
@@ -289,8 +324,7 @@ async def default_album(event_id: int) -> Album:
     found = await retry_write_conflicts(lambda: Album.find_one({"key": key}))
     if found is not None:
         return found
-    album = Album(event_id=event_id, key=key, title="Photos", is_default=True,
-                  created_at=utcnow())
+    album = Album(event_id=event_id, key=key, title="Photos", is_default=True, created_at=utcnow())
     try:
         await retry_write_conflicts(album.insert)
         return album
@@ -301,15 +335,28 @@ async def default_album(event_id: int) -> Album:
 
 
 async def albums_of(event_id: int) -> list[Album]:
-    found = await retry_write_conflicts(lambda: Album.find({"event_id": event_id}).sort(
-        [("created_at", SortDirection.ASCENDING), ("_id", SortDirection.ASCENDING)]).to_list())
+    found = await retry_write_conflicts(
+        lambda: (
+            Album.find({"event_id": event_id})
+            .sort([("created_at", SortDirection.ASCENDING), ("_id", SortDirection.ASCENDING)])
+            .to_list()
+        )
+    )
     return sorted(found, key=lambda a: not a.is_default)
 
 
 async def albums_by_ids(ids: list[str]) -> list[Album | None]:
     oids = [o for o in (_oid(i) for i in ids) if o is not None]
-    found = {str(a.id): a for a in await retry_write_conflicts(
-        lambda: Album.find({"_id": {"$in": oids}}).to_list())} if oids else {}
+    found = (
+        {
+            str(a.id): a
+            for a in await retry_write_conflicts(
+                lambda: Album.find({"_id": {"$in": oids}}).to_list()
+            )
+        }
+        if oids
+        else {}
+    )
     return [found.get(i) for i in ids]
 
 
@@ -322,15 +369,17 @@ async def add_album(album: Album) -> Album:
     return album
 
 
-async def update_album(album: Album, expected_version: int | None,
-                       **changes: Any) -> Album | None:
+async def update_album(album: Album, expected_version: int | None, **changes: Any) -> Album | None:
     """None when the album changed since `expected_version` (or was deleted)."""
     query: dict[str, Any] = {"_id": album.id}
     if expected_version is not None:
         query["version"] = expected_version
     collection = Album.get_pymongo_collection()
-    raw = await retry_write_conflicts(lambda: collection.find_one_and_update(
-        query, {"$set": changes, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER))
+    raw = await retry_write_conflicts(
+        lambda: collection.find_one_and_update(
+            query, {"$set": changes, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER
+        )
+    )
     return Album.model_validate(raw) if raw is not None else None
 
 
@@ -341,16 +390,20 @@ async def delete_album(album: Album) -> None:
 # --- comments and likes ------------------------------------------------------------------------
 
 
-async def comments_page(media_id: str, *, first: int,
-                        after: tuple[datetime, str] | None) -> list[MediaComment]:
+async def comments_page(
+    media_id: str, *, first: int, after: tuple[datetime, str] | None
+) -> list[MediaComment]:
     query: dict[str, Any] = {"media_id": media_id}
     if after is not None:
         at, oid = after
-        query["$or"] = [{"created_at": {"$gt": at}},
-                        {"created_at": at, "_id": {"$gt": ObjectId(oid)}}]
+        query["$or"] = [
+            {"created_at": {"$gt": at}},
+            {"created_at": at, "_id": {"$gt": ObjectId(oid)}},
+        ]
     order = [("created_at", SortDirection.ASCENDING), ("_id", SortDirection.ASCENDING)]
     return await retry_write_conflicts(
-        lambda: MediaComment.find(query).sort(order).limit(first).to_list())
+        lambda: MediaComment.find(query).sort(order).limit(first).to_list()
+    )
 
 
 async def comment_by_id(comment_id: str) -> MediaComment | None:
@@ -362,8 +415,16 @@ async def comment_by_id(comment_id: str) -> MediaComment | None:
 
 async def comments_by_ids(ids: list[str]) -> list[MediaComment | None]:
     oids = [o for o in (_oid(i) for i in ids) if o is not None]
-    found = {str(c.id): c for c in await retry_write_conflicts(
-        lambda: MediaComment.find({"_id": {"$in": oids}}).to_list())} if oids else {}
+    found = (
+        {
+            str(c.id): c
+            for c in await retry_write_conflicts(
+                lambda: MediaComment.find({"_id": {"$in": oids}}).to_list()
+            )
+        }
+        if oids
+        else {}
+    )
     return [found.get(i) for i in ids]
 
 
@@ -374,30 +435,38 @@ async def add_comment(comment: MediaComment) -> MediaComment:
 
 
 async def edit_comment(comment: MediaComment, body: str, at: datetime) -> MediaComment:
-    await retry_write_conflicts(lambda: MediaComment.find_one({"_id": comment.id}).update(
-        {"$set": {"body": body, "edited_at": at}}))
+    await retry_write_conflicts(
+        lambda: MediaComment.find_one({"_id": comment.id}).update(
+            {"$set": {"body": body, "edited_at": at}}
+        )
+    )
     comment.body, comment.edited_at = body, at
     return comment
 
 
 async def tombstone_comment(comment: MediaComment, at: datetime) -> bool:
     """Keeps the comment in its thread without its text; False when it was already one."""
-    result = await retry_write_conflicts(lambda: MediaComment.get_pymongo_collection().update_one(
-        {"_id": comment.id, "removed_at": None}, {"$set": {"removed_at": at, "body": ""}}))
+    result = await retry_write_conflicts(
+        lambda: MediaComment.get_pymongo_collection().update_one(
+            {"_id": comment.id, "removed_at": None}, {"$set": {"removed_at": at, "body": ""}}
+        )
+    )
     return bool(result.modified_count)
 
 
 async def delete_comment(comment: MediaComment) -> None:
     result = await retry_write_conflicts(
-        lambda: MediaComment.get_pymongo_collection().delete_one({"_id": comment.id}))
+        lambda: MediaComment.get_pymongo_collection().delete_one({"_id": comment.id})
+    )
     if result.deleted_count:
         await _bump(comment.media_id, "comment_count", -1)
 
 
 async def _bump(media_id: str, counter: str, by: int) -> None:
     oid = _oid(media_id)
-    await retry_write_conflicts(lambda: Media.get_pymongo_collection().update_one(
-        {"_id": oid}, {"$inc": {counter: by}}))
+    await retry_write_conflicts(
+        lambda: Media.get_pymongo_collection().update_one({"_id": oid}, {"$inc": {counter: by}})
+    )
 
 
 def like_key(media_id: str, user_id: int) -> str:
@@ -407,8 +476,9 @@ def like_key(media_id: str, user_id: int) -> str:
 async def add_like(media: Media, user_id: int) -> bool:
     """True when this added the like (False: it was there)."""
     media_id = str(media.id)
-    like = MediaLike(key=like_key(media_id, user_id), media_id=media_id,
-                     event_id=media.event_id, user_id=user_id)
+    like = MediaLike(
+        key=like_key(media_id, user_id), media_id=media_id, event_id=media.event_id, user_id=user_id
+    )
     try:
         await retry_write_conflicts(like.insert)
     except DuplicateKeyError:
@@ -419,8 +489,9 @@ async def add_like(media: Media, user_id: int) -> bool:
 
 async def remove_like(media: Media, user_id: int) -> bool:
     media_id = str(media.id)
-    result = await retry_write_conflicts(lambda: MediaLike.get_pymongo_collection().delete_one(
-        {"key": like_key(media_id, user_id)}))
+    result = await retry_write_conflicts(
+        lambda: MediaLike.get_pymongo_collection().delete_one({"key": like_key(media_id, user_id)})
+    )
     if not result.deleted_count:
         return False
     await _bump(media_id, "like_count", -1)
@@ -429,8 +500,7 @@ async def remove_like(media: Media, user_id: int) -> bool:
 
 async def liked_by(user_id: int, media_ids: list[str]) -> set[str]:
     keys = [like_key(m, user_id) for m in media_ids]
-    found = await retry_write_conflicts(
-        lambda: MediaLike.find({"key": {"$in": keys}}).to_list())
+    found = await retry_write_conflicts(lambda: MediaLike.find({"key": {"$in": keys}}).to_list())
     return {like.media_id for like in found}
 
 
@@ -443,8 +513,11 @@ async def change_usage(owner: str, by: int) -> int:
 
     async def bump() -> dict[str, Any] | None:
         found: dict[str, Any] | None = await collection.find_one_and_update(
-            {"_id": owner}, {"$inc": {"bytes": by}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
+            {"_id": owner},
+            {"$inc": {"bytes": by}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
         return found
 
     found = await retry_write_conflicts(bump)
@@ -465,4 +538,5 @@ async def forget_usage(owner: str) -> None:
 async def count_since(since: datetime) -> int:
     """How many were created since then (for the admin statistics)."""
     return await retry_write_conflicts(
-        lambda: Media.get_pymongo_collection().count_documents({"created_at": {"$gte": since}}))
+        lambda: Media.get_pymongo_collection().count_documents({"created_at": {"$gte": since}})
+    )

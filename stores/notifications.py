@@ -43,8 +43,10 @@ class Notification(Document):
         name = "notifications"
         indexes = [  # noqa: RUF012 - Beanie reads it as a class attribute
             IndexModel([("user_id", pymongo.ASCENDING)], name="user"),
-            IndexModel([("user_id", pymongo.ASCENDING), ("updated_at", pymongo.DESCENDING)],
-                       name="user_updated"),
+            IndexModel(
+                [("user_id", pymongo.ASCENDING), ("updated_at", pymongo.DESCENDING)],
+                name="user_updated",
+            ),
             IndexModel([("group_key", pymongo.ASCENDING)], name="group"),
             IndexModel([("email_state", pymongo.ASCENDING)], name="email_state"),
         ]
@@ -73,20 +75,41 @@ async def already_from(user_id: int, source: int) -> bool:
     return found is not None
 
 
-async def merge_into_group(group_key: str, since: datetime, source: int, now: datetime,
-                           title: str, body: str, actor_user_id: int | None,
-                           actor_name: str | None) -> Notification | None:
+async def merge_into_group(
+    group_key: str,
+    since: datetime,
+    source: int,
+    now: datetime,
+    title: str,
+    body: str,
+    actor_user_id: int | None,
+    actor_name: str | None,
+) -> Notification | None:
     """Adds `source` to the unread notification of the group updated since `since`."""
     collection = Notification.get_pymongo_collection()
 
     async def write() -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await collection.find_one_and_update(
-            {"group_key": group_key, "read_at": None, "archived_at": None,
-             "updated_at": {"$gte": since}, "sources": {"$nin": [source]}},
-            {"$inc": {"occurrences": 1}, "$push": {"sources": source},
-             "$set": {"updated_at": now, "title": title, "body": body,
-                      "actor_user_id": actor_user_id, "actor_name": actor_name}},
-            return_document=ReturnDocument.AFTER)
+            {
+                "group_key": group_key,
+                "read_at": None,
+                "archived_at": None,
+                "updated_at": {"$gte": since},
+                "sources": {"$nin": [source]},
+            },
+            {
+                "$inc": {"occurrences": 1},
+                "$push": {"sources": source},
+                "$set": {
+                    "updated_at": now,
+                    "title": title,
+                    "body": body,
+                    "actor_user_id": actor_user_id,
+                    "actor_name": actor_name,
+                },
+            },
+            return_document=ReturnDocument.AFTER,
+        )
         return doc
 
     found = await retry_write_conflicts(write)
@@ -98,22 +121,26 @@ async def add(notification: Notification) -> Notification:
     return notification
 
 
-async def page(user_id: int, *, first: int, before: tuple[datetime, str] | None,
-               unread_only: bool) -> list[Notification]:
+async def page(
+    user_id: int, *, first: int, before: tuple[datetime, str] | None, unread_only: bool
+) -> list[Notification]:
     query: dict[str, Any] = {"user_id": user_id, "archived_at": None}
     if unread_only:
         query["read_at"] = None
     if before is not None:
         at, oid = before
-        query["$or"] = [{"updated_at": {"$lt": at}},
-                        {"updated_at": at, "_id": {"$lt": PydanticObjectId(oid)}}]
+        query["$or"] = [
+            {"updated_at": {"$lt": at}},
+            {"updated_at": at, "_id": {"$lt": PydanticObjectId(oid)}},
+        ]
     order = [("updated_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)]
     return await Notification.find(query).sort(order).limit(first).to_list()
 
 
 async def unread_count(user_id: int) -> int:
     return await Notification.find(
-        {"user_id": user_id, "read_at": None, "archived_at": None}).count()
+        {"user_id": user_id, "read_at": None, "archived_at": None}
+    ).count()
 
 
 async def by_ids(user_id: int, ids: list[str]) -> list[Notification]:
@@ -128,8 +155,8 @@ async def mark_read(user_id: int, ids: list[str] | None, now: datetime) -> None:
     if ids is not None:
         query["_id"] = {"$in": [PydanticObjectId(i) for i in ids if PydanticObjectId.is_valid(i)]}
     await retry_write_conflicts(
-        lambda: Notification.get_pymongo_collection().update_many(
-            query, {"$set": {"read_at": now}}))
+        lambda: Notification.get_pymongo_collection().update_many(query, {"$set": {"read_at": now}})
+    )
 
 
 async def archive(user_id: int, notification_id: str, now: datetime) -> Notification | None:
@@ -140,11 +167,15 @@ async def archive(user_id: int, notification_id: str, now: datetime) -> Notifica
     async def write() -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await collection.find_one_and_update(
             {"_id": PydanticObjectId(notification_id), "user_id": user_id},
-            {"$set": {"archived_at": now}}, return_document=ReturnDocument.AFTER)
+            {"$set": {"archived_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
         if doc is not None and doc.get("read_at") is None:
             doc = await collection.find_one_and_update(
-                {"_id": doc["_id"]}, {"$set": {"read_at": now}},
-                return_document=ReturnDocument.AFTER)
+                {"_id": doc["_id"]},
+                {"$set": {"read_at": now}},
+                return_document=ReturnDocument.AFTER,
+            )
         return doc
 
     found = await retry_write_conflicts(write)
@@ -152,16 +183,20 @@ async def archive(user_id: int, notification_id: str, now: datetime) -> Notifica
 
 
 async def emails_due(now: datetime, limit: int = 100) -> list[Notification]:
-    return await Notification.find(
-        {"email_state": "PENDING", "email_due_at": {"$lte": now}}).limit(limit).to_list()
+    return (
+        await Notification.find({"email_state": "PENDING", "email_due_at": {"$lte": now}})
+        .limit(limit)
+        .to_list()
+    )
 
 
 async def claim_email(notification_id: Any) -> bool:
     """PENDING → SENT once (two senders never send the same mail twice)."""
     result = await retry_write_conflicts(
         lambda: Notification.get_pymongo_collection().update_one(
-            {"_id": notification_id, "email_state": "PENDING"},
-            {"$set": {"email_state": "SENT"}}))
+            {"_id": notification_id, "email_state": "PENDING"}, {"$set": {"email_state": "SENT"}}
+        )
+    )
     return bool(result.modified_count)
 
 
@@ -176,4 +211,5 @@ async def save_preferences(prefs: NotificationPreferences) -> None:
 async def delete_user_notifications(user_id: int) -> None:
     await retry_write_conflicts(lambda: Notification.find({"user_id": user_id}).delete())
     await retry_write_conflicts(
-        lambda: NotificationPreferences.find({"_id": str(user_id)}).delete())
+        lambda: NotificationPreferences.find({"_id": str(user_id)}).delete()
+    )

@@ -35,37 +35,54 @@ class OutboxEvent(SQLModel, table=True):
     aggregate_id: int = Field(sa_type=BigIntKey)
     actor_user_id: int | None = Field(default=None, sa_type=BigIntKey)
     payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow,
-                                 sa_column=Column(UTCDateTime(), nullable=False))
-    available_at: datetime = Field(default_factory=utcnow,
-                                   sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    available_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_type=String(500))
     claimed_by: str | None = Field(default=None, sa_type=String(64))
-    claimed_until: datetime | None = Field(default=None,
-                                           sa_column=Column(UTCDateTime(), nullable=True))
-    handled_at: datetime | None = Field(default=None,
-                                        sa_column=Column(UTCDateTime(), nullable=True))
+    claimed_until: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    handled_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
 
 
-def emit(db: AsyncSession, event_type: str, aggregate_type: str, aggregate_id: int,
-         payload: str, actor_user_id: int | None = None) -> OutboxEvent:
+def emit(
+    db: AsyncSession,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id: int,
+    payload: str,
+    actor_user_id: int | None = None,
+) -> OutboxEvent:
     """Adds a domain event to the unit of work (committed with it, or not at all)."""
-    row = OutboxEvent(event_type=event_type, aggregate_type=aggregate_type,
-                      aggregate_id=aggregate_id, payload=payload, actor_user_id=actor_user_id)
+    row = OutboxEvent(
+        event_type=event_type,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        payload=payload,
+        actor_user_id=actor_user_id,
+    )
     db.add(row)
     db.info[OUTBOX_WRITTEN] = True
     return row
 
 
-async def claim(db: AsyncSession, worker: str, limit: int, lease: timedelta,
-                skip_locked: bool) -> list[OutboxEvent]:
+async def claim(
+    db: AsyncSession, worker: str, limit: int, lease: timedelta, skip_locked: bool
+) -> list[OutboxEvent]:
     """Leases up to `limit` pending rows, oldest first, keeping per-aggregate order."""
     now = utcnow()
-    claimable = and_(col(OutboxEvent.handled_at).is_(None),
-                     col(OutboxEvent.available_at) <= now,
-                     or_(col(OutboxEvent.claimed_until).is_(None),
-                         col(OutboxEvent.claimed_until) < now))
+    claimable = and_(
+        col(OutboxEvent.handled_at).is_(None),
+        col(OutboxEvent.available_at) <= now,
+        or_(col(OutboxEvent.claimed_until).is_(None), col(OutboxEvent.claimed_until) < now),
+    )
     stmt = select(OutboxEvent).where(claimable).order_by(col(OutboxEvent.id)).limit(limit)
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True)
@@ -73,11 +90,19 @@ async def claim(db: AsyncSession, worker: str, limit: int, lease: timedelta,
     if not candidates:
         return []
     aggregates = {(r.aggregate_type, r.aggregate_id) for r in candidates}
-    pending = select(OutboxEvent.aggregate_type, OutboxEvent.aggregate_id, OutboxEvent.id).where(
-        col(OutboxEvent.handled_at).is_(None),
-        or_(*(and_(col(OutboxEvent.aggregate_type) == t, col(OutboxEvent.aggregate_id) == i)
-              for t, i in aggregates)),
-    ).order_by(col(OutboxEvent.id))
+    pending = (
+        select(OutboxEvent.aggregate_type, OutboxEvent.aggregate_id, OutboxEvent.id)
+        .where(
+            col(OutboxEvent.handled_at).is_(None),
+            or_(
+                *(
+                    and_(col(OutboxEvent.aggregate_type) == t, col(OutboxEvent.aggregate_id) == i)
+                    for t, i in aggregates
+                )
+            ),
+        )
+        .order_by(col(OutboxEvent.id))
+    )
     queue: dict[tuple[str, int], list[int]] = {}
     for t, i, row_id in (await db.exec(pending)).all():
         queue.setdefault((t, i), []).append(int(row_id or 0))
@@ -90,9 +115,11 @@ async def claim(db: AsyncSession, worker: str, limit: int, lease: timedelta,
             taken.append(by_id[row_id])
     taken.sort(key=lambda r: r.id or 0)
     if taken:
-        await db.exec(update(OutboxEvent).where(
-            col(OutboxEvent.id).in_([r.id for r in taken])
-        ).values(claimed_by=worker, claimed_until=now + lease))
+        await db.exec(
+            update(OutboxEvent)
+            .where(col(OutboxEvent.id).in_([r.id for r in taken]))
+            .values(claimed_by=worker, claimed_until=now + lease)
+        )
     return taken
 
 
@@ -100,32 +127,54 @@ async def mark_handled(db: AsyncSession, ids: Sequence[int], worker: str) -> int
     """Marks rows handled if this worker still holds them; returns how many."""
     if not ids:
         return 0
-    result: Any = await db.exec(update(OutboxEvent).where(
-        col(OutboxEvent.id).in_(list(ids)), col(OutboxEvent.claimed_by) == worker,
-        col(OutboxEvent.handled_at).is_(None),
-    ).values(handled_at=utcnow(), claimed_until=None))
+    result: Any = await db.exec(
+        update(OutboxEvent)
+        .where(
+            col(OutboxEvent.id).in_(list(ids)),
+            col(OutboxEvent.claimed_by) == worker,
+            col(OutboxEvent.handled_at).is_(None),
+        )
+        .values(handled_at=utcnow(), claimed_until=None)
+    )
     return int(result.rowcount or 0)
 
 
-async def mark_failed(db: AsyncSession, row_id: int, worker: str, error: str,
-                      retry_at: datetime) -> None:
-    await db.exec(update(OutboxEvent).where(
-        col(OutboxEvent.id) == row_id, col(OutboxEvent.claimed_by) == worker,
-    ).values(attempts=OutboxEvent.attempts + 1, last_error=error[:500], available_at=retry_at,
-             claimed_until=None, claimed_by=None))
+async def mark_failed(
+    db: AsyncSession, row_id: int, worker: str, error: str, retry_at: datetime
+) -> None:
+    await db.exec(
+        update(OutboxEvent)
+        .where(
+            col(OutboxEvent.id) == row_id,
+            col(OutboxEvent.claimed_by) == worker,
+        )
+        .values(
+            attempts=OutboxEvent.attempts + 1,
+            last_error=error[:500],
+            available_at=retry_at,
+            claimed_until=None,
+            claimed_by=None,
+        )
+    )
 
 
 async def release(db: AsyncSession, ids: Sequence[int], worker: str) -> None:
     """Gives rows back unhandled (held back behind a failed one of their aggregate)."""
     if ids:
-        await db.exec(update(OutboxEvent).where(
-            col(OutboxEvent.id).in_(list(ids)), col(OutboxEvent.claimed_by) == worker,
-        ).values(claimed_until=None, claimed_by=None))
+        await db.exec(
+            update(OutboxEvent)
+            .where(
+                col(OutboxEvent.id).in_(list(ids)),
+                col(OutboxEvent.claimed_by) == worker,
+            )
+            .values(claimed_until=None, claimed_by=None)
+        )
 
 
 async def pending_count(db: AsyncSession) -> int:
-    stmt = select(func.count()).select_from(OutboxEvent).where(
-        col(OutboxEvent.handled_at).is_(None))
+    stmt = (
+        select(func.count()).select_from(OutboxEvent).where(col(OutboxEvent.handled_at).is_(None))
+    )
     return int((await db.exec(stmt)).one())
 
 
@@ -142,9 +191,18 @@ async def last_id(db: AsyncSession) -> int:
 
 async def purge_handled(db: AsyncSession, before: datetime, limit: int = 5000) -> int:
     """Deletes handled rows older than `before` (the outbox is a queue, not an archive)."""
-    ids = list((await db.exec(select(OutboxEvent.id).where(
-        col(OutboxEvent.handled_at).is_not(None), col(OutboxEvent.handled_at) < before,
-    ).limit(limit))).all())
+    ids = list(
+        (
+            await db.exec(
+                select(OutboxEvent.id)
+                .where(
+                    col(OutboxEvent.handled_at).is_not(None),
+                    col(OutboxEvent.handled_at) < before,
+                )
+                .limit(limit)
+            )
+        ).all()
+    )
     if ids:
         await db.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(ids)))
     return len(ids)

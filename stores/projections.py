@@ -79,8 +79,9 @@ class ActivityEntry(Document):
         name = "activity"
         indexes = [  # noqa: RUF012 - Beanie reads it as a class attribute
             IndexModel([("event_id", pymongo.ASCENDING)], name="event_id"),
-            IndexModel([("event_id", pymongo.ASCENDING), ("seq", pymongo.DESCENDING)],
-                       name="event_seq"),
+            IndexModel(
+                [("event_id", pymongo.ASCENDING), ("seq", pymongo.DESCENDING)], name="event_seq"
+            ),
         ]
 
 
@@ -95,8 +96,8 @@ async def put_snapshot(doc: UserSnapshot | EventSnapshot) -> bool:
     async def write() -> bool:
         collection = model.get_pymongo_collection()
         result = await collection.update_one(
-            {"_id": doc.id, "source_version": {"$lt": doc.source_version}},
-            {"$set": values})
+            {"_id": doc.id, "source_version": {"$lt": doc.source_version}}, {"$set": values}
+        )
         if result.matched_count:
             return True
         try:
@@ -110,6 +111,7 @@ async def put_snapshot(doc: UserSnapshot | EventSnapshot) -> bool:
 
 async def add_activity(entry: ActivityEntry) -> bool:
     """Inserts the entry once (a second delivery of the same outbox row is a no-op)."""
+
     async def write() -> bool:
         try:
             await entry.insert()
@@ -120,8 +122,9 @@ async def add_activity(entry: ActivityEntry) -> bool:
     return await retry_write_conflicts(write)
 
 
-async def activity_page(event_id: int, *, first: int, before_seq: int | None
-                        ) -> list[ActivityEntry]:
+async def activity_page(
+    event_id: int, *, first: int, before_seq: int | None
+) -> list[ActivityEntry]:
     query: dict[str, Any] = {"event_id": event_id}
     if before_seq is not None:
         query["seq"] = {"$lt": before_seq}

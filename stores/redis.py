@@ -122,8 +122,13 @@ class ChannelListener:
     """A task handing each message of one broadcast channel to `handle`, from `start()` (which
     returns once subscribed) until `close()`."""
 
-    def __init__(self, broadcast: Broadcast, channel: str,
-                 handle: Callable[[dict[str, Any]], None], name: str) -> None:
+    def __init__(
+        self,
+        broadcast: Broadcast,
+        channel: str,
+        handle: Callable[[dict[str, Any]], None],
+        name: str,
+    ) -> None:
         self._broadcast = broadcast
         self._channel = channel
         self._handle = handle
@@ -288,5 +293,6 @@ class Versions:
                     pipe.incr(key("ver", self._area, i))
                 await pipe.execute()
         except RedisError:
-            log.warning("version bump failed; cached copies expire by their TTL",
-                        extra={"area": self._area})
+            log.warning(
+                "version bump failed; cached copies expire by their TTL", extra={"area": self._area}
+            )

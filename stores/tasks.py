@@ -24,8 +24,7 @@ def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
 
 
 def _participant_ref(nullable: bool = True) -> Column:  # type: ignore[type-arg]
-    return Column(BigIntKey, ForeignKey("participants.id", ondelete="SET NULL"),
-                  nullable=nullable)
+    return Column(BigIntKey, ForeignKey("participants.id", ondelete="SET NULL"), nullable=nullable)
 
 
 class Task(SQLModel, table=True):
@@ -60,12 +59,12 @@ class TaskAssignee(SQLModel, table=True):
     __table_args__ = (Index("ix_task_assignees_participant", "participant_id"),)
 
     task_id: int = Field(
-        sa_column=Column(BigIntKey, ForeignKey("tasks.id", ondelete="CASCADE"),
-                         primary_key=True)
+        sa_column=Column(BigIntKey, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     )
     participant_id: int = Field(
-        sa_column=Column(BigIntKey, ForeignKey("participants.id", ondelete="CASCADE"),
-                         primary_key=True)
+        sa_column=Column(
+            BigIntKey, ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+        )
     )
 
 
@@ -120,8 +119,11 @@ async def assignee_ids(db: AsyncSession, task_ids: Sequence[int]) -> dict[int, l
     result: dict[int, list[int]] = {i: [] for i in task_ids}
     if not task_ids:
         return result
-    stmt = (select_plain(TaskAssignee).where(col(TaskAssignee.task_id).in_(list(task_ids)))
-            .order_by(col(TaskAssignee.task_id), col(TaskAssignee.participant_id)))
+    stmt = (
+        select_plain(TaskAssignee)
+        .where(col(TaskAssignee.task_id).in_(list(task_ids)))
+        .order_by(col(TaskAssignee.task_id), col(TaskAssignee.participant_id))
+    )
     for row in await plain_rows(db, stmt):
         result[row.task_id].append(row.participant_id)
     return result
@@ -130,6 +132,9 @@ async def assignee_ids(db: AsyncSession, task_ids: Sequence[int]) -> dict[int, l
 async def tasks_of_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Task]:
     if not event_ids:
         return []
-    stmt = (select_plain(Task).where(col(Task.event_id).in_(list(event_ids)))
-            .order_by(col(Task.event_id), col(Task.id)))
+    stmt = (
+        select_plain(Task)
+        .where(col(Task.event_id).in_(list(event_ids)))
+        .order_by(col(Task.event_id), col(Task.id))
+    )
     return await plain_rows(db, stmt)

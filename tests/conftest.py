@@ -93,8 +93,9 @@ def mailbox() -> Any:
 
 
 @pytest.fixture(scope="session")
-async def settings(tmp_path_factory: pytest.TempPathFactory, mailbox: MailBox,
-                   request: pytest.FixtureRequest) -> Settings:
+async def settings(
+    tmp_path_factory: pytest.TempPathFactory, mailbox: MailBox, request: pytest.FixtureRequest
+) -> Settings:
     root = tmp_path_factory.mktemp("iven")
     values: dict[str, Any] = {
         "var_dir": root / "var",
@@ -138,11 +139,20 @@ class RunningServer:
         return self.app.state.deps  # type: ignore[no-any-return]
 
 
-async def start_server(settings: Settings) -> tuple[RunningServer, uvicorn.Server, asyncio.Task[None]]:
+async def start_server(
+    settings: Settings,
+) -> tuple[RunningServer, uvicorn.Server, asyncio.Task[None]]:
     app = create_app(settings)
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                            ws="websockets-sansio", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        ws="websockets-sansio",
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(400):
@@ -227,22 +237,37 @@ class Accounts:
         self.deps = deps
         self.count = 0
 
-    async def register(self, username: str | None = None, email: str | None = None,
-                       password: str = "correct-horse-9", **extra: Any) -> dict[str, Any]:
+    async def register(
+        self,
+        username: str | None = None,
+        email: str | None = None,
+        password: str = "correct-horse-9",
+        **extra: Any,
+    ) -> dict[str, Any]:
         self.count += 1
         username = username or f"user{self.count}_{uuid.uuid4().hex[:6]}"
         email = email or f"{username}@example.com"
         result = await self.api.execute(
             """mutation($input: RegisterInput!) { register(input: $input) {
                  user { id username } errors { code field message } } }""",
-            {"input": {"username": username, "email": email, "password": password,
-                       "firstName": extra.get("first_name", "Test"),
-                       "lastName": extra.get("last_name", "User")}},
+            {
+                "input": {
+                    "username": username,
+                    "email": email,
+                    "password": password,
+                    "firstName": extra.get("first_name", "Test"),
+                    "lastName": extra.get("last_name", "User"),
+                }
+            },
         )
         payload = result["data"]["register"]
         assert payload["errors"] == [], payload
-        return {"username": username, "email": email.lower(), "password": password,
-                "id": payload["user"]["id"]}
+        return {
+            "username": username,
+            "email": email.lower(),
+            "password": password,
+            "id": payload["user"]["id"],
+        }
 
     async def code_for(self, email: str, subject: str = "confirmation code", count: int = 1) -> str:
         mail = await self.mailbox.wait_for(email, subject, count=count)
@@ -270,8 +295,9 @@ class Accounts:
     async def admin(self, **kwargs: Any) -> dict[str, Any]:
         """A signed-in admin (a confirmed user promoted like `iven-gql create-admin` does)."""
         account = await self.user(**kwargs)
-        await accounts_uc.create_admin(self.deps, email=account["email"],
-                                       username=account["username"], password="unused")
+        await accounts_uc.create_admin(
+            self.deps, email=account["email"], username=account["username"], password="unused"
+        )
         return account
 
     async def login(self, email: str, password: str, user_agent: str = "pytest") -> dict[str, Any]:
@@ -328,14 +354,20 @@ class Events:
         self.api = api
 
     async def create(self, token: str, **over: Any) -> dict[str, Any]:
-        data = {"title": "Picnic", "startsAt": "2030-06-01T12:00:00+02:00",
-                "endsAt": "2030-06-01T18:00:00+02:00", "currency": "EUR",
-                "timezone": "Europe/Paris"}
+        data = {
+            "title": "Picnic",
+            "startsAt": "2030-06-01T12:00:00+02:00",
+            "endsAt": "2030-06-01T18:00:00+02:00",
+            "currency": "EUR",
+            "timezone": "Europe/Paris",
+        }
         data.update(over)
         result = await self.api.execute(
             f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
                  event {{ {EVENT_FIELDS} }} errors {{ code field message }} }} }}""",
-            {"input": data}, token=token)
+            {"input": data},
+            token=token,
+        )
         payload = result["data"]["createEvent"]
         assert payload["errors"] == [], payload
         return payload["event"]  # type: ignore[no-any-return]
@@ -343,8 +375,10 @@ class Events:
     async def link(self, token: str, event_id: str, **over: Any) -> str:
         result = await self.api.execute(
             """mutation($input: CreateInviteLinkInput!) { createInviteLink(input: $input) {
-                 token errors { code } } }""", {"input": {"eventId": event_id, **over}},
-            token=token)
+                 token errors { code } } }""",
+            {"input": {"eventId": event_id, **over}},
+            token=token,
+        )
         payload = result["data"]["createInviteLink"]
         assert payload["errors"] == [], payload
         return payload["token"]  # type: ignore[no-any-return]
@@ -352,11 +386,15 @@ class Events:
     async def join(self, token: str, link: str) -> dict[str, Any]:
         result = await self.api.execute(
             """mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
-                 participant { id role state } errors { code } } }""", {"t": link}, token=token)
+                 participant { id role state } errors { code } } }""",
+            {"t": link},
+            token=token,
+        )
         return result["data"]["joinWithInviteLink"]  # type: ignore[no-any-return]
 
-    async def add(self, owner_token: str, event_id: str, user: dict[str, Any],
-                  role: str = "PARTICIPANT") -> str:
+    async def add(
+        self, owner_token: str, event_id: str, user: dict[str, Any], role: str = "PARTICIPANT"
+    ) -> str:
         """Adds `user` to the event with `role`; returns their participant id."""
         link = await self.link(owner_token, event_id, role=role)
         payload = await self.join(user["token"], link)

@@ -23,8 +23,9 @@ def assert_error(result: dict[str, Any], code: str) -> dict[str, Any]:
     return errors[codes.index(code)]  # type: ignore[no-any-return]
 
 
-def assert_payload_error(payload: dict[str, Any], code: str,
-                         field: list[str] | None = None) -> dict[str, Any]:
+def assert_payload_error(
+    payload: dict[str, Any], code: str, field: list[str] | None = None
+) -> dict[str, Any]:
     codes = [e["code"] for e in payload["errors"]]
     assert code in codes, f"expected {code}, got {payload['errors']}"
     error = payload["errors"][codes.index(code)]
@@ -38,26 +39,41 @@ class GraphQLClient:
         self.http = http
         self.ws_url = ws_url
 
-    async def execute(self, query: str, variables: dict[str, Any] | None = None, *,
-                      token: str | None = None, headers: dict[str, str] | None = None,
-                      operation_name: str | None = None) -> dict[str, Any]:
-        response = await self.post({"query": query, "variables": variables or {},
-                                    "operationName": operation_name},
-                                   token=token, headers=headers)
+    async def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        operation_name: str | None = None,
+    ) -> dict[str, Any]:
+        response = await self.post(
+            {"query": query, "variables": variables or {}, "operationName": operation_name},
+            token=token,
+            headers=headers,
+        )
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
-    async def post(self, body: Any, *, token: str | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post(
+        self, body: Any, *, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         all_headers = dict(headers or {})
         if token:
             all_headers["authorization"] = f"Bearer {token}"
         return await self.http.post("/graphql", json=body, headers=all_headers)
 
-    async def upload(self, query: str, variables: dict[str, Any],
-                     files: dict[str, tuple[str, bytes, str]], *, token: str | None = None,
-                     headers: dict[str, str] | None = None,
-                     csrf: bool = True) -> httpx.Response:
+    async def upload(
+        self,
+        query: str,
+        variables: dict[str, Any],
+        files: dict[str, tuple[str, bytes, str]],
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        csrf: bool = True,
+    ) -> httpx.Response:
         """A GraphQL multipart request (the spec apollo-upload-client follows): `files` maps a
         variable path ("variables.input.files.0") to (file name, content, declared type)."""
         all_headers = dict(headers or {})
@@ -66,8 +82,10 @@ class GraphQLClient:
         if token:
             all_headers["authorization"] = f"Bearer {token}"
         paths = list(files)
-        data = {"operations": json.dumps({"query": query, "variables": variables}),
-                "map": json.dumps({str(i): [p] for i, p in enumerate(paths)})}
+        data = {
+            "operations": json.dumps({"query": query, "variables": variables}),
+            "map": json.dumps({str(i): [p] for i, p in enumerate(paths)}),
+        }
         parts = {str(i): files[p] for i, p in enumerate(paths)}
         return await self.http.post("/graphql", data=data, files=parts, headers=all_headers)
 
@@ -94,8 +112,13 @@ class WsSession:
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
         self._next_id += 1
         op_id = str(self._next_id)
-        await self.send({"id": op_id, "type": "subscribe",
-                         "payload": {"query": query, "variables": variables or {}}})
+        await self.send(
+            {
+                "id": op_id,
+                "type": "subscribe",
+                "payload": {"query": query, "variables": variables or {}},
+            }
+        )
         return op_id
 
     async def closed_with(self, timeout: float = 5.0) -> int | None:
@@ -121,11 +144,13 @@ class MailBox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content)
         body = msg.get_payload(decode=True)
-        self.messages.append({
-            "to": [r.lower() for r in envelope.rcpt_tos],
-            "subject": msg["Subject"],
-            "body": body.decode() if isinstance(body, bytes) else str(body),
-        })
+        self.messages.append(
+            {
+                "to": [r.lower() for r in envelope.rcpt_tos],
+                "subject": msg["Subject"],
+                "body": body.decode() if isinstance(body, bytes) else str(body),
+            }
+        )
         return "250 Message accepted for delivery"
 
     def clear(self) -> None:
@@ -134,8 +159,9 @@ class MailBox:
     def to(self, address: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if address.lower() in m["to"]]
 
-    async def wait_for(self, address: str, subject_part: str, timeout: float = 10.0,
-                       count: int = 1) -> dict[str, Any]:
+    async def wait_for(
+        self, address: str, subject_part: str, timeout: float = 10.0, count: int = 1
+    ) -> dict[str, Any]:
         """Waits for the count-th matching mail and returns the newest."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -170,20 +196,27 @@ async def server_process(settings: Any, tmp: Any) -> AsyncIterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ)
-    env.update({
-        "IVEN_DATABASE_URL": settings.database_url,
-        "IVEN_REDIS_URL": settings.redis_url or "",
-        "IVEN_MONGODB_URL": settings.mongodb_url or "",
-        "IVEN_MONGODB_DATABASE": settings.mongodb_database,
-        "IVEN_JWT_SECRET": settings.jwt_secret.get_secret_value(),
-        "IVEN_VAR_DIR": str(tmp / "var"), "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
-        "IVEN_RUN_MIGRATIONS_ON_START": "false", "IVEN_DISPATCHER": "false",
-        "IVEN_LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "IVEN_DATABASE_URL": settings.database_url,
+            "IVEN_REDIS_URL": settings.redis_url or "",
+            "IVEN_MONGODB_URL": settings.mongodb_url or "",
+            "IVEN_MONGODB_DATABASE": settings.mongodb_database,
+            "IVEN_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+            "IVEN_VAR_DIR": str(tmp / "var"),
+            "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
+            "IVEN_RUN_MIGRATIONS_ON_START": "false",
+            "IVEN_DISPATCHER": "false",
+            "IVEN_LOG_LEVEL": "WARNING",
+        }
+    )
     log = open(tmp / "server.log", "wb")  # noqa: SIM115, ASYNC230 - closed below
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
         [sys.executable, "-m", "iven_gql.cli", "serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:

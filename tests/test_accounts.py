@@ -19,8 +19,13 @@ REGISTER = """mutation($input: RegisterInput!) { register(input: $input) {
 
 
 def reg_input(**over: Any) -> dict[str, Any]:
-    base = {"username": "alice", "email": "alice@example.com", "password": "correct-horse-9",
-            "firstName": "Alice", "lastName": "Liddell"}
+    base = {
+        "username": "alice",
+        "email": "alice@example.com",
+        "password": "correct-horse-9",
+        "firstName": "Alice",
+        "lastName": "Liddell",
+    }
     base.update(over)
     return {"input": base}
 
@@ -54,8 +59,9 @@ async def test_register_confirm_login_me(api, accounts, mailbox):
 
 
 async def test_register_validation_reports_every_bad_field_and_creates_nothing(api, accounts):
-    result = await api.execute(REGISTER, reg_input(username="A!", email="nope", password="short",
-                                                   firstName=""))
+    result = await api.execute(
+        REGISTER, reg_input(username="A!", email="nope", password="short", firstName="")
+    )
     payload = result["data"]["register"]
     assert payload["user"] is None
     codes = {e["code"]: e["field"] for e in payload["errors"]}
@@ -65,10 +71,14 @@ async def test_register_validation_reports_every_bad_field_and_creates_nothing(a
         "PASSWORD_TOO_SHORT": ["input", "password"],
         "INVALID_NAME": ["input", "firstName"],
     }
-    for bad, code in [("x" * 129, "PASSWORD_TOO_LONG"), ("AliceAlice", "PASSWORD_TOO_SIMILAR"),
-                      ("alice@example.com", "PASSWORD_TOO_SIMILAR")]:
+    for bad, code in [
+        ("x" * 129, "PASSWORD_TOO_LONG"),
+        ("AliceAlice", "PASSWORD_TOO_SIMILAR"),
+        ("alice@example.com", "PASSWORD_TOO_SIMILAR"),
+    ]:
         payload = (await api.execute(REGISTER, reg_input(username="alicealice", password=bad)))[
-            "data"]["register"]
+            "data"
+        ]["register"]
         assert_payload_error(payload, code, ["input", "password"])
     for bad in ["ab", "a" * 31, "bad-name", "émile"]:
         payload = (await api.execute(REGISTER, reg_input(username=bad)))["data"]["register"]
@@ -80,9 +90,11 @@ async def test_register_validation_reports_every_bad_field_and_creates_nothing(a
 
 async def test_username_unique_case_insensitively_and_email_normalised(api):
     assert (await api.execute(REGISTER, reg_input(username="Alice")))["data"]["register"][
-        "errors"] == []
-    payload = (await api.execute(REGISTER, reg_input(username="aLICE",
-                                                     email="ALICE@example.com")))["data"]["register"]
+        "errors"
+    ] == []
+    payload = (await api.execute(REGISTER, reg_input(username="aLICE", email="ALICE@example.com")))[
+        "data"
+    ]["register"]
     assert {e["code"] for e in payload["errors"]} == {"USERNAME_TAKEN", "EMAIL_TAKEN"}
 
 
@@ -93,14 +105,17 @@ async def test_wrong_codes_invalidate_the_code_after_five_tries(api, accounts, s
     mutation = """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
         accessToken errors { code field } } }"""
     for attempt in range(4):
-        payload = (await api.execute(mutation, {"input": {"email": "alice@example.com",
-                                                          "code": wrong}}))["data"]["confirmEmail"]
+        payload = (
+            await api.execute(mutation, {"input": {"email": "alice@example.com", "code": wrong}})
+        )["data"]["confirmEmail"]
         assert_payload_error(payload, "INVALID_CODE", ["input", "code"])
-    payload = (await api.execute(mutation, {"input": {"email": "alice@example.com",
-                                                      "code": wrong}}))["data"]["confirmEmail"]
+    payload = (
+        await api.execute(mutation, {"input": {"email": "alice@example.com", "code": wrong}})
+    )["data"]["confirmEmail"]
     assert_payload_error(payload, "TOO_MANY_ATTEMPTS")
-    payload = (await api.execute(mutation, {"input": {"email": "alice@example.com",
-                                                      "code": code}}))["data"]["confirmEmail"]
+    payload = (
+        await api.execute(mutation, {"input": {"email": "alice@example.com", "code": code}})
+    )["data"]["confirmEmail"]
     assert_payload_error(payload, "INVALID_CODE")
     assert payload["accessToken"] is None
 
@@ -111,8 +126,9 @@ async def test_wrong_codes_invalidate_the_code_after_five_tries(api, accounts, s
     async with server.deps.db.reader() as db:
         secrets = (await db.exec(select(OneTimeSecret))).all()
     assert all(new_code not in s.secret_hash for s in secrets)
-    payload = (await api.execute(mutation, {"input": {"email": "alice@example.com",
-                                                      "code": new_code}}))["data"]["confirmEmail"]
+    payload = (
+        await api.execute(mutation, {"input": {"email": "alice@example.com", "code": new_code}})
+    )["data"]["confirmEmail"]
     assert payload["errors"] == [] and payload["accessToken"]
 
 
@@ -121,9 +137,12 @@ async def test_expired_code_is_refused(api, accounts, server):
     code = await accounts.code_for("alice@example.com")
     async with server.deps.db.unit_of_work() as db:
         await db.exec(update(OneTimeSecret).values(expires_at=utcnow() - timedelta(seconds=1)))
-    payload = (await api.execute(
-        """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) { errors { code } } }""",
-        {"input": {"email": "alice@example.com", "code": code}}))["data"]["confirmEmail"]
+    payload = (
+        await api.execute(
+            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) { errors { code } } }""",
+            {"input": {"email": "alice@example.com", "code": code}},
+        )
+    )["data"]["confirmEmail"]
     assert_payload_error(payload, "CODE_EXPIRED")
 
 
@@ -145,23 +164,44 @@ async def test_update_profile(api, accounts):
     mutation = """mutation($input: UpdateProfileInput!) { updateProfile(input: $input) {
         user { username firstName bio timezone version } errors { code field } } }"""
     me = (await api.execute(ME, token=user["token"]))["data"]["me"]
-    result = await api.execute(mutation, {"input": {
-        "firstName": " Bob ", "bio": "Hi", "timezone": "Europe/Paris", "username": "Bobby",
-        "expectedVersion": me["version"]}}, token=user["token"])
+    result = await api.execute(
+        mutation,
+        {
+            "input": {
+                "firstName": " Bob ",
+                "bio": "Hi",
+                "timezone": "Europe/Paris",
+                "username": "Bobby",
+                "expectedVersion": me["version"],
+            }
+        },
+        token=user["token"],
+    )
     payload = result["data"]["updateProfile"]
     assert payload["errors"] == []
-    assert payload["user"] == {"username": "Bobby", "firstName": "Bob", "bio": "Hi",
-                               "timezone": "Europe/Paris", "version": me["version"] + 1}
+    assert payload["user"] == {
+        "username": "Bobby",
+        "firstName": "Bob",
+        "bio": "Hi",
+        "timezone": "Europe/Paris",
+        "version": me["version"] + 1,
+    }
 
-    stale = (await api.execute(mutation, {"input": {"bio": "x", "expectedVersion": me["version"]}},
-                               token=user["token"]))["data"]["updateProfile"]
+    stale = (
+        await api.execute(
+            mutation, {"input": {"bio": "x", "expectedVersion": me["version"]}}, token=user["token"]
+        )
+    )["data"]["updateProfile"]
     assert_payload_error(stale, "STALE")
-    for data, code in [({"timezone": "Mars/Base"}, "INVALID_TIMEZONE"),
-                       ({"username": other["username"].upper()}, "USERNAME_TAKEN"),
-                       ({"bio": "x" * 501}, "VALUE_TOO_LONG"),
-                       ({"lastName": ""}, "INVALID_NAME")]:
+    for data, code in [
+        ({"timezone": "Mars/Base"}, "INVALID_TIMEZONE"),
+        ({"username": other["username"].upper()}, "USERNAME_TAKEN"),
+        ({"bio": "x" * 501}, "VALUE_TOO_LONG"),
+        ({"lastName": ""}, "INVALID_NAME"),
+    ]:
         payload = (await api.execute(mutation, {"input": data}, token=user["token"]))["data"][
-            "updateProfile"]
+            "updateProfile"
+        ]
         assert_payload_error(payload, code)
     me = (await api.execute(ME, token=user["token"]))["data"]["me"]
     assert me["username"] == "Bobby" and me["timezone"] == "Europe/Paris"
@@ -175,18 +215,27 @@ async def test_change_password_keeps_this_session_and_ends_the_others(api, accou
     other_device = await accounts.login(user["email"], user["password"])
     mutation = """mutation($input: ChangePasswordInput!) { changePassword(input: $input) {
         user { id } errors { code field } } }"""
-    wrong = (await api.execute(mutation, {"input": {"currentPassword": "nope-nope",
-                                                    "newPassword": "another-pass-1"}},
-                               token=user["token"]))["data"]["changePassword"]
+    wrong = (
+        await api.execute(
+            mutation,
+            {"input": {"currentPassword": "nope-nope", "newPassword": "another-pass-1"}},
+            token=user["token"],
+        )
+    )["data"]["changePassword"]
     assert_payload_error(wrong, "WRONG_PASSWORD", ["input", "currentPassword"])
-    ok = (await api.execute(mutation, {"input": {"currentPassword": user["password"],
-                                                 "newPassword": "another-pass-1"}},
-                            token=user["token"]))["data"]["changePassword"]
+    ok = (
+        await api.execute(
+            mutation,
+            {"input": {"currentPassword": user["password"], "newPassword": "another-pass-1"}},
+            token=user["token"],
+        )
+    )["data"]["changePassword"]
     assert ok["errors"] == []
     assert (await api.execute(ME, token=user["token"]))["data"]["me"] is not None
     assert_error(await api.execute(ME, token=other_device["accessToken"]), "UNAUTHENTICATED")
-    assert_payload_error(await accounts.login(user["email"], user["password"]),
-                         "INVALID_CREDENTIALS")
+    assert_payload_error(
+        await accounts.login(user["email"], user["password"]), "INVALID_CREDENTIALS"
+    )
     assert (await accounts.login(user["email"], "another-pass-1"))["errors"] == []
 
 
@@ -208,16 +257,19 @@ async def test_password_reset_flow(api, accounts, mailbox):
     weak = (await api.execute(reset, {"token": token, "pw": "short"}))["data"]["resetPassword"]
     assert_payload_error(weak, "PASSWORD_TOO_SHORT", ["input", "newPassword"])
     done = (await api.execute(reset, {"token": token, "pw": "brand-new-pass"}))["data"][
-        "resetPassword"]
+        "resetPassword"
+    ]
     assert done == {"ok": True, "errors": []}
     # all sessions revoked, the old password is gone, the link works once
     assert_error(await api.execute(ME, token=user["token"]), "UNAUTHENTICATED")
     assert (await accounts.login(user["email"], "brand-new-pass"))["errors"] == []
     again = (await api.execute(reset, {"token": token, "pw": "other-new-pass"}))["data"][
-        "resetPassword"]
+        "resetPassword"
+    ]
     assert_payload_error(again, "INVALID_TOKEN")
     garbage = (await api.execute(reset, {"token": "garbage", "pw": "other-new-pass"}))["data"][
-        "resetPassword"]
+        "resetPassword"
+    ]
     assert_payload_error(garbage, "INVALID_TOKEN")
 
 
@@ -228,25 +280,42 @@ async def test_email_change(api, accounts, mailbox):
         ok errors { code field } } }"""
     confirm = """mutation($code: String!) { confirmEmailChange(input: {code: $code}) {
         user { email } errors { code } } }"""
-    bad = (await api.execute(request, {"input": {"newEmail": "new@example.com",
-                                                 "password": "wrong-password"}},
-                             token=user["token"]))["data"]["requestEmailChange"]
+    bad = (
+        await api.execute(
+            request,
+            {"input": {"newEmail": "new@example.com", "password": "wrong-password"}},
+            token=user["token"],
+        )
+    )["data"]["requestEmailChange"]
     assert_payload_error(bad, "WRONG_PASSWORD")
-    used = (await api.execute(request, {"input": {"newEmail": taken["email"],
-                                                  "password": user["password"]}},
-                              token=user["token"]))["data"]["requestEmailChange"]
+    used = (
+        await api.execute(
+            request,
+            {"input": {"newEmail": taken["email"], "password": user["password"]}},
+            token=user["token"],
+        )
+    )["data"]["requestEmailChange"]
     assert_payload_error(used, "EMAIL_TAKEN")
-    ok = (await api.execute(request, {"input": {"newEmail": "New@Example.com",
-                                                "password": user["password"]}},
-                            token=user["token"]))["data"]["requestEmailChange"]
+    ok = (
+        await api.execute(
+            request,
+            {"input": {"newEmail": "New@Example.com", "password": user["password"]}},
+            token=user["token"],
+        )
+    )["data"]["requestEmailChange"]
     assert ok == {"ok": True, "errors": []}
     code = await accounts.code_for("new@example.com", "new iven email")
     await mailbox.wait_for(user["email"], "being changed")
     wrong = "000000" if code != "000000" else "111111"
-    assert_payload_error((await api.execute(confirm, {"code": wrong}, token=user["token"]))[
-        "data"]["confirmEmailChange"], "INVALID_CODE")
+    assert_payload_error(
+        (await api.execute(confirm, {"code": wrong}, token=user["token"]))["data"][
+            "confirmEmailChange"
+        ],
+        "INVALID_CODE",
+    )
     done = (await api.execute(confirm, {"code": code}, token=user["token"]))["data"][
-        "confirmEmailChange"]
+        "confirmEmailChange"
+    ]
     assert done == {"user": {"email": "new@example.com"}, "errors": []}
     assert (await accounts.login("new@example.com", user["password"]))["errors"] == []
 
@@ -255,14 +324,19 @@ async def test_delete_account(api, accounts):
     user = await accounts.user()
     mutation = """mutation($pw: String!) { deleteAccount(input: {password: $pw}) {
         ok errors { code } } }"""
-    assert_payload_error((await api.execute(mutation, {"pw": "wrong-password"},
-                                            token=user["token"]))["data"]["deleteAccount"],
-                         "WRONG_PASSWORD")
-    assert (await api.execute(mutation, {"pw": user["password"]}, token=user["token"]))[
-        "data"]["deleteAccount"] == {"ok": True, "errors": []}
+    assert_payload_error(
+        (await api.execute(mutation, {"pw": "wrong-password"}, token=user["token"]))["data"][
+            "deleteAccount"
+        ],
+        "WRONG_PASSWORD",
+    )
+    assert (await api.execute(mutation, {"pw": user["password"]}, token=user["token"]))["data"][
+        "deleteAccount"
+    ] == {"ok": True, "errors": []}
     assert_error(await api.execute(ME, token=user["token"]), "UNAUTHENTICATED")
-    assert_payload_error(await accounts.login(user["email"], user["password"]),
-                         "INVALID_CREDENTIALS")
+    assert_payload_error(
+        await accounts.login(user["email"], user["password"]), "INVALID_CREDENTIALS"
+    )
     # the username is free again
     again = await accounts.register(username=user["username"], email=user["email"])
     assert again["username"] == user["username"]
@@ -271,7 +345,9 @@ async def test_delete_account(api, accounts):
 async def test_other_users_see_a_public_profile_only(api, accounts):
     alice = await accounts.user()
     bob = await accounts.user()
-    query = """query($id: ID!) { node(id: $id) { ... on User { username email emailConfirmed } } }"""
+    query = (
+        """query($id: ID!) { node(id: $id) { ... on User { username email emailConfirmed } } }"""
+    )
     seen = (await api.execute(query, {"id": alice["id"]}, token=bob["token"]))["data"]["node"]
     assert seen == {"username": alice["username"], "email": None, "emailConfirmed": None}
     mine = (await api.execute(query, {"id": alice["id"]}, token=alice["token"]))["data"]["node"]
@@ -283,7 +359,8 @@ async def test_login_rate_limit_per_account_counts_aliases(api, accounts):
     user = await accounts.user()
     fields = " ".join(
         f'a{i}: login(input: {{email: "{user["email"]}", password: "wrong-{i}-pass"}}) '
-        "{ errors { code retryAfterSeconds } }" for i in range(12)
+        "{ errors { code retryAfterSeconds } }"
+        for i in range(12)
     )
     result = await api.execute(f"mutation {{ {fields} }}")
     codes = [result["data"][f"a{i}"]["errors"][0]["code"] for i in range(12)]
@@ -325,8 +402,10 @@ async def test_reset_requests_are_rate_limited_per_email(api, accounts, mailbox)
     user = await accounts.user()
     request = """mutation($email: String!) { requestPasswordReset(input: {email: $email}) {
         ok errors { code retryAfterSeconds } } }"""
-    results = [(await api.execute(request, {"email": user["email"]}))["data"][
-        "requestPasswordReset"] for _ in range(6)]
+    results = [
+        (await api.execute(request, {"email": user["email"]}))["data"]["requestPasswordReset"]
+        for _ in range(6)
+    ]
     assert all(r == {"ok": True, "errors": []} for r in results[:5])
     assert results[5]["ok"] is False
     assert results[5]["errors"][0]["code"] == "RATE_LIMITED"
@@ -346,8 +425,10 @@ async def test_admin_role(api, accounts, server):
 async def test_concurrent_registrations_all_succeed(api):
     import asyncio
 
-    results = await asyncio.gather(*[
-        api.execute(REGISTER, reg_input(username=f"crowd{i}", email=f"crowd{i}@example.com"))
-        for i in range(8)
-    ])
+    results = await asyncio.gather(
+        *[
+            api.execute(REGISTER, reg_input(username=f"crowd{i}", email=f"crowd{i}@example.com"))
+            for i in range(8)
+        ]
+    )
     assert [r["data"]["register"]["errors"] for r in results] == [[]] * 8

@@ -55,12 +55,25 @@ async def _world(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
     eid = c["event"]["id"]
     message = (await send(api, alice, eid, "Something rude"))["message"]
     photo = (await uploaded(api, alice, eid, [("p.jpg", samples.jpeg())]))[0]
-    comment = (await _mutate(api, owner, "commentOnMedia",
-                             {"mediaId": photo["id"], "body": "Nasty words"},
-                             "comment { id }"))["comment"]
+    comment = (
+        await _mutate(
+            api,
+            owner,
+            "commentOnMedia",
+            {"mediaId": photo["id"], "body": "Nasty words"},
+            "comment { id }",
+        )
+    )["comment"]
     admin = await accounts.admin()
-    return {"admin": admin, "owner": owner, "alice": alice, "event": eid,
-            "message": message["id"], "photo": photo["id"], "comment": comment["id"]}
+    return {
+        "admin": admin,
+        "owner": owner,
+        "alice": alice,
+        "event": eid,
+        "message": message["id"],
+        "photo": photo["id"],
+        "comment": comment["id"],
+    }
 
 
 # Every admin operation: (document, variables built from the world, result field).
@@ -68,19 +81,28 @@ OPERATIONS: dict[str, tuple[str, Any]] = {
     "adminUsers": (USERS, lambda w: {}),
     "adminStats": (STATS, lambda w: {}),
     "adminAuditLog": (AUDIT, lambda w: {}),
-    "setUserStatus": (STATUS, lambda w: {"input": {"userId": w["alice"]["id"],
-                                                   "status": "DISABLED", "reason": "spam"}}),
+    "setUserStatus": (
+        STATUS,
+        lambda w: {"input": {"userId": w["alice"]["id"], "status": "DISABLED", "reason": "spam"}},
+    ),
     "setUserRole": (ROLE, lambda w: {"input": {"userId": w["alice"]["id"], "role": "ADMIN"}}),
-    "updateInstanceSettings": (INSTANCE, lambda w: {"input": {"registrationsOpen": False,
-                                                              "banner": "Maintenance"}}),
-    "adminRemoveMessage": (REMOVE_MESSAGE, lambda w: {"input": {"messageId": w["message"],
-                                                                "reason": "abuse"}}),
-    "adminRemoveMedia": (REMOVE_MEDIA, lambda w: {"input": {"mediaId": w["photo"],
-                                                            "reason": "abuse"}}),
-    "adminRemoveMediaComment": (REMOVE_COMMENT, lambda w: {"input": {"commentId": w["comment"],
-                                                                     "reason": "abuse"}}),
-    "adminCancelEvent": (CANCEL, lambda w: {"input": {"eventId": w["event"],
-                                                      "reason": "fraud"}}),
+    "updateInstanceSettings": (
+        INSTANCE,
+        lambda w: {"input": {"registrationsOpen": False, "banner": "Maintenance"}},
+    ),
+    "adminRemoveMessage": (
+        REMOVE_MESSAGE,
+        lambda w: {"input": {"messageId": w["message"], "reason": "abuse"}},
+    ),
+    "adminRemoveMedia": (
+        REMOVE_MEDIA,
+        lambda w: {"input": {"mediaId": w["photo"], "reason": "abuse"}},
+    ),
+    "adminRemoveMediaComment": (
+        REMOVE_COMMENT,
+        lambda w: {"input": {"commentId": w["comment"], "reason": "abuse"}},
+    ),
+    "adminCancelEvent": (CANCEL, lambda w: {"input": {"eventId": w["event"], "reason": "fraud"}}),
 }
 
 
@@ -89,18 +111,26 @@ async def _nothing_changed(api: Any, w: dict[str, Any]) -> None:
     me = (await api.execute("{ me { status role } }", token=w["alice"]["token"]))["data"]["me"]
     assert me == {"status": "ACTIVE", "role": "USER"}
     assert (await api.execute(PUBLIC_INSTANCE))["data"]["instance"] == {
-        "banner": None, "registrationsOpen": True}
-    found = (await api.execute(
-        """query($m: ID!, $p: ID!, $c: ID!, $e: ID!) {
+        "banner": None,
+        "registrationsOpen": True,
+    }
+    found = (
+        await api.execute(
+            """query($m: ID!, $p: ID!, $c: ID!, $e: ID!) {
              m: node(id: $m) { ... on Message { body removedByAdmin } }
              p: node(id: $p) { ... on Media { removedAt } }
              c: node(id: $c) { ... on MediaComment { body removedAt } }
              e: node(id: $e) { ... on Event { status } } }""",
-        {"m": w["message"], "p": w["photo"], "c": w["comment"], "e": w["event"]},
-        token=w["owner"]["token"]))["data"]
-    assert found == {"m": {"body": "Something rude", "removedByAdmin": False},
-                     "p": {"removedAt": None}, "c": {"body": "Nasty words", "removedAt": None},
-                     "e": {"status": "ACTIVE"}}
+            {"m": w["message"], "p": w["photo"], "c": w["comment"], "e": w["event"]},
+            token=w["owner"]["token"],
+        )
+    )["data"]
+    assert found == {
+        "m": {"body": "Something rude", "removedByAdmin": False},
+        "p": {"removedAt": None},
+        "c": {"body": "Nasty words", "removedAt": None},
+        "e": {"status": "ACTIVE"},
+    }
     audit = await api.execute(AUDIT, token=w["admin"]["token"])
     assert audit["data"]["adminAuditLog"]["edges"] == []
 
@@ -129,8 +159,7 @@ async def test_admins_see_private_user_fields_and_search(api, accounts):
     query = """query($id: ID!) { node(id: $id) { ... on User { email status lastLoginAt } } }"""
     as_bob = (await api.execute(query, {"id": alice["id"]}, token=bob["token"]))["data"]["node"]
     assert as_bob == {"email": None, "status": None, "lastLoginAt": None}
-    as_admin = (await api.execute(query, {"id": alice["id"]},
-                                  token=admin["token"]))["data"]["node"]
+    as_admin = (await api.execute(query, {"id": alice["id"]}, token=admin["token"]))["data"]["node"]
     assert as_admin["email"] == alice["email"] and as_admin["status"] == "ACTIVE"
     assert as_admin["lastLoginAt"] is not None
 
@@ -147,17 +176,21 @@ async def test_admins_see_private_user_fields_and_search(api, accounts):
     assert page["pageInfo"]["hasNextPage"]
     rest = await usernames(first=2, after=page["pageInfo"]["endCursor"])
     assert rest == [admin["username"]]
-    await api.execute(STATUS, {"input": {"userId": bob["id"], "status": "DISABLED",
-                                         "reason": "spam"}}, token=admin["token"])
+    await api.execute(
+        STATUS,
+        {"input": {"userId": bob["id"], "status": "DISABLED", "reason": "spam"}},
+        token=admin["token"],
+    )
     assert await usernames(status="DISABLED") == ["bob_b"]
     assert await usernames(status="ACTIVE") == ["alice_w", admin["username"]]
-    assert_error(await api.execute(USERS, {"first": 101}, token=admin["token"]),
-                 "BAD_USER_INPUT")
+    assert_error(await api.execute(USERS, {"first": 101}, token=admin["token"]), "BAD_USER_INPUT")
     forged = base64.urlsafe_b64encode(b'["x"]').decode().rstrip("=")
     for document in (USERS, AUDIT):
         for cursor in (forged, "not a cursor"):
-            assert_error(await api.execute(document, {"after": cursor}, token=admin["token"]),
-                         "BAD_USER_INPUT")
+            assert_error(
+                await api.execute(document, {"after": cursor}, token=admin["token"]),
+                "BAD_USER_INPUT",
+            )
 
 
 async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, events):
@@ -165,45 +198,58 @@ async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, 
     alice = await accounts.user()
     event = await events.create(alice["token"], title="Alice's party")
     other = await accounts.login(alice["email"], alice["password"])
-    payload = (await api.execute(STATUS, {"input": {"userId": alice["id"], "status": "DISABLED"}},
-                                 token=admin["token"]))["data"]["setUserStatus"]
+    payload = (
+        await api.execute(
+            STATUS, {"input": {"userId": alice["id"], "status": "DISABLED"}}, token=admin["token"]
+        )
+    )["data"]["setUserStatus"]
     assert_payload_error(payload, "REQUIRED", ["input", "reason"])
 
     async with api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
         assert (await ws.receive())["type"] == "connection_ack"
         await ws.subscribe("subscription { sessionStatus(intervalSeconds: 1) }")
         assert (await ws.receive(timeout=3))["type"] == "next"
-        result = await api.execute(STATUS, {"input": {
-            "userId": alice["id"], "status": "DISABLED", "reason": "Spam links"}},
-            token=admin["token"])
-        assert result["data"]["setUserStatus"] == {"user": {
-            "id": alice["id"], "status": "DISABLED", "disabledReason": "Spam links"},
-            "errors": []}
+        result = await api.execute(
+            STATUS,
+            {"input": {"userId": alice["id"], "status": "DISABLED", "reason": "Spam links"}},
+            token=admin["token"],
+        )
+        assert result["data"]["setUserStatus"] == {
+            "user": {"id": alice["id"], "status": "DISABLED", "disabledReason": "Spam links"},
+            "errors": [],
+        }
         assert await ws.closed_with(timeout=3) == 4403
 
     for token in (alice["token"], other["accessToken"]):
         assert_error(await api.execute("{ me { id } }", token=token), "UNAUTHENTICATED")
-    refreshed = await api.execute("""mutation($t: String!) {
+    refreshed = await api.execute(
+        """mutation($t: String!) {
         refreshSession(input: {refreshToken: $t}) { accessToken errors { code } } }""",
-                                  {"t": alice["refresh"]})
+        {"t": alice["refresh"]},
+    )
     assert refreshed["data"]["refreshSession"]["accessToken"] is None
     login = await accounts.login(alice["email"], alice["password"])
     assert [e["code"] for e in login["errors"]] == ["ACCOUNT_DISABLED"]
 
-    await api.execute(STATUS, {"input": {"userId": alice["id"], "status": "ACTIVE"}},
-                      token=admin["token"])
+    await api.execute(
+        STATUS, {"input": {"userId": alice["id"], "status": "ACTIVE"}}, token=admin["token"]
+    )
     back = await accounts.login(alice["email"], alice["password"])
     assert back["errors"] == []
-    mine = await api.execute("""query($id: ID!) { event(id: $id) { title } }""",
-                             {"id": event["id"]}, token=back["accessToken"])
+    mine = await api.execute(
+        """query($id: ID!) { event(id: $id) { title } }""",
+        {"id": event["id"]},
+        token=back["accessToken"],
+    )
     assert mine["data"]["event"]["title"] == "Alice's party"  # the data was kept
 
 
 async def test_the_last_active_admin_stays(api, accounts):
     first = await accounts.admin()
     for variables, document in (
-            ({"input": {"userId": first["id"], "role": "USER"}}, ROLE),
-            ({"input": {"userId": first["id"], "status": "DISABLED", "reason": "bye"}}, STATUS)):
+        ({"input": {"userId": first["id"], "role": "USER"}}, ROLE),
+        ({"input": {"userId": first["id"], "status": "DISABLED", "reason": "bye"}}, STATUS),
+    ):
         result = await api.execute(document, variables, token=first["token"])
         payload = next(iter(result["data"].values()))
         assert_payload_error(payload, "LAST_ADMIN", ["input", "userId"])
@@ -211,37 +257,58 @@ async def test_the_last_active_admin_stays(api, accounts):
     assert me == {"role": "ADMIN", "status": "ACTIVE"}
 
     second = await accounts.user()
-    promoted = await api.execute(ROLE, {"input": {"userId": second["id"], "role": "ADMIN"}},
-                                 token=first["token"])
+    promoted = await api.execute(
+        ROLE, {"input": {"userId": second["id"], "role": "ADMIN"}}, token=first["token"]
+    )
     assert promoted["data"]["setUserRole"]["user"]["role"] == "ADMIN"
     # with another active admin, stepping down is allowed, and takes effect at once
-    result = await api.execute(ROLE, {"input": {"userId": first["id"], "role": "USER"}},
-                               token=first["token"])
+    result = await api.execute(
+        ROLE, {"input": {"userId": first["id"], "role": "USER"}}, token=first["token"]
+    )
     assert result["data"]["setUserRole"]["errors"] == []
     assert_error(await api.execute(STATS, token=first["token"]), "FORBIDDEN")
     # now the second is the last one
-    result = await api.execute(ROLE, {"input": {"userId": second["id"], "role": "USER"}},
-                               token=second["token"])
+    result = await api.execute(
+        ROLE, {"input": {"userId": second["id"], "role": "USER"}}, token=second["token"]
+    )
     assert_payload_error(result["data"]["setUserRole"], "LAST_ADMIN")
-    missing = await api.execute(ROLE, {"input": {"userId": _gid("User", 999999), "role": "USER"}},
-                                token=second["token"])
+    missing = await api.execute(
+        ROLE, {"input": {"userId": _gid("User", 999999), "role": "USER"}}, token=second["token"]
+    )
     assert_payload_error(missing["data"]["setUserRole"], "USER_NOT_FOUND")
 
 
 async def test_stats(api, accounts, events, server):
     w = await _world(api, accounts, events)
-    await events.create(w["owner"]["token"], title="Old one", startsAt="2020-01-01T10:00:00Z",
-                        endsAt="2020-01-01T12:00:00Z")
+    await events.create(
+        w["owner"]["token"],
+        title="Old one",
+        startsAt="2020-01-01T10:00:00Z",
+        endsAt="2020-01-01T12:00:00Z",
+    )
     await drain_outbox(server)
     stats = (await api.execute(STATS, token=w["admin"]["token"]))["data"]["adminStats"]
-    assert stats == {"usersTotal": 4, "usersActive": 4, "usersDisabled": 0,
-                     "eventsUpcoming": 1, "eventsPast": 1, "eventsCancelled": 0,
-                     "messagesRecent": 1, "mediaRecent": 1, "outboxPending": 0,
-                     "dispatcherLagSeconds": 0.0, "windowDays": 30}
-    await api.execute(CANCEL, {"input": {"eventId": w["event"], "reason": "fraud"}},
-                      token=w["admin"]["token"])
-    await api.execute(STATUS, {"input": {"userId": w["alice"]["id"], "status": "DISABLED",
-                                         "reason": "spam"}}, token=w["admin"]["token"])
+    assert stats == {
+        "usersTotal": 4,
+        "usersActive": 4,
+        "usersDisabled": 0,
+        "eventsUpcoming": 1,
+        "eventsPast": 1,
+        "eventsCancelled": 0,
+        "messagesRecent": 1,
+        "mediaRecent": 1,
+        "outboxPending": 0,
+        "dispatcherLagSeconds": 0.0,
+        "windowDays": 30,
+    }
+    await api.execute(
+        CANCEL, {"input": {"eventId": w["event"], "reason": "fraud"}}, token=w["admin"]["token"]
+    )
+    await api.execute(
+        STATUS,
+        {"input": {"userId": w["alice"]["id"], "status": "DISABLED", "reason": "spam"}},
+        token=w["admin"]["token"],
+    )
     stats = (await api.execute(STATS, token=w["admin"]["token"]))["data"]["adminStats"]
     assert (stats["eventsUpcoming"], stats["eventsCancelled"], stats["usersDisabled"]) == (0, 1, 1)
 
@@ -251,44 +318,83 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     admin, owner, alice = w["admin"], w["owner"], w["alice"]
     files_before = stored_files(server)
     assert files_before
-    photo = (await api.execute("""query($id: ID!) { node(id: $id) { ... on Media {
-        urls { original } } } }""", {"id": w["photo"]}, token=owner["token"]))["data"]["node"]
+    photo = (
+        await api.execute(
+            """query($id: ID!) { node(id: $id) { ... on Media {
+        urls { original } } } }""",
+            {"id": w["photo"]},
+            token=owner["token"],
+        )
+    )["data"]["node"]
 
-    for document, variables in ((REMOVE_MESSAGE, {"messageId": w["message"]}),
-                                (REMOVE_MEDIA, {"mediaId": w["photo"]}),
-                                (REMOVE_COMMENT, {"commentId": w["comment"]}),
-                                (CANCEL, {"eventId": w["event"]})):
-        refused = await api.execute(document, {"input": {**variables, "reason": "  "}},
-                                    token=admin["token"])
-        assert_payload_error(next(iter(refused["data"].values())), "REQUIRED",
-                             ["input", "reason"])
+    for document, variables in (
+        (REMOVE_MESSAGE, {"messageId": w["message"]}),
+        (REMOVE_MEDIA, {"mediaId": w["photo"]}),
+        (REMOVE_COMMENT, {"commentId": w["comment"]}),
+        (CANCEL, {"eventId": w["event"]}),
+    ):
+        refused = await api.execute(
+            document, {"input": {**variables, "reason": "  "}}, token=admin["token"]
+        )
+        assert_payload_error(next(iter(refused["data"].values())), "REQUIRED", ["input", "reason"])
 
     # the comment first (removing the media takes its comments with it)
-    comment = (await api.execute(REMOVE_COMMENT, {"input": {
-        "commentId": w["comment"], "reason": "insults"}}, token=admin["token"]))["data"]
+    comment = (
+        await api.execute(
+            REMOVE_COMMENT,
+            {"input": {"commentId": w["comment"], "reason": "insults"}},
+            token=admin["token"],
+        )
+    )["data"]
     assert comment["adminRemoveMediaComment"]["comment"]["body"] == ""
     assert comment["adminRemoveMediaComment"]["comment"]["removedAt"] is not None
-    seen = await api.execute("""query($id: ID!) { node(id: $id) { ... on Media {
-        comments { edges { node { id body removedAt } } } } } }""", {"id": w["photo"]},
-        token=alice["token"])
+    seen = await api.execute(
+        """query($id: ID!) { node(id: $id) { ... on Media {
+        comments { edges { node { id body removedAt } } } } } }""",
+        {"id": w["photo"]},
+        token=alice["token"],
+    )
     [shown] = seen["data"]["node"]["comments"]["edges"]
     assert shown["node"]["id"] == w["comment"] and shown["node"]["removedAt"] is not None
-    edit = await _mutate(api, owner, "editMediaComment",
-                         {"commentId": w["comment"], "body": "Sorry"}, "comment { id }")
+    edit = await _mutate(
+        api,
+        owner,
+        "editMediaComment",
+        {"commentId": w["comment"], "body": "Sorry"},
+        "comment { id }",
+    )
     assert_payload_error(edit, "COMMENT_REMOVED")
 
-    message = (await api.execute(REMOVE_MESSAGE, {"input": {
-        "messageId": w["message"], "reason": "harassment"}}, token=admin["token"]))["data"]
+    message = (
+        await api.execute(
+            REMOVE_MESSAGE,
+            {"input": {"messageId": w["message"], "reason": "harassment"}},
+            token=admin["token"],
+        )
+    )["data"]
     assert message["adminRemoveMessage"]["message"] == {
-        "id": w["message"], "body": "", "deleted": True, "removedByAdmin": True}
-    history = await api.execute("""query($id: ID!) { event(id: $id) { messages(last: 5) {
-        edges { node { id body deleted removedByAdmin } } } } }""", {"id": w["event"]},
-        token=owner["token"])
+        "id": w["message"],
+        "body": "",
+        "deleted": True,
+        "removedByAdmin": True,
+    }
+    history = await api.execute(
+        """query($id: ID!) { event(id: $id) { messages(last: 5) {
+        edges { node { id body deleted removedByAdmin } } } } }""",
+        {"id": w["event"]},
+        token=owner["token"],
+    )
     assert [e["node"] for e in history["data"]["event"]["messages"]["edges"]] == [
-        {"id": w["message"], "body": "", "deleted": True, "removedByAdmin": True}]
+        {"id": w["message"], "body": "", "deleted": True, "removedByAdmin": True}
+    ]
 
-    media = (await api.execute(REMOVE_MEDIA, {"input": {
-        "mediaId": w["photo"], "reason": "not allowed"}}, token=admin["token"]))["data"]
+    media = (
+        await api.execute(
+            REMOVE_MEDIA,
+            {"input": {"mediaId": w["photo"], "reason": "not allowed"}},
+            token=admin["token"],
+        )
+    )["data"]
     tomb = media["adminRemoveMedia"]["media"]
     assert tomb["removedAt"] is not None and tomb["urls"] is None
     assert (tomb["caption"], tomb["commentCount"], tomb["likeCount"]) == ("", 0, 0)
@@ -300,45 +406,64 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     again = await uploaded(api, alice, w["event"], [("p.jpg", samples.jpeg())])
     assert again[0]["id"] != w["photo"]
 
-    cancelled = (await api.execute(CANCEL, {"input": {"eventId": w["event"],
-                                                      "reason": "scam"}}, token=admin["token"]))
+    cancelled = await api.execute(
+        CANCEL, {"input": {"eventId": w["event"], "reason": "scam"}}, token=admin["token"]
+    )
     assert cancelled["data"]["adminCancelEvent"]["event"]["status"] == "CANCELLED"
-    twice = await api.execute(CANCEL, {"input": {"eventId": w["event"], "reason": "scam"}},
-                              token=admin["token"])
+    twice = await api.execute(
+        CANCEL, {"input": {"eventId": w["event"], "reason": "scam"}}, token=admin["token"]
+    )
     assert_payload_error(twice["data"]["adminCancelEvent"], "EVENT_CANCELLED")
     await drain_outbox(server)
-    inbox = await api.execute("{ notifications(first: 10) { edges { node { type } } } }",
-                              token=alice["token"])
-    assert "EVENT_CANCELLED" in [e["node"]["type"] for e in
-                                 inbox["data"]["notifications"]["edges"]]
+    inbox = await api.execute(
+        "{ notifications(first: 10) { edges { node { type } } } }", token=alice["token"]
+    )
+    assert "EVENT_CANCELLED" in [e["node"]["type"] for e in inbox["data"]["notifications"]["edges"]]
 
-    for document, variables in ((REMOVE_MESSAGE, {"messageId": _gid("Message", "0" * 24)}),
-                                (REMOVE_MEDIA, {"mediaId": _gid("Event", 1)}),
-                                (CANCEL, {"eventId": _gid("Event", 999999)})):
-        missing = await api.execute(document, {"input": {**variables, "reason": "x"}},
-                                    token=admin["token"])
+    for document, variables in (
+        (REMOVE_MESSAGE, {"messageId": _gid("Message", "0" * 24)}),
+        (REMOVE_MEDIA, {"mediaId": _gid("Event", 1)}),
+        (CANCEL, {"eventId": _gid("Event", 999999)}),
+    ):
+        missing = await api.execute(
+            document, {"input": {**variables, "reason": "x"}}, token=admin["token"]
+        )
         assert_payload_error(next(iter(missing["data"].values())), "NOT_FOUND")
 
 
-async def test_audit_log_records_every_action_and_cannot_be_changed(api, accounts, events,
-                                                                    server):
+async def test_audit_log_records_every_action_and_cannot_be_changed(api, accounts, events, server):
     w = await _world(api, accounts, events)
     admin, alice = w["admin"], w["alice"]
     other_admin = await accounts.admin()
     token = admin["token"]
-    for name in ("setUserStatus", "adminRemoveMessage", "adminRemoveMediaComment",
-                 "adminRemoveMedia", "adminCancelEvent", "updateInstanceSettings"):
+    for name in (
+        "setUserStatus",
+        "adminRemoveMessage",
+        "adminRemoveMediaComment",
+        "adminRemoveMedia",
+        "adminCancelEvent",
+        "updateInstanceSettings",
+    ):
         document, variables = OPERATIONS[name]
         result = await api.execute(document, variables(w), token=token)
         assert next(iter(result["data"].values()))["errors"] == [], result
-    await api.execute(ROLE, {"input": {"userId": alice["id"], "role": "ADMIN",
-                                       "reason": "trusted"}}, token=other_admin["token"])
+    await api.execute(
+        ROLE,
+        {"input": {"userId": alice["id"], "role": "ADMIN", "reason": "trusted"}},
+        token=other_admin["token"],
+    )
 
     log = (await api.execute(AUDIT, token=token))["data"]["adminAuditLog"]
     entries = [e["node"] for e in log["edges"]]
     assert [e["action"] for e in entries] == [
-        "USER_ROLE_CHANGED", "INSTANCE_UPDATED", "EVENT_CANCELLED", "MEDIA_REMOVED",
-        "COMMENT_REMOVED", "MESSAGE_REMOVED", "USER_DISABLED"]
+        "USER_ROLE_CHANGED",
+        "INSTANCE_UPDATED",
+        "EVENT_CANCELLED",
+        "MEDIA_REMOVED",
+        "COMMENT_REMOVED",
+        "MESSAGE_REMOVED",
+        "USER_DISABLED",
+    ]
     role, disabled = entries[0], entries[-1]
     assert role["actor"] == {"id": other_admin["id"]} and role["targetId"] == alice["id"]
     assert role["details"] == {"before": "USER", "after": "ADMIN"} and role["reason"] == "trusted"
@@ -348,26 +473,32 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
     assert removed["MESSAGE_REMOVED"]["targetId"] == w["message"]
     assert removed["MEDIA_REMOVED"]["targetId"] == w["photo"]
     assert removed["EVENT_CANCELLED"]["targetId"] == w["event"]
-    assert removed["INSTANCE_UPDATED"]["details"] == {"banner": "Maintenance",
-                                                      "registrationsOpen": False}
+    assert removed["INSTANCE_UPDATED"]["details"] == {
+        "banner": "Maintenance",
+        "registrationsOpen": False,
+    }
 
     mine = await api.execute(AUDIT, {"actorId": other_admin["id"]}, token=token)
     assert [e["node"]["action"] for e in mine["data"]["adminAuditLog"]["edges"]] == [
-        "USER_ROLE_CHANGED"]
+        "USER_ROLE_CHANGED"
+    ]
     only = await api.execute(AUDIT, {"action": "MEDIA_REMOVED"}, token=token)
-    assert [e["node"]["targetId"] for e in only["data"]["adminAuditLog"]["edges"]] == [
-        w["photo"]]
+    assert [e["node"]["targetId"] for e in only["data"]["adminAuditLog"]["edges"]] == [w["photo"]]
     page = (await api.execute(AUDIT, {"first": 3}, token=token))["data"]["adminAuditLog"]
-    rest = await api.execute(AUDIT, {"first": 10, "after": page["pageInfo"]["endCursor"]},
-                             token=token)
+    rest = await api.execute(
+        AUDIT, {"first": 10, "after": page["pageInfo"]["endCursor"]}, token=token
+    )
     assert [e["node"]["id"] for e in page["edges"] + rest["data"]["adminAuditLog"]["edges"]] == [
-        e["id"] for e in entries]
+        e["id"] for e in entries
+    ]
     # entries are readable by node(id:) for admins only, and nothing in the API edits them
     node = """query($id: ID!) { node(id: $id) { ... on AuditEntry { reason } } }"""
     assert (await api.execute(node, {"id": role["id"]}, token=token))["data"]["node"] == {
-        "reason": "trusted"}
-    assert (await api.execute(node, {"id": role["id"]},
-                              token=w["owner"]["token"]))["data"]["node"] is None
+        "reason": "trusted"
+    }
+    assert (await api.execute(node, {"id": role["id"]}, token=w["owner"]["token"]))["data"][
+        "node"
+    ] is None
     fields = await api.execute("""{ __schema { mutationType { fields { name } } } }""")
     names = [f["name"].lower() for f in fields["data"]["__schema"]["mutationType"]["fields"]]
     assert not [n for n in names if "audit" in n]
@@ -376,29 +507,48 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
 async def test_instance_settings_close_registrations_and_show_a_banner(api, accounts):
     admin = await accounts.admin()
     assert (await api.execute(PUBLIC_INSTANCE))["data"]["instance"] == {
-        "banner": None, "registrationsOpen": True}
-    result = await api.execute(INSTANCE, {"input": {"registrationsOpen": False,
-                                                    "banner": "  Back at 18:00  "}},
-                               token=admin["token"])
+        "banner": None,
+        "registrationsOpen": True,
+    }
+    result = await api.execute(
+        INSTANCE,
+        {"input": {"registrationsOpen": False, "banner": "  Back at 18:00  "}},
+        token=admin["token"],
+    )
     assert result["data"]["updateInstanceSettings"] == {
-        "instance": {"banner": "Back at 18:00", "registrationsOpen": False}, "errors": []}
+        "instance": {"banner": "Back at 18:00", "registrationsOpen": False},
+        "errors": [],
+    }
     assert (await api.execute(PUBLIC_INSTANCE))["data"]["instance"] == {
-        "banner": "Back at 18:00", "registrationsOpen": False}
+        "banner": "Back at 18:00",
+        "registrationsOpen": False,
+    }
 
-    refused = await api.execute(REGISTER, {"input": {
-        "username": "late_comer", "email": "late@example.com", "password": "correct-horse-9",
-        "firstName": "Late", "lastName": "Comer"}})
+    refused = await api.execute(
+        REGISTER,
+        {
+            "input": {
+                "username": "late_comer",
+                "email": "late@example.com",
+                "password": "correct-horse-9",
+                "firstName": "Late",
+                "lastName": "Comer",
+            }
+        },
+    )
     assert_payload_error(refused["data"]["register"], "REGISTRATIONS_CLOSED")
     users = await api.execute(USERS, {"search": "late"}, token=admin["token"])
     assert users["data"]["adminUsers"]["edges"] == []  # nothing was created
 
-    too_long = await api.execute(INSTANCE, {"input": {"banner": "x" * 501}},
-                                 token=admin["token"])
-    assert_payload_error(too_long["data"]["updateInstanceSettings"], "VALUE_TOO_LONG",
-                         ["input", "banner"])
-    reopened = await api.execute(INSTANCE, {"input": {"registrationsOpen": True,
-                                                      "clearBanner": True}},
-                                 token=admin["token"])
+    too_long = await api.execute(INSTANCE, {"input": {"banner": "x" * 501}}, token=admin["token"])
+    assert_payload_error(
+        too_long["data"]["updateInstanceSettings"], "VALUE_TOO_LONG", ["input", "banner"]
+    )
+    reopened = await api.execute(
+        INSTANCE, {"input": {"registrationsOpen": True, "clearBanner": True}}, token=admin["token"]
+    )
     assert reopened["data"]["updateInstanceSettings"]["instance"] == {
-        "banner": None, "registrationsOpen": True}
+        "banner": None,
+        "registrationsOpen": True,
+    }
     await accounts.register(username="late_comer")

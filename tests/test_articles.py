@@ -56,15 +56,17 @@ async def create(api: Any, admin: dict[str, Any], **over: Any) -> dict[str, Any]
     return payload["article"]  # type: ignore[no-any-return]
 
 
-async def mutate(api: Any, document: str, name: str, token: str | None,
-                 **input_: Any) -> dict[str, Any]:
+async def mutate(
+    api: Any, document: str, name: str, token: str | None, **input_: Any
+) -> dict[str, Any]:
     result = await api.execute(document, {"input": input_}, token=token)
     assert "errors" not in result, result
     return result["data"][name]  # type: ignore[no-any-return]
 
 
-async def publish(api: Any, admin: dict[str, Any], article_id: str,
-                  publish_at: datetime | None = None) -> dict[str, Any]:
+async def publish(
+    api: Any, admin: dict[str, Any], article_id: str, publish_at: datetime | None = None
+) -> dict[str, Any]:
     input_: dict[str, Any] = {"id": article_id}
     if publish_at is not None:
         input_["publishAt"] = publish_at.isoformat()
@@ -98,8 +100,13 @@ async def everything(api: Any, admin: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def audit_actions(server: Any) -> list[str]:
     async with server.deps.db.reader() as db:
-        rows = (await db.exec(select(AuditEntry).where(AuditEntry.target_type == "ARTICLE")
-                              .order_by(AuditEntry.id))).all()
+        rows = (
+            await db.exec(
+                select(AuditEntry)
+                .where(AuditEntry.target_type == "ARTICLE")
+                .order_by(AuditEntry.id)
+            )
+        ).all()
     return [r.action for r in rows]
 
 
@@ -113,9 +120,13 @@ OPS: dict[str, tuple[str, str, bool]] = {
     "unpublishArticle": (UNPUBLISH, "unpublishArticle", True),
     "deleteArticle": (DELETE, "deleteArticle", True),
 }
-AUDITED = {"createArticle": "article.created", "updateArticle": "article.updated",
-           "publishArticle": "article.published", "unpublishArticle": "article.unpublished",
-           "deleteArticle": "article.deleted"}
+AUDITED = {
+    "createArticle": "article.created",
+    "updateArticle": "article.updated",
+    "publishArticle": "article.published",
+    "unpublishArticle": "article.unpublished",
+    "deleteArticle": "article.deleted",
+}
 
 
 @pytest.mark.parametrize("role", ["anonymous", "user", "admin"])
@@ -127,14 +138,17 @@ async def test_every_article_mutation_is_for_admins_only(api, accounts, server, 
     target = await create(api, admin, title="Target", tags=["news"])
     if published:
         await publish(api, admin, target["id"])
-    inputs = {"createArticle": {"title": "Another", "body": "x"},
-              "updateArticle": {"id": target["id"], "title": "Changed"}}
+    inputs = {
+        "createArticle": {"title": "Another", "body": "x"},
+        "updateArticle": {"id": target["id"], "title": "Changed"},
+    }
     before = await everything(api, admin)
     audited_before = await audit_actions(server)
     token = {"anonymous": None, "user": user["token"], "admin": admin["token"]}[role]
 
-    result = await api.execute(document, {"input": inputs.get(op, {"id": target["id"]})},
-                               token=token)
+    result = await api.execute(
+        document, {"input": inputs.get(op, {"id": target["id"]})}, token=token
+    )
 
     if role == "admin":
         assert "errors" not in result, result
@@ -175,17 +189,20 @@ async def test_a_missing_article_is_not_found_for_admins(api, accounts):
     admin = await accounts.admin()
     article = await create(api, admin)
     await mutate(api, DELETE, "deleteArticle", admin["token"], id=article["id"])
-    for document, extra in [(UPDATE, {"title": "x"}), (PUBLISH, {}), (UNPUBLISH, {}),
-                            (DELETE, {})]:
-        result = await api.execute(document, {"input": {"id": article["id"], **extra}},
-                                   token=admin["token"])
+    for document, extra in [(UPDATE, {"title": "x"}), (PUBLISH, {}), (UNPUBLISH, {}), (DELETE, {})]:
+        result = await api.execute(
+            document, {"input": {"id": article["id"], **extra}}, token=admin["token"]
+        )
         assert assert_error(result, "NOT_FOUND")["message"] == "Article not found."
     # an id of another type is a missing article too, and still checked for admins first
     other = to_base64("User", 1)
-    assert_error(await api.execute(UPDATE, {"input": {"id": other, "title": "x"}},
-                                   token=admin["token"]), "NOT_FOUND")
-    assert_error(await api.execute(UPDATE, {"input": {"id": other, "title": "x"}}),
-                 "UNAUTHENTICATED")
+    assert_error(
+        await api.execute(UPDATE, {"input": {"id": other, "title": "x"}}, token=admin["token"]),
+        "NOT_FOUND",
+    )
+    assert_error(
+        await api.execute(UPDATE, {"input": {"id": other, "title": "x"}}), "UNAUTHENTICATED"
+    )
 
 
 # --- create, read, slugs -----------------------------------------------------------------------
@@ -193,8 +210,14 @@ async def test_a_missing_article_is_not_found_for_admins(api, accounts):
 
 async def test_create_and_read_back(api, accounts):
     admin = await accounts.admin()
-    article = await create(api, admin, title="  Hello there  ", summary="Short",
-                           body="# Title\n\nSome *text*.", tags=[" Python ", "python", "Web Dev"])
+    article = await create(
+        api,
+        admin,
+        title="  Hello there  ",
+        summary="Short",
+        body="# Title\n\nSome *text*.",
+        tags=[" Python ", "python", "Web Dev"],
+    )
     assert article["slug"] == "hello-there"
     assert article["title"] == "Hello there" and article["summary"] == "Short"
     assert article["body"] == "# Title\n\nSome *text*."
@@ -207,18 +230,22 @@ async def test_create_and_read_back(api, accounts):
     assert published["status"] == "PUBLISHED" and published["version"] == 2
     anonymous = await by_slug(api, "hello-there")
     assert anonymous is not None
-    assert {k: anonymous[k] for k in ("id", "title", "bodyHtml", "tags", "status", "author")} \
-        == {k: published[k] for k in ("id", "title", "bodyHtml", "tags", "status", "author")}
+    assert {k: anonymous[k] for k in ("id", "title", "bodyHtml", "tags", "status", "author")} == {
+        k: published[k] for k in ("id", "title", "bodyHtml", "tags", "status", "author")
+    }
 
 
-@pytest.mark.parametrize(("title", "slug"), [
-    ("Héllo, Wörld! — Ça va?", "hello-world-ca-va"),
-    ("  --Multiple   spaces & symbols!!  ", "multiple-spaces-symbols"),
-    ("日本語", "article"),
-    ("!!!", "article"),
-    ("Straße 2030", "strae-2030"),
-    ("word " * 40, ("word-" * 16).rstrip("-")),  # 80 characters at most, no trailing hyphen
-])
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Héllo, Wörld! — Ça va?", "hello-world-ca-va"),
+        ("  --Multiple   spaces & symbols!!  ", "multiple-spaces-symbols"),
+        ("日本語", "article"),
+        ("!!!", "article"),
+        ("Straße 2030", "strae-2030"),
+        ("word " * 40, ("word-" * 16).rstrip("-")),  # 80 characters at most, no trailing hyphen
+    ],
+)
 async def test_slugs_are_generated_from_the_title(api, accounts, title, slug):
     admin = await accounts.admin()
     made = await create(api, admin, title=title)
@@ -237,20 +264,23 @@ async def test_generated_slugs_are_unique(api, accounts):
 async def test_slug_follows_a_drafts_title_then_stays_once_published(api, accounts):
     admin = await accounts.admin()
     article = await create(api, admin, title="First name")
-    renamed = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                           title="Second name")
+    renamed = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=article["id"], title="Second name"
+    )
     assert renamed["article"]["slug"] == "second-name"
     # the draft's old slug led nowhere public: it is not kept
     assert await by_slug(api, "first-name", admin["token"]) is None
     await publish(api, admin, article["id"])
-    again = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                         title="Third name")
+    again = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=article["id"], title="Third name"
+    )
     assert again["article"]["slug"] == "second-name"
     assert again["article"]["title"] == "Third name"
     # still stable after unpublishing
     await mutate(api, UNPUBLISH, "unpublishArticle", admin["token"], id=article["id"])
-    later = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                         title="Fourth name")
+    later = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=article["id"], title="Fourth name"
+    )
     assert later["article"]["slug"] == "second-name"
 
 
@@ -258,8 +288,9 @@ async def test_an_explicit_slug_on_a_draft_does_not_follow_the_title(api, accoun
     admin = await accounts.admin()
     article = await create(api, admin, title="Title", slug="my-address")
     assert article["slug"] == "my-address"
-    renamed = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                           title="Other title")
+    renamed = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=article["id"], title="Other title"
+    )
     assert renamed["article"]["slug"] == "my-address"
 
 
@@ -267,8 +298,9 @@ async def test_explicit_slug_change_keeps_the_old_one_redirecting(api, accounts)
     admin = await accounts.admin()
     article = await create(api, admin, title="Launch day")
     await publish(api, admin, article["id"])
-    moved = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                         slug="launch")
+    moved = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=article["id"], slug="launch"
+    )
     assert moved["errors"] == [] and moved["article"]["slug"] == "launch"
     for slug in ("launch-day", "launch"):
         found = await by_slug(api, slug)  # anonymous
@@ -277,15 +309,18 @@ async def test_explicit_slug_change_keeps_the_old_one_redirecting(api, accounts)
     other = await create(api, admin, title="Launch day")
     assert other["slug"] == "launch-day-2"
     for taken in ("launch-day", "launch"):
-        refused = await mutate(api, UPDATE, "updateArticle", admin["token"], id=other["id"],
-                               slug=taken)
+        refused = await mutate(
+            api, UPDATE, "updateArticle", admin["token"], id=other["id"], slug=taken
+        )
         assert_payload_error(refused, "SLUG_TAKEN", ["input", "slug"])
-        created = await mutate(api, CREATE, "createArticle", admin["token"], title="x",
-                               body="", slug=taken)
+        created = await mutate(
+            api, CREATE, "createArticle", admin["token"], title="x", body="", slug=taken
+        )
         assert_payload_error(created, "SLUG_TAKEN", ["input", "slug"])
     # an article may take one of its own old slugs back
-    back = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                        slug="launch-day")
+    back = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=article["id"], slug="launch-day"
+    )
     assert back["errors"] == [] and back["article"]["slug"] == "launch-day"
     for slug in ("launch-day", "launch"):
         found = await by_slug(api, slug)
@@ -311,40 +346,58 @@ async def test_deleting_an_article_frees_its_slugs(api, accounts):
 
 async def test_invalid_input_reports_every_error_and_creates_nothing(api, accounts):
     admin = await accounts.admin()
-    payload = await mutate(api, CREATE, "createArticle", admin["token"], title="   ",
-                           summary="s" * 501, body="b" * 100_001,
-                           tags=[f"t{i}" for i in range(11)] + ["bad_tag!", "x" * 31, " "])
+    payload = await mutate(
+        api,
+        CREATE,
+        "createArticle",
+        admin["token"],
+        title="   ",
+        summary="s" * 501,
+        body="b" * 100_001,
+        tags=[f"t{i}" for i in range(11)] + ["bad_tag!", "x" * 31, " "],
+    )
     codes = sorted((e["code"], tuple(e["field"])) for e in payload["errors"])
-    assert codes == sorted([
-        ("INVALID_TITLE", ("input", "title")),
-        ("VALUE_TOO_LONG", ("input", "summary")),
-        ("VALUE_TOO_LONG", ("input", "body")),
-        ("INVALID_TAG", ("input", "tags", "11")),
-        ("INVALID_TAG", ("input", "tags", "12")),
-        ("INVALID_TAG", ("input", "tags", "13")),
-        ("TOO_MANY_TAGS", ("input", "tags")),
-    ])
+    assert codes == sorted(
+        [
+            ("INVALID_TITLE", ("input", "title")),
+            ("VALUE_TOO_LONG", ("input", "summary")),
+            ("VALUE_TOO_LONG", ("input", "body")),
+            ("INVALID_TAG", ("input", "tags", "11")),
+            ("INVALID_TAG", ("input", "tags", "12")),
+            ("INVALID_TAG", ("input", "tags", "13")),
+            ("TOO_MANY_TAGS", ("input", "tags")),
+        ]
+    )
     assert payload["article"] is None
     assert await everything(api, admin) == []
 
 
 async def test_limits_are_inclusive(api, accounts):
     admin = await accounts.admin()
-    made = await create(api, admin, title="t" * 200, summary="s" * 500, body="b" * 100_000,
-                        tags=[f"tag-{i}" for i in range(10)] + ["tag-0", "TAG-1"])
+    made = await create(
+        api,
+        admin,
+        title="t" * 200,
+        summary="s" * 500,
+        body="b" * 100_000,
+        tags=[f"tag-{i}" for i in range(10)] + ["tag-0", "TAG-1"],
+    )
     assert len(made["tags"]) == 10 and len(made["body"]) == 100_000
 
 
-@pytest.mark.parametrize("slug", ["Upper", "two words", "a--b", "-a", "a-", "é", "a_b",
-                                  "x" * 81, ""])
+@pytest.mark.parametrize(
+    "slug", ["Upper", "two words", "a--b", "-a", "a-", "é", "a_b", "x" * 81, ""]
+)
 async def test_invalid_slugs(api, accounts, slug):
     admin = await accounts.admin()
     article = await create(api, admin)
-    refused = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                           slug=slug)
+    refused = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=article["id"], slug=slug
+    )
     assert_payload_error(refused, "INVALID_SLUG", ["input", "slug"])
-    created = await mutate(api, CREATE, "createArticle", admin["token"], title="t", body="",
-                           slug=slug)
+    created = await mutate(
+        api, CREATE, "createArticle", admin["token"], title="t", body="", slug=slug
+    )
     assert_payload_error(created, "INVALID_SLUG", ["input", "slug"])
     assert [a["slug"] for a in await everything(api, admin)] == [article["slug"]]
 
@@ -352,16 +405,26 @@ async def test_invalid_slugs(api, accounts, slug):
 async def test_stale_edits_are_refused(api, accounts):
     admin = await accounts.admin()
     article = await create(api, admin)
-    first = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                         title="One", expectedVersion=1)
+    first = await mutate(
+        api,
+        UPDATE,
+        "updateArticle",
+        admin["token"],
+        id=article["id"],
+        title="One",
+        expectedVersion=1,
+    )
     assert first["errors"] == [] and first["article"]["version"] == 2
     before = await everything(api, admin)
-    for document, name, extra in [(UPDATE, "updateArticle", {"title": "Two"}),
-                                  (PUBLISH, "publishArticle", {}),
-                                  (UNPUBLISH, "unpublishArticle", {}),
-                                  (DELETE, "deleteArticle", {})]:
-        stale = await mutate(api, document, name, admin["token"], id=article["id"],
-                             expectedVersion=1, **extra)
+    for document, name, extra in [
+        (UPDATE, "updateArticle", {"title": "Two"}),
+        (PUBLISH, "publishArticle", {}),
+        (UNPUBLISH, "unpublishArticle", {}),
+        (DELETE, "deleteArticle", {}),
+    ]:
+        stale = await mutate(
+            api, document, name, admin["token"], id=article["id"], expectedVersion=1, **extra
+        )
         assert_payload_error(stale, "STALE", ["input", "expectedVersion"])
     assert await everything(api, admin) == before
 
@@ -379,20 +442,24 @@ async def test_cover_must_be_an_image_the_admin_uploaded(api, accounts, events):
     other = await accounts.user()
     mine = await events.create(admin["token"])
     theirs = await events.create(other["token"])
-    image, document = await uploaded(api, admin, mine["id"], [("a.png", samples.png()),
-                                                              ("b.pdf", samples.pdf())])
+    image, document = await uploaded(
+        api, admin, mine["id"], [("a.png", samples.png()), ("b.pdf", samples.pdf())]
+    )
     (foreign,) = await uploaded(api, other, theirs["id"], [("c.png", samples.png())])
     made = await create(api, admin, coverMediaId=image["id"])
     assert made["coverMediaId"] == image["id"]
     for bad in (document["id"], foreign["id"], mine["id"], "TWVkaWE6bm9wZQ=="):  # "Media:nope"
-        refused = await mutate(api, CREATE, "createArticle", admin["token"], title="t",
-                               body="", coverMediaId=bad)
+        refused = await mutate(
+            api, CREATE, "createArticle", admin["token"], title="t", body="", coverMediaId=bad
+        )
         assert_payload_error(refused, "INVALID_COVER", ["input", "coverMediaId"])
-        changed = await mutate(api, UPDATE, "updateArticle", admin["token"], id=made["id"],
-                               coverMediaId=bad)
+        changed = await mutate(
+            api, UPDATE, "updateArticle", admin["token"], id=made["id"], coverMediaId=bad
+        )
         assert_payload_error(changed, "INVALID_COVER", ["input", "coverMediaId"])
-    cleared = await mutate(api, UPDATE, "updateArticle", admin["token"], id=made["id"],
-                           clearCover=True)
+    cleared = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=made["id"], clearCover=True
+    )
     assert cleared["article"]["coverMediaId"] is None
     assert len(await everything(api, admin)) == 1
 
@@ -418,21 +485,50 @@ def assert_safe(html: str) -> None:
     parsed.feed(html)
     parsed.close()
     assert "<script" not in html.lower()
-    assert set(parsed.tags) <= {"p", "h1", "h2", "h3", "h4", "h5", "h6", "em", "strong", "a",
-                                "ul", "ol", "li", "blockquote", "code", "pre", "hr", "br",
-                                "img", "del", "s", "table", "thead", "tbody", "tr", "th",
-                                "td"}, parsed.tags
+    assert set(parsed.tags) <= {
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "em",
+        "strong",
+        "a",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "code",
+        "pre",
+        "hr",
+        "br",
+        "img",
+        "del",
+        "s",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+    }, parsed.tags
     for tag, name, value in parsed.attrs:
         assert not name.lower().startswith("on"), (tag, name, value)
         assert name in {"href", "title", "rel", "src", "alt"}, (tag, name, value)
-        compact = "".join(ch for ch in unquote(value).lower()
-                          if ch.isprintable() and not ch.isspace())
+        compact = "".join(
+            ch for ch in unquote(value).lower() if ch.isprintable() and not ch.isspace()
+        )
         for scheme in ("javascript:", "vbscript:", "data:"):
             assert scheme not in compact, (tag, name, value)
         if name in ("href", "src"):
             scheme = re.match(r"^([a-z][a-z0-9+.-]*):", value.strip().lower())
             assert scheme is None or scheme.group(1) in ("http", "https", "mailto"), (
-                tag, name, value)
+                tag,
+                name,
+                value,
+            )
 
 
 HOSTILE = {
@@ -486,27 +582,40 @@ def test_the_sanitiser_alone_cleans_hostile_html(source):
 
 
 def test_sanitiser_drops_dangerous_markup():
-    cleaned = sanitise('<p onclick="x()" style="color:red">a <a href="javascript:alert(1)" '
-                       'onmouseover="y()">b</a> <img src="x" onerror="alert(1)"></p>'
-                       '<script>alert(1)</script><iframe src="https://x"></iframe>')
+    cleaned = sanitise(
+        '<p onclick="x()" style="color:red">a <a href="javascript:alert(1)" '
+        'onmouseover="y()">b</a> <img src="x" onerror="alert(1)"></p>'
+        '<script>alert(1)</script><iframe src="https://x"></iframe>'
+    )
     assert cleaned == '<p>a <a rel="nofollow noopener noreferrer">b</a> <img src="x"></p>'
 
 
 def test_benign_markdown_renders():
-    html = render("# Title\n\n## Sub\n\nSome *em* and **strong** and `code` and ~~gone~~.\n\n"
-                  "- one\n- two\n\n1. first\n\n> quoted\n\n```python\nprint('<hi>')\n```\n\n"
-                  "[site](https://example.com \"Ex\") [mail](mailto:a@example.com) [rel](/about)"
-                  "\n\n![alt](https://example.com/a.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n---")
-    for fragment in ("<h1>Title</h1>", "<h2>Sub</h2>", "<em>em</em>", "<strong>strong</strong>",
-                     "<code>code</code>", "<s>gone</s>", "<ul>\n<li>one</li>\n<li>two</li>\n</ul>",
-                     "<ol>\n<li>first</li>\n</ol>", "<blockquote>\n<p>quoted</p>\n</blockquote>",
-                     "<pre><code>print('&lt;hi&gt;')\n</code></pre>",
-                     ('<a href="https://example.com" title="Ex" rel="nofollow noopener noreferrer">'
-                      'site</a>'),
-                     '<a href="mailto:a@example.com" rel="nofollow noopener noreferrer">mail</a>',
-                     '<a href="/about" rel="nofollow noopener noreferrer">rel</a>',
-                     '<img src="https://example.com/a.png" alt="alt">',
-                     "<th>a</th>", "<td>2</td>", "<hr>"):
+    html = render(
+        "# Title\n\n## Sub\n\nSome *em* and **strong** and `code` and ~~gone~~.\n\n"
+        "- one\n- two\n\n1. first\n\n> quoted\n\n```python\nprint('<hi>')\n```\n\n"
+        '[site](https://example.com "Ex") [mail](mailto:a@example.com) [rel](/about)'
+        "\n\n![alt](https://example.com/a.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n---"
+    )
+    for fragment in (
+        "<h1>Title</h1>",
+        "<h2>Sub</h2>",
+        "<em>em</em>",
+        "<strong>strong</strong>",
+        "<code>code</code>",
+        "<s>gone</s>",
+        "<ul>\n<li>one</li>\n<li>two</li>\n</ul>",
+        "<ol>\n<li>first</li>\n</ol>",
+        "<blockquote>\n<p>quoted</p>\n</blockquote>",
+        "<pre><code>print('&lt;hi&gt;')\n</code></pre>",
+        ('<a href="https://example.com" title="Ex" rel="nofollow noopener noreferrer">site</a>'),
+        '<a href="mailto:a@example.com" rel="nofollow noopener noreferrer">mail</a>',
+        '<a href="/about" rel="nofollow noopener noreferrer">rel</a>',
+        '<img src="https://example.com/a.png" alt="alt">',
+        "<th>a</th>",
+        "<td>2</td>",
+        "<hr>",
+    ):
         assert fragment in html, (fragment, html)
     assert_safe(html)
 
@@ -514,10 +623,18 @@ def test_benign_markdown_renders():
 async def test_updating_the_body_renders_it_again(api, accounts):
     admin = await accounts.admin()
     article = await create(api, admin, body="*one*")
-    updated = await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                           body="**two** <script>x</script>")
-    assert updated["article"]["bodyHtml"] == \
-        "<p><strong>two</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"
+    updated = await mutate(
+        api,
+        UPDATE,
+        "updateArticle",
+        admin["token"],
+        id=article["id"],
+        body="**two** <script>x</script>",
+    )
+    assert (
+        updated["article"]["bodyHtml"]
+        == "<p><strong>two</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"
+    )
 
 
 # --- visibility and scheduling -----------------------------------------------------------------
@@ -558,8 +675,9 @@ async def test_drafts_and_scheduled_articles_are_for_admins_only(api, accounts, 
     assert by_status == {"DRAFT": ["draft"], "SCHEDULED": ["scheduled"], "PUBLISHED": ["public"]}
 
 
-async def test_scheduled_publication_follows_the_clock_through_the_cache(api, accounts, clock,
-                                                                         server):
+async def test_scheduled_publication_follows_the_clock_through_the_cache(
+    api, accounts, clock, server
+):
     admin = await accounts.admin()
     older = await create(api, admin, title="Older")
     await publish(api, admin, older["id"])
@@ -586,8 +704,14 @@ async def test_scheduled_publication_follows_the_clock_through_the_cache(api, ac
 async def test_publish_times(api, accounts, clock):
     admin = await accounts.admin()
     article = await create(api, admin)
-    past = await mutate(api, PUBLISH, "publishArticle", admin["token"], id=article["id"],
-                        publishAt=(clock.now - timedelta(minutes=1)).isoformat())
+    past = await mutate(
+        api,
+        PUBLISH,
+        "publishArticle",
+        admin["token"],
+        id=article["id"],
+        publishAt=(clock.now - timedelta(minutes=1)).isoformat(),
+    )
     assert_payload_error(past, "INVALID_PUBLISH_AT", ["input", "publishAt"])
     assert (await everything(api, admin))[0]["status"] == "DRAFT"
     first = clock.now + timedelta(days=2)
@@ -602,8 +726,7 @@ async def test_publish_times(api, accounts, clock):
     clock.advance(hours=1)
     again = await publish(api, admin, article["id"])  # already public: stays as it was
     assert again["publishedAt"] == now["publishedAt"]
-    unpublished = await mutate(api, UNPUBLISH, "unpublishArticle", admin["token"],
-                               id=article["id"])
+    unpublished = await mutate(api, UNPUBLISH, "unpublishArticle", admin["token"], id=article["id"])
     assert unpublished["article"]["status"] == "DRAFT"
     assert unpublished["article"]["publishedAt"] is None
     assert await by_slug(api, article["slug"]) is None
@@ -616,8 +739,9 @@ async def test_list_order_pagination_and_tags(api, accounts, clock):
     admin = await accounts.admin()
     made = []
     for n in range(5):
-        article = await create(api, admin, title=f"Post {n}",
-                               tags=["python"] if n % 2 == 0 else ["web"])
+        article = await create(
+            api, admin, title=f"Post {n}", tags=["python"] if n % 2 == 0 else ["web"]
+        )
         await publish(api, admin, article["id"])
         made.append(article["slug"])
         clock.advance(minutes=1)
@@ -644,8 +768,10 @@ async def test_list_order_pagination_and_tags(api, accounts, clock):
     assert slugs(await listed(api, tag="not a valid tag!")) == []
     page = await listed(api, first=1, tag="web")
     assert slugs(page) == ["post-tie"] and page["pageInfo"]["hasNextPage"]
-    assert slugs(await listed(api, first=5, tag="web", after=page["pageInfo"]["endCursor"])) \
-        == ["post-3", "post-1"]
+    assert slugs(await listed(api, first=5, tag="web", after=page["pageInfo"]["endCursor"])) == [
+        "post-3",
+        "post-1",
+    ]
     assert_error(await api.execute(LIST, {"first": 101}), "BAD_USER_INPUT")
     assert_error(await api.execute(LIST, {"after": "nonsense"}), "BAD_USER_INPUT")
     assert slugs(await listed(api, first=100)) == expected
@@ -658,16 +784,23 @@ async def test_admin_list_newest_update_first_with_pages(api, accounts):
     result = await api.execute(ADMIN_LIST, {"first": 2}, token=admin["token"])
     page = result["data"]["adminArticles"]
     assert [e["node"]["slug"] for e in page["edges"]] == ["a0", "a2"]
-    rest = await api.execute(ADMIN_LIST, {"first": 2, "after": page["pageInfo"]["endCursor"]},
-                             token=admin["token"])
+    rest = await api.execute(
+        ADMIN_LIST, {"first": 2, "after": page["pageInfo"]["endCursor"]}, token=admin["token"]
+    )
     assert [e["node"]["slug"] for e in rest["data"]["adminArticles"]["edges"]] == ["a1"]
 
 
 # --- the read cache ----------------------------------------------------------------------------
 
 
-async def _statements(api: Any, caplog: Any, query: str, variables: dict[str, Any],
-                      operation: str, token: str | None = None) -> tuple[dict[str, Any], int]:
+async def _statements(
+    api: Any,
+    caplog: Any,
+    query: str,
+    variables: dict[str, Any],
+    operation: str,
+    token: str | None = None,
+) -> tuple[dict[str, Any], int]:
     caplog.clear()
     result = await api.execute(query, variables, token=token)
     assert "errors" not in result, result
@@ -699,8 +832,7 @@ async def test_anonymous_reads_are_served_from_redis(api, accounts, server, capl
     # signed-in readers read MySQL and leave the cache alone
     for key in [k async for k in server.deps.redis.scan_iter(match="iven:cache:articles:*")]:
         await server.deps.redis.delete(key)
-    signed_in, statements = await _statements(api, caplog, LIST, variables, "List",
-                                              user["token"])
+    signed_in, statements = await _statements(api, caplog, LIST, variables, "List", user["token"])
     assert signed_in == first and statements >= 1
     assert [k async for k in server.deps.redis.scan_iter(match="iven:cache:articles:*")] == []
 
@@ -712,8 +844,9 @@ async def test_every_change_invalidates_the_cache(api, accounts):
     assert [e["node"]["title"] for e in (await listed(api))["edges"]] == ["Before"]
     assert (await by_slug(api, "before"))["title"] == "Before"  # type: ignore[index]
 
-    await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"], title="After",
-                 tags=["b"])
+    await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=article["id"], title="After", tags=["b"]
+    )
     assert [e["node"]["title"] for e in (await listed(api))["edges"]] == ["After"]
     assert (await by_slug(api, "before"))["title"] == "After"  # type: ignore[index]
     assert slugs(await listed(api, tag="a")) == []
@@ -735,13 +868,15 @@ async def test_every_change_invalidates_the_cache(api, accounts):
     assert await by_slug(api, "before") is None
     node = await api.execute(NODE, {"id": article["id"]}, token=admin["token"])
     assert node == {"data": {"node": None}}
-    gone = await api.execute(UPDATE, {"input": {"id": article["id"], "title": "x"}},
-                             token=admin["token"])
+    gone = await api.execute(
+        UPDATE, {"input": {"id": article["id"], "title": "x"}}, token=admin["token"]
+    )
     assert_error(gone, "NOT_FOUND")
 
 
 async def test_without_redis_versions_reads_go_to_mysql(api, accounts, server, caplog):
     """Redis failing: Versions answers None; anonymous reads are answered from MySQL, uncached."""
+
     class Down:
         async def get_many(self, ids: list[Any]) -> list[int | None]:
             return [None] * len(ids)
@@ -759,10 +894,10 @@ async def test_without_redis_versions_reads_go_to_mysql(api, accounts, server, c
         for _ in range(2):
             data, statements = await _statements(api, caplog, LIST, {}, "List")
             assert slugs(data["articles"]) == ["still-readable"] and statements >= 1
-        assert [k async for k in server.deps.redis.scan_iter(match="iven:cache:articles:*")] \
-            == []
-        await mutate(api, UPDATE, "updateArticle", admin["token"], id=article["id"],
-                     title="Renamed")
+        assert [k async for k in server.deps.redis.scan_iter(match="iven:cache:articles:*")] == []
+        await mutate(
+            api, UPDATE, "updateArticle", admin["token"], id=article["id"], title="Renamed"
+        )
         data, _ = await _statements(api, caplog, LIST, {}, "List")
         assert data["articles"]["edges"][0]["node"]["title"] == "Renamed"
     finally:

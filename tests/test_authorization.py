@@ -68,7 +68,7 @@ EXPENSE = f"expense {{ id title paidBy {{ id }} createdBy {{ id }} }} {ERRORS}"
 
 
 def mutation(name: str, input_type: str, selection: str) -> str:
-    return (f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {selection} }} }}")
+    return f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {selection} }} }}"
 
 
 # --- the world each case runs in ---------------------------------------------------------------
@@ -98,14 +98,14 @@ class World:
     def pid(self, role: str) -> str | None:
         return self.pids.get(ROLE_USER[role] or "")
 
-    async def run(self, document: str, variables: dict[str, Any],
-                  role: str) -> dict[str, Any]:
+    async def run(self, document: str, variables: dict[str, Any], role: str) -> dict[str, Any]:
         return await self.api.execute(document, variables, token=self.token(role))
 
     async def snapshot(self) -> dict[str, Any] | None:
         """The whole event as its owner sees it (null once deleted)."""
-        result = await self.api.execute(SNAPSHOT, {"id": self.event_id},
-                                        token=self.users["owner"]["token"])
+        result = await self.api.execute(
+            SNAPSHOT, {"id": self.event_id}, token=self.users["owner"]["token"]
+        )
         assert "errors" not in result, result
         return result["data"]["event"]  # type: ignore[no-any-return]
 
@@ -121,8 +121,9 @@ ROLE_USER = {
 ROLES = list(ROLE_USER)
 
 
-async def ok(api: Any, document: str, variables: dict[str, Any], token: str,
-             name: str) -> dict[str, Any]:
+async def ok(
+    api: Any, document: str, variables: dict[str, Any], token: str, name: str
+) -> dict[str, Any]:
     result = await api.execute(document, variables, token=token)
     assert "errors" not in result, result
     payload = result["data"][name]
@@ -133,44 +134,79 @@ async def ok(api: Any, document: str, variables: dict[str, Any], token: str,
 CREATE_TASK = mutation("createTask", "CreateTaskInput", TASK)
 COMPLETE_TASK = mutation("completeTask", "TaskRefInput", TASK)
 CREATE_EXPENSE = mutation("createExpense", "CreateExpenseInput", EXPENSE)
-INVITE = mutation("inviteParticipants", "InviteParticipantsInput",
-                  f"invitations {{ id status role inviteeEmail }} {ERRORS}")
-LINK = mutation("createInviteLink", "CreateInviteLinkInput",
-                f"token inviteLink {{ id role }} {ERRORS}")
+INVITE = mutation(
+    "inviteParticipants",
+    "InviteParticipantsInput",
+    f"invitations {{ id status role inviteeEmail }} {ERRORS}",
+)
+LINK = mutation(
+    "createInviteLink", "CreateInviteLinkInput", f"token inviteLink {{ id role }} {ERRORS}"
+)
 
 
-async def build_world(api: Any, accounts: Any, events: Any,
-                      visibility: str = "PRIVATE") -> World:
+async def build_world(api: Any, accounts: Any, events: Any, visibility: str = "PRIVATE") -> World:
     owner, organizer, participant, target, outsider = await asyncio.gather(
-        *[accounts.user() for _ in range(5)])
+        *[accounts.user() for _ in range(5)]
+    )
     event = await events.create(owner["token"], visibility=visibility)
     eid = event["id"]
     pids = {"owner": event["viewerParticipation"]["id"]}
     pids["organizer"] = await events.add(owner["token"], eid, organizer, role="ORGANIZER")
     pids["participant"] = await events.add(owner["token"], eid, participant)
     pids["target"] = await events.add(owner["token"], eid, target)
-    w = World(api=api, event_id=eid, pids=pids, users={
-        "owner": owner, "organizer": organizer, "participant": participant,
-        "target": target, "outsider": outsider})
+    w = World(
+        api=api,
+        event_id=eid,
+        pids=pids,
+        users={
+            "owner": owner,
+            "organizer": organizer,
+            "participant": participant,
+            "target": target,
+            "outsider": outsider,
+        },
+    )
 
     async def task(token: str, title: str) -> str:
-        payload = await ok(api, CREATE_TASK, {"input": {"eventId": eid, "title": title}},
-                           token, "createTask")
+        payload = await ok(
+            api, CREATE_TASK, {"input": {"eventId": eid, "title": title}}, token, "createTask"
+        )
         return payload["task"]["id"]  # type: ignore[no-any-return]
 
     w.task_of_target = await task(target["token"], "Target's task")
     w.open_task = await task(owner["token"], "Open task")
     w.done_task = await task(owner["token"], "Done task")
-    await ok(api, COMPLETE_TASK, {"input": {"taskId": w.done_task}}, target["token"],
-             "completeTask")
-    expense = await ok(api, CREATE_EXPENSE, {"input": {
-        "eventId": eid, "title": "Target's groceries", "amount": "30.00",
-        "paidById": pids["target"], "split": {"mode": "EQUAL"}}}, target["token"],
-        "createExpense")
+    await ok(
+        api, COMPLETE_TASK, {"input": {"taskId": w.done_task}}, target["token"], "completeTask"
+    )
+    expense = await ok(
+        api,
+        CREATE_EXPENSE,
+        {
+            "input": {
+                "eventId": eid,
+                "title": "Target's groceries",
+                "amount": "30.00",
+                "paidById": pids["target"],
+                "split": {"mode": "EQUAL"},
+            }
+        },
+        target["token"],
+        "createExpense",
+    )
     w.expense_of_target = expense["expense"]["id"]
-    invited = await ok(api, INVITE, {"input": {
-        "eventId": eid, "invitees": [{"email": f"guest-{uuid.uuid4().hex[:8]}@example.com"}]}},
-        owner["token"], "inviteParticipants")
+    invited = await ok(
+        api,
+        INVITE,
+        {
+            "input": {
+                "eventId": eid,
+                "invitees": [{"email": f"guest-{uuid.uuid4().hex[:8]}@example.com"}],
+            }
+        },
+        owner["token"],
+        "inviteParticipants",
+    )
     w.invitation = invited["invitations"][0]["id"]
     link = await ok(api, LINK, {"input": {"eventId": eid}}, owner["token"], "createInviteLink")
     w.invite_link = link["inviteLink"]["id"]
@@ -208,9 +244,14 @@ def without_position(error: dict[str, Any]) -> dict[str, Any]:
 
 Check = Callable[[World, str, dict[str, Any], dict[str, Any], dict[str, Any] | None], None]
 
-ANY_PARTICIPANT = {"anonymous": "UNAUTHENTICATED", "outsider": "NOT_FOUND",
-                   "outsider_unlisted": "FORBIDDEN", "participant": "OK",
-                   "organizer": "OK", "owner": "OK"}
+ANY_PARTICIPANT = {
+    "anonymous": "UNAUTHENTICATED",
+    "outsider": "NOT_FOUND",
+    "outsider_unlisted": "FORBIDDEN",
+    "participant": "OK",
+    "organizer": "OK",
+    "owner": "OK",
+}
 ORGANIZERS = {**ANY_PARTICIPANT, "participant": "FORBIDDEN"}
 OWNER_ONLY = {**ORGANIZERS, "organizer": "FORBIDDEN"}
 
@@ -373,85 +414,215 @@ def check_settlement(w, role, payload, before, after):
 
 
 OPS = [
-    Op("updateEvent", mutation("updateEvent", "UpdateEventInput", f"event {{ title }} {ERRORS}"),
-       lambda w, r: {"input": {"eventId": w.event_id, "title": f"Renamed by {r}"}},
-       ("eventId", "Event"), ORGANIZERS, check_update_event),
-    Op("cancelEvent", mutation("cancelEvent", "EventRefInput", f"event {{ status }} {ERRORS}"),
-       lambda w, r: {"input": {"eventId": w.event_id}},
-       ("eventId", "Event"), ORGANIZERS, check_cancel_event),
-    Op("deleteEvent", mutation("deleteEvent", "EventRefInput", f"deletedEventId {ERRORS}"),
-       lambda w, r: {"input": {"eventId": w.event_id}},
-       ("eventId", "Event"), OWNER_ONLY, check_delete_event),
-    Op("setRsvp", mutation("setRsvp", "SetRsvpInput", PARTICIPANT),
-       lambda w, r: {"input": {"eventId": w.event_id, "status": "MAYBE"}},
-       ("eventId", "Event"), ANY_PARTICIPANT, check_set_rsvp),
-    Op("leaveEvent", mutation("leaveEvent", "EventRefInput", PARTICIPANT),
-       lambda w, r: {"input": {"eventId": w.event_id}},
-       ("eventId", "Event"), {**ANY_PARTICIPANT, "owner": "OWNER_CANNOT_LEAVE"}, check_leave),
-    Op("inviteParticipants", INVITE,
-       lambda w, r: {"input": {"eventId": w.event_id,
-                               "invitees": [{"email": "newcomer@example.com"}]}},
-       ("eventId", "Event"), ORGANIZERS, check_invite),
-    Op("revokeInvitation", mutation("revokeInvitation", "InvitationRefInput",
-                                    f"invitation {{ id status }} {ERRORS}"),
-       lambda w, r: {"input": {"invitationId": w.invitation}},
-       ("invitationId", "Invitation"), on_child(ORGANIZERS), check_revoke_invitation),
-    Op("createInviteLink", LINK,
-       lambda w, r: {"input": {"eventId": w.event_id}},
-       ("eventId", "Event"), ORGANIZERS, check_invite_link),
-    Op("revokeInviteLink", mutation("revokeInviteLink", "RevokeInviteLinkInput",
-                                    f"inviteLink {{ id revokedAt }} {ERRORS}"),
-       lambda w, r: {"input": {"inviteLinkId": w.invite_link}},
-       ("inviteLinkId", "InviteLink"), on_child(ORGANIZERS), check_revoke_link),
-    Op("removeParticipant", mutation("removeParticipant", "ParticipantRefInput", PARTICIPANT),
-       lambda w, r: {"input": {"eventId": w.event_id, "participantId": w.pids["target"]}},
-       ("eventId", "Event"), ORGANIZERS, check_remove),
-    Op("updateParticipantRole", mutation("updateParticipantRole", "UpdateParticipantRoleInput",
-                                         PARTICIPANT),
-       lambda w, r: {"input": {"eventId": w.event_id, "participantId": w.pids["target"],
-                               "role": "ORGANIZER"}},
-       ("eventId", "Event"), OWNER_ONLY, check_role),
-    Op("transferOwnership", mutation("transferOwnership", "ParticipantRefInput",
-                                     f"owner {{ id role }} previousOwner {{ id role }} {ERRORS}"),
-       lambda w, r: {"input": {"eventId": w.event_id, "participantId": w.pids["target"]}},
-       ("eventId", "Event"), OWNER_ONLY, check_transfer),
-    Op("createTask", CREATE_TASK,
-       lambda w, r: {"input": {"eventId": w.event_id, "title": f"Task by {r}"}},
-       ("eventId", "Event"), ANY_PARTICIPANT, check_create_task),
-    Op("updateTask", mutation("updateTask", "UpdateTaskInput", TASK),
-       lambda w, r: {"input": {"taskId": w.task_of_target, "title": f"Edited by {r}"}},
-       ("taskId", "Task"), on_child(ORGANIZERS), check_update_task),
-    Op("deleteTask", mutation("deleteTask", "TaskRefInput", f"deletedTaskId {ERRORS}"),
-       lambda w, r: {"input": {"taskId": w.task_of_target}},
-       ("taskId", "Task"), on_child(ORGANIZERS), check_delete_task),
-    Op("assignTask", mutation("assignTask", "AssignTaskInput", TASK),
-       lambda w, r: {"input": {"taskId": w.task_of_target, "assigneeIds": [w.pids["target"]]}},
-       ("taskId", "Task"), on_child(ORGANIZERS), check_assign_task),
-    Op("completeTask", COMPLETE_TASK,
-       lambda w, r: {"input": {"taskId": w.open_task}},
-       ("taskId", "Task"), on_child(ANY_PARTICIPANT), check_complete_task),
-    Op("validateTask", mutation("validateTask", "TaskRefInput", TASK),
-       lambda w, r: {"input": {"taskId": w.done_task}},
-       ("taskId", "Task"), on_child(ORGANIZERS), check_validate_task),
-    Op("reopenTask", mutation("reopenTask", "TaskRefInput", TASK),
-       lambda w, r: {"input": {"taskId": w.done_task}},
-       ("taskId", "Task"), on_child(ORGANIZERS), check_reopen_task),
-    Op("createExpense", CREATE_EXPENSE,
-       lambda w, r: {"input": {"eventId": w.event_id, "title": f"Expense by {r}",
-                               "amount": "12.00", "paidById": w.pid(r) or w.pids["owner"],
-                               "split": {"mode": "EQUAL"}}},
-       ("eventId", "Event"), ANY_PARTICIPANT, check_create_expense),
-    Op("updateExpense", mutation("updateExpense", "UpdateExpenseInput", EXPENSE),
-       lambda w, r: {"input": {"expenseId": w.expense_of_target, "title": f"Edited by {r}"}},
-       ("expenseId", "Expense"), on_child(ORGANIZERS), check_update_expense),
-    Op("deleteExpense", mutation("deleteExpense", "ExpenseRefInput", f"deletedExpenseId {ERRORS}"),
-       lambda w, r: {"input": {"expenseId": w.expense_of_target}},
-       ("expenseId", "Expense"), on_child(ORGANIZERS), check_delete_expense),
-    Op("recordSettlement", mutation("recordSettlement", "RecordSettlementInput",
-                                    f"settlement {{ id }} {ERRORS}"),
-       lambda w, r: {"input": {"eventId": w.event_id, "fromId": settlement_parties(w, r)[0],
-                               "toId": settlement_parties(w, r)[1], "amount": "5.00"}},
-       ("eventId", "Event"), ORGANIZERS, check_settlement),
+    Op(
+        "updateEvent",
+        mutation("updateEvent", "UpdateEventInput", f"event {{ title }} {ERRORS}"),
+        lambda w, r: {"input": {"eventId": w.event_id, "title": f"Renamed by {r}"}},
+        ("eventId", "Event"),
+        ORGANIZERS,
+        check_update_event,
+    ),
+    Op(
+        "cancelEvent",
+        mutation("cancelEvent", "EventRefInput", f"event {{ status }} {ERRORS}"),
+        lambda w, r: {"input": {"eventId": w.event_id}},
+        ("eventId", "Event"),
+        ORGANIZERS,
+        check_cancel_event,
+    ),
+    Op(
+        "deleteEvent",
+        mutation("deleteEvent", "EventRefInput", f"deletedEventId {ERRORS}"),
+        lambda w, r: {"input": {"eventId": w.event_id}},
+        ("eventId", "Event"),
+        OWNER_ONLY,
+        check_delete_event,
+    ),
+    Op(
+        "setRsvp",
+        mutation("setRsvp", "SetRsvpInput", PARTICIPANT),
+        lambda w, r: {"input": {"eventId": w.event_id, "status": "MAYBE"}},
+        ("eventId", "Event"),
+        ANY_PARTICIPANT,
+        check_set_rsvp,
+    ),
+    Op(
+        "leaveEvent",
+        mutation("leaveEvent", "EventRefInput", PARTICIPANT),
+        lambda w, r: {"input": {"eventId": w.event_id}},
+        ("eventId", "Event"),
+        {**ANY_PARTICIPANT, "owner": "OWNER_CANNOT_LEAVE"},
+        check_leave,
+    ),
+    Op(
+        "inviteParticipants",
+        INVITE,
+        lambda w, r: {
+            "input": {"eventId": w.event_id, "invitees": [{"email": "newcomer@example.com"}]}
+        },
+        ("eventId", "Event"),
+        ORGANIZERS,
+        check_invite,
+    ),
+    Op(
+        "revokeInvitation",
+        mutation("revokeInvitation", "InvitationRefInput", f"invitation {{ id status }} {ERRORS}"),
+        lambda w, r: {"input": {"invitationId": w.invitation}},
+        ("invitationId", "Invitation"),
+        on_child(ORGANIZERS),
+        check_revoke_invitation,
+    ),
+    Op(
+        "createInviteLink",
+        LINK,
+        lambda w, r: {"input": {"eventId": w.event_id}},
+        ("eventId", "Event"),
+        ORGANIZERS,
+        check_invite_link,
+    ),
+    Op(
+        "revokeInviteLink",
+        mutation(
+            "revokeInviteLink", "RevokeInviteLinkInput", f"inviteLink {{ id revokedAt }} {ERRORS}"
+        ),
+        lambda w, r: {"input": {"inviteLinkId": w.invite_link}},
+        ("inviteLinkId", "InviteLink"),
+        on_child(ORGANIZERS),
+        check_revoke_link,
+    ),
+    Op(
+        "removeParticipant",
+        mutation("removeParticipant", "ParticipantRefInput", PARTICIPANT),
+        lambda w, r: {"input": {"eventId": w.event_id, "participantId": w.pids["target"]}},
+        ("eventId", "Event"),
+        ORGANIZERS,
+        check_remove,
+    ),
+    Op(
+        "updateParticipantRole",
+        mutation("updateParticipantRole", "UpdateParticipantRoleInput", PARTICIPANT),
+        lambda w, r: {
+            "input": {"eventId": w.event_id, "participantId": w.pids["target"], "role": "ORGANIZER"}
+        },
+        ("eventId", "Event"),
+        OWNER_ONLY,
+        check_role,
+    ),
+    Op(
+        "transferOwnership",
+        mutation(
+            "transferOwnership",
+            "ParticipantRefInput",
+            f"owner {{ id role }} previousOwner {{ id role }} {ERRORS}",
+        ),
+        lambda w, r: {"input": {"eventId": w.event_id, "participantId": w.pids["target"]}},
+        ("eventId", "Event"),
+        OWNER_ONLY,
+        check_transfer,
+    ),
+    Op(
+        "createTask",
+        CREATE_TASK,
+        lambda w, r: {"input": {"eventId": w.event_id, "title": f"Task by {r}"}},
+        ("eventId", "Event"),
+        ANY_PARTICIPANT,
+        check_create_task,
+    ),
+    Op(
+        "updateTask",
+        mutation("updateTask", "UpdateTaskInput", TASK),
+        lambda w, r: {"input": {"taskId": w.task_of_target, "title": f"Edited by {r}"}},
+        ("taskId", "Task"),
+        on_child(ORGANIZERS),
+        check_update_task,
+    ),
+    Op(
+        "deleteTask",
+        mutation("deleteTask", "TaskRefInput", f"deletedTaskId {ERRORS}"),
+        lambda w, r: {"input": {"taskId": w.task_of_target}},
+        ("taskId", "Task"),
+        on_child(ORGANIZERS),
+        check_delete_task,
+    ),
+    Op(
+        "assignTask",
+        mutation("assignTask", "AssignTaskInput", TASK),
+        lambda w, r: {"input": {"taskId": w.task_of_target, "assigneeIds": [w.pids["target"]]}},
+        ("taskId", "Task"),
+        on_child(ORGANIZERS),
+        check_assign_task,
+    ),
+    Op(
+        "completeTask",
+        COMPLETE_TASK,
+        lambda w, r: {"input": {"taskId": w.open_task}},
+        ("taskId", "Task"),
+        on_child(ANY_PARTICIPANT),
+        check_complete_task,
+    ),
+    Op(
+        "validateTask",
+        mutation("validateTask", "TaskRefInput", TASK),
+        lambda w, r: {"input": {"taskId": w.done_task}},
+        ("taskId", "Task"),
+        on_child(ORGANIZERS),
+        check_validate_task,
+    ),
+    Op(
+        "reopenTask",
+        mutation("reopenTask", "TaskRefInput", TASK),
+        lambda w, r: {"input": {"taskId": w.done_task}},
+        ("taskId", "Task"),
+        on_child(ORGANIZERS),
+        check_reopen_task,
+    ),
+    Op(
+        "createExpense",
+        CREATE_EXPENSE,
+        lambda w, r: {
+            "input": {
+                "eventId": w.event_id,
+                "title": f"Expense by {r}",
+                "amount": "12.00",
+                "paidById": w.pid(r) or w.pids["owner"],
+                "split": {"mode": "EQUAL"},
+            }
+        },
+        ("eventId", "Event"),
+        ANY_PARTICIPANT,
+        check_create_expense,
+    ),
+    Op(
+        "updateExpense",
+        mutation("updateExpense", "UpdateExpenseInput", EXPENSE),
+        lambda w, r: {"input": {"expenseId": w.expense_of_target, "title": f"Edited by {r}"}},
+        ("expenseId", "Expense"),
+        on_child(ORGANIZERS),
+        check_update_expense,
+    ),
+    Op(
+        "deleteExpense",
+        mutation("deleteExpense", "ExpenseRefInput", f"deletedExpenseId {ERRORS}"),
+        lambda w, r: {"input": {"expenseId": w.expense_of_target}},
+        ("expenseId", "Expense"),
+        on_child(ORGANIZERS),
+        check_delete_expense,
+    ),
+    Op(
+        "recordSettlement",
+        mutation("recordSettlement", "RecordSettlementInput", f"settlement {{ id }} {ERRORS}"),
+        lambda w, r: {
+            "input": {
+                "eventId": w.event_id,
+                "fromId": settlement_parties(w, r)[0],
+                "toId": settlement_parties(w, r)[1],
+                "amount": "5.00",
+            }
+        },
+        ("eventId", "Event"),
+        ORGANIZERS,
+        check_settlement,
+    ),
 ]
 
 
@@ -469,8 +640,9 @@ def assert_refused(result: dict[str, Any], code: str) -> dict[str, Any]:
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
 async def test_mutation_matrix(api, accounts, events, op: Op, role: str):
-    w = await build_world(api, accounts, events,
-                          "UNLISTED" if role == "outsider_unlisted" else "PRIVATE")
+    w = await build_world(
+        api, accounts, events, "UNLISTED" if role == "outsider_unlisted" else "PRIVATE"
+    )
     variables = op.variables(w, role)
     expected = op.expected[role]
     before = await w.snapshot()
@@ -491,13 +663,15 @@ async def test_mutation_matrix(api, accounts, events, op: Op, role: str):
         if expected == "NOT_FOUND":
             # exactly what an id that does not exist gets: nothing tells the event exists
             field_name, type_name = op.target
-            missing = {"input": {**variables["input"],
-                                 field_name: to_base64(type_name, MISSING)}}
+            missing = {"input": {**variables["input"], field_name: to_base64(type_name, MISSING)}}
             baseline = await w.run(op.document, missing, role)
             assert_refused(baseline, "NOT_FOUND")
             assert without_position(error) == without_position(baseline["errors"][0]), (
-                f"existing target: {error} / missing target: {baseline['errors'][0]}")
-            assert error["message"] == f"{type_name.replace('InviteLink', 'Invite link')} not found."
+                f"existing target: {error} / missing target: {baseline['errors'][0]}"
+            )
+            assert (
+                error["message"] == f"{type_name.replace('InviteLink', 'Invite link')} not found."
+            )
     else:  # an expected failure reported in the payload
         assert "errors" not in result, result
         payload = result["data"][op.name]
@@ -530,9 +704,20 @@ async def test_reading_the_event(api, accounts, events, role: str):
         assert seen["title"] == "Picnic" and seen["status"] == "ACTIVE"
         assert seen["visibility"] == "UNLISTED" and seen["participantCount"] == 4
         assert seen["owner"] == {"id": w.users["owner"]["id"]}
-        for private in ("viewerRole", "description", "location", "viewerParticipation",
-                        "participants", "tasks", "expenses", "balances", "settlementPlan",
-                        "settlements", "invitations", "joinRequests"):
+        for private in (
+            "viewerRole",
+            "description",
+            "location",
+            "viewerParticipation",
+            "participants",
+            "tasks",
+            "expenses",
+            "balances",
+            "settlementPlan",
+            "settlements",
+            "invitations",
+            "joinRequests",
+        ):
             assert seen[private] is None, private
         assert seen["inviteLinks"] == []
         for child in (w.task_of_target, w.expense_of_target, w.pids["target"]):
@@ -544,8 +729,7 @@ async def test_reading_the_event(api, accounts, events, role: str):
     assert seen["viewerParticipation"] == {"id": w.pid(role)}
     assert seen["description"] == ""
     assert len(seen["participants"]["nodes"]) == 4
-    assert {t["id"] for t in seen["tasks"]["nodes"]} == {w.task_of_target, w.open_task,
-                                                        w.done_task}
+    assert {t["id"] for t in seen["tasks"]["nodes"]} == {w.task_of_target, w.open_task, w.done_task}
     assert [e["id"] for e in seen["expenses"]["nodes"]] == [w.expense_of_target]
     assert len(seen["balances"]) == 4
     assert seen["settlementPlan"] is not None and seen["settlements"] == []
@@ -573,98 +757,189 @@ DELETE_EXPENSE = mutation("deleteExpense", "ExpenseRefInput", f"deletedExpenseId
 REMOVE = mutation("removeParticipant", "ParticipantRefInput", PARTICIPANT)
 SETTLE = mutation("recordSettlement", "RecordSettlementInput", f"settlement {{ id }} {ERRORS}")
 LEAVE = mutation("leaveEvent", "EventRefInput", PARTICIPANT)
-TRANSFER = mutation("transferOwnership", "ParticipantRefInput",
-                    f"owner {{ id }} previousOwner {{ id }} {ERRORS}")
+TRANSFER = mutation(
+    "transferOwnership", "ParticipantRefInput", f"owner {{ id }} previousOwner {{ id }} {ERRORS}"
+)
 ROLE = mutation("updateParticipantRole", "UpdateParticipantRoleInput", PARTICIPANT)
 UPDATE_EVENT = mutation("updateEvent", "UpdateEventInput", f"event {{ title }} {ERRORS}")
 
 
-async def refused(w: World, document: str, variables: dict[str, Any], role: str,
-                  code: str) -> None:
+async def refused(w: World, document: str, variables: dict[str, Any], role: str, code: str) -> None:
     before = await w.snapshot()
     assert_refused(await w.run(document, variables, role), code)
     assert await w.snapshot() == before
 
 
-async def allowed(w: World, document: str, variables: dict[str, Any], role: str,
-                  name: str) -> dict[str, Any]:
+async def allowed(
+    w: World, document: str, variables: dict[str, Any], role: str, name: str
+) -> dict[str, Any]:
     return await ok(w.api, document, variables, w.token(role) or "", name)
 
 
 async def test_a_participant_edits_their_own_task(api, accounts, events):
     w = await build_world(api, accounts, events)
-    mine = (await allowed(w, CREATE_TASK, {"input": {"eventId": w.event_id, "title": "Mine"}},
-                          "participant", "createTask"))["task"]["id"]
-    edited = await allowed(w, UPDATE_TASK, {"input": {"taskId": mine, "title": "Still mine"}},
-                           "participant", "updateTask")
+    mine = (
+        await allowed(
+            w,
+            CREATE_TASK,
+            {"input": {"eventId": w.event_id, "title": "Mine"}},
+            "participant",
+            "createTask",
+        )
+    )["task"]["id"]
+    edited = await allowed(
+        w,
+        UPDATE_TASK,
+        {"input": {"taskId": mine, "title": "Still mine"}},
+        "participant",
+        "updateTask",
+    )
     assert edited["task"]["title"] == "Still mine"
-    assigned = await allowed(w, ASSIGN_TASK, {"input": {"taskId": mine, "assigneeIds": [
-        w.pids["participant"], w.pids["target"]]}}, "participant", "assignTask")
-    assert {a["id"] for a in assigned["task"]["assignees"]} == {w.pids["participant"],
-                                                              w.pids["target"]}
+    assigned = await allowed(
+        w,
+        ASSIGN_TASK,
+        {"input": {"taskId": mine, "assigneeIds": [w.pids["participant"], w.pids["target"]]}},
+        "participant",
+        "assignTask",
+    )
+    assert {a["id"] for a in assigned["task"]["assignees"]} == {
+        w.pids["participant"],
+        w.pids["target"],
+    }
     # the owner's task is someone else's too
-    await refused(w, UPDATE_TASK, {"input": {"taskId": w.open_task, "title": "x"}},
-                  "participant", "FORBIDDEN")
+    await refused(
+        w, UPDATE_TASK, {"input": {"taskId": w.open_task, "title": "x"}}, "participant", "FORBIDDEN"
+    )
     await refused(w, DELETE_TASK, {"input": {"taskId": w.open_task}}, "participant", "FORBIDDEN")
-    deleted = await allowed(w, DELETE_TASK, {"input": {"taskId": mine}}, "participant",
-                            "deleteTask")
+    deleted = await allowed(
+        w, DELETE_TASK, {"input": {"taskId": mine}}, "participant", "deleteTask"
+    )
     assert deleted["deletedTaskId"] == mine
     assert task_in(await w.snapshot(), mine) is None  # type: ignore[arg-type]
 
 
 async def test_who_created_or_paid_an_expense_edits_it(api, accounts, events):
     w = await build_world(api, accounts, events)
-    mine = (await allowed(w, CREATE_EXPENSE, {"input": {
-        "eventId": w.event_id, "title": "Mine", "amount": "9.00",
-        "paidById": w.pids["participant"], "split": {"mode": "EQUAL"}}},
-        "participant", "createExpense"))["expense"]["id"]
-    paid_for_me = (await allowed(w, CREATE_EXPENSE, {"input": {
-        "eventId": w.event_id, "title": "Paid by the participant", "amount": "8.00",
-        "paidById": w.pids["participant"], "split": {"mode": "EQUAL"}}},
-        "owner", "createExpense"))["expense"]
+    mine = (
+        await allowed(
+            w,
+            CREATE_EXPENSE,
+            {
+                "input": {
+                    "eventId": w.event_id,
+                    "title": "Mine",
+                    "amount": "9.00",
+                    "paidById": w.pids["participant"],
+                    "split": {"mode": "EQUAL"},
+                }
+            },
+            "participant",
+            "createExpense",
+        )
+    )["expense"]["id"]
+    paid_for_me = (
+        await allowed(
+            w,
+            CREATE_EXPENSE,
+            {
+                "input": {
+                    "eventId": w.event_id,
+                    "title": "Paid by the participant",
+                    "amount": "8.00",
+                    "paidById": w.pids["participant"],
+                    "split": {"mode": "EQUAL"},
+                }
+            },
+            "owner",
+            "createExpense",
+        )
+    )["expense"]
     assert paid_for_me["createdBy"] == {"id": w.pids["owner"]}
-    owners = (await allowed(w, CREATE_EXPENSE, {"input": {
-        "eventId": w.event_id, "title": "Owner's", "amount": "7.00",
-        "paidById": w.pids["owner"], "split": {"mode": "EQUAL"}}},
-        "owner", "createExpense"))["expense"]["id"]
+    owners = (
+        await allowed(
+            w,
+            CREATE_EXPENSE,
+            {
+                "input": {
+                    "eventId": w.event_id,
+                    "title": "Owner's",
+                    "amount": "7.00",
+                    "paidById": w.pids["owner"],
+                    "split": {"mode": "EQUAL"},
+                }
+            },
+            "owner",
+            "createExpense",
+        )
+    )["expense"]["id"]
 
     for expense_id in (mine, paid_for_me["id"]):
-        edited = await allowed(w, UPDATE_EXPENSE, {"input": {"expenseId": expense_id,
-                                                             "note": "edited"}},
-                               "participant", "updateExpense")
+        edited = await allowed(
+            w,
+            UPDATE_EXPENSE,
+            {"input": {"expenseId": expense_id, "note": "edited"}},
+            "participant",
+            "updateExpense",
+        )
         assert edited["errors"] == []
-    await refused(w, UPDATE_EXPENSE, {"input": {"expenseId": owners, "title": "x"}},
-                  "participant", "FORBIDDEN")
-    await refused(w, DELETE_EXPENSE, {"input": {"expenseId": owners}}, "participant",
-                  "FORBIDDEN")
-    await allowed(w, DELETE_EXPENSE, {"input": {"expenseId": paid_for_me["id"]}},
-                  "participant", "deleteExpense")
-    await allowed(w, DELETE_EXPENSE, {"input": {"expenseId": mine}}, "participant",
-                  "deleteExpense")
+    await refused(
+        w,
+        UPDATE_EXPENSE,
+        {"input": {"expenseId": owners, "title": "x"}},
+        "participant",
+        "FORBIDDEN",
+    )
+    await refused(w, DELETE_EXPENSE, {"input": {"expenseId": owners}}, "participant", "FORBIDDEN")
+    await allowed(
+        w,
+        DELETE_EXPENSE,
+        {"input": {"expenseId": paid_for_me["id"]}},
+        "participant",
+        "deleteExpense",
+    )
+    await allowed(w, DELETE_EXPENSE, {"input": {"expenseId": mine}}, "participant", "deleteExpense")
     left = await w.snapshot()
-    assert {e["id"] for e in left["expenses"]["nodes"]} == {owners,  # type: ignore[index]
-                                                           w.expense_of_target}
+    assert {e["id"] for e in left["expenses"]["nodes"]} == {
+        owners,  # type: ignore[index]
+        w.expense_of_target,
+    }
 
 
 async def test_organizers_remove_participants_only(api, accounts, events):
     w = await build_world(api, accounts, events)
     second = await accounts.user()
-    second_pid = await events.add(w.users["owner"]["token"], w.event_id, second,
-                                  role="ORGANIZER")
+    second_pid = await events.add(w.users["owner"]["token"], w.event_id, second, role="ORGANIZER")
     for target in (second_pid, w.pids["owner"]):
-        await refused(w, REMOVE, {"input": {"eventId": w.event_id, "participantId": target}},
-                      "organizer", "FORBIDDEN")
-    itself = (await w.run(REMOVE, {"input": {"eventId": w.event_id,
-                                             "participantId": w.pids["organizer"]}},
-                          "organizer"))["data"]["removeParticipant"]
+        await refused(
+            w,
+            REMOVE,
+            {"input": {"eventId": w.event_id, "participantId": target}},
+            "organizer",
+            "FORBIDDEN",
+        )
+    itself = (
+        await w.run(
+            REMOVE,
+            {"input": {"eventId": w.event_id, "participantId": w.pids["organizer"]}},
+            "organizer",
+        )
+    )["data"]["removeParticipant"]
     assert_payload_error(itself, "CANNOT_REMOVE_SELF", ["input", "participantId"])
     # a participant cannot remove anyone, not even another participant
-    await refused(w, REMOVE, {"input": {"eventId": w.event_id,
-                                        "participantId": w.pids["target"]}},
-                  "participant", "FORBIDDEN")
-    removed = await allowed(w, REMOVE, {"input": {"eventId": w.event_id,
-                                                  "participantId": second_pid}},
-                            "owner", "removeParticipant")
+    await refused(
+        w,
+        REMOVE,
+        {"input": {"eventId": w.event_id, "participantId": w.pids["target"]}},
+        "participant",
+        "FORBIDDEN",
+    )
+    removed = await allowed(
+        w,
+        REMOVE,
+        {"input": {"eventId": w.event_id, "participantId": second_pid}},
+        "owner",
+        "removeParticipant",
+    )
     assert removed["participant"]["state"] == "REMOVED"
     assert participant(await w.snapshot(), second_pid) is None  # type: ignore[arg-type]
     # removed: now an outsider of a private event
@@ -675,101 +950,165 @@ async def test_organizers_remove_participants_only(api, accounts, events):
 async def test_nobody_validates_their_own_completion(api, accounts, events):
     w = await build_world(api, accounts, events)
     for role in ("organizer", "owner"):
-        task = (await allowed(w, CREATE_TASK, {"input": {"eventId": w.event_id,
-                                                         "title": f"Done by {role}"}},
-                              "owner", "createTask"))["task"]["id"]
+        task = (
+            await allowed(
+                w,
+                CREATE_TASK,
+                {"input": {"eventId": w.event_id, "title": f"Done by {role}"}},
+                "owner",
+                "createTask",
+            )
+        )["task"]["id"]
         await allowed(w, COMPLETE_TASK, {"input": {"taskId": task}}, role, "completeTask")
         own = (await w.run(VALIDATE_TASK, {"input": {"taskId": task}}, role))["data"][
-            "validateTask"]
+            "validateTask"
+        ]
         assert_payload_error(own, "SELF_VALIDATION")
         other = "owner" if role == "organizer" else "organizer"
-        valid = await allowed(w, VALIDATE_TASK, {"input": {"taskId": task}}, other,
-                              "validateTask")
+        valid = await allowed(w, VALIDATE_TASK, {"input": {"taskId": task}}, other, "validateTask")
         assert valid["task"]["validatedBy"] == {"id": w.pid(other)}
     # a participant reopens their own completion, not someone else's (see the matrix)
-    task = (await allowed(w, CREATE_TASK, {"input": {"eventId": w.event_id, "title": "P"}},
-                          "owner", "createTask"))["task"]["id"]
+    task = (
+        await allowed(
+            w, CREATE_TASK, {"input": {"eventId": w.event_id, "title": "P"}}, "owner", "createTask"
+        )
+    )["task"]["id"]
     await allowed(w, COMPLETE_TASK, {"input": {"taskId": task}}, "participant", "completeTask")
     await refused(w, VALIDATE_TASK, {"input": {"taskId": task}}, "participant", "FORBIDDEN")
-    reopened = await allowed(w, REOPEN_TASK, {"input": {"taskId": task}}, "participant",
-                             "reopenTask")
+    reopened = await allowed(
+        w, REOPEN_TASK, {"input": {"taskId": task}}, "participant", "reopenTask"
+    )
     assert reopened["task"]["status"] == "TODO"
 
 
 async def test_only_assignees_complete_an_assigned_task(api, accounts, events):
     w = await build_world(api, accounts, events)
-    task = (await allowed(w, CREATE_TASK, {"input": {
-        "eventId": w.event_id, "title": "For the target", "assigneeIds": [w.pids["target"]]}},
-        "owner", "createTask"))["task"]["id"]
+    task = (
+        await allowed(
+            w,
+            CREATE_TASK,
+            {
+                "input": {
+                    "eventId": w.event_id,
+                    "title": "For the target",
+                    "assigneeIds": [w.pids["target"]],
+                }
+            },
+            "owner",
+            "createTask",
+        )
+    )["task"]["id"]
     for role in ("participant", "organizer", "owner"):
         await refused(w, COMPLETE_TASK, {"input": {"taskId": task}}, role, "FORBIDDEN")
-    done = await ok(api, COMPLETE_TASK, {"input": {"taskId": task}},
-                    w.users["target"]["token"], "completeTask")
+    done = await ok(
+        api, COMPLETE_TASK, {"input": {"taskId": task}}, w.users["target"]["token"], "completeTask"
+    )
     assert done["task"]["completedBy"] == {"id": w.pids["target"]}
 
 
 async def test_a_party_records_its_own_settlement(api, accounts, events):
     w = await build_world(api, accounts, events)
-    for src, dst in ((w.pids["participant"], w.pids["target"]),
-                     (w.pids["target"], w.pids["participant"])):
-        recorded = await allowed(w, SETTLE, {"input": {"eventId": w.event_id, "fromId": src,
-                                                       "toId": dst, "amount": "3.00"}},
-                                 "participant", "recordSettlement")
+    for src, dst in (
+        (w.pids["participant"], w.pids["target"]),
+        (w.pids["target"], w.pids["participant"]),
+    ):
+        recorded = await allowed(
+            w,
+            SETTLE,
+            {"input": {"eventId": w.event_id, "fromId": src, "toId": dst, "amount": "3.00"}},
+            "participant",
+            "recordSettlement",
+        )
         assert recorded["settlement"]["id"]
     assert len((await w.snapshot())["settlements"]) == 2  # type: ignore[index]
 
 
 async def test_only_the_owner_makes_organizers(api, accounts, events):
     w = await build_world(api, accounts, events)
-    organizer_invite = {"input": {"eventId": w.event_id, "role": "ORGANIZER",
-                                  "invitees": [{"email": "boss@example.com"}]}}
+    organizer_invite = {
+        "input": {
+            "eventId": w.event_id,
+            "role": "ORGANIZER",
+            "invitees": [{"email": "boss@example.com"}],
+        }
+    }
     await refused(w, INVITE, organizer_invite, "organizer", "FORBIDDEN")
-    await refused(w, LINK, {"input": {"eventId": w.event_id, "role": "ORGANIZER"}},
-                  "organizer", "FORBIDDEN")
-    await refused(w, ROLE, {"input": {"eventId": w.event_id, "participantId": w.pids["target"],
-                                      "role": "ORGANIZER"}}, "organizer", "FORBIDDEN")
+    await refused(
+        w, LINK, {"input": {"eventId": w.event_id, "role": "ORGANIZER"}}, "organizer", "FORBIDDEN"
+    )
+    await refused(
+        w,
+        ROLE,
+        {"input": {"eventId": w.event_id, "participantId": w.pids["target"], "role": "ORGANIZER"}},
+        "organizer",
+        "FORBIDDEN",
+    )
     sent = await allowed(w, INVITE, organizer_invite, "owner", "inviteParticipants")
     assert sent["invitations"][0]["role"] == "ORGANIZER"
-    link = await allowed(w, LINK, {"input": {"eventId": w.event_id, "role": "ORGANIZER"}},
-                         "owner", "createInviteLink")
+    link = await allowed(
+        w,
+        LINK,
+        {"input": {"eventId": w.event_id, "role": "ORGANIZER"}},
+        "owner",
+        "createInviteLink",
+    )
     assert link["token"]
     # the organizer can demote nobody either
-    await refused(w, ROLE, {"input": {"eventId": w.event_id,
-                                      "participantId": w.pids["organizer"],
-                                      "role": "PARTICIPANT"}}, "organizer", "FORBIDDEN")
+    await refused(
+        w,
+        ROLE,
+        {
+            "input": {
+                "eventId": w.event_id,
+                "participantId": w.pids["organizer"],
+                "role": "PARTICIPANT",
+            }
+        },
+        "organizer",
+        "FORBIDDEN",
+    )
 
 
 async def test_the_owner_leaves_after_transferring(api, accounts, events):
     w = await build_world(api, accounts, events)
     before = await w.snapshot()
-    cannot = (await w.run(LEAVE, {"input": {"eventId": w.event_id}}, "owner"))["data"][
-        "leaveEvent"]
+    cannot = (await w.run(LEAVE, {"input": {"eventId": w.event_id}}, "owner"))["data"]["leaveEvent"]
     assert_payload_error(cannot, "OWNER_CANNOT_LEAVE")
     assert await w.snapshot() == before
-    await allowed(w, TRANSFER, {"input": {"eventId": w.event_id,
-                                          "participantId": w.pids["participant"]}},
-                  "owner", "transferOwnership")
+    await allowed(
+        w,
+        TRANSFER,
+        {"input": {"eventId": w.event_id, "participantId": w.pids["participant"]}},
+        "owner",
+        "transferOwnership",
+    )
     # the former owner is now an organizer: owner-only operations are refused
-    await refused(w, TRANSFER, {"input": {"eventId": w.event_id,
-                                          "participantId": w.pids["owner"]}},
-                  "owner", "FORBIDDEN")
+    await refused(
+        w,
+        TRANSFER,
+        {"input": {"eventId": w.event_id, "participantId": w.pids["owner"]}},
+        "owner",
+        "FORBIDDEN",
+    )
     left = await allowed(w, LEAVE, {"input": {"eventId": w.event_id}}, "owner", "leaveEvent")
     assert left["participant"]["state"] == "LEFT"
     # having left, they are an outsider of a private event
     assert (await w.run(READ, {"id": w.event_id}, "owner")) == {"data": {"event": None}}
     gone = await w.run(UPDATE_EVENT, {"input": {"eventId": w.event_id, "title": "x"}}, "owner")
-    missing = await w.run(UPDATE_EVENT, {"input": {"eventId": to_base64("Event", MISSING),
-                                                   "title": "x"}}, "owner")
+    missing = await w.run(
+        UPDATE_EVENT, {"input": {"eventId": to_base64("Event", MISSING), "title": "x"}}, "owner"
+    )
     assert without_position(assert_refused(gone, "NOT_FOUND")) == without_position(
-        assert_refused(missing, "NOT_FOUND"))
+        assert_refused(missing, "NOT_FOUND")
+    )
 
 
 async def test_a_rejected_token_is_unauthenticated(api, accounts, events):
     w = await build_world(api, accounts, events)
     before = await w.snapshot()
-    result = await api.execute(UPDATE_EVENT, {"input": {"eventId": w.event_id, "title": "x"}},
-                               token="not-a-token")
+    result = await api.execute(
+        UPDATE_EVENT, {"input": {"eventId": w.event_id, "title": "x"}}, token="not-a-token"
+    )
     error = assert_refused(result, "UNAUTHENTICATED")
     assert error["message"] == "Access token rejected: invalid or expired token."
     assert await w.snapshot() == before
-

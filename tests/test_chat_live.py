@@ -44,8 +44,9 @@ def _the_server(server):
     _server[:] = [server]
 
 
-async def stream(api, user, event_id: str, after: str | None = None,
-                 query: str = EVENTS, joined: bool = True) -> Any:
+async def stream(
+    api, user, event_id: str, after: str | None = None, query: str = EVENTS, joined: bool = True
+) -> Any:
     """A socket of the user following the chat; returns once the subscription is live on the
     in-process server (`joined`), so what happens next reaches it."""
     hub = _server[0].deps.state.get("chat_hub")
@@ -54,8 +55,11 @@ async def stream(api, user, event_id: str, after: str | None = None,
 
     def mine() -> set[int]:
         feed = hub.feeds.get(event) if hub else None
-        return {id(s) for s in (feed.subscribers if feed else ())
-                if s.user_id == user_id and s.buffer is None}
+        return {
+            id(s)
+            for s in (feed.subscribers if feed else ())
+            if s.user_id == user_id and s.buffer is None
+        }
 
     known = mine()
     ws_cm = api.ws({"authorization": f"Bearer {user['token']}"})
@@ -69,8 +73,7 @@ async def stream(api, user, event_id: str, after: str | None = None,
     return ws_cm, ws, op
 
 
-async def next_event(ws, op: str, timeout: float = 5.0,
-                     presence: bool = False) -> dict[str, Any]:
+async def next_event(ws, op: str, timeout: float = 5.0, presence: bool = False) -> dict[str, Any]:
     """The next event (other people's presence changes skipped unless asked for)."""
     while True:
         message = await ws.receive(timeout=timeout)
@@ -86,8 +89,9 @@ async def no_event(ws, wait: float = 0.4, presence: bool = False) -> None:
     with pytest.raises(TimeoutError):
         while True:
             message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-            typename = message.get("payload", {}).get("data", {}).get("chatEvents", {}).get(
-                "__typename")
+            typename = (
+                message.get("payload", {}).get("data", {}).get("chatEvents", {}).get("__typename")
+            )
             assert not presence and typename == "PresenceChanged", message
 
 
@@ -100,17 +104,24 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
         sent = (await send(api, alice, eid, "first"))["message"]
         added = await next_event(ws, op)
         assert added["__typename"] == "MessageAdded"
-        assert added["message"] == {"id": sent["id"], "body": "first",
-                                    "author": {"username": alice["username"]}}
-        await api.execute(EDIT, {"input": {"messageId": sent["id"], "body": "first!"}},
-                          token=alice["token"])
+        assert added["message"] == {
+            "id": sent["id"],
+            "body": "first",
+            "author": {"username": alice["username"]},
+        }
+        await api.execute(
+            EDIT, {"input": {"messageId": sent["id"], "body": "first!"}}, token=alice["token"]
+        )
         edited = await next_event(ws, op)
         assert edited["__typename"] == "MessageEdited" and edited["message"]["body"] == "first!"
         await api.execute(REACT, {"id": sent["id"], "e": "🎉"}, token=organizer["token"])
         reaction = await next_event(ws, op)
         assert reaction["__typename"] == "ReactionChanged"
         assert (reaction["emoji"], reaction["added"], reaction["reactor"]["username"]) == (
-            "🎉", True, organizer["username"])
+            "🎉",
+            True,
+            organizer["username"],
+        )
         assert reaction["message"]["reactions"] == [{"emoji": "🎉", "count": 1}]
         await api.execute(DELETE, {"id": sent["id"]}, token=alice["token"])
         deleted = await next_event(ws, op)
@@ -125,8 +136,9 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
     # away: two messages (one edited after), a read marker
     one = (await send(api, alice, eid, "while away 1"))["message"]
     two = (await send(api, organizer, eid, "while away 2"))["message"]
-    await api.execute(EDIT, {"input": {"messageId": one["id"], "body": "while away 1 (ed)"}},
-                      token=alice["token"])
+    await api.execute(
+        EDIT, {"input": {"messageId": one["id"], "body": "while away 1 (ed)"}}, token=alice["token"]
+    )
     await api.execute(MARK, {"e": eid, "m": two["id"]}, token=organizer["token"])
 
     cm, ws, op = await stream(api, owner, eid, after=last)
@@ -135,8 +147,10 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
         await no_event(ws)
         # in sequence order of each item's last change; a message is shown as it is now
         assert [(r["__typename"], r.get("message", {}).get("body")) for r in replay] == [
-            ("MessageAdded", "while away 2"), ("MessageAdded", "while away 1 (ed)"),
-            ("ReadMarkerMoved", None)]
+            ("MessageAdded", "while away 2"),
+            ("MessageAdded", "while away 1 (ed)"),
+            ("ReadMarkerMoved", None),
+        ]
         assert replay[2]["upToMessageId"] == two["id"]
         assert replay[2]["reader"]["username"] == organizer["username"]
         live = (await send(api, alice, eid, "back live"))["message"]
@@ -155,8 +169,7 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
         await cm.__aexit__(None, None, None)
 
 
-async def test_a_gap_in_the_sequence_is_waited_for_and_then_skipped(api, accounts, events,
-                                                                    server):
+async def test_a_gap_in_the_sequence_is_waited_for_and_then_skipped(api, accounts, events, server):
     """Changes published out of order reach subscribers in sequence order; a number whose
     change never comes holds the next ones back only briefly."""
     from resolvers import chat_feed
@@ -174,15 +187,19 @@ async def test_a_gap_in_the_sequence_is_waited_for_and_then_skipped(api, account
         base = await chat_store.current_seq(event_id)
         for seq, body in ((base + 2, "second"), (base + 1, "first")):
             doc.body = body
-            await chat_feed.publish(server.deps, chat_feed.Change(
-                kind="edited", event_id=event_id, seq=seq, message=doc))
+            await chat_feed.publish(
+                server.deps,
+                chat_feed.Change(kind="edited", event_id=event_id, seq=seq, message=doc),
+            )
         bodies = [(await next_event(ws, op))["message"]["body"] for _ in range(2)]
         assert bodies == ["first", "second"]
         # base+3 never comes: base+4 is delivered after the wait
         doc.body = "after the gap"
         started = time.monotonic()
-        await chat_feed.publish(server.deps, chat_feed.Change(
-            kind="edited", event_id=event_id, seq=base + 4, message=doc))
+        await chat_feed.publish(
+            server.deps,
+            chat_feed.Change(kind="edited", event_id=event_id, seq=base + 4, message=doc),
+        )
         late = await next_event(ws, op, timeout=3)
         assert late["message"]["body"] == "after the gap"
         assert 0.3 < time.monotonic() - started < 2.5
@@ -204,9 +221,8 @@ async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
         return result["data"]["event"]  # type: ignore[no-any-return]
 
     assert await counts(owner) == {"chatUnreadCount": 3, "mentionsUnreadCount": 1}
-    marked = (await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"]))
-    assert marked["data"]["markChatRead"] == {"marker": {"upToMessageId": m2["id"]},
-                                               "errors": []}
+    marked = await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"])
+    assert marked["data"]["markChatRead"] == {"marker": {"upToMessageId": m2["id"]}, "errors": []}
     assert await counts(owner) == {"chatUnreadCount": 1, "mentionsUnreadCount": 0}
     # markers don't move backwards
     back = await api.execute(MARK, {"e": eid, "m": m1["id"]}, token=owner["token"])
@@ -220,34 +236,43 @@ async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
     await api.execute(MARK, {"e": eid, "m": m1["id"]}, token=organizer["token"])
     seen = await api.execute(SEEN, {"id": m1["id"]}, token=alice["token"])
     assert sorted(p["person"]["username"] for p in seen["data"]["node"]["seenBy"]) == sorted(
-        [owner["username"], organizer["username"]])
+        [owner["username"], organizer["username"]]
+    )
     seen2 = await api.execute(SEEN, {"id": m2["id"]}, token=alice["token"])
-    assert [p["person"]["username"] for p in seen2["data"]["node"]["seenBy"]] == [
-        owner["username"]]
-    assert (await api.execute(SEEN, {"id": m1["id"]}, token=owner["token"]))[
-        "data"]["node"]["seenBy"] is None
+    assert [p["person"]["username"] for p in seen2["data"]["node"]["seenBy"]] == [owner["username"]]
+    assert (await api.execute(SEEN, {"id": m1["id"]}, token=owner["token"]))["data"]["node"][
+        "seenBy"
+    ] is None
     # receipts off: left out of seenBy
-    off = await api.execute(SETTINGS, {"input": {"sendReadReceipts": False}},
-                            token=owner["token"])
-    assert off["data"]["updateChatSettings"]["settings"] == {"showPresence": True,
-                                                             "sendReadReceipts": False}
+    off = await api.execute(SETTINGS, {"input": {"sendReadReceipts": False}}, token=owner["token"])
+    assert off["data"]["updateChatSettings"]["settings"] == {
+        "showPresence": True,
+        "sendReadReceipts": False,
+    }
     seen = await api.execute(SEEN, {"id": m1["id"]}, token=alice["token"])
     assert [p["person"]["username"] for p in seen["data"]["node"]["seenBy"]] == [
-        organizer["username"]]
+        organizer["username"]
+    ]
 
     # hostile: another event's message, someone else's chat, garbage ids
     other = await events.create(organizer["token"])
     foreign = (await send(api, organizer, other["id"], "elsewhere"))["message"]
     wrong = await api.execute(MARK, {"e": eid, "m": foreign["id"]}, token=owner["token"])
-    assert wrong["data"]["markChatRead"]["errors"] == [{"code": "MESSAGE_NOT_FOUND",
-                                                        "field": ["input", "upToMessageId"]}]
-    assert_error(await api.execute(MARK, {"e": other["id"], "m": foreign["id"]},
-                                   token=alice["token"]), "NOT_FOUND")
-    assert_error(await api.execute(MARK, {"e": eid, "m": "not-an-id"}, token=owner["token"]),
-                 "BAD_USER_INPUT")
+    assert wrong["data"]["markChatRead"]["errors"] == [
+        {"code": "MESSAGE_NOT_FOUND", "field": ["input", "upToMessageId"]}
+    ]
+    assert_error(
+        await api.execute(MARK, {"e": other["id"], "m": foreign["id"]}, token=alice["token"]),
+        "NOT_FOUND",
+    )
+    assert_error(
+        await api.execute(MARK, {"e": eid, "m": "not-an-id"}, token=owner["token"]),
+        "BAD_USER_INPUT",
+    )
     outsider = await accounts.user()
     assert (await api.execute(COUNTS, {"id": eid}, token=outsider["token"]))["data"][
-        "event"] is None
+        "event"
+    ] is None
 
 
 async def test_receipts_off_keep_markers_to_oneself(api, accounts, events):
@@ -298,8 +323,9 @@ async def test_typing_reaches_others_only_and_expires(api, accounts, events, mon
         await cm_owner.__aexit__(None, None, None)
         await cm_alice.__aexit__(None, None, None)
     outsider = await accounts.user()
-    assert_error(await api.execute(TYPING, {"e": eid, "t": True}, token=outsider["token"]),
-                 "NOT_FOUND")
+    assert_error(
+        await api.execute(TYPING, {"e": eid, "t": True}, token=outsider["token"]), "NOT_FOUND"
+    )
 
 
 async def _eventually(check: Any, timeout: float = 5.0) -> Any:
@@ -333,8 +359,11 @@ async def test_presence_online_offline_and_hidden(api, accounts, events):
         went = await next_event(ws_owner, op_owner, presence=True)
         assert went["__typename"] == "PresenceChanged" and went["online"] is False
         assert alice["username"] not in await online_names()
-        seen = await api.execute("query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
-                                 {"id": alice["id"]}, token=owner["token"])
+        seen = await api.execute(
+            "query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
+            {"id": alice["id"]},
+            token=owner["token"],
+        )
         assert seen["data"]["node"]["lastSeenAt"] is not None
 
         await api.execute(SETTINGS, {"input": {"showPresence": False}}, token=alice["token"])
@@ -342,8 +371,11 @@ async def test_presence_online_offline_and_hidden(api, accounts, events):
             assert (await alice_ws.receive())["type"] == "connection_ack"
             await no_event(ws_owner, 0.6, presence=True)
             assert alice["username"] not in await online_names()
-        seen = await api.execute("query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
-                                 {"id": alice["id"]}, token=owner["token"])
+        seen = await api.execute(
+            "query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
+            {"id": alice["id"]},
+            token=owner["token"],
+        )
         assert seen["data"]["node"]["lastSeenAt"] is None
     finally:
         await cm_owner.__aexit__(None, None, None)
@@ -367,9 +399,12 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
     try:
         await asyncio.sleep(0.2)
         started = time.monotonic()
-        removed = await api.execute("""mutation($e: ID!, $p: ID!) { removeParticipant(input:
+        removed = await api.execute(
+            """mutation($e: ID!, $p: ID!) { removeParticipant(input:
             {eventId: $e, participantId: $p}) { errors { code } } }""",
-                                    {"e": eid, "p": c["pids"][2]}, token=owner["token"])
+            {"e": eid, "p": c["pids"][2]},
+            token=owner["token"],
+        )
         assert removed["data"]["removeParticipant"]["errors"] == []
         ended = await ws.receive(timeout=3)
         assert ended["type"] == "next"
@@ -410,8 +445,9 @@ async def test_hostile_cursors_and_ids(api, accounts, events):
         await cm.__aexit__(None, None, None)
 
 
-async def test_one_rendering_per_selection_and_viewer_fields_per_viewer(api, accounts, events,
-                                                                         server):
+async def test_one_rendering_per_selection_and_viewer_fields_per_viewer(
+    api, accounts, events, server
+):
     """Subscribers with the same selection share one rendering; a selection with a field that
     depends on the viewer (viewerReacted) is rendered for each viewer."""
     c = await crew(accounts, events, 3)
@@ -431,17 +467,22 @@ async def test_one_rendering_per_selection_and_viewer_fields_per_viewer(api, acc
         shared = [await next_event(ws, op) for _, ws, op in streams]
         assert shared[0] == shared[1]
         flags = [(await next_event(ws, op))["message"]["reactions"] for _, ws, op in mine]
-        assert flags == [[{"emoji": "👍", "viewerReacted": False}],
-                         [{"emoji": "👍", "viewerReacted": True}]]
+        assert flags == [
+            [{"emoji": "👍", "viewerReacted": False}],
+            [{"emoji": "👍", "viewerReacted": True}],
+        ]
     finally:
         for cm, _, _ in [*streams, *mine]:
             await cm.__aexit__(None, None, None)
 
 
-@pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
-                    reason="needs a Redis shared between two server processes")
+@pytest.mark.skipif(
+    os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+    reason="needs a Redis shared between two server processes",
+)
 async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
-        api, accounts, events, settings, server, tmp_path):
+    api, accounts, events, settings, server, tmp_path
+):
     """A second `iven-gql serve` process (a real OS process) shares MySQL, Redis and MongoDB:
     messages sent through this one reach its sockets, in order; removal ends the stream there."""
     import httpx
@@ -451,21 +492,25 @@ async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     eid = c["event"]["id"]
-    async with server_process(settings, tmp_path) as url, \
-            httpx.AsyncClient(base_url=url, timeout=20) as http:
+    async with (
+        server_process(settings, tmp_path) as url,
+        httpx.AsyncClient(base_url=url, timeout=20) as http,
+    ):
         other_api = GraphQLClient(http, url.replace("http://", "ws://") + "/graphql")
         cm_owner, ws_owner, op_owner = await stream(other_api, owner, eid, joined=False)
         cm_alice, ws_alice, _op_alice = await stream(other_api, alice, eid, joined=False)
         try:
             await asyncio.sleep(1.5)  # (no view into the other process's hub)
-            sent = [(await send(api, alice, eid, f"across {i}"))["message"]["id"]
-                    for i in range(3)]
+            sent = [(await send(api, alice, eid, f"across {i}"))["message"]["id"] for i in range(3)]
             got = [(await next_event(ws_owner, op_owner))["message"]["id"] for _ in range(3)]
             assert got == sent
             started = time.monotonic()
-            removed = await api.execute("""mutation($e: ID!, $p: ID!) { removeParticipant(
+            removed = await api.execute(
+                """mutation($e: ID!, $p: ID!) { removeParticipant(
                 input: {eventId: $e, participantId: $p}) { errors { code } } }""",
-                                        {"e": eid, "p": c["pids"][2]}, token=owner["token"])
+                {"e": eid, "p": c["pids"][2]},
+                token=owner["token"],
+            )
             assert removed["data"]["removeParticipant"]["errors"] == []
             while True:  # alice's own messages came first
                 message = await ws_alice.receive(timeout=3)
@@ -486,7 +531,8 @@ async def test_an_expiring_token_closes_the_stream(api, accounts, events, server
     eid = c["event"]["id"]
     claims = server.deps.tokens.decode_access(owner["token"])
     short, _ = Tokens(server.deps.settings.jwt_secret.get_secret_value(), 2).issue_access(
-        claims.user_id, claims.session_id)
+        claims.user_id, claims.session_id
+    )
     cm, ws, _op = await stream(api, {**owner, "token": short}, eid)
     try:
         started = time.monotonic()
@@ -515,22 +561,35 @@ async def test_delivering_many_events_does_not_grow_server_memory(api, accounts,
     event_id = int(GlobalID.from_id(eid).node_id)
     author = int(GlobalID.from_id(alice["id"]).node_id)
     # (also through a root fragment: the same shared rendering)
-    in_fragment = EVENTS.replace("{ chatEvents", "{ ...Root } fragment Root on Subscription "
-                                                 "{ chatEvents", 1)
-    sockets = [await stream(api, u, eid, query=q) for u in (owner, organizer)
-               for q in (EVENTS, EVENTS, EVENTS, in_fragment, in_fragment)]
+    in_fragment = EVENTS.replace(
+        "{ chatEvents", "{ ...Root } fragment Root on Subscription { chatEvents", 1
+    )
+    sockets = [
+        await stream(api, u, eid, query=q)
+        for u in (owner, organizer)
+        for q in (EVENTS, EVENTS, EVENTS, in_fragment, in_fragment)
+    ]
 
     async def publish(count: int) -> None:
         for i in range(count):
-            await chat_feed.publish(server.deps, chat_feed.Change(
-                kind="added", event_id=event_id, message=ChatMessage(
-                    id=ObjectId(), event_id=event_id, author_user_id=author, body=f"n{i}")))
+            await chat_feed.publish(
+                server.deps,
+                chat_feed.Change(
+                    kind="added",
+                    event_id=event_id,
+                    message=ChatMessage(
+                        id=ObjectId(), event_id=event_id, author_user_id=author, body=f"n{i}"
+                    ),
+                ),
+            )
         for _, ws, op in sockets:
             for _ in range(count):
                 await next_event(ws, op)
 
-    server_code = [tracemalloc.Filter(True, f"*/{part}/*") for part in
-                   ("graphql", "strawberry", "iven_gql", "resolvers", "schema")]
+    server_code = [
+        tracemalloc.Filter(True, f"*/{part}/*")
+        for part in ("graphql", "strawberry", "iven_gql", "resolvers", "schema")
+    ]
     try:
         await publish(30)  # warm: caches, plans, groups
         tracemalloc.start()

@@ -12,10 +12,16 @@ import pytest
 from schema import SDL_PATH
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "iven_gql.cli", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -50,8 +56,11 @@ def test_migrate_and_export_schema(fresh_env, tmp_path):
 
 
 def test_migrate_reports_an_unreachable_database(fresh_env):
-    env = {**fresh_env, "IVEN_DATABASE_URL": "mysql+aiomysql://root:pw123@127.0.0.1:1/x",
-           "IVEN_STORE_CONNECT_TIMEOUT_S": "1"}
+    env = {
+        **fresh_env,
+        "IVEN_DATABASE_URL": "mysql+aiomysql://root:pw123@127.0.0.1:1/x",
+        "IVEN_STORE_CONNECT_TIMEOUT_S": "1",
+    }
     result = run_cli("migrate", env=env)
     assert result.returncode == 1
     assert "migration failed" in result.stderr and "pw123" not in result.stderr
@@ -64,8 +73,14 @@ def test_create_admin(fresh_env):
     made = run_cli("create-admin", "--email", "Boss@Example.com", "--username", "boss", env=env)
     assert made.returncode == 0, made.stderr
     assert "admin account ready: boss <boss@example.com>" in made.stdout
-    weak = run_cli("create-admin", "--email", "x@example.com", "--username", "xx",
-                   env={**env, "IVEN_ADMIN_PASSWORD": "short"})
+    weak = run_cli(
+        "create-admin",
+        "--email",
+        "x@example.com",
+        "--username",
+        "xx",
+        env={**env, "IVEN_ADMIN_PASSWORD": "short"},
+    )
     assert weak.returncode == 1 and "Traceback" not in weak.stderr
 
 
@@ -85,8 +100,12 @@ def test_rebuild_projections_and_the_standalone_dispatcher(fresh_env):
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "iven_gql.cli", "dispatcher"],
-                            env={**os.environ, **fresh_env}, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iven_gql.cli", "dispatcher"],
+        env={**os.environ, **fresh_env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         lines = []

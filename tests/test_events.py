@@ -26,16 +26,23 @@ def later(days: int) -> str:
 async def test_create_and_read_an_event(api, accounts, events):
     alice = await accounts.user()
     event = await events.create(
-        alice["token"], title="  Picnic  ", description="Bring food",
+        alice["token"],
+        title="  Picnic  ",
+        description="Bring food",
         location={"name": "Parc", "address": "1 rue X", "latitude": 48.85, "longitude": 2.35},
-        capacity=10)
+        capacity=10,
+    )
     assert event["title"] == "Picnic"
     assert event["startsAt"] == "2030-06-01T10:00:00+00:00"
     assert event["status"] == "ACTIVE" and event["visibility"] == "PRIVATE"
     assert event["viewerRole"] == "OWNER" and event["participantCount"] == 1
     assert event["owner"]["id"] == alice["id"]
-    assert event["location"] == {"name": "Parc", "address": "1 rue X", "latitude": 48.85,
-                                 "longitude": 2.35}
+    assert event["location"] == {
+        "name": "Parc",
+        "address": "1 rue X",
+        "latitude": 48.85,
+        "longitude": 2.35,
+    }
     assert event["viewerParticipation"]["role"] == "OWNER"
     read = (await api.execute(EVENT, {"id": event["id"]}, token=alice["token"]))["data"]["event"]
     assert read == event
@@ -45,30 +52,55 @@ async def test_create_and_read_an_event(api, accounts, events):
 
 async def test_bad_input_gets_typed_errors_and_creates_nothing(api, accounts):
     alice = await accounts.user()
-    result = await api.execute(CREATE, {"input": {
-        "title": " ", "startsAt": "2030-06-02T12:00:00Z", "endsAt": "2030-06-01T12:00:00Z",
-        "currency": "XXX", "timezone": "Mars/Olympus", "capacity": 0,
-        "description": "x" * 5001, "location": {"latitude": 91, "longitude": 0}}},
-        token=alice["token"])
+    result = await api.execute(
+        CREATE,
+        {
+            "input": {
+                "title": " ",
+                "startsAt": "2030-06-02T12:00:00Z",
+                "endsAt": "2030-06-01T12:00:00Z",
+                "currency": "XXX",
+                "timezone": "Mars/Olympus",
+                "capacity": 0,
+                "description": "x" * 5001,
+                "location": {"latitude": 91, "longitude": 0},
+            }
+        },
+        token=alice["token"],
+    )
     payload = result["data"]["createEvent"]
     assert payload["event"] is None
     codes = {(e["code"], tuple(e["field"] or ())) for e in payload["errors"]}
     assert codes == {
-        ("INVALID_TITLE", ("input", "title")), ("INVALID_DATES", ("input", "endsAt")),
-        ("INVALID_CURRENCY", ("input", "currency")), ("INVALID_TIMEZONE", ("input", "timezone")),
+        ("INVALID_TITLE", ("input", "title")),
+        ("INVALID_DATES", ("input", "endsAt")),
+        ("INVALID_CURRENCY", ("input", "currency")),
+        ("INVALID_TIMEZONE", ("input", "timezone")),
         ("INVALID_CAPACITY", ("input", "capacity")),
         ("VALUE_TOO_LONG", ("input", "description")),
         ("INVALID_LOCATION", ("input", "location", "latitude")),
     }
-    naive = await api.execute(CREATE, {"input": {
-        "title": "x", "startsAt": "2030-06-01T12:00:00", "endsAt": "2030-06-01T13:00:00",
-        "currency": "EUR"}}, token=alice["token"])
+    naive = await api.execute(
+        CREATE,
+        {
+            "input": {
+                "title": "x",
+                "startsAt": "2030-06-01T12:00:00",
+                "endsAt": "2030-06-01T13:00:00",
+                "currency": "EUR",
+            }
+        },
+        token=alice["token"],
+    )
     assert_payload_error(naive["data"]["createEvent"], "INVALID_DATES")
-    mine = await api.execute("{ myEvents(filter: {when: ALL}) { edges { node { id } } } }",
-                             token=alice["token"])
+    mine = await api.execute(
+        "{ myEvents(filter: {when: ALL}) { edges { node { id } } } }", token=alice["token"]
+    )
     assert mine["data"]["myEvents"]["edges"] == []
-    anonymous = await api.execute(CREATE, {"input": {
-        "title": "x", "startsAt": later(1), "endsAt": later(2), "currency": "EUR"}})
+    anonymous = await api.execute(
+        CREATE,
+        {"input": {"title": "x", "startsAt": later(1), "endsAt": later(2), "currency": "EUR"}},
+    )
     assert_error(anonymous, "UNAUTHENTICATED")
 
 
@@ -80,22 +112,30 @@ async def test_an_outsider_cannot_learn_a_private_event_exists(api, accounts, ev
     for event_id in (event["id"], missing):
         seen = await api.execute(EVENT, {"id": event_id}, token=mallory["token"])
         assert seen == {"data": {"event": None}}
-        node = await api.execute('query($id: ID!) { node(id: $id) { id } }', {"id": event_id},
-                                 token=mallory["token"])
+        node = await api.execute(
+            "query($id: ID!) { node(id: $id) { id } }", {"id": event_id}, token=mallory["token"]
+        )
         assert node == {"data": {"node": None}}
         for mutation, extra in [
-            ("updateEvent", {"title": "mine"}), ("cancelEvent", {}), ("deleteEvent", {}),
+            ("updateEvent", {"title": "mine"}),
+            ("cancelEvent", {}),
+            ("deleteEvent", {}),
         ]:
             input_type = "UpdateEventInput" if mutation == "updateEvent" else "EventRefInput"
             result = await api.execute(
                 f"mutation($input: {input_type}!) {{ {mutation}(input: $input) "
-                "{ errors { code } } }", {"input": {"eventId": event_id, **extra}},
-                token=mallory["token"])
+                "{ errors { code } } }",
+                {"input": {"eventId": event_id, **extra}},
+                token=mallory["token"],
+            )
             error = assert_error(result, "NOT_FOUND")
             assert error["message"] == "Event not found."
-        rsvp = await api.execute('mutation($id: ID!) { setRsvp(input: {eventId: $id, '
-                                 'status: GOING}) { errors { code } } }', {"id": event_id},
-                                 token=mallory["token"])
+        rsvp = await api.execute(
+            "mutation($id: ID!) { setRsvp(input: {eventId: $id, "
+            "status: GOING}) { errors { code } } }",
+            {"id": event_id},
+            token=mallory["token"],
+        )
         assert_error(rsvp, "NOT_FOUND")
     assert (await api.execute(EVENT, {"id": event["id"]}))["data"]["event"] is None
 
@@ -103,16 +143,24 @@ async def test_an_outsider_cannot_learn_a_private_event_exists(api, accounts, ev
 async def test_unlisted_events_show_public_fields_to_outsiders(api, accounts, events):
     alice = await accounts.user()
     bob = await accounts.user()
-    event = await events.create(alice["token"], visibility="UNLISTED", description="secret",
-                                location={"name": "Home"})
+    event = await events.create(
+        alice["token"], visibility="UNLISTED", description="secret", location={"name": "Home"}
+    )
     query = """query($id: ID!) { event(id: $id) { title description location { name }
         viewerRole participantCount participants { edges { node { id } } } owner { username } } }"""
     seen = (await api.execute(query, {"id": event["id"]}, token=bob["token"]))["data"]["event"]
-    assert seen == {"title": "Picnic", "description": None, "location": None,
-                    "viewerRole": None, "participantCount": 1, "participants": None,
-                    "owner": {"username": alice["username"]}}
-    result = await api.execute(UPDATE, {"input": {"eventId": event["id"], "title": "x"}},
-                               token=bob["token"])
+    assert seen == {
+        "title": "Picnic",
+        "description": None,
+        "location": None,
+        "viewerRole": None,
+        "participantCount": 1,
+        "participants": None,
+        "owner": {"username": alice["username"]},
+    }
+    result = await api.execute(
+        UPDATE, {"input": {"eventId": event["id"], "title": "x"}}, token=bob["token"]
+    )
     assert_error(result, "FORBIDDEN")
 
 
@@ -123,26 +171,50 @@ async def test_update_with_expected_version(api, accounts, events):
     await events.add(alice["token"], event["id"], bob, role="ORGANIZER")
     v = event["version"]
     first, second = await asyncio.gather(
-        api.execute(UPDATE, {"input": {"eventId": event["id"], "title": "A",
-                                       "expectedVersion": v}}, token=alice["token"]),
-        api.execute(UPDATE, {"input": {"eventId": event["id"], "title": "B",
-                                       "expectedVersion": v}}, token=bob["token"]),
+        api.execute(
+            UPDATE,
+            {"input": {"eventId": event["id"], "title": "A", "expectedVersion": v}},
+            token=alice["token"],
+        ),
+        api.execute(
+            UPDATE,
+            {"input": {"eventId": event["id"], "title": "B", "expectedVersion": v}},
+            token=bob["token"],
+        ),
     )
-    outcomes = sorted([bool(first["data"]["updateEvent"]["errors"]),
-                       bool(second["data"]["updateEvent"]["errors"])])
+    outcomes = sorted(
+        [
+            bool(first["data"]["updateEvent"]["errors"]),
+            bool(second["data"]["updateEvent"]["errors"]),
+        ]
+    )
     assert outcomes == [False, True]  # one wins, the other is told its copy is stale
     loser = first if first["data"]["updateEvent"]["errors"] else second
     assert_payload_error(loser["data"]["updateEvent"], "STALE", ["input", "expectedVersion"])
     read = (await api.execute(EVENT, {"id": event["id"]}, token=alice["token"]))["data"]["event"]
     assert read["version"] == v + 1 and read["title"] in {"A", "B"}
 
-    payload = (await api.execute(UPDATE, {"input": {
-        "eventId": event["id"], "clearLocation": True, "capacity": 1}},
-        token=alice["token"]))["data"]["updateEvent"]
+    payload = (
+        await api.execute(
+            UPDATE,
+            {"input": {"eventId": event["id"], "clearLocation": True, "capacity": 1}},
+            token=alice["token"],
+        )
+    )["data"]["updateEvent"]
     assert_payload_error(payload, "CAPACITY_BELOW_PARTICIPANTS")
-    payload = (await api.execute(UPDATE, {"input": {
-        "eventId": event["id"], "location": {"name": "Beach"}, "clearCapacity": True}},
-        token=alice["token"]))["data"]["updateEvent"]
+    payload = (
+        await api.execute(
+            UPDATE,
+            {
+                "input": {
+                    "eventId": event["id"],
+                    "location": {"name": "Beach"},
+                    "clearCapacity": True,
+                }
+            },
+            token=alice["token"],
+        )
+    )["data"]["updateEvent"]
     assert payload["errors"] == []
     assert payload["event"]["location"]["name"] == "Beach" and payload["event"]["capacity"] is None
 
@@ -159,24 +231,33 @@ async def test_invite_links(api, accounts, events):
     full = await events.join(dave["token"], link)
     assert_payload_error(full, "EVENT_FULL")
 
-    links = await api.execute("""query($id: ID!) { event(id: $id) { participantCount
-        inviteLinks { id uses maxUses role } } }""", {"id": event["id"]}, token=alice["token"])
+    links = await api.execute(
+        """query($id: ID!) { event(id: $id) { participantCount
+        inviteLinks { id uses maxUses role } } }""",
+        {"id": event["id"]},
+        token=alice["token"],
+    )
     data = links["data"]["event"]
     assert data["participantCount"] == 3
     assert data["inviteLinks"][0]["uses"] == 2 and data["inviteLinks"][0]["maxUses"] == 5
-    hidden = await api.execute("query($id: ID!) { event(id: $id) { inviteLinks { id } } }",
-                               {"id": event["id"]}, token=bob["token"])
+    hidden = await api.execute(
+        "query($id: ID!) { event(id: $id) { inviteLinks { id } } }",
+        {"id": event["id"]},
+        token=bob["token"],
+    )
     assert hidden["data"]["event"]["inviteLinks"] == []
 
     revoke = """mutation($id: ID!) { revokeInviteLink(input: {inviteLinkId: $id}) {
         inviteLink { revokedAt } errors { code } } }"""
-    assert_error(await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]},
-                                   token=bob["token"]), "FORBIDDEN")
-    revoked = await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]},
-                                token=alice["token"])
+    assert_error(
+        await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]}, token=bob["token"]),
+        "FORBIDDEN",
+    )
+    revoked = await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]}, token=alice["token"])
     assert revoked["data"]["revokeInviteLink"]["inviteLink"]["revokedAt"]
-    await api.execute(UPDATE, {"input": {"eventId": event["id"], "clearCapacity": True}},
-                      token=alice["token"])
+    await api.execute(
+        UPDATE, {"input": {"eventId": event["id"], "clearCapacity": True}}, token=alice["token"]
+    )
     assert_payload_error(await events.join(dave["token"], link), "INVALID_INVITE_LINK")
     assert_payload_error(await events.join(dave["token"], "not-a-token"), "INVALID_INVITE_LINK")
 
@@ -185,14 +266,27 @@ async def test_invite_links(api, accounts, events):
     erin = await accounts.user()
     assert_payload_error(await events.join(erin["token"], once), "INVALID_INVITE_LINK")
 
-    bad = await api.execute("""mutation($input: CreateInviteLinkInput!) {
-        createInviteLink(input: $input) { token errors { code field } } }""", {"input": {
-        "eventId": event["id"], "role": "OWNER", "maxUses": 0,
-        "expiresAt": "2001-01-01T00:00:00Z"}}, token=alice["token"])
+    bad = await api.execute(
+        """mutation($input: CreateInviteLinkInput!) {
+        createInviteLink(input: $input) { token errors { code field } } }""",
+        {
+            "input": {
+                "eventId": event["id"],
+                "role": "OWNER",
+                "maxUses": 0,
+                "expiresAt": "2001-01-01T00:00:00Z",
+            }
+        },
+        token=alice["token"],
+    )
     codes = {e["code"] for e in bad["data"]["createInviteLink"]["errors"]}
     assert codes == {"INVALID_ROLE", "INVALID_INPUT", "INVALID_DATES"}
-    organizer_link = await api.execute("""mutation($id: ID!) { createInviteLink(input:
-        {eventId: $id, role: ORGANIZER}) { token } }""", {"id": event["id"]}, token=bob["token"])
+    organizer_link = await api.execute(
+        """mutation($id: ID!) { createInviteLink(input:
+        {eventId: $id, role: ORGANIZER}) { token } }""",
+        {"id": event["id"]},
+        token=bob["token"],
+    )
     assert_error(organizer_link, "FORBIDDEN")
 
 
@@ -209,8 +303,12 @@ async def test_concurrent_joins_make_one_participation(api, accounts, events):
 
 
 async def _members(api, token: str, event_id: str) -> dict[str, dict[str, Any]]:
-    result = await api.execute("""query($id: ID!) { event(id: $id) { participants { edges {
-        node { id role rsvp state user { username } } } } } }""", {"id": event_id}, token=token)
+    result = await api.execute(
+        """query($id: ID!) { event(id: $id) { participants { edges {
+        node { id role rsvp state user { username } } } } } }""",
+        {"id": event_id},
+        token=token,
+    )
     edges = result["data"]["event"]["participants"]["edges"]
     return {e["node"]["user"]["username"]: e["node"] for e in edges}
 
@@ -232,20 +330,19 @@ async def test_roles_removal_leaving_and_ownership(api, accounts, events):
     carol_p = await events.add(alice["token"], event["id"], carol)
     e = event["id"]
 
-    assert_error(await api.execute(ROLE, {"e": e, "p": carol_p, "r": "ORGANIZER"},
-                                   token=bob["token"]), "FORBIDDEN")
-    promoted = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "ORGANIZER"},
-                                 token=alice["token"])
+    assert_error(
+        await api.execute(ROLE, {"e": e, "p": carol_p, "r": "ORGANIZER"}, token=bob["token"]),
+        "FORBIDDEN",
+    )
+    promoted = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "ORGANIZER"}, token=alice["token"])
     assert promoted["data"]["updateParticipantRole"]["participant"]["role"] == "ORGANIZER"
-    owner_role = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "OWNER"},
-                                   token=alice["token"])
+    owner_role = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "OWNER"}, token=alice["token"])
     assert_payload_error(owner_role["data"]["updateParticipantRole"], "INVALID_ROLE")
 
     # an organizer removes participants, not the owner
     members = await _members(api, alice["token"], e)
     owner_p = members[alice["username"]]["id"]
-    assert_error(await api.execute(REMOVE, {"e": e, "p": owner_p}, token=bob["token"]),
-                 "FORBIDDEN")
+    assert_error(await api.execute(REMOVE, {"e": e, "p": owner_p}, token=bob["token"]), "FORBIDDEN")
     removed = await api.execute(REMOVE, {"e": e, "p": carol_p}, token=bob["token"])
     assert removed["data"]["removeParticipant"]["participant"]["state"] == "REMOVED"
     assert (await api.execute(EVENT, {"id": e}, token=carol["token"]))["data"]["event"] is None
@@ -254,14 +351,19 @@ async def test_roles_removal_leaving_and_ownership(api, accounts, events):
     assert_payload_error(await events.join(carol["token"], link), "REMOVED_FROM_EVENT")
 
     # the owner cannot leave without transferring ownership
-    assert_payload_error((await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"][
-        "leaveEvent"], "OWNER_CANNOT_LEAVE")
-    assert_error(await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=bob["token"]),
-                 "FORBIDDEN")
+    assert_payload_error(
+        (await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"]["leaveEvent"],
+        "OWNER_CANNOT_LEAVE",
+    )
+    assert_error(await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=bob["token"]), "FORBIDDEN")
     moved = (await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=alice["token"]))["data"][
-        "transferOwnership"]
-    assert moved == {"owner": {"role": "OWNER"}, "previousOwner": {"role": "ORGANIZER"},
-                     "errors": []}
+        "transferOwnership"
+    ]
+    assert moved == {
+        "owner": {"role": "OWNER"},
+        "previousOwner": {"role": "ORGANIZER"},
+        "errors": [],
+    }
     left = (await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"]["leaveEvent"]
     assert left == {"participant": {"state": "LEFT"}, "errors": []}
     read = (await api.execute(EVENT, {"id": e}, token=bob["token"]))["data"]["event"]
@@ -296,26 +398,29 @@ async def test_rsvp_cancel_and_delete(api, accounts, events):
     assert deleted["data"]["deleteEvent"] == {"deletedEventId": event["id"], "errors": []}
     for user in (alice, bob):
         assert (await api.execute(EVENT, {"id": event["id"]}, token=user["token"]))["data"][
-            "event"] is None
+            "event"
+        ] is None
 
 
 async def test_my_events_filters_and_pages(api, accounts, events):
     alice = await accounts.user()
     bob = await accounts.user()
-    past = await events.create(alice["token"], title="past", startsAt=later(-10),
-                               endsAt=later(-9))
+    past = await events.create(alice["token"], title="past", startsAt=later(-10), endsAt=later(-9))
     soon = await events.create(alice["token"], title="soon", startsAt=later(1), endsAt=later(2))
-    later_one = await events.create(alice["token"], title="later", startsAt=later(5),
-                                    endsAt=later(6))
+    later_one = await events.create(
+        alice["token"], title="later", startsAt=later(5), endsAt=later(6)
+    )
     theirs = await events.create(bob["token"], title="bob's", startsAt=later(3), endsAt=later(4))
     await events.add(bob["token"], theirs["id"], alice)
 
     async def titles(filter: dict[str, Any], first: int = 20, after: str | None = None):
-        result = await api.execute("""query($f: MyEventsFilter, $first: Int, $after: String) {
+        result = await api.execute(
+            """query($f: MyEventsFilter, $first: Int, $after: String) {
             myEvents(first: $first, after: $after, filter: $f) { edges { node { title } }
             pageInfo { hasNextPage endCursor } } }""",
-                                   {"f": filter, "first": first, "after": after},
-                                   token=alice["token"])
+            {"f": filter, "first": first, "after": after},
+            token=alice["token"],
+        )
         page = result["data"]["myEvents"]
         return [e["node"]["title"] for e in page["edges"]], page["pageInfo"]
 
@@ -326,16 +431,25 @@ async def test_my_events_filters_and_pages(api, accounts, events):
     assert first_page == ["past", "soon"] and info["hasNextPage"]
     second_page, info = await titles({"when": "ALL"}, first=2, after=info["endCursor"])
     assert second_page == ["bob's", "later"] and not info["hasNextPage"]
-    await api.execute("""mutation($e: ID!) { cancelEvent(input: {eventId: $e}) { errors
-        { code } } }""", {"e": later_one["id"]}, token=alice["token"])
+    await api.execute(
+        """mutation($e: ID!) { cancelEvent(input: {eventId: $e}) { errors
+        { code } } }""",
+        {"e": later_one["id"]},
+        token=alice["token"],
+    )
     assert (await titles({"status": "CANCELLED"}))[0] == ["later"]
     assert soon and past
 
 
 async def test_create_event_is_idempotent_with_client_mutation_id(api, accounts):
     alice = await accounts.user()
-    data = {"title": "Once", "startsAt": later(1), "endsAt": later(2), "currency": "EUR",
-            "clientMutationId": "abc-123"}
+    data = {
+        "title": "Once",
+        "startsAt": later(1),
+        "endsAt": later(2),
+        "currency": "EUR",
+        "clientMutationId": "abc-123",
+    }
     first, second = await asyncio.gather(
         api.execute(CREATE, {"input": data}, token=alice["token"]),
         api.execute(CREATE, {"input": data}, token=alice["token"]),
@@ -374,8 +488,9 @@ async def test_my_events_statement_count_does_not_grow(api, accounts, events, ca
     assert small == large <= 4
 
 
-async def test_event_reads_use_the_read_cache_and_writes_invalidate_it(api, accounts, events,
-                                                                       server, caplog):
+async def test_event_reads_use_the_read_cache_and_writes_invalidate_it(
+    api, accounts, events, server, caplog
+):
     caplog.set_level(logging.INFO, logger="iven.graphql")
     alice, bob, carol = [await accounts.user() for _ in range(3)]
     event = await events.create(alice["token"], visibility="UNLISTED")
@@ -396,22 +511,25 @@ async def test_event_reads_use_the_read_cache_and_writes_invalidate_it(api, acco
     again, statements = await read(alice["token"])
     assert again == first and statements == 1  # only the viewer's membership, read fresh
 
-    await api.execute(UPDATE, {"input": {"eventId": event["id"], "title": "Renamed"}},
-                      token=alice["token"])
+    await api.execute(
+        UPDATE, {"input": {"eventId": event["id"], "title": "Renamed"}}, token=alice["token"]
+    )
     assert (await read(alice["token"]))[0]["title"] == "Renamed"
 
     # removal takes effect at once, for the removed person and in the lists
     members = await _members(api, alice["token"], event["id"])
-    await api.execute(REMOVE, {"e": event["id"], "p": members[bob["username"]]["id"]},
-                      token=alice["token"])
+    await api.execute(
+        REMOVE, {"e": event["id"], "p": members[bob["username"]]["id"]}, token=alice["token"]
+    )
     assert (await read(alice["token"]))[0]["participantCount"] == 1
     seen_by_bob = (await read(bob["token"]))[0]
     assert seen_by_bob["participants"] is None  # an outsider now: public fields only
 
     # turning the event private hides it from outsiders at once
     assert (await read(carol["token"]))[0]["title"] == "Renamed"
-    await api.execute(UPDATE, {"input": {"eventId": event["id"], "visibility": "PRIVATE"}},
-                      token=alice["token"])
+    await api.execute(
+        UPDATE, {"input": {"eventId": event["id"], "visibility": "PRIVATE"}}, token=alice["token"]
+    )
     assert (await read(carol["token"]))[0] is None
 
 
@@ -422,26 +540,33 @@ async def test_deleting_an_account_that_owns_events(api, accounts, events):
     bob_p = await events.add(alice["token"], shared["id"], bob)
     delete = """mutation($pw: String!) { deleteAccount(input: {password: $pw}) {
         ok errors { code } } }"""
-    refused = (await api.execute(delete, {"pw": alice["password"]}, token=alice["token"]))[
-        "data"]["deleteAccount"]
+    refused = (await api.execute(delete, {"pw": alice["password"]}, token=alice["token"]))["data"][
+        "deleteAccount"
+    ]
     assert_payload_error(refused, "OWNS_EVENTS")
     await api.execute(TRANSFER, {"e": shared["id"], "p": bob_p}, token=alice["token"])
-    done = (await api.execute(delete, {"pw": alice["password"]}, token=alice["token"]))[
-        "data"]["deleteAccount"]
+    done = (await api.execute(delete, {"pw": alice["password"]}, token=alice["token"]))["data"][
+        "deleteAccount"
+    ]
     assert done == {"ok": True, "errors": []}
-    read = await api.execute("""query($id: ID!) { event(id: $id) { participantCount
+    read = await api.execute(
+        """query($id: ID!) { event(id: $id) { participantCount
         balances { participant { displayName user { id } state } } } }""",
-                             {"id": shared["id"]}, token=bob["token"])
+        {"id": shared["id"]},
+        token=bob["token"],
+    )
     assert read["data"]["event"]["participantCount"] == 1
-    bob_read = await api.execute("query($id: ID!) { event(id: $id) { title } }",
-                                 {"id": solo["id"]}, token=bob["token"])
+    bob_read = await api.execute(
+        "query($id: ID!) { event(id: $id) { title } }", {"id": solo["id"]}, token=bob["token"]
+    )
     assert bob_read["data"]["event"] is None  # alice's solo event went with her account
 
 
 async def test_a_rejected_token_is_an_error_not_anonymity(api, accounts, events):
     alice = await accounts.user()
     event = await events.create(alice["token"], visibility="UNLISTED")
-    for query in (EVENT, 'query($id: ID!) { node(id: $id) { id } }'):
-        assert_error(await api.execute(query, {"id": event["id"]}, token="not-a-token"),
-                     "UNAUTHENTICATED")
+    for query in (EVENT, "query($id: ID!) { node(id: $id) { id } }"):
+        assert_error(
+            await api.execute(query, {"id": event["id"]}, token="not-a-token"), "UNAUTHENTICATED"
+        )
         assert "errors" not in await api.execute(query, {"id": event["id"]})  # anonymous: fine

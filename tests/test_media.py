@@ -30,21 +30,28 @@ UPLOAD = f"""mutation($input: UploadMediaInput!) {{ uploadMedia(input: $input) {
 NODE = f"""query($id: ID!) {{ node(id: $id) {{ ... on Media {{ {MEDIA_FIELDS} }} }} }}"""
 
 
-async def upload(api: Any, user: dict[str, Any], event_id: str,
-                 files: list[tuple[str, bytes]], **more: Any) -> dict[str, Any]:
+async def upload(
+    api: Any, user: dict[str, Any], event_id: str, files: list[tuple[str, bytes]], **more: Any
+) -> dict[str, Any]:
     variables = {"input": {"eventId": event_id, "files": [None] * len(files), **more}}
     response = await api.upload(
-        UPLOAD, variables,
-        {f"variables.input.files.{i}": (name, content, "application/octet-stream")
-         for i, (name, content) in enumerate(files)}, token=user["token"])
+        UPLOAD,
+        variables,
+        {
+            f"variables.input.files.{i}": (name, content, "application/octet-stream")
+            for i, (name, content) in enumerate(files)
+        },
+        token=user["token"],
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body, body
     return body["data"]["uploadMedia"]  # type: ignore[no-any-return]
 
 
-async def uploaded(api: Any, user: dict[str, Any], event_id: str,
-                   files: list[tuple[str, bytes]], **more: Any) -> list[dict[str, Any]]:
+async def uploaded(
+    api: Any, user: dict[str, Any], event_id: str, files: list[tuple[str, bytes]], **more: Any
+) -> list[dict[str, Any]]:
     payload = await upload(api, user, event_id, files, **more)
     assert payload["errors"] == [], payload
     return payload["media"]  # type: ignore[no-any-return]
@@ -66,14 +73,25 @@ async def test_each_accepted_type_is_stored_and_served(api, http, accounts, even
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     eid = c["event"]["id"]
-    files = [("a.jpg", samples.jpeg()), ("b.png", samples.png()), ("c.webp", samples.webp()),
-             ("d.gif", samples.gif()), ("e.mp4", samples.mp4()), ("f.mov", samples.mov()),
-             ("g.pdf", samples.pdf())]
+    files = [
+        ("a.jpg", samples.jpeg()),
+        ("b.png", samples.png()),
+        ("c.webp", samples.webp()),
+        ("d.gif", samples.gif()),
+        ("e.mp4", samples.mp4()),
+        ("f.mov", samples.mov()),
+        ("g.pdf", samples.pdf()),
+    ]
     media = await uploaded(api, alice, eid, files, caption="Day one")
     assert [(m["kind"], m["mimeType"]) for m in media] == [
-        ("IMAGE", "image/jpeg"), ("IMAGE", "image/png"), ("IMAGE", "image/webp"),
-        ("IMAGE", "image/gif"), ("VIDEO", "video/mp4"), ("VIDEO", "video/quicktime"),
-        ("DOCUMENT", "application/pdf")]
+        ("IMAGE", "image/jpeg"),
+        ("IMAGE", "image/png"),
+        ("IMAGE", "image/webp"),
+        ("IMAGE", "image/gif"),
+        ("VIDEO", "video/mp4"),
+        ("VIDEO", "video/quicktime"),
+        ("DOCUMENT", "application/pdf"),
+    ]
     assert all(m["caption"] == "Day one" and m["album"]["isDefault"] for m in media)
     assert [m["size"] for m in media] == [len(f[1]) for f in files]
     jpeg = media[0]
@@ -126,8 +144,7 @@ async def test_location_is_private_by_default(api, http, accounts, events, serve
     mine = await fetch(http, media["urls"]["original"])
     assert exif_gps(mine.content)  # the uploader gets their file as it was
 
-    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"][
-        "node"]
+    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"]["node"]
     assert other["location"] is None and other["exif"]["make"] == "Canon"
     theirs = await fetch(http, other["urls"]["original"])
     assert theirs.status_code == 200 and exif_gps(theirs.content) == {}
@@ -136,17 +153,27 @@ async def test_location_is_private_by_default(api, http, accounts, events, serve
         got = await fetch(http, other["urls"][variant])
         assert b"Exif" not in got.content and not Image.open(io.BytesIO(got.content)).getexif()
 
-    shared = (await api.execute("""mutation($id: ID!) { updateMedia(input: {mediaId: $id,
+    shared = (
+        await api.execute(
+            """mutation($id: ID!) { updateMedia(input: {mediaId: $id,
         shareLocation: true}) { media { shareLocation } errors { code } } }""",
-                                {"id": media["id"]}, token=alice["token"]))["data"]["updateMedia"]
+            {"id": media["id"]},
+            token=alice["token"],
+        )
+    )["data"]["updateMedia"]
     assert shared == {"media": {"shareLocation": True}, "errors": []}
-    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"][
-        "node"]
+    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"]["node"]
     assert other["location"]["latitude"] == pytest.approx(48.8584, abs=1e-3)
     assert exif_gps((await fetch(http, other["urls"]["original"])).content)
-    assert_error(await api.execute("""mutation($id: ID!) { updateMedia(input: {mediaId: $id,
-        caption: "mine"}) { errors { code } } }""", {"id": media["id"]},
-                                   token=organizer["token"]), "FORBIDDEN")
+    assert_error(
+        await api.execute(
+            """mutation($id: ID!) { updateMedia(input: {mediaId: $id,
+        caption: "mine"}) { errors { code } } }""",
+            {"id": media["id"]},
+            token=organizer["token"],
+        ),
+        "FORBIDDEN",
+    )
 
 
 async def test_video_location_is_blanked_for_others(api, http, accounts, events, server):
@@ -155,8 +182,7 @@ async def test_video_location_is_blanked_for_others(api, http, accounts, events,
     media = (await uploaded(api, owner, c["event"]["id"], [("v.mp4", samples.mp4(gps=True))]))[0]
     assert media["location"] is not None
     own = (await fetch(http, media["urls"]["original"])).content
-    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"][
-        "node"]
+    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"]["node"]
     theirs = (await fetch(http, other["urls"]["original"])).content
     assert other["location"] is None and len(theirs) == len(own) and theirs != own
     assert b"+48.8584" in own and b"+48.8584" not in theirs
@@ -186,9 +212,16 @@ async def test_hostile_files_are_refused_and_leave_nothing(name, api, accounts, 
 
 async def test_one_bad_file_refuses_the_whole_upload(api, accounts, events, server):
     c = await crew(accounts, events, 2)
-    payload = await upload(api, c["people"][0], c["event"]["id"],
-                           [("ok.jpg", samples.jpeg()), ("bad.svg", samples.HOSTILE[
-                               "svg_script_named_png"][0]), ("ok.png", samples.png())])
+    payload = await upload(
+        api,
+        c["people"][0],
+        c["event"]["id"],
+        [
+            ("ok.jpg", samples.jpeg()),
+            ("bad.svg", samples.HOSTILE["svg_script_named_png"][0]),
+            ("ok.png", samples.png()),
+        ],
+    )
     assert payload["media"] == []
     assert [e["field"] for e in payload["errors"]] == [["input", "files", "1"]]
     assert stored_files(server) == set()
@@ -202,21 +235,38 @@ async def test_multipart_needs_csrf_header_and_an_upload_mutation(api, accounts,
     variables = {"input": {"eventId": c["event"]["id"], "files": [None]}}
     refused = await api.upload(UPLOAD, variables, files, token=owner["token"], csrf=False)
     assert refused.status_code == 400 and "x-iven-csrf" in refused.text
-    preflighted = await api.upload(UPLOAD, variables, files, token=owner["token"], csrf=False,
-                                   headers={"apollo-require-preflight": "true"})
-    assert preflighted.status_code == 200 and preflighted.json()["data"]["uploadMedia"][
-        "errors"] == []
-    query = await api.upload("query($f: Upload) { me { id } }", {"f": None},
-                             {"variables.f": ("a.jpg", b"x", "image/jpeg")}, token=owner["token"])
+    preflighted = await api.upload(
+        UPLOAD,
+        variables,
+        files,
+        token=owner["token"],
+        csrf=False,
+        headers={"apollo-require-preflight": "true"},
+    )
+    assert (
+        preflighted.status_code == 200 and preflighted.json()["data"]["uploadMedia"]["errors"] == []
+    )
+    query = await api.upload(
+        "query($f: Upload) { me { id } }",
+        {"f": None},
+        {"variables.f": ("a.jpg", b"x", "image/jpeg")},
+        token=owner["token"],
+    )
     assert query.status_code == 400 and "file uploads only" in query.text
-    other = await api.upload("""mutation($f: Upload) { logout { ok } }""", {"f": None},
-                             {"variables.f": ("a.jpg", b"x", "image/jpeg")}, token=owner["token"])
+    other = await api.upload(
+        """mutation($f: Upload) { logout { ok } }""",
+        {"f": None},
+        {"variables.f": ("a.jpg", b"x", "image/jpeg")},
+        token=owner["token"],
+    )
     assert other.status_code == 400
     assert await media_store.Media.find_all().count() == 1
     # a JSON request cannot pass a string where a file is expected
-    as_json = await api.execute(UPLOAD, {"input": {"eventId": c["event"]["id"],
-                                                   "files": ["/etc/passwd"]}},
-                                token=owner["token"])
+    as_json = await api.execute(
+        UPLOAD,
+        {"input": {"eventId": c["event"]["id"], "files": ["/etc/passwd"]}},
+        token=owner["token"],
+    )
     assert as_json["data"]["uploadMedia"]["errors"][0]["code"] == "INVALID_FILE"
 
 
@@ -230,8 +280,12 @@ async def test_size_limits(api, accounts, events, server):
         settings.media_max_files = 3
         big = await upload(api, owner, c["event"]["id"], [("big.jpg", samples.oversized(300_000))])
         assert_payload_error(big, "FILE_TOO_LARGE", ["input", "files", "0"])
-        many = await upload(api, owner, c["event"]["id"],
-                            [(f"{i}.png", samples.png(width=10 + i)) for i in range(4)])
+        many = await upload(
+            api,
+            owner,
+            c["event"]["id"],
+            [(f"{i}.png", samples.png(width=10 + i)) for i in range(4)],
+        )
         assert_payload_error(many, "TOO_MANY_FILES")
     finally:
         settings.media_max_file_bytes, settings.media_max_files = limits
@@ -239,10 +293,12 @@ async def test_size_limits(api, accounts, events, server):
     # the request limit: refused while it is read, before any GraphQL
     server.app.upload_limit, limit = 100_000, server.app.upload_limit
     try:
-        response = await api.upload(UPLOAD, {"input": {"eventId": c["event"]["id"],
-                                                       "files": [None]}},
-                                    {"variables.input.files.0": ("a.jpg", samples.oversized(
-                                        150_000), "image/jpeg")}, token=owner["token"])
+        response = await api.upload(
+            UPLOAD,
+            {"input": {"eventId": c["event"]["id"], "files": [None]}},
+            {"variables.input.files.0": ("a.jpg", samples.oversized(150_000), "image/jpeg")},
+            token=owner["token"],
+        )
         assert response.status_code == 413
     finally:
         server.app.upload_limit = limit
@@ -284,11 +340,16 @@ async def test_quotas(api, accounts, events, server):
         assert len(stored_files(server)) == 1
         settings.media_quota_user_bytes = 10**9
         settings.media_quota_event_bytes = len(a) + len(b) - 1
-        assert_payload_error(await upload(api, organizer, c["event"]["id"], [("b.png", b)]),
-                             "QUOTA_EXCEEDED")
+        assert_payload_error(
+            await upload(api, organizer, c["event"]["id"], [("b.png", b)]), "QUOTA_EXCEEDED"
+        )
         # deleting frees the space
-        deleted = await api.execute("""mutation($id: ID!) { deleteMedia(input: {mediaId: $id}) {
-            deletedMediaId errors { code } } }""", {"id": first[0]["id"]}, token=owner["token"])
+        deleted = await api.execute(
+            """mutation($id: ID!) { deleteMedia(input: {mediaId: $id}) {
+            deletedMediaId errors { code } } }""",
+            {"id": first[0]["id"]},
+            token=owner["token"],
+        )
         assert deleted["data"]["deleteMedia"]["errors"] == []
         await uploaded(api, organizer, c["event"]["id"], [("b.png", b)])
     finally:
@@ -311,22 +372,26 @@ async def test_file_urls_are_checked(api, http, accounts, events, server):
     # a link made for media of another event does not open this one
     other_event = await events.create(owner["token"], title="Other")
     other = (await uploaded(api, owner, other_event["id"], [("b.png", samples.png())]))[0]
-    swapped = other["urls"]["thumbnail"].replace(
-        _doc(other["id"]), _doc(media["id"]))
+    swapped = other["urls"]["thumbnail"].replace(_doc(other["id"]), _doc(media["id"]))
     assert (await fetch(http, swapped)).status_code == 403
     # expired: signed correctly, in the past
     doc = (await media_store.media_by_ids([_doc(media["id"])]))[0]
-    past = media_links.media_url(server.deps, doc, "thumbnail", _uid(alice),
-                              now=time.time() - 2 * 3600)
+    past = media_links.media_url(
+        server.deps, doc, "thumbnail", _uid(alice), now=time.time() - 2 * 3600
+    )
     expired = await fetch(http, past or "")
     assert expired.status_code == 403 and "expired" in expired.text
     assert "/" not in expired.text.replace("</", "")  # no path in the answer
     # someone removed from the event loses access with the links they had
-    url_of_owner = (await api.execute(NODE, {"id": media["id"]}, token=owner["token"]))[
-        "data"]["node"]["urls"]["preview"]
-    removed = await api.execute("""mutation($e: ID!, $id: ID!) { removeParticipant(input:
+    url_of_owner = (await api.execute(NODE, {"id": media["id"]}, token=owner["token"]))["data"][
+        "node"
+    ]["urls"]["preview"]
+    removed = await api.execute(
+        """mutation($e: ID!, $id: ID!) { removeParticipant(input:
         {eventId: $e, participantId: $id}) { errors { code } } }""",
-                                {"e": c["event"]["id"], "id": c["pids"][2]}, token=owner["token"])
+        {"e": c["event"]["id"], "id": c["pids"][2]},
+        token=owner["token"],
+    )
     assert removed["data"]["removeParticipant"]["errors"] == []
     assert (await fetch(http, url)).status_code == 403
     assert (await fetch(http, url_of_owner)).status_code == 200
@@ -344,17 +409,25 @@ ALBUMS = """query($id: ID!) { event(id: $id) { albums { id title isDefault media
   cover { id } media(first: 10) { edges { node { id takenAt } } } } } }"""
 
 
-REF_INPUTS = {"deleteMedia": "MediaRefInput", "likeMedia": "MediaRefInput",
-              "unlikeMedia": "MediaRefInput", "deleteAlbum": "AlbumRefInput",
-              "deleteMediaComment": "MediaCommentRefInput"}
+REF_INPUTS = {
+    "deleteMedia": "MediaRefInput",
+    "likeMedia": "MediaRefInput",
+    "unlikeMedia": "MediaRefInput",
+    "deleteAlbum": "AlbumRefInput",
+    "deleteMediaComment": "MediaCommentRefInput",
+}
 
 
-async def _mutate(api: Any, user: dict[str, Any], name: str, input_: dict[str, Any],
-                  selection: str) -> dict[str, Any]:
+async def _mutate(
+    api: Any, user: dict[str, Any], name: str, input_: dict[str, Any], selection: str
+) -> dict[str, Any]:
     input_type = REF_INPUTS.get(name, name[0].upper() + name[1:] + "Input")
     result = await api.execute(
         f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {selection} "
-        f"errors {{ code field }} }} }}", {"input": input_}, token=user["token"])
+        f"errors {{ code field }} }} }}",
+        {"input": input_},
+        token=user["token"],
+    )
     assert "errors" not in result, result
     return result["data"][name]  # type: ignore[no-any-return]
 
@@ -364,79 +437,146 @@ async def test_albums(api, accounts, events, server):
     owner, organizer, alice = c["people"]
     eid = c["event"]["id"]
     albums = (await api.execute(ALBUMS, {"id": eid}, token=alice["token"]))["data"]["event"][
-        "albums"]
-    assert [(a["title"], a["isDefault"], a["mediaCount"]) for a in albums] == [
-        ("Photos", True, 0)]
+        "albums"
+    ]
+    assert [(a["title"], a["isDefault"], a["mediaCount"]) for a in albums] == [("Photos", True, 0)]
     default_id = albums[0]["id"]
-    created = await _mutate(api, alice, "createAlbum", {"eventId": eid, "title": " Beach ",
-                                                        "description": "Sunday"},
-                            "album { id title version }")
+    created = await _mutate(
+        api,
+        alice,
+        "createAlbum",
+        {"eventId": eid, "title": " Beach ", "description": "Sunday"},
+        "album { id title version }",
+    )
     album = created["album"]
     assert album["title"] == "Beach"
     late = samples.jpeg(taken="2030:06:02 10:00:00", width=300, height=200)
     early = samples.jpeg(taken="2030:06:01 09:00:00", width=301, height=200)
-    media = await uploaded(api, alice, eid, [("late.jpg", late), ("early.jpg", early)],
-                           albumId=album["id"])
+    media = await uploaded(
+        api, alice, eid, [("late.jpg", late), ("early.jpg", early)], albumId=album["id"]
+    )
     listed = (await api.execute(ALBUMS, {"id": eid}, token=owner["token"]))["data"]["event"][
-        "albums"]
+        "albums"
+    ]
     beach = next(a for a in listed if a["id"] == album["id"])
     assert [e["node"]["id"] for e in beach["media"]["edges"]] == [media[1]["id"], media[0]["id"]]
     assert beach["mediaCount"] == 2 and beach["cover"]["id"] == media[1]["id"]
 
-    cover = await _mutate(api, alice, "setAlbumCover", {"albumId": album["id"],
-                                                        "mediaId": media[0]["id"]},
-                          "album { cover { id } version }")
+    cover = await _mutate(
+        api,
+        alice,
+        "setAlbumCover",
+        {"albumId": album["id"], "mediaId": media[0]["id"]},
+        "album { cover { id } version }",
+    )
     assert cover["album"]["cover"]["id"] == media[0]["id"]
     version = cover["album"]["version"]
     outsider = await accounts.user()
-    assert_error(await api.execute("""mutation($a: ID!) { updateAlbum(input: {albumId: $a,
-        title: "Mine"}) { errors { code } } }""", {"a": album["id"]}, token=outsider["token"]),
-                 "NOT_FOUND")
-    stale = await _mutate(api, organizer, "updateAlbum", {"albumId": album["id"], "title": "X",
-                                                          "expectedVersion": 99},
-                          "album { id }")
+    assert_error(
+        await api.execute(
+            """mutation($a: ID!) { updateAlbum(input: {albumId: $a,
+        title: "Mine"}) { errors { code } } }""",
+            {"a": album["id"]},
+            token=outsider["token"],
+        ),
+        "NOT_FOUND",
+    )
+    stale = await _mutate(
+        api,
+        organizer,
+        "updateAlbum",
+        {"albumId": album["id"], "title": "X", "expectedVersion": 99},
+        "album { id }",
+    )
     assert_payload_error(stale, "STALE")
-    renamed = await _mutate(api, organizer, "updateAlbum",
-                            {"albumId": album["id"], "title": "Plage",
-                             "expectedVersion": version}, "album { title version }")
+    renamed = await _mutate(
+        api,
+        organizer,
+        "updateAlbum",
+        {"albumId": album["id"], "title": "Plage", "expectedVersion": version},
+        "album { title version }",
+    )
     assert renamed["album"] == {"title": "Plage", "version": version + 1}
 
-    moved = await _mutate(api, alice, "moveMedia", {"mediaIds": [media[0]["id"]],
-                                                    "albumId": default_id},
-                          "media { album { id } }")
+    moved = await _mutate(
+        api,
+        alice,
+        "moveMedia",
+        {"mediaIds": [media[0]["id"]], "albumId": default_id},
+        "media { album { id } }",
+    )
     assert moved["media"] == [{"album": {"id": default_id}}]
-    refused = await _mutate(api, organizer, "deleteAlbum", {"albumId": default_id},
-                            "deletedAlbumId")
+    refused = await _mutate(
+        api, organizer, "deleteAlbum", {"albumId": default_id}, "deletedAlbumId"
+    )
     assert_payload_error(refused, "ALBUM_IS_DEFAULT")
-    deleted = await _mutate(api, organizer, "deleteAlbum", {"albumId": album["id"]},
-                            "deletedAlbumId defaultAlbum { id mediaCount }")
+    deleted = await _mutate(
+        api,
+        organizer,
+        "deleteAlbum",
+        {"albumId": album["id"]},
+        "deletedAlbumId defaultAlbum { id mediaCount }",
+    )
     assert deleted["defaultAlbum"] == {"id": default_id, "mediaCount": 2}
     listed = (await api.execute(ALBUMS, {"id": eid}, token=owner["token"]))["data"]["event"][
-        "albums"]
+        "albums"
+    ]
     assert [a["id"] for a in listed] == [default_id]
 
 
 async def test_album_permissions(api, accounts, events, server):
     c = await crew(accounts, events, 4)
     _owner, _organizer, alice, bob = c["people"]
-    album = (await _mutate(api, alice, "createAlbum", {"eventId": c["event"]["id"],
-                                                       "title": "Alice's"}, "album { id }"))[
-        "album"]
-    assert_error(await api.execute("""mutation($a: ID!) { updateAlbum(input: {albumId: $a,
-        title: "Bob's"}) { errors { code } } }""", {"a": album["id"]}, token=bob["token"]),
-                 "FORBIDDEN")
-    assert_error(await api.execute("""mutation($a: ID!) { deleteAlbum(input: {albumId: $a}) {
-        errors { code } } }""", {"a": album["id"]}, token=bob["token"]), "FORBIDDEN")
+    album = (
+        await _mutate(
+            api,
+            alice,
+            "createAlbum",
+            {"eventId": c["event"]["id"], "title": "Alice's"},
+            "album { id }",
+        )
+    )["album"]
+    assert_error(
+        await api.execute(
+            """mutation($a: ID!) { updateAlbum(input: {albumId: $a,
+        title: "Bob's"}) { errors { code } } }""",
+            {"a": album["id"]},
+            token=bob["token"],
+        ),
+        "FORBIDDEN",
+    )
+    assert_error(
+        await api.execute(
+            """mutation($a: ID!) { deleteAlbum(input: {albumId: $a}) {
+        errors { code } } }""",
+            {"a": album["id"]},
+            token=bob["token"],
+        ),
+        "FORBIDDEN",
+    )
     photo = (await uploaded(api, alice, c["event"]["id"], [("a.png", samples.png())]))[0]
-    assert_error(await api.execute("""mutation($m: ID!, $a: ID!) { moveMedia(input: {mediaIds:
-        [$m], albumId: $a}) { errors { code } } }""", {"m": photo["id"], "a": album["id"]},
-                                   token=bob["token"]), "FORBIDDEN")
+    assert_error(
+        await api.execute(
+            """mutation($m: ID!, $a: ID!) { moveMedia(input: {mediaIds:
+        [$m], albumId: $a}) { errors { code } } }""",
+            {"m": photo["id"], "a": album["id"]},
+            token=bob["token"],
+        ),
+        "FORBIDDEN",
+    )
     outsider = await accounts.user()
-    assert_error(await api.execute("""mutation($e: ID!) { createAlbum(input: {eventId: $e,
-        title: "x"}) { errors { code } } }""", {"e": c["event"]["id"]},
-                                   token=outsider["token"]), "NOT_FOUND")
-    bad = await _mutate(api, alice, "createAlbum", {"eventId": c["event"]["id"], "title": " "},
-                        "album { id }")
+    assert_error(
+        await api.execute(
+            """mutation($e: ID!) { createAlbum(input: {eventId: $e,
+        title: "x"}) { errors { code } } }""",
+            {"e": c["event"]["id"]},
+            token=outsider["token"],
+        ),
+        "NOT_FOUND",
+    )
+    bad = await _mutate(
+        api, alice, "createAlbum", {"eventId": c["event"]["id"], "title": " "}, "album { id }"
+    )
     assert_payload_error(bad, "INVALID_TITLE", ["input", "title"])
 
 
@@ -448,38 +588,56 @@ async def test_comments_and_likes(api, accounts, events, server):
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
     photo = (await uploaded(api, alice, c["event"]["id"], [("a.png", samples.png())]))[0]
-    said = await _mutate(api, owner, "commentOnMedia", {"mediaId": photo["id"],
-                                                        "body": " Nice! "},
-                         "comment { id body author { username } }")
+    said = await _mutate(
+        api,
+        owner,
+        "commentOnMedia",
+        {"mediaId": photo["id"], "body": " Nice! "},
+        "comment { id body author { username } }",
+    )
     comment = said["comment"]
     assert comment["body"] == "Nice!" and comment["author"]["username"] == owner["username"]
-    assert_payload_error(await _mutate(api, owner, "commentOnMedia",
-                                       {"mediaId": photo["id"], "body": "  "}, "comment { id }"),
-                         "REQUIRED")
-    assert_error(await api.execute("""mutation($c: ID!) { editMediaComment(input: {commentId: $c,
-        body: "x"}) { errors { code } } }""", {"c": comment["id"]}, token=alice["token"]),
-                 "FORBIDDEN")
-    edited = await _mutate(api, owner, "editMediaComment", {"commentId": comment["id"],
-                                                            "body": "Very nice"},
-                           "comment { body editedAt }")
+    assert_payload_error(
+        await _mutate(
+            api, owner, "commentOnMedia", {"mediaId": photo["id"], "body": "  "}, "comment { id }"
+        ),
+        "REQUIRED",
+    )
+    assert_error(
+        await api.execute(
+            """mutation($c: ID!) { editMediaComment(input: {commentId: $c,
+        body: "x"}) { errors { code } } }""",
+            {"c": comment["id"]},
+            token=alice["token"],
+        ),
+        "FORBIDDEN",
+    )
+    edited = await _mutate(
+        api,
+        owner,
+        "editMediaComment",
+        {"commentId": comment["id"], "body": "Very nice"},
+        "comment { body editedAt }",
+    )
     assert edited["comment"]["body"] == "Very nice" and edited["comment"]["editedAt"]
     for _ in range(2):
-        liked = await _mutate(api, organizer, "likeMedia", {"mediaId": photo["id"]},
-                              "media { likeCount viewerLiked }")
+        liked = await _mutate(
+            api, organizer, "likeMedia", {"mediaId": photo["id"]}, "media { likeCount viewerLiked }"
+        )
         assert liked["media"] == {"likeCount": 1, "viewerLiked": True}
-    seen = (await api.execute(COMMENTS, {"id": photo["id"]}, token=alice["token"]))["data"][
-        "node"]
+    seen = (await api.execute(COMMENTS, {"id": photo["id"]}, token=alice["token"]))["data"]["node"]
     assert seen["likeCount"] == 1 and seen["viewerLiked"] is False
     assert seen["commentCount"] == 1
     assert [e["node"]["body"] for e in seen["comments"]["edges"]] == ["Very nice"]
-    unliked = await _mutate(api, organizer, "unlikeMedia", {"mediaId": photo["id"]},
-                            "media { likeCount viewerLiked }")
+    unliked = await _mutate(
+        api, organizer, "unlikeMedia", {"mediaId": photo["id"]}, "media { likeCount viewerLiked }"
+    )
     assert unliked["media"] == {"likeCount": 0, "viewerLiked": False}
-    gone = await _mutate(api, organizer, "deleteMediaComment", {"commentId": comment["id"]},
-                         "deletedCommentId")  # an organizer moderates
+    gone = await _mutate(
+        api, organizer, "deleteMediaComment", {"commentId": comment["id"]}, "deletedCommentId"
+    )  # an organizer moderates
     assert gone["deletedCommentId"] == comment["id"]
-    seen = (await api.execute(COMMENTS, {"id": photo["id"]}, token=alice["token"]))["data"][
-        "node"]
+    seen = (await api.execute(COMMENTS, {"id": photo["id"]}, token=alice["token"]))["data"]["node"]
     assert seen["commentCount"] == 0 and seen["comments"]["edges"] == []
 
 
@@ -488,8 +646,9 @@ async def test_notifications_and_activity(api, accounts, events, server):
     owner, organizer, alice = c["people"]
     photos = [(f"{i}.png", samples.png(width=20 + i)) for i in range(10)]
     media = await uploaded(api, alice, c["event"]["id"], photos)
-    await _mutate(api, owner, "commentOnMedia", {"mediaId": media[0]["id"], "body": "Wow"},
-                  "comment { id }")
+    await _mutate(
+        api, owner, "commentOnMedia", {"mediaId": media[0]["id"], "body": "Wow"}, "comment { id }"
+    )
     await _mutate(api, organizer, "likeMedia", {"mediaId": media[0]["id"]}, "media { id }")
     await _mutate(api, alice, "likeMedia", {"mediaId": media[1]["id"]}, "media { id }")
     await drain_outbox(server)
@@ -501,39 +660,61 @@ async def test_notifications_and_activity(api, accounts, events, server):
     seen_by_alice = (await api.execute(query, token=alice["token"]))["data"]["notifications"]
     types = sorted(e["node"]["type"] for e in seen_by_alice["edges"])
     assert types == ["MEDIA_COMMENTED", "MEDIA_LIKED"]  # not her own upload, nor her own like
-    activity = (await api.execute("""query($id: ID!) { event(id: $id) { activity(first: 20) {
-        edges { node { verb subjectType subjectId } } } } }""", {"id": c["event"]["id"]},
-                                  token=owner["token"]))["data"]["event"]["activity"]["edges"]
+    activity = (
+        await api.execute(
+            """query($id: ID!) { event(id: $id) { activity(first: 20) {
+        edges { node { verb subjectType subjectId } } } } }""",
+            {"id": c["event"]["id"]},
+            token=owner["token"],
+        )
+    )["data"]["event"]["activity"]["edges"]
     verbs = [e["node"]["verb"] for e in activity]
     assert {"MEDIA_ADDED", "MEDIA_COMMENTED", "MEDIA_LIKED"} <= set(verbs)
-    assert next(e["node"] for e in activity if e["node"]["verb"] == "MEDIA_ADDED")[
-        "subjectId"] == media[0]["id"]
+    assert (
+        next(e["node"] for e in activity if e["node"]["verb"] == "MEDIA_ADDED")["subjectId"]
+        == media[0]["id"]
+    )
 
 
 async def test_deleting_media_and_events_leaves_no_files(api, accounts, events, server):
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
     eid = c["event"]["id"]
-    mine = await uploaded(api, alice, eid, [("a.jpg", samples.jpeg(gps=True)),
-                                            ("b.mp4", samples.mp4(gps=True))])
-    await _mutate(api, owner, "commentOnMedia", {"mediaId": mine[0]["id"], "body": "Hi"},
-                  "comment { id }")
+    mine = await uploaded(
+        api, alice, eid, [("a.jpg", samples.jpeg(gps=True)), ("b.mp4", samples.mp4(gps=True))]
+    )
+    await _mutate(
+        api, owner, "commentOnMedia", {"mediaId": mine[0]["id"], "body": "Hi"}, "comment { id }"
+    )
     outsider = await accounts.user()
-    assert_error(await api.execute("""mutation($id: ID!) { deleteMedia(input: {mediaId: $id}) {
-        errors { code } } }""", {"id": mine[0]["id"]}, token=outsider["token"]), "NOT_FOUND")
+    assert_error(
+        await api.execute(
+            """mutation($id: ID!) { deleteMedia(input: {mediaId: $id}) {
+        errors { code } } }""",
+            {"id": mine[0]["id"]},
+            token=outsider["token"],
+        ),
+        "NOT_FOUND",
+    )
     keys = stored_files(server)
     assert len(keys) == 2
     first_key = (await media_store.media_by_ids([_doc(mine[0]["id"])]))[0].storage_key
-    deleted = await _mutate(api, organizer, "deleteMedia", {"mediaId": mine[0]["id"]},
-                            "deletedMediaId")
+    deleted = await _mutate(
+        api, organizer, "deleteMedia", {"mediaId": mine[0]["id"]}, "deletedMediaId"
+    )
     assert deleted["deletedMediaId"] == mine[0]["id"]
     assert first_key not in stored_files(server)
     assert await media_store.MediaComment.find_all().count() == 0
     assert (await api.execute(NODE, {"id": mine[0]["id"]}, token=alice["token"]))["data"][
-        "node"] is None
+        "node"
+    ] is None
 
-    deleted_event = await api.execute("""mutation($id: ID!) { deleteEvent(input: {eventId: $id})
-        { errors { code } } }""", {"id": eid}, token=owner["token"])
+    deleted_event = await api.execute(
+        """mutation($id: ID!) { deleteEvent(input: {eventId: $id})
+        { errors { code } } }""",
+        {"id": eid},
+        token=owner["token"],
+    )
     assert deleted_event["data"]["deleteEvent"]["errors"] == []
     await drain_outbox(server)
     assert stored_files(server) == set()
@@ -548,17 +729,26 @@ async def test_chat_attachments(api, accounts, events, server):
     photo = (await uploaded(api, owner, c["event"]["id"], [("a.png", samples.png())]))[0]
     send = """mutation($input: SendMessageInput!) { sendMessage(input: $input) {
         message { body attachments { id urls { thumbnail } } } errors { code field } } }"""
-    sent = (await api.execute(send, {"input": {"eventId": c["event"]["id"], "body": "",
-                                               "attachmentIds": [photo["id"]]}},
-                              token=organizer["token"]))["data"]["sendMessage"]
+    sent = (
+        await api.execute(
+            send,
+            {"input": {"eventId": c["event"]["id"], "body": "", "attachmentIds": [photo["id"]]}},
+            token=organizer["token"],
+        )
+    )["data"]["sendMessage"]
     assert sent["errors"] == [] and sent["message"]["attachments"][0]["id"] == photo["id"]
     other_event = await events.create(owner["token"], title="Other")
     foreign = (await uploaded(api, owner, other_event["id"], [("b.png", samples.png(30))]))[0]
-    refused = (await api.execute(send, {"input": {"eventId": c["event"]["id"], "body": "x",
-                                                  "attachmentIds": [foreign["id"]]}},
-                                 token=owner["token"]))["data"]["sendMessage"]
-    assert refused["errors"] == [{"code": "MEDIA_NOT_FOUND",
-                                  "field": ["input", "attachmentIds", "0"]}]
+    refused = (
+        await api.execute(
+            send,
+            {"input": {"eventId": c["event"]["id"], "body": "x", "attachmentIds": [foreign["id"]]}},
+            token=owner["token"],
+        )
+    )["data"]["sendMessage"]
+    assert refused["errors"] == [
+        {"code": "MEDIA_NOT_FOUND", "field": ["input", "attachmentIds", "0"]}
+    ]
 
 
 AVATAR = """mutation($input: SetAvatarInput!) { setAvatar(input: $input) {
@@ -567,10 +757,12 @@ AVATAR = """mutation($input: SetAvatarInput!) { setAvatar(input: $input) {
 
 async def test_avatar(api, http, accounts, events, server):
     user = await accounts.user()
-    response = await api.upload(AVATAR, {"input": {"file": None}},
-                                {"variables.input.file": ("me.jpg", samples.jpeg(
-                                    gps=True, orientation=6), "image/jpeg")},
-                                token=user["token"])
+    response = await api.upload(
+        AVATAR,
+        {"input": {"file": None}},
+        {"variables.input.file": ("me.jpg", samples.jpeg(gps=True, orientation=6), "image/jpeg")},
+        token=user["token"],
+    )
     payload = response.json()["data"]["setAvatar"]
     assert payload["errors"] == [], payload
     for url, size in ((payload["user"]["avatarUrl"], 256), (payload["user"]["small"], 64)):
@@ -580,13 +772,18 @@ async def test_avatar(api, http, accounts, events, server):
         assert image.size == (size, size) and not image.getexif()
     first_url = payload["user"]["avatarUrl"]
     assert len(media_uc.files(server.deps).all_keys("profils")) == 1
-    bad = await api.upload(AVATAR, {"input": {"file": None}},
-                           {"variables.input.file": ("x.pdf", samples.pdf(), "image/png")},
-                           token=user["token"])
+    bad = await api.upload(
+        AVATAR,
+        {"input": {"file": None}},
+        {"variables.input.file": ("x.pdf", samples.pdf(), "image/png")},
+        token=user["token"],
+    )
     assert bad.json()["data"]["setAvatar"]["errors"] == [
-        {"code": "UNSUPPORTED_MEDIA_TYPE", "field": ["input", "file"]}]
-    removed = (await api.execute(AVATAR, {"input": {"file": None}}, token=user["token"]))[
-        "data"]["setAvatar"]
+        {"code": "UNSUPPORTED_MEDIA_TYPE", "field": ["input", "file"]}
+    ]
+    removed = (await api.execute(AVATAR, {"input": {"file": None}}, token=user["token"]))["data"][
+        "setAvatar"
+    ]
     assert removed["user"]["avatarUrl"] is None
     assert media_uc.files(server.deps).all_keys("profils") == set()
     assert (await fetch(http, first_url)).status_code == 404
@@ -598,8 +795,12 @@ def test_stored_names_are_sharded_and_ours(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     key = store.new_key()
     path = store.path(MEDIA, key, "orig.jpg")
-    assert path.relative_to(tmp_path.resolve()).parts == (MEDIA, key[:2], key[2:4],
-                                                          f"{key}.orig.jpg")
+    assert path.relative_to(tmp_path.resolve()).parts == (
+        MEDIA,
+        key[:2],
+        key[2:4],
+        f"{key}.orig.jpg",
+    )
     with pytest.raises(ValueError):
         store.prefix(MEDIA, "../../etc/passwd")
 

@@ -49,17 +49,28 @@ def clock(server):
 
     def set_to(when: datetime) -> None:
         server.deps.clock = lambda: when
+
     yield set_to
     server.deps.clock = original
 
 
 async def test_invitations_and_membership_changes_notify_the_people_concerned(
-        api, accounts, events, server):
+    api, accounts, events, server
+):
     owner, bob, carol = [await accounts.user() for _ in range(3)]
     event = await events.create(owner["token"], title="Ski weekend")
-    invited = (await api.execute(INVITE, {"input": {"eventId": event["id"], "invitees": [
-        {"username": bob["username"]}, {"username": carol["username"]}]}},
-        token=owner["token"]))["data"]["inviteParticipants"]["invitations"]
+    invited = (
+        await api.execute(
+            INVITE,
+            {
+                "input": {
+                    "eventId": event["id"],
+                    "invitees": [{"username": bob["username"]}, {"username": carol["username"]}],
+                }
+            },
+            token=owner["token"],
+        )
+    )["data"]["inviteParticipants"]["invitations"]
     await drain_outbox(server)
     _, bob_inbox = await inbox(api, bob)
     assert [n["type"] for n in bob_inbox] == ["INVITATION_RECEIVED"]
@@ -71,8 +82,9 @@ async def test_invitations_and_membership_changes_notify_the_people_concerned(
     accepted = await api.execute(ACCEPT, {"id": by_name[bob["username"]]}, token=bob["token"])
     bob_pid = accepted["data"]["acceptInvitation"]["participant"]["id"]
     await api.execute(DECLINE, {"id": by_name[carol["username"]]}, token=carol["token"])
-    await api.execute(ROLE, {"e": event["id"], "p": bob_pid, "r": "ORGANIZER"},
-                      token=owner["token"])
+    await api.execute(
+        ROLE, {"e": event["id"], "p": bob_pid, "r": "ORGANIZER"}, token=owner["token"]
+    )
     await drain_outbox(server)
     assert sorted(await types_of(api, owner)) == ["INVITATION_ACCEPTED", "INVITATION_DECLINED"]
     assert await types_of(api, bob) == ["ROLE_CHANGED", "INVITATION_RECEIVED"]
@@ -87,14 +99,17 @@ async def test_invitations_and_membership_changes_notify_the_people_concerned(
     assert (await types_of(api, owner))[0] == "JOIN_REQUEST"
 
 
-async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts, events,
-                                                                   server):
+async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts, events, server):
     c = await crew(accounts, events, 4)
     owner, organizer, alice, bob = c["people"]
     eid = c["event"]["id"]
-    task = (await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Tent",
-                                                      "assigneeIds": [c["pids"][2]]}},
-                              token=organizer["token"]))["data"]["createTask"]["task"]
+    task = (
+        await api.execute(
+            CREATE_TASK,
+            {"input": {"eventId": eid, "title": "Tent", "assigneeIds": [c["pids"][2]]}},
+            token=organizer["token"],
+        )
+    )["data"]["createTask"]["task"]
     await drain_outbox(server)
     assert await types_of(api, alice) == ["TASK_ASSIGNED"]
     assert await types_of(api, bob) == []
@@ -107,9 +122,13 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
     assert (await types_of(api, alice))[0] == "TASK_VALIDATED"
 
     split = {"mode": "EXACT", "parts": [{"participantId": c["pids"][2], "value": "10.00"}]}
-    created = (await api.execute(CREATE_EXPENSE, expense(c, amount="10.00", title="Fuel",
-                                                         split=split),
-                                 token=owner["token"]))["data"]["createExpense"]
+    created = (
+        await api.execute(
+            CREATE_EXPENSE,
+            expense(c, amount="10.00", title="Fuel", split=split),
+            token=owner["token"],
+        )
+    )["data"]["createExpense"]
     assert created["errors"] == []
     await drain_outbox(server)
     _, alice_inbox = await inbox(api, alice)
@@ -117,36 +136,60 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
     assert "EXPENSE_ADDED" not in await types_of(api, bob)  # not involved
     edit = """mutation($input: UpdateExpenseInput!) { updateExpense(input: $input) {
         errors { code } } }"""
-    edited = await api.execute(edit, {"input": {"expenseId": created["expense"]["id"],
-                                                "title": "Diesel"}}, token=owner["token"])
+    edited = await api.execute(
+        edit,
+        {"input": {"expenseId": created["expense"]["id"], "title": "Diesel"}},
+        token=owner["token"],
+    )
     assert edited["data"]["updateExpense"]["errors"] == []
     await drain_outbox(server)
     _, alice_inbox = await inbox(api, alice)
     assert alice_inbox[0]["type"] == "EXPENSE_EDITED" and "Diesel" in alice_inbox[0]["title"]
-    node = await api.execute("query($id: ID!) { node(id: $id) { ... on Notification { type } } }",
-                             {"id": alice_inbox[0]["id"]}, token=alice["token"])
+    node = await api.execute(
+        "query($id: ID!) { node(id: $id) { ... on Notification { type } } }",
+        {"id": alice_inbox[0]["id"]},
+        token=alice["token"],
+    )
     assert node["data"]["node"] == {"type": "EXPENSE_EDITED"}
-    hidden = await api.execute("query($id: ID!) { node(id: $id) { id } }",
-                               {"id": alice_inbox[0]["id"]}, token=bob["token"])
+    hidden = await api.execute(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": alice_inbox[0]["id"]}, token=bob["token"]
+    )
     assert hidden["data"]["node"] is None  # someone else's notification
     record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
         errors { code } } }"""
-    await api.execute(record, {"input": {"eventId": eid, "fromId": c["pids"][2],
-                                         "toId": c["pids"][0], "amount": "10.00"}},
-                      token=alice["token"])
+    await api.execute(
+        record,
+        {
+            "input": {
+                "eventId": eid,
+                "fromId": c["pids"][2],
+                "toId": c["pids"][0],
+                "amount": "10.00",
+            }
+        },
+        token=alice["token"],
+    )
     await drain_outbox(server)
     assert (await types_of(api, owner))[0] == "SETTLEMENT_RECORDED"
 
     update = """mutation($input: UpdateEventInput!) { updateEvent(input: $input) {
         errors { code } } }"""
-    await api.execute(update, {"input": {"eventId": eid, "title": "Renamed only"}},
-                      token=owner["token"])
+    await api.execute(
+        update, {"input": {"eventId": eid, "title": "Renamed only"}}, token=owner["token"]
+    )
     await drain_outbox(server)
     assert "EVENT_UPDATED" not in await types_of(api, bob)  # a title is not date or place
-    await api.execute(update, {"input": {"eventId": eid, "startsAt": "2030-06-01T09:00:00Z"}},
-                      token=owner["token"])
-    await api.execute("""mutation($e: ID!) { cancelEvent(input: {eventId: $e}) {
-        errors { code } } }""", {"e": eid}, token=owner["token"])
+    await api.execute(
+        update,
+        {"input": {"eventId": eid, "startsAt": "2030-06-01T09:00:00Z"}},
+        token=owner["token"],
+    )
+    await api.execute(
+        """mutation($e: ID!) { cancelEvent(input: {eventId: $e}) {
+        errors { code } } }""",
+        {"e": eid},
+        token=owner["token"],
+    )
     await drain_outbox(server)
     assert (await types_of(api, bob))[:2] == ["EVENT_CANCELLED", "EVENT_UPDATED"]
     assert "EVENT_CANCELLED" not in await types_of(api, owner)  # not told of one's own doing
@@ -161,8 +204,11 @@ async def test_the_24h_reminder_is_sent_once_per_start_time(api, accounts, event
     jobs = server.deps.state["notification_jobs"]
     await jobs.close()  # the server's own round would take the reminder first
     try:
-        await api.execute(update, {"input": {"eventId": c["event"]["id"], "startsAt": soon,
-                                             "endsAt": later}}, token=c["people"][0]["token"])
+        await api.execute(
+            update,
+            {"input": {"eventId": c["event"]["id"], "startsAt": soon, "endsAt": later}},
+            token=c["people"][0]["token"],
+        )
         assert await uc.remind(server.deps) == 1
         assert await uc.remind(server.deps) == 0  # already reminded for this start time
     finally:
@@ -173,8 +219,7 @@ async def test_the_24h_reminder_is_sent_once_per_start_time(api, accounts, event
     assert reminders == ["EVENT_REMINDER"]
 
 
-async def test_same_type_same_event_within_two_minutes_merge(api, accounts, events, server,
-                                                             clock):
+async def test_same_type_same_event_within_two_minutes_merge(api, accounts, events, server, clock):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     start = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
@@ -205,24 +250,32 @@ def test_quiet_hours_hold_emails_until_morning_unless_the_event_is_today():
     assert uc.email_time(noon, paris, next_week) == noon
     tokyo_night = datetime(2030, 1, 10, 14, 0, tzinfo=UTC)  # 23:00 in Tokyo, 15:00 in Paris
     assert uc.email_time(tokyo_night, "Asia/Tokyo", next_week) == datetime(
-        2030, 1, 10, 23, 0, tzinfo=UTC)
+        2030, 1, 10, 23, 0, tzinfo=UTC
+    )
     assert uc.email_time(tokyo_night, paris, next_week) == tokyo_night
     # an unknown zone counts as UTC, where 22:30 is quiet too
-    assert uc.email_time(evening, "Not/AZone", next_week) == datetime(2030, 1, 11, 8, 0,
-                                                                       tzinfo=UTC)
+    assert uc.email_time(evening, "Not/AZone", next_week) == datetime(2030, 1, 11, 8, 0, tzinfo=UTC)
 
 
 async def test_emails_follow_preferences_and_wait_for_the_end_of_quiet_hours(
-        api, accounts, events, server, clock, mailbox):
+    api, accounts, events, server, clock, mailbox
+):
     c = await crew(accounts, events, 2)
     owner, organizer = c["people"]
-    await api.execute("""mutation { updateProfile(input: {timezone: "Europe/Paris"}) {
-        errors { code } } }""", token=organizer["token"])
+    await api.execute(
+        """mutation { updateProfile(input: {timezone: "Europe/Paris"}) {
+        errors { code } } }""",
+        token=organizer["token"],
+    )
     night = datetime(2030, 1, 10, 22, 30, tzinfo=UTC)  # 23:30 in Paris; the event is in June
     clock(night)
     mailbox.clear()
-    await api.execute("""mutation($e: ID!) { cancelEvent(input: {eventId: $e}) {
-        errors { code } } }""", {"e": c["event"]["id"]}, token=owner["token"])
+    await api.execute(
+        """mutation($e: ID!) { cancelEvent(input: {eventId: $e}) {
+        errors { code } } }""",
+        {"e": c["event"]["id"]},
+        token=owner["token"],
+    )
     await drain_outbox(server)
     jobs = uc.Jobs(server.deps)
     await jobs.run_once()
@@ -237,23 +290,36 @@ async def test_emails_follow_preferences_and_wait_for_the_end_of_quiet_hours(
     prefs = """mutation($input: UpdateNotificationPreferencesInput!) {
       updateNotificationPreferences(input: $input) { preferences { type inApp email }
       errors { code } } }"""
-    result = (await api.execute(prefs, {"input": {"preferences": [
-        {"type": "TASK_ASSIGNED", "inApp": False, "email": False}]}},
-        token=organizer["token"]))["data"]["updateNotificationPreferences"]
+    result = (
+        await api.execute(
+            prefs,
+            {"input": {"preferences": [{"type": "TASK_ASSIGNED", "inApp": False, "email": False}]}},
+            token=organizer["token"],
+        )
+    )["data"]["updateNotificationPreferences"]
     by_type = {p["type"]: p for p in result["preferences"]}
     assert by_type["TASK_ASSIGNED"] == {"type": "TASK_ASSIGNED", "inApp": False, "email": False}
     assert by_type["INVITATION_RECEIVED"]["email"] is True  # the defaults
     assert by_type["EXPENSE_ADDED"] == {"type": "EXPENSE_ADDED", "inApp": True, "email": False}
 
 
-async def test_unread_count_read_marks_archive_and_concurrent_sessions(api, accounts, events,
-                                                                       server):
+async def test_unread_count_read_marks_archive_and_concurrent_sessions(
+    api, accounts, events, server
+):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     for n in range(3):
-        await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": f"t{n}",
-                                                  "assigneeIds": [c["pids"][2]]}},
-                          token=owner["token"])
+        await api.execute(
+            CREATE_TASK,
+            {
+                "input": {
+                    "eventId": c["event"]["id"],
+                    "title": f"t{n}",
+                    "assigneeIds": [c["pids"][2]],
+                }
+            },
+            token=owner["token"],
+        )
         await drain_outbox(server)
     await api.execute(CREATE_EXPENSE, expense(c), token=owner["token"])
     await drain_outbox(server)
@@ -261,9 +327,11 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(api, acco
     assert unread == 2 and [n["occurrences"] for n in notes] == [1, 3]  # expense; 3 tasks
 
     second = await second_session(accounts, alice)
-    marks = [api.execute(MARK, {"input": {"ids": [notes[0]["id"]]}}, token=alice["token"]),
-             api.execute(MARK, {"input": {"all": True}}, token=second["token"]),
-             api.execute(MARK, {"input": {"ids": [notes[1]["id"]]}}, token=second["token"])]
+    marks = [
+        api.execute(MARK, {"input": {"ids": [notes[0]["id"]]}}, token=alice["token"]),
+        api.execute(MARK, {"input": {"all": True}}, token=second["token"]),
+        api.execute(MARK, {"input": {"ids": [notes[1]["id"]]}}, token=second["token"]),
+    ]
     results = await asyncio.gather(*marks)
     assert all(r["data"]["markNotificationsRead"]["errors"] == [] for r in results)
     unread, notes = await inbox(api, alice)
@@ -282,9 +350,14 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(api, acco
     from schema.common import encode_cursor
 
     forged = encode_cursor("2030-01-01T00:00:00+00:00", "not-an-object-id")
-    assert_error(await api.execute("query($a: String) { notifications(after: $a) { edges {"
-                                   " cursor } } }", {"a": forged}, token=alice["token"]),
-                 "BAD_USER_INPUT")
+    assert_error(
+        await api.execute(
+            "query($a: String) { notifications(after: $a) { edges { cursor } } }",
+            {"a": forged},
+            token=alice["token"],
+        ),
+        "BAD_USER_INPUT",
+    )
     anonymous = await api.execute(INBOX, {})
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
@@ -295,35 +368,46 @@ async def test_a_redelivered_event_makes_no_second_notification(api, accounts, e
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
-    await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Once",
-                                              "assigneeIds": [c["pids"][2]]}},
-                      token=owner["token"])
+    await api.execute(
+        CREATE_TASK,
+        {"input": {"eventId": c["event"]["id"], "title": "Once", "assigneeIds": [c["pids"][2]]}},
+        token=owner["token"],
+    )
     await drain_outbox(server)
     async with server.deps.db.reader() as db:
         from sqlmodel import col, select
 
-        row = (await db.exec(select(outbox.OutboxEvent).where(
-            col(outbox.OutboxEvent.event_type) == "task.created").order_by(
-            col(outbox.OutboxEvent.id).desc()))).first()
+        row = (
+            await db.exec(
+                select(outbox.OutboxEvent)
+                .where(col(outbox.OutboxEvent.event_type) == "task.created")
+                .order_by(col(outbox.OutboxEvent.id).desc())
+            )
+        ).first()
     await uc.notify(server.deps, DomainEvent.of(row))  # delivered again
     unread, notes = await inbox(api, alice)
     assert unread == 1 and notes[0]["occurrences"] == 1
 
 
-async def test_new_notifications_are_pushed_to_every_session_of_the_recipient(api, accounts,
-                                                                              events, server):
+async def test_new_notifications_are_pushed_to_every_session_of_the_recipient(
+    api, accounts, events, server
+):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     second = await second_session(accounts, alice)
-    async with api.ws({"authorization": f"Bearer {alice['token']}"}) as one, \
-            api.ws({"authorization": f"Bearer {second['token']}"}) as two:
+    async with (
+        api.ws({"authorization": f"Bearer {alice['token']}"}) as one,
+        api.ws({"authorization": f"Bearer {second['token']}"}) as two,
+    ):
         for ws in (one, two):
             assert (await ws.receive())["type"] == "connection_ack"
             await ws.subscribe(RECEIVED)
         await asyncio.sleep(0.5)
-        await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Go",
-                                                  "assigneeIds": [c["pids"][2]]}},
-                          token=owner["token"])
+        await api.execute(
+            CREATE_TASK,
+            {"input": {"eventId": c["event"]["id"], "title": "Go", "assigneeIds": [c["pids"][2]]}},
+            token=owner["token"],
+        )
         for ws in (one, two):
             message = await ws.receive(timeout=5)
             payload = message["payload"]["data"]["notificationReceived"]
@@ -331,10 +415,13 @@ async def test_new_notifications_are_pushed_to_every_session_of_the_recipient(ap
             assert payload["unreadCount"] == 1
 
 
-@pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
-                    reason="needs a Redis shared between two server processes")
-async def test_a_mutation_on_one_process_notifies_a_socket_on_another(api, accounts, events,
-                                                                      settings, server):
+@pytest.mark.skipif(
+    os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+    reason="needs a Redis shared between two server processes",
+)
+async def test_a_mutation_on_one_process_notifies_a_socket_on_another(
+    api, accounts, events, settings, server
+):
     import httpx
 
     from tests.conftest import start_server, stop_server
@@ -350,12 +437,22 @@ async def test_a_mutation_on_one_process_notifies_a_socket_on_another(api, accou
                 assert (await ws.receive())["type"] == "connection_ack"
                 await ws.subscribe(RECEIVED)
                 await asyncio.sleep(0.5)
-                await api.execute(CREATE_TASK, {"input": {
-                    "eventId": c["event"]["id"], "title": "Far", "assigneeIds": [c["pids"][2]]}},
-                    token=owner["token"])
+                await api.execute(
+                    CREATE_TASK,
+                    {
+                        "input": {
+                            "eventId": c["event"]["id"],
+                            "title": "Far",
+                            "assigneeIds": [c["pids"][2]],
+                        }
+                    },
+                    token=owner["token"],
+                )
                 message = await ws.receive(timeout=5)
-                assert message["payload"]["data"]["notificationReceived"]["notification"][
-                    "type"] == "TASK_ASSIGNED"
+                assert (
+                    message["payload"]["data"]["notificationReceived"]["notification"]["type"]
+                    == "TASK_ASSIGNED"
+                )
     finally:
         await stop_server(uv, task)
         await server.deps.documents.bind()

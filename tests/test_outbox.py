@@ -56,21 +56,24 @@ async def emit_test_events(server, aggregates: list[int], per_aggregate: int) ->
                 outbox.emit(db, "test.step", "test", agg, json.dumps({"n": n}))
 
 
-async def test_each_change_writes_its_event_in_the_same_transaction(api, accounts, events,
-                                                                     server):
+async def test_each_change_writes_its_event_in_the_same_transaction(api, accounts, events, server):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     event_pk = pk(c["event"]["id"])
     before = await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")
-    assert [r.event_type for r in before][:3] == ["event.created", "participant.joined",
-                                                  "participant.joined"]
-    rejected = await api.execute(CREATE_EXPENSE, expense(c, amount="-1.00"),
-                                 token=owner["token"])
+    assert [r.event_type for r in before][:3] == [
+        "event.created",
+        "participant.joined",
+        "participant.joined",
+    ]
+    rejected = await api.execute(CREATE_EXPENSE, expense(c, amount="-1.00"), token=owner["token"])
     assert rejected["data"]["createExpense"]["errors"]
-    assert len(await outbox_rows(server, aggregate_id=event_pk,
-                                 aggregate_type="event")) == len(before)  # rolled back: none
-    await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Wood"}},
-                      token=alice["token"])
+    assert len(await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")) == len(
+        before
+    )  # rolled back: none
+    await api.execute(
+        CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Wood"}}, token=alice["token"]
+    )
     after = await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")
     assert after[-1].event_type == "task.created"
     assert after[-1].actor_user_id == pk(alice["id"])
@@ -81,61 +84,88 @@ async def test_activity_feed_tells_what_happened_newest_first(api, accounts, eve
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
     eid = c["event"]["id"]
-    task = (await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Tent"}},
-                              token=alice["token"]))["data"]["createTask"]["task"]
+    task = (
+        await api.execute(
+            CREATE_TASK, {"input": {"eventId": eid, "title": "Tent"}}, token=alice["token"]
+        )
+    )["data"]["createTask"]["task"]
     await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"])
-    await api.execute(CREATE_EXPENSE, expense(c, amount="9.00", title="Bread"),
-                      token=organizer["token"])
+    await api.execute(
+        CREATE_EXPENSE, expense(c, amount="9.00", title="Bread"), token=organizer["token"]
+    )
     await drain_outbox(server)
 
     feed = (await api.execute(ACTIVITY, {"id": eid}, token=alice["token"]))["data"]["event"]
     nodes = [e["node"] for e in feed["activity"]["edges"]]
     assert [n["verb"] for n in nodes] == [
-        "EXPENSE_ADDED", "TASK_COMPLETED", "TASK_CREATED", "PARTICIPANT_JOINED",
-        "PARTICIPANT_JOINED", "EVENT_CREATED"]  # the owner comes with the event
+        "EXPENSE_ADDED",
+        "TASK_COMPLETED",
+        "TASK_CREATED",
+        "PARTICIPANT_JOINED",
+        "PARTICIPANT_JOINED",
+        "EVENT_CREATED",
+    ]  # the owner comes with the event
     assert nodes[0]["actor"]["username"] == organizer["username"]
     assert nodes[0]["details"]["title"] == "Bread" and nodes[0]["subjectType"] == "EXPENSE"
     assert nodes[1]["subjectId"] == task["id"]
-    subject = await api.execute("query($id: ID!) { node(id: $id) { ... on Task { title } } }",
-                                {"id": nodes[1]["subjectId"]}, token=owner["token"])
+    subject = await api.execute(
+        "query($id: ID!) { node(id: $id) { ... on Task { title } } }",
+        {"id": nodes[1]["subjectId"]},
+        token=owner["token"],
+    )
     assert subject["data"]["node"] == {"title": "Tent"}
 
-    first = (await api.execute(ACTIVITY, {"id": eid, "first": 3},
-                               token=owner["token"]))["data"]["event"]["activity"]
+    first = (await api.execute(ACTIVITY, {"id": eid, "first": 3}, token=owner["token"]))["data"][
+        "event"
+    ]["activity"]
     assert first["pageInfo"]["hasNextPage"] is True
-    rest = (await api.execute(ACTIVITY, {"id": eid, "first": 10,
-                                         "after": first["pageInfo"]["endCursor"]},
-                              token=owner["token"]))["data"]["event"]["activity"]
-    assert [e["node"]["verb"] for e in first["edges"] + rest["edges"]] == [n["verb"]
-                                                                            for n in nodes]
+    rest = (
+        await api.execute(
+            ACTIVITY,
+            {"id": eid, "first": 10, "after": first["pageInfo"]["endCursor"]},
+            token=owner["token"],
+        )
+    )["data"]["event"]["activity"]
+    assert [e["node"]["verb"] for e in first["edges"] + rest["edges"]] == [n["verb"] for n in nodes]
     outsider = await accounts.user()
     hidden = await api.execute(ACTIVITY, {"id": eid}, token=outsider["token"])
     assert hidden["data"]["event"] is None
-    assert_error(await api.execute(ACTIVITY, {"id": eid, "after": "bm9wZQ"},
-                                   token=owner["token"]), "BAD_USER_INPUT")
+    assert_error(
+        await api.execute(ACTIVITY, {"id": eid, "after": "bm9wZQ"}, token=owner["token"]),
+        "BAD_USER_INPUT",
+    )
 
 
 async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, server):
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
     event_pk = pk(c["event"]["id"])
-    await api.execute("""mutation { updateProfile(input: {firstName: "Alicia"}) {
-        errors { code } } }""", token=alice["token"])
+    await api.execute(
+        """mutation { updateProfile(input: {firstName: "Alicia"}) {
+        errors { code } } }""",
+        token=alice["token"],
+    )
     remove = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e,
         participantId: $p}) { errors { code } } }"""
-    await api.execute(remove, {"e": c["event"]["id"], "p": c["pids"][2]},
-                      token=owner["token"])
+    await api.execute(remove, {"e": c["event"]["id"], "p": c["pids"][2]}, token=owner["token"])
     await drain_outbox(server)
 
     snapshot = await docs.event_snapshot(event_pk)
     assert snapshot is not None and snapshot.title == c["event"]["title"]
     assert {(m.user_id, m.role) for m in snapshot.members} == {
-        (pk(owner["id"]), "OWNER"), (pk(organizer["id"]), "ORGANIZER")}
+        (pk(owner["id"]), "OWNER"),
+        (pk(organizer["id"]), "ORGANIZER"),
+    }
     person = await docs.user_snapshot(pk(alice["id"]))
     assert person is not None and person.display_name.startswith("Alicia")
 
-    stale = docs.UserSnapshot(id=str(pk(alice["id"])), user_id=pk(alice["id"]),
-                              username="old", display_name="Old", source_version=1)
+    stale = docs.UserSnapshot(
+        id=str(pk(alice["id"])),
+        user_id=pk(alice["id"]),
+        username="old",
+        display_name="Old",
+        source_version=1,
+    )
     assert await docs.put_snapshot(stale) is False  # an older source never wins
     assert (await docs.user_snapshot(pk(alice["id"]))).display_name.startswith("Alicia")
 
@@ -175,14 +205,16 @@ async def test_a_failing_handler_is_retried_and_holds_back_its_aggregate_only(se
 
 
 async def test_a_dispatcher_that_dies_before_marking_done_lets_another_redo_it(
-        api, accounts, events, server):
+    api, accounts, events, server
+):
     async with server_dispatcher_paused(server):
         c = await crew(accounts, events, 2)
         event_pk = pk(c["event"]["id"])
         dead = Dispatcher(server.deps, HANDLERS, worker="dead", lease_s=3.0)
         async with server.deps.db.unit_of_work() as db:  # claims and handles, never marks
-            rows = await outbox.claim(db, dead.worker, 100, dead.lease,
-                                      server.deps.db.dialect != "sqlite")
+            rows = await outbox.claim(
+                db, dead.worker, 100, dead.lease, server.deps.db.dialect != "sqlite"
+            )
         for row in rows:
             for handler in HANDLERS:
                 await handler(server.deps, DomainEvent.of(row))
@@ -193,8 +225,10 @@ async def test_a_dispatcher_that_dies_before_marking_done_lets_another_redo_it(
         async with server.deps.db.unit_of_work() as db:
             assert await outbox.mark_handled(db, [r.id or 0 for r in rows], dead.worker) == 0
     feed = await docs.activity_page(event_pk, first=50, before_seq=None)
-    assert [e.verb for e in feed] == ["participant.joined",
-                                      "event.created"]  # handled twice, shown once
+    assert [e.verb for e in feed] == [
+        "participant.joined",
+        "event.created",
+    ]  # handled twice, shown once
     async with server.deps.db.reader() as db:
         assert await outbox.pending_count(db) == 0
 
@@ -206,6 +240,7 @@ async def test_two_dispatchers_racing_share_the_work_in_order(server):
         async def record(deps: Any, event: DomainEvent) -> None:
             handled_by.setdefault(event.aggregate_id, []).append((name, event.payload["n"]))
             await asyncio.sleep(0.002)  # handling takes time: the other one claims meanwhile
+
         return record
 
     async with server_dispatcher_paused(server):
@@ -228,8 +263,13 @@ async def test_two_dispatchers_racing_share_the_work_in_order(server):
         assert [n for _, n in steps] == list(range(8))  # each once, in order
     assert {name for steps in handled_by.values() for name, _ in steps} == {"one", "two"}
     async with server.deps.db.reader() as db:
-        count = (await db.exec(select(func.count()).select_from(outbox.OutboxEvent).where(
-            col(outbox.OutboxEvent.handled_at).is_(None)))).one()
+        count = (
+            await db.exec(
+                select(func.count())
+                .select_from(outbox.OutboxEvent)
+                .where(col(outbox.OutboxEvent.handled_at).is_(None))
+            )
+        ).one()
     assert count == 0
 
 
@@ -244,15 +284,23 @@ async def test_handled_rows_are_purged_after_a_week_and_pending_ones_never(serve
         await emit_test_events(server, [7], 3)
         rows = await outbox_rows(server, aggregate_type="test", aggregate_id=7)
         async with server.deps.db.unit_of_work() as db:
-            await db.exec(update(outbox.OutboxEvent).where(
-                col(outbox.OutboxEvent.id).in_([rows[0].id, rows[1].id])
-            ).values(handled_at=utcnow() - timedelta(days=8)))
-            await db.exec(update(outbox.OutboxEvent).where(
-                col(outbox.OutboxEvent.id) == rows[1].id).values(handled_at=utcnow()))
+            await db.exec(
+                update(outbox.OutboxEvent)
+                .where(col(outbox.OutboxEvent.id).in_([rows[0].id, rows[1].id]))
+                .values(handled_at=utcnow() - timedelta(days=8))
+            )
+            await db.exec(
+                update(outbox.OutboxEvent)
+                .where(col(outbox.OutboxEvent.id) == rows[1].id)
+                .values(handled_at=utcnow())
+            )
         async with server.deps.db.unit_of_work() as db:
             assert await outbox.purge_handled(db, utcnow() - timedelta(days=7)) == 1
         left = await outbox_rows(server, aggregate_type="test", aggregate_id=7)
         assert [r.id for r in left] == [rows[1].id, rows[2].id]  # recent and pending stay
         async with server.deps.db.unit_of_work() as db:
-            await db.exec(update(outbox.OutboxEvent).where(
-                col(outbox.OutboxEvent.aggregate_type) == "test").values(handled_at=utcnow()))
+            await db.exec(
+                update(outbox.OutboxEvent)
+                .where(col(outbox.OutboxEvent.aggregate_type) == "test")
+                .values(handled_at=utcnow())
+            )

@@ -114,8 +114,10 @@ async def test_unexpected_errors_are_masked(api, accounts, monkeypatch, caplog):
     assert error["message"] == "Internal server error."
     assert "SELECT" not in str(result) and "/srv" not in str(result)
     request_id = error["extensions"]["requestId"]
-    assert any(getattr(r, "request_id", None) == request_id and r.levelname == "ERROR"
-               for r in caplog.records)
+    assert any(
+        getattr(r, "request_id", None) == request_id and r.levelname == "ERROR"
+        for r in caplog.records
+    )
 
 
 async def test_operation_log_line(api, accounts, caplog):
@@ -135,8 +137,9 @@ async def test_me_costs_one_sql_statement(api, accounts, caplog):
     caplog.set_level(logging.INFO, logger="iven.graphql")
     user = await accounts.user()
     caplog.clear()
-    result = await api.execute("query Me { me { id username firstName } a: me { id } }",
-                               token=user["token"])
+    result = await api.execute(
+        "query Me { me { id username firstName } a: me { id } }", token=user["token"]
+    )
     assert result["data"]["me"]["username"] == user["username"]
     line = [r for r in caplog.records if r.name == "iven.graphql" and r.msg == "operation"][-1]
     assert line.operation == "Me"
@@ -152,7 +155,8 @@ async def test_schema_file_is_current():
 async def test_start_fails_fast_naming_the_store_without_password(tmp_path):
     settings = Settings(
         database_url="mysql+aiomysql://iven:hunter2@127.0.0.1:1/iven",
-        var_dir=tmp_path, store_connect_timeout_s=1,
+        var_dir=tmp_path,
+        store_connect_timeout_s=1,
     )
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as info:
@@ -164,8 +168,10 @@ async def test_start_fails_fast_naming_the_store_without_password(tmp_path):
 
 async def test_start_fails_fast_on_unreachable_mongodb(tmp_path):
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", var_dir=tmp_path,
-        mongodb_url="mongodb://app:s3cret@127.0.0.1:1/", store_connect_timeout_s=1,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        var_dir=tmp_path,
+        mongodb_url="mongodb://app:s3cret@127.0.0.1:1/",
+        store_connect_timeout_s=1,
     )
     resources = Resources(settings)
     started = time.monotonic()
@@ -181,16 +187,23 @@ def test_production_refuses_defaults():
         Settings(env="production")
     message = str(info.value)
     assert "IVEN_JWT_SECRET" in message and "IVEN_MONGODB_URL" in message
-    ok = Settings(env="production", jwt_secret="x" * 40, mongodb_url="mongodb://db/",
-                  redis_url="redis://r/", database_url="mysql+aiomysql://u@h/db")
+    ok = Settings(
+        env="production",
+        jwt_secret="x" * 40,
+        mongodb_url="mongodb://db/",
+        redis_url="redis://r/",
+        database_url="mysql+aiomysql://u@h/db",
+    )
     assert ok.is_production and not ok.migrate_on_start
 
 
 async def test_broadcast_delivers_between_clients(server):
     """Two subscribers on the shared Broadcast both receive a publish."""
     deps = server.deps
-    async with deps.broadcast.subscribe("iven:test:chan") as q1, \
-            deps.broadcast.subscribe("iven:test:chan") as q2:
+    async with (
+        deps.broadcast.subscribe("iven:test:chan") as q1,
+        deps.broadcast.subscribe("iven:test:chan") as q2,
+    ):
         await deps.broadcast.publish("iven:test:chan", {"n": 1})
         assert await asyncio.wait_for(q1.get(), 2) == {"n": 1}
         assert await asyncio.wait_for(q2.get(), 2) == {"n": 1}
@@ -231,31 +244,44 @@ async def test_cors_allows_configured_origins_only():
     from iven_gql.app import create_app
 
     app = create_app(Settings(cors_origins=["https://app.example"]))
-    preflight = {"access-control-request-method": "POST",
-                 "access-control-request-headers": "authorization,content-type"}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://iven.test") as client:
-        ok = await client.options("/graphql", headers={"origin": "https://app.example",
-                                                       **preflight})
+    preflight = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://iven.test"
+    ) as client:
+        ok = await client.options(
+            "/graphql", headers={"origin": "https://app.example", **preflight}
+        )
         assert ok.status_code == 200
         assert ok.headers["access-control-allow-origin"] == "https://app.example"
-        evil = await client.options("/graphql", headers={"origin": "https://evil.example",
-                                                         **preflight})
+        evil = await client.options(
+            "/graphql", headers={"origin": "https://evil.example", **preflight}
+        )
         assert evil.status_code == 400
         assert "access-control-allow-origin" not in evil.headers
 
 
 async def test_malformed_requests_get_400_without_details(http):
-    bodies = [b"{not json", b'"a string"', b'{"query": 5}',
-              b'{"query": "{ me { id } }", "variables": [1]}',
-              b'{"query": "{ __typename }", "operationName": 3}']
+    bodies = [
+        b"{not json",
+        b'"a string"',
+        b'{"query": 5}',
+        b'{"query": "{ me { id } }", "variables": [1]}',
+        b'{"query": "{ __typename }", "operationName": 3}',
+    ]
     for body in bodies:
-        response = await http.post("/graphql", content=body,
-                                   headers={"content-type": "application/json"})
+        response = await http.post(
+            "/graphql", content=body, headers={"content-type": "application/json"}
+        )
         assert response.status_code == 400, body
         assert "Traceback" not in response.text and "/work" not in response.text
-    ok = await http.post("/graphql", content=b'{"query": "{ __typename }"}',
-                         headers={"content-type": "application/json; charset=utf-8"})
+    ok = await http.post(
+        "/graphql",
+        content=b'{"query": "{ __typename }"}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
     assert ok.json() == {"data": {"__typename": "Query"}}
 
 
@@ -293,8 +319,12 @@ def test_only_requests_without_origin_skip_the_middleware():
     from iven_gql.app import FastJSONPost
 
     fast = FastJSONPost.__new__(FastJSONPost)
-    scope = {"type": "http", "method": "POST", "path": "/graphql",
-             "headers": [(b"content-type", b"application/json")]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/graphql",
+        "headers": [(b"content-type", b"application/json")],
+    }
     assert fast.takes_directly(scope)
     with_origin = {**scope, "headers": [*scope["headers"], (b"origin", b"https://app.example")]}
     assert not fast.takes_directly(with_origin)  # CORS headers come from the middleware

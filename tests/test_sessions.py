@@ -32,8 +32,11 @@ async def test_bad_tokens_are_rejected(api, accounts, settings):
     claims = jwt.decode(user["token"], options={"verify_signature": False})
     forged = jwt.encode(claims, "another-secret-of-at-least-32-bytes!", algorithm="HS256")
     unsigned = jwt.encode(claims, None, algorithm="none")
-    expired = jwt.encode({**claims, "exp": int(time.time()) - 5},
-                         settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    expired = jwt.encode(
+        {**claims, "exp": int(time.time()) - 5},
+        settings.jwt_secret.get_secret_value(),
+        algorithm="HS256",
+    )
     for token in [forged, unsigned, expired, "garbage"]:
         error = assert_error(await api.execute(ME, token=token), "UNAUTHENTICATED")
         assert "rejected" in error["message"]
@@ -53,8 +56,11 @@ async def test_refresh_rotates_and_reuse_revokes_the_session(api, accounts, serv
 
     # the first token was used (and its child too) long ago: presenting it again is theft
     async with server.deps.db.unit_of_work() as db:
-        await db.exec(update(RefreshToken).where(RefreshToken.used_at.is_not(None))
-                      .values(used_at=utcnow() - timedelta(seconds=60)))
+        await db.exec(
+            update(RefreshToken)
+            .where(RefreshToken.used_at.is_not(None))
+            .values(used_at=utcnow() - timedelta(seconds=60))
+        )
     reused = (await api.execute(REFRESH, {"t": user["refresh"]}))["data"]["refreshSession"]
     assert_payload_error(reused, "TOKEN_REUSED", ["input", "refreshToken"])
     # the whole session family is gone: its access tokens and its newest refresh token
@@ -80,9 +86,9 @@ async def test_immediate_parent_has_a_short_grace(api, accounts):
 
 async def test_concurrent_refreshes_rotate_once(api, accounts):
     user = await accounts.user()
-    results = await asyncio.gather(*[
-        api.execute(REFRESH, {"t": user["refresh"]}) for _ in range(4)
-    ])
+    results = await asyncio.gather(
+        *[api.execute(REFRESH, {"t": user["refresh"]}) for _ in range(4)]
+    )
     payloads = [r["data"]["refreshSession"] for r in results]
     # all within grace of the same parent: every caller gets tokens, none revokes the family
     assert all(p["errors"] == [] for p in payloads), payloads
@@ -111,26 +117,32 @@ async def test_sessions_list_and_revoke(api, accounts):
     stranger = await accounts.user()
     theirs = (await api.execute(SESSIONS, token=stranger["token"]))["data"]["mySessions"][0]
     payload = (await api.execute(revoke, {"id": theirs["id"]}, token=user["token"]))["data"][
-        "revokeSession"]
+        "revokeSession"
+    ]
     assert_payload_error(payload, "SESSION_NOT_FOUND")
     assert (await api.execute(ME, token=stranger["token"]))["data"]["me"]
 
     payload = (await api.execute(revoke, {"id": other[0]["id"]}, token=user["token"]))["data"][
-        "revokeSession"]
+        "revokeSession"
+    ]
     assert payload == {"revokedSessionId": other[0]["id"], "errors": []}
     # the revoked token stops working on its very next request
     assert_error(await api.execute(ME, token=phone["accessToken"]), "UNAUTHENTICATED")
-    assert_payload_error((await api.execute(REFRESH, {"t": phone["refreshToken"]}))["data"][
-        "refreshSession"], "INVALID_TOKEN")
+    assert_payload_error(
+        (await api.execute(REFRESH, {"t": phone["refreshToken"]}))["data"]["refreshSession"],
+        "INVALID_TOKEN",
+    )
     listed = (await api.execute(SESSIONS, token=user["token"]))["data"]["mySessions"]
     assert [s["current"] for s in listed] == [True]
 
     # node() applies the same rule
     node = """query($id: ID!) { node(id: $id) { ... on Session { userAgent } } }"""
     assert (await api.execute(node, {"id": current[0]["id"]}, token=user["token"]))["data"][
-        "node"] is not None
+        "node"
+    ] is not None
     assert (await api.execute(node, {"id": current[0]["id"]}, token=stranger["token"]))["data"][
-        "node"] is None
+        "node"
+    ] is None
 
 
 async def test_logout_and_logout_everywhere(api, accounts):
@@ -172,8 +184,9 @@ async def test_account_activity_is_recorded(api, accounts):
     everything = "{ myAccountActivity(first: 10) { edges { node { kind } } } }"
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # the log is written just after the response
-        edges = (await api.execute(everything, token=user["token"]))["data"][
-            "myAccountActivity"]["edges"]
+        edges = (await api.execute(everything, token=user["token"]))["data"]["myAccountActivity"][
+            "edges"
+        ]
         if len(edges) >= 3:
             break
         await asyncio.sleep(0.05)
@@ -181,15 +194,21 @@ async def test_account_activity_is_recorded(api, accounts):
     after = None
     for _ in range(5):
         page = (await api.execute(query, {"after": after}, token=user["token"]))["data"][
-            "myAccountActivity"]
+            "myAccountActivity"
+        ]
         kinds += [e["node"]["kind"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
     assert sorted(kinds) == ["EMAIL_CONFIRMED", "LOGIN", "LOGIN_FAILED"]
     assert kinds == ["LOGIN", "LOGIN_FAILED", "EMAIL_CONFIRMED"]  # newest first
-    too_many = await api.execute("{ myAccountActivity(first: 101) { edges { cursor } } }",
-                                 token=user["token"])
+    too_many = await api.execute(
+        "{ myAccountActivity(first: 101) { edges { cursor } } }", token=user["token"]
+    )
     assert_error(too_many, "BAD_USER_INPUT")
-    assert_error(await api.execute('{ myAccountActivity(after: "%%%") { edges { cursor } } }',
-                                   token=user["token"]), "BAD_USER_INPUT")
+    assert_error(
+        await api.execute(
+            '{ myAccountActivity(after: "%%%") { edges { cursor } } }', token=user["token"]
+        ),
+        "BAD_USER_INPUT",
+    )

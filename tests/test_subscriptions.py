@@ -30,8 +30,7 @@ async def test_subscribe_before_init_is_refused(api):
     import websockets
 
     async with websockets.connect(api.ws_url, subprotocols=["graphql-transport-ws"]) as conn:
-        await conn.send(json.dumps({"id": "1", "type": "subscribe",
-                                    "payload": {"query": STATUS}}))
+        await conn.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": STATUS}}))
         with pytest.raises(websockets.ConnectionClosed) as info:
             await asyncio.wait_for(conn.recv(), 5)
         assert info.value.rcvd.code == 4401
@@ -48,18 +47,25 @@ async def test_revoked_session_closes_the_socket_within_a_second(api, accounts):
         assert 800 < first["payload"]["data"]["sessionStatus"] <= 900
 
         other = await accounts.login(user["email"], user["password"])
-        sessions = (await api.execute("{ mySessions { id current } }",
-                                      token=other["accessToken"]))["data"]["mySessions"]
+        sessions = (await api.execute("{ mySessions { id current } }", token=other["accessToken"]))[
+            "data"
+        ]["mySessions"]
         target = next(s["id"] for s in sessions if not s["current"])
         started = time.monotonic()
-        await api.execute("""mutation($id: ID!) { revokeSession(input: {sessionId: $id}) {
-            errors { code } } }""", {"id": target}, token=other["accessToken"])
+        await api.execute(
+            """mutation($id: ID!) { revokeSession(input: {sessionId: $id}) {
+            errors { code } } }""",
+            {"id": target},
+            token=other["accessToken"],
+        )
         assert await ws.closed_with(timeout=3) == 4403
         assert time.monotonic() - started < 1.0
 
 
-@pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
-                    reason="needs a Redis shared between two server processes")
+@pytest.mark.skipif(
+    os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+    reason="needs a Redis shared between two server processes",
+)
 async def test_revocation_reaches_another_server_process(api, accounts, settings, server):
     """Two servers share MySQL and Redis: revoking on one closes the stream on the other and
     its cached session is evicted at once."""
@@ -81,8 +87,9 @@ async def test_revocation_reaches_another_server_process(api, accounts, settings
                 assert (await ws.receive(timeout=3))["type"] == "next"
                 await api.execute("mutation { logout { ok } }", token=user["token"])
                 assert await ws.closed_with(timeout=2) == 4403
-            assert_error(await other_api.execute("{ me { id } }", token=user["token"]),
-                         "UNAUTHENTICATED")
+            assert_error(
+                await other_api.execute("{ me { id } }", token=user["token"]), "UNAUTHENTICATED"
+            )
     finally:
         await stop_server(uv, task)
         await server.deps.documents.bind()  # Beanie's binding is process-wide

@@ -39,51 +39,76 @@ async def test_task_flow(api, accounts, events):
     c = await crew(accounts, events, 4)
     owner, organizer, alice, bob = c["people"]
     _, org_p, alice_p, _ = c["pids"]
-    result = await api.execute(CREATE_TASK, {"input": {
-        "eventId": c["event"]["id"], "title": "Buy bread", "assigneeIds": [alice_p],
-        "dueAt": "2030-06-01T09:00:00+00:00"}}, token=bob["token"])
+    result = await api.execute(
+        CREATE_TASK,
+        {
+            "input": {
+                "eventId": c["event"]["id"],
+                "title": "Buy bread",
+                "assigneeIds": [alice_p],
+                "dueAt": "2030-06-01T09:00:00+00:00",
+            }
+        },
+        token=bob["token"],
+    )
     task = result["data"]["createTask"]["task"]
     assert task["status"] == "TODO" and task["assignees"] == [{"id": alice_p}]
 
-    assert_error(await api.execute(step("completeTask"), {"id": task["id"]},
-                                   token=bob["token"]), "FORBIDDEN")
+    assert_error(
+        await api.execute(step("completeTask"), {"id": task["id"]}, token=bob["token"]), "FORBIDDEN"
+    )
     done = (await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"]))[
-        "data"]["completeTask"]["task"]
+        "data"
+    ]["completeTask"]["task"]
     assert done["status"] == "DONE" and done["completedBy"] == {"id": alice_p}
     assert done["completedAt"]
     again = (await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"]))[
-        "data"]["completeTask"]
+        "data"
+    ]["completeTask"]
     assert_payload_error(again, "INVALID_TRANSITION")
-    assert_error(await api.execute(step("validateTask"), {"id": task["id"]},
-                                   token=bob["token"]), "FORBIDDEN")
-    valid = (await api.execute(step("validateTask"), {"id": task["id"]},
-                               token=organizer["token"]))["data"]["validateTask"]["task"]
+    assert_error(
+        await api.execute(step("validateTask"), {"id": task["id"]}, token=bob["token"]), "FORBIDDEN"
+    )
+    valid = (await api.execute(step("validateTask"), {"id": task["id"]}, token=organizer["token"]))[
+        "data"
+    ]["validateTask"]["task"]
     assert valid["status"] == "VALIDATED" and valid["validatedBy"] == {"id": org_p}
 
-    reopened = (await api.execute(step("reopenTask"), {"id": task["id"]},
-                                  token=alice["token"]))["data"]["reopenTask"]["task"]
+    reopened = (await api.execute(step("reopenTask"), {"id": task["id"]}, token=alice["token"]))[
+        "data"
+    ]["reopenTask"]["task"]
     assert reopened["status"] == "TODO"
     assert reopened["completedBy"] is None and reopened["validatedBy"] is None
 
     # an organizer who completed a task cannot validate it; another organizer (owner) can
-    own = (await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"],
-                                                     "title": "Unassigned"}},
-                             token=owner["token"]))["data"]["createTask"]["task"]
+    own = (
+        await api.execute(
+            CREATE_TASK,
+            {"input": {"eventId": c["event"]["id"], "title": "Unassigned"}},
+            token=owner["token"],
+        )
+    )["data"]["createTask"]["task"]
     await api.execute(step("completeTask"), {"id": own["id"]}, token=organizer["token"])
-    self_check = (await api.execute(step("validateTask"), {"id": own["id"]},
-                                    token=organizer["token"]))["data"]["validateTask"]
+    self_check = (
+        await api.execute(step("validateTask"), {"id": own["id"]}, token=organizer["token"])
+    )["data"]["validateTask"]
     assert_payload_error(self_check, "SELF_VALIDATION")
     assert (await api.execute(step("validateTask"), {"id": own["id"]}, token=owner["token"]))[
-        "data"]["validateTask"]["task"]["status"] == "VALIDATED"
+        "data"
+    ]["validateTask"]["task"]["status"] == "VALIDATED"
     todo = (await api.execute(step("validateTask"), {"id": task["id"]}, token=owner["token"]))[
-        "data"]["validateTask"]
+        "data"
+    ]["validateTask"]
     assert_payload_error(todo, "INVALID_TRANSITION")
 
-    listed = await api.execute("""query($id: ID!, $a: ID) { event(id: $id) {
+    listed = await api.execute(
+        """query($id: ID!, $a: ID) { event(id: $id) {
         todo: tasks(status: TODO) { edges { node { title } } }
         alice: tasks(assigneeId: $a) { edges { node { title } } }
         all: tasks(first: 1) { edges { node { title } } pageInfo { hasNextPage } } } }""",
-                               {"id": c["event"]["id"], "a": alice_p}, token=bob["token"])
+        {"id": c["event"]["id"], "a": alice_p},
+        token=bob["token"],
+    )
     data = listed["data"]["event"]
     assert [e["node"]["title"] for e in data["todo"]["edges"]] == ["Buy bread"]
     assert [e["node"]["title"] for e in data["alice"]["edges"]] == ["Buy bread"]
@@ -94,39 +119,84 @@ async def test_task_edits_and_bad_input(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     outsider = await accounts.user()
-    bad = (await api.execute(CREATE_TASK, {"input": {
-        "eventId": c["event"]["id"], "title": " ", "dueAt": "2030-01-01T00:00:00",
-        "assigneeIds": [c["pids"][2], "UGFydGljaXBhbnQ6OTk5OTk="]}},
-        token=alice["token"]))["data"]["createTask"]
+    bad = (
+        await api.execute(
+            CREATE_TASK,
+            {
+                "input": {
+                    "eventId": c["event"]["id"],
+                    "title": " ",
+                    "dueAt": "2030-01-01T00:00:00",
+                    "assigneeIds": [c["pids"][2], "UGFydGljaXBhbnQ6OTk5OTk="],
+                }
+            },
+            token=alice["token"],
+        )
+    )["data"]["createTask"]
     assert {e["code"] for e in bad["errors"]} == {"INVALID_TITLE", "INVALID_DATES"}
-    unknown = (await api.execute(CREATE_TASK, {"input": {
-        "eventId": c["event"]["id"], "title": "x",
-        "assigneeIds": [c["pids"][2], "UGFydGljaXBhbnQ6OTk5OTk="]}},
-        token=alice["token"]))["data"]["createTask"]
+    unknown = (
+        await api.execute(
+            CREATE_TASK,
+            {
+                "input": {
+                    "eventId": c["event"]["id"],
+                    "title": "x",
+                    "assigneeIds": [c["pids"][2], "UGFydGljaXBhbnQ6OTk5OTk="],
+                }
+            },
+            token=alice["token"],
+        )
+    )["data"]["createTask"]
     assert_payload_error(unknown, "UNKNOWN_PARTICIPANT", ["input", "assigneeIds", "1"])
-    listed = await api.execute("query($id: ID!) { event(id: $id) { tasks { edges { node { id } } "
-                               "} } }", {"id": c["event"]["id"]}, token=owner["token"])
+    listed = await api.execute(
+        "query($id: ID!) { event(id: $id) { tasks { edges { node { id } } } } }",
+        {"id": c["event"]["id"]},
+        token=owner["token"],
+    )
     assert listed["data"]["event"]["tasks"]["edges"] == []
 
-    task = (await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"],
-                                                      "title": "Mine"}},
-                              token=alice["token"]))["data"]["createTask"]["task"]
+    task = (
+        await api.execute(
+            CREATE_TASK,
+            {"input": {"eventId": c["event"]["id"], "title": "Mine"}},
+            token=alice["token"],
+        )
+    )["data"]["createTask"]["task"]
     update = """mutation($input: UpdateTaskInput!) { updateTask(input: $input) {
         task { title version } errors { code } } }"""
-    ok = (await api.execute(update, {"input": {"taskId": task["id"], "title": "Mine too",
-                                               "expectedVersion": task["version"]}},
-                            token=alice["token"]))["data"]["updateTask"]
+    ok = (
+        await api.execute(
+            update,
+            {
+                "input": {
+                    "taskId": task["id"],
+                    "title": "Mine too",
+                    "expectedVersion": task["version"],
+                }
+            },
+            token=alice["token"],
+        )
+    )["data"]["updateTask"]
     assert ok["task"] == {"title": "Mine too", "version": task["version"] + 1}
-    stale = (await api.execute(update, {"input": {"taskId": task["id"], "title": "x",
-                                                  "expectedVersion": task["version"]}},
-                               token=owner["token"]))["data"]["updateTask"]
+    stale = (
+        await api.execute(
+            update,
+            {"input": {"taskId": task["id"], "title": "x", "expectedVersion": task["version"]}},
+            token=owner["token"],
+        )
+    )["data"]["updateTask"]
     assert_payload_error(stale, "STALE")
-    assert_error(await api.execute(update, {"input": {"taskId": task["id"], "title": "x"}},
-                                   token=outsider["token"]), "NOT_FOUND")
+    assert_error(
+        await api.execute(
+            update, {"input": {"taskId": task["id"], "title": "x"}}, token=outsider["token"]
+        ),
+        "NOT_FOUND",
+    )
     delete = """mutation($id: ID!) { deleteTask(input: {taskId: $id}) { deletedTaskId
         errors { code } } }"""
     assert (await api.execute(delete, {"id": task["id"]}, token=owner["token"]))["data"][
-        "deleteTask"]["deletedTaskId"] == task["id"]
+        "deleteTask"
+    ]["deletedTaskId"] == task["id"]
 
 
 EXPENSE_FIELDS = """id title amount { amount currency } splitMode version paidBy { id }
@@ -141,8 +211,13 @@ LEDGER = """query($id: ID!) { event(id: $id) {
 
 
 def expense(c: dict[str, Any], **over: Any) -> dict[str, Any]:
-    data = {"eventId": c["event"]["id"], "title": "Groceries", "amount": "30.00",
-            "paidById": c["pids"][0], "split": {"mode": "EQUAL"}}
+    data = {
+        "eventId": c["event"]["id"],
+        "title": "Groceries",
+        "amount": "30.00",
+        "paidById": c["pids"][0],
+        "split": {"mode": "EQUAL"},
+    }
     data.update(over)
     return {"input": data}
 
@@ -151,42 +226,69 @@ async def test_expenses_splits_balances_and_settlement(api, accounts, events):
     c = await crew(accounts, events, 3)
     _, organizer, alice = c["people"]
     o, g, a = c["pids"]
-    equal = (await api.execute(CREATE_EXPENSE, expense(c, amount="10.00"),
-                               token=alice["token"]))["data"]["createExpense"]
+    equal = (await api.execute(CREATE_EXPENSE, expense(c, amount="10.00"), token=alice["token"]))[
+        "data"
+    ]["createExpense"]
     assert equal["errors"] == []
-    shares = [(s["participant"]["id"], s["amount"]["amount"])
-              for s in equal["expense"]["shares"]]
+    shares = [(s["participant"]["id"], s["amount"]["amount"]) for s in equal["expense"]["shares"]]
     assert shares == [(o, "3.34"), (g, "3.33"), (a, "3.33")]  # exact, first gets the cent
-    weighted = (await api.execute(CREATE_EXPENSE, expense(
-        c, title="Fuel", amount="9", paidById=a, split={"mode": "SHARES", "parts": [
-            {"participantId": o, "value": "1"}, {"participantId": a, "value": "2"}]}),
-        token=alice["token"]))["data"]["createExpense"]["expense"]
+    weighted = (
+        await api.execute(
+            CREATE_EXPENSE,
+            expense(
+                c,
+                title="Fuel",
+                amount="9",
+                paidById=a,
+                split={
+                    "mode": "SHARES",
+                    "parts": [
+                        {"participantId": o, "value": "1"},
+                        {"participantId": a, "value": "2"},
+                    ],
+                },
+            ),
+            token=alice["token"],
+        )
+    )["data"]["createExpense"]["expense"]
     assert [s["amount"]["amount"] for s in weighted["shares"]] == ["3.00", "6.00"]
     assert weighted["amount"] == {"amount": "9.00", "currency": "EUR"}
 
-    ledger = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=alice["token"]))[
-        "data"]["event"]
+    ledger = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=alice["token"]))["data"][
+        "event"
+    ]
     nets = {b["participant"]["id"]: Decimal(b["net"]["amount"]) for b in ledger["balances"]}
     assert nets == {o: Decimal("3.66"), g: Decimal("-3.33"), a: Decimal("-0.33")}
     assert sum(nets.values()) == 0
-    plan = [(t["from"]["id"], t["to"]["id"], t["amount"]["amount"])
-            for t in ledger["settlementPlan"]]
+    plan = [
+        (t["from"]["id"], t["to"]["id"], t["amount"]["amount"]) for t in ledger["settlementPlan"]
+    ]
     assert sorted(plan) == sorted([(g, o, "3.33"), (a, o, "0.33")])
 
     record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
         settlement { amount { amount } } errors { code field } } }"""
-    paid = (await api.execute(record, {"input": {"eventId": c["event"]["id"], "fromId": g,
-                                                 "toId": o, "amount": "3.33"}},
-                              token=organizer["token"]))["data"]["recordSettlement"]
+    paid = (
+        await api.execute(
+            record,
+            {"input": {"eventId": c["event"]["id"], "fromId": g, "toId": o, "amount": "3.33"}},
+            token=organizer["token"],
+        )
+    )["data"]["recordSettlement"]
     assert paid["errors"] == []
-    after = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=alice["token"]))[
-        "data"]["event"]
-    assert [(t["from"]["id"], t["to"]["id"], t["amount"]["amount"])
-            for t in after["settlementPlan"]] == [(a, o, "0.33")]  # the rest is unchanged
+    after = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=alice["token"]))["data"][
+        "event"
+    ]
+    assert [
+        (t["from"]["id"], t["to"]["id"], t["amount"]["amount"]) for t in after["settlementPlan"]
+    ] == [(a, o, "0.33")]  # the rest is unchanged
     assert len(after["settlements"]) == 1
-    bad = (await api.execute(record, {"input": {"eventId": c["event"]["id"], "fromId": a,
-                                                "toId": a, "amount": "-1"}},
-                             token=alice["token"]))["data"]["recordSettlement"]
+    bad = (
+        await api.execute(
+            record,
+            {"input": {"eventId": c["event"]["id"], "fromId": a, "toId": a, "amount": "-1"}},
+            token=alice["token"],
+        )
+    )["data"]["recordSettlement"]
     assert {e["code"] for e in bad["errors"]} == {"NEGATIVE_AMOUNT", "INVALID_INPUT"}
 
 
@@ -202,24 +304,52 @@ async def test_expense_bad_input_changes_nothing(api, accounts, events):
         ({"currency": "USD"}, "CURRENCY_MISMATCH", ["input", "currency"]),
         ({"title": "x" * 201}, "INVALID_TITLE", ["input", "title"]),
         ({"paidById": "UGFydGljaXBhbnQ6OTk5OTk="}, "UNKNOWN_PARTICIPANT", ["input", "paidById"]),
-        ({"split": {"mode": "EXACT", "parts": [{"participantId": o, "value": "10.00"},
-                                               {"participantId": a, "value": "10.00"}]}},
-         "SPLIT_MISMATCH", None),
-        ({"split": {"mode": "PERCENT", "parts": [{"participantId": o, "value": "50"},
-                                                 {"participantId": a, "value": "40"}]}},
-         "SPLIT_MISMATCH", None),
-        ({"split": {"mode": "SHARES", "parts": [{"participantId": o, "value": "-1"}]}},
-         "INVALID_SPLIT", None),
-        ({"split": {"mode": "EQUAL", "parts": [{"participantId": "UGFydGljaXBhbnQ6OTk5OTk="}]}},
-         "UNKNOWN_PARTICIPANT", ["input", "split", "parts", "0", "participantId"]),
+        (
+            {
+                "split": {
+                    "mode": "EXACT",
+                    "parts": [
+                        {"participantId": o, "value": "10.00"},
+                        {"participantId": a, "value": "10.00"},
+                    ],
+                }
+            },
+            "SPLIT_MISMATCH",
+            None,
+        ),
+        (
+            {
+                "split": {
+                    "mode": "PERCENT",
+                    "parts": [
+                        {"participantId": o, "value": "50"},
+                        {"participantId": a, "value": "40"},
+                    ],
+                }
+            },
+            "SPLIT_MISMATCH",
+            None,
+        ),
+        (
+            {"split": {"mode": "SHARES", "parts": [{"participantId": o, "value": "-1"}]}},
+            "INVALID_SPLIT",
+            None,
+        ),
+        (
+            {"split": {"mode": "EQUAL", "parts": [{"participantId": "UGFydGljaXBhbnQ6OTk5OTk="}]}},
+            "UNKNOWN_PARTICIPANT",
+            ["input", "split", "parts", "0", "participantId"],
+        ),
     ]
     for over, code, field in cases:
         payload = (await api.execute(CREATE_EXPENSE, expense(c, **over), token=alice["token"]))[
-            "data"]["createExpense"]
+            "data"
+        ]["createExpense"]
         assert payload["expense"] is None, over
         assert_payload_error(payload, code, field)
-    ledger = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=owner["token"]))[
-        "data"]["event"]
+    ledger = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=owner["token"]))["data"][
+        "event"
+    ]
     assert ledger["expenses"]["edges"] == [] and ledger["settlementPlan"] == []
     assert all(b["net"]["amount"] == "0.00" for b in ledger["balances"])
 
@@ -228,43 +358,77 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
     _, _, a = c["pids"]
-    created = (await api.execute(CREATE_EXPENSE, expense(c, amount="30.00", paidById=a),
-                                 token=alice["token"]))["data"]["createExpense"]["expense"]
+    created = (
+        await api.execute(
+            CREATE_EXPENSE, expense(c, amount="30.00", paidById=a), token=alice["token"]
+        )
+    )["data"]["createExpense"]["expense"]
     update = f"""mutation($input: UpdateExpenseInput!) {{ updateExpense(input: $input) {{
         expense {{ {EXPENSE_FIELDS} }} errors {{ code }} }} }}"""
-    changed = (await api.execute(update, {"input": {"expenseId": created["id"],
-                                                    "amount": "31.00",
-                                                    "expectedVersion": created["version"]}},
-                                 token=alice["token"]))["data"]["updateExpense"]
+    changed = (
+        await api.execute(
+            update,
+            {
+                "input": {
+                    "expenseId": created["id"],
+                    "amount": "31.00",
+                    "expectedVersion": created["version"],
+                }
+            },
+            token=alice["token"],
+        )
+    )["data"]["updateExpense"]
     assert changed["errors"] == []
     assert [s["amount"]["amount"] for s in changed["expense"]["shares"]] == [
-        "10.34", "10.33", "10.33"]
-    stale = (await api.execute(update, {"input": {"expenseId": created["id"], "amount": "1",
-                                                  "expectedVersion": created["version"]}},
-                               token=owner["token"]))["data"]["updateExpense"]
+        "10.34",
+        "10.33",
+        "10.33",
+    ]
+    stale = (
+        await api.execute(
+            update,
+            {
+                "input": {
+                    "expenseId": created["id"],
+                    "amount": "1",
+                    "expectedVersion": created["version"],
+                }
+            },
+            token=owner["token"],
+        )
+    )["data"]["updateExpense"]
     assert_payload_error(stale, "STALE")
 
     # alice is removed: her expense and balance stay, with her name
     remove = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e,
         participantId: $p}) { errors { code } } }"""
     await api.execute(remove, {"e": c["event"]["id"], "p": a}, token=owner["token"])
-    ledger = (await api.execute("""query($id: ID!) { event(id: $id) { participantCount
+    ledger = (
+        await api.execute(
+            """query($id: ID!) { event(id: $id) { participantCount
         balances { participant { id displayName state } net { amount } } } }""",
-                                {"id": c["event"]["id"]}, token=owner["token"]))["data"]["event"]
+            {"id": c["event"]["id"]},
+            token=owner["token"],
+        )
+    )["data"]["event"]
     assert ledger["participantCount"] == 2
     by_id = {b["participant"]["id"]: b for b in ledger["balances"]}
     assert by_id[a]["participant"]["state"] == "REMOVED"
     assert by_id[a]["net"]["amount"] == "20.67"
 
-    locked = await api.execute("""mutation($id: ID!) { updateEvent(input: {eventId: $id,
-        currency: "USD"}) { errors { code field } } }""", {"id": c["event"]["id"]},
-                               token=owner["token"])
+    locked = await api.execute(
+        """mutation($id: ID!) { updateEvent(input: {eventId: $id,
+        currency: "USD"}) { errors { code field } } }""",
+        {"id": c["event"]["id"]},
+        token=owner["token"],
+    )
     assert_payload_error(locked["data"]["updateEvent"], "CURRENCY_LOCKED", ["input", "currency"])
 
     delete = """mutation($id: ID!) { deleteExpense(input: {expenseId: $id}) {
         deletedExpenseId errors { code } } }"""
     done = (await api.execute(delete, {"id": created["id"]}, token=organizer["token"]))["data"][
-        "deleteExpense"]
+        "deleteExpense"
+    ]
     assert done == {"deletedExpenseId": created["id"], "errors": []}
 
 
@@ -283,26 +447,37 @@ async def test_event_page_statement_count_does_not_grow(api, accounts, events, c
         caplog.clear()
         result = await api.execute(query, token=token)
         assert "errors" not in result, result
-        return [r for r in caplog.records if getattr(r, "operation", None) == "Page"][
-            -1].statements
+        return [r for r in caplog.records if getattr(r, "operation", None) == "Page"][-1].statements
 
     c = await crew(accounts, events, 3)
     owner = c["people"][0]
-    await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "t",
-                                              "assigneeIds": [c["pids"][1]]}},
-                      token=owner["token"])
+    await api.execute(
+        CREATE_TASK,
+        {"input": {"eventId": c["event"]["id"], "title": "t", "assigneeIds": [c["pids"][1]]}},
+        token=owner["token"],
+    )
     await api.execute(CREATE_EXPENSE, expense(c), token=owner["token"])
     small = await statements(owner["token"])
     for _ in range(3):
         more = await crew(accounts, events, 4)
         await events.add(more["people"][0]["token"], more["event"]["id"], owner)
         for n in range(3):
-            await api.execute(CREATE_TASK, {"input": {"eventId": more["event"]["id"],
-                                                      "title": f"t{n}",
-                                                      "assigneeIds": more["pids"][:2]}},
-                              token=more["people"][0]["token"])
-            await api.execute(CREATE_EXPENSE, expense(more, amount=f"{n + 1}0.00"),
-                              token=more["people"][0]["token"])
+            await api.execute(
+                CREATE_TASK,
+                {
+                    "input": {
+                        "eventId": more["event"]["id"],
+                        "title": f"t{n}",
+                        "assigneeIds": more["pids"][:2],
+                    }
+                },
+                token=more["people"][0]["token"],
+            )
+            await api.execute(
+                CREATE_EXPENSE,
+                expense(more, amount=f"{n + 1}0.00"),
+                token=more["people"][0]["token"],
+            )
     large = await statements(owner["token"])
     assert small == large <= 10
 
@@ -311,13 +486,22 @@ async def test_node_lookup_applies_event_membership(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     outsider = await accounts.user()
-    task = (await api.execute(CREATE_TASK, {"input": {"eventId": c["event"]["id"],
-                                                      "title": "Node"}},
-                              token=alice["token"]))["data"]["createTask"]["task"]
+    task = (
+        await api.execute(
+            CREATE_TASK,
+            {"input": {"eventId": c["event"]["id"], "title": "Node"}},
+            token=alice["token"],
+        )
+    )["data"]["createTask"]["task"]
     spent = (await api.execute(CREATE_EXPENSE, expense(c), token=alice["token"]))["data"][
-        "createExpense"]["expense"]
-    link = await api.execute("""mutation($id: ID!) { createInviteLink(input: {eventId: $id}) {
-        inviteLink { id } } }""", {"id": c["event"]["id"]}, token=owner["token"])
+        "createExpense"
+    ]["expense"]
+    link = await api.execute(
+        """mutation($id: ID!) { createInviteLink(input: {eventId: $id}) {
+        inviteLink { id } } }""",
+        {"id": c["event"]["id"]},
+        token=owner["token"],
+    )
     link_id = link["data"]["createInviteLink"]["inviteLink"]["id"]
     query = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Task { title }
         ... on Expense { title shares { amount { amount } } } ... on InviteLink { uses } } }"""
@@ -327,8 +511,7 @@ async def test_node_lookup_applies_event_membership(api, accounts, events):
     assert as_owner[1]["shares"] and as_owner[2]["uses"] == 0
     as_alice = (await api.execute(query, {"ids": ids}, token=alice["token"]))["data"]["nodes"]
     assert as_alice[0]["title"] == "Node" and as_alice[2] is None  # links: organizers only
-    as_outsider = (await api.execute(query, {"ids": ids}, token=outsider["token"]))["data"][
-        "nodes"]
+    as_outsider = (await api.execute(query, {"ids": ids}, token=outsider["token"]))["data"]["nodes"]
     assert as_outsider == [None, None, None]
 
 
@@ -339,7 +522,8 @@ CONTENT = """query Content($id: ID!) { event(id: $id) {
 
 
 async def test_event_content_is_cached_and_every_committed_write_refreshes_it(
-        api, accounts, events, caplog, server):
+    api, accounts, events, caplog, server
+):
     """Tasks and the ledger are served from the per-process cache (no SQL but the viewer's
     membership); each kind of write shows on the next read, and a rejected write (rolled back)
     does not even invalidate."""
@@ -365,30 +549,40 @@ async def test_event_content_is_cached_and_every_committed_write_refreshes_it(
     again, statements = await read()
     assert again == first and statements == 1  # membership only: the content is cached
 
-    task = (await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Firewood",
-                                                      "assigneeIds": [c["pids"][2]]}},
-                              token=alice["token"]))["data"]["createTask"]["task"]
+    task = (
+        await api.execute(
+            CREATE_TASK,
+            {"input": {"eventId": eid, "title": "Firewood", "assigneeIds": [c["pids"][2]]}},
+            token=alice["token"],
+        )
+    )["data"]["createTask"]["task"]
     page, _ = await read()
     assert [e["node"]["title"] for e in page["tasks"]["edges"]] == ["Firewood"]
     await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"])
     page, _ = await read()
     assert page["tasks"]["edges"][0]["node"]["status"] == "DONE"
 
-    created = (await api.execute(CREATE_EXPENSE, expense(c, amount="12.00"),
-                                 token=organizer["token"]))["data"]["createExpense"]
+    created = (
+        await api.execute(CREATE_EXPENSE, expense(c, amount="12.00"), token=organizer["token"])
+    )["data"]["createExpense"]
     page, _ = await read()
     assert [e["node"]["amount"]["amount"] for e in page["expenses"]["edges"]] == ["12.00"]
     update = """mutation($input: UpdateExpenseInput!) { updateExpense(input: $input) {
         errors { code } } }"""
-    await api.execute(update, {"input": {"expenseId": created["expense"]["id"],
-                                         "amount": "15.00"}}, token=organizer["token"])
+    await api.execute(
+        update,
+        {"input": {"expenseId": created["expense"]["id"], "amount": "15.00"}},
+        token=organizer["token"],
+    )
     page, _ = await read()
     assert [e["node"]["amount"]["amount"] for e in page["expenses"]["edges"]] == ["15.00"]
     record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
         errors { code } } }"""
-    await api.execute(record, {"input": {"eventId": eid, "fromId": c["pids"][2],
-                                         "toId": c["pids"][0], "amount": "5.00"}},
-                      token=alice["token"])
+    await api.execute(
+        record,
+        {"input": {"eventId": eid, "fromId": c["pids"][2], "toId": c["pids"][0], "amount": "5.00"}},
+        token=alice["token"],
+    )
     page, _ = await read()
     assert page["settlements"] == [{"amount": {"amount": "5.00"}}]
 
@@ -403,10 +597,13 @@ async def test_event_content_is_cached_and_every_committed_write_refreshes_it(
     assert page["tasks"]["edges"] == []
 
 
-@pytest.mark.skipif(os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
-                    reason="needs a Redis shared between two server processes")
+@pytest.mark.skipif(
+    os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+    reason="needs a Redis shared between two server processes",
+)
 async def test_event_content_cached_by_another_process_is_refreshed_by_a_write(
-        api, accounts, events, settings, server):
+    api, accounts, events, settings, server
+):
     import httpx
 
     from tests.conftest import start_server, stop_server
@@ -421,13 +618,15 @@ async def test_event_content_cached_by_another_process_is_refreshed_by_a_write(
             other = GraphQLClient(http, second.ws_url)
             page = (await other.execute(CONTENT, {"id": eid}, token=owner["token"]))["data"]
             assert page["event"]["tasks"]["edges"] == []  # now cached by the second server
-            await api.execute(CREATE_TASK, {"input": {"eventId": eid, "title": "Tent"}},
-                              token=alice["token"])
+            await api.execute(
+                CREATE_TASK, {"input": {"eventId": eid, "title": "Tent"}}, token=alice["token"]
+            )
             await api.execute(CREATE_EXPENSE, expense(c, amount="8.00"), token=alice["token"])
             page = (await other.execute(CONTENT, {"id": eid}, token=owner["token"]))["data"]
             assert [e["node"]["title"] for e in page["event"]["tasks"]["edges"]] == ["Tent"]
-            assert [e["node"]["amount"]["amount"]
-                    for e in page["event"]["expenses"]["edges"]] == ["8.00"]
+            assert [e["node"]["amount"]["amount"] for e in page["event"]["expenses"]["edges"]] == [
+                "8.00"
+            ]
     finally:
         await stop_server(uv, task)
         await server.deps.documents.bind()  # Beanie's binding is process-wide

@@ -4,6 +4,7 @@ Revision ID: 0001_accounts
 Revises:
 Create Date: 2026-11-24
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,8 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "one_time_secrets",
         sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
-        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("purpose", sa.String(24), nullable=False),
         sa.Column("target_email", sa.String(254), nullable=False),
         sa.Column("secret_hash", sa.String(64), nullable=False),
@@ -60,13 +60,11 @@ def upgrade() -> None:
         **MYSQL,
     )
     op.create_index("ix_one_time_secrets_hash", "one_time_secrets", ["secret_hash"])
-    op.create_index("ix_one_time_secrets_user_purpose", "one_time_secrets",
-                    ["user_id", "purpose"])
+    op.create_index("ix_one_time_secrets_user_purpose", "one_time_secrets", ["user_id", "purpose"])
     op.create_table(
         "user_sessions",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("user_agent", sa.String(255), nullable=False),
         sa.Column("ip", sa.String(64), nullable=False),
         sa.Column("created_at", TS, nullable=False),
@@ -80,8 +78,12 @@ def upgrade() -> None:
     op.create_table(
         "refresh_tokens",
         sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
-        sa.Column("session_id", sa.String(32),
-                  sa.ForeignKey("user_sessions.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "session_id",
+            sa.String(32),
+            sa.ForeignKey("user_sessions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("token_hash", sa.String(64), nullable=False),
         sa.Column("parent_id", BIGKEY, nullable=True),
         sa.Column("created_at", TS, nullable=False),

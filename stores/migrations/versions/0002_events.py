@@ -4,6 +4,7 @@ Revision ID: 0002_events
 Revises: 0001_accounts
 Create Date: 2026-11-24
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -52,10 +53,10 @@ def upgrade() -> None:
     op.create_table(
         "participants",
         sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
-        sa.Column("event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="SET NULL"),
-                  nullable=True),
+        sa.Column(
+            "event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("owner_marker", sa.SmallInteger(), nullable=True),
         sa.Column("rsvp", sa.String(16), nullable=False),
@@ -69,8 +70,9 @@ def upgrade() -> None:
             "(role = 'OWNER' AND owner_marker = 1) OR (role <> 'OWNER' AND owner_marker IS NULL)",
             name="ck_participants_owner_marker",
         ),
-        sa.CheckConstraint("role IN ('OWNER', 'ORGANIZER', 'PARTICIPANT')",
-                           name="ck_participants_role"),
+        sa.CheckConstraint(
+            "role IN ('OWNER', 'ORGANIZER', 'PARTICIPANT')", name="ck_participants_role"
+        ),
         sa.CheckConstraint("state IN ('ACTIVE', 'LEFT', 'REMOVED')", name="ck_participants_state"),
         **MYSQL,
     )
@@ -78,8 +80,9 @@ def upgrade() -> None:
     op.create_table(
         "invite_links",
         sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
-        sa.Column("event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("token_hash", sa.String(64), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("created_by_id", BIGKEY, nullable=True),
@@ -96,12 +99,15 @@ def upgrade() -> None:
     op.create_table(
         "invitations",
         sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
-        sa.Column("event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("inviter_user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="SET NULL"),
-                  nullable=True),
-        sa.Column("invitee_user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=True),
+        sa.Column(
+            "event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column(
+            "inviter_user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        ),
+        sa.Column(
+            "invitee_user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+        ),
         sa.Column("invitee_email", sa.String(254), nullable=True),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("message", sa.String(500), nullable=False),
@@ -111,8 +117,10 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("responded_at", TS, nullable=True),
         sa.UniqueConstraint("pending_key", name="uq_invitations_pending"),
-        sa.CheckConstraint("invitee_user_id IS NOT NULL OR invitee_email IS NOT NULL",
-                           name="ck_invitations_invitee"),
+        sa.CheckConstraint(
+            "invitee_user_id IS NOT NULL OR invitee_email IS NOT NULL",
+            name="ck_invitations_invitee",
+        ),
         **MYSQL,
     )
     op.create_index("ix_invitations_event", "invitations", ["event_id"])
@@ -122,10 +130,10 @@ def upgrade() -> None:
     op.create_table(
         "join_requests",
         sa.Column("id", BIGKEY, primary_key=True, autoincrement=True),
-        sa.Column("event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("user_id", BIGKEY, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("message", sa.String(500), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("pending_key", sa.String(64), nullable=True),

@@ -4,6 +4,7 @@ Revision ID: 0003_tasks_expenses
 Revises: 0002_events
 Create Date: 2026-11-24
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,13 +24,15 @@ MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def _event() -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column("event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"),
-                     nullable=False)
+    return sa.Column(
+        "event_id", BIGKEY, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+    )
 
 
 def _participant(name: str, *, nullable: bool, ondelete: str) -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(name, BIGKEY, sa.ForeignKey("participants.id", ondelete=ondelete),
-                     nullable=nullable)
+    return sa.Column(
+        name, BIGKEY, sa.ForeignKey("participants.id", ondelete=ondelete), nullable=nullable
+    )
 
 
 def upgrade() -> None:
@@ -57,10 +60,15 @@ def upgrade() -> None:
         op.create_index(f"ix_tasks_{column}", "tasks", [column])
     op.create_table(
         "task_assignees",
-        sa.Column("task_id", BIGKEY, sa.ForeignKey("tasks.id", ondelete="CASCADE"),
-                  primary_key=True),
-        sa.Column("participant_id", BIGKEY,
-                  sa.ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "task_id", BIGKEY, sa.ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column(
+            "participant_id",
+            BIGKEY,
+            sa.ForeignKey("participants.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         **MYSQL,
     )
     op.create_index("ix_task_assignees_participant", "task_assignees", ["participant_id"])
@@ -88,10 +96,15 @@ def upgrade() -> None:
     op.create_index("ix_expenses_created_by", "expenses", ["created_by_id"])
     op.create_table(
         "expense_shares",
-        sa.Column("expense_id", BIGKEY, sa.ForeignKey("expenses.id", ondelete="CASCADE"),
-                  primary_key=True),
-        sa.Column("participant_id", BIGKEY,
-                  sa.ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "expense_id", BIGKEY, sa.ForeignKey("expenses.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column(
+            "participant_id",
+            BIGKEY,
+            sa.ForeignKey("participants.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("share_minor", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.String(32), nullable=True),
         sa.Column("position", sa.Integer(), nullable=False),

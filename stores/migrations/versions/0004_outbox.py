@@ -4,6 +4,7 @@ Revision ID: 0004_outbox
 Revises: 0003_tasks_expenses
 Create Date: 2026-11-24
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ Revision ID: 0005_event_reminders
 Revises: 0004_outbox
 Create Date: 2026-11-24
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -4,6 +4,7 @@ Revision ID: 0007_admin
 Revises: 0006_avatars
 Create Date: 2026-11-24
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -4,6 +4,7 @@ Revision ID: 0008_articles
 Revises: 0007_admin
 Create Date: 2026-11-25
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,8 +25,9 @@ MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def _article() -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column("article_id", KEY, sa.ForeignKey("articles.id", ondelete="CASCADE"),
-                     nullable=False)
+    return sa.Column(
+        "article_id", KEY, sa.ForeignKey("articles.id", ondelete="CASCADE"), nullable=False
+    )
 
 
 def upgrade() -> None:
@@ -43,15 +45,15 @@ def upgrade() -> None:
         sa.Column("custom_slug", sa.Boolean(), nullable=False),
         sa.Column("cover_media_id", sa.String(24), nullable=True),
         # the article outlives its author's account
-        sa.Column("author_id", KEY, sa.ForeignKey("users.id", ondelete="SET NULL"),
-                  nullable=True),
+        sa.Column("author_id", KEY, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.UniqueConstraint("slug", name="uq_articles_slug"),
         sa.CheckConstraint("status IN ('DRAFT', 'PUBLISHED')", name="ck_articles_status"),
-        sa.CheckConstraint("status = 'DRAFT' OR published_at IS NOT NULL",
-                           name="ck_articles_published_at"),
+        sa.CheckConstraint(
+            "status = 'DRAFT' OR published_at IS NOT NULL", name="ck_articles_published_at"
+        ),
         **MYSQL,
     )
     op.create_index("ix_articles_public", "articles", ["status", "published_at", "id"])
@@ -68,8 +70,9 @@ def upgrade() -> None:
     op.create_index("ix_article_slugs_article_id", "article_slugs", ["article_id"])
     op.create_table(
         "article_tags",
-        sa.Column("article_id", KEY, sa.ForeignKey("articles.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "article_id", KEY, sa.ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("tag", sa.String(30), primary_key=True),
         **MYSQL,
     )
