@@ -41,15 +41,16 @@ from iven_gql.ws import ChatPlan, ChatPlans, ChatWSHandler, RenderGroup, RenderG
 from resolvers import accounts as accounts_uc
 from resolvers import chat_feed, event_content, media, notifications, presence, projections
 from resolvers import dispatcher as dispatcher_uc
-from resolvers.background import drain_background
-from resolvers.deps import Deps
+from resolvers.core.background import drain_background
+from resolvers.core.deps import Deps
 from resolvers.sessions import guard
 from schema import build_schema
 from schema.media import UPLOAD_FIELDS
 from stores.db import Database, create_engine
-from stores.documents import DocumentStore, EmbeddedListener
+from stores.documents import all_models
 from stores.mail import Mailer
 from stores.migrations.runner import upgrade
+from stores.mongo import DocumentStore, EmbeddedListener
 from stores.redis import Broadcast, RateLimiter, ReadCache, SessionKeys, create_client
 
 log = logging.getLogger("iven.app")
@@ -104,7 +105,9 @@ class Resources:
             "MongoDB",
             mongo_url,
             timeout + 1,
-            DocumentStore.connect(mongo_url, s.mongodb_database, timeout_s=timeout),
+            DocumentStore.connect(
+                mongo_url, s.mongodb_database, models=all_models(), timeout_s=timeout
+            ),
         )
 
         redis = create_client(s.redis_url, timeout=timeout)
@@ -138,7 +141,13 @@ class Resources:
         await presence.tracker(self.deps).start()
         media.files(self.deps)  # creates the upload folders
         dispatcher = dispatcher_uc.install(
-            self.deps, [*projections.HANDLERS, notifications.notify, media.on_event_deleted]
+            self.deps,
+            [
+                *projections.HANDLERS,
+                notifications.notify,
+                media.on_event_deleted,
+                media.on_user_deleted,
+            ],
         )
         if s.dispatcher:
             await dispatcher.start()

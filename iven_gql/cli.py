@@ -7,11 +7,25 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
+from iven_gql.app import Resources, create_app
 from iven_gql.config import Settings, redact_url
+from iven_gql.logs import configure
+from resolvers.accounts import create_admin
+from resolvers.core.errors import DomainError, DomainErrors
+from resolvers.media import sweep_uploads
+from resolvers.projections import rebuild_all
+from schema import export_sdl
+from stores.db import create_engine
+from stores.migrations.runner import current_revision, upgrade
+from stores.mongo import EmbeddedListener
 
 
 def _settings() -> Settings:
@@ -23,8 +37,6 @@ def _settings() -> Settings:
 
 def app_factory():  # type: ignore[no-untyped-def]
     """For uvicorn's --factory with several workers: settings come from the environment."""
-    from iven_gql.app import create_app
-    from iven_gql.logs import configure
 
     settings = Settings()
     configure(settings.log_level)
@@ -32,8 +44,6 @@ def app_factory():  # type: ignore[no-untyped-def]
 
 
 async def _migrate(settings: Settings) -> str | None:
-    from stores.db import create_engine
-    from stores.migrations.runner import current_revision, upgrade
 
     engine = create_engine(settings.database_url, connect_timeout=settings.store_connect_timeout_s)
     try:
@@ -59,7 +69,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
-    from schema import export_sdl
 
     sdl = export_sdl()
     if args.output:
@@ -70,9 +79,6 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from iven_gql.logs import configure
 
     settings = _settings()
     configure(settings.log_level)
@@ -85,7 +91,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ["IVEN_RUN_MIGRATIONS_ON_START"] = "false"
         if settings.mongodb_url is None:
             # One listener for all workers, started here; each worker keeps a small pool.
-            from stores.documents import EmbeddedListener
 
             embedded = EmbeddedListener.start(settings.var_dir / "briskdb", pool_size=2)
             if args.workers > 3:
@@ -111,8 +116,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             uvicorn.run("iven_gql.cli:app_factory", factory=True, workers=args.workers, **common)
         else:
-            from iven_gql.app import create_app
-
             uvicorn.run(create_app(settings), **common)
     finally:
         if embedded is not None:
@@ -121,8 +124,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _create_admin(settings: Settings, email: str, username: str, password: str) -> str:
-    from iven_gql.app import Resources
-    from resolvers.accounts import create_admin
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))
     deps = await resources.open()
@@ -134,7 +135,6 @@ async def _create_admin(settings: Settings, email: str, username: str, password:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
-    from resolvers.errors import DomainError, DomainErrors
 
     settings = _settings()
     password = os.environ.get("IVEN_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
@@ -147,9 +147,6 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 async def _run_dispatcher(settings: Settings) -> None:
-    import signal
-
-    from iven_gql.app import Resources
 
     resources = Resources(settings.model_copy(update={"dispatcher": True}))
     await resources.open()
@@ -165,7 +162,6 @@ async def _run_dispatcher(settings: Settings) -> None:
 
 
 def cmd_dispatcher(args: argparse.Namespace) -> int:
-    from iven_gql.logs import configure
 
     settings = _settings()
     configure(settings.log_level)
@@ -174,8 +170,6 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(settings: Settings) -> str:
-    from iven_gql.app import Resources
-    from resolvers.projections import rebuild_all
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))
     deps = await resources.open()
@@ -192,8 +186,6 @@ def cmd_rebuild_projections(args: argparse.Namespace) -> int:
 
 
 async def _sweep(settings: Settings, older_than_s: float) -> str:
-    from iven_gql.app import Resources
-    from resolvers.media import sweep_uploads
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))
     deps = await resources.open()
@@ -214,10 +206,6 @@ def cmd_sweep_uploads(args: argparse.Namespace) -> int:
 
 def cmd_briskdb(args: argparse.Namespace) -> int:
     """A standalone briskdb MongoDB wire listener, for several processes in development/CI."""
-    import signal
-    import threading
-
-    from stores.documents import EmbeddedListener
 
     listener = EmbeddedListener.start(Path(args.data), address=f"{args.host}:{args.port}")
     print(

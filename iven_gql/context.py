@@ -20,8 +20,8 @@ from resolvers import invitations as invitations_uc
 from resolvers import media as media_uc
 from resolvers import projections as projections_uc
 from resolvers import tasks as tasks_uc
-from resolvers.deps import ClientInfo, Deps, Viewer
-from resolvers.errors import Unauthenticated
+from resolvers.core.deps import ClientInfo, Deps, Viewer
+from resolvers.core.errors import Unauthenticated
 from resolvers.sessions import TokenRejected, guard
 
 

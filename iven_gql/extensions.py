@@ -20,7 +20,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_validato
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
 from iven_gql.config import Settings
-from resolvers.errors import BadRequest, Forbidden, NotFound, Unauthenticated
+from resolvers.core.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from stores.db import statement_count
 
 log = logging.getLogger("iven.graphql")

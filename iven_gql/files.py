@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from resolvers import media_links as media_uc
-from resolvers.deps import Deps
+from resolvers.core.deps import Deps
 
 log = logging.getLogger("iven.files")
 

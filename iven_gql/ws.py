@@ -48,12 +48,12 @@ from iven_gql.extensions import shape_errors
 from resolvers import chat as chat_uc
 from resolvers import chat_feed, presence
 from resolvers import projections as projections_uc
-from resolvers.background import in_background
 from resolvers.chat_feed import Change, Subscriber
-from resolvers.deps import ClientInfo, Deps
-from resolvers.errors import DomainError
+from resolvers.core.background import in_background
+from resolvers.core.deps import ClientInfo, Deps
+from resolvers.core.errors import DomainError
 from schema.chat import SHARED_FIELDS, chat_event, decode_chat_cursor
-from schema.events import decode_id
+from schema.core import decode_global_id
 
 log = logging.getLogger("iven.ws")
 
@@ -428,7 +428,7 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         try:
             args = get_argument_values(field_def, plan.field, coerced)
             viewer = self.context.require_viewer()
-            event_id = decode_id(relay.GlobalID.from_id(args["eventId"]), "Event")
+            event_id = decode_global_id(relay.GlobalID.from_id(args["eventId"]), "Event")
             after = decode_chat_cursor(args.get("after"))
         except Exception as exc:  # noqa: BLE001 - shaped: typed errors, nothing internal
             await self._fail_with(operation, exc)

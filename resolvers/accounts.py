@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
@@ -15,17 +14,23 @@ from urllib.parse import quote
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import sessions
-from resolvers.background import in_background
-from resolvers.deps import ClientInfo, Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, Forbidden, Unauthenticated
-from resolvers.local_cache import LocalCache
+from resolvers.core.background import after_commit
+from resolvers.core.deps import ClientInfo, Deps, Viewer
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, Unauthenticated
+from resolvers.core.local_cache import LocalCache
+from resolvers.core.rates import rate_limit
 from resolvers.projections import USER, record, record_event
 from stores import accounts as store
 from stores import events as event_store
+from stores.account_events import (
+    AccountEvent,
+    account_events_page,
+    delete_user_documents,
+    record_account_event,
+)
 from stores.accounts import OneTimeSecret, Role, SecretPurpose, User
 from stores.admin import instance_settings
 from stores.db import retry_transaction, utcnow
-from stores.documents import AccountEvent, delete_user_documents, record_account_event
 from stores.mail import Mail
 from stores.notifications import delete_user_notifications
 
@@ -35,12 +40,6 @@ USERNAME_RE = re.compile(r"^[a-z0-9_.]{3,30}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 NAME_MAX = 80
 BIO_MAX = 500
-
-
-def after_commit(coro: Any) -> None:
-    """Runs side effects (mail, activity documents) off the request path so response time
-    reveals nothing."""
-    in_background(coro)
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -99,25 +98,6 @@ def raise_if(errors: list[DomainError | None]) -> None:
     found = [e for e in errors if e is not None]
     if found:
         raise DomainErrors(found)
-
-
-async def rate_limit(
-    deps: Deps, scope: str, subject: str, spec: str, field: str | None = None
-) -> None:
-    limit, window = _parse_rate(spec)
-    decision = await deps.rate_limiter.hit(scope, subject, limit, window)
-    if not decision.allowed:
-        raise DomainError(
-            "RATE_LIMITED",
-            f"Too many attempts. Try again in {decision.retry_after_s} seconds.",
-            field,
-            retry_after_s=decision.retry_after_s,
-        )
-
-
-def _parse_rate(spec: str) -> tuple[int, int]:
-    count, _, seconds = spec.partition("/")
-    return int(count), int(seconds)
 
 
 # --- one-time secrets --------------------------------------------------------------------------
@@ -643,9 +623,12 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
                 user_id=viewer.user_id,
                 account_deleted=True,
             )
-        record(db, "user.deleted", USER, viewer.user_id, viewer.user_id)
         sids = await store.revoke_sessions(db, viewer.user_id, "account_deleted")
         fresh = await _viewer_user(db, viewer, for_update=True)
+        # its avatar files go through the outbox (resolvers/media.py on_user_deleted)
+        record(
+            db, "user.deleted", USER, viewer.user_id, viewer.user_id, avatar_key=fresh.avatar_key
+        )
         await store.delete_user(db, fresh)
     await users_changed(deps, viewer.user_id)
     for event_id in [*owned, *left]:
@@ -653,10 +636,6 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
             await deps.read_cache.delete(area, event_id)
     await sessions.announce_revoked(deps, sids + [viewer.session_id])
     after_commit(delete_user_documents(viewer.user_id))
-    if fresh.avatar_key:
-        from resolvers.media import remove_avatar_files
-
-        after_commit(asyncio.to_thread(remove_avatar_files, deps, fresh.avatar_key))
     after_commit(delete_user_notifications(viewer.user_id))
 
 
@@ -744,8 +723,6 @@ async def load_users(deps: Deps, ids: list[int]) -> list[User | None]:
 async def account_activity(
     deps: Deps, viewer: Viewer, first: int, before: tuple[Any, str] | None
 ) -> list[AccountEvent]:
-    from stores.documents import account_events_page
-
     return await account_events_page(viewer.user_id, first=first, before=before)
 
 

@@ -19,10 +19,9 @@ from resolvers import chat as chat_uc
 from resolvers import media as media_uc
 from resolvers import sessions
 from resolvers.accounts import is_admin, require_admin, users_changed
-from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, checked_message
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import DomainError, checked_message
 from resolvers.events import event_changed, not_cancelled
-from resolvers.notifications import clock
 from resolvers.projections import record_event
 from stores import accounts as accounts_store
 from stores import admin as store
@@ -137,7 +136,7 @@ async def set_user_status(
             await _keep_an_admin(db, user)
             revoked = await accounts_store.revoke_sessions(db, user_id, "account_disabled")
         user.is_active = active
-        user.disabled_at = None if active else clock(deps)
+        user.disabled_at = None if active else deps.clock()
         user.disabled_reason = None if active else text
         saved = await accounts_store.save_user(db, user)
         audit(
@@ -193,7 +192,7 @@ class Stats:
 
 async def stats(deps: Deps, viewer: Viewer | None) -> Stats:
     await require_admin(deps, viewer)
-    now = clock(deps)
+    now = deps.clock()
     since = now - timedelta(days=ACTIVE_DAYS)
     async with deps.db.reader() as db:
         counts = await store.sql_counts(db, now=now, since=since)
@@ -338,7 +337,7 @@ async def remove_comment(
     comment = await media_store.comment_by_id(comment_id)
     if comment is None:
         raise DomainError("NOT_FOUND", "No such comment.", "commentId")
-    if await albums_uc.remove_comment_by_admin(comment, clock(deps)):
+    if await albums_uc.remove_comment_by_admin(comment, deps.clock()):
         await _audit_now(
             deps,
             admin,

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
+from resolvers.core.rates import rate_limit
 from resolvers.media import (
     files,
     is_organizer,
@@ -20,7 +21,6 @@ from resolvers.media import (
     member_events,
     membership,
 )
-from resolvers.notifications import clock
 from resolvers.projections import record_event
 from stores import media as store
 from stores.events import Participant
@@ -98,7 +98,7 @@ async def create_album(
             event_id=event_id,
             key=f"{event_id}:{files(deps).new_key()}",
             created_by_user_id=viewer.user_id,
-            created_at=clock(deps),
+            created_at=deps.clock(),
             **changes,
         )
     )
@@ -213,7 +213,7 @@ async def comment(deps: Deps, viewer: Viewer, media_id: str, body: str) -> store
             event_id=media.event_id,
             author_user_id=viewer.user_id,
             body=text,
-            created_at=clock(deps),
+            created_at=deps.clock(),
         )
     )
     if media.uploader_user_id != viewer.user_id:
@@ -232,8 +232,6 @@ async def comment(deps: Deps, viewer: Viewer, media_id: str, body: str) -> store
 
 
 async def _rate(deps: Deps, viewer: Viewer) -> None:
-    from resolvers.accounts import rate_limit
-
     await rate_limit(deps, "media-comment", str(viewer.user_id), deps.settings.rate_chat_send)
 
 
@@ -254,7 +252,7 @@ async def edit_comment(
         raise Forbidden("Only the author edits a comment.")
     if found.removed_at is not None:
         raise DomainError("COMMENT_REMOVED", "An administrator removed this comment.", "commentId")
-    return await store.edit_comment(found, checked_comment(body), clock(deps))
+    return await store.edit_comment(found, checked_comment(body), deps.clock())
 
 
 async def remove_comment_by_admin(comment: store.MediaComment, at: datetime) -> bool:

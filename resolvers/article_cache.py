@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from resolvers.deps import Deps
+from resolvers.core.deps import Deps
 from stores import articles as store
 from stores.redis import Versions
 

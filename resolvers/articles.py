@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import article_cache as cache
-from resolvers import idempotency
 from resolvers.accounts import is_admin, require_admin
 from resolvers.admin import audit
-from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, NotFound, checked_text, checked_title
+from resolvers.core import idempotency
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import DomainError, DomainErrors, NotFound, checked_text, checked_title
 from resolvers.markdown import render
 from stores import articles as store
 from stores import media as media_store

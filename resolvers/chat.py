@@ -17,13 +17,12 @@ from datetime import UTC, datetime
 
 from resolvers import chat_feed as feed
 from resolvers import presence
-from resolvers.accounts import rate_limit
-from resolvers.background import in_background
 from resolvers.chat_feed import Change
-from resolvers.deps import Deps, Viewer
-from resolvers.errors import BadRequest, DomainError, Forbidden, NotFound, checked_message
+from resolvers.core.background import in_background
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import BadRequest, DomainError, Forbidden, NotFound, checked_message
+from resolvers.core.rates import rate_limit
 from resolvers.events import access, has_role, role_of
-from resolvers.notifications import clock
 from resolvers.projections import record_event
 from stores import accounts as accounts_store
 from stores import chat as store
@@ -126,7 +125,7 @@ async def send(
                 mentions=mentions,
                 reply_to_id=reply_to_id,
                 client_key=client_key,
-                created_at=clock(deps),
+                created_at=deps.clock(),
                 seq=seq,
                 changed_seq=seq,
                 attachment_ids=attachments,
@@ -170,7 +169,7 @@ async def edit(deps: Deps, viewer: Viewer, message_id: str, body: str) -> store.
     if text == message.body:
         return message
     edited = await feed.numbered(
-        deps, message.event_id, lambda seq: store.edit(message, text, clock(deps), seq)
+        deps, message.event_id, lambda seq: store.edit(message, text, deps.clock(), seq)
     )
     if edited is None:  # changed meanwhile (edited again or deleted)
         raise DomainError("STALE", "The message changed meanwhile; reload it.", "messageId")
@@ -198,7 +197,7 @@ async def tombstone(
     deleted = await feed.numbered(
         deps,
         message.event_id,
-        lambda seq: store.tombstone(message, by_user_id, clock(deps), seq, by_admin=by_admin),
+        lambda seq: store.tombstone(message, by_user_id, deps.clock(), seq, by_admin=by_admin),
     )
     if deleted is None:
         return await store.by_id(str(message.id)) or message
@@ -314,7 +313,7 @@ async def mark_read(
     moved = await feed.numbered(
         deps,
         event_id,
-        lambda seq: store.move_marker(event_id, viewer.user_id, message, seq, clock(deps)),
+        lambda seq: store.move_marker(event_id, viewer.user_id, message, seq, deps.clock()),
     )
     if moved is None:
         return await store.marker(event_id, viewer.user_id)
@@ -383,7 +382,7 @@ async def update_settings(
     if not changes:
         return await chat_settings(deps, viewer.user_id)
     before = await chat_settings(deps, viewer.user_id)
-    saved = await store.save_settings(viewer.user_id, changes, clock(deps))
+    saved = await store.save_settings(viewer.user_id, changes, deps.clock())
     if before.show_presence != saved.show_presence:
         await presence.tracker(deps).visibility_changed(viewer.user_id, saved.show_presence)
     return saved
@@ -401,7 +400,7 @@ async def set_typing(deps: Deps, viewer: Viewer, event_id: int, typing: bool) ->
     k = _typing_key(event_id, viewer.user_id)
     if not typing:
         return await stop_typing(deps, viewer, event_id)
-    now = clock(deps)
+    now = deps.clock()
     expires = now.timestamp() + TYPING_TIMEOUT_S
     await deps.redis.set(k, str(expires), ex=TYPING_TIMEOUT_S + 2)
     expires_at = datetime.fromtimestamp(expires, UTC)

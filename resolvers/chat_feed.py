@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from resolvers.background import in_background
-from resolvers.deps import Deps
+from resolvers.core.background import in_background
+from resolvers.core.deps import Deps
 from resolvers.sessions import REVOKED_CHANNEL
 from stores import chat as store
 from stores import events as events_store

@@ -25,7 +25,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from resolvers.deps import Deps
+from resolvers.core.deps import Deps
 from stores import outbox as store
 from stores.db import utcnow
 from stores.redis import key

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from resolvers.deps import Deps
+from resolvers.core.deps import Deps
 from stores.db import TOUCHED_EVENTS
 from stores.redis import Versions
 

@@ -19,10 +19,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from resolvers import idempotency, money
-from resolvers.accounts import after_commit
-from resolvers.deps import Deps, Viewer
-from resolvers.errors import (
+from resolvers import money
+from resolvers.core import idempotency
+from resolvers.core.background import after_commit
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import (
     DomainError,
     DomainErrors,
     Forbidden,
@@ -33,6 +34,7 @@ from resolvers.errors import (
 from resolvers.projections import record_event
 from stores import accounts as account_store
 from stores import events as store
+from stores import expenses as expense_store
 from stores.db import retry_transaction, rows_by_ids, utcnow
 from stores.events import (
     Event,
@@ -359,7 +361,7 @@ async def update_event(
         previous_currency = event.currency
         before = _tracked(event)
         _apply(event, data)
-        if event.currency != previous_currency and await store.has_money(db, event_id):
+        if event.currency != previous_currency and await expense_store.has_money(db, event_id):
             raise DomainError(
                 "CURRENCY_LOCKED",
                 "The currency cannot change once expenses or settlements are recorded.",

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import accounts as accounts_uc
-from resolvers.deps import Deps, Viewer
-from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.core.background import after_commit
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.events import (
     admit,
     event_changed,
@@ -154,7 +155,7 @@ async def invite(
             if email is not None:
                 mails.append(_invitation_mail(deps, event, mine, email))
     for mail in mails:
-        accounts_uc.after_commit(deps.mailer.send(mail))
+        after_commit(deps.mailer.send(mail))
     return created
 
 

@@ -23,13 +23,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
 
+from resolvers import accounts as accounts_uc
 from resolvers import imaging
-from resolvers.deps import Deps, Viewer
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
 from resolvers.dispatcher import DomainEvent
-from resolvers.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
 from resolvers.events import access, has_role
-from resolvers.notifications import clock
 from resolvers.projections import record_event
+from stores import accounts as accounts_store
 from stores import media as store
 from stores.events import Participant, ParticipantRole
 from stores.files import AVATARS, MEDIA, FileStore, TooLarge
@@ -375,7 +376,7 @@ async def _store_prepared(
     nbytes = sum(p.size for p in fresh.values())
     if nbytes:
         await _reserve(deps, viewer.user_id, event_id, nbytes)
-    now = clock(deps)
+    now = deps.clock()
     added: list[store.Media] = []
     for item in fresh.values():
         assert item.processed is not None
@@ -413,8 +414,6 @@ async def _store_prepared(
 async def set_avatar(deps: Deps, viewer: Viewer, upload_: Any | None) -> str | None:
     """Stores a new profile picture (square, metadata stripped) and returns its key; None
     removes it. The old files go after the change is committed."""
-    from resolvers import accounts as accounts_uc
-
     key: str | None = None
     if upload_ is not None:
         if not hasattr(upload_, "file"):
@@ -454,8 +453,10 @@ def _with_field(error: DomainError, field: str) -> DomainError:
     return error
 
 
-def remove_avatar_files(deps: Deps, key: str) -> None:
-    files(deps).remove(AVATARS, key)
+async def on_user_deleted(deps: Deps, event: DomainEvent) -> None:
+    """Outbox handler: a deleted account's profile picture goes with it. Idempotent."""
+    if event.type == "user.deleted" and event.payload.get("avatar_key"):
+        await _in_thread(deps, files(deps).remove, AVATARS, str(event.payload["avatar_key"]))
 
 
 def shows_location(media: store.Media, viewer_id: int) -> bool:
@@ -491,7 +492,7 @@ async def delete(deps: Deps, viewer: Viewer, media_id: str) -> str:
 async def remove_by_admin(deps: Deps, media: store.Media) -> bool:
     """Moderation: the files and what hangs on the media go, a tombstone stays in its album.
     False when it was already removed."""
-    if not await store.tombstone_media(media, clock(deps)):
+    if not await store.tombstone_media(media, deps.clock()):
         return False
     await _in_thread(deps, files(deps).remove, MEDIA, media.storage_key)
     await _release(media.uploader_user_id, media.event_id, media.size)
@@ -526,8 +527,6 @@ async def on_event_deleted(deps: Deps, event: DomainEvent) -> None:
 async def sweep_uploads(deps: Deps, older_than_s: float = 3600.0) -> dict[str, int]:
     """Deletes files no document names (left by a process that died between writing the files
     and the document) and abandoned temporary files, older than `older_than_s`."""
-    from stores import accounts as accounts_store
-
     fs = files(deps)
     cutoff = time.time() - older_than_s
     removed = {"temporary": await asyncio.to_thread(fs.remove_temp_older_than, cutoff)}

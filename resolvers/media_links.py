@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from resolvers.deps import Deps, Viewer
+from resolvers.core.deps import Deps, Viewer
 from resolvers.events import access
 from resolvers.media import files, shows_location
 from stores import media as store

@@ -3,7 +3,7 @@ the 24 h reminder, preferences, and the inbox use cases.
 
 The handler (`notify`) runs from the outbox dispatcher, so a notification exists only for a
 committed change, and redelivery is harmless (each notification lists its outbox ids). The
-clock is `clock(deps)`, i.e. `deps.clock()` (tests replace it).
+clock is `deps.clock()`, i.e. `deps.clock()` (tests replace it).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 
-from resolvers.deps import Deps, Viewer
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import DomainError
 from resolvers.dispatcher import DomainEvent
-from resolvers.errors import DomainError
+from resolvers.money import format_amount
 from resolvers.projections import EVENT, display_name, record_event
 from resolvers.sessions import REVOKED_CHANNEL, guard
 from stores import accounts as accounts_store
@@ -81,10 +82,6 @@ GROUPED = {
 PLACE_AND_TIME = {"startsAt", "endsAt", "location"}
 
 
-def clock(deps: Deps) -> datetime:
-    return deps.clock()
-
-
 @dataclass(frozen=True)
 class Message:
     kind: Kind
@@ -96,8 +93,6 @@ class Message:
 
 
 def _money(minor: int, currency: str) -> str:
-    from resolvers.money import format_amount
-
     return f"{format_amount(minor, currency)} {currency}"
 
 
@@ -357,7 +352,7 @@ async def notify(deps: Deps, event: DomainEvent) -> None:
     active = [(p, p.user_id) for p in people.values() if p.is_active and p.user_id is not None]
     organizers = [u for p, u in active if p.role in ("OWNER", "ORGANIZER")]
     members = [u for _, u in active]
-    now = clock(deps)
+    now = deps.clock()
     for message in messages(event, row.title, actor, people, organizers, members):
         for user_id in dict.fromkeys(message.user_ids):
             if user_id is None or user_id == event.actor_user_id:
@@ -443,7 +438,7 @@ async def publish(deps: Deps, user_id: int, notification_id: str) -> None:
 
 async def send_due_emails(deps: Deps) -> int:
     sent = 0
-    for doc in await store.emails_due(clock(deps)):
+    for doc in await store.emails_due(deps.clock()):
         if not await store.claim_email(doc.id):
             continue  # another process took it
         async with deps.db.reader() as db:
@@ -465,7 +460,7 @@ async def send_due_emails(deps: Deps) -> int:
 async def remind(deps: Deps) -> int:
     """Records an `event.reminder` for each event starting within 24 h (once per start time,
     in the same transaction that marks it: exactly once, across restarts and processes)."""
-    now = clock(deps)
+    now = deps.clock()
     async with deps.db.unit_of_work() as db:
         due = await events_store.claim_reminders(
             db, now, now + REMINDER_AHEAD, deps.db.dialect != "sqlite"
@@ -499,7 +494,7 @@ class Jobs:
         await remind(self.deps)
         await send_due_emails(self.deps)
         async with self.deps.db.unit_of_work() as db:
-            await outbox_store.purge_handled(db, clock(self.deps) - OUTBOX_RETENTION)
+            await outbox_store.purge_handled(db, self.deps.clock() - OUTBOX_RETENTION)
 
     async def _run(self) -> None:
         while True:
@@ -530,12 +525,12 @@ async def mark_read(deps: Deps, viewer: Viewer, ids: list[str] | None, every: bo
         raise DomainError("INVALID_INPUT", "Give either `ids` or `all: true`.", "ids")
     if ids is not None and len(ids) > 100:
         raise DomainError("INVALID_INPUT", "At most 100 ids at once.", "ids")
-    await store.mark_read(viewer.user_id, ids, clock(deps))
+    await store.mark_read(viewer.user_id, ids, deps.clock())
     return await store.unread_count(viewer.user_id)
 
 
 async def archive(deps: Deps, viewer: Viewer, notification_id: str) -> store.Notification:
-    found = await store.archive(viewer.user_id, notification_id, clock(deps))
+    found = await store.archive(viewer.user_id, notification_id, deps.clock())
     if found is None:
         raise DomainError("NOT_FOUND", "No such notification.", "id")
     return found

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from redis.exceptions import RedisError
 
 from resolvers import chat_feed as feed
-from resolvers.background import in_background
 from resolvers.chat_feed import Change
-from resolvers.deps import Deps, Viewer
+from resolvers.core.background import in_background
+from resolvers.core.deps import Deps, Viewer
 from stores import chat as chat_store
 from stores import events as events_store
 from stores.redis import key

@@ -14,14 +14,14 @@ import json
 from typing import Any
 
 from resolvers import chat_feed
-from resolvers.deps import Deps
+from resolvers.core.deps import Deps
+from resolvers.core.local_cache import LocalCache
 from resolvers.dispatcher import DomainEvent, Handler
-from resolvers.local_cache import LocalCache
 from stores import accounts as accounts_store
 from stores import events as events_store
 from stores import outbox as outbox_store
 from stores import projections as docs
-from stores.documents import retry_write_conflicts
+from stores.mongo import retry_write_conflicts
 
 EVENT = "event"
 USER = "user"

@@ -20,8 +20,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from resolvers.deps import ClientInfo, Deps, Viewer
-from resolvers.errors import DomainError
+from resolvers.core.deps import ClientInfo, Deps, Viewer
+from resolvers.core.errors import DomainError
 from stores import accounts as store
 from stores.accounts import RefreshToken, UserSession
 from stores.db import retry_transaction, utcnow

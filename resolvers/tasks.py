@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from resolvers import event_content
-from resolvers.deps import Deps, Viewer
-from resolvers.errors import (
+from resolvers.core.deps import Deps, Viewer
+from resolvers.core.errors import (
     DomainError,
     DomainErrors,
     Forbidden,

@@ -16,12 +16,12 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
-from resolvers.errors import BadRequest
+from resolvers.core.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
 from schema.admin import AdminMutation, AdminQuery
 from schema.articles import ArticleMutation, ArticleQuery
 from schema.chat import ChatMutation, ChatQuery, ChatStatusMutation, ChatSubscription
-from schema.events import EventMutation, EventQuery
+from schema.event_operations import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
 from schema.media import MediaMutation

@@ -12,20 +12,23 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import accounts as uc
+from resolvers import presence
 from resolvers import sessions as session_uc
-from resolvers.errors import BadRequest
-from schema.common import (
+from resolvers.core.errors import BadRequest
+from resolvers.media_links import AVATAR_SIZES, avatar_url
+from schema.core import (
     Connection,
     UserError,
     attempt,
     connection,
+    decode_string_id,
     decode_time_cursor,
     encode_cursor,
     page_size,
 )
+from stores.account_events import AccountEvent as AccountEventDoc
 from stores.accounts import User as UserRow
 from stores.accounts import UserSession as SessionRow
-from stores.documents import AccountEvent as AccountEventDoc
 
 
 @strawberry.enum
@@ -149,8 +152,6 @@ class User(relay.Node):
         "WebP, 64 or 256 px), or null without one."
     )
     def avatar_url(self, info: Info, size: int = 256) -> str | None:
-        from resolvers.media_links import AVATAR_SIZES, avatar_url
-
         if str(size) not in AVATAR_SIZES:
             raise BadRequest("`size` must be 64 or 256.")
         if not self.row.avatar_key:
@@ -166,8 +167,6 @@ class User(relay.Node):
         "unless you share an event and they show their presence."
     )
     async def last_seen_at(self, info: Info) -> datetime | None:
-        from resolvers import presence
-
         viewer = _viewer(info)
         if viewer is None or self.row.id is None:
             return None
@@ -430,7 +429,7 @@ def _code(code: str) -> AccountErrorCode:
     return AccountErrorCode(code)
 
 
-async def _run(op: Any) -> tuple[Any, list[AccountError]]:
+async def run_event_op(op: Any) -> tuple[Any, list[AccountError]]:
     return await attempt(op, AccountError, _code)
 
 
@@ -483,7 +482,7 @@ class AccountQuery:
 class AccountMutation:
     @strawberry.mutation(description="Creates an account and emails a 6-digit confirmation code.")
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
-        user, errors = await _run(
+        user, errors = await run_event_op(
             uc.register(
                 info.context.deps,
                 uc.RegisterInput(
@@ -501,13 +500,15 @@ class AccountMutation:
     @strawberry.mutation(description="Sends a new confirmation code. Same answer for any email.")
     async def resend_confirmation(self, info: Info, input: EmailInput) -> AccountActionPayload:
         return _action(
-            *await _run(uc.resend_confirmation(info.context.deps, input.email, info.context.client))
+            *await run_event_op(
+                uc.resend_confirmation(info.context.deps, input.email, info.context.client)
+            )
         )
 
     @strawberry.mutation(description="Confirms the email with its code and signs in.")
     async def confirm_email(self, info: Info, input: ConfirmEmailInput) -> AuthPayload:
         return _auth_payload(
-            *await _run(
+            *await run_event_op(
                 uc.confirm_email(info.context.deps, input.email, input.code, info.context.client)
             )
         )
@@ -515,7 +516,7 @@ class AccountMutation:
     @strawberry.mutation
     async def login(self, info: Info, input: LoginInput) -> AuthPayload:
         return _auth_payload(
-            *await _run(
+            *await run_event_op(
                 uc.login(info.context.deps, input.email, input.password, info.context.client)
             )
         )
@@ -523,7 +524,9 @@ class AccountMutation:
     @strawberry.mutation(description="Exchanges a refresh token (single use) for new tokens.")
     async def refresh_session(self, info: Info, input: RefreshSessionInput) -> AuthPayload:
         return _auth_payload(
-            *await _run(uc.refresh(info.context.deps, input.refresh_token, info.context.client))
+            *await run_event_op(
+                uc.refresh(info.context.deps, input.refresh_token, info.context.client)
+            )
         )
 
     @strawberry.mutation(description="Ends the current session.")
@@ -545,7 +548,10 @@ class AccountMutation:
             revoked: list[str] = []
         else:
             revoked = await session_uc.revoke(
-                info.context.deps, viewer.user_id, "revoked", only=input.session_id.node_id
+                info.context.deps,
+                viewer.user_id,
+                "revoked",
+                only=decode_string_id(input.session_id, "Session"),
             )
         if not revoked:
             return RevokeSessionPayload(
@@ -565,7 +571,7 @@ class AccountMutation:
     )
     async def request_password_reset(self, info: Info, input: EmailInput) -> AccountActionPayload:
         return _action(
-            *await _run(
+            *await run_event_op(
                 uc.request_password_reset(info.context.deps, input.email, info.context.client)
             )
         )
@@ -573,7 +579,7 @@ class AccountMutation:
     @strawberry.mutation(description="Sets a new password from a reset link; ends all sessions.")
     async def reset_password(self, info: Info, input: ResetPasswordInput) -> AccountActionPayload:
         return _action(
-            *await _run(
+            *await run_event_op(
                 uc.reset_password(
                     info.context.deps, input.token, input.new_password, info.context.client
                 )
@@ -583,7 +589,7 @@ class AccountMutation:
     @strawberry.mutation
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await _run(
+        user, errors = await run_event_op(
             uc.update_profile(
                 info.context.deps,
                 viewer,
@@ -602,7 +608,7 @@ class AccountMutation:
     @strawberry.mutation(description="Changes the password; ends the viewer's other sessions.")
     async def change_password(self, info: Info, input: ChangePasswordInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await _run(
+        user, errors = await run_event_op(
             uc.change_password(
                 info.context.deps,
                 viewer,
@@ -619,7 +625,7 @@ class AccountMutation:
     ) -> AccountActionPayload:
         viewer = _require_viewer(info)
         return _action(
-            *await _run(
+            *await run_event_op(
                 uc.request_email_change(info.context.deps, viewer, input.new_email, input.password)
             )
         )
@@ -627,7 +633,7 @@ class AccountMutation:
     @strawberry.mutation
     async def confirm_email_change(self, info: Info, input: ConfirmEmailChangeInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await _run(
+        user, errors = await run_event_op(
             uc.confirm_email_change(info.context.deps, viewer, input.code, info.context.client)
         )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
@@ -635,7 +641,9 @@ class AccountMutation:
     @strawberry.mutation(description="Deletes the viewer's account and ends its sessions.")
     async def delete_account(self, info: Info, input: DeleteAccountInput) -> AccountActionPayload:
         viewer = _require_viewer(info)
-        return _action(*await _run(uc.delete_account(info.context.deps, viewer, input.password)))
+        return _action(
+            *await run_event_op(uc.delete_account(info.context.deps, viewer, input.password))
+        )
 
 
 @strawberry.type

@@ -11,9 +11,9 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from resolvers import events as uc
-from resolvers.errors import BadRequest
+from resolvers.core.errors import BadRequest
 from schema.accounts import User
-from schema.common import (
+from schema.core import (
     Connection,
     connection,
     decode_cursor,

@@ -15,15 +15,18 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from resolvers import admin as uc
-from resolvers.errors import BadRequest
+from resolvers.core.errors import BadRequest
 from schema.accounts import Role, User, UserStatus
 from schema.chat import Message
-from schema.common import (
+from schema.core import (
     Connection,
     UserError,
     attempt,
     connection,
     decode_cursor,
+    decode_document_id,
+    decode_global_id,
+    decode_node_keys,
     encode_cursor,
     global_id,
     page_size,
@@ -78,13 +81,8 @@ class AdminError(UserError):
     retry_after_seconds: int | None = None
 
 
-async def _run(op: Any) -> tuple[Any, list[AdminError]]:
+async def run_event_op(op: Any) -> tuple[Any, list[AdminError]]:
     return await attempt(op, AdminError, AdminErrorCode)
-
-
-def _int_id(gid: relay.GlobalID, type_name: str) -> int:
-    """The row id of a global id of that type (0 otherwise: not found)."""
-    return int(gid.node_id) if gid.type_name == type_name and gid.node_id.isdigit() else 0
 
 
 def _id_cursor(after: str | None) -> int | None:
@@ -95,10 +93,6 @@ def _id_cursor(after: str | None) -> int | None:
     if not isinstance(cursor[0], int) or isinstance(cursor[0], bool):
         raise BadRequest("Invalid cursor.")
     return cursor[0]
-
-
-def _doc_id(gid: relay.GlobalID, type_name: str) -> str:
-    return gid.node_id if gid.type_name == type_name else ""
 
 
 # --- types -------------------------------------------------------------------------------------
@@ -140,7 +134,7 @@ class AuditEntry(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[AuditEntry | None]:
         rows = await uc.audit_entries(
-            info.context.deps, info.context.viewer, [int(i) if i.isdigit() else 0 for i in node_ids]
+            info.context.deps, info.context.viewer, decode_node_keys(node_ids)
         )
         return [AuditEntry(row=r) if r is not None else None for r in rows]
 
@@ -356,7 +350,7 @@ class AdminQuery:
             info.context.viewer_or_none(),
             first=size + 1,
             before_id=before_id,
-            actor_id=_int_id(actor_id, "User") if actor_id is not None else None,
+            actor_id=decode_global_id(actor_id, "User") if actor_id is not None else None,
             action=action.value if action else None,
         )
         return connection(
@@ -378,11 +372,11 @@ class AdminMutation:
         "account at once (its sockets close) and keeps its data."
     )
     async def set_user_status(self, info: Info, input: SetUserStatusInput) -> AdminUserPayload:
-        user, errors = await _run(
+        user, errors = await run_event_op(
             uc.set_user_status(
                 info.context.deps,
                 info.context.viewer_or_none(),
-                _int_id(input.user_id, "User"),
+                decode_global_id(input.user_id, "User"),
                 input.status == UserStatus.ACTIVE,
                 input.reason,
             )
@@ -391,11 +385,11 @@ class AdminMutation:
 
     @strawberry.mutation(description="Admins only. The last active admin cannot be demoted.")
     async def set_user_role(self, info: Info, input: SetUserRoleInput) -> AdminUserPayload:
-        user, errors = await _run(
+        user, errors = await run_event_op(
             uc.set_user_role(
                 info.context.deps,
                 info.context.viewer_or_none(),
-                _int_id(input.user_id, "User"),
+                decode_global_id(input.user_id, "User"),
                 input.role.value,
                 input.reason,
             )
@@ -406,7 +400,7 @@ class AdminMutation:
     async def update_instance_settings(
         self, info: Info, input: UpdateInstanceSettingsInput
     ) -> InstanceSettingsPayload:
-        row, errors = await _run(
+        row, errors = await run_event_op(
             uc.update_instance(
                 info.context.deps,
                 info.context.viewer_or_none(),
@@ -425,11 +419,11 @@ class AdminMutation:
     async def admin_remove_message(
         self, info: Info, input: AdminRemoveMessageInput
     ) -> AdminRemoveMessagePayload:
-        doc, errors = await _run(
+        doc, errors = await run_event_op(
             uc.remove_message(
                 info.context.deps,
                 info.context.viewer_or_none(),
-                _doc_id(input.message_id, "Message"),
+                decode_document_id(input.message_id, "Message"),
                 input.reason,
             )
         )
@@ -442,11 +436,11 @@ class AdminMutation:
     async def admin_remove_media(
         self, info: Info, input: AdminRemoveMediaInput
     ) -> AdminRemoveMediaPayload:
-        doc, errors = await _run(
+        doc, errors = await run_event_op(
             uc.remove_media(
                 info.context.deps,
                 info.context.viewer_or_none(),
-                _doc_id(input.media_id, "Media"),
+                decode_document_id(input.media_id, "Media"),
                 input.reason,
             )
         )
@@ -456,11 +450,11 @@ class AdminMutation:
     async def admin_remove_media_comment(
         self, info: Info, input: AdminRemoveMediaCommentInput
     ) -> AdminRemoveMediaCommentPayload:
-        doc, errors = await _run(
+        doc, errors = await run_event_op(
             uc.remove_comment(
                 info.context.deps,
                 info.context.viewer_or_none(),
-                _doc_id(input.comment_id, "MediaComment"),
+                decode_document_id(input.comment_id, "MediaComment"),
                 input.reason,
             )
         )
@@ -472,11 +466,11 @@ class AdminMutation:
     async def admin_cancel_event(
         self, info: Info, input: AdminCancelEventInput
     ) -> AdminCancelEventPayload:
-        row, errors = await _run(
+        row, errors = await run_event_op(
             uc.cancel_event(
                 info.context.deps,
                 info.context.viewer_or_none(),
-                _int_id(input.event_id, "Event"),
+                decode_global_id(input.event_id, "Event"),
                 input.reason,
             )
         )

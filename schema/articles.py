@@ -14,14 +14,17 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import articles as uc
-from resolvers.errors import BadRequest
+from resolvers.core.errors import BadRequest
 from schema.accounts import User
-from schema.common import (
+from schema.core import (
     Connection,
     UserError,
     attempt,
     connection,
     decode_cursor,
+    decode_document_id,
+    decode_global_id,
+    decode_node_keys,
     global_id,
     page_size,
 )
@@ -56,7 +59,7 @@ class ArticleError(UserError):
     retry_after_seconds: int | None = None
 
 
-async def _run(op: Any) -> tuple[Any, list[ArticleError]]:
+async def run_event_op(op: Any) -> tuple[Any, list[ArticleError]]:
     return await attempt(op, ArticleError, ArticleErrorCode)
 
 
@@ -99,7 +102,7 @@ class Article(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Article | None]:
-        ids = [int(i) if i.isdigit() else 0 for i in node_ids]
+        ids = decode_node_keys(node_ids)
         found = await uc.articles_by_ids(info.context.deps, info.context.viewer_or_none(), ids)
         now = info.context.deps.clock()
         return [_article_of(v, now) if v is not None else None for v in found]
@@ -138,16 +141,14 @@ def _articles(info: Info, views: list[uc.ArticleView]) -> list[Article]:
 def _article_id(gid: relay.GlobalID) -> int:
     """The article's database id; another type's id is 0, which no article has: NOT_FOUND,
     after the admin check (like any id you may not see)."""
-    if gid.type_name != "Article" or not gid.node_id.isdigit():
-        return 0
-    return int(gid.node_id)
+    return decode_global_id(gid, "Article")
 
 
 def _media_id(gid: relay.GlobalID | None) -> str | None:
     """The media's document id; an id of another type is no media (INVALID_COVER)."""
     if gid is None:
         return None
-    return gid.node_id if gid.type_name == "Media" else ""
+    return decode_document_id(gid, "Media")
 
 
 def _time_cursor(after: str | None) -> tuple[datetime, int] | None:
@@ -329,7 +330,7 @@ class ArticleMutation:
     async def create_article(self, info: Info, input: CreateArticleInput) -> ArticlePayload:
         return _payload(
             info,
-            *await _run(
+            *await run_event_op(
                 uc.create_article(
                     info.context.deps,
                     info.context.viewer_or_none(),
@@ -354,7 +355,7 @@ class ArticleMutation:
     async def update_article(self, info: Info, input: UpdateArticleInput) -> ArticlePayload:
         return _payload(
             info,
-            *await _run(
+            *await run_event_op(
                 uc.update_article(
                     info.context.deps,
                     info.context.viewer_or_none(),
@@ -380,7 +381,7 @@ class ArticleMutation:
     async def publish_article(self, info: Info, input: PublishArticleInput) -> ArticlePayload:
         return _payload(
             info,
-            *await _run(
+            *await run_event_op(
                 uc.publish_article(
                     info.context.deps,
                     info.context.viewer_or_none(),
@@ -395,7 +396,7 @@ class ArticleMutation:
     async def unpublish_article(self, info: Info, input: ArticleRefInput) -> ArticlePayload:
         return _payload(
             info,
-            *await _run(
+            *await run_event_op(
                 uc.unpublish_article(
                     info.context.deps,
                     info.context.viewer_or_none(),
@@ -407,7 +408,7 @@ class ArticleMutation:
 
     @strawberry.mutation(description="Admins only. For good, with its old slugs.")
     async def delete_article(self, info: Info, input: ArticleRefInput) -> DeleteArticlePayload:
-        _, errors = await _run(
+        _, errors = await run_event_op(
             uc.delete_article(
                 info.context.deps,
                 info.context.viewer_or_none(),

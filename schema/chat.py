@@ -6,19 +6,20 @@ import asyncio
 import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import chat as uc
-from resolvers import chat_feed, media_links
+from resolvers import chat_feed
 from resolvers import events as events_uc
 from resolvers.chat_feed import Change
-from resolvers.errors import BadRequest
+from resolvers.core.errors import BadRequest
 from schema.accounts import User
-from schema.common import (
+from schema.authors import ChatAuthor, chat_person
+from schema.core import (
     Connection,
     Edge,
     PageInfo,
@@ -26,15 +27,14 @@ from schema.common import (
     attempt,
     connection,
     decode_cursor,
+    decode_document_id,
+    decode_global_id,
     decode_time_cursor,
     encode_cursor,
     page_size,
 )
-from schema.events import decode_id
+from schema.media import Media
 from stores import chat as store
-
-if TYPE_CHECKING:
-    from schema.media import Media
 
 
 @strawberry.enum
@@ -56,19 +56,6 @@ class ChatError(UserError):
     retry_after_seconds: int | None = None
 
 
-@strawberry.type(description="Who wrote a message, as their profile is now.")
-class ChatAuthor:
-    user_id: strawberry.Private[int]
-    display_name: str
-    username: str | None
-    avatar_url: str | None
-
-    @strawberry.field(description="Null once the account is deleted.")
-    async def user(self, info: Info) -> User | None:
-        row = await info.context.loaders.user_by_id.load(self.user_id)
-        return User(row=row) if row is not None else None
-
-
 @strawberry.type
 class MessageEdit:
     body: str
@@ -87,34 +74,6 @@ class Reaction:
         size = page_size(first)
         rows = await info.context.loaders.user_by_id.load_many(self.user_ids[:size])
         return [User(row=r) for r in rows if r is not None]
-
-
-async def chat_person(info: Info, user_id: int) -> ChatAuthor:
-    """A person as shown in the chat: from their user snapshot (so a profile change shows on
-    old messages), else their account, else "Deleted user"."""
-    snapshot = await info.context.loaders.user_snapshot.load(user_id)
-    if snapshot is not None and not snapshot.deleted:
-        url = (
-            media_links.avatar_url(info.context.deps, user_id, snapshot.avatar_key, "64")
-            if snapshot.avatar_key
-            else None
-        )
-        return ChatAuthor(
-            user_id=user_id,
-            display_name=snapshot.display_name,
-            username=snapshot.username,
-            avatar_url=url,
-        )
-    row = await info.context.loaders.user_by_id.load(user_id)
-    if row is None:
-        return ChatAuthor(
-            user_id=user_id, display_name="Deleted user", username=None, avatar_url=None
-        )
-    from resolvers.projections import display_name
-
-    return ChatAuthor(
-        user_id=user_id, display_name=display_name(row), username=row.username, avatar_url=None
-    )
 
 
 @strawberry.type
@@ -202,9 +161,7 @@ class Message(relay.Node):
     async def attachments(
         self,
         info: Info,
-    ) -> list[Annotated[Media, strawberry.lazy("schema.media")]]:
-        from schema.media import Media
-
+    ) -> list[Media]:
         if not self.doc.attachment_ids:
             return []
         found = await info.context.loaders.media.load_many(self.doc.attachment_ids)
@@ -262,7 +219,7 @@ async def event_messages(
         if around.type_name != "Message":
             raise BadRequest("`around` must be a message id.")
         older, newer = await uc.around(
-            info.context.deps, viewer, event_id, around.node_id, max(size, 1)
+            info.context.deps, viewer, event_id, decode_document_id(around, "Message"), max(size, 1)
         )
         items = [Message(doc=m) for m in [*reversed(newer), *older]]
         edges = [Edge(cursor=_cursor(m), node=m) for m in items]
@@ -322,7 +279,7 @@ class MessagePayload:
 
 
 def _message_id(gid: relay.GlobalID) -> str:
-    return gid.node_id if gid.type_name == "Message" else ""
+    return decode_document_id(gid, "Message")
 
 
 async def _payload(op: Any) -> MessagePayload:
@@ -340,11 +297,11 @@ class ChatMutation:
             uc.send(
                 info.context.deps,
                 viewer,
-                decode_id(input.event_id, "Event"),
+                decode_global_id(input.event_id, "Event"),
                 input.body,
                 reply_to,
                 input.client_id,
-                [g.node_id if g.type_name == "Media" else "" for g in input.attachment_ids or []],
+                [decode_document_id(g, "Media") for g in input.attachment_ids or []],
             )
         )
 
@@ -448,7 +405,7 @@ class ChatStatusMutation:
             uc.mark_read(
                 info.context.deps,
                 viewer,
-                decode_id(input.event_id, "Event"),
+                decode_global_id(input.event_id, "Event"),
                 _message_id(input.up_to_message_id),
             ),
             ChatError,
@@ -465,7 +422,10 @@ class ChatStatusMutation:
         viewer = info.context.require_viewer()
         _, errors = await attempt(
             uc.set_typing(
-                info.context.deps, viewer, decode_id(input.event_id, "Event"), input.is_typing
+                info.context.deps,
+                viewer,
+                decode_global_id(input.event_id, "Event"),
+                input.is_typing,
             ),
             ChatError,
             ChatErrorCode,
@@ -705,7 +665,7 @@ class ChatSubscription:
         self, info: Info, event_id: relay.GlobalID, after: str | None = None
     ) -> AsyncGenerator[ChatEvent, None]:
         viewer = info.context.require_viewer()
-        event = decode_id(event_id, "Event")
+        event = decode_global_id(event_id, "Event")
         position = decode_chat_cursor(after)
         group = chat_feed.QueueGroup()
         async with uc.subscription(info.context.deps, viewer, event, position, group):

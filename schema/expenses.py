@@ -13,15 +13,9 @@ from strawberry.types import Info
 
 from resolvers import expenses as uc
 from resolvers import money
-from schema.events import (
-    EventError,
-    Participant,
-    _run,
-    decode_id,
-    person,
-    roster,
-    visible_rows,
-)
+from schema.core import decode_global_id
+from schema.event_errors import EventError, run_event_op
+from schema.participants import Participant, person, roster, visible_rows
 from stores import expenses as rows
 
 
@@ -271,7 +265,7 @@ def _split(
 ) -> tuple[money.SplitMode | None, list[tuple[int, str | None]] | None]:
     if split is None:
         return None, None
-    parts = [(decode_id(p.participant_id, "Participant"), p.value) for p in split.parts]
+    parts = [(decode_global_id(p.participant_id, "Participant"), p.value) for p in split.parts]
     return money.SplitMode(split.mode.value), parts or None
 
 
@@ -294,15 +288,17 @@ class ExpenseMutation:
             title=input.title,
             amount=input.amount,
             currency=input.currency,
-            paid_by_id=decode_id(input.paid_by_id, "Participant"),
+            paid_by_id=decode_global_id(input.paid_by_id, "Participant"),
             spent_at=input.spent_at,
             category=input.category.value,
             note=input.note,
             split_mode=mode,
             parts=parts,
         )
-        row, errors = await _run(
-            uc.create_expense(info.context.deps, viewer, decode_id(input.event_id, "Event"), data)
+        row, errors = await run_event_op(
+            uc.create_expense(
+                info.context.deps, viewer, decode_global_id(input.event_id, "Event"), data
+            )
         )
         return await _expense_payload(info, row, errors)
 
@@ -313,18 +309,20 @@ class ExpenseMutation:
         data = uc.ExpenseData(
             title=input.title,
             amount=input.amount,
-            paid_by_id=decode_id(input.paid_by_id, "Participant") if input.paid_by_id else None,
+            paid_by_id=decode_global_id(input.paid_by_id, "Participant")
+            if input.paid_by_id
+            else None,
             spent_at=input.spent_at,
             category=input.category.value if input.category else None,
             note=input.note,
             split_mode=mode,
             parts=parts,
         )
-        row, errors = await _run(
+        row, errors = await run_event_op(
             uc.update_expense(
                 info.context.deps,
                 viewer,
-                decode_id(input.expense_id, "Expense"),
+                decode_global_id(input.expense_id, "Expense"),
                 data,
                 input.expected_version,
             )
@@ -334,8 +332,10 @@ class ExpenseMutation:
     @strawberry.mutation
     async def delete_expense(self, info: Info, input: ExpenseRefInput) -> DeleteExpensePayload:
         viewer = info.context.require_viewer()
-        _, errors = await _run(
-            uc.delete_expense(info.context.deps, viewer, decode_id(input.expense_id, "Expense"))
+        _, errors = await run_event_op(
+            uc.delete_expense(
+                info.context.deps, viewer, decode_global_id(input.expense_id, "Expense")
+            )
         )
         return DeleteExpensePayload(
             deleted_expense_id=None if errors else input.expense_id, errors=errors
@@ -346,13 +346,13 @@ class ExpenseMutation:
         self, info: Info, input: RecordSettlementInput
     ) -> SettlementPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(
+        row, errors = await run_event_op(
             uc.record_settlement(
                 info.context.deps,
                 viewer,
-                decode_id(input.event_id, "Event"),
-                decode_id(input.from_id, "Participant"),
-                decode_id(input.to_id, "Participant"),
+                decode_global_id(input.event_id, "Event"),
+                decode_global_id(input.from_id, "Participant"),
+                decode_global_id(input.to_id, "Participant"),
                 input.amount,
             )
         )

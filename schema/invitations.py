@@ -1,146 +1,19 @@
-"""Invitations and join requests: types, inputs, payloads, root fields."""
+"""Invitations and join requests: inputs, payloads, root fields (the types live with Event in
+schema/events.py: each shows the other)."""
 
 from __future__ import annotations
-
-import enum
-from collections.abc import Iterable
-from datetime import datetime
 
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import invitations as uc
-from schema.accounts import User
-from schema.events import (
-    Event,
-    EventError,
-    Participant,
-    ParticipantRole,
-    _run,
-    decode_id,
-    visible_rows,
-)
+from schema.core import decode_global_id
+from schema.event_errors import EventError, run_event_op
+from schema.events import Event, Invitation, InvitationStatus, JoinRequest
+from schema.participants import Participant, ParticipantRole
 from stores import events as event_rows
 from stores import invitations as rows
-from stores.db import utcnow
-
-
-@strawberry.enum
-class InvitationStatus(enum.Enum):
-    PENDING = "PENDING"
-    ACCEPTED = "ACCEPTED"
-    DECLINED = "DECLINED"
-    REVOKED = "REVOKED"
-    EXPIRED = "EXPIRED"
-
-
-@strawberry.enum
-class JoinRequestStatus(enum.Enum):
-    PENDING = "PENDING"
-    APPROVED = "APPROVED"
-    REJECTED = "REJECTED"
-
-
-@strawberry.type
-class Invitation(relay.Node):
-    row: strawberry.Private[rows.Invitation]
-
-    @classmethod
-    def resolve_id(cls, root: Invitation, *, info: Info) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Invitation | None]:
-        viewer = info.context.viewer
-        if viewer is None:
-            return [None for _ in node_ids]
-        mine = {str(i.id): i for i in await uc.my_invitations(info.context.deps, viewer, None)}
-        return [Invitation(row=mine[i]) if i in mine else None for i in node_ids]
-
-    @strawberry.field
-    async def event(self, info: Info) -> Event | None:
-        """Visible to the invitee: public fields, like an UNLISTED event."""
-        found = await info.context.loaders.event_access.load(self.row.event_id)
-        if found:
-            return Event(row=found[0], membership=found[1])
-        event = await info.context.loaders.event_by_id.load(self.row.event_id)
-        return Event(row=event, membership=None) if event else None
-
-    @strawberry.field
-    async def inviter(self, info: Info) -> User | None:
-        if self.row.inviter_user_id is None:
-            return None
-        user = await info.context.loaders.user_by_id.load(self.row.inviter_user_id)
-        return User(row=user) if user else None
-
-    @strawberry.field
-    async def invitee(self, info: Info) -> User | None:
-        if self.row.invitee_user_id is None:
-            return None
-        user = await info.context.loaders.user_by_id.load(self.row.invitee_user_id)
-        return User(row=user) if user else None
-
-    @strawberry.field(description="For invitations sent to an address without an account.")
-    def invitee_email(self) -> str | None:
-        return self.row.invitee_email
-
-    @strawberry.field
-    def role(self) -> ParticipantRole:
-        return ParticipantRole(self.row.role)
-
-    @strawberry.field
-    def message(self) -> str:
-        return self.row.message
-
-    @strawberry.field
-    def status(self) -> InvitationStatus:
-        return InvitationStatus(self.row.effective_status(utcnow()).value)
-
-    @strawberry.field
-    def expires_at(self) -> datetime:
-        return self.row.expires_at
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-
-@strawberry.type
-class JoinRequest(relay.Node):
-    row: strawberry.Private[rows.JoinRequest]
-
-    @classmethod
-    def resolve_id(cls, root: JoinRequest, *, info: Info) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[JoinRequest | None]:
-        found = await visible_rows(
-            info, rows.JoinRequest, node_ids, event_rows.ParticipantRole.ORGANIZER
-        )
-        return [JoinRequest(row=r) if r else None for r in found]
-
-    @strawberry.field
-    async def user(self, info: Info) -> User | None:
-        user = await info.context.loaders.user_by_id.load(self.row.user_id)
-        return User(row=user) if user else None
-
-    @strawberry.field
-    def message(self) -> str:
-        return self.row.message
-
-    @strawberry.field
-    def status(self) -> JoinRequestStatus:
-        return JoinRequestStatus(self.row.status)
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
 
 
 @strawberry.input(one_of=True, description="One of userId, username or email.")
@@ -203,11 +76,7 @@ class JoinRequestPayload:
 def _invitee(value: InviteeInput) -> uc.Invitee:
     user_id = None
     if value.user_id:
-        user_id = (
-            int(value.user_id.node_id)
-            if (value.user_id.type_name == "User" and value.user_id.node_id.isdigit())
-            else -1
-        )
+        user_id = decode_global_id(value.user_id, "User")
     return uc.Invitee(user_id=user_id, username=value.username or None, email=value.email or None)
 
 
@@ -234,11 +103,11 @@ class InvitationMutation:
         self, info: Info, input: InviteParticipantsInput
     ) -> InviteParticipantsPayload:
         viewer = info.context.require_viewer()
-        found, errors = await _run(
+        found, errors = await run_event_op(
             uc.invite(
                 info.context.deps,
                 viewer,
-                decode_id(input.event_id, "Event"),
+                decode_global_id(input.event_id, "Event"),
                 [_invitee(i) for i in input.invitees],
                 event_rows.ParticipantRole(input.role.value),
                 input.message,
@@ -253,8 +122,10 @@ class InvitationMutation:
         self, info: Info, input: InvitationRefInput
     ) -> AcceptInvitationPayload:
         viewer = info.context.require_viewer()
-        result, errors = await _run(
-            uc.accept(info.context.deps, viewer, decode_id(input.invitation_id, "Invitation"))
+        result, errors = await run_event_op(
+            uc.accept(
+                info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
+            )
         )
         if result is None:
             return AcceptInvitationPayload(event=None, participant=None, errors=errors)
@@ -267,25 +138,29 @@ class InvitationMutation:
     @strawberry.mutation
     async def decline_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(
-            uc.decline(info.context.deps, viewer, decode_id(input.invitation_id, "Invitation"))
+        row, errors = await run_event_op(
+            uc.decline(
+                info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
+            )
         )
         return InvitationPayload(invitation=Invitation(row=row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Organizers and owner: withdraw a pending invitation.")
     async def revoke_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(
-            uc.revoke(info.context.deps, viewer, decode_id(input.invitation_id, "Invitation"))
+        row, errors = await run_event_op(
+            uc.revoke(
+                info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
+            )
         )
         return InvitationPayload(invitation=Invitation(row=row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Ask to join an UNLISTED event; organizers decide.")
     async def request_to_join(self, info: Info, input: RequestToJoinInput) -> JoinRequestPayload:
         viewer = info.context.require_viewer()
-        row, errors = await _run(
+        row, errors = await run_event_op(
             uc.request_to_join(
-                info.context.deps, viewer, decode_id(input.event_id, "Event"), input.message
+                info.context.deps, viewer, decode_global_id(input.event_id, "Event"), input.message
             )
         )
         return JoinRequestPayload(join_request=JoinRequest(row=row) if row else None, errors=errors)
@@ -305,9 +180,12 @@ class InvitationMutation:
 
 async def _decide(info: Info, input: JoinRequestRefInput, *, approve: bool) -> JoinRequestPayload:
     viewer = info.context.require_viewer()
-    result, errors = await _run(
+    result, errors = await run_event_op(
         uc.decide_join_request(
-            info.context.deps, viewer, decode_id(input.join_request_id, "JoinRequest"), approve
+            info.context.deps,
+            viewer,
+            decode_global_id(input.join_request_id, "JoinRequest"),
+            approve,
         )
     )
     if result is None:

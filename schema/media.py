@@ -15,17 +15,18 @@ from resolvers import albums as albums_uc
 from resolvers import media as uc
 from resolvers import media_links as links
 from schema.accounts import User
-from schema.chat import ChatAuthor, chat_person
-from schema.common import (
+from schema.authors import ChatAuthor, chat_person
+from schema.core import (
     Connection,
     UserError,
     attempt,
     connection,
+    decode_document_id,
+    decode_global_id,
     decode_time_cursor,
     encode_cursor,
     page_size,
 )
-from schema.events import decode_id
 from stores import media as store
 
 
@@ -372,11 +373,6 @@ async def event_albums(info: Info, event_id: int) -> list[Album]:
 # --- mutations ---------------------------------------------------------------------------------
 
 
-def _doc_id(gid: relay.GlobalID, type_name: str) -> str:
-    """The document id of a global id of that type ("" otherwise: not found)."""
-    return gid.node_id if gid.type_name == type_name else ""
-
-
 @strawberry.input
 class UploadMediaInput:
     event_id: relay.GlobalID
@@ -544,12 +540,14 @@ class MediaMutation:
     )
     async def upload_media(self, info: Info, input: UploadMediaInput) -> UploadMediaPayload:
         viewer = info.context.require_viewer()
-        album_id = _doc_id(input.album_id, "Album") if input.album_id is not None else None
+        album_id = (
+            decode_document_id(input.album_id, "Album") if input.album_id is not None else None
+        )
         found, errors = await attempt(
             uc.upload(
                 info.context.deps,
                 viewer,
-                decode_id(input.event_id, "Event"),
+                decode_global_id(input.event_id, "Event"),
                 album_id,
                 input.files,
                 input.caption,
@@ -582,7 +580,7 @@ class MediaMutation:
                 uc.update(
                     info.context.deps,
                     viewer,
-                    _doc_id(input.media_id, "Media"),
+                    decode_document_id(input.media_id, "Media"),
                     input.caption,
                     input.share_location,
                 ),
@@ -595,7 +593,7 @@ class MediaMutation:
     async def delete_media(self, info: Info, input: MediaRefInput) -> DeleteMediaPayload:
         viewer = info.context.require_viewer()
         deleted, errors = await attempt(
-            uc.delete(info.context.deps, viewer, _doc_id(input.media_id, "Media")),
+            uc.delete(info.context.deps, viewer, decode_document_id(input.media_id, "Media")),
             MediaError,
             MediaErrorCode,
         )
@@ -611,7 +609,7 @@ class MediaMutation:
                 albums_uc.create_album(
                     info.context.deps,
                     viewer,
-                    decode_id(input.event_id, "Event"),
+                    decode_global_id(input.event_id, "Event"),
                     input.title,
                     input.description,
                 ),
@@ -628,7 +626,7 @@ class MediaMutation:
                 albums_uc.update_album(
                     info.context.deps,
                     viewer,
-                    _doc_id(input.album_id, "Album"),
+                    decode_document_id(input.album_id, "Album"),
                     input.title,
                     input.description,
                     input.expected_version,
@@ -645,7 +643,9 @@ class MediaMutation:
     async def delete_album(self, info: Info, input: AlbumRefInput) -> DeleteAlbumPayload:
         viewer = info.context.require_viewer()
         default, errors = await attempt(
-            albums_uc.delete_album(info.context.deps, viewer, _doc_id(input.album_id, "Album")),
+            albums_uc.delete_album(
+                info.context.deps, viewer, decode_document_id(input.album_id, "Album")
+            ),
             MediaError,
             MediaErrorCode,
         )
@@ -664,8 +664,8 @@ class MediaMutation:
             albums_uc.move_media(
                 info.context.deps,
                 viewer,
-                [_doc_id(g, "Media") for g in input.media_ids],
-                _doc_id(input.album_id, "Album"),
+                [decode_document_id(g, "Media") for g in input.media_ids],
+                decode_document_id(input.album_id, "Album"),
             ),
             MediaError,
             MediaErrorCode,
@@ -675,11 +675,13 @@ class MediaMutation:
     @strawberry.mutation(description="The album's creator or an organizer.")
     async def set_album_cover(self, info: Info, input: SetAlbumCoverInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
-        media_id = _doc_id(input.media_id, "Media") if input.media_id is not None else None
+        media_id = (
+            decode_document_id(input.media_id, "Media") if input.media_id is not None else None
+        )
         return _album_payload(
             *await attempt(
                 albums_uc.set_cover(
-                    info.context.deps, viewer, _doc_id(input.album_id, "Album"), media_id
+                    info.context.deps, viewer, decode_document_id(input.album_id, "Album"), media_id
                 ),
                 MediaError,
                 MediaErrorCode,
@@ -692,7 +694,10 @@ class MediaMutation:
         return _comment_payload(
             *await attempt(
                 albums_uc.comment(
-                    info.context.deps, viewer, _doc_id(input.media_id, "Media"), input.body
+                    info.context.deps,
+                    viewer,
+                    decode_document_id(input.media_id, "Media"),
+                    input.body,
                 ),
                 MediaError,
                 MediaErrorCode,
@@ -707,7 +712,10 @@ class MediaMutation:
         return _comment_payload(
             *await attempt(
                 albums_uc.edit_comment(
-                    info.context.deps, viewer, _doc_id(input.comment_id, "MediaComment"), input.body
+                    info.context.deps,
+                    viewer,
+                    decode_document_id(input.comment_id, "MediaComment"),
+                    input.body,
                 ),
                 MediaError,
                 MediaErrorCode,
@@ -721,7 +729,7 @@ class MediaMutation:
         viewer = info.context.require_viewer()
         deleted, errors = await attempt(
             albums_uc.delete_comment(
-                info.context.deps, viewer, _doc_id(input.comment_id, "MediaComment")
+                info.context.deps, viewer, decode_document_id(input.comment_id, "MediaComment")
             ),
             MediaError,
             MediaErrorCode,
@@ -735,7 +743,9 @@ class MediaMutation:
         viewer = info.context.require_viewer()
         return _media_payload(
             *await attempt(
-                albums_uc.like(info.context.deps, viewer, _doc_id(input.media_id, "Media"), True),
+                albums_uc.like(
+                    info.context.deps, viewer, decode_document_id(input.media_id, "Media"), True
+                ),
                 MediaError,
                 MediaErrorCode,
             )
@@ -746,7 +756,9 @@ class MediaMutation:
         viewer = info.context.require_viewer()
         return _media_payload(
             *await attempt(
-                albums_uc.like(info.context.deps, viewer, _doc_id(input.media_id, "Media"), False),
+                albums_uc.like(
+                    info.context.deps, viewer, decode_document_id(input.media_id, "Media"), False
+                ),
                 MediaError,
                 MediaErrorCode,
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
@@ -13,20 +12,19 @@ from strawberry.types import Info
 
 from resolvers import notifications as uc
 from schema.accounts import User
-from schema.common import (
+from schema.core import (
     Connection,
     UserError,
     attempt,
     connection,
+    decode_document_id,
     decode_time_cursor,
     encode_cursor,
     global_id,
     page_size,
 )
+from schema.events import Event
 from stores import notifications as store
-
-if TYPE_CHECKING:
-    from schema.events import Event
 
 NotificationType = strawberry.enum(uc.Kind, name="NotificationType")  # registers uc.Kind
 
@@ -92,9 +90,7 @@ class Notification(relay.Node):
         return self.doc.occurrences
 
     @strawberry.field(description="The event it is about, if you can still see it.")
-    async def event(self, info: Info) -> Annotated[Event, strawberry.lazy("schema.events")] | None:
-        from schema.events import Event
-
+    async def event(self, info: Info) -> Event | None:
         if self.doc.event_id is None:
             return None
         found = await info.context.loaders.event_access.load(self.doc.event_id)
@@ -196,7 +192,7 @@ class NotificationReceived:
 
 
 def _ids(ids: list[relay.GlobalID]) -> list[str]:
-    return [gid.node_id if gid.type_name == "Notification" else "" for gid in ids]
+    return [decode_document_id(gid, "Notification") for gid in ids]
 
 
 def _prefs(found: list[tuple[uc.Kind, store.Channels]]) -> list[NotificationPreference]:

@@ -11,15 +11,9 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import tasks as uc
-from schema.events import (
-    EventError,
-    Participant,
-    _run,
-    decode_id,
-    person,
-    roster,
-    visible_rows,
-)
+from schema.core import decode_global_id
+from schema.event_errors import EventError, run_event_op
+from schema.participants import Participant, person, roster, visible_rows
 from stores import tasks as rows
 
 
@@ -132,7 +126,7 @@ class DeleteTaskPayload:
 
 
 def _ids(values: list[relay.GlobalID]) -> list[int]:
-    return [decode_id(v, "Participant") for v in values]
+    return [decode_global_id(v, "Participant") for v in values]
 
 
 async def _payload(info: Info, row: rows.Task | None, errors: list[EventError]) -> TaskPayload:
@@ -149,11 +143,11 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await _run(
+            *await run_event_op(
                 uc.create_task(
                     info.context.deps,
                     viewer,
-                    decode_id(input.event_id, "Event"),
+                    decode_global_id(input.event_id, "Event"),
                     uc.TaskData(
                         title=input.title, description=input.description, due_at=input.due_at
                     ),
@@ -167,11 +161,11 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await _run(
+            *await run_event_op(
                 uc.update_task(
                     info.context.deps,
                     viewer,
-                    decode_id(input.task_id, "Task"),
+                    decode_global_id(input.task_id, "Task"),
                     uc.TaskData(
                         title=input.title,
                         description=input.description,
@@ -188,11 +182,11 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await _run(
+            *await run_event_op(
                 uc.assign_task(
                     info.context.deps,
                     viewer,
-                    decode_id(input.task_id, "Task"),
+                    decode_global_id(input.task_id, "Task"),
                     _ids(input.assignee_ids),
                 )
             ),
@@ -201,8 +195,8 @@ class TaskMutation:
     @strawberry.mutation
     async def delete_task(self, info: Info, input: TaskRefInput) -> DeleteTaskPayload:
         viewer = info.context.require_viewer()
-        _, errors = await _run(
-            uc.delete_task(info.context.deps, viewer, decode_id(input.task_id, "Task"))
+        _, errors = await run_event_op(
+            uc.delete_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task"))
         )
         return DeleteTaskPayload(deleted_task_id=None if errors else input.task_id, errors=errors)
 
@@ -211,8 +205,8 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await _run(
-                uc.complete_task(info.context.deps, viewer, decode_id(input.task_id, "Task"))
+            *await run_event_op(
+                uc.complete_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task"))
             ),
         )
 
@@ -221,8 +215,8 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await _run(
-                uc.validate_task(info.context.deps, viewer, decode_id(input.task_id, "Task"))
+            *await run_event_op(
+                uc.validate_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task"))
             ),
         )
 
@@ -231,7 +225,7 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await _run(
-                uc.reopen_task(info.context.deps, viewer, decode_id(input.task_id, "Task"))
+            *await run_event_op(
+                uc.reopen_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task"))
             ),
         )

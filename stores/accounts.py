@@ -13,7 +13,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint, upda
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, utcnow
+from stores.db import BigIntKey, timestamp_column, utcnow
 
 
 class Role(str, enum.Enum):
@@ -25,10 +25,6 @@ class SecretPurpose(str, enum.Enum):
     CONFIRM_EMAIL = "CONFIRM_EMAIL"
     CHANGE_EMAIL = "CHANGE_EMAIL"
     RESET_PASSWORD = "RESET_PASSWORD"
-
-
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(UTCDateTime(), nullable=nullable)
 
 
 class User(SQLModel, table=True):
@@ -53,12 +49,12 @@ class User(SQLModel, table=True):
     avatar_key: str | None = Field(default=None, sa_type=String(32))
     role: str = Field(default=Role.USER.value, sa_type=String(16))
     is_active: bool = True
-    disabled_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    disabled_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
     disabled_reason: str | None = Field(default=None, sa_type=String(500))
-    last_login_at: datetime | None = Field(default=None, sa_column=_ts(True))
-    email_confirmed_at: datetime | None = Field(default=None, sa_column=_ts(True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    last_login_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
+    email_confirmed_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     version: int = 1
 
 
@@ -79,9 +75,9 @@ class OneTimeSecret(SQLModel, table=True):
     target_email: str = Field(sa_type=String(254))
     secret_hash: str = Field(sa_type=String(64))
     attempts: int = 0
-    expires_at: datetime = Field(sa_column=_ts())
-    consumed_at: datetime | None = Field(default=None, sa_column=_ts(True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime = Field(sa_column=timestamp_column())
+    consumed_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 
 class UserSession(SQLModel, table=True):
@@ -96,10 +92,10 @@ class UserSession(SQLModel, table=True):
     )
     user_agent: str = Field(default="", sa_type=String(255))
     ip: str = Field(default="", sa_type=String(64))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    last_used_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    expires_at: datetime = Field(sa_column=_ts())
-    revoked_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    last_used_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    expires_at: datetime = Field(sa_column=timestamp_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
     revoked_reason: str | None = Field(default=None, sa_type=String(32))
 
 
@@ -119,8 +115,8 @@ class RefreshToken(SQLModel, table=True):
     )
     token_hash: str = Field(sa_type=String(64))
     parent_id: int | None = Field(default=None, sa_type=BigIntKey)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    used_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    used_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
 
 
 # --- users -----------------------------------------------------------------------------------

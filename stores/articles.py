@@ -17,7 +17,7 @@ from sqlalchemy.dialects import mysql
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, utcnow
+from stores.db import BigIntKey, plain_rows, select_plain, timestamp_column, utcnow
 
 # MySQL's TEXT holds 64 KB: a 100,000-character body (and its HTML) needs MEDIUMTEXT
 LONG_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
@@ -26,10 +26,6 @@ LONG_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 class ArticleStatus(str, enum.Enum):
     DRAFT = "DRAFT"
     PUBLISHED = "PUBLISHED"  # public from `published_at` on (scheduled while it is ahead)
-
-
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(UTCDateTime(), nullable=nullable)
 
 
 class Article(SQLModel, table=True):
@@ -49,9 +45,9 @@ class Article(SQLModel, table=True):
     # rendered and sanitised when written (resolvers/markdown.py)
     body_html: str = Field(default="", sa_column=Column(LONG_TEXT, nullable=False))
     status: str = Field(default=ArticleStatus.DRAFT.value, sa_type=String(16))
-    published_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    published_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
     # set at the first publication and kept: from then on the slug no longer follows the title
-    first_published_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    first_published_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
     # a slug given by an admin: it no longer follows the title
     custom_slug: bool = False
     cover_media_id: str | None = Field(default=None, sa_type=String(24))
@@ -60,8 +56,8 @@ class Article(SQLModel, table=True):
         default=None,
         sa_column=Column(BigIntKey, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     )
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     version: int = 1
 
 

@@ -29,7 +29,7 @@ from pymongo import IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from stores.db import utcnow
-from stores.documents import retry_write_conflicts
+from stores.mongo import retry_write_conflicts
 
 
 class Edit(BaseModel):

@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, event, text
+from sqlalchemy import BigInteger, Column, DateTime, Integer, event, select, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import col
+from sqlmodel import select as sqlmodel_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # BIGINT keys on MySQL; SQLite only auto-increments INTEGER PRIMARY KEY.
@@ -50,6 +52,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def timestamp_column(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    """A DATETIME(6) UTC column (a fresh Column per field: SQLAlchemy binds it to one table)."""
+    return Column(UTCDateTime(), nullable=nullable)
 
 
 # Statements sent during the current request (query-count tests and the request log).
@@ -176,15 +183,11 @@ async def rows_by_ids(db: AsyncSession, model: Any, ids: Sequence[int]) -> list[
     """Rows of a table with an `id` key, for node(id:) lookups (callers authorise)."""
     if not ids:
         return []
-    from sqlmodel import col, select
-
-    return list((await db.exec(select(model).where(col(model.id).in_(list(ids))))).all())
+    return list((await db.exec(sqlmodel_select(model).where(col(model.id).in_(list(ids))))).all())
 
 
 def select_plain(model: Any) -> Any:
     """SELECT of a table's columns, for `plain_rows`."""
-    from sqlalchemy import select
-
     return select(*model.__table__.columns)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, utcnow
+from stores.db import BigIntKey, timestamp_column, utcnow
 
 
 class EventStatus(str, enum.Enum):
@@ -62,10 +62,6 @@ class ParticipantState(str, enum.Enum):
     REMOVED = "REMOVED"
 
 
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(UTCDateTime(), nullable=nullable)
-
-
 class Event(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (
@@ -77,8 +73,8 @@ class Event(SQLModel, table=True):
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
     title: str = Field(sa_type=String(200))
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
-    starts_at: datetime = Field(sa_column=_ts())
-    ends_at: datetime = Field(sa_column=_ts())
+    starts_at: datetime = Field(sa_column=timestamp_column())
+    ends_at: datetime = Field(sa_column=timestamp_column())
     timezone: str = Field(sa_type=String(64))
     location_name: str | None = Field(default=None, sa_type=String(200))
     location_address: str | None = Field(default=None, sa_type=String(500))
@@ -88,11 +84,11 @@ class Event(SQLModel, table=True):
     visibility: str = Field(default=Visibility.PRIVATE.value, sa_type=String(16))
     capacity: int | None = None
     currency: str = Field(sa_type=String(3))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     version: int = 1
     # the start time the 24 h reminder was sent for (a new start time gets a new reminder)
-    reminded_for: datetime | None = Field(default=None, sa_column=_ts(True))
+    reminded_for: datetime | None = Field(default=None, sa_column=timestamp_column(True))
 
 
 class Participant(SQLModel, table=True):
@@ -123,8 +119,8 @@ class Participant(SQLModel, table=True):
     rsvp: str = Field(default=Rsvp.GOING.value, sa_type=String(16))
     state: str = Field(default=ParticipantState.ACTIVE.value, sa_type=String(16))
     display_name: str = Field(sa_type=String(161))
-    joined_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    left_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    joined_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    left_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
 
     @property
     def is_active(self) -> bool:
@@ -151,11 +147,11 @@ class InviteLink(SQLModel, table=True):
     token_hash: str = Field(sa_type=String(64))
     role: str = Field(default=ParticipantRole.PARTICIPANT.value, sa_type=String(16))
     created_by_id: int | None = Field(default=None, sa_type=BigIntKey)
-    expires_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    expires_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
     max_uses: int | None = None
     uses: int = 0
-    revoked_at: datetime | None = Field(default=None, sa_column=_ts(True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
     def usable(self, now: datetime) -> bool:
         return (
@@ -486,14 +482,3 @@ async def claim_reminders(
         db.add(event)
     await db.flush()
     return found
-
-
-async def has_money(db: AsyncSession, event_id: int) -> bool:
-    """Whether expenses or settlements are recorded (the currency is then fixed)."""
-    from stores.expenses import Expense, Settlement
-
-    for model in (Expense, Settlement):
-        stmt = select(model.id).where(model.event_id == event_id).limit(1)
-        if (await db.exec(stmt)).first() is not None:
-            return True
-    return False

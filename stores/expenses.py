@@ -9,11 +9,14 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, S
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, touch_event, utcnow
-
-
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(UTCDateTime(), nullable=nullable)
+from stores.db import (
+    BigIntKey,
+    plain_rows,
+    select_plain,
+    timestamp_column,
+    touch_event,
+    utcnow,
+)
 
 
 def _participant(nullable: bool = False) -> Column:  # type: ignore[type-arg]
@@ -38,7 +41,7 @@ class Expense(SQLModel, table=True):
     amount_minor: int = Field(sa_type=BigInteger)
     currency: str = Field(sa_type=String(3))
     paid_by_id: int = Field(sa_column=_participant())
-    spent_at: datetime = Field(sa_column=_ts())
+    spent_at: datetime = Field(sa_column=timestamp_column())
     category: str = Field(default="OTHER", sa_type=String(24))
     note: str = Field(default="", sa_type=String(1000))
     split_mode: str = Field(sa_type=String(16))
@@ -48,8 +51,8 @@ class Expense(SQLModel, table=True):
             BigIntKey, ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
         ),
     )
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     version: int = 1
 
 
@@ -101,7 +104,7 @@ class Settlement(SQLModel, table=True):
             BigIntKey, ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
         ),
     )
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 
 async def add_expense(
@@ -199,3 +202,12 @@ async def settlements_of_events(db: AsyncSession, event_ids: Sequence[int]) -> l
         .order_by(col(Settlement.event_id), col(Settlement.id))
     )
     return await plain_rows(db, stmt)
+
+
+async def has_money(db: AsyncSession, event_id: int) -> bool:
+    """Whether expenses or settlements are recorded (the currency is then fixed)."""
+    for model in (Expense, Settlement):
+        stmt = select(model.id).where(model.event_id == event_id).limit(1)
+        if (await db.exec(stmt)).first() is not None:
+            return True
+    return False

@@ -15,7 +15,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint, or_
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, utcnow
+from stores.db import BigIntKey, timestamp_column, utcnow
 
 
 class InvitationStatus(str, enum.Enum):
@@ -30,10 +30,6 @@ class JoinRequestStatus(str, enum.Enum):
     PENDING = "PENDING"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
-
-
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(UTCDateTime(), nullable=nullable)
 
 
 class Invitation(SQLModel, table=True):
@@ -64,9 +60,9 @@ class Invitation(SQLModel, table=True):
     message: str = Field(default="", sa_type=String(500))
     status: str = Field(default=InvitationStatus.PENDING.value, sa_type=String(16))
     pending_key: str | None = Field(default=None, sa_type=String(300))
-    expires_at: datetime = Field(sa_column=_ts())
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    responded_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    expires_at: datetime = Field(sa_column=timestamp_column())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    responded_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
 
     def effective_status(self, now: datetime) -> InvitationStatus:
         if self.status == InvitationStatus.PENDING.value and self.expires_at <= now:
@@ -102,8 +98,8 @@ class JoinRequest(SQLModel, table=True):
     status: str = Field(default=JoinRequestStatus.PENDING.value, sa_type=String(16))
     pending_key: str | None = Field(default=None, sa_type=String(64))
     decided_by_user_id: int | None = Field(default=None, sa_type=BigIntKey)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    decided_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    decided_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
 
 
 # --- invitations -------------------------------------------------------------------------------

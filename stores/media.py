@@ -4,7 +4,7 @@ The files themselves are under `uploads/` (stores/files.py); a document names th
 `storage_key`. Indexes (what each query uses):
 - dedupe on upload: `dedupe_key` unique, a string "<event>:<sha256>" (briskdb refuses unique keys
   with ObjectIds or datetimes), so two uploads of the same content in an event race safely;
-- `Album.media`: `album_sorted` (album_id, sort_at, _id) where sort_at is taken-at, else upload time;
+- `Album.media`: `album_sorted` (album_id, sort_at, _id); sort_at is taken-at, else upload time;
 - deleting an event's media: `event` (event_id) on every collection;
 - comments of a media: `media_created` (media_id, created_at, _id);
 - one like per user and media: `key` unique "<media>:<user>";
@@ -27,7 +27,7 @@ from pymongo import IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from stores.db import utcnow
-from stores.documents import retry_write_conflicts
+from stores.mongo import retry_write_conflicts
 
 
 class MediaExif(BaseModel):

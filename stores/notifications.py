@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from pymongo import IndexModel, ReturnDocument
 
 from stores.db import utcnow
-from stores.documents import retry_write_conflicts
+from stores.mongo import retry_write_conflicts
 
 
 class Notification(Document):

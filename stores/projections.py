@@ -17,7 +17,7 @@ from pymongo import IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from stores.db import utcnow
-from stores.documents import retry_write_conflicts
+from stores.mongo import retry_write_conflicts
 
 
 class Member(BaseModel):

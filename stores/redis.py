@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import fakeredis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -32,8 +33,6 @@ def key(*parts: object) -> str:
 
 def create_client(url: str | None, *, timeout: float = 5.0) -> aioredis.Redis:
     if url is None:
-        import fakeredis
-
         return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
     return aioredis.Redis.from_url(
         url,

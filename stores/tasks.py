@@ -10,17 +10,20 @@ from sqlalchemy import Column, ForeignKey, Index, String, Text, delete
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from stores.db import BigIntKey, UTCDateTime, plain_rows, select_plain, touch_event, utcnow
+from stores.db import (
+    BigIntKey,
+    plain_rows,
+    select_plain,
+    timestamp_column,
+    touch_event,
+    utcnow,
+)
 
 
 class TaskStatus(str, enum.Enum):
     TODO = "TODO"
     DONE = "DONE"
     VALIDATED = "VALIDATED"
-
-
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(UTCDateTime(), nullable=nullable)
 
 
 def _participant_ref(nullable: bool = True) -> Column:  # type: ignore[type-arg]
@@ -42,15 +45,15 @@ class Task(SQLModel, table=True):
     )
     title: str = Field(sa_type=String(200))
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
-    due_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    due_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
     status: str = Field(default=TaskStatus.TODO.value, sa_type=String(16))
     created_by_id: int | None = Field(default=None, sa_column=_participant_ref())
     completed_by_id: int | None = Field(default=None, sa_column=_participant_ref())
-    completed_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    completed_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
     validated_by_id: int | None = Field(default=None, sa_column=_participant_ref())
-    validated_at: datetime | None = Field(default=None, sa_column=_ts(True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    validated_at: datetime | None = Field(default=None, sa_column=timestamp_column(True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
     version: int = 1
 
 

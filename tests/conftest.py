@@ -31,8 +31,8 @@ from sqlmodel import SQLModel
 from iven_gql.app import create_app
 from iven_gql.config import Settings
 from resolvers import accounts as accounts_uc
-from resolvers.background import drain_background
-from resolvers.deps import Deps
+from resolvers.core.background import drain_background
+from resolvers.core.deps import Deps
 from resolvers.dispatcher import dispatcher
 from stores.documents import all_models
 from tests.support import GraphQLClient, MailBox

@@ -834,3 +834,26 @@ async def _async_key(media: dict[str, Any]) -> str:
     found = (await media_store.media_by_ids([_doc(media["id"])]))[0]
     assert found is not None
     return found.storage_key
+
+
+async def test_deleting_the_account_removes_its_avatar_files_through_the_outbox(
+    api, http, accounts, server
+):
+    user = await accounts.user()
+    response = await api.upload(
+        AVATAR,
+        {"input": {"file": None}},
+        {"variables.input.file": ("me.png", samples.png(), "image/png")},
+        token=user["token"],
+    )
+    url = response.json()["data"]["setAvatar"]["user"]["avatarUrl"]
+    assert len(media_uc.files(server.deps).all_keys("profils")) == 1
+    deleted = await api.execute(
+        "mutation($pw: String!) { deleteAccount(input: {password: $pw}) { ok errors { code } } }",
+        {"pw": user["password"]},
+        token=user["token"],
+    )
+    assert deleted["data"]["deleteAccount"] == {"ok": True, "errors": []}
+    await drain_outbox(server)  # the user.deleted handler of resolvers/media.py
+    assert media_uc.files(server.deps).all_keys("profils") == set()
+    assert (await fetch(http, url)).status_code == 404

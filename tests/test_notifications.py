@@ -347,7 +347,7 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(
     assert len((await inbox(api, alice))[1]) == 1
     stolen = await api.execute(archive, {"id": notes[1]["id"]}, token=owner["token"])
     assert stolen["data"]["archiveNotification"]["errors"][0]["code"] == "NOT_FOUND"
-    from schema.common import encode_cursor
+    from schema.core import encode_cursor
 
     forged = encode_cursor("2030-01-01T00:00:00+00:00", "not-an-object-id")
     assert_error(

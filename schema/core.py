@@ -1,21 +1,24 @@
-"""Shared API pieces: scalars, the UserError interface, connections, mutation payload helpers."""
+"""The schema kit below the domains: the UserError interface and payload runner, global ids (one
+decoder, one failure rule), connections and cursors. No domain imports it the other way."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
 from bson import ObjectId
+from strawberry import relay
 
-from resolvers.errors import BadRequest, DomainError, DomainErrors
+from resolvers.core.errors import BadRequest, DomainError, DomainErrors
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
+MAX_KEY = 2**63 - 1  # BIGINT keys
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -77,6 +80,43 @@ def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not ObjectId.is_valid(str(parts[1])):
         raise BadRequest("Invalid cursor.")
     return at, str(parts[1])
+
+
+# --- global ids: one decoder per key kind, one failure rule ------------------------------------
+# An id of another type, malformed, or out of range decodes to a key no object has (0 or ""):
+# the use case then answers exactly as for an id that does not exist, so a wrong id is never an
+# internal error and never tells more than a missing one.
+
+NO_INT_KEY = 0
+NO_STR_KEY = ""
+
+
+def _int_key(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        return NO_INT_KEY
+    pk = int(raw)
+    return pk if 0 < pk <= MAX_KEY else NO_INT_KEY
+
+
+def decode_global_id(gid: relay.GlobalID, type_name: str) -> int:
+    """The numeric key (MySQL rows) of a global id of `type_name`, else NO_INT_KEY."""
+    return _int_key(gid.node_id) if gid.type_name == type_name else NO_INT_KEY
+
+
+def decode_string_id(gid: relay.GlobalID, type_name: str) -> str:
+    """The opaque string key (sessions) of a global id of `type_name`, else NO_STR_KEY."""
+    return gid.node_id if gid.type_name == type_name else NO_STR_KEY
+
+
+def decode_document_id(gid: relay.GlobalID, type_name: str) -> str:
+    """The document id (MongoDB ObjectId) of a global id of `type_name`, else NO_STR_KEY."""
+    key = decode_string_id(gid, type_name)
+    return key if ObjectId.is_valid(key) else NO_STR_KEY
+
+
+def decode_node_keys(node_ids: Iterable[str]) -> list[int]:
+    """The numeric keys of `node(s)(id:)` lookups (already of the type), NO_INT_KEY if malformed."""
+    return [_int_key(i) for i in node_ids]
 
 
 def global_id(type_name: str, pk: object) -> strawberry.ID:

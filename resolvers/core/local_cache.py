@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from redis.exceptions import RedisError
 
-from resolvers.deps import Deps
+from resolvers.core.deps import Deps
 from stores.redis import ChannelListener, key
 
 log = logging.getLogger("iven.cache")

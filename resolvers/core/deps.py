@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from stores.db import Database
-    from stores.documents import DocumentStore
     from stores.mail import Mailer
+    from stores.mongo import DocumentStore
     from stores.redis import Broadcast, RateLimiter, ReadCache, SessionKeys
 
 

@@ -13,8 +13,8 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from resolvers.deps import Deps
-from resolvers.errors import DomainError
+from resolvers.core.deps import Deps
+from resolvers.core.errors import DomainError
 from stores.redis import key
 
 log = logging.getLogger("iven.idempotency")

@@ -18,3 +18,9 @@ def in_background(coro: Any) -> None:
 async def drain_background() -> None:
     while _background:
         await asyncio.gather(*list(_background), return_exceptions=True)
+
+
+def after_commit(coro: Any) -> None:
+    """Runs side effects (mail, activity documents) off the request path, once the unit of work
+    committed, so response time reveals nothing."""
+    in_background(coro)

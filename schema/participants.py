@@ -1,0 +1,155 @@
+"""Participants of an event: the type, the per-request roster every event relation reads its
+people from, and node lookups of things that belong to an event."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Iterable
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from resolvers import events as uc
+from schema.accounts import User
+from schema.core import decode_node_keys
+from stores import events as rows
+
+
+@strawberry.enum
+class ParticipantRole(enum.Enum):
+    OWNER = "OWNER"
+    ORGANIZER = "ORGANIZER"
+    PARTICIPANT = "PARTICIPANT"
+
+
+@strawberry.enum
+class Rsvp(enum.Enum):
+    GOING = "GOING"
+    MAYBE = "MAYBE"
+    DECLINED = "DECLINED"
+
+
+@strawberry.enum
+class ParticipantState(enum.Enum):
+    ACTIVE = "ACTIVE"
+    LEFT = "LEFT"
+    REMOVED = "REMOVED"
+
+
+class Unloaded(enum.Enum):
+    """A relation not loaded with the object (its resolver loads it)."""
+
+    UNLOADED = "UNLOADED"
+
+
+UNLOADED = Unloaded.UNLOADED
+
+
+@strawberry.type(description="A member of an event; stays listed in history after leaving.")
+class Participant(relay.Node):
+    """Plain fields, filled once from the row: an event page lists hundreds of participant
+    references (assignees, payers, shares, balances), and plain attributes cost graphql-core a
+    lookup where a resolver costs a call through Strawberry's field machinery."""
+
+    row: strawberry.Private[rows.Participant]
+    display_name: str
+    role: ParticipantRole
+    rsvp: Rsvp
+    state: ParticipantState
+    joined_at: datetime
+    left_at: datetime | None
+    account: strawberry.Private[User | None | Unloaded] = UNLOADED
+
+    @classmethod
+    def of(cls, row: rows.Participant, account: User | None | Unloaded = UNLOADED) -> Participant:
+        return cls(
+            row=row,
+            display_name=row.display_name,
+            role=ParticipantRole(row.role),
+            rsvp=Rsvp(row.rsvp),
+            state=ParticipantState(row.state),
+            joined_at=row.joined_at,
+            left_at=row.left_at,
+            account=account,
+        )
+
+    @classmethod
+    def resolve_id(cls, root: Participant, *, info: Info) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Participant | None]:
+        ids = decode_node_keys(node_ids)
+        found = await info.context.loaders.participant_by_id.load_many(ids)
+        event_ids = [p.event_id if p else 0 for p in found]
+        visible = await info.context.loaders.event_access.load_many(event_ids)
+        return [
+            Participant.of(p) if p and v and uc.role_of(v[1]) else None
+            for p, v in zip(found, visible, strict=True)
+        ]
+
+    @strawberry.field(
+        description="Null once the account is deleted (the display name stays).",
+        graphql_type=User | None,
+    )
+    def user(self, info: Info) -> Awaitable[User | None] | User | None:
+        if self.row.user_id is None:
+            return None
+        if not isinstance(self.account, Unloaded):
+            return self.account  # loaded with the roster: no await per participant
+        return self._load_user(info, self.row.user_id)
+
+    @staticmethod
+    async def _load_user(info: Info, user_id: int) -> User | None:
+        user = await info.context.loaders.user_by_id.load(user_id)
+        return User(row=user) if user else None
+
+
+async def visible_rows(
+    info: Info,
+    model: Any,
+    node_ids: Iterable[str],
+    minimum: rows.ParticipantRole = rows.ParticipantRole.PARTICIPANT,
+) -> list[Any | None]:
+    """node(id:) for things that belong to an event: rows whose event the viewer takes part in
+    with at least `minimum`, else None (like a missing id)."""
+    ids = decode_node_keys(node_ids)
+    found = await info.context.loaders.rows(model).load_many(ids)
+    access = await info.context.loaders.event_access.load_many(
+        [r.event_id if r is not None else 0 for r in found]
+    )
+    return [
+        r if r is not None and a and uc.has_role(a[1], minimum) else None
+        for r, a in zip(found, access, strict=True)
+    ]
+
+
+async def roster(info: Info, event_id: int) -> dict[int, Participant]:
+    """The participants of an event the viewer already sees, as GraphQL objects by id, built
+    once per request: relations inside the event (assignees, payers, shares, balances) are then
+    plain attributes, resolved without an await per reference."""
+    memo = info.context.loaders.memo
+    key = ("roster", event_id)
+    found: dict[int, Participant] | None = memo.get(key)
+    if found is None:
+        everyone = await info.context.loaders.participants_by_event.load(event_id)
+        accounts = await info.context.loaders.user_by_id.load_many(
+            [p.user_id for p in everyone if p.user_id is not None]
+        )
+        by_user = {u.id: User(row=u) for u in accounts if u is not None}
+        found = memo[key] = {
+            p.id: Participant.of(p, account=by_user.get(p.user_id) if p.user_id else None)
+            for p in everyone
+            if p.id is not None
+        }
+    return found
+
+
+def person(people: dict[int, Participant], participant_id: int | None) -> Participant | None:
+    """A participant of a roster by id (None for no id or an unknown one)."""
+    return people.get(participant_id) if participant_id is not None else None

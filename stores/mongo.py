@@ -1,0 +1,111 @@
+"""The document store plumbing: one PyMongo async client per process, the embedded listener,
+and retrying write conflicts.
+
+The production target is a real MongoDB. In development (no IVEN_MONGODB_URL) the server starts
+a briskdb MongoDB wire listener on a loopback port with its data under var/ — the code talks to
+it through the same Beanie → PyMongo → wire protocol path. What we avoid for that stand-in:
+transactions, TTL/text indexes, $setOnInsert, $lookup/$unwind, unique keys with ObjectIds or
+datetimes (see docs/briskdb.md). The models live with their domains; stores/documents.py lists
+them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import briskdb
+from beanie import Document, init_beanie
+from pymongo import AsyncMongoClient
+from pymongo.errors import OperationFailure
+
+log = logging.getLogger("iven.documents")
+
+T = TypeVar("T")
+
+WRITE_CONFLICT = 112
+
+
+async def retry_write_conflicts(op: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
+    """Write conflicts (code 112) mean the write did not happen: try again shortly."""
+    delay = 0.01
+    for attempt in range(attempts):
+        try:
+            return await op()
+        except OperationFailure as exc:
+            if exc.code != WRITE_CONFLICT or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+    raise AssertionError("unreachable")
+
+
+# --- connection --------------------------------------------------------------------------------
+
+
+@dataclass
+class EmbeddedListener:
+    """A briskdb MongoDB wire listener inside this process."""
+
+    path: Path
+    url: str
+    _db: Any = field(repr=False)
+    _server: Any = field(repr=False)
+
+    @classmethod
+    def start(
+        cls, path: Path, pool_size: int = 4, address: str = "127.0.0.1:0"
+    ) -> EmbeddedListener:
+        path.mkdir(parents=True, exist_ok=True)
+        shards = None if (path / "MANIFEST").exists() or any(path.iterdir()) else 4
+        db = briskdb.open(str(path), shards=shards, documents=True)
+        server = db.serve(mongo=address, admin=None)
+        url = f"mongodb://{server.mongo_address}/?maxPoolSize={pool_size}"
+        return cls(path=path, url=url, _db=db, _server=server)
+
+    def close(self) -> None:
+        for closer in (getattr(self._server, "close", None), getattr(self._db, "close", None)):
+            if closer is not None:
+                try:
+                    closer()
+                except Exception:
+                    log.debug("embedded listener close", exc_info=True)
+
+
+class DocumentStore:
+    def __init__(
+        self, client: AsyncMongoClient[Any], database: str, models: Sequence[type[Document]]
+    ) -> None:
+        self.client = client
+        self.database = client[database]
+        self.models = list(models)
+
+    @classmethod
+    async def connect(
+        cls, url: str, database: str, *, models: Sequence[type[Document]], timeout_s: float
+    ) -> DocumentStore:
+        client: AsyncMongoClient[Any] = AsyncMongoClient(
+            url,
+            serverSelectionTimeoutMS=int(timeout_s * 1000),
+            connectTimeoutMS=int(timeout_s * 1000),
+            tz_aware=True,
+        )
+        store = cls(client, database, models)
+        await store.ping()
+        await init_beanie(database=store.database, document_models=store.models)
+        return store
+
+    async def bind(self) -> None:
+        """Beanie binds document classes process-wide: re-bind them to this store (only needed
+        when several apps live in one process, as in tests)."""
+        await init_beanie(database=self.database, document_models=self.models, skip_indexes=True)
+
+    async def ping(self) -> None:
+        await self.database.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
