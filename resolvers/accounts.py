@@ -8,6 +8,7 @@ import secrets
 import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -45,20 +46,51 @@ BIO_MAX = 500
 # --- validation --------------------------------------------------------------------------------
 
 
+class AccountErrorCode(StrEnum):
+    """What account and session mutations report in `errors`."""
+
+    INVALID_USERNAME = "INVALID_USERNAME"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    INVALID_NAME = "INVALID_NAME"
+    INVALID_TIMEZONE = "INVALID_TIMEZONE"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    USERNAME_TAKEN = "USERNAME_TAKEN"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    SAME_EMAIL = "SAME_EMAIL"
+    PASSWORD_TOO_SHORT = "PASSWORD_TOO_SHORT"
+    PASSWORD_TOO_LONG = "PASSWORD_TOO_LONG"
+    PASSWORD_TOO_SIMILAR = "PASSWORD_TOO_SIMILAR"
+    WRONG_PASSWORD = "WRONG_PASSWORD"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    EMAIL_NOT_CONFIRMED = "EMAIL_NOT_CONFIRMED"
+    ALREADY_CONFIRMED = "ALREADY_CONFIRMED"
+    ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
+    INVALID_CODE = "INVALID_CODE"
+    CODE_EXPIRED = "CODE_EXPIRED"
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+    INVALID_TOKEN = "INVALID_TOKEN"
+    TOKEN_REUSED = "TOKEN_REUSED"
+    SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
+    STALE = "STALE"
+    RATE_LIMITED = "RATE_LIMITED"
+    OWNS_EVENTS = "OWNS_EVENTS"
+    REGISTRATIONS_CLOSED = "REGISTRATIONS_CLOSED"
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
 def check_email(email: str, field: str = "email") -> DomainError | None:
     if len(email) > 254 or not EMAIL_RE.match(email):
-        return DomainError("INVALID_EMAIL", "Enter a valid email address.", field)
+        return DomainError(AccountErrorCode.INVALID_EMAIL, "Enter a valid email address.", field)
     return None
 
 
 def check_username(username: str, field: str = "username") -> DomainError | None:
     if not USERNAME_RE.match(username.lower()):
         return DomainError(
-            "INVALID_USERNAME",
+            AccountErrorCode.INVALID_USERNAME,
             "Usernames are 3 to 30 characters: letters, digits, '_' and '.'.",
             field,
         )
@@ -69,20 +101,24 @@ def check_password(
     password: str, *, username: str, email: str, field: str = "password"
 ) -> DomainError | None:
     if len(password) < 8:
-        return DomainError("PASSWORD_TOO_SHORT", "Use at least 8 characters.", field)
+        return DomainError(AccountErrorCode.PASSWORD_TOO_SHORT, "Use at least 8 characters.", field)
     if len(password) > 128:
-        return DomainError("PASSWORD_TOO_LONG", "Use at most 128 characters.", field)
+        return DomainError(AccountErrorCode.PASSWORD_TOO_LONG, "Use at most 128 characters.", field)
     lowered = password.lower()
     if lowered in {username.lower(), email.lower()}:
         return DomainError(
-            "PASSWORD_TOO_SIMILAR", "The password must differ from the username and email.", field
+            AccountErrorCode.PASSWORD_TOO_SIMILAR,
+            "The password must differ from the username and email.",
+            field,
         )
     return None
 
 
 def check_name(value: str, field: str) -> DomainError | None:
     if not value or len(value) > NAME_MAX:
-        return DomainError("INVALID_NAME", f"Between 1 and {NAME_MAX} characters.", field)
+        return DomainError(
+            AccountErrorCode.INVALID_NAME, f"Between 1 and {NAME_MAX} characters.", field
+        )
     return None
 
 
@@ -90,7 +126,9 @@ def check_timezone(value: str, field: str = "timezone") -> DomainError | None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return DomainError("INVALID_TIMEZONE", "Use an IANA time zone such as Europe/Paris.", field)
+        return DomainError(
+            AccountErrorCode.INVALID_TIMEZONE, "Use an IANA time zone such as Europe/Paris.", field
+        )
     return None
 
 
@@ -129,12 +167,12 @@ async def _check_code(
     """Returns the matching secret, or the error to report after committing the attempt count."""
     assert user.id is not None
     secret = await store.active_secret(db, user.id, purpose)
-    invalid = DomainError("INVALID_CODE", "This code is not valid.", "code")
+    invalid = DomainError(AccountErrorCode.INVALID_CODE, "This code is not valid.", "code")
     if secret is None:
         return None, invalid
     if secret.expires_at <= utcnow():
         return None, DomainError(
-            "CODE_EXPIRED", "This code has expired; ask for a new one.", "code"
+            AccountErrorCode.CODE_EXPIRED, "This code has expired; ask for a new one.", "code"
         )
     if secrets.compare_digest(secret.secret_hash, _code_hash(deps, purpose, user.id, code.strip())):
         secret.consumed_at = utcnow()
@@ -145,7 +183,7 @@ async def _check_code(
         secret.consumed_at = utcnow()
         await store.save_secret(db, secret)
         return None, DomainError(
-            "TOO_MANY_ATTEMPTS", "Too many wrong codes; ask for a new one.", "code"
+            AccountErrorCode.TOO_MANY_ATTEMPTS, "Too many wrong codes; ask for a new one.", "code"
         )
     await store.save_secret(db, secret)
     return None, invalid
@@ -202,7 +240,8 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
     await rate_limit(deps, "register-ip", client.ip, deps.settings.rate_register_ip)
     if not await _registrations_open(deps):
         raise DomainError(
-            "REGISTRATIONS_CLOSED", "This instance does not take new accounts at the moment."
+            AccountErrorCode.REGISTRATIONS_CLOSED,
+            "This instance does not take new accounts at the moment.",
         )
     raise_if(
         [
@@ -252,9 +291,15 @@ async def _registrations_open(deps: Deps) -> bool:
 def _raise_taken(taken: set[str]) -> None:
     errors = []
     if "username" in taken:
-        errors.append(DomainError("USERNAME_TAKEN", "This username is taken.", "username"))
+        errors.append(
+            DomainError(AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
+        )
     if "email" in taken:
-        errors.append(DomainError("EMAIL_TAKEN", "An account already uses this email.", "email"))
+        errors.append(
+            DomainError(
+                AccountErrorCode.EMAIL_TAKEN, "An account already uses this email.", "email"
+            )
+        )
     if errors:
         raise DomainErrors(errors)
 
@@ -281,9 +326,11 @@ async def confirm_email(
     async with deps.db.unit_of_work() as db:
         user = await store.user_by_email(db, email)
         if user is None:
-            raise DomainError("INVALID_CODE", "This code is not valid.", "code")
+            raise DomainError(AccountErrorCode.INVALID_CODE, "This code is not valid.", "code")
         if user.email_confirmed_at is not None:
-            raise DomainError("ALREADY_CONFIRMED", "This email is already confirmed.", "email")
+            raise DomainError(
+                AccountErrorCode.ALREADY_CONFIRMED, "This email is already confirmed.", "email"
+            )
         secret, failure = await _check_code(db, deps, user, SecretPurpose.CONFIRM_EMAIL, code)
         if secret is not None:
             user.email_confirmed_at = utcnow()
@@ -309,11 +356,13 @@ async def login(
     if user is None or not ok:
         if user is not None:
             _activity(_id(user), "LOGIN_FAILED", client)
-        raise DomainError("INVALID_CREDENTIALS", "Wrong email or password.")
+        raise DomainError(AccountErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
     if not user.is_active:
-        raise DomainError("ACCOUNT_DISABLED", "This account is disabled.")
+        raise DomainError(AccountErrorCode.ACCOUNT_DISABLED, "This account is disabled.")
     if user.email_confirmed_at is None:
-        raise DomainError("EMAIL_NOT_CONFIRMED", "Confirm your email first.", "email")
+        raise DomainError(
+            AccountErrorCode.EMAIL_NOT_CONFIRMED, "Confirm your email first.", "email"
+        )
     new_hash = (
         await deps.passwords.hash(password)
         if deps.passwords.needs_rehash(user.password_hash)
@@ -340,7 +389,9 @@ async def refresh(
         user = await store.user_by_id(db, issued.user_id)
     if user is None or not user.is_active:
         await sessions.revoke(deps, issued.user_id, "account_unavailable", only=issued.session_id)
-        raise DomainError("INVALID_TOKEN", "This refresh token is not valid.", "refreshToken")
+        raise DomainError(
+            AccountErrorCode.INVALID_TOKEN, "This refresh token is not valid.", "refreshToken"
+        )
     return user, issued
 
 
@@ -378,7 +429,9 @@ async def request_password_reset(deps: Deps, email: str, client: ClientInfo) -> 
 
 
 async def reset_password(deps: Deps, token: str, new_password: str, client: ClientInfo) -> None:
-    invalid = DomainError("INVALID_TOKEN", "This reset link is not valid or has expired.", "token")
+    invalid = DomainError(
+        AccountErrorCode.INVALID_TOKEN, "This reset link is not valid or has expired.", "token"
+    )
     async with deps.db.reader() as db:
         secret = await store.secret_by_hash(db, deps.tokens.keyed_hash(token))
         user = await store.user_by_id(db, secret.user_id) if secret else None
@@ -452,7 +505,7 @@ async def _viewer_user(db: Any, viewer: Viewer, *, for_update: bool = False) -> 
 
 async def _check_current_password(deps: Deps, user: User, password: str, field: str) -> None:
     if not await deps.passwords.verify(user.password_hash, password):
-        raise DomainError("WRONG_PASSWORD", "The password is not correct.", field)
+        raise DomainError(AccountErrorCode.WRONG_PASSWORD, "The password is not correct.", field)
 
 
 @dataclass(frozen=True)
@@ -480,7 +533,11 @@ async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User
     if data.bio is not None:
         changes["bio"] = data.bio.strip()
         if len(changes["bio"]) > BIO_MAX:
-            errors.append(DomainError("VALUE_TOO_LONG", f"At most {BIO_MAX} characters.", "bio"))
+            errors.append(
+                DomainError(
+                    AccountErrorCode.VALUE_TOO_LONG, f"At most {BIO_MAX} characters.", "bio"
+                )
+            )
     if data.timezone is not None:
         changes["timezone"] = data.timezone.strip()
         errors.append(check_timezone(changes["timezone"]))
@@ -490,13 +547,17 @@ async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User
             user = await _viewer_user(db, viewer, for_update=True)
             if data.expected_version is not None and data.expected_version != user.version:
                 raise DomainError(
-                    "STALE", "The profile changed since you read it; reload it.", "expectedVersion"
+                    AccountErrorCode.STALE,
+                    "The profile changed since you read it; reload it.",
+                    "expectedVersion",
                 )
             new_username = changes.get("username")
             if new_username is not None and new_username.lower() != user.username_key:
                 existing = await store.user_by_username(db, new_username)
                 if existing is not None:
-                    raise DomainError("USERNAME_TAKEN", "This username is taken.", "username")
+                    raise DomainError(
+                        AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username"
+                    )
                 user.username_key = new_username.lower()
             for name, value in changes.items():
                 setattr(user, name, value)
@@ -505,7 +566,9 @@ async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User
                 db, "user.updated", USER, viewer.user_id, viewer.user_id, changed=sorted(changes)
             )
     except IntegrityError:
-        raise DomainError("USERNAME_TAKEN", "This username is taken.", "username") from None
+        raise DomainError(
+            AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username"
+        ) from None
     await users_changed(deps, viewer.user_id)
     return user
 
@@ -541,10 +604,12 @@ async def request_email_change(deps: Deps, viewer: Viewer, new_email: str, passw
         user = await _viewer_user(db, viewer)
     await _check_current_password(deps, user, password, "password")
     if email == user.email:
-        raise DomainError("SAME_EMAIL", "This is already your email.", "newEmail")
+        raise DomainError(AccountErrorCode.SAME_EMAIL, "This is already your email.", "newEmail")
     async with deps.db.unit_of_work() as db:
         if await store.user_by_email(db, email) is not None:
-            raise DomainError("EMAIL_TAKEN", "An account already uses this email.", "newEmail")
+            raise DomainError(
+                AccountErrorCode.EMAIL_TAKEN, "An account already uses this email.", "newEmail"
+            )
         code = await _new_code(db, deps, user, SecretPurpose.CHANGE_EMAIL, email)
     _send(
         deps,
@@ -573,11 +638,15 @@ async def confirm_email_change(deps: Deps, viewer: Viewer, code: str, client: Cl
             secret, failure = await _check_code(db, deps, user, SecretPurpose.CHANGE_EMAIL, code)
             if secret is not None:
                 if await store.user_by_email(db, secret.target_email) is not None:
-                    raise DomainError("EMAIL_TAKEN", "An account already uses this email.", "code")
+                    raise DomainError(
+                        AccountErrorCode.EMAIL_TAKEN, "An account already uses this email.", "code"
+                    )
                 user.email = secret.target_email
                 await store.save_user(db, user)
     except IntegrityError:
-        raise DomainError("EMAIL_TAKEN", "An account already uses this email.", "code") from None
+        raise DomainError(
+            AccountErrorCode.EMAIL_TAKEN, "An account already uses this email.", "code"
+        ) from None
     if failure is not None:
         raise failure
     await users_changed(deps, viewer.user_id)
@@ -605,7 +674,7 @@ async def delete_account(deps: Deps, viewer: Viewer, password: str) -> None:
         owned = await event_store.owned_events(db, viewer.user_id)
         if any(count > 1 for count in owned.values()):
             raise DomainError(
-                "OWNS_EVENTS",
+                AccountErrorCode.OWNS_EVENTS,
                 "You own events with other participants: transfer "
                 "their ownership (or delete them) first.",
             )

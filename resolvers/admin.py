@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,6 +36,20 @@ from stores.events import Event, EventStatus
 REASON_MAX = 500
 BANNER_MAX = 500
 ACTIVE_DAYS = 30
+
+
+class AdminErrorCode(StrEnum):
+    """What administration mutations report in `errors`."""
+
+    NOT_FOUND = "NOT_FOUND"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    LAST_ADMIN = "LAST_ADMIN"
+    REQUIRED = "REQUIRED"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_INPUT = "INVALID_INPUT"
+    EVENT_CANCELLED = "EVENT_CANCELLED"
+    MEDIA_REMOVED = "MEDIA_REMOVED"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 def audit(
@@ -106,7 +121,7 @@ async def users(
 async def _target(db: AsyncSession, user_id: int) -> User:
     user = await accounts_store.user_by_id(db, user_id, for_update=True)
     if user is None:
-        raise DomainError("USER_NOT_FOUND", "No such user.", "userId")
+        raise DomainError(AdminErrorCode.USER_NOT_FOUND, "No such user.", "userId")
     return user
 
 
@@ -116,7 +131,9 @@ async def _keep_an_admin(db: AsyncSession, user: User) -> None:
         return
     if set(await store.active_admin_ids(db, for_update=True)) <= {user.id}:
         raise DomainError(
-            "LAST_ADMIN", "This is the last active administrator: make another one first.", "userId"
+            AdminErrorCode.LAST_ADMIN,
+            "This is the last active administrator: make another one first.",
+            "userId",
         )
 
 
@@ -290,7 +307,7 @@ async def remove_message(
     text = checked_reason(reason, required=True)
     message = await chat_store.by_id(message_id)
     if message is None:
-        raise DomainError("NOT_FOUND", "No such message.", "messageId")
+        raise DomainError(AdminErrorCode.NOT_FOUND, "No such message.", "messageId")
     if message.deleted_at is not None:
         return message
     removed = await chat_uc.tombstone(deps, message, admin.id or 0, by_admin=True)
@@ -314,7 +331,7 @@ async def remove_media(
     text = checked_reason(reason, required=True)
     media = (await media_store.media_by_ids([media_id]))[0]
     if media is None:
-        raise DomainError("NOT_FOUND", "No such media.", "mediaId")
+        raise DomainError(AdminErrorCode.NOT_FOUND, "No such media.", "mediaId")
     if await media_uc.remove_by_admin(deps, media):
         await _audit_now(
             deps,
@@ -336,7 +353,7 @@ async def remove_comment(
     text = checked_reason(reason, required=True)
     comment = await media_store.comment_by_id(comment_id)
     if comment is None:
-        raise DomainError("NOT_FOUND", "No such comment.", "commentId")
+        raise DomainError(AdminErrorCode.NOT_FOUND, "No such comment.", "commentId")
     if await albums_uc.remove_comment_by_admin(comment, deps.clock()):
         await _audit_now(
             deps,
@@ -359,7 +376,7 @@ async def cancel_event(deps: Deps, viewer: Viewer | None, event_id: int, reason:
     async with deps.db.unit_of_work() as db:
         event = await events_store.lock_event(db, event_id)
         if event is None:
-            raise DomainError("NOT_FOUND", "No such event.", "eventId")
+            raise DomainError(AdminErrorCode.NOT_FOUND, "No such event.", "eventId")
         not_cancelled(event)
         event.status = EventStatus.CANCELLED.value
         record_event(

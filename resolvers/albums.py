@@ -15,6 +15,7 @@ from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
 from resolvers.core.rates import rate_limit
 from resolvers.media import (
+    MediaErrorCode,
     files,
     is_organizer,
     media_and_membership,
@@ -62,14 +63,18 @@ def _album_fields(title: str | None, description: str | None) -> dict[str, Any]:
         changes["title"] = title.strip()
         if not 1 <= len(changes["title"]) <= MAX_ALBUM_TITLE:
             errors.append(
-                DomainError("INVALID_TITLE", f"1 to {MAX_ALBUM_TITLE} characters.", "title")
+                DomainError(
+                    MediaErrorCode.INVALID_TITLE, f"1 to {MAX_ALBUM_TITLE} characters.", "title"
+                )
             )
     if description is not None:
         changes["description"] = description.strip()
         if len(changes["description"]) > MAX_ALBUM_DESCRIPTION:
             errors.append(
                 DomainError(
-                    "VALUE_TOO_LONG", f"At most {MAX_ALBUM_DESCRIPTION} characters.", "description"
+                    MediaErrorCode.VALUE_TOO_LONG,
+                    f"At most {MAX_ALBUM_DESCRIPTION} characters.",
+                    "description",
                 )
             )
     if errors:
@@ -92,7 +97,7 @@ async def create_album(
     changes = _album_fields(title, description or "")
     await store.default_album(event_id)
     if await store.count_albums(event_id) >= MAX_ALBUMS:
-        raise DomainError("TOO_MANY_ALBUMS", f"At most {MAX_ALBUMS} albums per event.")
+        raise DomainError(MediaErrorCode.TOO_MANY_ALBUMS, f"At most {MAX_ALBUMS} albums per event.")
     return await store.add_album(
         store.Album(
             event_id=event_id,
@@ -123,7 +128,9 @@ async def update_album(
     updated = await store.update_album(album, expected_version, **changes)
     if updated is None:
         raise DomainError(
-            "STALE", "The album changed since you read it; reload it.", "expectedVersion"
+            MediaErrorCode.STALE,
+            "The album changed since you read it; reload it.",
+            "expectedVersion",
         )
     return updated
 
@@ -134,7 +141,9 @@ async def delete_album(deps: Deps, viewer: Viewer, album_id: str) -> store.Album
     if not _may_manage(album, viewer, me):
         raise Forbidden("Only the album's creator or an organizer deletes it.")
     if album.is_default:
-        raise DomainError("ALBUM_IS_DEFAULT", "The default album cannot be deleted.", "albumId")
+        raise DomainError(
+            MediaErrorCode.ALBUM_IS_DEFAULT, "The default album cannot be deleted.", "albumId"
+        )
     default = await store.default_album(album.event_id)
     await store.move_album_content(str(album.id), str(default.id))
     await store.delete_album(album)
@@ -145,13 +154,15 @@ async def move_media(
     deps: Deps, viewer: Viewer, media_ids: list[str], album_id: str
 ) -> list[store.Media]:
     if not 1 <= len(media_ids) <= 100:
-        raise DomainError("INVALID_INPUT", "1 to 100 media at once.", "mediaIds")
+        raise DomainError(MediaErrorCode.INVALID_INPUT, "1 to 100 media at once.", "mediaIds")
     album, me = await _album(deps, viewer, album_id)
     found = await store.media_by_ids(media_ids)
     for index, media in enumerate(found):
         if media is None or media.event_id != album.event_id:
             raise DomainError(
-                "MEDIA_NOT_FOUND", "No such media in this event.", ["mediaIds", str(index)]
+                MediaErrorCode.MEDIA_NOT_FOUND,
+                "No such media in this event.",
+                ["mediaIds", str(index)],
             )
         if media.uploader_user_id != viewer.user_id and not is_organizer(me):
             raise Forbidden("Only the uploader or an organizer moves a media.")
@@ -169,7 +180,9 @@ async def set_cover(deps: Deps, viewer: Viewer, album_id: str, media_id: str | N
     if media_id is not None:
         media = (await store.media_by_ids([media_id]))[0]
         if media is None or media.album_id != str(album.id):
-            raise DomainError("MEDIA_NOT_FOUND", "No such media in this album.", "mediaId")
+            raise DomainError(
+                MediaErrorCode.MEDIA_NOT_FOUND, "No such media in this album.", "mediaId"
+            )
     updated = await store.update_album(album, None, cover_media_id=media_id)
     if updated is None:
         raise NotFound("Album not found.")
@@ -251,7 +264,9 @@ async def edit_comment(
     if found.author_user_id != viewer.user_id:
         raise Forbidden("Only the author edits a comment.")
     if found.removed_at is not None:
-        raise DomainError("COMMENT_REMOVED", "An administrator removed this comment.", "commentId")
+        raise DomainError(
+            MediaErrorCode.COMMENT_REMOVED, "An administrator removed this comment.", "commentId"
+        )
     return await store.edit_comment(found, checked_comment(body), deps.clock())
 
 

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +50,23 @@ WRITE_ATTEMPTS = 3  # a slug taken between the check and the insert: compute it 
 
 
 # --- the domain object -------------------------------------------------------------------------
+
+
+class ArticleErrorCode(StrEnum):
+    """What article mutations report in `errors`."""
+
+    REQUIRED = "REQUIRED"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_TITLE = "INVALID_TITLE"
+    INVALID_SLUG = "INVALID_SLUG"
+    SLUG_TAKEN = "SLUG_TAKEN"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_TAG = "INVALID_TAG"
+    TOO_MANY_TAGS = "TOO_MANY_TAGS"
+    INVALID_COVER = "INVALID_COVER"
+    INVALID_PUBLISH_AT = "INVALID_PUBLISH_AT"
+    STALE = "STALE"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
 
 
 @dataclass(frozen=True)
@@ -156,12 +174,18 @@ def _checked_tags(values: list[str], errors: list[DomainError]) -> list[str]:
         tag = normalised_tag(value)
         if not tag or len(tag) > TAG_MAX or not TAG_RE.match(tag):
             errors.append(
-                DomainError("INVALID_TAG", f"1 to {TAG_MAX} of a-z, 0-9 and '-'.", ["tags", str(n)])
+                DomainError(
+                    ArticleErrorCode.INVALID_TAG,
+                    f"1 to {TAG_MAX} of a-z, 0-9 and '-'.",
+                    ["tags", str(n)],
+                )
             )
         elif tag not in tags:
             tags.append(tag)
     if len(tags) > TAGS_MAX:
-        errors.append(DomainError("TOO_MANY_TAGS", f"At most {TAGS_MAX} tags.", "tags"))
+        errors.append(
+            DomainError(ArticleErrorCode.TOO_MANY_TAGS, f"At most {TAGS_MAX} tags.", "tags")
+        )
     return tags
 
 
@@ -176,7 +200,7 @@ def _checked(data: ArticleData) -> tuple[ArticleData, list[DomainError]]:
         if len(clean.slug) > SLUG_MAX or not SLUG_RE.match(clean.slug):
             errors.append(
                 DomainError(
-                    "INVALID_SLUG",
+                    ArticleErrorCode.INVALID_SLUG,
                     f"Lower-case letters, digits and single hyphens, at most "
                     f"{SLUG_MAX} characters.",
                     "slug",
@@ -186,7 +210,11 @@ def _checked(data: ArticleData) -> tuple[ArticleData, list[DomainError]]:
         clean.summary = checked_text(data.summary, errors, max_len=SUMMARY_MAX, field="summary")
     if data.body is not None:
         if len(data.body) > BODY_MAX:
-            errors.append(DomainError("VALUE_TOO_LONG", f"At most {BODY_MAX} characters.", "body"))
+            errors.append(
+                DomainError(
+                    ArticleErrorCode.VALUE_TOO_LONG, f"At most {BODY_MAX} characters.", "body"
+                )
+            )
         clean.body = data.body
     if data.tags is not None:
         clean.tags = _checked_tags(data.tags, errors)
@@ -202,7 +230,11 @@ async def _check_cover(media_id: str, actor: User, errors: list[DomainError]) ->
         or not media.mime_type.startswith("image/")
         or media.uploader_user_id != actor.id
     ):
-        errors.append(DomainError("INVALID_COVER", "Choose an image you uploaded.", "coverMediaId"))
+        errors.append(
+            DomainError(
+                ArticleErrorCode.INVALID_COVER, "Choose an image you uploaded.", "coverMediaId"
+            )
+        )
 
 
 async def _validated(data: ArticleData, actor: User) -> ArticleData:
@@ -245,7 +277,7 @@ async def _move_slug(db: Any, article: Article, slug: str) -> None:
 async def _explicit_slug(db: Any, article_id: int | None, slug: str) -> None:
     owner = await store.slug_owner(db, slug)
     if owner is not None and owner != article_id:
-        raise DomainError("SLUG_TAKEN", "Another article uses this address.", "slug")
+        raise DomainError(ArticleErrorCode.SLUG_TAKEN, "Another article uses this address.", "slug")
 
 
 # --- writes ------------------------------------------------------------------------------------
@@ -268,7 +300,7 @@ async def create_article(
 ) -> ArticleView:
     actor = await require_admin(deps, viewer)
     if data.title is None:
-        raise DomainError("REQUIRED", "Required.", "title")
+        raise DomainError(ArticleErrorCode.REQUIRED, "Required.", "title")
     clean = await _validated(data, actor)
 
     async def once() -> ArticleView:
@@ -320,7 +352,9 @@ async def _locked(db: Any, article_id: int, expected_version: int | None) -> Art
         raise NotFound("Article not found.")
     if expected_version is not None and expected_version != article.version:
         raise DomainError(
-            "STALE", "The article changed since you read it; reload it.", "expectedVersion"
+            ArticleErrorCode.STALE,
+            "The article changed since you read it; reload it.",
+            "expectedVersion",
         )
     return article
 
@@ -400,7 +434,7 @@ async def publish_article(
     now = deps.clock()
     if publish_at is not None and (publish_at.tzinfo is None or publish_at < now):
         raise DomainError(
-            "INVALID_PUBLISH_AT",
+            ArticleErrorCode.INVALID_PUBLISH_AT,
             "Give a time to come, with its UTC offset (or none: now).",
             "publishAt",
         )

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from resolvers import chat_feed as feed
 from resolvers import presence
@@ -34,6 +35,26 @@ from stores.redis import key
 MAX_BODY = 4000
 MAX_CLIENT_ID = 64
 MENTION = re.compile(r"(?<![\w.])@([A-Za-z0-9_.]{3,30})")
+
+
+class ChatStreamErrorCode(StrEnum):
+    """Why a live chat stream ended (a top-level error of the subscription)."""
+
+    CURSOR_TOO_OLD = "CURSOR_TOO_OLD"
+
+
+class ChatErrorCode(StrEnum):
+    """What chat mutations report in `errors`."""
+
+    REQUIRED = "REQUIRED"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_EMOJI = "INVALID_EMOJI"
+    MESSAGE_NOT_FOUND = "MESSAGE_NOT_FOUND"
+    MESSAGE_DELETED = "MESSAGE_DELETED"
+    MEDIA_NOT_FOUND = "MEDIA_NOT_FOUND"
+    STALE = "STALE"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 async def _member(deps: Deps, viewer: Viewer, event_id: int) -> events_store.Participant:
@@ -79,13 +100,15 @@ MAX_ATTACHMENTS = 10
 async def _checked_attachments(event_id: int, ids: Sequence[str]) -> list[str]:
     if len(ids) > MAX_ATTACHMENTS:
         raise DomainError(
-            "INVALID_INPUT", f"At most {MAX_ATTACHMENTS} attachments.", "attachmentIds"
+            ChatErrorCode.INVALID_INPUT, f"At most {MAX_ATTACHMENTS} attachments.", "attachmentIds"
         )
     unique = list(dict.fromkeys(ids))
     for index, found in enumerate(await media_store.media_by_ids(unique)):
         if found is None or found.event_id != event_id or found.removed_at is not None:
             raise DomainError(
-                "MEDIA_NOT_FOUND", "No such media in this event.", ["attachmentIds", str(index)]
+                ChatErrorCode.MEDIA_NOT_FOUND,
+                "No such media in this event.",
+                ["attachmentIds", str(index)],
             )
     return unique
 
@@ -103,7 +126,9 @@ async def send(
     attachments = await _checked_attachments(event_id, attachment_ids)
     text = checked_body(body) if body.strip() or not attachments else ""
     if client_id is not None and not 1 <= len(client_id) <= MAX_CLIENT_ID:
-        raise DomainError("INVALID_INPUT", f"1 to {MAX_CLIENT_ID} characters.", "clientId")
+        raise DomainError(
+            ChatErrorCode.INVALID_INPUT, f"1 to {MAX_CLIENT_ID} characters.", "clientId"
+        )
     client_key = f"{event_id}:{viewer.user_id}:{client_id}" if client_id else None
     if client_key is not None:
         first = await store.by_client_key(client_key)
@@ -113,7 +138,9 @@ async def send(
     if reply_to_id is not None:
         parent = await store.by_id(reply_to_id)
         if parent is None or parent.event_id != event_id:
-            raise DomainError("MESSAGE_NOT_FOUND", "No such message in this chat.", "replyToId")
+            raise DomainError(
+                ChatErrorCode.MESSAGE_NOT_FOUND, "No such message in this chat.", "replyToId"
+            )
     mentions = [u for u in await _mentions(deps, event_id, text) if u != viewer.user_id]
 
     async def write(seq: int) -> tuple[store.ChatMessage, bool] | None:
@@ -137,7 +164,9 @@ async def send(
     if stored is None:  # the same client id won a race
         first = await store.by_client_key(client_key or "")
         if first is None:
-            raise DomainError("STALE", "The message could not be stored; send it again.", "body")
+            raise DomainError(
+                ChatErrorCode.STALE, "The message could not be stored; send it again.", "body"
+            )
         return first
     message, created = stored
     await feed.publish(
@@ -164,7 +193,7 @@ async def edit(deps: Deps, viewer: Viewer, message_id: str, body: str) -> store.
     if message.author_user_id != viewer.user_id:
         raise Forbidden("Only the author edits a message.")
     if message.deleted_at is not None:
-        raise DomainError("MESSAGE_DELETED", "This message was deleted.", "messageId")
+        raise DomainError(ChatErrorCode.MESSAGE_DELETED, "This message was deleted.", "messageId")
     text = checked_body(body)
     if text == message.body:
         return message
@@ -172,7 +201,9 @@ async def edit(deps: Deps, viewer: Viewer, message_id: str, body: str) -> store.
         deps, message.event_id, lambda seq: store.edit(message, text, deps.clock(), seq)
     )
     if edited is None:  # changed meanwhile (edited again or deleted)
-        raise DomainError("STALE", "The message changed meanwhile; reload it.", "messageId")
+        raise DomainError(
+            ChatErrorCode.STALE, "The message changed meanwhile; reload it.", "messageId"
+        )
     await feed.publish(
         deps,
         Change(kind="edited", event_id=edited.event_id, seq=edited.changed_seq, message=edited),
@@ -220,9 +251,9 @@ def checked_emoji(emoji: str) -> str:
         if category == "So":
             pictographs += 1
         elif not (category in ("Sk", "Mn", "Me") or ch in JOINERS or 0xE0020 <= ord(ch) <= 0xE007F):
-            raise DomainError("INVALID_EMOJI", "Use one emoji.", "emoji")
+            raise DomainError(ChatErrorCode.INVALID_EMOJI, "Use one emoji.", "emoji")
     if not 1 <= len(text) <= 16 or pictographs == 0:
-        raise DomainError("INVALID_EMOJI", "Use one emoji.", "emoji")
+        raise DomainError(ChatErrorCode.INVALID_EMOJI, "Use one emoji.", "emoji")
     return text
 
 
@@ -232,17 +263,19 @@ async def toggle_reaction(
     message, _ = await _message(deps, viewer, message_id)
     symbol = checked_emoji(emoji)
     if message.deleted_at is not None:
-        raise DomainError("MESSAGE_DELETED", "This message was deleted.", "messageId")
+        raise DomainError(ChatErrorCode.MESSAGE_DELETED, "This message was deleted.", "messageId")
     present = viewer.user_id in message.reactions.get(symbol, [])
     if not present and symbol not in message.reactions and len(message.reactions) >= 50:
-        raise DomainError("INVALID_EMOJI", "Too many different reactions here.", "emoji")
+        raise DomainError(
+            ChatErrorCode.INVALID_EMOJI, "Too many different reactions here.", "emoji"
+        )
     changed = await feed.numbered(
         deps,
         message.event_id,
         lambda seq: store.toggle_reaction(message, symbol, viewer.user_id, not present, seq),
     )
     if changed is None:
-        raise DomainError("MESSAGE_DELETED", "This message was deleted.", "messageId")
+        raise DomainError(ChatErrorCode.MESSAGE_DELETED, "This message was deleted.", "messageId")
     await feed.publish(
         deps,
         Change(
@@ -309,7 +342,9 @@ async def mark_read(
     await _member(deps, viewer, event_id)
     message = await store.by_id(message_id)
     if message is None or message.event_id != event_id:
-        raise DomainError("MESSAGE_NOT_FOUND", "No such message in this chat.", "upToMessageId")
+        raise DomainError(
+            ChatErrorCode.MESSAGE_NOT_FOUND, "No such message in this chat.", "upToMessageId"
+        )
     moved = await feed.numbered(
         deps,
         event_id,
@@ -479,4 +514,8 @@ async def may_subscribe(deps: Deps, viewer: Viewer, event_id: int, after: int | 
 def ended_error(reason: str) -> Exception:
     if reason == feed.NOT_A_MEMBER:
         return Forbidden("You are no longer a participant of this event.")
-    return DomainError(reason, "Too much happened since this cursor: reload the history.", "after")
+    return DomainError(
+        ChatStreamErrorCode.CURSOR_TOO_OLD,
+        "Too much happened since this cursor: reload the history.",
+        "after",
+    )

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -52,6 +53,32 @@ RANK = {ParticipantRole.PARTICIPANT: 1, ParticipantRole.ORGANIZER: 2, Participan
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
 CAPACITY_MAX = 100_000
+
+
+class EventErrorCode(StrEnum):
+    """What event and participant mutations report in `errors`."""
+
+    REQUIRED = "REQUIRED"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_TITLE = "INVALID_TITLE"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_DATES = "INVALID_DATES"
+    INVALID_TIMEZONE = "INVALID_TIMEZONE"
+    INVALID_LOCATION = "INVALID_LOCATION"
+    INVALID_CAPACITY = "INVALID_CAPACITY"
+    INVALID_CURRENCY = "INVALID_CURRENCY"
+    CAPACITY_BELOW_PARTICIPANTS = "CAPACITY_BELOW_PARTICIPANTS"
+    EVENT_CANCELLED = "EVENT_CANCELLED"
+    EVENT_FULL = "EVENT_FULL"
+    STALE = "STALE"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+    OWNER_CANNOT_LEAVE = "OWNER_CANNOT_LEAVE"
+    CANNOT_REMOVE_SELF = "CANNOT_REMOVE_SELF"
+    PARTICIPANT_NOT_FOUND = "PARTICIPANT_NOT_FOUND"
+    INVALID_ROLE = "INVALID_ROLE"
+    INVALID_INVITE_LINK = "INVALID_INVITE_LINK"
+    REMOVED_FROM_EVENT = "REMOVED_FROM_EVENT"
+    CURRENCY_LOCKED = "CURRENCY_LOCKED"
 
 
 def role_of(participant: Participant | None) -> ParticipantRole | None:
@@ -101,7 +128,9 @@ def _coordinate(
     except InvalidOperation:
         number = Decimal(1000)
     if not -limit <= number <= limit:
-        errors.append(DomainError("INVALID_LOCATION", f"Between -{limit} and {limit}.", field))
+        errors.append(
+            DomainError(EventErrorCode.INVALID_LOCATION, f"Between -{limit} and {limit}.", field)
+        )
         return None
     return number
 
@@ -117,7 +146,11 @@ def _apply(event: Event, data: EventData) -> None:
         )
     for name, value in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
         if value is not None and value.tzinfo is None:
-            errors.append(DomainError("INVALID_DATES", "Give the time with its UTC offset.", name))
+            errors.append(
+                DomainError(
+                    EventErrorCode.INVALID_DATES, "Give the time with its UTC offset.", name
+                )
+            )
     if data.starts_at is not None and data.starts_at.tzinfo is not None:
         event.starts_at = data.starts_at
     if data.ends_at is not None and data.ends_at.tzinfo is not None:
@@ -127,13 +160,19 @@ def _apply(event: Event, data: EventData) -> None:
         and getattr(event, "ends_at", None)
         and event.ends_at < event.starts_at
     ):
-        errors.append(DomainError("INVALID_DATES", "The event must end after it starts.", "endsAt"))
+        errors.append(
+            DomainError(
+                EventErrorCode.INVALID_DATES, "The event must end after it starts.", "endsAt"
+            )
+        )
     if data.timezone is not None:
         try:
             zoneinfo.ZoneInfo(data.timezone)
             event.timezone = data.timezone
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            errors.append(DomainError("INVALID_TIMEZONE", "Use an IANA time zone.", "timezone"))
+            errors.append(
+                DomainError(EventErrorCode.INVALID_TIMEZONE, "Use an IANA time zone.", "timezone")
+            )
     if data.clear_location:
         event.location_name = event.location_address = None
         event.latitude = event.longitude = None
@@ -141,16 +180,22 @@ def _apply(event: Event, data: EventData) -> None:
         loc = data.location
         if loc.name is not None and len(loc.name) > 200:
             errors.append(
-                DomainError("VALUE_TOO_LONG", "At most 200 characters.", ["location", "name"])
+                DomainError(
+                    EventErrorCode.VALUE_TOO_LONG, "At most 200 characters.", ["location", "name"]
+                )
             )
         if loc.address is not None and len(loc.address) > 500:
             errors.append(
-                DomainError("VALUE_TOO_LONG", "At most 500 characters.", ["location", "address"])
+                DomainError(
+                    EventErrorCode.VALUE_TOO_LONG,
+                    "At most 500 characters.",
+                    ["location", "address"],
+                )
             )
         if (loc.latitude is None) != (loc.longitude is None):
             errors.append(
                 DomainError(
-                    "INVALID_LOCATION",
+                    EventErrorCode.INVALID_LOCATION,
                     "Give both latitude and longitude.",
                     ["location", "latitude"],
                 )
@@ -166,13 +211,19 @@ def _apply(event: Event, data: EventData) -> None:
     elif data.capacity is not None:
         if not 1 <= data.capacity <= CAPACITY_MAX:
             errors.append(
-                DomainError("INVALID_CAPACITY", f"Between 1 and {CAPACITY_MAX}.", "capacity")
+                DomainError(
+                    EventErrorCode.INVALID_CAPACITY, f"Between 1 and {CAPACITY_MAX}.", "capacity"
+                )
             )
         event.capacity = data.capacity
     if data.currency is not None:
         currency = data.currency.strip().upper()
         if not money.is_supported_currency(currency):
-            errors.append(DomainError("INVALID_CURRENCY", "Unsupported currency code.", "currency"))
+            errors.append(
+                DomainError(
+                    EventErrorCode.INVALID_CURRENCY, "Unsupported currency code.", "currency"
+                )
+            )
         event.currency = currency
     if errors:
         for e in errors:  # nested input fields are reported as paths
@@ -289,13 +340,15 @@ def require(participant: Participant | None, minimum: ParticipantRole) -> Partic
 
 def not_cancelled(event: Event) -> None:
     if event.status == EventStatus.CANCELLED.value:
-        raise DomainError("EVENT_CANCELLED", "This event is cancelled.")
+        raise DomainError(EventErrorCode.EVENT_CANCELLED, "This event is cancelled.")
 
 
 def _check_version(event: Event, expected: int | None) -> None:
     if expected is not None and expected != event.version:
         raise DomainError(
-            "STALE", "The event changed since you read it; reload it.", "expectedVersion"
+            EventErrorCode.STALE,
+            "The event changed since you read it; reload it.",
+            "expectedVersion",
         )
 
 
@@ -323,7 +376,7 @@ async def create_event(
         if v is None
     ]
     if missing:
-        raise DomainErrors([DomainError("REQUIRED", "Required.", f) for f in missing])
+        raise DomainErrors([DomainError(EventErrorCode.REQUIRED, "Required.", f) for f in missing])
     event = Event(title="", starts_at=utcnow(), ends_at=utcnow(), timezone="UTC", currency="EUR")
     _apply(event, data)
 
@@ -363,13 +416,13 @@ async def update_event(
         _apply(event, data)
         if event.currency != previous_currency and await expense_store.has_money(db, event_id):
             raise DomainError(
-                "CURRENCY_LOCKED",
+                EventErrorCode.CURRENCY_LOCKED,
                 "The currency cannot change once expenses or settlements are recorded.",
                 "currency",
             )
         if event.capacity is not None and event.capacity < await store.active_count(db, event_id):
             raise DomainError(
-                "CAPACITY_BELOW_PARTICIPANTS",
+                EventErrorCode.CAPACITY_BELOW_PARTICIPANTS,
                 "The event already has more participants than that.",
                 "capacity",
             )
@@ -424,7 +477,8 @@ async def leave_event(deps: Deps, viewer: Viewer, event_id: int) -> Participant:
         mine = require(me, ParticipantRole.PARTICIPANT)
         if role_of(mine) is ParticipantRole.OWNER:
             raise DomainError(
-                "OWNER_CANNOT_LEAVE", "Transfer the ownership to someone else before leaving."
+                EventErrorCode.OWNER_CANNOT_LEAVE,
+                "Transfer the ownership to someone else before leaving.",
             )
         _end_membership(mine, ParticipantState.LEFT)
         record_event(
@@ -463,7 +517,9 @@ async def _target(db: Any, event_id: int, participant_id: int) -> Participant:
     target = await store.participant_by_id(db, participant_id, for_update=True)
     if target is None or target.event_id != event_id or not target.is_active:
         raise DomainError(
-            "PARTICIPANT_NOT_FOUND", "No active participant with this id.", "participantId"
+            EventErrorCode.PARTICIPANT_NOT_FOUND,
+            "No active participant with this id.",
+            "participantId",
         )
     return target
 
@@ -477,7 +533,9 @@ async def remove_participant(
         mine = require(me, ParticipantRole.ORGANIZER)
         target = await _target(db, event_id, participant_id)
         if target.id == mine.id:
-            raise DomainError("CANNOT_REMOVE_SELF", "Use leaveEvent to leave.", "participantId")
+            raise DomainError(
+                EventErrorCode.CANNOT_REMOVE_SELF, "Use leaveEvent to leave.", "participantId"
+            )
         if RANK[ParticipantRole(target.role)] >= RANK[ParticipantRole(mine.role)]:
             raise Forbidden("Only the owner can remove organizers.")
         _end_membership(target, ParticipantState.REMOVED)
@@ -498,14 +556,18 @@ async def update_participant_role(
     deps: Deps, viewer: Viewer, event_id: int, participant_id: int, role: ParticipantRole
 ) -> Participant:
     if role is ParticipantRole.OWNER:
-        raise DomainError("INVALID_ROLE", "Use transferOwnership to change the owner.", "role")
+        raise DomainError(
+            EventErrorCode.INVALID_ROLE, "Use transferOwnership to change the owner.", "role"
+        )
     async with deps.db.unit_of_work() as db:
         _, me = await member_or_hidden(db, event_id, viewer)
         mine = require(me, ParticipantRole.OWNER)
         target = await _target(db, event_id, participant_id)
         if target.id == mine.id:
             raise DomainError(
-                "INVALID_ROLE", "Use transferOwnership to change the owner.", "participantId"
+                EventErrorCode.INVALID_ROLE,
+                "Use transferOwnership to change the owner.",
+                "participantId",
             )
         previous = target.role
         target.set_role(role)
@@ -534,14 +596,18 @@ async def transfer_ownership(
         mine = require(me, ParticipantRole.OWNER)
         target = await _target(db, event_id, participant_id)
         if target.id == mine.id:
-            raise DomainError("INVALID_ROLE", "You already own this event.", "participantId")
+            raise DomainError(
+                EventErrorCode.INVALID_ROLE, "You already own this event.", "participantId"
+            )
         mine.set_role(ParticipantRole.ORGANIZER)
         await store.save_participant(db, mine)
         target.set_role(ParticipantRole.OWNER)
         try:
             await store.save_participant(db, target)
         except IntegrityError:  # the one-owner constraint: someone changed owners concurrently
-            raise DomainError("STALE", "The ownership changed meanwhile; reload.") from None
+            raise DomainError(
+                EventErrorCode.STALE, "The ownership changed meanwhile; reload."
+            ) from None
         record_event(
             db,
             "ownership.transferred",
@@ -631,13 +697,17 @@ async def create_invite_link(
     """Organizers invite as PARTICIPANT; the owner may also hand out ORGANIZER links."""
     errors = []
     if role is ParticipantRole.OWNER:
-        errors.append(DomainError("INVALID_ROLE", "Links cannot make owners.", "role"))
+        errors.append(DomainError(EventErrorCode.INVALID_ROLE, "Links cannot make owners.", "role"))
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
         errors.append(
-            DomainError("INVALID_DATES", "Give a future time with its UTC offset.", "expiresAt")
+            DomainError(
+                EventErrorCode.INVALID_DATES, "Give a future time with its UTC offset.", "expiresAt"
+            )
         )
     if max_uses is not None and not 1 <= max_uses <= LINK_MAX_USES:
-        errors.append(DomainError("INVALID_INPUT", f"Between 1 and {LINK_MAX_USES}.", "maxUses"))
+        errors.append(
+            DomainError(EventErrorCode.INVALID_INPUT, f"Between 1 and {LINK_MAX_USES}.", "maxUses")
+        )
     if errors:
         raise DomainErrors(errors)
     token = secrets.token_urlsafe(24)
@@ -688,7 +758,7 @@ async def _join_with_invite_link(
     deps: Deps, viewer: Viewer, token: str
 ) -> tuple[Event, Participant]:
     invalid = DomainError(
-        "INVALID_INVITE_LINK",
+        EventErrorCode.INVALID_INVITE_LINK,
         "This invite link is not valid (expired, revoked or used up).",
         "token",
     )
@@ -710,7 +780,8 @@ async def _join_with_invite_link(
             not_cancelled(event)
             if existing is not None and existing.state == ParticipantState.REMOVED.value:
                 raise DomainError(
-                    "REMOVED_FROM_EVENT", "You were removed from this event; ask an organizer."
+                    EventErrorCode.REMOVED_FROM_EVENT,
+                    "You were removed from this event; ask an organizer.",
                 )
             member = await admit(db, event, viewer, ParticipantRole(link.role), existing)
             link.uses += 1
@@ -734,7 +805,7 @@ async def admit(
     """Adds (or re-activates) the viewer as a participant, within capacity."""
     assert event.id is not None
     if event.capacity is not None and await store.active_count(db, event.id) >= event.capacity:
-        raise DomainError("EVENT_FULL", "This event is full.")
+        raise DomainError(EventErrorCode.EVENT_FULL, "This event is full.")
     name = await _display_name(db, viewer.user_id)
     if existing is not None:
         existing.state = ParticipantState.ACTIVE.value

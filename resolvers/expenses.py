@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from resolvers import event_content, money
@@ -29,6 +30,27 @@ TITLE_MAX = 200
 NOTE_MAX = 1000
 CATEGORIES = {"FOOD", "DRINKS", "TRANSPORT", "LODGING", "ACTIVITIES", "SUPPLIES", "OTHER"}
 MAX_PARTS = 200
+
+
+class ExpenseErrorCode(StrEnum):
+    """What expense and settlement mutations report in `errors`."""
+
+    REQUIRED = "REQUIRED"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_TITLE = "INVALID_TITLE"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_DATES = "INVALID_DATES"
+    INVALID_CURRENCY = "INVALID_CURRENCY"
+    EVENT_CANCELLED = "EVENT_CANCELLED"
+    STALE = "STALE"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+    UNKNOWN_PARTICIPANT = "UNKNOWN_PARTICIPANT"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
+    ZERO_AMOUNT = "ZERO_AMOUNT"
+    SPLIT_MISMATCH = "SPLIT_MISMATCH"
+    INVALID_SPLIT = "INVALID_SPLIT"
 
 
 @dataclass
@@ -66,24 +88,30 @@ async def _apply(
     if data.currency is not None and data.currency.strip().upper() != event.currency:
         errors.append(
             DomainError(
-                "CURRENCY_MISMATCH", f"This event's expenses are in {event.currency}.", "currency"
+                ExpenseErrorCode.CURRENCY_MISMATCH,
+                f"This event's expenses are in {event.currency}.",
+                "currency",
             )
         )
     if data.amount is not None:
         try:
             expense.amount_minor = money.parse_amount(data.amount, event.currency)
         except money.MoneyError as exc:
-            errors.append(DomainError(exc.code, exc.message, "amount"))
+            errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, "amount"))
     if data.spent_at is not None:
         if data.spent_at.tzinfo is None:
             errors.append(
-                DomainError("INVALID_DATES", "Give the time with its UTC offset.", "spentAt")
+                DomainError(
+                    ExpenseErrorCode.INVALID_DATES, "Give the time with its UTC offset.", "spentAt"
+                )
             )
         else:
             expense.spent_at = data.spent_at
     if data.category is not None:
         if data.category not in CATEGORIES:
-            errors.append(DomainError("INVALID_INPUT", "Unknown category.", "category"))
+            errors.append(
+                DomainError(ExpenseErrorCode.INVALID_INPUT, "Unknown category.", "category")
+            )
         expense.category = data.category
     if data.note is not None:
         expense.note = checked_text(data.note, errors, max_len=NOTE_MAX, field="note")
@@ -95,7 +123,9 @@ async def _apply(
         payer = members.get(data.paid_by_id)
         if payer is None or not payer.is_active:
             errors.append(
-                DomainError("UNKNOWN_PARTICIPANT", "Not an active participant.", "paidById")
+                DomainError(
+                    ExpenseErrorCode.UNKNOWN_PARTICIPANT, "Not an active participant.", "paidById"
+                )
             )
         else:
             expense.paid_by_id = data.paid_by_id
@@ -132,7 +162,9 @@ async def _split(
         ]
     if len(parts) > MAX_PARTS:
         errors.append(
-            DomainError("INVALID_SPLIT", f"At most {MAX_PARTS} parts.", ["split", "parts"])
+            DomainError(
+                ExpenseErrorCode.INVALID_SPLIT, f"At most {MAX_PARTS} parts.", ["split", "parts"]
+            )
         )
         return None
     for n, (pid, _) in enumerate(parts):
@@ -140,7 +172,7 @@ async def _split(
         if data.parts is not None and (member is None or not member.is_active):
             errors.append(
                 DomainError(
-                    "UNKNOWN_PARTICIPANT",
+                    ExpenseErrorCode.UNKNOWN_PARTICIPANT,
                     "Not an active participant.",
                     ["split", "parts", str(n), "participantId"],
                 )
@@ -150,7 +182,7 @@ async def _split(
     try:
         allocated = money.allocate(expense.amount_minor, mode, parts, event.currency)
     except money.MoneyError as exc:
-        errors.append(DomainError(exc.code, exc.message, _field(exc, "split")))
+        errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, _field(exc, "split")))
         return None
     expense.split_mode = mode.value
     values = dict(parts)
@@ -204,7 +236,9 @@ async def create_expense(deps: Deps, viewer: Viewer, event_id: int, data: Expens
         if v is None
     ]
     if missing:
-        raise DomainErrors([DomainError("REQUIRED", "Required.", f) for f in missing])
+        raise DomainErrors(
+            [DomainError(ExpenseErrorCode.REQUIRED, "Required.", f) for f in missing]
+        )
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
         mine = require(me, ParticipantRole.PARTICIPANT)
@@ -237,7 +271,9 @@ async def update_expense(
         _may_edit(expense, me)
         if expected_version is not None and expected_version != expense.version:
             raise DomainError(
-                "STALE", "The expense changed since you read it; reload it.", "expectedVersion"
+                ExpenseErrorCode.STALE,
+                "The expense changed since you read it; reload it.",
+                "expectedVersion",
             )
         current = (await store.shares_of_expenses(db, [expense_id]))[expense_id]
         shares = await _apply(db, event, expense, data, current)
@@ -282,16 +318,22 @@ async def record_settlement(
         try:
             minor = money.parse_amount(amount, event.currency)
         except money.MoneyError as exc:
-            errors.append(DomainError(exc.code, exc.message, "amount"))
+            errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, "amount"))
             minor = 0
         parties = await _participants(db, event_id, [from_id, to_id])
         for field, pid in (("fromId", from_id), ("toId", to_id)):
             if pid not in parties:
                 errors.append(
-                    DomainError("UNKNOWN_PARTICIPANT", "Not a participant of this event.", field)
+                    DomainError(
+                        ExpenseErrorCode.UNKNOWN_PARTICIPANT,
+                        "Not a participant of this event.",
+                        field,
+                    )
                 )
         if from_id == to_id:
-            errors.append(DomainError("INVALID_INPUT", "Pick two different people.", "toId"))
+            errors.append(
+                DomainError(ExpenseErrorCode.INVALID_INPUT, "Pick two different people.", "toId")
+            )
         if errors:
             raise DomainErrors(errors)
         if mine.id not in (from_id, to_id) and not has_role(mine, ParticipantRole.ORGANIZER):

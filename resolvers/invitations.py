@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +42,21 @@ INVITATION_TTL = timedelta(days=14)
 MAX_INVITEES = 50
 
 
+class InvitationErrorCode(StrEnum):
+    """What invitation and join-request mutations report in `errors`."""
+
+    INVALID_INPUT = "INVALID_INPUT"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    EVENT_CANCELLED = "EVENT_CANCELLED"
+    EVENT_FULL = "EVENT_FULL"
+    INVALID_ROLE = "INVALID_ROLE"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    ALREADY_PARTICIPANT = "ALREADY_PARTICIPANT"
+    INVITATION_NOT_PENDING = "INVITATION_NOT_PENDING"
+    JOIN_REQUEST_NOT_PENDING = "JOIN_REQUEST_NOT_PENDING"
+
+
 @dataclass(frozen=True)
 class Invitee:
     user_id: int | None = None
@@ -58,7 +74,11 @@ async def _resolve_invitee(
         return (
             None,
             None,
-            DomainError("INVALID_INPUT", "Give exactly one of userId, username or email.", field),
+            DomainError(
+                InvitationErrorCode.INVALID_INPUT,
+                "Give exactly one of userId, username or email.",
+                field,
+            ),
         )
     if invitee.user_id is not None:
         user = await account_store.user_by_id(db, invitee.user_id)
@@ -70,13 +90,17 @@ async def _resolve_invitee(
             return (
                 None,
                 None,
-                DomainError("INVALID_EMAIL", "Enter a valid email address.", [*field, "email"]),
+                DomainError(
+                    InvitationErrorCode.INVALID_EMAIL,
+                    "Enter a valid email address.",
+                    [*field, "email"],
+                ),
             )
         user = await account_store.user_by_email(db, email)
         if user is None:
             return None, email, None
     if user is None or not user.is_active:
-        return None, None, DomainError("USER_NOT_FOUND", "No such user.", field)
+        return None, None, DomainError(InvitationErrorCode.USER_NOT_FOUND, "No such user.", field)
     return user.id, None, None
 
 
@@ -92,12 +116,16 @@ async def invite(
     someone who already has a pending invitation returns that one."""
     if not 1 <= len(invitees) <= MAX_INVITEES:
         raise DomainError(
-            "INVALID_INPUT", f"Invite 1 to {MAX_INVITEES} people at once.", "invitees"
+            InvitationErrorCode.INVALID_INPUT,
+            f"Invite 1 to {MAX_INVITEES} people at once.",
+            "invitees",
         )
     if role is ParticipantRole.OWNER:
-        raise DomainError("INVALID_ROLE", "Invitations cannot make owners.", "role")
+        raise DomainError(
+            InvitationErrorCode.INVALID_ROLE, "Invitations cannot make owners.", "role"
+        )
     if len(message) > 500:
-        raise DomainError("VALUE_TOO_LONG", "At most 500 characters.", "message")
+        raise DomainError(InvitationErrorCode.VALUE_TOO_LONG, "At most 500 characters.", "message")
     mails: list[Mail] = []
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
@@ -113,7 +141,9 @@ async def invite(
                 member = await event_store.participant_for_user(db, event_id, user_id)
                 if member is not None and member.is_active:
                     error = DomainError(
-                        "ALREADY_PARTICIPANT", "Already in this event.", ["invitees", str(index)]
+                        InvitationErrorCode.ALREADY_PARTICIPANT,
+                        "Already in this event.",
+                        ["invitees", str(index)],
                     )
             if error is not None:
                 errors.append(error)
@@ -223,7 +253,8 @@ async def _accept(deps: Deps, viewer: Viewer, invitation_id: int) -> tuple[Event
             status = invitation.effective_status(utcnow())
             if status is not InvitationStatus.PENDING:
                 raise DomainError(
-                    "INVITATION_NOT_PENDING", f"This invitation is {status.value.lower()}."
+                    InvitationErrorCode.INVITATION_NOT_PENDING,
+                    f"This invitation is {status.value.lower()}.",
                 )
             not_cancelled(event)
             if member is None or not member.is_active:
@@ -260,7 +291,8 @@ async def decline(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
             return invitation
         if status is not InvitationStatus.PENDING:
             raise DomainError(
-                "INVITATION_NOT_PENDING", f"This invitation is {status.value.lower()}."
+                InvitationErrorCode.INVITATION_NOT_PENDING,
+                f"This invitation is {status.value.lower()}.",
             )
         invitation.close(InvitationStatus.DECLINED)
         await store.save(db, invitation)
@@ -287,7 +319,10 @@ async def revoke(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
             raise NotFound("Invitation not found.")
         require(me, ParticipantRole.ORGANIZER)
         if invitation.effective_status(utcnow()) is not InvitationStatus.PENDING:
-            raise DomainError("INVITATION_NOT_PENDING", "Only pending invitations can be revoked.")
+            raise DomainError(
+                InvitationErrorCode.INVITATION_NOT_PENDING,
+                "Only pending invitations can be revoked.",
+            )
         invitation.close(InvitationStatus.REVOKED)
         await store.save(db, invitation)
         return invitation
@@ -298,11 +333,13 @@ async def revoke(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
 
 async def request_to_join(deps: Deps, viewer: Viewer, event_id: int, message: str) -> JoinRequest:
     if len(message) > 500:
-        raise DomainError("VALUE_TOO_LONG", "At most 500 characters.", "message")
+        raise DomainError(InvitationErrorCode.VALUE_TOO_LONG, "At most 500 characters.", "message")
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
         if role_of(me) is not None:
-            raise DomainError("ALREADY_PARTICIPANT", "You are already in this event.")
+            raise DomainError(
+                InvitationErrorCode.ALREADY_PARTICIPANT, "You are already in this event."
+            )
         if event.visibility != Visibility.UNLISTED.value:
             raise NotFound("Event not found.")
         not_cancelled(event)
@@ -342,7 +379,9 @@ async def _decide_join_request(
         if not has_role(me, ParticipantRole.ORGANIZER):
             raise Forbidden() if role_of(me) else NotFound("Join request not found.")
         if request.status != JoinRequestStatus.PENDING.value:
-            raise DomainError("JOIN_REQUEST_NOT_PENDING", "This request was already decided.")
+            raise DomainError(
+                InvitationErrorCode.JOIN_REQUEST_NOT_PENDING, "This request was already decided."
+            )
         member = None
         if approve:
             not_cancelled(event)

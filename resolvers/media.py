@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
 
@@ -41,6 +42,29 @@ T = TypeVar("T")
 
 MAX_CAPTION = 500
 MAX_FILE_NAME = 200
+
+
+class MediaErrorCode(StrEnum):
+    """What media, album and comment mutations report in `errors`."""
+
+    REQUIRED = "REQUIRED"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_TITLE = "INVALID_TITLE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    INVALID_FILE = "INVALID_FILE"
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"
+    TOO_MANY_FILES = "TOO_MANY_FILES"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    ALBUM_NOT_FOUND = "ALBUM_NOT_FOUND"
+    ALBUM_IS_DEFAULT = "ALBUM_IS_DEFAULT"
+    TOO_MANY_ALBUMS = "TOO_MANY_ALBUMS"
+    MEDIA_NOT_FOUND = "MEDIA_NOT_FOUND"
+    MEDIA_REMOVED = "MEDIA_REMOVED"
+    COMMENT_REMOVED = "COMMENT_REMOVED"
+    STALE = "STALE"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 class UploadLike(Protocol):
@@ -104,7 +128,9 @@ async def media_and_membership(
         raise NotFound("Media not found.")
     me = await membership(deps, viewer, media.event_id, "Media not found.")
     if media.removed_at is not None and not removed_ok:
-        raise DomainError("MEDIA_REMOVED", "An administrator removed this media.", "mediaId")
+        raise DomainError(
+            MediaErrorCode.MEDIA_REMOVED, "An administrator removed this media.", "mediaId"
+        )
     return media, me
 
 
@@ -171,11 +197,12 @@ def _spool(deps: Deps, index: int, upload: UploadLike) -> Spooled:
     spooled = Spooled(index=index, path=path, size=size, sha256=digest, file_name=upload.filename)
     if size == 0:
         path.unlink(missing_ok=True)
-        raise imaging.Rejected("UNSUPPORTED_MEDIA_TYPE", "The file is empty.")
+        raise imaging.Rejected(imaging.ImageErrorCode.UNSUPPORTED_MEDIA_TYPE, "The file is empty.")
     if imaging.sniff(head) is None:
         path.unlink(missing_ok=True)
         raise imaging.Rejected(
-            "UNSUPPORTED_MEDIA_TYPE", "Accepted: JPEG, PNG, WebP, GIF, HEIC, MP4, MOV and PDF."
+            imaging.ImageErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            "Accepted: JPEG, PNG, WebP, GIF, HEIC, MP4, MOV and PDF.",
         )
     return spooled
 
@@ -207,25 +234,29 @@ def _file_error(index: int, exc: BaseException, deps: Deps) -> DomainError:
     field = ["files", str(index)]
     if isinstance(exc, TooLarge):
         limit = deps.settings.media_max_file_bytes // (1024 * 1024)
-        return DomainError("FILE_TOO_LARGE", f"At most {limit} MB per file.", field)
+        return DomainError(MediaErrorCode.FILE_TOO_LARGE, f"At most {limit} MB per file.", field)
     if isinstance(exc, imaging.Rejected):
-        return DomainError(exc.code, exc.message, field)
+        return DomainError(MediaErrorCode(exc.code), exc.message, field)
     log.exception("media processing failed", exc_info=exc)
-    return DomainError("INVALID_FILE", "The file could not be read.", field)
+    return DomainError(MediaErrorCode.INVALID_FILE, "The file could not be read.", field)
 
 
 async def _prepare(deps: Deps, uploads: Sequence[Any]) -> list[Spooled]:
     """Spools and processes every file (in threads); all or nothing."""
     if not uploads:
-        raise DomainError("REQUIRED", "Add at least one file.", "files")
+        raise DomainError(MediaErrorCode.REQUIRED, "Add at least one file.", "files")
     if len(uploads) > deps.settings.media_max_files:
         raise DomainError(
-            "TOO_MANY_FILES", f"At most {deps.settings.media_max_files} files at once.", "files"
+            MediaErrorCode.TOO_MANY_FILES,
+            f"At most {deps.settings.media_max_files} files at once.",
+            "files",
         )
     for index, upload in enumerate(uploads):
         if not hasattr(upload, "file") or not hasattr(upload, "filename"):
             raise DomainError(
-                "INVALID_FILE", "Send files as multipart uploads.", ["files", str(index)]
+                MediaErrorCode.INVALID_FILE,
+                "Send files as multipart uploads.",
+                ["files", str(index)],
             )
 
     async def one(index: int, upload: UploadLike) -> Spooled:
@@ -257,7 +288,7 @@ async def _reserve(deps: Deps, user_id: int, event_id: int, nbytes: int) -> None
             if total > quota:
                 who = "your" if owner.startswith("user") else "this event's"
                 raise DomainError(
-                    "QUOTA_EXCEEDED",
+                    MediaErrorCode.QUOTA_EXCEEDED,
                     f"This would go over {who} storage quota ({quota // (1024 * 1024)} MB).",
                     "files",
                 )
@@ -335,7 +366,9 @@ async def upload(
     if album_id is not None:
         album = (await store.albums_by_ids([album_id]))[0]
         if album is None or album.event_id != event_id:
-            raise DomainError("ALBUM_NOT_FOUND", "No such album in this event.", "albumId")
+            raise DomainError(
+                MediaErrorCode.ALBUM_NOT_FOUND, "No such album in this event.", "albumId"
+            )
     else:
         album = await store.default_album(event_id)
     prepared = await _prepare(deps, uploads)
@@ -417,7 +450,9 @@ async def set_avatar(deps: Deps, viewer: Viewer, upload_: Any | None) -> str | N
     key: str | None = None
     if upload_ is not None:
         if not hasattr(upload_, "file"):
-            raise DomainError("INVALID_FILE", "Send the file as a multipart upload.", "file")
+            raise DomainError(
+                MediaErrorCode.INVALID_FILE, "Send the file as a multipart upload.", "file"
+            )
         try:
             spooled = await _in_thread(deps, _spool, deps, 0, upload_)
         except (TooLarge, imaging.Rejected) as exc:

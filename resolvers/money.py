@@ -12,6 +12,7 @@ import enum
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
 from typing import TypeVar
 
@@ -46,11 +47,22 @@ _WEIGHT_RE = re.compile(r"([0-9]{1,9})(?:\.([0-9]{1,6}))?")
 _PERCENT_RE = re.compile(r"([0-9]{1,3})(?:\.([0-9]{1,2}))?")
 
 
+class MoneyErrorCode(StrEnum):
+    """Invalid money input (reported as ExpenseErrorCode)."""
+
+    INVALID_CURRENCY = "INVALID_CURRENCY"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
+    ZERO_AMOUNT = "ZERO_AMOUNT"
+    SPLIT_MISMATCH = "SPLIT_MISMATCH"
+    INVALID_SPLIT = "INVALID_SPLIT"
+
+
 class MoneyError(ValueError):
     """Invalid money input. `code` is stable and machine readable; `field` optionally names the
     offending input (e.g. "parts.2") so the API layer can map it onto a payload error."""
 
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, code: MoneyErrorCode, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -67,7 +79,7 @@ def is_supported_currency(code: str) -> bool:
 
 def _decimals(currency: str) -> int:
     if not is_supported_currency(currency):
-        raise MoneyError("INVALID_CURRENCY", f"Unsupported currency {currency!r}.")
+        raise MoneyError(MoneyErrorCode.INVALID_CURRENCY, f"Unsupported currency {currency!r}.")
     return MINOR_UNITS[currency]
 
 
@@ -100,12 +112,12 @@ def parse_amount(value: str, currency: str, *, allow_zero: bool = False) -> int:
     decimals = _decimals(currency)
     parsed = _parse_decimal(value.strip()) if isinstance(value, str) else None
     if parsed is None:
-        raise MoneyError("INVALID_AMOUNT", f"{value!r} is not a decimal amount.")
+        raise MoneyError(MoneyErrorCode.INVALID_AMOUNT, f"{value!r} is not a decimal amount.")
     negative, magnitude = parsed
     minor = magnitude * 10**decimals
     if minor.denominator != 1:
         raise MoneyError(
-            "INVALID_AMOUNT", f"{currency} amounts have at most {decimals} decimal(s)."
+            MoneyErrorCode.INVALID_AMOUNT, f"{currency} amounts have at most {decimals} decimal(s)."
         )
     return _check_range(int(minor), negative, allow_zero)
 
@@ -113,11 +125,11 @@ def parse_amount(value: str, currency: str, *, allow_zero: bool = False) -> int:
 def _check_range(minor: int, negative: bool, allow_zero: bool) -> int:
     # "-0" / "-0.00" is just zero: the sign of nothing is not a negative amount.
     if negative and minor > 0:
-        raise MoneyError("NEGATIVE_AMOUNT", "The amount cannot be negative.")
+        raise MoneyError(MoneyErrorCode.NEGATIVE_AMOUNT, "The amount cannot be negative.")
     if minor == 0 and not allow_zero:
-        raise MoneyError("ZERO_AMOUNT", "The amount must be greater than zero.")
+        raise MoneyError(MoneyErrorCode.ZERO_AMOUNT, "The amount must be greater than zero.")
     if minor > MAX_MINOR:
-        raise MoneyError("INVALID_AMOUNT", "The amount is too large.")
+        raise MoneyError(MoneyErrorCode.INVALID_AMOUNT, "The amount is too large.")
     return minor
 
 
@@ -184,21 +196,27 @@ def allocate(
 def _check_total(amount: int) -> None:
     # bool is an int subclass; True cents is certainly a bug upstream.
     if not isinstance(amount, int) or isinstance(amount, bool):
-        raise MoneyError("INVALID_AMOUNT", "The amount must be an integer of minor units.")
+        raise MoneyError(
+            MoneyErrorCode.INVALID_AMOUNT, "The amount must be an integer of minor units."
+        )
     if amount < 0:
-        raise MoneyError("NEGATIVE_AMOUNT", "The amount cannot be negative.")
+        raise MoneyError(MoneyErrorCode.NEGATIVE_AMOUNT, "The amount cannot be negative.")
     if amount > MAX_MINOR:
-        raise MoneyError("INVALID_AMOUNT", "The amount is too large.")
+        raise MoneyError(MoneyErrorCode.INVALID_AMOUNT, "The amount is too large.")
 
 
 def _check_parts(parts: Sequence[tuple[K, str | None]]) -> None:
     if not parts:
-        raise MoneyError("INVALID_SPLIT", "A split needs at least one participant.", "parts")
+        raise MoneyError(
+            MoneyErrorCode.INVALID_SPLIT, "A split needs at least one participant.", "parts"
+        )
     seen: set[K] = set()
     for index, (key, _) in enumerate(parts):
         if key in seen:
             raise MoneyError(
-                "INVALID_SPLIT", f"Participant {key!r} appears twice.", f"parts.{index}"
+                MoneyErrorCode.INVALID_SPLIT,
+                f"Participant {key!r} appears twice.",
+                f"parts.{index}",
             )
         seen.add(key)
 
@@ -210,7 +228,7 @@ def _allocate_exact(
     total = sum(shares.values())
     if total != amount:
         raise MoneyError(
-            "SPLIT_MISMATCH",
+            MoneyErrorCode.SPLIT_MISMATCH,
             f"The parts add up to {format_amount(total, currency)}, "
             f"not {format_amount(amount, currency)}.",
             "parts",
@@ -224,14 +242,16 @@ def _exact_share(value: str | None, currency: str, index: int) -> int:
     try:
         return parse_amount(_require(value, index), currency, allow_zero=True)
     except MoneyError as error:
-        if error.code == "INVALID_SPLIT":
+        if error.code == MoneyErrorCode.INVALID_SPLIT:
             raise
-        raise MoneyError("INVALID_SPLIT", error.message, f"parts.{index}") from error
+        raise MoneyError(MoneyErrorCode.INVALID_SPLIT, error.message, f"parts.{index}") from error
 
 
 def _require(value: str | None, index: int) -> str:
     if not isinstance(value, str):
-        raise MoneyError("INVALID_SPLIT", "This participant needs a value.", f"parts.{index}")
+        raise MoneyError(
+            MoneyErrorCode.INVALID_SPLIT, "This participant needs a value.", f"parts.{index}"
+        )
     return value
 
 
@@ -242,7 +262,7 @@ def _weights(mode: SplitMode, parts: Sequence[tuple[K, str | None]]) -> list[Fra
         return [_share_weight(value, index) for index, (_, value) in enumerate(parts)]
     if mode is SplitMode.PERCENT:
         return _percent_weights(parts)
-    raise MoneyError("INVALID_SPLIT", f"Unknown split mode {mode!r}.", "mode")
+    raise MoneyError(MoneyErrorCode.INVALID_SPLIT, f"Unknown split mode {mode!r}.", "mode")
 
 
 def _parse_fixed(pattern: re.Pattern[str], value: str | None, index: int) -> Fraction:
@@ -251,7 +271,7 @@ def _parse_fixed(pattern: re.Pattern[str], value: str | None, index: int) -> Fra
     match = pattern.fullmatch(text)
     if match is None:
         raise MoneyError(
-            "INVALID_SPLIT", f"{value!r} is not a valid number here.", f"parts.{index}"
+            MoneyErrorCode.INVALID_SPLIT, f"{value!r} is not a valid number here.", f"parts.{index}"
         )
     whole, frac = match.group(1), match.group(2) or ""
     return Fraction(int(whole + frac), 10 ** len(frac))
@@ -260,14 +280,16 @@ def _parse_fixed(pattern: re.Pattern[str], value: str | None, index: int) -> Fra
 def _share_weight(value: str | None, index: int) -> Fraction:
     weight = _parse_fixed(_WEIGHT_RE, value, index)
     if weight <= 0:
-        raise MoneyError("INVALID_SPLIT", "Shares must be positive.", f"parts.{index}")
+        raise MoneyError(MoneyErrorCode.INVALID_SPLIT, "Shares must be positive.", f"parts.{index}")
     return weight
 
 
 def _percent_weights(parts: Sequence[tuple[K, str | None]]) -> list[Fraction]:
     weights = [_parse_fixed(_PERCENT_RE, value, index) for index, (_, value) in enumerate(parts)]
     if sum(weights) != 100:
-        raise MoneyError("SPLIT_MISMATCH", "The percentages must add up to 100.", "parts")
+        raise MoneyError(
+            MoneyErrorCode.SPLIT_MISMATCH, "The percentages must add up to 100.", "parts"
+        )
     return weights
 
 
@@ -347,7 +369,7 @@ def _add(totals: dict[K, list[int]], member: K, column: int, value: int) -> None
 
 def _non_negative(value: int) -> int:
     if value < 0:
-        raise MoneyError("NEGATIVE_AMOUNT", "Amounts in balances cannot be negative.")
+        raise MoneyError(MoneyErrorCode.NEGATIVE_AMOUNT, "Amounts in balances cannot be negative.")
     return value
 
 

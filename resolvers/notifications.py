@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,13 @@ GRACE = timedelta(minutes=2)
 QUIET_START, QUIET_END = 22, 8
 REMINDER_AHEAD = timedelta(hours=24)
 OUTBOX_RETENTION = timedelta(days=7)
+
+
+class NotificationErrorCode(StrEnum):
+    """What notification mutations report in `errors`."""
+
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
 
 
 class Kind(enum.Enum):
@@ -522,9 +530,11 @@ async def unread_count(deps: Deps, viewer: Viewer) -> int:
 
 async def mark_read(deps: Deps, viewer: Viewer, ids: list[str] | None, every: bool) -> int:
     if every == (ids is not None):
-        raise DomainError("INVALID_INPUT", "Give either `ids` or `all: true`.", "ids")
+        raise DomainError(
+            NotificationErrorCode.INVALID_INPUT, "Give either `ids` or `all: true`.", "ids"
+        )
     if ids is not None and len(ids) > 100:
-        raise DomainError("INVALID_INPUT", "At most 100 ids at once.", "ids")
+        raise DomainError(NotificationErrorCode.INVALID_INPUT, "At most 100 ids at once.", "ids")
     await store.mark_read(viewer.user_id, ids, deps.clock())
     return await store.unread_count(viewer.user_id)
 
@@ -532,7 +542,7 @@ async def mark_read(deps: Deps, viewer: Viewer, ids: list[str] | None, every: bo
 async def archive(deps: Deps, viewer: Viewer, notification_id: str) -> store.Notification:
     found = await store.archive(viewer.user_id, notification_id, deps.clock())
     if found is None:
-        raise DomainError("NOT_FOUND", "No such notification.", "id")
+        raise DomainError(NotificationErrorCode.NOT_FOUND, "No such notification.", "id")
     return found
 
 
@@ -544,7 +554,9 @@ async def update_preferences(
     deps: Deps, viewer: Viewer, changes: Sequence[tuple[Kind, bool, bool]]
 ) -> list[tuple[Kind, store.Channels]]:
     if len(changes) > len(Kind):
-        raise DomainError("INVALID_INPUT", "One entry per type at most.", "preferences")
+        raise DomainError(
+            NotificationErrorCode.INVALID_INPUT, "One entry per type at most.", "preferences"
+        )
     prefs = await store.preferences(viewer.user_id) or store.NotificationPreferences(
         id=str(viewer.user_id)
     )

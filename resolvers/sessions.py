@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -30,6 +31,13 @@ from stores.redis import SESSION_REVOKED, ChannelListener, key
 log = logging.getLogger("iven.sessions")
 
 REVOKED_CHANNEL = key("sessions", "revoked")
+
+
+class SessionErrorCode(StrEnum):
+    """Refusals of a refresh token (reported as AccountErrorCode)."""
+
+    INVALID_TOKEN = "INVALID_TOKEN"
+    TOKEN_REUSED = "TOKEN_REUSED"
 
 
 class TokenRejected(Exception):
@@ -193,7 +201,9 @@ async def refresh_session(deps: Deps, refresh_token: str, client: ClientInfo) ->
 
 
 async def _refresh_session(deps: Deps, refresh_token: str, client: ClientInfo) -> IssuedTokens:
-    invalid = DomainError("INVALID_TOKEN", "This refresh token is not valid.", "refreshToken")
+    invalid = DomainError(
+        SessionErrorCode.INVALID_TOKEN, "This refresh token is not valid.", "refreshToken"
+    )
     reused = False
     async with deps.db.unit_of_work() as db:
         token = await store.refresh_token_by_hash(db, deps.tokens.keyed_hash(refresh_token))
@@ -219,7 +229,7 @@ async def _refresh_session(deps: Deps, refresh_token: str, client: ClientInfo) -
         await announce_revoked(deps, [session.id])
         log.warning("refresh token reuse: session revoked", extra={"session_id": session.id})
         raise DomainError(
-            "TOKEN_REUSED",
+            SessionErrorCode.TOKEN_REUSED,
             "This refresh token was already used; the session is closed.",
             "refreshToken",
         )

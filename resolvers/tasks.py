@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from resolvers import event_content
@@ -31,6 +32,22 @@ DESCRIPTION_MAX = 5000
 MAX_ASSIGNEES = 50
 
 
+class TaskErrorCode(StrEnum):
+    """What task mutations report in `errors`."""
+
+    REQUIRED = "REQUIRED"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_TITLE = "INVALID_TITLE"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_DATES = "INVALID_DATES"
+    EVENT_CANCELLED = "EVENT_CANCELLED"
+    STALE = "STALE"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+    UNKNOWN_PARTICIPANT = "UNKNOWN_PARTICIPANT"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    SELF_VALIDATION = "SELF_VALIDATION"
+
+
 @dataclass
 class TaskData:
     title: str | None = None
@@ -52,7 +69,9 @@ def _apply(task: Task, data: TaskData) -> None:
     elif data.due_at is not None:
         if data.due_at.tzinfo is None:
             errors.append(
-                DomainError("INVALID_DATES", "Give the time with its UTC offset.", "dueAt")
+                DomainError(
+                    TaskErrorCode.INVALID_DATES, "Give the time with its UTC offset.", "dueAt"
+                )
             )
         else:
             task.due_at = data.due_at
@@ -63,11 +82,13 @@ def _apply(task: Task, data: TaskData) -> None:
 async def _assignees(db: Any, event_id: int, ids: Sequence[int]) -> list[int]:
     """Active participants of the event, or a typed error naming the unknown ones."""
     if len(ids) > MAX_ASSIGNEES:
-        raise DomainError("INVALID_INPUT", f"At most {MAX_ASSIGNEES} assignees.", "assigneeIds")
+        raise DomainError(
+            TaskErrorCode.INVALID_INPUT, f"At most {MAX_ASSIGNEES} assignees.", "assigneeIds"
+        )
     found = {p.id: p for p in await event_store.participants_by_ids(db, ids)}
     errors = [
         DomainError(
-            "UNKNOWN_PARTICIPANT",
+            TaskErrorCode.UNKNOWN_PARTICIPANT,
             "Not an active participant of this event.",
             ["assigneeIds", str(n)],
         )
@@ -101,7 +122,7 @@ def _may_edit(task: Task, me: Participant) -> None:
 def _check_version(task: Task, expected: int | None) -> None:
     if expected is not None and expected != task.version:
         raise DomainError(
-            "STALE", "The task changed since you read it; reload it.", "expectedVersion"
+            TaskErrorCode.STALE, "The task changed since you read it; reload it.", "expectedVersion"
         )
 
 
@@ -109,7 +130,7 @@ async def create_task(
     deps: Deps, viewer: Viewer, event_id: int, data: TaskData, assignee_ids: Sequence[int]
 ) -> Task:
     if data.title is None:
-        raise DomainError("REQUIRED", "Required.", "title")
+        raise DomainError(TaskErrorCode.REQUIRED, "Required.", "title")
     task = Task(event_id=event_id, title="")
     _apply(task, data)
     async with deps.db.unit_of_work() as db:
@@ -175,7 +196,7 @@ async def delete_task(deps: Deps, viewer: Viewer, task_id: int) -> None:
 def _transition(task: Task, allowed_from: set[TaskStatus], target: TaskStatus) -> None:
     if TaskStatus(task.status) not in allowed_from:
         raise DomainError(
-            "INVALID_TRANSITION", f"A {task.status} task cannot become {target.value}."
+            TaskErrorCode.INVALID_TRANSITION, f"A {task.status} task cannot become {target.value}."
         )
 
 
@@ -201,7 +222,8 @@ async def validate_task(deps: Deps, viewer: Viewer, task_id: int) -> Task:
         _transition(task, {TaskStatus.DONE}, TaskStatus.VALIDATED)
         if task.completed_by_id == me.id:
             raise DomainError(
-                "SELF_VALIDATION", "Someone other than who completed the task must validate it."
+                TaskErrorCode.SELF_VALIDATION,
+                "Someone other than who completed the task must validate it.",
             )
         task.status = TaskStatus.VALIDATED.value
         task.validated_by_id = me.id

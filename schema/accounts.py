@@ -14,17 +14,18 @@ from strawberry.types import Info
 from resolvers import accounts as uc
 from resolvers import presence
 from resolvers import sessions as session_uc
+from resolvers.accounts import AccountErrorCode
 from resolvers.core.errors import BadRequest
 from resolvers.media_links import AVATAR_SIZES, avatar_url
 from schema.core import (
     Connection,
     UserError,
-    attempt,
     connection,
     decode_string_id,
     decode_time_cursor,
     encode_cursor,
     page_size,
+    run,
 )
 from stores.account_events import AccountEvent as AccountEventDoc
 from stores.accounts import User as UserRow
@@ -43,38 +44,12 @@ class UserStatus(enum.Enum):
     DISABLED = "DISABLED"
 
 
-@strawberry.enum
-class AccountErrorCode(enum.Enum):
-    INVALID_USERNAME = "INVALID_USERNAME"
-    INVALID_EMAIL = "INVALID_EMAIL"
-    INVALID_NAME = "INVALID_NAME"
-    INVALID_TIMEZONE = "INVALID_TIMEZONE"
-    VALUE_TOO_LONG = "VALUE_TOO_LONG"
-    USERNAME_TAKEN = "USERNAME_TAKEN"
-    EMAIL_TAKEN = "EMAIL_TAKEN"
-    SAME_EMAIL = "SAME_EMAIL"
-    PASSWORD_TOO_SHORT = "PASSWORD_TOO_SHORT"
-    PASSWORD_TOO_LONG = "PASSWORD_TOO_LONG"
-    PASSWORD_TOO_SIMILAR = "PASSWORD_TOO_SIMILAR"
-    WRONG_PASSWORD = "WRONG_PASSWORD"
-    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
-    EMAIL_NOT_CONFIRMED = "EMAIL_NOT_CONFIRMED"
-    ALREADY_CONFIRMED = "ALREADY_CONFIRMED"
-    ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
-    INVALID_CODE = "INVALID_CODE"
-    CODE_EXPIRED = "CODE_EXPIRED"
-    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
-    INVALID_TOKEN = "INVALID_TOKEN"
-    TOKEN_REUSED = "TOKEN_REUSED"
-    SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
-    STALE = "STALE"
-    RATE_LIMITED = "RATE_LIMITED"
-    OWNS_EVENTS = "OWNS_EVENTS"
-    REGISTRATIONS_CLOSED = "REGISTRATIONS_CLOSED"
+strawberry.enum(AccountErrorCode)  # the GraphQL enum: one definition, in resolvers
 
 
 @strawberry.type
 class AccountError(UserError):
+    codes = AccountErrorCode  # not a field: the enum `code` takes its value from
     code: AccountErrorCode
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="For RATE_LIMITED: seconds before trying again."
@@ -425,14 +400,6 @@ class DeleteAccountInput:
 A = Annotated
 
 
-def _code(code: str) -> AccountErrorCode:
-    return AccountErrorCode(code)
-
-
-async def run_event_op(op: Any) -> tuple[Any, list[AccountError]]:
-    return await attempt(op, AccountError, _code)
-
-
 # --- root fields -------------------------------------------------------------------------------
 
 
@@ -482,7 +449,8 @@ class AccountQuery:
 class AccountMutation:
     @strawberry.mutation(description="Creates an account and emails a 6-digit confirmation code.")
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
-        user, errors = await run_event_op(
+        user, errors = await run(
+            AccountError,
             uc.register(
                 info.context.deps,
                 uc.RegisterInput(
@@ -493,39 +461,43 @@ class AccountMutation:
                     last_name=input.last_name,
                 ),
                 info.context.client,
-            )
+            ),
         )
         return RegisterPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Sends a new confirmation code. Same answer for any email.")
     async def resend_confirmation(self, info: Info, input: EmailInput) -> AccountActionPayload:
         return _action(
-            *await run_event_op(
-                uc.resend_confirmation(info.context.deps, input.email, info.context.client)
+            *await run(
+                AccountError,
+                uc.resend_confirmation(info.context.deps, input.email, info.context.client),
             )
         )
 
     @strawberry.mutation(description="Confirms the email with its code and signs in.")
     async def confirm_email(self, info: Info, input: ConfirmEmailInput) -> AuthPayload:
         return _auth_payload(
-            *await run_event_op(
-                uc.confirm_email(info.context.deps, input.email, input.code, info.context.client)
+            *await run(
+                AccountError,
+                uc.confirm_email(info.context.deps, input.email, input.code, info.context.client),
             )
         )
 
     @strawberry.mutation
     async def login(self, info: Info, input: LoginInput) -> AuthPayload:
         return _auth_payload(
-            *await run_event_op(
-                uc.login(info.context.deps, input.email, input.password, info.context.client)
+            *await run(
+                AccountError,
+                uc.login(info.context.deps, input.email, input.password, info.context.client),
             )
         )
 
     @strawberry.mutation(description="Exchanges a refresh token (single use) for new tokens.")
     async def refresh_session(self, info: Info, input: RefreshSessionInput) -> AuthPayload:
         return _auth_payload(
-            *await run_event_op(
-                uc.refresh(info.context.deps, input.refresh_token, info.context.client)
+            *await run(
+                AccountError,
+                uc.refresh(info.context.deps, input.refresh_token, info.context.client),
             )
         )
 
@@ -571,25 +543,28 @@ class AccountMutation:
     )
     async def request_password_reset(self, info: Info, input: EmailInput) -> AccountActionPayload:
         return _action(
-            *await run_event_op(
-                uc.request_password_reset(info.context.deps, input.email, info.context.client)
+            *await run(
+                AccountError,
+                uc.request_password_reset(info.context.deps, input.email, info.context.client),
             )
         )
 
     @strawberry.mutation(description="Sets a new password from a reset link; ends all sessions.")
     async def reset_password(self, info: Info, input: ResetPasswordInput) -> AccountActionPayload:
         return _action(
-            *await run_event_op(
+            *await run(
+                AccountError,
                 uc.reset_password(
                     info.context.deps, input.token, input.new_password, info.context.client
-                )
+                ),
             )
         )
 
     @strawberry.mutation
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await run_event_op(
+        user, errors = await run(
+            AccountError,
             uc.update_profile(
                 info.context.deps,
                 viewer,
@@ -601,21 +576,22 @@ class AccountMutation:
                     timezone=input.timezone,
                     expected_version=input.expected_version,
                 ),
-            )
+            ),
         )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Changes the password; ends the viewer's other sessions.")
     async def change_password(self, info: Info, input: ChangePasswordInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await run_event_op(
+        user, errors = await run(
+            AccountError,
             uc.change_password(
                 info.context.deps,
                 viewer,
                 input.current_password,
                 input.new_password,
                 info.context.client,
-            )
+            ),
         )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
@@ -625,16 +601,18 @@ class AccountMutation:
     ) -> AccountActionPayload:
         viewer = _require_viewer(info)
         return _action(
-            *await run_event_op(
-                uc.request_email_change(info.context.deps, viewer, input.new_email, input.password)
+            *await run(
+                AccountError,
+                uc.request_email_change(info.context.deps, viewer, input.new_email, input.password),
             )
         )
 
     @strawberry.mutation
     async def confirm_email_change(self, info: Info, input: ConfirmEmailChangeInput) -> UserPayload:
         viewer = _require_viewer(info)
-        user, errors = await run_event_op(
-            uc.confirm_email_change(info.context.deps, viewer, input.code, info.context.client)
+        user, errors = await run(
+            AccountError,
+            uc.confirm_email_change(info.context.deps, viewer, input.code, info.context.client),
         )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
@@ -642,7 +620,7 @@ class AccountMutation:
     async def delete_account(self, info: Info, input: DeleteAccountInput) -> AccountActionPayload:
         viewer = _require_viewer(info)
         return _action(
-            *await run_event_op(uc.delete_account(info.context.deps, viewer, input.password))
+            *await run(AccountError, uc.delete_account(info.context.deps, viewer, input.password))
         )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import strawberry
 from strawberry import relay
@@ -15,13 +15,13 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from resolvers import admin as uc
+from resolvers.admin import AdminErrorCode
 from resolvers.core.errors import BadRequest
 from schema.accounts import Role, User, UserStatus
 from schema.chat import Message
 from schema.core import (
     Connection,
     UserError,
-    attempt,
     connection,
     decode_cursor,
     decode_document_id,
@@ -30,6 +30,7 @@ from schema.core import (
     encode_cursor,
     global_id,
     page_size,
+    run,
 )
 from schema.events import Event
 from schema.media import Media, MediaComment
@@ -64,25 +65,14 @@ class AdminAction(enum.Enum):
     ARTICLE_DELETED = "article.deleted"
 
 
-@strawberry.enum
-class AdminErrorCode(enum.Enum):
-    NOT_FOUND = "NOT_FOUND"
-    USER_NOT_FOUND = "USER_NOT_FOUND"
-    LAST_ADMIN = "LAST_ADMIN"
-    REQUIRED = "REQUIRED"
-    VALUE_TOO_LONG = "VALUE_TOO_LONG"
-    INVALID_INPUT = "INVALID_INPUT"
-    EVENT_CANCELLED = "EVENT_CANCELLED"
+strawberry.enum(AdminErrorCode)  # the GraphQL enum: one definition, in resolvers
 
 
 @strawberry.type
 class AdminError(UserError):
+    codes = AdminErrorCode  # not a field: the enum `code` takes its value from
     code: AdminErrorCode
     retry_after_seconds: int | None = None
-
-
-async def run_event_op(op: Any) -> tuple[Any, list[AdminError]]:
-    return await attempt(op, AdminError, AdminErrorCode)
 
 
 def _id_cursor(after: str | None) -> int | None:
@@ -372,27 +362,29 @@ class AdminMutation:
         "account at once (its sockets close) and keeps its data."
     )
     async def set_user_status(self, info: Info, input: SetUserStatusInput) -> AdminUserPayload:
-        user, errors = await run_event_op(
+        user, errors = await run(
+            AdminError,
             uc.set_user_status(
                 info.context.deps,
                 info.context.viewer_or_none(),
                 decode_global_id(input.user_id, "User"),
                 input.status == UserStatus.ACTIVE,
                 input.reason,
-            )
+            ),
         )
         return AdminUserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Admins only. The last active admin cannot be demoted.")
     async def set_user_role(self, info: Info, input: SetUserRoleInput) -> AdminUserPayload:
-        user, errors = await run_event_op(
+        user, errors = await run(
+            AdminError,
             uc.set_user_role(
                 info.context.deps,
                 info.context.viewer_or_none(),
                 decode_global_id(input.user_id, "User"),
                 input.role.value,
                 input.reason,
-            )
+            ),
         )
         return AdminUserPayload(user=User(row=user) if user else None, errors=errors)
 
@@ -400,7 +392,8 @@ class AdminMutation:
     async def update_instance_settings(
         self, info: Info, input: UpdateInstanceSettingsInput
     ) -> InstanceSettingsPayload:
-        row, errors = await run_event_op(
+        row, errors = await run(
+            AdminError,
             uc.update_instance(
                 info.context.deps,
                 info.context.viewer_or_none(),
@@ -408,7 +401,7 @@ class AdminMutation:
                 banner=input.banner,
                 clear_banner=input.clear_banner,
                 reason=input.reason,
-            )
+            ),
         )
         return InstanceSettingsPayload(instance=Instance(row=row) if row else None, errors=errors)
 
@@ -419,13 +412,14 @@ class AdminMutation:
     async def admin_remove_message(
         self, info: Info, input: AdminRemoveMessageInput
     ) -> AdminRemoveMessagePayload:
-        doc, errors = await run_event_op(
+        doc, errors = await run(
+            AdminError,
             uc.remove_message(
                 info.context.deps,
                 info.context.viewer_or_none(),
                 decode_document_id(input.message_id, "Message"),
                 input.reason,
-            )
+            ),
         )
         return AdminRemoveMessagePayload(message=Message(doc=doc) if doc else None, errors=errors)
 
@@ -436,13 +430,14 @@ class AdminMutation:
     async def admin_remove_media(
         self, info: Info, input: AdminRemoveMediaInput
     ) -> AdminRemoveMediaPayload:
-        doc, errors = await run_event_op(
+        doc, errors = await run(
+            AdminError,
             uc.remove_media(
                 info.context.deps,
                 info.context.viewer_or_none(),
                 decode_document_id(input.media_id, "Media"),
                 input.reason,
-            )
+            ),
         )
         return AdminRemoveMediaPayload(media=Media(doc=doc) if doc else None, errors=errors)
 
@@ -450,13 +445,14 @@ class AdminMutation:
     async def admin_remove_media_comment(
         self, info: Info, input: AdminRemoveMediaCommentInput
     ) -> AdminRemoveMediaCommentPayload:
-        doc, errors = await run_event_op(
+        doc, errors = await run(
+            AdminError,
             uc.remove_comment(
                 info.context.deps,
                 info.context.viewer_or_none(),
                 decode_document_id(input.comment_id, "MediaComment"),
                 input.reason,
-            )
+            ),
         )
         return AdminRemoveMediaCommentPayload(
             comment=MediaComment(doc=doc) if doc else None, errors=errors
@@ -466,13 +462,14 @@ class AdminMutation:
     async def admin_cancel_event(
         self, info: Info, input: AdminCancelEventInput
     ) -> AdminCancelEventPayload:
-        row, errors = await run_event_op(
+        row, errors = await run(
+            AdminError,
             uc.cancel_event(
                 info.context.deps,
                 info.context.viewer_or_none(),
                 decode_global_id(input.event_id, "Event"),
                 input.reason,
-            )
+            ),
         )
         return AdminCancelEventPayload(
             event=Event(row=row, membership=None) if row else None, errors=errors

@@ -6,7 +6,6 @@ import base64
 import enum
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 from weakref import WeakKeyDictionary
 
 import strawberry
@@ -14,12 +13,12 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import articles as uc
+from resolvers.articles import ArticleErrorCode
 from resolvers.core.errors import BadRequest
 from schema.accounts import User
 from schema.core import (
     Connection,
     UserError,
-    attempt,
     connection,
     decode_cursor,
     decode_document_id,
@@ -27,6 +26,7 @@ from schema.core import (
     decode_node_keys,
     global_id,
     page_size,
+    run,
 )
 
 
@@ -37,30 +37,14 @@ class ArticleStatus(enum.Enum):
     PUBLISHED = "PUBLISHED"
 
 
-@strawberry.enum
-class ArticleErrorCode(enum.Enum):
-    REQUIRED = "REQUIRED"
-    INVALID_INPUT = "INVALID_INPUT"
-    INVALID_TITLE = "INVALID_TITLE"
-    INVALID_SLUG = "INVALID_SLUG"
-    SLUG_TAKEN = "SLUG_TAKEN"
-    VALUE_TOO_LONG = "VALUE_TOO_LONG"
-    INVALID_TAG = "INVALID_TAG"
-    TOO_MANY_TAGS = "TOO_MANY_TAGS"
-    INVALID_COVER = "INVALID_COVER"
-    INVALID_PUBLISH_AT = "INVALID_PUBLISH_AT"
-    STALE = "STALE"
-    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+strawberry.enum(ArticleErrorCode)  # the GraphQL enum: one definition, in resolvers
 
 
 @strawberry.type
 class ArticleError(UserError):
+    codes = ArticleErrorCode  # not a field: the enum `code` takes its value from
     code: ArticleErrorCode
     retry_after_seconds: int | None = None
-
-
-async def run_event_op(op: Any) -> tuple[Any, list[ArticleError]]:
-    return await attempt(op, ArticleError, ArticleErrorCode)
 
 
 @strawberry.type(
@@ -330,7 +314,8 @@ class ArticleMutation:
     async def create_article(self, info: Info, input: CreateArticleInput) -> ArticlePayload:
         return _payload(
             info,
-            *await run_event_op(
+            *await run(
+                ArticleError,
                 uc.create_article(
                     info.context.deps,
                     info.context.viewer_or_none(),
@@ -343,7 +328,7 @@ class ArticleMutation:
                         cover_media_id=_media_id(input.cover_media_id),
                     ),
                     input.client_mutation_id,
-                )
+                ),
             ),
         )
 
@@ -355,7 +340,8 @@ class ArticleMutation:
     async def update_article(self, info: Info, input: UpdateArticleInput) -> ArticlePayload:
         return _payload(
             info,
-            *await run_event_op(
+            *await run(
+                ArticleError,
                 uc.update_article(
                     info.context.deps,
                     info.context.viewer_or_none(),
@@ -370,7 +356,7 @@ class ArticleMutation:
                         clear_cover=input.clear_cover,
                     ),
                     input.expected_version,
-                )
+                ),
             ),
         )
 
@@ -381,14 +367,15 @@ class ArticleMutation:
     async def publish_article(self, info: Info, input: PublishArticleInput) -> ArticlePayload:
         return _payload(
             info,
-            *await run_event_op(
+            *await run(
+                ArticleError,
                 uc.publish_article(
                     info.context.deps,
                     info.context.viewer_or_none(),
                     _article_id(input.id),
                     input.publish_at,
                     input.expected_version,
-                )
+                ),
             ),
         )
 
@@ -396,24 +383,26 @@ class ArticleMutation:
     async def unpublish_article(self, info: Info, input: ArticleRefInput) -> ArticlePayload:
         return _payload(
             info,
-            *await run_event_op(
+            *await run(
+                ArticleError,
                 uc.unpublish_article(
                     info.context.deps,
                     info.context.viewer_or_none(),
                     _article_id(input.id),
                     input.expected_version,
-                )
+                ),
             ),
         )
 
     @strawberry.mutation(description="Admins only. For good, with its old slugs.")
     async def delete_article(self, info: Info, input: ArticleRefInput) -> DeleteArticlePayload:
-        _, errors = await run_event_op(
+        _, errors = await run(
+            ArticleError,
             uc.delete_article(
                 info.context.deps,
                 info.context.viewer_or_none(),
                 _article_id(input.id),
                 input.expected_version,
-            )
+            ),
         )
         return DeleteArticlePayload(deleted_article_id=None if errors else input.id, errors=errors)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from strawberry.types import Info
 from resolvers import chat as uc
 from resolvers import chat_feed
 from resolvers import events as events_uc
+from resolvers.chat import ChatErrorCode
 from resolvers.chat_feed import Change
 from resolvers.core.errors import BadRequest
 from schema.accounts import User
@@ -24,7 +24,6 @@ from schema.core import (
     Edge,
     PageInfo,
     UserError,
-    attempt,
     connection,
     decode_cursor,
     decode_document_id,
@@ -32,26 +31,17 @@ from schema.core import (
     decode_time_cursor,
     encode_cursor,
     page_size,
+    run,
 )
 from schema.media import Media
 from stores import chat as store
 
-
-@strawberry.enum
-class ChatErrorCode(enum.Enum):
-    REQUIRED = "REQUIRED"
-    VALUE_TOO_LONG = "VALUE_TOO_LONG"
-    INVALID_INPUT = "INVALID_INPUT"
-    INVALID_EMOJI = "INVALID_EMOJI"
-    MESSAGE_NOT_FOUND = "MESSAGE_NOT_FOUND"
-    MESSAGE_DELETED = "MESSAGE_DELETED"
-    MEDIA_NOT_FOUND = "MEDIA_NOT_FOUND"
-    STALE = "STALE"
-    RATE_LIMITED = "RATE_LIMITED"
+strawberry.enum(ChatErrorCode)  # the GraphQL enum: one definition, in resolvers
 
 
 @strawberry.type
 class ChatError(UserError):
+    codes = ChatErrorCode  # not a field: the enum `code` takes its value from
     code: ChatErrorCode
     retry_after_seconds: int | None = None
 
@@ -282,8 +272,7 @@ def _message_id(gid: relay.GlobalID) -> str:
     return decode_document_id(gid, "Message")
 
 
-async def _payload(op: Any) -> MessagePayload:
-    doc, errors = await attempt(op, ChatError, ChatErrorCode)
+def _payload(doc: Any, errors: list[ChatError]) -> MessagePayload:
     return MessagePayload(message=Message(doc=doc) if doc is not None else None, errors=errors)
 
 
@@ -293,36 +282,49 @@ class ChatMutation:
     async def send_message(self, info: Info, input: SendMessageInput) -> MessagePayload:
         viewer = info.context.require_viewer()
         reply_to = _message_id(input.reply_to_id) if input.reply_to_id is not None else None
-        return await _payload(
-            uc.send(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                input.body,
-                reply_to,
-                input.client_id,
-                [decode_document_id(g, "Media") for g in input.attachment_ids or []],
+        return _payload(
+            *await run(
+                ChatError,
+                uc.send(
+                    info.context.deps,
+                    viewer,
+                    decode_global_id(input.event_id, "Event"),
+                    input.body,
+                    reply_to,
+                    input.client_id,
+                    [decode_document_id(g, "Media") for g in input.attachment_ids or []],
+                ),
             )
         )
 
     @strawberry.mutation(description="The author changes the text; the old one is kept.")
     async def edit_message(self, info: Info, input: EditMessageInput) -> MessagePayload:
         viewer = info.context.require_viewer()
-        return await _payload(
-            uc.edit(info.context.deps, viewer, _message_id(input.message_id), input.body)
+        return _payload(
+            *await run(
+                ChatError,
+                uc.edit(info.context.deps, viewer, _message_id(input.message_id), input.body),
+            )
         )
 
     @strawberry.mutation(description="The author or an organizer; leaves a tombstone.")
     async def delete_message(self, info: Info, input: MessageRefInput) -> MessagePayload:
         viewer = info.context.require_viewer()
-        return await _payload(uc.delete(info.context.deps, viewer, _message_id(input.message_id)))
+        return _payload(
+            *await run(
+                ChatError, uc.delete(info.context.deps, viewer, _message_id(input.message_id))
+            )
+        )
 
     @strawberry.mutation(description="Adds your reaction with this emoji, or takes it back.")
     async def toggle_reaction(self, info: Info, input: ToggleReactionInput) -> MessagePayload:
         viewer = info.context.require_viewer()
-        return await _payload(
-            uc.toggle_reaction(
-                info.context.deps, viewer, _message_id(input.message_id), input.emoji
+        return _payload(
+            *await run(
+                ChatError,
+                uc.toggle_reaction(
+                    info.context.deps, viewer, _message_id(input.message_id), input.emoji
+                ),
             )
         )
 
@@ -401,15 +403,14 @@ class ChatStatusMutation:
     @strawberry.mutation(description="Moves your read marker up to this message (never back).")
     async def mark_chat_read(self, info: Info, input: MarkChatReadInput) -> MarkChatReadPayload:
         viewer = info.context.require_viewer()
-        found, errors = await attempt(
+        found, errors = await run(
+            ChatError,
             uc.mark_read(
                 info.context.deps,
                 viewer,
                 decode_global_id(input.event_id, "Event"),
                 _message_id(input.up_to_message_id),
             ),
-            ChatError,
-            ChatErrorCode,
         )
         return MarkChatReadPayload(marker=_marker(found), errors=errors)
 
@@ -420,15 +421,14 @@ class ChatStatusMutation:
     )
     async def set_typing(self, info: Info, input: SetTypingInput) -> SetTypingPayload:
         viewer = info.context.require_viewer()
-        _, errors = await attempt(
+        _, errors = await run(
+            ChatError,
             uc.set_typing(
                 info.context.deps,
                 viewer,
                 decode_global_id(input.event_id, "Event"),
                 input.is_typing,
             ),
-            ChatError,
-            ChatErrorCode,
         )
         return SetTypingPayload(ok=not errors, errors=errors)
 
@@ -437,12 +437,11 @@ class ChatStatusMutation:
         self, info: Info, input: UpdateChatSettingsInput
     ) -> ChatSettingsPayload:
         viewer = info.context.require_viewer()
-        found, errors = await attempt(
+        found, errors = await run(
+            ChatError,
             uc.update_settings(
                 info.context.deps, viewer, input.show_presence, input.send_read_receipts
             ),
-            ChatError,
-            ChatErrorCode,
         )
         return ChatSettingsPayload(settings=_settings(found) if found else None, errors=errors)
 

@@ -8,7 +8,8 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
 
 import strawberry
 from bson import ObjectId
@@ -21,7 +22,6 @@ MAX_PAGE = 100
 MAX_KEY = 2**63 - 1  # BIGINT keys
 
 T = TypeVar("T")
-E = TypeVar("E")
 
 
 @strawberry.interface(description="An expected failure of a mutation; nothing was changed.")
@@ -30,31 +30,36 @@ class UserError:
         description="Path to the input field at fault (e.g. ['input', 'email']), if any."
     )
     message: str
+    # each payload error type names its domain's code enum (not a GraphQL field)
+    codes: ClassVar[type[StrEnum]]
 
 
-def to_user_errors(
-    exc: DomainError | DomainErrors, error_cls: Callable[..., E], code_enum: Any
-) -> list[E]:
+E = TypeVar("E", bound="UserError")
+
+
+def to_user_errors(exc: DomainError | DomainErrors, error_type: type[E]) -> list[E]:
+    """A code is carried by value into the payload's enum; one it lacks is a bug (an internal
+    error), which tests/test_architecture.py rules out for every use case a payload runs."""
     errors = exc.errors if isinstance(exc, DomainErrors) else [exc]
-    return [
-        error_cls(
-            field=["input", *e.field] if e.field else None,
-            code=code_enum(e.code),
-            message=e.message,
-            retry_after_seconds=e.retry_after_s,
-        )
-        for e in errors
-    ]
+    return [error_type(**_user_error(e, error_type.codes)) for e in errors]
 
 
-async def attempt(
-    op: Awaitable[T], error_cls: Callable[..., E], code_enum: Any
-) -> tuple[T | None, list[E]]:
-    """Runs a use case; expected failures become payload errors."""
+def _user_error(e: DomainError, codes: type[StrEnum]) -> dict[str, Any]:
+    return {
+        "field": ["input", *e.field] if e.field else None,
+        "code": codes(e.code.value),
+        "message": e.message,
+        "retry_after_seconds": e.retry_after_s,
+    }
+
+
+async def run(error_type: type[E], op: Awaitable[T]) -> tuple[T | None, list[E]]:
+    """Runs a mutation's use case: its result, or nothing and its expected failures as payload
+    errors of `error_type` (the use case changed nothing)."""
     try:
         return await op, []
     except (DomainError, DomainErrors) as exc:
-        return None, to_user_errors(exc, error_cls, code_enum)
+        return None, to_user_errors(exc, error_type)
 
 
 # --- pagination --------------------------------------------------------------------------------

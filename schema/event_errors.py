@@ -1,59 +1,45 @@
-"""Payload errors of events and the domains inside them (tasks, expenses, invitations)."""
+"""Payload errors of events and of the domains inside an event: tasks, expenses, invitations.
+Each has its own code enum (defined once, in its resolvers module)."""
 
 from __future__ import annotations
 
-import enum
-from typing import Any
-
 import strawberry
 
-from schema.core import UserError, attempt
+from resolvers.events import EventErrorCode
+from resolvers.expenses import ExpenseErrorCode
+from resolvers.invitations import InvitationErrorCode
+from resolvers.tasks import TaskErrorCode
+from schema.core import UserError
 
-
-@strawberry.enum
-class EventErrorCode(enum.Enum):
-    REQUIRED = "REQUIRED"
-    INVALID_INPUT = "INVALID_INPUT"
-    INVALID_TITLE = "INVALID_TITLE"
-    VALUE_TOO_LONG = "VALUE_TOO_LONG"
-    INVALID_DATES = "INVALID_DATES"
-    INVALID_TIMEZONE = "INVALID_TIMEZONE"
-    INVALID_LOCATION = "INVALID_LOCATION"
-    INVALID_CAPACITY = "INVALID_CAPACITY"
-    INVALID_CURRENCY = "INVALID_CURRENCY"
-    CAPACITY_BELOW_PARTICIPANTS = "CAPACITY_BELOW_PARTICIPANTS"
-    EVENT_CANCELLED = "EVENT_CANCELLED"
-    EVENT_FULL = "EVENT_FULL"
-    STALE = "STALE"
-    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
-    OWNER_CANNOT_LEAVE = "OWNER_CANNOT_LEAVE"
-    CANNOT_REMOVE_SELF = "CANNOT_REMOVE_SELF"
-    PARTICIPANT_NOT_FOUND = "PARTICIPANT_NOT_FOUND"
-    INVALID_ROLE = "INVALID_ROLE"
-    INVALID_INVITE_LINK = "INVALID_INVITE_LINK"
-    REMOVED_FROM_EVENT = "REMOVED_FROM_EVENT"
-    USER_NOT_FOUND = "USER_NOT_FOUND"
-    INVALID_EMAIL = "INVALID_EMAIL"
-    ALREADY_PARTICIPANT = "ALREADY_PARTICIPANT"
-    INVITATION_NOT_PENDING = "INVITATION_NOT_PENDING"
-    JOIN_REQUEST_NOT_PENDING = "JOIN_REQUEST_NOT_PENDING"
-    UNKNOWN_PARTICIPANT = "UNKNOWN_PARTICIPANT"
-    INVALID_TRANSITION = "INVALID_TRANSITION"
-    SELF_VALIDATION = "SELF_VALIDATION"
-    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
-    CURRENCY_LOCKED = "CURRENCY_LOCKED"
-    INVALID_AMOUNT = "INVALID_AMOUNT"
-    NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
-    ZERO_AMOUNT = "ZERO_AMOUNT"
-    SPLIT_MISMATCH = "SPLIT_MISMATCH"
-    INVALID_SPLIT = "INVALID_SPLIT"
+strawberry.enum(EventErrorCode)  # the GraphQL enum: one definition, in resolvers
+strawberry.enum(TaskErrorCode)  # the GraphQL enum: one definition, in resolvers
+strawberry.enum(ExpenseErrorCode)  # the GraphQL enum: one definition, in resolvers
+strawberry.enum(InvitationErrorCode)  # the GraphQL enum: one definition, in resolvers
 
 
 @strawberry.type
 class EventError(UserError):
+    codes = EventErrorCode  # not a field: the enum `code` takes its value from
     code: EventErrorCode
     retry_after_seconds: int | None = None
 
 
-async def run_event_op(op: Any) -> tuple[Any, list[EventError]]:
-    return await attempt(op, EventError, EventErrorCode)
+@strawberry.type
+class TaskError(UserError):
+    codes = TaskErrorCode  # not a field: the enum `code` takes its value from
+    code: TaskErrorCode
+    retry_after_seconds: int | None = None
+
+
+@strawberry.type
+class ExpenseError(UserError):
+    codes = ExpenseErrorCode  # not a field: the enum `code` takes its value from
+    code: ExpenseErrorCode
+    retry_after_seconds: int | None = None
+
+
+@strawberry.type
+class InvitationError(UserError):
+    codes = InvitationErrorCode  # not a field: the enum `code` takes its value from
+    code: InvitationErrorCode
+    retry_after_seconds: int | None = None

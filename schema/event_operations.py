@@ -18,8 +18,9 @@ from schema.core import (
     decode_global_id,
     encode_cursor,
     page_size,
+    run,
 )
-from schema.event_errors import EventError, run_event_op
+from schema.event_errors import EventError
 from schema.events import Event, EventStatus, EventVisibility, EventWhen, InviteLink
 from schema.participants import Participant, ParticipantRole, Rsvp
 from stores import events as rows
@@ -263,8 +264,8 @@ class EventMutation:
             capacity=input.capacity,
             currency=input.currency,
         )
-        row, errors = await run_event_op(
-            uc.create_event(info.context.deps, viewer, data, input.client_mutation_id)
+        row, errors = await run(
+            EventError, uc.create_event(info.context.deps, viewer, data, input.client_mutation_id)
         )
         return await _fresh_event(info, row, errors)
 
@@ -285,29 +286,32 @@ class EventMutation:
             clear_capacity=input.clear_capacity,
             currency=input.currency,
         )
-        row, errors = await run_event_op(
-            uc.update_event(info.context.deps, viewer, event_id, data, input.expected_version)
+        row, errors = await run(
+            EventError,
+            uc.update_event(info.context.deps, viewer, event_id, data, input.expected_version),
         )
         return await _fresh_event(info, row, errors)
 
     @strawberry.mutation(description="Organizers and owner: status CANCELLED, kept for history.")
     async def cancel_event(self, info: Info, input: EventRefInput) -> EventPayload:
         viewer = info.context.require_viewer()
-        row, errors = await run_event_op(
+        row, errors = await run(
+            EventError,
             uc.cancel_event(
                 info.context.deps,
                 viewer,
                 decode_global_id(input.event_id, "Event"),
                 input.expected_version,
-            )
+            ),
         )
         return await _fresh_event(info, row, errors)
 
     @strawberry.mutation(description="Owner only: removes the event and all that belongs to it.")
     async def delete_event(self, info: Info, input: EventRefInput) -> DeleteEventPayload:
         viewer = info.context.require_viewer()
-        _, errors = await run_event_op(
-            uc.delete_event(info.context.deps, viewer, decode_global_id(input.event_id, "Event"))
+        _, errors = await run(
+            EventError,
+            uc.delete_event(info.context.deps, viewer, decode_global_id(input.event_id, "Event")),
         )
         return DeleteEventPayload(
             deleted_event_id=None if errors else input.event_id, errors=errors
@@ -317,13 +321,14 @@ class EventMutation:
     async def set_rsvp(self, info: Info, input: SetRsvpInput) -> ParticipantPayload:
         viewer = info.context.require_viewer()
         return _participant_payload(
-            *await run_event_op(
+            *await run(
+                EventError,
                 uc.set_rsvp(
                     info.context.deps,
                     viewer,
                     decode_global_id(input.event_id, "Event"),
                     rows.Rsvp(input.status.value),
-                )
+                ),
             )
         )
 
@@ -331,8 +336,11 @@ class EventMutation:
     async def leave_event(self, info: Info, input: EventRefInput) -> ParticipantPayload:
         viewer = info.context.require_viewer()
         return _participant_payload(
-            *await run_event_op(
-                uc.leave_event(info.context.deps, viewer, decode_global_id(input.event_id, "Event"))
+            *await run(
+                EventError,
+                uc.leave_event(
+                    info.context.deps, viewer, decode_global_id(input.event_id, "Event")
+                ),
             )
         )
 
@@ -345,13 +353,14 @@ class EventMutation:
     ) -> ParticipantPayload:
         viewer = info.context.require_viewer()
         return _participant_payload(
-            *await run_event_op(
+            *await run(
+                EventError,
                 uc.remove_participant(
                     info.context.deps,
                     viewer,
                     decode_global_id(input.event_id, "Event"),
                     decode_global_id(input.participant_id, "Participant"),
-                )
+                ),
             )
         )
 
@@ -361,14 +370,15 @@ class EventMutation:
     ) -> ParticipantPayload:
         viewer = info.context.require_viewer()
         return _participant_payload(
-            *await run_event_op(
+            *await run(
+                EventError,
                 uc.update_participant_role(
                     info.context.deps,
                     viewer,
                     decode_global_id(input.event_id, "Event"),
                     decode_global_id(input.participant_id, "Participant"),
                     rows.ParticipantRole(input.role.value),
-                )
+                ),
             )
         )
 
@@ -377,13 +387,14 @@ class EventMutation:
         self, info: Info, input: ParticipantRefInput
     ) -> TransferOwnershipPayload:
         viewer = info.context.require_viewer()
-        result, errors = await run_event_op(
+        result, errors = await run(
+            EventError,
             uc.transfer_ownership(
                 info.context.deps,
                 viewer,
                 decode_global_id(input.event_id, "Event"),
                 decode_global_id(input.participant_id, "Participant"),
-            )
+            ),
         )
         if result is None:
             return TransferOwnershipPayload(owner=None, previous_owner=None, errors=errors)
@@ -396,7 +407,8 @@ class EventMutation:
         self, info: Info, input: CreateInviteLinkInput
     ) -> CreateInviteLinkPayload:
         viewer = info.context.require_viewer()
-        result, errors = await run_event_op(
+        result, errors = await run(
+            EventError,
             uc.create_invite_link(
                 info.context.deps,
                 viewer,
@@ -404,7 +416,7 @@ class EventMutation:
                 rows.ParticipantRole(input.role.value),
                 input.expires_at,
                 input.max_uses,
-            )
+            ),
         )
         if result is None:
             return CreateInviteLinkPayload(invite_link=None, token=None, errors=errors)
@@ -417,10 +429,11 @@ class EventMutation:
         self, info: Info, input: RevokeInviteLinkInput
     ) -> InviteLinkPayload:
         viewer = info.context.require_viewer()
-        link, errors = await run_event_op(
+        link, errors = await run(
+            EventError,
             uc.revoke_invite_link(
                 info.context.deps, viewer, decode_global_id(input.invite_link_id, "InviteLink")
-            )
+            ),
         )
         return InviteLinkPayload(invite_link=InviteLink(row=link) if link else None, errors=errors)
 
@@ -429,8 +442,8 @@ class EventMutation:
         self, info: Info, input: JoinWithInviteLinkInput
     ) -> JoinEventPayload:
         viewer = info.context.require_viewer()
-        result, errors = await run_event_op(
-            uc.join_with_invite_link(info.context.deps, viewer, input.token)
+        result, errors = await run(
+            EventError, uc.join_with_invite_link(info.context.deps, viewer, input.token)
         )
         if result is None:
             return JoinEventPayload(event=None, participant=None, errors=errors)

@@ -13,8 +13,8 @@ from strawberry.types import Info
 
 from resolvers import expenses as uc
 from resolvers import money
-from schema.core import decode_global_id
-from schema.event_errors import EventError, run_event_op
+from schema.core import decode_global_id, run
+from schema.event_errors import ExpenseError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import expenses as rows
 
@@ -245,19 +245,19 @@ class RecordSettlementInput:
 @strawberry.type
 class ExpensePayload:
     expense: Expense | None
-    errors: list[EventError]
+    errors: list[ExpenseError]
 
 
 @strawberry.type
 class DeleteExpensePayload:
     deleted_expense_id: relay.GlobalID | None
-    errors: list[EventError]
+    errors: list[ExpenseError]
 
 
 @strawberry.type
 class SettlementPayload:
     settlement: Settlement | None
-    errors: list[EventError]
+    errors: list[ExpenseError]
 
 
 def _split(
@@ -270,7 +270,7 @@ def _split(
 
 
 async def _expense_payload(
-    info: Info, row: rows.Expense | None, errors: list[EventError]
+    info: Info, row: rows.Expense | None, errors: list[ExpenseError]
 ) -> ExpensePayload:
     if row is None or row.id is None:
         return ExpensePayload(expense=None, errors=errors)
@@ -295,10 +295,11 @@ class ExpenseMutation:
             split_mode=mode,
             parts=parts,
         )
-        row, errors = await run_event_op(
+        row, errors = await run(
+            ExpenseError,
             uc.create_expense(
                 info.context.deps, viewer, decode_global_id(input.event_id, "Event"), data
-            )
+            ),
         )
         return await _expense_payload(info, row, errors)
 
@@ -318,24 +319,26 @@ class ExpenseMutation:
             split_mode=mode,
             parts=parts,
         )
-        row, errors = await run_event_op(
+        row, errors = await run(
+            ExpenseError,
             uc.update_expense(
                 info.context.deps,
                 viewer,
                 decode_global_id(input.expense_id, "Expense"),
                 data,
                 input.expected_version,
-            )
+            ),
         )
         return await _expense_payload(info, row, errors)
 
     @strawberry.mutation
     async def delete_expense(self, info: Info, input: ExpenseRefInput) -> DeleteExpensePayload:
         viewer = info.context.require_viewer()
-        _, errors = await run_event_op(
+        _, errors = await run(
+            ExpenseError,
             uc.delete_expense(
                 info.context.deps, viewer, decode_global_id(input.expense_id, "Expense")
-            )
+            ),
         )
         return DeleteExpensePayload(
             deleted_expense_id=None if errors else input.expense_id, errors=errors
@@ -346,7 +349,8 @@ class ExpenseMutation:
         self, info: Info, input: RecordSettlementInput
     ) -> SettlementPayload:
         viewer = info.context.require_viewer()
-        row, errors = await run_event_op(
+        row, errors = await run(
+            ExpenseError,
             uc.record_settlement(
                 info.context.deps,
                 viewer,
@@ -354,7 +358,7 @@ class ExpenseMutation:
                 decode_global_id(input.from_id, "Participant"),
                 decode_global_id(input.to_id, "Participant"),
                 input.amount,
-            )
+            ),
         )
         settlement = Settlement.of(row, await roster(info, row.event_id)) if row else None
         return SettlementPayload(settlement=settlement, errors=errors)

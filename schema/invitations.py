@@ -8,8 +8,8 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import invitations as uc
-from schema.core import decode_global_id
-from schema.event_errors import EventError, run_event_op
+from schema.core import decode_global_id, run
+from schema.event_errors import InvitationError
 from schema.events import Event, Invitation, InvitationStatus, JoinRequest
 from schema.participants import Participant, ParticipantRole
 from stores import events as event_rows
@@ -50,27 +50,27 @@ class JoinRequestRefInput:
 @strawberry.type
 class InviteParticipantsPayload:
     invitations: list[Invitation]
-    errors: list[EventError]
+    errors: list[InvitationError]
 
 
 @strawberry.type
 class InvitationPayload:
     invitation: Invitation | None
-    errors: list[EventError]
+    errors: list[InvitationError]
 
 
 @strawberry.type
 class AcceptInvitationPayload:
     event: Event | None
     participant: Participant | None
-    errors: list[EventError]
+    errors: list[InvitationError]
 
 
 @strawberry.type
 class JoinRequestPayload:
     join_request: JoinRequest | None
     participant: Participant | None = None
-    errors: list[EventError]
+    errors: list[InvitationError]
 
 
 def _invitee(value: InviteeInput) -> uc.Invitee:
@@ -103,7 +103,8 @@ class InvitationMutation:
         self, info: Info, input: InviteParticipantsInput
     ) -> InviteParticipantsPayload:
         viewer = info.context.require_viewer()
-        found, errors = await run_event_op(
+        found, errors = await run(
+            InvitationError,
             uc.invite(
                 info.context.deps,
                 viewer,
@@ -111,7 +112,7 @@ class InvitationMutation:
                 [_invitee(i) for i in input.invitees],
                 event_rows.ParticipantRole(input.role.value),
                 input.message,
-            )
+            ),
         )
         return InviteParticipantsPayload(
             invitations=[Invitation(row=r) for r in found or []], errors=errors
@@ -122,10 +123,11 @@ class InvitationMutation:
         self, info: Info, input: InvitationRefInput
     ) -> AcceptInvitationPayload:
         viewer = info.context.require_viewer()
-        result, errors = await run_event_op(
+        result, errors = await run(
+            InvitationError,
             uc.accept(
                 info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
-            )
+            ),
         )
         if result is None:
             return AcceptInvitationPayload(event=None, participant=None, errors=errors)
@@ -138,30 +140,33 @@ class InvitationMutation:
     @strawberry.mutation
     async def decline_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
         viewer = info.context.require_viewer()
-        row, errors = await run_event_op(
+        row, errors = await run(
+            InvitationError,
             uc.decline(
                 info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
-            )
+            ),
         )
         return InvitationPayload(invitation=Invitation(row=row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Organizers and owner: withdraw a pending invitation.")
     async def revoke_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
         viewer = info.context.require_viewer()
-        row, errors = await run_event_op(
+        row, errors = await run(
+            InvitationError,
             uc.revoke(
                 info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
-            )
+            ),
         )
         return InvitationPayload(invitation=Invitation(row=row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Ask to join an UNLISTED event; organizers decide.")
     async def request_to_join(self, info: Info, input: RequestToJoinInput) -> JoinRequestPayload:
         viewer = info.context.require_viewer()
-        row, errors = await run_event_op(
+        row, errors = await run(
+            InvitationError,
             uc.request_to_join(
                 info.context.deps, viewer, decode_global_id(input.event_id, "Event"), input.message
-            )
+            ),
         )
         return JoinRequestPayload(join_request=JoinRequest(row=row) if row else None, errors=errors)
 
@@ -180,13 +185,14 @@ class InvitationMutation:
 
 async def _decide(info: Info, input: JoinRequestRefInput, *, approve: bool) -> JoinRequestPayload:
     viewer = info.context.require_viewer()
-    result, errors = await run_event_op(
+    result, errors = await run(
+        InvitationError,
         uc.decide_join_request(
             info.context.deps,
             viewer,
             decode_global_id(input.join_request_id, "JoinRequest"),
             approve,
-        )
+        ),
     )
     if result is None:
         return JoinRequestPayload(join_request=None, participant=None, errors=errors)

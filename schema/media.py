@@ -14,46 +14,28 @@ from strawberry.types import Info
 from resolvers import albums as albums_uc
 from resolvers import media as uc
 from resolvers import media_links as links
+from resolvers.media import MediaErrorCode
 from schema.accounts import User
 from schema.authors import ChatAuthor, chat_person
 from schema.core import (
     Connection,
     UserError,
-    attempt,
     connection,
     decode_document_id,
     decode_global_id,
     decode_time_cursor,
     encode_cursor,
     page_size,
+    run,
 )
 from stores import media as store
 
-
-@strawberry.enum
-class MediaErrorCode(enum.Enum):
-    REQUIRED = "REQUIRED"
-    VALUE_TOO_LONG = "VALUE_TOO_LONG"
-    INVALID_INPUT = "INVALID_INPUT"
-    INVALID_TITLE = "INVALID_TITLE"
-    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-    INVALID_FILE = "INVALID_FILE"
-    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
-    FILE_TOO_LARGE = "FILE_TOO_LARGE"
-    TOO_MANY_FILES = "TOO_MANY_FILES"
-    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
-    ALBUM_NOT_FOUND = "ALBUM_NOT_FOUND"
-    ALBUM_IS_DEFAULT = "ALBUM_IS_DEFAULT"
-    TOO_MANY_ALBUMS = "TOO_MANY_ALBUMS"
-    MEDIA_NOT_FOUND = "MEDIA_NOT_FOUND"
-    MEDIA_REMOVED = "MEDIA_REMOVED"
-    COMMENT_REMOVED = "COMMENT_REMOVED"
-    STALE = "STALE"
-    RATE_LIMITED = "RATE_LIMITED"
+strawberry.enum(MediaErrorCode)  # the GraphQL enum: one definition, in resolvers
 
 
 @strawberry.type
 class MediaError(UserError):
+    codes = MediaErrorCode  # not a field: the enum `code` takes its value from
     code: MediaErrorCode
     retry_after_seconds: int | None = None
 
@@ -543,7 +525,8 @@ class MediaMutation:
         album_id = (
             decode_document_id(input.album_id, "Album") if input.album_id is not None else None
         )
-        found, errors = await attempt(
+        found, errors = await run(
+            MediaError,
             uc.upload(
                 info.context.deps,
                 viewer,
@@ -553,8 +536,6 @@ class MediaMutation:
                 input.caption,
                 input.share_location,
             ),
-            MediaError,
-            MediaErrorCode,
         )
         return UploadMediaPayload(media=[Media(doc=m) for m in found or []], errors=errors)
 
@@ -563,9 +544,7 @@ class MediaMutation:
     )
     async def set_avatar(self, info: Info, input: SetAvatarInput) -> SetAvatarPayload:
         viewer = info.context.require_viewer()
-        _, errors = await attempt(
-            uc.set_avatar(info.context.deps, viewer, input.file), MediaError, MediaErrorCode
-        )
+        _, errors = await run(MediaError, uc.set_avatar(info.context.deps, viewer, input.file))
         if errors:
             return SetAvatarPayload(user=None, errors=errors)
         info.context.loaders.user_by_id.clear(viewer.user_id)
@@ -576,7 +555,8 @@ class MediaMutation:
     async def update_media(self, info: Info, input: UpdateMediaInput) -> MediaPayload:
         viewer = info.context.require_viewer()
         return _media_payload(
-            *await attempt(
+            *await run(
+                MediaError,
                 uc.update(
                     info.context.deps,
                     viewer,
@@ -584,18 +564,15 @@ class MediaMutation:
                     input.caption,
                     input.share_location,
                 ),
-                MediaError,
-                MediaErrorCode,
             )
         )
 
     @strawberry.mutation(description="The uploader or an organizer: the files and comments go too.")
     async def delete_media(self, info: Info, input: MediaRefInput) -> DeleteMediaPayload:
         viewer = info.context.require_viewer()
-        deleted, errors = await attempt(
-            uc.delete(info.context.deps, viewer, decode_document_id(input.media_id, "Media")),
+        deleted, errors = await run(
             MediaError,
-            MediaErrorCode,
+            uc.delete(info.context.deps, viewer, decode_document_id(input.media_id, "Media")),
         )
         return DeleteMediaPayload(
             deleted_media_id=input.media_id if deleted else None, errors=errors
@@ -605,7 +582,8 @@ class MediaMutation:
     async def create_album(self, info: Info, input: CreateAlbumInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
         return _album_payload(
-            *await attempt(
+            *await run(
+                MediaError,
                 albums_uc.create_album(
                     info.context.deps,
                     viewer,
@@ -613,8 +591,6 @@ class MediaMutation:
                     input.title,
                     input.description,
                 ),
-                MediaError,
-                MediaErrorCode,
             )
         )
 
@@ -622,7 +598,8 @@ class MediaMutation:
     async def update_album(self, info: Info, input: UpdateAlbumInput) -> AlbumPayload:
         viewer = info.context.require_viewer()
         return _album_payload(
-            *await attempt(
+            *await run(
+                MediaError,
                 albums_uc.update_album(
                     info.context.deps,
                     viewer,
@@ -631,8 +608,6 @@ class MediaMutation:
                     input.description,
                     input.expected_version,
                 ),
-                MediaError,
-                MediaErrorCode,
             )
         )
 
@@ -642,12 +617,11 @@ class MediaMutation:
     )
     async def delete_album(self, info: Info, input: AlbumRefInput) -> DeleteAlbumPayload:
         viewer = info.context.require_viewer()
-        default, errors = await attempt(
+        default, errors = await run(
+            MediaError,
             albums_uc.delete_album(
                 info.context.deps, viewer, decode_document_id(input.album_id, "Album")
             ),
-            MediaError,
-            MediaErrorCode,
         )
         return DeleteAlbumPayload(
             deleted_album_id=input.album_id if default is not None else None,
@@ -660,15 +634,14 @@ class MediaMutation:
     )
     async def move_media(self, info: Info, input: MoveMediaInput) -> MoveMediaPayload:
         viewer = info.context.require_viewer()
-        moved, errors = await attempt(
+        moved, errors = await run(
+            MediaError,
             albums_uc.move_media(
                 info.context.deps,
                 viewer,
                 [decode_document_id(g, "Media") for g in input.media_ids],
                 decode_document_id(input.album_id, "Album"),
             ),
-            MediaError,
-            MediaErrorCode,
         )
         return MoveMediaPayload(media=[Media(doc=m) for m in moved or []], errors=errors)
 
@@ -679,12 +652,11 @@ class MediaMutation:
             decode_document_id(input.media_id, "Media") if input.media_id is not None else None
         )
         return _album_payload(
-            *await attempt(
+            *await run(
+                MediaError,
                 albums_uc.set_cover(
                     info.context.deps, viewer, decode_document_id(input.album_id, "Album"), media_id
                 ),
-                MediaError,
-                MediaErrorCode,
             )
         )
 
@@ -692,15 +664,14 @@ class MediaMutation:
     async def comment_on_media(self, info: Info, input: CommentOnMediaInput) -> MediaCommentPayload:
         viewer = info.context.require_viewer()
         return _comment_payload(
-            *await attempt(
+            *await run(
+                MediaError,
                 albums_uc.comment(
                     info.context.deps,
                     viewer,
                     decode_document_id(input.media_id, "Media"),
                     input.body,
                 ),
-                MediaError,
-                MediaErrorCode,
             )
         )
 
@@ -710,15 +681,14 @@ class MediaMutation:
     ) -> MediaCommentPayload:
         viewer = info.context.require_viewer()
         return _comment_payload(
-            *await attempt(
+            *await run(
+                MediaError,
                 albums_uc.edit_comment(
                     info.context.deps,
                     viewer,
                     decode_document_id(input.comment_id, "MediaComment"),
                     input.body,
                 ),
-                MediaError,
-                MediaErrorCode,
             )
         )
 
@@ -727,12 +697,11 @@ class MediaMutation:
         self, info: Info, input: MediaCommentRefInput
     ) -> DeleteMediaCommentPayload:
         viewer = info.context.require_viewer()
-        deleted, errors = await attempt(
+        deleted, errors = await run(
+            MediaError,
             albums_uc.delete_comment(
                 info.context.deps, viewer, decode_document_id(input.comment_id, "MediaComment")
             ),
-            MediaError,
-            MediaErrorCode,
         )
         return DeleteMediaCommentPayload(
             deleted_comment_id=input.comment_id if deleted else None, errors=errors
@@ -742,12 +711,11 @@ class MediaMutation:
     async def like_media(self, info: Info, input: MediaRefInput) -> MediaPayload:
         viewer = info.context.require_viewer()
         return _media_payload(
-            *await attempt(
+            *await run(
+                MediaError,
                 albums_uc.like(
                     info.context.deps, viewer, decode_document_id(input.media_id, "Media"), True
                 ),
-                MediaError,
-                MediaErrorCode,
             )
         )
 
@@ -755,12 +723,11 @@ class MediaMutation:
     async def unlike_media(self, info: Info, input: MediaRefInput) -> MediaPayload:
         viewer = info.context.require_viewer()
         return _media_payload(
-            *await attempt(
+            *await run(
+                MediaError,
                 albums_uc.like(
                     info.context.deps, viewer, decode_document_id(input.media_id, "Media"), False
                 ),
-                MediaError,
-                MediaErrorCode,
             )
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 
@@ -11,17 +10,18 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import notifications as uc
+from resolvers.notifications import NotificationErrorCode
 from schema.accounts import User
 from schema.core import (
     Connection,
     UserError,
-    attempt,
     connection,
     decode_document_id,
     decode_time_cursor,
     encode_cursor,
     global_id,
     page_size,
+    run,
 )
 from schema.events import Event
 from stores import notifications as store
@@ -39,14 +39,12 @@ _NODE_TYPES = {
 }
 
 
-@strawberry.enum
-class NotificationErrorCode(enum.Enum):
-    INVALID_INPUT = "INVALID_INPUT"
-    NOT_FOUND = "NOT_FOUND"
+strawberry.enum(NotificationErrorCode)  # the GraphQL enum: one definition, in resolvers
 
 
 @strawberry.type
 class NotificationError(UserError):
+    codes = NotificationErrorCode  # not a field: the enum `code` takes its value from
     code: NotificationErrorCode
     retry_after_seconds: int | None = None
 
@@ -237,10 +235,8 @@ class NotificationMutation:
     ) -> MarkNotificationsReadPayload:
         viewer = info.context.require_viewer()
         ids = _ids(input.ids) if input.ids is not None else None
-        count, errors = await attempt(
-            uc.mark_read(info.context.deps, viewer, ids, input.all),
-            NotificationError,
-            NotificationErrorCode,
+        count, errors = await run(
+            NotificationError, uc.mark_read(info.context.deps, viewer, ids, input.all)
         )
         return MarkNotificationsReadPayload(unread_count=count, errors=errors)
 
@@ -249,10 +245,8 @@ class NotificationMutation:
         self, info: Info, input: NotificationRefInput
     ) -> NotificationPayload:
         viewer = info.context.require_viewer()
-        doc, errors = await attempt(
-            uc.archive(info.context.deps, viewer, _ids([input.id])[0]),
-            NotificationError,
-            NotificationErrorCode,
+        doc, errors = await run(
+            NotificationError, uc.archive(info.context.deps, viewer, _ids([input.id])[0])
         )
         return NotificationPayload(
             notification=Notification(doc=doc) if doc else None, errors=errors
@@ -264,10 +258,8 @@ class NotificationMutation:
     ) -> NotificationPreferencesPayload:
         viewer = info.context.require_viewer()
         changes = [(p.type, p.in_app, p.email) for p in input.preferences]
-        found, errors = await attempt(
-            uc.update_preferences(info.context.deps, viewer, changes),
-            NotificationError,
-            NotificationErrorCode,
+        found, errors = await run(
+            NotificationError, uc.update_preferences(info.context.deps, viewer, changes)
         )
         return NotificationPreferencesPayload(preferences=_prefs(found or []), errors=errors)
 

@@ -11,8 +11,8 @@ from strawberry import relay
 from strawberry.types import Info
 
 from resolvers import tasks as uc
-from schema.core import decode_global_id
-from schema.event_errors import EventError, run_event_op
+from schema.core import decode_global_id, run
+from schema.event_errors import TaskError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import tasks as rows
 
@@ -116,20 +116,20 @@ class TaskRefInput:
 @strawberry.type
 class TaskPayload:
     task: Task | None
-    errors: list[EventError]
+    errors: list[TaskError]
 
 
 @strawberry.type
 class DeleteTaskPayload:
     deleted_task_id: relay.GlobalID | None
-    errors: list[EventError]
+    errors: list[TaskError]
 
 
 def _ids(values: list[relay.GlobalID]) -> list[int]:
     return [decode_global_id(v, "Participant") for v in values]
 
 
-async def _payload(info: Info, row: rows.Task | None, errors: list[EventError]) -> TaskPayload:
+async def _payload(info: Info, row: rows.Task | None, errors: list[TaskError]) -> TaskPayload:
     if row is None:
         return TaskPayload(task=None, errors=errors)
     info.context.loaders.assignees_by_task.clear(row.id)  # read what was just written
@@ -143,7 +143,8 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run_event_op(
+            *await run(
+                TaskError,
                 uc.create_task(
                     info.context.deps,
                     viewer,
@@ -152,7 +153,7 @@ class TaskMutation:
                         title=input.title, description=input.description, due_at=input.due_at
                     ),
                     _ids(input.assignee_ids),
-                )
+                ),
             ),
         )
 
@@ -161,7 +162,8 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run_event_op(
+            *await run(
+                TaskError,
                 uc.update_task(
                     info.context.deps,
                     viewer,
@@ -173,7 +175,7 @@ class TaskMutation:
                         clear_due_at=input.clear_due_at,
                     ),
                     input.expected_version,
-                )
+                ),
             ),
         )
 
@@ -182,21 +184,23 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run_event_op(
+            *await run(
+                TaskError,
                 uc.assign_task(
                     info.context.deps,
                     viewer,
                     decode_global_id(input.task_id, "Task"),
                     _ids(input.assignee_ids),
-                )
+                ),
             ),
         )
 
     @strawberry.mutation
     async def delete_task(self, info: Info, input: TaskRefInput) -> DeleteTaskPayload:
         viewer = info.context.require_viewer()
-        _, errors = await run_event_op(
-            uc.delete_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task"))
+        _, errors = await run(
+            TaskError,
+            uc.delete_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task")),
         )
         return DeleteTaskPayload(deleted_task_id=None if errors else input.task_id, errors=errors)
 
@@ -205,8 +209,11 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run_event_op(
-                uc.complete_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task"))
+            *await run(
+                TaskError,
+                uc.complete_task(
+                    info.context.deps, viewer, decode_global_id(input.task_id, "Task")
+                ),
             ),
         )
 
@@ -215,8 +222,11 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run_event_op(
-                uc.validate_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task"))
+            *await run(
+                TaskError,
+                uc.validate_task(
+                    info.context.deps, viewer, decode_global_id(input.task_id, "Task")
+                ),
             ),
         )
 
@@ -225,7 +235,8 @@ class TaskMutation:
         viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run_event_op(
-                uc.reopen_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task"))
+            *await run(
+                TaskError,
+                uc.reopen_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task")),
             ),
         )

@@ -107,6 +107,8 @@ async def settings(
         "rate_register_ip": "1000/3600",
         "rate_login_ip": "1000/900",
         "rate_reset_ip": "1000/3600",
+        # a loaded machine can be slow to hand out the first connection
+        "store_connect_timeout_s": 60,
     }
     if BACKEND == "services":
         mysql = os.environ.get("IVEN_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")

@@ -4,9 +4,12 @@ imports included), function-local imports say why, one global-id decoder."""
 from __future__ import annotations
 
 import ast
+import importlib
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from strawberry import relay
@@ -200,3 +203,165 @@ def test_decode_document_and_string_ids() -> None:
     assert decode_string_id(relay.GlobalID("Session", "abc"), "Session") == "abc"
     assert decode_string_id(relay.GlobalID("User", "abc"), "Session") == NO_STR_KEY
     assert decode_node_keys(["4", "x", "9" * 30]) == [4, NO_INT_KEY, NO_INT_KEY]
+
+
+# --- error codes: every code a payload's use cases can raise belongs to the payload's enum ------
+
+
+def _resolver_functions() -> tuple[dict[str, ast.AST], dict[str, dict[str, str]]]:
+    """Every function of resolvers/ by qualified name, and each module's names for them."""
+    functions: dict[str, ast.AST] = {}
+    names: dict[str, dict[str, str]] = {}
+    for module, path in MODULES.items():
+        if not module.startswith("resolvers"):
+            continue
+        tree = ast.parse(path.read_text())
+        local: dict[str, str] = {}
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("resolvers"):
+                for alias in node.names:
+                    local[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                functions[f"{module}.{node.name}"] = node
+                local[node.name] = f"{module}.{node.name}"
+            elif isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                        functions[f"{module}.{node.name}.{item.name}"] = item
+        names[module] = local
+    return functions, names
+
+
+def _referenced(node: ast.AST, local: dict[str, str], known: dict[str, ast.AST]) -> set[str]:
+    """Functions of resolvers/ that `node` calls or passes on (`f`, `module.f`)."""
+    found: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and child.id in local:
+            found.add(local[child.id])
+        elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name):
+            base = local.get(child.value.id)
+            if base is not None:
+                found.add(f"{base}.{child.attr}")
+    return {name for name in found if name in known}
+
+
+def _raised_codes(node: ast.AST) -> set[str]:
+    return {
+        child.attr
+        for child in ast.walk(node)
+        if isinstance(child, ast.Attribute)
+        and isinstance(child.value, ast.Name)
+        and child.value.id.endswith("ErrorCode")
+    }
+
+
+class _Codes:
+    def __init__(self) -> None:
+        self.functions, self.names = _resolver_functions()
+        self._memo: dict[str, set[str]] = {}
+
+    def _module_of(self, qualified: str) -> str:
+        module = qualified.rpartition(".")[0]
+        return module if module in self.names else module.rpartition(".")[0]
+
+    def of(self, qualified: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        """The codes a use case can raise, through every function it reaches."""
+        if qualified in self._memo:
+            return self._memo[qualified]
+        node = self.functions[qualified]
+        codes = _raised_codes(node)
+        local = self.names[self._module_of(qualified)]
+        for callee in _referenced(node, local, self.functions) - seen - {qualified}:
+            codes |= self.of(callee, seen | {qualified})
+        if not seen:
+            self._memo[qualified] = codes
+        return codes
+
+
+def _payload_runs() -> list[tuple[str, str, set[str]]]:
+    """(schema module, payload error type, use cases) for each `run(ErrorType, op)`."""
+    codes = _Codes()
+    found = []
+    for module, path in MODULES.items():
+        if not module.startswith("schema"):
+            continue
+        tree = ast.parse(path.read_text())
+        local = {
+            alias.asname or alias.name: f"{node.module}.{alias.name}"
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("resolvers")
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "run":
+                error_type = ast.unparse(node.args[0])
+                use_cases = _referenced(node.args[1], local, codes.functions)
+                found.append((module, error_type, use_cases))
+    return found
+
+
+def _error_types() -> dict[str, type[Any]]:
+    found: dict[str, type[Any]] = {}
+    for module in sys.modules.values():
+        if getattr(module, "__name__", "").startswith("schema"):
+            for name, value in vars(module).items():
+                if isinstance(value, type) and isinstance(getattr(value, "codes", None), type):
+                    found[name] = value
+    return found
+
+
+def test_every_payload_runs_a_use_case() -> None:
+    runs = _payload_runs()
+    assert len(runs) > 70  # 77 of the 81 mutations (the others need no payload errors)
+    assert [r for r in runs if not r[2]] == []
+
+
+def test_every_code_a_use_case_can_raise_is_in_its_payload_enum() -> None:
+    codes = _Codes()
+    types = _error_types()
+    missing = []
+    for module, error_type, use_cases in _payload_runs():
+        allowed = {member.value for member in types[error_type].codes}
+        for use_case in sorted(use_cases):
+            for code in sorted(codes.of(use_case) - allowed):
+                missing.append(f"{module}: {error_type} cannot carry {code} ({use_case})")
+    assert missing == []
+
+
+def test_the_code_analysis_follows_calls() -> None:
+    codes = _Codes()
+    # create_task raises its own codes and, through the event checks it calls, EVENT_CANCELLED
+    reached = codes.of("resolvers.tasks.create_task")
+    assert {"EVENT_CANCELLED", "RATE_LIMITED"} - reached == {"RATE_LIMITED"}
+    assert "INVALID_TITLE" in reached  # from the kit (resolvers/core/errors.py)
+
+
+@pytest.mark.parametrize(
+    ("part", "whole"),
+    [
+        ("resolvers.imaging.common.ImageErrorCode", "resolvers.media.MediaErrorCode"),
+        ("resolvers.money.MoneyErrorCode", "resolvers.expenses.ExpenseErrorCode"),
+        ("resolvers.sessions.SessionErrorCode", "resolvers.accounts.AccountErrorCode"),
+    ],
+)
+def test_codes_mapped_by_value_are_in_the_domain_enum(part: str, whole: str) -> None:
+    """Codes of lower parts (imaging, money, sessions) are carried into their domain's enum."""
+
+    def members(qualified: str) -> set[str]:
+        module, _, name = qualified.rpartition(".")
+        return {member.value for member in getattr(importlib.import_module(module), name)}
+
+    assert members(part) <= members(whole)
+
+
+def test_error_codes_are_defined_once() -> None:
+    """An *ErrorCode enum is a StrEnum of resolvers/, which schema/ only exposes."""
+    defined = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("ErrorCode"):
+                defined.append((module.split(".")[0], node.name))
+                assert [ast.unparse(b) for b in node.bases] == ["StrEnum"], node.name
+    assert {layer for layer, _ in defined} == {"resolvers"}
+    names = [name for _, name in defined]
+    assert len(names) == len(set(names))

@@ -4,6 +4,19 @@ GraphQL errors with `extensions.code`; anything else is an internal error (maske
 from __future__ import annotations
 
 import unicodedata
+from enum import StrEnum
+
+
+class CommonErrorCode(StrEnum):
+    """Codes the kit raises; each domain's payload enum carries those its use cases can meet."""
+
+    REQUIRED = "REQUIRED"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_TITLE = "INVALID_TITLE"
+    VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    STALE = "STALE"
+    RATE_LIMITED = "RATE_LIMITED"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
 
 
 class DomainError(Exception):
@@ -11,7 +24,7 @@ class DomainError(Exception):
 
     def __init__(
         self,
-        code: str,
+        code: StrEnum,
         message: str,
         field: list[str] | str | None = None,
         *,
@@ -65,14 +78,18 @@ def checked_title(
     """The stripped title; records INVALID_TITLE unless it has 1 to max_len characters."""
     title = value.strip()
     if not title or len(title) > max_len:
-        errors.append(DomainError("INVALID_TITLE", f"1 to {max_len} characters.", field))
+        errors.append(
+            DomainError(CommonErrorCode.INVALID_TITLE, f"1 to {max_len} characters.", field)
+        )
     return title
 
 
 def checked_text(value: str, errors: list[DomainError], *, max_len: int, field: str) -> str:
     """Free text such as a description; records VALUE_TOO_LONG past max_len characters."""
     if len(value) > max_len:
-        errors.append(DomainError("VALUE_TOO_LONG", f"At most {max_len} characters.", field))
+        errors.append(
+            DomainError(CommonErrorCode.VALUE_TOO_LONG, f"At most {max_len} characters.", field)
+        )
     return value.strip()
 
 
@@ -81,9 +98,11 @@ def checked_message(value: str, *, max_len: int, field: str, required: bool = Tr
     required), VALUE_TOO_LONG past max_len, INVALID_INPUT with control characters."""
     text = value.strip()
     if required and not text:
-        raise DomainError("REQUIRED", "Write something.", field)
+        raise DomainError(CommonErrorCode.REQUIRED, "Write something.", field)
     if len(text) > max_len:
-        raise DomainError("VALUE_TOO_LONG", f"At most {max_len} characters.", field)
+        raise DomainError(CommonErrorCode.VALUE_TOO_LONG, f"At most {max_len} characters.", field)
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
-        raise DomainError("INVALID_INPUT", "Control characters are not allowed.", field)
+        raise DomainError(
+            CommonErrorCode.INVALID_INPUT, "Control characters are not allowed.", field
+        )
     return text

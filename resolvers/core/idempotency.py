@@ -14,7 +14,7 @@ from typing import TypeVar
 from redis.exceptions import RedisError
 
 from resolvers.core.deps import Deps
-from resolvers.core.errors import DomainError
+from resolvers.core.errors import CommonErrorCode, DomainError
 from stores.redis import key
 
 log = logging.getLogger("iven.idempotency")
@@ -37,7 +37,9 @@ async def once(
         return (await create())[1]
     if len(client_id) > 100:
         raise DomainError(
-            "INVALID_INPUT", "clientMutationId is at most 100 characters.", "clientMutationId"
+            CommonErrorCode.INVALID_INPUT,
+            "clientMutationId is at most 100 characters.",
+            "clientMutationId",
         )
     k = key("idem", user_id, operation, client_id)
     try:
@@ -55,7 +57,9 @@ async def once(
                 break
             await asyncio.sleep(0.1)
         raise DomainError(
-            "DUPLICATE_REQUEST", "This request is already being processed.", "clientMutationId"
+            CommonErrorCode.DUPLICATE_REQUEST,
+            "This request is already being processed.",
+            "clientMutationId",
         )
     try:
         object_id, result = await create()

@@ -4,7 +4,7 @@ check that turns a spent budget into RATE_LIMITED with the seconds to wait."""
 from __future__ import annotations
 
 from resolvers.core.deps import Deps
-from resolvers.core.errors import DomainError
+from resolvers.core.errors import CommonErrorCode, DomainError
 
 
 def parse_rate(spec: str) -> tuple[int, int]:
@@ -26,7 +26,7 @@ async def rate_limit(
     decision = await deps.rate_limiter.hit(scope, subject, limit, window)
     if not decision.allowed:
         raise DomainError(
-            "RATE_LIMITED",
+            CommonErrorCode.RATE_LIMITED,
             f"Too many attempts. Try again in {decision.retry_after_s} seconds.",
             field,
             retry_after_s=decision.retry_after_s,

@@ -33,6 +33,7 @@ from resolvers.imaging.common import (
     VIDEO,
     Exif,
     Gps,
+    ImageErrorCode,
     Processed,
     Rejected,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "VIDEO",
     "Exif",
     "Gps",
+    "ImageErrorCode",
     "Processed",
     "Rejected",
     "avatar",

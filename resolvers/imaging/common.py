@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,15 +20,24 @@ IMAGE = "IMAGE"
 VIDEO = "VIDEO"
 DOCUMENT = "DOCUMENT"
 
-UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-INVALID_FILE = "INVALID_FILE"
-IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+
+class ImageErrorCode(StrEnum):
+    """Why a file is refused (reported as MediaErrorCode)."""
+
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    INVALID_FILE = "INVALID_FILE"
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+
+
+UNSUPPORTED_MEDIA_TYPE = ImageErrorCode.UNSUPPORTED_MEDIA_TYPE
+INVALID_FILE = ImageErrorCode.INVALID_FILE
+IMAGE_TOO_LARGE = ImageErrorCode.IMAGE_TOO_LARGE
 
 
 class Rejected(Exception):
     """The file is not accepted. `code` is one of the error code constants above."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ImageErrorCode, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
