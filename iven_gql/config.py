@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_JWT_SECRET = "dev-insecure-change-me-0123456789abcdef"
 
 
-class Environment(str, enum.Enum):
+class Environment(enum.StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
 

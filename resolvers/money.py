@@ -148,7 +148,7 @@ def format_amount(minor: int, currency: str) -> str:
 # --------------------------------------------------------------------------- splits
 
 
-class SplitMode(str, enum.Enum):
+class SplitMode(enum.StrEnum):
     """How an expense is divided among participants (the value string of each part means):
 
     EQUAL   — ignored (None allowed); everybody gets the same share ±1 minor unit.

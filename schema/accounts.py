@@ -28,14 +28,11 @@ from schema.core import (
     run,
 )
 from stores.account_events import AccountEvent as AccountEventDoc
+from stores.accounts import Role
 from stores.accounts import User as UserRow
 from stores.accounts import UserSession as SessionRow
 
-
-@strawberry.enum
-class Role(enum.Enum):
-    USER = "USER"
-    ADMIN = "ADMIN"
+strawberry.enum(Role, name="Role")  # one definition: stores.accounts
 
 
 @strawberry.enum

@@ -17,7 +17,7 @@ from strawberry.types import Info
 from resolvers import admin as uc
 from resolvers.admin import AdminErrorCode
 from resolvers.core.errors import BadRequest
-from schema.accounts import Role, User, UserStatus
+from schema.accounts import User, UserStatus
 from schema.chat import Message
 from schema.core import (
     Connection,
@@ -34,6 +34,7 @@ from schema.core import (
 )
 from schema.events import Event
 from schema.media import Media, MediaComment
+from stores.accounts import Role
 from stores.admin import AuditEntry as AuditRow
 from stores.admin import InstanceSettings
 

@@ -21,9 +21,11 @@ from schema.core import (
     run,
 )
 from schema.event_errors import EventError
-from schema.events import Event, EventStatus, EventVisibility, EventWhen, InviteLink
-from schema.participants import Participant, ParticipantRole, Rsvp
+from schema.events import Event, EventWhen, InviteLink
+from schema.participants import Participant
 from stores import events as rows
+from stores.events import EventStatus, ParticipantRole, Rsvp
+from stores.events import Visibility as EventVisibility
 
 # --- inputs and payloads -----------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -19,8 +19,8 @@ from resolvers import presence
 from resolvers.core.errors import BadRequest
 from resolvers.money import settlement_plan
 from schema.accounts import User
-from schema.activity import activity
-from schema.chat import event_messages
+from schema.activity import ActivityEntry, activity
+from schema.chat import Message, event_messages
 from schema.core import (
     Connection,
     connection,
@@ -30,35 +30,22 @@ from schema.core import (
     encode_cursor,
     page_size,
 )
-from schema.expenses import Balance, Settlement, Transfer, expenses, to_money
-from schema.media import event_albums
-from schema.participants import Participant, ParticipantRole, roster, visible_rows
-from schema.tasks import tasks
+from schema.expenses import Balance, Expense, Settlement, Transfer, expenses, to_money
+from schema.media import Album, event_albums
+from schema.participants import Participant, roster, visible_rows
+from schema.tasks import Task, tasks
 from stores import events as rows
 from stores import invitations as invitation_rows
 from stores.db import utcnow
+from stores.events import EventStatus, ParticipantRole
+from stores.events import Visibility as EventVisibility
+from stores.invitations import InvitationStatus, JoinRequestStatus
+from stores.tasks import TaskStatus
 
-if TYPE_CHECKING:
-    from schema.activity import ActivityEntry
-    from schema.chat import Message
-    from schema.expenses import Expense
-    from schema.media import Album
-    from schema.tasks import Task, TaskStatus
-
-EXPENSES = "schema.expenses"
-TASKS = "schema.tasks"
+strawberry.enum(EventStatus, name="EventStatus")  # one definition: stores.events
 
 
-@strawberry.enum
-class EventStatus(enum.Enum):
-    ACTIVE = "ACTIVE"
-    CANCELLED = "CANCELLED"
-
-
-@strawberry.enum
-class EventVisibility(enum.Enum):
-    PRIVATE = "PRIVATE"
-    UNLISTED = "UNLISTED"
+strawberry.enum(EventVisibility, name="EventVisibility")  # one definition: stores.events
 
 
 @strawberry.enum
@@ -243,9 +230,9 @@ class Event(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        status: Annotated[TaskStatus, strawberry.lazy(TASKS)] | None = None,
+        status: TaskStatus | None = None,
         assignee_id: relay.GlobalID | None = None,
-    ) -> Connection[Annotated[Task, strawberry.lazy(TASKS)]] | None:
+    ) -> Connection[Task] | None:
 
         if not self.is_member:
             return None
@@ -266,7 +253,7 @@ class Event(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[Annotated[Expense, strawberry.lazy(EXPENSES)]] | None:
+    ) -> Connection[Expense] | None:
 
         if not self.is_member:
             return None
@@ -285,9 +272,7 @@ class Event(relay.Node):
     @strawberry.field(
         description="Participants only: per participant, including those who left with a history."
     )
-    async def balances(
-        self, info: Info
-    ) -> list[Annotated[Balance, strawberry.lazy(EXPENSES)]] | None:
+    async def balances(self, info: Info) -> list[Balance] | None:
 
         if not self.is_member:
             return None
@@ -299,9 +284,7 @@ class Event(relay.Node):
         description="Participants only: few transfers that settle everyone; "
         "paying one does not reshuffle the others."
     )
-    async def settlement_plan(
-        self, info: Info
-    ) -> list[Annotated[Transfer, strawberry.lazy(EXPENSES)]] | None:
+    async def settlement_plan(self, info: Info) -> list[Transfer] | None:
 
         if not self.is_member:
             return None
@@ -314,9 +297,7 @@ class Event(relay.Node):
         ]
 
     @strawberry.field(description="Participants only: recorded reimbursements, oldest first.")
-    async def settlements(
-        self, info: Info
-    ) -> list[Annotated[Settlement, strawberry.lazy(EXPENSES)]] | None:
+    async def settlements(self, info: Info) -> list[Settlement] | None:
 
         if not self.is_member:
             return None
@@ -325,9 +306,7 @@ class Event(relay.Node):
         return [Settlement.of(s, people) for s in ledger.settlements]
 
     @strawberry.field(description="Organizers and owner; null for others. Newest first.")
-    async def invitations(
-        self, info: Info
-    ) -> list[Annotated[Invitation, strawberry.lazy("schema.invitations")]] | None:
+    async def invitations(self, info: Info) -> list[Invitation] | None:
 
         if not uc.has_role(self.membership, rows.ParticipantRole.ORGANIZER):
             return None
@@ -335,9 +314,7 @@ class Event(relay.Node):
         return [Invitation(row=r) for r in found]
 
     @strawberry.field(description="Organizers and owner; null for others. Newest first.")
-    async def join_requests(
-        self, info: Info
-    ) -> list[Annotated[JoinRequest, strawberry.lazy("schema.invitations")]] | None:
+    async def join_requests(self, info: Info) -> list[JoinRequest] | None:
 
         if not uc.has_role(self.membership, rows.ParticipantRole.ORGANIZER):
             return None
@@ -348,7 +325,7 @@ class Event(relay.Node):
     async def albums(
         self,
         info: Info,
-    ) -> list[Annotated[Album, strawberry.lazy("schema.media")]] | None:
+    ) -> list[Album] | None:
 
         if not self.is_member:
             return None
@@ -364,7 +341,7 @@ class Event(relay.Node):
         last: int | None = None,
         before: str | None = None,
         around: relay.GlobalID | None = None,
-    ) -> Connection[Annotated[Message, strawberry.lazy("schema.chat")]] | None:
+    ) -> Connection[Message] | None:
 
         if not self.is_member:
             return None
@@ -415,7 +392,7 @@ class Event(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[Annotated[ActivityEntry, strawberry.lazy("schema.activity")]] | None:
+    ) -> Connection[ActivityEntry] | None:
 
         if not self.is_member:
             return None
@@ -471,20 +448,10 @@ def _window(items: list[Any], start: int, size: int) -> Connection[Any]:
 # --- invitations and join requests (each shows its event) -----------------------------------
 
 
-@strawberry.enum
-class InvitationStatus(enum.Enum):
-    PENDING = "PENDING"
-    ACCEPTED = "ACCEPTED"
-    DECLINED = "DECLINED"
-    REVOKED = "REVOKED"
-    EXPIRED = "EXPIRED"
+strawberry.enum(InvitationStatus, name="InvitationStatus")  # one definition: stores.invitations
 
 
-@strawberry.enum
-class JoinRequestStatus(enum.Enum):
-    PENDING = "PENDING"
-    APPROVED = "APPROVED"
-    REJECTED = "REJECTED"
+strawberry.enum(JoinRequestStatus, name="JoinRequestStatus")  # one definition: stores.invitations
 
 
 @strawberry.type

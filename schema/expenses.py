@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from resolvers import expenses as uc
 from resolvers import money
+from resolvers.money import SplitMode
 from schema.core import decode_global_id, run
 from schema.event_errors import ExpenseError
 from schema.participants import Participant, person, roster, visible_rows
@@ -29,12 +30,7 @@ def to_money(minor: int, currency: str) -> Money:
     return Money(amount=Decimal(money.format_amount(minor, currency)), currency=currency)
 
 
-@strawberry.enum
-class SplitMode(enum.Enum):
-    EQUAL = "EQUAL"
-    SHARES = "SHARES"
-    EXACT = "EXACT"
-    PERCENT = "PERCENT"
+strawberry.enum(SplitMode, name="SplitMode")  # one definition: resolvers.money
 
 
 @strawberry.enum

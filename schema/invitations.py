@@ -10,10 +10,12 @@ from strawberry.types import Info
 from resolvers import invitations as uc
 from schema.core import decode_global_id, run
 from schema.event_errors import InvitationError
-from schema.events import Event, Invitation, InvitationStatus, JoinRequest
-from schema.participants import Participant, ParticipantRole
+from schema.events import Event, Invitation, JoinRequest
+from schema.participants import Participant
 from stores import events as event_rows
 from stores import invitations as rows
+from stores.events import ParticipantRole
+from stores.invitations import InvitationStatus
 
 
 @strawberry.input(one_of=True, description="One of userId, username or email.")

@@ -16,27 +16,15 @@ from resolvers import events as uc
 from schema.accounts import User
 from schema.core import decode_node_keys
 from stores import events as rows
+from stores.events import ParticipantRole, ParticipantState, Rsvp
+
+strawberry.enum(ParticipantRole, name="ParticipantRole")  # one definition: stores.events
 
 
-@strawberry.enum
-class ParticipantRole(enum.Enum):
-    OWNER = "OWNER"
-    ORGANIZER = "ORGANIZER"
-    PARTICIPANT = "PARTICIPANT"
+strawberry.enum(Rsvp, name="Rsvp")  # one definition: stores.events
 
 
-@strawberry.enum
-class Rsvp(enum.Enum):
-    GOING = "GOING"
-    MAYBE = "MAYBE"
-    DECLINED = "DECLINED"
-
-
-@strawberry.enum
-class ParticipantState(enum.Enum):
-    ACTIVE = "ACTIVE"
-    LEFT = "LEFT"
-    REMOVED = "REMOVED"
+strawberry.enum(ParticipantState, name="ParticipantState")  # one definition: stores.events
 
 
 class Unloaded(enum.Enum):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -15,13 +14,9 @@ from schema.core import decode_global_id, run
 from schema.event_errors import TaskError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import tasks as rows
+from stores.tasks import TaskStatus
 
-
-@strawberry.enum
-class TaskStatus(enum.Enum):
-    TODO = "TODO"
-    DONE = "DONE"
-    VALIDATED = "VALIDATED"
+strawberry.enum(TaskStatus, name="TaskStatus")  # one definition: stores.tasks
 
 
 @strawberry.type

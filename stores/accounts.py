@@ -16,12 +16,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from stores.db import BigIntKey, timestamp_column, utcnow
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     USER = "USER"
     ADMIN = "ADMIN"
 
 
-class SecretPurpose(str, enum.Enum):
+class SecretPurpose(enum.StrEnum):
     CONFIRM_EMAIL = "CONFIRM_EMAIL"
     CHANGE_EMAIL = "CHANGE_EMAIL"
     RESET_PASSWORD = "RESET_PASSWORD"

@@ -23,7 +23,7 @@ from stores.db import BigIntKey, plain_rows, select_plain, timestamp_column, utc
 LONG_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 
 
-class ArticleStatus(str, enum.Enum):
+class ArticleStatus(enum.StrEnum):
     DRAFT = "DRAFT"
     PUBLISHED = "PUBLISHED"  # public from `published_at` on (scheduled while it is ahead)
 

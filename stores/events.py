@@ -34,29 +34,29 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from stores.db import BigIntKey, timestamp_column, utcnow
 
 
-class EventStatus(str, enum.Enum):
+class EventStatus(enum.StrEnum):
     ACTIVE = "ACTIVE"
     CANCELLED = "CANCELLED"
 
 
-class Visibility(str, enum.Enum):
+class Visibility(enum.StrEnum):
     PRIVATE = "PRIVATE"
     UNLISTED = "UNLISTED"
 
 
-class ParticipantRole(str, enum.Enum):
+class ParticipantRole(enum.StrEnum):
     OWNER = "OWNER"
     ORGANIZER = "ORGANIZER"
     PARTICIPANT = "PARTICIPANT"
 
 
-class Rsvp(str, enum.Enum):
+class Rsvp(enum.StrEnum):
     GOING = "GOING"
     MAYBE = "MAYBE"
     DECLINED = "DECLINED"
 
 
-class ParticipantState(str, enum.Enum):
+class ParticipantState(enum.StrEnum):
     ACTIVE = "ACTIVE"
     LEFT = "LEFT"
     REMOVED = "REMOVED"

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from stores.db import BigIntKey, timestamp_column, utcnow
 
 
-class InvitationStatus(str, enum.Enum):
+class InvitationStatus(enum.StrEnum):
     PENDING = "PENDING"
     ACCEPTED = "ACCEPTED"
     DECLINED = "DECLINED"
@@ -26,7 +26,7 @@ class InvitationStatus(str, enum.Enum):
     EXPIRED = "EXPIRED"  # derived at read time from expires_at
 
 
-class JoinRequestStatus(str, enum.Enum):
+class JoinRequestStatus(enum.StrEnum):
     PENDING = "PENDING"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"

@@ -20,7 +20,7 @@ from stores.db import (
 )
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(enum.StrEnum):
     TODO = "TODO"
     DONE = "DONE"
     VALIDATED = "VALIDATED"

@@ -365,3 +365,17 @@ def test_error_codes_are_defined_once() -> None:
     assert {layer for layer, _ in defined} == {"resolvers"}
     names = [name for _, name in defined]
     assert len(names) == len(set(names))
+
+
+def test_every_enum_is_defined_once() -> None:
+    """No two enums list the same values: the schema exposes the one of the layer that owns it
+    (stores for stored states, resolvers for rules), with `strawberry.enum`."""
+    by_values: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any("Enum" in ast.unparse(b) for b in node.bases):
+                values = tuple(
+                    ast.unparse(item.value) for item in node.body if isinstance(item, ast.Assign)
+                )
+                by_values[values].append(f"{module}.{node.name}")
+    assert [names for names in by_values.values() if len(names) > 1] == []
