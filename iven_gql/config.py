@@ -5,10 +5,13 @@ from __future__ import annotations
 import enum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from resolvers.core.rates import parse_rate
 
 DEFAULT_JWT_SECRET = "dev-insecure-change-me-0123456789abcdef"
 
@@ -29,6 +32,25 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+RATE_FIELDS = (
+    "rate_login_account",
+    "rate_login_ip",
+    "rate_register_ip",
+    "rate_register_email",
+    "rate_reset_ip",
+    "rate_reset_email",
+    "rate_confirm_email",
+    "rate_chat_send",
+)
+URL_SCHEMES = {
+    "database_url": {"sqlite", "mysql", "mariadb"},
+    "mongodb_url": {"mongodb", "mongodb+srv"},
+    "redis_url": {"redis", "rediss", "unix"},
+    "smtp_url": {"smtp", "smtps"},
+    "public_url": {"http", "https"},
+}
 
 
 class Settings(BaseSettings):
@@ -105,12 +127,33 @@ class Settings(BaseSettings):
     # threads for image work (EXIF, variants), off the event loop
     media_workers: int = 2
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("mongodb_url", "redis_url", "smtp_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator(*RATE_FIELDS)
+    @classmethod
+    def _rate_spec(cls, value: str) -> str:
+        parse_rate(value)  # "count/seconds", both positive: a typo fails at start, not on use
+        return value
+
+    @field_validator("database_url", "mongodb_url", "redis_url", "smtp_url", "public_url")
+    @classmethod
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            scheme = urlsplit(value).scheme.split("+")[0]
+            if scheme not in URL_SCHEMES[info.field_name or ""]:
+                allowed = ", ".join(sorted(URL_SCHEMES[info.field_name or ""]))
+                raise ValueError(f"a URL starting with one of: {allowed}")
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
