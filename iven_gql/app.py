@@ -34,7 +34,6 @@ from strawberry.types.graphql import OperationType
 from iven_gql import files
 from iven_gql.auth import Passwords, Tokens
 from iven_gql.config import Settings, redact_url
-from iven_gql.context import Context, client_info
 from iven_gql.extensions import OperationRules, shape_errors
 from iven_gql.prepared import PreparedDocuments
 from iven_gql.ws import ChatPlan, ChatPlans, ChatWSHandler, RenderGroup, RenderGroups
@@ -45,6 +44,7 @@ from resolvers.core.background import drain_background
 from resolvers.core.deps import Deps
 from resolvers.sessions import guard
 from schema import build_schema
+from schema.context import Context, client_info
 from schema.media import UPLOAD_FIELDS
 from stores.db import Database, create_engine
 from stores.documents import all_models

@@ -43,7 +43,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 
-from iven_gql.context import Context
 from iven_gql.extensions import shape_errors
 from resolvers import chat as chat_uc
 from resolvers import chat_feed, presence
@@ -53,6 +52,7 @@ from resolvers.core.background import in_background
 from resolvers.core.deps import ClientInfo, Deps
 from resolvers.core.errors import DomainError
 from schema.chat import SHARED_FIELDS, chat_event, decode_chat_cursor
+from schema.context import Context
 from schema.core import decode_global_id
 
 log = logging.getLogger("iven.ws")

@@ -9,15 +9,18 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
+from aiodataloader import DataLoader
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import sessions
 from resolvers.core.background import after_commit
 from resolvers.core.deps import ClientInfo, Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, Unauthenticated
+from resolvers.core.loading import LoaderBase
 from resolvers.core.local_cache import LocalCache
 from resolvers.core.rates import rate_limit
 from resolvers.projections import USER, record, record_event
@@ -798,3 +801,9 @@ async def account_activity(
 def _id(user: User) -> int:
     assert user.id is not None
     return user.id
+
+
+class AccountLoaders(LoaderBase):
+    @cached_property
+    def user_by_id(self) -> DataLoader[int, User | None]:
+        return self.batched(load_users)

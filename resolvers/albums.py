@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
+
+from aiodataloader import DataLoader
 
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
+from resolvers.core.loading import LoaderBase
 from resolvers.core.rates import rate_limit
 from resolvers.media import (
     MediaErrorCode,
@@ -325,3 +329,18 @@ async def viewer_likes(deps: Deps, viewer: Viewer | None, media_ids: list[str]) 
         return [False] * len(media_ids)
     liked = await store.liked_by(viewer.user_id, media_ids)
     return [m in liked for m in media_ids]
+
+
+class AlbumLoaders(LoaderBase):
+    @cached_property
+    def album(self) -> DataLoader[str, store.Album | None]:
+        """Unscoped: only for albums reached through an authorised object."""
+        return self.batched(albums_by_ids)
+
+    @cached_property
+    def album_media_count(self) -> DataLoader[str, int]:
+        return self.batched(album_counts)
+
+    @cached_property
+    def media_liked(self) -> DataLoader[str, bool]:
+        return self.scoped(viewer_likes)

@@ -15,6 +15,9 @@ import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
+
+from aiodataloader import DataLoader
 
 from resolvers import chat_feed as feed
 from resolvers import presence
@@ -22,6 +25,7 @@ from resolvers.chat_feed import Change
 from resolvers.core.background import in_background
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import BadRequest, DomainError, Forbidden, NotFound, checked_message
+from resolvers.core.loading import LoaderBase
 from resolvers.core.rates import rate_limit
 from resolvers.events import access, has_role, role_of
 from resolvers.projections import record_event
@@ -519,3 +523,9 @@ def ended_error(reason: str) -> Exception:
         "Too much happened since this cursor: reload the history.",
         "after",
     )
+
+
+class ChatLoaders(LoaderBase):
+    @cached_property
+    def chat_message(self) -> DataLoader[str, store.ChatMessage | None]:
+        return self.batched(messages_by_id)

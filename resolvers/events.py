@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import cached_property, partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from aiodataloader import DataLoader
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import money
@@ -32,6 +34,7 @@ from resolvers.core.errors import (
     checked_text,
     checked_title,
 )
+from resolvers.core.loading import LoaderBase
 from resolvers.projections import record_event
 from stores import accounts as account_store
 from stores import events as store
@@ -861,3 +864,33 @@ async def rows_by_id(deps: Deps, model: Any, ids: Sequence[int]) -> list[Any | N
         rows = await rows_by_ids(db, model, list(ids))
     by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]
+
+
+class EventLoaders(LoaderBase):
+    _by_model: dict[Any, DataLoader[int, Any]]
+
+    def rows(self, model: Any) -> DataLoader[int, Any]:
+        """Rows of an event child table by id (node lookups), one loader per table."""
+        by_model = self.__dict__.setdefault("_by_model", {})
+        loader: DataLoader[int, Any] | None = by_model.get(model)
+        if loader is None:
+            loader = by_model[model] = DataLoader(partial(rows_by_id, self.deps, model))
+        return loader
+
+    @cached_property
+    def event_access(self) -> DataLoader[int, tuple[Event, Participant | None] | None]:
+        """Scoped to the viewer: an event they may not see loads as None."""
+        return self.scoped(access)
+
+    @cached_property
+    def participants_by_event(self) -> DataLoader[int, list[Participant]]:
+        return self.batched(participants_of)
+
+    @cached_property
+    def participant_by_id(self) -> DataLoader[int, Participant | None]:
+        return self.batched(participants_by_id)
+
+    @cached_property
+    def event_by_id(self) -> DataLoader[int, Event | None]:
+        """Unscoped: only for events the viewer was invited to (public fields)."""
+        return self.batched(events_by_id)

@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
+
+from aiodataloader import DataLoader
 
 from resolvers import event_content, money
 from resolvers.core.deps import Deps, Viewer
@@ -18,6 +21,7 @@ from resolvers.core.errors import (
     checked_text,
     checked_title,
 )
+from resolvers.core.loading import LoaderBase
 from resolvers.events import has_role, member_or_hidden, not_cancelled, require
 from resolvers.projections import record_event
 from stores import events as event_store
@@ -403,3 +407,9 @@ async def ledgers_of(deps: Deps, event_ids: Sequence[int]) -> list[Ledger]:
         return by_event
 
     return await event_content.cache(deps, "ledger").load(list(event_ids), fetch)
+
+
+class ExpenseLoaders(LoaderBase):
+    @cached_property
+    def ledger_by_event(self) -> DataLoader[int, Ledger]:
+        return self.batched(ledgers_of)

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
+from aiodataloader import DataLoader
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import accounts as accounts_uc
 from resolvers.core.background import after_commit
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
+from resolvers.core.loading import LoaderBase
 from resolvers.events import (
     admit,
     event_changed,
@@ -428,3 +431,13 @@ async def join_requests_of(deps: Deps, event_ids: Sequence[int]) -> list[list[Jo
     for r in rows:
         grouped[r.event_id].append(r)
     return [grouped[i] for i in event_ids]
+
+
+class InvitationLoaders(LoaderBase):
+    @cached_property
+    def invitations_by_event(self) -> DataLoader[int, list[Invitation]]:
+        return self.batched(invitations_of)
+
+    @cached_property
+    def join_requests_by_event(self) -> DataLoader[int, list[JoinRequest]]:
+        return self.batched(join_requests_of)

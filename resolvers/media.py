@@ -21,13 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
+
+from aiodataloader import DataLoader
 
 from resolvers import accounts as accounts_uc
 from resolvers import imaging
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
+from resolvers.core.loading import LoaderBase
 from resolvers.dispatcher import DomainEvent
 from resolvers.events import access, has_role
 from resolvers.projections import record_event
@@ -591,3 +595,10 @@ def taken_at(media: store.Media) -> datetime | None:
     if media.taken_at_offset_min is None:
         return at.astimezone(UTC)
     return at.astimezone(timezone(timedelta(minutes=media.taken_at_offset_min)))
+
+
+class MediaLoaders(LoaderBase):
+    @cached_property
+    def media(self) -> DataLoader[str, store.Media | None]:
+        """Scoped to the viewer: media of events they don't take part in load as None."""
+        return self.scoped(visible_media)

@@ -11,10 +11,14 @@ everything from MySQL alone.
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from typing import Any
+
+from aiodataloader import DataLoader
 
 from resolvers import chat_feed
 from resolvers.core.deps import Deps
+from resolvers.core.loading import LoaderBase
 from resolvers.core.local_cache import LocalCache
 from resolvers.dispatcher import DomainEvent, Handler
 from stores import accounts as accounts_store
@@ -234,3 +238,9 @@ async def cached_user_snapshots(deps: Deps, user_ids: list[int]) -> list[docs.Us
             found[user_id] = (snapshot,)
             cache.put(user_id, (snapshot,))
     return [hit[0] if hit else None for hit in (found[i] for i in user_ids)]
+
+
+class ProjectionLoaders(LoaderBase):
+    @cached_property
+    def user_snapshot(self) -> DataLoader[int, docs.UserSnapshot | None]:
+        return self.batched(user_snapshots)

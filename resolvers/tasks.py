@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
+
+from aiodataloader import DataLoader
 
 from resolvers import event_content
 from resolvers.core.deps import Deps, Viewer
@@ -19,6 +22,7 @@ from resolvers.core.errors import (
     checked_text,
     checked_title,
 )
+from resolvers.core.loading import LoaderBase
 from resolvers.events import has_role, member_or_hidden, not_cancelled, require
 from resolvers.projections import record_event
 from stores import events as event_store
@@ -284,3 +288,21 @@ async def assignees_of(deps: Deps, task_ids: Sequence[int]) -> list[list[int]]:
     async with deps.db.reader() as db:
         found = await store.assignee_ids(db, list(task_ids))
     return [found[i] for i in task_ids]
+
+
+class TaskLoaders(LoaderBase):
+    @cached_property
+    def tasks_by_event(self) -> DataLoader[int, list[Task]]:
+        """Also primes `assignees_by_task`: a task list almost always shows its assignees."""
+
+        async def batch(event_ids: list[int]) -> list[list[Task]]:
+            found, assigned = await tasks_of(self.deps, event_ids)
+            for task_id, participant_ids in assigned.items():
+                self.assignees_by_task.prime(task_id, participant_ids)
+            return found
+
+        return DataLoader(batch)
+
+    @cached_property
+    def assignees_by_task(self) -> DataLoader[int, list[int]]:
+        return self.batched(assignees_of)

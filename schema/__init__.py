@@ -14,13 +14,13 @@ import strawberry
 from strawberry import relay
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import Info
 
 from resolvers.core.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
 from schema.admin import AdminMutation, AdminQuery
 from schema.articles import ArticleMutation, ArticleQuery
 from schema.chat import ChatMutation, ChatQuery, ChatStatusMutation, ChatSubscription
+from schema.context import Info
 from schema.event_operations import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import accounts as uc
 from resolvers import presence
@@ -17,6 +16,7 @@ from resolvers import sessions as session_uc
 from resolvers.accounts import AccountErrorCode
 from resolvers.core.errors import BadRequest
 from resolvers.media_links import AVATAR_SIZES, avatar_url
+from schema.context import Info
 from schema.core import (
     Connection,
     UserError,

@@ -8,11 +8,11 @@ from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
 from resolvers import events as uc
 from resolvers.core.errors import BadRequest
 from schema.accounts import User
+from schema.context import Info
 from schema.core import (
     Connection,
     connection,

@@ -12,13 +12,13 @@ from typing import cast
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
 from resolvers import admin as uc
 from resolvers.admin import AdminErrorCode
 from resolvers.core.errors import BadRequest
 from schema.accounts import User, UserStatus
 from schema.chat import Message
+from schema.context import Info
 from schema.core import (
     Connection,
     UserError,

@@ -10,12 +10,12 @@ from weakref import WeakKeyDictionary
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import articles as uc
 from resolvers.articles import ArticleErrorCode
 from resolvers.core.errors import BadRequest
 from schema.accounts import User
+from schema.context import Info
 from schema.core import (
     Connection,
     UserError,

@@ -4,11 +4,11 @@ snapshot, so a profile change shows on old content too."""
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
 from resolvers import media_links
 from resolvers.projections import display_name
 from schema.accounts import User
+from schema.context import Info
 
 
 @strawberry.type(description="Who wrote a message, as their profile is now.")

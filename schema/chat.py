@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import chat as uc
 from resolvers import chat_feed
@@ -19,6 +18,7 @@ from resolvers.chat_feed import Change
 from resolvers.core.errors import BadRequest
 from schema.accounts import User
 from schema.authors import ChatAuthor, chat_person
+from schema.context import Info
 from schema.core import (
     Connection,
     Edge,

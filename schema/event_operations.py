@@ -6,10 +6,10 @@ from datetime import datetime
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import events as uc
 from resolvers.core.errors import BadRequest
+from schema.context import Info
 from schema.core import (
     NO_INT_KEY,
     Connection,
@@ -24,6 +24,7 @@ from schema.event_errors import EventError
 from schema.events import Event, EventWhen, InviteLink
 from schema.participants import Participant
 from stores import events as rows
+from stores.db import key_of
 from stores.events import EventStatus, ParticipantRole, Rsvp
 from stores.events import Visibility as EventVisibility
 
@@ -241,7 +242,7 @@ class EventQuery:
             cursor,
         )
         for event, membership in found:  # prime the access loader: no second read
-            info.context.loaders.event_access.prime(event.id, (event, membership))
+            info.context.loaders.event_access.prime(key_of(event), (event, membership))
         return connection(
             [Event(row=e, membership=p) for e, p in found],
             size,

@@ -10,7 +10,6 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import chat as chat_uc
 from resolvers import events as uc
@@ -21,6 +20,7 @@ from resolvers.money import settlement_plan
 from schema.accounts import User
 from schema.activity import ActivityEntry, activity
 from schema.chat import Message, event_messages
+from schema.context import Info
 from schema.core import (
     Connection,
     connection,
@@ -36,7 +36,7 @@ from schema.participants import Participant, roster, visible_rows
 from schema.tasks import Task, tasks
 from stores import events as rows
 from stores import invitations as invitation_rows
-from stores.db import utcnow
+from stores.db import key_of, utcnow
 from stores.events import EventStatus, ParticipantRole
 from stores.events import Visibility as EventVisibility
 from stores.invitations import InvitationStatus, JoinRequestStatus
@@ -202,7 +202,7 @@ class Event(relay.Node):
         return Participant.of(self.membership) if self.is_member and self.membership else None
 
     async def _participants(self, info: Info) -> list[rows.Participant]:
-        everyone = await info.context.loaders.participants_by_event.load(self.row.id)
+        everyone = await info.context.loaders.participants_by_event.load(key_of(self.row))
         return [p for p in everyone if p.is_active]
 
     @strawberry.field
@@ -238,12 +238,14 @@ class Event(relay.Node):
             return None
         size = page_size(first)
         start = _offset(after)
-        found = await info.context.loaders.tasks_by_event.load(self.row.id)
+        found = await info.context.loaders.tasks_by_event.load(key_of(self.row))
         if status is not None:
             found = [t for t in found if t.status == status.value]
         if assignee_id is not None:
             wanted = decode_global_id(assignee_id, "Participant")
-            assigned = await info.context.loaders.assignees_by_task.load_many([t.id for t in found])
+            assigned = await info.context.loaders.assignees_by_task.load_many(
+                [key_of(t) for t in found]
+            )
             found = [t for t, ids in zip(found, assigned, strict=True) if wanted in ids]
         return _window(await tasks(info, found[: start + size + 1]), start, size)
 
@@ -259,12 +261,12 @@ class Event(relay.Node):
             return None
         size = page_size(first)
         start = _offset(after)
-        ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
+        ledger = await info.context.loaders.ledger_by_event.load(key_of(self.row))
         return _window(await expenses(info, ledger.expenses[: start + size + 1]), start, size)
 
     async def _nets(self, info: Info) -> tuple[list[int], dict[int, Any]]:
-        members = [p.id for p in await self._participants(info)]
-        ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
+        members = [key_of(p) for p in await self._participants(info)]
+        ledger = await info.context.loaders.ledger_by_event.load(key_of(self.row))
         found = ledger.balances(members)
         order = members + sorted(k for k in found if k not in members)
         return order, found
@@ -301,7 +303,7 @@ class Event(relay.Node):
 
         if not self.is_member:
             return None
-        ledger = await info.context.loaders.ledger_by_event.load(self.row.id)
+        ledger = await info.context.loaders.ledger_by_event.load(key_of(self.row))
         people = await roster(info, self.row.id or 0)
         return [Settlement.of(s, people) for s in ledger.settlements]
 
@@ -310,7 +312,7 @@ class Event(relay.Node):
 
         if not uc.has_role(self.membership, rows.ParticipantRole.ORGANIZER):
             return None
-        found = await info.context.loaders.invitations_by_event.load(self.row.id)
+        found = await info.context.loaders.invitations_by_event.load(key_of(self.row))
         return [Invitation(row=r) for r in found]
 
     @strawberry.field(description="Organizers and owner; null for others. Newest first.")
@@ -318,7 +320,7 @@ class Event(relay.Node):
 
         if not uc.has_role(self.membership, rows.ParticipantRole.ORGANIZER):
             return None
-        found = await info.context.loaders.join_requests_by_event.load(self.row.id)
+        found = await info.context.loaders.join_requests_by_event.load(key_of(self.row))
         return [JoinRequest(row=r) for r in found]
 
     @strawberry.field(description="Participants only: the photo albums, the default one first.")

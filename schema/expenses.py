@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import expenses as uc
 from resolvers import money
 from resolvers.money import SplitMode
+from schema.context import Info
 from schema.core import decode_global_id, run
 from schema.event_errors import ExpenseError
 from schema.participants import Participant, person, roster, visible_rows

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import invitations as uc
+from schema.context import Info
 from schema.core import decode_global_id, run
 from schema.event_errors import InvitationError
 from schema.events import Event, Invitation, JoinRequest

@@ -9,7 +9,6 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 from strawberry.file_uploads import Upload
-from strawberry.types import Info
 
 from resolvers import albums as albums_uc
 from resolvers import media as uc
@@ -17,6 +16,7 @@ from resolvers import media_links as links
 from resolvers.media import MediaErrorCode
 from schema.accounts import User
 from schema.authors import ChatAuthor, chat_person
+from schema.context import Info
 from schema.core import (
     Connection,
     UserError,

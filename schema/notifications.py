@@ -7,11 +7,11 @@ from datetime import datetime
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import notifications as uc
 from resolvers.notifications import NotificationErrorCode
 from schema.accounts import User
+from schema.context import Info
 from schema.core import (
     Connection,
     UserError,

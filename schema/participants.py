@@ -10,10 +10,10 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import events as uc
 from schema.accounts import User
+from schema.context import Info
 from schema.core import decode_node_keys
 from stores import events as rows
 from stores.events import ParticipantRole, ParticipantState, Rsvp

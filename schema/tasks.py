@@ -7,13 +7,14 @@ from datetime import datetime
 
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from resolvers import tasks as uc
+from schema.context import Info
 from schema.core import decode_global_id, run
 from schema.event_errors import TaskError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import tasks as rows
+from stores.db import key_of
 from stores.tasks import TaskStatus
 
 strawberry.enum(TaskStatus, name="TaskStatus")  # one definition: stores.tasks
@@ -53,7 +54,7 @@ class Task(relay.Node):
 
 async def tasks(info: Info, found: Sequence[rows.Task]) -> list[Task]:
     """GraphQL tasks for rows of events the viewer sees."""
-    assigned = await info.context.loaders.assignees_by_task.load_many([t.id for t in found])
+    assigned = await info.context.loaders.assignees_by_task.load_many([key_of(t) for t in found])
     people: dict[int, dict[int, Participant]] = {}
     for event_id in {t.event_id for t in found}:
         people[event_id] = await roster(info, event_id)
@@ -127,7 +128,7 @@ def _ids(values: list[relay.GlobalID]) -> list[int]:
 async def _payload(info: Info, row: rows.Task | None, errors: list[TaskError]) -> TaskPayload:
     if row is None:
         return TaskPayload(task=None, errors=errors)
-    info.context.loaders.assignees_by_task.clear(row.id)  # read what was just written
+    info.context.loaders.assignees_by_task.clear(key_of(row))  # read what was just written
     return TaskPayload(task=(await tasks(info, [row]))[0], errors=errors)
 
 

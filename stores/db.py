@@ -50,6 +50,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+def key_of(row: Any) -> int:
+    """The key of a row read from the database (only a row not yet flushed has none)."""
+    key = row.id
+    if key is None:
+        raise ValueError(f"{type(row).__name__} has no key yet")
+    return int(key)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
