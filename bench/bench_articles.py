@@ -13,7 +13,7 @@ What it does:
      --redis-url (default db 13) flushed, a briskdb listener (`iven-gql briskdb`) on a free port;
   2. starts the server (this script with --serve: `create_app` under uvicorn, one worker, asyncio,
      httptools, as `iven-gql serve` does) with the article cache switched off
-     (`deps.state["article_cache_off"]`, resolvers/articles.py), creates an admin
+     (`deps.services.article_cache_off`, resolvers/article_cache.py), creates an admin
      (`iven-gql create-admin`), signs in and seeds through the GraphQL API: --articles articles
      with ~3 KB Markdown bodies (headings, lists, links, code, a table) and 1-3 tags each, each
      published;
@@ -135,7 +135,6 @@ def serve(port: int, cache: bool, loop: str = "asyncio") -> int:
     from iven_gql.app import create_app
     from iven_gql.config import Settings
     from iven_gql.logs import configure
-    from resolvers.article_cache import CACHE_OFF
 
     settings = Settings()
     configure(settings.log_level)
@@ -159,7 +158,7 @@ def serve(port: int, cache: bool, loop: str = "asyncio") -> int:
         while not server.started and not task.done():
             await asyncio.sleep(0.02)
         if server.started:
-            app.state.deps.state[CACHE_OFF] = not cache
+            app.state.deps.services.article_cache_off = not cache
             print(f"article cache {'on' if cache else 'off'}", flush=True)
         await task
 

@@ -42,6 +42,7 @@ from resolvers import chat_feed, event_content, media, notifications, presence, 
 from resolvers import dispatcher as dispatcher_uc
 from resolvers.core.background import drain_background
 from resolvers.core.deps import Deps
+from resolvers.services import Services
 from resolvers.sessions import guard
 from schema import build_schema
 from schema.context import Context, client_info
@@ -133,6 +134,7 @@ class Resources:
             passwords=Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
             tokens=Tokens(s.jwt_secret.get_secret_value(), s.access_token_ttl_s),
         )
+        self.deps.services = Services(self.deps)
         await guard(self.deps).start()
         await accounts_uc.user_cache(self.deps).start()
         await projections.snapshot_cache(self.deps).start()
@@ -151,7 +153,7 @@ class Resources:
         )
         if s.dispatcher:
             await dispatcher.start()
-            jobs = self.deps.state["notification_jobs"] = notifications.Jobs(self.deps)
+            jobs = self.deps.services.notification_jobs = notifications.Jobs(self.deps)
             await jobs.start()
         for store, backend in self.backends.items():
             log.info("store backend", extra={"store": store, "backend": backend})
@@ -161,18 +163,7 @@ class Resources:
         deps = self.deps
         if deps is not None:
             await drain_background()
-            running = dispatcher_uc.dispatcher(deps)
-            if running is not None:
-                await running.close()
-            jobs = deps.state.get("notification_jobs")
-            if jobs is not None:
-                await jobs.close()
-            await presence.tracker(deps).close()
-            await asyncio.to_thread(media.close, deps)
-            await chat_feed.hub(deps).close()
-            await guard(deps).close()
-            await accounts_uc.user_cache(deps).close()
-            await projections.snapshot_cache(deps).close()
+            await deps.services.close()
             await deps.broadcast.close()
             with contextlib.suppress(Exception):
                 await deps.redis.aclose()

@@ -758,14 +758,8 @@ async def create_admin(
 # --- reads -------------------------------------------------------------------------------------
 
 
-USER_CACHE_TTL_S = 60.0
-
-
 def user_cache(deps: Deps) -> LocalCache[User]:
-    cache = deps.state.get("user_cache")
-    if cache is None:
-        cache = deps.state["user_cache"] = LocalCache[User](deps, "users", USER_CACHE_TTL_S)
-    return cache
+    return deps.services.user_cache
 
 
 def cached_user(deps: Deps, user_id: int) -> User | None:

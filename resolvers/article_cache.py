@@ -17,7 +17,6 @@ from stores.redis import Versions
 
 T = TypeVar("T")
 CACHE_AREA = "articles"
-CACHE_OFF = "article_cache_off"  # deps.state flag: anonymous reads skip the cache (bench)
 LOCAL_TTL_S = 60.0  # decoded copies of Redis entries kept by each process
 LOCAL_MAX_ENTRIES = 512
 
@@ -31,10 +30,7 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def versions(deps: Deps) -> Versions:
-    found: Versions | None = deps.state.get("article_versions")
-    if found is None:
-        found = deps.state["article_versions"] = Versions(deps.redis, CACHE_AREA)
-    return found
+    return deps.services.article_versions
 
 
 async def changed(deps: Deps) -> None:
@@ -71,10 +67,7 @@ class Decoded:
 
 
 def decoded(deps: Deps) -> Decoded:
-    found: Decoded | None = deps.state.get("article_cache")
-    if found is None:
-        found = deps.state["article_cache"] = Decoded()
-    return found
+    return deps.services.article_cache
 
 
 async def cached(
@@ -89,7 +82,9 @@ async def cached(
     (`stale_at`, the next publication time when it was filled); else read, and filed under the
     version read before reading. Without a version (Redis down): read, not cached."""
     now = deps.clock()
-    version = None if deps.state.get(CACHE_OFF) else (await versions(deps).get_many(["all"]))[0]
+    version = (
+        None if deps.services.article_cache_off else (await versions(deps).get_many(["all"]))[0]
+    )
     if version is None:
         async with deps.db.reader() as db:
             return await fill(db, now)

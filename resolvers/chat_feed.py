@@ -451,10 +451,7 @@ async def missed(deps: Deps, event_id: int, user_id: int, after: int) -> list[Ch
 
 
 def hub(deps: Deps) -> ChatHub:
-    found = deps.state.get("chat_hub")
-    if found is None:
-        found = deps.state["chat_hub"] = ChatHub(deps)
-    return found
+    return deps.services.chat_hub
 
 
 async def publish(deps: Deps, change: Change) -> None:

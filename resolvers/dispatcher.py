@@ -214,8 +214,7 @@ class Dispatcher:
 
 def dispatcher(deps: Deps) -> Dispatcher | None:
     """This process's dispatcher, when it runs one."""
-    found: Dispatcher | None = deps.state.get("dispatcher")
-    return found
+    return deps.services.dispatcher
 
 
 async def wake_dispatchers(deps: Deps) -> None:
@@ -232,7 +231,7 @@ async def wake_dispatchers(deps: Deps) -> None:
 def install(deps: Deps, handlers: Sequence[Handler], **options: Any) -> Dispatcher:
     """Creates this process's dispatcher and wakes it after each commit with outbox rows."""
     found = Dispatcher(deps, handlers, **options)
-    deps.state["dispatcher"] = found
+    deps.services.dispatcher = found
 
     async def after_commit(marks: dict[str, Any]) -> None:
         if marks.get(store.OUTBOX_WRITTEN):

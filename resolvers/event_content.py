@@ -60,25 +60,20 @@ class Stamped(Generic[V]):
 
 
 def versions(deps: Deps) -> Versions:
-    found: Versions | None = deps.state.get("event_content_versions")
-    if found is None:
-        found = deps.state["event_content_versions"] = Versions(deps.redis, "event-content")
-    return found
+    return deps.services.event_content_versions
 
 
 def cache(deps: Deps, area: str) -> Stamped[Any]:
     """The per-process cache of one kind of event content (`tasks`, `ledger`)."""
-    name = f"event_content:{area}"
-    found: Stamped[Any] | None = deps.state.get(name)
+    found = deps.services.event_content.get(area)
     if found is None:
-        found = deps.state[name] = Stamped[Any](versions(deps))
+        found = deps.services.event_content[area] = Stamped[Any](versions(deps))
     return found
 
 
 def clear_all(deps: Deps) -> None:
-    for name, value in deps.state.items():
-        if name.startswith("event_content:"):
-            value.clear()
+    for value in deps.services.event_content.values():
+        value.clear()
 
 
 def install(deps: Deps) -> None:

@@ -82,27 +82,12 @@ class UploadLike(Protocol):
 
 
 def files(deps: Deps) -> FileStore:
-    found: FileStore | None = deps.state.get("file_store")
-    if found is None:
-        found = deps.state["file_store"] = FileStore(deps.settings.uploads_dir)
-        found.ensure()
-    return found
+    return deps.services.file_store
 
 
 def workers(deps: Deps) -> ThreadPoolExecutor:
     """The threads image work runs on (closed with the app)."""
-    found: ThreadPoolExecutor | None = deps.state.get("media_workers")
-    if found is None:
-        found = deps.state["media_workers"] = ThreadPoolExecutor(
-            max_workers=max(1, deps.settings.media_workers), thread_name_prefix="media"
-        )
-    return found
-
-
-def close(deps: Deps) -> None:
-    found: ThreadPoolExecutor | None = deps.state.pop("media_workers", None)
-    if found is not None:
-        found.shutdown(wait=True, cancel_futures=True)
+    return deps.services.media_workers
 
 
 async def _in_thread(deps: Deps, fn: Any, *args: Any, **kwargs: Any) -> Any:

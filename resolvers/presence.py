@@ -178,10 +178,7 @@ class PresenceTracker:
 
 
 def tracker(deps: Deps) -> PresenceTracker:
-    found = deps.state.get("presence")
-    if found is None:
-        found = deps.state["presence"] = PresenceTracker(deps)
-    return found
+    return deps.services.presence
 
 
 async def _hidden(user_ids: Sequence[int]) -> set[int]:

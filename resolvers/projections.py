@@ -215,18 +215,10 @@ async def user_snapshots(deps: Deps, user_ids: list[int]) -> list[docs.UserSnaps
     return [found.get(i) for i in user_ids]
 
 
-SNAPSHOT_CACHE_TTL_S = 30.0
-
-
 def snapshot_cache(deps: Deps) -> LocalCache[tuple[docs.UserSnapshot | None]]:
     """Per process: user snapshots for the live chat's rendering (author names on every
     delivery), evicted in every process when a snapshot is rewritten."""
-    cache = deps.state.get("snapshot_cache")
-    if cache is None:
-        cache = deps.state["snapshot_cache"] = LocalCache[tuple[docs.UserSnapshot | None]](
-            deps, "snapshots", SNAPSHOT_CACHE_TTL_S
-        )
-    return cache
+    return deps.services.snapshot_cache
 
 
 async def cached_user_snapshots(deps: Deps, user_ids: list[int]) -> list[docs.UserSnapshot | None]:

@@ -145,10 +145,7 @@ class SessionGuard:
 
 
 def guard(deps: Deps) -> SessionGuard:
-    existing = deps.state.get("session_guard")
-    if existing is None:
-        existing = deps.state["session_guard"] = SessionGuard(deps)
-    return existing
+    return deps.services.session_guard
 
 
 # --- creating and rotating ---------------------------------------------------------------------

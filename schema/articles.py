@@ -242,7 +242,7 @@ class ArticleQuery:
         # Anonymous pages come from the read cache, the same page object for every request
         # this process serves from it: build the connection once per page. Every article of a
         # public page is PUBLISHED (a change makes a new page), so it holds no per-request state.
-        built = _built_pages(info).setdefault(page, {})
+        built = _BUILT_PAGES.setdefault(page, {})
         found = built.get(size)
         if found is None:
             found = built[size] = connection(
@@ -292,14 +292,10 @@ def _time_id_cursor(at: datetime | None, article_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _built_pages(info: Info) -> WeakKeyDictionary[uc.ArticlePage, dict[int, Connection[Article]]]:
-    state = info.context.deps.state
-    found: WeakKeyDictionary[uc.ArticlePage, dict[int, Connection[Article]]] | None = state.get(
-        "article_connections"
-    )
-    if found is None:
-        found = state["article_connections"] = WeakKeyDictionary()
-    return found
+# Connections built from a cached page, kept while the page is (weakly: they go with it).
+_BUILT_PAGES: WeakKeyDictionary[uc.ArticlePage, dict[int, Connection[Article]]] = (
+    WeakKeyDictionary()
+)
 
 
 def _public_cursor(a: Article) -> str:

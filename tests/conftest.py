@@ -192,7 +192,7 @@ async def _reset_stores(deps: Deps) -> None:
             await conn.execute(table.delete())
     await deps.redis.flushdb()
     # per-process caches keyed by ids that the emptied database hands out again
-    deps.state["snapshot_cache"]._entries.clear()
+    deps.services.snapshot_cache._entries.clear()
     for model in all_models():
         await model.get_pymongo_collection().delete_many({})
     await deps.documents.database["media_usage"].delete_many({})

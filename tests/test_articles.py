@@ -889,7 +889,7 @@ async def test_without_redis_versions_reads_go_to_mysql(api, accounts, server, c
     article = await create(api, admin, title="Still readable")
     await publish(api, admin, article["id"])
     original = article_cache.versions(server.deps)
-    server.deps.state["article_versions"] = Down()
+    server.deps.services.article_versions = Down()
     try:
         for _ in range(2):
             data, statements = await _statements(api, caplog, LIST, {}, "List")
@@ -901,4 +901,4 @@ async def test_without_redis_versions_reads_go_to_mysql(api, accounts, server, c
         data, _ = await _statements(api, caplog, LIST, {}, "List")
         assert data["articles"]["edges"][0]["node"]["title"] == "Renamed"
     finally:
-        server.deps.state["article_versions"] = original
+        server.deps.services.article_versions = original

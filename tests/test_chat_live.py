@@ -49,7 +49,7 @@ async def stream(
 ) -> Any:
     """A socket of the user following the chat; returns once the subscription is live on the
     in-process server (`joined`), so what happens next reaches it."""
-    hub = _server[0].deps.state.get("chat_hub")
+    hub = _server[0].deps.services.chat_hub
     event = int(GlobalID.from_id(event_id).node_id)
     user_id = int(GlobalID.from_id(user["id"]).node_id)
 
@@ -460,7 +460,7 @@ async def test_one_rendering_per_selection_and_viewer_fields_per_viewer(
     mine = [await stream(api, u, eid, query=per_viewer) for u in (owner, organizer)]
     try:
         await asyncio.sleep(0.3)
-        feed = server.deps.state["chat_hub"].feeds[int(GlobalID.from_id(eid).node_id)]
+        feed = server.deps.services.chat_hub.feeds[int(GlobalID.from_id(eid).node_id)]
         groups = {s.group for s in feed.subscribers}
         assert len(groups) == 3  # one shared, one per viewer for the other selection
         await api.execute(REACT, {"id": message["id"], "e": "👍"}, token=organizer["token"])

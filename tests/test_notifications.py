@@ -201,7 +201,7 @@ async def test_the_24h_reminder_is_sent_once_per_start_time(api, accounts, event
     later = (utcnow() + timedelta(hours=21)).isoformat()
     update = """mutation($input: UpdateEventInput!) { updateEvent(input: $input) {
         errors { code } } }"""
-    jobs = server.deps.state["notification_jobs"]
+    jobs = server.deps.services.notification_jobs
     await jobs.close()  # the server's own round would take the reminder first
     try:
         await api.execute(

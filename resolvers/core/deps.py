@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from resolvers.services import Services
     from stores.db import Database
     from stores.mail import Mailer
     from stores.mongo import DocumentStore
@@ -76,10 +77,10 @@ class Deps:
     mailer: Mailer
     passwords: PasswordHasher
     tokens: TokenIssuer
-    # per-process state owned by resolvers (session validity cache, ...)
-    state: dict[str, Any] = field(default_factory=dict)
     # "now" for rules that depend on time (scheduled publication); tests inject their own
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # the per-process objects use cases share, set by the lifespan (resolvers/services.py)
+    services: Services = field(init=False)
 
 
 @dataclass(frozen=True)
