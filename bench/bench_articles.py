@@ -59,7 +59,7 @@ from bench.bench_event_page import (
     sql_url,
     wait_port,
 )
-from bench.bench_me import (
+from bench.harness import (
     PY,
     WARMUP_S,
     BenchAbort,

@@ -58,7 +58,7 @@ from bench.bench_event_page import (
     sql_url,
     wait_port,
 )
-from bench.bench_me import PY, BenchAbort, Server, free_port, iven_command, read_code
+from bench.harness import PY, BenchAbort, Server, free_port, iven_command, read_code
 
 PASSWORD = "bench-pass-" + secrets.token_hex(8)
 SUBSCRIPTION = """subscription($id: ID!) { chatEvents(eventId: $id) { __typename

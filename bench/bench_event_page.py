@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import inmemory_event_app as mem
-from bench.bench_me import (
+from bench.harness import (
     WARMUP_S,
     BenchAbort,
     Result,

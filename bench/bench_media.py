@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 from bench.bench_chat import Api, pct, seed
 from bench.bench_event_page import flush_redis, recreate_database, sql_url, wait_port
-from bench.bench_me import BenchAbort, Server, free_port, iven_command
+from bench.harness import BenchAbort, Server, free_port, iven_command
 
 LIGHT = "{ me { id } }"
 UPLOAD = """mutation($input: UploadMediaInput!) { uploadMedia(input: $input) {
