@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -234,6 +235,56 @@ async def register_user(
     if not auth["accessToken"]:
         raise BenchAbort(f"{api.label}: no access token for {user.email}: {auth}")
     return str(auth["accessToken"])
+
+
+async def seed_event_with_members(
+    api: Api, outbox: Path, users: int, prefix: str, password: str
+) -> tuple[str, list[str]]:
+    """`users` registered users (one at a time) and one event of user 0 that all joined as
+    participants: the event id and the users' tokens."""
+    suffix = secrets.token_hex(3)
+    tokens = []
+    for i in range(users):
+        user = NewUser(
+            f"{prefix}_{suffix}_{i}",
+            f"{prefix}-{suffix}-{i}@example.com",
+            password,
+            prefix.capitalize(),
+            f"User {i}",
+        )
+        tokens.append(await register_user(api, outbox, user))
+    created = await api.gql(
+        """mutation($input: CreateEventInput!) { createEvent(input: $input) {
+      event { id } errors { code field message } } }""",
+        {
+            "input": {
+                "title": f"{prefix.capitalize()} bench",
+                "startsAt": "2031-06-01T10:00:00+00:00",
+                "endsAt": "2031-06-02T10:00:00+00:00",
+                "currency": "EUR",
+                "timezone": "UTC",
+            }
+        },
+        tokens[0],
+        "createEvent",
+    )
+    event_id = str(created["event"]["id"])
+    link = await api.gql(
+        """mutation($input: CreateInviteLinkInput!) { createInviteLink(
+      input: $input) { token errors { code } } }""",
+        {"input": {"eventId": event_id, "role": "PARTICIPANT"}},
+        tokens[0],
+        "createInviteLink",
+    )
+    for token in tokens[1:]:
+        await api.gql(
+            """mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
+          participant { id } errors { code } } }""",
+            {"t": link["token"]},
+            token,
+            "joinWithInviteLink",
+        )
+    return event_id, tokens
 
 
 # --------------------------------------------------------------------------- servers
