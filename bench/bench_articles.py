@@ -25,8 +25,8 @@ What it does:
      either way; 1 if the bench itself could not run), then drops the database and flushes the
      Redis db (unless --keep).
 
-Load generation, server handling and result parsing come from bench_me.py (wrk when on PATH,
-else its asyncio HTTP/1.1 client in this process).
+Load generation, server handling and result parsing come from bench/harness.py (wrk when on
+PATH, else its asyncio HTTP/1.1 client in this process).
 """
 
 from __future__ import annotations
@@ -34,45 +34,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import uvicorn
 
-from bench.bench_event_page import (
-    flush_redis,
-    generator,
-    operation_lines,
-    recreate_database,
-    server_errors,
-    sql_url,
-    wait_port,
-)
-from bench.bench_me import (
-    PY,
-    WARMUP_S,
-    BenchAbort,
-    Result,
-    Server,
-    Target,
-    fmt,
-    free_port,
-    graphql,
-    http_post,
-    iven_command,
-    measure,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench import harness
+from bench.harness import BenchAbort, Result, Target
+from iven_gql.app import create_app
+from iven_gql.config import Settings
+from iven_gql.logs import configure
 
 TARGET_RATIO = 3.0  # cached req/s >= 3 x uncached req/s
 PAGE = 20
@@ -130,12 +109,6 @@ WORDS = [
 def serve(port: int, cache: bool, loop: str = "asyncio") -> int:
     """The IVEN app under uvicorn as `iven-gql serve` runs it (one worker), with the article
     cache on or off."""
-    import uvicorn
-
-    from iven_gql.app import create_app
-    from iven_gql.config import Settings
-    from iven_gql.logs import configure
-
     settings = Settings()
     configure(settings.log_level)
     app = create_app(settings)
@@ -163,31 +136,12 @@ def serve(port: int, cache: bool, loop: str = "asyncio") -> int:
         await task
 
     if loop == "uvloop":
-        import uvloop
+        import uvloop  # noqa: PLC0415  optional (the bench extra), only with --loop uvloop
 
         uvloop.run(run())
     else:
         asyncio.run(run())
     return 0
-
-
-def iven_env(tmp: Path, args: argparse.Namespace, mongo_port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("IVEN_SMTP_URL", None)
-    env.update(
-        {
-            "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
-            "IVEN_REDIS_URL": args.redis_url,
-            "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=4",
-            "IVEN_VAR_DIR": str(tmp / "var"),
-            "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
-            "IVEN_RUN_MIGRATIONS_ON_START": "true",
-        }
-    )
-    env.setdefault("IVEN_LOG_LEVEL", "INFO")  # the operation line carries the statement count
-    (tmp / "var").mkdir(parents=True, exist_ok=True)
-    (tmp / "uploads").mkdir(exist_ok=True)
-    return env
 
 
 # --------------------------------------------------------------------------- seeding (API)
@@ -233,7 +187,14 @@ def seed(url: str, env: dict[str, str], tmp: Path, count: int) -> tuple[float, i
     suffix = secrets.token_hex(3)
     email, password = f"bench-admin-{suffix}@example.com", "bench-pass-" + secrets.token_hex(8)
     made = subprocess.run(
-        [*iven_command(), "create-admin", "--email", email, "--username", f"bench_admin_{suffix}"],
+        [
+            *harness.iven_command(),
+            "create-admin",
+            "--email",
+            email,
+            "--username",
+            f"bench_admin_{suffix}",
+        ],
         env={**env, "IVEN_ADMIN_PASSWORD": password},
         cwd=tmp,
         capture_output=True,
@@ -243,7 +204,7 @@ def seed(url: str, env: dict[str, str], tmp: Path, count: int) -> tuple[float, i
     )
     if made.returncode != 0:
         raise BenchAbort(f"create-admin failed ({made.returncode}):\n{made.stdout}\n{made.stderr}")
-    login = graphql(
+    login = harness.graphql(
         url,
         """mutation($input: LoginInput!) { login(input: $input) {
         accessToken errors { code message } } }""",
@@ -257,7 +218,7 @@ def seed(url: str, env: dict[str, str], tmp: Path, count: int) -> tuple[float, i
     for n in range(count):
         body = markdown_body(rng, n)
         size += len(body)
-        created = graphql(
+        created = harness.graphql(
             url,
             """mutation($input: CreateArticleInput!) {
             createArticle(input: $input) { article { id } errors { code field message } } }""",
@@ -273,7 +234,7 @@ def seed(url: str, env: dict[str, str], tmp: Path, count: int) -> tuple[float, i
         )["createArticle"]
         if created["errors"]:
             raise BenchAbort(f"createArticle failed: {created['errors']}")
-        published = graphql(
+        published = harness.graphql(
             url,
             """mutation($id: ID!) { publishArticle(input: {id: $id}) {
             article { status } errors { code message } } }""",
@@ -290,8 +251,7 @@ def seed(url: str, env: dict[str, str], tmp: Path, count: int) -> tuple[float, i
 
 def logged_request(target: Target, log_path: Path) -> tuple[bytes, dict[str, Any] | None]:
     """One list request, checked; with the server's operation log line for it."""
-    offset = log_path.stat().st_size if log_path.exists() else 0
-    status, raw = http_post(target.url, target.body, target.headers, timeout=30)
+    status, raw, line = harness.logged_post(target, log_path, "Articles")
     try:
         doc = json.loads(raw)
         edges = doc["data"]["articles"]["edges"]
@@ -299,13 +259,7 @@ def logged_request(target: Target, log_path: Path) -> tuple[bytes, dict[str, Any
         raise BenchAbort(f"wrong answer (HTTP {status}): {raw[:1000]!r}") from None
     if status != 200 or doc.get("errors") or len(edges) != PAGE:
         raise BenchAbort(f"wrong answer (HTTP {status}, {len(edges)} articles): {raw[:1000]!r}")
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        found = [e for e in operation_lines(log_path, offset) if e.get("operation") == "Articles"]
-        if found:
-            return raw, found[-1]
-        time.sleep(0.05)
-    return raw, None
+    return raw, line
 
 
 def statements(line: dict[str, Any] | None) -> str:
@@ -314,13 +268,12 @@ def statements(line: dict[str, Any] | None) -> str:
     return f"{line.get('statements')} SQL statements, {line.get('duration_ms')} ms"
 
 
-# --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- scenario
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=int, default=10, help="seconds per measurement (10)")
-    p.add_argument("--connections", type=int, default=32, help="concurrent connections (32)")
+    harness.add_load_options(p)
     p.add_argument("--articles", type=int, default=60, help="published articles seeded (60)")
     p.add_argument(
         "--loop",
@@ -328,27 +281,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="asyncio",
         help="event loop of the IVEN server (asyncio)",
     )
-    p.add_argument(
-        "--generator",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="load generator: wrk if on PATH (auto), or bench_me's asyncio one",
-    )
-    p.add_argument(
-        "--mysql-url",
-        default=os.environ.get("IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
-        help="server URL without a database (mysql+aiomysql://root@127.0.0.1:3306)",
-    )
-    p.add_argument(
-        "--database",
-        default="iven_bench_articles",
-        help="database to (re)create (iven_bench_articles)",
-    )
-    p.add_argument(
-        "--redis-url",
-        default=os.environ.get("IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
-        help="Redis database, flushed first (redis://127.0.0.1:6379/13)",
-    )
+    harness.add_store_options(p, "iven_bench_articles", redis_db=13)
     p.add_argument(
         "--keep",
         action="store_true",
@@ -365,130 +298,99 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def report(
     results: list[Result], args: argparse.Namespace, generator_info: str, notes: list[str]
 ) -> None:
-    print()
-    print(
-        f"generator: {generator_info}; warm-up {WARMUP_S} s; measured {args.duration} s; "
-        f"{args.connections} connections"
+    harness.print_header(
+        generator_info, args, notes, servers="one uvicorn worker, one server at a time"
     )
-    print(
-        f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
-        f"{platform.python_version()}; one uvicorn worker, one server at a time"
-    )
-    for note in notes:
-        print(f"note: {note}")
-    print()
-    head = (
-        f"{'target':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'non-2xx':>8} {'sock err':>8} {'bad':>5}"
-    )
-    print(head)
-    print("-" * len(head))
-    for r in results:
-        print(
-            f"{r.label:<40} {r.rps:>9,.0f} {fmt(r.p50_ms):>8} {fmt(r.p99_ms):>8} "
-            f"{fmt(r.max_ms, 1):>8} {r.non_2xx:>8} {r.socket_errors:>8} "
-            f"{(r.bad if r.bad >= 0 else '-')!s:>5}"
-            + (f"  {'; '.join(r.notes)}" if r.notes else "")
-        )
+    harness.print_results(results, harness.Columns(label=40, rps=9, bad=5, loop=False))
     by = {r.key: r for r in results}
     uncached, cached = by.get("uncached"), by.get("cached")
     if uncached is not None and cached is not None and uncached.rps:
         ratio = cached.rps / uncached.rps
-        verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
         print(
             f"\nratio cached / uncached (req/s): {ratio:.2f}x   target >= {TARGET_RATIO}x: "
-            f"{verdict}"
+            f"{harness.verdict(ratio, TARGET_RATIO)}"
         )
+
+
+class Scenario:
+    """The uncached server (seeds the articles), then the cached one, on the same stores."""
+
+    def __init__(self, args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.env = env
+        self.notes: list[str] = []
+        self.expected: dict[str, bytes] = {}
+        self.body = json.dumps({"query": LIST_QUERY, "operationName": "Articles"}).encode()
+
+    def seed(self, url: str, log_path: Path) -> None:
+        try:
+            seconds, average = seed(url, self.env, self.tmp, self.args.articles)
+        except BenchAbort as exc:
+            raise harness.with_server_errors(exc, log_path) from exc
+        self.notes.append(
+            f"seeded {self.args.articles} published articles through the API "
+            f"in {seconds:.1f} s (Markdown bodies of {average:,} "
+            f"characters on average)"
+        )
+
+    def check(self, t: Target, key: str, log_path: Path) -> None:
+        first, line1 = logged_request(t, log_path)
+        second, line2 = logged_request(t, log_path)
+        if first != second or self.expected.setdefault("body", first) != first:
+            raise BenchAbort(f"{key}: answers differ between requests or servers")
+        self.notes.append(
+            f"{key}: first request {statements(line1)}; second request "
+            f"{statements(line2)}; answer {len(first):,} bytes"
+        )
+        if key == "cached" and line2 is not None and line2.get("statements") != 0:
+            raise BenchAbort(f"the cached server still sent SQL: {line2}")
+        # every measured answer must end like the verified one (complete answers)
+        t.expect = first[-80:].decode()
+
+    def measure(self, key: str, cache: bool) -> Result:
+        port = harness.free_port()
+        log_path = self.tmp / f"iven-{key}.log"
+        argv = [harness.PY, str(Path(__file__).resolve()), "--serve", str(port)]
+        argv += ["--loop", self.args.loop] + ([] if cache else ["--no-cache"])
+        server = harness.Server(f"IVEN ({key})", argv, self.env, self.tmp, log_path)
+        url = f"http://127.0.0.1:{port}/graphql"
+        label = f"IVEN articles(first: 20), {key}"
+        target = Target(key, label, self.args.loop, url, self.body, {}, '"publishedAt"')
+
+        def prepare(t: Target) -> None:
+            if key == "uncached":
+                self.seed(t.url, log_path)
+            self.check(t, key, log_path)
+
+        return harness.measure(server, target, self.args, self.tmp, prepare, ready_timeout=120.0)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
         return serve(args.serve, cache=not args.no_cache, loop=args.loop)
-    generator_info = generator(args)
-    tmp = Path(tempfile.mkdtemp(prefix="iven-bench-articles-"))
+    generator_info = harness.choose_generator(args, "bench_articles")
+    tmp = harness.work_dir("iven-bench-articles-")
     print(f"bench_articles: {generator_info}; temporary directory {tmp}")
     results: list[Result] = []
     notes: list[str] = []
-    listener: Server | None = None
-    database_made = False
+    services = harness.Services(
+        "bench_articles", args.mysql_url, args.database, args.redis_url, tmp
+    )
     failed = False
     try:
-        recreate_database(args.mysql_url, args.database)
-        database_made = True
-        flush_redis(args.redis_url)
-        mongo_port = free_port()
-        listener = Server(
-            "briskdb listener",
-            [
-                *iven_command(),
-                "briskdb",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(mongo_port),
-                "--data",
-                str(tmp / "briskdb"),
-            ],
-            dict(os.environ),
-            tmp,
-            tmp / "briskdb.log",
-        )
-        listener.start()
-        wait_port(listener, mongo_port)
-        env = iven_env(tmp, args, mongo_port)
+        services.open()
+        env = services.env()
+        env.setdefault("IVEN_LOG_LEVEL", "INFO")  # the operation line carries the statement count
         notes.append(
             f"stores: {env['IVEN_DATABASE_URL']}, {env['IVEN_REDIS_URL']}; "
             f"IVEN_LOG_LEVEL={env['IVEN_LOG_LEVEL']}"
         )
-        body = json.dumps({"query": LIST_QUERY, "operationName": "Articles"}).encode()
-        expected: dict[str, bytes] = {}
-
+        scenario = Scenario(args, tmp, env)
+        scenario.notes = notes
         for key, cache in (("uncached", False), ("cached", True)):
-            port = free_port()
-            log_path = tmp / f"iven-{key}.log"
-            argv = [PY, str(Path(__file__).resolve()), "--serve", str(port), "--loop", args.loop]
-            server = Server(
-                f"IVEN ({key})", argv + ([] if cache else ["--no-cache"]), env, tmp, log_path
-            )
-            target = Target(
-                key,
-                f"IVEN articles(first: 20), {key}",
-                args.loop,
-                f"http://127.0.0.1:{port}/graphql",
-                body,
-                {},
-                '"publishedAt"',
-            )
-
-            def prepare(t: Target, key: str = key, log_path: Path = log_path) -> None:
-                if key == "uncached":
-                    try:
-                        seconds, average = seed(t.url, env, tmp, args.articles)
-                    except BenchAbort as exc:
-                        errors = server_errors(log_path)
-                        raise BenchAbort(
-                            f"{exc}\n--- server errors ---\n{errors}" if errors else str(exc)
-                        ) from exc
-                    notes.append(
-                        f"seeded {args.articles} published articles through the API "
-                        f"in {seconds:.1f} s (Markdown bodies of {average:,} "
-                        f"characters on average)"
-                    )
-                first, line1 = logged_request(t, log_path)
-                second, line2 = logged_request(t, log_path)
-                if first != second or expected.setdefault("body", first) != first:
-                    raise BenchAbort(f"{key}: answers differ between requests or servers")
-                notes.append(
-                    f"{key}: first request {statements(line1)}; second request "
-                    f"{statements(line2)}; answer {len(first):,} bytes"
-                )
-                if key == "cached" and line2 is not None and line2.get("statements") != 0:
-                    raise BenchAbort(f"the cached server still sent SQL: {line2}")
-                # every measured answer must end like the verified one (complete answers)
-                t.expect = first[-80:].decode()
-
-            results.append(measure(server, target, args, tmp, prepare, ready_timeout=120.0))
+            results.append(scenario.measure(key, cache))
     except BenchAbort as exc:
         failed = True
         print(f"\nbench_articles: ABORTED: {exc}", file=sys.stderr)
@@ -496,23 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         failed = True
         print("\nbench_articles: interrupted", file=sys.stderr)
     finally:
-        if listener is not None:
-            listener.stop()
-        if not args.keep and database_made:
-            for cleanup in (
-                lambda: recreate_database(args.mysql_url, args.database, create=False),
-                lambda: flush_redis(args.redis_url),
-            ):
-                try:
-                    cleanup()
-                except BenchAbort as exc:
-                    print(f"bench_articles: {exc}", file=sys.stderr)
+        services.close(args.keep)
     if results or not failed:
         report(results, args, generator_info, notes)
     if failed or args.keep:
         print(
             f"\nlogs kept in {tmp}"
-            + (f"; database {args.database} kept" if args.keep and database_made else "")
+            + (f"; database {args.database} kept" if args.keep and services.database_made else "")
         )
         return 1 if failed else 0
     shutil.rmtree(tmp, ignore_errors=True)

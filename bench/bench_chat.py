@@ -38,216 +38,118 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import redis.asyncio as aioredis
+import websockets
+from bson import ObjectId
+from strawberry.relay import GlobalID
 
-from bench.bench_event_page import (
-    flush_redis,
-    recreate_database,
-    sql_url,
-    wait_port,
-)
-from bench.bench_me import PY, BenchAbort, Server, free_port, iven_command, read_code
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench import harness
+from bench.harness import Api, BenchAbort, Server, pct
+from resolvers.chat_feed import channel
+from stores.db import utcnow
 
 PASSWORD = "bench-pass-" + secrets.token_hex(8)
 SUBSCRIPTION = """subscription($id: ID!) { chatEvents(eventId: $id) { __typename
   ... on MessageAdded { cursor message { id body author { displayName } } } } }"""
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 # --------------------------------------------------------------------------- client process
 
 
-async def client_main(args: argparse.Namespace) -> None:
-    """Opens sockets, records (socket, message id, time) for each MessageAdded until SIGTERM."""
-    import websockets
+def record(raw: str | bytes, mine: list[list[Any]]) -> None:
+    """Notes a MessageAdded (id, body, time) or anything unexpected ("!", frame, time)."""
+    at = time.time()
+    message = json.loads(raw)
+    payload = message.get("payload") or {}
+    event = (payload.get("data") or {}).get("chatEvents") or {}
+    if event.get("__typename") == "MessageAdded":
+        mine.append([event["message"]["id"], event["message"]["body"], at])
+    elif message.get("type") != "next" or payload.get("errors"):
+        mine.append(["!", json.dumps(message)[:200], at])
 
-    spec = json.loads(Path(args.client_spec).read_text())
-    received: list[list[Any]] = [[] for _ in spec["tokens"]]
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    compression = "deflate" if spec["compression"] else None
-    opened = 0
 
-    async def one(index: int, token: str) -> None:
-        nonlocal opened
-        mine = received[index]
+async def subscribe(ws: Any, token: str, event_id: str) -> None:
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+    )
+    ack = json.loads(await ws.recv())
+    if ack.get("type") != "connection_ack":
+        raise RuntimeError(f"no ack: {ack}")
+    await ws.send(
+        json.dumps(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": SUBSCRIPTION, "variables": {"id": event_id}},
+            }
+        )
+    )
+
+
+@dataclass
+class Clients:
+    """The sockets of one client process and what each received."""
+
+    spec: dict[str, Any]
+    received: list[list[Any]] = field(default_factory=list)
+    opened: int = 0
+
+    async def one(self, index: int, token: str) -> None:
+        mine = self.received[index]
         try:
             async with websockets.connect(
-                spec["ws_url"],
-                subprotocols=["graphql-transport-ws"],
-                compression=compression,
+                self.spec["ws_url"],
+                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                compression="deflate" if self.spec["compression"] else None,
                 max_queue=None,
                 ping_interval=None,
                 open_timeout=60,
             ) as ws:
-                await ws.send(
-                    json.dumps(
-                        {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
-                    )
-                )
-                ack = json.loads(await ws.recv())
-                if ack.get("type") != "connection_ack":
-                    raise RuntimeError(f"no ack: {ack}")
-                await ws.send(
-                    json.dumps(
-                        {
-                            "id": "1",
-                            "type": "subscribe",
-                            "payload": {
-                                "query": SUBSCRIPTION,
-                                "variables": {"id": spec["event_id"]},
-                            },
-                        }
-                    )
-                )
-                opened += 1
+                await subscribe(ws, token, self.spec["event_id"])
+                self.opened += 1
                 async for raw in ws:
-                    at = time.time()
-                    message = json.loads(raw)
-                    payload = message.get("payload") or {}
-                    event = (payload.get("data") or {}).get("chatEvents") or {}
-                    if event.get("__typename") == "MessageAdded":
-                        mine.append([event["message"]["id"], event["message"]["body"], at])
-                    elif message.get("type") != "next" or payload.get("errors"):
-                        mine.append(["!", json.dumps(message)[:200], at])
+                    record(raw, mine)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - reported in the results
             mine.append(["!", f"{type(exc).__name__}: {exc}", time.time()])
 
+
+async def client_main(args: argparse.Namespace) -> None:
+    """Opens sockets, records (socket, message id, time) for each MessageAdded until SIGTERM."""
+    spec = json.loads(Path(args.client_spec).read_text())
+    clients = Clients(spec, [[] for _ in spec["tokens"]])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     tasks = []
     for i, token in enumerate(spec["tokens"]):
-        tasks.append(asyncio.ensure_future(one(i, token)))
+        tasks.append(asyncio.ensure_future(clients.one(i, token)))
         if i % 50 == 49:
             await asyncio.sleep(0.2)
-    while opened < len(spec["tokens"]) and not stop.is_set():
+    while clients.opened < len(spec["tokens"]) and not stop.is_set():
         if all(t.done() for t in tasks):
             break
         await asyncio.sleep(0.1)
-    Path(spec["ready"]).write_text(str(opened))
+    Path(spec["ready"]).write_text(str(clients.opened))
     await stop.wait()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    Path(spec["out"]).write_text(json.dumps(received))
+    Path(spec["out"]).write_text(json.dumps(clients.received))
 
 
 # --------------------------------------------------------------------------- orchestration
-
-
-class Api:
-    def __init__(self, url: str) -> None:
-        import httpx
-
-        self.url = url
-        self.client = httpx.AsyncClient(timeout=60)
-
-    async def gql(
-        self,
-        query: str,
-        variables: dict[str, Any],
-        token: str | None = None,
-        key: str | None = None,
-    ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        resp = await self.client.post(
-            self.url, json={"query": query, "variables": variables}, headers=headers
-        )
-        doc = resp.json()
-        if resp.status_code != 200 or doc.get("errors"):
-            raise BenchAbort(f"{query[:80]}: {json.dumps(doc)[:800]}")
-        data = doc["data"]
-        if key is not None:
-            data = data[key]
-            if data.get("errors"):
-                raise BenchAbort(f"{key}: {data['errors']}")
-        return data
-
-
-async def seed(api: Api, outbox: Path, users: int) -> tuple[str, list[str]]:
-    suffix = secrets.token_hex(3)
-    tokens = []
-    for i in range(users):
-        address = f"chat-{suffix}-{i}@example.com"
-        await api.gql(
-            """mutation($input: RegisterInput!) { register(input: $input) {
-          user { id } errors { code message } } }""",
-            {
-                "input": {
-                    "username": f"chat_{suffix}_{i}",
-                    "email": address,
-                    "password": PASSWORD,
-                    "firstName": "Chat",
-                    "lastName": f"User {i}",
-                }
-            },
-            key="register",
-        )
-        code = await asyncio.to_thread(read_code, outbox, address)
-        auth = await api.gql(
-            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
-          accessToken errors { code } } }""",
-            {"input": {"email": address, "code": code}},
-            key="confirmEmail",
-        )
-        tokens.append(auth["accessToken"])
-    created = await api.gql(
-        """mutation($input: CreateEventInput!) { createEvent(input: $input) {
-      event { id } errors { code field message } } }""",
-        {
-            "input": {
-                "title": "Chat bench",
-                "startsAt": "2031-06-01T10:00:00+00:00",
-                "endsAt": "2031-06-02T10:00:00+00:00",
-                "currency": "EUR",
-                "timezone": "UTC",
-            }
-        },
-        tokens[0],
-        "createEvent",
-    )
-    event_id = created["event"]["id"]
-    link = await api.gql(
-        """mutation($input: CreateInviteLinkInput!) { createInviteLink(
-      input: $input) { token errors { code } } }""",
-        {"input": {"eventId": event_id, "role": "PARTICIPANT"}},
-        tokens[0],
-        "createInviteLink",
-    )
-    for token in tokens[1:]:
-        await api.gql(
-            """mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
-          participant { id } errors { code } } }""",
-            {"t": link["token"]},
-            token,
-            "joinWithInviteLink",
-        )
-    return event_id, tokens
 
 
 SEND = """mutation($input: SendMessageInput!) { sendMessage(input: $input) {
@@ -272,10 +174,10 @@ def start_clients(
         spec_path.write_text(json.dumps(spec))
         log = open(tmp / f"client{k}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [PY, __file__, "--client-spec", str(spec_path)],
+            [harness.PY, __file__, "--client-spec", str(spec_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            cwd=harness.ROOT,
         )
         clients.append((proc, Path(spec["ready"]), Path(spec["out"])))
     deadline = time.monotonic() + 300
@@ -333,66 +235,101 @@ def report_delivery(received: list[list[Any]], sent: list[dict[str, Any]], label
         )
 
 
-async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
-    mongo_port, ports = free_port(), [free_port(), free_port()]
-    listener = Server(
-        "briskdb",
-        [*iven_command(), "briskdb", "--port", str(mongo_port), "--data", str(tmp / "briskdb")],
-        dict(os.environ),
-        ROOT,
-        tmp / "briskdb.log",
+def start_servers(
+    args: argparse.Namespace, tmp: Path, services: harness.Services, servers: list[Server]
+) -> list[str]:
+    """Two `iven-gql serve` processes on the same stores (the first one migrates), added to
+    `servers` as they start (so that they are stopped whatever happens): their URLs."""
+    urls = []
+    for k in range(2):
+        env = services.env(
+            tmp / f"var{k}",
+            RUN_MIGRATIONS_ON_START="true" if k == 0 else "false",
+            RATE_REGISTER_IP="10000/3600",
+            RATE_LOGIN_IP="10000/900",
+            RATE_CHAT_SEND="100000/10",
+            LOG_LEVEL="WARNING",
+            WS_COMPRESSION="true" if args.compression else "false",
+        )
+        port = harness.free_port()
+        server = harness.iven_server(f"iven{k}", port, env, tmp, tmp / f"server{k}.log")
+        server.start()
+        servers.append(server)
+        server.wait_port(port, 60)
+        urls.append(f"http://127.0.0.1:{port}/graphql")
+    return urls
+
+
+async def send_messages(
+    args: argparse.Namespace, apis: list[Api], event_id: str, tokens: list[str]
+) -> list[dict[str, Any]]:
+    """--messages through `sendMessage` at --rate per second, alternating the servers."""
+    sent: list[dict[str, Any]] = []
+    interval = 1.0 / args.rate
+    next_at = time.monotonic()
+    for i in range(args.messages):
+        next_at += interval
+        t0 = time.time()
+        found = await apis[i % 2].gql(
+            SEND,
+            {"input": {"eventId": event_id, "body": f"message {i}"}},
+            tokens[i % len(tokens)],
+            "sendMessage",
+        )
+        sent.append({"id": found["message"]["id"], "started": t0, "answered": time.time()})
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    return sent
+
+
+def report_memory(args: argparse.Namespace, rss: list[list[int]], events_delivered: int) -> None:
+    rss0, rss1, rss2, rss3 = rss
+    per_socket = [(b - a) / (args.subscribers / 2) for a, b in zip(rss0, rss1, strict=True)]
+    print("\nserver RSS (KB):       server 1   server 2")
+    for label, values in (
+        ("before sockets", rss0),
+        ("sockets idle", rss1),
+        ("after messages", rss2),
+        ("after direct", rss3),
+    ):
+        print(f"  {label:<20} {values[0]:>9} {values[1]:>9}")
+    print(
+        f"  per idle subscribed socket: {per_socket[0]:.1f} KB and {per_socket[1]:.1f} KB "
+        f"(compression {'on' if args.compression else 'off'})"
     )
-    await asyncio.to_thread(recreate_database, args.mysql_url, args.database)
-    await asyncio.to_thread(flush_redis, args.redis_url)
-    servers: list[Server] = []
+    growth = [
+        (c - b) / (args.subscribers / 2) / max(1, events_delivered) * 1000
+        for b, c in zip(rss2, rss3, strict=True)
+    ]
+    print(
+        f"  growth per socket per 1,000 delivered events: {growth[0]:.2f} KB and "
+        f"{growth[1]:.2f} KB ({events_delivered} events each to "
+        f"{args.subscribers // 2} sockets per server)"
+    )
+
+
+async def run_load(
+    args: argparse.Namespace, tmp: Path, servers: list[Server], urls: list[str]
+) -> list[Any]:
+    """Seeding, sockets, probe, messages and direct publishes; the clients (to stop on error)
+    are kept in the returned list while they run."""
     clients: list[Any] = []
+    apis = [Api(u) for u in urls]
     try:
-        listener.start()
-        await asyncio.to_thread(wait_port, listener, mongo_port)
-        for k, port in enumerate(ports):
-            env = dict(os.environ)
-            env.pop("IVEN_SMTP_URL", None)
-            env.update(
-                {
-                    "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
-                    "IVEN_REDIS_URL": args.redis_url,
-                    "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=2",
-                    "IVEN_VAR_DIR": str(tmp / f"var{k}"),
-                    "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
-                    "IVEN_RUN_MIGRATIONS_ON_START": "true" if k == 0 else "false",
-                    "IVEN_RATE_REGISTER_IP": "10000/3600",
-                    "IVEN_RATE_LOGIN_IP": "10000/900",
-                    "IVEN_RATE_CHAT_SEND": "100000/10",
-                    "IVEN_LOG_LEVEL": "WARNING",
-                    "IVEN_WS_COMPRESSION": "true" if args.compression else "false",
-                }
-            )
-            server = Server(
-                f"iven{k}",
-                [*iven_command(), "serve", "--port", str(port)],
-                env,
-                tmp,
-                tmp / f"server{k}.log",
-            )
-            server.start()
-            servers.append(server)
-            await asyncio.to_thread(wait_port, server, port, 60)
-        urls = [f"http://127.0.0.1:{p}/graphql" for p in ports]
-        apis = [Api(u) for u in urls]
-        event_id, tokens = await seed(apis[0], tmp / "var0" / "outbox", args.users)
-        # warm both servers' chat paths
-        for api in apis:
+        event_id, tokens = await harness.seed_event_with_members(
+            apis[0], tmp / "var0" / "outbox", args.users, "chat", PASSWORD
+        )
+        for api in apis:  # warm both servers' chat paths
             await api.gql(
                 SEND, {"input": {"eventId": event_id, "body": "warm-up"}}, tokens[0], "sendMessage"
             )
         published: dict[str, float] = {}
         watcher = asyncio.ensure_future(watch_publishes(args, event_id, published))
-        pids = [s.proc.pid for s in servers if s.proc is not None]
+        pids = [s.pid for s in servers]
         await asyncio.sleep(2)
-        rss0 = [rss_kb(p) for p in pids]
+        rss = [[harness.rss_kb(p) for p in pids]]
 
         started = time.monotonic()
-        clients = await asyncio.to_thread(start_clients, args, tmp, urls, event_id, tokens)
+        clients += await asyncio.to_thread(start_clients, args, tmp, urls, event_id, tokens)
         print(
             f"{args.subscribers} sockets open and subscribed in {time.monotonic() - started:.1f} s"
         )
@@ -405,32 +342,18 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
             {"id": probe["message"]["id"], "started": probe_started, "answered": time.time()}
         ]
         await asyncio.sleep(3)
-        rss1 = [rss_kb(p) for p in pids]
-        per_socket = [(b - a) / (args.subscribers / 2) for a, b in zip(rss0, rss1, strict=True)]
+        rss.append([harness.rss_kb(p) for p in pids])
 
-        sent: list[dict[str, Any]] = []
-        interval = 1.0 / args.rate
-        next_at = time.monotonic()
-        for i in range(args.messages):
-            next_at += interval
-            t0 = time.time()
-            found = await apis[i % 2].gql(
-                SEND,
-                {"input": {"eventId": event_id, "body": f"message {i}"}},
-                tokens[i % len(tokens)],
-                "sendMessage",
-            )
-            sent.append({"id": found["message"]["id"], "started": t0, "answered": time.time()})
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        sent = await send_messages(args, apis, event_id, tokens)
         await asyncio.sleep(3)
-        rss2 = [rss_kb(p) for p in pids]
+        rss.append([harness.rss_kb(p) for p in pids])
 
         leak_sent = await publish_direct(args, event_id)
         await asyncio.sleep(5)
-        rss3 = [rss_kb(p) for p in pids]
+        rss.append([harness.rss_kb(p) for p in pids])
 
         received = await asyncio.to_thread(stop_clients, clients)
-        clients = []
+        clients.clear()
         watcher.cancel()
         for s in [*probe_sent, *sent]:
             s["published"] = published.get(s["id"], float("nan"))
@@ -442,51 +365,41 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
             f"\ndirect publishes: {len(leak_sent)} changes, {got_leak} deliveries of "
             f"{len(leak_sent) * len(received)} expected"
         )
-        print("\nserver RSS (KB):       server 1   server 2")
-        for label, values in (
-            ("before sockets", rss0),
-            ("sockets idle", rss1),
-            ("after messages", rss2),
-            ("after direct", rss3),
-        ):
-            print(f"  {label:<20} {values[0]:>9} {values[1]:>9}")
-        print(
-            f"  per idle subscribed socket: {per_socket[0]:.1f} KB and {per_socket[1]:.1f} KB "
-            f"(compression {'on' if args.compression else 'off'})"
-        )
-        events_delivered = len(leak_sent)
-        growth = [
-            (c - b) / (args.subscribers / 2) / max(1, events_delivered) * 1000
-            for b, c in zip(rss2, rss3, strict=True)
-        ]
-        print(
-            f"  growth per socket per 1,000 delivered events: {growth[0]:.2f} KB and "
-            f"{growth[1]:.2f} KB ({events_delivered} events each to "
-            f"{args.subscribers // 2} sockets per server)"
-        )
+        report_memory(args, rss, len(leak_sent))
+        return clients
+    finally:
+        for proc, _, _ in clients:
+            proc.kill()
         for api in apis:
-            await api.client.aclose()
+            await api.aclose()
+
+
+async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
+    services = harness.Services(
+        "bench_chat",
+        args.mysql_url,
+        args.database,
+        args.redis_url,
+        tmp,
+        pool_size=2,
+        flush_after=False,
+    )
+    servers: list[Server] = []
+    try:
+        await asyncio.to_thread(services.open)
+        urls = await asyncio.to_thread(start_servers, args, tmp, services, servers)
+        await run_load(args, tmp, servers, urls)
         return 0
     finally:
-        if clients:
-            for proc, _, _ in clients:
-                proc.kill()
         for server in servers:
             server.stop()
-        listener.stop()
-        if not args.keep:
-            await asyncio.to_thread(recreate_database, args.mysql_url, args.database, False)
+        await asyncio.to_thread(services.close, args.keep)
 
 
 async def watch_publishes(
     args: argparse.Namespace, event_id: str, published: dict[str, float]
 ) -> None:
     """Notes when each new message's change reaches Redis (the publish time)."""
-    import redis.asyncio as aioredis
-    from strawberry.relay import GlobalID
-
-    from resolvers.chat_feed import channel
-
     client = aioredis.Redis.from_url(args.redis_url)
     pubsub = client.pubsub()
     await pubsub.subscribe(channel(int(GlobalID.from_id(event_id).node_id)))
@@ -507,13 +420,6 @@ async def watch_publishes(
 async def publish_direct(args: argparse.Namespace, event_id: str) -> list[str]:
     """Changes published on the event's channel as the chat use cases do (no document write),
     rendered and delivered by each server to all its sockets."""
-    import redis.asyncio as aioredis
-    from bson import ObjectId
-    from strawberry.relay import GlobalID
-
-    from resolvers.chat_feed import channel
-    from stores.db import utcnow
-
     event = int(GlobalID.from_id(event_id).node_id)
     client = aioredis.Redis.from_url(args.redis_url)
     ids = []
@@ -550,14 +456,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--leak-events", type=int, default=2000)
     p.add_argument("--leak-rate", type=float, default=20.0)
     p.add_argument("--compression", action="store_true")
-    p.add_argument(
-        "--mysql-url",
-        default=os.environ.get("IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
-    )
-    p.add_argument(
-        "--redis-url", default=os.environ.get("IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-    )
-    p.add_argument("--database", default="iven_bench_chat")
+    harness.add_store_options(p, "iven_bench_chat", redis_db=13)
     p.add_argument("--keep", action="store_true")
     p.add_argument("--client-spec", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -568,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.client_spec:
         asyncio.run(client_main(args))
         return 0
-    tmp = Path(tempfile.mkdtemp(prefix="iven-bench-chat-"))
+    tmp = harness.work_dir("iven-bench-chat-")
     try:
         return asyncio.run(orchestrate(args, tmp))
     except BenchAbort as exc:

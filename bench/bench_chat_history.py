@@ -27,23 +27,23 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from bench import harness
+from stores import chat as store
+from stores.chat import ChatMessage
+from stores.documents import all_models
+from stores.mongo import DocumentStore
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 async def fill(event_id: int, size: int, batch: int = 200) -> None:
-    from stores.chat import ChatMessage
-
     start = START
     for offset in range(0, size, batch):
         docs = [
@@ -71,8 +71,6 @@ async def timed(runs: int, op: Any) -> list[float]:
 
 
 async def plan(filter_: dict[str, Any], sort: list[tuple[str, int]] | None) -> str:
-    from stores.chat import ChatMessage
-
     collection = ChatMessage.get_pymongo_collection()
     try:
         cursor = collection.find(filter_)
@@ -97,8 +95,6 @@ def queries_for(
     event: int, size: int, key: tuple[datetime, str], marker: Any
 ) -> dict[str, tuple[Any, dict[str, Any], Any]]:
     """name -> (what the resolver runs, the equivalent find for explain, its sort)."""
-    from stores import chat as store
-
     newest = [("created_at", -1), ("_id", -1)]
     return {
         "newest page (last 50)": (
@@ -125,50 +121,45 @@ def queries_for(
 
 
 async def run(args: argparse.Namespace) -> int:
-    from stores import chat as store
-    from stores.documents import DocumentStore, EmbeddedListener
-
-    listener = None
-    url = args.mongodb_url
-    if url is None:
-        listener = await asyncio.to_thread(
-            EmbeddedListener.start, Path(tempfile.mkdtemp(prefix="iven-history-"))
+    data = harness.work_dir("iven-history-")
+    with harness.documents_url(args.mongodb_url, data) as url:
+        documents = await DocumentStore.connect(
+            url, args.database, models=all_models(), timeout_s=10
         )
-        url = listener.url
-    documents = await DocumentStore.connect(url, args.database, timeout_s=10)
-    try:
-        print(f"document store: {'briskdb stand-in' if listener else url}")
-        print(f"{'size':>9} {'query':<28} {'p50 ms':>8} {'p95 ms':>8}  plan")
-        for n, size in enumerate(int(s) for s in args.sizes.split(",")):
-            event, other = 1000 + 2 * n, 1001 + 2 * n
-            await store.ChatMessage.find({"event_id": {"$in": [event, other]}}).delete()
-            t = time.perf_counter()
-            await fill(event, size)
-            await fill(other, size)
-            print(f"  (inserted {2 * size} messages in {time.perf_counter() - t:.1f} s)")
-            # positions by time (message i is at START + i s); the highest id breaks ties
-            key = (START + timedelta(seconds=size // 2), "f" * 24)
-            marker = store.ReadMarker(
-                key=f"{event}:2",
-                event_id=event,
-                user_id=2,
-                message_id="f" * 24,
-                at=START + timedelta(seconds=size - 51),
-            )
-            queries = queries_for(event, size, key, marker)
-            for name, (op, filter_, sort) in queries.items():
-                await op()  # warm
-                times = await timed(args.runs, op)
-                p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
-                print(
-                    f"{size:>9} {name:<28} {statistics.median(times):>8.2f} {p95:>8.2f}  "
-                    f"{await plan(filter_, sort)}"
-                )
-    finally:
-        await documents.close()
-        if listener is not None:
-            await asyncio.to_thread(listener.close)
+        try:
+            await measure_sizes(args, url, embedded=args.mongodb_url is None)
+        finally:
+            await documents.close()
     return 0
+
+
+async def measure_sizes(args: argparse.Namespace, url: str, embedded: bool) -> None:
+    print(f"document store: {'briskdb stand-in' if embedded else url}")
+    print(f"{'size':>9} {'query':<28} {'p50 ms':>8} {'p95 ms':>8}  plan")
+    for n, size in enumerate(int(s) for s in args.sizes.split(",")):
+        event, other = 1000 + 2 * n, 1001 + 2 * n
+        await ChatMessage.find({"event_id": {"$in": [event, other]}}).delete()
+        t = time.perf_counter()
+        await fill(event, size)
+        await fill(other, size)
+        print(f"  (inserted {2 * size} messages in {time.perf_counter() - t:.1f} s)")
+        # positions by time (message i is at START + i s); the highest id breaks ties
+        key = (START + timedelta(seconds=size // 2), "f" * 24)
+        marker = store.ReadMarker(
+            key=f"{event}:2",
+            event_id=event,
+            user_id=2,
+            message_id="f" * 24,
+            at=START + timedelta(seconds=size - 51),
+        )
+        for name, (op, filter_, sort) in queries_for(event, size, key, marker).items():
+            await op()  # warm
+            times = await timed(args.runs, op)
+            p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
+            print(
+                f"{size:>9} {name:<28} {statistics.median(times):>8.2f} {p95:>8.2f}  "
+                f"{await plan(filter_, sort)}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

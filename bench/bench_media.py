@@ -30,28 +30,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
+import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-from bench.bench_chat import Api, pct, seed
-from bench.bench_event_page import flush_redis, recreate_database, sql_url, wait_port
-from bench.bench_me import BenchAbort, Server, free_port, iven_command
+from bench import harness
+from bench.harness import Api, BenchAbort, Server, pct
+from tests import media_samples
 
+PASSWORD = "bench-pass-" + secrets.token_hex(8)
 LIGHT = "{ me { id } }"
 UPLOAD = """mutation($input: UploadMediaInput!) { uploadMedia(input: $input) {
   media { id size } errors { code field message } } }"""
 
 
 def photos(count: int, nbytes: int, round_no: int) -> list[bytes]:
-    from tests import media_samples
-
     return [
         media_samples.jpeg(
             width=4000,
@@ -110,17 +106,74 @@ def latency_line(label: str, values: list[float]) -> str:
     )
 
 
-async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
-    mongo_port, port = free_port(), free_port()
-    listener = Server(
-        "briskdb",
-        [*iven_command(), "briskdb", "--port", str(mongo_port), "--data", str(tmp / "briskdb")],
-        dict(os.environ),
-        ROOT,
-        tmp / "briskdb.log",
+def start_server(
+    args: argparse.Namespace, tmp: Path, services: harness.Services
+) -> tuple[Server, str]:
+    services.open()
+    env = services.env(
+        LOG_LEVEL="WARNING",
+        RATE_REGISTER_IP="10000/3600",
+        MEDIA_WORKERS=str(args.workers),
     )
-    await asyncio.to_thread(recreate_database, args.mysql_url, args.database)
-    await asyncio.to_thread(flush_redis, args.redis_url)
+    port = harness.free_port()
+    server = harness.iven_server("iven", port, env, tmp, tmp / "server.log")
+    server.start()
+    try:
+        server.wait_port(port, 60)
+    except BaseException:
+        server.stop()
+        raise
+    return server, f"http://127.0.0.1:{port}/graphql"
+
+
+async def baseline(api: Api, token: str, rate: float) -> list[float]:
+    """The light query alone for 5 s."""
+    for _ in range(20):  # warm-up
+        await api.gql(LIGHT, {}, token)
+    values: list[float] = []
+    stop = asyncio.Event()
+    runner = asyncio.ensure_future(light_queries(api, token, rate, stop, values))
+    await asyncio.sleep(5)
+    stop.set()
+    await runner
+    return values
+
+
+async def upload_rounds(
+    args: argparse.Namespace, api: Api, token: str, event_id: str, batches: list[list[bytes]]
+) -> tuple[list[float], list[float]]:
+    """Each batch uploaded while the light query runs: upload wall times, query latencies."""
+    during: list[float] = []
+    walls: list[float] = []
+    for r, batch in enumerate(batches):
+        stop = asyncio.Event()
+        queries: list[float] = []
+        runner = asyncio.ensure_future(light_queries(api, token, args.query_rate, stop, queries))
+        await asyncio.sleep(0.3)
+        wall = await upload(api, token, event_id, batch)
+        stop.set()
+        await runner
+        walls.append(wall)
+        during.extend(queries)
+        mb = sum(len(p) for p in batch) / 1e6
+        print(
+            f"round {r + 1}: {len(batch)} photos, {mb:.1f} MB in {wall:.2f} s = "
+            f"{len(batch) / wall:.2f} photos/s, {mb / wall:.1f} MB/s; light query "
+            f"p99 {pct(queries, 99):.1f} ms, max {max(queries):.1f} ms"
+        )
+    return walls, during
+
+
+async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
+    services = harness.Services(
+        "bench_media",
+        args.mysql_url,
+        args.database,
+        args.redis_url,
+        tmp,
+        pool_size=2,
+        flush_after=False,
+    )
     print(f"generating {args.rounds} x {args.photos} photos of ~{args.photo_bytes} bytes...")
     batches = [
         await asyncio.to_thread(photos, args.photos, args.photo_bytes, r)
@@ -130,61 +183,15 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
     print(f"photos: {min(sizes)}..{max(sizes)} bytes, 4000x3000, EXIF with GPS")
     server: Server | None = None
     try:
-        listener.start()
-        await asyncio.to_thread(wait_port, listener, mongo_port)
-        env = dict(os.environ)
-        env.pop("IVEN_SMTP_URL", None)
-        env.update(
-            {
-                "IVEN_DATABASE_URL": sql_url(args.mysql_url, args.database),
-                "IVEN_REDIS_URL": args.redis_url,
-                "IVEN_MONGODB_URL": f"mongodb://127.0.0.1:{mongo_port}/?maxPoolSize=2",
-                "IVEN_VAR_DIR": str(tmp / "var"),
-                "IVEN_UPLOADS_DIR": str(tmp / "uploads"),
-                "IVEN_RUN_MIGRATIONS_ON_START": "true",
-                "IVEN_LOG_LEVEL": "WARNING",
-                "IVEN_RATE_REGISTER_IP": "10000/3600",
-                "IVEN_MEDIA_WORKERS": str(args.workers),
-            }
+        server, url = await asyncio.to_thread(start_server, args, tmp, services)
+        api = Api(url)
+        event_id, tokens = await harness.seed_event_with_members(
+            api, tmp / "var" / "outbox", 1, "chat", PASSWORD
         )
-        server = Server(
-            "iven", [*iven_command(), "serve", "--port", str(port)], env, tmp, tmp / "server.log"
-        )
-        server.start()
-        await asyncio.to_thread(wait_port, server, port, 60)
-        api = Api(f"http://127.0.0.1:{port}/graphql")
-        event_id, tokens = await seed(api, tmp / "var" / "outbox", 1)
         token = tokens[0]
-        for _ in range(20):  # warm-up
-            await api.gql(LIGHT, {}, token)
-
-        baseline: list[float] = []
-        stop = asyncio.Event()
-        runner = asyncio.ensure_future(light_queries(api, token, args.query_rate, stop, baseline))
-        await asyncio.sleep(5)
-        stop.set()
-        await runner
-
-        during: list[float] = []
-        walls: list[float] = []
-        for r, batch in enumerate(batches):
-            stop = asyncio.Event()
-            queries: list[float] = []
-            runner = asyncio.ensure_future(
-                light_queries(api, token, args.query_rate, stop, queries)
-            )
-            await asyncio.sleep(0.3)
-            wall = await upload(api, token, event_id, batch)
-            stop.set()
-            await runner
-            walls.append(wall)
-            during.extend(queries)
-            mb = sum(len(p) for p in batch) / 1e6
-            print(
-                f"round {r + 1}: {len(batch)} photos, {mb:.1f} MB in {wall:.2f} s = "
-                f"{len(batch) / wall:.2f} photos/s, {mb / wall:.1f} MB/s; light query "
-                f"p99 {pct(queries, 99):.1f} ms, max {max(queries):.1f} ms"
-            )
+        alone = await baseline(api, token, args.query_rate)
+        walls, during = await upload_rounds(args, api, token, event_id, batches)
+        await api.aclose()
         total = sum(walls)
         count = args.photos * args.rounds
         print()
@@ -194,15 +201,13 @@ async def orchestrate(args: argparse.Namespace, tmp: Path) -> int:
             f"{args.photos / min(walls):.2f} photos/s), "
             f"{sum(sizes) / 1e6 / total:.1f} MB/s"
         )
-        print(latency_line("light query, alone", baseline))
+        print(latency_line("light query, alone", alone))
         print(latency_line("light query, during uploads", during))
         return 0
     finally:
         if server is not None:
             server.stop()
-        listener.stop()
-        if not args.keep:
-            await asyncio.to_thread(recreate_database, args.mysql_url, args.database, False)
+        await asyncio.to_thread(services.close, args.keep)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -212,21 +217,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--photo-bytes", type=int, default=4_000_000)
     p.add_argument("--query-rate", type=float, default=20.0)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument(
-        "--mysql-url",
-        default=os.environ.get("IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
-    )
-    p.add_argument(
-        "--redis-url", default=os.environ.get("IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-    )
-    p.add_argument("--database", default="iven_bench_media")
+    harness.add_store_options(p, "iven_bench_media", redis_db=13)
     p.add_argument("--keep", action="store_true")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="iven-bench-media-"))
+    tmp = harness.work_dir("iven-bench-media-")
     try:
         return asyncio.run(orchestrate(args, tmp))
     except BenchAbort as exc:

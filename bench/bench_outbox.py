@@ -22,22 +22,24 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench import harness
+from iven_gql.app import Resources
+from iven_gql.config import Settings
+from resolvers.dispatcher import install
+from stores import outbox
 
 HANDLED_KEY = "iven:bench:outbox:handled"
 
 
 def settings(args: argparse.Namespace, tmp: Path) -> Any:
-    from iven_gql.config import Settings
-
     return Settings(
-        database_url=f"{args.mysql_url}/{args.database}",
+        database_url=harness.sql_url(args.mysql_url, args.database),
         redis_url=args.redis_url,
         mongodb_url=args.mongodb_url,
         var_dir=tmp / "var",
@@ -54,9 +56,6 @@ async def timing_handler(deps: Any, event: Any) -> None:
 
 
 async def run_worker(args: argparse.Namespace, tmp: Path, ready: Path) -> None:
-    from iven_gql.app import Resources
-    from resolvers.dispatcher import install
-
     resources = Resources(settings(args, tmp))
     deps = await resources.open()
     worker = install(deps, [timing_handler], poll_s=2.0)
@@ -70,8 +69,6 @@ async def run_worker(args: argparse.Namespace, tmp: Path, ready: Path) -> None:
 
 
 async def write_events(deps: Any, args: argparse.Namespace) -> dict[int, float]:
-    from stores import outbox
-
     committed: dict[int, float] = {}
     interval = 1.0 / args.rate
     start = time.perf_counter()
@@ -90,9 +87,6 @@ async def write_events(deps: Any, args: argparse.Namespace) -> dict[int, float]:
 
 
 async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, float]:
-    from iven_gql.app import Resources
-    from resolvers.dispatcher import install
-
     resources = Resources(settings(args, tmp))
     deps = await resources.open()
     proc = None
@@ -112,7 +106,7 @@ async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, f
                     str(ready),
                     *sys.argv[1:],
                 ],
-                cwd=ROOT,
+                cwd=harness.ROOT,
             )
             for _ in range(300):
                 if ready.exists():
@@ -150,27 +144,12 @@ async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, f
     }
 
 
-async def prepare_database(args: argparse.Namespace, *, create: bool = True) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(args.mysql_url)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"DROP DATABASE IF EXISTS `{args.database}`"))
-        if create:
-            await conn.execute(text(f"CREATE DATABASE `{args.database}` CHARACTER SET utf8mb4"))
-    await engine.dispose()
-
-
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="events committed per second")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--aggregates", type=int, default=50)
-    parser.add_argument(
-        "--mysql-url",
-        default=os.environ.get("IVEN_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306"),
-    )
+    parser.add_argument("--mysql-url", default=harness.DEFAULT_MYSQL_URL)
     parser.add_argument("--database", default="iven_bench_outbox")
     parser.add_argument(
         "--redis-url", default=os.environ.get("IVEN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -181,44 +160,46 @@ def main() -> int:
         help="a MongoDB (default: a briskdb listener; nothing is timed on it)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="iven-bench-outbox-"))
-    listener = None
-    if args.mongodb_url is None:
-        from stores.documents import EmbeddedListener
+    return parser.parse_args()
 
-        listener = EmbeddedListener.start(tmp / "briskdb", pool_size=2)
-        args.mongodb_url = listener.url
+
+def run_both(args: argparse.Namespace, tmp: Path) -> None:
+    harness.recreate_database(args.mysql_url, args.database)
+    print(
+        f"bench_outbox: {args.rate:g} events/s for {args.duration:g} s over "
+        f"{args.aggregates} aggregates; MariaDB {args.mysql_url}/{args.database}, "
+        f"Redis {args.redis_url}; handler = note the time (no document write)"
+    )
+    print(f"{'dispatcher':<34}{'events':>8}{'handled':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for mode, label in (
+        ("local", "in the writer's process"),
+        ("remote", "another process (Redis wake)"),
+    ):
+        r = asyncio.run(measure(args, tmp, mode))
+        print(
+            f"{label:<34}{r['events']:>8}{r['handled']:>9}{r['p50']:>9.1f}"
+            f"{r['p99']:>9.1f}{r['max']:>9.1f}"
+        )
+    print(
+        "target: p99 <= 1000 ms under normal load (times from the end of the writer's "
+        "unit of work, wake-up included, to the handler call)"
+    )
+    harness.recreate_database(args.mysql_url, args.database, create=False)
+
+
+def main() -> int:
+    args = parse_args()
+    tmp = harness.work_dir("iven-bench-outbox-")
     try:
-        if args.worker:
-            asyncio.run(run_worker(args, tmp, Path(args.worker)))
-            return 0
-        asyncio.run(prepare_database(args))
-        print(
-            f"bench_outbox: {args.rate:g} events/s for {args.duration:g} s over "
-            f"{args.aggregates} aggregates; MariaDB {args.mysql_url}/{args.database}, "
-            f"Redis {args.redis_url}; handler = note the time (no document write)"
-        )
-        print(
-            f"{'dispatcher':<34}{'events':>8}{'handled':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-        )
-        for mode, label in (
-            ("local", "in the writer's process"),
-            ("remote", "another process (Redis wake)"),
-        ):
-            r = asyncio.run(measure(args, tmp, mode))
-            print(
-                f"{label:<34}{r['events']:>8}{r['handled']:>9}{r['p50']:>9.1f}"
-                f"{r['p99']:>9.1f}{r['max']:>9.1f}"
-            )
-        print(
-            "target: p99 <= 1000 ms under normal load (times from the end of the writer's "
-            "unit of work, wake-up included, to the handler call)"
-        )
-        asyncio.run(prepare_database(args, create=False))
-    finally:
-        if listener is not None:
-            listener.close()
+        with harness.documents_url(args.mongodb_url, tmp / "briskdb", pool_size=2) as url:
+            args.mongodb_url = url
+            if args.worker:
+                asyncio.run(run_worker(args, tmp, Path(args.worker)))
+            else:
+                run_both(args, tmp)
+    except harness.BenchAbort as exc:
+        print(f"bench_outbox: ABORTED: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
