@@ -21,7 +21,7 @@ from resolvers import media as media_uc
 from resolvers import sessions
 from resolvers.accounts import is_admin, require_admin, users_changed
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError, checked_message
+from resolvers.core.errors import DomainError, NotFound, checked_message
 from resolvers.events import event_changed, not_cancelled
 from resolvers.projections import record_event
 from stores import accounts as accounts_store
@@ -41,7 +41,6 @@ ACTIVE_DAYS = 30
 class AdminErrorCode(StrEnum):
     """What administration mutations report in `errors`."""
 
-    NOT_FOUND = "NOT_FOUND"
     USER_NOT_FOUND = "USER_NOT_FOUND"
     LAST_ADMIN = "LAST_ADMIN"
     REQUIRED = "REQUIRED"
@@ -307,7 +306,7 @@ async def remove_message(
     text = checked_reason(reason, required=True)
     message = await chat_store.by_id(message_id)
     if message is None:
-        raise DomainError(AdminErrorCode.NOT_FOUND, "No such message.", "messageId")
+        raise NotFound("No such message.")
     if message.deleted_at is not None:
         return message
     removed = await chat_uc.tombstone(deps, message, admin.id or 0, by_admin=True)
@@ -331,7 +330,7 @@ async def remove_media(
     text = checked_reason(reason, required=True)
     media = (await media_store.media_by_ids([media_id]))[0]
     if media is None:
-        raise DomainError(AdminErrorCode.NOT_FOUND, "No such media.", "mediaId")
+        raise NotFound("No such media.")
     if await media_uc.remove_by_admin(deps, media):
         await _audit_now(
             deps,
@@ -353,7 +352,7 @@ async def remove_comment(
     text = checked_reason(reason, required=True)
     comment = await media_store.comment_by_id(comment_id)
     if comment is None:
-        raise DomainError(AdminErrorCode.NOT_FOUND, "No such comment.", "commentId")
+        raise NotFound("No such comment.")
     if await albums_uc.remove_comment_by_admin(comment, deps.clock()):
         await _audit_now(
             deps,
@@ -376,7 +375,7 @@ async def cancel_event(deps: Deps, viewer: Viewer | None, event_id: int, reason:
     async with deps.db.unit_of_work() as db:
         event = await events_store.lock_event(db, event_id)
         if event is None:
-            raise DomainError(AdminErrorCode.NOT_FOUND, "No such event.", "eventId")
+            raise NotFound("No such event.")
         not_cancelled(event)
         event.status = EventStatus.CANCELLED.value
         record_event(

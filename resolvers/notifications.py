@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from redis.exceptions import RedisError
 
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError
+from resolvers.core.errors import DomainError, NotFound
 from resolvers.dispatcher import DomainEvent
 from resolvers.money import format_amount
 from resolvers.projections import EVENT, display_name, record_event
@@ -47,7 +47,6 @@ class NotificationErrorCode(StrEnum):
     """What notification mutations report in `errors`."""
 
     INVALID_INPUT = "INVALID_INPUT"
-    NOT_FOUND = "NOT_FOUND"
 
 
 class Kind(enum.Enum):
@@ -542,7 +541,7 @@ async def mark_read(deps: Deps, viewer: Viewer, ids: list[str] | None, every: bo
 async def archive(deps: Deps, viewer: Viewer, notification_id: str) -> store.Notification:
     found = await store.archive(viewer.user_id, notification_id, deps.clock())
     if found is None:
-        raise DomainError(NotificationErrorCode.NOT_FOUND, "No such notification.", "id")
+        raise NotFound("No such notification.")
     return found
 
 
