@@ -46,7 +46,7 @@ strawberry.enum(AccountErrorCode)  # the GraphQL enum: one definition, in resolv
 
 @strawberry.type
 class AccountError(UserError):
-    codes = AccountErrorCode  # not a field: the enum `code` takes its value from
+    codes = AccountErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: AccountErrorCode
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="For RATE_LIMITED: seconds before trying again."

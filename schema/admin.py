@@ -71,7 +71,7 @@ strawberry.enum(AdminErrorCode)  # the GraphQL enum: one definition, in resolver
 
 @strawberry.type
 class AdminError(UserError):
-    codes = AdminErrorCode  # not a field: the enum `code` takes its value from
+    codes = AdminErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: AdminErrorCode
     retry_after_seconds: int | None = None
 

@@ -42,7 +42,7 @@ strawberry.enum(ArticleErrorCode)  # the GraphQL enum: one definition, in resolv
 
 @strawberry.type
 class ArticleError(UserError):
-    codes = ArticleErrorCode  # not a field: the enum `code` takes its value from
+    codes = ArticleErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: ArticleErrorCode
     retry_after_seconds: int | None = None
 

@@ -41,7 +41,7 @@ strawberry.enum(ChatErrorCode)  # the GraphQL enum: one definition, in resolvers
 
 @strawberry.type
 class ChatError(UserError):
-    codes = ChatErrorCode  # not a field: the enum `code` takes its value from
+    codes = ChatErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: ChatErrorCode
     retry_after_seconds: int | None = None
 

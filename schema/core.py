@@ -1,5 +1,5 @@
 """The schema kit below the domains: the UserError interface and payload runner, global ids (one
-decoder, one failure rule), connections and cursors. No domain imports it the other way."""
+decoder, one failure rule), connections and cursors. It imports no domain."""
 
 from __future__ import annotations
 

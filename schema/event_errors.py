@@ -19,27 +19,27 @@ strawberry.enum(InvitationErrorCode)  # the GraphQL enum: one definition, in res
 
 @strawberry.type
 class EventError(UserError):
-    codes = EventErrorCode  # not a field: the enum `code` takes its value from
+    codes = EventErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: EventErrorCode
     retry_after_seconds: int | None = None
 
 
 @strawberry.type
 class TaskError(UserError):
-    codes = TaskErrorCode  # not a field: the enum `code` takes its value from
+    codes = TaskErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: TaskErrorCode
     retry_after_seconds: int | None = None
 
 
 @strawberry.type
 class ExpenseError(UserError):
-    codes = ExpenseErrorCode  # not a field: the enum `code` takes its value from
+    codes = ExpenseErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: ExpenseErrorCode
     retry_after_seconds: int | None = None
 
 
 @strawberry.type
 class InvitationError(UserError):
-    codes = InvitationErrorCode  # not a field: the enum `code` takes its value from
+    codes = InvitationErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: InvitationErrorCode
     retry_after_seconds: int | None = None

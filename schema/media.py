@@ -35,7 +35,7 @@ strawberry.enum(MediaErrorCode)  # the GraphQL enum: one definition, in resolver
 
 @strawberry.type
 class MediaError(UserError):
-    codes = MediaErrorCode  # not a field: the enum `code` takes its value from
+    codes = MediaErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: MediaErrorCode
     retry_after_seconds: int | None = None
 

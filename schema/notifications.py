@@ -44,7 +44,7 @@ strawberry.enum(NotificationErrorCode)  # the GraphQL enum: one definition, in r
 
 @strawberry.type
 class NotificationError(UserError):
-    codes = NotificationErrorCode  # not a field: the enum `code` takes its value from
+    codes = NotificationErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
     code: NotificationErrorCode
     retry_after_seconds: int | None = None
 
