@@ -522,6 +522,28 @@ class ProfileInput:
 
 
 async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User:
+    changes = _profile_changes(data)
+    try:
+        async with deps.db.unit_of_work() as db:
+            user = await _viewer_user(db, viewer, for_update=True)
+            _check_profile_version(user, data.expected_version)
+            await _claim_username(db, user, changes.get("username"))
+            for name, value in changes.items():
+                setattr(user, name, value)
+            await store.save_user(db, user)
+            record(
+                db, "user.updated", USER, viewer.user_id, viewer.user_id, changed=sorted(changes)
+            )
+    except IntegrityError:
+        raise DomainError(
+            AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username"
+        ) from None
+    await users_changed(deps, viewer.user_id)
+    return user
+
+
+def _profile_changes(data: ProfileInput) -> dict[str, Any]:
+    """The given fields, trimmed; validated before any transaction, every problem at once."""
     changes: dict[str, Any] = {}
     errors: list[DomainError | None] = []
     if data.first_name is not None:
@@ -535,45 +557,40 @@ async def update_profile(deps: Deps, viewer: Viewer, data: ProfileInput) -> User
         errors.append(check_username(changes["username"]))
     if data.bio is not None:
         changes["bio"] = data.bio.strip()
-        if len(changes["bio"]) > BIO_MAX:
-            errors.append(
-                DomainError(
-                    AccountErrorCode.VALUE_TOO_LONG, f"At most {BIO_MAX} characters.", "bio"
-                )
-            )
+        errors.append(_check_bio(changes["bio"]))
     if data.timezone is not None:
         changes["timezone"] = data.timezone.strip()
         errors.append(check_timezone(changes["timezone"]))
     raise_if(errors)
-    try:
-        async with deps.db.unit_of_work() as db:
-            user = await _viewer_user(db, viewer, for_update=True)
-            if data.expected_version is not None and data.expected_version != user.version:
-                raise DomainError(
-                    AccountErrorCode.STALE,
-                    "The profile changed since you read it; reload it.",
-                    "expectedVersion",
-                )
-            new_username = changes.get("username")
-            if new_username is not None and new_username.lower() != user.username_key:
-                existing = await store.user_by_username(db, new_username)
-                if existing is not None:
-                    raise DomainError(
-                        AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username"
-                    )
-                user.username_key = new_username.lower()
-            for name, value in changes.items():
-                setattr(user, name, value)
-            await store.save_user(db, user)
-            record(
-                db, "user.updated", USER, viewer.user_id, viewer.user_id, changed=sorted(changes)
-            )
-    except IntegrityError:
+    return changes
+
+
+def _check_bio(bio: str) -> DomainError | None:
+    if len(bio) > BIO_MAX:
+        return DomainError(AccountErrorCode.VALUE_TOO_LONG, f"At most {BIO_MAX} characters.", "bio")
+    return None
+
+
+def _check_profile_version(user: User, expected_version: int | None) -> None:
+    # Optimistic concurrency: a client that sends the version it read must not overwrite
+    # a newer profile.
+    if expected_version is not None and expected_version != user.version:
         raise DomainError(
-            AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username"
-        ) from None
-    await users_changed(deps, viewer.user_id)
-    return user
+            AccountErrorCode.STALE,
+            "The profile changed since you read it; reload it.",
+            "expectedVersion",
+        )
+
+
+async def _claim_username(db: Any, user: User, new_username: str | None) -> None:
+    # Usernames are unique case-insensitively; a change of case only keeps the same key.
+    # The unique index still decides a race (IntegrityError in update_profile).
+    if new_username is None or new_username.lower() == user.username_key:
+        return
+    existing = await store.user_by_username(db, new_username)
+    if existing is not None:
+        raise DomainError(AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
+    user.username_key = new_username.lower()
 
 
 async def change_password(

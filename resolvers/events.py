@@ -147,6 +147,23 @@ def _apply(event: Event, data: EventData) -> None:
         event.description = checked_text(
             data.description, errors, max_len=DESCRIPTION_MAX, field="description"
         )
+    _apply_dates(event, data, errors)
+    _apply_timezone(event, data.timezone, errors)
+    _apply_location(event, data, errors)
+    if data.visibility is not None:
+        event.visibility = data.visibility.value
+    _apply_capacity(event, data, errors)
+    _apply_currency(event, data.currency, errors)
+    if errors:
+        for e in errors:  # nested input fields are reported as paths
+            if e.field and len(e.field) == 1 and "." in e.field[0]:
+                e.field = e.field[0].split(".")
+        raise DomainErrors(errors)
+
+
+def _apply_dates(event: Event, data: EventData, errors: list[DomainError]) -> None:
+    # A naive time is refused rather than guessed; the order check then runs on whatever the
+    # event ends up with, so changing only one end is checked against the stored other.
     for name, value in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
         if value is not None and value.tzinfo is None:
             errors.append(
@@ -168,47 +185,62 @@ def _apply(event: Event, data: EventData) -> None:
                 EventErrorCode.INVALID_DATES, "The event must end after it starts.", "endsAt"
             )
         )
-    if data.timezone is not None:
-        try:
-            zoneinfo.ZoneInfo(data.timezone)
-            event.timezone = data.timezone
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            errors.append(
-                DomainError(EventErrorCode.INVALID_TIMEZONE, "Use an IANA time zone.", "timezone")
-            )
+
+
+def _apply_timezone(event: Event, timezone: str | None, errors: list[DomainError]) -> None:
+    if timezone is None:
+        return
+    try:
+        zoneinfo.ZoneInfo(timezone)
+        event.timezone = timezone
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        errors.append(
+            DomainError(EventErrorCode.INVALID_TIMEZONE, "Use an IANA time zone.", "timezone")
+        )
+
+
+def _apply_location(event: Event, data: EventData, errors: list[DomainError]) -> None:
     if data.clear_location:
         event.location_name = event.location_address = None
         event.latitude = event.longitude = None
-    elif data.location is not None:
-        loc = data.location
-        if loc.name is not None and len(loc.name) > 200:
-            errors.append(
-                DomainError(
-                    EventErrorCode.VALUE_TOO_LONG, "At most 200 characters.", ["location", "name"]
-                )
+        return
+    if data.location is None:
+        return
+    loc = data.location
+    _check_location(loc, errors)
+    event.location_name = loc.name.strip() if loc.name else None
+    event.location_address = loc.address.strip() if loc.address else None
+    event.latitude = _coordinate(loc.latitude, 90, "location.latitude", errors)
+    event.longitude = _coordinate(loc.longitude, 180, "location.longitude", errors)
+
+
+def _check_location(loc: LocationData, errors: list[DomainError]) -> None:
+    """Lengths and the latitude/longitude pair; the coordinates' ranges are `_coordinate`'s."""
+    if loc.name is not None and len(loc.name) > 200:
+        errors.append(
+            DomainError(
+                EventErrorCode.VALUE_TOO_LONG, "At most 200 characters.", ["location", "name"]
             )
-        if loc.address is not None and len(loc.address) > 500:
-            errors.append(
-                DomainError(
-                    EventErrorCode.VALUE_TOO_LONG,
-                    "At most 500 characters.",
-                    ["location", "address"],
-                )
+        )
+    if loc.address is not None and len(loc.address) > 500:
+        errors.append(
+            DomainError(
+                EventErrorCode.VALUE_TOO_LONG,
+                "At most 500 characters.",
+                ["location", "address"],
             )
-        if (loc.latitude is None) != (loc.longitude is None):
-            errors.append(
-                DomainError(
-                    EventErrorCode.INVALID_LOCATION,
-                    "Give both latitude and longitude.",
-                    ["location", "latitude"],
-                )
+        )
+    if (loc.latitude is None) != (loc.longitude is None):
+        errors.append(
+            DomainError(
+                EventErrorCode.INVALID_LOCATION,
+                "Give both latitude and longitude.",
+                ["location", "latitude"],
             )
-        event.location_name = loc.name.strip() if loc.name else None
-        event.location_address = loc.address.strip() if loc.address else None
-        event.latitude = _coordinate(loc.latitude, 90, "location.latitude", errors)
-        event.longitude = _coordinate(loc.longitude, 180, "location.longitude", errors)
-    if data.visibility is not None:
-        event.visibility = data.visibility.value
+        )
+
+
+def _apply_capacity(event: Event, data: EventData, errors: list[DomainError]) -> None:
     if data.clear_capacity:
         event.capacity = None
     elif data.capacity is not None:
@@ -219,20 +251,17 @@ def _apply(event: Event, data: EventData) -> None:
                 )
             )
         event.capacity = data.capacity
-    if data.currency is not None:
-        currency = data.currency.strip().upper()
-        if not money.is_supported_currency(currency):
-            errors.append(
-                DomainError(
-                    EventErrorCode.INVALID_CURRENCY, "Unsupported currency code.", "currency"
-                )
-            )
-        event.currency = currency
-    if errors:
-        for e in errors:  # nested input fields are reported as paths
-            if e.field and len(e.field) == 1 and "." in e.field[0]:
-                e.field = e.field[0].split(".")
-        raise DomainErrors(errors)
+
+
+def _apply_currency(event: Event, currency: str | None, errors: list[DomainError]) -> None:
+    if currency is None:
+        return
+    code = currency.strip().upper()
+    if not money.is_supported_currency(code):
+        errors.append(
+            DomainError(EventErrorCode.INVALID_CURRENCY, "Unsupported currency code.", "currency")
+        )
+    event.currency = code
 
 
 # --- access ------------------------------------------------------------------------------------

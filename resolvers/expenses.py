@@ -87,30 +87,33 @@ async def _apply(
     """Validates and applies `data`; returns new shares when the split must be recomputed."""
     errors: list[DomainError] = []
     assert event.id is not None
+    _apply_details(event, expense, data, errors)
+    ids = [pid for pid, _ in data.parts or []]
+    if data.paid_by_id is not None:
+        ids.append(data.paid_by_id)
+    members = await _participants(db, event.id, ids)  # one query for the payer and the parts
+    if data.paid_by_id is not None:
+        _apply_payer(expense, data.paid_by_id, members, errors)
+    new_shares = None
+    if data.split_mode is not None or data.parts is not None or data.amount is not None:
+        new_shares = await _split(db, event, expense, data, members, shares, errors)
+    if errors:
+        raise DomainErrors(errors)
+    return new_shares
+
+
+def _apply_details(
+    event: Event, expense: Expense, data: ExpenseData, errors: list[DomainError]
+) -> None:
+    """Everything but the payer and the split."""
     if data.title is not None:
         expense.title = checked_title(data.title, errors, max_len=TITLE_MAX)
-    if data.currency is not None and data.currency.strip().upper() != event.currency:
-        errors.append(
-            DomainError(
-                ExpenseErrorCode.CURRENCY_MISMATCH,
-                f"This event's expenses are in {event.currency}.",
-                "currency",
-            )
-        )
+    if data.currency is not None:
+        _check_currency(event, data.currency, errors)
     if data.amount is not None:
-        try:
-            expense.amount_minor = money.parse_amount(data.amount, event.currency)
-        except money.MoneyError as exc:
-            errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, "amount"))
+        _apply_amount(event, expense, data.amount, errors)
     if data.spent_at is not None:
-        if data.spent_at.tzinfo is None:
-            errors.append(
-                DomainError(
-                    ExpenseErrorCode.INVALID_DATES, "Give the time with its UTC offset.", "spentAt"
-                )
-            )
-        else:
-            expense.spent_at = data.spent_at
+        _apply_spent_at(expense, data.spent_at, errors)
     if data.category is not None:
         if data.category not in CATEGORIES:
             errors.append(
@@ -119,26 +122,50 @@ async def _apply(
         expense.category = data.category
     if data.note is not None:
         expense.note = checked_text(data.note, errors, max_len=NOTE_MAX, field="note")
-    ids = [pid for pid, _ in data.parts or []]
-    if data.paid_by_id is not None:
-        ids.append(data.paid_by_id)
-    members = await _participants(db, event.id, ids)
-    if data.paid_by_id is not None:
-        payer = members.get(data.paid_by_id)
-        if payer is None or not payer.is_active:
-            errors.append(
-                DomainError(
-                    ExpenseErrorCode.UNKNOWN_PARTICIPANT, "Not an active participant.", "paidById"
-                )
+
+
+def _check_currency(event: Event, currency: str, errors: list[DomainError]) -> None:
+    # The currency is the event's; clients may repeat it but never change it.
+    if currency.strip().upper() != event.currency:
+        errors.append(
+            DomainError(
+                ExpenseErrorCode.CURRENCY_MISMATCH,
+                f"This event's expenses are in {event.currency}.",
+                "currency",
             )
-        else:
-            expense.paid_by_id = data.paid_by_id
-    new_shares = None
-    if data.split_mode is not None or data.parts is not None or data.amount is not None:
-        new_shares = await _split(db, event, expense, data, members, shares, errors)
-    if errors:
-        raise DomainErrors(errors)
-    return new_shares
+        )
+
+
+def _apply_amount(event: Event, expense: Expense, amount: str, errors: list[DomainError]) -> None:
+    try:
+        expense.amount_minor = money.parse_amount(amount, event.currency)
+    except money.MoneyError as exc:
+        errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, "amount"))
+
+
+def _apply_spent_at(expense: Expense, spent_at: datetime, errors: list[DomainError]) -> None:
+    if spent_at.tzinfo is None:
+        errors.append(
+            DomainError(
+                ExpenseErrorCode.INVALID_DATES, "Give the time with its UTC offset.", "spentAt"
+            )
+        )
+    else:
+        expense.spent_at = spent_at
+
+
+def _apply_payer(
+    expense: Expense, paid_by_id: int, members: dict[int, Participant], errors: list[DomainError]
+) -> None:
+    payer = members.get(paid_by_id)
+    if payer is None or not payer.is_active:
+        errors.append(
+            DomainError(
+                ExpenseErrorCode.UNKNOWN_PARTICIPANT, "Not an active participant.", "paidById"
+            )
+        )
+    else:
+        expense.paid_by_id = paid_by_id
 
 
 async def _split(

@@ -117,6 +117,42 @@ async def invite(
 ) -> list[Invitation]:
     """All or nothing: any bad invitee reports an error and nothing is created. Inviting
     someone who already has a pending invitation returns that one."""
+    _check_invite_input(invitees, role, message)
+    mails: list[Mail] = []
+    async with deps.db.unit_of_work() as db:
+        event, me = await member_or_hidden(db, event_id, viewer)
+        mine = require(me, ParticipantRole.ORGANIZER)
+        if role is ParticipantRole.ORGANIZER:
+            require(mine, ParticipantRole.OWNER)
+        not_cancelled(event)
+        targets = await _invite_targets(db, event_id, invitees)
+        created = []
+        for user_id, email in targets:
+            key = invitation_key(event_id, user_id, email)
+            existing = await _unexpired_pending(db, key)
+            if existing is not None:
+                created.append(existing)
+                continue
+            invitation = Invitation(
+                event_id=event_id,
+                inviter_user_id=viewer.user_id,
+                invitee_user_id=user_id,
+                invitee_email=email,
+                role=role.value,
+                message=message.strip(),
+                pending_key=key,
+                expires_at=utcnow() + INVITATION_TTL,
+            )
+            await _send(db, viewer, invitation, role)
+            created.append(invitation)
+            if email is not None:
+                mails.append(_invitation_mail(deps, event, mine, email))
+    for mail in mails:
+        after_commit(deps.mailer.send(mail))
+    return created
+
+
+def _check_invite_input(invitees: Sequence[Invitee], role: ParticipantRole, message: str) -> None:
     if not 1 <= len(invitees) <= MAX_INVITEES:
         raise DomainError(
             InvitationErrorCode.INVALID_INPUT,
@@ -129,67 +165,63 @@ async def invite(
         )
     if len(message) > 500:
         raise DomainError(InvitationErrorCode.VALUE_TOO_LONG, "At most 500 characters.", "message")
-    mails: list[Mail] = []
-    async with deps.db.unit_of_work() as db:
-        event, me = await member_or_hidden(db, event_id, viewer)
-        mine = require(me, ParticipantRole.ORGANIZER)
-        if role is ParticipantRole.ORGANIZER:
-            require(mine, ParticipantRole.OWNER)
-        not_cancelled(event)
-        errors: list[DomainError] = []
-        targets: list[tuple[int | None, str | None]] = []
-        for index, invitee in enumerate(invitees):
-            user_id, email, error = await _resolve_invitee(db, index, invitee)
-            if error is None and user_id is not None:
-                member = await event_store.participant_for_user(db, event_id, user_id)
-                if member is not None and member.is_active:
-                    error = DomainError(
-                        InvitationErrorCode.ALREADY_PARTICIPANT,
-                        "Already in this event.",
-                        ["invitees", str(index)],
-                    )
-            if error is not None:
-                errors.append(error)
-            elif (user_id, email) not in targets:
-                targets.append((user_id, email))
-        if errors:
-            raise DomainErrors(errors)
-        created = []
-        for user_id, email in targets:
-            key = invitation_key(event_id, user_id, email)
-            existing = await store.pending_invitation(db, key)
-            if existing is not None and existing.expires_at > utcnow():
-                created.append(existing)
-                continue
-            if existing is not None:  # expired: free the key for a new one
-                existing.close(InvitationStatus.EXPIRED)
-                await store.save(db, existing)
-            invitation = Invitation(
-                event_id=event_id,
-                inviter_user_id=viewer.user_id,
-                invitee_user_id=user_id,
-                invitee_email=email,
-                role=role.value,
-                message=message.strip(),
-                pending_key=key,
-                expires_at=utcnow() + INVITATION_TTL,
-            )
-            await store.add(db, invitation)
-            record_event(
-                db,
-                "invitation.sent",
-                event_id,
-                viewer.user_id,
-                invitation.id,
-                invitee_user_id=user_id,
-                role=role.value,
-            )
-            created.append(invitation)
-            if email is not None:
-                mails.append(_invitation_mail(deps, event, mine, email))
-    for mail in mails:
-        after_commit(deps.mailer.send(mail))
-    return created
+
+
+async def _invite_targets(
+    db: Any, event_id: int, invitees: Sequence[Invitee]
+) -> list[tuple[int | None, str | None]]:
+    """Distinct (user id, email for someone without an account) pairs; every bad invitee is
+    reported at once, so nothing is created unless all of them are fine."""
+    errors: list[DomainError] = []
+    targets: list[tuple[int | None, str | None]] = []
+    for index, invitee in enumerate(invitees):
+        user_id, email, error = await _resolve_invitee(db, index, invitee)
+        if error is None and user_id is not None:
+            error = await _already_participant(db, event_id, index, user_id)
+        if error is not None:
+            errors.append(error)
+        elif (user_id, email) not in targets:
+            targets.append((user_id, email))
+    if errors:
+        raise DomainErrors(errors)
+    return targets
+
+
+async def _already_participant(
+    db: Any, event_id: int, index: int, user_id: int
+) -> DomainError | None:
+    member = await event_store.participant_for_user(db, event_id, user_id)
+    if member is not None and member.is_active:
+        return DomainError(
+            InvitationErrorCode.ALREADY_PARTICIPANT,
+            "Already in this event.",
+            ["invitees", str(index)],
+        )
+    return None
+
+
+async def _unexpired_pending(db: Any, key: str) -> Invitation | None:
+    """The pending invitation holding `key`, unless it has expired."""
+    existing = await store.pending_invitation(db, key)
+    if existing is not None and existing.expires_at > utcnow():
+        return existing
+    if existing is not None:  # expired: free the key for a new one
+        existing.close(InvitationStatus.EXPIRED)
+        await store.save(db, existing)
+    return None
+
+
+async def _send(db: Any, viewer: Viewer, invitation: Invitation, role: ParticipantRole) -> None:
+    await store.add(db, invitation)
+    record_event(
+        db,
+        "invitation.sent",
+        invitation.event_id,
+        viewer.user_id,
+        invitation.id,
+        invitee_user_id=invitation.invitee_user_id,
+        role=role.value,
+    )
 
 
 def _invitation_mail(deps: Deps, event: Event, inviter: Participant, email: str) -> Mail:

@@ -112,203 +112,297 @@ def messages(
     members: list[int],
 ) -> list[Message]:
     """Who hears about `event` and what they read. `people`: participant id → row."""
-    p = event.payload
-    subject = p.get("subject_id")
+    build = _MESSAGE_BUILDERS.get(event.type)
+    if build is None:
+        return []
+    return build(_About(event, title, actor, people, organizers, members))
 
-    def users(participant_ids: Sequence[int]) -> list[int]:
+
+@dataclass(frozen=True)
+class _About:
+    """What a message builder knows of one domain event: `title` is the event's, `actor` the
+    display name of who did it."""
+
+    event: DomainEvent
+    title: str
+    actor: str
+    people: dict[int, Any]
+    organizers: list[int]
+    members: list[int]
+
+    @property
+    def p(self) -> dict[str, Any]:
+        return self.event.payload
+
+    @property
+    def subject(self) -> Any:
+        return self.p.get("subject_id")
+
+    def users(self, participant_ids: Sequence[int]) -> list[int]:
+        """Accounts of these participants; guests without an account are skipped."""
         return [
-            people[i].user_id
+            self.people[i].user_id
             for i in participant_ids
-            if i in people and people[i].user_id is not None
+            if i in self.people and self.people[i].user_id is not None
         ]
 
-    t = event.type
-    if t == "invitation.sent" and p.get("invitee_user_id"):
-        return [
-            Message(
-                Kind.INVITATION_RECEIVED,
-                [p["invitee_user_id"]],
-                f"{actor} invites you to {title}",
-                target_type="INVITATION",
-                target_id=subject,
-            )
-        ]
-    if t in ("invitation.accepted", "invitation.declined"):
-        kind = Kind.INVITATION_ACCEPTED if t.endswith("accepted") else Kind.INVITATION_DECLINED
-        verb = "accepted" if kind is Kind.INVITATION_ACCEPTED else "declined"
-        return [
-            Message(
-                kind,
-                [p["inviter_user_id"]],
-                f"{actor} {verb} your invitation to {title}",
-                target_type="EVENT",
-                target_id=event.aggregate_id,
-            )
-        ]
-    if t == "join_request.created":
-        return [
-            Message(
-                Kind.JOIN_REQUEST,
-                organizers,
-                f"{actor} asks to join {title}",
-                target_type="JOIN_REQUEST",
-                target_id=subject,
-            )
-        ]
-    if t == "participant.role_changed" and p.get("user_id"):
-        role = str(p.get("role", "")).lower()
-        return [
-            Message(
-                Kind.ROLE_CHANGED,
-                [p["user_id"]],
-                f"You are now {role} of {title}",
-                target_type="EVENT",
-                target_id=event.aggregate_id,
-            )
-        ]
-    if t == "participant.removed" and p.get("user_id"):
-        return [Message(Kind.REMOVED_FROM_EVENT, [p["user_id"]], f"You were removed from {title}")]
-    if t in ("task.created", "task.assigned") and p.get("assignee_ids"):
-        return [
-            Message(
-                Kind.TASK_ASSIGNED,
-                users(p["assignee_ids"]),
-                f"{actor} assigned you “{p.get('title', '')}” in {title}",
-                target_type="TASK",
-                target_id=subject,
-            )
-        ]
-    if t == "task.completed":
-        return [
-            Message(
-                Kind.TASK_COMPLETED,
-                organizers,
-                f"{actor} completed “{p.get('title', '')}” in {title}",
-                target_type="TASK",
-                target_id=subject,
-            )
-        ]
-    if t == "task.validated" and p.get("completed_by_id"):
-        return [
-            Message(
-                Kind.TASK_VALIDATED,
-                users([p["completed_by_id"]]),
-                f"{actor} validated “{p.get('title', '')}” in {title}",
-                target_type="TASK",
-                target_id=subject,
-            )
-        ]
-    if t in ("expense.added", "expense.edited"):
-        kind = Kind.EXPENSE_ADDED if t == "expense.added" else Kind.EXPENSE_EDITED
-        verb = "added" if kind is Kind.EXPENSE_ADDED else "edited"
-        involved = {*p.get("participant_ids", []), p.get("paid_by_id")}
-        return [
-            Message(
-                kind,
-                users([i for i in involved if i is not None]),
-                f"{actor} {verb} “{p.get('title', '')}” "
-                f"({_money(p.get('amount_minor', 0), p.get('currency', 'EUR'))}) "
-                f"in {title}",
-                target_type="EXPENSE",
-                target_id=subject,
-            )
-        ]
-    if t == "settlement.recorded":
-        amount = _money(p.get("amount_minor", 0), p.get("currency", "EUR"))
-        return [
-            Message(
-                Kind.SETTLEMENT_RECORDED,
-                users([p["from_id"], p["to_id"]]),
-                f"{actor} recorded a payment of {amount} in {title}",
-                target_type="SETTLEMENT",
-                target_id=subject,
-            )
-        ]
-    if t == "event.updated" and PLACE_AND_TIME & set(p.get("changed", [])):
-        what = ", ".join(
-            sorted(
-                {
-                    "date" if c in ("startsAt", "endsAt") else "place"
-                    for c in PLACE_AND_TIME & set(p["changed"])
-                }
-            )
+
+def _invitation_sent(a: _About) -> list[Message]:
+    if not a.p.get("invitee_user_id"):  # invited by email: the mail is the message
+        return []
+    return [
+        Message(
+            Kind.INVITATION_RECEIVED,
+            [a.p["invitee_user_id"]],
+            f"{a.actor} invites you to {a.title}",
+            target_type="INVITATION",
+            target_id=a.subject,
         )
+    ]
+
+
+def _invitation_answered(a: _About) -> list[Message]:
+    t = a.event.type
+    kind = Kind.INVITATION_ACCEPTED if t.endswith("accepted") else Kind.INVITATION_DECLINED
+    verb = "accepted" if kind is Kind.INVITATION_ACCEPTED else "declined"
+    return [
+        Message(
+            kind,
+            [a.p["inviter_user_id"]],
+            f"{a.actor} {verb} your invitation to {a.title}",
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+def _join_requested(a: _About) -> list[Message]:
+    return [
+        Message(
+            Kind.JOIN_REQUEST,
+            a.organizers,
+            f"{a.actor} asks to join {a.title}",
+            target_type="JOIN_REQUEST",
+            target_id=a.subject,
+        )
+    ]
+
+
+def _role_changed(a: _About) -> list[Message]:
+    if not a.p.get("user_id"):
+        return []
+    role = str(a.p.get("role", "")).lower()
+    return [
+        Message(
+            Kind.ROLE_CHANGED,
+            [a.p["user_id"]],
+            f"You are now {role} of {a.title}",
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+def _removed(a: _About) -> list[Message]:
+    if not a.p.get("user_id"):
+        return []
+    return [Message(Kind.REMOVED_FROM_EVENT, [a.p["user_id"]], f"You were removed from {a.title}")]
+
+
+def _task_assigned(a: _About) -> list[Message]:
+    if not a.p.get("assignee_ids"):
+        return []
+    return [
+        Message(
+            Kind.TASK_ASSIGNED,
+            a.users(a.p["assignee_ids"]),
+            f"{a.actor} assigned you “{a.p.get('title', '')}” in {a.title}",
+            target_type="TASK",
+            target_id=a.subject,
+        )
+    ]
+
+
+def _task_completed(a: _About) -> list[Message]:
+    return [
+        Message(
+            Kind.TASK_COMPLETED,
+            a.organizers,
+            f"{a.actor} completed “{a.p.get('title', '')}” in {a.title}",
+            target_type="TASK",
+            target_id=a.subject,
+        )
+    ]
+
+
+def _task_validated(a: _About) -> list[Message]:
+    if not a.p.get("completed_by_id"):
+        return []
+    return [
+        Message(
+            Kind.TASK_VALIDATED,
+            a.users([a.p["completed_by_id"]]),
+            f"{a.actor} validated “{a.p.get('title', '')}” in {a.title}",
+            target_type="TASK",
+            target_id=a.subject,
+        )
+    ]
+
+
+def _expense_changed(a: _About) -> list[Message]:
+    p = a.p
+    kind = Kind.EXPENSE_ADDED if a.event.type == "expense.added" else Kind.EXPENSE_EDITED
+    verb = "added" if kind is Kind.EXPENSE_ADDED else "edited"
+    involved = {*p.get("participant_ids", []), p.get("paid_by_id")}
+    return [
+        Message(
+            kind,
+            a.users([i for i in involved if i is not None]),
+            f"{a.actor} {verb} “{p.get('title', '')}” "
+            f"({_money(p.get('amount_minor', 0), p.get('currency', 'EUR'))}) "
+            f"in {a.title}",
+            target_type="EXPENSE",
+            target_id=a.subject,
+        )
+    ]
+
+
+def _settlement_recorded(a: _About) -> list[Message]:
+    amount = _money(a.p.get("amount_minor", 0), a.p.get("currency", "EUR"))
+    return [
+        Message(
+            Kind.SETTLEMENT_RECORDED,
+            a.users([a.p["from_id"], a.p["to_id"]]),
+            f"{a.actor} recorded a payment of {amount} in {a.title}",
+            target_type="SETTLEMENT",
+            target_id=a.subject,
+        )
+    ]
+
+
+def _event_updated(a: _About) -> list[Message]:
+    if not PLACE_AND_TIME & set(a.p.get("changed", [])):  # other edits are not worth a message
+        return []
+    what = ", ".join(
+        sorted(
+            {
+                "date" if c in ("startsAt", "endsAt") else "place"
+                for c in PLACE_AND_TIME & set(a.p["changed"])
+            }
+        )
+    )
+    return [
+        Message(
+            Kind.EVENT_UPDATED,
+            a.members,
+            f"{a.title} changed: {what}",
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+def _event_cancelled(a: _About) -> list[Message]:
+    return [
+        Message(
+            Kind.EVENT_CANCELLED,
+            a.members,
+            f"{a.title} is cancelled",
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+def _mentioned(a: _About) -> list[Message]:
+    return [
+        Message(
+            Kind.MENTIONED,
+            list(a.p.get("user_ids", [])),
+            f"{a.actor} mentioned you in {a.title}",
+            body=str(a.p.get("excerpt", "")),
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+def _media_added(a: _About) -> list[Message]:
+    count = int(a.p.get("count", 1))
+    what = "a file" if count == 1 else f"{count} files"
+    if a.p.get("kinds") == ["IMAGE"]:
+        what = "a photo" if count == 1 else f"{count} photos"
+    return [
+        Message(
+            Kind.MEDIA_ADDED,
+            a.members,
+            f"{a.actor} added {what} to {a.title}",
+            target_type="MEDIA",
+            target_id=a.subject,
+        )
+    ]
+
+
+def _media_reacted(a: _About) -> list[Message]:
+    if not a.p.get("uploader_user_id"):
+        return []
+    if a.event.type == "media.commented":
         return [
             Message(
-                Kind.EVENT_UPDATED,
-                members,
-                f"{title} changed: {what}",
-                target_type="EVENT",
-                target_id=event.aggregate_id,
-            )
-        ]
-    if t == "event.cancelled":
-        return [
-            Message(
-                Kind.EVENT_CANCELLED,
-                members,
-                f"{title} is cancelled",
-                target_type="EVENT",
-                target_id=event.aggregate_id,
-            )
-        ]
-    if t == "chat.mentioned":
-        return [
-            Message(
-                Kind.MENTIONED,
-                list(p.get("user_ids", [])),
-                f"{actor} mentioned you in {title}",
-                body=str(p.get("excerpt", "")),
-                target_type="EVENT",
-                target_id=event.aggregate_id,
-            )
-        ]
-    if t == "media.added":
-        count = int(p.get("count", 1))
-        what = "a file" if count == 1 else f"{count} files"
-        if p.get("kinds") == ["IMAGE"]:
-            what = "a photo" if count == 1 else f"{count} photos"
-        return [
-            Message(
-                Kind.MEDIA_ADDED,
-                members,
-                f"{actor} added {what} to {title}",
+                Kind.MEDIA_COMMENTED,
+                [a.p["uploader_user_id"]],
+                f"{a.actor} commented on your photo in {a.title}",
+                body=str(a.p.get("excerpt", "")),
                 target_type="MEDIA",
-                target_id=subject,
+                target_id=a.subject,
             )
         ]
-    if t in ("media.commented", "media.liked") and p.get("uploader_user_id"):
-        if t == "media.commented":
-            return [
-                Message(
-                    Kind.MEDIA_COMMENTED,
-                    [p["uploader_user_id"]],
-                    f"{actor} commented on your photo in {title}",
-                    body=str(p.get("excerpt", "")),
-                    target_type="MEDIA",
-                    target_id=subject,
-                )
-            ]
-        return [
-            Message(
-                Kind.MEDIA_LIKED,
-                [p["uploader_user_id"]],
-                f"{actor} liked your photo in {title}",
-                target_type="MEDIA",
-                target_id=subject,
-            )
-        ]
-    if t == "event.reminder":
-        return [
-            Message(
-                Kind.EVENT_REMINDER,
-                members,
-                f"{title} starts in less than 24 hours",
-                target_type="EVENT",
-                target_id=event.aggregate_id,
-            )
-        ]
-    return []
+    return [
+        Message(
+            Kind.MEDIA_LIKED,
+            [a.p["uploader_user_id"]],
+            f"{a.actor} liked your photo in {a.title}",
+            target_type="MEDIA",
+            target_id=a.subject,
+        )
+    ]
+
+
+def _event_reminder(a: _About) -> list[Message]:
+    return [
+        Message(
+            Kind.EVENT_REMINDER,
+            a.members,
+            f"{a.title} starts in less than 24 hours",
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+# domain event type → who is told what; other types notify nobody
+_MESSAGE_BUILDERS = {
+    "invitation.sent": _invitation_sent,
+    "invitation.accepted": _invitation_answered,
+    "invitation.declined": _invitation_answered,
+    "join_request.created": _join_requested,
+    "participant.role_changed": _role_changed,
+    "participant.removed": _removed,
+    "task.created": _task_assigned,
+    "task.assigned": _task_assigned,
+    "task.completed": _task_completed,
+    "task.validated": _task_validated,
+    "expense.added": _expense_changed,
+    "expense.edited": _expense_changed,
+    "settlement.recorded": _settlement_recorded,
+    "event.updated": _event_updated,
+    "event.cancelled": _event_cancelled,
+    "chat.mentioned": _mentioned,
+    "media.added": _media_added,
+    "media.commented": _media_reacted,
+    "media.liked": _media_reacted,
+    "event.reminder": _event_reminder,
+}
 
 
 def email_time(now: datetime, timezone: str, event_start: datetime | None) -> datetime:

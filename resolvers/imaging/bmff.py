@@ -125,35 +125,11 @@ def process_video(src: Path, dest_prefix: Path, mime: str, ext: str, outputs: Ou
         moovs = [box for box in boxes if box.type == b"moov"]
         if len(moovs) != 1:
             raise Rejected(INVALID_FILE, "a video needs exactly one moov box")
-        scan = _VideoScan()
-        for box in boxes:
-            if box.type not in (b"moov", b"meta", b"udta"):
-                continue
-            if box.size > _MAX_MOOV_BYTES:
-                raise Rejected(INVALID_FILE, f"{box.type!r} box too large")
-            f.seek(box.start)
-            content = f.read(box.size)
-            try:
-                found = _scan_metadata_box(content)
-            except Rejected:
-                raise
-            except Exception as exc:
-                raise Rejected(INVALID_FILE, "corrupt video metadata") from exc
-            if scan.gps is None:
-                scan.gps = found.gps
-            scan.blank += [(box.start + offset, n) for offset, n in found.blank]
-            if box.type == b"moov":
-                scan.width, scan.height, scan.created = found.width, found.height, found.created
+        scan = _scan_top_level_metadata(f, boxes)
 
     variants: dict[str, Path] = {}
     if scan.blank:
-        public = outputs.add(derived(dest_prefix, f".public.{ext}"))
-        shutil.copyfile(src, public)
-        with public.open("r+b") as out:
-            for offset, n in scan.blank:
-                out.seek(offset)
-                out.write(b" " * n)
-        variants["public"] = public
+        variants["public"] = _write_blanked_copy(src, dest_prefix, ext, scan.blank, outputs)
     return Processed(
         kind=VIDEO,
         mime_type=mime,
@@ -167,46 +143,107 @@ def process_video(src: Path, dest_prefix: Path, mime: str, ext: str, outputs: Ou
     )
 
 
+def _scan_top_level_metadata(f: BinaryIO, boxes: list[_Box]) -> _VideoScan:
+    """Merges the scans of every top-level metadata box; offsets become file offsets."""
+    scan = _VideoScan()
+    for box in boxes:
+        if box.type not in (b"moov", b"meta", b"udta"):
+            continue
+        found = _scan_file_box(f, box)
+        if scan.gps is None:
+            scan.gps = found.gps
+        scan.blank += [(box.start + offset, n) for offset, n in found.blank]
+        if box.type == b"moov":
+            scan.width, scan.height, scan.created = found.width, found.height, found.created
+    return scan
+
+
+def _scan_file_box(f: BinaryIO, box: _Box) -> _VideoScan:
+    # The box is read whole, so its size is capped; any parser failure other than a
+    # deliberate refusal is reported as a corrupt file rather than an internal error.
+    if box.size > _MAX_MOOV_BYTES:
+        raise Rejected(INVALID_FILE, f"{box.type!r} box too large")
+    f.seek(box.start)
+    content = f.read(box.size)
+    try:
+        return _scan_metadata_box(content)
+    except Rejected:
+        raise
+    except Exception as exc:
+        raise Rejected(INVALID_FILE, "corrupt video metadata") from exc
+
+
+def _write_blanked_copy(
+    src: Path, dest_prefix: Path, ext: str, blank: list[tuple[int, int]], outputs: Outputs
+) -> Path:
+    """Copy of the file with the location strings overwritten by spaces, sizes unchanged."""
+    public = outputs.add(derived(dest_prefix, f".public.{ext}"))
+    shutil.copyfile(src, public)
+    with public.open("r+b") as out:
+        for offset, n in blank:
+            out.seek(offset)
+            out.write(b" " * n)
+    return public
+
+
 def _scan_metadata_box(data: bytes) -> _VideoScan:
     """Walks one top-level moov/meta/udta box (held in memory, offsets relative to it)."""
     scan = _VideoScan()
     root = _read_box_header(lambda p, n: data[p : p + n], 0, len(data))
     tracks: list[tuple[bytes, bytes]] = []  # (handler type, tkhd body)
-
-    def walk(box: _Box, depth: int, track: list[bytes] | None) -> None:
-        if depth > 16:
-            raise Rejected(INVALID_FILE, "boxes nested too deeply")
-        body_start = box.body
-        # ISO meta is a full box (version/flags first); QuickTime's is a plain container.
-        if box.type == b"meta" and data[body_start : body_start + 4] == b"\x00\x00\x00\x00":
-            body_start += 4
-        for child in _children(data, body_start, box.end):
-            body = data[child.body : child.end]
-            if child.type == b"\xa9xyz":
-                _scan_xyz(child, body, scan)
-            elif child.type == b"trak":
-                entry: list[bytes] = [b"", b""]
-                walk(child, depth + 1, entry)
-                tracks.append((entry[0], entry[1]))
-                continue
-            elif child.type == b"tkhd" and track is not None:
-                track[1] = body
-            elif child.type == b"hdlr" and track is not None and len(body) >= 12:
-                track[0] = body[8:12]
-            elif child.type == b"mvhd" and scan.created is None:
-                scan.created = safe(_mvhd_created, body)
-            if child.type in _CONTAINERS:
-                walk(child, depth + 1, track)
-
-    walk(root, 0, None)
+    _walk_metadata(data, root, 0, None, scan, tracks)
     _scan_iso6709_strings(data, scan)
+    dims = _track_size(tracks)
+    if dims is not None:
+        scan.width, scan.height = dims
+    return scan
+
+
+def _walk_metadata(
+    data: bytes,
+    box: _Box,
+    depth: int,
+    track: list[bytes] | None,
+    scan: _VideoScan,
+    tracks: list[tuple[bytes, bytes]],
+) -> None:
+    """`track` is [handler type, tkhd body] of the enclosing trak box, filled in as found."""
+    if depth > 16:
+        raise Rejected(INVALID_FILE, "boxes nested too deeply")
+    body_start = box.body
+    # ISO meta is a full box (version/flags first); QuickTime's is a plain container.
+    if box.type == b"meta" and data[body_start : body_start + 4] == b"\x00\x00\x00\x00":
+        body_start += 4
+    for child in _children(data, body_start, box.end):
+        if child.type == b"trak":
+            entry: list[bytes] = [b"", b""]
+            _walk_metadata(data, child, depth + 1, entry, scan, tracks)
+            tracks.append((entry[0], entry[1]))
+            continue
+        _scan_leaf(child, data[child.body : child.end], track, scan)
+        if child.type in _CONTAINERS:
+            _walk_metadata(data, child, depth + 1, track, scan, tracks)
+
+
+def _scan_leaf(box: _Box, body: bytes, track: list[bytes] | None, scan: _VideoScan) -> None:
+    if box.type == b"\xa9xyz":
+        _scan_xyz(box, body, scan)
+    elif box.type == b"tkhd" and track is not None:
+        track[1] = body
+    elif box.type == b"hdlr" and track is not None and len(body) >= 12:
+        track[0] = body[8:12]
+    elif box.type == b"mvhd" and scan.created is None:
+        scan.created = safe(_mvhd_created, body)
+
+
+def _track_size(tracks: list[tuple[bytes, bytes]]) -> tuple[int, int] | None:
+    """Display size of the first video track with a readable tkhd, else of any track."""
     video = [tkhd for handler, tkhd in tracks if handler == b"vide"]
     for tkhd in video + [tkhd for _handler, tkhd in tracks]:
         dims = safe(_tkhd_size, tkhd)
         if dims is not None:
-            scan.width, scan.height = dims
-            break
-    return scan
+            return dims
+    return None
 
 
 def _scan_xyz(box: _Box, body: bytes, scan: _VideoScan) -> None:

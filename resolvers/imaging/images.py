@@ -162,42 +162,10 @@ def _load_image(
         raise Rejected(UNSUPPORTED_MEDIA_TYPE, "the image contains HTML or script markup")
     fmt = _PILLOW_FORMAT[ext]
     if fmt == "HEIF":
-        Image.init()
-        if "HEIF" not in Image.OPEN:
-            raise Rejected(UNSUPPORTED_MEDIA_TYPE, "HEIC/HEIF images are not supported")
-
+        _require_heif_support()
     # Header checks before Pillow sees the file (some decoders allocate the canvas on open).
-    jpeg: JpegInfo | None = None
-    frames = 1
-    if ext == "jpg":
-        jpeg = parse_jpeg(data)
-        _check_pixels(jpeg.width, jpeg.height, max_pixels)
-    elif ext == "png":
-        if len(data) < 33 or data[12:16] != b"IHDR":
-            raise Rejected(INVALID_FILE, "PNG without an IHDR chunk")
-        w, h = struct.unpack(">II", data[16:24])
-        _check_pixels(w, h, max_pixels)
-        if _PNG_IEND not in data:  # trailing bytes after IEND are tolerated
-            raise Rejected(INVALID_FILE, "truncated PNG (no IEND chunk)")
-    elif ext == "gif":
-        if len(data) < 13:
-            raise Rejected(INVALID_FILE, "truncated GIF header")
-        w, h = struct.unpack("<HH", data[6:10])
-        _check_pixels(w, h, max_pixels)
-        frames = _gif_frames(data, max_frames, max_pixels)
-    elif ext == "webp":
-        dims = _webp_dimensions(data)
-        if dims is None:
-            raise Rejected(INVALID_FILE, "unreadable WebP header")
-        _check_pixels(dims[0], dims[1], max_pixels)
-
-    try:
-        img = Image.open(io.BytesIO(data), formats=[fmt])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise Rejected(IMAGE_TOO_LARGE, "decompression bomb") from exc
-    except Exception as exc:
-        code = UNSUPPORTED_MEDIA_TYPE if fmt == "HEIF" else INVALID_FILE
-        raise Rejected(code, f"the {fmt} image cannot be read") from exc
+    jpeg, frames = _check_header(data, ext, max_pixels, max_frames)
+    img = _open_image(data, fmt)
     try:
         width, height = img.size
         _check_pixels(width, height, max_pixels)
@@ -210,16 +178,81 @@ def _load_image(
         if fmt == "JPEG":
             # DCT scaling: the decoder still reads (and entropy-decodes) the whole stream.
             img.draft("RGB", draft(width, height))
-        try:
-            img.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise Rejected(IMAGE_TOO_LARGE, "decompression bomb") from exc
-        except Exception as exc:
-            raise Rejected(INVALID_FILE, "the image is truncated or corrupt") from exc
+        _decode(img)
     except BaseException:
         img.close()
         raise
     return _Loaded(img=img, width=width, height=height, frames=frames, jpeg=jpeg)
+
+
+def _require_heif_support() -> None:
+    # Pillow reads HEIF only through a plugin, which may not be installed.
+    Image.init()
+    if "HEIF" not in Image.OPEN:
+        raise Rejected(UNSUPPORTED_MEDIA_TYPE, "HEIC/HEIF images are not supported")
+
+
+def _check_header(
+    data: bytes, ext: str, max_pixels: int, max_frames: int
+) -> tuple[JpegInfo | None, int]:
+    """(JPEG structure, GIF frame count) from the raw header; other formats count 1 frame
+    here and are counted by Pillow once opened."""
+    if ext == "jpg":
+        jpeg = parse_jpeg(data)
+        _check_pixels(jpeg.width, jpeg.height, max_pixels)
+        return jpeg, 1
+    if ext == "png":
+        _check_png_header(data, max_pixels)
+    elif ext == "gif":
+        return None, _check_gif_header(data, max_pixels, max_frames)
+    elif ext == "webp":
+        _check_webp_header(data, max_pixels)
+    return None, 1
+
+
+def _check_png_header(data: bytes, max_pixels: int) -> None:
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise Rejected(INVALID_FILE, "PNG without an IHDR chunk")
+    w, h = struct.unpack(">II", data[16:24])
+    _check_pixels(w, h, max_pixels)
+    if _PNG_IEND not in data:  # trailing bytes after IEND are tolerated
+        raise Rejected(INVALID_FILE, "truncated PNG (no IEND chunk)")
+
+
+def _check_gif_header(data: bytes, max_pixels: int, max_frames: int) -> int:
+    if len(data) < 13:
+        raise Rejected(INVALID_FILE, "truncated GIF header")
+    w, h = struct.unpack("<HH", data[6:10])
+    _check_pixels(w, h, max_pixels)
+    return _gif_frames(data, max_frames, max_pixels)
+
+
+def _check_webp_header(data: bytes, max_pixels: int) -> None:
+    dims = _webp_dimensions(data)
+    if dims is None:
+        raise Rejected(INVALID_FILE, "unreadable WebP header")
+    _check_pixels(dims[0], dims[1], max_pixels)
+
+
+def _open_image(data: bytes, fmt: str) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=[fmt])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Rejected(IMAGE_TOO_LARGE, "decompression bomb") from exc
+    except Exception as exc:
+        # A HEIF file the plugin cannot read is most likely a variant it does not support.
+        code = UNSUPPORTED_MEDIA_TYPE if fmt == "HEIF" else INVALID_FILE
+        raise Rejected(code, f"the {fmt} image cannot be read") from exc
+
+
+def _decode(img: Image.Image) -> None:
+    # Decoding the first frame now refuses truncated or corrupt files at upload time.
+    try:
+        img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Rejected(IMAGE_TOO_LARGE, "decompression bomb") from exc
+    except Exception as exc:
+        raise Rejected(INVALID_FILE, "the image is truncated or corrupt") from exc
 
 
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # empty chunk + its (constant) CRC
@@ -228,43 +261,17 @@ _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # empty chunk + its (constant) CR
 def _gif_frames(data: bytes, max_frames: int, max_pixels: int) -> int:
     """Counts the frames of a GIF by walking its blocks; refuses truncated structures."""
     n = len(data)
-    flags = data[10]
-    pos = 13
-    if flags & 0x80:
-        pos += 3 * (2 ** ((flags & 7) + 1))
+    pos = 13 + _gif_color_table_size(data[10])
     frames = 0
-
-    def skip_sub_blocks(p: int) -> int:
-        while True:
-            if p >= n:
-                raise Rejected(INVALID_FILE, "truncated GIF")
-            length = data[p]
-            p += 1
-            if length == 0:
-                return p
-            p += length
-
-    while True:
-        if pos >= n:
-            if frames == 0:
-                raise Rejected(INVALID_FILE, "GIF without any image")
-            return frames  # missing trailer after complete blocks: tolerated
+    # A missing trailer after complete blocks is tolerated: the walk simply ends at EOF.
+    while pos < n:
         block = data[pos]
         if block == 0x3B:
             break
         if block == 0x21:
-            pos = skip_sub_blocks(pos + 2)
+            pos = _skip_gif_sub_blocks(data, pos + 2)
         elif block == 0x2C:
-            if pos + 10 > n:
-                raise Rejected(INVALID_FILE, "truncated GIF")
-            x, y, w, h = struct.unpack("<HHHH", data[pos + 1 : pos + 9])
-            if (x + w) * (y + h) > max_pixels:
-                raise Rejected(IMAGE_TOO_LARGE, "GIF frame exceeds the pixel limit")
-            local = data[pos + 9]
-            pos += 10
-            if local & 0x80:
-                pos += 3 * (2 ** ((local & 7) + 1))
-            pos = skip_sub_blocks(pos + 1)  # LZW minimum code size, then data
+            pos = _skip_gif_image(data, pos, max_pixels)
             frames += 1
             if frames > max_frames:
                 raise Rejected(IMAGE_TOO_LARGE, f"more than {max_frames} frames")
@@ -273,6 +280,38 @@ def _gif_frames(data: bytes, max_frames: int, max_pixels: int) -> int:
     if frames == 0:
         raise Rejected(INVALID_FILE, "GIF without any image")
     return frames
+
+
+def _gif_color_table_size(flags: int) -> int:
+    """Bytes of the colour table announced by a screen or image descriptor's flags."""
+    if flags & 0x80:
+        return 3 * (1 << ((flags & 7) + 1))  # 2 ** (size + 1) RGB triples
+    return 0
+
+
+def _skip_gif_sub_blocks(data: bytes, pos: int) -> int:
+    """Offset after a chain of data sub-blocks ending with an empty one."""
+    n = len(data)
+    while True:
+        if pos >= n:
+            raise Rejected(INVALID_FILE, "truncated GIF")
+        length = data[pos]
+        pos += 1
+        if length == 0:
+            return pos
+        pos += length
+
+
+def _skip_gif_image(data: bytes, pos: int, max_pixels: int) -> int:
+    """Offset after an image block (descriptor at `pos`, local colour table, LZW data)."""
+    if pos + 10 > len(data):
+        raise Rejected(INVALID_FILE, "truncated GIF")
+    x, y, w, h = struct.unpack("<HHHH", data[pos + 1 : pos + 9])
+    # The offset counts: Pillow grows the canvas to cover a frame beyond the logical screen.
+    if (x + w) * (y + h) > max_pixels:
+        raise Rejected(IMAGE_TOO_LARGE, "GIF frame exceeds the pixel limit")
+    pos += 10 + _gif_color_table_size(data[pos + 9])
+    return _skip_gif_sub_blocks(data, pos + 1)  # LZW minimum code size, then data
 
 
 def _webp_dimensions(data: bytes) -> tuple[int, int] | None:

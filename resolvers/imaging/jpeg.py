@@ -41,13 +41,10 @@ class JpegInfo:
         return self.exif_segments > 1 or self.other_gps
 
 
-def parse_jpeg(data: bytes) -> JpegInfo:
+def _next_segment_marker(data: bytes, pos: int) -> tuple[int, int]:
+    """(offset, marker) of the next marker that starts a segment, past fill bytes and the
+    standalone markers (TEM, RSTn), which carry no length field."""
     n = len(data)
-    pos = 2
-    segments: list[_JpegSegment] = []
-    width = height = -1
-    exif_segments = 0
-    other_gps = False
     while True:
         if pos + 4 > n or data[pos] != 0xFF:
             raise Rejected(INVALID_FILE, "corrupt JPEG segment structure")
@@ -60,26 +57,47 @@ def parse_jpeg(data: bytes) -> JpegInfo:
             continue
         if marker in (0xD8, 0xD9) or marker < 0xC0:  # libjpeg refuses unknown markers too
             raise Rejected(INVALID_FILE, "corrupt JPEG segment structure")
+        return pos, marker
+
+
+def _read_segment(data: bytes, pos: int, marker: int) -> _JpegSegment:
+    length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    end = pos + 2 + length
+    if length < 2 or end > len(data):
+        raise Rejected(INVALID_FILE, "truncated JPEG header")
+    return _JpegSegment(marker, pos, end)
+
+
+def _frame_size(data: bytes, segment: _JpegSegment) -> tuple[int, int]:
+    """(height, width) from a SOF segment; its length was already checked against the file."""
+    if segment.end - segment.start - 2 < 8:
+        raise Rejected(INVALID_FILE, "corrupt JPEG frame header")
+    height, width = struct.unpack(">HH", data[segment.start + 5 : segment.start + 9])
+    return height, width
+
+
+def parse_jpeg(data: bytes) -> JpegInfo:
+    pos = 2
+    segments: list[_JpegSegment] = []
+    width = height = -1
+    exif_segments = 0
+    other_gps = False
+    while True:
+        pos, marker = _next_segment_marker(data, pos)
         if marker == 0xDA:
             break
-        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
-        end = pos + 2 + length
-        if length < 2 or end > n:
-            raise Rejected(INVALID_FILE, "truncated JPEG header")
-        segment = _JpegSegment(marker, pos, end)
+        segment = _read_segment(data, pos, marker)
         segments.append(segment)
         payload = segment.payload(data)
         if marker in _SOF_MARKERS and width < 0:
-            if length < 8:
-                raise Rejected(INVALID_FILE, "corrupt JPEG frame header")
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            height, width = _frame_size(data, segment)
         elif marker == 0xE1 and payload.startswith(b"Exif\x00"):
             exif_segments += 1
         elif xmp_has_gps(payload):
             if marker < 0xE0:  # text in a table segment: not a real JPEG
                 raise Rejected(INVALID_FILE, "corrupt JPEG segment structure")
             other_gps = True  # XMP (APP1), Photoshop IRB (APP13), or any other APPn/COM
-        pos = end
+        pos = segment.end
     if width < 0:
         raise Rejected(INVALID_FILE, "JPEG without a frame header")
     if data.rfind(b"\xff\xd9") < pos:
