@@ -54,7 +54,7 @@ async def timing_handler(deps: Any, event: Any) -> None:
 
 
 async def run_worker(args: argparse.Namespace, tmp: Path, ready: Path) -> None:
-    from iven_gql.app import Resources
+    from iven_gql.resources import Resources
     from resolvers.dispatcher import install
 
     resources = Resources(settings(args, tmp))
@@ -90,7 +90,7 @@ async def write_events(deps: Any, args: argparse.Namespace) -> dict[int, float]:
 
 
 async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, float]:
-    from iven_gql.app import Resources
+    from iven_gql.resources import Resources
     from resolvers.dispatcher import install
 
     resources = Resources(settings(args, tmp))

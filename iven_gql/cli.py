@@ -121,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _create_admin(settings: Settings, email: str, username: str, password: str) -> str:
-    from iven_gql.app import Resources
+    from iven_gql.resources import Resources
     from resolvers.accounts import create_admin
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))
@@ -149,7 +149,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 async def _run_dispatcher(settings: Settings) -> None:
     import signal
 
-    from iven_gql.app import Resources
+    from iven_gql.resources import Resources
 
     resources = Resources(settings.model_copy(update={"dispatcher": True}))
     await resources.open()
@@ -174,7 +174,7 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(settings: Settings) -> str:
-    from iven_gql.app import Resources
+    from iven_gql.resources import Resources
     from resolvers.projections import rebuild_all
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))
@@ -192,7 +192,7 @@ def cmd_rebuild_projections(args: argparse.Namespace) -> int:
 
 
 async def _sweep(settings: Settings, older_than_s: float) -> str:
-    from iven_gql.app import Resources
+    from iven_gql.resources import Resources
     from resolvers.media import sweep_uploads
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))

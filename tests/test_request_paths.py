@@ -58,8 +58,10 @@ def request_shapes(settings: Settings) -> list[Shape]:
             {"query": "query($id: ID!) { node(id: $id) { id } }", "variables": {"id": "x"}},
         ),
         post("missing variable", {"query": "query($id: ID!) { node(id: $id) { id } }"}),
-        post("variable of the wrong type", {"query": "query($n: ID!) { node(id: $n) { id } }",
-                                             "variables": {"n": {"a": 1}}}),
+        post(
+            "variable of the wrong type",
+            {"query": "query($n: ID!) { node(id: $n) { id } }", "variables": {"n": {"a": 1}}},
+        ),
         post("operationName A", {"query": two, "operationName": "A"}),
         post("operationName B", {"query": two, "operationName": "B"}),
         post("unknown operationName", {"query": two, "operationName": "C"}),
