@@ -23,8 +23,8 @@ def _settings() -> Settings:
 
 def app_factory():  # type: ignore[no-untyped-def]
     """For uvicorn's --factory with several workers: settings come from the environment."""
-    from iven_gql.app import create_app
-    from iven_gql.logs import configure
+    from iven_gql.app import create_app  # noqa: PLC0415  CLI start-up time
+    from iven_gql.logs import configure  # noqa: PLC0415  CLI start-up time
 
     settings = Settings()
     configure(settings.log_level)
@@ -32,8 +32,8 @@ def app_factory():  # type: ignore[no-untyped-def]
 
 
 async def _migrate(settings: Settings) -> str | None:
-    from stores.db import create_engine
-    from stores.migrations.runner import current_revision, upgrade
+    from stores.db import create_engine  # noqa: PLC0415  CLI start-up time
+    from stores.migrations.runner import current_revision, upgrade  # noqa: PLC0415  CLI start-up time
 
     engine = create_engine(settings.database_url, connect_timeout=settings.store_connect_timeout_s)
     try:
@@ -59,7 +59,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
-    from schema import export_sdl
+    from schema import export_sdl  # noqa: PLC0415  CLI start-up time
 
     sdl = export_sdl()
     if args.output:
@@ -70,9 +70,9 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # noqa: PLC0415  CLI start-up time
 
-    from iven_gql.logs import configure
+    from iven_gql.logs import configure  # noqa: PLC0415  CLI start-up time
 
     settings = _settings()
     configure(settings.log_level)
@@ -85,7 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ["IVEN_RUN_MIGRATIONS_ON_START"] = "false"
         if settings.mongodb_url is None:
             # One listener for all workers, started here; each worker keeps a small pool.
-            from stores.documents import EmbeddedListener
+            from stores.documents import EmbeddedListener  # noqa: PLC0415  CLI start-up time
 
             embedded = EmbeddedListener.start(settings.var_dir / "briskdb", pool_size=2)
             if args.workers > 3:
@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             uvicorn.run("iven_gql.cli:app_factory", factory=True, workers=args.workers, **common)
         else:
-            from iven_gql.app import create_app
+            from iven_gql.app import create_app  # noqa: PLC0415  CLI start-up time
 
             uvicorn.run(create_app(settings), **common)
     finally:
@@ -121,8 +121,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _create_admin(settings: Settings, email: str, username: str, password: str) -> str:
-    from iven_gql.resources import Resources
-    from resolvers.accounts import create_admin
+    from iven_gql.resources import Resources  # noqa: PLC0415  CLI start-up time
+    from resolvers.accounts import create_admin  # noqa: PLC0415  CLI start-up time
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))
     deps = await resources.open()
@@ -134,7 +134,7 @@ async def _create_admin(settings: Settings, email: str, username: str, password:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
-    from resolvers.errors import DomainError, DomainErrors
+    from resolvers.errors import DomainError, DomainErrors  # noqa: PLC0415  CLI start-up time
 
     settings = _settings()
     password = os.environ.get("IVEN_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
@@ -147,9 +147,9 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 async def _run_dispatcher(settings: Settings) -> None:
-    import signal
+    import signal  # noqa: PLC0415  CLI start-up time
 
-    from iven_gql.resources import Resources
+    from iven_gql.resources import Resources  # noqa: PLC0415  CLI start-up time
 
     resources = Resources(settings.model_copy(update={"dispatcher": True}))
     await resources.open()
@@ -165,7 +165,7 @@ async def _run_dispatcher(settings: Settings) -> None:
 
 
 def cmd_dispatcher(args: argparse.Namespace) -> int:
-    from iven_gql.logs import configure
+    from iven_gql.logs import configure  # noqa: PLC0415  CLI start-up time
 
     settings = _settings()
     configure(settings.log_level)
@@ -174,8 +174,8 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(settings: Settings) -> str:
-    from iven_gql.resources import Resources
-    from resolvers.projections import rebuild_all
+    from iven_gql.resources import Resources  # noqa: PLC0415  CLI start-up time
+    from resolvers.projections import rebuild_all  # noqa: PLC0415  CLI start-up time
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))
     deps = await resources.open()
@@ -192,8 +192,8 @@ def cmd_rebuild_projections(args: argparse.Namespace) -> int:
 
 
 async def _sweep(settings: Settings, older_than_s: float) -> str:
-    from iven_gql.resources import Resources
-    from resolvers.media import sweep_uploads
+    from iven_gql.resources import Resources  # noqa: PLC0415  CLI start-up time
+    from resolvers.media import sweep_uploads  # noqa: PLC0415  CLI start-up time
 
     resources = Resources(settings.model_copy(update={"dispatcher": False}))
     deps = await resources.open()
@@ -214,10 +214,10 @@ def cmd_sweep_uploads(args: argparse.Namespace) -> int:
 
 def cmd_briskdb(args: argparse.Namespace) -> int:
     """A standalone briskdb MongoDB wire listener, for several processes in development/CI."""
-    import signal
-    import threading
+    import signal  # noqa: PLC0415  CLI start-up time
+    import threading  # noqa: PLC0415  CLI start-up time
 
-    from stores.documents import EmbeddedListener
+    from stores.documents import EmbeddedListener  # noqa: PLC0415  CLI start-up time
 
     listener = EmbeddedListener.start(Path(args.data), address=f"{args.host}:{args.port}")
     print(
