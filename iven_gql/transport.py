@@ -21,28 +21,29 @@ from iven_gql.config import Settings
 
 BODY_TOO_LARGE = "Request body too large"
 DOCUMENT_TOO_LARGE = "GraphQL document too large"
-# Accept headers asking for a streamed answer (incremental delivery, SSE): Strawberry's
-# generic negotiation serves those.
-STREAMING_ACCEPT = ("multipart/mixed", "text/event-stream")
+
+# Header values stay bytes, as the ASGI scope has them: the fast path reads them before any
+# Request object exists, for every request (bench/bench_me.py).
 
 
-def media_type(content_type: str) -> str:
+def media_type(content_type: bytes) -> bytes:
     """`application/json; charset=utf-8` -> `application/json` (case-insensitive)."""
-    return content_type.split(";", 1)[0].strip().lower()
+    return content_type.split(b";", 1)[0].strip().lower()
 
 
-def is_plain_json_post(method: str, content_type: str, accept: str) -> bool:
-    """A POST with a JSON body expecting one JSON answer: the request both paths parse here
-    (anything else goes through Strawberry's content negotiation)."""
+def is_plain_json_post(method: str, content_type: bytes, accept: bytes) -> bool:
+    """A POST with a JSON body expecting one JSON answer: the request both paths parse here.
+    Anything else — and a JSON POST asking for a streamed answer (incremental delivery, SSE) —
+    goes through Strawberry's content negotiation."""
     return (
         method == "POST"
-        and media_type(content_type) == "application/json"
-        and not any(streaming in accept for streaming in STREAMING_ACCEPT)
+        and media_type(content_type) == b"application/json"
+        and b"multipart/mixed" not in accept
+        and b"text/event-stream" not in accept
     )
 
 
 def scope_is_plain_json_post(scope: Scope) -> bool:
-    """`is_plain_json_post` read off an ASGI scope, before any Request object exists."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return False
     content_type = accept = b""
@@ -51,7 +52,7 @@ def scope_is_plain_json_post(scope: Scope) -> bool:
             content_type = value
         elif name == b"accept":
             accept = value
-    return is_plain_json_post("POST", content_type.decode("latin-1"), accept.decode("latin-1"))
+    return is_plain_json_post("POST", content_type, accept)
 
 
 def is_multipart(scope: Scope) -> bool:
@@ -59,7 +60,7 @@ def is_multipart(scope: Scope) -> bool:
         return False
     for name, value in scope["headers"]:
         if name == b"content-type":
-            return media_type(value.decode("latin-1")) == "multipart/form-data"
+            return media_type(value) == b"multipart/form-data"
     return False
 
 
@@ -70,16 +71,19 @@ def body_limit(settings: Settings, scope: Scope) -> int:
     return settings.max_request_bytes
 
 
-def check_declared_length(scope: Scope, limit: int) -> None:
-    """Refuses a body whose Content-Length is over `limit` before any of it is read."""
+def check_declared_length(scope: Scope, limit: int) -> bool:
+    """Refuses a body whose Content-Length is over `limit` before any of it is read; False
+    when the body declares no length (chunked)."""
     for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise HTTPException(413, BODY_TOO_LARGE)
+        if name == b"content-length" and value.isdigit():
+            if int(value) > limit:
+                raise HTTPException(413, BODY_TOO_LARGE)
+            return True
+    return False
 
 
 def counted_receive(receive: Receive, limit: int) -> Receive:
-    """`receive`, raising 413 once the body read so far is over `limit` (a chunked body
-    declares no length, and a declared one may lie)."""
+    """`receive`, raising 413 once the body read so far is over `limit`."""
     seen = 0
 
     async def counted() -> Message:
@@ -95,8 +99,11 @@ def counted_receive(receive: Receive, limit: int) -> Receive:
 
 
 def limited_request(scope: Scope, receive: Receive, limit: int) -> Request:
-    """A Request whose body cannot exceed `limit` bytes."""
-    check_declared_length(scope, limit)
+    """A Request whose body cannot exceed `limit` bytes. A declared length is enough: the
+    server (h11, httptools) never passes on more than Content-Length says; a chunked body is
+    counted while it is read."""
+    if check_declared_length(scope, limit):
+        return Request(scope, receive)
     return Request(scope, counted_receive(receive, limit))
 
 

@@ -78,6 +78,7 @@ class IvenGraphQL(GraphQL[Context, None]):
         return self.resources.deps
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's, with the body limit and the transport error shape of the fast path."""
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -87,6 +88,14 @@ class IvenGraphQL(GraphQL[Context, None]):
         except HTTPException as refused:
             response = transport.error_response(refused)
         await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """Where the operation may set headers or a status (`create_response` copies them):
+        Strawberry's, without building a Content-Length header only to delete it."""
+        sub_response = Response()
+        sub_response.status_code = None  # type: ignore[assignment]  # None: not set
+        sub_response.raw_headers = []
+        return sub_response
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         context = Context(
@@ -109,14 +118,17 @@ class IvenGraphQL(GraphQL[Context, None]):
         return {"viewerId": str(context.viewer.user_id)} if context.viewer else None
 
     async def parse_http_body(self, request: Any) -> Any:
+        """A plain JSON POST parses as on the fast path; Strawberry parses the rest (GET,
+        uploads, streamed answers), and the document limit holds whatever the framing."""
         headers = request.headers
-        content_type, accept = headers.get("content-type", ""), headers.get("accept", "")
+        content_type = headers.get("content-type", "").encode("latin-1")
+        accept = headers.get("accept", "").encode("latin-1")
         if transport.is_plain_json_post(request.method, content_type, accept):
             return transport.parse_json_request(
                 await request.get_body(), self.settings.max_document_bytes
             )
         data = await super().parse_http_body(request)
-        if transport.media_type(content_type) == "multipart/form-data":
+        if transport.media_type(content_type) == b"multipart/form-data":
             # the CSRF header was checked by files.guarded_upload before any byte was read
             refused = files.upload_operation_error(
                 getattr(data, "query", None), getattr(data, "operation_name", None), UPLOAD_FIELDS

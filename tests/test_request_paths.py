@@ -195,6 +195,38 @@ async def test_every_request_shape_gets_the_same_answer_on_both_paths(server, se
     assert not found, "\n".join(found)
 
 
+# Parity alone would hold if both paths were wrong alike: what some shapes must get.
+EXPECTED_STATUS = {
+    "query": 200,
+    "mutation over POST": 200,
+    "subscription over POST": 400,
+    "batch": 400,
+    "wrong content type": 400,
+    "oversized body": 413,
+    "oversized body, chunked": 413,
+    "oversized document": 413,
+    "document over the limit in bytes only": 413,
+    "malformed JSON": 400,
+    "not UTF-8": 400,
+    "string body": 400,
+    "no query": 400,
+    "unknown operationName": 400,
+    "no operationName among two": 200,  # a GraphQL error: which operation to run?
+    "query not a string": 400,
+    "validation error": 200,
+}
+
+
+async def test_request_shapes_get_the_expected_status(http, settings):
+    for shape in request_shapes(settings):
+        if shape.name in EXPECTED_STATUS:
+            response = await send(http, shape)
+            assert response.status_code == EXPECTED_STATUS[shape.name], shape.name
+            if response.status_code != 200:
+                assert "x-request-id" not in response.headers  # refused before any operation
+                assert response.headers["content-type"].startswith("text/plain")
+
+
 async def test_authorization_header_forms_get_the_same_answer(server, paths, accounts):
     user = await accounts.user()
     found = [
