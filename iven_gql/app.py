@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,29 +69,14 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 50, 50)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
-    resources = Resources(settings)
-    graphql = IvenGraphQL(resources)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            await resources.open()
-            app.state.deps = resources.deps
-            tune_gc()
-            yield
-        finally:
-            await resources.close()
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+def readiness(resources: Resources) -> Callable[[Request], Awaitable[Response]]:
+    """/readyz: every store answers a ping within 2 s (503 and which one is down otherwise)."""
 
     async def readyz(request: Request) -> Response:
         deps = resources.deps
-        checks: dict[str, dict[str, Any]] = {}
         if deps is None:
             return JSONResponse({"status": "starting"}, status_code=503)
+        checks: dict[str, dict[str, Any]] = {}
 
         async def check(name: str, coro: Any) -> None:
             try:
@@ -111,10 +96,52 @@ def create_app(settings: Settings | None = None) -> Starlette:
             status_code=200 if ok else 503,
         )
 
+    return readyz
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def cors(settings: Settings) -> list[Middleware]:
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "x-iven-csrf",
+                "apollo-require-preflight",
+            ],
+            expose_headers=["x-request-id"],
+            max_age=600,
+        )
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    resources = Resources(settings)
+    graphql = IvenGraphQL(resources)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await resources.open()
+            app.state.deps = resources.deps
+            tune_gc()
+            yield
+        finally:
+            await resources.close()
+
     fast = FastJSONPost(graphql)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
+        Route("/readyz", readiness(resources), methods=["GET"]),
         Route("/graphql", fast, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/media/{media_id}/{variant}", files.media_file, methods=["GET", "HEAD"]),
@@ -122,24 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.graphiql and (STATIC_DIR / "graphiql").is_dir():
         routes.append(Mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR / "graphiql")))
-    middleware = []
-    if settings.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "x-iven-csrf",
-                    "apollo-require-preflight",
-                ],
-                expose_headers=["x-request-id"],
-                max_age=600,
-            )
-        )
-    app = IvenApp(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = IvenApp(routes=routes, lifespan=lifespan, middleware=cors(settings))
     app.fast = fast
     app.view = graphql
     app.upload_limit = settings.media_max_request_bytes
