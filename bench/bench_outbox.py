@@ -29,8 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
 from bench import harness
-from iven_gql.app import Resources
 from iven_gql.config import Settings
+from iven_gql.resources import Resources
 from resolvers.dispatcher import install
 from stores import outbox
 

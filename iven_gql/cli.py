@@ -15,9 +15,10 @@ from typing import Any
 
 import uvicorn
 
-from iven_gql.app import Resources, create_app
+from iven_gql.app import create_app
 from iven_gql.config import Settings, redact_url
 from iven_gql.logs import configure
+from iven_gql.resources import Resources
 from resolvers.accounts import create_admin
 from resolvers.core.errors import DomainError, DomainErrors
 from resolvers.media import sweep_uploads

@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cross_web import HTTPException
 from graphql import OperationDefinitionNode, OperationType, parse
 from graphql.error import GraphQLError
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from iven_gql import transport
 from resolvers import media_links as media_uc
 from resolvers.core.deps import Deps
 
@@ -79,22 +81,9 @@ async def avatar_file(request: Request) -> Response:
 # --- multipart uploads -------------------------------------------------------------------------
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-def is_multipart(scope: Scope) -> bool:
-    if scope["type"] != "http" or scope["method"] != "POST":
-        return False
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return bool(value.split(b";", 1)[0].strip().lower() == b"multipart/form-data")
-    return False
-
-
 async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
     """Runs a multipart request through `app` with the CSRF header required and the body
-    counted (413 past `limit`)."""
+    limited to `limit` (the transport rules, at the upload limit)."""
     headers = dict(scope["headers"])
     if not any(headers.get(name, b"").strip() for name in CSRF_HEADERS):
         await PlainTextResponse(
@@ -102,21 +91,7 @@ async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive, s
             status_code=400,
         )(scope, receive, send)
         return
-    declared = headers.get(b"content-length", b"")
-    if declared.isdigit() and int(declared) > limit:
-        await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
-        return
-    seen = 0
     started = False
-
-    async def counted_receive() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge()
-        return message
 
     async def tracked_send(message: Message) -> None:
         nonlocal started
@@ -125,10 +100,13 @@ async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive, s
         await send(message)
 
     try:
-        await app(scope, counted_receive, tracked_send)
-    except BodyTooLarge:
-        if not started:
-            await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+        transport.check_declared_length(scope, limit)
+        await app(scope, transport.counted_receive(receive, limit), tracked_send)
+    except HTTPException as refused:
+        # raised while the body was read, through whatever the app was doing then
+        if refused.status_code != 413 or started:
+            raise
+        await transport.error_response(refused)(scope, receive, send)
 
 
 def upload_operation_error(

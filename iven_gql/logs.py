@@ -95,7 +95,8 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Strawberry logs every error with a traceback; ours are shaped and logged by ErrorShaping.
+    # Strawberry logs every error with a traceback; ours are shaped and logged once, by
+    # extensions.shape_errors.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

@@ -1,4 +1,4 @@
-"""Prepared documents: the POST fast path executes a document it has already parsed and
+"""Prepared documents: the executor runs a document it has already parsed and
 validated without Strawberry's per-request extension machinery.
 
 `Schema.execute` builds an execution context, an extension runner and a context manager per
@@ -36,12 +36,12 @@ class Prepared:
 
 
 class PreparedDocuments:
-    def __init__(
-        self, schema: Schema, rules: OperationRules, allowed: set[str], maxsize: int = 512
-    ) -> None:
+    """The cache in front of the executor (iven_gql/executor.py): documents parsed and
+    validated once, least recently used dropped first."""
+
+    def __init__(self, schema: Schema, rules: OperationRules, maxsize: int = 512) -> None:
         self.schema = schema
         self.rules = rules
-        self.allowed = allowed  # operation type names: "query", "mutation"
         self.maxsize = maxsize
         self._validation_rules = (*specified_rules, *rules.rules)
         self._documents: OrderedDict[str, Prepared] = OrderedDict()
@@ -75,6 +75,9 @@ class PreparedDocuments:
                 self._documents.popitem(last=False)
         return found
 
+    def clear(self) -> None:
+        self._documents.clear()
+
     async def execute(
         self,
         query: str,
@@ -82,13 +85,14 @@ class PreparedDocuments:
         operation_name: str | None,
         extensions: dict[str, Any] | None,
         context: Any,
+        allowed: frozenset[str],
     ) -> ExecutionResult | None:
         """The result, or None when the standard path must take this request."""
         prepared = self.get(query)
         if prepared is None:
             return None
         operation = prepared.operations.get(operation_name)
-        if operation is None or operation[1].value not in self.allowed:
+        if operation is None or operation[1].value not in allowed:  # "query", "mutation"
             return None
         start = time.perf_counter()
         counter = [0]

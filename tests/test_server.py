@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from iven_gql.app import Resources, StoreUnavailable
 from iven_gql.config import Settings
+from iven_gql.resources import Resources, StoreUnavailable
 from schema import SDL_PATH, export_sdl
 from stores.redis import create_client
 from tests.support import assert_error
@@ -316,7 +316,7 @@ async def test_repeated_documents_keep_every_rule_and_pick_the_named_operation(a
 
 
 def test_only_requests_without_origin_skip_the_middleware():
-    from iven_gql.app import FastJSONPost
+    from iven_gql.fast_path import FastJSONPost
 
     fast = FastJSONPost.__new__(FastJSONPost)
     scope = {

@@ -1,0 +1,166 @@
+"""The Strawberry view: WebSocket subscriptions, GET, GraphiQL, uploads and streamed answers.
+Its HTTP framing (iven_gql/transport.py) and its execution (iven_gql/executor.py) are the ones
+the fast JSON POST path (iven_gql/fast_path.py) uses: only the content negotiation is its own."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.schema import Schema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from iven_gql import files, transport
+from iven_gql.executor import Executor
+from iven_gql.extensions import OperationRules, shape_errors
+from iven_gql.prepared import PreparedDocuments
+from iven_gql.resources import Resources
+from iven_gql.ws import ChatPlan, ChatPlans, ChatWSHandler, RenderGroup, RenderGroups
+from resolvers.core.deps import Deps
+from schema import build_schema
+from schema.context import Context, client_info
+from schema.media import UPLOAD_FIELDS
+
+GRAPHIQL_HTML = Path(__file__).with_name("graphiql.html")
+ASSETS_PATH = "/graphiql-assets"
+
+
+class IvenGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = ChatWSHandler
+
+    def __init__(self, resources: Resources, **kwargs: Any) -> None:
+        settings = resources.settings
+        rules = OperationRules.of(settings)
+        super().__init__(
+            build_schema(
+                rules.extensions(),
+                disable_field_suggestions=settings.is_production,
+            ),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=50,
+            multipart_uploads_enabled=True,  # for the upload mutations only (parse_http_body)
+            **kwargs,
+        )
+        self.resources = resources
+        self.settings = settings
+        self.executor = Executor(cast("Schema", self.schema), rules)
+        self.chat_plans = ChatPlans(self)
+        self._render_groups = RenderGroups()
+
+    def render_group(
+        self, deps: Deps, plan: ChatPlan, variables: dict[str, Any], viewer: Any
+    ) -> RenderGroup:
+        return self._render_groups.get(
+            deps, plan, variables, viewer, cast("Schema", self.schema)._schema
+        )
+
+    @property
+    def prepared(self) -> PreparedDocuments:
+        """The executor's document cache; subscriptions plan from it too (iven_gql/ws.py)."""
+        return self.executor.prepared
+
+    @property
+    def deps(self) -> Deps:
+        assert self.resources.deps is not None, "the lifespan has not run"
+        return self.resources.deps
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's, with the body limit and the transport error shape of the fast path."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            limit = transport.body_limit(self.settings, scope)
+            response = await self.run(transport.limited_request(scope, receive, limit))
+        except HTTPException as refused:
+            response = transport.error_response(refused)
+        await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """Where the operation may set headers or a status (`create_response` copies them):
+        Strawberry's, without building a Content-Length header only to delete it."""
+        sub_response = Response()
+        sub_response.status_code = None  # type: ignore[assignment]  # None: not set
+        sub_response.raw_headers = []
+        return sub_response
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        context = Context(
+            deps=self.deps, request=request, response=response, client=client_info(request)
+        )
+        if isinstance(request, Request):
+            request.state.request_id = context.request_id
+            response.headers["x-request-id"] = context.request_id
+            await context.authenticate(request.headers.get("authorization"))
+        return context
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = context.connection_params or {}
+        authorization = params.get("authorization") or params.get("Authorization")
+        if authorization is not None and not isinstance(authorization, str):
+            raise ConnectionRejectionError()
+        await context.authenticate(authorization)
+        if context.auth_error is not None:
+            raise ConnectionRejectionError()
+        return {"viewerId": str(context.viewer.user_id)} if context.viewer else None
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """A plain JSON POST parses as on the fast path; Strawberry parses the rest (GET,
+        uploads, streamed answers), and the document limit holds whatever the framing."""
+        headers = request.headers
+        content_type = headers.get("content-type", "").encode("latin-1")
+        accept = headers.get("accept", "").encode("latin-1")
+        if transport.is_plain_json_post(request.method, content_type, accept):
+            return transport.parse_json_request(
+                await request.get_body(), self.settings.max_document_bytes
+            )
+        data = await super().parse_http_body(request)
+        if transport.media_type(content_type) == b"multipart/form-data":
+            # the CSRF header was checked by files.guarded_upload before any byte was read
+            refused = files.upload_operation_error(
+                getattr(data, "query", None), getattr(data, "operation_name", None), UPLOAD_FIELDS
+            )
+            if refused:
+                raise HTTPException(400, refused)
+        transport.check_document_size(
+            getattr(data, "query", None), self.settings.max_document_bytes
+        )
+        return data
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A single operation answered with one JSON object (batches are refused, streamed
+        answers are Strawberry's own): the executor both paths share."""
+        return await self.executor.execute(request_data, context, request_adapter.method)
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        # Errors raised before the operation ran (e.g. a syntax error) skip the extensions.
+        if result.errors:
+            request_id = getattr(getattr(request, "state", None), "request_id", "-")
+            result.errors = shape_errors(result.errors, request_id)
+        return await super().process_result(request, result)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        html = GRAPHIQL_HTML.read_text(encoding="utf-8")
+        html = html.replace("{{ASSETS}}", ASSETS_PATH)
+        return HTMLResponse(html)
