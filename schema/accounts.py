@@ -24,6 +24,7 @@ from schema.core import (
     decode_string_id,
     decode_time_cursor,
     encode_cursor,
+    mutate,
     page_size,
     run,
 )
@@ -559,36 +560,30 @@ class AccountMutation:
 
     @strawberry.mutation
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
-        viewer = _require_viewer(info)
-        user, errors = await run(
+        user, errors = await mutate(
+            info,
             AccountError,
-            uc.update_profile(
-                info.context.deps,
-                viewer,
-                uc.ProfileInput(
-                    first_name=input.first_name,
-                    last_name=input.last_name,
-                    username=input.username,
-                    bio=input.bio,
-                    timezone=input.timezone,
-                    expected_version=input.expected_version,
-                ),
+            uc.update_profile,
+            uc.ProfileInput(
+                first_name=input.first_name,
+                last_name=input.last_name,
+                username=input.username,
+                bio=input.bio,
+                timezone=input.timezone,
+                expected_version=input.expected_version,
             ),
         )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Changes the password; ends the viewer's other sessions.")
     async def change_password(self, info: Info, input: ChangePasswordInput) -> UserPayload:
-        viewer = _require_viewer(info)
-        user, errors = await run(
+        user, errors = await mutate(
+            info,
             AccountError,
-            uc.change_password(
-                info.context.deps,
-                viewer,
-                input.current_password,
-                input.new_password,
-                info.context.client,
-            ),
+            uc.change_password,
+            input.current_password,
+            input.new_password,
+            info.context.client,
         )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
@@ -596,29 +591,22 @@ class AccountMutation:
     async def request_email_change(
         self, info: Info, input: RequestEmailChangeInput
     ) -> AccountActionPayload:
-        viewer = _require_viewer(info)
         return _action(
-            *await run(
-                AccountError,
-                uc.request_email_change(info.context.deps, viewer, input.new_email, input.password),
+            *await mutate(
+                info, AccountError, uc.request_email_change, input.new_email, input.password
             )
         )
 
     @strawberry.mutation
     async def confirm_email_change(self, info: Info, input: ConfirmEmailChangeInput) -> UserPayload:
-        viewer = _require_viewer(info)
-        user, errors = await run(
-            AccountError,
-            uc.confirm_email_change(info.context.deps, viewer, input.code, info.context.client),
+        user, errors = await mutate(
+            info, AccountError, uc.confirm_email_change, input.code, info.context.client
         )
         return UserPayload(user=User(row=user) if user else None, errors=errors)
 
     @strawberry.mutation(description="Deletes the viewer's account and ends its sessions.")
     async def delete_account(self, info: Info, input: DeleteAccountInput) -> AccountActionPayload:
-        viewer = _require_viewer(info)
-        return _action(
-            *await run(AccountError, uc.delete_account(info.context.deps, viewer, input.password))
-        )
+        return _action(*await mutate(info, AccountError, uc.delete_account, input.password))
 
 
 @strawberry.type

@@ -30,8 +30,8 @@ from schema.core import (
     decode_global_id,
     decode_time_cursor,
     encode_cursor,
+    mutate,
     page_size,
-    run,
 )
 from schema.media import Media
 from stores import chat as store
@@ -280,51 +280,35 @@ def _payload(doc: Any, errors: list[ChatError]) -> MessagePayload:
 class ChatMutation:
     @strawberry.mutation(description="Posts to an event's chat (participants).")
     async def send_message(self, info: Info, input: SendMessageInput) -> MessagePayload:
-        viewer = info.context.require_viewer()
         reply_to = _message_id(input.reply_to_id) if input.reply_to_id is not None else None
         return _payload(
-            *await run(
+            *await mutate(
+                info,
                 ChatError,
-                uc.send(
-                    info.context.deps,
-                    viewer,
-                    decode_global_id(input.event_id, "Event"),
-                    input.body,
-                    reply_to,
-                    input.client_id,
-                    [decode_document_id(g, "Media") for g in input.attachment_ids or []],
-                ),
+                uc.send,
+                decode_global_id(input.event_id, "Event"),
+                input.body,
+                reply_to,
+                input.client_id,
+                [decode_document_id(g, "Media") for g in input.attachment_ids or []],
             )
         )
 
     @strawberry.mutation(description="The author changes the text; the old one is kept.")
     async def edit_message(self, info: Info, input: EditMessageInput) -> MessagePayload:
-        viewer = info.context.require_viewer()
         return _payload(
-            *await run(
-                ChatError,
-                uc.edit(info.context.deps, viewer, _message_id(input.message_id), input.body),
-            )
+            *await mutate(info, ChatError, uc.edit, _message_id(input.message_id), input.body)
         )
 
     @strawberry.mutation(description="The author or an organizer; leaves a tombstone.")
     async def delete_message(self, info: Info, input: MessageRefInput) -> MessagePayload:
-        viewer = info.context.require_viewer()
-        return _payload(
-            *await run(
-                ChatError, uc.delete(info.context.deps, viewer, _message_id(input.message_id))
-            )
-        )
+        return _payload(*await mutate(info, ChatError, uc.delete, _message_id(input.message_id)))
 
     @strawberry.mutation(description="Adds your reaction with this emoji, or takes it back.")
     async def toggle_reaction(self, info: Info, input: ToggleReactionInput) -> MessagePayload:
-        viewer = info.context.require_viewer()
         return _payload(
-            *await run(
-                ChatError,
-                uc.toggle_reaction(
-                    info.context.deps, viewer, _message_id(input.message_id), input.emoji
-                ),
+            *await mutate(
+                info, ChatError, uc.toggle_reaction, _message_id(input.message_id), input.emoji
             )
         )
 
@@ -402,15 +386,12 @@ def _settings(found: Any) -> ChatSettings:
 class ChatStatusMutation:
     @strawberry.mutation(description="Moves your read marker up to this message (never back).")
     async def mark_chat_read(self, info: Info, input: MarkChatReadInput) -> MarkChatReadPayload:
-        viewer = info.context.require_viewer()
-        found, errors = await run(
+        found, errors = await mutate(
+            info,
             ChatError,
-            uc.mark_read(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                _message_id(input.up_to_message_id),
-            ),
+            uc.mark_read,
+            decode_global_id(input.event_id, "Event"),
+            _message_id(input.up_to_message_id),
         )
         return MarkChatReadPayload(marker=_marker(found), errors=errors)
 
@@ -420,15 +401,12 @@ class ChatStatusMutation:
         "sent again."
     )
     async def set_typing(self, info: Info, input: SetTypingInput) -> SetTypingPayload:
-        viewer = info.context.require_viewer()
-        _, errors = await run(
+        _, errors = await mutate(
+            info,
             ChatError,
-            uc.set_typing(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                input.is_typing,
-            ),
+            uc.set_typing,
+            decode_global_id(input.event_id, "Event"),
+            input.is_typing,
         )
         return SetTypingPayload(ok=not errors, errors=errors)
 
@@ -436,12 +414,8 @@ class ChatStatusMutation:
     async def update_chat_settings(
         self, info: Info, input: UpdateChatSettingsInput
     ) -> ChatSettingsPayload:
-        viewer = info.context.require_viewer()
-        found, errors = await run(
-            ChatError,
-            uc.update_settings(
-                info.context.deps, viewer, input.show_presence, input.send_read_receipts
-            ),
+        found, errors = await mutate(
+            info, ChatError, uc.update_settings, input.show_presence, input.send_read_receipts
         )
         return ChatSettingsPayload(settings=_settings(found) if found else None, errors=errors)
 

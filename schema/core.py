@@ -9,19 +9,22 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar
 
 import strawberry
 from bson import ObjectId
 from strawberry import relay
 
+from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import BadRequest, DomainError, DomainErrors
+from schema.context import Info
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 MAX_KEY = 2**63 - 1  # BIGINT keys
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @strawberry.interface(description="An expected failure of a mutation; nothing was changed.")
@@ -60,6 +63,20 @@ async def run(error_type: type[E], op: Awaitable[T]) -> tuple[T | None, list[E]]
         return await op, []
     except (DomainError, DomainErrors) as exc:
         return None, to_user_errors(exc, error_type)
+
+
+async def mutate(
+    info: Info,
+    error_type: type[E],
+    use_case: Callable[Concatenate[Deps, Viewer, P], Awaitable[T]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> tuple[T | None, list[E]]:
+    """The pipeline of a signed-in mutation: no viewer is UNAUTHENTICATED; otherwise the use case
+    runs with the app's deps, the viewer and the decoded input (typed against its signature), and
+    its expected failures come back as payload errors of `error_type`."""
+    viewer = info.context.require_viewer()
+    return await run(error_type, use_case(info.context.deps, viewer, *args, **kwargs))
 
 
 # --- pagination --------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from schema.core import (
     decode_cursor,
     decode_global_id,
     encode_cursor,
+    mutate,
     page_size,
-    run,
 )
 from schema.event_errors import EventError
 from schema.events import Event, EventWhen, InviteLink
@@ -255,7 +255,6 @@ class EventQuery:
 class EventMutation:
     @strawberry.mutation(description="Creates an event; you become its owner.")
     async def create_event(self, info: Info, input: CreateEventInput) -> EventPayload:
-        viewer = info.context.require_viewer()
         data = uc.EventData(
             title=input.title,
             description=input.description,
@@ -267,14 +266,13 @@ class EventMutation:
             capacity=input.capacity,
             currency=input.currency,
         )
-        row, errors = await run(
-            EventError, uc.create_event(info.context.deps, viewer, data, input.client_mutation_id)
+        row, errors = await mutate(
+            info, EventError, uc.create_event, data, input.client_mutation_id
         )
         return await _fresh_event(info, row, errors)
 
     @strawberry.mutation(description="Organizers and owner. Only the fields given change.")
     async def update_event(self, info: Info, input: UpdateEventInput) -> EventPayload:
-        viewer = info.context.require_viewer()
         event_id = decode_global_id(input.event_id, "Event")
         data = uc.EventData(
             title=input.title,
@@ -289,32 +287,26 @@ class EventMutation:
             clear_capacity=input.clear_capacity,
             currency=input.currency,
         )
-        row, errors = await run(
-            EventError,
-            uc.update_event(info.context.deps, viewer, event_id, data, input.expected_version),
+        row, errors = await mutate(
+            info, EventError, uc.update_event, event_id, data, input.expected_version
         )
         return await _fresh_event(info, row, errors)
 
     @strawberry.mutation(description="Organizers and owner: status CANCELLED, kept for history.")
     async def cancel_event(self, info: Info, input: EventRefInput) -> EventPayload:
-        viewer = info.context.require_viewer()
-        row, errors = await run(
+        row, errors = await mutate(
+            info,
             EventError,
-            uc.cancel_event(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                input.expected_version,
-            ),
+            uc.cancel_event,
+            decode_global_id(input.event_id, "Event"),
+            input.expected_version,
         )
         return await _fresh_event(info, row, errors)
 
     @strawberry.mutation(description="Owner only: removes the event and all that belongs to it.")
     async def delete_event(self, info: Info, input: EventRefInput) -> DeleteEventPayload:
-        viewer = info.context.require_viewer()
-        _, errors = await run(
-            EventError,
-            uc.delete_event(info.context.deps, viewer, decode_global_id(input.event_id, "Event")),
+        _, errors = await mutate(
+            info, EventError, uc.delete_event, decode_global_id(input.event_id, "Event")
         )
         return DeleteEventPayload(
             deleted_event_id=None if errors else input.event_id, errors=errors
@@ -322,28 +314,21 @@ class EventMutation:
 
     @strawberry.mutation
     async def set_rsvp(self, info: Info, input: SetRsvpInput) -> ParticipantPayload:
-        viewer = info.context.require_viewer()
         return _participant_payload(
-            *await run(
+            *await mutate(
+                info,
                 EventError,
-                uc.set_rsvp(
-                    info.context.deps,
-                    viewer,
-                    decode_global_id(input.event_id, "Event"),
-                    rows.Rsvp(input.status.value),
-                ),
+                uc.set_rsvp,
+                decode_global_id(input.event_id, "Event"),
+                rows.Rsvp(input.status.value),
             )
         )
 
     @strawberry.mutation(description="Leave an event (the owner must transfer ownership first).")
     async def leave_event(self, info: Info, input: EventRefInput) -> ParticipantPayload:
-        viewer = info.context.require_viewer()
         return _participant_payload(
-            *await run(
-                EventError,
-                uc.leave_event(
-                    info.context.deps, viewer, decode_global_id(input.event_id, "Event")
-                ),
+            *await mutate(
+                info, EventError, uc.leave_event, decode_global_id(input.event_id, "Event")
             )
         )
 
@@ -354,16 +339,13 @@ class EventMutation:
     async def remove_participant(
         self, info: Info, input: ParticipantRefInput
     ) -> ParticipantPayload:
-        viewer = info.context.require_viewer()
         return _participant_payload(
-            *await run(
+            *await mutate(
+                info,
                 EventError,
-                uc.remove_participant(
-                    info.context.deps,
-                    viewer,
-                    decode_global_id(input.event_id, "Event"),
-                    decode_global_id(input.participant_id, "Participant"),
-                ),
+                uc.remove_participant,
+                decode_global_id(input.event_id, "Event"),
+                decode_global_id(input.participant_id, "Participant"),
             )
         )
 
@@ -371,17 +353,14 @@ class EventMutation:
     async def update_participant_role(
         self, info: Info, input: UpdateParticipantRoleInput
     ) -> ParticipantPayload:
-        viewer = info.context.require_viewer()
         return _participant_payload(
-            *await run(
+            *await mutate(
+                info,
                 EventError,
-                uc.update_participant_role(
-                    info.context.deps,
-                    viewer,
-                    decode_global_id(input.event_id, "Event"),
-                    decode_global_id(input.participant_id, "Participant"),
-                    rows.ParticipantRole(input.role.value),
-                ),
+                uc.update_participant_role,
+                decode_global_id(input.event_id, "Event"),
+                decode_global_id(input.participant_id, "Participant"),
+                rows.ParticipantRole(input.role.value),
             )
         )
 
@@ -389,15 +368,12 @@ class EventMutation:
     async def transfer_ownership(
         self, info: Info, input: ParticipantRefInput
     ) -> TransferOwnershipPayload:
-        viewer = info.context.require_viewer()
-        result, errors = await run(
+        result, errors = await mutate(
+            info,
             EventError,
-            uc.transfer_ownership(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                decode_global_id(input.participant_id, "Participant"),
-            ),
+            uc.transfer_ownership,
+            decode_global_id(input.event_id, "Event"),
+            decode_global_id(input.participant_id, "Participant"),
         )
         if result is None:
             return TransferOwnershipPayload(owner=None, previous_owner=None, errors=errors)
@@ -409,17 +385,14 @@ class EventMutation:
     async def create_invite_link(
         self, info: Info, input: CreateInviteLinkInput
     ) -> CreateInviteLinkPayload:
-        viewer = info.context.require_viewer()
-        result, errors = await run(
+        result, errors = await mutate(
+            info,
             EventError,
-            uc.create_invite_link(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                rows.ParticipantRole(input.role.value),
-                input.expires_at,
-                input.max_uses,
-            ),
+            uc.create_invite_link,
+            decode_global_id(input.event_id, "Event"),
+            rows.ParticipantRole(input.role.value),
+            input.expires_at,
+            input.max_uses,
         )
         if result is None:
             return CreateInviteLinkPayload(invite_link=None, token=None, errors=errors)
@@ -431,12 +404,11 @@ class EventMutation:
     async def revoke_invite_link(
         self, info: Info, input: RevokeInviteLinkInput
     ) -> InviteLinkPayload:
-        viewer = info.context.require_viewer()
-        link, errors = await run(
+        link, errors = await mutate(
+            info,
             EventError,
-            uc.revoke_invite_link(
-                info.context.deps, viewer, decode_global_id(input.invite_link_id, "InviteLink")
-            ),
+            uc.revoke_invite_link,
+            decode_global_id(input.invite_link_id, "InviteLink"),
         )
         return InviteLinkPayload(invite_link=InviteLink(row=link) if link else None, errors=errors)
 
@@ -444,10 +416,7 @@ class EventMutation:
     async def join_with_invite_link(
         self, info: Info, input: JoinWithInviteLinkInput
     ) -> JoinEventPayload:
-        viewer = info.context.require_viewer()
-        result, errors = await run(
-            EventError, uc.join_with_invite_link(info.context.deps, viewer, input.token)
-        )
+        result, errors = await mutate(info, EventError, uc.join_with_invite_link, input.token)
         if result is None:
             return JoinEventPayload(event=None, participant=None, errors=errors)
         event, member = result

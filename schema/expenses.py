@@ -14,7 +14,7 @@ from resolvers import expenses as uc
 from resolvers import money
 from resolvers.money import SplitMode
 from schema.context import Info
-from schema.core import decode_global_id, run
+from schema.core import decode_global_id, mutate
 from schema.event_errors import ExpenseError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import expenses as rows
@@ -278,7 +278,6 @@ async def _expense_payload(
 class ExpenseMutation:
     @strawberry.mutation(description="Any participant. Shares add up to the amount exactly.")
     async def create_expense(self, info: Info, input: CreateExpenseInput) -> ExpensePayload:
-        viewer = info.context.require_viewer()
         mode, parts = _split(input.split)
         data = uc.ExpenseData(
             title=input.title,
@@ -291,17 +290,13 @@ class ExpenseMutation:
             split_mode=mode,
             parts=parts,
         )
-        row, errors = await run(
-            ExpenseError,
-            uc.create_expense(
-                info.context.deps, viewer, decode_global_id(input.event_id, "Event"), data
-            ),
+        row, errors = await mutate(
+            info, ExpenseError, uc.create_expense, decode_global_id(input.event_id, "Event"), data
         )
         return await _expense_payload(info, row, errors)
 
     @strawberry.mutation(description="Who created or paid it, or an organizer.")
     async def update_expense(self, info: Info, input: UpdateExpenseInput) -> ExpensePayload:
-        viewer = info.context.require_viewer()
         mode, parts = _split(input.split)
         data = uc.ExpenseData(
             title=input.title,
@@ -315,26 +310,20 @@ class ExpenseMutation:
             split_mode=mode,
             parts=parts,
         )
-        row, errors = await run(
+        row, errors = await mutate(
+            info,
             ExpenseError,
-            uc.update_expense(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.expense_id, "Expense"),
-                data,
-                input.expected_version,
-            ),
+            uc.update_expense,
+            decode_global_id(input.expense_id, "Expense"),
+            data,
+            input.expected_version,
         )
         return await _expense_payload(info, row, errors)
 
     @strawberry.mutation
     async def delete_expense(self, info: Info, input: ExpenseRefInput) -> DeleteExpensePayload:
-        viewer = info.context.require_viewer()
-        _, errors = await run(
-            ExpenseError,
-            uc.delete_expense(
-                info.context.deps, viewer, decode_global_id(input.expense_id, "Expense")
-            ),
+        _, errors = await mutate(
+            info, ExpenseError, uc.delete_expense, decode_global_id(input.expense_id, "Expense")
         )
         return DeleteExpensePayload(
             deleted_expense_id=None if errors else input.expense_id, errors=errors
@@ -344,17 +333,14 @@ class ExpenseMutation:
     async def record_settlement(
         self, info: Info, input: RecordSettlementInput
     ) -> SettlementPayload:
-        viewer = info.context.require_viewer()
-        row, errors = await run(
+        row, errors = await mutate(
+            info,
             ExpenseError,
-            uc.record_settlement(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                decode_global_id(input.from_id, "Participant"),
-                decode_global_id(input.to_id, "Participant"),
-                input.amount,
-            ),
+            uc.record_settlement,
+            decode_global_id(input.event_id, "Event"),
+            decode_global_id(input.from_id, "Participant"),
+            decode_global_id(input.to_id, "Participant"),
+            input.amount,
         )
         settlement = Settlement.of(row, await roster(info, row.event_id)) if row else None
         return SettlementPayload(settlement=settlement, errors=errors)

@@ -8,7 +8,7 @@ from strawberry import relay
 
 from resolvers import invitations as uc
 from schema.context import Info
-from schema.core import decode_global_id, run
+from schema.core import decode_global_id, mutate
 from schema.event_errors import InvitationError
 from schema.events import Event, Invitation, JoinRequest
 from schema.participants import Participant
@@ -104,17 +104,14 @@ class InvitationMutation:
     async def invite_participants(
         self, info: Info, input: InviteParticipantsInput
     ) -> InviteParticipantsPayload:
-        viewer = info.context.require_viewer()
-        found, errors = await run(
+        found, errors = await mutate(
+            info,
             InvitationError,
-            uc.invite(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                [_invitee(i) for i in input.invitees],
-                event_rows.ParticipantRole(input.role.value),
-                input.message,
-            ),
+            uc.invite,
+            decode_global_id(input.event_id, "Event"),
+            [_invitee(i) for i in input.invitees],
+            event_rows.ParticipantRole(input.role.value),
+            input.message,
         )
         return InviteParticipantsPayload(
             invitations=[Invitation(row=r) for r in found or []], errors=errors
@@ -124,12 +121,8 @@ class InvitationMutation:
     async def accept_invitation(
         self, info: Info, input: InvitationRefInput
     ) -> AcceptInvitationPayload:
-        viewer = info.context.require_viewer()
-        result, errors = await run(
-            InvitationError,
-            uc.accept(
-                info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
-            ),
+        result, errors = await mutate(
+            info, InvitationError, uc.accept, decode_global_id(input.invitation_id, "Invitation")
         )
         if result is None:
             return AcceptInvitationPayload(event=None, participant=None, errors=errors)
@@ -141,34 +134,26 @@ class InvitationMutation:
 
     @strawberry.mutation
     async def decline_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
-        viewer = info.context.require_viewer()
-        row, errors = await run(
-            InvitationError,
-            uc.decline(
-                info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
-            ),
+        row, errors = await mutate(
+            info, InvitationError, uc.decline, decode_global_id(input.invitation_id, "Invitation")
         )
         return InvitationPayload(invitation=Invitation(row=row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Organizers and owner: withdraw a pending invitation.")
     async def revoke_invitation(self, info: Info, input: InvitationRefInput) -> InvitationPayload:
-        viewer = info.context.require_viewer()
-        row, errors = await run(
-            InvitationError,
-            uc.revoke(
-                info.context.deps, viewer, decode_global_id(input.invitation_id, "Invitation")
-            ),
+        row, errors = await mutate(
+            info, InvitationError, uc.revoke, decode_global_id(input.invitation_id, "Invitation")
         )
         return InvitationPayload(invitation=Invitation(row=row) if row else None, errors=errors)
 
     @strawberry.mutation(description="Ask to join an UNLISTED event; organizers decide.")
     async def request_to_join(self, info: Info, input: RequestToJoinInput) -> JoinRequestPayload:
-        viewer = info.context.require_viewer()
-        row, errors = await run(
+        row, errors = await mutate(
+            info,
             InvitationError,
-            uc.request_to_join(
-                info.context.deps, viewer, decode_global_id(input.event_id, "Event"), input.message
-            ),
+            uc.request_to_join,
+            decode_global_id(input.event_id, "Event"),
+            input.message,
         )
         return JoinRequestPayload(join_request=JoinRequest(row=row) if row else None, errors=errors)
 
@@ -186,15 +171,12 @@ class InvitationMutation:
 
 
 async def _decide(info: Info, input: JoinRequestRefInput, *, approve: bool) -> JoinRequestPayload:
-    viewer = info.context.require_viewer()
-    result, errors = await run(
+    result, errors = await mutate(
+        info,
         InvitationError,
-        uc.decide_join_request(
-            info.context.deps,
-            viewer,
-            decode_global_id(input.join_request_id, "JoinRequest"),
-            approve,
-        ),
+        uc.decide_join_request,
+        decode_global_id(input.join_request_id, "JoinRequest"),
+        approve,
     )
     if result is None:
         return JoinRequestPayload(join_request=None, participant=None, errors=errors)

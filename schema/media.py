@@ -25,8 +25,8 @@ from schema.core import (
     decode_global_id,
     decode_time_cursor,
     encode_cursor,
+    mutate,
     page_size,
-    run,
 )
 from stores import media as store
 
@@ -521,21 +521,18 @@ class MediaMutation:
         "`Apollo-Require-Preflight` header. All or nothing."
     )
     async def upload_media(self, info: Info, input: UploadMediaInput) -> UploadMediaPayload:
-        viewer = info.context.require_viewer()
         album_id = (
             decode_document_id(input.album_id, "Album") if input.album_id is not None else None
         )
-        found, errors = await run(
+        found, errors = await mutate(
+            info,
             MediaError,
-            uc.upload(
-                info.context.deps,
-                viewer,
-                decode_global_id(input.event_id, "Event"),
-                album_id,
-                input.files,
-                input.caption,
-                input.share_location,
-            ),
+            uc.upload,
+            decode_global_id(input.event_id, "Event"),
+            album_id,
+            input.files,
+            input.caption,
+            input.share_location,
         )
         return UploadMediaPayload(media=[Media(doc=m) for m in found or []], errors=errors)
 
@@ -544,7 +541,7 @@ class MediaMutation:
     )
     async def set_avatar(self, info: Info, input: SetAvatarInput) -> SetAvatarPayload:
         viewer = info.context.require_viewer()
-        _, errors = await run(MediaError, uc.set_avatar(info.context.deps, viewer, input.file))
+        _, errors = await mutate(info, MediaError, uc.set_avatar, input.file)
         if errors:
             return SetAvatarPayload(user=None, errors=errors)
         info.context.loaders.user_by_id.clear(viewer.user_id)
@@ -553,26 +550,21 @@ class MediaMutation:
 
     @strawberry.mutation(description="The uploader changes the caption or location sharing.")
     async def update_media(self, info: Info, input: UpdateMediaInput) -> MediaPayload:
-        viewer = info.context.require_viewer()
         return _media_payload(
-            *await run(
+            *await mutate(
+                info,
                 MediaError,
-                uc.update(
-                    info.context.deps,
-                    viewer,
-                    decode_document_id(input.media_id, "Media"),
-                    input.caption,
-                    input.share_location,
-                ),
+                uc.update,
+                decode_document_id(input.media_id, "Media"),
+                input.caption,
+                input.share_location,
             )
         )
 
     @strawberry.mutation(description="The uploader or an organizer: the files and comments go too.")
     async def delete_media(self, info: Info, input: MediaRefInput) -> DeleteMediaPayload:
-        viewer = info.context.require_viewer()
-        deleted, errors = await run(
-            MediaError,
-            uc.delete(info.context.deps, viewer, decode_document_id(input.media_id, "Media")),
+        deleted, errors = await mutate(
+            info, MediaError, uc.delete, decode_document_id(input.media_id, "Media")
         )
         return DeleteMediaPayload(
             deleted_media_id=input.media_id if deleted else None, errors=errors
@@ -580,34 +572,28 @@ class MediaMutation:
 
     @strawberry.mutation(description="Any participant.")
     async def create_album(self, info: Info, input: CreateAlbumInput) -> AlbumPayload:
-        viewer = info.context.require_viewer()
         return _album_payload(
-            *await run(
+            *await mutate(
+                info,
                 MediaError,
-                albums_uc.create_album(
-                    info.context.deps,
-                    viewer,
-                    decode_global_id(input.event_id, "Event"),
-                    input.title,
-                    input.description,
-                ),
+                albums_uc.create_album,
+                decode_global_id(input.event_id, "Event"),
+                input.title,
+                input.description,
             )
         )
 
     @strawberry.mutation(description="Its creator or an organizer.")
     async def update_album(self, info: Info, input: UpdateAlbumInput) -> AlbumPayload:
-        viewer = info.context.require_viewer()
         return _album_payload(
-            *await run(
+            *await mutate(
+                info,
                 MediaError,
-                albums_uc.update_album(
-                    info.context.deps,
-                    viewer,
-                    decode_document_id(input.album_id, "Album"),
-                    input.title,
-                    input.description,
-                    input.expected_version,
-                ),
+                albums_uc.update_album,
+                decode_document_id(input.album_id, "Album"),
+                input.title,
+                input.description,
+                input.expected_version,
             )
         )
 
@@ -616,12 +602,8 @@ class MediaMutation:
         "default album (which cannot be deleted)."
     )
     async def delete_album(self, info: Info, input: AlbumRefInput) -> DeleteAlbumPayload:
-        viewer = info.context.require_viewer()
-        default, errors = await run(
-            MediaError,
-            albums_uc.delete_album(
-                info.context.deps, viewer, decode_document_id(input.album_id, "Album")
-            ),
+        default, errors = await mutate(
+            info, MediaError, albums_uc.delete_album, decode_document_id(input.album_id, "Album")
         )
         return DeleteAlbumPayload(
             deleted_album_id=input.album_id if default is not None else None,
@@ -633,45 +615,39 @@ class MediaMutation:
         description="The uploader or an organizer; the album must be in the same event."
     )
     async def move_media(self, info: Info, input: MoveMediaInput) -> MoveMediaPayload:
-        viewer = info.context.require_viewer()
-        moved, errors = await run(
+        moved, errors = await mutate(
+            info,
             MediaError,
-            albums_uc.move_media(
-                info.context.deps,
-                viewer,
-                [decode_document_id(g, "Media") for g in input.media_ids],
-                decode_document_id(input.album_id, "Album"),
-            ),
+            albums_uc.move_media,
+            [decode_document_id(g, "Media") for g in input.media_ids],
+            decode_document_id(input.album_id, "Album"),
         )
         return MoveMediaPayload(media=[Media(doc=m) for m in moved or []], errors=errors)
 
     @strawberry.mutation(description="The album's creator or an organizer.")
     async def set_album_cover(self, info: Info, input: SetAlbumCoverInput) -> AlbumPayload:
-        viewer = info.context.require_viewer()
         media_id = (
             decode_document_id(input.media_id, "Media") if input.media_id is not None else None
         )
         return _album_payload(
-            *await run(
+            *await mutate(
+                info,
                 MediaError,
-                albums_uc.set_cover(
-                    info.context.deps, viewer, decode_document_id(input.album_id, "Album"), media_id
-                ),
+                albums_uc.set_cover,
+                decode_document_id(input.album_id, "Album"),
+                media_id,
             )
         )
 
     @strawberry.mutation(description="Any participant; the uploader is notified.")
     async def comment_on_media(self, info: Info, input: CommentOnMediaInput) -> MediaCommentPayload:
-        viewer = info.context.require_viewer()
         return _comment_payload(
-            *await run(
+            *await mutate(
+                info,
                 MediaError,
-                albums_uc.comment(
-                    info.context.deps,
-                    viewer,
-                    decode_document_id(input.media_id, "Media"),
-                    input.body,
-                ),
+                albums_uc.comment,
+                decode_document_id(input.media_id, "Media"),
+                input.body,
             )
         )
 
@@ -679,16 +655,13 @@ class MediaMutation:
     async def edit_media_comment(
         self, info: Info, input: EditMediaCommentInput
     ) -> MediaCommentPayload:
-        viewer = info.context.require_viewer()
         return _comment_payload(
-            *await run(
+            *await mutate(
+                info,
                 MediaError,
-                albums_uc.edit_comment(
-                    info.context.deps,
-                    viewer,
-                    decode_document_id(input.comment_id, "MediaComment"),
-                    input.body,
-                ),
+                albums_uc.edit_comment,
+                decode_document_id(input.comment_id, "MediaComment"),
+                input.body,
             )
         )
 
@@ -696,12 +669,11 @@ class MediaMutation:
     async def delete_media_comment(
         self, info: Info, input: MediaCommentRefInput
     ) -> DeleteMediaCommentPayload:
-        viewer = info.context.require_viewer()
-        deleted, errors = await run(
+        deleted, errors = await mutate(
+            info,
             MediaError,
-            albums_uc.delete_comment(
-                info.context.deps, viewer, decode_document_id(input.comment_id, "MediaComment")
-            ),
+            albums_uc.delete_comment,
+            decode_document_id(input.comment_id, "MediaComment"),
         )
         return DeleteMediaCommentPayload(
             deleted_comment_id=input.comment_id if deleted else None, errors=errors
@@ -709,25 +681,17 @@ class MediaMutation:
 
     @strawberry.mutation(description="One like per person; liking again changes nothing.")
     async def like_media(self, info: Info, input: MediaRefInput) -> MediaPayload:
-        viewer = info.context.require_viewer()
         return _media_payload(
-            *await run(
-                MediaError,
-                albums_uc.like(
-                    info.context.deps, viewer, decode_document_id(input.media_id, "Media"), True
-                ),
+            *await mutate(
+                info, MediaError, albums_uc.like, decode_document_id(input.media_id, "Media"), True
             )
         )
 
     @strawberry.mutation
     async def unlike_media(self, info: Info, input: MediaRefInput) -> MediaPayload:
-        viewer = info.context.require_viewer()
         return _media_payload(
-            *await run(
-                MediaError,
-                albums_uc.like(
-                    info.context.deps, viewer, decode_document_id(input.media_id, "Media"), False
-                ),
+            *await mutate(
+                info, MediaError, albums_uc.like, decode_document_id(input.media_id, "Media"), False
             )
         )
 

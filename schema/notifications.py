@@ -20,8 +20,8 @@ from schema.core import (
     decode_time_cursor,
     encode_cursor,
     global_id,
+    mutate,
     page_size,
-    run,
 )
 from schema.events import Event
 from stores import notifications as store
@@ -233,21 +233,15 @@ class NotificationMutation:
     async def mark_notifications_read(
         self, info: Info, input: MarkNotificationsReadInput
     ) -> MarkNotificationsReadPayload:
-        viewer = info.context.require_viewer()
         ids = _ids(input.ids) if input.ids is not None else None
-        count, errors = await run(
-            NotificationError, uc.mark_read(info.context.deps, viewer, ids, input.all)
-        )
+        count, errors = await mutate(info, NotificationError, uc.mark_read, ids, input.all)
         return MarkNotificationsReadPayload(unread_count=count, errors=errors)
 
     @strawberry.mutation(description="Hides a notification from the inbox (and marks it read).")
     async def archive_notification(
         self, info: Info, input: NotificationRefInput
     ) -> NotificationPayload:
-        viewer = info.context.require_viewer()
-        doc, errors = await run(
-            NotificationError, uc.archive(info.context.deps, viewer, _ids([input.id])[0])
-        )
+        doc, errors = await mutate(info, NotificationError, uc.archive, _ids([input.id])[0])
         return NotificationPayload(
             notification=Notification(doc=doc) if doc else None, errors=errors
         )
@@ -256,11 +250,8 @@ class NotificationMutation:
     async def update_notification_preferences(
         self, info: Info, input: UpdateNotificationPreferencesInput
     ) -> NotificationPreferencesPayload:
-        viewer = info.context.require_viewer()
         changes = [(p.type, p.in_app, p.email) for p in input.preferences]
-        found, errors = await run(
-            NotificationError, uc.update_preferences(info.context.deps, viewer, changes)
-        )
+        found, errors = await mutate(info, NotificationError, uc.update_preferences, changes)
         return NotificationPreferencesPayload(preferences=_prefs(found or []), errors=errors)
 
 

@@ -10,7 +10,7 @@ from strawberry import relay
 
 from resolvers import tasks as uc
 from schema.context import Info
-from schema.core import decode_global_id, run
+from schema.core import decode_global_id, mutate
 from schema.event_errors import TaskError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import tasks as rows
@@ -136,103 +136,78 @@ async def _payload(info: Info, row: rows.Task | None, errors: list[TaskError]) -
 class TaskMutation:
     @strawberry.mutation(description="Any participant.")
     async def create_task(self, info: Info, input: CreateTaskInput) -> TaskPayload:
-        viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run(
+            *await mutate(
+                info,
                 TaskError,
-                uc.create_task(
-                    info.context.deps,
-                    viewer,
-                    decode_global_id(input.event_id, "Event"),
-                    uc.TaskData(
-                        title=input.title, description=input.description, due_at=input.due_at
-                    ),
-                    _ids(input.assignee_ids),
-                ),
+                uc.create_task,
+                decode_global_id(input.event_id, "Event"),
+                uc.TaskData(title=input.title, description=input.description, due_at=input.due_at),
+                _ids(input.assignee_ids),
             ),
         )
 
     @strawberry.mutation(description="Its creator, or an organizer.")
     async def update_task(self, info: Info, input: UpdateTaskInput) -> TaskPayload:
-        viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run(
+            *await mutate(
+                info,
                 TaskError,
-                uc.update_task(
-                    info.context.deps,
-                    viewer,
-                    decode_global_id(input.task_id, "Task"),
-                    uc.TaskData(
-                        title=input.title,
-                        description=input.description,
-                        due_at=input.due_at,
-                        clear_due_at=input.clear_due_at,
-                    ),
-                    input.expected_version,
+                uc.update_task,
+                decode_global_id(input.task_id, "Task"),
+                uc.TaskData(
+                    title=input.title,
+                    description=input.description,
+                    due_at=input.due_at,
+                    clear_due_at=input.clear_due_at,
                 ),
+                input.expected_version,
             ),
         )
 
     @strawberry.mutation(description="Replaces the assignees (its creator, or an organizer).")
     async def assign_task(self, info: Info, input: AssignTaskInput) -> TaskPayload:
-        viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run(
+            *await mutate(
+                info,
                 TaskError,
-                uc.assign_task(
-                    info.context.deps,
-                    viewer,
-                    decode_global_id(input.task_id, "Task"),
-                    _ids(input.assignee_ids),
-                ),
+                uc.assign_task,
+                decode_global_id(input.task_id, "Task"),
+                _ids(input.assignee_ids),
             ),
         )
 
     @strawberry.mutation
     async def delete_task(self, info: Info, input: TaskRefInput) -> DeleteTaskPayload:
-        viewer = info.context.require_viewer()
-        _, errors = await run(
-            TaskError,
-            uc.delete_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task")),
+        _, errors = await mutate(
+            info, TaskError, uc.delete_task, decode_global_id(input.task_id, "Task")
         )
         return DeleteTaskPayload(deleted_task_id=None if errors else input.task_id, errors=errors)
 
     @strawberry.mutation(description="TODO → DONE: an assignee, or anyone if unassigned.")
     async def complete_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
-        viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run(
-                TaskError,
-                uc.complete_task(
-                    info.context.deps, viewer, decode_global_id(input.task_id, "Task")
-                ),
+            *await mutate(
+                info, TaskError, uc.complete_task, decode_global_id(input.task_id, "Task")
             ),
         )
 
     @strawberry.mutation(description="DONE → VALIDATED: an organizer other than the completer.")
     async def validate_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
-        viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run(
-                TaskError,
-                uc.validate_task(
-                    info.context.deps, viewer, decode_global_id(input.task_id, "Task")
-                ),
+            *await mutate(
+                info, TaskError, uc.validate_task, decode_global_id(input.task_id, "Task")
             ),
         )
 
     @strawberry.mutation(description="Back to TODO: who completed it, or an organizer.")
     async def reopen_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
-        viewer = info.context.require_viewer()
         return await _payload(
             info,
-            *await run(
-                TaskError,
-                uc.reopen_task(info.context.deps, viewer, decode_global_id(input.task_id, "Task")),
-            ),
+            *await mutate(info, TaskError, uc.reopen_task, decode_global_id(input.task_id, "Task")),
         )

@@ -279,11 +279,11 @@ class _Codes:
 
 
 def _payload_runs() -> list[tuple[str, str, set[str]]]:
-    """(schema module, payload error type, use cases) for each `run(ErrorType, op)`."""
+    """(schema module, payload error type, use cases) for each payload runner call."""
     codes = _Codes()
     found = []
     for module, path in MODULES.items():
-        if not module.startswith("schema"):
+        if not module.startswith("schema") or module == "schema.core":  # core defines the runners
             continue
         tree = ast.parse(path.read_text())
         local = {
@@ -293,10 +293,19 @@ def _payload_runs() -> list[tuple[str, str, set[str]]]:
             for alias in node.names
         }
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and ast.unparse(node.func) == "run":
-                error_type = ast.unparse(node.args[0])
-                use_cases = _referenced(node.args[1], local, codes.functions)
-                found.append((module, error_type, use_cases))
+            if not isinstance(node, ast.Call):
+                continue
+            runner = ast.unparse(node.func)
+            if runner == "run":  # run(ErrorType, use_case(...))
+                error_type, use_case = node.args[0], node.args[1:]
+            elif runner == "mutate":  # mutate(info, ErrorType, use_case, *its arguments)
+                error_type, use_case = node.args[1], node.args[2:]
+            else:
+                continue
+            used: set[str] = set()
+            for arg in use_case:
+                used |= _referenced(arg, local, codes.functions)
+            found.append((module, ast.unparse(error_type), used))
     return found
 
 
