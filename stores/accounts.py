@@ -182,8 +182,15 @@ async def delete_user(db: AsyncSession, user: User) -> None:
 # --- one-time secrets --------------------------------------------------------------------------
 
 
-async def replace_secret(db: AsyncSession, secret: OneTimeSecret) -> OneTimeSecret:
-    """A new secret for (user, purpose) invalidates the previous unconsumed ones."""
+async def replace_secret(
+    db: AsyncSession, secret: OneTimeSecret, *, first: bool = False
+) -> OneTimeSecret:
+    """A new secret for (user, purpose) invalidates the previous unconsumed ones (a `first` one
+    has none)."""
+    if first:
+        db.add(secret)
+        await db.flush()
+        return secret
     await db.exec(
         update(OneTimeSecret)
         .where(

@@ -174,7 +174,7 @@ def is_retryable(exc: BaseException) -> bool:
     return code in RETRYABLE_MYSQL or "database is locked" in str(exc.orig)
 
 
-async def retry_transaction(op: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+async def retry_transaction(op: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
     """Runs a whole unit of work again when the database chose it as a deadlock victim
     (nothing of it was committed). `op` must open its own unit of work."""
     for attempt in range(attempts):
@@ -183,7 +183,8 @@ async def retry_transaction(op: Callable[[], Awaitable[T]], attempts: int = 4) -
         except OperationalError as exc:
             if attempt == attempts - 1 or not is_retryable(exc):
                 raise
-            await asyncio.sleep(0.01 * (attempt + 1) + random.random() * 0.02)
+            # jittered and growing: two victims that retry in step would deadlock again
+            await asyncio.sleep(random.uniform(0.5, 1.0) * min(0.5, 0.01 * 2**attempt))
     raise AssertionError("unreachable")
 
 
