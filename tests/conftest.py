@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -139,6 +141,42 @@ class RunningServer:
         return self.app.state.deps  # type: ignore[no-any-return]
 
 
+# generous: a loaded two-core machine can be 5x slower than usual (migrations, briskdb start)
+SERVER_START_DEADLINE_S = 120.0
+
+
+class _StartupErrors(logging.Handler):
+    """Keeps what uvicorn logs as errors while the server starts (a failed lifespan startup is
+    logged there, not raised), so a start-up failure shows its cause."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(logging.Formatter().format(record))
+
+
+async def _wait_started(
+    server: uvicorn.Server, task: asyncio.Task[None], errors: _StartupErrors
+) -> None:
+    deadline = time.monotonic() + SERVER_START_DEADLINE_S
+    while not server.started:
+        if task.done():
+            # a failed lifespan start-up ends serve() with SystemExit; its cause is in the log
+            failure = None if task.cancelled() else task.exception()
+            raise RuntimeError(
+                "the test server stopped during start-up:\n" + "\n".join(errors.lines)
+            ) from failure
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(
+                f"the test server did not start within {SERVER_START_DEADLINE_S:.0f} s:\n"
+                + "\n".join(errors.lines)
+            )
+        await asyncio.wait({task}, timeout=0.02)
+
+
 async def start_server(
     settings: Settings,
 ) -> tuple[RunningServer, uvicorn.Server, asyncio.Task[None]]:
@@ -154,16 +192,14 @@ async def start_server(
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-            raise RuntimeError("server stopped during start-up")
-        await asyncio.sleep(0.025)
-    else:
-        raise RuntimeError("server did not start")
+    errors = _StartupErrors()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(errors)
+    try:
+        task = asyncio.create_task(server.serve())
+        await _wait_started(server, task, errors)
+    finally:
+        uvicorn_log.removeHandler(errors)
     return RunningServer(app, port), server, task
 
 
