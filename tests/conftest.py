@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import socket
 import time
 import uuid
@@ -26,18 +25,19 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlmodel import SQLModel
 
 from iven_gql.app import create_app
 from iven_gql.config import Settings
 from resolvers import accounts as accounts_uc
+from resolvers import event_content
+from resolvers.accounts import user_cache
 from resolvers.background import drain_background
 from resolvers.deps import Deps
-from resolvers.dispatcher import dispatcher
-from stores.documents import all_models
 from tests.support import GraphQLClient, MailBox
+from tests.support.stores import store_writes
 
 BACKEND = os.environ.get("IVEN_TEST_BACKEND", "embedded")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
@@ -69,7 +69,6 @@ _drop_later: list[tuple[str, str]] = []
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Drops the MySQL databases the run created."""
-    import asyncio as aio
 
     async def drop() -> None:
         for base, name in _drop_later:
@@ -79,13 +78,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             await engine.dispose()
 
     if _drop_later:
-        aio.run(drop())
+        asyncio.run(drop())
 
 
 @pytest.fixture(scope="session")
 def mailbox() -> Any:
-    from aiosmtpd.controller import Controller
-
     box = MailBox()
     controller = Controller(box, hostname="127.0.0.1", port=_free_port())
     controller.start()
@@ -109,6 +106,9 @@ async def settings(
         "rate_register_ip": "1000/3600",
         "rate_login_ip": "1000/900",
         "rate_reset_ip": "1000/3600",
+        # a busy two-core machine can be 5x slower than usual: the default 5 s to reach the stores
+        # at start-up (the embedded briskdb listener included) is too short there
+        "store_connect_timeout_s": 30.0,
     }
     if BACKEND == "services":
         mysql = os.environ.get("IVEN_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
@@ -157,6 +157,13 @@ class _StartupErrors(logging.Handler):
         self.lines.append(logging.Formatter().format(record))
 
 
+async def _serve(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exit_:  # a failed start-up; a SystemExit would stop the whole event loop
+        raise RuntimeError(f"uvicorn exited with status {exit_.code}") from None
+
+
 async def _wait_started(
     server: uvicorn.Server, task: asyncio.Task[None], errors: _StartupErrors
 ) -> None:
@@ -196,7 +203,7 @@ async def start_server(
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.addHandler(errors)
     try:
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(_serve(server))
         await _wait_started(server, task, errors)
     finally:
         uvicorn_log.removeHandler(errors)
@@ -216,26 +223,6 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     await stop_server(server, task)
 
 
-async def _reset_stores(deps: Deps) -> None:
-    await drain_background()
-    running = dispatcher(deps)
-    if running is not None:  # nothing of this test handled after the reset
-        await running.drain()
-    async with deps.db.engine.begin() as conn:
-        for table in reversed(SQLModel.metadata.sorted_tables):
-            await conn.execute(table.delete())
-    await deps.redis.flushdb()
-    # per-process caches keyed by ids that the emptied database hands out again
-    deps.state["snapshot_cache"]._entries.clear()
-    for model in all_models():
-        await model.get_pymongo_collection().delete_many({})
-    await deps.documents.database["media_usage"].delete_many({})
-    uploads = deps.settings.uploads_dir
-    for area in ("media", "profils", ".tmp"):
-        shutil.rmtree(uploads / area, ignore_errors=True)
-        (uploads / area).mkdir(parents=True, exist_ok=True)
-
-
 @pytest.fixture(autouse=True)
 async def _isolated(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test starts from empty stores; order never matters."""
@@ -244,7 +231,7 @@ async def _isolated(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         return
     running: RunningServer = request.getfixturevalue("server")
     mailbox: MailBox = request.getfixturevalue("mailbox")
-    await _reset_stores(running.deps)
+    await store_writes.reset(running.deps)
     mailbox.clear()
     yield
     await drain_background()
@@ -339,7 +326,8 @@ class Accounts:
     async def login(self, email: str, password: str, user_agent: str = "pytest") -> dict[str, Any]:
         result = await self.api.execute(
             """mutation($input: LoginInput!) { login(input: $input) {
-                 accessToken refreshToken expiresAt user { id } errors { code field message retryAfterSeconds } } }""",
+                 accessToken refreshToken expiresAt user { id }
+                 errors { code field message retryAfterSeconds } } }""",
             {"input": {"email": email, "password": password}},
             headers={"user-agent": user_agent},
         )
@@ -445,9 +433,6 @@ def events(api: GraphQLClient) -> Events:
 
 async def cold_caches(deps: Deps) -> None:
     """Empties the read caches (per-process and Redis), to count statements on the cold path."""
-    from resolvers import event_content
-    from resolvers.accounts import user_cache
-
     user_cache(deps)._entries.clear()
     event_content.clear_all(deps)
     keys = [k async for k in deps.redis.scan_iter(match="iven:cache:*")]
