@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import socket
 import time
 import uuid
@@ -31,11 +30,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from iven_gql.app import create_app
 from iven_gql.config import Settings
-from resolvers import accounts as accounts_uc
 from resolvers import event_content
 from resolvers.accounts import user_cache
 from resolvers.background import drain_background
 from resolvers.deps import Deps
+from tests.factories import Accounts, Events
 from tests.support import GraphQLClient, MailBox
 from tests.support.stores import store_writes
 
@@ -248,92 +247,6 @@ async def api(http: httpx.AsyncClient, server: RunningServer) -> GraphQLClient:
     return GraphQLClient(http, server.ws_url)
 
 
-CODE_RE = re.compile(r"\b(\d{6})\b")
-
-
-class Accounts:
-    """Factories: one line to get a confirmed, signed-in user."""
-
-    def __init__(self, api: GraphQLClient, mailbox: MailBox, deps: Deps) -> None:
-        self.api = api
-        self.mailbox = mailbox
-        self.deps = deps
-        self.count = 0
-
-    async def register(
-        self,
-        username: str | None = None,
-        email: str | None = None,
-        password: str = "correct-horse-9",
-        **extra: Any,
-    ) -> dict[str, Any]:
-        self.count += 1
-        username = username or f"user{self.count}_{uuid.uuid4().hex[:6]}"
-        email = email or f"{username}@example.com"
-        result = await self.api.execute(
-            """mutation($input: RegisterInput!) { register(input: $input) {
-                 user { id username } errors { code field message } } }""",
-            {
-                "input": {
-                    "username": username,
-                    "email": email,
-                    "password": password,
-                    "firstName": extra.get("first_name", "Test"),
-                    "lastName": extra.get("last_name", "User"),
-                }
-            },
-        )
-        payload = result["data"]["register"]
-        assert payload["errors"] == [], payload
-        return {
-            "username": username,
-            "email": email.lower(),
-            "password": password,
-            "id": payload["user"]["id"],
-        }
-
-    async def code_for(self, email: str, subject: str = "confirmation code", count: int = 1) -> str:
-        mail = await self.mailbox.wait_for(email, subject, count=count)
-        match = CODE_RE.search(mail["body"])
-        assert match, mail["body"]
-        return match.group(1)
-
-    async def confirm(self, email: str) -> dict[str, Any]:
-        code = await self.code_for(email)
-        result = await self.api.execute(
-            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
-                 accessToken refreshToken expiresAt user { id username } errors { code } } }""",
-            {"input": {"email": email, "code": code}},
-        )
-        payload = result["data"]["confirmEmail"]
-        assert payload["errors"] == [], payload
-        return payload  # type: ignore[no-any-return]
-
-    async def user(self, **kwargs: Any) -> dict[str, Any]:
-        """A confirmed user with a signed-in session: ids, credentials and tokens."""
-        account = await self.register(**kwargs)
-        auth = await self.confirm(account["email"])
-        return {**account, "token": auth["accessToken"], "refresh": auth["refreshToken"]}
-
-    async def admin(self, **kwargs: Any) -> dict[str, Any]:
-        """A signed-in admin (a confirmed user promoted like `iven-gql create-admin` does)."""
-        account = await self.user(**kwargs)
-        await accounts_uc.create_admin(
-            self.deps, email=account["email"], username=account["username"], password="unused"
-        )
-        return account
-
-    async def login(self, email: str, password: str, user_agent: str = "pytest") -> dict[str, Any]:
-        result = await self.api.execute(
-            """mutation($input: LoginInput!) { login(input: $input) {
-                 accessToken refreshToken expiresAt user { id }
-                 errors { code field message retryAfterSeconds } } }""",
-            {"input": {"email": email, "password": password}},
-            headers={"user-agent": user_agent},
-        )
-        return result["data"]["login"]  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def accounts(api: GraphQLClient, mailbox: MailBox, server: RunningServer) -> Accounts:
     return Accounts(api, mailbox, server.deps)
@@ -366,69 +279,9 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-EVENT_FIELDS = """id title description startsAt endsAt timezone status visibility capacity currency
-  version viewerRole participantCount location { name address latitude longitude }
-  owner { id username } viewerParticipation { id role rsvp }"""
-
-
-class Events:
-    """Factories for events and membership, through the API."""
-
-    def __init__(self, api: GraphQLClient) -> None:
-        self.api = api
-
-    async def create(self, token: str, **over: Any) -> dict[str, Any]:
-        data = {
-            "title": "Picnic",
-            "startsAt": "2030-06-01T12:00:00+02:00",
-            "endsAt": "2030-06-01T18:00:00+02:00",
-            "currency": "EUR",
-            "timezone": "Europe/Paris",
-        }
-        data.update(over)
-        result = await self.api.execute(
-            f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
-                 event {{ {EVENT_FIELDS} }} errors {{ code field message }} }} }}""",
-            {"input": data},
-            token=token,
-        )
-        payload = result["data"]["createEvent"]
-        assert payload["errors"] == [], payload
-        return payload["event"]  # type: ignore[no-any-return]
-
-    async def link(self, token: str, event_id: str, **over: Any) -> str:
-        result = await self.api.execute(
-            """mutation($input: CreateInviteLinkInput!) { createInviteLink(input: $input) {
-                 token errors { code } } }""",
-            {"input": {"eventId": event_id, **over}},
-            token=token,
-        )
-        payload = result["data"]["createInviteLink"]
-        assert payload["errors"] == [], payload
-        return payload["token"]  # type: ignore[no-any-return]
-
-    async def join(self, token: str, link: str) -> dict[str, Any]:
-        result = await self.api.execute(
-            """mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
-                 participant { id role state } errors { code } } }""",
-            {"t": link},
-            token=token,
-        )
-        return result["data"]["joinWithInviteLink"]  # type: ignore[no-any-return]
-
-    async def add(
-        self, owner_token: str, event_id: str, user: dict[str, Any], role: str = "PARTICIPANT"
-    ) -> str:
-        """Adds `user` to the event with `role`; returns their participant id."""
-        link = await self.link(owner_token, event_id, role=role)
-        payload = await self.join(user["token"], link)
-        assert payload["errors"] == [], payload
-        return payload["participant"]["id"]  # type: ignore[no-any-return]
-
-
 @pytest.fixture
-def events(api: GraphQLClient) -> Events:
-    return Events(api)
+def events(api: GraphQLClient, server: RunningServer) -> Events:
+    return Events(api, server.deps)
 
 
 async def cold_caches(deps: Deps) -> None:

@@ -399,7 +399,7 @@ async def test_login_rehashes_a_password_hashed_with_old_parameters(api, account
 
 
 async def test_reset_requests_are_rate_limited_per_email(api, accounts, mailbox):
-    user = await accounts.user()
+    user = await accounts.signed_up()  # its confirmation is part of what is checked
     request = """mutation($email: String!) { requestPasswordReset(input: {email: $email}) {
         ok errors { code retryAfterSeconds } } }"""
     results = [

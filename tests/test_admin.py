@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from tests import media_samples as samples
+from tests.factories import crew
 from tests.support import assert_error, assert_payload_error, drain_outbox
 from tests.test_chat import send
 from tests.test_media import _mutate, fetch, stored_files, uploaded
-from tests.test_tasks_expenses import crew
 
 STATUS = """mutation($input: SetUserStatusInput!) { setUserStatus(input: $input) {
   user { id status disabledReason } errors { code field message } } }"""

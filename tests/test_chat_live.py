@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from strawberry.relay import GlobalID
 
-from tests.support import assert_error
+from tests.factories import crew
+from tests.support import WsSession, assert_error
+from tests.support.graphql import RECEIVE_TIMEOUT_S
 from tests.test_chat import DELETE, EDIT, REACT, send
-from tests.test_tasks_expenses import crew
 
 EVENTS = """subscription($id: ID!, $after: String) { chatEvents(eventId: $id, after: $after) {
   __typename
@@ -67,24 +68,42 @@ async def stream(
     assert (await ws.receive())["type"] == "connection_ack"
     op = await ws.subscribe(query, {"id": event_id, "after": after})
     if joined:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not mine() - known:
+        deadline = time.monotonic() + RECEIVE_TIMEOUT_S
+        while not mine() - known:
+            assert time.monotonic() < deadline, "the subscription never went live"
             await asyncio.sleep(0.02)
     return ws_cm, ws, op
 
 
-async def next_event(ws, op: str, timeout: float = 5.0, presence: bool = False) -> dict[str, Any]:
-    """The next event (other people's presence changes skipped unless asked for)."""
+async def next_event(
+    ws: WsSession,
+    op: str,
+    timeout: float = RECEIVE_TIMEOUT_S,
+    presence: bool = False,
+    kind: str | None = None,
+) -> dict[str, Any]:
+    """The next chat event on `op`, of `kind` if given. Frames of other kinds are skipped when a
+    kind is asked for, and other people's presence changes always unless `presence` (any socket
+    opening or closing in the event sends one), so every selection must include `__typename`."""
+    deadline = time.monotonic() + timeout
     while True:
-        message = await ws.receive(timeout=timeout)
+        message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        if message["type"] in ("ping", "pong"):
+            continue
         assert message["id"] == op and message["type"] == "next", message
         assert "errors" not in message["payload"], message
         event: dict[str, Any] = message["payload"]["data"]["chatEvents"]
-        if presence or event.get("__typename") != "PresenceChanged":
+        assert "__typename" in event, f"select __typename to tell frames apart: {message}"
+        typename = event["__typename"]
+        if kind is not None:
+            if typename == kind:
+                return event
+        elif presence or typename != "PresenceChanged":
             return event
 
 
-async def no_event(ws, wait: float = 0.4, presence: bool = False) -> None:
+async def no_event(ws: WsSession, wait: float = 0.4, presence: bool = False) -> None:
+    """Nothing but other people's presence changes (unless `presence`) arrives for `wait` s."""
     deadline = time.monotonic() + wait
     with pytest.raises(TimeoutError):
         while True:
@@ -454,19 +473,23 @@ async def test_one_rendering_per_selection_and_viewer_fields_per_viewer(
     owner, organizer, alice = c["people"]
     eid = c["event"]["id"]
     message = (await send(api, alice, eid, "react to me"))["message"]
-    per_viewer = """subscription($id: ID!) { chatEvents(eventId: $id) {
+    # (__typename: the other sockets opening send presence changes, to be told apart)
+    per_viewer = """subscription($id: ID!) { chatEvents(eventId: $id) { __typename
       ... on ReactionChanged { message { reactions { emoji viewerReacted } } } } }"""
     streams = [await stream(api, u, eid) for u in (owner, organizer)]
     mine = [await stream(api, u, eid, query=per_viewer) for u in (owner, organizer)]
     try:
-        await asyncio.sleep(0.3)
+        # (stream() returns once each subscriber is live in the hub)
         feed = server.deps.state["chat_hub"].feeds[int(GlobalID.from_id(eid).node_id)]
         groups = {s.group for s in feed.subscribers}
         assert len(groups) == 3  # one shared, one per viewer for the other selection
         await api.execute(REACT, {"id": message["id"], "e": "👍"}, token=organizer["token"])
-        shared = [await next_event(ws, op) for _, ws, op in streams]
+        shared = [await next_event(ws, op, kind="ReactionChanged") for _, ws, op in streams]
         assert shared[0] == shared[1]
-        flags = [(await next_event(ws, op))["message"]["reactions"] for _, ws, op in mine]
+        flags = [
+            (await next_event(ws, op, kind="ReactionChanged"))["message"]["reactions"]
+            for _, ws, op in mine
+        ]
         assert flags == [
             [{"emoji": "👍", "viewerReacted": False}],
             [{"emoji": "👍", "viewerReacted": True}],

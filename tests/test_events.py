@@ -9,7 +9,7 @@ from typing import Any
 
 from strawberry.relay import to_base64
 
-from tests.conftest import EVENT_FIELDS
+from tests.factories import EVENT_FIELDS
 from tests.support import assert_error, assert_payload_error
 
 EVENT = f"query($id: ID!) {{ event(id: $id) {{ {EVENT_FIELDS} }} }}"

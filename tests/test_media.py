@@ -17,8 +17,8 @@ from resolvers import media_links
 from stores import media as media_store
 from stores.files import MEDIA
 from tests import media_samples as samples
+from tests.factories import crew
 from tests.support import assert_error, assert_payload_error, drain_outbox
-from tests.test_tasks_expenses import crew
 
 MEDIA_FIELDS = """id kind mimeType size width height takenAt caption fileName shareLocation
   exif { make model lens focalLength aperture exposureTime iso orientation }

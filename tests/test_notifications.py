@@ -12,10 +12,11 @@ import pytest
 
 from resolvers import notifications as uc
 from stores.db import utcnow
+from tests.factories import crew
 from tests.support import assert_error, drain_outbox
 from tests.test_events import REMOVE, ROLE
 from tests.test_invitations import ACCEPT, DECLINE, INVITE
-from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, crew, expense, step
+from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, expense, step
 
 INBOX = """query($first: Int, $unread: Boolean) { unreadNotificationCount
   notifications(first: $first, unreadOnly: $unread) { edges { node {

@@ -16,8 +16,9 @@ from resolvers.dispatcher import Dispatcher, DomainEvent, dispatcher
 from resolvers.projections import HANDLERS
 from stores import outbox
 from stores import projections as docs
+from tests.factories import crew
 from tests.support import assert_error, drain_outbox
-from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, crew, expense, step
+from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, expense, step
 
 ACTIVITY = """query($id: ID!, $first: Int, $after: String) { event(id: $id) {
   activity(first: $first, after: $after) {

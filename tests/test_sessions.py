@@ -176,7 +176,7 @@ async def test_session_survives_redis_loss(api, accounts, server):
 
 
 async def test_account_activity_is_recorded(api, accounts):
-    user = await accounts.user()
+    user = await accounts.signed_up()  # its confirmation is part of what is checked
     await accounts.login(user["email"], "wrong-password")
     await accounts.login(user["email"], user["password"])
     query = """query($after: String) { myAccountActivity(first: 2, after: $after) {

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import crew
 from tests.support import assert_error, assert_payload_error
 
 TASK_FIELDS = """id title status version assignees { id } completedBy { id } validatedBy { id }
@@ -21,18 +22,6 @@ CREATE_TASK = f"""mutation($input: CreateTaskInput!) {{ createTask(input: $input
 def step(name: str) -> str:
     return f"""mutation($id: ID!) {{ {name}(input: {{taskId: $id}}) {{
       task {{ {TASK_FIELDS} }} errors {{ code }} }} }}"""
-
-
-async def crew(accounts, events, n: int = 3, **event_input: Any) -> dict[str, Any]:
-    """An owner, an organizer and n-2 participants in one event, with participant ids."""
-    people = [await accounts.user() for _ in range(n)]
-    event = await events.create(people[0]["token"], **event_input)
-    owner_pid = event["viewerParticipation"]["id"]
-    pids = [owner_pid]
-    pids.append(await events.add(people[0]["token"], event["id"], people[1], role="ORGANIZER"))
-    for person in people[2:]:
-        pids.append(await events.add(people[0]["token"], event["id"], person))
-    return {"event": event, "people": people, "pids": pids}
 
 
 async def test_task_flow(api, accounts, events):

@@ -12,6 +12,10 @@ from typing import Any
 import httpx
 import websockets
 
+# how long a test waits for a frame it expects: generous, a loaded machine can be 5x slower (a
+# passing test never waits that long; waits for silence use their own short windows)
+RECEIVE_TIMEOUT_S = 20.0
+
 
 def assert_error(result: dict[str, Any], code: str) -> dict[str, Any]:
     """The response has a top-level error with `extensions.code == code`; returns it."""
@@ -103,7 +107,7 @@ class WsSession:
     async def send(self, message: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(message))
 
-    async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def receive(self, timeout: float = RECEIVE_TIMEOUT_S) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.conn.recv(), timeout)
         return json.loads(raw)  # type: ignore[no-any-return]
 
@@ -119,7 +123,7 @@ class WsSession:
         )
         return op_id
 
-    async def closed_with(self, timeout: float = 5.0) -> int | None:
+    async def closed_with(self, timeout: float = RECEIVE_TIMEOUT_S) -> int | None:
         """Waits for the server to close the socket; returns the close code."""
         deadline = time.monotonic() + timeout
         try:
