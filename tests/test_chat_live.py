@@ -4,15 +4,24 @@ what, the end of a stream), read markers and unread counts, read receipts, typin
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
+import tracemalloc
 from typing import Any
 
+import httpx
 import pytest
+from bson import ObjectId
 from strawberry.relay import GlobalID
 
+from iven_gql.auth import Tokens
+from resolvers import chat as chat_uc
+from resolvers import chat_feed
+from stores import chat as chat_store
+from stores.chat import ChatMessage
 from tests.factories import crew
-from tests.support import WsSession, assert_error
+from tests.support import GraphQLClient, WsSession, assert_error, server_process
 from tests.support.graphql import RECEIVE_TIMEOUT_S
 from tests.test_chat import DELETE, EDIT, REACT, send
 
@@ -191,8 +200,6 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
 async def test_a_gap_in_the_sequence_is_waited_for_and_then_skipped(api, accounts, events, server):
     """Changes published out of order reach subscribers in sequence order; a number whose
     change never comes holds the next ones back only briefly."""
-    from resolvers import chat_feed
-    from stores import chat as chat_store
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
@@ -313,7 +320,6 @@ async def test_receipts_off_keep_markers_to_oneself(api, accounts, events):
 
 
 async def test_typing_reaches_others_only_and_expires(api, accounts, events, monkeypatch):
-    from resolvers import chat as chat_uc
 
     monkeypatch.setattr(chat_uc, "TYPING_TIMEOUT_S", 1)
     c = await crew(accounts, events, 3)
@@ -508,9 +514,6 @@ async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
 ):
     """A second `iven-gql serve` process (a real OS process) shares MySQL, Redis and MongoDB:
     messages sent through this one reach its sockets, in order; removal ends the stream there."""
-    import httpx
-
-    from tests.support import GraphQLClient, server_process
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
@@ -547,7 +550,6 @@ async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
 
 
 async def test_an_expiring_token_closes_the_stream(api, accounts, events, server):
-    from iven_gql.auth import Tokens
 
     c = await crew(accounts, events, 3)
     owner = c["people"][0]
@@ -570,13 +572,6 @@ async def test_delivering_many_events_does_not_grow_server_memory(api, accounts,
     execution context serves a whole stream (≈ 1.1 KB per event and subscriber). The chat renders
     each change with a fresh executor: memory allocated by the server's rendering and delivery
     code must not grow with the number of events delivered (bench/bench_chat.py measures RSS)."""
-    import gc
-    import tracemalloc
-
-    from bson import ObjectId
-
-    from resolvers import chat_feed
-    from stores.chat import ChatMessage
 
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]

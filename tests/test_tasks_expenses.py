@@ -8,10 +8,13 @@ import os
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
+from resolvers import event_content
+from tests.conftest import cold_caches, start_server, stop_server
 from tests.factories import crew
-from tests.support import assert_error, assert_payload_error
+from tests.support import GraphQLClient, assert_error, assert_payload_error
 
 TASK_FIELDS = """id title status version assignees { id } completedBy { id } validatedBy { id }
   completedAt validatedAt dueAt"""
@@ -422,7 +425,6 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
 
 
 async def test_event_page_statement_count_does_not_grow(api, accounts, events, caplog, server):
-    from tests.conftest import cold_caches
 
     caplog.set_level(logging.INFO, logger="iven.graphql")
     query = """query Page { myEvents(first: 50) { edges { node {
@@ -516,7 +518,6 @@ async def test_event_content_is_cached_and_every_committed_write_refreshes_it(
     """Tasks and the ledger are served from the per-process cache (no SQL but the viewer's
     membership); each kind of write shows on the next read, and a rejected write (rolled back)
     does not even invalidate."""
-    from resolvers import event_content
 
     caplog.set_level(logging.INFO, logger="iven.graphql")
     c = await crew(accounts, events, 3)
@@ -593,10 +594,6 @@ async def test_event_content_is_cached_and_every_committed_write_refreshes_it(
 async def test_event_content_cached_by_another_process_is_refreshed_by_a_write(
     api, accounts, events, settings, server
 ):
-    import httpx
-
-    from tests.conftest import start_server, stop_server
-    from tests.support import GraphQLClient
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
