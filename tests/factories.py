@@ -23,6 +23,7 @@ from resolvers import sessions
 from resolvers.deps import ClientInfo, Deps, Viewer
 from resolvers.projections import USER, record
 from schema.common import global_id
+from stores import accounts as account_store
 from stores import events as event_store
 from stores.accounts import User
 from stores.db import utcnow
@@ -84,7 +85,7 @@ class Accounts:
         email = accounts_uc.normalise_email(email)
         password_hash = await self._password_hash(password)
         async with self.deps.db.unit_of_work() as db:
-            user = await accounts_uc.store.add_user(
+            user = await account_store.add_user(
                 db,
                 User(
                     username=username,
