@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
-import re
-import shutil
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,18 +24,19 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlmodel import SQLModel
 
 from iven_gql.app import create_app
 from iven_gql.config import Settings
-from resolvers import accounts as accounts_uc
+from resolvers import event_content
+from resolvers.accounts import user_cache
 from resolvers.core.background import drain_background
 from resolvers.core.deps import Deps
-from resolvers.dispatcher import dispatcher
-from stores.documents import all_models
+from tests.factories import Accounts, Events
 from tests.support import GraphQLClient, MailBox
+from tests.support.stores import store_writes
 
 BACKEND = os.environ.get("IVEN_TEST_BACKEND", "embedded")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
@@ -67,7 +68,6 @@ _drop_later: list[tuple[str, str]] = []
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Drops the MySQL databases the run created."""
-    import asyncio as aio
 
     async def drop() -> None:
         for base, name in _drop_later:
@@ -77,13 +77,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             await engine.dispose()
 
     if _drop_later:
-        aio.run(drop())
+        asyncio.run(drop())
 
 
 @pytest.fixture(scope="session")
 def mailbox() -> Any:
-    from aiosmtpd.controller import Controller
-
     box = MailBox()
     controller = Controller(box, hostname="127.0.0.1", port=_free_port())
     controller.start()
@@ -107,8 +105,9 @@ async def settings(
         "rate_register_ip": "1000/3600",
         "rate_login_ip": "1000/900",
         "rate_reset_ip": "1000/3600",
-        # a loaded machine can be slow to hand out the first connection
-        "store_connect_timeout_s": 60,
+        # a busy two-core machine can be 5x slower than usual: the default 5 s to reach the stores
+        # at start-up (the embedded briskdb listener included) is too short there
+        "store_connect_timeout_s": 60.0,
     }
     if BACKEND == "services":
         mysql = os.environ.get("IVEN_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
@@ -141,6 +140,49 @@ class RunningServer:
         return self.app.state.deps  # type: ignore[no-any-return]
 
 
+# generous: a loaded two-core machine can be 5x slower than usual (migrations, briskdb start)
+SERVER_START_DEADLINE_S = 120.0
+
+
+class _StartupErrors(logging.Handler):
+    """Keeps what uvicorn logs as errors while the server starts (a failed lifespan startup is
+    logged there, not raised), so a start-up failure shows its cause."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(logging.Formatter().format(record))
+
+
+async def _serve(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exit_:  # a failed start-up; a SystemExit would stop the whole event loop
+        raise RuntimeError(f"uvicorn exited with status {exit_.code}") from None
+
+
+async def _wait_started(
+    server: uvicorn.Server, task: asyncio.Task[None], errors: _StartupErrors
+) -> None:
+    deadline = time.monotonic() + SERVER_START_DEADLINE_S
+    while not server.started:
+        if task.done():
+            # a failed lifespan start-up ends serve() with SystemExit; its cause is in the log
+            failure = None if task.cancelled() else task.exception()
+            raise RuntimeError(
+                "the test server stopped during start-up:\n" + "\n".join(errors.lines)
+            ) from failure
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(
+                f"the test server did not start within {SERVER_START_DEADLINE_S:.0f} s:\n"
+                + "\n".join(errors.lines)
+            )
+        await asyncio.wait({task}, timeout=0.02)
+
+
 async def start_server(
     settings: Settings,
 ) -> tuple[RunningServer, uvicorn.Server, asyncio.Task[None]]:
@@ -156,16 +198,14 @@ async def start_server(
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-            raise RuntimeError("server stopped during start-up")
-        await asyncio.sleep(0.025)
-    else:
-        raise RuntimeError("server did not start")
+    errors = _StartupErrors()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(errors)
+    try:
+        task = asyncio.create_task(_serve(server))
+        await _wait_started(server, task, errors)
+    finally:
+        uvicorn_log.removeHandler(errors)
     return RunningServer(app, port), server, task
 
 
@@ -182,26 +222,6 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     await stop_server(server, task)
 
 
-async def _reset_stores(deps: Deps) -> None:
-    await drain_background()
-    running = dispatcher(deps)
-    if running is not None:  # nothing of this test handled after the reset
-        await running.drain()
-    async with deps.db.engine.begin() as conn:
-        for table in reversed(SQLModel.metadata.sorted_tables):
-            await conn.execute(table.delete())
-    await deps.redis.flushdb()
-    # per-process caches keyed by ids that the emptied database hands out again
-    deps.services.snapshot_cache._entries.clear()
-    for model in all_models():
-        await model.get_pymongo_collection().delete_many({})
-    await deps.documents.database["media_usage"].delete_many({})
-    uploads = deps.settings.uploads_dir
-    for area in ("media", "profils", ".tmp"):
-        shutil.rmtree(uploads / area, ignore_errors=True)
-        (uploads / area).mkdir(parents=True, exist_ok=True)
-
-
 @pytest.fixture(autouse=True)
 async def _isolated(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test starts from empty stores; order never matters."""
@@ -210,7 +230,7 @@ async def _isolated(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         return
     running: RunningServer = request.getfixturevalue("server")
     mailbox: MailBox = request.getfixturevalue("mailbox")
-    await _reset_stores(running.deps)
+    await store_writes.reset(running.deps)
     mailbox.clear()
     yield
     await drain_background()
@@ -225,91 +245,6 @@ async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def api(http: httpx.AsyncClient, server: RunningServer) -> GraphQLClient:
     return GraphQLClient(http, server.ws_url)
-
-
-CODE_RE = re.compile(r"\b(\d{6})\b")
-
-
-class Accounts:
-    """Factories: one line to get a confirmed, signed-in user."""
-
-    def __init__(self, api: GraphQLClient, mailbox: MailBox, deps: Deps) -> None:
-        self.api = api
-        self.mailbox = mailbox
-        self.deps = deps
-        self.count = 0
-
-    async def register(
-        self,
-        username: str | None = None,
-        email: str | None = None,
-        password: str = "correct-horse-9",
-        **extra: Any,
-    ) -> dict[str, Any]:
-        self.count += 1
-        username = username or f"user{self.count}_{uuid.uuid4().hex[:6]}"
-        email = email or f"{username}@example.com"
-        result = await self.api.execute(
-            """mutation($input: RegisterInput!) { register(input: $input) {
-                 user { id username } errors { code field message } } }""",
-            {
-                "input": {
-                    "username": username,
-                    "email": email,
-                    "password": password,
-                    "firstName": extra.get("first_name", "Test"),
-                    "lastName": extra.get("last_name", "User"),
-                }
-            },
-        )
-        payload = result["data"]["register"]
-        assert payload["errors"] == [], payload
-        return {
-            "username": username,
-            "email": email.lower(),
-            "password": password,
-            "id": payload["user"]["id"],
-        }
-
-    async def code_for(self, email: str, subject: str = "confirmation code", count: int = 1) -> str:
-        mail = await self.mailbox.wait_for(email, subject, count=count)
-        match = CODE_RE.search(mail["body"])
-        assert match, mail["body"]
-        return match.group(1)
-
-    async def confirm(self, email: str) -> dict[str, Any]:
-        code = await self.code_for(email)
-        result = await self.api.execute(
-            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
-                 accessToken refreshToken expiresAt user { id username } errors { code } } }""",
-            {"input": {"email": email, "code": code}},
-        )
-        payload = result["data"]["confirmEmail"]
-        assert payload["errors"] == [], payload
-        return payload  # type: ignore[no-any-return]
-
-    async def user(self, **kwargs: Any) -> dict[str, Any]:
-        """A confirmed user with a signed-in session: ids, credentials and tokens."""
-        account = await self.register(**kwargs)
-        auth = await self.confirm(account["email"])
-        return {**account, "token": auth["accessToken"], "refresh": auth["refreshToken"]}
-
-    async def admin(self, **kwargs: Any) -> dict[str, Any]:
-        """A signed-in admin (a confirmed user promoted like `iven-gql create-admin` does)."""
-        account = await self.user(**kwargs)
-        await accounts_uc.create_admin(
-            self.deps, email=account["email"], username=account["username"], password="unused"
-        )
-        return account
-
-    async def login(self, email: str, password: str, user_agent: str = "pytest") -> dict[str, Any]:
-        result = await self.api.execute(
-            """mutation($input: LoginInput!) { login(input: $input) {
-                 accessToken refreshToken expiresAt user { id } errors { code field message retryAfterSeconds } } }""",
-            {"input": {"email": email, "password": password}},
-            headers={"user-agent": user_agent},
-        )
-        return result["data"]["login"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -344,76 +279,13 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-EVENT_FIELDS = """id title description startsAt endsAt timezone status visibility capacity currency
-  version viewerRole participantCount location { name address latitude longitude }
-  owner { id username } viewerParticipation { id role rsvp }"""
-
-
-class Events:
-    """Factories for events and membership, through the API."""
-
-    def __init__(self, api: GraphQLClient) -> None:
-        self.api = api
-
-    async def create(self, token: str, **over: Any) -> dict[str, Any]:
-        data = {
-            "title": "Picnic",
-            "startsAt": "2030-06-01T12:00:00+02:00",
-            "endsAt": "2030-06-01T18:00:00+02:00",
-            "currency": "EUR",
-            "timezone": "Europe/Paris",
-        }
-        data.update(over)
-        result = await self.api.execute(
-            f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {{
-                 event {{ {EVENT_FIELDS} }} errors {{ code field message }} }} }}""",
-            {"input": data},
-            token=token,
-        )
-        payload = result["data"]["createEvent"]
-        assert payload["errors"] == [], payload
-        return payload["event"]  # type: ignore[no-any-return]
-
-    async def link(self, token: str, event_id: str, **over: Any) -> str:
-        result = await self.api.execute(
-            """mutation($input: CreateInviteLinkInput!) { createInviteLink(input: $input) {
-                 token errors { code } } }""",
-            {"input": {"eventId": event_id, **over}},
-            token=token,
-        )
-        payload = result["data"]["createInviteLink"]
-        assert payload["errors"] == [], payload
-        return payload["token"]  # type: ignore[no-any-return]
-
-    async def join(self, token: str, link: str) -> dict[str, Any]:
-        result = await self.api.execute(
-            """mutation($t: String!) { joinWithInviteLink(input: {token: $t}) {
-                 participant { id role state } errors { code } } }""",
-            {"t": link},
-            token=token,
-        )
-        return result["data"]["joinWithInviteLink"]  # type: ignore[no-any-return]
-
-    async def add(
-        self, owner_token: str, event_id: str, user: dict[str, Any], role: str = "PARTICIPANT"
-    ) -> str:
-        """Adds `user` to the event with `role`; returns their participant id."""
-        link = await self.link(owner_token, event_id, role=role)
-        payload = await self.join(user["token"], link)
-        assert payload["errors"] == [], payload
-        return payload["participant"]["id"]  # type: ignore[no-any-return]
-
-
 @pytest.fixture
-def events(api: GraphQLClient) -> Events:
-    return Events(api)
+def events(api: GraphQLClient, server: RunningServer) -> Events:
+    return Events(api, server.deps)
 
 
 async def cold_caches(deps: Deps) -> None:
     """Empties the read caches (per-process and Redis), to count statements on the cold path."""
-    from resolvers import event_content
-    from resolvers.accounts import user_cache
-
     user_cache(deps)._entries.clear()
     event_content.clear_all(deps)
     keys = [k async for k in deps.redis.scan_iter(match="iven:cache:*")]

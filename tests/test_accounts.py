@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy import update
 from sqlmodel import select
 
+from resolvers.accounts import create_admin
 from stores.accounts import OneTimeSecret, User
 from stores.db import utcnow
 from tests.support import assert_error, assert_payload_error
@@ -104,7 +107,7 @@ async def test_wrong_codes_invalidate_the_code_after_five_tries(api, accounts, s
     wrong = "000000" if code != "000000" else "111111"
     mutation = """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
         accessToken errors { code field } } }"""
-    for attempt in range(4):
+    for _ in range(4):
         payload = (
             await api.execute(mutation, {"input": {"email": "alice@example.com", "code": wrong}})
         )["data"]["confirmEmail"]
@@ -120,7 +123,8 @@ async def test_wrong_codes_invalidate_the_code_after_five_tries(api, accounts, s
     assert payload["accessToken"] is None
 
     # a new code works, the code is stored hashed
-    resend = """mutation { resendConfirmation(input: {email: "alice@example.com"}) { ok errors { code } } }"""
+    resend = """mutation { resendConfirmation(input: {email: "alice@example.com"}) {
+      ok errors { code } } }"""
     assert (await api.execute(resend))["data"]["resendConfirmation"]["ok"] is True
     new_code = await accounts.code_for("alice@example.com", count=2)
     async with server.deps.db.reader() as db:
@@ -139,7 +143,8 @@ async def test_expired_code_is_refused(api, accounts, server):
         await db.exec(update(OneTimeSecret).values(expires_at=utcnow() - timedelta(seconds=1)))
     payload = (
         await api.execute(
-            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) { errors { code } } }""",
+            """mutation($input: ConfirmEmailInput!) { confirmEmail(input: $input) {
+              errors { code } } }""",
             {"input": {"email": "alice@example.com", "code": code}},
         )
     )["data"]["confirmEmail"]
@@ -384,7 +389,6 @@ async def test_register_rate_limit_per_email(api):
 
 
 async def test_login_rehashes_a_password_hashed_with_old_parameters(api, accounts, server):
-    from argon2 import PasswordHasher
 
     user = await accounts.user()
     old = PasswordHasher(time_cost=3, memory_cost=19 * 1024, parallelism=1).hash(user["password"])
@@ -399,7 +403,7 @@ async def test_login_rehashes_a_password_hashed_with_old_parameters(api, account
 
 
 async def test_reset_requests_are_rate_limited_per_email(api, accounts, mailbox):
-    user = await accounts.user()
+    user = await accounts.signed_up()  # its confirmation is part of what is checked
     request = """mutation($email: String!) { requestPasswordReset(input: {email: $email}) {
         ok errors { code retryAfterSeconds } } }"""
     results = [
@@ -414,7 +418,6 @@ async def test_reset_requests_are_rate_limited_per_email(api, accounts, mailbox)
 
 
 async def test_admin_role(api, accounts, server):
-    from resolvers.accounts import create_admin
 
     user = await accounts.user()
     await create_admin(server.deps, email=user["email"], username="ignored", password="x")
@@ -423,7 +426,6 @@ async def test_admin_role(api, accounts, server):
 
 
 async def test_concurrent_registrations_all_succeed(api):
-    import asyncio
 
     results = await asyncio.gather(
         *[

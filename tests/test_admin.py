@@ -10,23 +10,27 @@ from typing import Any
 import pytest
 
 from tests import media_samples as samples
+from tests.factories import crew
 from tests.support import assert_error, assert_payload_error, drain_outbox
 from tests.test_chat import send
 from tests.test_media import _mutate, fetch, stored_files, uploaded
-from tests.test_tasks_expenses import crew
 
 STATUS = """mutation($input: SetUserStatusInput!) { setUserStatus(input: $input) {
   user { id status disabledReason } errors { code field message } } }"""
 ROLE = """mutation($input: SetUserRoleInput!) { setUserRole(input: $input) {
   user { id role } errors { code field message } } }"""
-INSTANCE = """mutation($input: UpdateInstanceSettingsInput!) { updateInstanceSettings(input: $input) {
+INSTANCE = """mutation($input: UpdateInstanceSettingsInput!) {
+  updateInstanceSettings(input: $input) {
   instance { banner registrationsOpen } errors { code field } } }"""
-REMOVE_MESSAGE = """mutation($input: AdminRemoveMessageInput!) { adminRemoveMessage(input: $input) {
+REMOVE_MESSAGE = """mutation($input: AdminRemoveMessageInput!) {
+  adminRemoveMessage(input: $input) {
   message { id body deleted removedByAdmin } errors { code field } } }"""
 REMOVE_MEDIA = """mutation($input: AdminRemoveMediaInput!) { adminRemoveMedia(input: $input) {
-  media { id removedAt urls { original } caption commentCount likeCount } errors { code field } } }"""
+  media { id removedAt urls { original } caption commentCount likeCount }
+  errors { code field } } }"""
 REMOVE_COMMENT = """mutation($input: AdminRemoveMediaCommentInput!) {
-  adminRemoveMediaComment(input: $input) { comment { id body removedAt } errors { code field } } }"""
+  adminRemoveMediaComment(input: $input) { comment { id body removedAt }
+  errors { code field } } }"""
 CANCEL = """mutation($input: AdminCancelEventInput!) { adminCancelEvent(input: $input) {
   event { id status } errors { code field } } }"""
 USERS = """query($first: Int, $after: String, $search: String, $role: Role, $status: UserStatus) {

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from markdown_it import MarkdownIt
 from sqlmodel import select
 from strawberry.relay import to_base64
 
@@ -575,7 +576,6 @@ async def test_hostile_markdown_is_sanitised(api, accounts, source):
 @pytest.mark.parametrize("source", list(HOSTILE.values()), ids=list(HOSTILE))
 def test_the_sanitiser_alone_cleans_hostile_html(source):
     """The second layer holds even where the first (Markdown with raw HTML off) would not."""
-    from markdown_it import MarkdownIt
 
     unsafe = MarkdownIt("commonmark", {"html": True}).render(source) + source
     assert_safe(sanitise(unsafe))

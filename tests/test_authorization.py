@@ -63,7 +63,10 @@ NODE = "query($id: ID!) { node(id: $id) { id } }"
 
 ERRORS = "errors { code field message }"
 PARTICIPANT = f"participant {{ id role rsvp state }} {ERRORS}"
-TASK = f"task {{ id title status assignees {{ id }} completedBy {{ id }} validatedBy {{ id }} }} {ERRORS}"
+TASK = (
+    f"task {{ id title status assignees {{ id }} completedBy {{ id }} validatedBy {{ id }} }} "
+    f"{ERRORS}"
+)
 EXPENSE = f"expense {{ id title paidBy {{ id }} createdBy {{ id }} }} {ERRORS}"
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.factories import crew
 from tests.support import assert_error, drain_outbox
-from tests.test_tasks_expenses import crew
 
 FIELDS = """id body deleted edits { body } replyCount author { displayName username }
   mentions { username } replyTo { id } reactions { emoji count viewerReacted users { username } }"""

@@ -4,16 +4,26 @@ what, the end of a stream), read markers and unread counts, read receipts, typin
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
+import tracemalloc
 from typing import Any
 
+import httpx
 import pytest
+from bson import ObjectId
 from strawberry.relay import GlobalID
 
-from tests.support import assert_error
+from iven_gql.auth import Tokens
+from resolvers import chat as chat_uc
+from resolvers import chat_feed
+from stores import chat as chat_store
+from stores.chat import ChatMessage
+from tests.factories import crew
+from tests.support import GraphQLClient, WsSession, assert_error, server_process
+from tests.support.graphql import RECEIVE_TIMEOUT_S
 from tests.test_chat import DELETE, EDIT, REACT, send
-from tests.test_tasks_expenses import crew
 
 EVENTS = """subscription($id: ID!, $after: String) { chatEvents(eventId: $id, after: $after) {
   __typename
@@ -67,24 +77,42 @@ async def stream(
     assert (await ws.receive())["type"] == "connection_ack"
     op = await ws.subscribe(query, {"id": event_id, "after": after})
     if joined:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not mine() - known:
+        deadline = time.monotonic() + RECEIVE_TIMEOUT_S
+        while not mine() - known:
+            assert time.monotonic() < deadline, "the subscription never went live"
             await asyncio.sleep(0.02)
     return ws_cm, ws, op
 
 
-async def next_event(ws, op: str, timeout: float = 5.0, presence: bool = False) -> dict[str, Any]:
-    """The next event (other people's presence changes skipped unless asked for)."""
+async def next_event(
+    ws: WsSession,
+    op: str,
+    timeout: float = RECEIVE_TIMEOUT_S,
+    presence: bool = False,
+    kind: str | None = None,
+) -> dict[str, Any]:
+    """The next chat event on `op`, of `kind` if given. Frames of other kinds are skipped when a
+    kind is asked for, and other people's presence changes always unless `presence` (any socket
+    opening or closing in the event sends one), so every selection must include `__typename`."""
+    deadline = time.monotonic() + timeout
     while True:
-        message = await ws.receive(timeout=timeout)
+        message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        if message["type"] in ("ping", "pong"):
+            continue
         assert message["id"] == op and message["type"] == "next", message
         assert "errors" not in message["payload"], message
         event: dict[str, Any] = message["payload"]["data"]["chatEvents"]
-        if presence or event.get("__typename") != "PresenceChanged":
+        assert "__typename" in event, f"select __typename to tell frames apart: {message}"
+        typename = event["__typename"]
+        if kind is not None:
+            if typename == kind:
+                return event
+        elif presence or typename != "PresenceChanged":
             return event
 
 
-async def no_event(ws, wait: float = 0.4, presence: bool = False) -> None:
+async def no_event(ws: WsSession, wait: float = 0.4, presence: bool = False) -> None:
+    """Nothing but other people's presence changes (unless `presence`) arrives for `wait` s."""
     deadline = time.monotonic() + wait
     with pytest.raises(TimeoutError):
         while True:
@@ -172,8 +200,6 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
 async def test_a_gap_in_the_sequence_is_waited_for_and_then_skipped(api, accounts, events, server):
     """Changes published out of order reach subscribers in sequence order; a number whose
     change never comes holds the next ones back only briefly."""
-    from resolvers import chat_feed
-    from stores import chat as chat_store
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
@@ -294,7 +320,6 @@ async def test_receipts_off_keep_markers_to_oneself(api, accounts, events):
 
 
 async def test_typing_reaches_others_only_and_expires(api, accounts, events, monkeypatch):
-    from resolvers import chat as chat_uc
 
     monkeypatch.setattr(chat_uc, "TYPING_TIMEOUT_S", 1)
     c = await crew(accounts, events, 3)
@@ -454,19 +479,23 @@ async def test_one_rendering_per_selection_and_viewer_fields_per_viewer(
     owner, organizer, alice = c["people"]
     eid = c["event"]["id"]
     message = (await send(api, alice, eid, "react to me"))["message"]
-    per_viewer = """subscription($id: ID!) { chatEvents(eventId: $id) {
+    # (__typename: the other sockets opening send presence changes, to be told apart)
+    per_viewer = """subscription($id: ID!) { chatEvents(eventId: $id) { __typename
       ... on ReactionChanged { message { reactions { emoji viewerReacted } } } } }"""
     streams = [await stream(api, u, eid) for u in (owner, organizer)]
     mine = [await stream(api, u, eid, query=per_viewer) for u in (owner, organizer)]
     try:
-        await asyncio.sleep(0.3)
+        # (stream() returns once each subscriber is live in the hub)
         feed = server.deps.services.chat_hub.feeds[int(GlobalID.from_id(eid).node_id)]
         groups = {s.group for s in feed.subscribers}
         assert len(groups) == 3  # one shared, one per viewer for the other selection
         await api.execute(REACT, {"id": message["id"], "e": "👍"}, token=organizer["token"])
-        shared = [await next_event(ws, op) for _, ws, op in streams]
+        shared = [await next_event(ws, op, kind="ReactionChanged") for _, ws, op in streams]
         assert shared[0] == shared[1]
-        flags = [(await next_event(ws, op))["message"]["reactions"] for _, ws, op in mine]
+        flags = [
+            (await next_event(ws, op, kind="ReactionChanged"))["message"]["reactions"]
+            for _, ws, op in mine
+        ]
         assert flags == [
             [{"emoji": "👍", "viewerReacted": False}],
             [{"emoji": "👍", "viewerReacted": True}],
@@ -485,9 +514,6 @@ async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
 ):
     """A second `iven-gql serve` process (a real OS process) shares MySQL, Redis and MongoDB:
     messages sent through this one reach its sockets, in order; removal ends the stream there."""
-    import httpx
-
-    from tests.support import GraphQLClient, server_process
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
@@ -524,7 +550,6 @@ async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
 
 
 async def test_an_expiring_token_closes_the_stream(api, accounts, events, server):
-    from iven_gql.auth import Tokens
 
     c = await crew(accounts, events, 3)
     owner = c["people"][0]
@@ -547,13 +572,6 @@ async def test_delivering_many_events_does_not_grow_server_memory(api, accounts,
     execution context serves a whole stream (≈ 1.1 KB per event and subscriber). The chat renders
     each change with a fresh executor: memory allocated by the server's rendering and delivery
     code must not grow with the number of events delivered (bench/bench_chat.py measures RSS)."""
-    import gc
-    import tracemalloc
-
-    from bson import ObjectId
-
-    from resolvers import chat_feed
-    from stores.chat import ChatMessage
 
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]

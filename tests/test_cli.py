@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+from sqlmodel import SQLModel
 
 from schema import SDL_PATH
+from stores.migrations.runner import alembic_config
 
 
 def run_cli(
@@ -40,9 +48,6 @@ def fresh_env(tmp_path: Path) -> dict[str, str]:
 def test_migrate_and_export_schema(fresh_env, tmp_path):
     migrated = run_cli("migrate", env=fresh_env)
     assert migrated.returncode == 0, migrated.stderr
-    from alembic.script import ScriptDirectory
-
-    from stores.migrations.runner import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert f"revision {head}" in migrated.stdout
@@ -97,9 +102,6 @@ def test_rebuild_projections_and_the_standalone_dispatcher(fresh_env):
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "rebuilt 0 user and 0 event snapshots" in rebuilt.stdout
 
-    import signal
-    import time
-
     proc = subprocess.Popen(
         [sys.executable, "-m", "iven_gql.cli", "dispatcher"],
         env={**os.environ, **fresh_env},
@@ -125,19 +127,6 @@ def test_rebuild_projections_and_the_standalone_dispatcher(fresh_env):
 
 def test_migrations_build_exactly_the_models(fresh_env, tmp_path):
     """What `migrate` creates is what the SQLModel tables declare (tables, columns, indexes)."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlalchemy import create_engine
-    from sqlmodel import SQLModel
-
-    import stores.accounts
-    import stores.admin
-    import stores.articles
-    import stores.events
-    import stores.expenses
-    import stores.invitations
-    import stores.outbox
-    import stores.tasks  # noqa: F401
 
     assert run_cli("migrate", env=fresh_env).returncode == 0
     engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")

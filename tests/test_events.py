@@ -9,7 +9,8 @@ from typing import Any
 
 from strawberry.relay import to_base64
 
-from tests.conftest import EVENT_FIELDS
+from tests.conftest import cold_caches
+from tests.factories import EVENT_FIELDS
 from tests.support import assert_error, assert_payload_error
 
 EVENT = f"query($id: ID!) {{ event(id: $id) {{ {EVENT_FIELDS} }} }}"
@@ -317,7 +318,8 @@ ROLE = """mutation($e: ID!, $p: ID!, $r: ParticipantRole!) { updateParticipantRo
   {eventId: $e, participantId: $p, role: $r}) { participant { role } errors { code } } }"""
 REMOVE = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e, participantId: $p})
   { participant { state } errors { code } } }"""
-TRANSFER = """mutation($e: ID!, $p: ID!) { transferOwnership(input: {eventId: $e, participantId: $p})
+TRANSFER = """mutation($e: ID!, $p: ID!) {
+  transferOwnership(input: {eventId: $e, participantId: $p})
   { owner { role } previousOwner { role } errors { code } } }"""
 LEAVE = """mutation($e: ID!) { leaveEvent(input: {eventId: $e}) { participant { state }
   errors { code } } }"""
@@ -462,7 +464,6 @@ async def test_create_event_is_idempotent_with_client_mutation_id(api, accounts)
 
 
 async def test_my_events_statement_count_does_not_grow(api, accounts, events, caplog, server):
-    from tests.conftest import cold_caches
 
     caplog.set_level(logging.INFO, logger="iven.graphql")
     alice = await accounts.user()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from resolvers import imaging
 from resolvers.imaging import Rejected, avatar, process, sniff
@@ -299,7 +299,6 @@ def test_gif_with_xmp_location_gets_a_clean_public_copy(tmp_path: Path) -> None:
 
 
 def test_embedded_colour_profile_is_not_copied_to_variants(tmp_path: Path) -> None:
-    from PIL import ImageCms
 
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     buf = io.BytesIO()

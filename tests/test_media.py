@@ -4,7 +4,9 @@ leaving no orphan files, notifications, chat attachments and avatars."""
 
 from __future__ import annotations
 
+import base64
 import io
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,10 @@ from PIL import Image
 from resolvers import media as media_uc
 from resolvers import media_links
 from stores import media as media_store
-from stores.files import MEDIA
+from stores.files import MEDIA, FileStore
 from tests import media_samples as samples
+from tests.factories import crew
 from tests.support import assert_error, assert_payload_error, drain_outbox
-from tests.test_tasks_expenses import crew
 
 MEDIA_FIELDS = """id kind mimeType size width height takenAt caption fileName shareLocation
   exif { make model lens focalLength aperture exposureTime iso orientation }
@@ -321,7 +323,6 @@ async def test_identical_content_is_deduplicated_per_event(api, accounts, events
 
 
 def _uid(user: dict[str, Any]) -> int:
-    import base64
 
     return int(base64.b64decode(user["id"]).decode().split(":")[1])
 
@@ -400,7 +401,6 @@ async def test_file_urls_are_checked(api, http, accounts, events, server):
 
 
 def _doc(gid: str) -> str:
-    import base64
 
     return base64.b64decode(gid).decode().split(":", 1)[1]
 
@@ -790,7 +790,6 @@ async def test_avatar(api, http, accounts, events, server):
 
 
 def test_stored_names_are_sharded_and_ours(tmp_path: Path) -> None:
-    from stores.files import FileStore
 
     store = FileStore(tmp_path)
     key = store.new_key()
@@ -806,7 +805,6 @@ def test_stored_names_are_sharded_and_ours(tmp_path: Path) -> None:
 
 
 async def test_sweep_removes_only_files_no_document_names(api, accounts, events, server):
-    import os
 
     c = await crew(accounts, events, 2)
     owner = c["people"][0]

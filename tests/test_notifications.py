@@ -8,14 +8,21 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
+from sqlmodel import col, select
 
 from resolvers import notifications as uc
+from resolvers.dispatcher import DomainEvent
+from schema.core import encode_cursor
+from stores import outbox
 from stores.db import utcnow
-from tests.support import assert_error, drain_outbox
+from tests.conftest import start_server, stop_server
+from tests.factories import crew
+from tests.support import GraphQLClient, assert_error, drain_outbox
 from tests.test_events import REMOVE, ROLE
 from tests.test_invitations import ACCEPT, DECLINE, INVITE
-from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, crew, expense, step
+from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, expense, step
 
 INBOX = """query($first: Int, $unread: Boolean) { unreadNotificationCount
   notifications(first: $first, unreadOnly: $unread) { edges { node {
@@ -347,7 +354,6 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(
     assert len((await inbox(api, alice))[1]) == 1
     stolen = await api.execute(archive, {"id": notes[1]["id"]}, token=owner["token"])
     assert_error(stolen, "NOT_FOUND")  # another's notification: as if it did not exist
-    from schema.core import encode_cursor
 
     forged = encode_cursor("2030-01-01T00:00:00+00:00", "not-an-object-id")
     assert_error(
@@ -363,8 +369,6 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(
 
 
 async def test_a_redelivered_event_makes_no_second_notification(api, accounts, events, server):
-    from resolvers.dispatcher import DomainEvent
-    from stores import outbox
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
@@ -375,8 +379,6 @@ async def test_a_redelivered_event_makes_no_second_notification(api, accounts, e
     )
     await drain_outbox(server)
     async with server.deps.db.reader() as db:
-        from sqlmodel import col, select
-
         row = (
             await db.exec(
                 select(outbox.OutboxEvent)
@@ -422,10 +424,6 @@ async def test_new_notifications_are_pushed_to_every_session_of_the_recipient(
 async def test_a_mutation_on_one_process_notifies_a_socket_on_another(
     api, accounts, events, settings, server
 ):
-    import httpx
-
-    from tests.conftest import start_server, stop_server
-    from tests.support import GraphQLClient
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]

@@ -8,16 +8,19 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
-from sqlmodel import col, func, select
+from sqlmodel import col, func, select, update
 
 from resolvers.dispatcher import Dispatcher, DomainEvent, dispatcher
-from resolvers.projections import HANDLERS
+from resolvers.projections import HANDLERS, rebuild_all
 from stores import outbox
 from stores import projections as docs
+from stores.db import utcnow
+from tests.factories import crew
 from tests.support import assert_error, drain_outbox
-from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, crew, expense, step
+from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, expense, step
 
 ACTIVITY = """query($id: ID!, $first: Int, $after: String) { event(id: $id) {
   activity(first: $first, after: $after) {
@@ -169,8 +172,6 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
     assert await docs.put_snapshot(stale) is False  # an older source never wins
     assert (await docs.user_snapshot(pk(alice["id"]))).display_name.startswith("Alicia")
 
-    from resolvers.projections import rebuild_all
-
     await docs.EventSnapshot.delete_all()
     users, rebuilt = await rebuild_all(server.deps)
     assert rebuilt >= 1 and users >= 3
@@ -274,11 +275,6 @@ async def test_two_dispatchers_racing_share_the_work_in_order(server):
 
 
 async def test_handled_rows_are_purged_after_a_week_and_pending_ones_never(server):
-    from datetime import timedelta
-
-    from sqlmodel import update
-
-    from stores.db import utcnow
 
     async with server_dispatcher_paused(server):
         await emit_test_events(server, [7], 3)

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
 
+import httpx
 import pytest
 
+import resolvers.accounts as uc
+from iven_gql.app import create_app
 from iven_gql.config import Settings
+from iven_gql.extensions import build_extensions
+from iven_gql.fast_path import FastJSONPost
+from iven_gql.logs import JsonFormatter
 from iven_gql.resources import Resources, StoreUnavailable
-from schema import SDL_PATH, export_sdl
+from schema import SDL_PATH, build_schema, export_sdl
 from stores.redis import create_client
 from tests.support import assert_error
 
@@ -62,8 +69,6 @@ async def test_get_allows_queries_only(http, accounts):
 
 
 async def test_depth_limit_is_wired():
-    from iven_gql.extensions import build_extensions
-    from schema import build_schema
 
     shallow = build_schema(build_extensions(Settings(max_depth=2)))
     query = "{ myAccountActivity { edges { node { kind } } } }"
@@ -103,7 +108,6 @@ async def test_syntax_and_validation_errors_have_codes(api):
 async def test_unexpected_errors_are_masked(api, accounts, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="iven.graphql")
     user = await accounts.user()
-    import resolvers.accounts as uc
 
     async def broken(*args, **kwargs):
         raise RuntimeError("SELECT secret FROM users -- /srv/iven/stores/accounts.py")
@@ -148,7 +152,8 @@ async def test_me_costs_one_sql_statement(api, accounts, caplog):
 
 async def test_schema_file_is_current():
     assert SDL_PATH.read_text(encoding="utf-8") == export_sdl(), (
-        "schema/schema.graphql is stale: run `iven-gql export-schema --output schema/schema.graphql`"
+        "schema/schema.graphql is stale: "
+        "run `iven-gql export-schema --output schema/schema.graphql`"
     )
 
 
@@ -210,8 +215,6 @@ async def test_broadcast_delivers_between_clients(server):
 
 
 async def test_field_suggestions_off_in_production():
-    from iven_gql.extensions import build_extensions
-    from schema import build_schema
 
     dev = build_schema(build_extensions(Settings()))
     prod = build_schema(build_extensions(Settings()), disable_field_suggestions=True)
@@ -226,9 +229,6 @@ async def test_request_id_header(http):
 
 
 def test_json_log_lines():
-    import json
-
-    from iven_gql.logs import JsonFormatter
 
     record = logging.LogRecord("iven.graphql", logging.INFO, __file__, 1, "operation", None, None)
     record.request_id = "abc"
@@ -239,9 +239,6 @@ def test_json_log_lines():
 
 
 async def test_cors_allows_configured_origins_only():
-    import httpx
-
-    from iven_gql.app import create_app
 
     app = create_app(Settings(cors_origins=["https://app.example"]))
     preflight = {
@@ -316,7 +313,6 @@ async def test_repeated_documents_keep_every_rule_and_pick_the_named_operation(a
 
 
 def test_only_requests_without_origin_skip_the_middleware():
-    from iven_gql.fast_path import FastJSONPost
 
     fast = FastJSONPost.__new__(FastJSONPost)
     scope = {

@@ -9,6 +9,7 @@ from datetime import timedelta
 import jwt
 from sqlalchemy import update
 
+from resolvers.sessions import guard
 from stores.accounts import RefreshToken
 from stores.db import utcnow
 from tests.support import assert_error, assert_payload_error
@@ -168,7 +169,6 @@ async def test_session_survives_redis_loss(api, accounts, server):
     other = await accounts.login(user["email"], user["password"])
     await api.execute("mutation { logout { ok } }", token=other["accessToken"])
     await server.deps.redis.flushdb()
-    from resolvers.sessions import guard
 
     guard(server.deps)._valid.clear()
     assert (await api.execute(ME, token=user["token"]))["data"]["me"]["username"]
@@ -176,7 +176,7 @@ async def test_session_survives_redis_loss(api, accounts, server):
 
 
 async def test_account_activity_is_recorded(api, accounts):
-    user = await accounts.user()
+    user = await accounts.signed_up()  # its confirmation is part of what is checked
     await accounts.login(user["email"], "wrong-password")
     await accounts.login(user["email"], user["password"])
     query = """query($after: String) { myAccountActivity(first: 2, after: $after) {

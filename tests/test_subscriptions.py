@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 
+import httpx
 import pytest
+import websockets
+
+from tests.conftest import start_server, stop_server
+from tests.support import GraphQLClient, assert_error
 
 STATUS = "subscription { sessionStatus(intervalSeconds: 1) }"
 
@@ -25,9 +31,6 @@ async def test_subscription_needs_a_valid_init(api, accounts):
 
 
 async def test_subscribe_before_init_is_refused(api):
-    import json
-
-    import websockets
 
     async with websockets.connect(api.ws_url, subprotocols=["graphql-transport-ws"]) as conn:
         await conn.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": STATUS}}))
@@ -69,10 +72,6 @@ async def test_revoked_session_closes_the_socket_within_a_second(api, accounts):
 async def test_revocation_reaches_another_server_process(api, accounts, settings, server):
     """Two servers share MySQL and Redis: revoking on one closes the stream on the other and
     its cached session is evicted at once."""
-    import httpx
-
-    from tests.conftest import start_server, stop_server
-    from tests.support import GraphQLClient, assert_error
 
     user = await accounts.user()
     second, uv, task = await start_server(settings)

@@ -8,9 +8,13 @@ import os
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.support import assert_error, assert_payload_error
+from resolvers import event_content
+from tests.conftest import cold_caches, start_server, stop_server
+from tests.factories import crew
+from tests.support import GraphQLClient, assert_error, assert_payload_error
 
 TASK_FIELDS = """id title status version assignees { id } completedBy { id } validatedBy { id }
   completedAt validatedAt dueAt"""
@@ -21,18 +25,6 @@ CREATE_TASK = f"""mutation($input: CreateTaskInput!) {{ createTask(input: $input
 def step(name: str) -> str:
     return f"""mutation($id: ID!) {{ {name}(input: {{taskId: $id}}) {{
       task {{ {TASK_FIELDS} }} errors {{ code }} }} }}"""
-
-
-async def crew(accounts, events, n: int = 3, **event_input: Any) -> dict[str, Any]:
-    """An owner, an organizer and n-2 participants in one event, with participant ids."""
-    people = [await accounts.user() for _ in range(n)]
-    event = await events.create(people[0]["token"], **event_input)
-    owner_pid = event["viewerParticipation"]["id"]
-    pids = [owner_pid]
-    pids.append(await events.add(people[0]["token"], event["id"], people[1], role="ORGANIZER"))
-    for person in people[2:]:
-        pids.append(await events.add(people[0]["token"], event["id"], person))
-    return {"event": event, "people": people, "pids": pids}
 
 
 async def test_task_flow(api, accounts, events):
@@ -433,7 +425,6 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
 
 
 async def test_event_page_statement_count_does_not_grow(api, accounts, events, caplog, server):
-    from tests.conftest import cold_caches
 
     caplog.set_level(logging.INFO, logger="iven.graphql")
     query = """query Page { myEvents(first: 50) { edges { node {
@@ -527,7 +518,6 @@ async def test_event_content_is_cached_and_every_committed_write_refreshes_it(
     """Tasks and the ledger are served from the per-process cache (no SQL but the viewer's
     membership); each kind of write shows on the next read, and a rejected write (rolled back)
     does not even invalidate."""
-    from resolvers import event_content
 
     caplog.set_level(logging.INFO, logger="iven.graphql")
     c = await crew(accounts, events, 3)
@@ -604,10 +594,6 @@ async def test_event_content_is_cached_and_every_committed_write_refreshes_it(
 async def test_event_content_cached_by_another_process_is_refreshed_by_a_write(
     api, accounts, events, settings, server
 ):
-    import httpx
-
-    from tests.conftest import start_server, stop_server
-    from tests.support import GraphQLClient
 
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
