@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     mongodb_database: str = "iven"
     # None: an in-process Redis (one process only).
     redis_url: str | None = None
+    # pub/sub is not scoped by Redis database number: deployments sharing one Redis server (on
+    # different databases) each set their own namespace, or they hear each other's broadcasts
+    redis_channel_namespace: str = ""
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     smtp_url: str | None = None
     mail_from: str = "IVEN <no-reply@iven.local>"

@@ -83,7 +83,7 @@ class Resources:
         self.backends["redis"] = (
             f"redis ({redact_url(s.redis_url)})" if s.redis_url else "in-process (fakeredis)"
         )
-        broadcast = Broadcast(redis)
+        broadcast = Broadcast(redis, s.redis_channel_namespace)
         await broadcast.start()
 
         mailer = Mailer(s.smtp_url, s.mail_from, s.var_dir / "outbox")

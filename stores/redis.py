@@ -50,10 +50,15 @@ class Broadcast:
     """Publish/subscribe on channels, one Redis subscription connection per process.
 
     Local subscribers get an asyncio queue; a single reader task fans messages out.
+
+    Redis scopes keys by database number but not pub/sub: deployments (or test workers) that
+    share one Redis server on different databases give each a `namespace`, which prefixes every
+    channel on the wire and is invisible to callers.
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, namespace: str = "") -> None:
         self._client = client
+        self._wire_prefix = f"{namespace}|" if namespace else ""
         self._pubsub: Any = None
         self._queues: dict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
         self._reader: asyncio.Task[None] | None = None
@@ -63,7 +68,7 @@ class Broadcast:
     async def start(self) -> None:
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         # A control channel so the connection exists before the first real subscription.
-        await self._pubsub.subscribe(key("control", secrets.token_hex(4)))
+        await self._pubsub.subscribe(self._wire_prefix + key("control", secrets.token_hex(4)))
         self._reader = asyncio.create_task(self._read(), name="iven-broadcast-reader")
 
     async def close(self) -> None:
@@ -76,7 +81,9 @@ class Broadcast:
                 await self._pubsub.aclose()
 
     async def publish(self, channel: str, message: Any) -> None:
-        await self._client.publish(channel, json.dumps(message, separators=(",", ":")))
+        await self._client.publish(
+            self._wire_prefix + channel, json.dumps(message, separators=(",", ":"))
+        )
 
     async def _read(self) -> None:
         while True:
@@ -90,13 +97,22 @@ class Broadcast:
                 continue
             if msg is None or msg.get("type") != "message":
                 continue
-            channel = msg["channel"]
+            channel = msg["channel"].removeprefix(self._wire_prefix)
             try:
                 payload = json.loads(msg["data"])
             except (TypeError, ValueError):
                 continue
             for queue in list(self._queues.get(channel, ())):
                 queue.put_nowait(payload)
+
+    def listeners(self, channel: str) -> int:
+        """Subscribers to `channel` in this process."""
+        return len(self._queues.get(channel, ()))
+
+    async def processes_listening(self, channel: str) -> int:
+        """Processes subscribed to `channel` on the Redis server (each subscribes once)."""
+        counts = await self._client.pubsub_numsub(self._wire_prefix + channel)
+        return int(counts[0][1]) if counts else 0
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[asyncio.Queue[Any]]:
@@ -105,7 +121,7 @@ class Broadcast:
             first = not self._queues.get(channel)
             self._queues[channel].add(queue)
             if first:
-                await self._pubsub.subscribe(channel)
+                await self._pubsub.subscribe(self._wire_prefix + channel)
         try:
             yield queue
         finally:
@@ -114,7 +130,7 @@ class Broadcast:
                 if not self._queues[channel]:
                     del self._queues[channel]
                     with contextlib.suppress(Exception):
-                        await self._pubsub.unsubscribe(channel)
+                        await self._pubsub.unsubscribe(self._wire_prefix + channel)
 
 
 class ChannelListener:

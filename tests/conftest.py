@@ -40,10 +40,33 @@ from tests.support.stores import store_writes
 
 BACKEND = os.environ.get("IVEN_TEST_BACKEND", "embedded")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+WORKER_INDEX = int(WORKER.removeprefix("gw") or 0)
+
+
+def _worker_redis_url(base: str) -> str:
+    """The Redis database of this worker: the given one for the first, the ones below it for
+    the others (each test empties its worker's database)."""
+    head, _, query = base.partition("?")
+    root, _, db = head.rstrip("/").rpartition("/")
+    if not db.isdigit() or "//" not in root:  # no database in the URL: 15 and below
+        root, db = head.rstrip("/"), "15"
+    index = int(db) - WORKER_INDEX
+    if index < 0:
+        raise pytest.UsageError(f"not enough Redis databases below {db} for worker {WORKER}")
+    url = f"{root}/{index}"
+    return f"{url}?{query}" if query else url
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"iven backend set: {BACKEND}"
+
+
+def _worker_mongodb_url(urls: str) -> str:
+    """IVEN_TEST_MONGODB_URL is one URL (a real MongoDB serves every worker) or several separated
+    by spaces, worker N taking the Nth modulo their number: a briskdb listener accepts only 8
+    connections, so CI gives each worker one of its own."""
+    choices = urls.split()
+    return choices[WORKER_INDEX % len(choices)] if choices else ""
 
 
 def _free_port() -> int:
@@ -115,12 +138,16 @@ async def settings(
         name = f"iven_test_{WORKER}_{os.getpid()}"
         values["database_url"] = await _fresh_mysql_database(mysql, name)
         request.addfinalizer(lambda: _drop_later.append((mysql, name)))
-        values["redis_url"] = os.environ.get("IVEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+        values["redis_url"] = _worker_redis_url(
+            os.environ.get("IVEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+        )
+        # pub/sub crosses Redis databases: each worker hears only its own broadcasts
+        values["redis_channel_namespace"] = f"iven-test-{WORKER}"
     elif BACKEND == "embedded":
         values["database_url"] = f"sqlite+aiosqlite:///{root / 'iven.db'}"
     else:
         raise pytest.UsageError(f"unknown IVEN_TEST_BACKEND={BACKEND!r}")
-    mongo = os.environ.get("IVEN_TEST_MONGODB_URL")
+    mongo = _worker_mongodb_url(os.environ.get("IVEN_TEST_MONGODB_URL", ""))
     if mongo:
         values["mongodb_url"] = mongo
     elif BACKEND == "services":
@@ -244,7 +271,7 @@ async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def api(http: httpx.AsyncClient, server: RunningServer) -> GraphQLClient:
-    return GraphQLClient(http, server.ws_url)
+    return GraphQLClient(http, server.ws_url, server)
 
 
 @pytest.fixture

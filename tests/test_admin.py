@@ -12,8 +12,8 @@ import pytest
 from tests import media_samples as samples
 from tests.factories import crew
 from tests.support import assert_error, assert_payload_error, drain_outbox
-from tests.test_chat import send
-from tests.test_media import _mutate, fetch, stored_files, uploaded
+from tests.support.chat import send
+from tests.support.media import fetch, mutate, stored_files, uploaded
 
 STATUS = """mutation($input: SetUserStatusInput!) { setUserStatus(input: $input) {
   user { id status disabledReason } errors { code field message } } }"""
@@ -60,7 +60,7 @@ async def _world(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
     message = (await send(api, alice, eid, "Something rude"))["message"]
     photo = (await uploaded(api, alice, eid, [("p.jpg", samples.jpeg())]))[0]
     comment = (
-        await _mutate(
+        await mutate(
             api,
             owner,
             "commentOnMedia",
@@ -360,7 +360,7 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     )
     [shown] = seen["data"]["node"]["comments"]["edges"]
     assert shown["node"]["id"] == w["comment"] and shown["node"]["removedAt"] is not None
-    edit = await _mutate(
+    edit = await mutate(
         api,
         owner,
         "editMediaComment",
@@ -404,7 +404,7 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     assert (tomb["caption"], tomb["commentCount"], tomb["likeCount"]) == ("", 0, 0)
     assert stored_files(server) == set()  # the files are gone
     assert (await fetch(http, photo["urls"]["original"])).status_code == 404
-    liked = await _mutate(api, owner, "likeMedia", {"mediaId": w["photo"]}, "media { id }")
+    liked = await mutate(api, owner, "likeMedia", {"mediaId": w["photo"]}, "media { id }")
     assert_payload_error(liked, "MEDIA_REMOVED")
     # the same file can be uploaded again (the tombstone does not hold it)
     again = await uploaded(api, alice, w["event"], [("p.jpg", samples.jpeg())])

@@ -23,7 +23,7 @@ from resolvers.markdown import render, sanitise
 from stores.admin import AuditEntry
 from tests import media_samples as samples
 from tests.support import assert_error, assert_payload_error
-from tests.test_media import uploaded
+from tests.support.media import uploaded
 
 FIELDS = """id slug title summary body bodyHtml tags status publishedAt version coverMediaId
   createdAt updatedAt author { username }"""

@@ -7,28 +7,11 @@ from typing import Any
 
 from tests.factories import crew
 from tests.support import assert_error, drain_outbox
+from tests.support.chat import DELETE, EDIT, REACT, SEND, send
 
-FIELDS = """id body deleted edits { body } replyCount author { displayName username }
-  mentions { username } replyTo { id } reactions { emoji count viewerReacted users { username } }"""
-SEND = f"""mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{
-  message {{ {FIELDS} }} errors {{ code field retryAfterSeconds }} }} }}"""
-EDIT = f"""mutation($input: EditMessageInput!) {{ editMessage(input: $input) {{
-  message {{ {FIELDS} }} errors {{ code }} }} }}"""
-DELETE = f"""mutation($id: ID!) {{ deleteMessage(input: {{messageId: $id}}) {{
-  message {{ {FIELDS} }} errors {{ code }} }} }}"""
-REACT = f"""mutation($id: ID!, $e: String!) {{ toggleReaction(input: {{messageId: $id, emoji: $e}})
-  {{ message {{ {FIELDS} }} errors {{ code }} }} }}"""
 HISTORY = """query($id: ID!, $last: Int, $before: String, $around: ID) { event(id: $id) {
   messages(last: $last, before: $before, around: $around) { edges { cursor node { id body } }
   pageInfo { hasNextPage hasPreviousPage endCursor } } } }"""
-
-
-async def send(api, user, event_id: str, body: str, **more: Any) -> dict[str, Any]:
-    result = await api.execute(
-        SEND, {"input": {"eventId": event_id, "body": body, **more}}, token=user["token"]
-    )
-    assert "errors" not in result, result
-    return result["data"]["sendMessage"]  # type: ignore[no-any-return]
 
 
 async def test_send_retry_reply_mention_edit_delete(api, accounts, events, server):

@@ -21,21 +21,10 @@ from resolvers import chat_feed
 from stores import chat as chat_store
 from stores.chat import ChatMessage
 from tests.factories import crew
-from tests.support import GraphQLClient, WsSession, assert_error, server_process
-from tests.support.graphql import RECEIVE_TIMEOUT_S
-from tests.test_chat import DELETE, EDIT, REACT, send
+from tests.support import GraphQLClient, assert_error, server_process
+from tests.support.chat import DELETE, EDIT, EVENTS, REACT, next_event, no_event, send, stream
+from tests.support.live import until_processes_listening
 
-EVENTS = """subscription($id: ID!, $after: String) { chatEvents(eventId: $id, after: $after) {
-  __typename
-  ... on MessageAdded { cursor message { id body author { username } } }
-  ... on MessageEdited { cursor message { id body } }
-  ... on MessageDeleted { cursor message { id deleted body } }
-  ... on ReactionChanged { cursor emoji added reactor { username }
-                           message { id reactions { emoji count } } }
-  ... on ReadMarkerMoved { cursor upToMessageId reader { username } }
-  ... on TypingChanged { cursor isTyping expiresAt user { username } }
-  ... on PresenceChanged { cursor online user { username } }
-} }"""
 MARK = """mutation($e: ID!, $m: ID!) { markChatRead(input: {eventId: $e, upToMessageId: $m}) {
   marker { upToMessageId } errors { code field } } }"""
 COUNTS = """query($id: ID!) { event(id: $id) { chatUnreadCount mentionsUnreadCount } }"""
@@ -44,83 +33,6 @@ SETTINGS = """mutation($input: UpdateChatSettingsInput!) { updateChatSettings(in
   settings { showPresence sendReadReceipts } errors { code } } }"""
 TYPING = """mutation($e: ID!, $t: Boolean!) { setTyping(input: {eventId: $e, isTyping: $t}) {
   ok errors { code } } }"""
-
-
-_server: list[Any] = []
-
-
-@pytest.fixture(autouse=True)
-def _the_server(server):
-    _server[:] = [server]
-
-
-async def stream(
-    api, user, event_id: str, after: str | None = None, query: str = EVENTS, joined: bool = True
-) -> Any:
-    """A socket of the user following the chat; returns once the subscription is live on the
-    in-process server (`joined`), so what happens next reaches it."""
-    hub = _server[0].deps.services.chat_hub
-    event = int(GlobalID.from_id(event_id).node_id)
-    user_id = int(GlobalID.from_id(user["id"]).node_id)
-
-    def mine() -> set[int]:
-        feed = hub.feeds.get(event) if hub else None
-        return {
-            id(s)
-            for s in (feed.subscribers if feed else ())
-            if s.user_id == user_id and s.buffer is None
-        }
-
-    known = mine()
-    ws_cm = api.ws({"authorization": f"Bearer {user['token']}"})
-    ws = await ws_cm.__aenter__()
-    assert (await ws.receive())["type"] == "connection_ack"
-    op = await ws.subscribe(query, {"id": event_id, "after": after})
-    if joined:
-        deadline = time.monotonic() + RECEIVE_TIMEOUT_S
-        while not mine() - known:
-            assert time.monotonic() < deadline, "the subscription never went live"
-            await asyncio.sleep(0.02)
-    return ws_cm, ws, op
-
-
-async def next_event(
-    ws: WsSession,
-    op: str,
-    timeout: float = RECEIVE_TIMEOUT_S,
-    presence: bool = False,
-    kind: str | None = None,
-) -> dict[str, Any]:
-    """The next chat event on `op`, of `kind` if given. Frames of other kinds are skipped when a
-    kind is asked for, and other people's presence changes always unless `presence` (any socket
-    opening or closing in the event sends one), so every selection must include `__typename`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-        if message["type"] in ("ping", "pong"):
-            continue
-        assert message["id"] == op and message["type"] == "next", message
-        assert "errors" not in message["payload"], message
-        event: dict[str, Any] = message["payload"]["data"]["chatEvents"]
-        assert "__typename" in event, f"select __typename to tell frames apart: {message}"
-        typename = event["__typename"]
-        if kind is not None:
-            if typename == kind:
-                return event
-        elif presence or typename != "PresenceChanged":
-            return event
-
-
-async def no_event(ws: WsSession, wait: float = 0.4, presence: bool = False) -> None:
-    """Nothing but other people's presence changes (unless `presence`) arrives for `wait` s."""
-    deadline = time.monotonic() + wait
-    with pytest.raises(TimeoutError):
-        while True:
-            message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-            typename = (
-                message.get("payload", {}).get("data", {}).get("chatEvents", {}).get("__typename")
-            )
-            assert not presence and typename == "PresenceChanged", message
 
 
 async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
@@ -422,7 +334,6 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
 
     cm, ws, _op = await stream(api, alice, eid)
     try:
-        await asyncio.sleep(0.2)
         started = time.monotonic()
         removed = await api.execute(
             """mutation($e: ID!, $p: ID!) { removeParticipant(input:
@@ -441,7 +352,6 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
 
     cm, ws, _op = await stream(api, owner, eid)
     try:
-        await asyncio.sleep(0.2)
         started = time.monotonic()
         await api.execute("mutation { logout { ok } }", token=owner["token"])
         assert await ws.closed_with(timeout=3) == 4403
@@ -526,7 +436,8 @@ async def test_a_message_sent_to_one_process_reaches_sockets_on_another(
         cm_owner, ws_owner, op_owner = await stream(other_api, owner, eid, joined=False)
         cm_alice, ws_alice, _op_alice = await stream(other_api, alice, eid, joined=False)
         try:
-            await asyncio.sleep(1.5)  # (no view into the other process's hub)
+            event_pk = int(GlobalID.from_id(eid).node_id)
+            await until_processes_listening(server.deps, chat_feed.channel(event_pk))
             sent = [(await send(api, alice, eid, f"across {i}"))["message"]["id"] for i in range(3)]
             got = [(await next_event(ws_owner, op_owner))["message"]["id"] for _ in range(3)]
             assert got == sent

@@ -12,6 +12,7 @@ from strawberry.relay import to_base64
 from tests.conftest import cold_caches
 from tests.factories import EVENT_FIELDS
 from tests.support import assert_error, assert_payload_error
+from tests.support.events import REMOVE, ROLE
 
 EVENT = f"query($id: ID!) {{ event(id: $id) {{ {EVENT_FIELDS} }} }}"
 UPDATE = f"""mutation($input: UpdateEventInput!) {{ updateEvent(input: $input) {{
@@ -314,10 +315,6 @@ async def _members(api, token: str, event_id: str) -> dict[str, dict[str, Any]]:
     return {e["node"]["user"]["username"]: e["node"] for e in edges}
 
 
-ROLE = """mutation($e: ID!, $p: ID!, $r: ParticipantRole!) { updateParticipantRole(input:
-  {eventId: $e, participantId: $p, role: $r}) { participant { role } errors { code } } }"""
-REMOVE = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e, participantId: $p})
-  { participant { state } errors { code } } }"""
 TRANSFER = """mutation($e: ID!, $p: ID!) {
   transferOwnership(input: {eventId: $e, participantId: $p})
   { owner { role } previousOwner { role } errors { code } } }"""

@@ -10,16 +10,10 @@ from sqlalchemy import update
 from stores.db import utcnow
 from stores.invitations import Invitation
 from tests.support import assert_error, assert_payload_error
+from tests.support.events import ACCEPT, DECLINE, INVITE
 
-INVITE = """mutation($input: InviteParticipantsInput!) { inviteParticipants(input: $input) {
-  invitations { id status role inviteeEmail invitee { username } expiresAt }
-  errors { code field message } } }"""
 MINE = """query($s: InvitationStatus) { myInvitations(status: $s) { id status role message
   inviter { username } event { id title description viewerRole } } }"""
-ACCEPT = """mutation($id: ID!) { acceptInvitation(input: {invitationId: $id}) {
-  participant { id role state } event { viewerRole } errors { code } } }"""
-DECLINE = """mutation($id: ID!) { declineInvitation(input: {invitationId: $id}) {
-  invitation { status } errors { code } } }"""
 REVOKE = """mutation($id: ID!) { revokeInvitation(input: {invitationId: $id}) {
   invitation { status } errors { code } } }"""
 

@@ -21,50 +21,9 @@ from stores.files import MEDIA, FileStore
 from tests import media_samples as samples
 from tests.factories import crew
 from tests.support import assert_error, assert_payload_error, drain_outbox
+from tests.support.media import MEDIA_FIELDS, UPLOAD, fetch, mutate, stored_files, upload, uploaded
 
-MEDIA_FIELDS = """id kind mimeType size width height takenAt caption fileName shareLocation
-  exif { make model lens focalLength aperture exposureTime iso orientation }
-  location { latitude longitude altitude }
-  urls { original preview thumbnail } likeCount viewerLiked commentCount
-  uploader { username } album { id title isDefault }"""
-UPLOAD = f"""mutation($input: UploadMediaInput!) {{ uploadMedia(input: $input) {{
-  media {{ {MEDIA_FIELDS} }} errors {{ code field message }} }} }}"""
 NODE = f"""query($id: ID!) {{ node(id: $id) {{ ... on Media {{ {MEDIA_FIELDS} }} }} }}"""
-
-
-async def upload(
-    api: Any, user: dict[str, Any], event_id: str, files: list[tuple[str, bytes]], **more: Any
-) -> dict[str, Any]:
-    variables = {"input": {"eventId": event_id, "files": [None] * len(files), **more}}
-    response = await api.upload(
-        UPLOAD,
-        variables,
-        {
-            f"variables.input.files.{i}": (name, content, "application/octet-stream")
-            for i, (name, content) in enumerate(files)
-        },
-        token=user["token"],
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]["uploadMedia"]  # type: ignore[no-any-return]
-
-
-async def uploaded(
-    api: Any, user: dict[str, Any], event_id: str, files: list[tuple[str, bytes]], **more: Any
-) -> list[dict[str, Any]]:
-    payload = await upload(api, user, event_id, files, **more)
-    assert payload["errors"] == [], payload
-    return payload["media"]  # type: ignore[no-any-return]
-
-
-def stored_files(server: Any) -> set[str]:
-    return media_uc.files(server.deps).all_keys(MEDIA)
-
-
-async def fetch(http: Any, url: str, **headers: str) -> Any:
-    return await http.get(url, headers=headers)
 
 
 def exif_gps(content: bytes) -> dict[int, Any]:
@@ -409,29 +368,6 @@ ALBUMS = """query($id: ID!) { event(id: $id) { albums { id title isDefault media
   cover { id } media(first: 10) { edges { node { id takenAt } } } } } }"""
 
 
-REF_INPUTS = {
-    "deleteMedia": "MediaRefInput",
-    "likeMedia": "MediaRefInput",
-    "unlikeMedia": "MediaRefInput",
-    "deleteAlbum": "AlbumRefInput",
-    "deleteMediaComment": "MediaCommentRefInput",
-}
-
-
-async def _mutate(
-    api: Any, user: dict[str, Any], name: str, input_: dict[str, Any], selection: str
-) -> dict[str, Any]:
-    input_type = REF_INPUTS.get(name, name[0].upper() + name[1:] + "Input")
-    result = await api.execute(
-        f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {selection} "
-        f"errors {{ code field }} }} }}",
-        {"input": input_},
-        token=user["token"],
-    )
-    assert "errors" not in result, result
-    return result["data"][name]  # type: ignore[no-any-return]
-
-
 async def test_albums(api, accounts, events, server):
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
@@ -441,7 +377,7 @@ async def test_albums(api, accounts, events, server):
     ]
     assert [(a["title"], a["isDefault"], a["mediaCount"]) for a in albums] == [("Photos", True, 0)]
     default_id = albums[0]["id"]
-    created = await _mutate(
+    created = await mutate(
         api,
         alice,
         "createAlbum",
@@ -462,7 +398,7 @@ async def test_albums(api, accounts, events, server):
     assert [e["node"]["id"] for e in beach["media"]["edges"]] == [media[1]["id"], media[0]["id"]]
     assert beach["mediaCount"] == 2 and beach["cover"]["id"] == media[1]["id"]
 
-    cover = await _mutate(
+    cover = await mutate(
         api,
         alice,
         "setAlbumCover",
@@ -481,7 +417,7 @@ async def test_albums(api, accounts, events, server):
         ),
         "NOT_FOUND",
     )
-    stale = await _mutate(
+    stale = await mutate(
         api,
         organizer,
         "updateAlbum",
@@ -489,7 +425,7 @@ async def test_albums(api, accounts, events, server):
         "album { id }",
     )
     assert_payload_error(stale, "STALE")
-    renamed = await _mutate(
+    renamed = await mutate(
         api,
         organizer,
         "updateAlbum",
@@ -498,7 +434,7 @@ async def test_albums(api, accounts, events, server):
     )
     assert renamed["album"] == {"title": "Plage", "version": version + 1}
 
-    moved = await _mutate(
+    moved = await mutate(
         api,
         alice,
         "moveMedia",
@@ -506,11 +442,9 @@ async def test_albums(api, accounts, events, server):
         "media { album { id } }",
     )
     assert moved["media"] == [{"album": {"id": default_id}}]
-    refused = await _mutate(
-        api, organizer, "deleteAlbum", {"albumId": default_id}, "deletedAlbumId"
-    )
+    refused = await mutate(api, organizer, "deleteAlbum", {"albumId": default_id}, "deletedAlbumId")
     assert_payload_error(refused, "ALBUM_IS_DEFAULT")
-    deleted = await _mutate(
+    deleted = await mutate(
         api,
         organizer,
         "deleteAlbum",
@@ -528,7 +462,7 @@ async def test_album_permissions(api, accounts, events, server):
     c = await crew(accounts, events, 4)
     _owner, _organizer, alice, bob = c["people"]
     album = (
-        await _mutate(
+        await mutate(
             api,
             alice,
             "createAlbum",
@@ -574,7 +508,7 @@ async def test_album_permissions(api, accounts, events, server):
         ),
         "NOT_FOUND",
     )
-    bad = await _mutate(
+    bad = await mutate(
         api, alice, "createAlbum", {"eventId": c["event"]["id"], "title": " "}, "album { id }"
     )
     assert_payload_error(bad, "INVALID_TITLE", ["input", "title"])
@@ -588,7 +522,7 @@ async def test_comments_and_likes(api, accounts, events, server):
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
     photo = (await uploaded(api, alice, c["event"]["id"], [("a.png", samples.png())]))[0]
-    said = await _mutate(
+    said = await mutate(
         api,
         owner,
         "commentOnMedia",
@@ -598,7 +532,7 @@ async def test_comments_and_likes(api, accounts, events, server):
     comment = said["comment"]
     assert comment["body"] == "Nice!" and comment["author"]["username"] == owner["username"]
     assert_payload_error(
-        await _mutate(
+        await mutate(
             api, owner, "commentOnMedia", {"mediaId": photo["id"], "body": "  "}, "comment { id }"
         ),
         "REQUIRED",
@@ -612,7 +546,7 @@ async def test_comments_and_likes(api, accounts, events, server):
         ),
         "FORBIDDEN",
     )
-    edited = await _mutate(
+    edited = await mutate(
         api,
         owner,
         "editMediaComment",
@@ -621,7 +555,7 @@ async def test_comments_and_likes(api, accounts, events, server):
     )
     assert edited["comment"]["body"] == "Very nice" and edited["comment"]["editedAt"]
     for _ in range(2):
-        liked = await _mutate(
+        liked = await mutate(
             api, organizer, "likeMedia", {"mediaId": photo["id"]}, "media { likeCount viewerLiked }"
         )
         assert liked["media"] == {"likeCount": 1, "viewerLiked": True}
@@ -629,11 +563,11 @@ async def test_comments_and_likes(api, accounts, events, server):
     assert seen["likeCount"] == 1 and seen["viewerLiked"] is False
     assert seen["commentCount"] == 1
     assert [e["node"]["body"] for e in seen["comments"]["edges"]] == ["Very nice"]
-    unliked = await _mutate(
+    unliked = await mutate(
         api, organizer, "unlikeMedia", {"mediaId": photo["id"]}, "media { likeCount viewerLiked }"
     )
     assert unliked["media"] == {"likeCount": 0, "viewerLiked": False}
-    gone = await _mutate(
+    gone = await mutate(
         api, organizer, "deleteMediaComment", {"commentId": comment["id"]}, "deletedCommentId"
     )  # an organizer moderates
     assert gone["deletedCommentId"] == comment["id"]
@@ -646,11 +580,11 @@ async def test_notifications_and_activity(api, accounts, events, server):
     owner, organizer, alice = c["people"]
     photos = [(f"{i}.png", samples.png(width=20 + i)) for i in range(10)]
     media = await uploaded(api, alice, c["event"]["id"], photos)
-    await _mutate(
+    await mutate(
         api, owner, "commentOnMedia", {"mediaId": media[0]["id"], "body": "Wow"}, "comment { id }"
     )
-    await _mutate(api, organizer, "likeMedia", {"mediaId": media[0]["id"]}, "media { id }")
-    await _mutate(api, alice, "likeMedia", {"mediaId": media[1]["id"]}, "media { id }")
+    await mutate(api, organizer, "likeMedia", {"mediaId": media[0]["id"]}, "media { id }")
+    await mutate(api, alice, "likeMedia", {"mediaId": media[1]["id"]}, "media { id }")
     await drain_outbox(server)
     query = """{ notifications(first: 10) { edges { node { type title targetId } } } }"""
     seen_by_owner = (await api.execute(query, token=owner["token"]))["data"]["notifications"]
@@ -683,7 +617,7 @@ async def test_deleting_media_and_events_leaves_no_files(api, accounts, events, 
     mine = await uploaded(
         api, alice, eid, [("a.jpg", samples.jpeg(gps=True)), ("b.mp4", samples.mp4(gps=True))]
     )
-    await _mutate(
+    await mutate(
         api, owner, "commentOnMedia", {"mediaId": mine[0]["id"], "body": "Hi"}, "comment { id }"
     )
     outsider = await accounts.user()
@@ -699,7 +633,7 @@ async def test_deleting_media_and_events_leaves_no_files(api, accounts, events, 
     keys = stored_files(server)
     assert len(keys) == 2
     first_key = (await media_store.media_by_ids([_doc(mine[0]["id"])]))[0].storage_key
-    deleted = await _mutate(
+    deleted = await mutate(
         api, organizer, "deleteMedia", {"mediaId": mine[0]["id"]}, "deletedMediaId"
     )
     assert deleted["deletedMediaId"] == mine[0]["id"]

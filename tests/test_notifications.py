@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlmodel import col, select
+from strawberry.relay import GlobalID
 
 from resolvers import notifications as uc
 from resolvers.dispatcher import DomainEvent
@@ -20,9 +21,9 @@ from stores.db import utcnow
 from tests.conftest import start_server, stop_server
 from tests.factories import crew
 from tests.support import GraphQLClient, assert_error, drain_outbox
-from tests.test_events import REMOVE, ROLE
-from tests.test_invitations import ACCEPT, DECLINE, INVITE
-from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, expense, step
+from tests.support.events import ACCEPT, DECLINE, INVITE, REMOVE, ROLE
+from tests.support.live import until_listening, until_processes_listening
+from tests.support.tasks import CREATE_EXPENSE, CREATE_TASK, expense, step
 
 INBOX = """query($first: Int, $unread: Boolean) { unreadNotificationCount
   notifications(first: $first, unreadOnly: $unread) { edges { node {
@@ -404,7 +405,7 @@ async def test_new_notifications_are_pushed_to_every_session_of_the_recipient(
         for ws in (one, two):
             assert (await ws.receive())["type"] == "connection_ack"
             await ws.subscribe(RECEIVED)
-        await asyncio.sleep(0.5)
+        await until_listening(server.deps, uc.channel(user_pk(alice)), 2)
         await api.execute(
             CREATE_TASK,
             {"input": {"eventId": c["event"]["id"], "title": "Go", "assigneeIds": [c["pids"][2]]}},
@@ -434,7 +435,7 @@ async def test_a_mutation_on_one_process_notifies_a_socket_on_another(
             async with other_api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
                 assert (await ws.receive())["type"] == "connection_ack"
                 await ws.subscribe(RECEIVED)
-                await asyncio.sleep(0.5)
+                await until_processes_listening(server.deps, uc.channel(user_pk(alice)))
                 await api.execute(
                     CREATE_TASK,
                     {
@@ -461,6 +462,10 @@ async def test_the_stream_ends_when_the_session_is_revoked(api, accounts):
     async with api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
         assert (await ws.receive())["type"] == "connection_ack"
         await ws.subscribe(RECEIVED)
-        await asyncio.sleep(0.5)
+        await until_listening(api.server.deps, uc.channel(user_pk(alice)))
         await api.execute("mutation { logout { ok } }", token=alice["token"])
         assert await ws.closed_with(timeout=3) == 4403
+
+
+def user_pk(user: dict[str, Any]) -> int:
+    return int(GlobalID.from_id(user["id"]).node_id)

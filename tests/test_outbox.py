@@ -20,7 +20,8 @@ from stores import projections as docs
 from stores.db import utcnow
 from tests.factories import crew
 from tests.support import assert_error, drain_outbox
-from tests.test_tasks_expenses import CREATE_EXPENSE, CREATE_TASK, expense, step
+from tests.support.live import until
+from tests.support.tasks import CREATE_EXPENSE, CREATE_TASK, expense, step
 
 ACTIVITY = """query($id: ID!, $first: Int, $after: String) { event(id: $id) {
   activity(first: $first, after: $after) {
@@ -221,7 +222,11 @@ async def test_a_dispatcher_that_dies_before_marking_done_lets_another_redo_it(
                 await handler(server.deps, DomainEvent.of(row))
         survivor = Dispatcher(server.deps, HANDLERS, worker="survivor")
         assert await survivor.run_once() == 0  # still leased
-        await asyncio.sleep(3.1)
+
+        async def lease_ran_out() -> bool:  # the survivor claims the rows once it has
+            return await survivor.run_once() > 0
+
+        await until(lease_ran_out, "the dead dispatcher's lease running out", interval=0.1)
         await survivor.drain()
         async with server.deps.db.unit_of_work() as db:
             assert await outbox.mark_handled(db, [r.id or 0 for r in rows], dead.worker) == 0

@@ -15,16 +15,13 @@ from resolvers import event_content
 from tests.conftest import cold_caches, start_server, stop_server
 from tests.factories import crew
 from tests.support import GraphQLClient, assert_error, assert_payload_error
-
-TASK_FIELDS = """id title status version assignees { id } completedBy { id } validatedBy { id }
-  completedAt validatedAt dueAt"""
-CREATE_TASK = f"""mutation($input: CreateTaskInput!) {{ createTask(input: $input) {{
-  task {{ {TASK_FIELDS} }} errors {{ code field }} }} }}"""
-
-
-def step(name: str) -> str:
-    return f"""mutation($id: ID!) {{ {name}(input: {{taskId: $id}}) {{
-      task {{ {TASK_FIELDS} }} errors {{ code }} }} }}"""
+from tests.support.tasks import (
+    CREATE_EXPENSE,
+    CREATE_TASK,
+    EXPENSE_FIELDS,
+    expense,
+    step,
+)
 
 
 async def test_task_flow(api, accounts, events):
@@ -191,27 +188,11 @@ async def test_task_edits_and_bad_input(api, accounts, events):
     ]["deletedTaskId"] == task["id"]
 
 
-EXPENSE_FIELDS = """id title amount { amount currency } splitMode version paidBy { id }
-  shares { participant { id } amount { amount } value }"""
-CREATE_EXPENSE = f"""mutation($input: CreateExpenseInput!) {{ createExpense(input: $input) {{
-  expense {{ {EXPENSE_FIELDS} }} errors {{ code field message }} }} }}"""
 LEDGER = """query($id: ID!) { event(id: $id) {
   balances { participant { id } paid { amount } owed { amount } net { amount } }
   settlementPlan { from { id } to { id } amount { amount currency } }
   settlements { from { id } to { id } amount { amount } }
   expenses { edges { node { title } } } } }"""
-
-
-def expense(c: dict[str, Any], **over: Any) -> dict[str, Any]:
-    data = {
-        "eventId": c["event"]["id"],
-        "title": "Groceries",
-        "amount": "30.00",
-        "paidById": c["pids"][0],
-        "split": {"mode": "EQUAL"},
-    }
-    data.update(over)
-    return {"input": data}
 
 
 async def test_expenses_splits_balances_and_settlement(api, accounts, events):

@@ -37,9 +37,13 @@ def assert_payload_error(
 
 
 class GraphQLClient:
-    def __init__(self, http: httpx.AsyncClient, ws_url: str) -> None:
+    """A client of one server; `server` is the in-process server behind it, when there is one
+    (tests look at its state to wait for conditions instead of for time)."""
+
+    def __init__(self, http: httpx.AsyncClient, ws_url: str, server: Any = None) -> None:
         self.http = http
         self.ws_url = ws_url
+        self.server = server
 
     async def execute(
         self,
