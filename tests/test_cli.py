@@ -21,7 +21,7 @@ from stores.migrations.runner import alembic_config
 
 
 def run_cli(
-    *args: str, env: dict[str, str], timeout: float = 60
+    *args: str, env: dict[str, str], timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "iven_gql.cli", *args],
@@ -42,6 +42,9 @@ def fresh_env(tmp_path: Path) -> dict[str, str]:
         "IVEN_JWT_SECRET": "cli-test-secret-0123456789abcdef0123",
         "IVEN_MONGODB_URL": "",
         "IVEN_REDIS_URL": "",
+        # the embedded briskdb listener starts with the command: on a busy two-core machine
+        # that can take longer than the default 5 s (as in the settings fixture)
+        "IVEN_STORE_CONNECT_TIMEOUT_S": "60",
     }
 
 
@@ -109,7 +112,7 @@ def test_rebuild_projections_and_the_standalone_dispatcher(fresh_env):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: a busy machine is slow
         lines = []
         assert proc.stderr is not None
         while time.monotonic() < deadline:
@@ -119,7 +122,7 @@ def test_rebuild_projections_and_the_standalone_dispatcher(fresh_env):
                 break
         assert any("outbox dispatcher running" in line for line in lines), lines
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
