@@ -18,6 +18,7 @@ import uvicorn
 from iven_gql.app import create_app
 from iven_gql.config import Settings, redact_url
 from iven_gql.logs import configure
+from iven_gql.protocol import server_options
 from iven_gql.resources import Resources
 from resolvers.accounts import create_admin
 from resolvers.core.errors import DomainError, DomainErrors
@@ -104,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "host": args.host,
         "port": args.port,
         "loop": args.loop,
-        "http": "httptools",
+        **server_options(settings),  # httptools, with the request head bounded
         "ws": "websockets-sansio",
         "ws_max_size": 1_048_576,
         "ws_per_message_deflate": settings.ws_compression,

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     graphiql: bool = True
 
+    # transport limits (request body: max_request_bytes above, media_max_request_bytes below)
+    # request line and headers together, refused with 431 while they are read
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    # nesting of lists and objects in a JSON body, variables or WebSocket message (400 beyond)
+    max_json_depth: int = Field(default=64, ge=8)
+
     # Media uploads: limits per file and per request, quotas (bytes), signed file URLs
     media_max_file_bytes: int = 25 * 1024 * 1024
     media_max_request_bytes: int = 100 * 1024 * 1024

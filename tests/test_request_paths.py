@@ -224,7 +224,9 @@ async def test_request_shapes_get_the_expected_status(http, settings):
             assert response.status_code == EXPECTED_STATUS[shape.name], shape.name
             if response.status_code != 200:
                 assert "x-request-id" not in response.headers  # refused before any operation
-                assert response.headers["content-type"].startswith("text/plain")
+                assert response.headers["content-type"] == "application/json"
+                [error] = response.json()["errors"]  # the GraphQL error shape, with a code
+                assert error["message"] and error["extensions"]["code"], shape.name
 
 
 async def test_authorization_header_forms_get_the_same_answer(server, paths, accounts):
