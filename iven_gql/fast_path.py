@@ -50,7 +50,7 @@ class FastJSONPost:
             response = await self._run(scope, receive)
         except Exception:
             log.exception("unhandled error")
-            internal = transport.TransportErrorCode.INTERNAL_SERVER_ERROR
+            internal = transport.RefusalCode.INTERNAL_SERVER_ERROR
             response = transport.error_response(
                 transport.TransportError(500, "Internal server error.", internal)
             )

@@ -89,7 +89,7 @@ async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive, s
         refused = transport.TransportError(
             400,
             "Multipart requests need an x-iven-csrf or Apollo-Require-Preflight header.",
-            transport.TransportErrorCode.CSRF_HEADER_REQUIRED,
+            transport.RefusalCode.CSRF_HEADER_REQUIRED,
         )
         await transport.error_response(refused)(scope, receive, send)
         return

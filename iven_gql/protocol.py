@@ -29,7 +29,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def raw_error(status: int, message: str, code: transport.TransportErrorCode) -> bytes:
+def raw_error(status: int, message: str, code: transport.RefusalCode) -> bytes:
     body = transport.error_body(message, code)
     return b"".join(
         [
@@ -43,7 +43,7 @@ def raw_error(status: int, message: str, code: transport.TransportErrorCode) -> 
 
 
 HEAD_TOO_LARGE = raw_error(
-    431, transport.HEADERS_TOO_LARGE, transport.TransportErrorCode.HEADERS_TOO_LARGE
+    431, transport.HEADERS_TOO_LARGE, transport.RefusalCode.HEADERS_TOO_LARGE
 )
 
 
@@ -82,7 +82,7 @@ class IvenHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         """A request httptools cannot parse: the transport's JSON error too."""
-        self.transport.write(raw_error(400, msg, transport.TransportErrorCode.BAD_REQUEST))
+        self.transport.write(raw_error(400, msg, transport.RefusalCode.BAD_REQUEST))
         self.transport.close()
 
     # parser callbacks

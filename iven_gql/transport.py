@@ -2,7 +2,7 @@
 the Strawberry view): which requests are plain JSON POSTs, reading the body within the limit,
 parsing the JSON request (its nesting depth and its Unicode included), the document size limit,
 and the shape of a transport error: a JSON body `{"errors": [{"message", "extensions": {"code"}}]}`
-with one of the `TransportErrorCode`s, whatever refused the request.
+with one of the `RefusalCode`s, whatever refused the request.
 
 Every rule lives here once, so the two paths cannot answer the same request differently
 (tests/test_request_paths.py sends every request shape through both).
@@ -33,8 +33,9 @@ SUBSCRIPTIONS_OVER_WEBSOCKET = (
 )
 
 
-class TransportErrorCode(enum.StrEnum):
-    """`extensions.code` of a request refused before any operation ran."""
+class RefusalCode(enum.StrEnum):
+    """`extensions.code` of a request refused before any operation ran. HTTP framing, not a
+    domain's payload codes (those are the *ErrorCode enums of resolvers/): never in the schema."""
 
     BAD_REQUEST = "BAD_REQUEST"
     BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -51,22 +52,22 @@ class TransportErrorCode(enum.StrEnum):
 class TransportError(HTTPException):
     """An HTTPException that names its code (Strawberry's own refusals get one by status)."""
 
-    def __init__(self, status_code: int, reason: str, code: TransportErrorCode) -> None:
+    def __init__(self, status_code: int, reason: str, code: RefusalCode) -> None:
         super().__init__(status_code, reason)
         self.code = code
 
 
 CODE_BY_STATUS = {
-    400: TransportErrorCode.BAD_REQUEST,
-    404: TransportErrorCode.NOT_FOUND,
-    405: TransportErrorCode.METHOD_NOT_ALLOWED,
-    413: TransportErrorCode.PAYLOAD_TOO_LARGE,
-    415: TransportErrorCode.UNSUPPORTED_MEDIA_TYPE,
-    431: TransportErrorCode.HEADERS_TOO_LARGE,
-    500: TransportErrorCode.INTERNAL_SERVER_ERROR,
+    400: RefusalCode.BAD_REQUEST,
+    404: RefusalCode.NOT_FOUND,
+    405: RefusalCode.METHOD_NOT_ALLOWED,
+    413: RefusalCode.PAYLOAD_TOO_LARGE,
+    415: RefusalCode.UNSUPPORTED_MEDIA_TYPE,
+    431: RefusalCode.HEADERS_TOO_LARGE,
+    500: RefusalCode.INTERNAL_SERVER_ERROR,
 }
 # Strawberry raises a plain HTTPException(400, …) for these
-CODE_BY_REASON = {"Unsupported content type": TransportErrorCode.UNSUPPORTED_MEDIA_TYPE}
+CODE_BY_REASON = {"Unsupported content type": RefusalCode.UNSUPPORTED_MEDIA_TYPE}
 
 # Header values stay bytes, as the ASGI scope has them: the fast path reads them before any
 # Request object exists, for every request (bench/bench_me.py).
@@ -123,7 +124,7 @@ def check_declared_length(scope: Scope, limit: int) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit():
             if int(value) > limit:
-                raise TransportError(413, BODY_TOO_LARGE, TransportErrorCode.PAYLOAD_TOO_LARGE)
+                raise TransportError(413, BODY_TOO_LARGE, RefusalCode.PAYLOAD_TOO_LARGE)
             return True
     return False
 
@@ -138,7 +139,7 @@ def counted_receive(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise TransportError(413, BODY_TOO_LARGE, TransportErrorCode.PAYLOAD_TOO_LARGE)
+                raise TransportError(413, BODY_TOO_LARGE, RefusalCode.PAYLOAD_TOO_LARGE)
         return message
 
     return counted
@@ -156,7 +157,7 @@ def limited_request(scope: Scope, receive: Receive, limit: int) -> Request:
 def check_document_size(query: str | None, limit: int) -> None:
     # A UTF-8 character is at most 4 bytes: a short document needs no encoding to be measured.
     if query is not None and len(query) * 4 > limit and len(query.encode()) > limit:
-        raise TransportError(413, DOCUMENT_TOO_LARGE, TransportErrorCode.PAYLOAD_TOO_LARGE)
+        raise TransportError(413, DOCUMENT_TOO_LARGE, RefusalCode.PAYLOAD_TOO_LARGE)
 
 
 # A lone surrogate can only come as a JSON escape (as raw bytes it is not UTF-8): the parsed
@@ -204,17 +205,17 @@ def decode_json(body: bytes | str, max_depth: int) -> Any:
     try:
         data = json.loads(body)
     except RecursionError:
-        raise TransportError(400, JSON_TOO_DEEP, TransportErrorCode.BAD_REQUEST) from None
+        raise TransportError(400, JSON_TOO_DEEP, RefusalCode.BAD_REQUEST) from None
     except (ValueError, UnicodeDecodeError):
         raise TransportError(
-            400, "Unable to parse request body as JSON", TransportErrorCode.BAD_REQUEST
+            400, "Unable to parse request body as JSON", RefusalCode.BAD_REQUEST
         ) from None
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     # a nesting needs one bracket per level: few brackets, no walk
     if raw.count(b"[") + raw.count(b"{") > max_depth and nesting_depth(data, max_depth) > max_depth:
-        raise TransportError(400, JSON_TOO_DEEP, TransportErrorCode.BAD_REQUEST)
+        raise TransportError(400, JSON_TOO_DEEP, RefusalCode.BAD_REQUEST)
     if (SURROGATE_ESCAPE.search(raw) or isinstance(body, str)) and has_lone_surrogate(data):
-        raise TransportError(400, INVALID_UNICODE, TransportErrorCode.BAD_USER_INPUT)
+        raise TransportError(400, INVALID_UNICODE, RefusalCode.BAD_USER_INPUT)
     return data
 
 
@@ -248,15 +249,15 @@ def request_data(data: dict[str, Any]) -> GraphQLRequestData:
     )
 
 
-def error_code(error: HTTPException) -> TransportErrorCode:
+def error_code(error: HTTPException) -> RefusalCode:
     code = getattr(error, "code", None)
-    if isinstance(code, TransportErrorCode):
+    if isinstance(code, RefusalCode):
         return code
     found = CODE_BY_REASON.get(error.reason)
-    return found or CODE_BY_STATUS.get(error.status_code, TransportErrorCode.BAD_REQUEST)
+    return found or CODE_BY_STATUS.get(error.status_code, RefusalCode.BAD_REQUEST)
 
 
-def error_body(message: str, code: TransportErrorCode) -> bytes:
+def error_body(message: str, code: RefusalCode) -> bytes:
     errors = [{"message": message, "extensions": {"code": code.value}}]
     return json.dumps({"errors": errors}, separators=(",", ":")).encode()
 

@@ -180,7 +180,7 @@ class IvenGraphQL(GraphQL[Context, None]):
             raise transport.TransportError(
                 400,
                 transport.SUBSCRIPTIONS_OVER_WEBSOCKET,
-                transport.TransportErrorCode.SUBSCRIPTIONS_OVER_WEBSOCKET,
+                transport.RefusalCode.SUBSCRIPTIONS_OVER_WEBSOCKET,
             )
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
