@@ -88,8 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         if settings.redis_url is None:
             sys.exit("iven-gql: several workers need a shared Redis: set IVEN_REDIS_URL")
-        # one secret for all workers: made (or read) here before they start
-        os.environ["IVEN_JWT_SECRET"] = settings.token_secret()
+        settings.token_secret()  # a development secret is made once, before the workers read it
         if settings.migrate_on_start:
             asyncio.run(_migrate(settings))
             os.environ["IVEN_RUN_MIGRATIONS_ON_START"] = "false"
