@@ -188,7 +188,7 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-async def test_json_nested_too_deep_is_a_400_with_a_json_body(http, api, settings):
+async def test_json_nested_too_deep_is_a_400_with_a_json_body(http, api, settings, server):
     """100,000 levels (and one past the limit) in a body, GET variables or multipart
     `operations`: 400 BAD_REQUEST as JSON, never a plain-text 500."""
     deep = settings.max_json_depth
@@ -221,6 +221,12 @@ async def test_json_nested_too_deep_is_a_400_with_a_json_body(http, api, setting
         )
         assert upload.status_code == 400
         assert_refused(upload.content, "BAD_REQUEST")
+    # a WebSocket message: invalid for graphql-transport-ws, the socket closes with 4400
+    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send('{"type": "connection_init", "payload": {"v": ' + nested(100_000) + "}}")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), HEAD_TIMEOUT_S)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
     fits = '{"query": "{ __typename }", "variables": {"v": ' + nested(deep - 2) + "}}"
     ok = await http.post("/graphql", content=fits, headers={"content-type": "application/json"})
     assert ok.json() == {"data": {"__typename": "Query"}}
