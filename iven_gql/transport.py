@@ -214,7 +214,9 @@ def decode_json(body: bytes | str, max_depth: int) -> Any:
     # a nesting needs one bracket per level: few brackets, no walk
     if raw.count(b"[") + raw.count(b"{") > max_depth and nesting_depth(data, max_depth) > max_depth:
         raise TransportError(400, JSON_TOO_DEEP, RefusalCode.BAD_REQUEST)
-    if (SURROGATE_ESCAPE.search(raw) or isinstance(body, str)) and has_lone_surrogate(data):
+    # a str, or a UTF-16/32 body (which json.loads also takes), is searched whatever it holds
+    may_hold = isinstance(body, str) or json.detect_encoding(raw) != "utf-8"
+    if (may_hold or SURROGATE_ESCAPE.search(raw)) and has_lone_surrogate(data):
         raise TransportError(400, INVALID_UNICODE, RefusalCode.BAD_USER_INPUT)
     return data
 

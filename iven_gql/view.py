@@ -175,7 +175,7 @@ class IvenGraphQL(GraphQL[Context, None]):
         if (
             isinstance(request_data, GraphQLRequestData)
             and request_data.protocol != "http"
-            and is_subscription(request_data)
+            and is_subscription(request_data, self.settings.max_tokens)
         ):
             raise transport.TransportError(
                 400,
@@ -212,11 +212,12 @@ class IvenGraphQL(GraphQL[Context, None]):
         return HTMLResponse(html)
 
 
-def is_subscription(data: GraphQLRequestData) -> bool:
+def is_subscription(data: GraphQLRequestData, max_tokens: int) -> bool:
     if not data.query:
         return False
     try:
-        operation = get_operation_ast(parse(data.query), data.operation_name)
+        document = parse(data.query, max_tokens=max_tokens)
+        operation = get_operation_ast(document, data.operation_name)
     except GraphQLError:
         return False  # reported by the normal execution as a syntax error
     return operation is not None and operation.operation is OperationType.SUBSCRIPTION

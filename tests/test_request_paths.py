@@ -88,6 +88,10 @@ def request_shapes(settings: Settings) -> list[Shape]:
         ),
         raw("JSON nested past the decoder", b"[" * 100_000 + b"]" * 100_000),
         raw("lone surrogate", b'{"query": "{ __typename }", "variables": {"v": "\\ud800"}}'),
+        raw(
+            "lone surrogate in UTF-16",
+            '{"query": "{ __typename }", "variables": {"v": "\\ud800"}}'.encode("utf-16"),
+        ),
         raw("surrogate pair", b'{"query": "{ __typename }", "variables": {"v": "\\ud83d\\ude00"}}'),
         raw("not UTF-8", b'{"query": "\xff\xfe"}'),
         raw("empty body", b""),
@@ -218,6 +222,7 @@ EXPECTED_STATUS = {
     "JSON nested too deep": 400,
     "JSON nested past the decoder": 400,
     "lone surrogate": 400,
+    "lone surrogate in UTF-16": 400,
     "surrogate pair": 200,
     "not UTF-8": 400,
     "string body": 400,
@@ -238,6 +243,7 @@ EXPECTED_CODE = {
     "oversized document": "PAYLOAD_TOO_LARGE",
     "document over the limit in bytes only": "PAYLOAD_TOO_LARGE",
     "lone surrogate": "BAD_USER_INPUT",
+    "lone surrogate in UTF-16": "BAD_USER_INPUT",
 }
 
 
