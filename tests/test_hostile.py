@@ -257,7 +257,7 @@ async def test_every_transport_refusal_has_a_json_body_with_a_code(http, api):
     await assert_still_serving(api)
 
 
-def test_development_makes_its_own_secret_and_keeps_it(tmp_path, monkeypatch):
+async def test_development_makes_its_own_secret_and_keeps_it(tmp_path, monkeypatch, api):
     """No constant secret: each development server makes one at first start, owner-only, and
     finds it again after a restart; outside development a missing secret refuses to start."""
     monkeypatch.delenv("IVEN_JWT_SECRET", raising=False)
@@ -278,6 +278,7 @@ def test_development_makes_its_own_secret_and_keeps_it(tmp_path, monkeypatch):
             redis_url="redis://r/",
             database_url="mysql+aiomysql://u@h/db",
         )
+    await assert_still_serving(api)
 
 
 async def test_media_urls_signed_with_the_token_key_are_refused(
