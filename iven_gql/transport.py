@@ -210,13 +210,15 @@ def decode_json(body: bytes | str, max_depth: int) -> Any:
         raise TransportError(
             400, "Unable to parse request body as JSON", RefusalCode.BAD_REQUEST
         ) from None
-    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if isinstance(body, str):
+        raw, searched = body.encode("utf-8", "surrogatepass"), True
+    else:
+        # json.loads also takes UTF-16/32 (a BOM or a NUL byte up front): searched as a whole
+        raw, searched = body, not body[:1].isascii() or b"\0" in body[:4]
     # a nesting needs one bracket per level: few brackets, no walk
     if raw.count(b"[") + raw.count(b"{") > max_depth and nesting_depth(data, max_depth) > max_depth:
         raise TransportError(400, JSON_TOO_DEEP, RefusalCode.BAD_REQUEST)
-    # a str, or a UTF-16/32 body (which json.loads also takes), is searched whatever it holds
-    may_hold = isinstance(body, str) or json.detect_encoding(raw) != "utf-8"
-    if (may_hold or SURROGATE_ESCAPE.search(raw)) and has_lone_surrogate(data):
+    if (searched or SURROGATE_ESCAPE.search(raw)) and has_lone_surrogate(data):
         raise TransportError(400, INVALID_UNICODE, RefusalCode.BAD_USER_INPUT)
     return data
 
