@@ -17,6 +17,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from stores.db import utcnow
 
 ALGORITHMS = ["HS256"]
+# what the media URL key is derived with: a key of its own, so that nothing signed with the token
+# key (a JWT, a keyed hash of a stored code) is ever a valid media URL signature, and back
+MEDIA_KEY_LABEL = b"iven media v1"
 
 
 class Passwords:
@@ -61,6 +64,7 @@ class InvalidToken(Exception):
 class Tokens:
     def __init__(self, secret: str, access_ttl_s: int) -> None:
         self._secret = secret
+        self._media_key = hmac.new(secret.encode(), MEDIA_KEY_LABEL, hashlib.sha256).digest()
         self.access_ttl = timedelta(seconds=access_ttl_s)
 
     def issue_access(self, user_id: int, session_id: str) -> tuple[str, datetime]:
@@ -91,6 +95,10 @@ class Tokens:
             )
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise InvalidToken(str(exc)) from exc
+
+    def media_signature(self, value: str) -> str:
+        """HMAC-SHA256 of a signed file URL's payload, with the media key."""
+        return hmac.new(self._media_key, value.encode(), hashlib.sha256).hexdigest()
 
     def keyed_hash(self, value: str) -> str:
         """HMAC-SHA256 for stored codes and opaque tokens (never stored in clear)."""

@@ -18,6 +18,7 @@ import uvicorn
 from iven_gql.app import create_app
 from iven_gql.config import Settings, redact_url
 from iven_gql.logs import configure
+from iven_gql.protocol import server_options
 from iven_gql.resources import Resources
 from resolvers.accounts import create_admin
 from resolvers.core.errors import DomainError, DomainErrors
@@ -87,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         if settings.redis_url is None:
             sys.exit("iven-gql: several workers need a shared Redis: set IVEN_REDIS_URL")
+        settings.token_secret()  # a development secret is made once, before the workers read it
         if settings.migrate_on_start:
             asyncio.run(_migrate(settings))
             os.environ["IVEN_RUN_MIGRATIONS_ON_START"] = "false"
@@ -104,7 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "host": args.host,
         "port": args.port,
         "loop": args.loop,
-        "http": "httptools",
+        **server_options(settings),  # httptools, with the request head bounded
         "ws": "websockets-sansio",
         "ws_max_size": 1_048_576,
         "ws_per_message_deflate": settings.ws_compression,

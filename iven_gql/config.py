@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import os
+import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -13,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from resolvers.core.rates import parse_rate
 
-DEFAULT_JWT_SECRET = "dev-insecure-change-me-0123456789abcdef"
+JWT_SECRET_FILE = "jwt-secret"
 
 
 class Environment(enum.StrEnum):
@@ -68,7 +71,9 @@ class Settings(BaseSettings):
     # pub/sub is not scoped by Redis database number: deployments sharing one Redis server (on
     # different databases) each set their own namespace, or they hear each other's broadcasts
     redis_channel_namespace: str = ""
-    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    # None: in development, a random secret made at first start and kept under var_dir
+    # (`token_secret`); outside development the server refuses to start without one
+    jwt_secret: SecretStr | None = None
     smtp_url: str | None = None
     mail_from: str = "IVEN <no-reply@iven.local>"
     public_url: str = "http://localhost:8000"
@@ -119,6 +124,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     graphiql: bool = True
 
+    # transport limits (request body: max_request_bytes above, media_max_request_bytes below)
+    # request line and headers together, refused with 431 while they are read
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    # nesting of lists and objects in a JSON body, variables or WebSocket message (400 beyond)
+    max_json_depth: int = Field(default=64, ge=8)
+
     # Media uploads: limits per file and per request, quotas (bytes), signed file URLs
     media_max_file_bytes: int = 25 * 1024 * 1024
     media_max_request_bytes: int = 100 * 1024 * 1024
@@ -162,8 +173,8 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.env is Environment.PRODUCTION:
             problems = []
-            secret = self.jwt_secret.get_secret_value()
-            if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if len(secret) < 32:
                 problems.append("IVEN_JWT_SECRET must be set to a random value of 32+ characters")
             if self.mongodb_url is None:
                 problems.append("IVEN_MONGODB_URL must point at a MongoDB server")
@@ -179,8 +190,46 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
 
+    def token_secret(self) -> str:
+        """The secret tokens (and, through a derived key, media URLs) are signed with:
+        IVEN_JWT_SECRET, or in development a random one kept in `var_dir/jwt-secret` (0600),
+        made at first start and reused after, so that no two servers share one by default."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if self.is_production:  # refused by the validator already; never a made-up secret
+            raise ValueError("IVEN_JWT_SECRET must be set")
+        return development_secret(self.var_dir / JWT_SECRET_FILE)
+
     @cached_property
     def migrate_on_start(self) -> bool:
         if self.run_migrations_on_start is not None:
             return self.run_migrations_on_start
         return not self.is_production
+
+
+def development_secret(path: Path) -> str:
+    """The secret in `path`, made (64 hex characters, owner-only) if it does not exist yet.
+    Written to a temporary file and linked into place, so a process starting at the same
+    time never reads a half-written one: whoever links first wins, the others read it."""
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secrets.token_hex(32) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < 32:
+        raise ValueError(f"{path} does not hold a secret of 32+ characters: delete it")
+    return secret

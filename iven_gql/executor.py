@@ -16,6 +16,7 @@ from strawberry.types.graphql import OperationType
 
 from iven_gql.extensions import OperationRules
 from iven_gql.prepared import PreparedDocuments
+from iven_gql.transport import SUBSCRIPTIONS_OVER_WEBSOCKET, RefusalCode, TransportError
 
 # Subscriptions go over WebSocket, or a streamed answer (Strawberry's own path); a plain HTTP
 # request runs queries, and over POST mutations (a GET must never change anything).
@@ -55,6 +56,12 @@ class Executor:
         except CannotGetOperationTypeError as exc:
             raise HTTPException(400, exc.as_http_error_reason()) from None
         except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise TransportError(
+                    400,
+                    SUBSCRIPTIONS_OVER_WEBSOCKET,
+                    RefusalCode.SUBSCRIPTIONS_OVER_WEBSOCKET,
+                ) from None
             raise HTTPException(400, exc.as_http_error_reason(method)) from None
         except MissingQueryError:
             raise HTTPException(400, "No GraphQL query found in the request") from None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from cross_web import HTTPException
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from iven_gql import transport
@@ -50,7 +50,10 @@ class FastJSONPost:
             response = await self._run(scope, receive)
         except Exception:
             log.exception("unhandled error")
-            response = PlainTextResponse("Internal Server Error", status_code=500)
+            internal = transport.RefusalCode.INTERNAL_SERVER_ERROR
+            response = transport.error_response(
+                transport.TransportError(500, "Internal server error.", internal)
+            )
         await response(scope, receive, send)
 
     async def _run(self, scope: Scope, receive: Receive) -> Response:
@@ -59,7 +62,9 @@ class FastJSONPost:
         settings = view.settings
         try:
             request = transport.limited_request(scope, receive, settings.max_request_bytes)
-            data = transport.parse_json_request(await request.body(), settings.max_document_bytes)
+            data = transport.parse_json_request(
+                await request.body(), settings.max_document_bytes, settings.max_json_depth
+            )
             sub_response = await view.get_sub_response(request)
             context = await view.get_context(request, sub_response)
             result = await view.executor.execute(data, context, "POST")

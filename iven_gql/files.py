@@ -86,10 +86,12 @@ async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive, s
     limited to `limit` (the transport rules, at the upload limit)."""
     headers = dict(scope["headers"])
     if not any(headers.get(name, b"").strip() for name in CSRF_HEADERS):
-        await PlainTextResponse(
+        refused = transport.TransportError(
+            400,
             "Multipart requests need an x-iven-csrf or Apollo-Require-Preflight header.",
-            status_code=400,
-        )(scope, receive, send)
+            transport.RefusalCode.CSRF_HEADER_REQUIRED,
+        )
+        await transport.error_response(refused)(scope, receive, send)
         return
     started = False
 

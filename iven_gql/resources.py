@@ -99,7 +99,7 @@ class Resources:
             read_cache=ReadCache(redis),
             mailer=mailer,
             passwords=Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
-            tokens=Tokens(s.jwt_secret.get_secret_value(), s.access_token_ttl_s),
+            tokens=Tokens(s.token_secret(), s.access_token_ttl_s),
         )
         self.deps.services = Services(self.deps)
         await guard(self.deps).start()

@@ -4,11 +4,14 @@ the fast JSON POST path (iven_gql/fast_path.py) uses: only the content negotiati
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -87,6 +90,8 @@ class IvenGraphQL(GraphQL[Context, None]):
             response = await self.run(transport.limited_request(scope, receive, limit))
         except HTTPException as refused:
             response = transport.error_response(refused)
+        except StarletteHTTPException as refused:  # Starlette's form parsing (multipart)
+            response = transport.error_response(HTTPException(refused.status_code, refused.detail))
         await response(scope, receive, send)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
@@ -125,7 +130,9 @@ class IvenGraphQL(GraphQL[Context, None]):
         accept = headers.get("accept", "").encode("latin-1")
         if transport.is_plain_json_post(request.method, content_type, accept):
             return transport.parse_json_request(
-                await request.get_body(), self.settings.max_document_bytes
+                await request.get_body(),
+                self.settings.max_document_bytes,
+                self.settings.max_json_depth,
             )
         data = await super().parse_http_body(request)
         if transport.media_type(content_type) == b"multipart/form-data":
@@ -139,6 +146,45 @@ class IvenGraphQL(GraphQL[Context, None]):
             getattr(data, "query", None), self.settings.max_document_bytes
         )
         return data
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """JSON inside an HTTP request (GET variables, multipart `operations`, a streamed
+        answer's body): the transport rules of a JSON body, refused with its JSON error."""
+        return transport.decode_json(data, self.settings.max_json_depth)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A WebSocket message: what the transport refuses is an invalid message to
+        graphql-transport-ws (the socket closes with 4400), never an internal error."""
+        try:
+            return transport.decode_json(data, self.settings.max_json_depth)
+        except HTTPException as refused:
+            raise json.JSONDecodeError(refused.reason, "", 0) from None
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        """A subscription asked for as a streamed HTTP answer (multipart/mixed, SSE) is refused
+        with a clear error: subscriptions need the socket's per-delivery access checks and
+        its close codes (iven_gql/ws.py)."""
+        if (
+            isinstance(request_data, GraphQLRequestData)
+            and request_data.protocol != "http"
+            and is_subscription(request_data, self.settings.max_tokens)
+        ):
+            raise transport.TransportError(
+                400,
+                transport.SUBSCRIPTIONS_OVER_WEBSOCKET,
+                transport.RefusalCode.SUBSCRIPTIONS_OVER_WEBSOCKET,
+            )
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
 
     async def execute_single(
         self,
@@ -164,3 +210,14 @@ class IvenGraphQL(GraphQL[Context, None]):
         html = GRAPHIQL_HTML.read_text(encoding="utf-8")
         html = html.replace("{{ASSETS}}", ASSETS_PATH)
         return HTMLResponse(html)
+
+
+def is_subscription(data: GraphQLRequestData, max_tokens: int) -> bool:
+    if not data.query:
+        return False
+    try:
+        document = parse(data.query, max_tokens=max_tokens)
+        operation = get_operation_ast(document, data.operation_name)
+    except GraphQLError:
+        return False  # reported by the normal execution as a syntax error
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION

@@ -1,8 +1,9 @@
 """Short-lived signed URLs for media and avatar files, and the checks made when one is fetched.
 
-A media URL is signed (HMAC with the server secret) over the media, the variant, the viewer it
-was made for, whether that viewer may see the location, and the expiry; at each fetch the viewer
-must still take part in the event. Avatar URLs are not bound to a viewer: they are shown
+A media URL is signed (HMAC with the media key, derived from the server secret apart from the
+token key: iven_gql/auth.py) over the media, the variant, the viewer it was made for, whether
+that viewer may see the location, and the expiry; at each fetch the viewer must still take part
+in the event. Avatar URLs are not bound to a viewer: they are shown
 wherever the user is.
 """
 
@@ -33,7 +34,7 @@ def _expiry(deps: Deps, now: float) -> int:
 
 
 def _signature(deps: Deps, payload: str) -> str:
-    return deps.tokens.keyed_hash(f"file-url:{payload}")[:32]
+    return deps.tokens.media_signature(f"file-url:{payload}")[:32]
 
 
 def media_url(

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from iven_gql.app import create_app
 from iven_gql.config import Settings
+from iven_gql.protocol import server_options
 from resolvers import event_content
 from resolvers.accounts import user_cache
 from resolvers.core.background import drain_background
@@ -223,6 +224,7 @@ async def start_server(
         access_log=False,
         ws="websockets-sansio",
         lifespan="on",
+        **server_options(settings),  # the transport limits of `iven-gql serve`
     )
     server = uvicorn.Server(config)
     errors = _StartupErrors()

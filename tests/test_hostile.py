@@ -8,9 +8,27 @@ uploads.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import stat
+from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from tests.support import GraphQLClient
+import pytest
+import websockets
+from sqlmodel import func, select
+
+from iven_gql.config import Settings
+from stores.accounts import User
+from stores.redis import create_client
+from tests import media_samples as samples
+from tests.conftest import RunningServer
+from tests.factories import crew
+from tests.support import GraphQLClient, assert_error
 
 
 async def assert_still_serving(api: GraphQLClient) -> None:
@@ -28,6 +46,374 @@ async def assert_still_serving(api: GraphQLClient) -> None:
 # Transport, secrets and readiness: body and header limits, JSON depth, JSON refusals,
 # development secret, /readyz, HTTP subscriptions, invalid Unicode
 # ---------------------------------------------------------------------------------------------
+
+
+HEAD_TIMEOUT_S = 20.0  # generous: a passing test gets its answer at once
+# what the loopback's socket buffers take in before the server's answer comes back
+SOCKET_BUFFERS = 8_000_000
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+async def raw_exchange(
+    server: RunningServer, head: bytes, more: Iterable[bytes] = ()
+) -> tuple[int, dict[str, str], bytes, int]:
+    """Sends `head`, then `more` until the server answers (or stops reading); returns the
+    answer and how many bytes of `more` were sent before it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    answer = asyncio.ensure_future(read_response(reader))
+    sent = 0
+    try:
+        writer.write(head)
+        await writer.drain()
+        for piece in more:
+            if answer.done():
+                break
+            writer.write(piece)
+            sent += len(piece)
+            await writer.drain()
+            await asyncio.sleep(0)  # lets the answer be read as soon as it comes
+    except ConnectionError:
+        pass  # the server closed the connection after answering
+    try:
+        status, headers, body = await asyncio.wait_for(answer, HEAD_TIMEOUT_S)
+    finally:
+        writer.close()
+    return status, headers, body, sent
+
+
+JSON_START = b'{"query":"{ __typename }","variables":{"p":"'
+MULTIPART_START = (
+    b'--x\r\ncontent-disposition: form-data; name="operations"\r\n\r\n{}\r\n'
+    b'--x\r\ncontent-disposition: form-data; name="0"; filename="a.png"\r\n'
+    b"content-type: image/png\r\n\r\n"
+)
+
+
+def chunked(total: int, size: int = 65536, start: bytes = JSON_START) -> Iterator[bytes]:
+    """An endless-looking chunked body: `start`, then `total` bytes of padding in chunks."""
+    yield b"%x\r\n%s\r\n" % (len(start), start)
+    piece = b"%x\r\n%s\r\n" % (size, b"x" * size)
+    for _ in range(total // size):
+        yield piece
+    yield b"0\r\n\r\n"
+
+
+def post_head(content_type: bytes, *extra: bytes) -> bytes:
+    lines = [
+        b"POST /graphql HTTP/1.1",
+        b"host: iven.test",
+        b"content-type: " + content_type,
+        b"transfer-encoding: chunked",
+        *extra,
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def assert_refused(body: bytes, code: str) -> dict[str, Any]:
+    """A transport refusal: the GraphQL error shape with its code, and nothing else."""
+    answer = json.loads(body)
+    assert set(answer) == {"errors"}, answer
+    [error] = answer["errors"]
+    assert error["extensions"]["code"] == code and error["message"], answer
+    return error  # type: ignore[no-any-return]
+
+
+async def user_count(server: RunningServer) -> int:
+    async with server.deps.db.reader() as db:
+        return int((await db.exec(select(func.count()).select_from(User))).one())
+
+
+async def test_a_chunked_body_over_the_limit_is_refused_while_read(
+    server, settings, api, monkeypatch
+):
+    """100 MB of chunked JSON: refused with 413 once the limit is passed, on the fast JSON path,
+    the routed one, the view's (a streamed answer asked for) and for a multipart upload."""
+    limit = settings.max_request_bytes
+    paths = {
+        "fast": post_head(b"application/json"),
+        "routed": post_head(b"application/json", b"origin: https://elsewhere.example"),
+        "view": post_head(b"application/json", b"accept: multipart/mixed"),
+    }
+    for name, head in paths.items():
+        status, headers, body, sent = await raw_exchange(server, head, chunked(100_000_000))
+        assert status == 413, (name, body)
+        assert headers["content-type"].startswith("application/json"), name
+        assert_refused(body, "PAYLOAD_TOO_LARGE")
+        assert sent < limit + SOCKET_BUFFERS, (name, sent)  # refused long before the end
+    monkeypatch.setattr(server.app, "upload_limit", 2_000_000)
+    head = post_head(b"multipart/form-data; boundary=x", b"x-iven-csrf: 1")
+    more = chunked(100_000_000, start=MULTIPART_START)
+    status, headers, body, sent = await raw_exchange(server, head, more)
+    assert status == 413 and sent < 2_000_000 + SOCKET_BUFFERS, (status, body, sent)
+    assert_refused(body, "PAYLOAD_TOO_LARGE")
+    await assert_still_serving(api)
+
+
+async def test_request_headers_over_the_limit_are_refused_while_read(server, settings, api):
+    """A 100 MB header is not read: 431 once the head passes the limit, whether it never ends
+    or arrives whole; a head under the limit is served."""
+    limit = settings.max_header_bytes
+    head = b"GET /graphql?query=%7B__typename%7D HTTP/1.1\r\nhost: iven.test\r\nx-pad: "
+    endless = (b"a" * 65536 for _ in range(100_000_000 // 65536))
+    status, headers, body, sent = await raw_exchange(server, head, endless)
+    assert status == 431 and sent < limit + SOCKET_BUFFERS, (status, sent)
+    assert headers["content-type"] == "application/json"
+    assert_refused(body, "HEADERS_TOO_LARGE")
+
+    many = b"".join(b"x-h%d: %s\r\n" % (i, b"v" * 1000) for i in range(limit // 1000 + 2))
+    whole = head.replace(b"x-pad: ", many) + b"\r\n"
+    status, _, body, _ = await raw_exchange(server, whole)
+    assert status == 431
+    assert_refused(body, "HEADERS_TOO_LARGE")
+
+    fits = head + b"a" * (limit // 2) + b"\r\n\r\n"
+    status, _, body, _ = await raw_exchange(server, fits)
+    assert status == 200 and json.loads(body) == {"data": {"__typename": "Query"}}
+    await assert_still_serving(api)
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def test_json_nested_too_deep_is_a_400_with_a_json_body(http, api, settings, server):
+    """100,000 levels (and one past the limit) in a body, GET variables or multipart
+    `operations`: 400 BAD_REQUEST as JSON, never a plain-text 500."""
+    deep = settings.max_json_depth
+    for levels in (100_000, deep):  # the variables object is one level more
+        body = '{"query": "{ __typename }", "variables": {"v": ' + nested(levels) + "}}"
+        for headers in ({}, {"origin": "https://elsewhere.example"}):
+            response = await http.post(
+                "/graphql",
+                content=body.encode(),
+                headers={"content-type": "application/json", **headers},
+            )
+            assert response.status_code == 400, (levels, response.text[:200])
+            assert_refused(response.content, "BAD_REQUEST")
+        # within the URL and header limits, past the decoder's recursion guard
+        get_levels = min(levels, 2_000)
+        by_get = await http.get(
+            "/graphql",
+            params={"query": "{ __typename }", "variables": '{"v": ' + nested(get_levels) + "}"},
+        )
+        assert by_get.status_code == 400
+        assert_refused(by_get.content, "BAD_REQUEST")
+        operations = (
+            '{"query": "mutation { __typename }", "variables": {"v": ' + nested(levels) + "}}"
+        )
+        upload = await http.post(
+            "/graphql",
+            data={"operations": operations, "map": "{}"},
+            files={"0": ("a.png", b"x", "image/png")},
+            headers={"x-iven-csrf": "1"},
+        )
+        assert upload.status_code == 400
+        assert_refused(upload.content, "BAD_REQUEST")
+    # a WebSocket message: invalid for graphql-transport-ws, the socket closes with 4400
+    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send('{"type": "connection_init", "payload": {"v": ' + nested(100_000) + "}}")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), HEAD_TIMEOUT_S)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    fits = '{"query": "{ __typename }", "variables": {"v": ' + nested(deep - 2) + "}}"
+    ok = await http.post("/graphql", content=fits, headers={"content-type": "application/json"})
+    assert ok.json() == {"data": {"__typename": "Query"}}
+    await assert_still_serving(api)
+
+
+async def test_every_transport_refusal_has_a_json_body_with_a_code(http, api):
+    json_type = {"content-type": "application/json"}
+    refusals = {
+        "BAD_REQUEST": await http.post("/graphql", content=b"{not json", headers=json_type),
+        "UNSUPPORTED_MEDIA_TYPE": await http.post(
+            "/graphql",
+            content=b'{"query": "{ __typename }"}',
+            headers={"content-type": "text/plain"},
+        ),
+        "METHOD_NOT_ALLOWED": await http.put("/graphql", json={"query": "{ __typename }"}),
+        "CSRF_HEADER_REQUIRED": await http.post(
+            "/graphql", data={"operations": "{}", "map": "{}"}, files={"0": ("a", b"x")}
+        ),
+    }
+    refusals["BATCHING"] = await api.post([{"query": "{ __typename }"}] * 2)
+    for code, response in refusals.items():
+        assert 400 <= response.status_code < 500, code
+        assert response.headers["content-type"] == "application/json", code
+        assert_refused(response.content, "BAD_REQUEST" if code == "BATCHING" else code)
+    assert refusals["METHOD_NOT_ALLOWED"].status_code == 405
+    assert refusals["METHOD_NOT_ALLOWED"].headers["allow"] == "GET, POST"
+    await assert_still_serving(api)
+
+
+async def test_development_makes_its_own_secret_and_keeps_it(tmp_path, monkeypatch, api):
+    """No constant secret: each development server makes one at first start, owner-only, and
+    finds it again after a restart; outside development a missing secret refuses to start."""
+    monkeypatch.delenv("IVEN_JWT_SECRET", raising=False)
+    first = Settings(var_dir=tmp_path / "one", _env_file=None)  # type: ignore[call-arg]
+    other = Settings(var_dir=tmp_path / "two", _env_file=None)  # type: ignore[call-arg]
+    assert first.jwt_secret is None
+    secret = first.token_secret()
+    assert len(secret) >= 32 and secret != other.token_secret()
+    path = tmp_path / "one" / "jwt-secret"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    restarted = Settings(var_dir=tmp_path / "one", _env_file=None)  # type: ignore[call-arg]
+    assert restarted.token_secret() == secret
+    with pytest.raises(ValueError, match="IVEN_JWT_SECRET"):
+        Settings(  # type: ignore[call-arg]
+            env="production",
+            _env_file=None,
+            mongodb_url="mongodb://db/",
+            redis_url="redis://r/",
+            database_url="mysql+aiomysql://u@h/db",
+        )
+    await assert_still_serving(api)
+
+
+async def test_media_urls_signed_with_the_token_key_are_refused(
+    api, http, accounts, events, server, settings
+):
+    c = await crew(accounts, events, 2)
+    owner = c["people"][0]
+    response = await api.upload(
+        """mutation($input: UploadMediaInput!) { uploadMedia(input: $input) {
+          media { urls { original } } errors { code } } }""",
+        {"input": {"eventId": c["event"]["id"], "files": [None]}},
+        {"variables.input.files.0": ("a.png", samples.png(), "image/png")},
+        token=owner["token"],
+    )
+    url = response.json()["data"]["uploadMedia"]["media"][0]["urls"]["original"]
+    assert (await http.get(url)).status_code == 200
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    _, _, media_id, variant = parts.path.split("/")
+    payload = f"m:{media_id}:{variant}:{query['u']}:{query['f']}:{query['exp']}"
+    token_key = settings.jwt_secret.get_secret_value().encode()
+    forged = hmac.new(token_key, f"file-url:{payload}".encode(), hashlib.sha256).hexdigest()
+    refused = await http.get(url.replace(query["sig"], forged[:32]))
+    assert refused.status_code == 403
+    await assert_still_serving(api)
+
+
+async def test_readyz_names_no_url_host_or_port(http, api, server):
+    """Anonymous readiness: each store's status only, even when one is down."""
+
+    def assert_no_location(text: str) -> None:
+        assert "://" not in text and "127.0.0.1" not in text and "localhost" not in text
+        assert str(server.port) not in text
+        for backend in server.app.state.resources.backends.values():
+            assert backend not in text
+        assert not any(ch.isdigit() for ch in text), text  # no port, no address
+
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    assert_no_location(ready.text)
+    deps = server.deps
+    real = deps.redis
+    deps.redis = create_client("redis://127.0.0.1:1/0", timeout=0.5)  # nothing listens there
+    try:
+        down = await http.get("/readyz")
+    finally:
+        await deps.redis.aclose()
+        deps.redis = real
+    assert down.status_code == 503 and down.json()["checks"]["redis"] == {"status": "down"}
+    assert_no_location(down.text)
+    await assert_still_serving(api)
+
+
+REGISTER = """mutation($input: RegisterInput!) { register(input: $input) {
+  user { id } errors { code } } }"""
+
+
+async def test_a_lone_surrogate_is_bad_user_input_and_stores_nothing(api, http, server):
+    before = await user_count(server)
+    register = {
+        "username": "\ud800x",
+        "email": "lone@example.com",
+        "password": "correct-horse-9",
+        "firstName": "Lone",
+        "lastName": "Surrogate",
+    }
+    # json.dumps writes the lone surrogate as the escape "\ud800", as an attacker would send it
+    body = json.dumps({"query": REGISTER, "variables": {"input": register}})
+    assert "\\ud800" in body
+    for headers in ({}, {"origin": "https://elsewhere.example"}):
+        response = await http.post(
+            "/graphql", content=body, headers={"content-type": "application/json", **headers}
+        )
+        assert response.status_code == 400, response.text
+        assert_refused(response.content, "BAD_USER_INPUT")
+    raw_literal = json.dumps({"query": '{ node(id: "\ud800") { id } }'})
+    response = await http.post(
+        "/graphql", content=raw_literal, headers={"content-type": "application/json"}
+    )
+    assert_refused(response.content, "BAD_USER_INPUT")
+    # a GraphQL escape of a lone surrogate is a syntax error of the document
+    escaped = await api.execute('{ node(id: "\\ud800") { id } }')
+    assert_error(escaped, "GRAPHQL_PARSE_FAILED")
+    by_get = await http.get(
+        "/graphql",
+        params={
+            "query": "query($id: ID!) { node(id: $id) { id } }",
+            "variables": '{"id": "\\ud800"}',
+        },
+    )
+    assert by_get.status_code == 400
+    assert_refused(by_get.content, "BAD_USER_INPUT")
+    # over WebSocket: an invalid message, the socket closes with graphql-transport-ws' 4400
+    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), HEAD_TIMEOUT_S))["type"] == (
+            "connection_ack"
+        )
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {
+                        "query": "subscription { sessionStatus }",
+                        "variables": {"x": "\ud800"},
+                    },
+                }
+            )
+        )
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), HEAD_TIMEOUT_S)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert await user_count(server) == before
+    await assert_still_serving(api)
+
+
+async def test_subscriptions_over_http_are_refused_with_a_clear_error(http, api, accounts):
+    """What GraphiQL and urql's fetchSubscriptions send: a clear JSON refusal, not an internal
+    error; subscriptions are served over WebSocket."""
+    user = await accounts.user()
+    subscription = {"query": "subscription { sessionStatus(intervalSeconds: 1) }"}
+    for accept in ("multipart/mixed", "text/event-stream", "application/json"):
+        for token in (None, user["token"]):
+            response = await api.post(subscription, token=token, headers={"accept": accept})
+            assert response.status_code == 400, (accept, response.text)
+            assert response.headers["content-type"] == "application/json"
+            assert_refused(response.content, "SUBSCRIPTIONS_OVER_WEBSOCKET")
+        by_get = await http.get("/graphql", params=subscription, headers={"accept": accept})
+        assert by_get.status_code in (400, 405)
+        assert_refused(by_get.content, "SUBSCRIPTIONS_OVER_WEBSOCKET")
+    # queries asked for as a stream are still answered
+    streamed = await api.post({"query": "{ __typename }"}, headers={"accept": "multipart/mixed"})
+    assert streamed.status_code == 200 and "Query" in streamed.text
+    await assert_still_serving(api)
 
 
 # ---------------------------------------------------------------------------------------------

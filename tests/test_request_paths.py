@@ -50,6 +50,7 @@ def request_shapes(settings: Settings) -> list[Shape]:
     big_body = big_body.replace("x" * 100, "x" * (settings.max_request_bytes + 1))
     aliases = " ".join(f"a{i}: __typename" for i in range(settings.max_aliases + 1))
     deep = "{ me { " * (settings.max_depth + 2) + "}" * (settings.max_depth + 2)
+    deep_json = b"[" * settings.max_json_depth + b"]" * settings.max_json_depth
     return [
         post("query", {"query": "{ __typename }"}),
         post("query with null fields", {"query": "{ __typename }", "variables": None}),
@@ -81,6 +82,17 @@ def request_shapes(settings: Settings) -> list[Shape]:
         post("oversized document", {"query": big_document}),
         post("document over the limit in bytes only", {"query": wide_document}),
         raw("malformed JSON", b"{not json"),
+        raw(
+            "JSON nested too deep",
+            b'{"query": "{ __typename }", "variables": {"v": %s}}' % deep_json,
+        ),
+        raw("JSON nested past the decoder", b"[" * 100_000 + b"]" * 100_000),
+        raw("lone surrogate", b'{"query": "{ __typename }", "variables": {"v": "\\ud800"}}'),
+        raw(
+            "lone surrogate in UTF-16",
+            '{"query": "{ __typename }", "variables": {"v": "\\ud800"}}'.encode("utf-16"),
+        ),
+        raw("surrogate pair", b'{"query": "{ __typename }", "variables": {"v": "\\ud83d\\ude00"}}'),
         raw("not UTF-8", b'{"query": "\xff\xfe"}'),
         raw("empty body", b""),
         raw("string body", b'"a string"'),
@@ -207,6 +219,11 @@ EXPECTED_STATUS = {
     "oversized document": 413,
     "document over the limit in bytes only": 413,
     "malformed JSON": 400,
+    "JSON nested too deep": 400,
+    "JSON nested past the decoder": 400,
+    "lone surrogate": 400,
+    "lone surrogate in UTF-16": 400,
+    "surrogate pair": 200,
     "not UTF-8": 400,
     "string body": 400,
     "no query": 400,
@@ -217,6 +234,19 @@ EXPECTED_STATUS = {
 }
 
 
+# The code of each refusal (the JSON error shape, iven_gql/transport.py); BAD_REQUEST otherwise.
+EXPECTED_CODE = {
+    "subscription over POST": "SUBSCRIPTIONS_OVER_WEBSOCKET",
+    "wrong content type": "UNSUPPORTED_MEDIA_TYPE",
+    "oversized body": "PAYLOAD_TOO_LARGE",
+    "oversized body, chunked": "PAYLOAD_TOO_LARGE",
+    "oversized document": "PAYLOAD_TOO_LARGE",
+    "document over the limit in bytes only": "PAYLOAD_TOO_LARGE",
+    "lone surrogate": "BAD_USER_INPUT",
+    "lone surrogate in UTF-16": "BAD_USER_INPUT",
+}
+
+
 async def test_request_shapes_get_the_expected_status(http, settings):
     for shape in request_shapes(settings):
         if shape.name in EXPECTED_STATUS:
@@ -224,7 +254,10 @@ async def test_request_shapes_get_the_expected_status(http, settings):
             assert response.status_code == EXPECTED_STATUS[shape.name], shape.name
             if response.status_code != 200:
                 assert "x-request-id" not in response.headers  # refused before any operation
-                assert response.headers["content-type"].startswith("text/plain")
+                assert response.headers["content-type"] == "application/json"
+                [error] = response.json()["errors"]  # the GraphQL error shape, with a code
+                code = EXPECTED_CODE.get(shape.name, "BAD_REQUEST")
+                assert error["message"] and error["extensions"] == {"code": code}, shape.name
 
 
 async def test_authorization_header_forms_get_the_same_answer(server, paths, accounts):
