@@ -23,6 +23,12 @@ from resolvers.core.errors import DomainError, DomainErrors, Forbidden, Unauthen
 from resolvers.core.loading import LoaderBase
 from resolvers.core.local_cache import LocalCache
 from resolvers.core.rates import rate_limit
+from resolvers.core.text import (
+    checked_line,
+    control_error,
+    has_control_characters,
+    normalised_text,
+)
 from resolvers.projections import USER, record, record_event
 from stores import accounts as store
 from stores import events as event_store
@@ -57,6 +63,7 @@ class AccountErrorCode(StrEnum):
     INVALID_NAME = "INVALID_NAME"
     INVALID_TIMEZONE = "INVALID_TIMEZONE"
     VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_INPUT = "INVALID_INPUT"
     USERNAME_TAKEN = "USERNAME_TAKEN"
     EMAIL_TAKEN = "EMAIL_TAKEN"
     SAME_EMAIL = "SAME_EMAIL"
@@ -85,13 +92,13 @@ def normalise_email(email: str) -> str:
 
 
 def check_email(email: str, field: str = "email") -> DomainError | None:
-    if len(email) > 254 or not EMAIL_RE.match(email):
+    if len(email) > 254 or not EMAIL_RE.match(email) or has_control_characters(email):
         return DomainError(AccountErrorCode.INVALID_EMAIL, "Enter a valid email address.", field)
     return None
 
 
 def check_username(username: str, field: str = "username") -> DomainError | None:
-    if not USERNAME_RE.match(username.lower()):
+    if not USERNAME_RE.fullmatch(username.lower()):
         return DomainError(
             AccountErrorCode.INVALID_USERNAME,
             "Usernames are 3 to 30 characters: letters, digits, '_' and '.'.",
@@ -122,7 +129,7 @@ def check_name(value: str, field: str) -> DomainError | None:
         return DomainError(
             AccountErrorCode.INVALID_NAME, f"Between 1 and {NAME_MAX} characters.", field
         )
-    return None
+    return checked_line(value, field)
 
 
 def check_timezone(value: str, field: str = "timezone") -> DomainError | None:
@@ -564,7 +571,7 @@ def _profile_changes(data: ProfileInput) -> dict[str, Any]:
         changes["username"] = data.username.strip()
         errors.append(check_username(changes["username"]))
     if data.bio is not None:
-        changes["bio"] = data.bio.strip()
+        changes["bio"] = normalised_text(data.bio).strip()
         errors.append(_check_bio(changes["bio"]))
     if data.timezone is not None:
         changes["timezone"] = data.timezone.strip()
@@ -576,6 +583,8 @@ def _profile_changes(data: ProfileInput) -> dict[str, Any]:
 def _check_bio(bio: str) -> DomainError | None:
     if len(bio) > BIO_MAX:
         return DomainError(AccountErrorCode.VALUE_TOO_LONG, f"At most {BIO_MAX} characters.", "bio")
+    if has_control_characters(bio, multiline=True):
+        return control_error("bio", multiline=True)
     return None
 
 

@@ -30,8 +30,9 @@ from aiodataloader import DataLoader
 from resolvers import accounts as accounts_uc
 from resolvers import imaging
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
+from resolvers.core.text import checked_message
 from resolvers.dispatcher import DomainEvent
 from resolvers.events import access, has_role
 from resolvers.projections import record_event
@@ -157,7 +158,9 @@ async def media_by_ids(deps: Deps, ids: list[str]) -> list[store.Media | None]:
 
 
 def checked_caption(caption: str | None) -> str:
-    return checked_message(caption or "", max_len=MAX_CAPTION, field="caption", required=False)
+    return checked_message(
+        caption or "", max_len=MAX_CAPTION, field="caption", required=False, multiline=False
+    )
 
 
 def safe_file_name(name: str | None, ext: str) -> str:
