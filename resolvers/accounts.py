@@ -249,7 +249,10 @@ class RegisterInput:
     last_name: str
 
 
-async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
+async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> None:
+    """Creates an unconfirmed account and mails its code. Answers the same whether or not the
+    email has an account (as login and reset do): for a taken email nothing is created and its
+    owner is told by mail instead. A taken username is reported: usernames are public anyway."""
     email = normalise_email(data.email)
     username = data.username.strip()
     first, last = data.first_name.strip(), data.last_name.strip()
@@ -271,10 +274,12 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
     await rate_limit(deps, "register-email", email, deps.settings.rate_register_email, "email")
     password_hash = await deps.passwords.hash(data.password)
 
-    async def create() -> tuple[User, str]:
+    async def create() -> tuple[User, str] | None:
         async with deps.db.unit_of_work() as db:
             taken = await store.username_or_email_taken(db, username.lower(), email)
             _raise_taken(taken)
+            if "email" in taken:
+                return None
             user = await store.add_user(
                 db,
                 User(
@@ -292,13 +297,19 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
             )
 
     try:
-        user, code = await retry_transaction(create)
+        created = await retry_transaction(create)
     except IntegrityError:  # a concurrent registration won the race
         async with deps.db.reader() as db:
-            _raise_taken(await store.username_or_email_taken(db, username.lower(), email))
-        raise
+            taken = await store.username_or_email_taken(db, username.lower(), email)
+        _raise_taken(taken)
+        if "email" not in taken:
+            raise
+        created = None
+    if created is None:
+        _someone_registered_mail(deps, email)
+        return
+    user, code = created
     _confirmation_mail(deps, user, code)
-    return user
 
 
 async def _registrations_open(deps: Deps) -> bool:
@@ -307,19 +318,23 @@ async def _registrations_open(deps: Deps) -> bool:
 
 
 def _raise_taken(taken: set[str]) -> None:
-    errors = []
+    """Only the username: whether an email has an account is told to its owner alone."""
     if "username" in taken:
-        errors.append(
-            DomainError(AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
-        )
-    if "email" in taken:
-        errors.append(
-            DomainError(
-                AccountErrorCode.EMAIL_TAKEN, "An account already uses this email.", "email"
-            )
-        )
-    if errors:
-        raise DomainErrors(errors)
+        raise DomainError(AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
+
+
+def _someone_registered_mail(deps: Deps, email: str) -> None:
+    base = deps.settings.public_url.rstrip("/")
+    _send(
+        deps,
+        email,
+        "Someone tried to create an IVEN account with your address",
+        "Hello,\n\nSomeone (perhaps you) tried to create a new IVEN account with this email "
+        "address, which already has one. No new account was created.\n\n"
+        f"If it was you, sign in at {base}, or reset your password there if you forgot it "
+        "(an unconfirmed account can ask for a new confirmation code).\n"
+        "If it was not you, you can ignore this mail.\n",
+    )
 
 
 async def resend_confirmation(deps: Deps, email: str, client: ClientInfo) -> None:
