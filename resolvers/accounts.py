@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -22,7 +23,7 @@ from resolvers.core.deps import ClientInfo, Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, Unauthenticated
 from resolvers.core.loading import LoaderBase
 from resolvers.core.local_cache import LocalCache
-from resolvers.core.rates import rate_limit
+from resolvers.core.rates import parse_rate, rate_limit
 from resolvers.core.text import (
     checked_line,
     control_error,
@@ -382,13 +383,18 @@ async def login(
 ) -> tuple[User, sessions.IssuedTokens]:
     email = normalise_email(email)
     await rate_limit(deps, "login-ip", client.ip, deps.settings.rate_login_ip)
-    await rate_limit(deps, "login-account", email, deps.settings.rate_login_account)
+    await rate_limit(
+        deps, "login-account", f"{email}|{client.ip}", deps.settings.rate_login_account
+    )
+    await _wait_for_failures(deps, email)
     async with deps.db.reader() as db:
         user = await store.user_by_email(db, email)
     ok = await deps.passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok:
         if user is not None:
             _activity(_id(user), "LOGIN_FAILED", client)
+        limit, window = parse_rate(deps.settings.rate_login_failures_account)
+        await deps.rate_limiter.hit("login-failed", email, limit, window)
         raise DomainError(AccountErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
     if not user.is_active:
         raise DomainError(AccountErrorCode.ACCOUNT_DISABLED, "This account is disabled.")
@@ -412,6 +418,34 @@ async def login(
     await sessions.publish_session(deps, issued)
     _activity(_id(user), "LOGIN", client, issued.session_id)
     return user, issued
+
+
+def login_delay_s(deps: Deps, failures: int) -> float:
+    """The wait before a sign-in to an account with `failures` recent failed ones."""
+    s = deps.settings
+    beyond = failures - s.login_delay_after_failures
+    if beyond < 0 or s.login_delay_step_ms == 0:
+        return 0.0
+    delay_ms: int = min(s.login_delay_step_ms * 2 ** min(beyond, 30), s.login_delay_max_ms)
+    return delay_ms / 1000
+
+
+async def _wait_for_failures(deps: Deps, email: str) -> None:
+    """Failures are counted per account from every address (whoever made them, and whether or
+    not the account exists, so the answer discloses nothing): past a ceiling the account's
+    sign-ins are refused for a while, and before it each one waits longer. The per-address limit
+    (rate_login_account) stops a single guesser far earlier without locking the owner out."""
+    limit, window = parse_rate(deps.settings.rate_login_failures_account)
+    failures, retry_after_s = await deps.rate_limiter.count("login-failed", email, window)
+    if failures >= limit:
+        raise DomainError(
+            AccountErrorCode.RATE_LIMITED,
+            f"Too many attempts. Try again in {retry_after_s} seconds.",
+            retry_after_s=retry_after_s,
+        )
+    delay = login_delay_s(deps, failures)
+    if delay:
+        await asyncio.sleep(delay)
 
 
 async def refresh(
