@@ -382,7 +382,8 @@ async def test_login_rate_limit_per_account_counts_aliases(api, accounts):
     assert codes[10:] == ["RATE_LIMITED"] * 2
     retry = result["data"]["a11"]["errors"][0]["retryAfterSeconds"]
     assert 1 <= retry <= 900
-    # even the right password is refused while limited: the limit is per account
+    # even the right password is refused from this address: the limit is per account and
+    # address (tests/test_hostile.py: the owner elsewhere still signs in)
     assert_payload_error(await accounts.login(user["email"], user["password"]), "RATE_LIMITED")
 
 
