@@ -3,7 +3,8 @@ quotas and the upload folder's sweep. Albums, comments and likes: resolvers/albu
 file URLs: resolvers/media_links.py.
 
 Who may see and act is decided by the viewer's membership read from MySQL (the rule of every
-child of an event). An upload is all or nothing: every file is spooled, checked and processed
+child of an event). An upload is all or nothing: every file is read once (spooled, sized and
+hashed as it streams), deduplicated and charged to the quotas, and only what is new is decoded
 (in threads, off the event loop) before any document is written; a refused file refuses the
 request and leaves nothing behind. Files are written before their document and deleted after
 it, so a document never names a missing file.
