@@ -46,6 +46,7 @@ RATE_FIELDS = (
     "rate_reset_email",
     "rate_confirm_email",
     "rate_chat_send",
+    "rate_login_failures_account",
 )
 URL_SCHEMES = {
     "database_url": {"sqlite", "mysql", "mariadb"},
@@ -103,7 +104,7 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19 * 1024, ge=19 * 1024)
     argon2_parallelism: int = Field(default=1, ge=1)
 
-    # Rate limits: "count/seconds"
+    # Rate limits: "count/seconds" (rate_login_account: sign-ins per account *and* client address)
     rate_login_account: str = "10/900"
     rate_login_ip: str = "50/900"
     rate_register_ip: str = "10/3600"
@@ -140,6 +141,20 @@ class Settings(BaseSettings):
     media_url_ttl_s: int = 900
     # threads for image work (EXIF, variants), off the event loop
     media_workers: int = 2
+
+    # sign-in and upload limits
+    # Failed sign-ins to one account from every address ("count/seconds"): the ceiling a stranger
+    # spread over many addresses meets; from one address rate_login_account stops far earlier.
+    rate_login_failures_account: str = "100/900"
+    # Past this many failures of an account in that window, each sign-in to it first waits
+    # login_delay_step_ms, doubled per further failure, at most login_delay_max_ms (the owner
+    # still gets in, a guesser slows down).
+    login_delay_after_failures: int = Field(default=10, ge=0)
+    login_delay_step_ms: int = Field(default=250, ge=0)
+    login_delay_max_ms: int = Field(default=4000, ge=0)
+    # Uploads: media_max_files (above) bounds the file parts of one multipart request, each part
+    # mapped to exactly one variable; a file is hashed while spooled and checked for size, quota
+    # and duplicates before any decoding.
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 

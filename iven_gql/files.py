@@ -18,6 +18,7 @@ from typing import Any
 from cross_web import HTTPException
 from graphql import OperationDefinitionNode, OperationType, parse
 from graphql.error import GraphQLError
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -109,6 +110,27 @@ async def guarded_upload(app: Any, limit: int, scope: Scope, receive: Receive, s
         if refused.status_code != 413 or started:
             raise
         await transport.error_response(refused)(scope, receive, send)
+
+
+def _uploads_in(value: Any) -> list[Any]:
+    """The uploaded files placed in a request's variables, once per place they are mapped to."""
+    if isinstance(value, UploadFile):
+        return [value]
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _uploads_in(v)]
+    if isinstance(value, list):
+        return [u for v in value for u in _uploads_in(v)]
+    return []
+
+
+def upload_mapping_error(variables: Any) -> str | None:
+    """Why a multipart request's file map is refused (None: fine): one part mapped to several
+    variables would be read, hashed and decoded once per place, by threads racing on the same
+    file object. (How many files a mutation takes is its own rule: TOO_MANY_FILES.)"""
+    uploads = _uploads_in(variables)
+    if len({id(u) for u in uploads}) != len(uploads):
+        return "Each file part of a multipart request maps to exactly one variable."
+    return None
 
 
 def upload_operation_error(

@@ -140,6 +140,7 @@ class IvenGraphQL(GraphQL[Context, None]):
             refused = files.upload_operation_error(
                 getattr(data, "query", None), getattr(data, "operation_name", None), UPLOAD_FIELDS
             )
+            refused = refused or files.upload_mapping_error(getattr(data, "variables", None))
             if refused:
                 raise HTTPException(400, refused)
         transport.check_document_size(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -22,7 +23,13 @@ from resolvers.core.deps import ClientInfo, Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, Unauthenticated
 from resolvers.core.loading import LoaderBase
 from resolvers.core.local_cache import LocalCache
-from resolvers.core.rates import rate_limit
+from resolvers.core.rates import parse_rate, rate_limit
+from resolvers.core.text import (
+    checked_line,
+    control_error,
+    has_control_characters,
+    normalised_text,
+)
 from resolvers.projections import USER, record, record_event
 from stores import accounts as store
 from stores import events as event_store
@@ -57,6 +64,7 @@ class AccountErrorCode(StrEnum):
     INVALID_NAME = "INVALID_NAME"
     INVALID_TIMEZONE = "INVALID_TIMEZONE"
     VALUE_TOO_LONG = "VALUE_TOO_LONG"
+    INVALID_INPUT = "INVALID_INPUT"
     USERNAME_TAKEN = "USERNAME_TAKEN"
     EMAIL_TAKEN = "EMAIL_TAKEN"
     SAME_EMAIL = "SAME_EMAIL"
@@ -85,13 +93,13 @@ def normalise_email(email: str) -> str:
 
 
 def check_email(email: str, field: str = "email") -> DomainError | None:
-    if len(email) > 254 or not EMAIL_RE.match(email):
+    if len(email) > 254 or not EMAIL_RE.match(email) or has_control_characters(email):
         return DomainError(AccountErrorCode.INVALID_EMAIL, "Enter a valid email address.", field)
     return None
 
 
 def check_username(username: str, field: str = "username") -> DomainError | None:
-    if not USERNAME_RE.match(username.lower()):
+    if not USERNAME_RE.fullmatch(username.lower()):
         return DomainError(
             AccountErrorCode.INVALID_USERNAME,
             "Usernames are 3 to 30 characters: letters, digits, '_' and '.'.",
@@ -122,7 +130,7 @@ def check_name(value: str, field: str) -> DomainError | None:
         return DomainError(
             AccountErrorCode.INVALID_NAME, f"Between 1 and {NAME_MAX} characters.", field
         )
-    return None
+    return checked_line(value, field)
 
 
 def check_timezone(value: str, field: str = "timezone") -> DomainError | None:
@@ -242,7 +250,10 @@ class RegisterInput:
     last_name: str
 
 
-async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
+async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> None:
+    """Creates an unconfirmed account and mails its code. Answers the same whether or not the
+    email has an account (as login and reset do): for a taken email nothing is created and its
+    owner is told by mail instead. A taken username is reported: usernames are public anyway."""
     email = normalise_email(data.email)
     username = data.username.strip()
     first, last = data.first_name.strip(), data.last_name.strip()
@@ -264,10 +275,12 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
     await rate_limit(deps, "register-email", email, deps.settings.rate_register_email, "email")
     password_hash = await deps.passwords.hash(data.password)
 
-    async def create() -> tuple[User, str]:
+    async def create() -> tuple[User, str] | None:
         async with deps.db.unit_of_work() as db:
             taken = await store.username_or_email_taken(db, username.lower(), email)
             _raise_taken(taken)
+            if "email" in taken:
+                return None
             user = await store.add_user(
                 db,
                 User(
@@ -285,13 +298,19 @@ async def register(deps: Deps, data: RegisterInput, client: ClientInfo) -> User:
             )
 
     try:
-        user, code = await retry_transaction(create)
+        created = await retry_transaction(create)
     except IntegrityError:  # a concurrent registration won the race
         async with deps.db.reader() as db:
-            _raise_taken(await store.username_or_email_taken(db, username.lower(), email))
-        raise
+            taken = await store.username_or_email_taken(db, username.lower(), email)
+        _raise_taken(taken)
+        if "email" not in taken:
+            raise
+        created = None
+    if created is None:
+        _someone_registered_mail(deps, email)
+        return
+    user, code = created
     _confirmation_mail(deps, user, code)
-    return user
 
 
 async def _registrations_open(deps: Deps) -> bool:
@@ -300,19 +319,23 @@ async def _registrations_open(deps: Deps) -> bool:
 
 
 def _raise_taken(taken: set[str]) -> None:
-    errors = []
+    """Only the username: whether an email has an account is told to its owner alone."""
     if "username" in taken:
-        errors.append(
-            DomainError(AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
-        )
-    if "email" in taken:
-        errors.append(
-            DomainError(
-                AccountErrorCode.EMAIL_TAKEN, "An account already uses this email.", "email"
-            )
-        )
-    if errors:
-        raise DomainErrors(errors)
+        raise DomainError(AccountErrorCode.USERNAME_TAKEN, "This username is taken.", "username")
+
+
+def _someone_registered_mail(deps: Deps, email: str) -> None:
+    base = deps.settings.public_url.rstrip("/")
+    _send(
+        deps,
+        email,
+        "Someone tried to create an IVEN account with your address",
+        "Hello,\n\nSomeone (perhaps you) tried to create a new IVEN account with this email "
+        "address, which already has one. No new account was created.\n\n"
+        f"If it was you, sign in at {base}, or reset your password there if you forgot it "
+        "(an unconfirmed account can ask for a new confirmation code).\n"
+        "If it was not you, you can ignore this mail.\n",
+    )
 
 
 async def resend_confirmation(deps: Deps, email: str, client: ClientInfo) -> None:
@@ -360,13 +383,18 @@ async def login(
 ) -> tuple[User, sessions.IssuedTokens]:
     email = normalise_email(email)
     await rate_limit(deps, "login-ip", client.ip, deps.settings.rate_login_ip)
-    await rate_limit(deps, "login-account", email, deps.settings.rate_login_account)
+    await rate_limit(
+        deps, "login-account", f"{email}|{client.ip}", deps.settings.rate_login_account
+    )
+    await _wait_for_failures(deps, email)
     async with deps.db.reader() as db:
         user = await store.user_by_email(db, email)
     ok = await deps.passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok:
         if user is not None:
             _activity(_id(user), "LOGIN_FAILED", client)
+        limit, window = parse_rate(deps.settings.rate_login_failures_account)
+        await deps.rate_limiter.hit("login-failed", email, limit, window)
         raise DomainError(AccountErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
     if not user.is_active:
         raise DomainError(AccountErrorCode.ACCOUNT_DISABLED, "This account is disabled.")
@@ -390,6 +418,34 @@ async def login(
     await sessions.publish_session(deps, issued)
     _activity(_id(user), "LOGIN", client, issued.session_id)
     return user, issued
+
+
+def login_delay_s(deps: Deps, failures: int) -> float:
+    """The wait before a sign-in to an account with `failures` recent failed ones."""
+    s = deps.settings
+    beyond = failures - s.login_delay_after_failures
+    if beyond < 0 or s.login_delay_step_ms == 0:
+        return 0.0
+    delay_ms: int = min(s.login_delay_step_ms * 2 ** min(beyond, 30), s.login_delay_max_ms)
+    return delay_ms / 1000
+
+
+async def _wait_for_failures(deps: Deps, email: str) -> None:
+    """Failures are counted per account from every address (whoever made them, and whether or
+    not the account exists, so the answer discloses nothing): past a ceiling the account's
+    sign-ins are refused for a while, and before it each one waits longer. The per-address limit
+    (rate_login_account) stops a single guesser far earlier without locking the owner out."""
+    limit, window = parse_rate(deps.settings.rate_login_failures_account)
+    failures, retry_after_s = await deps.rate_limiter.count("login-failed", email, window)
+    if failures >= limit:
+        raise DomainError(
+            AccountErrorCode.RATE_LIMITED,
+            f"Too many attempts. Try again in {retry_after_s} seconds.",
+            retry_after_s=retry_after_s,
+        )
+    delay = login_delay_s(deps, failures)
+    if delay:
+        await asyncio.sleep(delay)
 
 
 async def refresh(
@@ -564,7 +620,7 @@ def _profile_changes(data: ProfileInput) -> dict[str, Any]:
         changes["username"] = data.username.strip()
         errors.append(check_username(changes["username"]))
     if data.bio is not None:
-        changes["bio"] = data.bio.strip()
+        changes["bio"] = normalised_text(data.bio).strip()
         errors.append(_check_bio(changes["bio"]))
     if data.timezone is not None:
         changes["timezone"] = data.timezone.strip()
@@ -576,6 +632,8 @@ def _profile_changes(data: ProfileInput) -> dict[str, Any]:
 def _check_bio(bio: str) -> DomainError | None:
     if len(bio) > BIO_MAX:
         return DomainError(AccountErrorCode.VALUE_TOO_LONG, f"At most {BIO_MAX} characters.", "bio")
+    if has_control_characters(bio, multiline=True):
+        return control_error("bio", multiline=True)
     return None
 
 

@@ -21,7 +21,8 @@ from resolvers import media as media_uc
 from resolvers import sessions
 from resolvers.accounts import is_admin, require_admin, users_changed
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError, NotFound, checked_message
+from resolvers.core.errors import DomainError, NotFound
+from resolvers.core.text import checked_message
 from resolvers.events import event_changed, not_cancelled
 from resolvers.projections import record_event
 from stores import accounts as accounts_store
@@ -275,7 +276,9 @@ async def update_instance(
     admin = await require_admin(deps, viewer)
     text = checked_reason(reason, required=False)
     new_banner = (
-        checked_message(banner or "", max_len=BANNER_MAX, field="banner", required=False)
+        checked_message(
+            banner or "", max_len=BANNER_MAX, field="banner", required=False, multiline=False
+        )
         if banner is not None
         else None
     )

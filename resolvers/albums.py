@@ -15,9 +15,16 @@ from typing import Any
 from aiodataloader import DataLoader
 
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
 from resolvers.core.rates import rate_limit
+from resolvers.core.text import (
+    checked_line,
+    checked_message,
+    control_error,
+    has_control_characters,
+    normalised_text,
+)
 from resolvers.media import (
     MediaErrorCode,
     files,
@@ -71,8 +78,12 @@ def _album_fields(title: str | None, description: str | None) -> dict[str, Any]:
                     MediaErrorCode.INVALID_TITLE, f"1 to {MAX_ALBUM_TITLE} characters.", "title"
                 )
             )
+        elif error := checked_line(changes["title"], "title"):
+            errors.append(error)
     if description is not None:
-        changes["description"] = description.strip()
+        changes["description"] = normalised_text(description).strip()
+        if has_control_characters(changes["description"], multiline=True):
+            errors.append(control_error("description", multiline=True))
         if len(changes["description"]) > MAX_ALBUM_DESCRIPTION:
             errors.append(
                 DomainError(

@@ -28,7 +28,14 @@ from resolvers.accounts import is_admin, require_admin
 from resolvers.admin import audit
 from resolvers.core import idempotency
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError, DomainErrors, NotFound, checked_text, checked_title
+from resolvers.core.errors import DomainError, DomainErrors, NotFound
+from resolvers.core.text import (
+    checked_text,
+    checked_title,
+    control_error,
+    has_control_characters,
+    normalised_text,
+)
 from resolvers.markdown import render
 from stores import articles as store
 from stores import media as media_store
@@ -215,7 +222,9 @@ def _checked(data: ArticleData) -> tuple[ArticleData, list[DomainError]]:
                     ArticleErrorCode.VALUE_TOO_LONG, f"At most {BODY_MAX} characters.", "body"
                 )
             )
-        clean.body = data.body
+        elif has_control_characters(data.body, multiline=True):
+            errors.append(control_error("body", multiline=True))
+        clean.body = normalised_text(data.body)
     if data.tags is not None:
         clean.tags = _checked_tags(data.tags, errors)
     return clean, errors

@@ -24,9 +24,10 @@ from resolvers import presence
 from resolvers.chat_feed import Change
 from resolvers.core.background import in_background
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import BadRequest, DomainError, Forbidden, NotFound, checked_message
+from resolvers.core.errors import BadRequest, DomainError, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
 from resolvers.core.rates import rate_limit
+from resolvers.core.text import checked_message, refuse_controls
 from resolvers.events import access, has_role, role_of
 from resolvers.projections import record_event
 from stores import accounts as accounts_store
@@ -117,6 +118,14 @@ async def _checked_attachments(event_id: int, ids: Sequence[str]) -> list[str]:
     return unique
 
 
+def _check_client_id(client_id: str) -> None:
+    if not 1 <= len(client_id) <= MAX_CLIENT_ID:
+        raise DomainError(
+            ChatErrorCode.INVALID_INPUT, f"1 to {MAX_CLIENT_ID} characters.", "clientId"
+        )
+    refuse_controls(client_id, "clientId")
+
+
 async def send(
     deps: Deps,
     viewer: Viewer,
@@ -129,10 +138,8 @@ async def send(
     await _member(deps, viewer, event_id)
     attachments = await _checked_attachments(event_id, attachment_ids)
     text = checked_body(body) if body.strip() or not attachments else ""
-    if client_id is not None and not 1 <= len(client_id) <= MAX_CLIENT_ID:
-        raise DomainError(
-            ChatErrorCode.INVALID_INPUT, f"1 to {MAX_CLIENT_ID} characters.", "clientId"
-        )
+    if client_id is not None:
+        _check_client_id(client_id)
     client_key = f"{event_id}:{viewer.user_id}:{client_id}" if client_id else None
     if client_key is not None:
         first = await store.by_client_key(client_key)

@@ -26,15 +26,9 @@ from resolvers import money
 from resolvers.core import idempotency
 from resolvers.core.background import after_commit
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import (
-    DomainError,
-    DomainErrors,
-    Forbidden,
-    NotFound,
-    checked_text,
-    checked_title,
-)
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
+from resolvers.core.text import checked_line, checked_text, checked_title
 from resolvers.projections import record_event
 from stores import accounts as account_store
 from stores import events as store
@@ -230,6 +224,9 @@ def _check_location(loc: LocationData, errors: list[DomainError]) -> None:
                 ["location", "address"],
             )
         )
+    for part, value in (("name", loc.name), ("address", loc.address)):
+        if value is not None and (error := checked_line(value, ["location", part])):
+            errors.append(error)
     if (loc.latitude is None) != (loc.longitude is None):
         errors.append(
             DomainError(

@@ -17,6 +17,7 @@ from resolvers.core.background import after_commit
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
+from resolvers.core.text import refuse_controls
 from resolvers.events import (
     admit,
     event_changed,
@@ -165,6 +166,7 @@ def _check_invite_input(invitees: Sequence[Invitee], role: ParticipantRole, mess
         )
     if len(message) > 500:
         raise DomainError(InvitationErrorCode.VALUE_TOO_LONG, "At most 500 characters.", "message")
+    refuse_controls(message, "message", multiline=True)
 
 
 async def _invite_targets(
@@ -369,6 +371,7 @@ async def revoke(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
 async def request_to_join(deps: Deps, viewer: Viewer, event_id: int, message: str) -> JoinRequest:
     if len(message) > 500:
         raise DomainError(InvitationErrorCode.VALUE_TOO_LONG, "At most 500 characters.", "message")
+    refuse_controls(message, "message", multiline=True)
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
         if role_of(me) is not None:

@@ -3,7 +3,8 @@ quotas and the upload folder's sweep. Albums, comments and likes: resolvers/albu
 file URLs: resolvers/media_links.py.
 
 Who may see and act is decided by the viewer's membership read from MySQL (the rule of every
-child of an event). An upload is all or nothing: every file is spooled, checked and processed
+child of an event). An upload is all or nothing: every file is read once (spooled, sized and
+hashed as it streams), deduplicated and charged to the quotas, and only what is new is decoded
 (in threads, off the event loop) before any document is written; a refused file refuses the
 request and leaves nothing behind. Files are written before their document and deleted after
 it, so a document never names a missing file.
@@ -30,8 +31,9 @@ from aiodataloader import DataLoader
 from resolvers import accounts as accounts_uc
 from resolvers import imaging
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound, checked_message
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
+from resolvers.core.text import checked_message
 from resolvers.dispatcher import DomainEvent
 from resolvers.events import access, has_role
 from resolvers.projections import record_event
@@ -157,7 +159,9 @@ async def media_by_ids(deps: Deps, ids: list[str]) -> list[store.Media | None]:
 
 
 def checked_caption(caption: str | None) -> str:
-    return checked_message(caption or "", max_len=MAX_CAPTION, field="caption", required=False)
+    return checked_message(
+        caption or "", max_len=MAX_CAPTION, field="caption", required=False, multiline=False
+    )
 
 
 def safe_file_name(name: str | None, ext: str) -> str:
@@ -230,8 +234,7 @@ def _file_error(index: int, exc: BaseException, deps: Deps) -> DomainError:
     return DomainError(MediaErrorCode.INVALID_FILE, "The file could not be read.", field)
 
 
-async def _prepare(deps: Deps, uploads: Sequence[Any]) -> list[Spooled]:
-    """Spools and processes every file (in threads); all or nothing."""
+def _checked_uploads(deps: Deps, uploads: Sequence[Any]) -> None:
     if not uploads:
         raise DomainError(MediaErrorCode.REQUIRED, "Add at least one file.", "files")
     if len(uploads) > deps.settings.media_max_files:
@@ -240,6 +243,7 @@ async def _prepare(deps: Deps, uploads: Sequence[Any]) -> list[Spooled]:
             f"At most {deps.settings.media_max_files} files at once.",
             "files",
         )
+    seen: set[int] = set()
     for index, upload in enumerate(uploads):
         if not hasattr(upload, "file") or not hasattr(upload, "filename"):
             raise DomainError(
@@ -247,13 +251,22 @@ async def _prepare(deps: Deps, uploads: Sequence[Any]) -> list[Spooled]:
                 "Send files as multipart uploads.",
                 ["files", str(index)],
             )
+        if id(upload) in seen:  # the transport refuses it first; one reader per file object
+            raise DomainError(
+                MediaErrorCode.INVALID_INPUT,
+                "Each file part maps to one variable.",
+                ["files", str(index)],
+            )
+        seen.add(id(upload))
 
-    async def one(index: int, upload: UploadLike) -> Spooled:
-        spooled = await _in_thread(deps, _spool, deps, index, upload)
-        return await _in_thread(deps, _process, deps, spooled)  # type: ignore[no-any-return]
 
+async def _spool_all(deps: Deps, uploads: Sequence[Any]) -> list[Spooled]:
+    """Reads every file once (in threads): size-checked and hashed while it streams to a
+    temporary file, its type sniffed from the first bytes; nothing decoded. All or nothing."""
+    _checked_uploads(deps, uploads)
     results = await asyncio.gather(
-        *(one(i, u) for i, u in enumerate(uploads)), return_exceptions=True
+        *(_in_thread(deps, _spool, deps, i, u) for i, u in enumerate(uploads)),
+        return_exceptions=True,
     )
     done = [r for r in results if isinstance(r, Spooled)]
     failures = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
@@ -261,6 +274,21 @@ async def _prepare(deps: Deps, uploads: Sequence[Any]) -> list[Spooled]:
         await _in_thread(deps, _discard, deps, done)
         raise DomainErrors([_file_error(i, exc, deps) for i, exc in failures])
     return done
+
+
+async def _decode_all(deps: Deps, items: Sequence[Spooled]) -> None:
+    """Decodes (EXIF, variants) the files that passed the size, dedupe and quota checks, each
+    by one worker; any failure refuses them all (the caller discards what is left)."""
+    results = await asyncio.gather(
+        *(_in_thread(deps, _process, deps, item) for item in items), return_exceptions=True
+    )
+    failures = [
+        (item.index, r)
+        for item, r in zip(items, results, strict=True)
+        if isinstance(r, BaseException)
+    ]
+    if failures:
+        raise DomainErrors([_file_error(i, exc, deps) for i, exc in failures])
 
 
 async def _reserve(deps: Deps, user_id: int, event_id: int, nbytes: int) -> None:
@@ -360,17 +388,17 @@ async def upload(
             )
     else:
         album = await store.default_album(event_id)
-    prepared = await _prepare(deps, uploads)
+    spooled = await _spool_all(deps, uploads)
     try:
-        return await _store_prepared(
-            deps, viewer, event_id, str(album.id), prepared, text, share_location
+        return await _store_spooled(
+            deps, viewer, event_id, str(album.id), spooled, text, share_location
         )
     except BaseException:
-        await _in_thread(deps, _discard, deps, [p for p in prepared if not p.stored])
+        await _in_thread(deps, _discard, deps, [p for p in spooled if not p.stored])
         raise
 
 
-async def _store_prepared(
+async def _store_spooled(
     deps: Deps,
     viewer: Viewer,
     event_id: int,
@@ -379,6 +407,7 @@ async def _store_prepared(
     caption: str,
     share_location: bool,
 ) -> list[store.Media]:
+    """Dedupes by the hashes, takes the quota for what is new, and only then decodes it."""
     existing = await store.by_dedupe_keys([f"{event_id}:{p.sha256}" for p in prepared])
     result: dict[int, store.Media] = {}
     fresh: dict[str, Spooled] = {}  # sha256 -> the first file with that content
@@ -395,26 +424,24 @@ async def _store_prepared(
         else:
             fresh[item.sha256] = item
     await _in_thread(deps, _discard, deps, leftovers)
-    nbytes = sum(p.size for p in fresh.values())
-    if nbytes:
-        await _reserve(deps, viewer.user_id, event_id, nbytes)
-    now = deps.clock()
+    reserved = sum(p.size for p in fresh.values())
+    if reserved:
+        await _reserve(deps, viewer.user_id, event_id, reserved)
     added: list[store.Media] = []
-    for item in fresh.values():
-        assert item.processed is not None
-        await _in_thread(
-            deps, files(deps).place, item.path, MEDIA, item.key, f"orig.{item.processed.ext}"
-        )
-        doc = _document(event_id, album_id, viewer, item, caption, share_location, now)
-        stored = await store.add_media(doc)
-        if stored is None:  # the same content won a race
-            await _in_thread(deps, files(deps).remove, MEDIA, item.key)
-            await _release(viewer.user_id, event_id, item.size)
-            stored = (await store.by_dedupe_keys([doc.dedupe_key]))[doc.dedupe_key]
-        else:
-            added.append(stored)
-        item.stored = True
-        result[item.index] = stored
+    try:
+        await _decode_all(deps, list(fresh.values()))
+        now = deps.clock()
+        for item in fresh.values():
+            stored, new = await _store_one(
+                deps, viewer, event_id, album_id, item, caption, share_location, now
+            )
+            reserved -= item.size
+            if new:
+                added.append(stored)
+            result[item.index] = stored
+    except BaseException:
+        await _release(viewer.user_id, event_id, reserved)
+        raise
     for index, sha in repeats.items():
         result[index] = result[fresh[sha].index]
     if added:
@@ -431,6 +458,31 @@ async def _store_prepared(
                 album_id=album_id,
             )
     return [result[i] for i in sorted(result)]
+
+
+async def _store_one(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    album_id: str,
+    item: Spooled,
+    caption: str,
+    share_location: bool,
+    now: datetime,
+) -> tuple[store.Media, bool]:
+    """The file in place and its document; (the media, whether it is new)."""
+    assert item.processed is not None
+    await _in_thread(
+        deps, files(deps).place, item.path, MEDIA, item.key, f"orig.{item.processed.ext}"
+    )
+    doc = _document(event_id, album_id, viewer, item, caption, share_location, now)
+    stored = await store.add_media(doc)
+    item.stored = True
+    if stored is None:  # the same content won a race
+        await _in_thread(deps, files(deps).remove, MEDIA, item.key)
+        await _release(viewer.user_id, event_id, item.size)
+        return (await store.by_dedupe_keys([doc.dedupe_key]))[doc.dedupe_key], False
+    return stored, True
 
 
 async def set_avatar(deps: Deps, viewer: Viewer, upload_: Any | None) -> str | None:

@@ -14,15 +14,9 @@ from aiodataloader import DataLoader
 
 from resolvers import event_content
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import (
-    DomainError,
-    DomainErrors,
-    Forbidden,
-    NotFound,
-    checked_text,
-    checked_title,
-)
+from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
+from resolvers.core.text import checked_text, checked_title
 from resolvers.events import has_role, member_or_hidden, not_cancelled, require
 from resolvers.projections import record_event
 from stores import events as event_store

@@ -266,7 +266,10 @@ class AccountEvent:
 
 @strawberry.type
 class RegisterPayload:
-    user: User | None
+    user: User | None = strawberry.field(
+        deprecation_reason="Always null: registration answers the same whether or not the "
+        "email already has an account. The account is yours once you confirm the mailed code."
+    )
     errors: list[AccountError]
 
 
@@ -445,9 +448,13 @@ class AccountQuery:
 
 @strawberry.type
 class AccountMutation:
-    @strawberry.mutation(description="Creates an account and emails a 6-digit confirmation code.")
+    @strawberry.mutation(
+        description="Creates an account and emails a 6-digit confirmation code. Answers the "
+        "same for an email that already has an account (its owner gets a mail instead); a taken "
+        "username is reported."
+    )
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
-        user, errors = await run(
+        _, errors = await run(
             AccountError,
             uc.register(
                 info.context.deps,
@@ -461,7 +468,7 @@ class AccountMutation:
                 info.context.client,
             ),
         )
-        return RegisterPayload(user=User(row=user) if user else None, errors=errors)
+        return RegisterPayload(user=None, errors=errors)
 
     @strawberry.mutation(description="Sends a new confirmation code. Same answer for any email.")
     async def resend_confirmation(self, info: Info, input: EmailInput) -> AccountActionPayload:

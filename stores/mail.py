@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import smtplib
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -13,6 +15,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 log = logging.getLogger("iven.mail")
+
+SUBJECT_MAX = 150
+_SPACES = re.compile(r"\s+")
+
+
+def header_text(value: str, max_len: int = SUBJECT_MAX) -> str:
+    """A header value that cannot break the header block: every control character, line or
+    paragraph separator becomes a space, whitespace runs one space, cut to max_len."""
+    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in value)
+    text = _SPACES.sub(" ", text).strip()
+    return text if len(text) <= max_len else text[: max_len - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -35,8 +48,8 @@ class Mailer:
     def _message(self, mail: Mail) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self.sender
-        msg["To"] = mail.to
-        msg["Subject"] = mail.subject
+        msg["To"] = header_text(mail.to, 320)
+        msg["Subject"] = header_text(mail.subject)
         msg["Message-ID"] = f"<{uuid.uuid4().hex}@iven>"
         msg.set_content(mail.body)
         return msg
@@ -59,8 +72,8 @@ class Mailer:
 
     async def send(self, mail: Mail) -> None:
         """Sends after the transaction committed; a failure is logged, never raised to users."""
-        msg = self._message(mail)
         try:
+            msg = self._message(mail)
             if self.smtp_url:
                 await asyncio.to_thread(self._send_smtp, msg)
                 log.info("mail sent", extra={"to": mail.to, "subject": mail.subject})

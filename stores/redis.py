@@ -206,6 +206,23 @@ class RateLimiter:
         oldest_ts = oldest[0][1] if oldest else now
         return RateDecision(False, max(1, int(oldest_ts + window_s - now + 0.999)))
 
+    async def count(self, scope: str, subject: str, window_s: int) -> tuple[int, int]:
+        """How many hits (scope, subject) has in the window, without adding one, and the seconds
+        until the oldest leaves it; (0, 0) when Redis is unavailable."""
+        now = time.time()
+        k = key("rate", scope, subject)
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(k, 0, now - window_s)
+                pipe.zcard(k)
+                pipe.zrange(k, 0, 0, withscores=True)
+                _, count, oldest = await pipe.execute()
+        except RedisError:
+            log.warning("rate limiter unavailable; allowing", exc_info=True)
+            return 0, 0
+        oldest_ts = oldest[0][1] if oldest else now
+        return int(count), max(1, int(oldest_ts + window_s - now + 0.999))
+
 
 # --- session keys ------------------------------------------------------------------------------
 

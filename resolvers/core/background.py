@@ -4,15 +4,25 @@ garbage collector, and awaitable all at once (`drain_background`, at shutdown an
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+log = logging.getLogger("iven.background")
+
 _background: set[asyncio.Task[Any]] = set()
+
+
+def _finished(task: asyncio.Task[Any]) -> None:
+    """Forgets the task and logs its failure: nobody awaits it, so nobody else would."""
+    _background.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("background task failed", exc_info=exc, extra={"task": task.get_name()})
 
 
 def in_background(coro: Any) -> None:
     task = asyncio.create_task(coro)
     _background.add(task)
-    task.add_done_callback(_background.discard)
+    task.add_done_callback(_finished)
 
 
 async def drain_background() -> None:

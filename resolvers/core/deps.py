@@ -54,6 +54,11 @@ class AccountSettings(Protocol):
     rate_reset_email: str
     rate_confirm_email: str
     rate_chat_send: str
+    # sign-in limits
+    rate_login_failures_account: str
+    login_delay_after_failures: int
+    login_delay_step_ms: int
+    login_delay_max_ms: int
     uploads_dir: Path
     media_max_file_bytes: int
     media_max_request_bytes: int

@@ -3,7 +3,6 @@ GraphQL errors with `extensions.code`; anything else is an internal error (maske
 
 from __future__ import annotations
 
-import unicodedata
 from enum import StrEnum
 
 
@@ -70,39 +69,3 @@ class BadRequest(Exception):
     """Argument validation outside of a mutation payload (e.g. page size over the maximum)."""
 
     code = "BAD_USER_INPUT"
-
-
-def checked_title(
-    value: str, errors: list[DomainError], *, max_len: int = 200, field: str = "title"
-) -> str:
-    """The stripped title; records INVALID_TITLE unless it has 1 to max_len characters."""
-    title = value.strip()
-    if not title or len(title) > max_len:
-        errors.append(
-            DomainError(CommonErrorCode.INVALID_TITLE, f"1 to {max_len} characters.", field)
-        )
-    return title
-
-
-def checked_text(value: str, errors: list[DomainError], *, max_len: int, field: str) -> str:
-    """Free text such as a description; records VALUE_TOO_LONG past max_len characters."""
-    if len(value) > max_len:
-        errors.append(
-            DomainError(CommonErrorCode.VALUE_TOO_LONG, f"At most {max_len} characters.", field)
-        )
-    return value.strip()
-
-
-def checked_message(value: str, *, max_len: int, field: str, required: bool = True) -> str:
-    """Stripped user text (a chat body, a comment, a caption): REQUIRED when empty (if
-    required), VALUE_TOO_LONG past max_len, INVALID_INPUT with control characters."""
-    text = value.strip()
-    if required and not text:
-        raise DomainError(CommonErrorCode.REQUIRED, "Write something.", field)
-    if len(text) > max_len:
-        raise DomainError(CommonErrorCode.VALUE_TOO_LONG, f"At most {max_len} characters.", field)
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
-        raise DomainError(
-            CommonErrorCode.INVALID_INPUT, "Control characters are not allowed.", field
-        )
-    return text
