@@ -6,6 +6,7 @@ import asyncio
 import logging
 import smtplib
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -13,6 +14,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 log = logging.getLogger("iven.mail")
+
+SUBJECT_TITLE_MAX = 60  # characters of a user-chosen title a subject may quote
+SUBJECT_MAX = 150
+
+
+def subject_text(text: str, limit: int = SUBJECT_TITLE_MAX) -> str:
+    """User text (an event title) as a subject may quote it: control and format characters
+    (CR/LF, NUL, C1, bidi overrides) and runs of spaces become one space, and it is cut to
+    `limit` characters with an ellipsis."""
+    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,8 @@ class Mailer:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = mail.to
-        msg["Subject"] = mail.subject
+        # whatever a caller built: one line, bounded (a header never fails on CR/LF)
+        msg["Subject"] = subject_text(mail.subject, SUBJECT_MAX)
         msg["Message-ID"] = f"<{uuid.uuid4().hex}@iven>"
         msg.set_content(mail.body)
         return msg

@@ -53,6 +53,8 @@ class AccountSettings(Protocol):
     rate_reset_email: str
     rate_confirm_email: str
     rate_chat_send: str
+    rate_invite_sender: str
+    rate_invite_email: str
     uploads_dir: Path
     media_max_file_bytes: int
     media_max_request_bytes: int
