@@ -47,6 +47,8 @@ RATE_FIELDS = (
     "rate_confirm_email",
     "rate_chat_send",
     "rate_login_failures_account",
+    "rate_invite_sender",
+    "rate_invite_email",
 )
 URL_SCHEMES = {
     "database_url": {"sqlite", "mysql", "mariadb"},
@@ -113,6 +115,12 @@ class Settings(BaseSettings):
     rate_reset_email: str = "5/3600"
     rate_confirm_email: str = "10/900"
     rate_chat_send: str = "30/10"
+
+    # visibility and abuse limits
+    # invitations a sender may send ("count/seconds", one per invitee), and of those, mailed to
+    # addresses without an account (each one an email the sender makes IVEN write)
+    rate_invite_sender: str = "200/3600"
+    rate_invite_email: str = "50/3600"
 
     # GraphQL protections
     max_depth: int = 12

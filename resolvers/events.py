@@ -1,6 +1,7 @@
 """Event use cases: create/update/cancel/delete, membership (RSVP, leave, roles, ownership).
 
-Who may do what (outsiders of a PRIVATE event get NOT_FOUND, as for a random id):
+Who may do what (outsiders get NOT_FOUND, as for a random id; an UNLISTED event opens its
+public fields to outsiders only through its share token, see `event_by_share_token`):
 participant — see, RSVP, leave; organizer — edit/cancel the event, remove participants;
 owner — change roles, transfer ownership, delete the event.
 """
@@ -23,6 +24,7 @@ from aiodataloader import DataLoader
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import money
+from resolvers.accounts import is_admin
 from resolvers.core import idempotency
 from resolvers.core.background import after_commit
 from resolvers.core.deps import Deps, Viewer
@@ -271,21 +273,78 @@ PARTICIPANTS_CACHE = "event-participants"
 async def access(
     deps: Deps, viewer: Viewer | None, event_ids: Sequence[int]
 ) -> list[tuple[Event, Participant | None] | None]:
-    """Batch function: each event the viewer may see, with their membership (None if hidden).
+    """Batch function: each event the viewer takes part in, with their membership (None for
+    any other event, UNLISTED ones included: event ids are sequential, so an outsider reaches
+    an UNLISTED event only through its share token, see `event_by_share_token`).
 
     Membership is always read from MySQL; the event rows of a member's events come from the
-    Redis read cache. Outsiders (UNLISTED only) are answered from MySQL, never from the cache."""
+    Redis read cache."""
     ids = list(dict.fromkeys(event_ids))
+    if viewer is None or not ids:
+        return [None for _ in event_ids]
     async with deps.db.reader() as db:
-        mine = await store.memberships(db, viewer.user_id, ids) if viewer else []
+        mine = await store.memberships(db, viewer.user_id, ids)
         member_of = {p.event_id: p for p in mine}
         rows = await cached_events(deps, db, [i for i in ids if i in member_of])
-        others = await store.unlisted_events(db, [i for i in ids if i not in member_of])
     found: dict[int, tuple[Event, Participant | None]] = {
         e.id: (e, member_of[e.id]) for e in rows if e.id is not None
     }
-    found.update({e.id: (e, None) for e in others if e.id is not None})
     return [found.get(i) for i in event_ids]
+
+
+async def visible_user_ids(deps: Deps, viewer: Viewer | None, user_ids: Sequence[int]) -> set[int]:
+    """Which of these users the viewer may look up by id (`node`/`nodes` on User): themself
+    and the people they take part in an event with; admins everyone; anonymous nobody.
+    Elsewhere a user is only shown next to something the viewer may see (a participant, an
+    author, an invitation), so an id alone never lists accounts."""
+    wanted = {u for u in user_ids if u}
+    if viewer is None or not wanted:
+        return set()
+    if await is_admin(deps, viewer):
+        return wanted
+    others = sorted(wanted - {viewer.user_id})
+    async with deps.db.reader() as db:
+        fellows = await store.users_sharing_an_event(db, viewer.user_id, others)
+    return fellows | (wanted & {viewer.user_id})
+
+
+SHARE_TOKEN_MAX = 64
+
+
+async def event_by_share_token(
+    deps: Deps, viewer: Viewer | None, token: str
+) -> tuple[Event, Participant | None] | None:
+    """The event a share token opens: to its members, any event; to anyone else (anonymous
+    included), an UNLISTED one only (its public fields). None for anything else."""
+    token = token.strip()
+    if not token or len(token) > SHARE_TOKEN_MAX:
+        return None
+    async with deps.db.reader() as db:
+        event = await store.event_by_share_token(db, token)
+        if event is None or event.id is None:
+            return None
+        me = await store.participant_for_user(db, event.id, viewer.user_id) if viewer else None
+    if role_of(me) is not None:
+        return event, me
+    return (event, None) if event.visibility == Visibility.UNLISTED.value else None
+
+
+async def locked_by_share_token(
+    db: Any, token: str, viewer: Viewer
+) -> tuple[Event, Participant | None]:
+    """Like `member_or_hidden`, for the event a share token opens (see event_by_share_token)."""
+    token = token.strip()
+    event = (
+        await store.event_by_share_token(db, token, for_update=True)
+        if token and len(token) <= SHARE_TOKEN_MAX
+        else None
+    )
+    if event is None or event.id is None:
+        raise NotFound("Event not found.")
+    me = await store.participant_for_user(db, event.id, viewer.user_id, for_update=True)
+    if role_of(me) is None and event.visibility != Visibility.UNLISTED.value:
+        raise NotFound("Event not found.")
+    return event, me
 
 
 async def cached_events(deps: Deps, db: Any, ids: list[int]) -> list[Event]:
@@ -349,13 +408,15 @@ async def member_or_hidden(
     db: Any, event_id: int, viewer: Viewer, *, hidden: str = "Event not found."
 ) -> tuple[Event, Participant | None]:
     """Locks the event row: membership changes of one event are serialised. An event the
-    viewer may not see raises NOT_FOUND with `hidden`, the message a missing object of the
-    requested kind gets, so that nothing tells an existing object from a random id."""
+    viewer does not take part in raises NOT_FOUND with `hidden`, the message a missing object
+    of the requested kind gets, so that nothing tells an existing object from a random id
+    (UNLISTED events included: their sequential id is no secret, their share token is).
+    The returned membership is therefore an active one."""
     event = await store.lock_event(db, event_id)
     if event is None:
         raise NotFound(hidden)
     me = await store.participant_for_user(db, event_id, viewer.user_id, for_update=True)
-    if role_of(me) is None and event.visibility != Visibility.UNLISTED.value:
+    if role_of(me) is None:
         raise NotFound(hidden)
     return event, me
 

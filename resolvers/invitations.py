@@ -17,11 +17,13 @@ from resolvers.core.background import after_commit
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
+from resolvers.core.rates import rate_limit
 from resolvers.core.text import refuse_controls
 from resolvers.events import (
     admit,
     event_changed,
     has_role,
+    locked_by_share_token,
     member_or_hidden,
     not_cancelled,
     require,
@@ -40,7 +42,7 @@ from stores.invitations import (
     JoinRequestStatus,
     invitation_key,
 )
-from stores.mail import Mail
+from stores.mail import Mail, subject_text
 
 INVITATION_TTL = timedelta(days=14)
 MAX_INVITEES = 50
@@ -57,6 +59,7 @@ class InvitationErrorCode(StrEnum):
     USER_NOT_FOUND = "USER_NOT_FOUND"
     INVALID_EMAIL = "INVALID_EMAIL"
     ALREADY_PARTICIPANT = "ALREADY_PARTICIPANT"
+    RATE_LIMITED = "RATE_LIMITED"
     INVITATION_NOT_PENDING = "INVITATION_NOT_PENDING"
     JOIN_REQUEST_NOT_PENDING = "JOIN_REQUEST_NOT_PENDING"
 
@@ -127,10 +130,15 @@ async def invite(
             require(mine, ParticipantRole.OWNER)
         not_cancelled(event)
         targets = await _invite_targets(db, event_id, invitees)
+        pending = {
+            target: await _unexpired_pending(db, invitation_key(event_id, *target))
+            for target in targets
+        }
+        await _within_invitation_limits(deps, viewer, [t for t, p in pending.items() if not p])
         created = []
         for user_id, email in targets:
             key = invitation_key(event_id, user_id, email)
-            existing = await _unexpired_pending(db, key)
+            existing = pending[(user_id, email)]
             if existing is not None:
                 created.append(existing)
                 continue
@@ -151,6 +159,25 @@ async def invite(
     for mail in mails:
         after_commit(deps.mailer.send(mail))
     return created
+
+
+async def _within_invitation_limits(
+    deps: Deps, viewer: Viewer, new: Sequence[tuple[int | None, str | None]]
+) -> None:
+    """Per sender and hour, each new invitation counts (a batch counts all of its invitees),
+    and those mailed to addresses without an account count again under a tighter limit.
+    Over either: RATE_LIMITED with the wait, and nothing is created or mailed. Without Redis
+    the limiter allows (stores/redis.py)."""
+    sender = str(viewer.user_id)
+    mailed = sum(1 for _, email in new if email is not None)
+    if mailed:
+        await rate_limit(
+            deps, "invite-email", sender, deps.settings.rate_invite_email, "invitees", cost=mailed
+        )
+    if new:
+        await rate_limit(
+            deps, "invite", sender, deps.settings.rate_invite_sender, "invitees", cost=len(new)
+        )
 
 
 def _check_invite_input(invitees: Sequence[Invitee], role: ParticipantRole, message: str) -> None:
@@ -230,7 +257,8 @@ def _invitation_mail(deps: Deps, event: Event, inviter: Participant, email: str)
     link = f"{deps.settings.public_url.rstrip('/')}/register?email={email}"
     return Mail(
         to=email,
-        subject=f"{inviter.display_name} invites you to {event.title} on IVEN",
+        # the sender's own words stay out of the subject: only the cleaned, capped title
+        subject=f'Invitation to "{subject_text(event.title)}" on IVEN',
         body=f'{inviter.display_name} invites you to "{event.title}" on IVEN.\n'
         f"Create your account with this address to answer: {link}\n",
     )
@@ -368,18 +396,28 @@ async def revoke(deps: Deps, viewer: Viewer, invitation_id: int) -> Invitation:
 # --- join requests -----------------------------------------------------------------------------
 
 
-async def request_to_join(deps: Deps, viewer: Viewer, event_id: int, message: str) -> JoinRequest:
+async def request_to_join(
+    deps: Deps, viewer: Viewer, event_id: int, message: str, share_token: str | None = None
+) -> JoinRequest:
+    """Outsiders name the event by its share token (its sequential id opens nothing to them);
+    an id given with it must be the same event's."""
     if len(message) > 500:
         raise DomainError(InvitationErrorCode.VALUE_TOO_LONG, "At most 500 characters.", "message")
     refuse_controls(message, "message", multiline=True)
     async with deps.db.unit_of_work() as db:
-        event, me = await member_or_hidden(db, event_id, viewer)
+        if share_token is not None:
+            event, me = await locked_by_share_token(db, share_token, viewer)
+            if event_id and event_id != event.id:
+                raise NotFound("Event not found.")
+        else:
+            event, me = await member_or_hidden(db, event_id, viewer)
         if role_of(me) is not None:
             raise DomainError(
                 InvitationErrorCode.ALREADY_PARTICIPANT, "You are already in this event."
             )
-        if event.visibility != Visibility.UNLISTED.value:
+        if event.visibility != Visibility.UNLISTED.value or event.id is None:
             raise NotFound("Event not found.")
+        event_id = event.id
         not_cancelled(event)
         existing = await store.pending_join_request(db, event_id, viewer.user_id)
         if existing is not None:

@@ -4,7 +4,8 @@ A media URL is signed (HMAC with the media key, derived from the server secret a
 token key: iven_gql/auth.py) over the media, the variant, the viewer it was made for, whether
 that viewer may see the location, and the expiry; at each fetch the viewer must still take part
 in the event. Avatar URLs are not bound to a viewer: they are shown
-wherever the user is.
+wherever the user is. They name the picture's random storage key, never the user id, so no URL
+can be built or guessed from an account (and a new picture gets a new key).
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ def media_url(
     return f"/media/{media.id}/{variant}?u={viewer_id}&f={full}&exp={exp}&sig={sig}"
 
 
-def avatar_url(deps: Deps, user_id: int, key: str, size: str, now: float | None = None) -> str:
+def avatar_url(deps: Deps, key: str, size: str, now: float | None = None) -> str:
     exp = _expiry(deps, time.time() if now is None else now)
-    sig = _signature(deps, f"a:{user_id}:{key}:{size}:{exp}")
-    return f"/avatars/{user_id}/{size}?k={key}&exp={exp}&sig={sig}"
+    sig = _signature(deps, f"a:{key}:{size}:{exp}")
+    return f"/avatars/{key}/{size}?exp={exp}&sig={sig}"
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,12 @@ async def media_file(deps: Deps, media_id: str, variant: str, query: dict[str, s
     )
 
 
-async def avatar_file(deps: Deps, user_id: str, size: str, query: dict[str, str]) -> ServedFile:
-    key, exp = query.get("k", ""), query.get("exp", "")
-    if size not in AVATAR_SIZES or not user_id.isdigit() or len(key) != 32:
+async def avatar_file(deps: Deps, key: str, size: str, query: dict[str, str]) -> ServedFile:
+    """`key` is the first path segment of /avatars/<key>/<size> (the route's `user_id`)."""
+    exp = query.get("exp", "")
+    if size not in AVATAR_SIZES or len(key) != 32:
         raise LinkRefused(404, "Not found.")
-    remaining = _check_link(deps, f"a:{user_id}:{key}:{size}:{exp}", exp, query.get("sig", ""))
+    remaining = _check_link(deps, f"a:{key}:{size}:{exp}", exp, query.get("sig", ""))
     try:
         path = files(deps).path(AVATARS, key, f"avatar{size}.webp")
     except ValueError:

@@ -32,7 +32,7 @@ from stores import events as events_store
 from stores import notifications as store
 from stores import outbox as outbox_store
 from stores.db import utcnow
-from stores.mail import Mail
+from stores.mail import Mail, subject_text
 from stores.redis import key
 
 log = logging.getLogger("iven.notifications")
@@ -550,7 +550,7 @@ async def send_due_emails(deps: Deps) -> int:
         await deps.mailer.send(
             Mail(
                 to=user.email,
-                subject=doc.title,
+                subject=subject_text(doc.title),  # cleaned and capped: a one-line header
                 body=f"{doc.title}\n\n{doc.body}\n\nSee it on IVEN: {link}\n",
             )
         )

@@ -11,6 +11,7 @@ import strawberry
 from strawberry import relay
 
 from resolvers import accounts as uc
+from resolvers import events as events_uc
 from resolvers import presence
 from resolvers import sessions as session_uc
 from resolvers.accounts import AccountErrorCode
@@ -21,6 +22,7 @@ from schema.core import (
     Connection,
     UserError,
     connection,
+    decode_node_keys,
     decode_string_id,
     decode_time_cursor,
     encode_cursor,
@@ -77,16 +79,13 @@ class User(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[User | None]:
-        if info.context.viewer is None:
-            return [None for _ in node_ids]
-        ids = []
-        for raw in node_ids:
-            try:
-                ids.append(int(raw))
-            except ValueError:
-                ids.append(0)
-        rows = await info.context.loaders.user_by_id.load_many(ids)
-        return [User(row=r) if r is not None else None for r in rows]
+        """Scoped like the direct fields: yourself, people you share an event with, everyone
+        for admins; any other id answers as a missing one."""
+        ids = decode_node_keys(node_ids)
+        visible = await events_uc.visible_user_ids(info.context.deps, info.context.viewer, ids)
+        rows = await info.context.loaders.user_by_id.load_many([i for i in ids if i in visible])
+        found = {r.id: r for r in rows if r is not None}
+        return [User(row=found[i]) if i in found else None for i in ids]
 
     @strawberry.field
     def username(self) -> str:
@@ -129,7 +128,7 @@ class User(relay.Node):
             raise BadRequest("`size` must be 64 or 256.")
         if not self.row.avatar_key:
             return None
-        return avatar_url(info.context.deps, self.row.id or 0, self.row.avatar_key, str(size))
+        return avatar_url(info.context.deps, self.row.avatar_key, str(size))
 
     @strawberry.field(description="Profile version, for `expectedVersion` in updateProfile.")
     def version(self) -> int:

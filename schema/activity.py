@@ -16,6 +16,7 @@ from schema.context import Info
 from schema.core import (
     Connection,
     connection,
+    cursor_int,
     decode_cursor,
     encode_cursor,
     global_id,
@@ -115,7 +116,7 @@ async def activity(
     if parts is not None:
         if not isinstance(parts[0], int):
             raise BadRequest("Invalid cursor.")
-        before = parts[0]
+        before = cursor_int(parts[0])
     found = await uc.activity_of(info.context.deps, event_id, size + 1, before)
     return connection(
         [ActivityEntry(entry=e) for e in found],

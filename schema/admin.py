@@ -23,6 +23,7 @@ from schema.core import (
     Connection,
     UserError,
     connection,
+    cursor_int,
     decode_cursor,
     decode_document_id,
     decode_global_id,
@@ -81,9 +82,9 @@ def _id_cursor(after: str | None) -> int | None:
     cursor = decode_cursor(after, arity=1)
     if cursor is None:
         return None
-    if not isinstance(cursor[0], int) or isinstance(cursor[0], bool):
+    if not isinstance(cursor[0], int):
         raise BadRequest("Invalid cursor.")
-    return cursor[0]
+    return cursor_int(cursor[0])
 
 
 # --- types -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from schema.core import (
     Connection,
     UserError,
     connection,
+    cursor_int,
     decode_cursor,
     decode_document_id,
     decode_global_id,
@@ -142,7 +143,7 @@ def _time_cursor(after: str | None) -> tuple[datetime, int] | None:
         return None
     try:
         at = datetime.fromisoformat(str(parts[0]))
-        article_id = int(parts[1])
+        article_id = cursor_int(parts[1])
     except (TypeError, ValueError):
         raise BadRequest("Invalid cursor.") from None
     if at.tzinfo is None:

@@ -30,7 +30,7 @@ async def chat_person(info: Info, user_id: int) -> ChatAuthor:
     snapshot = await info.context.loaders.user_snapshot.load(user_id)
     if snapshot is not None and not snapshot.deleted:
         url = (
-            media_links.avatar_url(info.context.deps, user_id, snapshot.avatar_key, "64")
+            media_links.avatar_url(info.context.deps, snapshot.avatar_key, "64")
             if snapshot.avatar_key
             else None
         )

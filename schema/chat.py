@@ -25,6 +25,7 @@ from schema.core import (
     PageInfo,
     UserError,
     connection,
+    cursor_int,
     decode_cursor,
     decode_document_id,
     decode_global_id,
@@ -439,9 +440,9 @@ def decode_chat_cursor(cursor: str | None) -> int | None:
     parts = decode_cursor(cursor, arity=2)
     if parts is None:
         return None
-    if parts[0] != "chat" or not isinstance(parts[1], int) or parts[1] < 0:
+    if parts[0] != "chat" or not isinstance(parts[1], int):
         raise BadRequest("Invalid cursor.")
-    return int(parts[1])
+    return cursor_int(parts[1])
 
 
 @strawberry.type(description="A new message (or, in a replay, one sent while you were away).")

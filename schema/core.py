@@ -171,6 +171,17 @@ def decode_cursor(cursor: str | None, *, arity: int) -> list[Any] | None:
     return parts
 
 
+def cursor_int(value: Any, *, minimum: int = 0) -> int:
+    """An integer inside a cursor (a key, a position, a sequence number): one that is not an
+    integer or does not fit a signed 64-bit BIGINT is BAD_USER_INPUT, never an overflow in a
+    store. Strings of digits are accepted as keys were once written that way."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_KEY:
+        raise BadRequest("Invalid cursor.")
+    return value
+
+
 @strawberry.type
 class Edge(Generic[T]):
     cursor: str

@@ -14,6 +14,7 @@ from schema.core import (
     NO_INT_KEY,
     Connection,
     connection,
+    cursor_int,
     decode_cursor,
     decode_global_id,
     encode_cursor,
@@ -199,8 +200,8 @@ def _participant_payload(
 @strawberry.type
 class EventQuery:
     @strawberry.field(
-        description="An event you take part in, or an UNLISTED one (public "
-        "fields). Null for anything else."
+        description="An event you take part in. Null for anything else (an UNLISTED "
+        "event you are not in included: see eventByShareToken)."
     )
     async def event(self, info: Info, id: relay.GlobalID) -> Event | None:
         info.context.viewer_or_none()  # a rejected token is an error, not anonymity
@@ -208,6 +209,16 @@ class EventQuery:
         if event_id == NO_INT_KEY:
             return None
         found = await info.context.loaders.event_access.load(event_id)
+        return Event(row=found[0], membership=found[1]) if found else None
+
+    @strawberry.field(
+        description="The event a share token (Event.shareToken) opens: an event you take "
+        "part in, or an UNLISTED one (public fields), signed in or not. Null for anything else."
+    )
+    async def event_by_share_token(self, info: Info, token: str) -> Event | None:
+        found = await uc.event_by_share_token(
+            info.context.deps, info.context.viewer_or_none(), token
+        )
         return Event(row=found[0], membership=found[1]) if found else None
 
     @strawberry.field(
@@ -227,7 +238,7 @@ class EventQuery:
         parts = decode_cursor(after, arity=2)
         if parts is not None:
             try:
-                cursor = (datetime.fromisoformat(parts[0]), int(parts[1]))
+                cursor = (datetime.fromisoformat(parts[0]), cursor_int(parts[1]))
             except (TypeError, ValueError):
                 raise BadRequest("Invalid cursor.") from None
         found = await uc.my_events(

@@ -15,7 +15,6 @@ from resolvers import chat as chat_uc
 from resolvers import events as uc
 from resolvers import invitations as invitations_uc
 from resolvers import presence
-from resolvers.core.errors import BadRequest
 from resolvers.money import settlement_plan
 from schema.accounts import User
 from schema.activity import ActivityEntry, activity
@@ -24,6 +23,7 @@ from schema.context import Info
 from schema.core import (
     Connection,
     connection,
+    cursor_int,
     decode_cursor,
     decode_global_id,
     decode_node_keys,
@@ -107,8 +107,8 @@ class InviteLink(relay.Node):
 
 
 @strawberry.type(
-    description="An event. Outsiders of an UNLISTED event see only its public "
-    "fields (the others are null)."
+    description="An event. Outsiders reach an UNLISTED event only through its "
+    "`shareToken` (`eventByShareToken`) and see only its public fields (the others are null)."
 )
 class Event(relay.Node):
     row: strawberry.Private[rows.Event]
@@ -173,6 +173,14 @@ class Event(relay.Node):
     @strawberry.field(description="For `expectedVersion` in updates.")
     def version(self) -> int:
         return self.row.version
+
+    @strawberry.field(
+        description="Participants only: the unguessable token that lets anyone who has it "
+        "see this event's public fields and ask to join while it is UNLISTED "
+        "(`eventByShareToken`, `requestToJoin`). Event ids are not secret; this is."
+    )
+    def share_token(self) -> str | None:
+        return self.row.share_token if self.is_member else None
 
     @strawberry.field(description="Participants only.")
     def description(self) -> str | None:
@@ -433,9 +441,7 @@ def _offset(after: str | None) -> int:
         return 0
     parts = decode_cursor(after, arity=1)
     assert parts is not None
-    if not isinstance(parts[0], int) or parts[0] < 0:
-        raise BadRequest("Invalid cursor.")
-    return parts[0] + 1
+    return cursor_int(parts[0]) + 1
 
 
 def _window(items: list[Any], start: int, size: int) -> Connection[Any]:
@@ -477,12 +483,17 @@ class Invitation(relay.Node):
         }
         return [Invitation(row=mine[i]) if i in mine else None for i in node_ids]
 
-    @strawberry.field
+    @strawberry.field(
+        description="To its participants, the event; to an invitee who is not one, its public "
+        "fields while the invitation is PENDING, and null once it is declined, revoked or "
+        "expired."
+    )
     async def event(self, info: Info) -> Event | None:
-        """Visible to the invitee: public fields, like an UNLISTED event."""
         found = await info.context.loaders.event_access.load(self.row.event_id)
         if found:
             return Event(row=found[0], membership=found[1])
+        if self.row.effective_status(utcnow()) is not InvitationStatus.PENDING:
+            return None  # a closed invitation opens nothing: not even the current title
         event = await info.context.loaders.event_by_id.load(self.row.event_id)
         return Event(row=event, membership=None) if event else None
 

@@ -8,7 +8,7 @@ from strawberry import relay
 
 from resolvers import invitations as uc
 from schema.context import Info
-from schema.core import decode_global_id, mutate
+from schema.core import NO_INT_KEY, decode_global_id, mutate
 from schema.event_errors import InvitationError
 from schema.events import Event, Invitation, JoinRequest
 from schema.participants import Participant
@@ -38,9 +38,10 @@ class InvitationRefInput:
     invitation_id: relay.GlobalID
 
 
-@strawberry.input
+@strawberry.input(description="Outsiders give the event's shareToken (its id alone opens nothing).")
 class RequestToJoinInput:
-    event_id: relay.GlobalID
+    event_id: relay.GlobalID | None = None
+    share_token: str | None = None
     message: str = ""
 
 
@@ -152,8 +153,9 @@ class InvitationMutation:
             info,
             InvitationError,
             uc.request_to_join,
-            decode_global_id(input.event_id, "Event"),
+            decode_global_id(input.event_id, "Event") if input.event_id else NO_INT_KEY,
             input.message,
+            input.share_token,
         )
         return JoinRequestPayload(join_request=JoinRequest(row=row) if row else None, errors=errors)
 

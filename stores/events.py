@@ -6,6 +6,7 @@ Store functions add and flush; they never commit (the resolver's unit of work do
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -62,12 +63,17 @@ class ParticipantState(enum.StrEnum):
     REMOVED = "REMOVED"
 
 
+def new_share_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
 class Event(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_starts_at", "starts_at"),
         CheckConstraint("ends_at >= starts_at", name="ck_events_dates"),
         CheckConstraint("capacity IS NULL OR capacity >= 1", name="ck_events_capacity"),
+        UniqueConstraint("share_token", name="uq_events_share_token"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntKey, primary_key=True)
@@ -89,6 +95,8 @@ class Event(SQLModel, table=True):
     version: int = 1
     # the start time the 24 h reminder was sent for (a new start time gets a new reminder)
     reminded_for: datetime | None = Field(default=None, sa_column=timestamp_column(True))
+    # how outsiders reach an UNLISTED event (the sequential id is no secret): 144 random bits
+    share_token: str = Field(default_factory=new_share_token, sa_type=String(32))
 
 
 class Participant(SQLModel, table=True):
@@ -272,13 +280,35 @@ async def share_an_event(db: AsyncSession, user_id: int, other_id: int) -> bool:
     return (await db.exec(stmt)).first() is not None
 
 
-async def unlisted_events(db: AsyncSession, event_ids: Sequence[int]) -> list[Event]:
-    if not event_ids:
-        return []
-    stmt = select(Event).where(
-        col(Event.id).in_(list(event_ids)), col(Event.visibility) == Visibility.UNLISTED.value
+async def event_by_share_token(
+    db: AsyncSession, token: str, *, for_update: bool = False
+) -> Event | None:
+    """The event holding this share token (callers decide what its visibility allows)."""
+    stmt = select(Event).where(col(Event.share_token) == token)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await db.exec(stmt)).first()
+
+
+async def users_sharing_an_event(
+    db: AsyncSession, user_id: int, other_ids: Sequence[int]
+) -> set[int]:
+    """Which of `other_ids` take part (actively) in at least one event the user takes part in."""
+    if not other_ids:
+        return set()
+    mine = select(Participant.event_id).where(
+        col(Participant.user_id) == user_id, col(Participant.state) == ParticipantState.ACTIVE.value
     )
-    return list((await db.exec(stmt)).all())
+    stmt = (
+        select(Participant.user_id)
+        .where(
+            col(Participant.user_id).in_(list(other_ids)),
+            col(Participant.state) == ParticipantState.ACTIVE.value,
+            col(Participant.event_id).in_(mine),
+        )
+        .distinct()
+    )
+    return {int(u) for u in (await db.exec(stmt)).all() if u is not None}
 
 
 async def my_events_page(

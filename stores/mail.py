@@ -16,16 +16,30 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger("iven.mail")
 
+SUBJECT_TITLE_MAX = 60  # characters of a user-chosen title a subject may quote
 SUBJECT_MAX = 150
 _SPACES = re.compile(r"\s+")
+
+
+def _breaks_header(ch: str) -> bool:
+    """Controls, line and paragraph separators, and format characters such as bidi overrides
+    (the zero-width joiner of emoji sequences is kept)."""
+    category = unicodedata.category(ch)
+    return category in ("Cc", "Zl", "Zp") or (category == "Cf" and ch != "\u200d")
 
 
 def header_text(value: str, max_len: int = SUBJECT_MAX) -> str:
     """A header value that cannot break the header block: every control character, line or
     paragraph separator becomes a space, whitespace runs one space, cut to max_len."""
-    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in value)
+    text = "".join(" " if _breaks_header(ch) else ch for ch in value)
     text = _SPACES.sub(" ", text).strip()
     return text if len(text) <= max_len else text[: max_len - 1].rstrip() + "…"
+
+
+def subject_text(text: str, limit: int = SUBJECT_TITLE_MAX) -> str:
+    """User text (an event title) as a subject may quote it: one line (see header_text), cut
+    to `limit` characters with an ellipsis."""
+    return header_text(text, limit)
 
 
 @dataclass(frozen=True)

@@ -183,14 +183,18 @@ class RateLimiter:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
 
-    async def hit(self, scope: str, subject: str, limit: int, window_s: int) -> RateDecision:
+    async def hit(
+        self, scope: str, subject: str, limit: int, window_s: int, cost: int = 1
+    ) -> RateDecision:
+        """Counts `cost` attempts at once (e.g. one per invitee of a batch)."""
         now = time.time()
         k = key("rate", scope, subject)
-        member = f"{now:.6f}:{secrets.token_hex(4)}"
+        tag = secrets.token_hex(4)
+        members = [f"{now:.6f}:{tag}:{n}" for n in range(max(1, cost))]
         try:
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.zremrangebyscore(k, 0, now - window_s)
-                pipe.zadd(k, {member: now})
+                pipe.zadd(k, dict.fromkeys(members, now))
                 pipe.zcard(k)
                 pipe.zrange(k, 0, 0, withscores=True)
                 pipe.expire(k, window_s + 1)
@@ -202,7 +206,7 @@ class RateLimiter:
             return RateDecision(True)
         # Rejected attempts don't extend the window.
         with contextlib.suppress(RedisError):
-            await self._client.zrem(k, member)
+            await self._client.zrem(k, *members)
         oldest_ts = oldest[0][1] if oldest else now
         return RateDecision(False, max(1, int(oldest_ts + window_s - now + 0.999)))
 

@@ -356,12 +356,17 @@ async def test_delete_account(api, accounts):
     assert again["username"] == user["username"]
 
 
-async def test_other_users_see_a_public_profile_only(api, accounts):
+async def test_other_users_see_a_public_profile_only(api, accounts, events):
     alice = await accounts.user()
     bob = await accounts.user()
     query = (
         """query($id: ID!) { node(id: $id) { ... on User { username email emailConfirmed } } }"""
     )
+    # by id, a user is found by the people they share an event with (a stranger gets null)
+    stranger = await api.execute(query, {"id": alice["id"]}, token=bob["token"])
+    assert stranger == {"data": {"node": None}}
+    shared = await events.create(alice["token"])
+    await events.add(alice["token"], shared["id"], bob)
     seen = (await api.execute(query, {"id": alice["id"]}, token=bob["token"]))["data"]["node"]
     assert seen == {"username": alice["username"], "email": None, "emailConfirmed": None}
     mine = (await api.execute(query, {"id": alice["id"]}, token=alice["token"]))["data"]["node"]

@@ -156,11 +156,17 @@ async def test_admin_only_matrix(name, api, accounts, events):
         assert data["errors"] == [], data
 
 
-async def test_admins_see_private_user_fields_and_search(api, accounts):
+async def test_admins_see_private_user_fields_and_search(api, accounts, events):
     admin = await accounts.admin()
     alice = await accounts.user(username="alice_w", first_name="Alice", last_name="Wonder")
     bob = await accounts.user(username="bob_b", first_name="Bob", last_name="Builder")
     query = """query($id: ID!) { node(id: $id) { ... on User { email status lastLoginAt } } }"""
+    # a stranger does not find alice by id at all; once they share an event, bob sees her
+    # public profile, without the private fields
+    as_bob = (await api.execute(query, {"id": alice["id"]}, token=bob["token"]))["data"]["node"]
+    assert as_bob is None
+    shared = await events.create(alice["token"])
+    await events.add(alice["token"], shared["id"], bob)
     as_bob = (await api.execute(query, {"id": alice["id"]}, token=bob["token"]))["data"]["node"]
     assert as_bob == {"email": None, "status": None, "lastLoginAt": None}
     as_admin = (await api.execute(query, {"id": alice["id"]}, token=admin["token"]))["data"]["node"]

@@ -8,9 +8,12 @@
 | change roles, transfer ownership, delete event     | –                | – | – | ✓ |
 
 Anonymous: UNAUTHENTICATED (mutations), null (reads). An outsider of a PRIVATE event gets exactly
-the answer given for an id that does not exist. An outsider of an UNLISTED event sees its public
-fields and is FORBIDDEN to act. A participant lacking the role: FORBIDDEN. Every refusal changes
-nothing (the whole event, read back by its owner, is the same before and after).
+the answer given for an id that does not exist. So does an outsider of an UNLISTED event who names
+it by its id (event ids are sequential, no secret): reads and mutations alike. Only its share
+token (`eventByShareToken`, `requestToJoin(shareToken:)`) shows an outsider its public fields. A
+participant lacking the role: FORBIDDEN. Every refusal changes nothing (the whole event, read back
+by its owner, is the same before and after). `node`/`nodes` on User: yourself, people you share an
+event with, admins everyone; anyone else gets a missing id's answer.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ SNAPSHOT = """query($id: ID!) { event(id: $id) {
   inviteLinks { id role revokedAt }
 } }"""
 
-READ = """query($id: ID!) { event(id: $id) {
+EVENT_READ = """
   id title status visibility participantCount viewerRole owner { id }
   description location { name }
   viewerParticipation { id }
@@ -57,9 +60,13 @@ READ = """query($id: ID!) { event(id: $id) {
   invitations { id }
   joinRequests { id }
   inviteLinks { id }
-} }"""
+"""
+READ = f"query($id: ID!) {{ event(id: $id) {{ {EVENT_READ} }} }}"
+READ_SHARED = f"query($t: String!) {{ eventByShareToken(token: $t) {{ shareToken {EVENT_READ} }} }}"
+SHARE_TOKEN = "query($id: ID!) { event(id: $id) { shareToken } }"
 
 NODE = "query($id: ID!) { node(id: $id) { id } }"
+NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
 
 ERRORS = "errors { code field message }"
 PARTICIPANT = f"participant {{ id role rsvp state }} {ERRORS}"
@@ -216,6 +223,14 @@ async def build_world(api: Any, accounts: Any, events: Any, visibility: str = "P
     return w
 
 
+async def share_token(w: World) -> str:
+    """The event's share token, as its owner reads it."""
+    result = await w.api.execute(SHARE_TOKEN, {"id": w.event_id}, token=w.users["owner"]["token"])
+    token = result["data"]["event"]["shareToken"]
+    assert isinstance(token, str) and len(token) >= 24, result
+    return token
+
+
 # --- helpers on snapshots ----------------------------------------------------------------------
 
 
@@ -250,7 +265,7 @@ Check = Callable[[World, str, dict[str, Any], dict[str, Any], dict[str, Any] | N
 ANY_PARTICIPANT = {
     "anonymous": "UNAUTHENTICATED",
     "outsider": "NOT_FOUND",
-    "outsider_unlisted": "FORBIDDEN",
+    "outsider_unlisted": "NOT_FOUND",  # by its id, an UNLISTED event is hidden like a PRIVATE one
     "participant": "OK",
     "organizer": "OK",
     "owner": "OK",
@@ -258,10 +273,8 @@ ANY_PARTICIPANT = {
 ORGANIZERS = {**ANY_PARTICIPANT, "participant": "FORBIDDEN"}
 OWNER_ONLY = {**ORGANIZERS, "organizer": "FORBIDDEN"}
 
-# Operations on a task, an expense or an invitation of an UNLISTED event, by an outsider. The rule
-# says "an outsider of an UNLISTED event gets FORBIDDEN on mutations"; these objects are however
-# not among the event's public fields. Set to "NOT_FOUND" if that is the intended answer (the case
-# then also checks it is the answer for a missing id).
+# Operations on a task, an expense or an invitation of an UNLISTED event, by an outsider: like
+# the event itself named by its id, exactly a missing id's answer (the case checks it is).
 UNLISTED_CHILD = "NOT_FOUND"  # children of an UNLISTED event are not public: like a missing id
 
 
@@ -692,18 +705,26 @@ async def test_reading_the_event(api, accounts, events, role: str):
     node = await w.run(NODE, {"id": w.event_id}, role)
     assert "errors" not in node, node
 
-    if role in ("anonymous", "outsider"):
+    if role in ("anonymous", "outsider", "outsider_unlisted"):
+        # by its id, nothing tells the event (UNLISTED or not) from a missing one
         assert seen is None
         assert node == {"data": {"node": None}}
         missing = to_base64("Event", MISSING)
         assert await w.run(READ, {"id": missing}, role) == result
         assert await w.run(NODE, {"id": missing}, role) == node
+        assert await w.run(NODES, {"ids": [w.event_id, missing]}, role) == {
+            "data": {"nodes": [None, None]}
+        }
         for child in (w.task_of_target, w.expense_of_target, w.pids["target"]):
             assert await w.run(NODE, {"id": child}, role) == {"data": {"node": None}}
-        return
-
-    if unlisted:  # public fields only
-        assert node == {"data": {"node": {"id": w.event_id}}}
+        shared = await w.run(READ_SHARED, {"t": await share_token(w)}, role)
+        if not unlisted:  # a PRIVATE event's share token opens nothing to outsiders
+            assert shared == {"data": {"eventByShareToken": None}}
+            return
+        # an UNLISTED event's share token opens its public fields
+        assert "errors" not in shared, shared
+        seen = shared["data"]["eventByShareToken"]
+        assert seen["id"] == w.event_id and seen["shareToken"] is None
         assert seen["title"] == "Picnic" and seen["status"] == "ACTIVE"
         assert seen["visibility"] == "UNLISTED" and seen["participantCount"] == 4
         assert seen["owner"] == {"id": w.users["owner"]["id"]}
@@ -728,6 +749,9 @@ async def test_reading_the_event(api, accounts, events, role: str):
         return
 
     assert node == {"data": {"node": {"id": w.event_id}}}
+    # to a participant, the share token opens the same view as the id
+    shared = await w.run(READ_SHARED, {"t": await share_token(w)}, role)
+    assert shared["data"]["eventByShareToken"] == {"shareToken": await share_token(w), **seen}
     assert seen["viewerRole"] == role.upper()
     assert seen["viewerParticipation"] == {"id": w.pid(role)}
     assert seen["description"] == ""
@@ -1115,3 +1139,90 @@ async def test_a_rejected_token_is_unauthenticated(api, accounts, events):
     error = assert_refused(result, "UNAUTHENTICATED")
     assert error["message"] == "Access token rejected: invalid or expired token."
     assert await w.snapshot() == before
+
+
+# --- looking people up by id, and asking to join -----------------------------------------------
+
+USER_NODES = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on User {
+  username firstName lastName displayName bio timezone role } } }"""
+USER_NODE = "query($id: ID!) { node(id: $id) { id ... on User { username } } }"
+
+
+@pytest.mark.parametrize("role", [*ROLES, "admin"])
+async def test_looking_up_users_by_id(api, accounts, events, role: str):
+    """node/nodes on User show what the direct fields show: yourself and the people you take
+    part in an event with (admins: everyone). Any other account, like a missing id, is null."""
+    w = await build_world(
+        api, accounts, events, "UNLISTED" if role == "outsider_unlisted" else "PRIVATE"
+    )
+    stranger = await accounts.user()  # in no event with anyone
+    admin = await accounts.admin() if role == "admin" else None
+    token = admin["token"] if admin else w.token(role)
+    target = w.users["target"]["id"]
+    me = admin["id"] if admin else (w.users[ROLE_USER[role]]["id"] if ROLE_USER[role] else None)
+    ids = [target, stranger["id"], to_base64("User", MISSING)] + ([me] if me else [])
+    result = await api.execute(USER_NODES, {"ids": ids}, token=token)
+    assert "errors" not in result, result
+    found = [n["id"] if n else None for n in result["data"]["nodes"]]
+    single = await api.execute(USER_NODE, {"id": target}, token=token)
+    assert "errors" not in single, single
+
+    if role == "admin":
+        assert found == [target, stranger["id"], None, me]
+    elif role in ("participant", "organizer", "owner"):
+        assert found == [target, None, None, me]  # the stranger shares no event with them
+        assert single["data"]["node"] == {"id": target, "username": w.users["target"]["username"]}
+    else:  # anonymous, outsiders: nobody but themself, exactly as for a missing id
+        assert found == [None, None, None] + ([me] if me else [])
+        assert single == {"data": {"node": None}}
+        assert await api.execute(USER_NODE, {"id": to_base64("User", MISSING)}, token=token) == {
+            "data": {"node": None}
+        }
+
+
+ASK_BY_TOKEN = mutation(
+    "requestToJoin", "RequestToJoinInput", f"joinRequest {{ id status }} {ERRORS}"
+)
+JOIN_REQUESTS = "query($id: ID!) { event(id: $id) { joinRequests { id user { id } } } }"
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_asking_to_join(api, accounts, events, role: str):
+    """requestToJoin: by share token, an outsider of an UNLISTED event may ask; by id, nobody
+    outside learns the event exists (a missing id's answer); members are already in."""
+    unlisted = role == "outsider_unlisted"
+    w = await build_world(api, accounts, events, "UNLISTED" if unlisted else "PRIVATE")
+    share = await share_token(w)
+    by_token = await w.run(ASK_BY_TOKEN, {"input": {"shareToken": share}}, role)
+    by_id = await w.run(ASK_BY_TOKEN, {"input": {"eventId": w.event_id}}, role)
+    missing_id = await w.run(
+        ASK_BY_TOKEN, {"input": {"eventId": to_base64("Event", MISSING)}}, role
+    )
+    listed = await api.execute(JOIN_REQUESTS, {"id": w.event_id}, token=w.token("owner"))
+    requests = listed["data"]["event"]["joinRequests"]
+
+    if role == "anonymous":
+        for result in (by_token, by_id):
+            assert_refused(result, "UNAUTHENTICATED")
+        assert requests == []
+        return
+    if role in ("outsider", "outsider_unlisted"):
+        refused = assert_refused(by_id, "NOT_FOUND")
+        assert without_position(refused) == without_position(
+            assert_refused(missing_id, "NOT_FOUND")
+        )
+        if role == "outsider":  # a PRIVATE event's token opens nothing either
+            assert without_position(assert_refused(by_token, "NOT_FOUND")) == without_position(
+                refused
+            )
+            assert requests == []
+            return
+        asked = by_token["data"]["requestToJoin"]
+        assert asked["errors"] == [] and asked["joinRequest"]["status"] == "PENDING"
+        assert requests == [
+            {"id": asked["joinRequest"]["id"], "user": {"id": w.users["outsider"]["id"]}}
+        ]
+        return
+    for result in (by_token, by_id):  # members
+        assert_payload_error(result["data"]["requestToJoin"], "ALREADY_PARTICIPANT")
+    assert requests == []

@@ -142,28 +142,59 @@ async def test_an_outsider_cannot_learn_a_private_event_exists(api, accounts, ev
     assert (await api.execute(EVENT, {"id": event["id"]}))["data"]["event"] is None
 
 
+SHARE_TOKEN = "query($id: ID!) { event(id: $id) { shareToken } }"
+
+
+async def share_token_of(api: Any, token: str, event_id: str) -> str:
+    """The event's share token, as a participant reads it."""
+    found = (await api.execute(SHARE_TOKEN, {"id": event_id}, token=token))["data"]["event"]
+    assert found and found["shareToken"], found
+    return found["shareToken"]  # type: ignore[no-any-return]
+
+
 async def test_unlisted_events_show_public_fields_to_outsiders(api, accounts, events):
     alice = await accounts.user()
     bob = await accounts.user()
     event = await events.create(
         alice["token"], visibility="UNLISTED", description="secret", location={"name": "Home"}
     )
-    query = """query($id: ID!) { event(id: $id) { title description location { name }
-        viewerRole participantCount participants { edges { node { id } } } owner { username } } }"""
-    seen = (await api.execute(query, {"id": event["id"]}, token=bob["token"]))["data"]["event"]
-    assert seen == {
-        "title": "Picnic",
-        "description": None,
-        "location": None,
-        "viewerRole": None,
-        "participantCount": 1,
-        "participants": None,
-        "owner": {"username": alice["username"]},
+    fields = """title description location { name } shareToken
+        viewerRole participantCount participants { edges { node { id } } } owner { username }"""
+    by_id = f"query($id: ID!) {{ event(id: $id) {{ {fields} }} }}"
+    by_token = f"query($t: String!) {{ eventByShareToken(token: $t) {{ {fields} }} }}"
+    share = await share_token_of(api, alice["token"], event["id"])
+    assert len(share) >= 24
+    # its sequential id opens nothing to an outsider: exactly a missing event's answer
+    assert (await api.execute(by_id, {"id": event["id"]}, token=bob["token"])) == {
+        "data": {"event": None}
     }
+    for token in (bob["token"], None):  # signed in or not, the share token opens it
+        seen = (await api.execute(by_token, {"t": share}, token=token))["data"]
+        assert seen["eventByShareToken"] == {
+            "title": "Picnic",
+            "description": None,
+            "location": None,
+            "shareToken": None,
+            "viewerRole": None,
+            "participantCount": 1,
+            "participants": None,
+            "owner": {"username": alice["username"]},
+        }
+    mine = (await api.execute(by_token, {"t": share}, token=alice["token"]))["data"]
+    assert mine["eventByShareToken"]["description"] == "secret"
+    for wrong in ("", share[:-1], share + "x", "x" * 1000):
+        answer = await api.execute(by_token, {"t": wrong}, token=bob["token"])
+        assert answer == {"data": {"eventByShareToken": None}}
     result = await api.execute(
         UPDATE, {"input": {"eventId": event["id"], "title": "x"}}, token=bob["token"]
     )
-    assert_error(result, "FORBIDDEN")
+    assert_error(result, "NOT_FOUND")
+    # a PRIVATE event's token opens nothing to outsiders
+    await api.execute(
+        UPDATE, {"input": {"eventId": event["id"], "visibility": "PRIVATE"}}, token=alice["token"]
+    )
+    hidden = await api.execute(by_token, {"t": share}, token=bob["token"])
+    assert hidden == {"data": {"eventByShareToken": None}}
 
 
 async def test_update_with_expected_version(api, accounts, events):
@@ -496,11 +527,20 @@ async def test_event_reads_use_the_read_cache_and_writes_invalidate_it(
     query = """query Read($id: ID!) { event(id: $id) { title participantCount
         participants { edges { node { user { username } } } } } }"""
 
-    async def read(token: str) -> tuple[dict[str, Any] | None, int]:
+    share = await share_token_of(api, alice["token"], event["id"])
+    by_token = """query Read($t: String!) { eventByShareToken(token: $t) { title participantCount
+        participants { edges { node { user { username } } } } } }"""
+
+    async def read(token: str, *, shared: bool = False) -> tuple[dict[str, Any] | None, int]:
         caplog.clear()
-        result = await api.execute(query, {"id": event["id"]}, token=token)
+        if shared:  # as an outsider reaches it
+            result = await api.execute(by_token, {"t": share}, token=token)
+            found = result["data"]["eventByShareToken"]
+        else:
+            result = await api.execute(query, {"id": event["id"]}, token=token)
+            found = result["data"]["event"]
         line = [r for r in caplog.records if getattr(r, "operation", None) == "Read"][-1]
-        return result["data"]["event"], line.statements
+        return found, line.statements
 
     first, _ = await read(alice["token"])
     assert first["participantCount"] == 2
@@ -520,15 +560,16 @@ async def test_event_reads_use_the_read_cache_and_writes_invalidate_it(
         REMOVE, {"e": event["id"], "p": members[bob["username"]]["id"]}, token=alice["token"]
     )
     assert (await read(alice["token"]))[0]["participantCount"] == 1
-    seen_by_bob = (await read(bob["token"]))[0]
-    assert seen_by_bob["participants"] is None  # an outsider now: public fields only
+    assert (await read(bob["token"]))[0] is None  # an outsider now: nothing by its id
+    seen_by_bob = (await read(bob["token"], shared=True))[0]
+    assert seen_by_bob["participants"] is None  # and public fields only by its share token
 
     # turning the event private hides it from outsiders at once
-    assert (await read(carol["token"]))[0]["title"] == "Renamed"
+    assert (await read(carol["token"], shared=True))[0]["title"] == "Renamed"
     await api.execute(
         UPDATE, {"input": {"eventId": event["id"], "visibility": "PRIVATE"}}, token=alice["token"]
     )
-    assert (await read(carol["token"]))[0] is None
+    assert (await read(carol["token"], shared=True))[0] is None
 
 
 async def test_deleting_an_account_that_owns_events(api, accounts, events):

@@ -40,8 +40,8 @@ async def test_invite_by_account_username_and_email(api, accounts, events, mailb
     assert payload["errors"] == []
     assert [i["status"] for i in payload["invitations"]] == ["PENDING"] * 3
     assert payload["invitations"][2]["inviteeEmail"] == "new.friend@example.com"
-    mail = await mailbox.wait_for("new.friend@example.com", "invites you")
-    assert event["title"] in mail["subject"]
+    mail = await mailbox.wait_for("new.friend@example.com", "Invitation to")
+    assert mail["subject"] == f'Invitation to "{event["title"]}" on IVEN'
 
     # the invitee sees it, with the event's public fields only until they accept
     mine = (await api.execute(MINE, {"s": "PENDING"}, token=bob["token"]))["data"]["myInvitations"]
@@ -202,18 +202,28 @@ async def test_join_requests_for_unlisted_events(api, accounts, events):
     alice, bob, carol = [await accounts.user() for _ in range(3)]
     private = await events.create(alice["token"])
     unlisted = await events.create(alice["token"], visibility="UNLISTED", capacity=2)
-    ask = """mutation($e: ID!) { requestToJoin(input: {eventId: $e, message: "hi"}) {
+    ask_by_id = """mutation($e: ID!) { requestToJoin(input: {eventId: $e, message: "hi"}) {
         joinRequest { id status } errors { code } } }"""
-    assert_error(await api.execute(ask, {"e": private["id"]}, token=bob["token"]), "NOT_FOUND")
-    asked = (await api.execute(ask, {"e": unlisted["id"]}, token=bob["token"]))["data"][
-        "requestToJoin"
-    ]
+    ask = """mutation($e: String!) { requestToJoin(input: {shareToken: $e, message: "hi"}) {
+        joinRequest { id status } errors { code } } }"""
+    tokens = """query($p: ID!, $u: ID!) { p: event(id: $p) { shareToken }
+        u: event(id: $u) { shareToken } }"""
+    shared = (
+        await api.execute(tokens, {"p": private["id"], "u": unlisted["id"]}, token=alice["token"])
+    )["data"]
+    assert_error(
+        await api.execute(ask, {"e": shared["p"]["shareToken"]}, token=bob["token"]), "NOT_FOUND"
+    )
+    # an outsider's request names the event by its share token: its id alone is NOT_FOUND
+    assert_error(
+        await api.execute(ask_by_id, {"e": unlisted["id"]}, token=bob["token"]), "NOT_FOUND"
+    )
+    share = shared["u"]["shareToken"]
+    asked = (await api.execute(ask, {"e": share}, token=bob["token"]))["data"]["requestToJoin"]
     assert asked["joinRequest"]["status"] == "PENDING"
-    again = (await api.execute(ask, {"e": unlisted["id"]}, token=bob["token"]))["data"][
-        "requestToJoin"
-    ]
+    again = (await api.execute(ask, {"e": share}, token=bob["token"]))["data"]["requestToJoin"]
     assert again["joinRequest"]["id"] == asked["joinRequest"]["id"]
-    carol_asks = (await api.execute(ask, {"e": unlisted["id"]}, token=carol["token"]))["data"][
+    carol_asks = (await api.execute(ask, {"e": share}, token=carol["token"]))["data"][
         "requestToJoin"
     ]
 
@@ -263,8 +273,6 @@ async def test_join_requests_for_unlisted_events(api, accounts, events):
     )["data"]["rejectJoinRequest"]
     assert rejected["joinRequest"]["status"] == "REJECTED"
     assert_payload_error(
-        (await api.execute(ask, {"e": unlisted["id"]}, token=bob["token"]))["data"][
-            "requestToJoin"
-        ],
+        (await api.execute(ask, {"e": share}, token=bob["token"]))["data"]["requestToJoin"],
         "ALREADY_PARTICIPANT",
     )

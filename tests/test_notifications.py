@@ -101,8 +101,15 @@ async def test_invitations_and_membership_changes_notify_the_people_concerned(
     assert (await types_of(api, bob))[0] == "REMOVED_FROM_EVENT"
 
     unlisted = await events.create(owner["token"], visibility="UNLISTED")
-    ask = """mutation($e: ID!) { requestToJoin(input: {eventId: $e}) { errors { code } } }"""
-    await api.execute(ask, {"e": unlisted["id"]}, token=carol["token"])
+    share = (
+        await api.execute(
+            "query($id: ID!) { event(id: $id) { shareToken } }",
+            {"id": unlisted["id"]},
+            token=owner["token"],
+        )
+    )["data"]["event"]["shareToken"]
+    ask = """mutation($t: String!) { requestToJoin(input: {shareToken: $t}) { errors { code } } }"""
+    await api.execute(ask, {"t": share}, token=carol["token"])
     await drain_outbox(server)
     assert (await types_of(api, owner))[0] == "JOIN_REQUEST"
 

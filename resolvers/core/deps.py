@@ -59,6 +59,9 @@ class AccountSettings(Protocol):
     login_delay_after_failures: int
     login_delay_step_ms: int
     login_delay_max_ms: int
+    # invitation limits
+    rate_invite_sender: str
+    rate_invite_email: str
     uploads_dir: Path
     media_max_file_bytes: int
     media_max_request_bytes: int

@@ -20,10 +20,11 @@ def parse_rate(spec: str) -> tuple[int, int]:
 
 
 async def rate_limit(
-    deps: Deps, scope: str, subject: str, spec: str, field: str | None = None
+    deps: Deps, scope: str, subject: str, spec: str, field: str | None = None, *, cost: int = 1
 ) -> None:
+    """`cost` attempts at once (a batch counts each of its items); a refusal counts none."""
     limit, window = parse_rate(spec)
-    decision = await deps.rate_limiter.hit(scope, subject, limit, window)
+    decision = await deps.rate_limiter.hit(scope, subject, limit, window, cost)
     if not decision.allowed:
         raise DomainError(
             CommonErrorCode.RATE_LIMITED,
