@@ -104,6 +104,6 @@ def test_a_refusal_comes_before_validation():
         "code": "QUERY_TOO_COMPLEX",
         "cost": checked.measure.cost,
         "limit": Settings().max_query_cost,
-        "value": 1990,
+        "value": 1991,  # me and its fields
         "maximum": Settings().max_fields,
     }
