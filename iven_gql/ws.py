@@ -76,7 +76,7 @@ class _SharedFields(Visitor):
 class ChatPlan:
     """What a valid `chatEvents` document needs: the root field and whether it is shared."""
 
-    __slots__ = ("document", "field", "operation", "rendering_variables", "shared")
+    __slots__ = ("cost", "document", "field", "operation", "rendering_variables", "shared")
 
     def __init__(
         self, document: Any, operation: OperationDefinitionNode, field: FieldNode, shared: bool
@@ -85,6 +85,7 @@ class ChatPlan:
         self.operation = operation
         self.field = field
         self.shared = shared
+        self.cost = 0  # the document's (iven_gql/cost.py), charged to the budget on subscribe
         # The root field's arguments (eventId, after) don't change how a change renders.
         self.rendering_variables = _variables(field.selection_set, document)
 
@@ -147,6 +148,8 @@ class ChatPlans:
         if operation_name in checked.plans:
             return checked.plans[operation_name]  # type: ignore[no-any-return]
         plan = checked.plans[operation_name] = self._plan(checked.document, operation_name)
+        if plan is not None:
+            plan.cost = checked.measure.cost
         return plan
 
     def _plan(self, document: Any, operation_name: str | None) -> ChatPlan | None:
@@ -419,6 +422,10 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         coerced = get_variable_values(schema, plan.operation.variable_definitions or (), raw)
         if isinstance(coerced, list):
             await self._fail(operation, coerced)
+            return
+        refused = await view.prepared.rules.admit(self.context, plan.cost)
+        if refused is not None:
+            await self._fail(operation, [refused])
             return
         field_def = schema.subscription_type.fields[ROOT_FIELD]
         try:
