@@ -59,7 +59,7 @@ CAP = 2**53
 MAX_NESTING = 200
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Measure:
     fields: int = 0
     cost: int = 0
@@ -172,25 +172,49 @@ class _Pass:
     ) -> Measure:
         if nesting > MAX_NESTING:
             return TOO_DEEP
-        total = EMPTY
+        # plain locals: this loop runs once per selection of the document
+        fields = cost = depth = aliases = directives = repeated = 0
         names: dict[str, int] = {}
         for selection in node.selections:
-            total += Measure(directives=len(selection.directives or ()))
+            if selection.directives:
+                directives += len(selection.directives)
+            inner: Measure | None = None
             if isinstance(selection, FieldNode):
-                response_name = (selection.alias or selection.name).value
+                alias = selection.alias
+                response_name = (alias or selection.name).value
                 names[response_name] = names.get(response_name, 0) + 1
-                total += self.field(selection, parent, nesting)
+                if selection.selection_set is None:  # a leaf: 1
+                    fields += 1
+                    cost += 1
+                    aliases += 1 if alias else 0
+                    continue
+                inner = self.field(selection, parent, nesting)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 type_ = self.schema.get_type(condition.name.value) if condition else parent
-                total += self.selection_set(selection.selection_set, type_, nesting + 1)
+                inner = self.selection_set(selection.selection_set, type_, nesting + 1)
             elif isinstance(selection, FragmentSpreadNode):
-                total += self.fragment(selection.name.value, nesting)
+                inner = self.fragment(selection.name.value, nesting)
+            if inner is not None:
+                fields += inner.fields
+                cost += inner.cost
+                depth = max(depth, inner.depth)
+                aliases += inner.aliases
+                directives += inner.directives
+                repeated = max(repeated, inner.repeated)
         if names:
-            total += Measure(repeated=max(names.values()))
-        return total
+            repeated = max(repeated, max(names.values()))
+        return Measure(
+            min(fields, CAP),
+            min(cost, CAP),
+            min(depth, CAP),
+            min(aliases, CAP),
+            min(directives, CAP),
+            repeated,
+        )
 
     def field(self, node: FieldNode, parent: GraphQLNamedType | None, nesting: int) -> Measure:
+        """A field with a selection."""
         name = node.name.value
         definition = None
         if name == "__typename":
@@ -199,17 +223,14 @@ class _Pass:
             definition = SchemaMetaFieldDef if name == "__schema" else TypeMetaFieldDef
         elif isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             definition = parent.fields.get(name)
-        own = Measure(fields=1, cost=1, aliases=1 if node.alias else 0)
-        if node.selection_set is None:
-            return own
         type_ = get_named_type(definition.type) if definition is not None else None
-        inner = self.selection_set(node.selection_set, type_, nesting + 1)
+        inner = self.selection_set(node.selection_set, type_, nesting + 1)  # type: ignore[arg-type]
         size = self.size(node, parent, definition.type if definition is not None else None)
         return Measure(
-            fields=min(own.fields + inner.fields, CAP),
+            fields=min(1 + inner.fields, CAP),
             cost=min(1 + size * inner.cost, CAP),
             depth=min(inner.depth + 1, CAP),
-            aliases=min(own.aliases + inner.aliases, CAP),
+            aliases=min((1 if node.alias else 0) + inner.aliases, CAP),
             directives=inner.directives,
             repeated=inner.repeated,
         )

@@ -9,6 +9,7 @@ text: the byte bound counts that, so unique documents cannot pin memory (issue 1
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from iven_gql.config import Settings
 from iven_gql.cost import Measure, measure
 
 AST_BYTES_PER_TOKEN = 450  # measured with tracemalloc on graphql-core 3.3
+THREAD_FROM_BYTES = 2_000  # a new document this long is checked off the event loop
+NO_DOCUMENT = DocumentNode(definitions=())
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 
@@ -86,7 +89,8 @@ def hide_suggestions(errors: list[GraphQLError]) -> None:
 
 @dataclass
 class Checked:
-    """A parsed document, its measure, and its refusal or validation errors (empty: valid).
+    """A parsed document, its measure, and its refusal or validation errors (empty: valid),
+    or the syntax error that stopped its parse.
     `prepared` and `plans` hold what the executor and the WebSocket derive from it, so they
     leave the cache with it."""
 
@@ -94,6 +98,7 @@ class Checked:
     measure: Measure
     errors: list[GraphQLError]
     weight: int
+    syntax_error: GraphQLError | None = None
     prepared: Any = None
     plans: dict[str | None, Any] = field(default_factory=dict)
 
@@ -124,12 +129,33 @@ class CheckedDocuments:
         self._entries: OrderedDict[str, Checked] = OrderedDict()
 
     def check(self, schema: GraphQLSchema, query: str) -> Checked:
-        """The checked document; a syntax error (or too many tokens) raises GraphQLError."""
+        """The checked document (a syntax error, or too many tokens, is its `syntax_error`)."""
         found = self._entries.get(query)
         if found is not None:
             self._entries.move_to_end(query)
             return found
-        document = parse(query, max_tokens=self.max_tokens)
+        checked = self._new(schema, query)
+        self._keep(query, checked)
+        return checked
+
+    async def check_async(self, schema: GraphQLSchema, query: str) -> Checked:
+        """`check`, a new long document checked in a thread: its parse and validation take
+        tens of milliseconds, during which the event loop still gets turns (the interpreter
+        switches threads every few milliseconds) to answer everyone else."""
+        found = self._entries.get(query)
+        if found is not None or len(query) < THREAD_FROM_BYTES:
+            return self.check(schema, query)
+        checked = await asyncio.to_thread(self._new, schema, query)
+        if query not in self._entries:  # checked meanwhile by another request
+            self._keep(query, checked)
+        return self._entries.get(query, checked)
+
+    def _new(self, schema: GraphQLSchema, query: str) -> Checked:
+        """Touches no shared state: it may run in a thread."""
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError as error:
+            return Checked(NO_DOCUMENT, Measure(), [], len(query) * 2, syntax_error=error)
         found_measure = measure(schema, document)
         refusal = self.limits.refusal(found_measure)
         if refusal is not None:
@@ -139,9 +165,7 @@ class CheckedDocuments:
             if not self.suggestions:
                 hide_suggestions(errors)
         weight = _tokens(document) * AST_BYTES_PER_TOKEN + len(query)
-        checked = Checked(document, found_measure, errors, weight)
-        self._keep(query, checked)
-        return checked
+        return Checked(document, found_measure, errors, weight)
 
     def _keep(self, query: str, checked: Checked) -> None:
         if checked.weight > self.max_bytes:

@@ -141,10 +141,14 @@ class IvenOperation(SchemaExtension):
                 len(errors or ()),
             )
 
-    def on_parse(self) -> Iterator[None]:
+    async def on_parse(self) -> AsyncIterator[None]:
         ctx = self.execution_context
-        self.checked = self.rules.documents.check(ctx.schema._schema, ctx.query or "")
-        ctx.graphql_document = self.checked.document
+        checked = await self.rules.documents.check_async(ctx.schema._schema, ctx.query or "")
+        error = checked.syntax_error
+        if error is not None:  # raised as the parser raised it (a copy: the cached one stays)
+            raise GraphQLError(error.message, source=error.source, positions=error.positions)
+        self.checked = checked
+        ctx.graphql_document = checked.document
         yield
 
     async def on_validate(self) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, OperationType
+from graphql import OperationDefinitionNode, OperationType
 from graphql.language import DocumentNode
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema import Schema
@@ -46,11 +46,7 @@ class PreparedDocuments:
 
     def checked(self, query: str) -> Checked | None:
         """The checked document if it is valid (None: a syntax error, a refusal, invalid)."""
-        try:
-            checked = self.rules.documents.check(self.schema._schema, query)
-        except GraphQLError:
-            return None
-        return None if checked.errors else checked
+        return _valid(self.rules.documents.check(self.schema._schema, query))
 
     def get(self, query: str) -> Prepared | None:
         checked = self.checked(query)
@@ -73,7 +69,7 @@ class PreparedDocuments:
         allowed: frozenset[str],
     ) -> ExecutionResult | None:
         """The result, or None when the standard path must take this request."""
-        checked = self.checked(query)
+        checked = _valid(await self.rules.documents.check_async(self.schema._schema, query))
         if checked is None:
             return None
         if checked.prepared is None:
@@ -112,6 +108,10 @@ class PreparedDocuments:
         return ExecutionResult(
             data=result.data, errors=errors, extensions=self.rules.cost_report(checked)
         )
+
+
+def _valid(checked: Checked) -> Checked | None:
+    return None if checked.syntax_error is not None or checked.errors else checked
 
 
 def _prepare(document: DocumentNode) -> Prepared:
