@@ -405,7 +405,8 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         )
 
     async def _fail(self, operation: ChatOperation, errors: list[GraphQLError]) -> None:
-        shaped = shape_errors(errors, self.context.request_id)
+        view: Any = self.view
+        shaped = view.prepared.rules.shape(errors, self.context.request_id)
         await operation.send_operation_message(
             {
                 "id": operation.id,
