@@ -230,8 +230,12 @@ class CostBudget:
         return 0
 
     async def _sync(self, subject: str, entry: list[float], now: float) -> None:
-        k = key("cost", subject, int(entry[0]))
+        # taken before the round trip: charges meanwhile start a new pending count and do not
+        # write this one again
         pending = int(entry[2])
+        entry[2] = 0
+        entry[3] = now
+        k = key("cost", subject, int(entry[0]))
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.incrby(k, pending)
@@ -241,9 +245,7 @@ class CostBudget:
             log.warning("cost budget unavailable; counting locally", exc_info=True)
             entry[1] += pending
         else:
-            entry[1] = int(total)
-        entry[2] = 0
-        entry[3] = now
+            entry[1] = max(entry[1], int(total))
 
     def clear(self) -> None:
         """Forgets the local counts (tests: the Redis side is flushed with the database)."""

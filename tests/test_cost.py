@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from iven_gql.config import Settings
 from iven_gql.cost import CAP, introspection_sizes, measure
 from iven_gql.documents import CheckedDocuments
 from schema import build_schema
+from stores.redis import CostBudget, create_client
 
 SCHEMA = build_schema()._schema
 
@@ -107,3 +109,27 @@ def test_a_refusal_comes_before_validation():
         "value": 1991,  # me and its fields
         "maximum": Settings().max_fields,
     }
+
+
+async def test_the_cost_budget_counts_concurrent_charges_once():
+    redis = create_client(None)
+    budget = CostBudget(redis, budget=1000)
+    assert await asyncio.gather(*(budget.charge("user:1", 3) for _ in range(300))) == [0] * 300
+    budget._local["user:1"][3] = 0.0  # the next charge writes what is pending
+    assert await budget.charge("user:1", 3) == 0
+    assert (
+        int(await redis.get(next(iter(await redis.keys("iven:cost:user:1:*"))))) == 900
+    )  # this charge is the next one to write
+    refused = await budget.charge("user:1", 100)
+    assert 1 <= refused <= 60
+    assert await budget.charge("user:2", 100) == 0  # another subject's budget is its own
+    await redis.aclose()
+
+
+async def test_the_cost_budget_counts_locally_without_redis():
+    redis = create_client("redis://127.0.0.1:1/0", timeout=0.2)  # nothing listens there
+    budget = CostBudget(redis, budget=10)
+    assert await budget.charge("ip:x", 6) == 0
+    budget._local["ip:x"][3] = 0.0
+    assert await budget.charge("ip:x", 6) > 0  # refused from the local count alone
+    await redis.aclose()
