@@ -123,12 +123,11 @@ class Settings(BaseSettings):
     rate_invite_email: str = "50/3600"
 
     # GraphQL protections
-    max_depth: int = 12
-    max_aliases: int = 30
     max_tokens: int = 2000
     max_document_bytes: int = 20_000
     max_request_bytes: int = 1_000_000
-    introspection: bool = True
+    # None: on, except in production
+    introspection: bool | None = None
     # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"]
     cors_origins: list[str] = Field(default_factory=list)
     graphiql: bool = True
@@ -138,6 +137,20 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)
     # nesting of lists and objects in a JSON body, variables or WebSocket message (400 beyond)
     max_json_depth: int = Field(default=64, ge=8)
+
+    # request cost: one pass over each document before validation (iven_gql/cost.py); over a
+    # limit → QUERY_TOO_COMPLEX, a spent budget → RATE_LIMITED (README "Limits")
+    max_depth: int = Field(default=15, ge=1)  # the standard introspection query is 14 deep
+    max_aliases: int = Field(default=30, ge=0)
+    max_fields: int = Field(default=500, ge=1)  # field selections once fragments are expanded
+    max_repeated_fields: int = Field(default=20, ge=1)  # one response name in one selection set
+    max_directives: int = Field(default=50, ge=0)
+    max_query_cost: int = Field(default=100_000, ge=1)
+    # cost a viewer (or a client address, when anonymous) may spend per minute
+    cost_budget_per_minute: int = Field(default=1_000_000, ge=1)
+    # parsed and validated documents kept, in entries and in bytes of document text
+    document_cache_entries: int = Field(default=1024, ge=1)
+    document_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
 
     # Media uploads: limits per file and per request, quotas (bytes), signed file URLs
     media_max_file_bytes: int = 25 * 1024 * 1024
@@ -222,6 +235,12 @@ class Settings(BaseSettings):
         if self.is_production:  # refused by the validator already; never a made-up secret
             raise ValueError("IVEN_JWT_SECRET must be set")
         return development_secret(self.var_dir / JWT_SECRET_FILE)
+
+    @property
+    def introspection_enabled(self) -> bool:
+        """Introspection (and the field suggestions of validation errors) is on unless it is
+        production and not asked for."""
+        return self.introspection if self.introspection is not None else not self.is_production
 
     @cached_property
     def migrate_on_start(self) -> bool:

@@ -1,27 +1,25 @@
 """Schema extensions: limits, caches, error shaping/masking and the per-operation log line.
 
 Strawberry builds extensions per request from the factories given here (never shared
-instances). Validation rules are created once so the validation cache can hit.
+instances); what they share (the checked documents, the cost budget) is in `OperationRules`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from typing import Any
 
 from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
-from strawberry.extensions.max_aliases import create_validator as alias_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.extensions import SchemaExtension
 
 from iven_gql.config import Settings
+from iven_gql.documents import Checked, CheckedDocuments, hide_suggestions
 from resolvers.core.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from stores.db import statement_count
+from stores.redis import CostBudget
 
 log = logging.getLogger("iven.graphql")
 
@@ -108,27 +106,17 @@ def log_operation(
 
 
 class IvenOperation(SchemaExtension):
-    """Everything per operation in one extension (each extension costs per hook):
-    token limit, extra validation rules, cached parse and validation, error shaping, and one
-    JSON log line with request id, operation, viewer, duration and SQL statements."""
+    """Everything per operation in one extension (each extension costs per hook): the checked
+    document (parse, cost pass, validation: iven_gql/documents.py), the cost budget, error
+    shaping, `extensions.cost`, and one JSON log line with request id, operation, viewer,
+    duration and SQL statements."""
 
-    def __init__(
-        self,
-        *,
-        max_tokens: int,
-        rules: tuple[Any, ...],
-        parse: Callable[..., Any],
-        validate: Callable[..., Any],
-    ) -> None:
-        self.max_tokens = max_tokens
+    def __init__(self, *, rules: OperationRules) -> None:
         self.rules = rules
-        self.parse = parse
-        self.validate = validate
+        self.checked: Checked | None = None
 
     def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
-        ctx.parse_options["max_tokens"] = self.max_tokens
-        ctx.validation_rules = ctx.validation_rules + self.rules
         start = time.perf_counter()
         counter = [0]
         token = statement_count.set(counter)
@@ -141,7 +129,7 @@ class IvenOperation(SchemaExtension):
             result = ctx.result
             errors = getattr(result, "errors", None)
             if errors:
-                result.errors = shape_errors(errors, request_id)  # type: ignore[union-attr]
+                result.errors = self.rules.shape(errors, request_id)  # type: ignore[union-attr]
             if context is not None:
                 context.operation_name = ctx.operation_name
             log_operation(
@@ -153,23 +141,35 @@ class IvenOperation(SchemaExtension):
                 len(errors or ()),
             )
 
-    def on_parse(self) -> Iterator[None]:
+    async def on_parse(self) -> AsyncIterator[None]:
         ctx = self.execution_context
-        ctx.graphql_document = self.parse(ctx.query, **ctx.parse_options)
+        checked = await self.rules.documents.check_async(ctx.schema._schema, ctx.query or "")
+        error = checked.syntax_error
+        if error is not None:  # raised as the parser raised it (a copy: the cached one stays)
+            raise GraphQLError(error.message, source=error.source, positions=error.positions)
+        self.checked = checked
+        ctx.graphql_document = checked.document
         yield
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         ctx = self.execution_context
-        ctx.pre_execution_errors = self.validate(
-            ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
-        )
+        checked = self.checked
+        assert checked is not None
+        errors = checked.errors
+        if not errors:
+            refused = await self.rules.admit(ctx.context, checked.measure.cost)
+            errors = [refused] if refused is not None else []
+        ctx.pre_execution_errors = list(errors)
         yield
+
+    def get_results(self) -> dict[str, Any]:
+        return self.rules.cost_report(self.checked) if self.checked is not None else {}
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         """Each result of a subscription stream."""
         if getattr(result, "errors", None):
             request_id = getattr(self.execution_context.context, "request_id", "-")
-            result.errors = shape_errors(result.errors, request_id)
+            result.errors = self.rules.shape(result.errors, request_id)
         yield None
 
 
@@ -180,41 +180,58 @@ def _operation_type(ctx: Any) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
 class OperationRules:
-    """What every operation goes through, on both paths (the extension and `Prepared`)."""
+    """What every operation goes through, on both HTTP paths (the extension and `Prepared`) and
+    over WebSocket: one cache of checked documents, the cost limits and the cost budget."""
 
-    max_tokens: int
-    rules: tuple[Any, ...]
-    parse: Callable[..., Any]
-    validate: Callable[..., Any]
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.documents = CheckedDocuments(settings)
+        self.suggestions = settings.introspection_enabled
+        self._budget: CostBudget | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> OperationRules:
-        rules: list[Any] = [
-            depth_validator(settings.max_depth, None),
-            alias_validator(settings.max_aliases),
-        ]
-        if not settings.introspection:
-            rules.append(NoSchemaIntrospectionCustomRule)
-        # Strawberry's shared LRU caches (keyed by document text / parsed document and rules)
-        return cls(
-            max_tokens=settings.max_tokens,
-            rules=tuple(rules),
-            parse=ParserCache(maxsize=1024).cached_parse_document,
-            validate=ValidationCache(maxsize=1024).cached_validate_document,
+        return cls(settings)
+
+    def shape(self, errors: list[GraphQLError], request_id: str) -> list[GraphQLError]:
+        shaped = shape_errors(errors, request_id)
+        if not self.suggestions:
+            hide_suggestions(shaped)
+        return shaped
+
+    def cost_report(self, checked: Checked) -> dict[str, Any]:
+        """`extensions.cost` of an answer (as GitHub's and Shopify's APIs report it)."""
+        return {"cost": {"requested": checked.measure.cost, "limit": self.settings.max_query_cost}}
+
+    async def admit(self, context: Any, cost: int) -> GraphQLError | None:
+        """Charges the cost to the viewer's (or the client address's) budget of the minute:
+        None, or RATE_LIMITED with the seconds to wait when it is spent."""
+        deps = getattr(context, "deps", None)
+        if deps is None:  # a schema run without a server (tests of the schema alone)
+            return None
+        budget = self._budget
+        if budget is None or budget._client is not deps.redis:
+            budget = self._budget = CostBudget(deps.redis, self.settings.cost_budget_per_minute)
+        viewer = getattr(context, "viewer", None)
+        client = getattr(context, "client", None)
+        subject = (
+            f"user:{viewer.user_id}" if viewer is not None else f"ip:{client.ip if client else ''}"
+        )
+        retry = await budget.charge(subject, cost)
+        if not retry:
+            return None
+        return GraphQLError(
+            f"Query cost budget spent. Try again in {retry} seconds.",
+            extensions={"code": "RATE_LIMITED", "retryAfterSeconds": retry},
         )
 
+    @property
+    def budget(self) -> CostBudget | None:
+        return self._budget
+
     def extensions(self) -> list[Callable[[], SchemaExtension]]:
-        return [
-            partial(
-                IvenOperation,
-                max_tokens=self.max_tokens,
-                rules=self.rules,
-                parse=self.parse,
-                validate=self.validate,
-            )
-        ]
+        return [partial(IvenOperation, rules=self)]
 
 
 def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:

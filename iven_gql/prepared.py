@@ -14,18 +14,18 @@ the standard path, where the extension reports the problem exactly as before.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, specified_rules
+from graphql import OperationDefinitionNode, OperationType
 from graphql.language import DocumentNode
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema import Schema
 from strawberry.schema._graphql_core import execution_context_class_kwargs
 from strawberry.types import ExecutionResult
 
-from iven_gql.extensions import OperationRules, log_operation, shape_errors
+from iven_gql.documents import Checked
+from iven_gql.extensions import OperationRules, log_operation
 from stores.db import statement_count
 
 
@@ -36,47 +36,28 @@ class Prepared:
 
 
 class PreparedDocuments:
-    """The cache in front of the executor (iven_gql/executor.py): documents parsed and
-    validated once, least recently used dropped first."""
+    """The executor's view of the checked documents (iven_gql/documents.py, shared with the
+    extension path and bounded there in entries and bytes): a valid one gets its operations."""
 
-    def __init__(self, schema: Schema, rules: OperationRules, maxsize: int = 512) -> None:
+    def __init__(self, schema: Schema, rules: OperationRules) -> None:
         self.schema = schema
         self.rules = rules
-        self.maxsize = maxsize
-        self._validation_rules = (*specified_rules, *rules.rules)
-        self._documents: OrderedDict[str, Prepared] = OrderedDict()
         self._execute_kwargs = execution_context_class_kwargs(schema.execution_context_class)
 
-    def _prepare(self, query: str) -> Prepared | None:
-        try:
-            document = parse(query, max_tokens=self.rules.max_tokens)
-        except GraphQLError:
-            return None
-        if self.rules.validate(self.schema._schema, document, self._validation_rules):
-            return None
-        operations: dict[str | None, tuple[str | None, OperationType]] = {}
-        definitions = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        for d in definitions:
-            name = d.name.value if d.name else None
-            operations[name] = (name, d.operation)
-        if len(definitions) == 1:
-            operations[None] = next(iter(operations.values()))
-        return Prepared(document, operations)
+    def checked(self, query: str) -> Checked | None:
+        """The checked document if it is valid (None: a syntax error, a refusal, invalid)."""
+        return _valid(self.rules.documents.check(self.schema._schema, query))
 
     def get(self, query: str) -> Prepared | None:
-        found = self._documents.get(query)
-        if found is not None:
-            self._documents.move_to_end(query)
-            return found
-        found = self._prepare(query)
-        if found is not None:
-            self._documents[query] = found
-            if len(self._documents) > self.maxsize:
-                self._documents.popitem(last=False)
-        return found
+        checked = self.checked(query)
+        if checked is None:
+            return None
+        if checked.prepared is None:
+            checked.prepared = _prepare(checked.document)
+        return checked.prepared  # type: ignore[no-any-return]
 
     def clear(self) -> None:
-        self._documents.clear()
+        self.rules.documents.clear()
 
     async def execute(
         self,
@@ -88,12 +69,17 @@ class PreparedDocuments:
         allowed: frozenset[str],
     ) -> ExecutionResult | None:
         """The result, or None when the standard path must take this request."""
-        prepared = self.get(query)
-        if prepared is None:
+        checked = _valid(await self.rules.documents.check_async(self.schema._schema, query))
+        if checked is None:
             return None
+        if checked.prepared is None:
+            checked.prepared = _prepare(checked.document)
+        prepared: Prepared = checked.prepared
         operation = prepared.operations.get(operation_name)
         if operation is None or operation[1].value not in allowed:  # "query", "mutation"
             return None
+        if await self.rules.admit(context, checked.measure.cost) is not None:
+            return None  # the standard path refuses it, as it does every refusal
         start = time.perf_counter()
         counter = [0]
         token = statement_count.set(counter)
@@ -114,9 +100,26 @@ class PreparedDocuments:
                 result = await result
         finally:
             statement_count.reset(token)
-        errors = shape_errors(result.errors, context.request_id) if result.errors else None
+        errors = self.rules.shape(result.errors, context.request_id) if result.errors else None
         context.operation_name = operation[0]
         log_operation(
             context, operation[0], operation[1].value, start, counter[0], len(errors or ())
         )
-        return ExecutionResult(data=result.data, errors=errors)
+        return ExecutionResult(
+            data=result.data, errors=errors, extensions=self.rules.cost_report(checked)
+        )
+
+
+def _valid(checked: Checked) -> Checked | None:
+    return None if checked.syntax_error is not None or checked.errors else checked
+
+
+def _prepare(document: DocumentNode) -> Prepared:
+    operations: dict[str | None, tuple[str | None, OperationType]] = {}
+    definitions = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    for d in definitions:
+        name = d.name.value if d.name else None
+        operations[name] = (name, d.operation)
+    if len(definitions) == 1:
+        operations[None] = next(iter(operations.values()))
+    return Prepared(document, operations)

@@ -47,7 +47,7 @@ class IvenGraphQL(GraphQL[Context, None]):
         super().__init__(
             build_schema(
                 rules.extensions(),
-                disable_field_suggestions=settings.is_production,
+                disable_field_suggestions=not settings.introspection_enabled,
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,

@@ -76,7 +76,7 @@ class _SharedFields(Visitor):
 class ChatPlan:
     """What a valid `chatEvents` document needs: the root field and whether it is shared."""
 
-    __slots__ = ("document", "field", "operation", "rendering_variables", "shared")
+    __slots__ = ("cost", "document", "field", "operation", "rendering_variables", "shared")
 
     def __init__(
         self, document: Any, operation: OperationDefinitionNode, field: FieldNode, shared: bool
@@ -85,6 +85,7 @@ class ChatPlan:
         self.operation = operation
         self.field = field
         self.shared = shared
+        self.cost = 0  # the document's (iven_gql/cost.py), charged to the budget on subscribe
         # The root field's arguments (eventId, after) don't change how a change renders.
         self.rendering_variables = _variables(field.selection_set, document)
 
@@ -134,40 +135,38 @@ def _root_field(selection_set: Any, document: Any, depth: int = 0) -> FieldNode 
 
 
 class ChatPlans:
+    """The plan of each checked document and operation, kept with the document in its cache
+    (iven_gql/documents.py): bounded with it."""
+
     def __init__(self, view: Any) -> None:
         self.view = view
-        self._plans: dict[tuple[str, str | None], ChatPlan | None] = {}
 
     def get(self, query: str, operation_name: str | None) -> ChatPlan | None:
-        key = (query, operation_name)
-        if key in self._plans:
-            return self._plans[key]
-        plan = self._plan(query, operation_name)
-        if len(self._plans) > 512:
-            self._plans.clear()
-        self._plans[key] = plan
+        checked = self.view.prepared.checked(query)
+        if checked is None:
+            return None
+        if operation_name in checked.plans:
+            return checked.plans[operation_name]  # type: ignore[no-any-return]
+        plan = checked.plans[operation_name] = self._plan(checked.document, operation_name)
+        if plan is not None:
+            plan.cost = checked.measure.cost
         return plan
 
-    def _plan(self, query: str, operation_name: str | None) -> ChatPlan | None:
-        prepared = self.view.prepared.get(query)
-        if prepared is None:
-            return None
-        operations = [
-            d for d in prepared.document.definitions if isinstance(d, OperationDefinitionNode)
-        ]
+    def _plan(self, document: Any, operation_name: str | None) -> ChatPlan | None:
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         if operation_name is not None:
             operations = [d for d in operations if d.name and d.name.value == operation_name]
         if len(operations) != 1 or operations[0].operation != OperationType.SUBSCRIPTION:
             return None
         operation = operations[0]
-        field = _root_field(operation.selection_set, prepared.document)
+        field = _root_field(operation.selection_set, document)
         if field is None:
             return None
         schema = self.view.schema._schema
         type_info = TypeInfo(schema)
         checker = _SharedFields(type_info)
-        visit(prepared.document, TypeInfoVisitor(type_info, checker))
-        return ChatPlan(prepared.document, operation, field, checker.shared)
+        visit(document, TypeInfoVisitor(type_info, checker))
+        return ChatPlan(document, operation, field, checker.shared)
 
 
 async def prime_snapshots(deps: Deps, context: Context, change: Change) -> None:
@@ -406,7 +405,8 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         )
 
     async def _fail(self, operation: ChatOperation, errors: list[GraphQLError]) -> None:
-        shaped = shape_errors(errors, self.context.request_id)
+        view: Any = self.view
+        shaped = view.prepared.rules.shape(errors, self.context.request_id)
         await operation.send_operation_message(
             {
                 "id": operation.id,
@@ -423,6 +423,10 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         coerced = get_variable_values(schema, plan.operation.variable_definitions or (), raw)
         if isinstance(coerced, list):
             await self._fail(operation, coerced)
+            return
+        refused = await view.prepared.rules.admit(self.context, plan.cost)
+        if refused is not None:
+            await self._fail(operation, [refused])
             return
         field_def = schema.subscription_type.fields[ROOT_FIELD]
         try:

@@ -21,6 +21,7 @@ from schema.admin import AdminMutation, AdminQuery
 from schema.articles import ArticleMutation, ArticleQuery
 from schema.chat import ChatMutation, ChatQuery, ChatStatusMutation, ChatSubscription
 from schema.context import Info
+from schema.core import MAX_NODE_IDS
 from schema.event_operations import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
@@ -36,22 +37,24 @@ SDL_PATH = Path(__file__).with_name("schema.graphql")
 
 
 async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | None]:
-    """Groups ids by type and asks each type's authorisation-scoped `resolve_nodes`."""
+    """Groups ids by type and asks each type's authorisation-scoped `resolve_nodes`, once per
+    distinct id (a repeated id is answered by the same object)."""
     info.context.viewer_or_none()  # a rejected token is an error, not anonymity
-    by_type: dict[str, list[int]] = {}
+    by_type: dict[str, dict[str, list[int]]] = {}
     results: list[relay.Node | None] = [None] * len(ids)
     for index, gid in enumerate(ids):
-        by_type.setdefault(gid.type_name, []).append(index)
-    for type_name, indexes in by_type.items():
+        by_type.setdefault(gid.type_name, {}).setdefault(gid.node_id, []).append(index)
+    for type_name, by_id in by_type.items():
         definition = info.schema.get_type_by_name(type_name)
         origin = getattr(definition, "origin", None)
         if origin is None or not (isinstance(origin, type) and issubclass(origin, relay.Node)):
             continue  # unknown type: indistinguishable from a missing object
         found = await origin.resolve_nodes(  # type: ignore[misc]
-            info=info, node_ids=[ids[i].node_id for i in indexes], required=False
+            info=info, node_ids=list(by_id), required=False
         )
-        for i, node in zip(indexes, found, strict=True):
-            results[i] = node
+        for indexes, node in zip(by_id.values(), found, strict=True):
+            for i in indexes:
+                results[i] = node
     return results
 
 
@@ -71,10 +74,12 @@ class Query(
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
         return (await _resolve_nodes(info, [id]))[0]
 
-    @strawberry.field(description="Several objects by global id (at most 100).")
+    @strawberry.field(
+        description="Several objects by global id (at most 100; a repeated id is loaded once)."
+    )
     async def nodes(self, info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | None]:
-        if len(ids) > 100:
-            raise BadRequest("At most 100 ids.")
+        if len(ids) > MAX_NODE_IDS:
+            raise BadRequest(f"At most {MAX_NODE_IDS} ids.")
         return await _resolve_nodes(info, ids)
 
 

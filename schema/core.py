@@ -21,6 +21,7 @@ from schema.context import Info
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
+MAX_NODE_IDS = 100  # `nodes(ids:)`
 MAX_KEY = 2**63 - 1  # BIGINT keys
 
 T = TypeVar("T")

@@ -228,6 +228,67 @@ class RateLimiter:
         return int(count), max(1, int(oldest_ts + window_s - now + 0.999))
 
 
+class CostBudget:
+    """The request cost a subject (viewer or client address) may spend per minute, counted in
+    Redis per fixed window (`iven:cost:<subject>:<window>`) and shared by every process.
+
+    A Redis round trip per request would cost more than a small query (about 90 µs on the
+    in-process Redis): each process adds its spend locally and writes it with INCRBY at most once
+    a second per subject, or at once when the subject nears its budget, so a process can let a
+    subject overspend by what it accepted within that second. Redis down: the local count alone
+    decides (degraded, never failing)."""
+
+    SYNC_S = 1.0
+    MAX_SUBJECTS = 10_000  # local entries kept; the oldest are written and dropped beyond
+
+    def __init__(self, client: aioredis.Redis, budget: int, window_s: int = 60) -> None:
+        self._client = client
+        self.budget = budget
+        self.window_s = window_s
+        # subject → [window, spent (Redis total, ours included), pending (not written), synced]
+        self._local: dict[str, list[float]] = {}
+
+    async def charge(self, subject: str, cost: int) -> int:
+        """0 when the cost fits the subject's budget (and is counted), else the seconds until
+        the window ends (nothing counted)."""
+        now = time.time()
+        window = int(now // self.window_s)
+        entry = self._local.get(subject)
+        if entry is None or entry[0] != window:
+            if len(self._local) >= self.MAX_SUBJECTS:
+                self._local.clear()
+            entry = self._local[subject] = [window, 0, 0, 0.0]
+        nearly = entry[1] + entry[2] + cost > self.budget * 0.9
+        if nearly or now - entry[3] >= self.SYNC_S:
+            await self._sync(subject, entry, now)
+        if entry[1] + entry[2] + cost > self.budget:
+            return max(1, int((window + 1) * self.window_s - now + 0.999))
+        entry[2] += cost
+        return 0
+
+    async def _sync(self, subject: str, entry: list[float], now: float) -> None:
+        # taken before the round trip: charges meanwhile start a new pending count and do not
+        # write this one again
+        pending = int(entry[2])
+        entry[2] = 0
+        entry[3] = now
+        k = key("cost", subject, int(entry[0]))
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.incrby(k, pending)
+                pipe.expire(k, self.window_s + 1)
+                total, _ = await pipe.execute()
+        except RedisError:
+            log.warning("cost budget unavailable; counting locally", exc_info=True)
+            entry[1] += pending
+        else:
+            entry[1] = max(entry[1], int(total))
+
+    def clear(self) -> None:
+        """Forgets the local counts (tests: the Redis side is flushed with the database)."""
+        self._local.clear()
+
+
 # --- session keys ------------------------------------------------------------------------------
 
 SESSION_REVOKED = "revoked"

@@ -36,6 +36,20 @@ def assert_payload_error(
     return error  # type: ignore[no-any-return]
 
 
+def answer_without_cost(result: dict[str, Any]) -> dict[str, Any]:
+    """The answer without its `extensions.cost`, checked here once for every test: an operation
+    that ran reports its cost (issue 15), `{"requested": n, "limit": m}` with n <= m."""
+    extensions = result.pop("extensions", None)
+    if result.get("data") is not None:
+        assert extensions is not None, f"an answered operation without extensions.cost: {result}"
+    if extensions is not None:
+        cost = extensions.pop("cost", None)
+        assert not extensions, f"unexpected extensions: {extensions}"
+        assert isinstance(cost, dict) and set(cost) == {"requested", "limit"}, cost
+        assert 0 < cost["requested"] and isinstance(cost["limit"], int), cost
+    return result
+
+
 class GraphQLClient:
     """A client of one server; `server` is the in-process server behind it, when there is one
     (tests look at its state to wait for conditions instead of for time)."""
@@ -60,7 +74,7 @@ class GraphQLClient:
             headers=headers,
         )
         assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return answer_without_cost(response.json())
 
     async def post(
         self, body: Any, *, token: str | None = None, headers: dict[str, str] | None = None
