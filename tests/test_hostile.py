@@ -46,6 +46,7 @@ from tests import media_samples as samples
 from tests.conftest import RunningServer
 from tests.factories import crew, pk
 from tests.support import GraphQLClient, assert_error, assert_payload_error
+from tests.support.graphql import answer_without_cost
 
 
 async def assert_still_serving(api: GraphQLClient) -> None:
@@ -390,7 +391,8 @@ async def test_request_headers_over_the_limit_are_refused_while_read(server, set
 
     fits = head + b"a" * (limit // 2) + b"\r\n\r\n"
     status, _, body, _ = await raw_exchange(server, fits)
-    assert status == 200 and json.loads(body) == {"data": {"__typename": "Query"}}
+    assert status == 200
+    assert answer_without_cost(json.loads(body)) == {"data": {"__typename": "Query"}}
     await assert_still_serving(api)
 
 
@@ -439,7 +441,7 @@ async def test_json_nested_too_deep_is_a_400_with_a_json_body(http, api, setting
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
     fits = '{"query": "{ __typename }", "variables": {"v": ' + nested(deep - 2) + "}}"
     ok = await http.post("/graphql", content=fits, headers={"content-type": "application/json"})
-    assert ok.json() == {"data": {"__typename": "Query"}}
+    assert answer_without_cost(ok.json()) == {"data": {"__typename": "Query"}}
     await assert_still_serving(api)
 
 
