@@ -158,7 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", fast),
         WebSocketRoute("/graphql", graphql),
         Route("/media/{media_id}/{variant}", files.media_file, methods=["GET", "HEAD"]),
-        Route("/avatars/{user_id}/{size}", files.avatar_file, methods=["GET", "HEAD"]),
+        Route("/avatars/{key}/{size}", files.avatar_file, methods=["GET", "HEAD"]),
     ]
     if settings.graphiql and (STATIC_DIR / "graphiql").is_dir():
         routes.append(Mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR / "graphiql")))

@@ -74,7 +74,7 @@ async def avatar_file(request: Request) -> Response:
     return await _serve(
         request,
         lambda deps: media_uc.avatar_file(
-            deps, params["user_id"], params["size"], dict(request.query_params)
+            deps, params["key"], params["size"], dict(request.query_params)
         ),
     )
 
