@@ -125,7 +125,7 @@ async def media_file(deps: Deps, media_id: str, variant: str, query: dict[str, s
 
 
 async def avatar_file(deps: Deps, key: str, size: str, query: dict[str, str]) -> ServedFile:
-    """`key` is the picture's random storage key, the first path segment of /avatars/<key>/<size>."""
+    """`key` is the picture's random storage key (/avatars/<key>/<size>)."""
     exp = query.get("exp", "")
     if size not in AVATAR_SIZES or len(key) != 32:
         raise LinkRefused(404, "Not found.")
