@@ -102,7 +102,8 @@ class World:
         return self.pids.get(ROLE_USER[role] or "")
 
     async def run(self, document: str, variables: dict[str, Any], role: str) -> dict[str, Any]:
-        return await self.api.execute(document, variables, token=self.token(role))
+        result: dict[str, Any] = await self.api.execute(document, variables, token=self.token(role))
+        return result
 
     async def snapshot(self) -> dict[str, Any] | None:
         """The whole event as its owner sees it (null once deleted)."""
@@ -310,12 +311,14 @@ def check_leave(w, role, payload, before, after):
 def check_invite(w, role, payload, before, after):
     sent = payload["invitations"]
     assert len(sent) == 1 and sent[0]["status"] == "PENDING"
-    assert by_id(after["invitations"], sent[0]["id"])["inviteeEmail"] == "newcomer@example.com"
+    invitation = by_id(after["invitations"], sent[0]["id"])
+    assert invitation is not None and invitation["inviteeEmail"] == "newcomer@example.com"
 
 
 def check_revoke_invitation(w, role, payload, before, after):
     assert payload["invitation"]["status"] == "REVOKED"
-    assert by_id(after["invitations"], w.invitation)["status"] == "REVOKED"
+    invitation = by_id(after["invitations"], w.invitation)
+    assert invitation is not None and invitation["status"] == "REVOKED"
 
 
 def check_invite_link(w, role, payload, before, after):
@@ -902,8 +905,9 @@ async def test_who_created_or_paid_an_expense_edits_it(api, accounts, events):
     )
     await allowed(w, DELETE_EXPENSE, {"input": {"expenseId": mine}}, "participant", "deleteExpense")
     left = await w.snapshot()
+    assert left is not None
     assert {e["id"] for e in left["expenses"]["nodes"]} == {
-        owners,  # type: ignore[index]
+        owners,
         w.expense_of_target,
     }
 

@@ -473,7 +473,9 @@ async def test_my_events_statement_count_does_not_grow(api, accounts, events, ca
         caplog.clear()
         result = await api.execute(query, token=alice["token"])
         assert "errors" not in result, result
-        return [r for r in caplog.records if getattr(r, "operation", None) == "Page"][-1].statements
+        line = [r for r in caplog.records if getattr(r, "operation", None) == "Page"][-1]
+        count: int = line.statements
+        return count
 
     await events.create(alice["token"], startsAt=later(1), endsAt=later(2))
     small = await statements()
@@ -496,7 +498,7 @@ async def test_event_reads_use_the_read_cache_and_writes_invalidate_it(
     query = """query Read($id: ID!) { event(id: $id) { title participantCount
         participants { edges { node { user { username } } } } } }"""
 
-    async def read(token: str) -> tuple[dict[str, Any] | None, int]:
+    async def read(token: str) -> tuple[Any, int]:  # the event's JSON (None when hidden)
         caplog.clear()
         result = await api.execute(query, {"id": event["id"]}, token=token)
         line = [r for r in caplog.records if getattr(r, "operation", None) == "Read"][-1]

@@ -171,7 +171,8 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
         source_version=1,
     )
     assert await docs.put_snapshot(stale) is False  # an older source never wins
-    assert (await docs.user_snapshot(pk(alice["id"]))).display_name.startswith("Alicia")
+    kept = await docs.user_snapshot(pk(alice["id"]))
+    assert kept is not None and kept.display_name.startswith("Alicia")
 
     await docs.EventSnapshot.delete_all()
     users, rebuilt = await rebuild_all(server.deps)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import jwt
 from sqlalchemy import update
+from sqlmodel import col
 
 from resolvers.sessions import guard
 from stores.accounts import RefreshToken
@@ -59,7 +60,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_session(api, accounts, serv
     async with server.deps.db.unit_of_work() as db:
         await db.exec(
             update(RefreshToken)
-            .where(RefreshToken.used_at.is_not(None))
+            .where(col(RefreshToken.used_at).is_not(None))
             .values(used_at=utcnow() - timedelta(seconds=60))
         )
     reused = (await api.execute(REFRESH, {"t": user["refresh"]}))["data"]["refreshSession"]

@@ -315,6 +315,7 @@ async def test_expense_bad_input_changes_nothing(api, accounts, events):
         ),
     ]
     for over, code, field in cases:
+        assert isinstance(over, dict)
         payload = (await api.execute(CREATE_EXPENSE, expense(c, **over), token=alice["token"]))[
             "data"
         ]["createExpense"]
@@ -419,7 +420,9 @@ async def test_event_page_statement_count_does_not_grow(api, accounts, events, c
         caplog.clear()
         result = await api.execute(query, token=token)
         assert "errors" not in result, result
-        return [r for r in caplog.records if getattr(r, "operation", None) == "Page"][-1].statements
+        line = [r for r in caplog.records if getattr(r, "operation", None) == "Page"][-1]
+        count: int = line.statements
+        return count
 
     c = await crew(accounts, events, 3)
     owner = c["people"][0]
