@@ -19,83 +19,103 @@ from tests.support.tasks import (
     CREATE_EXPENSE,
     CREATE_TASK,
     EXPENSE_FIELDS,
+    create_task,
     expense,
+    run_step,
     step,
 )
 
 
-async def test_task_flow(api, accounts, events):
+def step_payload(result: dict[str, Any], name: str) -> dict[str, Any]:
+    payload: dict[str, Any] = result["data"][name]
+    return payload
+
+
+async def assigned_task(api, accounts, events) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A crew of four (owner, organizer, alice, bob) and a task bob created for alice."""
     c = await crew(accounts, events, 4)
-    owner, organizer, alice, bob = c["people"]
-    _, org_p, alice_p, _ = c["pids"]
-    result = await api.execute(
-        CREATE_TASK,
-        {
-            "input": {
-                "eventId": c["event"]["id"],
-                "title": "Buy bread",
-                "assigneeIds": [alice_p],
-                "dueAt": "2030-06-01T09:00:00+00:00",
-            }
-        },
-        token=bob["token"],
+    bob, alice_p = c["people"][3], c["pids"][2]
+    task = await create_task(
+        api, bob, c["event"]["id"], assigneeIds=[alice_p], dueAt="2030-06-01T09:00:00+00:00"
     )
-    task = result["data"]["createTask"]["task"]
-    assert task["status"] == "TODO" and task["assignees"] == [{"id": alice_p}]
+    return c, task
 
-    assert_error(
-        await api.execute(step("completeTask"), {"id": task["id"]}, token=bob["token"]), "FORBIDDEN"
-    )
-    done = (await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"]))[
-        "data"
-    ]["completeTask"]["task"]
-    assert done["status"] == "DONE" and done["completedBy"] == {"id": alice_p}
-    assert done["completedAt"]
-    again = (await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"]))[
-        "data"
-    ]["completeTask"]
+
+async def test_a_new_task_is_todo_with_its_assignees(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    assert task["status"] == "TODO" and task["assignees"] == [{"id": c["pids"][2]}]
+
+
+async def test_an_assignee_completes_a_task_and_others_cannot(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    _, _, alice, bob = c["people"]
+    assert_error(await run_step(api, bob, "completeTask", task["id"]), "FORBIDDEN")
+    done = step_payload(await run_step(api, alice, "completeTask", task["id"]), "completeTask")
+    assert done["task"]["status"] == "DONE" and done["task"]["completedBy"] == {"id": c["pids"][2]}
+    assert done["task"]["completedAt"]
+
+
+async def test_a_done_task_cannot_be_completed_again(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    alice = c["people"][2]
+    await run_step(api, alice, "completeTask", task["id"])
+    again = step_payload(await run_step(api, alice, "completeTask", task["id"]), "completeTask")
     assert_payload_error(again, "INVALID_TRANSITION")
-    assert_error(
-        await api.execute(step("validateTask"), {"id": task["id"]}, token=bob["token"]), "FORBIDDEN"
+
+
+async def test_an_organizer_validates_a_done_task_and_a_participant_cannot(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    _, organizer, alice, bob = c["people"]
+    await run_step(api, alice, "completeTask", task["id"])
+    assert_error(await run_step(api, bob, "validateTask", task["id"]), "FORBIDDEN")
+    valid = step_payload(await run_step(api, organizer, "validateTask", task["id"]), "validateTask")
+    assert valid["task"]["status"] == "VALIDATED"
+    assert valid["task"]["validatedBy"] == {"id": c["pids"][1]}
+
+
+async def test_reopening_clears_completion_and_validation(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    _, organizer, alice, _ = c["people"]
+    await run_step(api, alice, "completeTask", task["id"])
+    await run_step(api, organizer, "validateTask", task["id"])
+    reopened = step_payload(await run_step(api, alice, "reopenTask", task["id"]), "reopenTask")
+    assert reopened["task"]["status"] == "TODO"
+    assert reopened["task"]["completedBy"] is None and reopened["task"]["validatedBy"] is None
+
+
+async def test_an_organizer_who_completed_a_task_cannot_validate_it(api, accounts, events):
+    # another organizer (the owner) can
+    c = await crew(accounts, events, 3)
+    owner, organizer, _ = c["people"]
+    own = await create_task(api, owner, c["event"]["id"], "Unassigned")
+    await run_step(api, organizer, "completeTask", own["id"])
+    self_check = step_payload(
+        await run_step(api, organizer, "validateTask", own["id"]), "validateTask"
     )
-    valid = (await api.execute(step("validateTask"), {"id": task["id"]}, token=organizer["token"]))[
-        "data"
-    ]["validateTask"]["task"]
-    assert valid["status"] == "VALIDATED" and valid["validatedBy"] == {"id": org_p}
-
-    reopened = (await api.execute(step("reopenTask"), {"id": task["id"]}, token=alice["token"]))[
-        "data"
-    ]["reopenTask"]["task"]
-    assert reopened["status"] == "TODO"
-    assert reopened["completedBy"] is None and reopened["validatedBy"] is None
-
-    # an organizer who completed a task cannot validate it; another organizer (owner) can
-    own = (
-        await api.execute(
-            CREATE_TASK,
-            {"input": {"eventId": c["event"]["id"], "title": "Unassigned"}},
-            token=owner["token"],
-        )
-    )["data"]["createTask"]["task"]
-    await api.execute(step("completeTask"), {"id": own["id"]}, token=organizer["token"])
-    self_check = (
-        await api.execute(step("validateTask"), {"id": own["id"]}, token=organizer["token"])
-    )["data"]["validateTask"]
     assert_payload_error(self_check, "SELF_VALIDATION")
-    assert (await api.execute(step("validateTask"), {"id": own["id"]}, token=owner["token"]))[
-        "data"
-    ]["validateTask"]["task"]["status"] == "VALIDATED"
-    todo = (await api.execute(step("validateTask"), {"id": task["id"]}, token=owner["token"]))[
-        "data"
-    ]["validateTask"]
+    by_owner = step_payload(await run_step(api, owner, "validateTask", own["id"]), "validateTask")
+    assert by_owner["task"]["status"] == "VALIDATED"
+
+
+async def test_a_todo_task_cannot_be_validated(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    owner = c["people"][0]
+    todo = step_payload(await run_step(api, owner, "validateTask", task["id"]), "validateTask")
     assert_payload_error(todo, "INVALID_TRANSITION")
 
+
+async def test_tasks_are_listed_by_status_and_assignee_and_paged(api, accounts, events):
+    c, _ = await assigned_task(api, accounts, events)
+    owner, organizer, _, bob = c["people"]
+    own = await create_task(api, owner, c["event"]["id"], "Unassigned")
+    await run_step(api, organizer, "completeTask", own["id"])
+    await run_step(api, owner, "validateTask", own["id"])
     listed = await api.execute(
         """query($id: ID!, $a: ID) { event(id: $id) {
         todo: tasks(status: TODO) { edges { node { title } } }
         alice: tasks(assigneeId: $a) { edges { node { title } } }
         all: tasks(first: 1) { edges { node { title } } pageInfo { hasNextPage } } } }""",
-        {"id": c["event"]["id"], "a": alice_p},
+        {"id": c["event"]["id"], "a": c["pids"][2]},
         token=bob["token"],
     )
     data = listed["data"]["event"]
@@ -104,10 +124,26 @@ async def test_task_flow(api, accounts, events):
     assert data["all"]["pageInfo"]["hasNextPage"] is True
 
 
-async def test_task_edits_and_bad_input(api, accounts, events):
+async def event_tasks(api, user, event_id: str) -> list[dict[str, Any]]:
+    listed = await api.execute(
+        "query($id: ID!) { event(id: $id) { tasks { edges { node { id } } } } }",
+        {"id": event_id},
+        token=user["token"],
+    )
+    edges: list[dict[str, Any]] = listed["data"]["event"]["tasks"]["edges"]
+    return edges
+
+
+UNKNOWN_PARTICIPANT = "UGFydGljaXBhbnQ6OTk5OTk="
+UPDATE_TASK = """mutation($input: UpdateTaskInput!) { updateTask(input: $input) {
+  task { title version } errors { code } } }"""
+DELETE_TASK = """mutation($id: ID!) { deleteTask(input: {taskId: $id}) { deletedTaskId
+  errors { code } } }"""
+
+
+async def test_a_blank_title_and_a_bad_due_date_are_both_reported(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
-    outsider = await accounts.user()
     bad = (
         await api.execute(
             CREATE_TASK,
@@ -116,13 +152,19 @@ async def test_task_edits_and_bad_input(api, accounts, events):
                     "eventId": c["event"]["id"],
                     "title": " ",
                     "dueAt": "2030-01-01T00:00:00",
-                    "assigneeIds": [c["pids"][2], "UGFydGljaXBhbnQ6OTk5OTk="],
+                    "assigneeIds": [c["pids"][2], UNKNOWN_PARTICIPANT],
                 }
             },
             token=alice["token"],
         )
     )["data"]["createTask"]
     assert {e["code"] for e in bad["errors"]} == {"INVALID_TITLE", "INVALID_DATES"}
+    assert await event_tasks(api, owner, c["event"]["id"]) == []
+
+
+async def test_an_unknown_assignee_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
     unknown = (
         await api.execute(
             CREATE_TASK,
@@ -130,32 +172,23 @@ async def test_task_edits_and_bad_input(api, accounts, events):
                 "input": {
                     "eventId": c["event"]["id"],
                     "title": "x",
-                    "assigneeIds": [c["pids"][2], "UGFydGljaXBhbnQ6OTk5OTk="],
+                    "assigneeIds": [c["pids"][2], UNKNOWN_PARTICIPANT],
                 }
             },
             token=alice["token"],
         )
     )["data"]["createTask"]
     assert_payload_error(unknown, "UNKNOWN_PARTICIPANT", ["input", "assigneeIds", "1"])
-    listed = await api.execute(
-        "query($id: ID!) { event(id: $id) { tasks { edges { node { id } } } } }",
-        {"id": c["event"]["id"]},
-        token=owner["token"],
-    )
-    assert listed["data"]["event"]["tasks"]["edges"] == []
+    assert await event_tasks(api, owner, c["event"]["id"]) == []
 
-    task = (
-        await api.execute(
-            CREATE_TASK,
-            {"input": {"eventId": c["event"]["id"], "title": "Mine"}},
-            token=alice["token"],
-        )
-    )["data"]["createTask"]["task"]
-    update = """mutation($input: UpdateTaskInput!) { updateTask(input: $input) {
-        task { title version } errors { code } } }"""
+
+async def test_a_task_update_bumps_its_version(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    alice = c["people"][2]
+    task = await create_task(api, alice, c["event"]["id"], "Mine")
     ok = (
         await api.execute(
-            update,
+            UPDATE_TASK,
             {
                 "input": {
                     "taskId": task["id"],
@@ -167,23 +200,44 @@ async def test_task_edits_and_bad_input(api, accounts, events):
         )
     )["data"]["updateTask"]
     assert ok["task"] == {"title": "Mine too", "version": task["version"] + 1}
+
+
+async def test_a_task_update_from_a_stale_version_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    task = await create_task(api, alice, c["event"]["id"], "Mine")
+    await api.execute(
+        UPDATE_TASK,
+        {"input": {"taskId": task["id"], "title": "Mine too", "expectedVersion": task["version"]}},
+        token=alice["token"],
+    )
     stale = (
         await api.execute(
-            update,
+            UPDATE_TASK,
             {"input": {"taskId": task["id"], "title": "x", "expectedVersion": task["version"]}},
             token=owner["token"],
         )
     )["data"]["updateTask"]
     assert_payload_error(stale, "STALE")
+
+
+async def test_an_outsider_cannot_update_a_task(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    task = await create_task(api, c["people"][2], c["event"]["id"], "Mine")
+    outsider = await accounts.user()
     assert_error(
         await api.execute(
-            update, {"input": {"taskId": task["id"], "title": "x"}}, token=outsider["token"]
+            UPDATE_TASK, {"input": {"taskId": task["id"], "title": "x"}}, token=outsider["token"]
         ),
         "NOT_FOUND",
     )
-    delete = """mutation($id: ID!) { deleteTask(input: {taskId: $id}) { deletedTaskId
-        errors { code } } }"""
-    assert (await api.execute(delete, {"id": task["id"]}, token=owner["token"]))["data"][
+
+
+async def test_the_owner_deletes_a_task(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    task = await create_task(api, alice, c["event"]["id"], "Mine")
+    assert (await api.execute(DELETE_TASK, {"id": task["id"]}, token=owner["token"]))["data"][
         "deleteTask"
     ]["deletedTaskId"] == task["id"]
 
@@ -265,62 +319,71 @@ async def test_expenses_splits_balances_and_settlement(api, accounts, events):
     assert {e["code"] for e in bad["errors"]} == {"NEGATIVE_AMOUNT", "INVALID_INPUT"}
 
 
-async def test_expense_bad_input_changes_nothing(api, accounts, events):
+# a bad expense input (given the owner's and a participant's ids) -> its code and field
+BAD_EXPENSES: list[tuple[Any, str, list[str] | None]] = [
+    (lambda o, a: {"amount": "12.345"}, "INVALID_AMOUNT", ["input", "amount"]),
+    (lambda o, a: {"amount": "-5"}, "NEGATIVE_AMOUNT", ["input", "amount"]),
+    (lambda o, a: {"amount": "0"}, "ZERO_AMOUNT", ["input", "amount"]),
+    (lambda o, a: {"amount": "abc"}, "INVALID_AMOUNT", ["input", "amount"]),
+    (lambda o, a: {"currency": "USD"}, "CURRENCY_MISMATCH", ["input", "currency"]),
+    (lambda o, a: {"title": "x" * 201}, "INVALID_TITLE", ["input", "title"]),
+    (
+        lambda o, a: {"paidById": "UGFydGljaXBhbnQ6OTk5OTk="},
+        "UNKNOWN_PARTICIPANT",
+        ["input", "paidById"],
+    ),
+    (
+        lambda o, a: {
+            "split": {
+                "mode": "EXACT",
+                "parts": [
+                    {"participantId": o, "value": "10.00"},
+                    {"participantId": a, "value": "10.00"},
+                ],
+            }
+        },
+        "SPLIT_MISMATCH",
+        None,
+    ),
+    (
+        lambda o, a: {
+            "split": {
+                "mode": "PERCENT",
+                "parts": [
+                    {"participantId": o, "value": "50"},
+                    {"participantId": a, "value": "40"},
+                ],
+            }
+        },
+        "SPLIT_MISMATCH",
+        None,
+    ),
+    (
+        lambda o, a: {"split": {"mode": "SHARES", "parts": [{"participantId": o, "value": "-1"}]}},
+        "INVALID_SPLIT",
+        None,
+    ),
+    (
+        lambda o, a: {
+            "split": {"mode": "EQUAL", "parts": [{"participantId": "UGFydGljaXBhbnQ6OTk5OTk="}]}
+        },
+        "UNKNOWN_PARTICIPANT",
+        ["input", "split", "parts", "0", "participantId"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "code", "field"), BAD_EXPENSES)
+async def test_expense_bad_input_changes_nothing(api, accounts, events, bad, code, field):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     o, _, a = c["pids"]
-    cases = [
-        ({"amount": "12.345"}, "INVALID_AMOUNT", ["input", "amount"]),
-        ({"amount": "-5"}, "NEGATIVE_AMOUNT", ["input", "amount"]),
-        ({"amount": "0"}, "ZERO_AMOUNT", ["input", "amount"]),
-        ({"amount": "abc"}, "INVALID_AMOUNT", ["input", "amount"]),
-        ({"currency": "USD"}, "CURRENCY_MISMATCH", ["input", "currency"]),
-        ({"title": "x" * 201}, "INVALID_TITLE", ["input", "title"]),
-        ({"paidById": "UGFydGljaXBhbnQ6OTk5OTk="}, "UNKNOWN_PARTICIPANT", ["input", "paidById"]),
-        (
-            {
-                "split": {
-                    "mode": "EXACT",
-                    "parts": [
-                        {"participantId": o, "value": "10.00"},
-                        {"participantId": a, "value": "10.00"},
-                    ],
-                }
-            },
-            "SPLIT_MISMATCH",
-            None,
-        ),
-        (
-            {
-                "split": {
-                    "mode": "PERCENT",
-                    "parts": [
-                        {"participantId": o, "value": "50"},
-                        {"participantId": a, "value": "40"},
-                    ],
-                }
-            },
-            "SPLIT_MISMATCH",
-            None,
-        ),
-        (
-            {"split": {"mode": "SHARES", "parts": [{"participantId": o, "value": "-1"}]}},
-            "INVALID_SPLIT",
-            None,
-        ),
-        (
-            {"split": {"mode": "EQUAL", "parts": [{"participantId": "UGFydGljaXBhbnQ6OTk5OTk="}]}},
-            "UNKNOWN_PARTICIPANT",
-            ["input", "split", "parts", "0", "participantId"],
-        ),
+    over = bad(o, a)
+    payload = (await api.execute(CREATE_EXPENSE, expense(c, **over), token=alice["token"]))["data"][
+        "createExpense"
     ]
-    for over, code, field in cases:
-        assert isinstance(over, dict)
-        payload = (await api.execute(CREATE_EXPENSE, expense(c, **over), token=alice["token"]))[
-            "data"
-        ]["createExpense"]
-        assert payload["expense"] is None, over
-        assert_payload_error(payload, code, field)
+    assert payload["expense"] is None, over
+    assert_payload_error(payload, code, field)
     ledger = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=owner["token"]))["data"][
         "event"
     ]
