@@ -187,14 +187,25 @@ async def test_admins_see_private_user_fields_and_search(api, accounts):
     )
     assert await usernames(status="DISABLED") == ["bob_b"]
     assert await usernames(status="ACTIVE") == ["alice_w", admin["username"]]
-    assert_error(await api.execute(USERS, {"first": 101}, token=admin["token"]), "BAD_USER_INPUT")
-    forged = base64.urlsafe_b64encode(b'["x"]').decode().rstrip("=")
-    for document in (USERS, AUDIT):
-        for cursor in (forged, "not a cursor"):
-            assert_error(
-                await api.execute(document, {"after": cursor}, token=admin["token"]),
-                "BAD_USER_INPUT",
-            )
+
+
+FORGED_CURSOR = base64.urlsafe_b64encode(b'["x"]').decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("document", "variables"),
+    [
+        (USERS, {"first": 101}),
+        (USERS, {"after": FORGED_CURSOR}),
+        (USERS, {"after": "not a cursor"}),
+        (AUDIT, {"after": FORGED_CURSOR}),
+        (AUDIT, {"after": "not a cursor"}),
+    ],
+    ids=["users-too-many", "users-forged", "users-garbage", "audit-forged", "audit-garbage"],
+)
+async def test_admin_lists_refuse_a_bad_page(api, accounts, document, variables):
+    admin = await accounts.admin()
+    assert_error(await api.execute(document, variables, token=admin["token"]), "BAD_USER_INPUT")
 
 
 async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, events):
@@ -224,8 +235,8 @@ async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, 
         }
         assert await ws.closed_with(timeout=3) == 4403
 
-    for token in (alice["token"], other["accessToken"]):
-        assert_error(await api.execute("{ me { id } }", token=token), "UNAUTHENTICATED")
+    assert_error(await api.execute("{ me { id } }", token=alice["token"]), "UNAUTHENTICATED")
+    assert_error(await api.execute("{ me { id } }", token=other["accessToken"]), "UNAUTHENTICATED")
     refreshed = await api.execute(
         """mutation($t: String!) {
         refreshSession(input: {refreshToken: $t}) { accessToken errors { code } } }""",
@@ -248,18 +259,23 @@ async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, 
     assert mine["data"]["event"]["title"] == "Alice's party"  # the data was kept
 
 
-async def test_the_last_active_admin_stays(api, accounts):
+@pytest.mark.parametrize(
+    ("document", "change"),
+    [(ROLE, {"role": "USER"}), (STATUS, {"status": "DISABLED", "reason": "bye"})],
+    ids=["demoted", "disabled"],
+)
+async def test_the_last_active_admin_stays(api, accounts, document, change):
     first = await accounts.admin()
-    for variables, document in (
-        ({"input": {"userId": first["id"], "role": "USER"}}, ROLE),
-        ({"input": {"userId": first["id"], "status": "DISABLED", "reason": "bye"}}, STATUS),
-    ):
-        result = await api.execute(document, variables, token=first["token"])
-        payload = next(iter(result["data"].values()))
-        assert_payload_error(payload, "LAST_ADMIN", ["input", "userId"])
+    variables = {"input": {"userId": first["id"], **change}}
+    result = await api.execute(document, variables, token=first["token"])
+    payload = next(iter(result["data"].values()))
+    assert_payload_error(payload, "LAST_ADMIN", ["input", "userId"])
     me = (await api.execute("{ me { role status } }", token=first["token"]))["data"]["me"]
     assert me == {"role": "ADMIN", "status": "ACTIVE"}
 
+
+async def test_with_another_admin_an_admin_steps_down_at_once(api, accounts):
+    first = await accounts.admin()
     second = await accounts.user()
     promoted = await api.execute(
         ROLE, {"input": {"userId": second["id"], "role": "ADMIN"}}, token=first["token"]
@@ -276,8 +292,12 @@ async def test_the_last_active_admin_stays(api, accounts):
         ROLE, {"input": {"userId": second["id"], "role": "USER"}}, token=second["token"]
     )
     assert_payload_error(result["data"]["setUserRole"], "LAST_ADMIN")
+
+
+async def test_an_unknown_user_cannot_be_given_a_role(api, accounts):
+    admin = await accounts.admin()
     missing = await api.execute(
-        ROLE, {"input": {"userId": _gid("User", 999999), "role": "USER"}}, token=second["token"]
+        ROLE, {"input": {"userId": _gid("User", 999999), "role": "USER"}}, token=admin["token"]
     )
     assert_payload_error(missing["data"]["setUserRole"], "USER_NOT_FOUND")
 
@@ -317,32 +337,30 @@ async def test_stats(api, accounts, events, server):
     assert (stats["eventsUpcoming"], stats["eventsCancelled"], stats["usersDisabled"]) == (0, 1, 1)
 
 
-async def test_moderation_leaves_tombstones(api, http, accounts, events, server):
+# each moderation: its document and its input's target, from the world
+MODERATIONS = [
+    (REMOVE_MESSAGE, lambda w: {"messageId": w["message"]}),
+    (REMOVE_MEDIA, lambda w: {"mediaId": w["photo"]}),
+    (REMOVE_COMMENT, lambda w: {"commentId": w["comment"]}),
+    (CANCEL, lambda w: {"eventId": w["event"]}),
+]
+
+
+@pytest.mark.parametrize(
+    ("document", "target"), MODERATIONS, ids=["message", "media", "comment", "event"]
+)
+async def test_a_moderation_needs_a_reason(api, accounts, events, document, target):
+    w = await _world(api, accounts, events)
+    refused = await api.execute(
+        document, {"input": {**target(w), "reason": "  "}}, token=w["admin"]["token"]
+    )
+    assert_payload_error(next(iter(refused["data"].values())), "REQUIRED", ["input", "reason"])
+    await _nothing_changed(api, w)
+
+
+async def test_a_removed_comment_stays_as_a_tombstone(api, accounts, events):
     w = await _world(api, accounts, events)
     admin, owner, alice = w["admin"], w["owner"], w["alice"]
-    files_before = stored_files(server)
-    assert files_before
-    photo = (
-        await api.execute(
-            """query($id: ID!) { node(id: $id) { ... on Media {
-        urls { original } } } }""",
-            {"id": w["photo"]},
-            token=owner["token"],
-        )
-    )["data"]["node"]
-
-    for document, variables in (
-        (REMOVE_MESSAGE, {"messageId": w["message"]}),
-        (REMOVE_MEDIA, {"mediaId": w["photo"]}),
-        (REMOVE_COMMENT, {"commentId": w["comment"]}),
-        (CANCEL, {"eventId": w["event"]}),
-    ):
-        refused = await api.execute(
-            document, {"input": {**variables, "reason": "  "}}, token=admin["token"]
-        )
-        assert_payload_error(next(iter(refused["data"].values())), "REQUIRED", ["input", "reason"])
-
-    # the comment first (removing the media takes its comments with it)
     comment = (
         await api.execute(
             REMOVE_COMMENT,
@@ -369,6 +387,10 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     )
     assert_payload_error(edit, "COMMENT_REMOVED")
 
+
+async def test_a_removed_message_stays_as_a_tombstone(api, accounts, events):
+    w = await _world(api, accounts, events)
+    admin, owner = w["admin"], w["owner"]
     message = (
         await api.execute(
             REMOVE_MESSAGE,
@@ -392,6 +414,22 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
         {"id": w["message"], "body": "", "deleted": True, "removedByAdmin": True}
     ]
 
+
+async def test_removed_media_stays_as_a_tombstone_without_its_files(
+    api, http, accounts, events, server
+):
+    w = await _world(api, accounts, events)
+    admin, owner, alice = w["admin"], w["owner"], w["alice"]
+    files_before = stored_files(server)
+    assert files_before
+    photo = (
+        await api.execute(
+            """query($id: ID!) { node(id: $id) { ... on Media {
+        urls { original } } } }""",
+            {"id": w["photo"]},
+            token=owner["token"],
+        )
+    )["data"]["node"]
     media = (
         await api.execute(
             REMOVE_MEDIA,
@@ -410,6 +448,12 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     again = await uploaded(api, alice, w["event"], [("p.jpg", samples.jpeg())])
     assert again[0]["id"] != w["photo"]
 
+
+async def test_a_cancelled_event_cannot_be_cancelled_again_and_its_people_are_told(
+    api, accounts, events, server
+):
+    w = await _world(api, accounts, events)
+    admin, alice = w["admin"], w["alice"]
     cancelled = await api.execute(
         CANCEL, {"input": {"eventId": w["event"], "reason": "scam"}}, token=admin["token"]
     )
@@ -424,15 +468,22 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     )
     assert "EVENT_CANCELLED" in [e["node"]["type"] for e in inbox["data"]["notifications"]["edges"]]
 
-    for document, variables in (
+
+@pytest.mark.parametrize(
+    ("document", "target"),
+    [
         (REMOVE_MESSAGE, {"messageId": _gid("Message", "0" * 24)}),
         (REMOVE_MEDIA, {"mediaId": _gid("Event", 1)}),
         (CANCEL, {"eventId": _gid("Event", 999999)}),
-    ):
-        missing = await api.execute(
-            document, {"input": {**variables, "reason": "x"}}, token=admin["token"]
-        )
-        assert_error(missing, "NOT_FOUND")  # like any id one may not see: top-level
+    ],
+    ids=["message", "media", "event"],
+)
+async def test_moderating_what_does_not_exist_is_not_found(api, accounts, document, target):
+    admin = await accounts.admin()
+    missing = await api.execute(
+        document, {"input": {**target, "reason": "x"}}, token=admin["token"]
+    )
+    assert_error(missing, "NOT_FOUND")  # like any id one may not see: top-level
 
 
 async def test_audit_log_records_every_action_and_cannot_be_changed(api, accounts, events, server):
