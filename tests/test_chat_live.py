@@ -3,12 +3,10 @@ what, the end of a stream), read markers and unread counts, read receipts, typin
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import time
 import tracemalloc
-from typing import Any
 
 import httpx
 import pytest
@@ -259,31 +257,30 @@ async def test_typing_reaches_others_only_and_expires(api, accounts, events, mon
     finally:
         await cm_owner.__aexit__(None, None, None)
         await cm_alice.__aexit__(None, None, None)
+
+
+async def test_an_outsider_cannot_type(api, accounts, events):
+    c = await crew(accounts, events, 3)
     outsider = await accounts.user()
     assert_error(
-        await api.execute(TYPING, {"e": eid, "t": True}, token=outsider["token"]), "NOT_FOUND"
+        await api.execute(TYPING, {"e": c["event"]["id"], "t": True}, token=outsider["token"]),
+        "NOT_FOUND",
     )
 
 
-async def _eventually(check: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
+ONLINE = """query($id: ID!) { event(id: $id) { onlineParticipants { user { username } } } }"""
+LAST_SEEN = "query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }"
 
 
-async def test_presence_online_offline_and_hidden(api, accounts, events):
+async def online_names(api, user, event_id: str) -> set[str]:
+    result = await api.execute(ONLINE, {"id": event_id}, token=user["token"])
+    return {p["user"]["username"] for p in result["data"]["event"]["onlineParticipants"]}
+
+
+async def test_presence_online_then_offline(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     eid = c["event"]["id"]
-    online_q = """query($id: ID!) { event(id: $id) { onlineParticipants { user { username } } }
-      }"""
-
-    async def online_names() -> set[str]:
-        result = await api.execute(online_q, {"id": eid}, token=owner["token"])
-        return {p["user"]["username"] for p in result["data"]["event"]["onlineParticipants"]}
 
     cm_owner, ws_owner, op_owner = await stream(api, owner, eid)
     try:
@@ -292,27 +289,33 @@ async def test_presence_online_offline_and_hidden(api, accounts, events):
             came = await next_event(ws_owner, op_owner, presence=True)
             assert came["__typename"] == "PresenceChanged" and came["online"] is True
             assert came["user"]["username"] == alice["username"]
-            assert alice["username"] in await online_names()
+            assert alice["username"] in await online_names(api, owner, eid)
         went = await next_event(ws_owner, op_owner, presence=True)
         assert went["__typename"] == "PresenceChanged" and went["online"] is False
-        assert alice["username"] not in await online_names()
-        seen = await api.execute(
-            "query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
-            {"id": alice["id"]},
-            token=owner["token"],
-        )
+        assert alice["username"] not in await online_names(api, owner, eid)
+        seen = await api.execute(LAST_SEEN, {"id": alice["id"]}, token=owner["token"])
         assert seen["data"]["node"]["lastSeenAt"] is not None
+    finally:
+        await cm_owner.__aexit__(None, None, None)
 
+
+async def test_hidden_presence_is_neither_sent_nor_listed_nor_recorded(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm_owner, ws_owner, op_owner = await stream(api, owner, eid)
+    try:
+        # seen once while visible, so there is a last-seen time to hide
+        async with api.ws({"authorization": f"Bearer {alice['token']}"}) as alice_ws:
+            assert (await alice_ws.receive())["type"] == "connection_ack"
+            assert (await next_event(ws_owner, op_owner, presence=True))["online"] is True
+        assert (await next_event(ws_owner, op_owner, presence=True))["online"] is False
         await api.execute(SETTINGS, {"input": {"showPresence": False}}, token=alice["token"])
         async with api.ws({"authorization": f"Bearer {alice['token']}"}) as alice_ws:
             assert (await alice_ws.receive())["type"] == "connection_ack"
             await no_event(ws_owner, 0.6, presence=True)
-            assert alice["username"] not in await online_names()
-        seen = await api.execute(
-            "query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
-            {"id": alice["id"]},
-            token=owner["token"],
-        )
+            assert alice["username"] not in await online_names(api, owner, eid)
+        seen = await api.execute(LAST_SEEN, {"id": alice["id"]}, token=owner["token"])
         assert seen["data"]["node"]["lastSeenAt"] is None
     finally:
         await cm_owner.__aexit__(None, None, None)
@@ -360,18 +363,25 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
         await cm.__aexit__(None, None, None)
 
 
-async def test_hostile_cursors_and_ids(api, accounts, events):
+@pytest.mark.parametrize(
+    ("after", "code"),
+    [("garbage", "BAD_USER_INPUT"), ("WyJjaGF0IiwgOTk5OTld", "BAD_USER_INPUT")],
+    ids=["garbage", "foreign-cursor"],
+)
+async def test_a_hostile_cursor_ends_the_stream(api, accounts, events, after, code):
+    c = await crew(accounts, events, 3)
+    cm, ws, _op = await stream(api, c["people"][0], c["event"]["id"], after=after, joined=False)
+    try:
+        message = await ws.receive()
+        assert message["payload"]["errors"][0]["extensions"]["code"] == code, message
+        assert (await ws.receive())["type"] == "complete"
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_an_unknown_event_is_not_found(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner = c["people"][0]
-    eid = c["event"]["id"]
-    for after, code in (("garbage", "BAD_USER_INPUT"), ("WyJjaGF0IiwgOTk5OTld", "BAD_USER_INPUT")):
-        cm, ws, _op = await stream(api, owner, eid, after=after, joined=False)
-        try:
-            message = await ws.receive()
-            assert message["payload"]["errors"][0]["extensions"]["code"] == code, message
-            assert (await ws.receive())["type"] == "complete"
-        finally:
-            await cm.__aexit__(None, None, None)
     cm, ws, _op = await stream(api, owner, "RXZlbnQ6MA==", joined=False)  # Event:0
     try:
         message = await ws.receive()
