@@ -173,10 +173,9 @@ async def test_activity_feed_refuses_a_bad_cursor(api, accounts, events):
     )
 
 
-async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, server):
-    c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
-    event_pk = pk(c["event"]["id"])
+async def alicia_removed(api, c, server) -> None:
+    """Alice (c's third person) renames herself, then the owner removes her."""
+    owner, _, alice = c["people"]
     await api.execute(
         """mutation { updateProfile(input: {firstName: "Alicia"}) {
         errors { code } } }""",
@@ -187,7 +186,12 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
     await api.execute(remove, {"e": c["event"]["id"], "p": c["pids"][2]}, token=owner["token"])
     await drain_outbox(server)
 
-    snapshot = await docs.event_snapshot(event_pk)
+
+async def test_snapshots_follow_mysql(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    await alicia_removed(api, c, server)
+    snapshot = await docs.event_snapshot(pk(c["event"]["id"]))
     assert snapshot is not None and snapshot.title == c["event"]["title"]
     assert {(m.user_id, m.role) for m in snapshot.members} == {
         (pk(owner["id"]), "OWNER"),
@@ -196,6 +200,11 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
     person = await docs.user_snapshot(pk(alice["id"]))
     assert person is not None and person.display_name.startswith("Alicia")
 
+
+async def test_a_snapshot_from_an_older_source_never_wins(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    alice = c["people"][2]
+    await alicia_removed(api, c, server)
     stale = docs.UserSnapshot(
         id=str(pk(alice["id"])),
         user_id=pk(alice["id"]),
@@ -207,6 +216,11 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
     kept = await docs.user_snapshot(pk(alice["id"]))
     assert kept is not None and kept.display_name.startswith("Alicia")
 
+
+async def test_lost_snapshots_are_rebuilt_from_mysql(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    event_pk = pk(c["event"]["id"])
+    await alicia_removed(api, c, server)
     await docs.EventSnapshot.delete_all()
     users, rebuilt = await rebuild_all(server.deps)
     assert rebuilt >= 1 and users >= 3
