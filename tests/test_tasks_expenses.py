@@ -249,71 +249,105 @@ LEDGER = """query($id: ID!) { event(id: $id) {
   expenses { edges { node { title } } } } }"""
 
 
-async def test_expenses_splits_balances_and_settlement(api, accounts, events):
+async def create_expense(api, user, c, **over: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = (
+        await api.execute(CREATE_EXPENSE, expense(c, **over), token=user["token"])
+    )["data"]["createExpense"]
+    assert payload["errors"] == [], payload
+    return payload
+
+
+async def ledger_of(api, user, c) -> dict[str, Any]:
+    ledger: dict[str, Any] = (
+        await api.execute(LEDGER, {"id": c["event"]["id"]}, token=user["token"])
+    )["data"]["event"]
+    return ledger
+
+
+def plan_of(ledger: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (t["from"]["id"], t["to"]["id"], t["amount"]["amount"]) for t in ledger["settlementPlan"]
+    ]
+
+
+async def equal_and_fuel(api, c) -> None:
+    """Alice (c's third person) adds 10.00 split equally and paid by the owner, then 9 of fuel
+    she paid, split 1:2 between the owner and herself."""
+    o, _, a = c["pids"]
+    alice = c["people"][2]
+    await create_expense(api, alice, c, amount="10.00")
+    await create_expense(
+        api, alice, c, title="Fuel", amount="9", paidById=a, split=fuel_split(o, a)
+    )
+
+
+def fuel_split(o: str, a: str) -> dict[str, Any]:
+    return {
+        "mode": "SHARES",
+        "parts": [{"participantId": o, "value": "1"}, {"participantId": a, "value": "2"}],
+    }
+
+
+async def test_an_equal_split_is_exact_and_the_first_gets_the_cent(api, accounts, events):
     c = await crew(accounts, events, 3)
-    _, organizer, alice = c["people"]
     o, g, a = c["pids"]
-    equal = (await api.execute(CREATE_EXPENSE, expense(c, amount="10.00"), token=alice["token"]))[
-        "data"
-    ]["createExpense"]
-    assert equal["errors"] == []
+    equal = await create_expense(api, c["people"][2], c, amount="10.00")
     shares = [(s["participant"]["id"], s["amount"]["amount"]) for s in equal["expense"]["shares"]]
     assert shares == [(o, "3.34"), (g, "3.33"), (a, "3.33")]  # exact, first gets the cent
+
+
+async def test_a_split_by_shares_is_weighted(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    o, _, a = c["pids"]
     weighted = (
-        await api.execute(
-            CREATE_EXPENSE,
-            expense(
-                c,
-                title="Fuel",
-                amount="9",
-                paidById=a,
-                split={
-                    "mode": "SHARES",
-                    "parts": [
-                        {"participantId": o, "value": "1"},
-                        {"participantId": a, "value": "2"},
-                    ],
-                },
-            ),
-            token=alice["token"],
+        await create_expense(
+            api, c["people"][2], c, title="Fuel", amount="9", paidById=a, split=fuel_split(o, a)
         )
-    )["data"]["createExpense"]["expense"]
+    )["expense"]
     assert [s["amount"]["amount"] for s in weighted["shares"]] == ["3.00", "6.00"]
     assert weighted["amount"] == {"amount": "9.00", "currency": "EUR"}
 
-    ledger = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=alice["token"]))["data"][
-        "event"
-    ]
+
+async def test_balances_sum_to_zero_and_the_plan_settles_them(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    o, g, a = c["pids"]
+    await equal_and_fuel(api, c)
+    ledger = await ledger_of(api, c["people"][2], c)
     nets = {b["participant"]["id"]: Decimal(b["net"]["amount"]) for b in ledger["balances"]}
     assert nets == {o: Decimal("3.66"), g: Decimal("-3.33"), a: Decimal("-0.33")}
     assert sum(nets.values()) == 0
-    plan = [
-        (t["from"]["id"], t["to"]["id"], t["amount"]["amount"]) for t in ledger["settlementPlan"]
-    ]
-    assert sorted(plan) == sorted([(g, o, "3.33"), (a, o, "0.33")])
+    assert sorted(plan_of(ledger)) == sorted([(g, o, "3.33"), (a, o, "0.33")])
 
-    record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
-        settlement { amount { amount } } errors { code field } } }"""
+
+RECORD_SETTLEMENT = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
+  settlement { amount { amount } } errors { code field } } }"""
+
+
+async def test_a_recorded_settlement_leaves_the_rest_of_the_plan(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    o, g, a = c["pids"]
+    await equal_and_fuel(api, c)
     paid = (
         await api.execute(
-            record,
+            RECORD_SETTLEMENT,
             {"input": {"eventId": c["event"]["id"], "fromId": g, "toId": o, "amount": "3.33"}},
-            token=organizer["token"],
+            token=c["people"][1]["token"],
         )
     )["data"]["recordSettlement"]
     assert paid["errors"] == []
-    after = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=alice["token"]))["data"][
-        "event"
-    ]
-    assert [
-        (t["from"]["id"], t["to"]["id"], t["amount"]["amount"]) for t in after["settlementPlan"]
-    ] == [(a, o, "0.33")]  # the rest is unchanged
+    after = await ledger_of(api, c["people"][2], c)
+    assert plan_of(after) == [(a, o, "0.33")]  # the rest is unchanged
     assert len(after["settlements"]) == 1
+
+
+async def test_a_settlement_to_oneself_of_a_negative_amount_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    a = c["pids"][2]
     bad = (
         await api.execute(
-            record,
+            RECORD_SETTLEMENT,
             {"input": {"eventId": c["event"]["id"], "fromId": a, "toId": a, "amount": "-1"}},
-            token=alice["token"],
+            token=c["people"][2]["token"],
         )
     )["data"]["recordSettlement"]
     assert {e["code"] for e in bad["errors"]} == {"NEGATIVE_AMOUNT", "INVALID_INPUT"}
@@ -391,20 +425,24 @@ async def test_expense_bad_input_changes_nothing(api, accounts, events, bad, cod
     assert all(b["net"]["amount"] == "0.00" for b in ledger["balances"])
 
 
-async def test_expense_update_delete_and_removed_participants(api, accounts, events):
+UPDATE_EXPENSE = f"""mutation($input: UpdateExpenseInput!) {{ updateExpense(input: $input) {{
+  expense {{ {EXPENSE_FIELDS} }} errors {{ code }} }} }}"""
+
+
+async def alices_thirty(api, c) -> dict[str, Any]:
+    """30.00 paid by alice (c's third person), split equally."""
+    expense_: dict[str, Any] = (
+        await create_expense(api, c["people"][2], c, amount="30.00", paidById=c["pids"][2])
+    )["expense"]
+    return expense_
+
+
+async def test_an_updated_amount_is_split_again(api, accounts, events):
     c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
-    _, _, a = c["pids"]
-    created = (
-        await api.execute(
-            CREATE_EXPENSE, expense(c, amount="30.00", paidById=a), token=alice["token"]
-        )
-    )["data"]["createExpense"]["expense"]
-    update = f"""mutation($input: UpdateExpenseInput!) {{ updateExpense(input: $input) {{
-        expense {{ {EXPENSE_FIELDS} }} errors {{ code }} }} }}"""
+    created = await alices_thirty(api, c)
     changed = (
         await api.execute(
-            update,
+            UPDATE_EXPENSE,
             {
                 "input": {
                     "expenseId": created["id"],
@@ -412,7 +450,7 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
                     "expectedVersion": created["version"],
                 }
             },
-            token=alice["token"],
+            token=c["people"][2]["token"],
         )
     )["data"]["updateExpense"]
     assert changed["errors"] == []
@@ -421,9 +459,20 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
         "10.33",
         "10.33",
     ]
+
+
+async def test_an_expense_update_from_a_stale_version_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    created = await alices_thirty(api, c)
+    raised = await api.execute(
+        UPDATE_EXPENSE,
+        {"input": {"expenseId": created["id"], "amount": "31.00"}},
+        token=c["people"][2]["token"],
+    )
+    assert raised["data"]["updateExpense"]["errors"] == []
     stale = (
         await api.execute(
-            update,
+            UPDATE_EXPENSE,
             {
                 "input": {
                     "expenseId": created["id"],
@@ -431,12 +480,23 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
                     "expectedVersion": created["version"],
                 }
             },
-            token=owner["token"],
+            token=c["people"][0]["token"],
         )
     )["data"]["updateExpense"]
     assert_payload_error(stale, "STALE")
 
-    # alice is removed: her expense and balance stay, with her name
+
+async def test_a_removed_participants_expense_and_balance_stay_with_her_name(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner = c["people"][0]
+    a = c["pids"][2]
+    created = await alices_thirty(api, c)
+    raised = await api.execute(  # alice paid 31.00 and owes 10.33 of it
+        UPDATE_EXPENSE,
+        {"input": {"expenseId": created["id"], "amount": "31.00"}},
+        token=c["people"][2]["token"],
+    )
+    assert raised["data"]["updateExpense"]["errors"] == []
     remove = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e,
         participantId: $p}) { errors { code } } }"""
     await api.execute(remove, {"e": c["event"]["id"], "p": a}, token=owner["token"])
@@ -453,19 +513,27 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
     assert by_id[a]["participant"]["state"] == "REMOVED"
     assert by_id[a]["net"]["amount"] == "20.67"
 
+
+async def test_the_currency_is_locked_once_there_are_expenses(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    await alices_thirty(api, c)
     locked = await api.execute(
         """mutation($id: ID!) { updateEvent(input: {eventId: $id,
         currency: "USD"}) { errors { code field } } }""",
         {"id": c["event"]["id"]},
-        token=owner["token"],
+        token=c["people"][0]["token"],
     )
     assert_payload_error(locked["data"]["updateEvent"], "CURRENCY_LOCKED", ["input", "currency"])
 
+
+async def test_an_organizer_deletes_an_expense(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    created = await alices_thirty(api, c)
     delete = """mutation($id: ID!) { deleteExpense(input: {expenseId: $id}) {
         deletedExpenseId errors { code } } }"""
-    done = (await api.execute(delete, {"id": created["id"]}, token=organizer["token"]))["data"][
-        "deleteExpense"
-    ]
+    done = (await api.execute(delete, {"id": created["id"]}, token=c["people"][1]["token"]))[
+        "data"
+    ]["deleteExpense"]
     assert done == {"deletedExpenseId": created["id"], "errors": []}
 
 
