@@ -7,6 +7,7 @@ import gc
 import os
 import time
 import tracemalloc
+from typing import Any
 
 import httpx
 import pytest
@@ -143,18 +144,32 @@ async def test_a_gap_in_the_sequence_is_waited_for_and_then_skipped(api, account
         await cm.__aexit__(None, None, None)
 
 
-async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
-    c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
+async def three_from_alice(api, c) -> list[dict[str, Any]]:
+    """Alice (c's third person) sends three messages, the second mentioning the owner; the owner
+    sends one of their own."""
+    owner, _, alice = c["people"]
     eid = c["event"]["id"]
-    m1 = (await send(api, alice, eid, "one"))["message"]
-    m2 = (await send(api, alice, eid, f"two @{owner['username']}"))["message"]
-    m3 = (await send(api, alice, eid, "three"))["message"]
+    sent = [
+        (await send(api, alice, eid, body))["message"]
+        for body in ("one", f"two @{owner['username']}", "three")
+    ]
     await send(api, owner, eid, "my own message does not count")
+    return sent
+
+
+async def unread(api, user, event_id: str) -> dict[str, int]:
+    result = await api.execute(COUNTS, {"id": event_id}, token=user["token"])
+    counts: dict[str, int] = result["data"]["event"]
+    return counts
+
+
+async def test_unread_counts_follow_the_read_marker(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, eid = c["people"][0], c["event"]["id"]
+    m1, m2, _ = await three_from_alice(api, c)
 
     async def counts(user) -> dict[str, int]:
-        result = await api.execute(COUNTS, {"id": eid}, token=user["token"])
-        return result["data"]["event"]  # type: ignore[no-any-return]
+        return await unread(api, user, eid)
 
     assert await counts(owner) == {"chatUnreadCount": 3, "mentionsUnreadCount": 1}
     marked = await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"])
@@ -164,10 +179,25 @@ async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
     back = await api.execute(MARK, {"e": eid, "m": m1["id"]}, token=owner["token"])
     assert back["data"]["markChatRead"]["marker"] == {"upToMessageId": m2["id"]}
     assert await counts(owner) == {"chatUnreadCount": 1, "mentionsUnreadCount": 0}
-    # a deleted message no longer counts
-    await api.execute(DELETE, {"id": m3["id"]}, token=alice["token"])
-    assert await counts(owner) == {"chatUnreadCount": 0, "mentionsUnreadCount": 0}
 
+
+async def test_a_deleted_message_no_longer_counts_as_unread(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    _, m2, m3 = await three_from_alice(api, c)
+    await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"])
+    assert await unread(api, owner, eid) == {"chatUnreadCount": 1, "mentionsUnreadCount": 0}
+    await api.execute(DELETE, {"id": m3["id"]}, token=alice["token"])
+    assert await unread(api, owner, eid) == {"chatUnreadCount": 0, "mentionsUnreadCount": 0}
+
+
+async def test_the_author_sees_who_read_and_receipts_off_are_left_out(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    m1, m2, _ = await three_from_alice(api, c)
+    await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"])
     # seenBy: the author sees who read; others get null
     await api.execute(MARK, {"e": eid, "m": m1["id"]}, token=organizer["token"])
     seen = await api.execute(SEEN, {"id": m1["id"]}, token=alice["token"])
@@ -190,23 +220,45 @@ async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
         organizer["username"]
     ]
 
-    # hostile: another event's message, someone else's chat, garbage ids
+
+async def test_a_marker_on_another_events_message_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, _ = c["people"]
     other = await events.create(organizer["token"])
     foreign = (await send(api, organizer, other["id"], "elsewhere"))["message"]
-    wrong = await api.execute(MARK, {"e": eid, "m": foreign["id"]}, token=owner["token"])
+    wrong = await api.execute(
+        MARK, {"e": c["event"]["id"], "m": foreign["id"]}, token=owner["token"]
+    )
     assert wrong["data"]["markChatRead"]["errors"] == [
         {"code": "MESSAGE_NOT_FOUND", "field": ["input", "upToMessageId"]}
     ]
+
+
+async def test_a_marker_in_someone_elses_chat_is_not_found(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    _, organizer, alice = c["people"]
+    other = await events.create(organizer["token"])
+    foreign = (await send(api, organizer, other["id"], "elsewhere"))["message"]
     assert_error(
         await api.execute(MARK, {"e": other["id"], "m": foreign["id"]}, token=alice["token"]),
         "NOT_FOUND",
     )
+
+
+async def test_a_marker_on_a_garbage_id_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
     assert_error(
-        await api.execute(MARK, {"e": eid, "m": "not-an-id"}, token=owner["token"]),
+        await api.execute(
+            MARK, {"e": c["event"]["id"], "m": "not-an-id"}, token=c["people"][0]["token"]
+        ),
         "BAD_USER_INPUT",
     )
+
+
+async def test_an_outsider_has_no_unread_counts(api, accounts, events):
+    c = await crew(accounts, events, 3)
     outsider = await accounts.user()
-    assert (await api.execute(COUNTS, {"id": eid}, token=outsider["token"]))["data"][
+    assert (await api.execute(COUNTS, {"id": c["event"]["id"]}, token=outsider["token"]))["data"][
         "event"
     ] is None
 
@@ -321,9 +373,8 @@ async def test_hidden_presence_is_neither_sent_nor_listed_nor_recorded(api, acco
         await cm_owner.__aexit__(None, None, None)
 
 
-async def test_stream_ends_on_removal_and_revocation(api, accounts, events, server):
+async def test_an_outsiders_stream_is_refused(api, accounts, events):
     c = await crew(accounts, events, 3)
-    owner, _, alice = c["people"]
     eid = c["event"]["id"]
     outsider = await accounts.user()
     cm, ws, _op = await stream(api, outsider, eid, joined=False)
@@ -335,6 +386,11 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
     finally:
         await cm.__aexit__(None, None, None)
 
+
+async def test_the_stream_ends_at_once_on_removal(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
     cm, ws, _op = await stream(api, alice, eid)
     try:
         started = time.monotonic()
@@ -353,6 +409,10 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
     finally:
         await cm.__aexit__(None, None, None)
 
+
+async def test_the_stream_closes_at_once_on_logout(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, eid = c["people"][0], c["event"]["id"]
     cm, ws, _op = await stream(api, owner, eid)
     try:
         started = time.monotonic()
