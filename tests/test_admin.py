@@ -156,10 +156,21 @@ async def test_admin_only_matrix(name, api, accounts, events):
         assert data["errors"] == [], data
 
 
-async def test_admins_see_private_user_fields_and_search(api, accounts):
+async def alice_and_bob(accounts) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An admin, then alice_w (Alice Wonder) and bob_b (Bob Builder), in that order."""
     admin = await accounts.admin()
     alice = await accounts.user(username="alice_w", first_name="Alice", last_name="Wonder")
     bob = await accounts.user(username="bob_b", first_name="Bob", last_name="Builder")
+    return admin, alice, bob
+
+
+async def admin_usernames(api, admin, **variables: Any) -> list[str]:
+    result = await api.execute(USERS, variables, token=admin["token"])
+    return [e["node"]["username"] for e in result["data"]["adminUsers"]["edges"]]
+
+
+async def test_admins_see_private_user_fields(api, accounts):
+    admin, alice, bob = await alice_and_bob(accounts)
     query = """query($id: ID!) { node(id: $id) { ... on User { email status lastLoginAt } } }"""
     as_bob = (await api.execute(query, {"id": alice["id"]}, token=bob["token"]))["data"]["node"]
     assert as_bob == {"email": None, "status": None, "lastLoginAt": None}
@@ -167,26 +178,44 @@ async def test_admins_see_private_user_fields_and_search(api, accounts):
     assert as_admin["email"] == alice["email"] and as_admin["status"] == "ACTIVE"
     assert as_admin["lastLoginAt"] is not None
 
-    async def usernames(**variables: Any) -> list[str]:
-        result = await api.execute(USERS, variables, token=admin["token"])
-        return [e["node"]["username"] for e in result["data"]["adminUsers"]["edges"]]
 
-    assert await usernames(search="WONDER") == ["alice_w"]  # name, any case
-    assert await usernames(search="bob_b@") == ["bob_b"]  # email
-    assert await usernames(search="%") == []  # wildcards are plain characters
-    assert await usernames(role="ADMIN") == [admin["username"]]
-    assert await usernames() == ["bob_b", "alice_w", admin["username"]]  # newest first
+ADMIN = "<the admin>"
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"search": "WONDER"}, ["alice_w"]),  # name, any case
+        ({"search": "bob_b@"}, ["bob_b"]),  # email
+        ({"search": "%"}, []),  # wildcards are plain characters
+        ({"role": "ADMIN"}, [ADMIN]),
+        ({}, ["bob_b", "alice_w", ADMIN]),  # newest first
+    ],
+    ids=["name", "email", "wildcard", "role", "all"],
+)
+async def test_admins_search_users(api, accounts, variables, expected):
+    admin, _, _ = await alice_and_bob(accounts)
+    found = await admin_usernames(api, admin, **variables)
+    assert found == [admin["username"] if name == ADMIN else name for name in expected]
+
+
+async def test_admin_user_list_pages(api, accounts):
+    admin, _, _ = await alice_and_bob(accounts)
     page = (await api.execute(USERS, {"first": 2}, token=admin["token"]))["data"]["adminUsers"]
     assert page["pageInfo"]["hasNextPage"]
-    rest = await usernames(first=2, after=page["pageInfo"]["endCursor"])
+    rest = await admin_usernames(api, admin, first=2, after=page["pageInfo"]["endCursor"])
     assert rest == [admin["username"]]
+
+
+async def test_admins_filter_users_by_status(api, accounts):
+    admin, _, bob = await alice_and_bob(accounts)
     await api.execute(
         STATUS,
         {"input": {"userId": bob["id"], "status": "DISABLED", "reason": "spam"}},
         token=admin["token"],
     )
-    assert await usernames(status="DISABLED") == ["bob_b"]
-    assert await usernames(status="ACTIVE") == ["alice_w", admin["username"]]
+    assert await admin_usernames(api, admin, status="DISABLED") == ["bob_b"]
+    assert await admin_usernames(api, admin, status="ACTIVE") == ["alice_w", admin["username"]]
 
 
 FORGED_CURSOR = base64.urlsafe_b64encode(b'["x"]').decode().rstrip("=")
@@ -559,7 +588,16 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
     assert not [n for n in names if "audit" in n]
 
 
-async def test_instance_settings_close_registrations_and_show_a_banner(api, accounts):
+async def close_with_a_banner(api, admin) -> dict[str, Any]:
+    result: dict[str, Any] = await api.execute(
+        INSTANCE,
+        {"input": {"registrationsOpen": False, "banner": "  Back at 18:00  "}},
+        token=admin["token"],
+    )
+    return result
+
+
+async def test_an_admin_closes_registrations_and_shows_a_trimmed_banner(api, accounts):
     admin = await accounts.admin()
     assert (await api.execute(PUBLIC_INSTANCE))["data"]["instance"] == {
         "banner": None,
@@ -579,26 +617,36 @@ async def test_instance_settings_close_registrations_and_show_a_banner(api, acco
         "registrationsOpen": False,
     }
 
-    refused = await api.execute(
-        REGISTER,
-        {
-            "input": {
-                "username": "late_comer",
-                "email": "late@example.com",
-                "password": "correct-horse-9",
-                "firstName": "Late",
-                "lastName": "Comer",
-            }
-        },
-    )
+
+LATE_COMER = {
+    "username": "late_comer",
+    "email": "late@example.com",
+    "password": "correct-horse-9",
+    "firstName": "Late",
+    "lastName": "Comer",
+}
+
+
+async def test_closed_registrations_refuse_a_sign_up(api, accounts):
+    admin = await accounts.admin()
+    await close_with_a_banner(api, admin)
+    refused = await api.execute(REGISTER, {"input": LATE_COMER})
     assert_payload_error(refused["data"]["register"], "REGISTRATIONS_CLOSED")
     users = await api.execute(USERS, {"search": "late"}, token=admin["token"])
     assert users["data"]["adminUsers"]["edges"] == []  # nothing was created
 
+
+async def test_a_banner_over_500_characters_is_refused(api, accounts):
+    admin = await accounts.admin()
     too_long = await api.execute(INSTANCE, {"input": {"banner": "x" * 501}}, token=admin["token"])
     assert_payload_error(
         too_long["data"]["updateInstanceSettings"], "VALUE_TOO_LONG", ["input", "banner"]
     )
+
+
+async def test_reopened_registrations_accept_a_sign_up_and_the_banner_is_cleared(api, accounts):
+    admin = await accounts.admin()
+    await close_with_a_banner(api, admin)
     reopened = await api.execute(
         INSTANCE, {"input": {"registrationsOpen": True, "clearBanner": True}}, token=admin["token"]
     )
