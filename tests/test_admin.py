@@ -237,33 +237,44 @@ async def test_admin_lists_refuse_a_bad_page(api, accounts, document, variables)
     assert_error(await api.execute(document, variables, token=admin["token"]), "BAD_USER_INPUT")
 
 
-async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, events):
+async def set_status(api, admin, user, status: str, reason: str | None = None) -> dict[str, Any]:
+    change = {"userId": user["id"], "status": status}
+    if reason is not None:
+        change["reason"] = reason
+    payload: dict[str, Any] = (await api.execute(STATUS, {"input": change}, token=admin["token"]))[
+        "data"
+    ]["setUserStatus"]
+    return payload
+
+
+async def test_disabling_needs_a_reason(api, accounts):
     admin = await accounts.admin()
     alice = await accounts.user()
-    event = await events.create(alice["token"], title="Alice's party")
-    other = await accounts.login(alice["email"], alice["password"])
-    payload = (
-        await api.execute(
-            STATUS, {"input": {"userId": alice["id"], "status": "DISABLED"}}, token=admin["token"]
-        )
-    )["data"]["setUserStatus"]
+    payload = await set_status(api, admin, alice, "DISABLED")
     assert_payload_error(payload, "REQUIRED", ["input", "reason"])
+    assert (await api.execute("{ me { id } }", token=alice["token"]))["data"]["me"]
 
+
+async def test_disabling_closes_the_live_session_at_once(api, accounts):
+    admin = await accounts.admin()
+    alice = await accounts.user()
     async with api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
         assert (await ws.receive())["type"] == "connection_ack"
         await ws.subscribe("subscription { sessionStatus(intervalSeconds: 1) }")
         assert (await ws.receive(timeout=3))["type"] == "next"
-        result = await api.execute(
-            STATUS,
-            {"input": {"userId": alice["id"], "status": "DISABLED", "reason": "Spam links"}},
-            token=admin["token"],
-        )
-        assert result["data"]["setUserStatus"] == {
+        result = await set_status(api, admin, alice, "DISABLED", "Spam links")
+        assert result == {
             "user": {"id": alice["id"], "status": "DISABLED", "disabledReason": "Spam links"},
             "errors": [],
         }
         assert await ws.closed_with(timeout=3) == 4403
 
+
+async def test_disabling_revokes_every_session_and_refuses_sign_in(api, accounts):
+    admin = await accounts.admin()
+    alice = await accounts.user()
+    other = await accounts.login(alice["email"], alice["password"])
+    await set_status(api, admin, alice, "DISABLED", "Spam links")
     assert_error(await api.execute("{ me { id } }", token=alice["token"]), "UNAUTHENTICATED")
     assert_error(await api.execute("{ me { id } }", token=other["accessToken"]), "UNAUTHENTICATED")
     refreshed = await api.execute(
@@ -275,9 +286,13 @@ async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, 
     login = await accounts.login(alice["email"], alice["password"])
     assert [e["code"] for e in login["errors"]] == ["ACCOUNT_DISABLED"]
 
-    await api.execute(
-        STATUS, {"input": {"userId": alice["id"], "status": "ACTIVE"}}, token=admin["token"]
-    )
+
+async def test_a_reenabled_account_signs_in_and_kept_its_data(api, accounts, events):
+    admin = await accounts.admin()
+    alice = await accounts.user()
+    event = await events.create(alice["token"], title="Alice's party")
+    await set_status(api, admin, alice, "DISABLED", "Spam links")
+    await set_status(api, admin, alice, "ACTIVE")
     back = await accounts.login(alice["email"], alice["password"])
     assert back["errors"] == []
     mine = await api.execute(
