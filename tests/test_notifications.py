@@ -62,9 +62,14 @@ def clock(server):
     server.deps.clock = original
 
 
-async def test_invitations_and_membership_changes_notify_the_people_concerned(
+Person = dict[str, Any]
+
+
+async def ski_weekend_invitations(
     api, accounts, events, server
-):
+) -> tuple[Person, Person, Person, dict[str, Any], dict[str, str]]:
+    """The owner invites bob and carol to "Ski weekend": (owner, bob, carol, event, invitation
+    ids by username)."""
     owner, bob, carol = [await accounts.user() for _ in range(3)]
     event = await events.create(owner["token"], title="Ski weekend")
     invited = (
@@ -80,26 +85,52 @@ async def test_invitations_and_membership_changes_notify_the_people_concerned(
         )
     )["data"]["inviteParticipants"]["invitations"]
     await drain_outbox(server)
+    by_name = {i["invitee"]["username"]: i["id"] for i in invited}
+    return owner, bob, carol, event, by_name
+
+
+async def bob_accepts_and_is_promoted(api, owner, bob, carol, event, by_name, server) -> str:
+    """Bob accepts, carol declines, the owner makes bob an organizer: bob's participant id."""
+    accepted = await api.execute(ACCEPT, {"id": by_name[bob["username"]]}, token=bob["token"])
+    bob_pid: str = accepted["data"]["acceptInvitation"]["participant"]["id"]
+    await api.execute(DECLINE, {"id": by_name[carol["username"]]}, token=carol["token"])
+    await api.execute(
+        ROLE, {"e": event["id"], "p": bob_pid, "r": "ORGANIZER"}, token=owner["token"]
+    )
+    await drain_outbox(server)
+    return bob_pid
+
+
+async def test_an_invitation_notifies_the_invitee_without_showing_the_event(
+    api, accounts, events, server
+):
+    owner, bob, _, _, _ = await ski_weekend_invitations(api, accounts, events, server)
     _, bob_inbox = await inbox(api, bob)
     assert [n["type"] for n in bob_inbox] == ["INVITATION_RECEIVED"]
     assert bob_inbox[0]["title"].endswith("invites you to Ski weekend")
     assert bob_inbox[0]["actor"]["username"] == owner["username"]
     assert bob_inbox[0]["event"] is None  # not a participant yet: the event stays hidden
 
-    by_name = {i["invitee"]["username"]: i["id"] for i in invited}
-    accepted = await api.execute(ACCEPT, {"id": by_name[bob["username"]]}, token=bob["token"])
-    bob_pid = accepted["data"]["acceptInvitation"]["participant"]["id"]
-    await api.execute(DECLINE, {"id": by_name[carol["username"]]}, token=carol["token"])
-    await api.execute(
-        ROLE, {"e": event["id"], "p": bob_pid, "r": "ORGANIZER"}, token=owner["token"]
-    )
-    await drain_outbox(server)
+
+async def test_answers_notify_the_inviter_and_a_new_role_the_participant(
+    api, accounts, events, server
+):
+    owner, bob, carol, event, by_name = await ski_weekend_invitations(api, accounts, events, server)
+    await bob_accepts_and_is_promoted(api, owner, bob, carol, event, by_name, server)
     assert sorted(await types_of(api, owner)) == ["INVITATION_ACCEPTED", "INVITATION_DECLINED"]
     assert await types_of(api, bob) == ["ROLE_CHANGED", "INVITATION_RECEIVED"]
+
+
+async def test_removal_notifies_the_removed_participant(api, accounts, events, server):
+    owner, bob, carol, event, by_name = await ski_weekend_invitations(api, accounts, events, server)
+    bob_pid = await bob_accepts_and_is_promoted(api, owner, bob, carol, event, by_name, server)
     await api.execute(REMOVE, {"e": event["id"], "p": bob_pid}, token=owner["token"])
     await drain_outbox(server)
     assert (await types_of(api, bob))[0] == "REMOVED_FROM_EVENT"
 
+
+async def test_a_join_request_notifies_the_owner(api, accounts, events, server):
+    owner, carol = await accounts.user(), await accounts.user()
     unlisted = await events.create(owner["token"], visibility="UNLISTED")
     ask = """mutation($e: ID!) { requestToJoin(input: {eventId: $e}) { errors { code } } }"""
     await api.execute(ask, {"e": unlisted["id"]}, token=carol["token"])
