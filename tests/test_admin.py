@@ -530,7 +530,9 @@ async def test_moderating_what_does_not_exist_is_not_found(api, accounts, docume
     assert_error(missing, "NOT_FOUND")  # like any id one may not see: top-level
 
 
-async def test_audit_log_records_every_action_and_cannot_be_changed(api, accounts, events, server):
+async def audited_world(api, accounts, events) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The world after its admin ran six operations and another admin made alice an admin:
+    (the world, the other admin)."""
     w = await _world(api, accounts, events)
     admin, alice = w["admin"], w["alice"]
     other_admin = await accounts.admin()
@@ -551,8 +553,18 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
         {"input": {"userId": alice["id"], "role": "ADMIN", "reason": "trusted"}},
         token=other_admin["token"],
     )
+    return w, other_admin
 
-    log = (await api.execute(AUDIT, token=token))["data"]["adminAuditLog"]
+
+async def audit_entries(api, admin) -> list[dict[str, Any]]:
+    log = (await api.execute(AUDIT, token=admin["token"]))["data"]["adminAuditLog"]
+    return [e["node"] for e in log["edges"]]
+
+
+async def test_audit_log_records_every_action(api, accounts, events):
+    w, other_admin = await audited_world(api, accounts, events)
+    admin, alice = w["admin"], w["alice"]
+    log = (await api.execute(AUDIT, token=admin["token"]))["data"]["adminAuditLog"]
     entries = [e["node"] for e in log["edges"]]
     assert [e["action"] for e in entries] == [
         "USER_ROLE_CHANGED",
@@ -577,12 +589,22 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
         "registrationsOpen": False,
     }
 
+
+async def test_audit_log_filters_by_actor_and_action(api, accounts, events):
+    w, other_admin = await audited_world(api, accounts, events)
+    token = w["admin"]["token"]
     mine = await api.execute(AUDIT, {"actorId": other_admin["id"]}, token=token)
     assert [e["node"]["action"] for e in mine["data"]["adminAuditLog"]["edges"]] == [
         "USER_ROLE_CHANGED"
     ]
     only = await api.execute(AUDIT, {"action": "MEDIA_REMOVED"}, token=token)
     assert [e["node"]["targetId"] for e in only["data"]["adminAuditLog"]["edges"]] == [w["photo"]]
+
+
+async def test_audit_log_pages(api, accounts, events):
+    w, _ = await audited_world(api, accounts, events)
+    token = w["admin"]["token"]
+    entries = await audit_entries(api, w["admin"])
     page = (await api.execute(AUDIT, {"first": 3}, token=token))["data"]["adminAuditLog"]
     rest = await api.execute(
         AUDIT, {"first": 10, "after": page["pageInfo"]["endCursor"]}, token=token
@@ -590,7 +612,14 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
     assert [e["node"]["id"] for e in page["edges"] + rest["data"]["adminAuditLog"]["edges"]] == [
         e["id"] for e in entries
     ]
-    # entries are readable by node(id:) for admins only, and nothing in the API edits them
+
+
+async def test_audit_entries_are_nodes_for_admins_only_and_nothing_edits_them(
+    api, accounts, events
+):
+    w, _ = await audited_world(api, accounts, events)
+    token = w["admin"]["token"]
+    role = (await audit_entries(api, w["admin"]))[0]
     node = """query($id: ID!) { node(id: $id) { ... on AuditEntry { reason } } }"""
     assert (await api.execute(node, {"id": role["id"]}, token=token))["data"]["node"] == {
         "reason": "trusted"
