@@ -34,7 +34,7 @@ TYPING = """mutation($e: ID!, $t: Boolean!) { setTyping(input: {eventId: $e, isT
   ok errors { code } } }"""
 
 
-async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
+async def test_the_live_stream_delivers_each_change_with_its_own_cursor(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
     eid = c["event"]["id"]
@@ -68,10 +68,27 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
         assert deleted["message"] == {"id": sent["id"], "deleted": True, "body": ""}
         cursors = [added["cursor"], edited["cursor"], reaction["cursor"], deleted["cursor"]]
         assert len(set(cursors)) == 4
-        last = deleted["cursor"]
     finally:
         await cm.__aexit__(None, None, None)
 
+
+async def cursor_after(api, user, reader, event_id: str, body: str) -> str:
+    """`reader` follows the chat while `user` sends `body`: the cursor of that message."""
+    cm, ws, op = await stream(api, reader, event_id)
+    try:
+        await send(api, user, event_id, body)
+        added = await next_event(ws, op, kind="MessageAdded")
+        cursor: str = added["cursor"]
+        return cursor
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_reconnect_replays_what_was_missed_then_goes_live(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    last = await cursor_after(api, alice, owner, eid, "first")
     # away: two messages (one edited after), a read marker
     one = (await send(api, alice, eid, "while away 1"))["message"]
     two = (await send(api, organizer, eid, "while away 2"))["message"]
@@ -96,10 +113,15 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
         event = await next_event(ws, op)
         assert event["message"]["id"] == live["id"]
         await no_event(ws)
-        resumed_at = event["cursor"]
     finally:
         await cm.__aexit__(None, None, None)
 
+
+async def test_a_replay_from_the_newest_cursor_is_empty(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    resumed_at = await cursor_after(api, alice, owner, eid, "back live")
     # nothing missed: a replay from the newest cursor is empty, then live
     cm, ws, op = await stream(api, owner, eid, after=resumed_at)
     try:
