@@ -156,10 +156,21 @@ async def test_admin_only_matrix(name, api, accounts, events):
         assert data["errors"] == [], data
 
 
-async def test_admins_see_private_user_fields_and_search(api, accounts, events):
+async def alice_and_bob(accounts) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An admin, then alice_w (Alice Wonder) and bob_b (Bob Builder), in that order."""
     admin = await accounts.admin()
     alice = await accounts.user(username="alice_w", first_name="Alice", last_name="Wonder")
     bob = await accounts.user(username="bob_b", first_name="Bob", last_name="Builder")
+    return admin, alice, bob
+
+
+async def admin_usernames(api, admin, **variables: Any) -> list[str]:
+    result = await api.execute(USERS, variables, token=admin["token"])
+    return [e["node"]["username"] for e in result["data"]["adminUsers"]["edges"]]
+
+
+async def test_admins_see_private_user_fields(api, accounts, events):
+    admin, alice, bob = await alice_and_bob(accounts)
     query = """query($id: ID!) { node(id: $id) { ... on User { email status lastLoginAt } } }"""
     # a stranger does not find alice by id at all; once they share an event, bob sees her
     # public profile, without the private fields
@@ -173,65 +184,105 @@ async def test_admins_see_private_user_fields_and_search(api, accounts, events):
     assert as_admin["email"] == alice["email"] and as_admin["status"] == "ACTIVE"
     assert as_admin["lastLoginAt"] is not None
 
-    async def usernames(**variables: Any) -> list[str]:
-        result = await api.execute(USERS, variables, token=admin["token"])
-        return [e["node"]["username"] for e in result["data"]["adminUsers"]["edges"]]
 
-    assert await usernames(search="WONDER") == ["alice_w"]  # name, any case
-    assert await usernames(search="bob_b@") == ["bob_b"]  # email
-    assert await usernames(search="%") == []  # wildcards are plain characters
-    assert await usernames(role="ADMIN") == [admin["username"]]
-    assert await usernames() == ["bob_b", "alice_w", admin["username"]]  # newest first
+ADMIN = "<the admin>"
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"search": "WONDER"}, ["alice_w"]),  # name, any case
+        ({"search": "bob_b@"}, ["bob_b"]),  # email
+        ({"search": "%"}, []),  # wildcards are plain characters
+        ({"role": "ADMIN"}, [ADMIN]),
+        ({}, ["bob_b", "alice_w", ADMIN]),  # newest first
+    ],
+    ids=["name", "email", "wildcard", "role", "all"],
+)
+async def test_admins_search_users(api, accounts, variables, expected):
+    admin, _, _ = await alice_and_bob(accounts)
+    found = await admin_usernames(api, admin, **variables)
+    assert found == [admin["username"] if name == ADMIN else name for name in expected]
+
+
+async def test_admin_user_list_pages(api, accounts):
+    admin, _, _ = await alice_and_bob(accounts)
     page = (await api.execute(USERS, {"first": 2}, token=admin["token"]))["data"]["adminUsers"]
     assert page["pageInfo"]["hasNextPage"]
-    rest = await usernames(first=2, after=page["pageInfo"]["endCursor"])
+    rest = await admin_usernames(api, admin, first=2, after=page["pageInfo"]["endCursor"])
     assert rest == [admin["username"]]
+
+
+async def test_admins_filter_users_by_status(api, accounts):
+    admin, _, bob = await alice_and_bob(accounts)
     await api.execute(
         STATUS,
         {"input": {"userId": bob["id"], "status": "DISABLED", "reason": "spam"}},
         token=admin["token"],
     )
-    assert await usernames(status="DISABLED") == ["bob_b"]
-    assert await usernames(status="ACTIVE") == ["alice_w", admin["username"]]
-    assert_error(await api.execute(USERS, {"first": 101}, token=admin["token"]), "BAD_USER_INPUT")
-    forged = base64.urlsafe_b64encode(b'["x"]').decode().rstrip("=")
-    for document in (USERS, AUDIT):
-        for cursor in (forged, "not a cursor"):
-            assert_error(
-                await api.execute(document, {"after": cursor}, token=admin["token"]),
-                "BAD_USER_INPUT",
-            )
+    assert await admin_usernames(api, admin, status="DISABLED") == ["bob_b"]
+    assert await admin_usernames(api, admin, status="ACTIVE") == ["alice_w", admin["username"]]
 
 
-async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, events):
+FORGED_CURSOR = base64.urlsafe_b64encode(b'["x"]').decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("document", "variables"),
+    [
+        (USERS, {"first": 101}),
+        (USERS, {"after": FORGED_CURSOR}),
+        (USERS, {"after": "not a cursor"}),
+        (AUDIT, {"after": FORGED_CURSOR}),
+        (AUDIT, {"after": "not a cursor"}),
+    ],
+    ids=["users-too-many", "users-forged", "users-garbage", "audit-forged", "audit-garbage"],
+)
+async def test_admin_lists_refuse_a_bad_page(api, accounts, document, variables):
+    admin = await accounts.admin()
+    assert_error(await api.execute(document, variables, token=admin["token"]), "BAD_USER_INPUT")
+
+
+async def set_status(api, admin, user, status: str, reason: str | None = None) -> dict[str, Any]:
+    change = {"userId": user["id"], "status": status}
+    if reason is not None:
+        change["reason"] = reason
+    payload: dict[str, Any] = (await api.execute(STATUS, {"input": change}, token=admin["token"]))[
+        "data"
+    ]["setUserStatus"]
+    return payload
+
+
+async def test_disabling_needs_a_reason(api, accounts):
     admin = await accounts.admin()
     alice = await accounts.user()
-    event = await events.create(alice["token"], title="Alice's party")
-    other = await accounts.login(alice["email"], alice["password"])
-    payload = (
-        await api.execute(
-            STATUS, {"input": {"userId": alice["id"], "status": "DISABLED"}}, token=admin["token"]
-        )
-    )["data"]["setUserStatus"]
+    payload = await set_status(api, admin, alice, "DISABLED")
     assert_payload_error(payload, "REQUIRED", ["input", "reason"])
+    assert (await api.execute("{ me { id } }", token=alice["token"]))["data"]["me"]
 
+
+async def test_disabling_closes_the_live_session_at_once(api, accounts):
+    admin = await accounts.admin()
+    alice = await accounts.user()
     async with api.ws({"authorization": f"Bearer {alice['token']}"}) as ws:
         assert (await ws.receive())["type"] == "connection_ack"
         await ws.subscribe("subscription { sessionStatus(intervalSeconds: 1) }")
         assert (await ws.receive(timeout=3))["type"] == "next"
-        result = await api.execute(
-            STATUS,
-            {"input": {"userId": alice["id"], "status": "DISABLED", "reason": "Spam links"}},
-            token=admin["token"],
-        )
-        assert result["data"]["setUserStatus"] == {
+        result = await set_status(api, admin, alice, "DISABLED", "Spam links")
+        assert result == {
             "user": {"id": alice["id"], "status": "DISABLED", "disabledReason": "Spam links"},
             "errors": [],
         }
         assert await ws.closed_with(timeout=3) == 4403
 
-    for token in (alice["token"], other["accessToken"]):
-        assert_error(await api.execute("{ me { id } }", token=token), "UNAUTHENTICATED")
+
+async def test_disabling_revokes_every_session_and_refuses_sign_in(api, accounts):
+    admin = await accounts.admin()
+    alice = await accounts.user()
+    other = await accounts.login(alice["email"], alice["password"])
+    await set_status(api, admin, alice, "DISABLED", "Spam links")
+    assert_error(await api.execute("{ me { id } }", token=alice["token"]), "UNAUTHENTICATED")
+    assert_error(await api.execute("{ me { id } }", token=other["accessToken"]), "UNAUTHENTICATED")
     refreshed = await api.execute(
         """mutation($t: String!) {
         refreshSession(input: {refreshToken: $t}) { accessToken errors { code } } }""",
@@ -241,9 +292,13 @@ async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, 
     login = await accounts.login(alice["email"], alice["password"])
     assert [e["code"] for e in login["errors"]] == ["ACCOUNT_DISABLED"]
 
-    await api.execute(
-        STATUS, {"input": {"userId": alice["id"], "status": "ACTIVE"}}, token=admin["token"]
-    )
+
+async def test_a_reenabled_account_signs_in_and_kept_its_data(api, accounts, events):
+    admin = await accounts.admin()
+    alice = await accounts.user()
+    event = await events.create(alice["token"], title="Alice's party")
+    await set_status(api, admin, alice, "DISABLED", "Spam links")
+    await set_status(api, admin, alice, "ACTIVE")
     back = await accounts.login(alice["email"], alice["password"])
     assert back["errors"] == []
     mine = await api.execute(
@@ -254,18 +309,23 @@ async def test_disabling_revokes_sessions_at_once_and_keeps_data(api, accounts, 
     assert mine["data"]["event"]["title"] == "Alice's party"  # the data was kept
 
 
-async def test_the_last_active_admin_stays(api, accounts):
+@pytest.mark.parametrize(
+    ("document", "change"),
+    [(ROLE, {"role": "USER"}), (STATUS, {"status": "DISABLED", "reason": "bye"})],
+    ids=["demoted", "disabled"],
+)
+async def test_the_last_active_admin_stays(api, accounts, document, change):
     first = await accounts.admin()
-    for variables, document in (
-        ({"input": {"userId": first["id"], "role": "USER"}}, ROLE),
-        ({"input": {"userId": first["id"], "status": "DISABLED", "reason": "bye"}}, STATUS),
-    ):
-        result = await api.execute(document, variables, token=first["token"])
-        payload = next(iter(result["data"].values()))
-        assert_payload_error(payload, "LAST_ADMIN", ["input", "userId"])
+    variables = {"input": {"userId": first["id"], **change}}
+    result = await api.execute(document, variables, token=first["token"])
+    payload = next(iter(result["data"].values()))
+    assert_payload_error(payload, "LAST_ADMIN", ["input", "userId"])
     me = (await api.execute("{ me { role status } }", token=first["token"]))["data"]["me"]
     assert me == {"role": "ADMIN", "status": "ACTIVE"}
 
+
+async def test_with_another_admin_an_admin_steps_down_at_once(api, accounts):
+    first = await accounts.admin()
     second = await accounts.user()
     promoted = await api.execute(
         ROLE, {"input": {"userId": second["id"], "role": "ADMIN"}}, token=first["token"]
@@ -282,8 +342,12 @@ async def test_the_last_active_admin_stays(api, accounts):
         ROLE, {"input": {"userId": second["id"], "role": "USER"}}, token=second["token"]
     )
     assert_payload_error(result["data"]["setUserRole"], "LAST_ADMIN")
+
+
+async def test_an_unknown_user_cannot_be_given_a_role(api, accounts):
+    admin = await accounts.admin()
     missing = await api.execute(
-        ROLE, {"input": {"userId": _gid("User", 999999), "role": "USER"}}, token=second["token"]
+        ROLE, {"input": {"userId": _gid("User", 999999), "role": "USER"}}, token=admin["token"]
     )
     assert_payload_error(missing["data"]["setUserRole"], "USER_NOT_FOUND")
 
@@ -323,32 +387,30 @@ async def test_stats(api, accounts, events, server):
     assert (stats["eventsUpcoming"], stats["eventsCancelled"], stats["usersDisabled"]) == (0, 1, 1)
 
 
-async def test_moderation_leaves_tombstones(api, http, accounts, events, server):
+# each moderation: its document and its input's target, from the world
+MODERATIONS = [
+    (REMOVE_MESSAGE, lambda w: {"messageId": w["message"]}),
+    (REMOVE_MEDIA, lambda w: {"mediaId": w["photo"]}),
+    (REMOVE_COMMENT, lambda w: {"commentId": w["comment"]}),
+    (CANCEL, lambda w: {"eventId": w["event"]}),
+]
+
+
+@pytest.mark.parametrize(
+    ("document", "target"), MODERATIONS, ids=["message", "media", "comment", "event"]
+)
+async def test_a_moderation_needs_a_reason(api, accounts, events, document, target):
+    w = await _world(api, accounts, events)
+    refused = await api.execute(
+        document, {"input": {**target(w), "reason": "  "}}, token=w["admin"]["token"]
+    )
+    assert_payload_error(next(iter(refused["data"].values())), "REQUIRED", ["input", "reason"])
+    await _nothing_changed(api, w)
+
+
+async def test_a_removed_comment_stays_as_a_tombstone(api, accounts, events):
     w = await _world(api, accounts, events)
     admin, owner, alice = w["admin"], w["owner"], w["alice"]
-    files_before = stored_files(server)
-    assert files_before
-    photo = (
-        await api.execute(
-            """query($id: ID!) { node(id: $id) { ... on Media {
-        urls { original } } } }""",
-            {"id": w["photo"]},
-            token=owner["token"],
-        )
-    )["data"]["node"]
-
-    for document, variables in (
-        (REMOVE_MESSAGE, {"messageId": w["message"]}),
-        (REMOVE_MEDIA, {"mediaId": w["photo"]}),
-        (REMOVE_COMMENT, {"commentId": w["comment"]}),
-        (CANCEL, {"eventId": w["event"]}),
-    ):
-        refused = await api.execute(
-            document, {"input": {**variables, "reason": "  "}}, token=admin["token"]
-        )
-        assert_payload_error(next(iter(refused["data"].values())), "REQUIRED", ["input", "reason"])
-
-    # the comment first (removing the media takes its comments with it)
     comment = (
         await api.execute(
             REMOVE_COMMENT,
@@ -375,6 +437,10 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     )
     assert_payload_error(edit, "COMMENT_REMOVED")
 
+
+async def test_a_removed_message_stays_as_a_tombstone(api, accounts, events):
+    w = await _world(api, accounts, events)
+    admin, owner = w["admin"], w["owner"]
     message = (
         await api.execute(
             REMOVE_MESSAGE,
@@ -398,6 +464,22 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
         {"id": w["message"], "body": "", "deleted": True, "removedByAdmin": True}
     ]
 
+
+async def test_removed_media_stays_as_a_tombstone_without_its_files(
+    api, http, accounts, events, server
+):
+    w = await _world(api, accounts, events)
+    admin, owner, alice = w["admin"], w["owner"], w["alice"]
+    files_before = stored_files(server)
+    assert files_before
+    photo = (
+        await api.execute(
+            """query($id: ID!) { node(id: $id) { ... on Media {
+        urls { original } } } }""",
+            {"id": w["photo"]},
+            token=owner["token"],
+        )
+    )["data"]["node"]
     media = (
         await api.execute(
             REMOVE_MEDIA,
@@ -416,6 +498,12 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     again = await uploaded(api, alice, w["event"], [("p.jpg", samples.jpeg())])
     assert again[0]["id"] != w["photo"]
 
+
+async def test_a_cancelled_event_cannot_be_cancelled_again_and_its_people_are_told(
+    api, accounts, events, server
+):
+    w = await _world(api, accounts, events)
+    admin, alice = w["admin"], w["alice"]
     cancelled = await api.execute(
         CANCEL, {"input": {"eventId": w["event"], "reason": "scam"}}, token=admin["token"]
     )
@@ -430,18 +518,27 @@ async def test_moderation_leaves_tombstones(api, http, accounts, events, server)
     )
     assert "EVENT_CANCELLED" in [e["node"]["type"] for e in inbox["data"]["notifications"]["edges"]]
 
-    for document, variables in (
+
+@pytest.mark.parametrize(
+    ("document", "target"),
+    [
         (REMOVE_MESSAGE, {"messageId": _gid("Message", "0" * 24)}),
         (REMOVE_MEDIA, {"mediaId": _gid("Event", 1)}),
         (CANCEL, {"eventId": _gid("Event", 999999)}),
-    ):
-        missing = await api.execute(
-            document, {"input": {**variables, "reason": "x"}}, token=admin["token"]
-        )
-        assert_error(missing, "NOT_FOUND")  # like any id one may not see: top-level
+    ],
+    ids=["message", "media", "event"],
+)
+async def test_moderating_what_does_not_exist_is_not_found(api, accounts, document, target):
+    admin = await accounts.admin()
+    missing = await api.execute(
+        document, {"input": {**target, "reason": "x"}}, token=admin["token"]
+    )
+    assert_error(missing, "NOT_FOUND")  # like any id one may not see: top-level
 
 
-async def test_audit_log_records_every_action_and_cannot_be_changed(api, accounts, events, server):
+async def audited_world(api, accounts, events) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The world after its admin ran six operations and another admin made alice an admin:
+    (the world, the other admin)."""
     w = await _world(api, accounts, events)
     admin, alice = w["admin"], w["alice"]
     other_admin = await accounts.admin()
@@ -462,8 +559,18 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
         {"input": {"userId": alice["id"], "role": "ADMIN", "reason": "trusted"}},
         token=other_admin["token"],
     )
+    return w, other_admin
 
-    log = (await api.execute(AUDIT, token=token))["data"]["adminAuditLog"]
+
+async def audit_entries(api, admin) -> list[dict[str, Any]]:
+    log = (await api.execute(AUDIT, token=admin["token"]))["data"]["adminAuditLog"]
+    return [e["node"] for e in log["edges"]]
+
+
+async def test_audit_log_records_every_action(api, accounts, events):
+    w, other_admin = await audited_world(api, accounts, events)
+    admin, alice = w["admin"], w["alice"]
+    log = (await api.execute(AUDIT, token=admin["token"]))["data"]["adminAuditLog"]
     entries = [e["node"] for e in log["edges"]]
     assert [e["action"] for e in entries] == [
         "USER_ROLE_CHANGED",
@@ -488,12 +595,22 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
         "registrationsOpen": False,
     }
 
+
+async def test_audit_log_filters_by_actor_and_action(api, accounts, events):
+    w, other_admin = await audited_world(api, accounts, events)
+    token = w["admin"]["token"]
     mine = await api.execute(AUDIT, {"actorId": other_admin["id"]}, token=token)
     assert [e["node"]["action"] for e in mine["data"]["adminAuditLog"]["edges"]] == [
         "USER_ROLE_CHANGED"
     ]
     only = await api.execute(AUDIT, {"action": "MEDIA_REMOVED"}, token=token)
     assert [e["node"]["targetId"] for e in only["data"]["adminAuditLog"]["edges"]] == [w["photo"]]
+
+
+async def test_audit_log_pages(api, accounts, events):
+    w, _ = await audited_world(api, accounts, events)
+    token = w["admin"]["token"]
+    entries = await audit_entries(api, w["admin"])
     page = (await api.execute(AUDIT, {"first": 3}, token=token))["data"]["adminAuditLog"]
     rest = await api.execute(
         AUDIT, {"first": 10, "after": page["pageInfo"]["endCursor"]}, token=token
@@ -501,7 +618,14 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
     assert [e["node"]["id"] for e in page["edges"] + rest["data"]["adminAuditLog"]["edges"]] == [
         e["id"] for e in entries
     ]
-    # entries are readable by node(id:) for admins only, and nothing in the API edits them
+
+
+async def test_audit_entries_are_nodes_for_admins_only_and_nothing_edits_them(
+    api, accounts, events
+):
+    w, _ = await audited_world(api, accounts, events)
+    token = w["admin"]["token"]
+    role = (await audit_entries(api, w["admin"]))[0]
     node = """query($id: ID!) { node(id: $id) { ... on AuditEntry { reason } } }"""
     assert (await api.execute(node, {"id": role["id"]}, token=token))["data"]["node"] == {
         "reason": "trusted"
@@ -514,7 +638,16 @@ async def test_audit_log_records_every_action_and_cannot_be_changed(api, account
     assert not [n for n in names if "audit" in n]
 
 
-async def test_instance_settings_close_registrations_and_show_a_banner(api, accounts):
+async def close_with_a_banner(api, admin) -> dict[str, Any]:
+    result: dict[str, Any] = await api.execute(
+        INSTANCE,
+        {"input": {"registrationsOpen": False, "banner": "  Back at 18:00  "}},
+        token=admin["token"],
+    )
+    return result
+
+
+async def test_an_admin_closes_registrations_and_shows_a_trimmed_banner(api, accounts):
     admin = await accounts.admin()
     assert (await api.execute(PUBLIC_INSTANCE))["data"]["instance"] == {
         "banner": None,
@@ -534,26 +667,36 @@ async def test_instance_settings_close_registrations_and_show_a_banner(api, acco
         "registrationsOpen": False,
     }
 
-    refused = await api.execute(
-        REGISTER,
-        {
-            "input": {
-                "username": "late_comer",
-                "email": "late@example.com",
-                "password": "correct-horse-9",
-                "firstName": "Late",
-                "lastName": "Comer",
-            }
-        },
-    )
+
+LATE_COMER = {
+    "username": "late_comer",
+    "email": "late@example.com",
+    "password": "correct-horse-9",
+    "firstName": "Late",
+    "lastName": "Comer",
+}
+
+
+async def test_closed_registrations_refuse_a_sign_up(api, accounts):
+    admin = await accounts.admin()
+    await close_with_a_banner(api, admin)
+    refused = await api.execute(REGISTER, {"input": LATE_COMER})
     assert_payload_error(refused["data"]["register"], "REGISTRATIONS_CLOSED")
     users = await api.execute(USERS, {"search": "late"}, token=admin["token"])
     assert users["data"]["adminUsers"]["edges"] == []  # nothing was created
 
+
+async def test_a_banner_over_500_characters_is_refused(api, accounts):
+    admin = await accounts.admin()
     too_long = await api.execute(INSTANCE, {"input": {"banner": "x" * 501}}, token=admin["token"])
     assert_payload_error(
         too_long["data"]["updateInstanceSettings"], "VALUE_TOO_LONG", ["input", "banner"]
     )
+
+
+async def test_reopened_registrations_accept_a_sign_up_and_the_banner_is_cleared(api, accounts):
+    admin = await accounts.admin()
+    await close_with_a_banner(api, admin)
     reopened = await api.execute(
         INSTANCE, {"input": {"registrationsOpen": True, "clearBanner": True}}, token=admin["token"]
     )

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 from markdown_it import MarkdownIt
-from sqlmodel import select
+from sqlmodel import col, select
 from strawberry.relay import to_base64
 
 from resolvers import article_cache
@@ -105,7 +105,7 @@ async def audit_actions(server: Any) -> list[str]:
             await db.exec(
                 select(AuditEntry)
                 .where(AuditEntry.target_type == "ARTICLE")
-                .order_by(AuditEntry.id)
+                .order_by(col(AuditEntry.id))
             )
         ).all()
     return [r.action for r in rows]
@@ -524,8 +524,8 @@ def assert_safe(html: str) -> None:
         for scheme in ("javascript:", "vbscript:", "data:"):
             assert scheme not in compact, (tag, name, value)
         if name in ("href", "src"):
-            scheme = re.match(r"^([a-z][a-z0-9+.-]*):", value.strip().lower())
-            assert scheme is None or scheme.group(1) in ("http", "https", "mailto"), (
+            found = re.match(r"^([a-z][a-z0-9+.-]*):", value.strip().lower())
+            assert found is None or found.group(1) in ("http", "https", "mailto"), (
                 tag,
                 name,
                 value,

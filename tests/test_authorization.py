@@ -109,7 +109,8 @@ class World:
         return self.pids.get(ROLE_USER[role] or "")
 
     async def run(self, document: str, variables: dict[str, Any], role: str) -> dict[str, Any]:
-        return await self.api.execute(document, variables, token=self.token(role))
+        result: dict[str, Any] = await self.api.execute(document, variables, token=self.token(role))
+        return result
 
     async def snapshot(self) -> dict[str, Any] | None:
         """The whole event as its owner sees it (null once deleted)."""
@@ -323,12 +324,14 @@ def check_leave(w, role, payload, before, after):
 def check_invite(w, role, payload, before, after):
     sent = payload["invitations"]
     assert len(sent) == 1 and sent[0]["status"] == "PENDING"
-    assert by_id(after["invitations"], sent[0]["id"])["inviteeEmail"] == "newcomer@example.com"
+    invitation = by_id(after["invitations"], sent[0]["id"])
+    assert invitation is not None and invitation["inviteeEmail"] == "newcomer@example.com"
 
 
 def check_revoke_invitation(w, role, payload, before, after):
     assert payload["invitation"]["status"] == "REVOKED"
-    assert by_id(after["invitations"], w.invitation)["status"] == "REVOKED"
+    invitation = by_id(after["invitations"], w.invitation)
+    assert invitation is not None and invitation["status"] == "REVOKED"
 
 
 def check_invite_link(w, role, payload, before, after):
@@ -926,8 +929,9 @@ async def test_who_created_or_paid_an_expense_edits_it(api, accounts, events):
     )
     await allowed(w, DELETE_EXPENSE, {"input": {"expenseId": mine}}, "participant", "deleteExpense")
     left = await w.snapshot()
+    assert left is not None
     assert {e["id"] for e in left["expenses"]["nodes"]} == {
-        owners,  # type: ignore[index]
+        owners,
         w.expense_of_target,
     }
 
@@ -1159,7 +1163,8 @@ async def test_looking_up_users_by_id(api, accounts, events, role: str):
     admin = await accounts.admin() if role == "admin" else None
     token = admin["token"] if admin else w.token(role)
     target = w.users["target"]["id"]
-    me = admin["id"] if admin else (w.users[ROLE_USER[role]]["id"] if ROLE_USER[role] else None)
+    user = ROLE_USER[role]
+    me = admin["id"] if admin else (w.users[user]["id"] if user else None)
     ids = [target, stranger["id"], to_base64("User", MISSING)] + ([me] if me else [])
     result = await api.execute(USER_NODES, {"ids": ids}, token=token)
     assert "errors" not in result, result

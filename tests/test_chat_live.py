@@ -3,7 +3,6 @@ what, the end of a stream), read markers and unread counts, read receipts, typin
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import time
@@ -35,7 +34,7 @@ TYPING = """mutation($e: ID!, $t: Boolean!) { setTyping(input: {eventId: $e, isT
   ok errors { code } } }"""
 
 
-async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
+async def test_the_live_stream_delivers_each_change_with_its_own_cursor(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, organizer, alice = c["people"]
     eid = c["event"]["id"]
@@ -69,10 +68,27 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
         assert deleted["message"] == {"id": sent["id"], "deleted": True, "body": ""}
         cursors = [added["cursor"], edited["cursor"], reaction["cursor"], deleted["cursor"]]
         assert len(set(cursors)) == 4
-        last = deleted["cursor"]
     finally:
         await cm.__aexit__(None, None, None)
 
+
+async def cursor_after(api, user, reader, event_id: str, body: str) -> str:
+    """`reader` follows the chat while `user` sends `body`: the cursor of that message."""
+    cm, ws, op = await stream(api, reader, event_id)
+    try:
+        await send(api, user, event_id, body)
+        added = await next_event(ws, op, kind="MessageAdded")
+        cursor: str = added["cursor"]
+        return cursor
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_reconnect_replays_what_was_missed_then_goes_live(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    last = await cursor_after(api, alice, owner, eid, "first")
     # away: two messages (one edited after), a read marker
     one = (await send(api, alice, eid, "while away 1"))["message"]
     two = (await send(api, organizer, eid, "while away 2"))["message"]
@@ -97,10 +113,15 @@ async def test_live_stream_then_replay_after_reconnect(api, accounts, events):
         event = await next_event(ws, op)
         assert event["message"]["id"] == live["id"]
         await no_event(ws)
-        resumed_at = event["cursor"]
     finally:
         await cm.__aexit__(None, None, None)
 
+
+async def test_a_replay_from_the_newest_cursor_is_empty(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    resumed_at = await cursor_after(api, alice, owner, eid, "back live")
     # nothing missed: a replay from the newest cursor is empty, then live
     cm, ws, op = await stream(api, owner, eid, after=resumed_at)
     try:
@@ -145,18 +166,32 @@ async def test_a_gap_in_the_sequence_is_waited_for_and_then_skipped(api, account
         await cm.__aexit__(None, None, None)
 
 
-async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
-    c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
+async def three_from_alice(api, c) -> list[dict[str, Any]]:
+    """Alice (c's third person) sends three messages, the second mentioning the owner; the owner
+    sends one of their own."""
+    owner, _, alice = c["people"]
     eid = c["event"]["id"]
-    m1 = (await send(api, alice, eid, "one"))["message"]
-    m2 = (await send(api, alice, eid, f"two @{owner['username']}"))["message"]
-    m3 = (await send(api, alice, eid, "three"))["message"]
+    sent = [
+        (await send(api, alice, eid, body))["message"]
+        for body in ("one", f"two @{owner['username']}", "three")
+    ]
     await send(api, owner, eid, "my own message does not count")
+    return sent
+
+
+async def unread(api, user, event_id: str) -> dict[str, int]:
+    result = await api.execute(COUNTS, {"id": event_id}, token=user["token"])
+    counts: dict[str, int] = result["data"]["event"]
+    return counts
+
+
+async def test_unread_counts_follow_the_read_marker(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, eid = c["people"][0], c["event"]["id"]
+    m1, m2, _ = await three_from_alice(api, c)
 
     async def counts(user) -> dict[str, int]:
-        result = await api.execute(COUNTS, {"id": eid}, token=user["token"])
-        return result["data"]["event"]  # type: ignore[no-any-return]
+        return await unread(api, user, eid)
 
     assert await counts(owner) == {"chatUnreadCount": 3, "mentionsUnreadCount": 1}
     marked = await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"])
@@ -166,10 +201,25 @@ async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
     back = await api.execute(MARK, {"e": eid, "m": m1["id"]}, token=owner["token"])
     assert back["data"]["markChatRead"]["marker"] == {"upToMessageId": m2["id"]}
     assert await counts(owner) == {"chatUnreadCount": 1, "mentionsUnreadCount": 0}
-    # a deleted message no longer counts
-    await api.execute(DELETE, {"id": m3["id"]}, token=alice["token"])
-    assert await counts(owner) == {"chatUnreadCount": 0, "mentionsUnreadCount": 0}
 
+
+async def test_a_deleted_message_no_longer_counts_as_unread(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    _, m2, m3 = await three_from_alice(api, c)
+    await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"])
+    assert await unread(api, owner, eid) == {"chatUnreadCount": 1, "mentionsUnreadCount": 0}
+    await api.execute(DELETE, {"id": m3["id"]}, token=alice["token"])
+    assert await unread(api, owner, eid) == {"chatUnreadCount": 0, "mentionsUnreadCount": 0}
+
+
+async def test_the_author_sees_who_read_and_receipts_off_are_left_out(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    m1, m2, _ = await three_from_alice(api, c)
+    await api.execute(MARK, {"e": eid, "m": m2["id"]}, token=owner["token"])
     # seenBy: the author sees who read; others get null
     await api.execute(MARK, {"e": eid, "m": m1["id"]}, token=organizer["token"])
     seen = await api.execute(SEEN, {"id": m1["id"]}, token=alice["token"])
@@ -192,23 +242,45 @@ async def test_read_markers_unread_counts_and_receipts(api, accounts, events):
         organizer["username"]
     ]
 
-    # hostile: another event's message, someone else's chat, garbage ids
+
+async def test_a_marker_on_another_events_message_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, _ = c["people"]
     other = await events.create(organizer["token"])
     foreign = (await send(api, organizer, other["id"], "elsewhere"))["message"]
-    wrong = await api.execute(MARK, {"e": eid, "m": foreign["id"]}, token=owner["token"])
+    wrong = await api.execute(
+        MARK, {"e": c["event"]["id"], "m": foreign["id"]}, token=owner["token"]
+    )
     assert wrong["data"]["markChatRead"]["errors"] == [
         {"code": "MESSAGE_NOT_FOUND", "field": ["input", "upToMessageId"]}
     ]
+
+
+async def test_a_marker_in_someone_elses_chat_is_not_found(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    _, organizer, alice = c["people"]
+    other = await events.create(organizer["token"])
+    foreign = (await send(api, organizer, other["id"], "elsewhere"))["message"]
     assert_error(
         await api.execute(MARK, {"e": other["id"], "m": foreign["id"]}, token=alice["token"]),
         "NOT_FOUND",
     )
+
+
+async def test_a_marker_on_a_garbage_id_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
     assert_error(
-        await api.execute(MARK, {"e": eid, "m": "not-an-id"}, token=owner["token"]),
+        await api.execute(
+            MARK, {"e": c["event"]["id"], "m": "not-an-id"}, token=c["people"][0]["token"]
+        ),
         "BAD_USER_INPUT",
     )
+
+
+async def test_an_outsider_has_no_unread_counts(api, accounts, events):
+    c = await crew(accounts, events, 3)
     outsider = await accounts.user()
-    assert (await api.execute(COUNTS, {"id": eid}, token=outsider["token"]))["data"][
+    assert (await api.execute(COUNTS, {"id": c["event"]["id"]}, token=outsider["token"]))["data"][
         "event"
     ] is None
 
@@ -259,31 +331,30 @@ async def test_typing_reaches_others_only_and_expires(api, accounts, events, mon
     finally:
         await cm_owner.__aexit__(None, None, None)
         await cm_alice.__aexit__(None, None, None)
+
+
+async def test_an_outsider_cannot_type(api, accounts, events):
+    c = await crew(accounts, events, 3)
     outsider = await accounts.user()
     assert_error(
-        await api.execute(TYPING, {"e": eid, "t": True}, token=outsider["token"]), "NOT_FOUND"
+        await api.execute(TYPING, {"e": c["event"]["id"], "t": True}, token=outsider["token"]),
+        "NOT_FOUND",
     )
 
 
-async def _eventually(check: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
+ONLINE = """query($id: ID!) { event(id: $id) { onlineParticipants { user { username } } } }"""
+LAST_SEEN = "query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }"
 
 
-async def test_presence_online_offline_and_hidden(api, accounts, events):
+async def online_names(api, user, event_id: str) -> set[str]:
+    result = await api.execute(ONLINE, {"id": event_id}, token=user["token"])
+    return {p["user"]["username"] for p in result["data"]["event"]["onlineParticipants"]}
+
+
+async def test_presence_online_then_offline(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     eid = c["event"]["id"]
-    online_q = """query($id: ID!) { event(id: $id) { onlineParticipants { user { username } } }
-      }"""
-
-    async def online_names() -> set[str]:
-        result = await api.execute(online_q, {"id": eid}, token=owner["token"])
-        return {p["user"]["username"] for p in result["data"]["event"]["onlineParticipants"]}
 
     cm_owner, ws_owner, op_owner = await stream(api, owner, eid)
     try:
@@ -292,35 +363,40 @@ async def test_presence_online_offline_and_hidden(api, accounts, events):
             came = await next_event(ws_owner, op_owner, presence=True)
             assert came["__typename"] == "PresenceChanged" and came["online"] is True
             assert came["user"]["username"] == alice["username"]
-            assert alice["username"] in await online_names()
+            assert alice["username"] in await online_names(api, owner, eid)
         went = await next_event(ws_owner, op_owner, presence=True)
         assert went["__typename"] == "PresenceChanged" and went["online"] is False
-        assert alice["username"] not in await online_names()
-        seen = await api.execute(
-            "query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
-            {"id": alice["id"]},
-            token=owner["token"],
-        )
+        assert alice["username"] not in await online_names(api, owner, eid)
+        seen = await api.execute(LAST_SEEN, {"id": alice["id"]}, token=owner["token"])
         assert seen["data"]["node"]["lastSeenAt"] is not None
+    finally:
+        await cm_owner.__aexit__(None, None, None)
 
+
+async def test_hidden_presence_is_neither_sent_nor_listed_nor_recorded(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm_owner, ws_owner, op_owner = await stream(api, owner, eid)
+    try:
+        # seen once while visible, so there is a last-seen time to hide
+        async with api.ws({"authorization": f"Bearer {alice['token']}"}) as alice_ws:
+            assert (await alice_ws.receive())["type"] == "connection_ack"
+            assert (await next_event(ws_owner, op_owner, presence=True))["online"] is True
+        assert (await next_event(ws_owner, op_owner, presence=True))["online"] is False
         await api.execute(SETTINGS, {"input": {"showPresence": False}}, token=alice["token"])
         async with api.ws({"authorization": f"Bearer {alice['token']}"}) as alice_ws:
             assert (await alice_ws.receive())["type"] == "connection_ack"
             await no_event(ws_owner, 0.6, presence=True)
-            assert alice["username"] not in await online_names()
-        seen = await api.execute(
-            "query($id: ID!) { node(id: $id) { ... on User { lastSeenAt } } }",
-            {"id": alice["id"]},
-            token=owner["token"],
-        )
+            assert alice["username"] not in await online_names(api, owner, eid)
+        seen = await api.execute(LAST_SEEN, {"id": alice["id"]}, token=owner["token"])
         assert seen["data"]["node"]["lastSeenAt"] is None
     finally:
         await cm_owner.__aexit__(None, None, None)
 
 
-async def test_stream_ends_on_removal_and_revocation(api, accounts, events, server):
+async def test_an_outsiders_stream_is_refused(api, accounts, events):
     c = await crew(accounts, events, 3)
-    owner, _, alice = c["people"]
     eid = c["event"]["id"]
     outsider = await accounts.user()
     cm, ws, _op = await stream(api, outsider, eid, joined=False)
@@ -332,6 +408,11 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
     finally:
         await cm.__aexit__(None, None, None)
 
+
+async def test_the_stream_ends_at_once_on_removal(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
     cm, ws, _op = await stream(api, alice, eid)
     try:
         started = time.monotonic()
@@ -350,6 +431,10 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
     finally:
         await cm.__aexit__(None, None, None)
 
+
+async def test_the_stream_closes_at_once_on_logout(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, eid = c["people"][0], c["event"]["id"]
     cm, ws, _op = await stream(api, owner, eid)
     try:
         started = time.monotonic()
@@ -360,18 +445,25 @@ async def test_stream_ends_on_removal_and_revocation(api, accounts, events, serv
         await cm.__aexit__(None, None, None)
 
 
-async def test_hostile_cursors_and_ids(api, accounts, events):
+@pytest.mark.parametrize(
+    ("after", "code"),
+    [("garbage", "BAD_USER_INPUT"), ("WyJjaGF0IiwgOTk5OTld", "BAD_USER_INPUT")],
+    ids=["garbage", "foreign-cursor"],
+)
+async def test_a_hostile_cursor_ends_the_stream(api, accounts, events, after, code):
+    c = await crew(accounts, events, 3)
+    cm, ws, _op = await stream(api, c["people"][0], c["event"]["id"], after=after, joined=False)
+    try:
+        message = await ws.receive()
+        assert message["payload"]["errors"][0]["extensions"]["code"] == code, message
+        assert (await ws.receive())["type"] == "complete"
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_an_unknown_event_is_not_found(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner = c["people"][0]
-    eid = c["event"]["id"]
-    for after, code in (("garbage", "BAD_USER_INPUT"), ("WyJjaGF0IiwgOTk5OTld", "BAD_USER_INPUT")):
-        cm, ws, _op = await stream(api, owner, eid, after=after, joined=False)
-        try:
-            message = await ws.receive()
-            assert message["payload"]["errors"][0]["extensions"]["code"] == code, message
-            assert (await ws.receive())["type"] == "complete"
-        finally:
-            await cm.__aexit__(None, None, None)
     cm, ws, _op = await stream(api, owner, "RXZlbnQ6MA==", joined=False)  # Event:0
     try:
         message = await ws.receive()

@@ -27,10 +27,12 @@ import pytest
 import websockets
 from sqlmodel import func, select
 from strawberry.relay import to_base64
+from websockets.typing import Subprotocol
 
 from iven_gql.config import Settings
 from iven_gql.extensions import build_extensions
 from resolvers import accounts as accounts_uc
+from resolvers import imaging
 from resolvers import media as media_uc
 from resolvers.accounts import login_delay_s
 from resolvers.core.background import drain_background, in_background
@@ -47,6 +49,8 @@ from tests.conftest import RunningServer
 from tests.factories import crew, pk
 from tests.support import GraphQLClient, assert_error, assert_payload_error
 from tests.support.graphql import answer_without_cost
+
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 
 
 async def assert_still_serving(api: GraphQLClient) -> None:
@@ -434,7 +438,9 @@ async def test_json_nested_too_deep_is_a_400_with_a_json_body(http, api, setting
         assert upload.status_code == 400
         assert_refused(upload.content, "BAD_REQUEST")
     # a WebSocket message: invalid for graphql-transport-ws, the socket closes with 4400
-    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+    async with websockets.connect(
+        server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]
+    ) as ws:
         await ws.send('{"type": "connection_init", "payload": {"v": ' + nested(100_000) + "}}")
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), HEAD_TIMEOUT_S)
@@ -473,17 +479,17 @@ async def test_development_makes_its_own_secret_and_keeps_it(tmp_path, monkeypat
     """No constant secret: each development server makes one at first start, owner-only, and
     finds it again after a restart; outside development a missing secret refuses to start."""
     monkeypatch.delenv("IVEN_JWT_SECRET", raising=False)
-    first = Settings(var_dir=tmp_path / "one", _env_file=None)  # type: ignore[call-arg]
-    other = Settings(var_dir=tmp_path / "two", _env_file=None)  # type: ignore[call-arg]
+    first = Settings(var_dir=tmp_path / "one", _env_file=None)
+    other = Settings(var_dir=tmp_path / "two", _env_file=None)
     assert first.jwt_secret is None
     secret = first.token_secret()
     assert len(secret) >= 32 and secret != other.token_secret()
     path = tmp_path / "one" / "jwt-secret"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    restarted = Settings(var_dir=tmp_path / "one", _env_file=None)  # type: ignore[call-arg]
+    restarted = Settings(var_dir=tmp_path / "one", _env_file=None)
     assert restarted.token_secret() == secret
     with pytest.raises(ValueError, match="IVEN_JWT_SECRET"):
-        Settings(  # type: ignore[call-arg]
+        Settings(
             env="production",
             _env_file=None,
             mongodb_url="mongodb://db/",
@@ -584,7 +590,9 @@ async def test_a_lone_surrogate_is_bad_user_input_and_stores_nothing(api, http, 
     assert by_get.status_code == 400
     assert_refused(by_get.content, "BAD_USER_INPUT")
     # over WebSocket: an invalid message, the socket closes with graphql-transport-ws' 4400
-    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+    async with websockets.connect(
+        server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]
+    ) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await asyncio.wait_for(ws.recv(), HEAD_TIMEOUT_S))["type"] == (
             "connection_ack"
@@ -1159,13 +1167,13 @@ async def test_uploads_are_checked_before_any_decoding(api, accounts, events, se
     owner = await accounts.user()
     event = await events.create(owner["token"])
     decoded: list[str] = []
-    process = media_uc.imaging.process
+    process = imaging.process
 
     def counted(path: Any, *args: Any, **kwargs: Any) -> Any:
         decoded.append(str(path))
         return process(path, *args, **kwargs)
 
-    monkeypatch.setattr(media_uc.imaging, "process", counted)
+    monkeypatch.setattr(imaging, "process", counted)
 
     async def upload(*contents: bytes) -> dict[str, Any]:
         response = await api.upload(

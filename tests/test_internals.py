@@ -271,6 +271,7 @@ async def test_uvicorn_sansio_protocol_behind_starlette_websocket() -> None:
         found["proto"] = proto
         found["missing"] = [a for a in UVICORN_WS_ATTRIBUTES if not hasattr(proto, a)]
         if not found["missing"]:
+            assert proto is not None  # it has every attribute
             found["state"] = {
                 "handshake_complete": proto.handshake_complete,
                 "close_sent": proto.close_sent,

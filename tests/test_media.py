@@ -336,6 +336,7 @@ async def test_file_urls_are_checked(api, http, accounts, events, server):
     assert (await fetch(http, swapped)).status_code == 403
     # expired: signed correctly, in the past
     doc = (await media_store.media_by_ids([_doc(media["id"])]))[0]
+    assert doc is not None
     past = media_links.media_url(
         server.deps, doc, "thumbnail", _uid(alice), now=time.time() - 2 * 3600
     )
@@ -632,7 +633,9 @@ async def test_deleting_media_and_events_leaves_no_files(api, accounts, events, 
     )
     keys = stored_files(server)
     assert len(keys) == 2
-    first_key = (await media_store.media_by_ids([_doc(mine[0]["id"])]))[0].storage_key
+    first = (await media_store.media_by_ids([_doc(mine[0]["id"])]))[0]
+    assert first is not None
+    first_key = first.storage_key
     deleted = await mutate(
         api, organizer, "deleteMedia", {"mediaId": mine[0]["id"]}, "deletedMediaId"
     )

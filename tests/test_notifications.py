@@ -23,7 +23,7 @@ from tests.factories import crew
 from tests.support import GraphQLClient, assert_error, drain_outbox
 from tests.support.events import ACCEPT, DECLINE, INVITE, REMOVE, ROLE
 from tests.support.live import until_listening, until_processes_listening
-from tests.support.tasks import CREATE_EXPENSE, CREATE_TASK, expense, step
+from tests.support.tasks import CREATE_EXPENSE, CREATE_TASK, create_task, expense, run_step
 
 INBOX = """query($first: Int, $unread: Boolean) { unreadNotificationCount
   notifications(first: $first, unreadOnly: $unread) { edges { node {
@@ -62,9 +62,14 @@ def clock(server):
     server.deps.clock = original
 
 
-async def test_invitations_and_membership_changes_notify_the_people_concerned(
+Person = dict[str, Any]
+
+
+async def ski_weekend_invitations(
     api, accounts, events, server
-):
+) -> tuple[Person, Person, Person, dict[str, Any], dict[str, str]]:
+    """The owner invites bob and carol to "Ski weekend": (owner, bob, carol, event, invitation
+    ids by username)."""
     owner, bob, carol = [await accounts.user() for _ in range(3)]
     event = await events.create(owner["token"], title="Ski weekend")
     invited = (
@@ -80,26 +85,52 @@ async def test_invitations_and_membership_changes_notify_the_people_concerned(
         )
     )["data"]["inviteParticipants"]["invitations"]
     await drain_outbox(server)
+    by_name = {i["invitee"]["username"]: i["id"] for i in invited}
+    return owner, bob, carol, event, by_name
+
+
+async def bob_accepts_and_is_promoted(api, owner, bob, carol, event, by_name, server) -> str:
+    """Bob accepts, carol declines, the owner makes bob an organizer: bob's participant id."""
+    accepted = await api.execute(ACCEPT, {"id": by_name[bob["username"]]}, token=bob["token"])
+    bob_pid: str = accepted["data"]["acceptInvitation"]["participant"]["id"]
+    await api.execute(DECLINE, {"id": by_name[carol["username"]]}, token=carol["token"])
+    await api.execute(
+        ROLE, {"e": event["id"], "p": bob_pid, "r": "ORGANIZER"}, token=owner["token"]
+    )
+    await drain_outbox(server)
+    return bob_pid
+
+
+async def test_an_invitation_notifies_the_invitee_without_showing_the_event(
+    api, accounts, events, server
+):
+    owner, bob, _, _, _ = await ski_weekend_invitations(api, accounts, events, server)
     _, bob_inbox = await inbox(api, bob)
     assert [n["type"] for n in bob_inbox] == ["INVITATION_RECEIVED"]
     assert bob_inbox[0]["title"].endswith("invites you to Ski weekend")
     assert bob_inbox[0]["actor"]["username"] == owner["username"]
     assert bob_inbox[0]["event"] is None  # not a participant yet: the event stays hidden
 
-    by_name = {i["invitee"]["username"]: i["id"] for i in invited}
-    accepted = await api.execute(ACCEPT, {"id": by_name[bob["username"]]}, token=bob["token"])
-    bob_pid = accepted["data"]["acceptInvitation"]["participant"]["id"]
-    await api.execute(DECLINE, {"id": by_name[carol["username"]]}, token=carol["token"])
-    await api.execute(
-        ROLE, {"e": event["id"], "p": bob_pid, "r": "ORGANIZER"}, token=owner["token"]
-    )
-    await drain_outbox(server)
+
+async def test_answers_notify_the_inviter_and_a_new_role_the_participant(
+    api, accounts, events, server
+):
+    owner, bob, carol, event, by_name = await ski_weekend_invitations(api, accounts, events, server)
+    await bob_accepts_and_is_promoted(api, owner, bob, carol, event, by_name, server)
     assert sorted(await types_of(api, owner)) == ["INVITATION_ACCEPTED", "INVITATION_DECLINED"]
     assert await types_of(api, bob) == ["ROLE_CHANGED", "INVITATION_RECEIVED"]
+
+
+async def test_removal_notifies_the_removed_participant(api, accounts, events, server):
+    owner, bob, carol, event, by_name = await ski_weekend_invitations(api, accounts, events, server)
+    bob_pid = await bob_accepts_and_is_promoted(api, owner, bob, carol, event, by_name, server)
     await api.execute(REMOVE, {"e": event["id"], "p": bob_pid}, token=owner["token"])
     await drain_outbox(server)
     assert (await types_of(api, bob))[0] == "REMOVED_FROM_EVENT"
 
+
+async def test_a_join_request_notifies_the_owner(api, accounts, events, server):
+    owner, carol = await accounts.user(), await accounts.user()
     unlisted = await events.create(owner["token"], visibility="UNLISTED")
     share = (
         await api.execute(
@@ -114,41 +145,52 @@ async def test_invitations_and_membership_changes_notify_the_people_concerned(
     assert (await types_of(api, owner))[0] == "JOIN_REQUEST"
 
 
-async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts, events, server):
+async def test_task_steps_notify_those_involved(api, accounts, events, server):
     c = await crew(accounts, events, 4)
     owner, organizer, alice, bob = c["people"]
-    eid = c["event"]["id"]
-    task = (
-        await api.execute(
-            CREATE_TASK,
-            {"input": {"eventId": eid, "title": "Tent", "assigneeIds": [c["pids"][2]]}},
-            token=organizer["token"],
-        )
-    )["data"]["createTask"]["task"]
+    task = await create_task(api, organizer, c["event"]["id"], "Tent", assigneeIds=[c["pids"][2]])
     await drain_outbox(server)
     assert await types_of(api, alice) == ["TASK_ASSIGNED"]
     assert await types_of(api, bob) == []
-    await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"])
+    await run_step(api, alice, "completeTask", task["id"])
     await drain_outbox(server)
     assert (await types_of(api, owner)) == ["TASK_COMPLETED"]
     assert "TASK_COMPLETED" in await types_of(api, organizer)
-    await api.execute(step("validateTask"), {"id": task["id"]}, token=owner["token"])
+    await run_step(api, owner, "validateTask", task["id"])
     await drain_outbox(server)
     assert (await types_of(api, alice))[0] == "TASK_VALIDATED"
 
+
+async def fuel_for_alice(api, c, server) -> dict[str, Any]:
+    """The owner adds a 10.00 expense all owed by alice (c's third person)."""
     split = {"mode": "EXACT", "parts": [{"participantId": c["pids"][2], "value": "10.00"}]}
-    created = (
+    created: dict[str, Any] = (
         await api.execute(
             CREATE_EXPENSE,
             expense(c, amount="10.00", title="Fuel", split=split),
-            token=owner["token"],
+            token=c["people"][0]["token"],
         )
     )["data"]["createExpense"]
     assert created["errors"] == []
     await drain_outbox(server)
+    return created
+
+
+async def test_a_new_expense_notifies_only_those_involved(api, accounts, events, server):
+    c = await crew(accounts, events, 4)
+    _, _, alice, bob = c["people"]
+    await fuel_for_alice(api, c, server)
     _, alice_inbox = await inbox(api, alice)
     assert alice_inbox[0]["type"] == "EXPENSE_ADDED" and "Fuel" in alice_inbox[0]["title"]
     assert "EXPENSE_ADDED" not in await types_of(api, bob)  # not involved
+
+
+async def test_an_edited_expense_notifies_and_the_notification_is_its_recipients_node(
+    api, accounts, events, server
+):
+    c = await crew(accounts, events, 4)
+    owner, _, alice, bob = c["people"]
+    created = await fuel_for_alice(api, c, server)
     edit = """mutation($input: UpdateExpenseInput!) { updateExpense(input: $input) {
         errors { code } } }"""
     edited = await api.execute(
@@ -170,13 +212,19 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
         "query($id: ID!) { node(id: $id) { id } }", {"id": alice_inbox[0]["id"]}, token=bob["token"]
     )
     assert hidden["data"]["node"] is None  # someone else's notification
+
+
+async def test_a_settlement_notifies_the_one_paid(api, accounts, events, server):
+    c = await crew(accounts, events, 4)
+    owner, _, alice, _ = c["people"]
+    await fuel_for_alice(api, c, server)
     record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
         errors { code } } }"""
     await api.execute(
         record,
         {
             "input": {
-                "eventId": eid,
+                "eventId": c["event"]["id"],
                 "fromId": c["pids"][2],
                 "toId": c["pids"][0],
                 "amount": "10.00",
@@ -187,6 +235,13 @@ async def test_tasks_money_and_event_changes_notify_those_involved(api, accounts
     await drain_outbox(server)
     assert (await types_of(api, owner))[0] == "SETTLEMENT_RECORDED"
 
+
+async def test_new_dates_and_a_cancellation_notify_the_others_but_a_new_title_does_not(
+    api, accounts, events, server
+):
+    c = await crew(accounts, events, 4)
+    owner, bob = c["people"][0], c["people"][3]
+    eid = c["event"]["id"]
     update = """mutation($input: UpdateEventInput!) { updateEvent(input: $input) {
         errors { code } } }"""
     await api.execute(
@@ -318,10 +373,9 @@ async def test_emails_follow_preferences_and_wait_for_the_end_of_quiet_hours(
     assert by_type["EXPENSE_ADDED"] == {"type": "EXPENSE_ADDED", "inApp": True, "email": False}
 
 
-async def test_unread_count_read_marks_archive_and_concurrent_sessions(
-    api, accounts, events, server
-):
-    c = await crew(accounts, events, 3)
+async def three_tasks_and_an_expense(api, c, server) -> list[dict[str, Any]]:
+    """The owner gives alice (c's third person) three tasks, then adds an expense: alice's
+    notifications, newest first (the expense; the three tasks merged)."""
     owner, _, alice = c["people"]
     for n in range(3):
         await api.execute(
@@ -338,9 +392,24 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(
         await drain_outbox(server)
     await api.execute(CREATE_EXPENSE, expense(c), token=owner["token"])
     await drain_outbox(server)
-    unread, notes = await inbox(api, alice)
+    return (await inbox(api, alice))[1]
+
+
+ARCHIVE = """mutation($id: ID!) { archiveNotification(input: {id: $id}) {
+  notification { archivedAt } errors { code } } }"""
+
+
+async def test_the_unread_count_counts_merged_notifications_once(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    await three_tasks_and_an_expense(api, c, server)
+    unread, notes = await inbox(api, c["people"][2])
     assert unread == 2 and [n["occurrences"] for n in notes] == [1, 3]  # expense; 3 tasks
 
+
+async def test_read_marks_from_concurrent_sessions_all_apply(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    alice = c["people"][2]
+    notes = await three_tasks_and_an_expense(api, c, server)
     second = await second_session(accounts, alice)
     marks = [
         api.execute(MARK, {"input": {"ids": [notes[0]["id"]]}}, token=alice["token"]),
@@ -353,16 +422,32 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(
     assert unread == 0 and all(n["readAt"] for n in notes)
     assert (await inbox(api, alice, unread=True))[1] == []
 
+
+async def test_marking_read_takes_ids_or_all_not_both(api, accounts):
+    alice = await accounts.user()
     bad = await api.execute(MARK, {"input": {"ids": [], "all": True}}, token=alice["token"])
     assert bad["data"]["markNotificationsRead"]["errors"][0]["code"] == "INVALID_INPUT"
-    archive = """mutation($id: ID!) { archiveNotification(input: {id: $id}) {
-        notification { archivedAt } errors { code } } }"""
-    done = await api.execute(archive, {"id": notes[0]["id"]}, token=alice["token"])
+
+
+async def test_an_archived_notification_leaves_the_inbox(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    alice = c["people"][2]
+    notes = await three_tasks_and_an_expense(api, c, server)
+    done = await api.execute(ARCHIVE, {"id": notes[0]["id"]}, token=alice["token"])
     assert done["data"]["archiveNotification"]["notification"]["archivedAt"]
     assert len((await inbox(api, alice))[1]) == 1
-    stolen = await api.execute(archive, {"id": notes[1]["id"]}, token=owner["token"])
-    assert_error(stolen, "NOT_FOUND")  # another's notification: as if it did not exist
 
+
+async def test_someone_elses_notification_cannot_be_archived(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    notes = await three_tasks_and_an_expense(api, c, server)
+    stolen = await api.execute(ARCHIVE, {"id": notes[1]["id"]}, token=c["people"][0]["token"])
+    assert_error(stolen, "NOT_FOUND")  # another's notification: as if it did not exist
+    assert len((await inbox(api, c["people"][2]))[1]) == 2
+
+
+async def test_a_forged_inbox_cursor_is_refused(api, accounts):
+    alice = await accounts.user()
     forged = encode_cursor("2030-01-01T00:00:00+00:00", "not-an-object-id")
     assert_error(
         await api.execute(
@@ -372,6 +457,9 @@ async def test_unread_count_read_marks_archive_and_concurrent_sessions(
         ),
         "BAD_USER_INPUT",
     )
+
+
+async def test_the_inbox_needs_a_session(api):
     anonymous = await api.execute(INBOX, {})
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 

@@ -62,7 +62,7 @@ async def emit_test_events(server, aggregates: list[int], per_aggregate: int) ->
 
 async def test_each_change_writes_its_event_in_the_same_transaction(api, accounts, events, server):
     c = await crew(accounts, events, 3)
-    owner, _, alice = c["people"]
+    alice = c["people"][2]
     event_pk = pk(c["event"]["id"])
     before = await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")
     assert [r.event_type for r in before][:3] == [
@@ -70,11 +70,6 @@ async def test_each_change_writes_its_event_in_the_same_transaction(api, account
         "participant.joined",
         "participant.joined",
     ]
-    rejected = await api.execute(CREATE_EXPENSE, expense(c, amount="-1.00"), token=owner["token"])
-    assert rejected["data"]["createExpense"]["errors"]
-    assert len(await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")) == len(
-        before
-    )  # rolled back: none
     await api.execute(
         CREATE_TASK, {"input": {"eventId": c["event"]["id"], "title": "Wood"}}, token=alice["token"]
     )
@@ -84,11 +79,24 @@ async def test_each_change_writes_its_event_in_the_same_transaction(api, account
     assert json.loads(after[-1].payload)["title"] == "Wood"
 
 
-async def test_activity_feed_tells_what_happened_newest_first(api, accounts, events, server):
+async def test_a_refused_change_writes_no_event(api, accounts, events, server):
     c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
+    owner = c["people"][0]
+    event_pk = pk(c["event"]["id"])
+    before = await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")
+    rejected = await api.execute(CREATE_EXPENSE, expense(c, amount="-1.00"), token=owner["token"])
+    assert rejected["data"]["createExpense"]["errors"]
+    assert len(await outbox_rows(server, aggregate_id=event_pk, aggregate_type="event")) == len(
+        before
+    )  # rolled back: none
+
+
+async def tent_and_bread(api, c, server) -> dict[str, Any]:
+    """Alice (c's third person) creates and completes a task, the organizer adds an expense;
+    returns the task."""
+    _, organizer, alice = c["people"]
     eid = c["event"]["id"]
-    task = (
+    task: dict[str, Any] = (
         await api.execute(
             CREATE_TASK, {"input": {"eventId": eid, "title": "Tent"}}, token=alice["token"]
         )
@@ -98,17 +106,27 @@ async def test_activity_feed_tells_what_happened_newest_first(api, accounts, eve
         CREATE_EXPENSE, expense(c, amount="9.00", title="Bread"), token=organizer["token"]
     )
     await drain_outbox(server)
+    return task
 
+
+ACTIVITY_VERBS = [
+    "EXPENSE_ADDED",
+    "TASK_COMPLETED",
+    "TASK_CREATED",
+    "PARTICIPANT_JOINED",
+    "PARTICIPANT_JOINED",
+    "EVENT_CREATED",
+]  # the owner comes with the event
+
+
+async def test_activity_feed_tells_what_happened_newest_first(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    task = await tent_and_bread(api, c, server)
     feed = (await api.execute(ACTIVITY, {"id": eid}, token=alice["token"]))["data"]["event"]
     nodes = [e["node"] for e in feed["activity"]["edges"]]
-    assert [n["verb"] for n in nodes] == [
-        "EXPENSE_ADDED",
-        "TASK_COMPLETED",
-        "TASK_CREATED",
-        "PARTICIPANT_JOINED",
-        "PARTICIPANT_JOINED",
-        "EVENT_CREATED",
-    ]  # the owner comes with the event
+    assert [n["verb"] for n in nodes] == ACTIVITY_VERBS
     assert nodes[0]["actor"]["username"] == organizer["username"]
     assert nodes[0]["details"]["title"] == "Bread" and nodes[0]["subjectType"] == "EXPENSE"
     assert nodes[1]["subjectId"] == task["id"]
@@ -119,6 +137,11 @@ async def test_activity_feed_tells_what_happened_newest_first(api, accounts, eve
     )
     assert subject["data"]["node"] == {"title": "Tent"}
 
+
+async def test_activity_feed_pages(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    owner, eid = c["people"][0], c["event"]["id"]
+    await tent_and_bread(api, c, server)
     first = (await api.execute(ACTIVITY, {"id": eid, "first": 3}, token=owner["token"]))["data"][
         "event"
     ]["activity"]
@@ -130,20 +153,29 @@ async def test_activity_feed_tells_what_happened_newest_first(api, accounts, eve
             token=owner["token"],
         )
     )["data"]["event"]["activity"]
-    assert [e["node"]["verb"] for e in first["edges"] + rest["edges"]] == [n["verb"] for n in nodes]
+    assert [e["node"]["verb"] for e in first["edges"] + rest["edges"]] == ACTIVITY_VERBS
+
+
+async def test_activity_feed_is_hidden_from_outsiders(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    await tent_and_bread(api, c, server)
     outsider = await accounts.user()
-    hidden = await api.execute(ACTIVITY, {"id": eid}, token=outsider["token"])
+    hidden = await api.execute(ACTIVITY, {"id": c["event"]["id"]}, token=outsider["token"])
     assert hidden["data"]["event"] is None
+
+
+async def test_activity_feed_refuses_a_bad_cursor(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, eid = c["people"][0], c["event"]["id"]
     assert_error(
         await api.execute(ACTIVITY, {"id": eid, "after": "bm9wZQ"}, token=owner["token"]),
         "BAD_USER_INPUT",
     )
 
 
-async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, server):
-    c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
-    event_pk = pk(c["event"]["id"])
+async def alicia_removed(api, c, server) -> None:
+    """Alice (c's third person) renames herself, then the owner removes her."""
+    owner, _, alice = c["people"]
     await api.execute(
         """mutation { updateProfile(input: {firstName: "Alicia"}) {
         errors { code } } }""",
@@ -154,7 +186,12 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
     await api.execute(remove, {"e": c["event"]["id"], "p": c["pids"][2]}, token=owner["token"])
     await drain_outbox(server)
 
-    snapshot = await docs.event_snapshot(event_pk)
+
+async def test_snapshots_follow_mysql(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    await alicia_removed(api, c, server)
+    snapshot = await docs.event_snapshot(pk(c["event"]["id"]))
     assert snapshot is not None and snapshot.title == c["event"]["title"]
     assert {(m.user_id, m.role) for m in snapshot.members} == {
         (pk(owner["id"]), "OWNER"),
@@ -163,6 +200,11 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
     person = await docs.user_snapshot(pk(alice["id"]))
     assert person is not None and person.display_name.startswith("Alicia")
 
+
+async def test_a_snapshot_from_an_older_source_never_wins(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    alice = c["people"][2]
+    await alicia_removed(api, c, server)
     stale = docs.UserSnapshot(
         id=str(pk(alice["id"])),
         user_id=pk(alice["id"]),
@@ -171,8 +213,14 @@ async def test_snapshots_follow_mysql_and_never_go_back(api, accounts, events, s
         source_version=1,
     )
     assert await docs.put_snapshot(stale) is False  # an older source never wins
-    assert (await docs.user_snapshot(pk(alice["id"]))).display_name.startswith("Alicia")
+    kept = await docs.user_snapshot(pk(alice["id"]))
+    assert kept is not None and kept.display_name.startswith("Alicia")
 
+
+async def test_lost_snapshots_are_rebuilt_from_mysql(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    event_pk = pk(c["event"]["id"])
+    await alicia_removed(api, c, server)
     await docs.EventSnapshot.delete_all()
     users, rebuilt = await rebuild_all(server.deps)
     assert rebuilt >= 1 and users >= 3
@@ -193,11 +241,12 @@ async def test_a_failing_handler_is_retried_and_holds_back_its_aggregate_only(se
     async with server_dispatcher_paused(server):
         await emit_test_events(server, [1, 2], 3)
         worker = Dispatcher(server.deps, [flaky], worker="flaky", retry_base_s=0.05)
-        for _ in range(100):
+
+        async def all_handled() -> bool:  # retries wait retry_base_s: run until all are in
             await worker.run_once()
-            if len(seen) == 6:
-                break
-            await asyncio.sleep(0.02)
+            return len(seen) == 6
+
+        await until(all_handled, "all six events handled", interval=0.02)
     assert [n for agg, n in seen if agg == 2] == [0, 1, 2]
     assert [n for agg, n in seen if agg == 1] == [0, 1, 2]  # in order, after the retries
     assert seen.index((2, 2)) < seen.index((1, 0))  # aggregate 2 did not wait for 1

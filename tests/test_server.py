@@ -220,8 +220,11 @@ async def test_field_suggestions_off_in_production():
     dev = build_schema(build_extensions(Settings()))
     prod = build_schema(build_extensions(Settings()), disable_field_suggestions=True)
     query = "{ me { usernam } }"
-    assert "Did you mean" in (await dev.execute(query)).errors[0].message
-    assert "Did you mean" not in (await prod.execute(query)).errors[0].message
+    dev_errors = (await dev.execute(query)).errors
+    prod_errors = (await prod.execute(query)).errors
+    assert dev_errors is not None and prod_errors is not None
+    assert "Did you mean" in dev_errors[0].message
+    assert "Did you mean" not in prod_errors[0].message
 
 
 async def test_request_id_header(http):

@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from typing import Any
 
 import jwt
+import pytest
 from sqlalchemy import update
+from sqlmodel import col
 
 from resolvers.sessions import guard
 from stores.accounts import RefreshToken
 from stores.db import utcnow
 from tests.support import assert_error, assert_payload_error
+from tests.support.live import until
 
 ME = "{ me { id username } }"
 REFRESH = """mutation($t: String!) { refreshSession(input: {refreshToken: $t}) {
   accessToken refreshToken expiresAt user { id } errors { code field } } }"""
 SESSIONS = "{ mySessions { id current userAgent ip createdAt lastUsedAt expiresAt } }"
+REVOKE_SESSION = """mutation($id: ID!) { revokeSession(input: {sessionId: $id}) {
+  revokedSessionId errors { code } } }"""
 
 
 async def test_access_token_claims(api, accounts, server):
@@ -28,38 +34,63 @@ async def test_access_token_claims(api, accounts, server):
     assert jwt.get_unverified_header(user["token"])["alg"] == "HS256"
 
 
-async def test_bad_tokens_are_rejected(api, accounts, settings):
+def forged(claims: dict[str, Any], secret: str) -> str:
+    return jwt.encode(claims, "another-secret-of-at-least-32-bytes!", algorithm="HS256")
+
+
+def unsigned(claims: dict[str, Any], secret: str) -> str:
+    return jwt.encode(claims, None, algorithm="none")
+
+
+def expired(claims: dict[str, Any], secret: str) -> str:
+    return jwt.encode({**claims, "exp": int(time.time()) - 5}, secret, algorithm="HS256")
+
+
+def garbage(claims: dict[str, Any], secret: str) -> str:
+    return "garbage"
+
+
+@pytest.mark.parametrize("bad_token", [forged, unsigned, expired, garbage])
+async def test_a_bad_token_is_rejected(api, accounts, settings, bad_token):
     user = await accounts.user()
     claims = jwt.decode(user["token"], options={"verify_signature": False})
-    forged = jwt.encode(claims, "another-secret-of-at-least-32-bytes!", algorithm="HS256")
-    unsigned = jwt.encode(claims, None, algorithm="none")
-    expired = jwt.encode(
-        {**claims, "exp": int(time.time()) - 5},
-        settings.jwt_secret.get_secret_value(),
-        algorithm="HS256",
-    )
-    for token in [forged, unsigned, expired, "garbage"]:
-        error = assert_error(await api.execute(ME, token=token), "UNAUTHENTICATED")
-        assert "rejected" in error["message"]
-    response = await api.post({"query": ME}, headers={"authorization": "Basic abc"})
-    assert_error(response.json(), "UNAUTHENTICATED")
+    token = bad_token(claims, settings.jwt_secret.get_secret_value())
+    error = assert_error(await api.execute(ME, token=token), "UNAUTHENTICATED")
+    assert "rejected" in error["message"]
     assert (await api.execute(ME, token=user["token"]))["data"]["me"]["username"]
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_session(api, accounts, server):
+async def test_a_basic_authorization_header_is_rejected(api):
+    response = await api.post({"query": ME}, headers={"authorization": "Basic abc"})
+    assert_error(response.json(), "UNAUTHENTICATED")
+
+
+async def refresh(api, token: str) -> dict[str, Any]:
+    payload: dict[str, Any] = (await api.execute(REFRESH, {"t": token}))["data"]["refreshSession"]
+    return payload
+
+
+async def test_refresh_rotates_the_token(api, accounts):
     user = await accounts.user()
-    first = (await api.execute(REFRESH, {"t": user["refresh"]}))["data"]["refreshSession"]
+    first = await refresh(api, user["refresh"])
     assert first["errors"] == [] and first["refreshToken"] != user["refresh"]
     assert first["user"]["id"] == user["id"]
-    second = (await api.execute(REFRESH, {"t": first["refreshToken"]}))["data"]["refreshSession"]
+    second = await refresh(api, first["refreshToken"])
     assert second["errors"] == []
     assert (await api.execute(ME, token=second["accessToken"]))["data"]["me"]
+
+
+async def test_a_reused_refresh_token_revokes_the_session(api, accounts, server):
+    user = await accounts.user()
+    first = await refresh(api, user["refresh"])
+    second = await refresh(api, first["refreshToken"])
+    assert second["errors"] == []
 
     # the first token was used (and its child too) long ago: presenting it again is theft
     async with server.deps.db.unit_of_work() as db:
         await db.exec(
             update(RefreshToken)
-            .where(RefreshToken.used_at.is_not(None))
+            .where(col(RefreshToken.used_at).is_not(None))
             .values(used_at=utcnow() - timedelta(seconds=60))
         )
     reused = (await api.execute(REFRESH, {"t": user["refresh"]}))["data"]["refreshSession"]
@@ -102,30 +133,43 @@ async def test_unknown_refresh_token(api):
     assert_payload_error(payload, "INVALID_TOKEN")
 
 
-async def test_sessions_list_and_revoke(api, accounts):
+async def sessions(api, user) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = (await api.execute(SESSIONS, token=user["token"]))["data"][
+        "mySessions"
+    ]
+    return listed
+
+
+async def test_sessions_are_listed_with_the_current_one_marked(api, accounts):
     user = await accounts.user()
-    phone = await accounts.login(user["email"], user["password"], user_agent="phone/1.0")
-    listed = (await api.execute(SESSIONS, token=user["token"]))["data"]["mySessions"]
+    await accounts.login(user["email"], user["password"], user_agent="phone/1.0")
+    listed = await sessions(api, user)
     assert len(listed) == 2
     current = [s for s in listed if s["current"]]
     other = [s for s in listed if not s["current"]]
     assert len(current) == 1 and other[0]["userAgent"] == "phone/1.0"
     assert other[0]["ip"] == "127.0.0.1"
 
-    revoke = """mutation($id: ID!) { revokeSession(input: {sessionId: $id}) {
-        revokedSessionId errors { code } } }"""
+
+async def test_someone_elses_session_cannot_be_revoked(api, accounts):
+    user = await accounts.user()
     # someone else's session id is unknown to you
     stranger = await accounts.user()
-    theirs = (await api.execute(SESSIONS, token=stranger["token"]))["data"]["mySessions"][0]
-    payload = (await api.execute(revoke, {"id": theirs["id"]}, token=user["token"]))["data"][
-        "revokeSession"
-    ]
+    theirs = (await sessions(api, stranger))[0]
+    payload = (await api.execute(REVOKE_SESSION, {"id": theirs["id"]}, token=user["token"]))[
+        "data"
+    ]["revokeSession"]
     assert_payload_error(payload, "SESSION_NOT_FOUND")
     assert (await api.execute(ME, token=stranger["token"]))["data"]["me"]
 
-    payload = (await api.execute(revoke, {"id": other[0]["id"]}, token=user["token"]))["data"][
-        "revokeSession"
-    ]
+
+async def test_a_revoked_session_stops_at_once(api, accounts):
+    user = await accounts.user()
+    phone = await accounts.login(user["email"], user["password"], user_agent="phone/1.0")
+    other = [s for s in await sessions(api, user) if not s["current"]]
+    payload = (await api.execute(REVOKE_SESSION, {"id": other[0]["id"]}, token=user["token"]))[
+        "data"
+    ]["revokeSession"]
     assert payload == {"revokedSessionId": other[0]["id"], "errors": []}
     # the revoked token stops working on its very next request
     assert_error(await api.execute(ME, token=phone["accessToken"]), "UNAUTHENTICATED")
@@ -133,10 +177,13 @@ async def test_sessions_list_and_revoke(api, accounts):
         (await api.execute(REFRESH, {"t": phone["refreshToken"]}))["data"]["refreshSession"],
         "INVALID_TOKEN",
     )
-    listed = (await api.execute(SESSIONS, token=user["token"]))["data"]["mySessions"]
-    assert [s["current"] for s in listed] == [True]
+    assert [s["current"] for s in await sessions(api, user)] == [True]
 
-    # node() applies the same rule
+
+async def test_a_session_is_a_node_only_for_its_owner(api, accounts):
+    user = await accounts.user()
+    stranger = await accounts.user()
+    current = [s for s in await sessions(api, user) if s["current"]]
     node = """query($id: ID!) { node(id: $id) { ... on Session { userAgent } } }"""
     assert (await api.execute(node, {"id": current[0]["id"]}, token=user["token"]))["data"][
         "node"
@@ -146,7 +193,7 @@ async def test_sessions_list_and_revoke(api, accounts):
     ] is None
 
 
-async def test_logout_and_logout_everywhere(api, accounts):
+async def test_logout_ends_only_this_session(api, accounts):
     user = await accounts.user()
     second = await accounts.login(user["email"], user["password"])
     third = await accounts.login(user["email"], user["password"])
@@ -155,10 +202,17 @@ async def test_logout_and_logout_everywhere(api, accounts):
     assert_error(await api.execute(ME, token=second["accessToken"]), "UNAUTHENTICATED")
     assert (await api.execute(ME, token=third["accessToken"]))["data"]["me"]
 
+
+async def test_logout_everywhere_ends_every_session(api, accounts):
+    user = await accounts.user()
+    third = await accounts.login(user["email"], user["password"])
     out = await api.execute("mutation { logoutEverywhere { ok } }", token=user["token"])
     assert out["data"]["logoutEverywhere"]["ok"] is True
-    for token in (user["token"], third["accessToken"]):
-        assert_error(await api.execute(ME, token=token), "UNAUTHENTICATED")
+    assert_error(await api.execute(ME, token=user["token"]), "UNAUTHENTICATED")
+    assert_error(await api.execute(ME, token=third["accessToken"]), "UNAUTHENTICATED")
+
+
+async def test_logout_needs_a_session(api):
     assert_error(await api.execute("mutation { logout { ok } }"), "UNAUTHENTICATED")
 
 
@@ -182,14 +236,12 @@ async def test_account_activity_is_recorded(api, accounts):
     query = """query($after: String) { myAccountActivity(first: 2, after: $after) {
         edges { cursor node { kind ip } } pageInfo { hasNextPage endCursor } } }"""
     everything = "{ myAccountActivity(first: 10) { edges { node { kind } } } }"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # the log is written just after the response
-        edges = (await api.execute(everything, token=user["token"]))["data"]["myAccountActivity"][
-            "edges"
-        ]
-        if len(edges) >= 3:
-            break
-        await asyncio.sleep(0.05)
+
+    async def all_written() -> bool:  # the log is written just after the response
+        result = await api.execute(everything, token=user["token"])
+        return len(result["data"]["myAccountActivity"]["edges"]) >= 3
+
+    await until(all_written, "three activity entries")
     kinds: list[str] = []
     after = None
     for _ in range(5):
@@ -202,13 +254,16 @@ async def test_account_activity_is_recorded(api, accounts):
         after = page["pageInfo"]["endCursor"]
     assert sorted(kinds) == ["EMAIL_CONFIRMED", "LOGIN", "LOGIN_FAILED"]
     assert kinds == ["LOGIN", "LOGIN_FAILED", "EMAIL_CONFIRMED"]  # newest first
-    too_many = await api.execute(
-        "{ myAccountActivity(first: 101) { edges { cursor } } }", token=user["token"]
-    )
-    assert_error(too_many, "BAD_USER_INPUT")
-    assert_error(
-        await api.execute(
-            '{ myAccountActivity(after: "%%%") { edges { cursor } } }', token=user["token"]
-        ),
-        "BAD_USER_INPUT",
-    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ myAccountActivity(first: 101) { edges { cursor } } }",
+        '{ myAccountActivity(after: "%%%") { edges { cursor } } }',
+    ],
+    ids=["too-many", "bad-cursor"],
+)
+async def test_account_activity_refuses_a_bad_page(api, accounts, query):
+    user = await accounts.user()
+    assert_error(await api.execute(query, token=user["token"]), "BAD_USER_INPUT")

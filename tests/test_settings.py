@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -29,7 +30,8 @@ from iven_gql.config import Settings
 )
 def test_a_bad_value_is_refused_naming_the_setting(setting: str, value: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        Settings(**{setting: value})
+        fields: dict[str, Any] = {setting: value}  # any one setting, by name
+        Settings(**fields)
     assert caught.value.errors()[0]["loc"] == (setting,)
 
 

@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from tests.conftest import start_server, stop_server
 from tests.support import GraphQLClient, assert_error
@@ -32,11 +33,13 @@ async def test_subscription_needs_a_valid_init(api, accounts):
 
 async def test_subscribe_before_init_is_refused(api):
 
-    async with websockets.connect(api.ws_url, subprotocols=["graphql-transport-ws"]) as conn:
+    async with websockets.connect(
+        api.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]
+    ) as conn:
         await conn.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": STATUS}}))
         with pytest.raises(websockets.ConnectionClosed) as info:
             await asyncio.wait_for(conn.recv(), 5)
-        assert info.value.rcvd.code == 4401
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4401
 
 
 async def test_revoked_session_closes_the_socket_within_a_second(api, accounts):

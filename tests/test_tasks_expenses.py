@@ -19,83 +19,103 @@ from tests.support.tasks import (
     CREATE_EXPENSE,
     CREATE_TASK,
     EXPENSE_FIELDS,
+    create_task,
     expense,
+    run_step,
     step,
 )
 
 
-async def test_task_flow(api, accounts, events):
+def step_payload(result: dict[str, Any], name: str) -> dict[str, Any]:
+    payload: dict[str, Any] = result["data"][name]
+    return payload
+
+
+async def assigned_task(api, accounts, events) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A crew of four (owner, organizer, alice, bob) and a task bob created for alice."""
     c = await crew(accounts, events, 4)
-    owner, organizer, alice, bob = c["people"]
-    _, org_p, alice_p, _ = c["pids"]
-    result = await api.execute(
-        CREATE_TASK,
-        {
-            "input": {
-                "eventId": c["event"]["id"],
-                "title": "Buy bread",
-                "assigneeIds": [alice_p],
-                "dueAt": "2030-06-01T09:00:00+00:00",
-            }
-        },
-        token=bob["token"],
+    bob, alice_p = c["people"][3], c["pids"][2]
+    task = await create_task(
+        api, bob, c["event"]["id"], assigneeIds=[alice_p], dueAt="2030-06-01T09:00:00+00:00"
     )
-    task = result["data"]["createTask"]["task"]
-    assert task["status"] == "TODO" and task["assignees"] == [{"id": alice_p}]
+    return c, task
 
-    assert_error(
-        await api.execute(step("completeTask"), {"id": task["id"]}, token=bob["token"]), "FORBIDDEN"
-    )
-    done = (await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"]))[
-        "data"
-    ]["completeTask"]["task"]
-    assert done["status"] == "DONE" and done["completedBy"] == {"id": alice_p}
-    assert done["completedAt"]
-    again = (await api.execute(step("completeTask"), {"id": task["id"]}, token=alice["token"]))[
-        "data"
-    ]["completeTask"]
+
+async def test_a_new_task_is_todo_with_its_assignees(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    assert task["status"] == "TODO" and task["assignees"] == [{"id": c["pids"][2]}]
+
+
+async def test_an_assignee_completes_a_task_and_others_cannot(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    _, _, alice, bob = c["people"]
+    assert_error(await run_step(api, bob, "completeTask", task["id"]), "FORBIDDEN")
+    done = step_payload(await run_step(api, alice, "completeTask", task["id"]), "completeTask")
+    assert done["task"]["status"] == "DONE" and done["task"]["completedBy"] == {"id": c["pids"][2]}
+    assert done["task"]["completedAt"]
+
+
+async def test_a_done_task_cannot_be_completed_again(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    alice = c["people"][2]
+    await run_step(api, alice, "completeTask", task["id"])
+    again = step_payload(await run_step(api, alice, "completeTask", task["id"]), "completeTask")
     assert_payload_error(again, "INVALID_TRANSITION")
-    assert_error(
-        await api.execute(step("validateTask"), {"id": task["id"]}, token=bob["token"]), "FORBIDDEN"
+
+
+async def test_an_organizer_validates_a_done_task_and_a_participant_cannot(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    _, organizer, alice, bob = c["people"]
+    await run_step(api, alice, "completeTask", task["id"])
+    assert_error(await run_step(api, bob, "validateTask", task["id"]), "FORBIDDEN")
+    valid = step_payload(await run_step(api, organizer, "validateTask", task["id"]), "validateTask")
+    assert valid["task"]["status"] == "VALIDATED"
+    assert valid["task"]["validatedBy"] == {"id": c["pids"][1]}
+
+
+async def test_reopening_clears_completion_and_validation(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    _, organizer, alice, _ = c["people"]
+    await run_step(api, alice, "completeTask", task["id"])
+    await run_step(api, organizer, "validateTask", task["id"])
+    reopened = step_payload(await run_step(api, alice, "reopenTask", task["id"]), "reopenTask")
+    assert reopened["task"]["status"] == "TODO"
+    assert reopened["task"]["completedBy"] is None and reopened["task"]["validatedBy"] is None
+
+
+async def test_an_organizer_who_completed_a_task_cannot_validate_it(api, accounts, events):
+    # another organizer (the owner) can
+    c = await crew(accounts, events, 3)
+    owner, organizer, _ = c["people"]
+    own = await create_task(api, owner, c["event"]["id"], "Unassigned")
+    await run_step(api, organizer, "completeTask", own["id"])
+    self_check = step_payload(
+        await run_step(api, organizer, "validateTask", own["id"]), "validateTask"
     )
-    valid = (await api.execute(step("validateTask"), {"id": task["id"]}, token=organizer["token"]))[
-        "data"
-    ]["validateTask"]["task"]
-    assert valid["status"] == "VALIDATED" and valid["validatedBy"] == {"id": org_p}
-
-    reopened = (await api.execute(step("reopenTask"), {"id": task["id"]}, token=alice["token"]))[
-        "data"
-    ]["reopenTask"]["task"]
-    assert reopened["status"] == "TODO"
-    assert reopened["completedBy"] is None and reopened["validatedBy"] is None
-
-    # an organizer who completed a task cannot validate it; another organizer (owner) can
-    own = (
-        await api.execute(
-            CREATE_TASK,
-            {"input": {"eventId": c["event"]["id"], "title": "Unassigned"}},
-            token=owner["token"],
-        )
-    )["data"]["createTask"]["task"]
-    await api.execute(step("completeTask"), {"id": own["id"]}, token=organizer["token"])
-    self_check = (
-        await api.execute(step("validateTask"), {"id": own["id"]}, token=organizer["token"])
-    )["data"]["validateTask"]
     assert_payload_error(self_check, "SELF_VALIDATION")
-    assert (await api.execute(step("validateTask"), {"id": own["id"]}, token=owner["token"]))[
-        "data"
-    ]["validateTask"]["task"]["status"] == "VALIDATED"
-    todo = (await api.execute(step("validateTask"), {"id": task["id"]}, token=owner["token"]))[
-        "data"
-    ]["validateTask"]
+    by_owner = step_payload(await run_step(api, owner, "validateTask", own["id"]), "validateTask")
+    assert by_owner["task"]["status"] == "VALIDATED"
+
+
+async def test_a_todo_task_cannot_be_validated(api, accounts, events):
+    c, task = await assigned_task(api, accounts, events)
+    owner = c["people"][0]
+    todo = step_payload(await run_step(api, owner, "validateTask", task["id"]), "validateTask")
     assert_payload_error(todo, "INVALID_TRANSITION")
 
+
+async def test_tasks_are_listed_by_status_and_assignee_and_paged(api, accounts, events):
+    c, _ = await assigned_task(api, accounts, events)
+    owner, organizer, _, bob = c["people"]
+    own = await create_task(api, owner, c["event"]["id"], "Unassigned")
+    await run_step(api, organizer, "completeTask", own["id"])
+    await run_step(api, owner, "validateTask", own["id"])
     listed = await api.execute(
         """query($id: ID!, $a: ID) { event(id: $id) {
         todo: tasks(status: TODO) { edges { node { title } } }
         alice: tasks(assigneeId: $a) { edges { node { title } } }
         all: tasks(first: 1) { edges { node { title } } pageInfo { hasNextPage } } } }""",
-        {"id": c["event"]["id"], "a": alice_p},
+        {"id": c["event"]["id"], "a": c["pids"][2]},
         token=bob["token"],
     )
     data = listed["data"]["event"]
@@ -104,10 +124,26 @@ async def test_task_flow(api, accounts, events):
     assert data["all"]["pageInfo"]["hasNextPage"] is True
 
 
-async def test_task_edits_and_bad_input(api, accounts, events):
+async def event_tasks(api, user, event_id: str) -> list[dict[str, Any]]:
+    listed = await api.execute(
+        "query($id: ID!) { event(id: $id) { tasks { edges { node { id } } } } }",
+        {"id": event_id},
+        token=user["token"],
+    )
+    edges: list[dict[str, Any]] = listed["data"]["event"]["tasks"]["edges"]
+    return edges
+
+
+UNKNOWN_PARTICIPANT = "UGFydGljaXBhbnQ6OTk5OTk="
+UPDATE_TASK = """mutation($input: UpdateTaskInput!) { updateTask(input: $input) {
+  task { title version } errors { code } } }"""
+DELETE_TASK = """mutation($id: ID!) { deleteTask(input: {taskId: $id}) { deletedTaskId
+  errors { code } } }"""
+
+
+async def test_a_blank_title_and_a_bad_due_date_are_both_reported(api, accounts, events):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
-    outsider = await accounts.user()
     bad = (
         await api.execute(
             CREATE_TASK,
@@ -116,13 +152,19 @@ async def test_task_edits_and_bad_input(api, accounts, events):
                     "eventId": c["event"]["id"],
                     "title": " ",
                     "dueAt": "2030-01-01T00:00:00",
-                    "assigneeIds": [c["pids"][2], "UGFydGljaXBhbnQ6OTk5OTk="],
+                    "assigneeIds": [c["pids"][2], UNKNOWN_PARTICIPANT],
                 }
             },
             token=alice["token"],
         )
     )["data"]["createTask"]
     assert {e["code"] for e in bad["errors"]} == {"INVALID_TITLE", "INVALID_DATES"}
+    assert await event_tasks(api, owner, c["event"]["id"]) == []
+
+
+async def test_an_unknown_assignee_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
     unknown = (
         await api.execute(
             CREATE_TASK,
@@ -130,32 +172,23 @@ async def test_task_edits_and_bad_input(api, accounts, events):
                 "input": {
                     "eventId": c["event"]["id"],
                     "title": "x",
-                    "assigneeIds": [c["pids"][2], "UGFydGljaXBhbnQ6OTk5OTk="],
+                    "assigneeIds": [c["pids"][2], UNKNOWN_PARTICIPANT],
                 }
             },
             token=alice["token"],
         )
     )["data"]["createTask"]
     assert_payload_error(unknown, "UNKNOWN_PARTICIPANT", ["input", "assigneeIds", "1"])
-    listed = await api.execute(
-        "query($id: ID!) { event(id: $id) { tasks { edges { node { id } } } } }",
-        {"id": c["event"]["id"]},
-        token=owner["token"],
-    )
-    assert listed["data"]["event"]["tasks"]["edges"] == []
+    assert await event_tasks(api, owner, c["event"]["id"]) == []
 
-    task = (
-        await api.execute(
-            CREATE_TASK,
-            {"input": {"eventId": c["event"]["id"], "title": "Mine"}},
-            token=alice["token"],
-        )
-    )["data"]["createTask"]["task"]
-    update = """mutation($input: UpdateTaskInput!) { updateTask(input: $input) {
-        task { title version } errors { code } } }"""
+
+async def test_a_task_update_bumps_its_version(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    alice = c["people"][2]
+    task = await create_task(api, alice, c["event"]["id"], "Mine")
     ok = (
         await api.execute(
-            update,
+            UPDATE_TASK,
             {
                 "input": {
                     "taskId": task["id"],
@@ -167,23 +200,44 @@ async def test_task_edits_and_bad_input(api, accounts, events):
         )
     )["data"]["updateTask"]
     assert ok["task"] == {"title": "Mine too", "version": task["version"] + 1}
+
+
+async def test_a_task_update_from_a_stale_version_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    task = await create_task(api, alice, c["event"]["id"], "Mine")
+    await api.execute(
+        UPDATE_TASK,
+        {"input": {"taskId": task["id"], "title": "Mine too", "expectedVersion": task["version"]}},
+        token=alice["token"],
+    )
     stale = (
         await api.execute(
-            update,
+            UPDATE_TASK,
             {"input": {"taskId": task["id"], "title": "x", "expectedVersion": task["version"]}},
             token=owner["token"],
         )
     )["data"]["updateTask"]
     assert_payload_error(stale, "STALE")
+
+
+async def test_an_outsider_cannot_update_a_task(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    task = await create_task(api, c["people"][2], c["event"]["id"], "Mine")
+    outsider = await accounts.user()
     assert_error(
         await api.execute(
-            update, {"input": {"taskId": task["id"], "title": "x"}}, token=outsider["token"]
+            UPDATE_TASK, {"input": {"taskId": task["id"], "title": "x"}}, token=outsider["token"]
         ),
         "NOT_FOUND",
     )
-    delete = """mutation($id: ID!) { deleteTask(input: {taskId: $id}) { deletedTaskId
-        errors { code } } }"""
-    assert (await api.execute(delete, {"id": task["id"]}, token=owner["token"]))["data"][
+
+
+async def test_the_owner_deletes_a_task(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    task = await create_task(api, alice, c["event"]["id"], "Mine")
+    assert (await api.execute(DELETE_TASK, {"id": task["id"]}, token=owner["token"]))["data"][
         "deleteTask"
     ]["deletedTaskId"] == task["id"]
 
@@ -195,131 +249,175 @@ LEDGER = """query($id: ID!) { event(id: $id) {
   expenses { edges { node { title } } } } }"""
 
 
-async def test_expenses_splits_balances_and_settlement(api, accounts, events):
+async def create_expense(api, user, c, **over: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = (
+        await api.execute(CREATE_EXPENSE, expense(c, **over), token=user["token"])
+    )["data"]["createExpense"]
+    assert payload["errors"] == [], payload
+    return payload
+
+
+async def ledger_of(api, user, c) -> dict[str, Any]:
+    ledger: dict[str, Any] = (
+        await api.execute(LEDGER, {"id": c["event"]["id"]}, token=user["token"])
+    )["data"]["event"]
+    return ledger
+
+
+def plan_of(ledger: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (t["from"]["id"], t["to"]["id"], t["amount"]["amount"]) for t in ledger["settlementPlan"]
+    ]
+
+
+async def equal_and_fuel(api, c) -> None:
+    """Alice (c's third person) adds 10.00 split equally and paid by the owner, then 9 of fuel
+    she paid, split 1:2 between the owner and herself."""
+    o, _, a = c["pids"]
+    alice = c["people"][2]
+    await create_expense(api, alice, c, amount="10.00")
+    await create_expense(
+        api, alice, c, title="Fuel", amount="9", paidById=a, split=fuel_split(o, a)
+    )
+
+
+def fuel_split(o: str, a: str) -> dict[str, Any]:
+    return {
+        "mode": "SHARES",
+        "parts": [{"participantId": o, "value": "1"}, {"participantId": a, "value": "2"}],
+    }
+
+
+async def test_an_equal_split_is_exact_and_the_first_gets_the_cent(api, accounts, events):
     c = await crew(accounts, events, 3)
-    _, organizer, alice = c["people"]
     o, g, a = c["pids"]
-    equal = (await api.execute(CREATE_EXPENSE, expense(c, amount="10.00"), token=alice["token"]))[
-        "data"
-    ]["createExpense"]
-    assert equal["errors"] == []
+    equal = await create_expense(api, c["people"][2], c, amount="10.00")
     shares = [(s["participant"]["id"], s["amount"]["amount"]) for s in equal["expense"]["shares"]]
     assert shares == [(o, "3.34"), (g, "3.33"), (a, "3.33")]  # exact, first gets the cent
+
+
+async def test_a_split_by_shares_is_weighted(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    o, _, a = c["pids"]
     weighted = (
-        await api.execute(
-            CREATE_EXPENSE,
-            expense(
-                c,
-                title="Fuel",
-                amount="9",
-                paidById=a,
-                split={
-                    "mode": "SHARES",
-                    "parts": [
-                        {"participantId": o, "value": "1"},
-                        {"participantId": a, "value": "2"},
-                    ],
-                },
-            ),
-            token=alice["token"],
+        await create_expense(
+            api, c["people"][2], c, title="Fuel", amount="9", paidById=a, split=fuel_split(o, a)
         )
-    )["data"]["createExpense"]["expense"]
+    )["expense"]
     assert [s["amount"]["amount"] for s in weighted["shares"]] == ["3.00", "6.00"]
     assert weighted["amount"] == {"amount": "9.00", "currency": "EUR"}
 
-    ledger = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=alice["token"]))["data"][
-        "event"
-    ]
+
+async def test_balances_sum_to_zero_and_the_plan_settles_them(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    o, g, a = c["pids"]
+    await equal_and_fuel(api, c)
+    ledger = await ledger_of(api, c["people"][2], c)
     nets = {b["participant"]["id"]: Decimal(b["net"]["amount"]) for b in ledger["balances"]}
     assert nets == {o: Decimal("3.66"), g: Decimal("-3.33"), a: Decimal("-0.33")}
     assert sum(nets.values()) == 0
-    plan = [
-        (t["from"]["id"], t["to"]["id"], t["amount"]["amount"]) for t in ledger["settlementPlan"]
-    ]
-    assert sorted(plan) == sorted([(g, o, "3.33"), (a, o, "0.33")])
+    assert sorted(plan_of(ledger)) == sorted([(g, o, "3.33"), (a, o, "0.33")])
 
-    record = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
-        settlement { amount { amount } } errors { code field } } }"""
+
+RECORD_SETTLEMENT = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
+  settlement { amount { amount } } errors { code field } } }"""
+
+
+async def test_a_recorded_settlement_leaves_the_rest_of_the_plan(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    o, g, a = c["pids"]
+    await equal_and_fuel(api, c)
     paid = (
         await api.execute(
-            record,
+            RECORD_SETTLEMENT,
             {"input": {"eventId": c["event"]["id"], "fromId": g, "toId": o, "amount": "3.33"}},
-            token=organizer["token"],
+            token=c["people"][1]["token"],
         )
     )["data"]["recordSettlement"]
     assert paid["errors"] == []
-    after = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=alice["token"]))["data"][
-        "event"
-    ]
-    assert [
-        (t["from"]["id"], t["to"]["id"], t["amount"]["amount"]) for t in after["settlementPlan"]
-    ] == [(a, o, "0.33")]  # the rest is unchanged
+    after = await ledger_of(api, c["people"][2], c)
+    assert plan_of(after) == [(a, o, "0.33")]  # the rest is unchanged
     assert len(after["settlements"]) == 1
+
+
+async def test_a_settlement_to_oneself_of_a_negative_amount_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    a = c["pids"][2]
     bad = (
         await api.execute(
-            record,
+            RECORD_SETTLEMENT,
             {"input": {"eventId": c["event"]["id"], "fromId": a, "toId": a, "amount": "-1"}},
-            token=alice["token"],
+            token=c["people"][2]["token"],
         )
     )["data"]["recordSettlement"]
     assert {e["code"] for e in bad["errors"]} == {"NEGATIVE_AMOUNT", "INVALID_INPUT"}
 
 
-async def test_expense_bad_input_changes_nothing(api, accounts, events):
+# a bad expense input (given the owner's and a participant's ids) -> its code and field
+BAD_EXPENSES: list[tuple[Any, str, list[str] | None]] = [
+    (lambda o, a: {"amount": "12.345"}, "INVALID_AMOUNT", ["input", "amount"]),
+    (lambda o, a: {"amount": "-5"}, "NEGATIVE_AMOUNT", ["input", "amount"]),
+    (lambda o, a: {"amount": "0"}, "ZERO_AMOUNT", ["input", "amount"]),
+    (lambda o, a: {"amount": "abc"}, "INVALID_AMOUNT", ["input", "amount"]),
+    (lambda o, a: {"currency": "USD"}, "CURRENCY_MISMATCH", ["input", "currency"]),
+    (lambda o, a: {"title": "x" * 201}, "INVALID_TITLE", ["input", "title"]),
+    (
+        lambda o, a: {"paidById": "UGFydGljaXBhbnQ6OTk5OTk="},
+        "UNKNOWN_PARTICIPANT",
+        ["input", "paidById"],
+    ),
+    (
+        lambda o, a: {
+            "split": {
+                "mode": "EXACT",
+                "parts": [
+                    {"participantId": o, "value": "10.00"},
+                    {"participantId": a, "value": "10.00"},
+                ],
+            }
+        },
+        "SPLIT_MISMATCH",
+        None,
+    ),
+    (
+        lambda o, a: {
+            "split": {
+                "mode": "PERCENT",
+                "parts": [
+                    {"participantId": o, "value": "50"},
+                    {"participantId": a, "value": "40"},
+                ],
+            }
+        },
+        "SPLIT_MISMATCH",
+        None,
+    ),
+    (
+        lambda o, a: {"split": {"mode": "SHARES", "parts": [{"participantId": o, "value": "-1"}]}},
+        "INVALID_SPLIT",
+        None,
+    ),
+    (
+        lambda o, a: {
+            "split": {"mode": "EQUAL", "parts": [{"participantId": "UGFydGljaXBhbnQ6OTk5OTk="}]}
+        },
+        "UNKNOWN_PARTICIPANT",
+        ["input", "split", "parts", "0", "participantId"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "code", "field"), BAD_EXPENSES)
+async def test_expense_bad_input_changes_nothing(api, accounts, events, bad, code, field):
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     o, _, a = c["pids"]
-    cases = [
-        ({"amount": "12.345"}, "INVALID_AMOUNT", ["input", "amount"]),
-        ({"amount": "-5"}, "NEGATIVE_AMOUNT", ["input", "amount"]),
-        ({"amount": "0"}, "ZERO_AMOUNT", ["input", "amount"]),
-        ({"amount": "abc"}, "INVALID_AMOUNT", ["input", "amount"]),
-        ({"currency": "USD"}, "CURRENCY_MISMATCH", ["input", "currency"]),
-        ({"title": "x" * 201}, "INVALID_TITLE", ["input", "title"]),
-        ({"paidById": "UGFydGljaXBhbnQ6OTk5OTk="}, "UNKNOWN_PARTICIPANT", ["input", "paidById"]),
-        (
-            {
-                "split": {
-                    "mode": "EXACT",
-                    "parts": [
-                        {"participantId": o, "value": "10.00"},
-                        {"participantId": a, "value": "10.00"},
-                    ],
-                }
-            },
-            "SPLIT_MISMATCH",
-            None,
-        ),
-        (
-            {
-                "split": {
-                    "mode": "PERCENT",
-                    "parts": [
-                        {"participantId": o, "value": "50"},
-                        {"participantId": a, "value": "40"},
-                    ],
-                }
-            },
-            "SPLIT_MISMATCH",
-            None,
-        ),
-        (
-            {"split": {"mode": "SHARES", "parts": [{"participantId": o, "value": "-1"}]}},
-            "INVALID_SPLIT",
-            None,
-        ),
-        (
-            {"split": {"mode": "EQUAL", "parts": [{"participantId": "UGFydGljaXBhbnQ6OTk5OTk="}]}},
-            "UNKNOWN_PARTICIPANT",
-            ["input", "split", "parts", "0", "participantId"],
-        ),
+    over = bad(o, a)
+    payload = (await api.execute(CREATE_EXPENSE, expense(c, **over), token=alice["token"]))["data"][
+        "createExpense"
     ]
-    for over, code, field in cases:
-        payload = (await api.execute(CREATE_EXPENSE, expense(c, **over), token=alice["token"]))[
-            "data"
-        ]["createExpense"]
-        assert payload["expense"] is None, over
-        assert_payload_error(payload, code, field)
+    assert payload["expense"] is None, over
+    assert_payload_error(payload, code, field)
     ledger = (await api.execute(LEDGER, {"id": c["event"]["id"]}, token=owner["token"]))["data"][
         "event"
     ]
@@ -327,20 +425,24 @@ async def test_expense_bad_input_changes_nothing(api, accounts, events):
     assert all(b["net"]["amount"] == "0.00" for b in ledger["balances"])
 
 
-async def test_expense_update_delete_and_removed_participants(api, accounts, events):
+UPDATE_EXPENSE = f"""mutation($input: UpdateExpenseInput!) {{ updateExpense(input: $input) {{
+  expense {{ {EXPENSE_FIELDS} }} errors {{ code }} }} }}"""
+
+
+async def alices_thirty(api, c) -> dict[str, Any]:
+    """30.00 paid by alice (c's third person), split equally."""
+    expense_: dict[str, Any] = (
+        await create_expense(api, c["people"][2], c, amount="30.00", paidById=c["pids"][2])
+    )["expense"]
+    return expense_
+
+
+async def test_an_updated_amount_is_split_again(api, accounts, events):
     c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
-    _, _, a = c["pids"]
-    created = (
-        await api.execute(
-            CREATE_EXPENSE, expense(c, amount="30.00", paidById=a), token=alice["token"]
-        )
-    )["data"]["createExpense"]["expense"]
-    update = f"""mutation($input: UpdateExpenseInput!) {{ updateExpense(input: $input) {{
-        expense {{ {EXPENSE_FIELDS} }} errors {{ code }} }} }}"""
+    created = await alices_thirty(api, c)
     changed = (
         await api.execute(
-            update,
+            UPDATE_EXPENSE,
             {
                 "input": {
                     "expenseId": created["id"],
@@ -348,7 +450,7 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
                     "expectedVersion": created["version"],
                 }
             },
-            token=alice["token"],
+            token=c["people"][2]["token"],
         )
     )["data"]["updateExpense"]
     assert changed["errors"] == []
@@ -357,9 +459,20 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
         "10.33",
         "10.33",
     ]
+
+
+async def test_an_expense_update_from_a_stale_version_is_refused(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    created = await alices_thirty(api, c)
+    raised = await api.execute(
+        UPDATE_EXPENSE,
+        {"input": {"expenseId": created["id"], "amount": "31.00"}},
+        token=c["people"][2]["token"],
+    )
+    assert raised["data"]["updateExpense"]["errors"] == []
     stale = (
         await api.execute(
-            update,
+            UPDATE_EXPENSE,
             {
                 "input": {
                     "expenseId": created["id"],
@@ -367,12 +480,23 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
                     "expectedVersion": created["version"],
                 }
             },
-            token=owner["token"],
+            token=c["people"][0]["token"],
         )
     )["data"]["updateExpense"]
     assert_payload_error(stale, "STALE")
 
-    # alice is removed: her expense and balance stay, with her name
+
+async def test_a_removed_participants_expense_and_balance_stay_with_her_name(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner = c["people"][0]
+    a = c["pids"][2]
+    created = await alices_thirty(api, c)
+    raised = await api.execute(  # alice paid 31.00 and owes 10.33 of it
+        UPDATE_EXPENSE,
+        {"input": {"expenseId": created["id"], "amount": "31.00"}},
+        token=c["people"][2]["token"],
+    )
+    assert raised["data"]["updateExpense"]["errors"] == []
     remove = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e,
         participantId: $p}) { errors { code } } }"""
     await api.execute(remove, {"e": c["event"]["id"], "p": a}, token=owner["token"])
@@ -389,19 +513,27 @@ async def test_expense_update_delete_and_removed_participants(api, accounts, eve
     assert by_id[a]["participant"]["state"] == "REMOVED"
     assert by_id[a]["net"]["amount"] == "20.67"
 
+
+async def test_the_currency_is_locked_once_there_are_expenses(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    await alices_thirty(api, c)
     locked = await api.execute(
         """mutation($id: ID!) { updateEvent(input: {eventId: $id,
         currency: "USD"}) { errors { code field } } }""",
         {"id": c["event"]["id"]},
-        token=owner["token"],
+        token=c["people"][0]["token"],
     )
     assert_payload_error(locked["data"]["updateEvent"], "CURRENCY_LOCKED", ["input", "currency"])
 
+
+async def test_an_organizer_deletes_an_expense(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    created = await alices_thirty(api, c)
     delete = """mutation($id: ID!) { deleteExpense(input: {expenseId: $id}) {
         deletedExpenseId errors { code } } }"""
-    done = (await api.execute(delete, {"id": created["id"]}, token=organizer["token"]))["data"][
-        "deleteExpense"
-    ]
+    done = (await api.execute(delete, {"id": created["id"]}, token=c["people"][1]["token"]))[
+        "data"
+    ]["deleteExpense"]
     assert done == {"deletedExpenseId": created["id"], "errors": []}
 
 
@@ -419,7 +551,9 @@ async def test_event_page_statement_count_does_not_grow(api, accounts, events, c
         caplog.clear()
         result = await api.execute(query, token=token)
         assert "errors" not in result, result
-        return [r for r in caplog.records if getattr(r, "operation", None) == "Page"][-1].statements
+        line = [r for r in caplog.records if getattr(r, "operation", None) == "Page"][-1]
+        count: int = line.statements
+        return count
 
     c = await crew(accounts, events, 3)
     owner = c["people"][0]

@@ -122,3 +122,24 @@ async def no_event(ws: WsSession, wait: float = 0.4, presence: bool = False) -> 
                 message.get("payload", {}).get("data", {}).get("chatEvents", {}).get("__typename")
             )
             assert not presence and typename == "PresenceChanged", message
+
+
+async def edit(
+    api: GraphQLClient, user: dict[str, Any], message_id: str, body: str
+) -> dict[str, Any]:
+    """The whole result of `editMessage` (an error may be top-level)."""
+    return await api.execute(
+        EDIT, {"input": {"messageId": message_id, "body": body}}, token=user["token"]
+    )
+
+
+async def delete(api: GraphQLClient, user: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """The whole result of `deleteMessage` (an error may be top-level)."""
+    return await api.execute(DELETE, {"id": message_id}, token=user["token"])
+
+
+async def react(
+    api: GraphQLClient, user: dict[str, Any], message_id: str, emoji: str
+) -> dict[str, Any]:
+    """The whole result of `toggleReaction` (an error may be top-level)."""
+    return await api.execute(REACT, {"id": message_id, "e": emoji}, token=user["token"])

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 # how long a test waits for a frame it expects: generous, a loaded machine can be 5x slower (a
 # passing test never waits that long; waits for silence use their own short windows)
@@ -111,7 +112,9 @@ class GraphQLClient:
 
     @asynccontextmanager
     async def ws(self, payload: dict[str, Any] | None = None) -> AsyncIterator[WsSession]:
-        async with websockets.connect(self.ws_url, subprotocols=["graphql-transport-ws"]) as conn:
+        async with websockets.connect(
+            self.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]
+        ) as conn:
             session = WsSession(conn)
             await session.send({"type": "connection_init", "payload": payload or {}})
             yield session

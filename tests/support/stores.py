@@ -18,6 +18,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from resolvers import event_content
+from resolvers.accounts import user_cache
 from resolvers.core.background import drain_background
 from resolvers.core.deps import Deps
 from resolvers.dispatcher import dispatcher
@@ -76,6 +78,10 @@ class StoreWrites(monitoring.CommandListener):
         await deps.redis.flushdb()
         # per-process caches keyed by ids that the emptied database hands out again
         deps.services.snapshot_cache._entries.clear()
+        # and the event-content and user caches: their versions lived in the flushed Redis, so
+        # a new event with a reused id would match the last test's entry at version 1
+        event_content.clear_all(deps)
+        user_cache(deps)._entries.clear()
         # the collections a test may fill (others, such as counters, live on)
         emptied = {model.get_pymongo_collection().name for model in all_models()} | {USAGE}
         database = deps.documents.database
