@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=100_000, ge=1)
     # cost a viewer (or a client address, when anonymous) may spend per minute
     cost_budget_per_minute: int = Field(default=1_000_000, ge=1)
+    # bytes of documents not seen before a client may send per minute (each is parsed once,
+    # before its cost is known); documents already in the cache are free
+    new_document_bytes_per_minute: int = Field(default=256 * 1024, ge=1)
     # parsed and validated documents kept, in entries and in bytes of document text
     document_cache_entries: int = Field(default=1024, ge=1)
     document_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=1)

@@ -128,6 +128,9 @@ class CheckedDocuments:
         self.bytes = 0
         self._entries: OrderedDict[str, Checked] = OrderedDict()
 
+    def holds(self, query: str) -> bool:
+        return query in self._entries
+
     def check(self, schema: GraphQLSchema, query: str) -> Checked:
         """The checked document (a syntax error, or too many tokens, is its `syntax_error`)."""
         found = self._entries.get(query)

@@ -143,6 +143,9 @@ class IvenOperation(SchemaExtension):
 
     async def on_parse(self) -> AsyncIterator[None]:
         ctx = self.execution_context
+        refused = await self.rules.admit_new_document(ctx.context, ctx.query or "")
+        if refused is not None:
+            raise refused
         checked = await self.rules.documents.check_async(ctx.schema._schema, ctx.query or "")
         error = checked.syntax_error
         if error is not None:  # raised as the parser raised it (a copy: the cached one stays)
@@ -180,6 +183,19 @@ def _operation_type(ctx: Any) -> str | None:
         return None
 
 
+def _subject(context: Any) -> str:
+    """Whose budgets a request spends: the viewer's, or the client address's when anonymous."""
+    viewer = getattr(context, "viewer", None)
+    if viewer is not None:
+        return f"user:{viewer.user_id}"
+    client = getattr(context, "client", None)
+    return f"ip:{client.ip if client else ''}"
+
+
+def _rate_limited(message: str, retry: int) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "RATE_LIMITED", "retryAfterSeconds": retry})
+
+
 class OperationRules:
     """What every operation goes through, on both HTTP paths (the extension and `Prepared`) and
     over WebSocket: one cache of checked documents, the cost limits and the cost budget."""
@@ -189,6 +205,7 @@ class OperationRules:
         self.documents = CheckedDocuments(settings)
         self.suggestions = settings.introspection_enabled
         self._budget: CostBudget | None = None
+        self._new_documents: CostBudget | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> OperationRules:
@@ -213,18 +230,35 @@ class OperationRules:
         budget = self._budget
         if budget is None or budget._client is not deps.redis:
             budget = self._budget = CostBudget(deps.redis, self.settings.cost_budget_per_minute)
-        viewer = getattr(context, "viewer", None)
-        client = getattr(context, "client", None)
-        subject = (
-            f"user:{viewer.user_id}" if viewer is not None else f"ip:{client.ip if client else ''}"
-        )
-        retry = await budget.charge(subject, cost)
+        retry = await budget.charge(_subject(context), cost)
         if not retry:
             return None
-        return GraphQLError(
-            f"Query cost budget spent. Try again in {retry} seconds.",
-            extensions={"code": "RATE_LIMITED", "retryAfterSeconds": retry},
-        )
+        return _rate_limited(f"Query cost budget spent. Try again in {retry} seconds.", retry)
+
+    async def admit_new_document(self, context: Any, query: str) -> GraphQLError | None:
+        """A document the cache does not hold yet is parsed and checked first, tens of
+        milliseconds of interpreter time for a long one whatever its cost turns out to be: its
+        length is charged, before any parsing, to the client's allowance of new document bytes
+        per minute. A flood of unique documents then gets cheap RATE_LIMITED answers; documents
+        seen before (an app's own) are free."""
+        if self.documents.holds(query):
+            return None
+        deps = getattr(context, "deps", None)
+        if deps is None:
+            return None
+        budget = self._new_documents
+        if budget is None or budget._client is not deps.redis:
+            budget = self._new_documents = CostBudget(
+                deps.redis, self.settings.new_document_bytes_per_minute
+            )
+        retry = await budget.charge(f"new:{_subject(context)}", len(query))
+        if not retry:
+            return None
+        return _rate_limited(f"Too many new documents. Try again in {retry} seconds.", retry)
+
+    @property
+    def new_documents(self) -> CostBudget | None:
+        return self._new_documents
 
     @property
     def budget(self) -> CostBudget | None:

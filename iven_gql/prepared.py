@@ -69,6 +69,8 @@ class PreparedDocuments:
         allowed: frozenset[str],
     ) -> ExecutionResult | None:
         """The result, or None when the standard path must take this request."""
+        if await self.rules.admit_new_document(context, query) is not None:
+            return None  # the standard path refuses it, as it does every refusal
         checked = _valid(await self.rules.documents.check_async(self.schema._schema, query))
         if checked is None:
             return None

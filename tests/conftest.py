@@ -131,6 +131,7 @@ async def settings(
         "rate_reset_ip": "1000/3600",
         # every test shares the client address 127.0.0.1 (and user ids come back once emptied)
         "cost_budget_per_minute": 1_000_000_000,
+        "new_document_bytes_per_minute": 1_000_000_000,
         # a busy two-core machine can be 5x slower than usual: the default 5 s to reach the stores
         # at start-up (the embedded briskdb listener included) is too short there
         "store_connect_timeout_s": 60.0,

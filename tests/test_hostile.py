@@ -257,6 +257,50 @@ async def test_a_spent_cost_budget_is_rate_limited(api, accounts, server, monkey
     await assert_still_serving(api)
 
 
+async def test_a_flood_of_new_documents_is_rate_limited_before_parsing(
+    api, accounts, server, monkeypatch
+):
+    """Attack 5, the tail: each document not seen before costs a parse whatever its cost turns
+    out to be. Its length is charged to the client's allowance of new document bytes per
+    minute before parsing; spent → RATE_LIMITED (retryAfterSeconds), while documents already
+    seen stay free, for that client too, and other clients keep their own allowance."""
+    user = await accounts.user()
+    known = "{ me { id username } }"
+    assert (await api.execute(known, token=user["token"]))["data"]["me"]
+    rules = server.app.view.executor.prepared.rules
+
+    def unique(n: int) -> str:
+        return "{ me { id } " + f"a{n}: me {{ username }}" + " }"
+
+    first = await api.execute(unique(0), token=user["token"])  # makes the allowance exist
+    assert first["data"]["a0"] == {"username": user["username"]}
+    assert rules.new_documents is not None
+    monkeypatch.setattr(rules.new_documents, "budget", 3 * len(unique(1)))
+    rules.new_documents.clear()
+    parsed: list[str] = []
+    check = rules.documents._new
+
+    def counted(schema: Any, query: str) -> Any:
+        parsed.append(query)
+        return check(schema, query)
+
+    monkeypatch.setattr(rules.documents, "_new", counted)
+    try:
+        answers = [await api.execute(unique(n), token=user["token"]) for n in range(1, 7)]
+        assert all(a["data"][f"a{n}"] for n, a in enumerate(answers[:3], start=1))
+        for refused in answers[3:]:
+            error = assert_error(refused, "RATE_LIMITED")
+            assert 1 <= error["extensions"]["retryAfterSeconds"] <= 60
+            assert refused.get("data") is None
+        assert parsed == [unique(n) for n in range(1, 4)]  # the refused ones were never parsed
+        assert (await api.execute(known, token=user["token"]))["data"]["me"]  # seen: free
+        other = await accounts.user()  # another client's allowance is its own
+        assert (await api.execute(unique(9), token=other["token"]))["data"]["a9"]
+    finally:
+        rules.new_documents.clear()
+    await assert_still_serving(api)
+
+
 # ---------------------------------------------------------------------------------------------
 # Transport, secrets and readiness: body and header limits, JSON depth, JSON refusals,
 # development secret, /readyz, HTTP subscriptions, invalid Unicode
