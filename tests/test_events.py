@@ -25,6 +25,14 @@ def later(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).isoformat()
 
 
+async def my_event_ids(api: Any, token: str) -> list[str]:
+    """The ids of all the viewer's events, past and future."""
+    mine = await api.execute(
+        "{ myEvents(filter: {when: ALL}) { edges { node { id } } } }", token=token
+    )
+    return [e["node"]["id"] for e in mine["data"]["myEvents"]["edges"]]
+
+
 async def test_create_and_read_an_event(api, accounts, events):
     alice = await accounts.user()
     event = await events.create(
@@ -82,6 +90,11 @@ async def test_bad_input_gets_typed_errors_and_creates_nothing(api, accounts):
         ("VALUE_TOO_LONG", ("input", "description")),
         ("INVALID_LOCATION", ("input", "location", "latitude")),
     }
+    assert await my_event_ids(api, alice["token"]) == []
+
+
+async def test_naive_times_are_invalid_dates_and_create_nothing(api, accounts):
+    alice = await accounts.user()
     naive = await api.execute(
         CREATE,
         {
@@ -95,10 +108,10 @@ async def test_bad_input_gets_typed_errors_and_creates_nothing(api, accounts):
         token=alice["token"],
     )
     assert_payload_error(naive["data"]["createEvent"], "INVALID_DATES")
-    mine = await api.execute(
-        "{ myEvents(filter: {when: ALL}) { edges { node { id } } } }", token=alice["token"]
-    )
-    assert mine["data"]["myEvents"]["edges"] == []
+    assert await my_event_ids(api, alice["token"]) == []
+
+
+async def test_anonymous_cannot_create_an_event(api):
     anonymous = await api.execute(
         CREATE,
         {"input": {"title": "x", "startsAt": later(1), "endsAt": later(2), "currency": "EUR"}},
@@ -197,7 +210,7 @@ async def test_unlisted_events_show_public_fields_to_outsiders(api, accounts, ev
     assert hidden == {"data": {"eventByShareToken": None}}
 
 
-async def test_update_with_expected_version(api, accounts, events):
+async def test_concurrent_edits_with_one_expected_version_one_wins(api, accounts, events):
     alice = await accounts.user()
     bob = await accounts.user()
     event = await events.create(alice["token"], capacity=5)
@@ -227,6 +240,11 @@ async def test_update_with_expected_version(api, accounts, events):
     read = (await api.execute(EVENT, {"id": event["id"]}, token=alice["token"]))["data"]["event"]
     assert read["version"] == v + 1 and read["title"] in {"A", "B"}
 
+
+async def test_capacity_below_the_participants_is_refused(api, accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"], capacity=5)
+    await events.add(alice["token"], event["id"], bob, role="ORGANIZER")
     payload = (
         await api.execute(
             UPDATE,
@@ -235,6 +253,11 @@ async def test_update_with_expected_version(api, accounts, events):
         )
     )["data"]["updateEvent"]
     assert_payload_error(payload, "CAPACITY_BELOW_PARTICIPANTS")
+
+
+async def test_update_sets_the_location_and_clears_the_capacity(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(alice["token"], capacity=5)
     payload = (
         await api.execute(
             UPDATE,
@@ -252,27 +275,46 @@ async def test_update_with_expected_version(api, accounts, events):
     assert payload["event"]["location"]["name"] == "Beach" and payload["event"]["capacity"] is None
 
 
-async def test_invite_links(api, accounts, events):
-    alice, bob, carol, dave = [await accounts.user() for _ in range(4)]
-    event = await events.create(alice["token"], capacity=3)
+INVITE_LINKS = """query($id: ID!) { event(id: $id) { participantCount
+    inviteLinks { id uses maxUses role } } }"""
+REVOKE_LINK = """mutation($id: ID!) { revokeInviteLink(input: {inviteLinkId: $id}) {
+    inviteLink { revokedAt } errors { code } } }"""
+
+
+async def invite_links(api: Any, token: str, event_id: str) -> dict[str, Any]:
+    """The event's participantCount and inviteLinks as `token` sees them."""
+    links = await api.execute(INVITE_LINKS, {"id": event_id}, token=token)
+    return links["data"]["event"]  # type: ignore[no-any-return]
+
+
+async def test_joining_with_an_invite_link_is_idempotent(accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
     link = await events.link(alice["token"], event["id"], maxUses=5)
     joined = await events.join(bob["token"], link)
     assert joined["errors"] == [] and joined["participant"]["role"] == "PARTICIPANT"
     again = await events.join(bob["token"], link)  # idempotent
     assert again["participant"]["id"] == joined["participant"]["id"]
+
+
+async def test_an_invite_link_admits_until_the_event_is_full(api, accounts, events):
+    alice, bob, carol, dave = [await accounts.user() for _ in range(4)]
+    event = await events.create(alice["token"], capacity=3)
+    link = await events.link(alice["token"], event["id"], maxUses=5)
+    assert (await events.join(bob["token"], link))["errors"] == []
     assert (await events.join(carol["token"], link))["errors"] == []
     full = await events.join(dave["token"], link)
     assert_payload_error(full, "EVENT_FULL")
-
-    links = await api.execute(
-        """query($id: ID!) { event(id: $id) { participantCount
-        inviteLinks { id uses maxUses role } } }""",
-        {"id": event["id"]},
-        token=alice["token"],
-    )
-    data = links["data"]["event"]
+    data = await invite_links(api, alice["token"], event["id"])
     assert data["participantCount"] == 3
     assert data["inviteLinks"][0]["uses"] == 2 and data["inviteLinks"][0]["maxUses"] == 5
+
+
+async def test_participants_do_not_see_invite_links(api, accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
+    await events.link(alice["token"], event["id"], maxUses=5)
+    await events.add(alice["token"], event["id"], bob)
     hidden = await api.execute(
         "query($id: ID!) { event(id: $id) { inviteLinks { id } } }",
         {"id": event["id"]},
@@ -280,25 +322,39 @@ async def test_invite_links(api, accounts, events):
     )
     assert hidden["data"]["event"]["inviteLinks"] == []
 
-    revoke = """mutation($id: ID!) { revokeInviteLink(input: {inviteLinkId: $id}) {
-        inviteLink { revokedAt } errors { code } } }"""
-    assert_error(
-        await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]}, token=bob["token"]),
-        "FORBIDDEN",
-    )
-    revoked = await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]}, token=alice["token"])
+
+async def test_only_organizers_revoke_an_invite_link_which_then_admits_nobody(
+    api, accounts, events
+):
+    alice, bob, dave = [await accounts.user() for _ in range(3)]
+    event = await events.create(alice["token"])
+    link = await events.link(alice["token"], event["id"], maxUses=5)
+    await events.add(alice["token"], event["id"], bob)
+    # events.add leaves a used link of its own: the one under test is the one with 5 uses
+    listed = (await invite_links(api, alice["token"], event["id"]))["inviteLinks"]
+    [link_id] = [entry["id"] for entry in listed if entry["maxUses"] == 5]
+    assert_error(await api.execute(REVOKE_LINK, {"id": link_id}, token=bob["token"]), "FORBIDDEN")
+    revoked = await api.execute(REVOKE_LINK, {"id": link_id}, token=alice["token"])
     assert revoked["data"]["revokeInviteLink"]["inviteLink"]["revokedAt"]
-    await api.execute(
-        UPDATE, {"input": {"eventId": event["id"], "clearCapacity": True}}, token=alice["token"]
-    )
     assert_payload_error(await events.join(dave["token"], link), "INVALID_INVITE_LINK")
+
+
+async def test_an_unknown_invite_token_is_invalid(accounts, events):
+    dave = await accounts.user()
     assert_payload_error(await events.join(dave["token"], "not-a-token"), "INVALID_INVITE_LINK")
 
+
+async def test_a_single_use_invite_link_admits_one(accounts, events):
+    alice, dave, erin = [await accounts.user() for _ in range(3)]
+    event = await events.create(alice["token"])
     once = await events.link(alice["token"], event["id"], maxUses=1)
     assert (await events.join(dave["token"], once))["errors"] == []
-    erin = await accounts.user()
     assert_payload_error(await events.join(erin["token"], once), "INVALID_INVITE_LINK")
 
+
+async def test_bad_invite_link_input_gets_typed_errors(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(alice["token"])
     bad = await api.execute(
         """mutation($input: CreateInviteLinkInput!) {
         createInviteLink(input: $input) { token errors { code field } } }""",
@@ -314,6 +370,12 @@ async def test_invite_links(api, accounts, events):
     )
     codes = {e["code"] for e in bad["data"]["createInviteLink"]["errors"]}
     assert codes == {"INVALID_ROLE", "INVALID_INPUT", "INVALID_DATES"}
+
+
+async def test_participants_cannot_create_organizer_links(api, accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
+    await events.add(alice["token"], event["id"], bob)
     organizer_link = await api.execute(
         """mutation($id: ID!) { createInviteLink(input:
         {eventId: $id, role: ORGANIZER}) { token } }""",
