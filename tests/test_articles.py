@@ -186,16 +186,23 @@ async def test_admin_articles_is_for_admins_only(api, accounts, role):
     assert len(await everything(api, admin)) == 1
 
 
-async def test_a_missing_article_is_not_found_for_admins(api, accounts):
+@pytest.mark.parametrize(
+    ("document", "extra"),
+    [(UPDATE, {"title": "x"}), (PUBLISH, {}), (UNPUBLISH, {}), (DELETE, {})],
+    ids=["update", "publish", "unpublish", "delete"],
+)
+async def test_a_missing_article_is_not_found_for_admins(api, accounts, document, extra):
     admin = await accounts.admin()
     article = await create(api, admin)
     await mutate(api, DELETE, "deleteArticle", admin["token"], id=article["id"])
-    for document, extra in [(UPDATE, {"title": "x"}), (PUBLISH, {}), (UNPUBLISH, {}), (DELETE, {})]:
-        result = await api.execute(
-            document, {"input": {"id": article["id"], **extra}}, token=admin["token"]
-        )
-        assert assert_error(result, "NOT_FOUND")["message"] == "Article not found."
-    # an id of another type is a missing article too, and still checked for admins first
+    result = await api.execute(
+        document, {"input": {"id": article["id"], **extra}}, token=admin["token"]
+    )
+    assert assert_error(result, "NOT_FOUND")["message"] == "Article not found."
+
+
+async def test_an_id_of_another_type_is_a_missing_article_checked_for_admins_first(api, accounts):
+    admin = await accounts.admin()
     other = to_base64("User", 1)
     assert_error(
         await api.execute(UPDATE, {"input": {"id": other, "title": "x"}}, token=admin["token"]),
