@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from strawberry.relay import to_base64
 
 from tests.conftest import cold_caches
@@ -119,39 +120,61 @@ async def test_anonymous_cannot_create_an_event(api):
     assert_error(anonymous, "UNAUTHENTICATED")
 
 
-async def test_an_outsider_cannot_learn_a_private_event_exists(api, accounts, events):
+MISSING_EVENT = to_base64("Event", 987654)
+NODE_ID = "query($id: ID!) { node(id: $id) { id } }"
+
+
+async def private_or_missing(accounts: Any, events: Any, which: str) -> tuple[Any, str]:
+    """An outsider, and the id of alice's private event or of an event that does not exist."""
     alice = await accounts.user()
     mallory = await accounts.user()
     event = await events.create(alice["token"])
-    missing = to_base64("Event", 987654)
-    for event_id in (event["id"], missing):
-        seen = await api.execute(EVENT, {"id": event_id}, token=mallory["token"])
-        assert seen == {"data": {"event": None}}
-        node = await api.execute(
-            "query($id: ID!) { node(id: $id) { id } }", {"id": event_id}, token=mallory["token"]
-        )
-        assert node == {"data": {"node": None}}
-        for mutation, extra in [
-            ("updateEvent", {"title": "mine"}),
-            ("cancelEvent", {}),
-            ("deleteEvent", {}),
-        ]:
-            input_type = "UpdateEventInput" if mutation == "updateEvent" else "EventRefInput"
-            result = await api.execute(
-                f"mutation($input: {input_type}!) {{ {mutation}(input: $input) "
-                "{ errors { code } } }",
-                {"input": {"eventId": event_id, **extra}},
-                token=mallory["token"],
-            )
-            error = assert_error(result, "NOT_FOUND")
-            assert error["message"] == "Event not found."
-        rsvp = await api.execute(
-            "mutation($id: ID!) { setRsvp(input: {eventId: $id, "
-            "status: GOING}) { errors { code } } }",
-            {"id": event_id},
-            token=mallory["token"],
-        )
-        assert_error(rsvp, "NOT_FOUND")
+    return mallory, (event["id"] if which == "private" else MISSING_EVENT)
+
+
+@pytest.mark.parametrize("which", ["private", "missing"])
+async def test_an_outsider_reads_a_private_event_as_a_missing_one(api, accounts, events, which):
+    mallory, event_id = await private_or_missing(accounts, events, which)
+    seen = await api.execute(EVENT, {"id": event_id}, token=mallory["token"])
+    assert seen == {"data": {"event": None}}
+    node = await api.execute(NODE_ID, {"id": event_id}, token=mallory["token"])
+    assert node == {"data": {"node": None}}
+
+
+@pytest.mark.parametrize("which", ["private", "missing"])
+@pytest.mark.parametrize(
+    ("mutation", "extra"),
+    [("updateEvent", {"title": "mine"}), ("cancelEvent", {}), ("deleteEvent", {})],
+    ids=["update", "cancel", "delete"],
+)
+async def test_an_outsider_edits_a_private_event_as_a_missing_one(
+    api, accounts, events, which, mutation, extra
+):
+    mallory, event_id = await private_or_missing(accounts, events, which)
+    input_type = "UpdateEventInput" if mutation == "updateEvent" else "EventRefInput"
+    result = await api.execute(
+        f"mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ errors {{ code }} }} }}",
+        {"input": {"eventId": event_id, **extra}},
+        token=mallory["token"],
+    )
+    error = assert_error(result, "NOT_FOUND")
+    assert error["message"] == "Event not found."
+
+
+@pytest.mark.parametrize("which", ["private", "missing"])
+async def test_an_outsider_rsvps_to_a_private_event_as_a_missing_one(api, accounts, events, which):
+    mallory, event_id = await private_or_missing(accounts, events, which)
+    rsvp = await api.execute(
+        "mutation($id: ID!) { setRsvp(input: {eventId: $id, status: GOING}) { errors { code } } }",
+        {"id": event_id},
+        token=mallory["token"],
+    )
+    assert_error(rsvp, "NOT_FOUND")
+
+
+async def test_anonymous_reads_a_private_event_as_nothing(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(alice["token"])
     assert (await api.execute(EVENT, {"id": event["id"]}))["data"]["event"] is None
 
 
@@ -165,48 +188,81 @@ async def share_token_of(api: Any, token: str, event_id: str) -> str:
     return found["shareToken"]  # type: ignore[no-any-return]
 
 
-async def test_unlisted_events_show_public_fields_to_outsiders(api, accounts, events):
+PUBLIC_FIELDS = """title description location { name } shareToken
+    viewerRole participantCount participants { edges { node { id } } } owner { username }"""
+BY_ID = f"query($id: ID!) {{ event(id: $id) {{ {PUBLIC_FIELDS} }} }}"
+BY_TOKEN = f"query($t: String!) {{ eventByShareToken(token: $t) {{ {PUBLIC_FIELDS} }} }}"
+
+
+async def unlisted_event(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """alice's unlisted event with a description and a location, its share token, and bob."""
     alice = await accounts.user()
     bob = await accounts.user()
     event = await events.create(
         alice["token"], visibility="UNLISTED", description="secret", location={"name": "Home"}
     )
-    fields = """title description location { name } shareToken
-        viewerRole participantCount participants { edges { node { id } } } owner { username }"""
-    by_id = f"query($id: ID!) {{ event(id: $id) {{ {fields} }} }}"
-    by_token = f"query($t: String!) {{ eventByShareToken(token: $t) {{ {fields} }} }}"
     share = await share_token_of(api, alice["token"], event["id"])
-    assert len(share) >= 24
+    return {"alice": alice, "bob": bob, "event": event, "share": share}
+
+
+async def test_an_unlisted_event_id_opens_nothing_to_an_outsider(api, accounts, events):
+    u = await unlisted_event(api, accounts, events)
+    assert len(u["share"]) >= 24
     # its sequential id opens nothing to an outsider: exactly a missing event's answer
-    assert (await api.execute(by_id, {"id": event["id"]}, token=bob["token"])) == {
+    assert (await api.execute(BY_ID, {"id": u["event"]["id"]}, token=u["bob"]["token"])) == {
         "data": {"event": None}
     }
-    for token in (bob["token"], None):  # signed in or not, the share token opens it
-        seen = (await api.execute(by_token, {"t": share}, token=token))["data"]
-        assert seen["eventByShareToken"] == {
-            "title": "Picnic",
-            "description": None,
-            "location": None,
-            "shareToken": None,
-            "viewerRole": None,
-            "participantCount": 1,
-            "participants": None,
-            "owner": {"username": alice["username"]},
-        }
-    mine = (await api.execute(by_token, {"t": share}, token=alice["token"]))["data"]
+
+
+@pytest.mark.parametrize("viewer", ["outsider", "anonymous"])
+async def test_a_share_token_opens_an_unlisted_events_public_fields(api, accounts, events, viewer):
+    u = await unlisted_event(api, accounts, events)
+    token = u["bob"]["token"] if viewer == "outsider" else None
+    # signed in or not, the share token opens it
+    seen = (await api.execute(BY_TOKEN, {"t": u["share"]}, token=token))["data"]
+    assert seen["eventByShareToken"] == {
+        "title": "Picnic",
+        "description": None,
+        "location": None,
+        "shareToken": None,
+        "viewerRole": None,
+        "participantCount": 1,
+        "participants": None,
+        "owner": {"username": u["alice"]["username"]},
+    }
+
+
+async def test_a_participant_reads_the_whole_event_by_share_token(api, accounts, events):
+    u = await unlisted_event(api, accounts, events)
+    mine = (await api.execute(BY_TOKEN, {"t": u["share"]}, token=u["alice"]["token"]))["data"]
     assert mine["eventByShareToken"]["description"] == "secret"
-    for wrong in ("", share[:-1], share + "x", "x" * 1000):
-        answer = await api.execute(by_token, {"t": wrong}, token=bob["token"])
-        assert answer == {"data": {"eventByShareToken": None}}
+
+
+@pytest.mark.parametrize("wrong", ["empty", "truncated", "extended", "long"])
+async def test_a_wrong_share_token_opens_nothing(api, accounts, events, wrong):
+    u = await unlisted_event(api, accounts, events)
+    share = u["share"]
+    token = {"empty": "", "truncated": share[:-1], "extended": share + "x", "long": "x" * 1000}
+    answer = await api.execute(BY_TOKEN, {"t": token[wrong]}, token=u["bob"]["token"])
+    assert answer == {"data": {"eventByShareToken": None}}
+
+
+async def test_an_outsider_cannot_edit_an_unlisted_event(api, accounts, events):
+    u = await unlisted_event(api, accounts, events)
     result = await api.execute(
-        UPDATE, {"input": {"eventId": event["id"], "title": "x"}}, token=bob["token"]
+        UPDATE, {"input": {"eventId": u["event"]["id"], "title": "x"}}, token=u["bob"]["token"]
     )
     assert_error(result, "NOT_FOUND")
-    # a PRIVATE event's token opens nothing to outsiders
+
+
+async def test_a_private_events_share_token_opens_nothing_to_outsiders(api, accounts, events):
+    u = await unlisted_event(api, accounts, events)
     await api.execute(
-        UPDATE, {"input": {"eventId": event["id"], "visibility": "PRIVATE"}}, token=alice["token"]
+        UPDATE,
+        {"input": {"eventId": u["event"]["id"], "visibility": "PRIVATE"}},
+        token=u["alice"]["token"],
     )
-    hidden = await api.execute(by_token, {"t": share}, token=bob["token"])
+    hidden = await api.execute(BY_TOKEN, {"t": u["share"]}, token=u["bob"]["token"])
     assert hidden == {"data": {"eventByShareToken": None}}
 
 
