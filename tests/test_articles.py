@@ -445,7 +445,9 @@ async def test_create_is_idempotent_with_a_client_mutation_id(api, accounts):
     assert len(await everything(api, admin)) == 1
 
 
-async def test_cover_must_be_an_image_the_admin_uploaded(api, accounts, events):
+async def covers(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """An admin with an image and a document in their event, another user's image, and an
+    article of the admin's with the image as its cover."""
     admin = await accounts.admin()
     other = await accounts.user()
     mine = await events.create(admin["token"])
@@ -456,19 +458,38 @@ async def test_cover_must_be_an_image_the_admin_uploaded(api, accounts, events):
     (foreign,) = await uploaded(api, other, theirs["id"], [("c.png", samples.png())])
     made = await create(api, admin, coverMediaId=image["id"])
     assert made["coverMediaId"] == image["id"]
-    for bad in (document["id"], foreign["id"], mine["id"], "TWVkaWE6bm9wZQ=="):  # "Media:nope"
-        refused = await mutate(
-            api, CREATE, "createArticle", admin["token"], title="t", body="", coverMediaId=bad
-        )
-        assert_payload_error(refused, "INVALID_COVER", ["input", "coverMediaId"])
-        changed = await mutate(
-            api, UPDATE, "updateArticle", admin["token"], id=made["id"], coverMediaId=bad
-        )
-        assert_payload_error(changed, "INVALID_COVER", ["input", "coverMediaId"])
+    bad = {
+        "a-document": document["id"],
+        "another-users-image": foreign["id"],
+        "an-event": mine["id"],
+        "a-missing-media": "TWVkaWE6bm9wZQ==",  # "Media:nope"
+    }
+    return {"admin": admin, "image": image, "made": made, "bad": bad}
+
+
+async def test_an_image_the_admin_uploaded_is_a_cover_that_can_be_cleared(api, accounts, events):
+    c = await covers(api, accounts, events)
     cleared = await mutate(
-        api, UPDATE, "updateArticle", admin["token"], id=made["id"], clearCover=True
+        api, UPDATE, "updateArticle", c["admin"]["token"], id=c["made"]["id"], clearCover=True
     )
     assert cleared["article"]["coverMediaId"] is None
+    assert len(await everything(api, c["admin"])) == 1
+
+
+@pytest.mark.parametrize(
+    "which", ["a-document", "another-users-image", "an-event", "a-missing-media"]
+)
+async def test_cover_must_be_an_image_the_admin_uploaded(api, accounts, events, which):
+    c = await covers(api, accounts, events)
+    admin, bad = c["admin"], c["bad"][which]
+    refused = await mutate(
+        api, CREATE, "createArticle", admin["token"], title="t", body="", coverMediaId=bad
+    )
+    assert_payload_error(refused, "INVALID_COVER", ["input", "coverMediaId"])
+    changed = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=c["made"]["id"], coverMediaId=bad
+    )
+    assert_payload_error(changed, "INVALID_COVER", ["input", "coverMediaId"])
     assert len(await everything(api, admin)) == 1
 
 
