@@ -142,6 +142,11 @@ async def test_bad_invitees_change_nothing(api, accounts, events):
         token=alice["token"],
     )
     assert listed["data"]["event"]["invitations"] == []
+
+
+async def test_an_invitee_with_both_a_username_and_an_email_is_invalid(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(alice["token"])
     two_keys = await api.execute(
         INVITE,
         {
@@ -153,6 +158,12 @@ async def test_bad_invitees_change_nothing(api, accounts, events):
         token=alice["token"],
     )
     assert_error(two_keys, "GRAPHQL_VALIDATION_FAILED")
+
+
+async def test_a_participant_cannot_invite(api, accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
+    await events.add(alice["token"], event["id"], bob)
     participant_invites = await api.execute(
         INVITE,
         {"input": {"eventId": event["id"], "invitees": [{"email": "z@example.com"}]}},
@@ -184,47 +195,56 @@ async def test_reinviting_returns_the_pending_invitation_and_expiry(api, account
     assert fresh["invitations"][0]["status"] == "PENDING"
 
 
-async def test_revoke_and_concurrent_accepts(api, accounts, events):
+async def invited_pair(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """alice's event with pending invitations for bob and carol (in that order)."""
     alice, bob, carol = [await accounts.user() for _ in range(3)]
     event = await events.create(alice["token"])
     invited = (
-        await api.execute(
-            INVITE,
-            {
-                "input": {
-                    "eventId": event["id"],
-                    "invitees": [{"userId": bob["id"]}, {"userId": carol["id"]}],
-                }
-            },
-            token=alice["token"],
+        await invite(
+            api, alice["token"], event["id"], {"userId": bob["id"]}, {"userId": carol["id"]}
         )
-    )["data"]["inviteParticipants"]["invitations"]
+    )["invitations"]
+    return {"alice": alice, "bob": bob, "carol": carol, "event": event, "invited": invited}
+
+
+async def test_only_organizers_revoke_an_invitation(api, accounts, events):
+    p = await invited_pair(api, accounts, events)
     assert_error(
-        await api.execute(REVOKE, {"id": invited[0]["id"]}, token=bob["token"]), "NOT_FOUND"
+        await api.execute(REVOKE, {"id": p["invited"][0]["id"]}, token=p["bob"]["token"]),
+        "NOT_FOUND",
     )
-    revoked = await api.execute(REVOKE, {"id": invited[0]["id"]}, token=alice["token"])
+
+
+async def test_a_revoked_invitation_cannot_be_accepted(api, accounts, events):
+    p = await invited_pair(api, accounts, events)
+    invitation_id = p["invited"][0]["id"]
+    revoked = await api.execute(REVOKE, {"id": invitation_id}, token=p["alice"]["token"])
     assert revoked["data"]["revokeInvitation"]["invitation"]["status"] == "REVOKED"
     assert_payload_error(
-        (await api.execute(ACCEPT, {"id": invited[0]["id"]}, token=bob["token"]))["data"][
+        (await api.execute(ACCEPT, {"id": invitation_id}, token=p["bob"]["token"]))["data"][
             "acceptInvitation"
         ],
         "INVITATION_NOT_PENDING",
     )
-    # someone else's invitation is not yours to accept
+
+
+async def test_someone_elses_invitation_is_not_yours_to_accept(api, accounts, events):
+    p = await invited_pair(api, accounts, events)
     assert_error(
-        await api.execute(ACCEPT, {"id": invited[1]["id"]}, token=bob["token"]), "NOT_FOUND"
+        await api.execute(ACCEPT, {"id": p["invited"][1]["id"]}, token=p["bob"]["token"]),
+        "NOT_FOUND",
     )
+
+
+async def test_concurrent_accepts_make_one_participation(api, accounts, events):
+    p = await invited_pair(api, accounts, events)
+    carols = p["invited"][1]["id"]
     results = await asyncio.gather(
-        *[api.execute(ACCEPT, {"id": invited[1]["id"]}, token=carol["token"]) for _ in range(4)]
+        *[api.execute(ACCEPT, {"id": carols}, token=p["carol"]["token"]) for _ in range(4)]
     )
     ids = {r["data"]["acceptInvitation"]["participant"]["id"] for r in results}
     assert len(ids) == 1
-    count = await api.execute(
-        "query($id: ID!) { event(id: $id) { participantCount } }",
-        {"id": event["id"]},
-        token=alice["token"],
-    )
-    assert count["data"]["event"]["participantCount"] == 2
+    assert await participant_count(api, p["alice"]["token"], p["event"]["id"]) == 2
 
 
 ASK_BY_ID = """mutation($e: ID!) { requestToJoin(input: {eventId: $e, message: "hi"}) {
