@@ -471,83 +471,176 @@ LEAVE = """mutation($e: ID!) { leaveEvent(input: {eventId: $e}) { participant { 
   errors { code } } }"""
 
 
-async def test_roles_removal_leaving_and_ownership(api, accounts, events):
+async def members_of(accounts: Any, events: Any, bob_role: str = "PARTICIPANT") -> dict[str, Any]:
+    """alice's event with bob (as `bob_role`) and carol, a participant, and their ids."""
     alice, bob, carol = [await accounts.user() for _ in range(3)]
     event = await events.create(alice["token"])
-    bob_p = await events.add(alice["token"], event["id"], bob)
+    bob_p = await events.add(alice["token"], event["id"], bob, role=bob_role)
     carol_p = await events.add(alice["token"], event["id"], carol)
-    e = event["id"]
+    return {
+        "alice": alice,
+        "bob": bob,
+        "carol": carol,
+        "e": event["id"],
+        "owner_p": event["viewerParticipation"]["id"],
+        "bob_p": bob_p,
+        "carol_p": carol_p,
+    }
 
+
+async def test_a_participant_cannot_change_roles(api, accounts, events):
+    m = await members_of(accounts, events)
     assert_error(
-        await api.execute(ROLE, {"e": e, "p": carol_p, "r": "ORGANIZER"}, token=bob["token"]),
+        await api.execute(
+            ROLE, {"e": m["e"], "p": m["carol_p"], "r": "ORGANIZER"}, token=m["bob"]["token"]
+        ),
         "FORBIDDEN",
     )
-    promoted = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "ORGANIZER"}, token=alice["token"])
+
+
+async def test_the_owner_promotes_a_participant_to_organizer(api, accounts, events):
+    m = await members_of(accounts, events)
+    promoted = await api.execute(
+        ROLE, {"e": m["e"], "p": m["bob_p"], "r": "ORGANIZER"}, token=m["alice"]["token"]
+    )
     assert promoted["data"]["updateParticipantRole"]["participant"]["role"] == "ORGANIZER"
-    owner_role = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "OWNER"}, token=alice["token"])
+
+
+async def test_a_role_change_cannot_make_an_owner(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    owner_role = await api.execute(
+        ROLE, {"e": m["e"], "p": m["bob_p"], "r": "OWNER"}, token=m["alice"]["token"]
+    )
     assert_payload_error(owner_role["data"]["updateParticipantRole"], "INVALID_ROLE")
 
-    # an organizer removes participants, not the owner
-    members = await _members(api, alice["token"], e)
-    owner_p = members[alice["username"]]["id"]
-    assert_error(await api.execute(REMOVE, {"e": e, "p": owner_p}, token=bob["token"]), "FORBIDDEN")
-    removed = await api.execute(REMOVE, {"e": e, "p": carol_p}, token=bob["token"])
+
+async def test_an_organizer_cannot_remove_the_owner(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    members = await _members(api, m["alice"]["token"], m["e"])
+    owner_p = members[m["alice"]["username"]]["id"]
+    assert_error(
+        await api.execute(REMOVE, {"e": m["e"], "p": owner_p}, token=m["bob"]["token"]),
+        "FORBIDDEN",
+    )
+
+
+async def test_an_organizer_removes_a_participant(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    alice, bob, carol, e = m["alice"], m["bob"], m["carol"], m["e"]
+    removed = await api.execute(REMOVE, {"e": e, "p": m["carol_p"]}, token=bob["token"])
     assert removed["data"]["removeParticipant"]["participant"]["state"] == "REMOVED"
     assert (await api.execute(EVENT, {"id": e}, token=carol["token"]))["data"]["event"] is None
     assert set(await _members(api, alice["token"], e)) == {alice["username"], bob["username"]}
-    link = await events.link(alice["token"], e)
-    assert_payload_error(await events.join(carol["token"], link), "REMOVED_FROM_EVENT")
 
-    # the owner cannot leave without transferring ownership
+
+async def test_a_removed_participant_cannot_rejoin_through_a_link(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    await api.execute(REMOVE, {"e": m["e"], "p": m["carol_p"]}, token=m["bob"]["token"])
+    link = await events.link(m["alice"]["token"], m["e"])
+    assert_payload_error(await events.join(m["carol"]["token"], link), "REMOVED_FROM_EVENT")
+
+
+async def test_the_owner_cannot_leave_without_transferring_ownership(api, accounts, events):
+    m = await members_of(accounts, events)
     assert_payload_error(
-        (await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"]["leaveEvent"],
+        (await api.execute(LEAVE, {"e": m["e"]}, token=m["alice"]["token"]))["data"]["leaveEvent"],
         "OWNER_CANNOT_LEAVE",
     )
-    assert_error(await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=bob["token"]), "FORBIDDEN")
-    moved = (await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=alice["token"]))["data"][
-        "transferOwnership"
+
+
+async def test_an_organizer_cannot_take_ownership(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    assert_error(
+        await api.execute(TRANSFER, {"e": m["e"], "p": m["bob_p"]}, token=m["bob"]["token"]),
+        "FORBIDDEN",
+    )
+
+
+async def owner_hands_over_and_leaves(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """alice hands her event over to bob, an organizer, and leaves it."""
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
+    bob_p = await events.add(alice["token"], event["id"], bob, role="ORGANIZER")
+    moved = (await api.execute(TRANSFER, {"e": event["id"], "p": bob_p}, token=alice["token"]))[
+        "data"
+    ]["transferOwnership"]
+    left = (await api.execute(LEAVE, {"e": event["id"]}, token=alice["token"]))["data"][
+        "leaveEvent"
     ]
-    assert moved == {
+    return {"alice": alice, "bob": bob, "e": event["id"], "moved": moved, "left": left}
+
+
+async def test_the_owner_transfers_ownership_then_leaves(api, accounts, events):
+    h = await owner_hands_over_and_leaves(api, accounts, events)
+    assert h["moved"] == {
         "owner": {"role": "OWNER"},
         "previousOwner": {"role": "ORGANIZER"},
         "errors": [],
     }
-    left = (await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"]["leaveEvent"]
-    assert left == {"participant": {"state": "LEFT"}, "errors": []}
-    read = (await api.execute(EVENT, {"id": e}, token=bob["token"]))["data"]["event"]
-    assert read["owner"]["id"] == bob["id"] and read["participantCount"] == 1
-    # a participant who left may come back through a link
-    link = await events.link(bob["token"], e)
-    assert (await events.join(alice["token"], link))["errors"] == []
+    assert h["left"] == {"participant": {"state": "LEFT"}, "errors": []}
+    read = (await api.execute(EVENT, {"id": h["e"]}, token=h["bob"]["token"]))["data"]["event"]
+    assert read["owner"]["id"] == h["bob"]["id"] and read["participantCount"] == 1
 
 
-async def test_rsvp_cancel_and_delete(api, accounts, events):
+async def test_a_participant_who_left_comes_back_through_a_link(api, accounts, events):
+    h = await owner_hands_over_and_leaves(api, accounts, events)
+    assert h["left"]["errors"] == []
+    link = await events.link(h["bob"]["token"], h["e"])
+    assert (await events.join(h["alice"]["token"], link))["errors"] == []
+
+
+RSVP = """mutation($e: ID!, $s: Rsvp!) { setRsvp(input: {eventId: $e, status: $s}) {
+    participant { rsvp } errors { code } } }"""
+CANCEL = """mutation($e: ID!) { cancelEvent(input: {eventId: $e}) { event { status }
+    errors { code } } }"""
+DELETE = """mutation($e: ID!) { deleteEvent(input: {eventId: $e}) { deletedEventId
+    errors { code } } }"""
+
+
+async def owner_and_participant(accounts: Any, events: Any) -> tuple[Any, Any, dict[str, Any]]:
     alice = await accounts.user()
     bob = await accounts.user()
     event = await events.create(alice["token"])
     await events.add(alice["token"], event["id"], bob)
-    rsvp = """mutation($e: ID!, $s: Rsvp!) { setRsvp(input: {eventId: $e, status: $s}) {
-        participant { rsvp } errors { code } } }"""
-    done = await api.execute(rsvp, {"e": event["id"], "s": "MAYBE"}, token=bob["token"])
+    return alice, bob, event
+
+
+async def test_a_participant_sets_an_rsvp(api, accounts, events):
+    _, bob, event = await owner_and_participant(accounts, events)
+    done = await api.execute(RSVP, {"e": event["id"], "s": "MAYBE"}, token=bob["token"])
     assert done["data"]["setRsvp"] == {"participant": {"rsvp": "MAYBE"}, "errors": []}
 
-    cancel = """mutation($e: ID!) { cancelEvent(input: {eventId: $e}) { event { status }
-        errors { code } } }"""
-    assert_error(await api.execute(cancel, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
-    cancelled = await api.execute(cancel, {"e": event["id"]}, token=alice["token"])
+
+async def test_only_the_owner_cancels_an_event(api, accounts, events):
+    alice, bob, event = await owner_and_participant(accounts, events)
+    assert_error(await api.execute(CANCEL, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
+    cancelled = await api.execute(CANCEL, {"e": event["id"]}, token=alice["token"])
     assert cancelled["data"]["cancelEvent"] == {"event": {"status": "CANCELLED"}, "errors": []}
-    again = await api.execute(rsvp, {"e": event["id"], "s": "GOING"}, token=bob["token"])
+
+
+async def test_no_rsvp_to_a_cancelled_event(api, accounts, events):
+    alice, bob, event = await owner_and_participant(accounts, events)
+    await api.execute(CANCEL, {"e": event["id"]}, token=alice["token"])
+    again = await api.execute(RSVP, {"e": event["id"], "s": "GOING"}, token=bob["token"])
     assert_payload_error(again["data"]["setRsvp"], "EVENT_CANCELLED")
 
-    delete = """mutation($e: ID!) { deleteEvent(input: {eventId: $e}) { deletedEventId
-        errors { code } } }"""
-    assert_error(await api.execute(delete, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
-    deleted = await api.execute(delete, {"e": event["id"]}, token=alice["token"])
+
+async def test_only_the_owner_deletes_an_event(api, accounts, events):
+    alice, bob, event = await owner_and_participant(accounts, events)
+    assert_error(await api.execute(DELETE, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
+    deleted = await api.execute(DELETE, {"e": event["id"]}, token=alice["token"])
     assert deleted["data"]["deleteEvent"] == {"deletedEventId": event["id"], "errors": []}
-    for user in (alice, bob):
-        assert (await api.execute(EVENT, {"id": event["id"]}, token=user["token"]))["data"][
-            "event"
-        ] is None
+
+
+@pytest.mark.parametrize("who", ["owner", "participant"])
+async def test_a_deleted_event_is_gone(api, accounts, events, who):
+    alice, bob, event = await owner_and_participant(accounts, events)
+    deleted = await api.execute(DELETE, {"e": event["id"]}, token=alice["token"])
+    assert deleted["data"]["deleteEvent"]["errors"] == []
+    user = alice if who == "owner" else bob
+    assert (await api.execute(EVENT, {"id": event["id"]}, token=user["token"]))["data"][
+        "event"
+    ] is None
 
 
 async def test_my_events_filters_and_pages(api, accounts, events):
