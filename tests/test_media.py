@@ -118,43 +118,69 @@ async def test_video_range_requests(api, http, accounts, events, server):
     assert part.headers["content-range"] == f"bytes 4-11/{len(video)}"
 
 
-async def test_location_is_private_by_default(api, http, accounts, events, server):
+async def located_photo(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """A crew (owner, organizer, alice) and alice's photo taken with a GPS position."""
     c = await crew(accounts, events, 3)
-    _, organizer, alice = c["people"]
-    eid = c["event"]["id"]
-    media = (await uploaded(api, alice, eid, [("p.jpg", samples.jpeg(gps=True))]))[0]
+    photo = (
+        await uploaded(api, c["people"][2], c["event"]["id"], [("p.jpg", samples.jpeg(gps=True))])
+    )[0]
+    return {**c, "media": photo}
+
+
+async def seen_by_organizer(api: Any, c: dict[str, Any]) -> dict[str, Any]:
+    result = await api.execute(NODE, {"id": c["media"]["id"]}, token=c["people"][1]["token"])
+    return result["data"]["node"]  # type: ignore[no-any-return]
+
+
+async def test_the_uploader_sees_the_location_and_gets_the_file_as_it_was(
+    api, http, accounts, events, server
+):
+    media = (await located_photo(api, accounts, events))["media"]
     assert media["location"]["latitude"] == pytest.approx(48.8584, abs=1e-3)
     assert media["location"]["longitude"] == pytest.approx(2.2945, abs=1e-3)
     mine = await fetch(http, media["urls"]["original"])
     assert exif_gps(mine.content)  # the uploader gets their file as it was
 
-    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"]["node"]
+
+async def test_location_is_private_by_default(api, http, accounts, events, server):
+    other = await seen_by_organizer(api, await located_photo(api, accounts, events))
     assert other["location"] is None and other["exif"]["make"] == "Canon"
     theirs = await fetch(http, other["urls"]["original"])
     assert theirs.status_code == 200 and exif_gps(theirs.content) == {}
     assert Image.open(io.BytesIO(theirs.content)).getexif()[0x010F] == "Canon"  # rest kept
-    for variant in ("thumbnail", "preview"):
-        got = await fetch(http, other["urls"][variant])
-        assert b"Exif" not in got.content and not Image.open(io.BytesIO(got.content)).getexif()
 
+
+@pytest.mark.parametrize("variant", ["thumbnail", "preview"])
+async def test_variants_carry_no_exif(api, http, accounts, events, server, variant):
+    other = await seen_by_organizer(api, await located_photo(api, accounts, events))
+    got = await fetch(http, other["urls"][variant])
+    assert b"Exif" not in got.content and not Image.open(io.BytesIO(got.content)).getexif()
+
+
+async def test_a_shared_location_is_seen_by_others(api, http, accounts, events, server):
+    c = await located_photo(api, accounts, events)
     shared = (
         await api.execute(
             """mutation($id: ID!) { updateMedia(input: {mediaId: $id,
         shareLocation: true}) { media { shareLocation } errors { code } } }""",
-            {"id": media["id"]},
-            token=alice["token"],
+            {"id": c["media"]["id"]},
+            token=c["people"][2]["token"],
         )
     )["data"]["updateMedia"]
     assert shared == {"media": {"shareLocation": True}, "errors": []}
-    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"]["node"]
+    other = await seen_by_organizer(api, c)
     assert other["location"]["latitude"] == pytest.approx(48.8584, abs=1e-3)
     assert exif_gps((await fetch(http, other["urls"]["original"])).content)
+
+
+async def test_only_the_uploader_edits_media(api, accounts, events, server):
+    c = await located_photo(api, accounts, events)
     assert_error(
         await api.execute(
             """mutation($id: ID!) { updateMedia(input: {mediaId: $id,
         caption: "mine"}) { errors { code } } }""",
-            {"id": media["id"]},
-            token=organizer["token"],
+            {"id": c["media"]["id"]},
+            token=c["people"][1]["token"],
         ),
         "FORBIDDEN",
     )
@@ -341,46 +367,84 @@ async def test_quotas(api, accounts, events, server):
     assert await media_store.usage(f"user:{_uid(organizer)}") == len(b)
 
 
-async def test_file_urls_are_checked(api, http, accounts, events, server):
+async def signed_thumbnail(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """A crew (owner, organizer, alice), alice's photo and its signed thumbnail URL."""
     c = await crew(accounts, events, 3)
-    owner, _, alice = c["people"]
-    media = (await uploaded(api, alice, c["event"]["id"], [("a.jpg", samples.jpeg())]))[0]
-    url = media["urls"]["thumbnail"]
-    assert (await fetch(http, url)).status_code == 200
-    tampered = url[:-1] + ("0" if url[-1] != "0" else "1")
-    assert (await fetch(http, tampered)).status_code == 403
-    other_user = url.replace("?u=", "?u=9").replace("&f=", "&f=")
-    assert (await fetch(http, other_user)).status_code == 403
-    assert (await fetch(http, url.replace("/thumbnail?", "/original?"))).status_code == 403
-    # a link made for media of another event does not open this one
+    media = (await uploaded(api, c["people"][2], c["event"]["id"], [("a.jpg", samples.jpeg())]))[0]
+    return {**c, "media": media, "url": media["urls"]["thumbnail"]}
+
+
+async def test_a_signed_url_opens_its_file(api, http, accounts, events, server):
+    s = await signed_thumbnail(api, accounts, events)
+    assert (await fetch(http, s["url"])).status_code == 200
+
+
+def _tampered(url: str) -> str:
+    return url[:-1] + ("0" if url[-1] != "0" else "1")
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        _tampered,
+        lambda url: url.replace("?u=", "?u=9").replace("&f=", "&f="),
+        lambda url: url.replace("/thumbnail?", "/original?"),
+    ],
+    ids=["signature", "another-user", "another-variant"],
+)
+async def test_an_altered_url_is_refused(api, http, accounts, events, server, alter):
+    s = await signed_thumbnail(api, accounts, events)
+    assert (await fetch(http, alter(s["url"]))).status_code == 403
+
+
+async def test_a_link_for_another_events_media_does_not_open_this_one(
+    api, http, accounts, events, server
+):
+    s = await signed_thumbnail(api, accounts, events)
+    owner = s["people"][0]
     other_event = await events.create(owner["token"], title="Other")
     other = (await uploaded(api, owner, other_event["id"], [("b.png", samples.png())]))[0]
-    swapped = other["urls"]["thumbnail"].replace(_doc(other["id"]), _doc(media["id"]))
+    swapped = other["urls"]["thumbnail"].replace(_doc(other["id"]), _doc(s["media"]["id"]))
     assert (await fetch(http, swapped)).status_code == 403
+
+
+async def test_an_expired_url_is_refused_without_paths(api, http, accounts, events, server):
+    s = await signed_thumbnail(api, accounts, events)
     # expired: signed correctly, in the past
-    doc = (await media_store.media_by_ids([_doc(media["id"])]))[0]
+    doc = (await media_store.media_by_ids([_doc(s["media"]["id"])]))[0]
     assert doc is not None
     past = media_links.media_url(
-        server.deps, doc, "thumbnail", _uid(alice), now=time.time() - 2 * 3600
+        server.deps, doc, "thumbnail", _uid(s["people"][2]), now=time.time() - 2 * 3600
     )
     expired = await fetch(http, past or "")
     assert expired.status_code == 403 and "expired" in expired.text
     assert "/" not in expired.text.replace("</", "")  # no path in the answer
-    # someone removed from the event loses access with the links they had
-    url_of_owner = (await api.execute(NODE, {"id": media["id"]}, token=owner["token"]))["data"][
-        "node"
-    ]["urls"]["preview"]
+
+
+async def test_a_removed_participant_loses_access_with_the_links_they_had(
+    api, http, accounts, events, server
+):
+    s = await signed_thumbnail(api, accounts, events)
+    owner, url = s["people"][0], s["url"]
+    assert (await fetch(http, url)).status_code == 200
+    url_of_owner = (await api.execute(NODE, {"id": s["media"]["id"]}, token=owner["token"]))[
+        "data"
+    ]["node"]["urls"]["preview"]
     removed = await api.execute(
         """mutation($e: ID!, $id: ID!) { removeParticipant(input:
         {eventId: $e, participantId: $id}) { errors { code } } }""",
-        {"e": c["event"]["id"], "id": c["pids"][2]},
+        {"e": s["event"]["id"], "id": s["pids"][2]},
         token=owner["token"],
     )
     assert removed["data"]["removeParticipant"]["errors"] == []
     assert (await fetch(http, url)).status_code == 403
     assert (await fetch(http, url_of_owner)).status_code == 200
+
+
+async def test_malformed_media_paths_are_refused(api, http, accounts, events, server):
+    s = await signed_thumbnail(api, accounts, events)
     assert (await fetch(http, "/media/nothing/original?u=1&f=0&exp=1&sig=x")).status_code == 403
-    assert (await fetch(http, f"/media/{_doc(media['id'])}/../../etc")).status_code == 404
+    assert (await fetch(http, f"/media/{_doc(s['media']['id'])}/../../etc")).status_code == 404
 
 
 def _doc(gid: str) -> str:
