@@ -668,7 +668,8 @@ async def test_updating_the_body_renders_it_again(api, accounts):
 # --- visibility and scheduling -----------------------------------------------------------------
 
 
-async def test_drafts_and_scheduled_articles_are_for_admins_only(api, accounts, clock):
+async def three_articles(api: Any, accounts: Any, clock: Any) -> dict[str, Any]:
+    """An admin's draft, scheduled (tomorrow) and public articles, the admin and a user."""
     admin = await accounts.admin()
     user = await accounts.user()
     draft = await create(api, admin, title="Draft")
@@ -676,31 +677,63 @@ async def test_drafts_and_scheduled_articles_are_for_admins_only(api, accounts, 
     await publish(api, admin, scheduled["id"], clock.now + timedelta(days=1))
     public = await create(api, admin, title="Public")
     await publish(api, admin, public["id"])
-    for token in (None, user["token"]):
-        for hidden in (draft, scheduled):
-            assert await by_slug(api, hidden["slug"], token) is None
-            node = await api.execute(NODE, {"id": hidden["id"]}, token=token)
-            assert node == {"data": {"node": None}}
-        assert slugs(await listed(api, token)) == ["public"]
-        seen = await api.execute(NODE, {"id": public["id"]}, token=token)
-        assert seen["data"]["node"]["slug"] == "public"
+    return {"admin": admin, "user": user, "draft": draft, "scheduled": scheduled, "public": public}
+
+
+@pytest.mark.parametrize("viewer", ["anonymous", "user"])
+@pytest.mark.parametrize("which", ["draft", "scheduled"])
+async def test_drafts_and_scheduled_articles_are_for_admins_only(
+    api, accounts, clock, viewer, which
+):
+    a = await three_articles(api, accounts, clock)
+    token = a["user"]["token"] if viewer == "user" else None
+    hidden = a[which]
+    assert await by_slug(api, hidden["slug"], token) is None
+    node = await api.execute(NODE, {"id": hidden["id"]}, token=token)
+    assert node == {"data": {"node": None}}
+
+
+@pytest.mark.parametrize("viewer", ["anonymous", "user"])
+async def test_non_admins_see_the_public_article_only(api, accounts, clock, viewer):
+    a = await three_articles(api, accounts, clock)
+    token = a["user"]["token"] if viewer == "user" else None
+    assert slugs(await listed(api, token)) == ["public"]
+    seen = await api.execute(NODE, {"id": a["public"]["id"]}, token=token)
+    assert seen["data"]["node"]["slug"] == "public"
+
+
+async def test_a_missing_slug_answers_like_a_drafts(api, accounts, clock):
+    a = await three_articles(api, accounts, clock)
+    assert await by_slug(api, a["draft"]["slug"]) is None
     missing = await by_slug(api, "no-such-article")
     assert missing is None  # exactly what a draft's slug gets
+
+
+async def test_admins_read_every_article_with_its_status(api, accounts, clock):
+    a = await three_articles(api, accounts, clock)
+    admin = a["admin"]
     statuses = {}
-    for item in (draft, scheduled, public):
+    for item in (a["draft"], a["scheduled"], a["public"]):
         found = await by_slug(api, item["slug"], admin["token"])
         assert found is not None
         statuses[item["slug"]] = found["status"]
         node = await api.execute(NODE, {"id": item["id"]}, token=admin["token"])
         assert node["data"]["node"]["id"] == item["id"]
     assert statuses == {"draft": "DRAFT", "scheduled": "SCHEDULED", "public": "PUBLISHED"}
-    # the public list is the public list, for admins too
-    assert slugs(await listed(api, admin["token"])) == ["public"]
-    by_status = {}
-    for status in ("DRAFT", "SCHEDULED", "PUBLISHED"):
-        result = await api.execute(ADMIN_LIST, {"status": status}, token=admin["token"])
-        by_status[status] = [e["node"]["slug"] for e in result["data"]["adminArticles"]["edges"]]
-    assert by_status == {"DRAFT": ["draft"], "SCHEDULED": ["scheduled"], "PUBLISHED": ["public"]}
+
+
+async def test_the_public_list_is_the_public_list_for_admins_too(api, accounts, clock):
+    a = await three_articles(api, accounts, clock)
+    assert slugs(await listed(api, a["admin"]["token"])) == ["public"]
+
+
+@pytest.mark.parametrize(
+    ("status", "slug"), [("DRAFT", "draft"), ("SCHEDULED", "scheduled"), ("PUBLISHED", "public")]
+)
+async def test_the_admin_list_filters_by_status(api, accounts, clock, status, slug):
+    a = await three_articles(api, accounts, clock)
+    result = await api.execute(ADMIN_LIST, {"status": status}, token=a["admin"]["token"])
+    assert [e["node"]["slug"] for e in result["data"]["adminArticles"]["edges"]] == [slug]
 
 
 async def test_scheduled_publication_follows_the_clock_through_the_cache(
