@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import update
 from sqlmodel import select
@@ -73,19 +74,37 @@ async def test_register_validation_reports_every_bad_field_and_creates_nothing(a
         "PASSWORD_TOO_SHORT": ["input", "password"],
         "INVALID_NAME": ["input", "firstName"],
     }
-    for bad, code in [
+    # nothing was created: the same username and email are still free
+    ok = (await api.execute(REGISTER, reg_input()))["data"]["register"]
+    assert ok["errors"] == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
         ("x" * 129, "PASSWORD_TOO_LONG"),
         ("AliceAlice", "PASSWORD_TOO_SIMILAR"),
         ("alice@example.com", "PASSWORD_TOO_SIMILAR"),
-    ]:
-        payload = (await api.execute(REGISTER, reg_input(username="alicealice", password=bad)))[
-            "data"
-        ]["register"]
-        assert_payload_error(payload, code, ["input", "password"])
-    for bad in ["ab", "a" * 31, "bad-name", "émile"]:
-        payload = (await api.execute(REGISTER, reg_input(username=bad)))["data"]["register"]
-        assert_payload_error(payload, "INVALID_USERNAME")
-    # nothing was created: the same username and email are still free
+    ],
+    ids=["too-long", "like-the-username", "like-the-email"],
+)
+async def test_a_bad_password_is_refused_and_creates_nothing(api, bad, code):
+    payload = (await api.execute(REGISTER, reg_input(username="alicealice", password=bad)))["data"][
+        "register"
+    ]
+    assert_payload_error(payload, code, ["input", "password"])
+    # nothing was created: the same email is still free
+    ok = (await api.execute(REGISTER, reg_input()))["data"]["register"]
+    assert ok["errors"] == []
+
+
+@pytest.mark.parametrize(
+    "bad", ["ab", "a" * 31, "bad-name", "émile"], ids=["too-short", "too-long", "dash", "accent"]
+)
+async def test_a_bad_username_is_refused_and_creates_nothing(api, bad):
+    payload = (await api.execute(REGISTER, reg_input(username=bad)))["data"]["register"]
+    assert_payload_error(payload, "INVALID_USERNAME")
+    # nothing was created: the same email is still free
     ok = (await api.execute(REGISTER, reg_input()))["data"]["register"]
     assert ok["errors"] == []
 
@@ -172,26 +191,47 @@ async def test_login_failures_look_the_same(api, accounts, server):
     assert_payload_error(await accounts.login(user["email"], user["password"]), "ACCOUNT_DISABLED")
 
 
+UPDATE_PROFILE = """mutation($input: UpdateProfileInput!) { updateProfile(input: $input) {
+    user { username firstName bio timezone version } errors { code field } } }"""
+
+
+async def update_profile(api: Any, user: dict[str, Any], input_: dict[str, Any]) -> dict[str, Any]:
+    result = await api.execute(UPDATE_PROFILE, {"input": input_}, token=user["token"])
+    return result["data"]["updateProfile"]  # type: ignore[no-any-return]
+
+
+async def bobby(api: Any, user: dict[str, Any]) -> dict[str, Any]:
+    """Gives `user` the profile of Bobby in Paris; returns what `me` was before."""
+    me: dict[str, Any] = (await api.execute(ME, token=user["token"]))["data"]["me"]
+    payload = await update_profile(
+        api,
+        user,
+        {
+            "firstName": " Bob ",
+            "bio": "Hi",
+            "timezone": "Europe/Paris",
+            "username": "Bobby",
+            "expectedVersion": me["version"],
+        },
+    )
+    assert payload["errors"] == []
+    return me
+
+
 async def test_update_profile(api, accounts):
     user = await accounts.user()
-    other = await accounts.user()
-    mutation = """mutation($input: UpdateProfileInput!) { updateProfile(input: $input) {
-        user { username firstName bio timezone version } errors { code field } } }"""
     me = (await api.execute(ME, token=user["token"]))["data"]["me"]
-    result = await api.execute(
-        mutation,
+    payload = await update_profile(
+        api,
+        user,
         {
-            "input": {
-                "firstName": " Bob ",
-                "bio": "Hi",
-                "timezone": "Europe/Paris",
-                "username": "Bobby",
-                "expectedVersion": me["version"],
-            }
+            "firstName": " Bob ",
+            "bio": "Hi",
+            "timezone": "Europe/Paris",
+            "username": "Bobby",
+            "expectedVersion": me["version"],
         },
-        token=user["token"],
     )
-    payload = result["data"]["updateProfile"]
     assert payload["errors"] == []
     assert payload["user"] == {
         "username": "Bobby",
@@ -201,26 +241,37 @@ async def test_update_profile(api, accounts):
         "version": me["version"] + 1,
     }
 
-    stale = (
-        await api.execute(
-            mutation, {"input": {"bio": "x", "expectedVersion": me["version"]}}, token=user["token"]
-        )
-    )["data"]["updateProfile"]
+
+async def test_a_stale_profile_update_is_refused(api, accounts):
+    user = await accounts.user()
+    me = await bobby(api, user)
+    stale = await update_profile(api, user, {"bio": "x", "expectedVersion": me["version"]})
     assert_payload_error(stale, "STALE")
-    for data, code in [
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
         ({"timezone": "Mars/Base"}, "INVALID_TIMEZONE"),
-        ({"username": other["username"].upper()}, "USERNAME_TAKEN"),
+        ({"username": "TAKEN_NAME"}, "USERNAME_TAKEN"),
         ({"bio": "x" * 501}, "VALUE_TOO_LONG"),
         ({"lastName": ""}, "INVALID_NAME"),
-    ]:
-        payload = (await api.execute(mutation, {"input": data}, token=user["token"]))["data"][
-            "updateProfile"
-        ]
-        assert_payload_error(payload, code)
+    ],
+    ids=["unknown-timezone", "username-taken", "bio-too-long", "empty-last-name"],
+)
+async def test_bad_profile_input_gets_a_typed_error_and_changes_nothing(data, code, api, accounts):
+    user = await accounts.user()
+    await accounts.user(username="taken_name")  # USERNAME_TAKEN: its name in another case
+    await bobby(api, user)
+    before = (await api.execute(ME, token=user["token"]))["data"]["me"]
+    assert_payload_error(await update_profile(api, user, data), code)
     me = (await api.execute(ME, token=user["token"]))["data"]["me"]
     assert me["username"] == "Bobby" and me["timezone"] == "Europe/Paris"
+    assert me == before
 
-    anonymous = await api.execute(mutation, {"input": {"bio": "x"}})
+
+async def test_anonymous_cannot_update_a_profile(api):
+    anonymous = await api.execute(UPDATE_PROFILE, {"input": {"bio": "x"}})
     assert_error(anonymous, "UNAUTHENTICATED")
 
 

@@ -186,16 +186,23 @@ async def test_admin_articles_is_for_admins_only(api, accounts, role):
     assert len(await everything(api, admin)) == 1
 
 
-async def test_a_missing_article_is_not_found_for_admins(api, accounts):
+@pytest.mark.parametrize(
+    ("document", "extra"),
+    [(UPDATE, {"title": "x"}), (PUBLISH, {}), (UNPUBLISH, {}), (DELETE, {})],
+    ids=["update", "publish", "unpublish", "delete"],
+)
+async def test_a_missing_article_is_not_found_for_admins(api, accounts, document, extra):
     admin = await accounts.admin()
     article = await create(api, admin)
     await mutate(api, DELETE, "deleteArticle", admin["token"], id=article["id"])
-    for document, extra in [(UPDATE, {"title": "x"}), (PUBLISH, {}), (UNPUBLISH, {}), (DELETE, {})]:
-        result = await api.execute(
-            document, {"input": {"id": article["id"], **extra}}, token=admin["token"]
-        )
-        assert assert_error(result, "NOT_FOUND")["message"] == "Article not found."
-    # an id of another type is a missing article too, and still checked for admins first
+    result = await api.execute(
+        document, {"input": {"id": article["id"], **extra}}, token=admin["token"]
+    )
+    assert assert_error(result, "NOT_FOUND")["message"] == "Article not found."
+
+
+async def test_an_id_of_another_type_is_a_missing_article_checked_for_admins_first(api, accounts):
+    admin = await accounts.admin()
     other = to_base64("User", 1)
     assert_error(
         await api.execute(UPDATE, {"input": {"id": other, "title": "x"}}, token=admin["token"]),
@@ -438,7 +445,9 @@ async def test_create_is_idempotent_with_a_client_mutation_id(api, accounts):
     assert len(await everything(api, admin)) == 1
 
 
-async def test_cover_must_be_an_image_the_admin_uploaded(api, accounts, events):
+async def covers(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """An admin with an image and a document in their event, another user's image, and an
+    article of the admin's with the image as its cover."""
     admin = await accounts.admin()
     other = await accounts.user()
     mine = await events.create(admin["token"])
@@ -449,19 +458,38 @@ async def test_cover_must_be_an_image_the_admin_uploaded(api, accounts, events):
     (foreign,) = await uploaded(api, other, theirs["id"], [("c.png", samples.png())])
     made = await create(api, admin, coverMediaId=image["id"])
     assert made["coverMediaId"] == image["id"]
-    for bad in (document["id"], foreign["id"], mine["id"], "TWVkaWE6bm9wZQ=="):  # "Media:nope"
-        refused = await mutate(
-            api, CREATE, "createArticle", admin["token"], title="t", body="", coverMediaId=bad
-        )
-        assert_payload_error(refused, "INVALID_COVER", ["input", "coverMediaId"])
-        changed = await mutate(
-            api, UPDATE, "updateArticle", admin["token"], id=made["id"], coverMediaId=bad
-        )
-        assert_payload_error(changed, "INVALID_COVER", ["input", "coverMediaId"])
+    bad = {
+        "a-document": document["id"],
+        "another-users-image": foreign["id"],
+        "an-event": mine["id"],
+        "a-missing-media": "TWVkaWE6bm9wZQ==",  # "Media:nope"
+    }
+    return {"admin": admin, "image": image, "made": made, "bad": bad}
+
+
+async def test_an_image_the_admin_uploaded_is_a_cover_that_can_be_cleared(api, accounts, events):
+    c = await covers(api, accounts, events)
     cleared = await mutate(
-        api, UPDATE, "updateArticle", admin["token"], id=made["id"], clearCover=True
+        api, UPDATE, "updateArticle", c["admin"]["token"], id=c["made"]["id"], clearCover=True
     )
     assert cleared["article"]["coverMediaId"] is None
+    assert len(await everything(api, c["admin"])) == 1
+
+
+@pytest.mark.parametrize(
+    "which", ["a-document", "another-users-image", "an-event", "a-missing-media"]
+)
+async def test_cover_must_be_an_image_the_admin_uploaded(api, accounts, events, which):
+    c = await covers(api, accounts, events)
+    admin, bad = c["admin"], c["bad"][which]
+    refused = await mutate(
+        api, CREATE, "createArticle", admin["token"], title="t", body="", coverMediaId=bad
+    )
+    assert_payload_error(refused, "INVALID_COVER", ["input", "coverMediaId"])
+    changed = await mutate(
+        api, UPDATE, "updateArticle", admin["token"], id=c["made"]["id"], coverMediaId=bad
+    )
+    assert_payload_error(changed, "INVALID_COVER", ["input", "coverMediaId"])
     assert len(await everything(api, admin)) == 1
 
 
@@ -640,7 +668,8 @@ async def test_updating_the_body_renders_it_again(api, accounts):
 # --- visibility and scheduling -----------------------------------------------------------------
 
 
-async def test_drafts_and_scheduled_articles_are_for_admins_only(api, accounts, clock):
+async def three_articles(api: Any, accounts: Any, clock: Any) -> dict[str, Any]:
+    """An admin's draft, scheduled (tomorrow) and public articles, the admin and a user."""
     admin = await accounts.admin()
     user = await accounts.user()
     draft = await create(api, admin, title="Draft")
@@ -648,31 +677,63 @@ async def test_drafts_and_scheduled_articles_are_for_admins_only(api, accounts, 
     await publish(api, admin, scheduled["id"], clock.now + timedelta(days=1))
     public = await create(api, admin, title="Public")
     await publish(api, admin, public["id"])
-    for token in (None, user["token"]):
-        for hidden in (draft, scheduled):
-            assert await by_slug(api, hidden["slug"], token) is None
-            node = await api.execute(NODE, {"id": hidden["id"]}, token=token)
-            assert node == {"data": {"node": None}}
-        assert slugs(await listed(api, token)) == ["public"]
-        seen = await api.execute(NODE, {"id": public["id"]}, token=token)
-        assert seen["data"]["node"]["slug"] == "public"
+    return {"admin": admin, "user": user, "draft": draft, "scheduled": scheduled, "public": public}
+
+
+@pytest.mark.parametrize("viewer", ["anonymous", "user"])
+@pytest.mark.parametrize("which", ["draft", "scheduled"])
+async def test_drafts_and_scheduled_articles_are_for_admins_only(
+    api, accounts, clock, viewer, which
+):
+    a = await three_articles(api, accounts, clock)
+    token = a["user"]["token"] if viewer == "user" else None
+    hidden = a[which]
+    assert await by_slug(api, hidden["slug"], token) is None
+    node = await api.execute(NODE, {"id": hidden["id"]}, token=token)
+    assert node == {"data": {"node": None}}
+
+
+@pytest.mark.parametrize("viewer", ["anonymous", "user"])
+async def test_non_admins_see_the_public_article_only(api, accounts, clock, viewer):
+    a = await three_articles(api, accounts, clock)
+    token = a["user"]["token"] if viewer == "user" else None
+    assert slugs(await listed(api, token)) == ["public"]
+    seen = await api.execute(NODE, {"id": a["public"]["id"]}, token=token)
+    assert seen["data"]["node"]["slug"] == "public"
+
+
+async def test_a_missing_slug_answers_like_a_drafts(api, accounts, clock):
+    a = await three_articles(api, accounts, clock)
+    assert await by_slug(api, a["draft"]["slug"]) is None
     missing = await by_slug(api, "no-such-article")
     assert missing is None  # exactly what a draft's slug gets
+
+
+async def test_admins_read_every_article_with_its_status(api, accounts, clock):
+    a = await three_articles(api, accounts, clock)
+    admin = a["admin"]
     statuses = {}
-    for item in (draft, scheduled, public):
+    for item in (a["draft"], a["scheduled"], a["public"]):
         found = await by_slug(api, item["slug"], admin["token"])
         assert found is not None
         statuses[item["slug"]] = found["status"]
         node = await api.execute(NODE, {"id": item["id"]}, token=admin["token"])
         assert node["data"]["node"]["id"] == item["id"]
     assert statuses == {"draft": "DRAFT", "scheduled": "SCHEDULED", "public": "PUBLISHED"}
-    # the public list is the public list, for admins too
-    assert slugs(await listed(api, admin["token"])) == ["public"]
-    by_status = {}
-    for status in ("DRAFT", "SCHEDULED", "PUBLISHED"):
-        result = await api.execute(ADMIN_LIST, {"status": status}, token=admin["token"])
-        by_status[status] = [e["node"]["slug"] for e in result["data"]["adminArticles"]["edges"]]
-    assert by_status == {"DRAFT": ["draft"], "SCHEDULED": ["scheduled"], "PUBLISHED": ["public"]}
+
+
+async def test_the_public_list_is_the_public_list_for_admins_too(api, accounts, clock):
+    a = await three_articles(api, accounts, clock)
+    assert slugs(await listed(api, a["admin"]["token"])) == ["public"]
+
+
+@pytest.mark.parametrize(
+    ("status", "slug"), [("DRAFT", "draft"), ("SCHEDULED", "scheduled"), ("PUBLISHED", "public")]
+)
+async def test_the_admin_list_filters_by_status(api, accounts, clock, status, slug):
+    a = await three_articles(api, accounts, clock)
+    result = await api.execute(ADMIN_LIST, {"status": status}, token=a["admin"]["token"])
+    assert [e["node"]["slug"] for e in result["data"]["adminArticles"]["edges"]] == [slug]
 
 
 async def test_scheduled_publication_follows_the_clock_through_the_cache(

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from strawberry.relay import to_base64
 
 from tests.conftest import cold_caches
@@ -23,6 +24,14 @@ CREATE = f"""mutation($input: CreateEventInput!) {{ createEvent(input: $input) {
 
 def later(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+
+
+async def my_event_ids(api: Any, token: str) -> list[str]:
+    """The ids of all the viewer's events, past and future."""
+    mine = await api.execute(
+        "{ myEvents(filter: {when: ALL}) { edges { node { id } } } }", token=token
+    )
+    return [e["node"]["id"] for e in mine["data"]["myEvents"]["edges"]]
 
 
 async def test_create_and_read_an_event(api, accounts, events):
@@ -82,6 +91,11 @@ async def test_bad_input_gets_typed_errors_and_creates_nothing(api, accounts):
         ("VALUE_TOO_LONG", ("input", "description")),
         ("INVALID_LOCATION", ("input", "location", "latitude")),
     }
+    assert await my_event_ids(api, alice["token"]) == []
+
+
+async def test_naive_times_are_invalid_dates_and_create_nothing(api, accounts):
+    alice = await accounts.user()
     naive = await api.execute(
         CREATE,
         {
@@ -95,10 +109,10 @@ async def test_bad_input_gets_typed_errors_and_creates_nothing(api, accounts):
         token=alice["token"],
     )
     assert_payload_error(naive["data"]["createEvent"], "INVALID_DATES")
-    mine = await api.execute(
-        "{ myEvents(filter: {when: ALL}) { edges { node { id } } } }", token=alice["token"]
-    )
-    assert mine["data"]["myEvents"]["edges"] == []
+    assert await my_event_ids(api, alice["token"]) == []
+
+
+async def test_anonymous_cannot_create_an_event(api):
     anonymous = await api.execute(
         CREATE,
         {"input": {"title": "x", "startsAt": later(1), "endsAt": later(2), "currency": "EUR"}},
@@ -106,39 +120,61 @@ async def test_bad_input_gets_typed_errors_and_creates_nothing(api, accounts):
     assert_error(anonymous, "UNAUTHENTICATED")
 
 
-async def test_an_outsider_cannot_learn_a_private_event_exists(api, accounts, events):
+MISSING_EVENT = to_base64("Event", 987654)
+NODE_ID = "query($id: ID!) { node(id: $id) { id } }"
+
+
+async def private_or_missing(accounts: Any, events: Any, which: str) -> tuple[Any, str]:
+    """An outsider, and the id of alice's private event or of an event that does not exist."""
     alice = await accounts.user()
     mallory = await accounts.user()
     event = await events.create(alice["token"])
-    missing = to_base64("Event", 987654)
-    for event_id in (event["id"], missing):
-        seen = await api.execute(EVENT, {"id": event_id}, token=mallory["token"])
-        assert seen == {"data": {"event": None}}
-        node = await api.execute(
-            "query($id: ID!) { node(id: $id) { id } }", {"id": event_id}, token=mallory["token"]
-        )
-        assert node == {"data": {"node": None}}
-        for mutation, extra in [
-            ("updateEvent", {"title": "mine"}),
-            ("cancelEvent", {}),
-            ("deleteEvent", {}),
-        ]:
-            input_type = "UpdateEventInput" if mutation == "updateEvent" else "EventRefInput"
-            result = await api.execute(
-                f"mutation($input: {input_type}!) {{ {mutation}(input: $input) "
-                "{ errors { code } } }",
-                {"input": {"eventId": event_id, **extra}},
-                token=mallory["token"],
-            )
-            error = assert_error(result, "NOT_FOUND")
-            assert error["message"] == "Event not found."
-        rsvp = await api.execute(
-            "mutation($id: ID!) { setRsvp(input: {eventId: $id, "
-            "status: GOING}) { errors { code } } }",
-            {"id": event_id},
-            token=mallory["token"],
-        )
-        assert_error(rsvp, "NOT_FOUND")
+    return mallory, (event["id"] if which == "private" else MISSING_EVENT)
+
+
+@pytest.mark.parametrize("which", ["private", "missing"])
+async def test_an_outsider_reads_a_private_event_as_a_missing_one(api, accounts, events, which):
+    mallory, event_id = await private_or_missing(accounts, events, which)
+    seen = await api.execute(EVENT, {"id": event_id}, token=mallory["token"])
+    assert seen == {"data": {"event": None}}
+    node = await api.execute(NODE_ID, {"id": event_id}, token=mallory["token"])
+    assert node == {"data": {"node": None}}
+
+
+@pytest.mark.parametrize("which", ["private", "missing"])
+@pytest.mark.parametrize(
+    ("mutation", "extra"),
+    [("updateEvent", {"title": "mine"}), ("cancelEvent", {}), ("deleteEvent", {})],
+    ids=["update", "cancel", "delete"],
+)
+async def test_an_outsider_edits_a_private_event_as_a_missing_one(
+    api, accounts, events, which, mutation, extra
+):
+    mallory, event_id = await private_or_missing(accounts, events, which)
+    input_type = "UpdateEventInput" if mutation == "updateEvent" else "EventRefInput"
+    result = await api.execute(
+        f"mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ errors {{ code }} }} }}",
+        {"input": {"eventId": event_id, **extra}},
+        token=mallory["token"],
+    )
+    error = assert_error(result, "NOT_FOUND")
+    assert error["message"] == "Event not found."
+
+
+@pytest.mark.parametrize("which", ["private", "missing"])
+async def test_an_outsider_rsvps_to_a_private_event_as_a_missing_one(api, accounts, events, which):
+    mallory, event_id = await private_or_missing(accounts, events, which)
+    rsvp = await api.execute(
+        "mutation($id: ID!) { setRsvp(input: {eventId: $id, status: GOING}) { errors { code } } }",
+        {"id": event_id},
+        token=mallory["token"],
+    )
+    assert_error(rsvp, "NOT_FOUND")
+
+
+async def test_anonymous_reads_a_private_event_as_nothing(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(alice["token"])
     assert (await api.execute(EVENT, {"id": event["id"]}))["data"]["event"] is None
 
 
@@ -152,52 +188,85 @@ async def share_token_of(api: Any, token: str, event_id: str) -> str:
     return found["shareToken"]  # type: ignore[no-any-return]
 
 
-async def test_unlisted_events_show_public_fields_to_outsiders(api, accounts, events):
+PUBLIC_FIELDS = """title description location { name } shareToken
+    viewerRole participantCount participants { edges { node { id } } } owner { username }"""
+BY_ID = f"query($id: ID!) {{ event(id: $id) {{ {PUBLIC_FIELDS} }} }}"
+BY_TOKEN = f"query($t: String!) {{ eventByShareToken(token: $t) {{ {PUBLIC_FIELDS} }} }}"
+
+
+async def unlisted_event(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """alice's unlisted event with a description and a location, its share token, and bob."""
     alice = await accounts.user()
     bob = await accounts.user()
     event = await events.create(
         alice["token"], visibility="UNLISTED", description="secret", location={"name": "Home"}
     )
-    fields = """title description location { name } shareToken
-        viewerRole participantCount participants { edges { node { id } } } owner { username }"""
-    by_id = f"query($id: ID!) {{ event(id: $id) {{ {fields} }} }}"
-    by_token = f"query($t: String!) {{ eventByShareToken(token: $t) {{ {fields} }} }}"
     share = await share_token_of(api, alice["token"], event["id"])
-    assert len(share) >= 24
+    return {"alice": alice, "bob": bob, "event": event, "share": share}
+
+
+async def test_an_unlisted_event_id_opens_nothing_to_an_outsider(api, accounts, events):
+    u = await unlisted_event(api, accounts, events)
+    assert len(u["share"]) >= 24
     # its sequential id opens nothing to an outsider: exactly a missing event's answer
-    assert (await api.execute(by_id, {"id": event["id"]}, token=bob["token"])) == {
+    assert (await api.execute(BY_ID, {"id": u["event"]["id"]}, token=u["bob"]["token"])) == {
         "data": {"event": None}
     }
-    for token in (bob["token"], None):  # signed in or not, the share token opens it
-        seen = (await api.execute(by_token, {"t": share}, token=token))["data"]
-        assert seen["eventByShareToken"] == {
-            "title": "Picnic",
-            "description": None,
-            "location": None,
-            "shareToken": None,
-            "viewerRole": None,
-            "participantCount": 1,
-            "participants": None,
-            "owner": {"username": alice["username"]},
-        }
-    mine = (await api.execute(by_token, {"t": share}, token=alice["token"]))["data"]
+
+
+@pytest.mark.parametrize("viewer", ["outsider", "anonymous"])
+async def test_a_share_token_opens_an_unlisted_events_public_fields(api, accounts, events, viewer):
+    u = await unlisted_event(api, accounts, events)
+    token = u["bob"]["token"] if viewer == "outsider" else None
+    # signed in or not, the share token opens it
+    seen = (await api.execute(BY_TOKEN, {"t": u["share"]}, token=token))["data"]
+    assert seen["eventByShareToken"] == {
+        "title": "Picnic",
+        "description": None,
+        "location": None,
+        "shareToken": None,
+        "viewerRole": None,
+        "participantCount": 1,
+        "participants": None,
+        "owner": {"username": u["alice"]["username"]},
+    }
+
+
+async def test_a_participant_reads_the_whole_event_by_share_token(api, accounts, events):
+    u = await unlisted_event(api, accounts, events)
+    mine = (await api.execute(BY_TOKEN, {"t": u["share"]}, token=u["alice"]["token"]))["data"]
     assert mine["eventByShareToken"]["description"] == "secret"
-    for wrong in ("", share[:-1], share + "x", "x" * 1000):
-        answer = await api.execute(by_token, {"t": wrong}, token=bob["token"])
-        assert answer == {"data": {"eventByShareToken": None}}
+
+
+@pytest.mark.parametrize("wrong", ["empty", "truncated", "extended", "long"])
+async def test_a_wrong_share_token_opens_nothing(api, accounts, events, wrong):
+    u = await unlisted_event(api, accounts, events)
+    share = u["share"]
+    token = {"empty": "", "truncated": share[:-1], "extended": share + "x", "long": "x" * 1000}
+    answer = await api.execute(BY_TOKEN, {"t": token[wrong]}, token=u["bob"]["token"])
+    assert answer == {"data": {"eventByShareToken": None}}
+
+
+async def test_an_outsider_cannot_edit_an_unlisted_event(api, accounts, events):
+    u = await unlisted_event(api, accounts, events)
     result = await api.execute(
-        UPDATE, {"input": {"eventId": event["id"], "title": "x"}}, token=bob["token"]
+        UPDATE, {"input": {"eventId": u["event"]["id"], "title": "x"}}, token=u["bob"]["token"]
     )
     assert_error(result, "NOT_FOUND")
-    # a PRIVATE event's token opens nothing to outsiders
+
+
+async def test_a_private_events_share_token_opens_nothing_to_outsiders(api, accounts, events):
+    u = await unlisted_event(api, accounts, events)
     await api.execute(
-        UPDATE, {"input": {"eventId": event["id"], "visibility": "PRIVATE"}}, token=alice["token"]
+        UPDATE,
+        {"input": {"eventId": u["event"]["id"], "visibility": "PRIVATE"}},
+        token=u["alice"]["token"],
     )
-    hidden = await api.execute(by_token, {"t": share}, token=bob["token"])
+    hidden = await api.execute(BY_TOKEN, {"t": u["share"]}, token=u["bob"]["token"])
     assert hidden == {"data": {"eventByShareToken": None}}
 
 
-async def test_update_with_expected_version(api, accounts, events):
+async def test_concurrent_edits_with_one_expected_version_one_wins(api, accounts, events):
     alice = await accounts.user()
     bob = await accounts.user()
     event = await events.create(alice["token"], capacity=5)
@@ -227,6 +296,11 @@ async def test_update_with_expected_version(api, accounts, events):
     read = (await api.execute(EVENT, {"id": event["id"]}, token=alice["token"]))["data"]["event"]
     assert read["version"] == v + 1 and read["title"] in {"A", "B"}
 
+
+async def test_capacity_below_the_participants_is_refused(api, accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"], capacity=5)
+    await events.add(alice["token"], event["id"], bob, role="ORGANIZER")
     payload = (
         await api.execute(
             UPDATE,
@@ -235,6 +309,11 @@ async def test_update_with_expected_version(api, accounts, events):
         )
     )["data"]["updateEvent"]
     assert_payload_error(payload, "CAPACITY_BELOW_PARTICIPANTS")
+
+
+async def test_update_sets_the_location_and_clears_the_capacity(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(alice["token"], capacity=5)
     payload = (
         await api.execute(
             UPDATE,
@@ -252,27 +331,46 @@ async def test_update_with_expected_version(api, accounts, events):
     assert payload["event"]["location"]["name"] == "Beach" and payload["event"]["capacity"] is None
 
 
-async def test_invite_links(api, accounts, events):
-    alice, bob, carol, dave = [await accounts.user() for _ in range(4)]
-    event = await events.create(alice["token"], capacity=3)
+INVITE_LINKS = """query($id: ID!) { event(id: $id) { participantCount
+    inviteLinks { id uses maxUses role } } }"""
+REVOKE_LINK = """mutation($id: ID!) { revokeInviteLink(input: {inviteLinkId: $id}) {
+    inviteLink { revokedAt } errors { code } } }"""
+
+
+async def invite_links(api: Any, token: str, event_id: str) -> dict[str, Any]:
+    """The event's participantCount and inviteLinks as `token` sees them."""
+    links = await api.execute(INVITE_LINKS, {"id": event_id}, token=token)
+    return links["data"]["event"]  # type: ignore[no-any-return]
+
+
+async def test_joining_with_an_invite_link_is_idempotent(accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
     link = await events.link(alice["token"], event["id"], maxUses=5)
     joined = await events.join(bob["token"], link)
     assert joined["errors"] == [] and joined["participant"]["role"] == "PARTICIPANT"
     again = await events.join(bob["token"], link)  # idempotent
     assert again["participant"]["id"] == joined["participant"]["id"]
+
+
+async def test_an_invite_link_admits_until_the_event_is_full(api, accounts, events):
+    alice, bob, carol, dave = [await accounts.user() for _ in range(4)]
+    event = await events.create(alice["token"], capacity=3)
+    link = await events.link(alice["token"], event["id"], maxUses=5)
+    assert (await events.join(bob["token"], link))["errors"] == []
     assert (await events.join(carol["token"], link))["errors"] == []
     full = await events.join(dave["token"], link)
     assert_payload_error(full, "EVENT_FULL")
-
-    links = await api.execute(
-        """query($id: ID!) { event(id: $id) { participantCount
-        inviteLinks { id uses maxUses role } } }""",
-        {"id": event["id"]},
-        token=alice["token"],
-    )
-    data = links["data"]["event"]
+    data = await invite_links(api, alice["token"], event["id"])
     assert data["participantCount"] == 3
     assert data["inviteLinks"][0]["uses"] == 2 and data["inviteLinks"][0]["maxUses"] == 5
+
+
+async def test_participants_do_not_see_invite_links(api, accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
+    await events.link(alice["token"], event["id"], maxUses=5)
+    await events.add(alice["token"], event["id"], bob)
     hidden = await api.execute(
         "query($id: ID!) { event(id: $id) { inviteLinks { id } } }",
         {"id": event["id"]},
@@ -280,25 +378,39 @@ async def test_invite_links(api, accounts, events):
     )
     assert hidden["data"]["event"]["inviteLinks"] == []
 
-    revoke = """mutation($id: ID!) { revokeInviteLink(input: {inviteLinkId: $id}) {
-        inviteLink { revokedAt } errors { code } } }"""
-    assert_error(
-        await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]}, token=bob["token"]),
-        "FORBIDDEN",
-    )
-    revoked = await api.execute(revoke, {"id": data["inviteLinks"][0]["id"]}, token=alice["token"])
+
+async def test_only_organizers_revoke_an_invite_link_which_then_admits_nobody(
+    api, accounts, events
+):
+    alice, bob, dave = [await accounts.user() for _ in range(3)]
+    event = await events.create(alice["token"])
+    link = await events.link(alice["token"], event["id"], maxUses=5)
+    await events.add(alice["token"], event["id"], bob)
+    # events.add leaves a used link of its own: the one under test is the one with 5 uses
+    listed = (await invite_links(api, alice["token"], event["id"]))["inviteLinks"]
+    [link_id] = [entry["id"] for entry in listed if entry["maxUses"] == 5]
+    assert_error(await api.execute(REVOKE_LINK, {"id": link_id}, token=bob["token"]), "FORBIDDEN")
+    revoked = await api.execute(REVOKE_LINK, {"id": link_id}, token=alice["token"])
     assert revoked["data"]["revokeInviteLink"]["inviteLink"]["revokedAt"]
-    await api.execute(
-        UPDATE, {"input": {"eventId": event["id"], "clearCapacity": True}}, token=alice["token"]
-    )
     assert_payload_error(await events.join(dave["token"], link), "INVALID_INVITE_LINK")
+
+
+async def test_an_unknown_invite_token_is_invalid(accounts, events):
+    dave = await accounts.user()
     assert_payload_error(await events.join(dave["token"], "not-a-token"), "INVALID_INVITE_LINK")
 
+
+async def test_a_single_use_invite_link_admits_one(accounts, events):
+    alice, dave, erin = [await accounts.user() for _ in range(3)]
+    event = await events.create(alice["token"])
     once = await events.link(alice["token"], event["id"], maxUses=1)
     assert (await events.join(dave["token"], once))["errors"] == []
-    erin = await accounts.user()
     assert_payload_error(await events.join(erin["token"], once), "INVALID_INVITE_LINK")
 
+
+async def test_bad_invite_link_input_gets_typed_errors(api, accounts, events):
+    alice = await accounts.user()
+    event = await events.create(alice["token"])
     bad = await api.execute(
         """mutation($input: CreateInviteLinkInput!) {
         createInviteLink(input: $input) { token errors { code field } } }""",
@@ -314,6 +426,12 @@ async def test_invite_links(api, accounts, events):
     )
     codes = {e["code"] for e in bad["data"]["createInviteLink"]["errors"]}
     assert codes == {"INVALID_ROLE", "INVALID_INPUT", "INVALID_DATES"}
+
+
+async def test_participants_cannot_create_organizer_links(api, accounts, events):
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
+    await events.add(alice["token"], event["id"], bob)
     organizer_link = await api.execute(
         """mutation($id: ID!) { createInviteLink(input:
         {eventId: $id, role: ORGANIZER}) { token } }""",
@@ -353,83 +471,176 @@ LEAVE = """mutation($e: ID!) { leaveEvent(input: {eventId: $e}) { participant { 
   errors { code } } }"""
 
 
-async def test_roles_removal_leaving_and_ownership(api, accounts, events):
+async def members_of(accounts: Any, events: Any, bob_role: str = "PARTICIPANT") -> dict[str, Any]:
+    """alice's event with bob (as `bob_role`) and carol, a participant, and their ids."""
     alice, bob, carol = [await accounts.user() for _ in range(3)]
     event = await events.create(alice["token"])
-    bob_p = await events.add(alice["token"], event["id"], bob)
+    bob_p = await events.add(alice["token"], event["id"], bob, role=bob_role)
     carol_p = await events.add(alice["token"], event["id"], carol)
-    e = event["id"]
+    return {
+        "alice": alice,
+        "bob": bob,
+        "carol": carol,
+        "e": event["id"],
+        "owner_p": event["viewerParticipation"]["id"],
+        "bob_p": bob_p,
+        "carol_p": carol_p,
+    }
 
+
+async def test_a_participant_cannot_change_roles(api, accounts, events):
+    m = await members_of(accounts, events)
     assert_error(
-        await api.execute(ROLE, {"e": e, "p": carol_p, "r": "ORGANIZER"}, token=bob["token"]),
+        await api.execute(
+            ROLE, {"e": m["e"], "p": m["carol_p"], "r": "ORGANIZER"}, token=m["bob"]["token"]
+        ),
         "FORBIDDEN",
     )
-    promoted = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "ORGANIZER"}, token=alice["token"])
+
+
+async def test_the_owner_promotes_a_participant_to_organizer(api, accounts, events):
+    m = await members_of(accounts, events)
+    promoted = await api.execute(
+        ROLE, {"e": m["e"], "p": m["bob_p"], "r": "ORGANIZER"}, token=m["alice"]["token"]
+    )
     assert promoted["data"]["updateParticipantRole"]["participant"]["role"] == "ORGANIZER"
-    owner_role = await api.execute(ROLE, {"e": e, "p": bob_p, "r": "OWNER"}, token=alice["token"])
+
+
+async def test_a_role_change_cannot_make_an_owner(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    owner_role = await api.execute(
+        ROLE, {"e": m["e"], "p": m["bob_p"], "r": "OWNER"}, token=m["alice"]["token"]
+    )
     assert_payload_error(owner_role["data"]["updateParticipantRole"], "INVALID_ROLE")
 
-    # an organizer removes participants, not the owner
-    members = await _members(api, alice["token"], e)
-    owner_p = members[alice["username"]]["id"]
-    assert_error(await api.execute(REMOVE, {"e": e, "p": owner_p}, token=bob["token"]), "FORBIDDEN")
-    removed = await api.execute(REMOVE, {"e": e, "p": carol_p}, token=bob["token"])
+
+async def test_an_organizer_cannot_remove_the_owner(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    members = await _members(api, m["alice"]["token"], m["e"])
+    owner_p = members[m["alice"]["username"]]["id"]
+    assert_error(
+        await api.execute(REMOVE, {"e": m["e"], "p": owner_p}, token=m["bob"]["token"]),
+        "FORBIDDEN",
+    )
+
+
+async def test_an_organizer_removes_a_participant(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    alice, bob, carol, e = m["alice"], m["bob"], m["carol"], m["e"]
+    removed = await api.execute(REMOVE, {"e": e, "p": m["carol_p"]}, token=bob["token"])
     assert removed["data"]["removeParticipant"]["participant"]["state"] == "REMOVED"
     assert (await api.execute(EVENT, {"id": e}, token=carol["token"]))["data"]["event"] is None
     assert set(await _members(api, alice["token"], e)) == {alice["username"], bob["username"]}
-    link = await events.link(alice["token"], e)
-    assert_payload_error(await events.join(carol["token"], link), "REMOVED_FROM_EVENT")
 
-    # the owner cannot leave without transferring ownership
+
+async def test_a_removed_participant_cannot_rejoin_through_a_link(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    await api.execute(REMOVE, {"e": m["e"], "p": m["carol_p"]}, token=m["bob"]["token"])
+    link = await events.link(m["alice"]["token"], m["e"])
+    assert_payload_error(await events.join(m["carol"]["token"], link), "REMOVED_FROM_EVENT")
+
+
+async def test_the_owner_cannot_leave_without_transferring_ownership(api, accounts, events):
+    m = await members_of(accounts, events)
     assert_payload_error(
-        (await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"]["leaveEvent"],
+        (await api.execute(LEAVE, {"e": m["e"]}, token=m["alice"]["token"]))["data"]["leaveEvent"],
         "OWNER_CANNOT_LEAVE",
     )
-    assert_error(await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=bob["token"]), "FORBIDDEN")
-    moved = (await api.execute(TRANSFER, {"e": e, "p": bob_p}, token=alice["token"]))["data"][
-        "transferOwnership"
+
+
+async def test_an_organizer_cannot_take_ownership(api, accounts, events):
+    m = await members_of(accounts, events, bob_role="ORGANIZER")
+    assert_error(
+        await api.execute(TRANSFER, {"e": m["e"], "p": m["bob_p"]}, token=m["bob"]["token"]),
+        "FORBIDDEN",
+    )
+
+
+async def owner_hands_over_and_leaves(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """alice hands her event over to bob, an organizer, and leaves it."""
+    alice, bob = await accounts.user(), await accounts.user()
+    event = await events.create(alice["token"])
+    bob_p = await events.add(alice["token"], event["id"], bob, role="ORGANIZER")
+    moved = (await api.execute(TRANSFER, {"e": event["id"], "p": bob_p}, token=alice["token"]))[
+        "data"
+    ]["transferOwnership"]
+    left = (await api.execute(LEAVE, {"e": event["id"]}, token=alice["token"]))["data"][
+        "leaveEvent"
     ]
-    assert moved == {
+    return {"alice": alice, "bob": bob, "e": event["id"], "moved": moved, "left": left}
+
+
+async def test_the_owner_transfers_ownership_then_leaves(api, accounts, events):
+    h = await owner_hands_over_and_leaves(api, accounts, events)
+    assert h["moved"] == {
         "owner": {"role": "OWNER"},
         "previousOwner": {"role": "ORGANIZER"},
         "errors": [],
     }
-    left = (await api.execute(LEAVE, {"e": e}, token=alice["token"]))["data"]["leaveEvent"]
-    assert left == {"participant": {"state": "LEFT"}, "errors": []}
-    read = (await api.execute(EVENT, {"id": e}, token=bob["token"]))["data"]["event"]
-    assert read["owner"]["id"] == bob["id"] and read["participantCount"] == 1
-    # a participant who left may come back through a link
-    link = await events.link(bob["token"], e)
-    assert (await events.join(alice["token"], link))["errors"] == []
+    assert h["left"] == {"participant": {"state": "LEFT"}, "errors": []}
+    read = (await api.execute(EVENT, {"id": h["e"]}, token=h["bob"]["token"]))["data"]["event"]
+    assert read["owner"]["id"] == h["bob"]["id"] and read["participantCount"] == 1
 
 
-async def test_rsvp_cancel_and_delete(api, accounts, events):
+async def test_a_participant_who_left_comes_back_through_a_link(api, accounts, events):
+    h = await owner_hands_over_and_leaves(api, accounts, events)
+    assert h["left"]["errors"] == []
+    link = await events.link(h["bob"]["token"], h["e"])
+    assert (await events.join(h["alice"]["token"], link))["errors"] == []
+
+
+RSVP = """mutation($e: ID!, $s: Rsvp!) { setRsvp(input: {eventId: $e, status: $s}) {
+    participant { rsvp } errors { code } } }"""
+CANCEL = """mutation($e: ID!) { cancelEvent(input: {eventId: $e}) { event { status }
+    errors { code } } }"""
+DELETE = """mutation($e: ID!) { deleteEvent(input: {eventId: $e}) { deletedEventId
+    errors { code } } }"""
+
+
+async def owner_and_participant(accounts: Any, events: Any) -> tuple[Any, Any, dict[str, Any]]:
     alice = await accounts.user()
     bob = await accounts.user()
     event = await events.create(alice["token"])
     await events.add(alice["token"], event["id"], bob)
-    rsvp = """mutation($e: ID!, $s: Rsvp!) { setRsvp(input: {eventId: $e, status: $s}) {
-        participant { rsvp } errors { code } } }"""
-    done = await api.execute(rsvp, {"e": event["id"], "s": "MAYBE"}, token=bob["token"])
+    return alice, bob, event
+
+
+async def test_a_participant_sets_an_rsvp(api, accounts, events):
+    _, bob, event = await owner_and_participant(accounts, events)
+    done = await api.execute(RSVP, {"e": event["id"], "s": "MAYBE"}, token=bob["token"])
     assert done["data"]["setRsvp"] == {"participant": {"rsvp": "MAYBE"}, "errors": []}
 
-    cancel = """mutation($e: ID!) { cancelEvent(input: {eventId: $e}) { event { status }
-        errors { code } } }"""
-    assert_error(await api.execute(cancel, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
-    cancelled = await api.execute(cancel, {"e": event["id"]}, token=alice["token"])
+
+async def test_only_the_owner_cancels_an_event(api, accounts, events):
+    alice, bob, event = await owner_and_participant(accounts, events)
+    assert_error(await api.execute(CANCEL, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
+    cancelled = await api.execute(CANCEL, {"e": event["id"]}, token=alice["token"])
     assert cancelled["data"]["cancelEvent"] == {"event": {"status": "CANCELLED"}, "errors": []}
-    again = await api.execute(rsvp, {"e": event["id"], "s": "GOING"}, token=bob["token"])
+
+
+async def test_no_rsvp_to_a_cancelled_event(api, accounts, events):
+    alice, bob, event = await owner_and_participant(accounts, events)
+    await api.execute(CANCEL, {"e": event["id"]}, token=alice["token"])
+    again = await api.execute(RSVP, {"e": event["id"], "s": "GOING"}, token=bob["token"])
     assert_payload_error(again["data"]["setRsvp"], "EVENT_CANCELLED")
 
-    delete = """mutation($e: ID!) { deleteEvent(input: {eventId: $e}) { deletedEventId
-        errors { code } } }"""
-    assert_error(await api.execute(delete, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
-    deleted = await api.execute(delete, {"e": event["id"]}, token=alice["token"])
+
+async def test_only_the_owner_deletes_an_event(api, accounts, events):
+    alice, bob, event = await owner_and_participant(accounts, events)
+    assert_error(await api.execute(DELETE, {"e": event["id"]}, token=bob["token"]), "FORBIDDEN")
+    deleted = await api.execute(DELETE, {"e": event["id"]}, token=alice["token"])
     assert deleted["data"]["deleteEvent"] == {"deletedEventId": event["id"], "errors": []}
-    for user in (alice, bob):
-        assert (await api.execute(EVENT, {"id": event["id"]}, token=user["token"]))["data"][
-            "event"
-        ] is None
+
+
+@pytest.mark.parametrize("who", ["owner", "participant"])
+async def test_a_deleted_event_is_gone(api, accounts, events, who):
+    alice, bob, event = await owner_and_participant(accounts, events)
+    deleted = await api.execute(DELETE, {"e": event["id"]}, token=alice["token"])
+    assert deleted["data"]["deleteEvent"]["errors"] == []
+    user = alice if who == "owner" else bob
+    assert (await api.execute(EVENT, {"id": event["id"]}, token=user["token"]))["data"][
+        "event"
+    ] is None
 
 
 async def test_my_events_filters_and_pages(api, accounts, events):

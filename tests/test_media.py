@@ -8,6 +8,7 @@ import base64
 import io
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +31,22 @@ def exif_gps(content: bytes) -> dict[int, Any]:
     return dict(Image.open(io.BytesIO(content)).getexif().get_ifd(0x8825))
 
 
-async def test_each_accepted_type_is_stored_and_served(api, http, accounts, events, server):
+ACCEPTED: list[tuple[str, Callable[[], bytes], str, str]] = [
+    ("a.jpg", samples.jpeg, "IMAGE", "image/jpeg"),
+    ("b.png", samples.png, "IMAGE", "image/png"),
+    ("c.webp", samples.webp, "IMAGE", "image/webp"),
+    ("d.gif", samples.gif, "IMAGE", "image/gif"),
+    ("e.mp4", samples.mp4, "VIDEO", "video/mp4"),
+    ("f.mov", samples.mov, "VIDEO", "video/quicktime"),
+    ("g.pdf", samples.pdf, "DOCUMENT", "application/pdf"),
+]
+
+
+async def test_each_accepted_type_is_stored(api, accounts, events, server):
     c = await crew(accounts, events, 3)
-    owner, _, alice = c["people"]
-    eid = c["event"]["id"]
-    files = [
-        ("a.jpg", samples.jpeg()),
-        ("b.png", samples.png()),
-        ("c.webp", samples.webp()),
-        ("d.gif", samples.gif()),
-        ("e.mp4", samples.mp4()),
-        ("f.mov", samples.mov()),
-        ("g.pdf", samples.pdf()),
-    ]
-    media = await uploaded(api, alice, eid, files, caption="Day one")
+    alice = c["people"][2]
+    files = [(name, make()) for name, make, _, _ in ACCEPTED]
+    media = await uploaded(api, alice, c["event"]["id"], files, caption="Day one")
     assert [(m["kind"], m["mimeType"]) for m in media] == [
         ("IMAGE", "image/jpeg"),
         ("IMAGE", "image/png"),
@@ -55,32 +58,52 @@ async def test_each_accepted_type_is_stored_and_served(api, http, accounts, even
     ]
     assert all(m["caption"] == "Day one" and m["album"]["isDefault"] for m in media)
     assert [m["size"] for m in media] == [len(f[1]) for f in files]
-    jpeg = media[0]
+
+
+async def test_a_jpeg_keeps_its_size_exif_and_time_taken(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    [jpeg] = await uploaded(api, c["people"][2], c["event"]["id"], [("a.jpg", samples.jpeg())])
     assert (jpeg["width"], jpeg["height"]) == (1200, 800)
     assert jpeg["exif"]["make"] == "Canon" and jpeg["exif"]["exposureTime"] == "1/250"
     assert jpeg["exif"]["iso"] == 400
     assert jpeg["takenAt"] == "2030-06-01T14:30:00+02:00"
-    for m in media:
-        response = await fetch(http, m["urls"]["original"])
-        assert response.status_code == 200, (m["mimeType"], response.text)
-        assert response.headers["content-type"].startswith(m["mimeType"])
-        assert response.headers["x-content-type-options"] == "nosniff"
-        assert "sandbox" in response.headers["content-security-policy"]
-        disposition = response.headers["content-disposition"]
-        assert disposition.startswith("attachment" if m["kind"] == "DOCUMENT" else "inline")
-        if m["kind"] == "IMAGE":
-            for variant, bound in (("thumbnail", 256), ("preview", 1280)):
-                got = await fetch(http, m["urls"][variant])
-                assert got.headers["content-type"] == "image/webp"
-                image = Image.open(io.BytesIO(got.content))
-                assert max(image.size) <= bound and not image.getexif()
-        else:
-            assert m["urls"]["thumbnail"] is None and m["urls"]["preview"] is None
-    # the owner (another participant) sees them too; an outsider does not
-    seen = await api.execute(NODE, {"id": media[1]["id"]}, token=owner["token"])
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "kind", "mime"), ACCEPTED, ids=[mime for _, _, _, mime in ACCEPTED]
+)
+async def test_each_accepted_type_is_served(
+    name, make, kind, mime, api, http, accounts, events, server
+):
+    c = await crew(accounts, events, 3)
+    [m] = await uploaded(api, c["people"][2], c["event"]["id"], [(name, make())])
+    assert (m["kind"], m["mimeType"]) == (kind, mime)
+    response = await fetch(http, m["urls"]["original"])
+    assert response.status_code == 200, (m["mimeType"], response.text)
+    assert response.headers["content-type"].startswith(m["mimeType"])
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in response.headers["content-security-policy"]
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment" if m["kind"] == "DOCUMENT" else "inline")
+    if m["kind"] == "IMAGE":
+        for variant, bound in (("thumbnail", 256), ("preview", 1280)):
+            got = await fetch(http, m["urls"][variant])
+            assert got.headers["content-type"] == "image/webp"
+            image = Image.open(io.BytesIO(got.content))
+            assert max(image.size) <= bound and not image.getexif()
+    else:
+        assert m["urls"]["thumbnail"] is None and m["urls"]["preview"] is None
+
+
+async def test_participants_see_media_and_outsiders_do_not(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    [png] = await uploaded(api, alice, c["event"]["id"], [("b.png", samples.png())])
+    # the owner (another participant) sees it too; an outsider does not
+    seen = await api.execute(NODE, {"id": png["id"]}, token=owner["token"])
     assert seen["data"]["node"]["mimeType"] == "image/png"
     outsider = await accounts.user()
-    hidden = await api.execute(NODE, {"id": media[1]["id"]}, token=outsider["token"])
+    hidden = await api.execute(NODE, {"id": png["id"]}, token=outsider["token"])
     assert hidden["data"]["node"] is None
 
 
@@ -95,43 +118,69 @@ async def test_video_range_requests(api, http, accounts, events, server):
     assert part.headers["content-range"] == f"bytes 4-11/{len(video)}"
 
 
-async def test_location_is_private_by_default(api, http, accounts, events, server):
+async def located_photo(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """A crew (owner, organizer, alice) and alice's photo taken with a GPS position."""
     c = await crew(accounts, events, 3)
-    _, organizer, alice = c["people"]
-    eid = c["event"]["id"]
-    media = (await uploaded(api, alice, eid, [("p.jpg", samples.jpeg(gps=True))]))[0]
+    photo = (
+        await uploaded(api, c["people"][2], c["event"]["id"], [("p.jpg", samples.jpeg(gps=True))])
+    )[0]
+    return {**c, "media": photo}
+
+
+async def seen_by_organizer(api: Any, c: dict[str, Any]) -> dict[str, Any]:
+    result = await api.execute(NODE, {"id": c["media"]["id"]}, token=c["people"][1]["token"])
+    return result["data"]["node"]  # type: ignore[no-any-return]
+
+
+async def test_the_uploader_sees_the_location_and_gets_the_file_as_it_was(
+    api, http, accounts, events, server
+):
+    media = (await located_photo(api, accounts, events))["media"]
     assert media["location"]["latitude"] == pytest.approx(48.8584, abs=1e-3)
     assert media["location"]["longitude"] == pytest.approx(2.2945, abs=1e-3)
     mine = await fetch(http, media["urls"]["original"])
     assert exif_gps(mine.content)  # the uploader gets their file as it was
 
-    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"]["node"]
+
+async def test_location_is_private_by_default(api, http, accounts, events, server):
+    other = await seen_by_organizer(api, await located_photo(api, accounts, events))
     assert other["location"] is None and other["exif"]["make"] == "Canon"
     theirs = await fetch(http, other["urls"]["original"])
     assert theirs.status_code == 200 and exif_gps(theirs.content) == {}
     assert Image.open(io.BytesIO(theirs.content)).getexif()[0x010F] == "Canon"  # rest kept
-    for variant in ("thumbnail", "preview"):
-        got = await fetch(http, other["urls"][variant])
-        assert b"Exif" not in got.content and not Image.open(io.BytesIO(got.content)).getexif()
 
+
+@pytest.mark.parametrize("variant", ["thumbnail", "preview"])
+async def test_variants_carry_no_exif(api, http, accounts, events, server, variant):
+    other = await seen_by_organizer(api, await located_photo(api, accounts, events))
+    got = await fetch(http, other["urls"][variant])
+    assert b"Exif" not in got.content and not Image.open(io.BytesIO(got.content)).getexif()
+
+
+async def test_a_shared_location_is_seen_by_others(api, http, accounts, events, server):
+    c = await located_photo(api, accounts, events)
     shared = (
         await api.execute(
             """mutation($id: ID!) { updateMedia(input: {mediaId: $id,
         shareLocation: true}) { media { shareLocation } errors { code } } }""",
-            {"id": media["id"]},
-            token=alice["token"],
+            {"id": c["media"]["id"]},
+            token=c["people"][2]["token"],
         )
     )["data"]["updateMedia"]
     assert shared == {"media": {"shareLocation": True}, "errors": []}
-    other = (await api.execute(NODE, {"id": media["id"]}, token=organizer["token"]))["data"]["node"]
+    other = await seen_by_organizer(api, c)
     assert other["location"]["latitude"] == pytest.approx(48.8584, abs=1e-3)
     assert exif_gps((await fetch(http, other["urls"]["original"])).content)
+
+
+async def test_only_the_uploader_edits_media(api, accounts, events, server):
+    c = await located_photo(api, accounts, events)
     assert_error(
         await api.execute(
             """mutation($id: ID!) { updateMedia(input: {mediaId: $id,
         caption: "mine"}) { errors { code } } }""",
-            {"id": media["id"]},
-            token=organizer["token"],
+            {"id": c["media"]["id"]},
+            token=c["people"][1]["token"],
         ),
         "FORBIDDEN",
     )
@@ -318,46 +367,84 @@ async def test_quotas(api, accounts, events, server):
     assert await media_store.usage(f"user:{_uid(organizer)}") == len(b)
 
 
-async def test_file_urls_are_checked(api, http, accounts, events, server):
+async def signed_thumbnail(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """A crew (owner, organizer, alice), alice's photo and its signed thumbnail URL."""
     c = await crew(accounts, events, 3)
-    owner, _, alice = c["people"]
-    media = (await uploaded(api, alice, c["event"]["id"], [("a.jpg", samples.jpeg())]))[0]
-    url = media["urls"]["thumbnail"]
-    assert (await fetch(http, url)).status_code == 200
-    tampered = url[:-1] + ("0" if url[-1] != "0" else "1")
-    assert (await fetch(http, tampered)).status_code == 403
-    other_user = url.replace("?u=", "?u=9").replace("&f=", "&f=")
-    assert (await fetch(http, other_user)).status_code == 403
-    assert (await fetch(http, url.replace("/thumbnail?", "/original?"))).status_code == 403
-    # a link made for media of another event does not open this one
+    media = (await uploaded(api, c["people"][2], c["event"]["id"], [("a.jpg", samples.jpeg())]))[0]
+    return {**c, "media": media, "url": media["urls"]["thumbnail"]}
+
+
+async def test_a_signed_url_opens_its_file(api, http, accounts, events, server):
+    s = await signed_thumbnail(api, accounts, events)
+    assert (await fetch(http, s["url"])).status_code == 200
+
+
+def _tampered(url: str) -> str:
+    return url[:-1] + ("0" if url[-1] != "0" else "1")
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        _tampered,
+        lambda url: url.replace("?u=", "?u=9").replace("&f=", "&f="),
+        lambda url: url.replace("/thumbnail?", "/original?"),
+    ],
+    ids=["signature", "another-user", "another-variant"],
+)
+async def test_an_altered_url_is_refused(api, http, accounts, events, server, alter):
+    s = await signed_thumbnail(api, accounts, events)
+    assert (await fetch(http, alter(s["url"]))).status_code == 403
+
+
+async def test_a_link_for_another_events_media_does_not_open_this_one(
+    api, http, accounts, events, server
+):
+    s = await signed_thumbnail(api, accounts, events)
+    owner = s["people"][0]
     other_event = await events.create(owner["token"], title="Other")
     other = (await uploaded(api, owner, other_event["id"], [("b.png", samples.png())]))[0]
-    swapped = other["urls"]["thumbnail"].replace(_doc(other["id"]), _doc(media["id"]))
+    swapped = other["urls"]["thumbnail"].replace(_doc(other["id"]), _doc(s["media"]["id"]))
     assert (await fetch(http, swapped)).status_code == 403
+
+
+async def test_an_expired_url_is_refused_without_paths(api, http, accounts, events, server):
+    s = await signed_thumbnail(api, accounts, events)
     # expired: signed correctly, in the past
-    doc = (await media_store.media_by_ids([_doc(media["id"])]))[0]
+    doc = (await media_store.media_by_ids([_doc(s["media"]["id"])]))[0]
     assert doc is not None
     past = media_links.media_url(
-        server.deps, doc, "thumbnail", _uid(alice), now=time.time() - 2 * 3600
+        server.deps, doc, "thumbnail", _uid(s["people"][2]), now=time.time() - 2 * 3600
     )
     expired = await fetch(http, past or "")
     assert expired.status_code == 403 and "expired" in expired.text
     assert "/" not in expired.text.replace("</", "")  # no path in the answer
-    # someone removed from the event loses access with the links they had
-    url_of_owner = (await api.execute(NODE, {"id": media["id"]}, token=owner["token"]))["data"][
-        "node"
-    ]["urls"]["preview"]
+
+
+async def test_a_removed_participant_loses_access_with_the_links_they_had(
+    api, http, accounts, events, server
+):
+    s = await signed_thumbnail(api, accounts, events)
+    owner, url = s["people"][0], s["url"]
+    assert (await fetch(http, url)).status_code == 200
+    url_of_owner = (await api.execute(NODE, {"id": s["media"]["id"]}, token=owner["token"]))[
+        "data"
+    ]["node"]["urls"]["preview"]
     removed = await api.execute(
         """mutation($e: ID!, $id: ID!) { removeParticipant(input:
         {eventId: $e, participantId: $id}) { errors { code } } }""",
-        {"e": c["event"]["id"], "id": c["pids"][2]},
+        {"e": s["event"]["id"], "id": s["pids"][2]},
         token=owner["token"],
     )
     assert removed["data"]["removeParticipant"]["errors"] == []
     assert (await fetch(http, url)).status_code == 403
     assert (await fetch(http, url_of_owner)).status_code == 200
+
+
+async def test_malformed_media_paths_are_refused(api, http, accounts, events, server):
+    s = await signed_thumbnail(api, accounts, events)
     assert (await fetch(http, "/media/nothing/original?u=1&f=0&exp=1&sig=x")).status_code == 403
-    assert (await fetch(http, f"/media/{_doc(media['id'])}/../../etc")).status_code == 404
+    assert (await fetch(http, f"/media/{_doc(s['media']['id'])}/../../etc")).status_code == 404
 
 
 def _doc(gid: str) -> str:
@@ -369,45 +456,76 @@ ALBUMS = """query($id: ID!) { event(id: $id) { albums { id title isDefault media
   cover { id } media(first: 10) { edges { node { id takenAt } } } } } }"""
 
 
-async def test_albums(api, accounts, events, server):
-    c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
-    eid = c["event"]["id"]
-    albums = (await api.execute(ALBUMS, {"id": eid}, token=alice["token"]))["data"]["event"][
-        "albums"
-    ]
-    assert [(a["title"], a["isDefault"], a["mediaCount"]) for a in albums] == [("Photos", True, 0)]
-    default_id = albums[0]["id"]
+async def albums_of(api: Any, user: dict[str, Any], event_id: str) -> list[dict[str, Any]]:
+    result = await api.execute(ALBUMS, {"id": event_id}, token=user["token"])
+    return result["data"]["event"]["albums"]  # type: ignore[no-any-return]
+
+
+async def new_album(api: Any, user: dict[str, Any], event_id: str) -> dict[str, Any]:
     created = await mutate(
         api,
-        alice,
+        user,
         "createAlbum",
-        {"eventId": eid, "title": " Beach ", "description": "Sunday"},
+        {"eventId": event_id, "title": " Beach ", "description": "Sunday"},
         "album { id title version }",
     )
-    album = created["album"]
-    assert album["title"] == "Beach"
+    return created["album"]  # type: ignore[no-any-return]
+
+
+async def beach_album(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """A crew (owner, organizer, alice), the default album's id, and alice's album "Beach"
+    holding a late and an early photo (in that upload order)."""
+    c = await crew(accounts, events, 3)
+    eid = c["event"]["id"]
+    alice = c["people"][2]
+    default_id = (await albums_of(api, alice, eid))[0]["id"]
+    album = await new_album(api, alice, eid)
     late = samples.jpeg(taken="2030:06:02 10:00:00", width=300, height=200)
     early = samples.jpeg(taken="2030:06:01 09:00:00", width=301, height=200)
     media = await uploaded(
         api, alice, eid, [("late.jpg", late), ("early.jpg", early)], albumId=album["id"]
     )
-    listed = (await api.execute(ALBUMS, {"id": eid}, token=owner["token"]))["data"]["event"][
-        "albums"
-    ]
-    beach = next(a for a in listed if a["id"] == album["id"])
+    return {**c, "eid": eid, "default_id": default_id, "album": album, "media": media}
+
+
+async def test_an_event_starts_with_one_default_album(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    albums = await albums_of(api, c["people"][2], c["event"]["id"])
+    assert [(a["title"], a["isDefault"], a["mediaCount"]) for a in albums] == [("Photos", True, 0)]
+
+
+async def test_creating_an_album_trims_its_title(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    album = await new_album(api, c["people"][2], c["event"]["id"])
+    assert album["title"] == "Beach"
+
+
+async def test_an_album_lists_media_by_time_taken_with_the_earliest_as_cover(
+    api, accounts, events, server
+):
+    b = await beach_album(api, accounts, events)
+    media = b["media"]
+    listed = await albums_of(api, b["people"][0], b["eid"])
+    beach = next(a for a in listed if a["id"] == b["album"]["id"])
     assert [e["node"]["id"] for e in beach["media"]["edges"]] == [media[1]["id"], media[0]["id"]]
     assert beach["mediaCount"] == 2 and beach["cover"]["id"] == media[1]["id"]
 
+
+async def test_setting_an_album_cover(api, accounts, events, server):
+    b = await beach_album(api, accounts, events)
     cover = await mutate(
         api,
-        alice,
+        b["people"][2],
         "setAlbumCover",
-        {"albumId": album["id"], "mediaId": media[0]["id"]},
+        {"albumId": b["album"]["id"], "mediaId": b["media"][0]["id"]},
         "album { cover { id } version }",
     )
-    assert cover["album"]["cover"]["id"] == media[0]["id"]
-    version = cover["album"]["version"]
+    assert cover["album"]["cover"]["id"] == b["media"][0]["id"]
+
+
+async def test_an_outsider_cannot_update_an_album(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    album = await new_album(api, c["people"][2], c["event"]["id"])
     outsider = await accounts.user()
     assert_error(
         await api.execute(
@@ -418,48 +536,96 @@ async def test_albums(api, accounts, events, server):
         ),
         "NOT_FOUND",
     )
+
+
+async def test_an_album_update_with_a_stale_version_is_refused(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    album = await new_album(api, c["people"][2], c["event"]["id"])
     stale = await mutate(
         api,
-        organizer,
+        c["people"][1],
         "updateAlbum",
         {"albumId": album["id"], "title": "X", "expectedVersion": 99},
         "album { id }",
     )
     assert_payload_error(stale, "STALE")
+
+
+async def test_an_organizer_renames_an_album_at_its_version(api, accounts, events, server):
+    b = await beach_album(api, accounts, events)
+    cover = await mutate(
+        api,
+        b["people"][2],
+        "setAlbumCover",
+        {"albumId": b["album"]["id"], "mediaId": b["media"][0]["id"]},
+        "album { version }",
+    )
+    version = cover["album"]["version"]
     renamed = await mutate(
         api,
-        organizer,
+        b["people"][1],
         "updateAlbum",
-        {"albumId": album["id"], "title": "Plage", "expectedVersion": version},
+        {"albumId": b["album"]["id"], "title": "Plage", "expectedVersion": version},
         "album { title version }",
     )
     assert renamed["album"] == {"title": "Plage", "version": version + 1}
 
+
+async def test_moving_media_to_the_default_album(api, accounts, events, server):
+    b = await beach_album(api, accounts, events)
     moved = await mutate(
+        api,
+        b["people"][2],
+        "moveMedia",
+        {"mediaIds": [b["media"][0]["id"]], "albumId": b["default_id"]},
+        "media { album { id } }",
+    )
+    assert moved["media"] == [{"album": {"id": b["default_id"]}}]
+
+
+async def test_the_default_album_cannot_be_deleted(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    default_id = (await albums_of(api, c["people"][2], c["event"]["id"]))[0]["id"]
+    refused = await mutate(
+        api, c["people"][1], "deleteAlbum", {"albumId": default_id}, "deletedAlbumId"
+    )
+    assert_payload_error(refused, "ALBUM_IS_DEFAULT")
+
+
+async def test_deleting_an_album_moves_its_media_to_the_default_album(
+    api, accounts, events, server
+):
+    b = await beach_album(api, accounts, events)
+    owner, organizer, alice = b["people"]
+    default_id = b["default_id"]
+    # one photo already in the default album, one still in the deleted album: both end there
+    await mutate(
         api,
         alice,
         "moveMedia",
-        {"mediaIds": [media[0]["id"]], "albumId": default_id},
+        {"mediaIds": [b["media"][0]["id"]], "albumId": default_id},
         "media { album { id } }",
     )
-    assert moved["media"] == [{"album": {"id": default_id}}]
-    refused = await mutate(api, organizer, "deleteAlbum", {"albumId": default_id}, "deletedAlbumId")
-    assert_payload_error(refused, "ALBUM_IS_DEFAULT")
     deleted = await mutate(
         api,
         organizer,
         "deleteAlbum",
-        {"albumId": album["id"]},
+        {"albumId": b["album"]["id"]},
         "deletedAlbumId defaultAlbum { id mediaCount }",
     )
     assert deleted["defaultAlbum"] == {"id": default_id, "mediaCount": 2}
-    listed = (await api.execute(ALBUMS, {"id": eid}, token=owner["token"]))["data"]["event"][
-        "albums"
-    ]
+    listed = await albums_of(api, owner, b["eid"])
     assert [a["id"] for a in listed] == [default_id]
 
 
-async def test_album_permissions(api, accounts, events, server):
+UPDATE_ALBUM = """mutation($a: ID!) { updateAlbum(input: {albumId: $a,
+    title: "Bob's"}) { errors { code } } }"""
+DELETE_ALBUM = """mutation($a: ID!) { deleteAlbum(input: {albumId: $a}) {
+    errors { code } } }"""
+
+
+@pytest.mark.parametrize("mutation", [UPDATE_ALBUM, DELETE_ALBUM], ids=["update", "delete"])
+async def test_a_participant_cannot_change_anothers_album(mutation, api, accounts, events, server):
     c = await crew(accounts, events, 4)
     _owner, _organizer, alice, bob = c["people"]
     album = (
@@ -472,23 +638,23 @@ async def test_album_permissions(api, accounts, events, server):
         )
     )["album"]
     assert_error(
-        await api.execute(
-            """mutation($a: ID!) { updateAlbum(input: {albumId: $a,
-        title: "Bob's"}) { errors { code } } }""",
-            {"a": album["id"]},
-            token=bob["token"],
-        ),
+        await api.execute(mutation, {"a": album["id"]}, token=bob["token"]),
         "FORBIDDEN",
     )
-    assert_error(
-        await api.execute(
-            """mutation($a: ID!) { deleteAlbum(input: {albumId: $a}) {
-        errors { code } } }""",
-            {"a": album["id"]},
-            token=bob["token"],
-        ),
-        "FORBIDDEN",
-    )
+
+
+async def test_a_participant_cannot_move_media_into_anothers_album(api, accounts, events, server):
+    c = await crew(accounts, events, 4)
+    _owner, _organizer, alice, bob = c["people"]
+    album = (
+        await mutate(
+            api,
+            alice,
+            "createAlbum",
+            {"eventId": c["event"]["id"], "title": "Alice's"},
+            "album { id }",
+        )
+    )["album"]
     photo = (await uploaded(api, alice, c["event"]["id"], [("a.png", samples.png())]))[0]
     assert_error(
         await api.execute(
@@ -499,6 +665,10 @@ async def test_album_permissions(api, accounts, events, server):
         ),
         "FORBIDDEN",
     )
+
+
+async def test_an_outsider_cannot_create_an_album(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
     outsider = await accounts.user()
     assert_error(
         await api.execute(
@@ -509,8 +679,16 @@ async def test_album_permissions(api, accounts, events, server):
         ),
         "NOT_FOUND",
     )
+
+
+async def test_an_album_needs_a_title(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
     bad = await mutate(
-        api, alice, "createAlbum", {"eventId": c["event"]["id"], "title": " "}, "album { id }"
+        api,
+        c["people"][2],
+        "createAlbum",
+        {"eventId": c["event"]["id"], "title": " "},
+        "album { id }",
     )
     assert_payload_error(bad, "INVALID_TITLE", ["input", "title"])
 
@@ -519,25 +697,57 @@ COMMENTS = """query($id: ID!) { node(id: $id) { ... on Media { likeCount viewerL
   comments(first: 10) { edges { node { id body author { username } editedAt } } } } } }"""
 
 
-async def test_comments_and_likes(api, accounts, events, server):
+async def photo_in_crew(api: Any, accounts: Any, events: Any) -> dict[str, Any]:
+    """A crew (owner, organizer, alice) and alice's photo."""
     c = await crew(accounts, events, 3)
-    owner, organizer, alice = c["people"]
-    photo = (await uploaded(api, alice, c["event"]["id"], [("a.png", samples.png())]))[0]
+    photo = (await uploaded(api, c["people"][2], c["event"]["id"], [("a.png", samples.png())]))[0]
+    return {**c, "photo": photo}
+
+
+async def comment_on(api: Any, user: dict[str, Any], photo: dict[str, Any], body: str) -> Any:
     said = await mutate(
         api,
-        owner,
+        user,
         "commentOnMedia",
-        {"mediaId": photo["id"], "body": " Nice! "},
+        {"mediaId": photo["id"], "body": body},
         "comment { id body author { username } }",
     )
-    comment = said["comment"]
+    return said["comment"]
+
+
+async def seen_by(api: Any, user: dict[str, Any], photo: dict[str, Any]) -> dict[str, Any]:
+    result = await api.execute(COMMENTS, {"id": photo["id"]}, token=user["token"])
+    return result["data"]["node"]  # type: ignore[no-any-return]
+
+
+LIKE_FIELDS = "media { likeCount viewerLiked }"
+
+
+async def test_a_comment_is_trimmed_and_signed(api, accounts, events, server):
+    p = await photo_in_crew(api, accounts, events)
+    owner = p["people"][0]
+    comment = await comment_on(api, owner, p["photo"], " Nice! ")
     assert comment["body"] == "Nice!" and comment["author"]["username"] == owner["username"]
+
+
+async def test_a_blank_comment_is_refused(api, accounts, events, server):
+    p = await photo_in_crew(api, accounts, events)
     assert_payload_error(
         await mutate(
-            api, owner, "commentOnMedia", {"mediaId": photo["id"], "body": "  "}, "comment { id }"
+            api,
+            p["people"][0],
+            "commentOnMedia",
+            {"mediaId": p["photo"]["id"], "body": "  "},
+            "comment { id }",
         ),
         "REQUIRED",
     )
+
+
+async def test_only_its_author_edits_a_comment(api, accounts, events, server):
+    p = await photo_in_crew(api, accounts, events)
+    owner, _, alice = p["people"]
+    comment = await comment_on(api, owner, p["photo"], " Nice! ")
     assert_error(
         await api.execute(
             """mutation($c: ID!) { editMediaComment(input: {commentId: $c,
@@ -555,24 +765,41 @@ async def test_comments_and_likes(api, accounts, events, server):
         "comment { body editedAt }",
     )
     assert edited["comment"]["body"] == "Very nice" and edited["comment"]["editedAt"]
-    for _ in range(2):
-        liked = await mutate(
-            api, organizer, "likeMedia", {"mediaId": photo["id"]}, "media { likeCount viewerLiked }"
-        )
-        assert liked["media"] == {"likeCount": 1, "viewerLiked": True}
-    seen = (await api.execute(COMMENTS, {"id": photo["id"]}, token=alice["token"]))["data"]["node"]
-    assert seen["likeCount"] == 1 and seen["viewerLiked"] is False
+    seen = await seen_by(api, alice, p["photo"])
     assert seen["commentCount"] == 1
     assert [e["node"]["body"] for e in seen["comments"]["edges"]] == ["Very nice"]
+
+
+async def test_liking_twice_counts_once(api, accounts, events, server):
+    p = await photo_in_crew(api, accounts, events)
+    organizer, alice = p["people"][1], p["people"][2]
+    first = await mutate(api, organizer, "likeMedia", {"mediaId": p["photo"]["id"]}, LIKE_FIELDS)
+    assert first["media"] == {"likeCount": 1, "viewerLiked": True}
+    second = await mutate(api, organizer, "likeMedia", {"mediaId": p["photo"]["id"]}, LIKE_FIELDS)
+    assert second["media"] == {"likeCount": 1, "viewerLiked": True}
+    seen = await seen_by(api, alice, p["photo"])
+    assert seen["likeCount"] == 1 and seen["viewerLiked"] is False
+
+
+async def test_unliking(api, accounts, events, server):
+    p = await photo_in_crew(api, accounts, events)
+    organizer = p["people"][1]
+    await mutate(api, organizer, "likeMedia", {"mediaId": p["photo"]["id"]}, LIKE_FIELDS)
     unliked = await mutate(
-        api, organizer, "unlikeMedia", {"mediaId": photo["id"]}, "media { likeCount viewerLiked }"
+        api, organizer, "unlikeMedia", {"mediaId": p["photo"]["id"]}, LIKE_FIELDS
     )
     assert unliked["media"] == {"likeCount": 0, "viewerLiked": False}
+
+
+async def test_an_organizer_deletes_a_comment(api, accounts, events, server):
+    p = await photo_in_crew(api, accounts, events)
+    owner, organizer, alice = p["people"]
+    comment = await comment_on(api, owner, p["photo"], "Very nice")
     gone = await mutate(
         api, organizer, "deleteMediaComment", {"commentId": comment["id"]}, "deletedCommentId"
     )  # an organizer moderates
     assert gone["deletedCommentId"] == comment["id"]
-    seen = (await api.execute(COMMENTS, {"id": photo["id"]}, token=alice["token"]))["data"]["node"]
+    seen = await seen_by(api, alice, p["photo"])
     assert seen["commentCount"] == 0 and seen["comments"]["edges"] == []
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from resolvers import event_content
+from resolvers import article_cache, event_content
 from resolvers.accounts import user_cache
 from resolvers.core.background import drain_background
 from resolvers.core.deps import Deps
@@ -82,6 +82,9 @@ class StoreWrites(monitoring.CommandListener):
         # a new event with a reused id would match the last test's entry at version 1
         event_content.clear_all(deps)
         user_cache(deps)._entries.clear()
+        # and the decoded article entries: keyed by the "articles" version, which restarts in the
+        # flushed Redis, so the next test would read the last test's lists at the same version
+        article_cache.decoded(deps).clear()
         # the collections a test may fill (others, such as counters, live on)
         emptied = {model.get_pymongo_collection().name for model in all_models()} | {USAGE}
         database = deps.documents.database
