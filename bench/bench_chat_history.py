@@ -126,6 +126,7 @@ async def run(args: argparse.Namespace) -> int:
         documents = await DocumentStore.connect(
             url, args.database, models=all_models(), timeout_s=10
         )
+        await documents.create_indexes()
         try:
             await measure_sizes(args, url, embedded=args.mongodb_url is None)
         finally:

@@ -28,6 +28,12 @@ from stores.redis import Broadcast, RateLimiter, ReadCache, SessionKeys, create_
 log = logging.getLogger("iven.app")
 
 
+# Creating the indexes of a fresh store took 4-12 s on a busy two-core machine (issue 16):
+# it gets its own budget, apart from reaching the store.
+INDEXES_S = 120.0
+EMBEDDED_START_S = 60.0
+
+
 class StoreUnavailable(RuntimeError):
     pass
 
@@ -69,14 +75,24 @@ class Resources:
             self.backends["documents"] = f"embedded briskdb listener ({mongo_url})"
         else:
             self.backends["documents"] = f"mongodb ({redact_url(mongo_url)})"
+        # the embedded listener is ours and already listening: only a busy machine is slow
+        reach = max(timeout, EMBEDDED_START_S) if self.embedded_mongo else timeout
         documents = await _within(
             "MongoDB",
             mongo_url,
-            timeout + 1,
+            reach + 1,
             DocumentStore.connect(
-                mongo_url, s.mongodb_database, models=all_models(), timeout_s=timeout
+                mongo_url, s.mongodb_database, models=all_models(), timeout_s=reach
             ),
         )
+        try:
+            await asyncio.wait_for(documents.create_indexes(), max(reach, INDEXES_S))
+        except Exception as exc:  # reachable, but the indexes are not there: say so
+            await documents.close()
+            raise StoreUnavailable(
+                f"MongoDB at {redact_url(mongo_url)} answered, but creating its indexes failed "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
 
         redis = create_client(s.redis_url, timeout=timeout)
         await _within("Redis", s.redis_url or "in-process", timeout, redis.ping())

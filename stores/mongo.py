@@ -88,6 +88,7 @@ class DocumentStore:
     async def connect(
         cls, url: str, database: str, *, models: Sequence[type[Document]], timeout_s: float
     ) -> DocumentStore:
+        """A client that has answered a ping (within `timeout_s`); `create_indexes` is next."""
         client: AsyncMongoClient[Any] = AsyncMongoClient(
             url,
             serverSelectionTimeoutMS=int(timeout_s * 1000),
@@ -95,9 +96,21 @@ class DocumentStore:
             tz_aware=True,
         )
         store = cls(client, database, models)
-        await store.ping()
-        await init_beanie(database=store.database, document_models=store.models)
+        try:
+            await store.ping()
+        except BaseException:
+            await client.close()
+            raise
         return store
+
+    async def create_indexes(self) -> None:
+        """Binds the models and creates their indexes (a no-op for those that exist). Several
+        processes starting at once on a fresh store race to create the same indexes: a write
+        conflict (112) means this attempt did not happen, so it is made again."""
+        await retry_write_conflicts(
+            lambda: init_beanie(database=self.database, document_models=self.models),
+            attempts=20,
+        )
 
     async def bind(self) -> None:
         """Beanie binds document classes process-wide: re-bind them to this store (only needed
