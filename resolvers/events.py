@@ -311,38 +311,46 @@ async def visible_user_ids(deps: Deps, viewer: Viewer | None, user_ids: Sequence
 SHARE_TOKEN_MAX = 64
 
 
+def _share_token(token: str) -> str | None:
+    """The token as looked up, or None when it cannot be one (empty, or too long)."""
+    token = token.strip()
+    return token if token and len(token) <= SHARE_TOKEN_MAX else None
+
+
+def _token_opens(event: Event, me: Participant | None) -> bool:
+    """What a share token opens: any event to its members; to anyone else (anonymous
+    included), an UNLISTED one only (its public fields)."""
+    return role_of(me) is not None or event.visibility == Visibility.UNLISTED.value
+
+
 async def event_by_share_token(
     deps: Deps, viewer: Viewer | None, token: str
 ) -> tuple[Event, Participant | None] | None:
-    """The event a share token opens: to its members, any event; to anyone else (anonymous
-    included), an UNLISTED one only (its public fields). None for anything else."""
-    token = token.strip()
-    if not token or len(token) > SHARE_TOKEN_MAX:
+    """The event a share token opens (`_token_opens`), with the viewer's participation; None
+    for anything else."""
+    key = _share_token(token)
+    if key is None:
         return None
     async with deps.db.reader() as db:
-        event = await store.event_by_share_token(db, token)
+        event = await store.event_by_share_token(db, key)
         if event is None or event.id is None:
             return None
         me = await store.participant_for_user(db, event.id, viewer.user_id) if viewer else None
-    if role_of(me) is not None:
-        return event, me
-    return (event, None) if event.visibility == Visibility.UNLISTED.value else None
+    if not _token_opens(event, me):
+        return None
+    return event, me if role_of(me) is not None else None
 
 
 async def locked_by_share_token(
     db: Any, token: str, viewer: Viewer
 ) -> tuple[Event, Participant | None]:
-    """Like `member_or_hidden`, for the event a share token opens (see event_by_share_token)."""
-    token = token.strip()
-    event = (
-        await store.event_by_share_token(db, token, for_update=True)
-        if token and len(token) <= SHARE_TOKEN_MAX
-        else None
-    )
+    """Like `member_or_hidden`, for the event a share token opens (`_token_opens`)."""
+    key = _share_token(token)
+    event = await store.event_by_share_token(db, key, for_update=True) if key else None
     if event is None or event.id is None:
         raise NotFound("Event not found.")
     me = await store.participant_for_user(db, event.id, viewer.user_id, for_update=True)
-    if role_of(me) is None and event.visibility != Visibility.UNLISTED.value:
+    if not _token_opens(event, me):
         raise NotFound("Event not found.")
     return event, me
 
