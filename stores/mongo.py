@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,18 +31,23 @@ T = TypeVar("T")
 WRITE_CONFLICT = 112
 
 
-async def retry_write_conflicts(op: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
-    """Write conflicts (code 112) mean the write did not happen: try again shortly."""
+async def retry_write_conflicts(
+    op: Callable[[], Awaitable[T]], attempts: int | None = 8, max_delay_s: float = 0.25
+) -> T:
+    """Write conflicts (code 112) mean the write did not happen: try again shortly, jittered so
+    that writers which conflicted together do not retry in step. `attempts=None` retries until
+    the caller's own time budget cancels it."""
     delay = 0.01
-    for attempt in range(attempts):
+    attempt = 0
+    while True:
         try:
             return await op()
         except OperationFailure as exc:
-            if exc.code != WRITE_CONFLICT or attempt == attempts - 1:
+            attempt += 1
+            if exc.code != WRITE_CONFLICT or (attempts is not None and attempt >= attempts):
                 raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.25)
-    raise AssertionError("unreachable")
+            await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
+            delay = min(delay * 2, max_delay_s)
 
 
 # --- connection --------------------------------------------------------------------------------
@@ -106,10 +112,13 @@ class DocumentStore:
     async def create_indexes(self) -> None:
         """Binds the models and creates their indexes (a no-op for those that exist). Several
         processes starting at once on a fresh store race to create the same indexes: a write
-        conflict (112) means this attempt did not happen, so it is made again."""
+        conflict (112) means this attempt did not happen, so it is made again, for as long as
+        the caller's budget for index creation lasts (a busy machine with several starters can
+        conflict many times in a row)."""
         await retry_write_conflicts(
             lambda: init_beanie(database=self.database, document_models=self.models),
-            attempts=20,
+            attempts=None,
+            max_delay_s=1.0,
         )
 
     async def bind(self) -> None:
