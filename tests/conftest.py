@@ -145,8 +145,8 @@ async def settings(
         values["redis_url"] = _worker_redis_url(
             os.environ.get("IVEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
         )
-        # pub/sub crosses Redis databases: each worker hears only its own broadcasts
-        values["redis_channel_namespace"] = f"iven-test-{WORKER}"
+        # pub/sub crosses Redis databases: each worker of each run hears only its own broadcasts
+        values["redis_channel_namespace"] = f"iven-test-{WORKER}-{os.getpid()}"
     elif BACKEND == "embedded":
         values["database_url"] = f"sqlite+aiosqlite:///{root / 'iven.db'}"
     else:
