@@ -14,6 +14,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
+from resolvers.core import idempotency
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
@@ -106,22 +107,40 @@ async def albums(deps: Deps, viewer: Viewer, event_id: int) -> list[store.Album]
 
 
 async def create_album(
-    deps: Deps, viewer: Viewer, event_id: int, title: str, description: str | None
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    title: str,
+    description: str | None,
+    client_mutation_id: str | None = None,
 ) -> store.Album:
+    """With a client key the album's unique key is derived from it: a retry finds the first."""
     await membership(deps, viewer, event_id)
+    request_hash = idempotency.request_digest([event_id, title, description])
+    key = f"{event_id}:{files(deps).new_key()}"
+    if client_mutation_id is not None:
+        key = f"{event_id}:{idempotency.document_key(viewer.user_id, client_mutation_id)}"
+        first = await store.album_by_key(key)
+        if first is not None:
+            idempotency.same_request(first.request_hash, request_hash)
+            return first
     changes = _album_fields(title, description or "")
     await store.default_album(event_id)
     if await store.count_albums(event_id) >= MAX_ALBUMS:
         raise DomainError(MediaErrorCode.TOO_MANY_ALBUMS, f"At most {MAX_ALBUMS} albums per event.")
-    return await store.add_album(
+    album, created = await store.add_album_once(
         store.Album(
             event_id=event_id,
-            key=f"{event_id}:{files(deps).new_key()}",
+            key=key,
             created_by_user_id=viewer.user_id,
             created_at=deps.clock(),
+            request_hash=request_hash if client_mutation_id is not None else None,
             **changes,
         )
     )
+    if not created:
+        idempotency.same_request(album.request_hash, request_hash)
+    return album
 
 
 def _may_manage(album: store.Album, viewer: Viewer, me: Participant) -> bool:
@@ -231,19 +250,35 @@ def checked_comment(body: str) -> str:
     return checked_message(body, max_len=MAX_COMMENT, field="body")
 
 
-async def comment(deps: Deps, viewer: Viewer, media_id: str, body: str) -> store.MediaComment:
+async def comment(
+    deps: Deps, viewer: Viewer, media_id: str, body: str, client_mutation_id: str | None = None
+) -> store.MediaComment:
+    """With a client key a retry finds the first comment (unique `client_key`)."""
     media, _ = await media_and_membership(deps, viewer, media_id)
     text = checked_comment(body)
+    request_hash = idempotency.request_digest([media_id, body])
+    client_key = None
+    if client_mutation_id is not None:
+        client_key = idempotency.document_key(viewer.user_id, client_mutation_id)
+        first = await store.comment_by_client_key(client_key)
+        if first is not None:
+            idempotency.same_request(first.request_hash, request_hash)
+            return first
     await _rate(deps, viewer)
-    found = await store.add_comment(
+    found, created = await store.add_comment(
         store.MediaComment(
             media_id=media_id,
             event_id=media.event_id,
             author_user_id=viewer.user_id,
             body=text,
             created_at=deps.clock(),
+            client_key=client_key,
+            request_hash=request_hash if client_key else None,
         )
     )
+    if not created:
+        idempotency.same_request(found.request_hash, request_hash)
+        return found
     if media.uploader_user_id != viewer.user_id:
         async with deps.db.unit_of_work() as db:
             record_event(
@@ -285,9 +320,9 @@ async def edit_comment(
     return await store.edit_comment(found, checked_comment(body), deps.clock())
 
 
-async def remove_comment_by_admin(comment: store.MediaComment, at: datetime) -> bool:
+async def remove_comment_by_admin(removed: store.MediaComment, at: datetime) -> bool:
     """Moderation: the comment stays in its thread as a tombstone, without its text."""
-    return await store.tombstone_comment(comment, at)
+    return await store.tombstone_comment(removed, at)
 
 
 async def delete_comment(deps: Deps, viewer: Viewer, comment_id: str) -> str:

@@ -312,7 +312,7 @@ async def create_article(
         raise DomainError(ArticleErrorCode.REQUIRED, "Required.", "title")
     clean = await _validated(data, actor)
 
-    async def once() -> ArticleView:
+    async def attempt(remember: idempotency.Remember) -> ArticleView:
         async with deps.db.unit_of_work() as db:
             if clean.slug is not None:
                 await _explicit_slug(db, None, clean.slug)
@@ -341,18 +341,22 @@ async def create_article(
                 title=article.title,
                 slug=article.slug,
             )
+            assert article.id is not None
+            await remember(db, article.id)
         await cache.changed(deps)
         return ArticleView.of(article, sorted(tags))
 
-    async def create() -> tuple[int, ArticleView]:
-        made: ArticleView = await _retrying_slug_races(once)
-        return made.id, made
+    async def create(remember: idempotency.Remember) -> ArticleView:
+        made: ArticleView = await _retrying_slug_races(lambda: attempt(remember))
+        return made
 
-    async def load(article_id: int) -> ArticleView | None:
-        return (await articles_by_ids(deps, viewer, [article_id]))[0]
+    async def load(ids: list[int]) -> ArticleView | None:
+        return (await articles_by_ids(deps, viewer, ids[:1]))[0]
 
     assert actor.id is not None
-    return await idempotency.once(deps, actor.id, "createArticle", client_mutation_id, create, load)
+    return await idempotency.once(
+        deps, actor.id, "createArticle", client_mutation_id, [data], create, load
+    )
 
 
 async def _locked(db: Any, article_id: int, expected_version: int | None) -> Article:

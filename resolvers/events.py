@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import secrets
 import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from resolvers.projections import record_event
 from stores import accounts as account_store
 from stores import events as store
 from stores import expenses as expense_store
-from stores.db import retry_transaction, rows_by_ids, utcnow
+from stores.db import key_of, retry_transaction, rows_by_ids, utcnow
 from stores.events import (
     Event,
     EventStatus,
@@ -292,6 +291,21 @@ async def access(
     return [found.get(i) for i in event_ids]
 
 
+async def rows_in_my_events(
+    deps: Deps,
+    viewer: Viewer,
+    model: Any,
+    ids: Sequence[int],
+    minimum: ParticipantRole = ParticipantRole.PARTICIPANT,
+) -> list[Any]:
+    """Rows (with an `event_id`) by id, kept only where the viewer takes part in their event
+    with at least `minimum`: what a retried create answers (resolvers/core/idempotency.py)."""
+    async with deps.db.reader() as db:
+        found = await rows_by_ids(db, model, ids)
+    seen = await access(deps, viewer, [r.event_id for r in found])
+    return [r for r, a in zip(found, seen, strict=True) if a and has_role(a[1], minimum)]
+
+
 async def visible_user_ids(deps: Deps, viewer: Viewer | None, user_ids: Sequence[int]) -> set[int]:
     """Which of these users the viewer may look up by id (`node`/`nodes` on User): themself
     and the people they take part in an event with; admins everyone; anonymous nobody.
@@ -478,7 +492,7 @@ async def create_event(
     event = Event(title="", starts_at=utcnow(), ends_at=utcnow(), timezone="UTC", currency="EUR")
     _apply(event, data)
 
-    async def create() -> tuple[int, Event]:
+    async def create(remember: idempotency.Remember) -> Event:
         async with deps.db.unit_of_work() as db:
             fresh = await store.add_event(db, event)
             assert fresh.id is not None
@@ -490,14 +504,15 @@ async def create_event(
             owner.set_role(ParticipantRole.OWNER)
             await store.add_participant(db, owner)
             record_event(db, "event.created", fresh.id, viewer.user_id, title=fresh.title)
-        return fresh.id, fresh
+            await remember(db, fresh.id)
+        return fresh
 
-    async def load(event_id: int) -> Event | None:
-        found = (await access(deps, viewer, [event_id]))[0]
+    async def load(ids: list[int]) -> Event | None:
+        found = (await access(deps, viewer, ids[:1]))[0]
         return found[0] if found else None
 
     return await idempotency.once(
-        deps, viewer.user_id, "createEvent", client_mutation_id, create, load
+        deps, viewer.user_id, "createEvent", client_mutation_id, [data], create, load
     )
 
 
@@ -791,8 +806,10 @@ async def create_invite_link(
     role: ParticipantRole,
     expires_at: datetime | None,
     max_uses: int | None,
+    client_mutation_id: str | None = None,
 ) -> tuple[InviteLink, str]:
-    """Organizers invite as PARTICIPANT; the owner may also hand out ORGANIZER links."""
+    """Organizers invite as PARTICIPANT; the owner may also hand out ORGANIZER links. With a
+    clientMutationId the token is derived from it, so that a retry hands out the same one."""
     errors = []
     if role is ParticipantRole.OWNER:
         errors.append(DomainError(EventErrorCode.INVALID_ROLE, "Links cannot make owners.", "role"))
@@ -808,25 +825,49 @@ async def create_invite_link(
         )
     if errors:
         raise DomainErrors(errors)
-    token = secrets.token_urlsafe(24)
-    async with deps.db.unit_of_work() as db:
-        event, me = await member_or_hidden(db, event_id, viewer)
-        mine = require(me, ParticipantRole.ORGANIZER)
-        if role is ParticipantRole.ORGANIZER:
-            require(mine, ParticipantRole.OWNER)
-        not_cancelled(event)
-        link = await store.add_invite_link(
-            db,
-            InviteLink(
-                event_id=event_id,
-                token_hash=deps.tokens.keyed_hash(token),
-                role=role.value,
-                created_by_id=mine.id,
-                expires_at=expires_at,
-                max_uses=max_uses,
-            ),
+    token = idempotency.secret(deps, viewer.user_id, client_mutation_id, "invite-link")
+
+    async def create(remember: idempotency.Remember) -> tuple[InviteLink, str]:
+        async with deps.db.unit_of_work() as db:
+            event, me = await member_or_hidden(db, event_id, viewer)
+            mine = require(me, ParticipantRole.ORGANIZER)
+            if role is ParticipantRole.ORGANIZER:
+                require(mine, ParticipantRole.OWNER)
+            not_cancelled(event)
+            try:
+                link = await store.add_invite_link(
+                    db,
+                    InviteLink(
+                        event_id=event_id,
+                        token_hash=deps.tokens.keyed_hash(token),
+                        role=role.value,
+                        created_by_id=mine.id,
+                        expires_at=expires_at,
+                        max_uses=max_uses,
+                    ),
+                )
+            except IntegrityError:
+                if client_mutation_id is None:
+                    raise
+                raise idempotency.KeyTaken from None  # a twin's token: the same key's
+            await remember(db, key_of(link))
+        return link, token
+
+    async def load(ids: list[int]) -> tuple[InviteLink, str] | None:
+        found = await rows_in_my_events(
+            deps, viewer, InviteLink, ids[:1], ParticipantRole.ORGANIZER
         )
-    return link, token
+        return (found[0], token) if found else None
+
+    return await idempotency.once(
+        deps,
+        viewer.user_id,
+        "createInviteLink",
+        client_mutation_id,
+        [event_id, role, expires_at, max_uses],
+        create,
+        load,
+    )
 
 
 async def revoke_invite_link(deps: Deps, viewer: Viewer, link_id: int) -> InviteLink:

@@ -12,15 +12,22 @@ from typing import Any
 from aiodataloader import DataLoader
 
 from resolvers import event_content, money
+from resolvers.core import idempotency
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
 from resolvers.core.text import checked_text, checked_title
-from resolvers.events import has_role, member_or_hidden, not_cancelled, require
+from resolvers.events import (
+    has_role,
+    member_or_hidden,
+    not_cancelled,
+    require,
+    rows_in_my_events,
+)
 from resolvers.projections import record_event
 from stores import events as event_store
 from stores import expenses as store
-from stores.db import utcnow
+from stores.db import key_of, utcnow
 from stores.events import Event, Participant, ParticipantRole
 from stores.expenses import Expense, ExpenseShare, Settlement
 
@@ -249,7 +256,31 @@ def _money_payload(expense: Expense, shares: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-async def create_expense(deps: Deps, viewer: Viewer, event_id: int, data: ExpenseData) -> Expense:
+async def create_expense(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    data: ExpenseData,
+    client_mutation_id: str | None = None,
+) -> Expense:
+    async def load(ids: list[int]) -> Expense | None:
+        found = await rows_in_my_events(deps, viewer, Expense, ids[:1])
+        return found[0] if found else None
+
+    return await idempotency.once(
+        deps,
+        viewer.user_id,
+        "createExpense",
+        client_mutation_id,
+        [event_id, data],
+        lambda remember: _add_expense(deps, viewer, event_id, data, remember),
+        load,
+    )
+
+
+async def _add_expense(
+    deps: Deps, viewer: Viewer, event_id: int, data: ExpenseData, remember: idempotency.Remember
+) -> Expense:
     missing = [
         f
         for f, v in (
@@ -284,6 +315,7 @@ async def create_expense(deps: Deps, viewer: Viewer, event_id: int, data: Expens
         record_event(
             db, "expense.added", event_id, viewer.user_id, added.id, **_money_payload(added, shares)
         )
+        await remember(db, key_of(added))
         return added
 
 
@@ -333,9 +365,40 @@ async def delete_expense(deps: Deps, viewer: Viewer, expense_id: int) -> None:
 
 
 async def record_settlement(
-    deps: Deps, viewer: Viewer, event_id: int, from_id: int, to_id: int, amount: str
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    from_id: int,
+    to_id: int,
+    amount: str,
+    client_mutation_id: str | None = None,
 ) -> Settlement:
     """A reimbursement, recorded by one of the two parties or an organizer."""
+
+    async def load(ids: list[int]) -> Settlement | None:
+        found = await rows_in_my_events(deps, viewer, Settlement, ids[:1])
+        return found[0] if found else None
+
+    return await idempotency.once(
+        deps,
+        viewer.user_id,
+        "recordSettlement",
+        client_mutation_id,
+        [event_id, from_id, to_id, amount],
+        lambda remember: _add_settlement(deps, viewer, event_id, from_id, to_id, amount, remember),
+        load,
+    )
+
+
+async def _add_settlement(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    from_id: int,
+    to_id: int,
+    amount: str,
+    remember: idempotency.Remember,
+) -> Settlement:
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
         mine = require(me, ParticipantRole.PARTICIPANT)
@@ -385,6 +448,7 @@ async def record_settlement(
             amount_minor=minor,
             currency=event.currency,
         )
+        await remember(db, key_of(settlement))
         return settlement
 
 

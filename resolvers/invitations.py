@@ -13,6 +13,7 @@ from aiodataloader import DataLoader
 from sqlalchemy.exc import IntegrityError
 
 from resolvers import accounts as accounts_uc
+from resolvers.core import idempotency
 from resolvers.core.background import after_commit
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
@@ -28,12 +29,13 @@ from resolvers.events import (
     not_cancelled,
     require,
     role_of,
+    rows_in_my_events,
 )
 from resolvers.projections import record_event
 from stores import accounts as account_store
 from stores import events as event_store
 from stores import invitations as store
-from stores.db import retry_transaction, utcnow
+from stores.db import key_of, retry_transaction, utcnow
 from stores.events import Event, Participant, ParticipantRole, ParticipantState, Visibility
 from stores.invitations import (
     Invitation,
@@ -62,6 +64,7 @@ class InvitationErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     INVITATION_NOT_PENDING = "INVITATION_NOT_PENDING"
     JOIN_REQUEST_NOT_PENDING = "JOIN_REQUEST_NOT_PENDING"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,36 @@ async def invite(
     invitees: Sequence[Invitee],
     role: ParticipantRole,
     message: str,
+    client_mutation_id: str | None = None,
 ) -> list[Invitation]:
     """All or nothing: any bad invitee reports an error and nothing is created. Inviting
     someone who already has a pending invitation returns that one."""
     _check_invite_input(invitees, role, message)
+
+    async def load(ids: list[int]) -> list[Invitation] | None:
+        found = await rows_in_my_events(deps, viewer, Invitation, ids, ParticipantRole.ORGANIZER)
+        return sorted(found, key=lambda i: ids.index(key_of(i))) or None
+
+    return await idempotency.once(
+        deps,
+        viewer.user_id,
+        "inviteParticipants",
+        client_mutation_id,
+        [event_id, list(invitees), role, message],
+        lambda remember: _invite(deps, viewer, event_id, invitees, role, message, remember),
+        load,
+    )
+
+
+async def _invite(
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    invitees: Sequence[Invitee],
+    role: ParticipantRole,
+    message: str,
+    remember: idempotency.Remember,
+) -> list[Invitation]:
     mails: list[Mail] = []
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
@@ -156,6 +185,7 @@ async def invite(
             created.append(invitation)
             if email is not None:
                 mails.append(_invitation_mail(deps, event, mine, email))
+        await remember(db, *(key_of(i) for i in created))
     for mail in mails:
         after_commit(deps.mailer.send(mail))
     return created

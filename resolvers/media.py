@@ -71,6 +71,7 @@ class MediaErrorCode(StrEnum):
     COMMENT_REMOVED = "COMMENT_REMOVED"
     STALE = "STALE"
     RATE_LIMITED = "RATE_LIMITED"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
 
 
 class UploadLike(Protocol):

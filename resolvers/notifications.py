@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 
+from resolvers.core import idempotency
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, NotFound
 from resolvers.dispatcher import DomainEvent
@@ -574,8 +575,8 @@ async def remind(deps: Deps) -> int:
 
 
 class Jobs:
-    """The periodic work of a dispatcher process: reminders, due emails, and dropping outbox
-    rows handled more than a week ago."""
+    """The periodic work of a dispatcher process: reminders, due emails, dropping outbox rows
+    handled more than a week ago and idempotency keys older than a day."""
 
     def __init__(self, deps: Deps, every_s: float = 5.0) -> None:
         self.deps = deps
@@ -596,6 +597,7 @@ class Jobs:
         await send_due_emails(self.deps)
         async with self.deps.db.unit_of_work() as db:
             await outbox_store.purge_handled(db, self.deps.clock() - OUTBOX_RETENTION)
+        await idempotency.forget_expired(self.deps)
 
     async def _run(self) -> None:
         while True:

@@ -13,15 +13,22 @@ from typing import Any
 from aiodataloader import DataLoader
 
 from resolvers import event_content
+from resolvers.core import idempotency
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import DomainError, DomainErrors, Forbidden, NotFound
 from resolvers.core.loading import LoaderBase
 from resolvers.core.text import checked_text, checked_title
-from resolvers.events import has_role, member_or_hidden, not_cancelled, require
+from resolvers.events import (
+    has_role,
+    member_or_hidden,
+    not_cancelled,
+    require,
+    rows_in_my_events,
+)
 from resolvers.projections import record_event
 from stores import events as event_store
 from stores import tasks as store
-from stores.db import utcnow
+from stores.db import key_of, utcnow
 from stores.events import Participant, ParticipantRole
 from stores.tasks import Task, TaskStatus
 
@@ -125,29 +132,51 @@ def _check_version(task: Task, expected: int | None) -> None:
 
 
 async def create_task(
-    deps: Deps, viewer: Viewer, event_id: int, data: TaskData, assignee_ids: Sequence[int]
+    deps: Deps,
+    viewer: Viewer,
+    event_id: int,
+    data: TaskData,
+    assignee_ids: Sequence[int],
+    client_mutation_id: str | None = None,
 ) -> Task:
     if data.title is None:
         raise DomainError(TaskErrorCode.REQUIRED, "Required.", "title")
     task = Task(event_id=event_id, title="")
     _apply(task, data)
-    async with deps.db.unit_of_work() as db:
-        event, me = await member_or_hidden(db, event_id, viewer)
-        mine = require(me, ParticipantRole.PARTICIPANT)
-        not_cancelled(event)
-        assignees = await _assignees(db, event_id, assignee_ids)
-        task.created_by_id = mine.id
-        created = await store.add_task(db, task, assignees)
-        record_event(
-            db,
-            "task.created",
-            event_id,
-            viewer.user_id,
-            created.id,
-            title=task.title,
-            assignee_ids=list(assignees),
-        )
-        return created
+
+    async def create(remember: idempotency.Remember) -> Task:
+        async with deps.db.unit_of_work() as db:
+            event, me = await member_or_hidden(db, event_id, viewer)
+            mine = require(me, ParticipantRole.PARTICIPANT)
+            not_cancelled(event)
+            assignees = await _assignees(db, event_id, assignee_ids)
+            task.created_by_id = mine.id
+            created = await store.add_task(db, task, assignees)
+            record_event(
+                db,
+                "task.created",
+                event_id,
+                viewer.user_id,
+                created.id,
+                title=task.title,
+                assignee_ids=list(assignees),
+            )
+            await remember(db, key_of(created))
+            return created
+
+    async def load(ids: list[int]) -> Task | None:
+        found = await rows_in_my_events(deps, viewer, Task, ids[:1])
+        return found[0] if found else None
+
+    return await idempotency.once(
+        deps,
+        viewer.user_id,
+        "createTask",
+        client_mutation_id,
+        [event_id, data, sorted(assignee_ids)],
+        create,
+        load,
+    )
 
 
 async def update_task(

@@ -17,6 +17,7 @@ from resolvers.core.errors import BadRequest
 from schema.accounts import User
 from schema.context import Info
 from schema.core import (
+    CLIENT_MUTATION_ID,
     Connection,
     UserError,
     connection,
@@ -166,7 +167,7 @@ class CreateArticleInput:
     cover_media_id: relay.GlobalID | None = strawberry.field(
         default=None, description="An image you uploaded."
     )
-    client_mutation_id: str | None = None
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.input

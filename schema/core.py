@@ -23,6 +23,11 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 100
 MAX_NODE_IDS = 100  # `nodes(ids:)`
 MAX_KEY = 2**63 - 1  # BIGINT keys
+CLIENT_MUTATION_ID = (
+    "Your key for this request (1 to 100 characters), to retry it safely: a retry with the same "
+    "key, within 24 hours, answers the first result instead of creating again, whatever happened "
+    "in between. The same key with other arguments is refused (DUPLICATE_REQUEST)."
+)
 
 T = TypeVar("T")
 P = ParamSpec("P")

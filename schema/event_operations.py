@@ -11,6 +11,7 @@ from resolvers import events as uc
 from resolvers.core.errors import BadRequest
 from schema.context import Info
 from schema.core import (
+    CLIENT_MUTATION_ID,
     NO_INT_KEY,
     Connection,
     connection,
@@ -51,7 +52,7 @@ class CreateEventInput:
     location: LocationInput | None = None
     visibility: EventVisibility = EventVisibility.PRIVATE
     capacity: int | None = None
-    client_mutation_id: str | None = None
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.input
@@ -111,6 +112,7 @@ class CreateInviteLinkInput:
     role: ParticipantRole = ParticipantRole.PARTICIPANT
     expires_at: datetime | None = None
     max_uses: int | None = None
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.input
@@ -404,6 +406,7 @@ class EventMutation:
             rows.ParticipantRole(input.role.value),
             input.expires_at,
             input.max_uses,
+            input.client_mutation_id,
         )
         if result is None:
             return CreateInviteLinkPayload(invite_link=None, token=None, errors=errors)

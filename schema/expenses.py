@@ -14,7 +14,7 @@ from resolvers import expenses as uc
 from resolvers import money
 from resolvers.money import SplitMode
 from schema.context import Info
-from schema.core import decode_global_id, mutate
+from schema.core import CLIENT_MUTATION_ID, decode_global_id, mutate
 from schema.event_errors import ExpenseError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import expenses as rows
@@ -210,6 +210,7 @@ class CreateExpenseInput:
     spent_at: datetime | None = None
     category: ExpenseCategory = ExpenseCategory.OTHER
     note: str = ""
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.input
@@ -236,6 +237,7 @@ class RecordSettlementInput:
     from_id: relay.GlobalID
     to_id: relay.GlobalID
     amount: str
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.type
@@ -291,7 +293,12 @@ class ExpenseMutation:
             parts=parts,
         )
         row, errors = await mutate(
-            info, ExpenseError, uc.create_expense, decode_global_id(input.event_id, "Event"), data
+            info,
+            ExpenseError,
+            uc.create_expense,
+            decode_global_id(input.event_id, "Event"),
+            data,
+            input.client_mutation_id,
         )
         return await _expense_payload(info, row, errors)
 
@@ -341,6 +348,7 @@ class ExpenseMutation:
             decode_global_id(input.from_id, "Participant"),
             decode_global_id(input.to_id, "Participant"),
             input.amount,
+            input.client_mutation_id,
         )
         settlement = Settlement.of(row, await roster(info, row.event_id)) if row else None
         return SettlementPayload(settlement=settlement, errors=errors)

@@ -8,7 +8,7 @@ from strawberry import relay
 
 from resolvers import invitations as uc
 from schema.context import Info
-from schema.core import NO_INT_KEY, decode_global_id, mutate
+from schema.core import CLIENT_MUTATION_ID, NO_INT_KEY, decode_global_id, mutate
 from schema.event_errors import InvitationError
 from schema.events import Event, Invitation, JoinRequest
 from schema.participants import Participant
@@ -31,6 +31,7 @@ class InviteParticipantsInput:
     invitees: list[InviteeInput]
     role: ParticipantRole = ParticipantRole.PARTICIPANT
     message: str = ""
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.input
@@ -113,6 +114,7 @@ class InvitationMutation:
             [_invitee(i) for i in input.invitees],
             event_rows.ParticipantRole(input.role.value),
             input.message,
+            input.client_mutation_id,
         )
         return InviteParticipantsPayload(
             invitations=[Invitation(row=r) for r in found or []], errors=errors

@@ -18,6 +18,7 @@ from schema.accounts import User
 from schema.authors import ChatAuthor, chat_person
 from schema.context import Info
 from schema.core import (
+    CLIENT_MUTATION_ID,
     Connection,
     UserError,
     connection,
@@ -420,6 +421,7 @@ class CreateAlbumInput:
     event_id: relay.GlobalID
     title: str
     description: str | None = None
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.input
@@ -472,6 +474,7 @@ class MoveMediaPayload:
 class CommentOnMediaInput:
     media_id: relay.GlobalID
     body: str
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.input
@@ -580,6 +583,7 @@ class MediaMutation:
                 decode_global_id(input.event_id, "Event"),
                 input.title,
                 input.description,
+                input.client_mutation_id,
             )
         )
 
@@ -648,6 +652,7 @@ class MediaMutation:
                 albums_uc.comment,
                 decode_document_id(input.media_id, "Media"),
                 input.body,
+                input.client_mutation_id,
             )
         )
 

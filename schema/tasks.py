@@ -10,7 +10,7 @@ from strawberry import relay
 
 from resolvers import tasks as uc
 from schema.context import Info
-from schema.core import decode_global_id, mutate
+from schema.core import CLIENT_MUTATION_ID, decode_global_id, mutate
 from schema.event_errors import TaskError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import tasks as rows
@@ -86,6 +86,7 @@ class CreateTaskInput:
     description: str = ""
     due_at: datetime | None = None
     assignee_ids: list[relay.GlobalID] = strawberry.field(default_factory=list)
+    client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
 @strawberry.input
@@ -145,6 +146,7 @@ class TaskMutation:
                 decode_global_id(input.event_id, "Event"),
                 uc.TaskData(title=input.title, description=input.description, due_at=input.due_at),
                 _ids(input.assignee_ids),
+                input.client_mutation_id,
             ),
         )
 

@@ -8,7 +8,9 @@ The files themselves are under `uploads/` (stores/files.py); a document names th
 - deleting an event's media: `event` (event_id) on every collection;
 - comments of a media: `media_created` (media_id, created_at, _id);
 - one like per user and media: `key` unique "<media>:<user>";
-- albums: `key` unique, "<event>:default" for the default album (created once, even in a race).
+- albums: `key` unique, "<event>:default" for the default album (created once, even in a race),
+  "<event>:<user>:<hash of clientMutationId>" for one created with a client key (a retry finds it);
+- retried comments: `client_key` unique where it is a string, "<user>:<hash of clientMutationId>".
 
 Usage counters (`media_usage`, one document per user and per event, `$inc` only) make quota checks
 one read: the reservation is an atomic increment taken back when it overshoots.
@@ -103,6 +105,7 @@ class Album(Document):
     created_by_user_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     version: int = 1
+    request_hash: str | None = None  # created with a client key: the arguments it came with
 
     class Settings:
         name = "albums"
@@ -120,10 +123,18 @@ class MediaComment(Document):
     created_at: datetime = Field(default_factory=utcnow)
     edited_at: datetime | None = None
     removed_at: datetime | None = None  # an admin removed it: the body is gone, this stays
+    client_key: str | None = None  # "<user>:<hash of clientMutationId>"
+    request_hash: str | None = None
 
     class Settings:
         name = "media_comments"
         indexes = [  # noqa: RUF012 - Beanie reads it as a class attribute
+            IndexModel(
+                [("client_key", pymongo.ASCENDING)],
+                name="client_key",
+                unique=True,
+                partialFilterExpression={"client_key": {"$type": "string"}},
+            ),
             IndexModel(
                 [
                     ("media_id", pymongo.ASCENDING),
@@ -369,6 +380,21 @@ async def add_album(album: Album) -> Album:
     return album
 
 
+async def album_by_key(key: str) -> Album | None:
+    return await retry_write_conflicts(lambda: Album.find_one({"key": key}))
+
+
+async def add_album_once(album: Album) -> tuple[Album, bool]:
+    """Inserts an album with a client key, or finds the one a twin inserted: (album, created)."""
+    try:
+        return await add_album(album), True
+    except DuplicateKeyError:
+        found = await album_by_key(album.key)
+        if found is None:
+            raise
+        return found, False
+
+
 async def update_album(album: Album, expected_version: int | None, **changes: Any) -> Album | None:
     """None when the album changed since `expected_version` (or was deleted)."""
     query: dict[str, Any] = {"_id": album.id}
@@ -428,10 +454,22 @@ async def comments_by_ids(ids: list[str]) -> list[MediaComment | None]:
     return [found.get(i) for i in ids]
 
 
-async def add_comment(comment: MediaComment) -> MediaComment:
-    await retry_write_conflicts(comment.insert)
+async def comment_by_client_key(client_key: str) -> MediaComment | None:
+    return await retry_write_conflicts(lambda: MediaComment.find_one({"client_key": client_key}))
+
+
+async def add_comment(comment: MediaComment) -> tuple[MediaComment, bool]:
+    """Inserts the comment, or (with a client key) finds the one a twin inserted:
+    (comment, created). Only a created one counts."""
+    try:
+        await retry_write_conflicts(comment.insert)
+    except DuplicateKeyError:
+        found = await comment_by_client_key(comment.client_key) if comment.client_key else None
+        if found is None:
+            raise
+        return found, False
     await _bump(comment.media_id, "comment_count", 1)
-    return comment
+    return comment, True
 
 
 async def edit_comment(comment: MediaComment, body: str, at: datetime) -> MediaComment:

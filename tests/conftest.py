@@ -187,9 +187,9 @@ class _StartupErrors(logging.Handler):
         self.lines.append(logging.Formatter().format(record))
 
 
-async def _serve(server: uvicorn.Server) -> None:
+async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     except SystemExit as exit_:  # a failed start-up; a SystemExit would stop the whole event loop
         raise RuntimeError(f"uvicorn exited with status {exit_.code}") from None
 
@@ -218,7 +218,12 @@ async def start_server(
     settings: Settings,
 ) -> tuple[RunningServer, uvicorn.Server, asyncio.Task[None]]:
     app = create_app(settings)
-    port = _free_port()
+    # bound here and handed over: a port picked free and bound later can be taken in between by
+    # anything else on a shared machine
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -234,7 +239,7 @@ async def start_server(
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.addHandler(errors)
     try:
-        task = asyncio.create_task(_serve(server))
+        task = asyncio.create_task(_serve(server, sock))
         await _wait_started(server, task, errors)
     finally:
         uvicorn_log.removeHandler(errors)

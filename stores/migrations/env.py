@@ -10,6 +10,7 @@ import stores.admin
 import stores.articles
 import stores.events
 import stores.expenses
+import stores.idempotency
 import stores.invitations
 import stores.outbox
 import stores.tasks  # noqa: F401
