@@ -1128,6 +1128,25 @@ LOGIN = """mutation($input: LoginInput!) { login(input: $input) {
   accessToken errors { code retryAfterSeconds } } }"""
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["k" * 100_000, "", "\x00" * 101, "é" * 101],
+    ids=["100k-chars", "empty", "nul-run", "multi-byte-over-100"],
+)
+async def test_hostile_client_mutation_ids_are_refused_and_create_nothing(api, accounts, key):
+    """The key is hashed before it reaches a store, and its length is checked first: a huge or
+    empty one is INVALID_INPUT and nothing is created (issue 16)."""
+    alice = await accounts.user()
+    payload = await _payload(
+        api, alice["token"], "createEvent", {**NEW_EVENT, "clientMutationId": key}, "event"
+    )
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+        ("INVALID_INPUT", ["input", "clientMutationId"])
+    ]
+    mine = await api.execute("{ myEvents { edges { node { id } } } }", token=alice["token"])
+    assert mine["data"]["myEvents"]["edges"] == []
+
+
 async def test_a_stranger_cannot_lock_the_owner_out(api, accounts):
     owner = await accounts.user()
     stranger = {"x-forwarded-for": "203.0.113.66"}  # the test server trusts its loopback proxy
