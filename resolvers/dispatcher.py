@@ -95,6 +95,8 @@ class _Held:
 
     ids: set[int]
     lost: set[int] = field(default_factory=set)
+    renewed_at: float = field(default_factory=time.monotonic)  # the last lease written
+    renewing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True)
@@ -269,19 +271,27 @@ class Dispatcher:
 
     async def _heartbeat(self, held: _Held) -> None:
         """Renews the lease of the rows this pass still holds until it has written their
-        outcome; notes the rows another dispatcher took over meanwhile."""
+        outcome."""
         while True:
             await asyncio.sleep(self.renew_s)
             try:
-                async with self.deps.db.unit_of_work() as db:
-                    kept = await store.renew(
-                        db, sorted(held.ids - held.lost), self.worker, self.lease
-                    )
+                await self._renew(held)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("outbox lease not renewed; trying again", exc_info=True)
-                continue
+
+    async def _renew(self, held: _Held, older_than_s: float = 0.0) -> None:
+        """Extends the lease of the rows still held (unless written less than `older_than_s`
+        ago); notes those another dispatcher took over meanwhile (their handling stops, and
+        their outcome is not written)."""
+        async with held.renewing:
+            at = time.monotonic()
+            if at - held.renewed_at <= older_than_s:
+                return  # another group of the batch just did
+            async with self.deps.db.unit_of_work() as db:
+                kept = await store.renew(db, sorted(held.ids - held.lost), self.worker, self.lease)
+            held.renewed_at = at
             lost = held.ids - held.lost - kept
             if lost:
                 log.warning(
@@ -289,12 +299,23 @@ class Dispatcher:
                 )
                 held.lost |= lost
 
+    async def _still_held(self, held: _Held, row_id: int) -> bool:
+        """Whether to handle this row: when the lease was last written more than half a lease
+        ago (this process was stopped, or its heartbeat starved), asks the outbox first."""
+        half = self.lease.total_seconds() / 2
+        if time.monotonic() - held.renewed_at > half:
+            try:
+                await self._renew(held, older_than_s=half)
+            except Exception:
+                log.warning("outbox lease not checked", exc_info=True)
+        return row_id not in held.lost
+
     async def _handle_group(
         self, rows: list[store.OutboxEvent], held: _Held
     ) -> tuple[list[int], _Failure | None]:
         handled: list[int] = []
         for n, row in enumerate(rows):
-            if (row.id or 0) in held.lost:
+            if not await self._still_held(held, row.id or 0):
                 break  # another dispatcher has this row and the ones after it now
             event = DomainEvent.of(row)
             started = time.perf_counter()

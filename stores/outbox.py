@@ -92,10 +92,12 @@ async def claim(
     if not candidates:
         return []
     aggregates = {(r.aggregate_type, r.aggregate_id) for r in candidates}
-    pending = (
+    newest = max(r.id or 0 for r in candidates)
+    pending = (  # rows after the newest candidate cannot hold a candidate back: not read
         select(OutboxEvent.aggregate_type, OutboxEvent.aggregate_id, OutboxEvent.id)
         .where(
             col(OutboxEvent.handled_at).is_(None),
+            col(OutboxEvent.id) <= newest,
             or_(
                 *(
                     and_(col(OutboxEvent.aggregate_type) == t, col(OutboxEvent.aggregate_id) == i)
