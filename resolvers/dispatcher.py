@@ -2,11 +2,21 @@
 
 One runs in every server process (started by the lifespan) and `iven-gql dispatcher` runs one
 alone. They share the work through leases on the outbox rows (stores/outbox.py), so several may
-run at once: every event is handled at least once, in order per aggregate, and handlers are
-idempotent (keyed by the outbox id). A commit that wrote to the outbox wakes the dispatchers at
-once, here directly and in other processes through the Redis broadcast; a slow poll is the
-fallback. A failing handler is retried with exponential backoff, holding back the later events of
-its aggregate; the other aggregates go on.
+run at once: every event is handled at least once, in order per aggregate, and every handler's
+effect happens once because it is idempotent by construction (keyed by the outbox id: unique
+keys, versioned upserts). A commit that wrote to the outbox wakes the dispatchers at once, here
+directly and in other processes through the Redis broadcast; a slow poll is the fallback.
+
+Leases: a batch renews the lease of the rows it still holds while it runs (a heartbeat every
+third of the lease), and before each row checks it when the last renewal is older than half a
+lease (the process was stopped). Rows another dispatcher took over are neither handled further
+nor marked: every outcome write is conditional on still holding the row.
+
+Failures: a failing handler is retried with exponential backoff, holding back the later events
+of its aggregate; the other aggregates go on. A failure that is a store's (down, unreachable,
+busy) is not the row's: it is retried soon without growing its backoff, and an outcome that could
+not be written (the database down) is written at the next pass instead of waiting for the lease,
+so the outbox drains within seconds of the store coming back.
 """
 
 from __future__ import annotations
@@ -141,7 +151,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = asyncio.Lock()
         self._unsettled: list[_Outcome] = []  # outcomes a pass could not write (store down)
-        self._store_trouble = False  # the last pass gave rows back because a store was down
+        self._retry_soon_at = 0.0  # when rows given back for a store's failure are due again
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -196,10 +206,11 @@ class Dispatcher:
                 continue  # there may be more
             # a store down: try again soon (short and capped, so the outbox drains within
             # seconds of its return); otherwise the poll is only the fallback of the wake-up
+            due = self._retry_soon_at - time.monotonic()  # rows given back for a store's fault
             if failures:
                 pause = min(self.poll_s, 0.1 * 2 ** min(failures, 10))
-            elif self._store_trouble:
-                pause = min(self.poll_s, self.retry_base_s)
+            elif due > 0:
+                pause = min(self.poll_s, due + 0.01)
             else:
                 pause = self.poll_s
             with contextlib.suppress(TimeoutError):
@@ -215,7 +226,6 @@ class Dispatcher:
             async with self.deps.db.unit_of_work() as db:
                 rows = await store.claim(db, self.worker, self.batch, self.lease, skip_locked)
             if not rows:
-                self._store_trouble = False
                 return 0
             held = _Held({r.id or 0 for r in rows})
             heartbeat = asyncio.create_task(self._heartbeat(held), name="iven-dispatcher-lease")
@@ -226,21 +236,22 @@ class Dispatcher:
                 outcomes = await asyncio.gather(
                     *(self._handle_group(g, held) for g in groups.values())
                 )
-                outcome = _Outcome(
-                    done=[i for handled, _ in outcomes for i in handled],
-                    failures=[f for _, f in outcomes if f is not None],
-                )
-                try:
-                    await self._settle(outcome)
-                except Exception:
-                    # the store is down: written at the next pass, not left to the lease
-                    self._unsettled.append(outcome)
-                    raise
-            finally:
+            finally:  # stopped before the outcome is written: the two never wait on each other
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
-            self._store_trouble = any(f.transient for f in outcome.failures)
+            outcome = _Outcome(
+                done=[i for handled, _ in outcomes for i in handled],
+                failures=[f for _, f in outcomes if f is not None],
+            )
+            if any(f.transient for f in outcome.failures):
+                self._retry_soon_at = time.monotonic() + self.retry_base_s
+            try:
+                await self._settle(outcome)
+            except Exception:
+                # the database is down: written at the next pass, not left to the lease
+                self._unsettled.append(outcome)
+                raise
             return len(rows)
 
     async def _settle(self, outcome: _Outcome) -> None:
