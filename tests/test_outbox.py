@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -457,3 +458,22 @@ async def test_a_row_delivered_twice_at_once_makes_one_notification(api, account
     assert [(n.type, n.sources, n.occurrences) for n in found] == [("TASK_ASSIGNED", [event.id], 1)]
     feed = await docs.activity_page(pk(c["event"]["id"]), first=50, before_seq=None)
     assert [e.seq for e in feed].count(event.id) == 1
+
+
+async def test_racing_first_snapshots_keep_the_newest(server):
+    """Several deliveries write a snapshot that does not exist yet at once: the newest source
+    wins whatever the order (an insert that lost the race tries the versioned update again)."""
+    user_id = 10**12 + time.time_ns() % 10**9  # a user id no other test uses
+
+    def snapshot(version: int) -> docs.UserSnapshot:
+        return docs.UserSnapshot(
+            id=str(user_id),
+            user_id=user_id,
+            username=f"v{version}",
+            display_name=f"v{version}",
+            source_version=version,
+        )
+
+    await asyncio.gather(*(docs.put_snapshot(snapshot(v)) for v in (1, 2, 3, 4, 5, 6)))
+    kept = await docs.user_snapshot(user_id)
+    assert kept is not None and kept.source_version == 6 and kept.username == "v6"
