@@ -238,8 +238,7 @@ class Dispatcher:
                 )
             finally:  # stopped before the outcome is written: the two never wait on each other
                 heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
+                await asyncio.wait([heartbeat])  # a cancel of this pass itself still propagates
             outcome = _Outcome(
                 done=[i for handled, _ in outcomes for i in handled],
                 failures=[f for _, f in outcomes if f is not None],
