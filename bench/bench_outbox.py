@@ -10,7 +10,14 @@ left out on purpose: briskdb is not MongoDB (see docs/briskdb.md).
 Two runs: `local` (the dispatcher in the writer's process, woken directly) and `remote` (the
 dispatcher in another process, woken through Redis, as with several server processes).
 
+Then the dispatcher's throughput on MariaDB (`--mode throughput`): `--rows` pending rows over
+`--aggregates` aggregates are drained by one, then two dispatchers (in one process) with no-op
+handlers, so the figure is claim (SELECT … FOR UPDATE SKIP LOCKED + per-aggregate order) →
+lease renewal → mark handled, in rows per second. The MariaDB server comes from `--mysql-url`
+(or IVEN_BENCH_MYSQL_URL); the bench creates and drops its own database.
+
     python bench/bench_outbox.py            # --rate 200 --duration 10 --aggregates 50
+    python bench/bench_outbox.py --mode throughput --rows 20000
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from sqlalchemy import delete
+
 from bench import harness
 from iven_gql.config import Settings
 from iven_gql.resources import Resources
-from resolvers.dispatcher import install
+from resolvers.dispatcher import Dispatcher, install
 from stores import outbox
 
 HANDLED_KEY = "iven:bench:outbox:handled"
@@ -144,11 +153,75 @@ async def measure(args: argparse.Namespace, tmp: Path, mode: str) -> dict[str, f
     }
 
 
+async def noop_handler(deps: Any, event: Any) -> None:
+    return None
+
+
+async def fill_outbox(deps: Any, rows: int, aggregates: int, chunk: int = 1000) -> None:
+    for start in range(0, rows, chunk):
+        async with deps.db.unit_of_work() as db:
+            for n in range(start, min(rows, start + chunk)):
+                outbox.emit(db, "bench.tick", "bench", n % aggregates, json.dumps({"n": n}))
+
+
+async def drain_with(deps: Any, workers: list[Dispatcher]) -> None:
+    async def work(worker: Dispatcher) -> None:
+        while True:
+            if await worker.run_once():
+                continue
+            async with deps.db.reader() as db:
+                if await outbox.pending_count(db) == 0:
+                    return
+            await asyncio.sleep(0.005)  # the other dispatcher holds the last rows
+
+    await asyncio.gather(*(work(w) for w in workers))
+
+
+async def throughput(args: argparse.Namespace, tmp: Path) -> list[tuple[int, int, float]]:
+    """(dispatchers, rows, rows/s) for one and for two dispatchers with no-op handlers."""
+    config = settings(args, tmp).model_copy(update={"redis_url": None})  # in-process Redis
+    resources = Resources(config)
+    deps = await resources.open()
+    found: list[tuple[int, int, float]] = []
+    try:
+        for count in (1, 2):
+            async with deps.db.unit_of_work() as db:
+                await db.exec(delete(outbox.OutboxEvent))
+            await fill_outbox(deps, args.rows, args.aggregates)
+            workers = [
+                Dispatcher(deps, [noop_handler], worker=f"bench-{n}", batch=args.batch)
+                for n in range(count)
+            ]
+            started = time.perf_counter()
+            await drain_with(deps, workers)
+            found.append((count, args.rows, args.rows / (time.perf_counter() - started)))
+    finally:
+        await resources.close()
+    return found
+
+
+def run_throughput(args: argparse.Namespace, tmp: Path) -> None:
+    harness.recreate_database(args.mysql_url, args.database)
+    print(
+        f"bench_outbox throughput: {args.rows} pending rows over {args.aggregates} aggregates, "
+        f"batch {args.batch}, no-op handlers; MariaDB {args.mysql_url}/{args.database}"
+    )
+    print(f"{'dispatchers':<14}{'rows':>8}{'rows/s':>10}")
+    for count, rows, rate in asyncio.run(throughput(args, tmp)):
+        print(f"{count:<14}{rows:>8}{rate:>10.0f}")
+    harness.recreate_database(args.mysql_url, args.database, create=False)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="events committed per second")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--aggregates", type=int, default=50)
+    parser.add_argument(
+        "--mode", choices=("latency", "throughput", "both"), default="both", help="what to run"
+    )
+    parser.add_argument("--rows", type=int, default=20000, help="throughput: pending rows")
+    parser.add_argument("--batch", type=int, default=100, help="throughput: rows per claim")
     parser.add_argument("--mysql-url", default=harness.DEFAULT_MYSQL_URL)
     parser.add_argument("--database", default="iven_bench_outbox")
     parser.add_argument(
@@ -196,7 +269,10 @@ def main() -> int:
             if args.worker:
                 asyncio.run(run_worker(args, tmp, Path(args.worker)))
             else:
-                run_both(args, tmp)
+                if args.mode in ("latency", "both"):
+                    run_both(args, tmp)
+                if args.mode in ("throughput", "both"):
+                    run_throughput(args, tmp)
     except harness.BenchAbort as exc:
         print(f"bench_outbox: ABORTED: {exc}", file=sys.stderr)
         return 1

@@ -471,15 +471,35 @@ async def _deliver(
     actor: str,
     now: datetime,
 ) -> None:
+    """Makes (or merges) the user's notification of `event`, once: the delivery
+    "<user>:<outbox id>" is a unique key of the notifications, so a redelivery or another
+    dispatcher delivering the same row at the same moment changes nothing and pushes nothing."""
     if await store.already_from(user_id, event.id):
-        return  # a redelivery of this outbox row
+        return  # a redelivery of this outbox row (the unique key decides in a race)
     channels = await channels_of(user_id, message.kind)
     if not channels.in_app and not channels.email:
         return
+    try:
+        doc = await _merge_or_add(deps, event, message, user_id, row, actor, now, channels)
+    except store.AlreadyDelivered:
+        return  # done already, pushed by whoever did it
+    if channels.in_app:
+        await publish(deps, user_id, str(doc.id))
+
+
+async def _merge_or_add(
+    deps: Deps,
+    event: DomainEvent,
+    message: Message,
+    user_id: int,
+    row: events_store.Event,
+    actor: str,
+    now: datetime,
+    channels: store.Channels,
+) -> store.Notification:
     group_key = f"{message.kind.value}:{event.aggregate_id}:{user_id}"
-    doc = None
     if message.kind in GROUPED:
-        doc = await store.merge_into_group(
+        merged = await store.merge_into_group(
             group_key,
             now - GRACE,
             event.id,
@@ -488,40 +508,40 @@ async def _deliver(
             message.body,
             event.actor_user_id,
             actor,
+            user_id,
         )
-        if doc is not None:
-            doc.title = GROUPED[message.kind].format(n=doc.occurrences, event=row.title)
-            await doc.save()
-    if doc is None:
-        email_state, due = "NONE", None
-        if channels.email:
-            async with deps.db.reader() as db:
-                user = await accounts_store.user_by_id(db, user_id)
-            if user is not None:
-                email_state, due = "PENDING", email_time(now, user.timezone, row.starts_at)
-        doc = await store.add(
-            store.Notification(
-                user_id=user_id,
-                type=message.kind.value,
-                group_key=group_key,
-                event_id=event.aggregate_id,
-                title=message.title,
-                body=message.body,
-                target_type=message.target_type,
-                target_id=message.target_id,
-                actor_user_id=event.actor_user_id,
-                actor_name=actor,
-                sources=[event.id],
-                created_at=now,
-                updated_at=now,
-                email_state=email_state,
-                email_due_at=due,
-                archived_at=None if channels.in_app else now,
-                read_at=None if channels.in_app else now,
-            )
+        if merged is not None:
+            merged.title = GROUPED[message.kind].format(n=merged.occurrences, event=row.title)
+            await store.set_group_title(merged.id, merged.occurrences, merged.title)
+            return merged
+    email_state, due = "NONE", None
+    if channels.email:
+        async with deps.db.reader() as db:
+            user = await accounts_store.user_by_id(db, user_id)
+        if user is not None:
+            email_state, due = "PENDING", email_time(now, user.timezone, row.starts_at)
+    return await store.add(
+        store.Notification(
+            user_id=user_id,
+            type=message.kind.value,
+            group_key=group_key,
+            event_id=event.aggregate_id,
+            title=message.title,
+            body=message.body,
+            target_type=message.target_type,
+            target_id=message.target_id,
+            actor_user_id=event.actor_user_id,
+            actor_name=actor,
+            sources=[event.id],
+            deliveries=[store.delivery_key(user_id, event.id)],
+            created_at=now,
+            updated_at=now,
+            email_state=email_state,
+            email_due_at=due,
+            archived_at=None if channels.in_app else now,
+            read_at=None if channels.in_app else now,
         )
-    if channels.in_app:
-        await publish(deps, user_id, str(doc.id))
+    )
 
 
 def channel(user_id: int) -> str:

@@ -1,8 +1,11 @@
 """Notifications and their delivery preferences (MongoDB through Beanie).
 
-Idempotent under redelivery: a notification lists the outbox ids it was made from (`sources`),
-and every write is conditional on the id not being there yet. The unread count is counted from
-the documents, never kept beside them.
+Idempotent by construction: a notification lists the outbox ids it was made from (`sources`)
+and the deliveries it is the effect of (`deliveries`, "<user id>:<outbox id>"), which a unique
+multikey index holds once across all notifications. Two dispatchers delivering the same outbox row
+to the same user at once (a lease taken over) make one notification: the second insert or merge
+raises DuplicateKeyError, and that means "already done". The unread count is counted from the
+documents, never kept beside them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pymongo
 from beanie import Document, PydanticObjectId, SortDirection
 from pydantic import BaseModel, Field
 from pymongo import IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from stores.db import utcnow
 from stores.mongo import retry_write_conflicts
@@ -32,6 +36,8 @@ class Notification(Document):
     actor_user_id: int | None = None
     actor_name: str | None = None
     sources: list[int] = Field(default_factory=list)
+    # "<user id>:<outbox id>" of each delivery merged in (strings: briskdb's unique keys)
+    deliveries: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     read_at: datetime | None = None
@@ -49,6 +55,14 @@ class Notification(Document):
             ),
             IndexModel([("group_key", pymongo.ASCENDING)], name="group"),
             IndexModel([("email_state", pymongo.ASCENDING)], name="email_state"),
+            # one notification per delivery; documents from before the field (or with an
+            # empty list) are left out of the index rather than colliding on "no key"
+            IndexModel(
+                [("deliveries", pymongo.ASCENDING)],
+                name="delivery_unique",
+                unique=True,
+                partialFilterExpression={"deliveries": {"$type": "string"}},
+            ),
         ]
 
 
@@ -70,7 +84,16 @@ class NotificationPreferences(Document):
 NOTIFICATION_MODELS: list[type[Document]] = [Notification, NotificationPreferences]
 
 
+def delivery_key(user_id: int, source: int) -> str:
+    return f"{user_id}:{source}"
+
+
+class AlreadyDelivered(Exception):
+    """This outbox row was already delivered to this user (by this or another dispatcher)."""
+
+
 async def already_from(user_id: int, source: int) -> bool:
+    """A shortcut for redeliveries; the unique index is what makes a delivery happen once."""
     found = await Notification.find_one({"user_id": user_id, "sources": source})
     return found is not None
 
@@ -84,9 +107,12 @@ async def merge_into_group(
     body: str,
     actor_user_id: int | None,
     actor_name: str | None,
+    user_id: int,
 ) -> Notification | None:
-    """Adds `source` to the unread notification of the group updated since `since`."""
+    """Adds `source` to the unread notification of the group updated since `since`; None when
+    there is none. Raises AlreadyDelivered when another notification has it already."""
     collection = Notification.get_pymongo_collection()
+    delivery = delivery_key(user_id, source)
 
     async def write() -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await collection.find_one_and_update(
@@ -99,7 +125,7 @@ async def merge_into_group(
             },
             {
                 "$inc": {"occurrences": 1},
-                "$push": {"sources": source},
+                "$push": {"sources": source, "deliveries": delivery},
                 "$set": {
                     "updated_at": now,
                     "title": title,
@@ -112,12 +138,30 @@ async def merge_into_group(
         )
         return doc
 
-    found = await retry_write_conflicts(write)
+    try:
+        found = await retry_write_conflicts(write)
+    except DuplicateKeyError as exc:
+        raise AlreadyDelivered(delivery) from exc
     return Notification.model_validate(found) if found is not None else None
 
 
+async def set_group_title(notification_id: Any, occurrences: int, title: str) -> None:
+    """Titles a grouped notification for `occurrences` merges, unless a later merge (which
+    titles it itself) came in between: no whole-document save over a concurrent merge."""
+    await retry_write_conflicts(
+        lambda: Notification.get_pymongo_collection().update_one(
+            {"_id": notification_id, "occurrences": occurrences}, {"$set": {"title": title}}
+        )
+    )
+
+
 async def add(notification: Notification) -> Notification:
-    await retry_write_conflicts(notification.insert)
+    """Inserts a notification; raises AlreadyDelivered when one of its deliveries is in
+    another notification already (a redelivery, or another dispatcher's at the same time)."""
+    try:
+        await retry_write_conflicts(notification.insert)
+    except DuplicateKeyError as exc:
+        raise AlreadyDelivered(", ".join(notification.deliveries)) from exc
     return notification
 
 

@@ -4,7 +4,9 @@ describe, then claimed and handled by dispatchers (resolvers/dispatcher.py).
 Order is kept per aggregate: a row is only claimed when every earlier unhandled row of its
 aggregate is claimed with it (so a row waiting for a retry holds back the ones after it).
 Claims are leases: a dispatcher that dies lets its lease expire and another one takes the rows
-again (handlers are idempotent, keyed by the row id).
+again (handlers are idempotent, keyed by the row id). A live dispatcher renews the lease of the
+rows it still holds while it works (`renew`), and every write of a claim's outcome is conditional
+on still holding it, so a dispatcher that lost its lease never overwrites another's claim.
 """
 
 from __future__ import annotations
@@ -90,10 +92,12 @@ async def claim(
     if not candidates:
         return []
     aggregates = {(r.aggregate_type, r.aggregate_id) for r in candidates}
-    pending = (
+    newest = max(r.id or 0 for r in candidates)
+    pending = (  # rows after the newest candidate cannot hold a candidate back: not read
         select(OutboxEvent.aggregate_type, OutboxEvent.aggregate_id, OutboxEvent.id)
         .where(
             col(OutboxEvent.handled_at).is_(None),
+            col(OutboxEvent.id) <= newest,
             or_(
                 *(
                     and_(col(OutboxEvent.aggregate_type) == t, col(OutboxEvent.aggregate_id) == i)
@@ -123,6 +127,20 @@ async def claim(
     return taken
 
 
+async def renew(db: AsyncSession, ids: Sequence[int], worker: str, lease: timedelta) -> set[int]:
+    """Extends the lease of the rows of `ids` this worker still holds; returns those ids (the
+    others were taken over, or handled, by another dispatcher)."""
+    if not ids:
+        return set()
+    held = and_(
+        col(OutboxEvent.id).in_(list(ids)),
+        col(OutboxEvent.claimed_by) == worker,
+        col(OutboxEvent.handled_at).is_(None),
+    )
+    await db.exec(update(OutboxEvent).where(held).values(claimed_until=utcnow() + lease))
+    return {int(i or 0) for i in (await db.exec(select(OutboxEvent.id).where(held))).all()}
+
+
 async def mark_handled(db: AsyncSession, ids: Sequence[int], worker: str) -> int:
     """Marks rows handled if this worker still holds them; returns how many."""
     if not ids:
@@ -140,16 +158,25 @@ async def mark_handled(db: AsyncSession, ids: Sequence[int], worker: str) -> int
 
 
 async def mark_failed(
-    db: AsyncSession, row_id: int, worker: str, error: str, retry_at: datetime
+    db: AsyncSession,
+    row_id: int,
+    worker: str,
+    error: str,
+    retry_at: datetime,
+    *,
+    count_attempt: bool = True,
 ) -> None:
+    """Gives a row back to be retried at `retry_at`. `count_attempt=False` when the failure
+    was not the row's (a store down): its backoff does not grow."""
     await db.exec(
         update(OutboxEvent)
         .where(
             col(OutboxEvent.id) == row_id,
             col(OutboxEvent.claimed_by) == worker,
+            col(OutboxEvent.handled_at).is_(None),
         )
         .values(
-            attempts=OutboxEvent.attempts + 1,
+            attempts=OutboxEvent.attempts + (1 if count_attempt else 0),
             last_error=error[:500],
             available_at=retry_at,
             claimed_until=None,
@@ -166,6 +193,7 @@ async def release(db: AsyncSession, ids: Sequence[int], worker: str) -> None:
             .where(
                 col(OutboxEvent.id).in_(list(ids)),
                 col(OutboxEvent.claimed_by) == worker,
+                col(OutboxEvent.handled_at).is_(None),
             )
             .values(claimed_until=None, claimed_by=None)
         )

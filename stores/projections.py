@@ -95,16 +95,18 @@ async def put_snapshot(doc: UserSnapshot | EventSnapshot) -> bool:
 
     async def write() -> bool:
         collection = model.get_pymongo_collection()
-        result = await collection.update_one(
-            {"_id": doc.id, "source_version": {"$lt": doc.source_version}}, {"$set": values}
-        )
-        if result.matched_count:
+        for _ in range(2):  # a second round when another writer inserted it in between
+            result = await collection.update_one(
+                {"_id": doc.id, "source_version": {"$lt": doc.source_version}}, {"$set": values}
+            )
+            if result.matched_count:
+                return True
+            try:
+                await collection.insert_one({"_id": doc.id, **values})
+            except DuplicateKeyError:
+                continue  # there: older (replaced in the next round) or at least as new
             return True
-        try:
-            await collection.insert_one({"_id": doc.id, **values})
-        except DuplicateKeyError:
-            return False  # there, and at least as new
-        return True
+        return False  # there, and at least as new
 
     return await retry_write_conflicts(write)
 

@@ -7,14 +7,18 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+from pymongo.errors import AutoReconnect
 from sqlmodel import col, func, select, update
 
 from resolvers.dispatcher import Dispatcher, DomainEvent, dispatcher
-from resolvers.projections import HANDLERS, rebuild_all
+from resolvers.notifications import notify
+from resolvers.projections import HANDLERS, project_activity, rebuild_all
+from stores import notifications as notes
 from stores import outbox
 from stores import projections as docs
 from stores.db import utcnow
@@ -354,3 +358,122 @@ async def test_handled_rows_are_purged_after_a_week_and_pending_ones_never(serve
                 .where(col(outbox.OutboxEvent.aggregate_type) == "test")
                 .values(handled_at=utcnow())
             )
+
+
+async def test_a_batch_that_runs_longer_than_its_lease_keeps_it(server):
+    """The lease is renewed while the batch runs: nobody takes its rows meanwhile."""
+    entered, go_on = asyncio.Event(), asyncio.Event()
+    handled: list[tuple[str, int]] = []
+
+    def slow(name: str) -> Any:
+        async def handle(deps: Any, event: DomainEvent) -> None:
+            if not entered.is_set():
+                entered.set()
+                await go_on.wait()
+            handled.append((name, event.payload["n"]))
+
+        return handle
+
+    async with server_dispatcher_paused(server):
+        await emit_test_events(server, [31], 3)
+        first = Dispatcher(server.deps, [slow("first")], worker="first", lease_s=1.0)
+        other = Dispatcher(server.deps, [slow("other")], worker="other", lease_s=1.0)
+        running = asyncio.create_task(first.run_once())
+        await until(lambda: _set(entered), "the first batch running")
+        claimed = await outbox_rows(server, aggregate_type="test", aggregate_id=31)
+        leased_until = max(r.claimed_until for r in claimed if r.claimed_until is not None)
+
+        async def renewed_past_the_first_lease() -> bool:
+            rows = await outbox_rows(server, aggregate_type="test", aggregate_id=31)
+            return utcnow() > leased_until and all(
+                r.claimed_by == "first" and r.claimed_until and r.claimed_until > utcnow()
+                for r in rows
+            )
+
+        await until(renewed_past_the_first_lease, "the lease renewed past its first term")
+        assert await other.run_once() == 0  # still held: the other takes nothing
+        go_on.set()
+        assert await running == 3
+    assert handled == [("first", 0), ("first", 1), ("first", 2)]
+    rows = await outbox_rows(server, aggregate_type="test", aggregate_id=31)
+    assert all(r.handled_at is not None and r.claimed_by == "first" for r in rows)
+
+
+async def _set(event: asyncio.Event) -> bool:
+    return event.is_set()
+
+
+async def test_a_store_down_does_not_grow_the_backoff_of_the_rows(server):
+    """A handler failing because a store is unreachable is retried soon, without counting an
+    attempt against the row (the outbox drains within seconds once the store is back)."""
+    outages = {"left": 3}
+    seen: list[int] = []
+
+    async def store_down(deps: Any, event: DomainEvent) -> None:
+        if outages["left"]:
+            outages["left"] -= 1
+            raise AutoReconnect("connection refused")
+        seen.append(event.payload["n"])
+
+    async with server_dispatcher_paused(server):
+        await emit_test_events(server, [32], 2)
+        worker = Dispatcher(server.deps, [store_down], worker="down", retry_base_s=0.05)
+
+        async def all_handled() -> bool:
+            await worker.run_once()
+            return len(seen) == 2
+
+        await until(all_handled, "both events handled after the outage", interval=0.02)
+    assert seen == [0, 1]
+    rows = await outbox_rows(server, aggregate_type="test", aggregate_id=32)
+    assert [r.attempts for r in rows] == [0, 0]  # the outage was not the rows' fault
+    assert "AutoReconnect" in (rows[0].last_error or "")
+
+
+async def test_a_row_delivered_twice_at_once_makes_one_notification(api, accounts, events, server):
+    """Two dispatchers handling the same row at the same moment (a lease taken over): the
+    delivery is a unique key, so one notification, one activity entry."""
+    async with server_dispatcher_paused(server):
+        c = await crew(accounts, events, 3)
+        owner, _, alice = c["people"]
+        await api.execute(
+            CREATE_TASK,
+            {
+                "input": {
+                    "eventId": c["event"]["id"],
+                    "title": "Once",
+                    "assigneeIds": [c["pids"][2]],
+                }
+            },
+            token=owner["token"],
+        )
+        rows = await outbox_rows(
+            server, event_type="task.created", aggregate_id=pk(c["event"]["id"])
+        )
+        event = DomainEvent.of(rows[-1])
+        for _ in range(2):  # twice at once, then once more
+            await asyncio.gather(*(h(server.deps, event) for h in (notify, notify)))
+            await asyncio.gather(*(project_activity(server.deps, event) for _ in range(2)))
+    found = await notes.Notification.find({"user_id": pk(alice["id"])}).to_list()
+    assert [(n.type, n.sources, n.occurrences) for n in found] == [("TASK_ASSIGNED", [event.id], 1)]
+    feed = await docs.activity_page(pk(c["event"]["id"]), first=50, before_seq=None)
+    assert [e.seq for e in feed].count(event.id) == 1
+
+
+async def test_racing_first_snapshots_keep_the_newest(server):
+    """Several deliveries write a snapshot that does not exist yet at once: the newest source
+    wins whatever the order (an insert that lost the race tries the versioned update again)."""
+    user_id = 10**12 + time.time_ns() % 10**9  # a user id no other test uses
+
+    def snapshot(version: int) -> docs.UserSnapshot:
+        return docs.UserSnapshot(
+            id=str(user_id),
+            user_id=user_id,
+            username=f"v{version}",
+            display_name=f"v{version}",
+            source_version=version,
+        )
+
+    await asyncio.gather(*(docs.put_snapshot(snapshot(v)) for v in (1, 2, 3, 4, 5, 6)))
+    kept = await docs.user_snapshot(user_id)
+    assert kept is not None and kept.source_version == 6 and kept.username == "v6"
