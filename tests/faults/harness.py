@@ -85,7 +85,6 @@ class Process:
                 cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # a kill -9 of the test run's group does not reach it
             )
 
     @property

@@ -28,8 +28,13 @@ from websockets.typing import Subprotocol
 
 # one attempt: a store that is down makes a request fail or hang, never for ever
 ATTEMPT_TIMEOUT_S = 15.0
-# one write: retried with the same key until acknowledged, or given up (counted as not acknowledged)
-WRITE_DEADLINE_S = 120.0
+# one write: retried with the same key until acknowledged, or given up (counted as not
+# acknowledged); a store restarts in seconds, and a killed server's share goes to the other one
+WRITE_DEADLINE_S = 60.0
+# the whole load, and the whole replay: a system that never recovers ends the scenario, it does not
+# make it wait WRITE_DEADLINE_S for each write in turn (writes not sent by then are counted)
+LOAD_DEADLINE_S = 300.0
+REPLAY_DEADLINE_S = 180.0
 RETRY_PAUSE_S = 0.2  # between two attempts of one write: no busy loop on a refused connection
 DEADLINE_S = 180.0
 CODE_RE = re.compile(r"\b(\d{6})\b")
@@ -338,7 +343,6 @@ class Write:
     key: str
     title: str  # the event's or task's title, the message's body: finds it in the stores
     probe: bool  # a recovery probe rather than the load
-    sent_at: float = field(default_factory=time.monotonic)
     first_id: str | None = None  # what the first acknowledgement returned
     acked_at: float | None = None
     acked_by: int | None = None  # index of the server that acknowledged it
@@ -372,6 +376,7 @@ class Load:
         self.restarted = asyncio.Event()
         self.fault_at: float | None = None
         self.restarted_at: float | None = None
+        self.ends_by = time.monotonic() + LOAD_DEADLINE_S
         self.attempts_since_fault = 0
         self._at_gate = 0
         self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=20))
@@ -419,7 +424,7 @@ class Load:
         """Sends the write (the same key every time) to the servers in turn from `start` (or to
         server `only`) until acknowledged or `deadline_s` has passed."""
         name, obj, query = OPERATIONS[write.kind]
-        deadline = time.monotonic() + deadline_s
+        deadline = min(time.monotonic() + deadline_s, self.ends_by)
         turn = start
         while True:
             server = only if only is not None else turn % len(self.urls)
@@ -450,6 +455,8 @@ class Load:
     async def lane(self, kind: str, lane_index: int) -> None:
         gate = 2 * max(1, self.per_kind // 3)  # the last third waits for the restart
         for index in range(self.per_kind):
+            if time.monotonic() > self.ends_by:
+                break  # out of time: the writes not sent are counted by the test
             if index == gate:
                 self._at_gate += 1
                 if self._at_gate == len(KINDS):
@@ -465,6 +472,7 @@ class Load:
                 self.during_fault.set()
 
     async def run(self) -> None:
+        self.ends_by = time.monotonic() + LOAD_DEADLINE_S
         try:
             await asyncio.gather(*(self.lane(kind, n) for n, kind in enumerate(KINDS)))
         finally:
@@ -486,11 +494,12 @@ class Load:
     async def replay(self) -> None:
         """Sends every acknowledged write again with its key, to the other server: the answer
         must be the first result."""
+        self.ends_by = time.monotonic() + REPLAY_DEADLINE_S
 
         async def again(write: Write) -> None:
             name, obj, query = OPERATIONS[write.kind]
             server = ((write.acked_by or 0) + 1) % len(self.urls)
-            deadline = time.monotonic() + WRITE_DEADLINE_S
+            deadline = min(time.monotonic() + WRITE_DEADLINE_S, self.ends_by)
             while True:
                 answer = await attempt(
                     self.http,
@@ -509,15 +518,9 @@ class Load:
                     return
                 await asyncio.sleep(RETRY_PAUSE_S)
 
-        for kind in KINDS:
-            if kind == "task" and not self.task_key:
-                continue  # without a key a retry creates again: nothing to check
-
-            async def lane(kind: str = kind) -> None:
-                for write in [w for w in self.writes if w.kind == kind and w.first_id]:
-                    await again(write)
-
-            await lane()
+        for write in self.acked():
+            if write.kind != "task" or self.task_key:  # without a key, a retry creates again
+                await again(write)
 
     def phase(self, write: Write) -> str:
         """When the write was acknowledged: before the fault, during it, or after the restart."""
@@ -527,6 +530,10 @@ class Load:
         if self.restarted_at is None or write.acked_at < self.restarted_at:
             return "during"
         return "after"
+
+    def unsent(self) -> int:
+        """Writes of the load never sent (it ran out of time)."""
+        return len(KINDS) * self.per_kind - sum(1 for w in self.writes if not w.probe)
 
     def acked(self, kind: str | None = None) -> list[Write]:
         return [w for w in self.writes if w.first_id and (kind is None or w.kind == kind)]

@@ -116,13 +116,15 @@ class Stack:
         }[name]
 
     def logs(self) -> str:
-        parts = [f"--- {s.name}\n{tail(s.process.log, 2000)}" for s in self.servers]
+        parts = [f"--- server {s.name}\n{tail(s.process.log, 1500)}" for s in self.servers]
         return "\n".join(parts)
 
 
 @pytest.fixture
 async def stack(mariadb: PrivateMariaDB, tmp_path: Path) -> AsyncIterator[Stack]:
     processes = Processes()
+    if not mariadb.process.alive:  # an earlier scenario failed while it was down
+        await mariadb.start()
     database = await mariadb.fresh_database()
     try:
         redis = PrivateRedis(processes, tmp_path / "redis")
@@ -410,6 +412,10 @@ class Scenario:
         await self.check_activity(acked)
         self.check_subscribers(acked)
         not_acknowledged = [w for w in self.load.writes if not w.first_id]
+        if self.load.unsent():
+            self.failures.append(
+                f"{self.load.unsent()} writes never sent: the load ran out of time"
+            )
         for write in not_acknowledged:
             self.failures.append(
                 f"{write.kind} {write.key} never acknowledged in {write.attempts} attempts "
