@@ -33,7 +33,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from strawberry.relay import GlobalID
 
 from tests.faults.harness import (
     DEADLINE_S,
@@ -224,10 +223,6 @@ async def messages_of(http: httpx.AsyncClient, url: str, world: World) -> list[d
             return nodes
         before = connection["pageInfo"]["startCursor"]
     raise AssertionError("more than 100 pages of messages")
-
-
-def pk(global_id: str) -> int:
-    return int(GlobalID.from_id(global_id).node_id)
 
 
 # --- one scenario -----------------------------------------------------------------------------
