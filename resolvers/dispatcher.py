@@ -75,6 +75,13 @@ class DomainEvent:
             attempts=row.attempts,
         )
 
+    @property
+    def once(self) -> int | str:
+        """What its effects are keyed by: the outbox id, or the name a change that may be
+        recorded more than once gives itself in its payload (`once`)."""
+        named = self.payload.get("once")
+        return str(named) if named else self.id
+
 
 Handler = Callable[[Deps, DomainEvent], Awaitable[None]]
 

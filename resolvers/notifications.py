@@ -474,7 +474,7 @@ async def _deliver(
     """Makes (or merges) the user's notification of `event`, once: the delivery
     "<user>:<outbox id>" is a unique key of the notifications, so a redelivery or another
     dispatcher delivering the same row at the same moment changes nothing and pushes nothing."""
-    if await store.already_from(user_id, event.id):
+    if await store.already_delivered(store.delivery_key(user_id, event.once)):
         return  # a redelivery of this outbox row (the unique key decides in a race)
     channels = await channels_of(user_id, message.kind)
     if not channels.in_app and not channels.email:
@@ -508,7 +508,7 @@ async def _merge_or_add(
             message.body,
             event.actor_user_id,
             actor,
-            user_id,
+            store.delivery_key(user_id, event.once),
         )
         if merged is not None:
             merged.title = GROUPED[message.kind].format(n=merged.occurrences, event=row.title)
@@ -533,7 +533,7 @@ async def _merge_or_add(
             actor_user_id=event.actor_user_id,
             actor_name=actor,
             sources=[event.id],
-            deliveries=[store.delivery_key(user_id, event.id)],
+            deliveries=[store.delivery_key(user_id, event.once)],
             created_at=now,
             updated_at=now,
             email_state=email_state,

@@ -84,7 +84,9 @@ class NotificationPreferences(Document):
 NOTIFICATION_MODELS: list[type[Document]] = [Notification, NotificationPreferences]
 
 
-def delivery_key(user_id: int, source: int) -> str:
+def delivery_key(user_id: int, source: int | str) -> str:
+    """"<user>:<outbox id>", or "<user>:<what the change names itself>" for a change that may be
+    recorded more than once (a retried chat message names itself by its message)."""
     return f"{user_id}:{source}"
 
 
@@ -92,9 +94,9 @@ class AlreadyDelivered(Exception):
     """This outbox row was already delivered to this user (by this or another dispatcher)."""
 
 
-async def already_from(user_id: int, source: int) -> bool:
+async def already_delivered(delivery: str) -> bool:
     """A shortcut for redeliveries; the unique index is what makes a delivery happen once."""
-    found = await Notification.find_one({"user_id": user_id, "sources": source})
+    found = await Notification.find_one({"deliveries": delivery})
     return found is not None
 
 
@@ -107,12 +109,12 @@ async def merge_into_group(
     body: str,
     actor_user_id: int | None,
     actor_name: str | None,
-    user_id: int,
+    delivery: str,
 ) -> Notification | None:
-    """Adds `source` to the unread notification of the group updated since `since`; None when
-    there is none. Raises AlreadyDelivered when another notification has it already."""
+    """Adds `source` (its `delivery` key) to the unread notification of the group updated since
+    `since`; None when there is none. Raises AlreadyDelivered when a notification has it
+    already."""
     collection = Notification.get_pymongo_collection()
-    delivery = delivery_key(user_id, source)
 
     async def write() -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await collection.find_one_and_update(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -458,6 +459,37 @@ async def test_a_row_delivered_twice_at_once_makes_one_notification(api, account
     assert [(n.type, n.sources, n.occurrences) for n in found] == [("TASK_ASSIGNED", [event.id], 1)]
     feed = await docs.activity_page(pk(c["event"]["id"]), first=50, before_seq=None)
     assert [e.seq for e in feed].count(event.id) == 1
+
+
+async def test_a_change_recorded_twice_under_one_name_makes_one_notification(
+    api, accounts, events, server
+):
+    """A change that may be recorded again (a retried chat message re-records its mentions)
+    names itself in its payload (`once`): two outbox rows, one notification."""
+    async with server_dispatcher_paused(server):
+        c = await crew(accounts, events, 3)
+        owner, _, alice = c["people"]
+        await api.execute(
+            CREATE_TASK,
+            {
+                "input": {
+                    "eventId": c["event"]["id"],
+                    "title": "Once",
+                    "assigneeIds": [c["pids"][2]],
+                }
+            },
+            token=owner["token"],
+        )
+        rows = await outbox_rows(
+            server, event_type="task.created", aggregate_id=pk(c["event"]["id"])
+        )
+        recorded = DomainEvent.of(rows[-1])
+        first = dataclasses.replace(recorded, payload={**recorded.payload, "once": "task:named"})
+        again = dataclasses.replace(first, id=first.id + 1_000_000)  # another outbox row
+        await notify(server.deps, first)
+        await notify(server.deps, again)
+    found = await notes.Notification.find({"user_id": pk(alice["id"])}).to_list()
+    assert [(n.type, n.occurrences) for n in found] == [("TASK_ASSIGNED", 1)]
 
 
 async def test_racing_first_snapshots_keep_the_newest(server):
