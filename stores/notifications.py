@@ -85,8 +85,9 @@ NOTIFICATION_MODELS: list[type[Document]] = [Notification, NotificationPreferenc
 
 
 def delivery_key(user_id: int, source: int | str) -> str:
-    """"<user>:<outbox id>", or "<user>:<what the change names itself>" for a change that may be
-    recorded more than once (a retried chat message names itself by its message)."""
+    """The key of one delivery: `<user>:<outbox id>`, or `<user>:<what the change names itself>`
+    for a change that may be recorded more than once (a retried chat message names itself by its
+    message)."""
     return f"{user_id}:{source}"
 
 
