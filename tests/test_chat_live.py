@@ -12,17 +12,31 @@ from typing import Any
 import httpx
 import pytest
 from bson import ObjectId
+from pymongo.errors import AutoReconnect
 from strawberry.relay import GlobalID
 
 from iven_gql.auth import Tokens
 from resolvers import chat as chat_uc
 from resolvers import chat_feed
+from schema.chat import decode_chat_cursor
 from stores import chat as chat_store
 from stores.chat import ChatMessage
 from tests.factories import crew
 from tests.support import GraphQLClient, assert_error, server_process
-from tests.support.chat import DELETE, EDIT, EVENTS, REACT, next_event, no_event, send, stream
-from tests.support.live import until_processes_listening
+from tests.support.chat import (
+    DELETE,
+    EDIT,
+    EVENTS,
+    REACT,
+    delete,
+    edit,
+    next_event,
+    no_event,
+    react,
+    send,
+    stream,
+)
+from tests.support.live import fail_publishes, until_processes_listening
 
 MARK = """mutation($e: ID!, $m: ID!) { markChatRead(input: {eventId: $e, upToMessageId: $m}) {
   marker { upToMessageId } errors { code field } } }"""
@@ -627,3 +641,157 @@ async def test_delivering_many_events_does_not_grow_server_memory(api, accounts,
     growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
     # 200 events x 10 sockets: the leak would be ~2 MB; allow noise, not growth
     assert growth < 150_000, growth
+
+
+# --- nothing stored is missed silently (issue 16) ----------------------------------------------
+
+
+def chat_channel(event_id: str) -> str:
+    return chat_feed.channel(int(GlobalID.from_id(event_id).node_id))
+
+
+async def test_a_change_whose_publish_failed_reaches_open_sockets_in_order(
+    api, accounts, events, server, monkeypatch
+):
+    """Redis drops the publish of a stored message: the send still succeeds, and the open
+    socket gets it (from the store, when the next change shows the gap), in order, once."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid))
+        first = await send(api, alice, eid, "stored, not published")
+        assert first["errors"] == [] and len(lost) == 1
+        second = (await send(api, alice, eid, "published"))["message"]
+        got = [await next_event(ws, op) for _ in range(2)]
+        assert [(g["__typename"], g["message"]["id"]) for g in got] == [
+            ("MessageAdded", first["message"]["id"]),
+            ("MessageAdded", second["id"]),
+        ]
+        assert chat_cursor_value(got[0]) + 1 == chat_cursor_value(got[1])
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+def chat_cursor_value(event: dict[str, Any]) -> int:
+    position = decode_chat_cursor(event["cursor"])
+    assert position is not None
+    return position
+
+
+@pytest.mark.parametrize("change", ["send", "edit", "react", "delete"])
+async def test_a_lost_last_change_reaches_an_idle_socket(
+    api, accounts, events, server, monkeypatch, change
+):
+    """Nothing follows the lost change: the heartbeat shows the feed it is behind."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    sent = (await send(api, alice, eid, "before"))["message"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid))
+        if change == "send":
+            result = {"data": {"sendMessage": await send(api, alice, eid, "the tail")}}
+            expected = "MessageAdded"
+        elif change == "edit":
+            result, expected = await edit(api, alice, sent["id"], "edited tail"), "MessageEdited"
+        elif change == "react":
+            result, expected = await react(api, alice, sent["id"], "🎉"), "ReactionChanged"
+        else:
+            result, expected = await delete(api, alice, sent["id"]), "MessageDeleted"
+        assert "errors" not in result, result
+        assert next(iter(result["data"].values()))["errors"] == []
+        assert len(lost) == 1
+        got = await next_event(ws, op)
+        assert got["__typename"] == expected, got
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_retried_send_republishes_once_and_never_twice(
+    api, accounts, events, server, monkeypatch
+):
+    """The retry of a send whose publish failed (same clientId) answers the stored message and
+    publishes it again; a socket that had it already does not get it twice."""
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    had_it = await stream(api, organizer, eid)
+    try:
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid))
+        first = (await send(api, alice, eid, "retried", clientId="c-1"))["message"]
+        assert len(lost) == 1
+        assert (await next_event(had_it[1], had_it[2], timeout=30))["message"]["id"] == first[
+            "id"
+        ]  # filled from the store by the heartbeat
+        cm, ws, op = await stream(api, owner, eid, after=None)
+        try:
+            again = (await send(api, alice, eid, "retried", clientId="c-1"))["message"]
+            assert again["id"] == first["id"]
+            await no_event(had_it[1], wait=1.0)  # published again: not delivered twice
+            await no_event(ws, wait=0.2)  # joined after it: not a new message for it either
+            later = (await send(api, alice, eid, "later"))["message"]
+            assert (await next_event(ws, op))["message"]["id"] == later["id"]
+            assert (await next_event(had_it[1], had_it[2]))["message"]["id"] == later["id"]
+        finally:
+            await cm.__aexit__(None, None, None)
+    finally:
+        await had_it[0].__aexit__(None, None, None)
+
+
+async def test_a_retry_republishes_what_the_first_try_failed_to_publish(
+    api, accounts, events, server, monkeypatch
+):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+
+        async def no_heartbeat() -> None:
+            return None  # only the retry can tell the feed now
+
+        monkeypatch.setattr(server.deps.services.chat_hub, "beat_once", no_heartbeat)
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid))
+        first = (await send(api, alice, eid, "retried", clientId="c-2"))["message"]
+        assert len(lost) == 1
+        again = (await send(api, alice, eid, "retried", clientId="c-2"))["message"]
+        assert again["id"] == first["id"]
+        assert (await next_event(ws, op))["message"]["id"] == first["id"]
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_store_outage_during_a_fill_ends_the_stream_with_a_retryable_code(
+    api, accounts, events, server, monkeypatch
+):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+
+        async def down(*_: Any, **__: Any) -> Any:
+            raise AutoReconnect("injected: the document store is unreachable")
+
+        # the message is stored (sending does not read changes back), its publish is lost, and
+        # the store cannot be read when the feed comes to fill the gap
+        monkeypatch.setattr(chat_store, "changed_since", down)
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid))
+        await send(api, alice, eid, "lost")
+        assert len(lost) == 1
+        while True:
+            message = await ws.receive()
+            if message["type"] == "next" and "errors" in message["payload"]:
+                break
+        error = message["payload"]["errors"][0]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE", error
+        assert error["extensions"]["retryAfterSeconds"] > 0
+        assert (await ws.receive())["type"] == "complete"
+    finally:
+        await cm.__aexit__(None, None, None)
