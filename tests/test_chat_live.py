@@ -795,3 +795,38 @@ async def test_a_store_outage_during_a_fill_ends_the_stream_with_a_retryable_cod
         assert (await ws.receive())["type"] == "complete"
     finally:
         await cm.__aexit__(None, None, None)
+
+
+@pytest.mark.skipif(
+    os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+    reason="needs a Redis shared between two server processes",
+)
+async def test_a_publish_lost_on_one_process_reaches_sockets_on_another(
+    api, accounts, events, settings, server, tmp_path, monkeypatch
+):
+    """The sending process's publish fails: the other process's feed finds the gap (a later
+    message) and the lost tail (its heartbeat) in the store, in order, once each."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    async with (
+        server_process(settings, tmp_path) as url,
+        httpx.AsyncClient(base_url=url, timeout=20) as http,
+    ):
+        other_api = GraphQLClient(http, url.replace("http://", "ws://") + "/graphql")
+        cm, ws, op = await stream(other_api, owner, eid, joined=False)
+        try:
+            await until_processes_listening(server.deps, chat_channel(eid))
+            lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), times=1)
+            gap = (await send(api, alice, eid, "lost in the middle"))["message"]["id"]
+            assert len(lost) == 1
+            after_gap = (await send(api, alice, eid, "after it"))["message"]["id"]
+            got = [(await next_event(ws, op))["message"]["id"] for _ in range(2)]
+            assert got == [gap, after_gap]
+            lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), times=1)
+            tail = (await send(api, alice, eid, "lost at the end"))["message"]["id"]
+            assert len(lost) == 1
+            assert (await next_event(ws, op))["message"]["id"] == tail
+            await no_event(ws)
+        finally:
+            await cm.__aexit__(None, None, None)
