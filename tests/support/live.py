@@ -47,16 +47,22 @@ async def until_processes_listening(deps: object, channel: str, count: int = 1) 
     await until(enough, f"{count} process(es) on {channel}")
 
 
-def fail_publishes(monkeypatch: Any, deps: object, channel: str, times: int = 1) -> list[Any]:
+def fail_publishes(
+    monkeypatch: Any,
+    deps: object,
+    channel: str,
+    times: int = 1,
+    only: Callable[[Any], bool] = lambda message: True,
+) -> list[Any]:
     """The next `times` publishes on `channel` by this process (the in-process server's `deps`)
-    fail as when Redis drops the connection; what was stored before them stays. Returns the
-    messages that were lost (to check the failure happened)."""
+    of messages `only` accepts fail as when Redis drops the connection; what was stored before
+    them stays. Returns the messages that were lost (to check the failure happened)."""
     broadcast = deps.broadcast  # type: ignore[attr-defined]
     original = broadcast.publish
     lost: list[Any] = []
 
     async def publish(name: str, message: Any) -> None:
-        if name == channel and len(lost) < times:
+        if name == channel and len(lost) < times and only(message):
             lost.append(message)
             raise RedisConnectionError("injected: Redis connection lost")
         await original(name, message)
