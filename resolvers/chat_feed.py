@@ -590,13 +590,31 @@ async def missed(deps: Deps, event_id: int, user_id: int, after: int) -> list[Ch
 
 
 async def stored_changes(event_id: int, after: int, upto: int) -> dict[int, Change] | None:
-    """The changes numbered after `after` up to `upto` that the store still shows (a message
-    changed again since shows its later number), by number; read markers of people who hide
-    receipts go to themselves only. None when there is more than REPLAY_LIMIT to read."""
+    """The changes numbered after `after` up to `upto` that the store still shows, by number,
+    each message as it is now: sent in that range, it is there as added under its first
+    number (so that no socket gets a change of a message it never got), and under the number
+    of its last change if that is in the range too (an earlier change superseded by a later
+    one is not). Read markers of people who hide receipts go to themselves only. None when
+    there is more than REPLAY_LIMIT to read."""
     found = await _from_store(event_id, after, viewer=None)
     if found is None:
         return None
-    return {c.seq: c for c in found if c.seq is not None and c.seq <= upto}
+    changes: dict[int, Change] = {}
+    for c in found:
+        m = c.message
+        if m is None:
+            if c.seq is not None and c.seq <= upto:
+                changes[c.seq] = c
+            continue
+        if after < m.seq <= upto:
+            changes[m.seq] = Change(
+                kind="added", event_id=event_id, seq=m.seq, message=m, replayed=True
+            )
+        if m.seq < m.changed_seq <= upto:
+            changes[m.changed_seq] = Change(
+                kind=m.last_change, event_id=event_id, seq=m.changed_seq, message=m, replayed=True
+            )
+    return changes
 
 
 async def _from_store(event_id: int, after: int, viewer: int | None) -> list[Change] | None:

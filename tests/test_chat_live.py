@@ -835,3 +835,33 @@ async def test_a_publish_lost_on_one_process_reaches_sockets_on_another(
             await no_event(ws)
         finally:
             await cm.__aexit__(None, None, None)
+
+
+async def test_a_lost_message_changed_since_arrives_as_added_before_its_change(
+    api, accounts, events, server, monkeypatch
+):
+    """The publish of a message is lost and its edit is not: the socket gets the message added
+    (as it is now), then the edit, never an edit of a message it never got."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+
+        async def no_heartbeat() -> None:
+            return None  # the gap shows when the edit comes (not earlier, on a slow machine)
+
+        monkeypatch.setattr(server.deps.services.chat_hub, "beat_once", no_heartbeat)
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+        sent = (await send(api, alice, eid, "first words"))["message"]
+        assert len(lost) == 1
+        edited = await edit(api, alice, sent["id"], "second thoughts")
+        assert edited["data"]["editMessage"]["errors"] == []
+        got = [await next_event(ws, op) for _ in range(2)]
+        assert [(g["__typename"], g["message"]["id"], g["message"]["body"]) for g in got] == [
+            ("MessageAdded", sent["id"], "second thoughts"),
+            ("MessageEdited", sent["id"], "second thoughts"),
+        ]
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
