@@ -555,8 +555,6 @@ async def may_subscribe(deps: Deps, viewer: Viewer, event_id: int, after: int | 
 def ended_error(reason: str) -> Exception:
     if reason == feed.NOT_A_MEMBER:
         return Forbidden("You are no longer a participant of this event.")
-    if reason == feed.UNAVAILABLE:
-        return Unavailable("The chat's store is unavailable for now: resume from your last cursor.")
     return DomainError(
         StreamErrorCode.CURSOR_TOO_OLD,
         "Too much happened since this cursor: reload the history.",

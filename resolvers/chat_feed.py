@@ -26,8 +26,10 @@ feed a lost tail, which it fills the same way once a beat old (within two beats)
 taken whose change is not in the store yet (a slow writer) is remembered for a while: its
 change is delivered when it is published or when a later heartbeat finds it stored. Each
 number reaches a socket once.
-A fill that cannot reach MongoDB ends the feed's streams with SERVICE_UNAVAILABLE: the client
-resumes from its last cursor.
+A fill that cannot reach MongoDB is tried again every FILL_RETRY_S, holding back what came
+after the gap: the streams stay open through the outage (nobody can send meanwhile) and go on
+in order once the store is back. A new subscription while the store is out of reach gets
+SERVICE_UNAVAILABLE (retry).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ log = logging.getLogger("iven.chat")
 T = TypeVar("T")
 
 GAP_WAIT_S = 0.5  # how long a missing sequence number holds back the ones after it
+FILL_RETRY_S = 1.0  # how soon a fill the store could not serve is tried again
 REPLAY_LIMIT = 2000  # changes a reconnecting client may have missed; more: reload history
 HEARTBEAT_S = 2.0  # how often each process reads the last numbers of the events it follows
 UNRESOLVED_KEEP_S = 60.0  # how long a number taken but not found stored is looked for
@@ -78,7 +81,6 @@ CHAT_MEMBERS = "chat_members_changed"
 SESSION_ENDED = "SESSION_ENDED"
 NOT_A_MEMBER = "FORBIDDEN"
 CURSOR_TOO_OLD = "CURSOR_TOO_OLD"
-UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 def channel(event_id: int) -> str:
@@ -226,7 +228,6 @@ class Feed:
         self.unresolved: dict[int, float] = {}
         self.early: set[int] = set()
         self.queue: asyncio.Queue[Any] | None = None
-        self.broken = False  # could not read the store: its streams ended, no longer used
         self._stack = contextlib.AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
 
@@ -261,9 +262,6 @@ class Feed:
     async def _run(self, queue: asyncio.Queue[Any]) -> None:
         while True:
             try:
-                if self.broken:
-                    await queue.get()  # until the hub closes it
-                    continue
                 if self.gap_since is not None:
                     wait = self.gap_since + GAP_WAIT_S - time.monotonic()
                     try:
@@ -278,11 +276,13 @@ class Feed:
                 raise
             except Exception as exc:
                 if is_unreachable(exc):
+                    # Hold the gap (and what came after it) and try again shortly: writers
+                    # cannot store anything either, and streams stay open through the outage.
                     log.warning(
-                        "chat feed cannot read the store", extra={"event_id": self.event_id}
+                        "chat feed cannot read the store; retrying",
+                        extra={"event_id": self.event_id},
                     )
-                    self.broken = True
-                    self._end_all(UNAVAILABLE)
+                    self.gap_since = time.monotonic() - GAP_WAIT_S + FILL_RETRY_S
                     continue
                 log.exception("chat feed failed on a change", extra={"event_id": self.event_id})
             finally:
@@ -457,7 +457,7 @@ class ChatHub:
     async def beat_once(self) -> None:
         """Tells each followed event's feed its last number as the store has it (one read for
         all of them): a feed that is behind fills the tail the broadcast lost."""
-        feeds = [f for f in self.feeds.values() if f.subscribers and not f.broken]
+        feeds = [f for f in self.feeds.values() if f.subscribers]
         if not feeds:
             return
         try:
@@ -475,10 +475,7 @@ class ChatHub:
 
     async def _feed(self, event_id: int) -> Feed:
         feed = self.feeds.get(event_id)
-        if feed is not None and feed.broken:
-            del self.feeds[event_id]
-            in_background(feed.close())
-        elif feed is not None:
+        if feed is not None:
             return feed
         starting = self._starting.get(event_id)
         if starting is not None:
@@ -487,7 +484,11 @@ class ChatHub:
         self._starting[event_id] = future
         try:
             feed = Feed(self, event_id)
-            await feed.start()
+            try:
+                await feed.start()
+            except BaseException:
+                await asyncio.shield(feed.close())  # not left subscribed to the channel
+                raise
             self.feeds[event_id] = feed
             future.set_result(feed)
             return feed

@@ -4,6 +4,7 @@ what, the end of a stream), read markers and unread counts, read receipts, typin
 from __future__ import annotations
 
 import gc
+import json
 import os
 import time
 import tracemalloc
@@ -772,32 +773,59 @@ async def test_a_retry_republishes_what_the_first_try_failed_to_publish(
         await cm.__aexit__(None, None, None)
 
 
-async def test_a_store_outage_during_a_fill_ends_the_stream_with_a_retryable_code(
+async def test_a_store_outage_during_a_fill_holds_the_stream_open_until_it_is_back(
     api, accounts, events, server, monkeypatch
 ):
+    """The feed cannot read the lost message back at first: the stream stays open (no error,
+    no reconnect) and gets the message, once, when the store answers again."""
     c = await crew(accounts, events, 3)
     owner, _, alice = c["people"]
     eid = c["event"]["id"]
     cm, ws, op = await stream(api, owner, eid)
     try:
+        real = chat_store.changed_since
+        refused: list[int] = []
 
-        async def down(*_: Any, **__: Any) -> Any:
-            raise AutoReconnect("injected: the document store is unreachable")
+        async def down_twice(*args: Any, **kwargs: Any) -> Any:
+            if len(refused) < 2:
+                refused.append(1)
+                raise AutoReconnect("injected: the document store is unreachable")
+            return await real(*args, **kwargs)
 
         # the message is stored (sending does not read changes back), its publish is lost, and
-        # the store cannot be read when the feed comes to fill the gap
-        monkeypatch.setattr(chat_store, "changed_since", down)
+        # the store cannot be read the first two times the feed comes to fill the gap
+        monkeypatch.setattr(chat_store, "changed_since", down_twice)
         lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
-        await send(api, alice, eid, "lost")
+        sent = (await send(api, alice, eid, "lost"))["message"]
         assert len(lost) == 1
-        while True:
-            message = await ws.receive()
-            if message["type"] == "next" and "errors" in message["payload"]:
-                break
+        got = await next_event(ws, op, timeout=30)
+        assert (got["__typename"], got["message"]["id"]) == ("MessageAdded", sent["id"])
+        assert len(refused) == 2
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_store_outage_refuses_a_new_stream_with_a_retryable_code(
+    api, accounts, events, server, monkeypatch
+):
+    c = await crew(accounts, events, 3)
+    owner = c["people"][0]
+
+    async def down(*_: Any, **__: Any) -> Any:
+        raise AutoReconnect("injected: the document store is unreachable")
+
+    monkeypatch.setattr(chat_store, "current_seq", down)
+    cm, ws, _op = await stream(api, owner, c["event"]["id"], joined=False)
+    try:
+        message = await ws.receive()
         error = message["payload"]["errors"][0]
-        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE", error
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE", message
         assert error["extensions"]["retryAfterSeconds"] > 0
+        assert "injected" not in json.dumps(message)
         assert (await ws.receive())["type"] == "complete"
+        channel = chat_channel(c["event"]["id"])
+        assert server.deps.broadcast.listeners(channel) == 0  # not left subscribed
     finally:
         await cm.__aexit__(None, None, None)
 
