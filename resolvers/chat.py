@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
@@ -18,13 +19,21 @@ from enum import StrEnum
 from functools import cached_property
 
 from aiodataloader import DataLoader
+from redis.exceptions import RedisError
 
 from resolvers import chat_feed as feed
 from resolvers import presence
 from resolvers.chat_feed import Change
 from resolvers.core.background import in_background
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import BadRequest, DomainError, Forbidden, NotFound
+from resolvers.core.errors import (
+    BadRequest,
+    DomainError,
+    Forbidden,
+    NotFound,
+    StreamErrorCode,
+    Unavailable,
+)
 from resolvers.core.loading import LoaderBase
 from resolvers.core.rates import rate_limit
 from resolvers.core.text import checked_message, refuse_controls
@@ -35,17 +44,14 @@ from stores import chat as store
 from stores import events as events_store
 from stores import media as media_store
 from stores.events import ParticipantRole
+from stores.mongo import is_unreachable
 from stores.redis import key
+
+log = logging.getLogger("iven.chat")
 
 MAX_BODY = 4000
 MAX_CLIENT_ID = 64
 MENTION = re.compile(r"(?<![\w.])@([A-Za-z0-9_.]{3,30})")
-
-
-class ChatStreamErrorCode(StrEnum):
-    """Why a live chat stream ended (a top-level error of the subscription)."""
-
-    CURSOR_TOO_OLD = "CURSOR_TOO_OLD"
 
 
 class ChatErrorCode(StrEnum):
@@ -143,8 +149,9 @@ async def send(
     client_key = f"{event_id}:{viewer.user_id}:{client_id}" if client_id else None
     if client_key is not None:
         first = await store.by_client_key(client_key)
-        if first is not None:
-            return first  # a retried send
+        if first is not None:  # a retried send: the first try may have failed to publish it
+            await _republish(deps, first)
+            return first
     await rate_limit(deps, "chat-send", str(viewer.user_id), deps.settings.rate_chat_send)
     if reply_to_id is not None:
         parent = await store.by_id(reply_to_id)
@@ -178,6 +185,7 @@ async def send(
             raise DomainError(
                 ChatErrorCode.STALE, "The message could not be stored; send it again.", "body"
             )
+        await _republish(deps, first)
         return first
     message, created = stored
     await feed.publish(
@@ -197,6 +205,15 @@ async def send(
                 excerpt=text[:140],
             )
     return message
+
+
+async def _republish(deps: Deps, message: store.ChatMessage) -> None:
+    """Publishes a stored message again under its own number: each feed delivers a number
+    once, so this only reaches sockets that have not had it."""
+    kind = "deleted" if message.deleted_at is not None else "added"
+    await feed.publish(
+        deps, Change(kind=kind, event_id=message.event_id, seq=message.seq, message=message)
+    )
 
 
 async def edit(deps: Deps, viewer: Viewer, message_id: str, body: str) -> store.ChatMessage:
@@ -475,8 +492,13 @@ async def _expire_typing(deps: Deps, viewer: Viewer, event_id: int, expires: flo
 
 
 async def stop_typing(deps: Deps, viewer: Viewer, event_id: int) -> bool:
-    """Sends `isTyping: false` if the viewer was marked typing."""
-    if not await deps.redis.delete(_typing_key(event_id, viewer.user_id)):
+    """Sends `isTyping: false` if the viewer was marked typing (not when Redis fails: the
+    marker expires by itself)."""
+    try:
+        if not await deps.redis.delete(_typing_key(event_id, viewer.user_id)):
+            return False
+    except RedisError:
+        log.warning("typing marker not cleared", extra={"event_id": event_id})
         return False
     await feed.publish(
         deps,
@@ -518,7 +540,15 @@ async def subscription(
 
 async def may_subscribe(deps: Deps, viewer: Viewer, event_id: int, after: int | None) -> None:
     await _member(deps, viewer, event_id)
-    if after is not None and after > await store.current_seq(event_id):
+    if after is None:
+        return
+    try:
+        current = await store.current_seq(event_id)
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise Unavailable() from exc
+        raise
+    if after > current:
         raise BadRequest("This cursor is not from this chat.")
 
 
@@ -526,7 +556,7 @@ def ended_error(reason: str) -> Exception:
     if reason == feed.NOT_A_MEMBER:
         return Forbidden("You are no longer a participant of this event.")
     return DomainError(
-        ChatStreamErrorCode.CURSOR_TOO_OLD,
+        StreamErrorCode.CURSOR_TOO_OLD,
         "Too much happened since this cursor: reload the history.",
         "after",
     )

@@ -16,6 +16,20 @@ expired token or a lost membership ends the subscription (`Subscriber.end`).
 A subscriber that gives a cursor first gets what it missed since then, from MongoDB (the
 current state of each message changed since, in sequence order), then the live stream,
 without gaps or repeats.
+
+Nothing stored is missed silently, whatever Redis does. A change is stored before it is
+published, and a failed publish is not the writer's failure (it is logged; the change is
+there). Each feed fills what the broadcast lost from MongoDB: a gap in the sequence (N+2 after
+N) is waited for briefly, then read from the store and delivered in order; a heartbeat (one
+read of the last numbers of all the process's followed events, every HEARTBEAT_S) shows a
+feed a lost tail, which it fills the same way once a beat old (within two beats). A number
+taken whose change is not in the store yet (a slow writer) is remembered for a while: its
+change is delivered when it is published or when a later heartbeat finds it stored. Each
+number reaches a socket once.
+A fill that cannot reach MongoDB is tried again every FILL_RETRY_S, holding back what came
+after the gap: the streams stay open through the outage (nobody can send meanwhile) and go on
+in order once the store is back. A new subscription while the store is out of reach gets
+SERVICE_UNAVAILABLE (retry).
 """
 
 from __future__ import annotations
@@ -23,17 +37,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from redis.exceptions import RedisError
+
 from resolvers.core.background import in_background
 from resolvers.core.deps import Deps
+from resolvers.core.errors import Unavailable
 from resolvers.sessions import REVOKED_CHANNEL
 from stores import chat as store
 from stores import events as events_store
 from stores.db import utcnow
+from stores.mongo import is_unreachable
 from stores.redis import ChannelListener, key
 
 log = logging.getLogger("iven.chat")
@@ -41,7 +60,12 @@ log = logging.getLogger("iven.chat")
 T = TypeVar("T")
 
 GAP_WAIT_S = 0.5  # how long a missing sequence number holds back the ones after it
+FILL_RETRY_S = 1.0  # how soon a fill the store could not serve is tried again
 REPLAY_LIMIT = 2000  # changes a reconnecting client may have missed; more: reload history
+HEARTBEAT_S = 2.0  # how often each process reads the last numbers of the events it follows
+UNRESOLVED_KEEP_S = 60.0  # how long a number taken but not found stored is looked for
+UNRESOLVED_MAX = 1000  # ... at most so many per feed
+EARLY_MAX = 1000  # numbers from before a feed started it remembers having delivered
 MEMBERSHIP_CHANGES = frozenset(
     {
         "participant.joined",
@@ -179,28 +203,44 @@ class Subscriber:
 
 
 class Feed:
-    """One event's channel, followed once per process."""
+    """One event's channel, followed once per process.
+
+    Numbers below `start_seq` were taken before the feed started: delivered as they come, once
+    each (`early`). From `start_seq` on, changes are delivered in order: `next_seq` is the next
+    one due, `pending` holds those that came ahead of it, `head` is the highest number known to
+    be taken (from a change, a skip or the heartbeat). While `head >= next_seq` there is a gap:
+    after GAP_WAIT_S it is filled from the store. Numbers passed without a change are kept in
+    `unresolved` (number → when) and delivered if their change still comes.
+    """
 
     def __init__(self, hub: ChatHub, event_id: int) -> None:
         self.hub = hub
         self.event_id = event_id
         self.subscribers: set[Subscriber] = set()
         self.members: set[int] = set()
+        self.start_seq = 1
         self.next_seq = 1
         self.last_seq = 0
+        self.head = 0
+        self.beat_head = 0  # the last number the store had at the previous heartbeat
         self.pending: dict[int, Change] = {}
+        self.gap_since: float | None = None
+        self.unresolved: dict[int, float] = {}
+        self.early: set[int] = set()
+        self.queue: asyncio.Queue[Any] | None = None
         self._stack = contextlib.AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # Subscribe before reading the counter: a change numbered in between is seen.
-        queue = await self._stack.enter_async_context(
+        self.queue = await self._stack.enter_async_context(
             self.hub.deps.broadcast.subscribe(channel(self.event_id))
         )
         await self.reload_members()
         current = await store.current_seq(self.event_id)
-        self.next_seq, self.last_seq = current + 1, current
-        self._task = asyncio.create_task(self._run(queue), name=f"iven-chat-{self.event_id}")
+        self.start_seq = self.next_seq = current + 1
+        self.last_seq = self.head = current
+        self._task = asyncio.create_task(self._run(self.queue), name=f"iven-chat-{self.event_id}")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -208,6 +248,11 @@ class Feed:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self._stack.aclose()
+
+    def heartbeat(self, head: int, recheck: bool) -> None:
+        """The event's last number as the store has it (from the hub's heartbeat)."""
+        if self.queue is not None:
+            self.queue.put_nowait({"t": "head", "seq": head, "recheck": recheck})
 
     async def reload_members(self) -> None:
         async with self.hub.deps.db.reader() as db:
@@ -217,20 +262,43 @@ class Feed:
     async def _run(self, queue: asyncio.Queue[Any]) -> None:
         while True:
             try:
-                if self.pending:
+                if self.gap_since is not None:
+                    wait = self.gap_since + GAP_WAIT_S - time.monotonic()
                     try:
-                        raw = await asyncio.wait_for(queue.get(), GAP_WAIT_S)
+                        raw = await asyncio.wait_for(queue.get(), max(0.0, wait))
                     except TimeoutError:
-                        self.next_seq = min(self.pending)  # a writer numbered and gave up
-                        await self._deliver_ready()
+                        await self._fill_gap()  # a writer numbered and gave up, or Redis lost it
                         continue
                 else:
                     raw = await queue.get()
                 await self._on_raw(raw)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if is_unreachable(exc):
+                    # Hold the gap (and what came after it) and try again shortly: writers
+                    # cannot store anything either, and streams stay open through the outage.
+                    log.warning(
+                        "chat feed cannot read the store; retrying",
+                        extra={"event_id": self.event_id},
+                    )
+                    self.gap_since = time.monotonic() - GAP_WAIT_S + FILL_RETRY_S
+                    continue
                 log.exception("chat feed failed on a change", extra={"event_id": self.event_id})
+            finally:
+                self._note_gap()
+
+    def _note_gap(self) -> None:
+        if self.head < self.next_seq:
+            self.gap_since = None
+        elif self.gap_since is None:
+            self.gap_since = time.monotonic()
+
+    def _end_all(self, reason: str) -> None:
+        """Ends every stream of this feed (they resume from their cursor); the hub drops the
+        feed with its last subscriber, so the next one starts afresh."""
+        for sub in list(self.subscribers):
+            sub.end(reason)
 
     async def _on_raw(self, raw: dict[str, Any]) -> None:
         if raw.get("t") == "members":
@@ -239,17 +307,46 @@ class Feed:
                 if sub.user_id not in self.members:
                     sub.end(NOT_A_MEMBER)
             return
+        if raw.get("t") == "head":
+            # A number the previous beat saw taken is a heartbeat old: a writer still busy with
+            # it is rare, so what is missing up to there is filled now (the newest numbers may
+            # be writes in flight, whose publish is on its way).
+            self.head = max(self.head, self.beat_head)
+            self.beat_head = int(raw["seq"])
+            if raw.get("recheck"):
+                await self._recheck_unresolved()
+            return
         if raw.get("t") == "skip":
             seq = int(raw["seq"])
             if seq >= self.next_seq:
-                self.pending[seq] = Change(kind="skip", event_id=self.event_id, seq=seq)
+                self.head = max(self.head, seq)
+                self.pending.setdefault(seq, Change(kind="skip", event_id=self.event_id, seq=seq))
                 await self._deliver_ready()
+            else:
+                self.unresolved.pop(seq, None)  # nothing to wait for
             return
-        change = Change.from_wire(self.event_id, raw)
-        if change.seq is None or change.seq < self.next_seq:
-            await self._dispatch(change)  # ephemeral, or numbered before this feed started
+        await self._on_change(Change.from_wire(self.event_id, raw))
+
+    async def _on_change(self, change: Change) -> None:
+        seq = change.seq
+        if seq is None:
+            await self._dispatch(change)  # ephemeral
             return
-        self.pending[change.seq] = change
+        if seq < self.start_seq:  # numbered before this feed started
+            if seq in self.early:
+                return  # published again (a retried send): already delivered
+            if len(self.early) >= EARLY_MAX:
+                self.early.clear()
+            self.early.add(seq)
+            await self._dispatch(change)
+            return
+        if seq < self.next_seq:
+            if self.unresolved.pop(seq, None) is not None:
+                await self._dispatch(change)  # late, but never delivered
+            return  # else delivered already (from the store, or published twice)
+        if seq not in self.pending or self.pending[seq].kind == "skip":
+            self.pending[seq] = change
+        self.head = max(self.head, seq)
         await self._deliver_ready()
 
     async def _deliver_ready(self) -> None:
@@ -257,6 +354,40 @@ class Feed:
             change = self.pending.pop(self.next_seq)
             self.next_seq += 1
             if change.kind != "skip":
+                await self._dispatch(change)
+
+    async def _fill_gap(self) -> None:
+        """Delivers, in order, every number up to `head`: as published when it came, else as
+        the store has it; a number found nowhere is passed and kept in `unresolved`."""
+        low, high = self.next_seq, self.head
+        found = await stored_changes(self.event_id, low - 1, high)
+        if found is None:
+            self._end_all(CURSOR_TOO_OLD)  # more lost than a fill reads: clients reload
+            self.pending.clear()
+            self.next_seq = high + 1
+            return
+        found.update(self.pending)  # as published: reactions say who and what
+        self.pending = {}
+        now = time.monotonic()
+        for seq in range(low, high + 1):
+            change = found.get(seq)
+            self.next_seq = seq + 1
+            if change is None:
+                if len(self.unresolved) < UNRESOLVED_MAX:
+                    self.unresolved[seq] = now
+            elif change.kind != "skip":
+                await self._dispatch(change)
+        self.next_seq = max(self.next_seq, high + 1)
+
+    async def _recheck_unresolved(self) -> None:
+        """Numbers passed without their change: a slow writer may have stored it since."""
+        limit = time.monotonic() - UNRESOLVED_KEEP_S
+        self.unresolved = {s: at for s, at in self.unresolved.items() if at > limit}
+        if not self.unresolved:
+            return
+        found = await stored_changes(self.event_id, min(self.unresolved) - 1, self.next_seq - 1)
+        for seq, change in sorted((found or {}).items()):
+            if self.unresolved.pop(seq, None) is not None:
                 await self._dispatch(change)
 
     async def _dispatch(self, change: Change) -> None:
@@ -301,15 +432,41 @@ class ChatHub:
         self._listener = ChannelListener(
             deps.broadcast, REVOKED_CHANNEL, self._revoked, "iven-chat-revoked"
         )
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._listener.start()
+        self._heartbeat = asyncio.create_task(self._beat(), name="iven-chat-heartbeat")
 
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._heartbeat
         await self._listener.close()
         for feed in list(self.feeds.values()):
             await feed.close()
         self.feeds.clear()
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            with contextlib.suppress(Exception):
+                await self.beat_once()
+
+    async def beat_once(self) -> None:
+        """Tells each followed event's feed its last number as the store has it (one read for
+        all of them): a feed that is behind fills the tail the broadcast lost."""
+        feeds = [f for f in self.feeds.values() if f.subscribers]
+        if not feeds:
+            return
+        try:
+            heads = await store.current_seqs([f.event_id for f in feeds])
+        except Exception:
+            log.warning("chat heartbeat cannot read the store", exc_info=True)
+            return
+        for feed in feeds:
+            feed.heartbeat(heads.get(feed.event_id, 0), bool(feed.unresolved))
 
     def _revoked(self, message: dict[str, Any]) -> None:
         for sid in message.get("sids", []):
@@ -327,7 +484,11 @@ class ChatHub:
         self._starting[event_id] = future
         try:
             feed = Feed(self, event_id)
-            await feed.start()
+            try:
+                await feed.start()
+            except BaseException:
+                await asyncio.shield(feed.close())  # not left subscribed to the channel
+                raise
             self.feeds[event_id] = feed
             future.set_result(feed)
             return feed
@@ -339,7 +500,16 @@ class ChatHub:
             del self._starting[event_id]
 
     async def join(self, sub: Subscriber, after: int | None) -> None:
-        """Adds a subscriber whose membership was just checked; replays from `after`."""
+        """Adds a subscriber whose membership was just checked; replays from `after`. The store
+        out of reach: Unavailable."""
+        try:
+            await self._join(sub, after)
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise Unavailable() from exc
+            raise
+
+    async def _join(self, sub: Subscriber, after: int | None) -> None:
         while True:
             feed = await self._feed(sub.event_id)
             if sub.user_id not in feed.members:
@@ -414,6 +584,43 @@ class ChatHub:
 async def missed(deps: Deps, event_id: int, user_id: int, after: int) -> list[Change] | None:
     """What changed since `after`, as the current state of each changed message and marker,
     in sequence order; None when there is more than REPLAY_LIMIT."""
+    found = await _from_store(event_id, after, viewer=user_id)
+    if found is None:
+        return None
+    return sorted(found, key=lambda c: c.seq or 0)
+
+
+async def stored_changes(event_id: int, after: int, upto: int) -> dict[int, Change] | None:
+    """The changes numbered after `after` up to `upto` that the store still shows, by number,
+    each message as it is now: sent in that range, it is there as added under its first
+    number (so that no socket gets a change of a message it never got), and under the number
+    of its last change if that is in the range too (an earlier change superseded by a later
+    one is not). Read markers of people who hide receipts go to themselves only. None when
+    there is more than REPLAY_LIMIT to read."""
+    found = await _from_store(event_id, after, viewer=None)
+    if found is None:
+        return None
+    changes: dict[int, Change] = {}
+    for c in found:
+        m = c.message
+        if m is None:
+            if c.seq is not None and c.seq <= upto:
+                changes[c.seq] = c
+            continue
+        if after < m.seq <= upto:
+            changes[m.seq] = Change(
+                kind="added", event_id=event_id, seq=m.seq, message=m, replayed=True
+            )
+        if m.seq < m.changed_seq <= upto:
+            changes[m.changed_seq] = Change(
+                kind=m.last_change, event_id=event_id, seq=m.changed_seq, message=m, replayed=True
+            )
+    return changes
+
+
+async def _from_store(event_id: int, after: int, viewer: int | None) -> list[Change] | None:
+    """Messages and markers changed after `after`, as they are now. For one `viewer`, hidden
+    markers of others are left out; for everyone (None), they are marked for their owner."""
     messages = await store.changed_since(event_id, after, REPLAY_LIMIT + 1)
     markers = await store.markers_since(event_id, after, REPLAY_LIMIT + 1)
     if len(messages) + len(markers) > REPLAY_LIMIT:
@@ -421,7 +628,7 @@ async def missed(deps: Deps, event_id: int, user_id: int, after: int) -> list[Ch
     hidden = {
         u
         for u, s in (await store.settings_of([m.user_id for m in markers])).items()
-        if not s.send_read_receipts and u != user_id
+        if not s.send_read_receipts
     }
     changes: list[Change] = []
     for m in messages:
@@ -433,7 +640,7 @@ async def missed(deps: Deps, event_id: int, user_id: int, after: int) -> list[Ch
             Change(kind=kind, event_id=event_id, seq=m.changed_seq, message=m, replayed=True)
         )
     for r in markers:
-        if r.user_id in hidden:
+        if r.user_id in hidden and viewer is not None and r.user_id != viewer:
             continue
         changes.append(
             Change(
@@ -443,10 +650,10 @@ async def missed(deps: Deps, event_id: int, user_id: int, after: int) -> list[Ch
                 user_id=r.user_id,
                 message_id=r.message_id,
                 at=r.at,
+                only_user=r.user_id if r.user_id in hidden and viewer is None else None,
                 replayed=True,
             )
         )
-    changes.sort(key=lambda c: c.seq or 0)
     return changes
 
 
@@ -455,7 +662,15 @@ def hub(deps: Deps) -> ChatHub:
 
 
 async def publish(deps: Deps, change: Change) -> None:
-    await deps.broadcast.publish(channel(change.event_id), change.to_wire())
+    """Tells every process's feed. Called after the change is stored: a failure is logged, not
+    raised (the feeds find a stored change by its number: gap, heartbeat)."""
+    try:
+        await deps.broadcast.publish(channel(change.event_id), change.to_wire())
+    except (RedisError, OSError):
+        log.warning(
+            "chat change not published; the feeds will read it from the store",
+            extra={"event_id": change.event_id, "seq": change.seq},
+        )
 
 
 async def publish_skip(deps: Deps, event_id: int, seq: int) -> None:

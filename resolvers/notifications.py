@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,13 @@ from redis.exceptions import RedisError
 
 from resolvers.core import idempotency
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError, NotFound
+from resolvers.core.errors import (
+    DomainError,
+    NotFound,
+    StreamEnded,
+    StreamErrorCode,
+    Unavailable,
+)
 from resolvers.dispatcher import DomainEvent
 from resolvers.money import format_amount
 from resolvers.projections import EVENT, display_name, record_event
@@ -34,6 +41,7 @@ from stores import notifications as store
 from stores import outbox as outbox_store
 from stores.db import utcnow
 from stores.mail import Mail, subject_text
+from stores.mongo import is_unreachable
 from stores.redis import key
 
 log = logging.getLogger("iven.notifications")
@@ -681,29 +689,128 @@ async def update_preferences(
     return await preferences(deps, viewer)
 
 
-async def received(deps: Deps, viewer: Viewer) -> AsyncIterator[tuple[store.Notification, int]]:
+REPLAY_LIMIT = 100  # notifications a resuming stream replays; more: reload the inbox
+CATCH_UP_S = 5.0  # how often an open stream reads what a lost push did not bring
+CATCH_UP_MARGIN = timedelta(seconds=10)  # writers' clocks and late inserts: read back so far
+NO_ID = "0" * 24  # an ObjectId below every other: a position "at this time, before all"
+SENT_KEPT = 500  # (id, version) pairs a stream remembers having sent
+
+
+class _Sent:
+    """What a stream sent: each notification once per version (`updated_at`), whether it came
+    from the replay, a push or a catch-up read."""
+
+    def __init__(self, floor: tuple[datetime, str]) -> None:
+        self.floor = floor  # the stream's start (time, id): nothing at or before is caught up
+        self.high = floor[0]  # the newest `updated_at` sent
+        self.versions: dict[str, datetime] = {}
+
+    def fresh(self, doc: store.Notification) -> bool:
+        seen = self.versions.get(str(doc.id))
+        return seen is None or doc.updated_at > seen
+
+    def add(self, doc: store.Notification) -> None:
+        if len(self.versions) >= SENT_KEPT:
+            oldest = sorted(self.versions, key=self.versions.__getitem__)[: SENT_KEPT // 2]
+            for key_ in oldest:
+                del self.versions[key_]
+        self.versions[str(doc.id)] = doc.updated_at
+        self.high = max(self.high, doc.updated_at)
+
+
+async def received(
+    deps: Deps, viewer: Viewer, after: tuple[datetime, str] | None = None
+) -> AsyncIterator[tuple[store.Notification, int]]:
     """Each new (or newly grouped) notification of the viewer with the unread count, from any
-    process; ends when the session is revoked or the token expires."""
+    process; ends when the session is revoked or the token expires.
+
+    With `after` (a cursor of the `notifications` connection, or of this stream), first what
+    changed since, oldest first (more than REPLAY_LIMIT: CURSOR_TOO_OLD, reload the inbox).
+    A push lost by Redis is caught up by a read every CATCH_UP_S. Each version of a
+    notification is sent once. The document store out of reach: Unavailable (retry, resuming
+    from the last cursor)."""
+    try:
+        async for item in _received(deps, viewer, after):
+            yield item
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise Unavailable(
+                "Notifications are unavailable for now: resume from your last cursor."
+            ) from exc
+        raise
+
+
+async def _received(
+    deps: Deps, viewer: Viewer, after: tuple[datetime, str] | None
+) -> AsyncIterator[tuple[store.Notification, int]]:
     async with (
         deps.broadcast.subscribe(channel(viewer.user_id)) as queue,
         deps.broadcast.subscribe(REVOKED_CHANNEL) as revoked,
     ):
         if not await guard(deps).is_active(viewer):
             return
-        while True:
-            left = (viewer.expires_at - utcnow()).total_seconds()
-            if left <= 0:
-                return
-            getter = asyncio.ensure_future(queue.get())
-            stopper = asyncio.ensure_future(revoked.get())
-            done, pending = await asyncio.wait(
-                {getter, stopper}, timeout=left, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-            if stopper in done and viewer.session_id in stopper.result().get("sids", []):
-                return
-            if getter in done:
-                found = await store.by_ids(viewer.user_id, [getter.result().get("id", "")])
-                if found:
-                    yield found[0], await store.unread_count(viewer.user_id)
+        if after is not None and after[0].tzinfo is None:
+            after = (after[0].replace(tzinfo=UTC), after[1])  # a cursor's time is UTC
+        now = deps.clock()
+        # documents keep milliseconds: one made in this very millisecond is not older
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        stream = _Stream(viewer, queue, revoked, after if after is not None else (now, NO_ID))
+        if after is not None:
+            missed = await store.updated_since(viewer.user_id, after, REPLAY_LIMIT + 1)
+            if len(missed) > REPLAY_LIMIT:
+                raise StreamEnded(
+                    StreamErrorCode.CURSOR_TOO_OLD,
+                    "Too much happened since this cursor: reload the notifications.",
+                )
+            unread = await store.unread_count(viewer.user_id) if missed else 0
+            for doc in missed:
+                stream.sent.add(doc)
+                yield doc, unread
+        while (found := await stream.next_batch()) is not None:
+            for doc in found:
+                if stream.sent.fresh(doc):
+                    stream.sent.add(doc)
+                    yield doc, await store.unread_count(viewer.user_id)
+
+
+class _Stream:
+    """The live part of one `notificationReceived`: pushes, and a catch-up read every
+    CATCH_UP_S for pushes Redis lost."""
+
+    def __init__(
+        self,
+        viewer: Viewer,
+        queue: asyncio.Queue[Any],
+        revoked: asyncio.Queue[Any],
+        floor: tuple[datetime, str],
+    ) -> None:
+        self.viewer = viewer
+        self.queue = queue
+        self.revoked = revoked
+        self.sent = _Sent(floor)
+        self.next_catch_up = time.monotonic() + CATCH_UP_S
+
+    async def next_batch(self) -> list[store.Notification] | None:
+        """What to look at next (maybe nothing); None when the stream ends (session revoked,
+        token expired)."""
+        viewer = self.viewer
+        left = (viewer.expires_at - utcnow()).total_seconds()
+        if left <= 0:
+            return None
+        getter = asyncio.ensure_future(self.queue.get())
+        stopper = asyncio.ensure_future(self.revoked.get())
+        wait = min(left, max(0.0, self.next_catch_up - time.monotonic()))
+        done, pending = await asyncio.wait(
+            {getter, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        if stopper in done and viewer.session_id in stopper.result().get("sids", []):
+            return None
+        if getter in done:
+            return await store.by_ids(viewer.user_id, [getter.result().get("id", "")])
+        if time.monotonic() < self.next_catch_up:
+            return []
+        self.next_catch_up = time.monotonic() + CATCH_UP_S
+        since = max(self.sent.floor, (self.sent.high - CATCH_UP_MARGIN, NO_ID))
+        return await store.updated_since(viewer.user_id, since, REPLAY_LIMIT)

@@ -188,6 +188,17 @@ class NotificationReceived:
     notification: Notification
     unread_count: int
 
+    @strawberry.field(
+        description="Where the stream is: give it as `after` to resume without a gap "
+        "(the same position as the notification's cursor in `notifications`)."
+    )
+    def cursor(self) -> str:
+        return notification_cursor(self.notification.doc)
+
+
+def notification_cursor(doc: store.Notification) -> str:
+    return encode_cursor(doc.updated_at.isoformat(), str(doc.id))
+
 
 def _ids(ids: list[relay.GlobalID]) -> list[str]:
     return [decode_document_id(gid, "Notification") for gid in ids]
@@ -214,7 +225,7 @@ class NotificationQuery:
         return connection(
             [Notification(doc=d) for d in docs],
             size,
-            lambda n: encode_cursor(n.doc.updated_at.isoformat(), str(n.doc.id)),
+            lambda n: notification_cursor(n.doc),
             has_previous=after is not None,
         )
 
@@ -259,11 +270,17 @@ class NotificationMutation:
 class NotificationSubscription:
     @strawberry.subscription(
         description="Each new notification with your unread count, from "
-        "any server process. Closed (4403) when the session "
-        "ends."
+        "any server process. With `after` (a `cursor` of this stream or of "
+        "`notifications`), first what was created or regrouped since, oldest "
+        f"first (more than {uc.REPLAY_LIMIT}: ends with CURSOR_TOO_OLD, reload the "
+        "inbox). Ends with SERVICE_UNAVAILABLE (retry with your last cursor) when "
+        "notifications cannot be read. Closed (4403) when the session ends."
     )
-    async def notification_received(self, info: Info) -> AsyncGenerator[NotificationReceived, None]:
+    async def notification_received(
+        self, info: Info, after: str | None = None
+    ) -> AsyncGenerator[NotificationReceived, None]:
         viewer = info.context.require_viewer()
-        async for doc, unread in uc.received(info.context.deps, viewer):
+        position = decode_time_cursor(after)
+        async for doc, unread in uc.received(info.context.deps, viewer, position):
             yield NotificationReceived(notification=Notification(doc=doc), unread_count=unread)
         await info.context.close_socket(4403, "Session ended")

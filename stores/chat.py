@@ -159,6 +159,25 @@ async def current_seq(event_id: int) -> int:
     return int(doc["seq"]) if doc else 0
 
 
+async def current_seqs(event_ids: list[int]) -> dict[int, int]:
+    """The last number taken of each event's sequence (0 when none yet), in one read: the
+    live feeds' heartbeat."""
+    if not event_ids:
+        return {}
+    collection = ChatMessage.get_pymongo_collection().database[SEQUENCES]
+    keys = [f"event:{e}" for e in event_ids]
+
+    async def read() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await collection.find({"_id": {"$in": keys}}).to_list()
+        return found
+
+    heads = {
+        int(str(d["_id"]).removeprefix("event:")): int(d["seq"])
+        for d in await retry_write_conflicts(read)
+    }
+    return {e: heads.get(e, 0) for e in event_ids}
+
+
 def _oid(message_id: str) -> PydanticObjectId | None:
     return PydanticObjectId(message_id) if PydanticObjectId.is_valid(message_id) else None
 

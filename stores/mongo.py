@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import briskdb
 from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient
-from pymongo.errors import OperationFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 log = logging.getLogger("iven.documents")
 
@@ -131,3 +131,11 @@ class DocumentStore:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The document store could not be reached or stayed busy (an outage: worth retrying later),
+    as opposed to a refused command (a bug)."""
+    if isinstance(exc, ConnectionFailure):  # includes AutoReconnect and server selection
+        return True
+    return isinstance(exc, OperationFailure) and exc.code == WRITE_CONFLICT

@@ -260,3 +260,24 @@ async def delete_user_notifications(user_id: int) -> None:
     await retry_write_conflicts(
         lambda: NotificationPreferences.find({"_id": str(user_id)}).delete()
     )
+
+
+async def updated_since(
+    user_id: int, after: tuple[datetime, str], limit: int
+) -> list[Notification]:
+    """The user's notifications (not archived) created or regrouped after the position
+    (updated_at, id) of the `notifications` connection's cursor, oldest first: what a live
+    stream replays (served by `user_updated`)."""
+    at, oid = after
+    query: dict[str, Any] = {
+        "user_id": user_id,
+        "archived_at": None,
+        "$or": [
+            {"updated_at": {"$gt": at}},
+            {"updated_at": at, "_id": {"$gt": PydanticObjectId(oid)}},
+        ],
+    }
+    order = [("updated_at", SortDirection.ASCENDING), ("_id", SortDirection.ASCENDING)]
+    return await retry_write_conflicts(
+        lambda: Notification.find(query).sort(order).limit(limit).to_list()
+    )

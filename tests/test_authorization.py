@@ -26,9 +26,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete
-from strawberry.relay import to_base64
+from strawberry.relay import GlobalID, to_base64
 
 from resolvers.dispatcher import dispatcher
+from schema.core import encode_cursor
+from stores import notifications as notifications_store
 from stores.outbox import OutboxEvent
 from tests.support import assert_error, assert_payload_error
 
@@ -1252,3 +1254,60 @@ async def test_asking_to_join(api, accounts, events, role: str):
     for result in (by_token, by_id):  # members
         assert_payload_error(result["data"]["requestToJoin"], "ALREADY_PARTICIPANT")
     assert requests == []
+
+
+# --- notificationReceived(after:): your own notifications only ----------------------------------
+
+NOTIFICATIONS_AFTER = """subscription($after: String) { notificationReceived(after: $after) {
+  cursor notification { id title } } }"""
+
+
+async def _notification_for(user: dict[str, Any], title: str) -> Any:
+    """A notification document for `user`, at the store level."""
+    return await notifications_store.add(
+        notifications_store.Notification(
+            user_id=int(GlobalID.from_id(user["id"]).node_id),
+            type="EVENT_UPDATED",
+            group_key=f"EVENT_UPDATED:0:{uuid.uuid4().hex}",
+            title=title,
+        )
+    )
+
+
+async def _first_error(ws: Any) -> dict[str, Any]:
+    message = await ws.receive()
+    payload = message["payload"]
+    errors = payload if message["type"] == "error" else payload.get("errors")
+    assert errors, message
+    error: dict[str, Any] = errors[0]
+    return error
+
+
+async def test_anonymous_notification_stream_with_a_cursor_is_unauthenticated(api):
+    async with api.ws({}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.subscribe(
+            NOTIFICATIONS_AFTER, {"after": encode_cursor("2020-01-01T00:00:00+00:00", "0" * 24)}
+        )
+        assert (await _first_error(ws))["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_cursor_replays_only_the_viewers_own_notifications(api, accounts):
+    """Bob resumes from before Alice's notification (or from its very cursor): he gets his own
+    notifications, never hers."""
+    alice, bob = await accounts.user(), await accounts.user()
+    hers = await _notification_for(alice, "for alice only")
+    his = await _notification_for(bob, "for bob")
+    for after in (
+        encode_cursor("2020-01-01T00:00:00+00:00", "0" * 24),
+        encode_cursor(hers.updated_at.isoformat(), "0" * 24),
+    ):
+        async with api.ws({"authorization": f"Bearer {bob['token']}"}) as ws:
+            assert (await ws.receive())["type"] == "connection_ack"
+            await ws.subscribe(NOTIFICATIONS_AFTER, {"after": after})
+            message = await ws.receive()
+            assert message["type"] == "next", message
+            got = message["payload"]["data"]["notificationReceived"]["notification"]
+            assert got["title"] == his.title
+            with pytest.raises(TimeoutError):
+                raise AssertionError(await ws.receive(timeout=0.5))

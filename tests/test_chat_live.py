@@ -4,6 +4,7 @@ what, the end of a stream), read markers and unread counts, read receipts, typin
 from __future__ import annotations
 
 import gc
+import json
 import os
 import time
 import tracemalloc
@@ -12,17 +13,31 @@ from typing import Any
 import httpx
 import pytest
 from bson import ObjectId
+from pymongo.errors import AutoReconnect
 from strawberry.relay import GlobalID
 
 from iven_gql.auth import Tokens
 from resolvers import chat as chat_uc
 from resolvers import chat_feed
+from schema.chat import decode_chat_cursor
 from stores import chat as chat_store
 from stores.chat import ChatMessage
 from tests.factories import crew
 from tests.support import GraphQLClient, assert_error, server_process
-from tests.support.chat import DELETE, EDIT, EVENTS, REACT, next_event, no_event, send, stream
-from tests.support.live import until_processes_listening
+from tests.support.chat import (
+    DELETE,
+    EDIT,
+    EVENTS,
+    REACT,
+    delete,
+    edit,
+    next_event,
+    no_event,
+    react,
+    send,
+    stream,
+)
+from tests.support.live import fail_publishes, until_processes_listening
 
 MARK = """mutation($e: ID!, $m: ID!) { markChatRead(input: {eventId: $e, upToMessageId: $m}) {
   marker { upToMessageId } errors { code field } } }"""
@@ -627,3 +642,254 @@ async def test_delivering_many_events_does_not_grow_server_memory(api, accounts,
     growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
     # 200 events x 10 sockets: the leak would be ~2 MB; allow noise, not growth
     assert growth < 150_000, growth
+
+
+# --- nothing stored is missed silently (issue 16) ----------------------------------------------
+
+
+def chat_channel(event_id: str) -> str:
+    return chat_feed.channel(int(GlobalID.from_id(event_id).node_id))
+
+
+def numbered(message: dict[str, Any]) -> bool:
+    """A numbered change (not presence or typing, which sockets opening publish meanwhile)."""
+    return message.get("seq") is not None
+
+
+async def test_a_change_whose_publish_failed_reaches_open_sockets_in_order(
+    api, accounts, events, server, monkeypatch
+):
+    """Redis drops the publish of a stored message: the send still succeeds, and the open
+    socket gets it (from the store, when the next change shows the gap), in order, once."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+        first = await send(api, alice, eid, "stored, not published")
+        assert first["errors"] == [] and len(lost) == 1
+        second = (await send(api, alice, eid, "published"))["message"]
+        got = [await next_event(ws, op) for _ in range(2)]
+        assert [(g["__typename"], g["message"]["id"]) for g in got] == [
+            ("MessageAdded", first["message"]["id"]),
+            ("MessageAdded", second["id"]),
+        ]
+        assert chat_cursor_value(got[0]) + 1 == chat_cursor_value(got[1])
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+def chat_cursor_value(event: dict[str, Any]) -> int:
+    position = decode_chat_cursor(event["cursor"])
+    assert position is not None
+    return position
+
+
+@pytest.mark.parametrize("change", ["send", "edit", "react", "delete"])
+async def test_a_lost_last_change_reaches_an_idle_socket(
+    api, accounts, events, server, monkeypatch, change
+):
+    """Nothing follows the lost change: the heartbeat shows the feed it is behind."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    sent = (await send(api, alice, eid, "before"))["message"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+        if change == "send":
+            result = {"data": {"sendMessage": await send(api, alice, eid, "the tail")}}
+            expected = "MessageAdded"
+        elif change == "edit":
+            result, expected = await edit(api, alice, sent["id"], "edited tail"), "MessageEdited"
+        elif change == "react":
+            result, expected = await react(api, alice, sent["id"], "🎉"), "ReactionChanged"
+        else:
+            result, expected = await delete(api, alice, sent["id"]), "MessageDeleted"
+        assert "errors" not in result, result
+        assert next(iter(result["data"].values()))["errors"] == []
+        assert len(lost) == 1
+        got = await next_event(ws, op)
+        assert got["__typename"] == expected, got
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_retried_send_republishes_once_and_never_twice(
+    api, accounts, events, server, monkeypatch
+):
+    """The retry of a send whose publish failed (same clientId) answers the stored message and
+    publishes it again; a socket that had it already does not get it twice."""
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    had_it = await stream(api, organizer, eid)
+    try:
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+        first = (await send(api, alice, eid, "retried", clientId="c-1"))["message"]
+        assert len(lost) == 1
+        assert (await next_event(had_it[1], had_it[2], timeout=30))["message"]["id"] == first[
+            "id"
+        ]  # filled from the store by the heartbeat
+        cm, ws, op = await stream(api, owner, eid, after=None)
+        try:
+            again = (await send(api, alice, eid, "retried", clientId="c-1"))["message"]
+            assert again["id"] == first["id"]
+            await no_event(had_it[1], wait=1.0)  # published again: not delivered twice
+            await no_event(ws, wait=0.2)  # joined after it: not a new message for it either
+            later = (await send(api, alice, eid, "later"))["message"]
+            assert (await next_event(ws, op))["message"]["id"] == later["id"]
+            assert (await next_event(had_it[1], had_it[2]))["message"]["id"] == later["id"]
+        finally:
+            await cm.__aexit__(None, None, None)
+    finally:
+        await had_it[0].__aexit__(None, None, None)
+
+
+async def test_a_retry_republishes_what_the_first_try_failed_to_publish(
+    api, accounts, events, server, monkeypatch
+):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+
+        async def no_heartbeat() -> None:
+            return None  # only the retry can tell the feed now
+
+        monkeypatch.setattr(server.deps.services.chat_hub, "beat_once", no_heartbeat)
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+        first = (await send(api, alice, eid, "retried", clientId="c-2"))["message"]
+        assert len(lost) == 1
+        again = (await send(api, alice, eid, "retried", clientId="c-2"))["message"]
+        assert again["id"] == first["id"]
+        assert (await next_event(ws, op))["message"]["id"] == first["id"]
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_store_outage_during_a_fill_holds_the_stream_open_until_it_is_back(
+    api, accounts, events, server, monkeypatch
+):
+    """The feed cannot read the lost message back at first: the stream stays open (no error,
+    no reconnect) and gets the message, once, when the store answers again."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+        real = chat_store.changed_since
+        refused: list[int] = []
+
+        async def down_twice(*args: Any, **kwargs: Any) -> Any:
+            if len(refused) < 2:
+                refused.append(1)
+                raise AutoReconnect("injected: the document store is unreachable")
+            return await real(*args, **kwargs)
+
+        # the message is stored (sending does not read changes back), its publish is lost, and
+        # the store cannot be read the first two times the feed comes to fill the gap
+        monkeypatch.setattr(chat_store, "changed_since", down_twice)
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+        sent = (await send(api, alice, eid, "lost"))["message"]
+        assert len(lost) == 1
+        got = await next_event(ws, op, timeout=30)
+        assert (got["__typename"], got["message"]["id"]) == ("MessageAdded", sent["id"])
+        assert len(refused) == 2
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def test_a_store_outage_refuses_a_new_stream_with_a_retryable_code(
+    api, accounts, events, server, monkeypatch
+):
+    c = await crew(accounts, events, 3)
+    owner = c["people"][0]
+
+    async def down(*_: Any, **__: Any) -> Any:
+        raise AutoReconnect("injected: the document store is unreachable")
+
+    monkeypatch.setattr(chat_store, "current_seq", down)
+    cm, ws, _op = await stream(api, owner, c["event"]["id"], joined=False)
+    try:
+        message = await ws.receive()
+        error = message["payload"]["errors"][0]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE", message
+        assert error["extensions"]["retryAfterSeconds"] > 0
+        assert "injected" not in json.dumps(message)
+        assert (await ws.receive())["type"] == "complete"
+        channel = chat_channel(c["event"]["id"])
+        assert server.deps.broadcast.listeners(channel) == 0  # not left subscribed
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+@pytest.mark.skipif(
+    os.environ.get("IVEN_TEST_BACKEND", "embedded") != "services",
+    reason="needs a Redis shared between two server processes",
+)
+async def test_a_publish_lost_on_one_process_reaches_sockets_on_another(
+    api, accounts, events, settings, server, tmp_path, monkeypatch
+):
+    """The sending process's publish fails: the other process's feed finds the gap (a later
+    message) and the lost tail (its heartbeat) in the store, in order, once each."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    async with (
+        server_process(settings, tmp_path) as url,
+        httpx.AsyncClient(base_url=url, timeout=20) as http,
+    ):
+        other_api = GraphQLClient(http, url.replace("http://", "ws://") + "/graphql")
+        cm, ws, op = await stream(other_api, owner, eid, joined=False)
+        try:
+            await until_processes_listening(server.deps, chat_channel(eid))
+            lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+            gap = (await send(api, alice, eid, "lost in the middle"))["message"]["id"]
+            assert len(lost) == 1
+            after_gap = (await send(api, alice, eid, "after it"))["message"]["id"]
+            got = [(await next_event(ws, op))["message"]["id"] for _ in range(2)]
+            assert got == [gap, after_gap]
+            lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+            tail = (await send(api, alice, eid, "lost at the end"))["message"]["id"]
+            assert len(lost) == 1
+            assert (await next_event(ws, op))["message"]["id"] == tail
+            await no_event(ws)
+        finally:
+            await cm.__aexit__(None, None, None)
+
+
+async def test_a_lost_message_changed_since_arrives_as_added_before_its_change(
+    api, accounts, events, server, monkeypatch
+):
+    """The publish of a message is lost and its edit is not: the socket gets the message added
+    (as it is now), then the edit, never an edit of a message it never got."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+
+        async def no_heartbeat() -> None:
+            return None  # the gap shows when the edit comes (not earlier, on a slow machine)
+
+        monkeypatch.setattr(server.deps.services.chat_hub, "beat_once", no_heartbeat)
+        lost = fail_publishes(monkeypatch, server.deps, chat_channel(eid), only=numbered)
+        sent = (await send(api, alice, eid, "first words"))["message"]
+        assert len(lost) == 1
+        edited = await edit(api, alice, sent["id"], "second thoughts")
+        assert edited["data"]["editMessage"]["errors"] == []
+        got = [await next_event(ws, op) for _ in range(2)]
+        assert [(g["__typename"], g["message"]["id"], g["message"]["body"]) for g in got] == [
+            ("MessageAdded", sent["id"], "second thoughts"),
+            ("MessageEdited", sent["id"], "second thoughts"),
+        ]
+        await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)

@@ -1279,3 +1279,55 @@ async def test_uploads_are_checked_before_any_decoding(api, accounts, events, se
     assert bomb["media"] == [] and len(decoded) == 1
     assert len(media_uc.files(server.deps).all_keys(MEDIA)) == 1
     await assert_still_serving(api)
+
+
+# --- notificationReceived(after:): hostile cursors (issue 16) -----------------------------------
+
+NOTIFICATIONS_AFTER = """subscription($after: String) { notificationReceived(after: $after) {
+  cursor notification { id } } }"""
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "garbage!",
+        "A" * 20_000,  # huge
+        _cursor("2030-01-01T00:00:00+00:00"),  # one part
+        _cursor("2030-01-01T00:00:00+00:00", "not-an-object-id"),
+        _cursor("not a time", "0" * 24),
+        _cursor(BIG, BIG),
+        _cursor(["a", "list"], {"an": "object"}),
+        base64.urlsafe_b64encode(b"\xff\xfe\x00garbage").decode(),
+    ],
+    ids=[
+        "garbage",
+        "huge",
+        "one-part",
+        "bad-id",
+        "bad-time",
+        "numbers",
+        "containers",
+        "not-utf8",
+    ],
+)
+async def test_a_hostile_notification_cursor_is_bad_user_input(api, accounts, after):
+    user = await accounts.user()
+    async with api.ws({"authorization": f"Bearer {user['token']}"}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.subscribe(NOTIFICATIONS_AFTER, {"after": after})
+        message = await ws.receive()
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT", message
+        assert "Traceback" not in json.dumps(message)
+    await assert_still_serving(api)
+
+
+async def test_a_notification_cursor_without_a_time_zone_is_read_as_utc(api, accounts):
+    """Not a crash comparing naive and aware times: the stream starts and stays quiet."""
+    user = await accounts.user()
+    async with api.ws({"authorization": f"Bearer {user['token']}"}) as ws:
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.subscribe(NOTIFICATIONS_AFTER, {"after": _cursor("2030-01-01T00:00:00", "0" * 24)})
+        with pytest.raises(TimeoutError):
+            raise AssertionError(await ws.receive(timeout=0.5))
+    await assert_still_serving(api)

@@ -69,3 +69,36 @@ class BadRequest(Exception):
     """Argument validation outside of a mutation payload (e.g. page size over the maximum)."""
 
     code = "BAD_USER_INPUT"
+
+
+class Unavailable(Exception):
+    """A store the operation needs cannot be reached right now (an outage, not a bug): a
+    top-level error the client retries after a short wait, never an internal error. It carries
+    its `extensions`, so every transport reports the same code."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str = "A service this needs is unavailable for now; try again shortly.",
+        retry_after_s: int = 5,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.extensions = {"code": self.code, "retryAfterSeconds": retry_after_s}
+
+
+class StreamErrorCode(StrEnum):
+    """Why a live stream (a subscription) ended, when a top-level error says so."""
+
+    CURSOR_TOO_OLD = "CURSOR_TOO_OLD"
+
+
+class StreamEnded(Exception):
+    """Why a live stream ended, for a reason of its domain (e.g. CURSOR_TOO_OLD): a top-level
+    error whose `extensions` carry the code, on every transport."""
+
+    def __init__(self, code: StrEnum, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.extensions = {"code": str(code)}

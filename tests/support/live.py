@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.support.graphql import RECEIVE_TIMEOUT_S
 
@@ -42,3 +45,27 @@ async def until_processes_listening(deps: object, channel: str, count: int = 1) 
         return bool(await broadcast.processes_listening(channel) >= count)
 
     await until(enough, f"{count} process(es) on {channel}")
+
+
+def fail_publishes(
+    monkeypatch: Any,
+    deps: object,
+    channel: str,
+    times: int = 1,
+    only: Callable[[Any], bool] = lambda message: True,
+) -> list[Any]:
+    """The next `times` publishes on `channel` by this process (the in-process server's `deps`)
+    of messages `only` accepts fail as when Redis drops the connection; what was stored before
+    them stays. Returns the messages that were lost (to check the failure happened)."""
+    broadcast = deps.broadcast  # type: ignore[attr-defined]
+    original = broadcast.publish
+    lost: list[Any] = []
+
+    async def publish(name: str, message: Any) -> None:
+        if name == channel and len(lost) < times and only(message):
+            lost.append(message)
+            raise RedisConnectionError("injected: Redis connection lost")
+        await original(name, message)
+
+    monkeypatch.setattr(broadcast, "publish", publish)
+    return lost
