@@ -43,6 +43,7 @@ from stores import accounts as accounts_store
 from stores import chat as store
 from stores import events as events_store
 from stores import media as media_store
+from stores.db import retry_transaction
 from stores.events import ParticipantRole
 from stores.mongo import is_unreachable
 from stores.redis import key
@@ -151,6 +152,7 @@ async def send(
         first = await store.by_client_key(client_key)
         if first is not None:  # a retried send: the first try may have failed to publish it
             await _republish(deps, first)
+            await _record_mentions(deps, viewer, first)
             return first
     await rate_limit(deps, "chat-send", str(viewer.user_id), deps.settings.rate_chat_send)
     if reply_to_id is not None:
@@ -186,25 +188,42 @@ async def send(
                 ChatErrorCode.STALE, "The message could not be stored; send it again.", "body"
             )
         await _republish(deps, first)
+        await _record_mentions(deps, viewer, first)
         return first
     message, created = stored
     await feed.publish(
         deps, Change(kind="added", event_id=event_id, seq=message.seq, message=message)
     )
     await stop_typing(deps, viewer, event_id)
-    if created and mentions:
+    if created:
+        await _record_mentions(deps, viewer, message)
+    return message
+
+
+async def _record_mentions(deps: Deps, viewer: Viewer, message: store.ChatMessage) -> None:
+    """The mentions' notification, recorded in MySQL after the message is stored in MongoDB
+    (no transaction spans both): a send that failed in between is retried with its clientId,
+    and the retry records them again. The change names itself by its message (`once`), so its
+    notifications are made once however often it is recorded."""
+    mentions = [u for u in message.mentions if u != viewer.user_id]
+    if not mentions:
+        return
+
+    async def record() -> None:
         async with deps.db.unit_of_work() as db:
             record_event(
                 db,
                 "chat.mentioned",
-                event_id,
+                message.event_id,
                 viewer.user_id,
                 None,
                 message_id=str(message.id),
                 user_ids=mentions,
-                excerpt=text[:140],
+                excerpt=message.body[:140],
+                once=f"chat.mentioned:{message.id}",
             )
-    return message
+
+    await retry_transaction(record)
 
 
 async def _republish(deps: Deps, message: store.ChatMessage) -> None:

@@ -13,7 +13,9 @@ import pytest
 from sqlmodel import col, select
 from strawberry.relay import GlobalID
 
+from resolvers import chat as chat_uc
 from resolvers import notifications as uc
+from resolvers import projections
 from resolvers.dispatcher import DomainEvent
 from schema.core import encode_cursor
 from stores import outbox
@@ -21,6 +23,7 @@ from stores.db import utcnow
 from tests.conftest import start_server, stop_server
 from tests.factories import crew
 from tests.support import GraphQLClient, assert_error, drain_outbox
+from tests.support.chat import SEND
 from tests.support.events import ACCEPT, DECLINE, INVITE, REMOVE, ROLE
 from tests.support.live import until_listening, until_processes_listening
 from tests.support.tasks import CREATE_EXPENSE, CREATE_TASK, create_task, expense, run_step
@@ -564,3 +567,38 @@ async def test_the_stream_ends_when_the_session_is_revoked(api, accounts):
 
 def user_pk(user: dict[str, Any]) -> int:
     return int(GlobalID.from_id(user["id"]).node_id)
+
+
+async def test_a_send_retried_after_its_mentions_failed_notifies_once(
+    api, accounts, events, server, monkeypatch
+):
+    """The message is stored before its mentions are recorded (MongoDB, then MySQL): a send that
+    failed in between is retried with its clientId, and the retry records the mentions. However
+    often it is retried, the mentioned get one notification (issue 16)."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    real = projections.record_event
+    failures = [RuntimeError("MySQL went away")]
+
+    def failing_once(*args: Any, **kwargs: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(chat_uc, "record_event", failing_once)
+    variables = {
+        "input": {
+            "eventId": c["event"]["id"],
+            "body": f"Hi @{alice['username']}",
+            "clientId": "mention-once",
+        }
+    }
+    failed = await api.execute(SEND, variables, token=owner["token"])
+    assert_error(failed, "INTERNAL_SERVER_ERROR")
+    await drain_outbox(server)
+    assert await types_of(api, alice) == []  # stored, but its mention not recorded
+    answers = [await api.execute(SEND, variables, token=owner["token"]) for _ in range(2)]
+    assert [a["data"]["sendMessage"]["errors"] for a in answers] == [[], []], answers
+    await drain_outbox(server)
+    _, notes = await inbox(api, alice)
+    assert [(n["type"], n["occurrences"]) for n in notes] == [("MENTIONED", 1)]
