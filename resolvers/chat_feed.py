@@ -338,7 +338,9 @@ class Feed:
             if len(self.early) >= EARLY_MAX:
                 self.early.clear()
             self.early.add(seq)
-            await self._dispatch(change)
+            # a socket that joined with a cursor read every number before this feed started
+            # from the store: only the others may not have it
+            await self._dispatch(change, replayed_ones_too=False)
             return
         if seq < self.next_seq:
             if self.unresolved.pop(seq, None) is not None:
@@ -390,7 +392,7 @@ class Feed:
             if self.unresolved.pop(seq, None) is not None:
                 await self._dispatch(change)
 
-    async def _dispatch(self, change: Change) -> None:
+    async def _dispatch(self, change: Change, *, replayed_ones_too: bool = True) -> None:
         if change.seq is not None:
             self.last_seq = max(self.last_seq, change.seq)
             change.position = change.seq
@@ -410,7 +412,9 @@ class Feed:
             if sub.buffer is not None:
                 sub.buffer.append(change)
                 continue
-            if change.seq is not None and sub.after is not None and change.seq <= sub.after:
+            if sub.after is not None and (
+                not replayed_ones_too or (change.seq is not None and change.seq <= sub.after)
+            ):
                 continue
             groups.setdefault(sub.group, []).append(sub)
         for group, subs in groups.items():

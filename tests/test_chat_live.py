@@ -749,6 +749,28 @@ async def test_a_retried_send_republishes_once_and_never_twice(
         await had_it[0].__aexit__(None, None, None)
 
 
+async def test_a_resumed_socket_does_not_get_a_replayed_message_again_from_a_retry(
+    api, accounts, events
+):
+    """A socket that resumed from a cursor read the older messages from the store; a retried
+    send of one of them (published again under its old number, e.g. after a server restart)
+    does not reach it a second time (the fault suite saw 8 doubles after a restart)."""
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    start = await cursor_after(api, alice, organizer, eid, "before")
+    retried = (await send(api, alice, eid, "retried", clientId="c-3"))["message"]
+    cm, ws, op = await stream(api, owner, eid, after=start)  # a fresh feed: no socket open
+    try:
+        assert (await next_event(ws, op))["message"]["id"] == retried["id"]  # replayed
+        again = (await send(api, alice, eid, "retried", clientId="c-3"))["message"]
+        assert again["id"] == retried["id"]
+        later = (await send(api, alice, eid, "later"))["message"]
+        assert (await next_event(ws, op))["message"]["id"] == later["id"]
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
 async def test_a_retry_republishes_what_the_first_try_failed_to_publish(
     api, accounts, events, server, monkeypatch
 ):
