@@ -16,8 +16,9 @@ What it does:
   3. a `chatEvents` subscriber per server over WebSocket (graphql-transport-ws) on that event,
      signing in again and resubscribing when its token expires;
   4. for --minutes: --rate writes per second, alternating the servers, drawn from a fixed mix
-     (sign-in 10 %, createEvent 10 %, createTask 35 %, sendMessage 45 %), and as many reads (the
-     event page and the notifications, in turn); each request is started on its tick (the
+     (sign-in 10 %, createEvent 10 %, createTask 35 % - 4 in 5 in the user's latest own event,
+     1 in 5 in the shared one -, sendMessage 45 % in the shared event), and as many reads (the
+     shared event's page and the notifications, in turn); each request is started on its tick (the
      load does not slow down when the servers do) and its answer is checked;
   5. every minute prints each server's RSS (VmRSS of /proc/PID/status), p50/p99 of the minute's
      requests, errors, the outbox lag (age of the oldest unhandled outbox row, read from MySQL)
@@ -109,6 +110,15 @@ def by_line() -> dict[str, tuple[int, int]]:
     }
 
 
+def rss_split() -> str:
+    """Anonymous (heap) and file-backed (code, libraries paged in as first used) RSS."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return ", ".join(
+        f"{name} {int(fields.get(name, '0 kB').split()[0]) / 1024:.1f} MB"
+        for name in ("RssAnon", "RssFile")
+    )
+
+
 def malloc_info() -> str:
     """glibc's view: bytes in use, free but kept in the heaps, mmapped (fragmentation shows
     as free-kept growing while in-use does not)."""
@@ -160,7 +170,8 @@ def diagnose_loop(out: Path, interval: float) -> None:
         lines_now = by_line()
         total = sum(size for size, _ in lines_now.values())
         lines = [
-            f"=== {minute} x {interval:g} s: traced {total / 1e6:.2f} MB; {malloc_info()}; "
+            f"=== {minute} x {interval:g} s: {rss_split()}; traced {total / 1e6:.2f} MB; "
+            f"{malloc_info()}; "
             f"Python blocks {sys.getallocatedblocks()}; threads {threading.active_count()}; "
             f"gc objects {sum(types.values())}"
         ]
@@ -287,8 +298,9 @@ class Soak:
             )
             self.own_events[user] = str(created["event"]["id"])
         elif op == "createTask":
-            # mostly in the shared event, sometimes in one of the user's own
-            event = self.own_events.get(user) if self.rng.random() < 0.2 else None
+            # mostly in the user's latest own event, sometimes in the shared one (whose page
+            # is read: it grows by ~10 tasks a minute, not 50)
+            event = self.own_events.get(user) if self.rng.random() < 0.8 else None
             await api.gql(
                 CREATE_TASK,
                 {"input": {"eventId": event or self.event_id, "title": f"task {self.sent_count}"}},
