@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +28,7 @@ from iven_gql.fast_path import FastJSONPost
 from iven_gql.resources import Resources
 from iven_gql.view import ASSETS_PATH, IvenGraphQL
 
+M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 STATIC_DIR = Path(__file__).with_name("static")
 log = logging.getLogger("iven.app")
 
@@ -69,6 +71,44 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 50, 50)
+
+
+# a collection of the young generations at least this often, and a full one every so many
+GC_PERIOD_S = 60.0
+GC_FULL_EVERY = 10
+
+
+async def collect_periodically(
+    period_s: float = GC_PERIOD_S, full_every: int = GC_FULL_EVERY
+) -> None:
+    """tune_gc's thresholds count allocations: at a modest load (5 requests/s) the middle
+    generation was collected every ~12 minutes and the oldest every ~10 hours, so cyclic
+    garbage of requests in flight at a young collection (loaders, futures, rows) piled up,
+    ~1.5 MB a minute (bench/bench_soak.py). A clock bounds that wait; under load the
+    thresholds collect far more often than this does."""
+    rounds = 0
+    while True:
+        await asyncio.sleep(period_s)
+        rounds += 1
+        gc.collect(2 if rounds % full_every == 0 else 1)
+
+
+# glibc's M_MMAP_THRESHOLD: allocations from this size on are mapped and unmapped on free
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def tune_malloc() -> bool:
+    """glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), so each
+    argon2 check (a 19 MiB buffer, on a worker thread) left its buffer free but resident in that
+    thread's arena: RSS rose by ~20 MB per worker thread that ever checked a password, never
+    released (bench/bench_soak.py). A fixed threshold maps such buffers and gives them back on
+    free. False where the C library is not glibc (nothing changed)."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 def readiness(resources: Resources) -> Callable[[Request], Awaitable[Response]]:
@@ -142,12 +182,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        collector: asyncio.Task[None] | None = None
         try:
             await resources.open()
             app.state.deps = resources.deps
             tune_gc()
+            tune_malloc()
+            collector = asyncio.create_task(collect_periodically(), name="iven-gc")
             yield
         finally:
+            if collector is not None:
+                collector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collector
             await resources.close()
 
     fast = FastJSONPost(graphql)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import re
+import subprocess
+import sys
 import time
+import weakref
+from pathlib import Path
 
 import httpx
 import pytest
 
 import resolvers.accounts as uc
-from iven_gql.app import create_app
+from iven_gql.app import collect_periodically, create_app
 from iven_gql.config import Settings
 from iven_gql.extensions import build_extensions
 from iven_gql.fast_path import FastJSONPost
@@ -22,6 +27,7 @@ from schema import SDL_PATH, build_schema, export_sdl
 from stores.redis import create_client
 from tests.support import assert_error
 from tests.support.graphql import answer_without_cost
+from tests.support.live import until
 
 
 async def test_healthz_and_readyz(http):
@@ -330,3 +336,71 @@ def test_only_requests_without_origin_skip_the_middleware():
     assert not fast.takes_directly(with_origin)  # CORS headers come from the middleware
     assert not fast.takes_directly({**scope, "path": "/healthz"})
     assert not fast.takes_directly({**scope, "method": "GET"})
+
+
+PASSWORD_CHECKS = """
+import asyncio, sys
+from pathlib import Path
+from iven_gql.app import tune_malloc
+from iven_gql.auth import Passwords
+
+def rss_kb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+async def main():
+    tuned = tune_malloc() if sys.argv[1] == "tuned" else True
+    passwords = Passwords(2, 19 * 1024, 1)
+    stored = await passwords.hash("correct horse")
+    before = rss_kb()
+    for _ in range(2):  # the default executor's threads (6 on two cores) each check at once
+        await asyncio.gather(*(passwords.verify(stored, "battery") for _ in range(6)))
+    print(tuned, (rss_kb() - before) // 1024)
+
+asyncio.run(main())
+"""
+
+
+def test_password_checks_give_their_memory_back():
+    """Each argon2 check uses a 19 MiB buffer on a worker thread; with glibc's default dynamic
+    mmap threshold every thread kept one resident (+~20 MB per thread, never released:
+    bench/bench_soak.py). The server fixes the threshold at start (tune_malloc)."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("no /proc: RSS not readable")
+    run = subprocess.run(
+        [sys.executable, "-c", PASSWORD_CHECKS, "tuned"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    tuned, growth_mb = run.stdout.split()
+    if tuned != "True":
+        pytest.skip("not glibc: nothing to tune")
+    assert int(growth_mb) < 40, run.stdout
+
+
+class Cycle:
+    other: Cycle | None = None
+
+
+async def test_old_garbage_is_collected_on_a_clock():
+    """Cyclic garbage that reached the oldest generation (alive during two collections, as a
+    request in flight can be) is collected by the periodic full collection, not only when
+    millions of allocations have reached the thresholds."""
+    a, b = Cycle(), Cycle()
+    a.other, b.other = b, a
+    gc.collect(1)  # survivors move to the oldest generation
+    gone = weakref.ref(a)
+    del a, b
+    collector = asyncio.create_task(collect_periodically(0.01, full_every=3))
+
+    async def collected() -> bool:
+        return gone() is None
+
+    try:
+        await until(collected, "the cycle collected")
+    finally:
+        collector.cancel()
