@@ -181,20 +181,24 @@ async def page(
             {"updated_at": at, "_id": {"$lt": PydanticObjectId(oid)}},
         ]
     order = [("updated_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)]
-    return await Notification.find(query).sort(order).limit(first).to_list()
+    return await retry_write_conflicts(
+        lambda: Notification.find(query).sort(order).limit(first).to_list()
+    )
 
 
 async def unread_count(user_id: int) -> int:
-    return await Notification.find(
-        {"user_id": user_id, "read_at": None, "archived_at": None}
-    ).count()
+    # briskdb answers a read that meets a busy writer with 112 too: the read did not happen
+    unread = {"user_id": user_id, "read_at": None, "archived_at": None}
+    return await retry_write_conflicts(lambda: Notification.find(unread).count())
 
 
 async def by_ids(user_id: int, ids: list[str]) -> list[Notification]:
     oids = [PydanticObjectId(i) for i in ids if PydanticObjectId.is_valid(i)]
     if not oids:
         return []
-    return await Notification.find({"user_id": user_id, "_id": {"$in": oids}}).to_list()
+    return await retry_write_conflicts(
+        lambda: Notification.find({"user_id": user_id, "_id": {"$in": oids}}).to_list()
+    )
 
 
 async def mark_read(user_id: int, ids: list[str] | None, now: datetime) -> None:
@@ -230,10 +234,12 @@ async def archive(user_id: int, notification_id: str, now: datetime) -> Notifica
 
 
 async def emails_due(now: datetime, limit: int = 100) -> list[Notification]:
-    return (
-        await Notification.find({"email_state": "PENDING", "email_due_at": {"$lte": now}})
-        .limit(limit)
-        .to_list()
+    return await retry_write_conflicts(
+        lambda: (
+            Notification.find({"email_state": "PENDING", "email_due_at": {"$lte": now}})
+            .limit(limit)
+            .to_list()
+        )
     )
 
 
