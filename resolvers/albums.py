@@ -36,6 +36,7 @@ from resolvers.media import (
 )
 from resolvers.projections import record_event
 from stores import media as store
+from stores.db import retry_transaction
 from stores.events import Participant
 
 MAX_COMMENT = 2000
@@ -263,6 +264,7 @@ async def comment(
         first = await store.comment_by_client_key(client_key)
         if first is not None:
             idempotency.same_request(first.request_hash, request_hash)
+            await _record_comment(deps, viewer, media, first)  # the first try may have died
             return first
     await _rate(deps, viewer)
     found, created = await store.add_comment(
@@ -278,20 +280,34 @@ async def comment(
     )
     if not created:
         idempotency.same_request(found.request_hash, request_hash)
-        return found
-    if media.uploader_user_id != viewer.user_id:
+    await _record_comment(deps, viewer, media, found)
+    return found
+
+
+async def _record_comment(
+    deps: Deps, viewer: Viewer, media: store.Media, comment: store.MediaComment
+) -> None:
+    """The comment's domain event, recorded in MySQL after the comment is stored in MongoDB (no
+    transaction spans both): a retry records it again, named by the comment (`once`), so its
+    notification and activity entry are made once."""
+    if media.uploader_user_id == viewer.user_id:
+        return
+
+    async def record() -> None:
         async with deps.db.unit_of_work() as db:
             record_event(
                 db,
                 "media.commented",
                 media.event_id,
                 viewer.user_id,
-                media_id,
+                str(media.id),
                 uploader_user_id=media.uploader_user_id,
-                comment_id=str(found.id),
-                excerpt=text[:140],
+                comment_id=str(comment.id),
+                excerpt=comment.body[:140],
+                once=f"media.commented:{comment.id}",
             )
-    return found
+
+    await retry_transaction(record)
 
 
 async def _rate(deps: Deps, viewer: Viewer) -> None:

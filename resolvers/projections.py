@@ -167,11 +167,12 @@ async def project_activity(deps: Deps, event: DomainEvent) -> None:
             actor = await accounts_store.user_by_id(db, event.actor_user_id)
         actor_name = display_name(actor) if actor is not None else None
     payload = dict(event.payload)
+    payload.pop("once", None)
     raw = payload.pop("subject_id", event.aggregate_id)
     subject_id = raw if isinstance(raw, str) else int(raw)
     await docs.add_activity(
         docs.ActivityEntry(
-            id=str(event.id),
+            id=str(event.once),  # a change recorded twice under one name: one entry
             seq=event.id,
             event_id=event.aggregate_id,
             verb=event.type,

@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import col, select
 from strawberry.relay import GlobalID
 
+from resolvers import albums as albums_uc
 from resolvers import chat as chat_uc
 from resolvers import notifications as uc
 from resolvers import projections
@@ -22,10 +23,12 @@ from stores import outbox
 from stores.db import utcnow
 from tests.conftest import start_server, stop_server
 from tests.factories import crew
+from tests.media_samples import jpeg
 from tests.support import GraphQLClient, assert_error, drain_outbox
 from tests.support.chat import SEND
 from tests.support.events import ACCEPT, DECLINE, INVITE, REMOVE, ROLE
 from tests.support.live import until_listening, until_processes_listening
+from tests.support.media import uploaded
 from tests.support.tasks import CREATE_EXPENSE, CREATE_TASK, create_task, expense, run_step
 
 INBOX = """query($first: Int, $unread: Boolean) { unreadNotificationCount
@@ -602,3 +605,43 @@ async def test_a_send_retried_after_its_mentions_failed_notifies_once(
     await drain_outbox(server)
     _, notes = await inbox(api, alice)
     assert [(n["type"], n["occurrences"]) for n in notes] == [("MENTIONED", 1)]
+
+
+async def test_a_comment_retried_after_its_event_failed_notifies_once(
+    api, accounts, events, server, monkeypatch
+):
+    """The same for a media comment (MongoDB, then MySQL): the retry records the comment's
+    event again; the uploader gets one notification and the event one activity entry."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    media = await uploaded(api, owner, c["event"]["id"], [("a.jpg", jpeg())])
+    real = projections.record_event
+    failures = [RuntimeError("MySQL went away")]
+
+    def failing_once(*args: Any, **kwargs: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(albums_uc, "record_event", failing_once)
+    variables = {"input": {"mediaId": media[0]["id"], "body": "Nice", "clientMutationId": "c"}}
+    comment = """mutation($input: CommentOnMediaInput!) { commentOnMedia(input: $input) {
+        comment { id } errors { code } } }"""
+    assert_error(
+        await api.execute(comment, variables, token=alice["token"]), "INTERNAL_SERVER_ERROR"
+    )
+    answers = [await api.execute(comment, variables, token=alice["token"]) for _ in range(2)]
+    assert [a["data"]["commentOnMedia"]["errors"] for a in answers] == [[], []], answers
+    await drain_outbox(server)
+    _, notes = await inbox(api, owner)
+    assert [(n["type"], n["occurrences"]) for n in notes if n["type"] == "MEDIA_COMMENTED"] == [
+        ("MEDIA_COMMENTED", 1)
+    ]
+    feed = await api.execute(
+        "query($id: ID!) { node(id: $id) { ... on Event { activity(first: 50) { edges { node {"
+        " verb } } } } } }",
+        {"id": c["event"]["id"]},
+        token=owner["token"],
+    )
+    verbs = [e["node"]["verb"] for e in feed["data"]["node"]["activity"]["edges"]]
+    assert verbs.count("MEDIA_COMMENTED") == 1, verbs
