@@ -167,6 +167,7 @@ class Subscriber:
         "expires_at",
         "group",
         "replayed",
+        "replayed_early",
         "session_id",
         "timer",
         "user_id",
@@ -190,6 +191,9 @@ class Subscriber:
         self.after: int | None = None
         self.buffer: list[Change] | None = None  # while replaying
         self.replayed: dict[Any, int] | None = None
+        # what its replay delivered (as it is now): a retried send publishes a message older
+        # than the feed again, which such a socket has had
+        self.replayed_early: frozenset[Any] = frozenset()
         self.ended = False
         self.timer: asyncio.TimerHandle | None = None
 
@@ -338,9 +342,8 @@ class Feed:
             if len(self.early) >= EARLY_MAX:
                 self.early.clear()
             self.early.add(seq)
-            # a socket that joined with a cursor read every number before this feed started
-            # from the store: only the others may not have it
-            await self._dispatch(change, replayed_ones_too=False)
+            # a socket that resumed from a cursor may have read it from the store already
+            await self._dispatch(change, early=True)
             return
         if seq < self.next_seq:
             if self.unresolved.pop(seq, None) is not None:
@@ -392,7 +395,7 @@ class Feed:
             if self.unresolved.pop(seq, None) is not None:
                 await self._dispatch(change)
 
-    async def _dispatch(self, change: Change, *, replayed_ones_too: bool = True) -> None:
+    async def _dispatch(self, change: Change, *, early: bool = False) -> None:
         if change.seq is not None:
             self.last_seq = max(self.last_seq, change.seq)
             change.position = change.seq
@@ -412,8 +415,10 @@ class Feed:
             if sub.buffer is not None:
                 sub.buffer.append(change)
                 continue
-            if sub.after is not None and (
-                not replayed_ones_too or (change.seq is not None and change.seq <= sub.after)
+            if (
+                change.seq is not None
+                and sub.after is not None
+                and (change.seq <= sub.after or (early and change.target() in sub.replayed_early))
             ):
                 continue
             groups.setdefault(sub.group, []).append(sub)
@@ -582,6 +587,7 @@ class ChatHub:
                 continue
             await sub.group.deliver(change, [sub])
         sub.buffer = None
+        sub.replayed_early = frozenset(replayed)
         sub.replayed = None
 
 

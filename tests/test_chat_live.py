@@ -771,6 +771,36 @@ async def test_a_resumed_socket_does_not_get_a_replayed_message_again_from_a_ret
         await cm.__aexit__(None, None, None)
 
 
+async def test_a_resumed_socket_gets_an_old_message_its_replay_could_not_read(
+    api, accounts, events, monkeypatch
+):
+    """A message numbered before the feed started but stored after the socket's replay read
+    the store (a slow writer): its publish reaches the resumed socket (the fault suite saw one
+    missed after a server restart)."""
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    start = await cursor_after(api, alice, organizer, eid, "before")
+    slow = (await send(api, alice, eid, "slow", clientId="c-5"))["message"]
+    real_missed = chat_feed.missed
+
+    async def not_stored_yet(*args: Any, **kwargs: Any) -> Any:
+        found = await real_missed(*args, **kwargs)
+        return [
+            ch
+            for ch in found or []
+            if ch.message is None or str(ch.message.id) != GlobalID.from_id(slow["id"]).node_id
+        ]
+
+    monkeypatch.setattr(chat_feed, "missed", not_stored_yet)
+    cm, ws, op = await stream(api, owner, eid, after=start)  # a fresh feed: no socket open
+    try:
+        await send(api, alice, eid, "slow", clientId="c-5")  # its publish, late
+        assert (await next_event(ws, op))["message"]["id"] == slow["id"]
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
 async def test_a_retry_republishes_what_the_first_try_failed_to_publish(
     api, accounts, events, server, monkeypatch
 ):
