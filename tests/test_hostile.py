@@ -18,6 +18,7 @@ import os
 import secrets
 import stat
 import time
+import types
 from collections.abc import Iterable, Iterator
 from email.header import decode_header, make_header
 from typing import Any
@@ -39,6 +40,7 @@ from resolvers.core.background import drain_background, in_background
 from schema import build_schema
 from schema.events import Event
 from stores import events as event_store
+from stores import redis as redis_store
 from stores.accounts import User
 from stores.accounts import User as UserRow
 from stores.files import MEDIA
@@ -233,6 +235,16 @@ async def test_duplicate_fields_are_refused_before_the_quadratic_rule(api, accou
     await assert_still_serving(api)
 
 
+async def fresh_budgets(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Budgets count per fixed minute: a test whose requests straddle the end of a minute
+    would start over in the next one, so the budgets' clock (stores/redis.py) stands still;
+    and what earlier requests spent may have reached Redis already (a slow machine syncs it)."""
+    frozen = time.time()
+    monkeypatch.setattr(redis_store, "time", types.SimpleNamespace(time=lambda: frozen))
+    redis = server.deps.redis
+    await redis.delete(*[k async for k in redis.scan_iter(match="*:cost:*")] or ["none"])
+
+
 async def test_a_spent_cost_budget_is_rate_limited(api, accounts, server, monkeypatch):
     """The viewer's cost budget of the minute: spent → RATE_LIMITED with retryAfterSeconds,
     on both request paths (the fast path refuses through the standard one)."""
@@ -242,6 +254,7 @@ async def test_a_spent_cost_budget_is_rate_limited(api, accounts, server, monkey
     rules = server.app.view.executor.prepared.rules
     assert rules.budget is not None
     monkeypatch.setattr(rules.budget, "budget", 3 * 5)
+    await fresh_budgets(server, monkeypatch)
     rules.budget.clear()
     try:
         answers = [await api.execute(me, token=user["token"]) for _ in range(8)]
@@ -276,10 +289,8 @@ async def test_a_flood_of_new_documents_is_rate_limited_before_parsing(
     assert first["data"]["a0"] == {"username": user["username"]}
     assert rules.new_documents is not None
     monkeypatch.setattr(rules.new_documents, "budget", 3 * len(unique(1)))
+    await fresh_budgets(server, monkeypatch)
     rules.new_documents.clear()
-    # what the first document spent may have reached Redis already (a slow machine syncs it)
-    redis = server.deps.redis
-    await redis.delete(*[k async for k in redis.scan_iter(match="*cost:new:*")] or ["none"])
     parsed: list[str] = []
     check = rules.documents._new
 
