@@ -34,9 +34,8 @@ from resolvers.media import (
     member_events,
     membership,
 )
-from resolvers.projections import record_event
+from resolvers.projections import record_event, record_event_once
 from stores import media as store
-from stores.db import retry_transaction
 from stores.events import Participant
 
 MAX_COMMENT = 2000
@@ -287,27 +286,19 @@ async def comment(
 async def _record_comment(
     deps: Deps, viewer: Viewer, media: store.Media, comment: store.MediaComment
 ) -> None:
-    """The comment's domain event, recorded in MySQL after the comment is stored in MongoDB (no
-    transaction spans both): a retry records it again, named by the comment (`once`), so its
-    notification and activity entry are made once."""
-    if media.uploader_user_id == viewer.user_id:
-        return
-
-    async def record() -> None:
-        async with deps.db.unit_of_work() as db:
-            record_event(
-                db,
-                "media.commented",
-                media.event_id,
-                viewer.user_id,
-                str(media.id),
-                uploader_user_id=media.uploader_user_id,
-                comment_id=str(comment.id),
-                excerpt=comment.body[:140],
-                once=f"media.commented:{comment.id}",
-            )
-
-    await retry_transaction(record)
+    """The comment's domain event (recorded again by a retried comment, notified once)."""
+    if media.uploader_user_id != viewer.user_id:
+        await record_event_once(
+            deps,
+            f"media.commented:{comment.id}",
+            "media.commented",
+            media.event_id,
+            viewer.user_id,
+            str(media.id),
+            uploader_user_id=media.uploader_user_id,
+            comment_id=str(comment.id),
+            excerpt=comment.body[:140],
+        )
 
 
 async def _rate(deps: Deps, viewer: Viewer) -> None:

@@ -38,12 +38,11 @@ from resolvers.core.loading import LoaderBase
 from resolvers.core.rates import rate_limit
 from resolvers.core.text import checked_message, refuse_controls
 from resolvers.events import access, has_role, role_of
-from resolvers.projections import record_event
+from resolvers.projections import record_event_once
 from stores import accounts as accounts_store
 from stores import chat as store
 from stores import events as events_store
 from stores import media as media_store
-from stores.db import retry_transaction
 from stores.events import ParticipantRole
 from stores.mongo import is_unreachable
 from stores.redis import key
@@ -201,29 +200,20 @@ async def send(
 
 
 async def _record_mentions(deps: Deps, viewer: Viewer, message: store.ChatMessage) -> None:
-    """The mentions' notification, recorded in MySQL after the message is stored in MongoDB
-    (no transaction spans both): a send that failed in between is retried with its clientId,
-    and the retry records them again. The change names itself by its message (`once`), so its
-    notifications are made once however often it is recorded."""
+    """The mentions' notification (recorded again by a retried send, notified once)."""
     mentions = [u for u in message.mentions if u != viewer.user_id]
-    if not mentions:
-        return
-
-    async def record() -> None:
-        async with deps.db.unit_of_work() as db:
-            record_event(
-                db,
-                "chat.mentioned",
-                message.event_id,
-                viewer.user_id,
-                None,
-                message_id=str(message.id),
-                user_ids=mentions,
-                excerpt=message.body[:140],
-                once=f"chat.mentioned:{message.id}",
-            )
-
-    await retry_transaction(record)
+    if mentions:
+        await record_event_once(
+            deps,
+            f"chat.mentioned:{message.id}",
+            "chat.mentioned",
+            message.event_id,
+            viewer.user_id,
+            None,
+            message_id=str(message.id),
+            user_ids=mentions,
+            excerpt=message.body[:140],
+        )
 
 
 async def _republish(deps: Deps, message: store.ChatMessage) -> None:

@@ -306,6 +306,21 @@ async def rows_in_my_events(
     return [r for r, a in zip(found, seen, strict=True) if a and has_role(a[1], minimum)]
 
 
+def one_in_my_events(
+    deps: Deps,
+    viewer: Viewer,
+    model: Any,
+    minimum: ParticipantRole = ParticipantRole.PARTICIPANT,
+) -> Callable[[list[int]], Awaitable[Any]]:
+    """The `load` of a retried create of one row: that row, if the viewer still sees it."""
+
+    async def load(ids: list[int]) -> Any:
+        found = await rows_in_my_events(deps, viewer, model, ids[:1], minimum)
+        return found[0] if found else None
+
+    return load
+
+
 async def visible_user_ids(deps: Deps, viewer: Viewer | None, user_ids: Sequence[int]) -> set[int]:
     """Which of these users the viewer may look up by id (`node`/`nodes` on User): themself
     and the people they take part in an event with; admins everyone; anonymous nobody.
@@ -854,10 +869,8 @@ async def create_invite_link(
         return link, token
 
     async def load(ids: list[int]) -> tuple[InviteLink, str] | None:
-        found = await rows_in_my_events(
-            deps, viewer, InviteLink, ids[:1], ParticipantRole.ORGANIZER
-        )
-        return (found[0], token) if found else None
+        found = await one_in_my_events(deps, viewer, InviteLink, ParticipantRole.ORGANIZER)(ids)
+        return (found, token) if found else None
 
     return await idempotency.once(
         deps,

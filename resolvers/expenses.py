@@ -21,8 +21,8 @@ from resolvers.events import (
     has_role,
     member_or_hidden,
     not_cancelled,
+    one_in_my_events,
     require,
-    rows_in_my_events,
 )
 from resolvers.projections import record_event
 from stores import events as event_store
@@ -263,10 +263,6 @@ async def create_expense(
     data: ExpenseData,
     client_mutation_id: str | None = None,
 ) -> Expense:
-    async def load(ids: list[int]) -> Expense | None:
-        found = await rows_in_my_events(deps, viewer, Expense, ids[:1])
-        return found[0] if found else None
-
     return await idempotency.once(
         deps,
         viewer.user_id,
@@ -274,7 +270,7 @@ async def create_expense(
         client_mutation_id,
         [event_id, data],
         lambda remember: _add_expense(deps, viewer, event_id, data, remember),
-        load,
+        one_in_my_events(deps, viewer, Expense),
     )
 
 
@@ -374,11 +370,6 @@ async def record_settlement(
     client_mutation_id: str | None = None,
 ) -> Settlement:
     """A reimbursement, recorded by one of the two parties or an organizer."""
-
-    async def load(ids: list[int]) -> Settlement | None:
-        found = await rows_in_my_events(deps, viewer, Settlement, ids[:1])
-        return found[0] if found else None
-
     return await idempotency.once(
         deps,
         viewer.user_id,
@@ -386,7 +377,7 @@ async def record_settlement(
         client_mutation_id,
         [event_id, from_id, to_id, amount],
         lambda remember: _add_settlement(deps, viewer, event_id, from_id, to_id, amount, remember),
-        load,
+        one_in_my_events(deps, viewer, Settlement),
     )
 
 

@@ -25,6 +25,7 @@ from stores import accounts as accounts_store
 from stores import events as events_store
 from stores import outbox as outbox_store
 from stores import projections as docs
+from stores.db import retry_transaction
 from stores.mongo import retry_write_conflicts
 
 EVENT = "event"
@@ -85,6 +86,27 @@ def record_event(
 ) -> None:
     chat_feed.mark_membership_change(db, event_type, event_id)
     record(db, event_type, EVENT, event_id, actor_user_id, subject_id, **payload)
+
+
+async def record_event_once(
+    deps: Deps,
+    name: str,
+    event_type: str,
+    event_id: int,
+    actor_user_id: int | None,
+    subject_id: int | str | None = None,
+    **payload: Any,
+) -> None:
+    """Records, in a unit of work of its own, a change already stored in MongoDB (no transaction
+    spans both): a request that failed in between is retried and records it again. The change
+    names itself (`once`), so its effects (notifications, activity) happen once however often it
+    is recorded. Retried on deadlock."""
+
+    async def record() -> None:
+        async with deps.db.unit_of_work() as db:
+            record_event(db, event_type, event_id, actor_user_id, subject_id, once=name, **payload)
+
+    await retry_transaction(record)
 
 
 def display_name(user: accounts_store.User) -> str:

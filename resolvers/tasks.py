@@ -22,8 +22,8 @@ from resolvers.events import (
     has_role,
     member_or_hidden,
     not_cancelled,
+    one_in_my_events,
     require,
-    rows_in_my_events,
 )
 from resolvers.projections import record_event
 from stores import events as event_store
@@ -164,10 +164,6 @@ async def create_task(
             await remember(db, key_of(created))
             return created
 
-    async def load(ids: list[int]) -> Task | None:
-        found = await rows_in_my_events(deps, viewer, Task, ids[:1])
-        return found[0] if found else None
-
     return await idempotency.once(
         deps,
         viewer.user_id,
@@ -175,7 +171,7 @@ async def create_task(
         client_mutation_id,
         [event_id, data, sorted(assignee_ids)],
         create,
-        load,
+        one_in_my_events(deps, viewer, Task),
     )
 
 

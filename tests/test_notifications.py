@@ -13,8 +13,6 @@ import pytest
 from sqlmodel import col, select
 from strawberry.relay import GlobalID
 
-from resolvers import albums as albums_uc
-from resolvers import chat as chat_uc
 from resolvers import notifications as uc
 from resolvers import projections
 from resolvers.dispatcher import DomainEvent
@@ -588,7 +586,7 @@ async def test_a_send_retried_after_its_mentions_failed_notifies_once(
             raise failures.pop()
         real(*args, **kwargs)
 
-    monkeypatch.setattr(chat_uc, "record_event", failing_once)
+    monkeypatch.setattr(projections, "record_event", failing_once)
     variables = {
         "input": {
             "eventId": c["event"]["id"],
@@ -623,7 +621,7 @@ async def test_a_comment_retried_after_its_event_failed_notifies_once(
             raise failures.pop()
         real(*args, **kwargs)
 
-    monkeypatch.setattr(albums_uc, "record_event", failing_once)
+    monkeypatch.setattr(projections, "record_event", failing_once)
     variables = {"input": {"mediaId": media[0]["id"], "body": "Nice", "clientMutationId": "c"}}
     comment = """mutation($input: CommentOnMediaInput!) { commentOnMedia(input: $input) {
         comment { id } errors { code } } }"""

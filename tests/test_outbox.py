@@ -431,27 +431,27 @@ async def test_a_store_down_does_not_grow_the_backoff_of_the_rows(server):
     assert "AutoReconnect" in (rows[0].last_error or "")
 
 
+async def _task_assigned_to_alice(
+    api, accounts, events, server
+) -> tuple[dict[str, Any], DomainEvent]:
+    """A crew (owner, organizer, alice) and the task.created row of a task assigned to alice
+    (left unhandled: the caller pauses the dispatcher)."""
+    c = await crew(accounts, events, 3)
+    await api.execute(
+        CREATE_TASK,
+        {"input": {"eventId": c["event"]["id"], "title": "Once", "assigneeIds": [c["pids"][2]]}},
+        token=c["people"][0]["token"],
+    )
+    rows = await outbox_rows(server, event_type="task.created", aggregate_id=pk(c["event"]["id"]))
+    return c, DomainEvent.of(rows[-1])
+
+
 async def test_a_row_delivered_twice_at_once_makes_one_notification(api, accounts, events, server):
     """Two dispatchers handling the same row at the same moment (a lease taken over): the
     delivery is a unique key, so one notification, one activity entry."""
     async with server_dispatcher_paused(server):
-        c = await crew(accounts, events, 3)
-        owner, _, alice = c["people"]
-        await api.execute(
-            CREATE_TASK,
-            {
-                "input": {
-                    "eventId": c["event"]["id"],
-                    "title": "Once",
-                    "assigneeIds": [c["pids"][2]],
-                }
-            },
-            token=owner["token"],
-        )
-        rows = await outbox_rows(
-            server, event_type="task.created", aggregate_id=pk(c["event"]["id"])
-        )
-        event = DomainEvent.of(rows[-1])
+        c, event = await _task_assigned_to_alice(api, accounts, events, server)
+        alice = c["people"][2]
         for _ in range(2):  # twice at once, then once more
             await asyncio.gather(*(h(server.deps, event) for h in (notify, notify)))
             await asyncio.gather(*(project_activity(server.deps, event) for _ in range(2)))
@@ -467,23 +467,8 @@ async def test_a_change_recorded_twice_under_one_name_makes_one_notification(
     """A change that may be recorded again (a retried chat message re-records its mentions)
     names itself in its payload (`once`): two outbox rows, one notification."""
     async with server_dispatcher_paused(server):
-        c = await crew(accounts, events, 3)
-        owner, _, alice = c["people"]
-        await api.execute(
-            CREATE_TASK,
-            {
-                "input": {
-                    "eventId": c["event"]["id"],
-                    "title": "Once",
-                    "assigneeIds": [c["pids"][2]],
-                }
-            },
-            token=owner["token"],
-        )
-        rows = await outbox_rows(
-            server, event_type="task.created", aggregate_id=pk(c["event"]["id"])
-        )
-        recorded = DomainEvent.of(rows[-1])
+        c, recorded = await _task_assigned_to_alice(api, accounts, events, server)
+        alice = c["people"][2]
         first = dataclasses.replace(recorded, payload={**recorded.payload, "once": "task:named"})
         again = dataclasses.replace(first, id=first.id + 1_000_000)  # another outbox row
         await notify(server.deps, first)
