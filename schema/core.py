@@ -8,7 +8,7 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar
 
 import strawberry
@@ -31,6 +31,26 @@ CLIENT_MUTATION_ID = (
 
 T = TypeVar("T")
 P = ParamSpec("P")
+EnumT = TypeVar("EnumT", bound=type[Enum])
+
+
+def documented_enum(
+    cls: EnumT, values: dict[Any, str], *, description: str, name: str | None = None
+) -> EnumT:
+    """Registers a Python enum (defined once, below the schema) as a GraphQL enum with a
+    description on the type and on every value: `values` maps each member to its text. A member
+    left out, or one that is not a member, is a start-up error, so the schema's documentation
+    cannot fall behind the enum."""
+    members = set(cls)
+    missing = [m.name for m in cls if m not in values]
+    unknown = [str(k) for k in values if k not in members]
+    if missing or unknown:
+        raise TypeError(f"{cls.__name__}: undocumented {missing}, not members {unknown}")
+    strawberry.enum(cls, name=name, description=description)
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    for value in definition.values:
+        value.description = values[cls[value.name]]
+    return cls
 
 
 @strawberry.interface(description="An expected failure of a mutation; nothing was changed.")

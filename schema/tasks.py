@@ -10,14 +10,22 @@ from strawberry import relay
 
 from resolvers import tasks as uc
 from schema.context import Info
-from schema.core import CLIENT_MUTATION_ID, decode_global_id, mutate
+from schema.core import CLIENT_MUTATION_ID, decode_global_id, documented_enum, mutate
 from schema.event_errors import TaskError
 from schema.participants import Participant, person, roster, visible_rows
 from stores import tasks as rows
 from stores.db import key_of
 from stores.tasks import TaskStatus
 
-strawberry.enum(TaskStatus, name="TaskStatus")  # one definition: stores.tasks
+documented_enum(  # one definition: stores.tasks
+    TaskStatus,
+    {
+        TaskStatus.TODO: "Still to do (new, or reopened).",
+        TaskStatus.DONE: "Completed by an assignee (or anyone, if unassigned); not yet validated.",
+        TaskStatus.VALIDATED: "Completion confirmed by an organizer other than who completed it.",
+    },
+    description="Where a task is: TODO → DONE → VALIDATED; `reopenTask` sends it back to TODO.",
+)
 
 
 @strawberry.type
