@@ -8,12 +8,14 @@ import inspect
 from base64 import b64encode
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
+from graphql import GraphQLObjectType
 from strawberry import relay
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.base import StrawberryObjectDefinition
 
 from resolvers.core.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
@@ -21,7 +23,15 @@ from schema.admin import AdminMutation, AdminQuery
 from schema.articles import ArticleMutation, ArticleQuery
 from schema.chat import ChatMutation, ChatQuery, ChatStatusMutation, ChatSubscription
 from schema.context import Info
-from schema.core import MAX_NODE_IDS
+from schema.core import (
+    CONNECTION_DESCRIPTION,
+    CONNECTION_NODES_DESCRIPTION,
+    EDGE_DESCRIPTION,
+    EDGE_NODE_DESCRIPTION,
+    MAX_NODE_IDS,
+    Connection,
+    Edge,
+)
 from schema.event_operations import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
@@ -31,6 +41,7 @@ from schema.notifications import (
     NotificationQuery,
     NotificationSubscription,
 )
+from schema.scalars import SCALARS
 from schema.tasks import TaskMutation
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -58,7 +69,15 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.No
     return results
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Everything a client can read. Send the access token as `Authorization: Bearer "
+        "<accessToken>`; fields for signed-in users answer an UNAUTHENTICATED error without one "
+        "(or with an expired or revoked one: refresh it). Something you may not see answers "
+        "exactly like something that does not exist: null (a NOT_FOUND error where the field is "
+        "non-null). Invalid arguments, such as a page size over 100, are BAD_USER_INPUT errors."
+    )
+)
 class Query(
     AccountQuery,
     EventQuery,
@@ -69,21 +88,59 @@ class Query(
     ArticleQuery,
 ):
     @strawberry.field(
-        description="Any object by its global id; same visibility rules as the direct fields."
+        description=(
+            "Any object by its global id (its `id` field), with the same visibility rules as the "
+            "direct fields: null for an object you may not see, one that does not exist, or an id "
+            "that is not one of ours. Anonymous callers see only what anonymous callers may see; "
+            "a rejected token is an UNAUTHENTICATED error."
+        )
     )
-    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[
+            relay.GlobalID,
+            strawberry.argument(
+                description="The object's global id, as any `id` field returned it (opaque)."
+            ),
+        ],
+    ) -> relay.Node | None:
         return (await _resolve_nodes(info, [id]))[0]
 
     @strawberry.field(
-        description="Several objects by global id (at most 100; a repeated id is loaded once)."
+        description=(
+            "Several objects by global id, in the order asked: each entry is what `node(id:)` "
+            "would answer (null where that would be null). A repeated id is loaded once."
+        )
     )
-    async def nodes(self, info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | None]:
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[relay.GlobalID],
+            strawberry.argument(
+                description=(
+                    "Global ids of any types, at most 100 (more is a BAD_USER_INPUT error)."
+                )
+            ),
+        ],
+    ) -> list[relay.Node | None]:
         if len(ids) > MAX_NODE_IDS:
             raise BadRequest(f"At most {MAX_NODE_IDS} ids.")
         return await _resolve_nodes(info, ids)
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Everything a client can change. A mutation takes one `input` argument (when it needs "
+        "any) and answers a payload: the affected objects, and `errors`, the expected failures "
+        "(validation, conflicts, business rules, rate limits), each with a `code`, a `message` "
+        "and the `field` at fault; when `errors` is not empty nothing was changed. Mutations for "
+        "signed-in users answer a top-level UNAUTHENTICATED error without a valid access token. "
+        "Creating mutations accept a `clientMutationId` to retry safely; editing ones an "
+        "`expectedVersion` (a stale one is a STALE error)."
+    )
+)
 class Mutation(
     AccountMutation,
     EventMutation,
@@ -100,7 +157,16 @@ class Mutation(
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Live streams, over a WebSocket to `/graphql` speaking graphql-transport-ws (the "
+        "graphql-ws client). Send the access token in `connection_init`'s payload: "
+        '`{"authorization": "Bearer <accessToken>"}`. Access is checked when a stream starts and '
+        "again for every event it delivers: losing access to a stream ends it with a FORBIDDEN "
+        "error; when the session is revoked or the token expires the server closes the socket "
+        "(refresh the token, then reconnect with the new one)."
+    )
+)
 class Subscription(AccountSubscription, NotificationSubscription, ChatSubscription):
     pass
 
@@ -118,10 +184,34 @@ def build_schema(
         config=StrawberryConfig(
             disable_field_suggestions=disable_field_suggestions,
             relay_max_results=100,
+            scalar_map=SCALARS,
         ),
     )
+    _describe_pages(schema)
     _direct_node_ids(schema)
     return schema
+
+
+def _describe_pages(schema: strawberry.Schema) -> None:
+    """Each specialised connection and edge (`EventConnection`, `EventEdge`, …) described with
+    the name of its item type: Strawberry copies a generic type's description unchanged into
+    every specialisation, so the texts (schema/core.py) are applied to the built types, which
+    both the printed SDL and introspection read."""
+    texts = {
+        Connection: (CONNECTION_DESCRIPTION, "nodes", CONNECTION_NODES_DESCRIPTION),
+        Edge: (EDGE_DESCRIPTION, "node", EDGE_NODE_DESCRIPTION),
+    }
+    for name, graphql_type in schema._schema.type_map.items():
+        definition = schema.get_type_by_name(name)
+        if not isinstance(definition, StrawberryObjectDefinition) or definition.concrete_of is None:
+            continue
+        generic = definition.concrete_of.origin
+        if generic not in texts or not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        description, field_name, field_description = texts[generic]
+        item = name.removesuffix(definition.concrete_of.name)
+        graphql_type.description = description.format(item=item)
+        graphql_type.fields[field_name].description = field_description.format(item=item)
 
 
 def _direct_node_ids(schema: strawberry.Schema) -> None:

@@ -53,12 +53,27 @@ def documented_enum(
     return cls
 
 
-@strawberry.interface(description="An expected failure of a mutation; nothing was changed.")
+@strawberry.interface(
+    description=(
+        "An expected failure of a mutation, returned in its payload's `errors` (the mutation "
+        "changed nothing). Each domain's error type adds a `code` from its own enum: branch on "
+        "`code`, show `message`, and highlight the input named by `field`."
+    )
+)
 class UserError:
     field: list[str] | None = strawberry.field(
-        description="Path to the input field at fault (e.g. ['input', 'email']), if any."
+        description=(
+            "Path to the input field at fault, from the mutation's argument (e.g. "
+            '`["input", "email"]` or `["input", "parts", "2"]`); null when the failure '
+            "is not about one field."
+        )
     )
-    message: str
+    message: str = strawberry.field(
+        description=(
+            "A human-readable explanation in English, fit to show to the user. Its wording may "
+            "change: branch on `code`, never on this text."
+        )
+    )
     # each payload error type names its domain's code enum (not a GraphQL field)
     codes: ClassVar[type[StrEnum]]
 
@@ -108,12 +123,31 @@ async def mutate(
 # --- pagination --------------------------------------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Where a page sits in its list (Relay cursor connections): whether there is more on "
+        "either side, and the cursors to continue from."
+    )
+)
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description=(
+            "True when more items follow this page: ask again with `after: endCursor` (lists "
+            "paged with `last`/`before` may answer false without looking)."
+        )
+    )
+    has_previous_page: bool = strawberry.field(
+        description=(
+            "True when items come before this page: ask again with `before: startCursor` (lists "
+            "paged with `first`/`after` may answer false without looking)."
+        )
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item; null when the page is empty."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last item; null when the page is empty."
+    )
 
 
 def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
@@ -208,18 +242,47 @@ def cursor_int(value: Any, *, minimum: int = 0) -> int:
     return value
 
 
-@strawberry.type
+# Every specialisation (`EventConnection`, `EventEdge`, …) gets these texts with `{item}` naming
+# its item type (schema/__init__.py applies them when the schema is built); the generic
+# descriptions below are what a specialisation would show otherwise.
+EDGE_DESCRIPTION = (
+    "One `{item}` in a page of a list, with its cursor (a Relay cursor connection's edge)."
+)
+EDGE_NODE_DESCRIPTION = "The `{item}` at this position of the list."
+CONNECTION_DESCRIPTION = (
+    "A page of `{item}` items from a longer list, in the list's order (a Relay cursor "
+    "connection). Read `nodes` for the items alone, or `edges` for each item with its cursor; "
+    "`pageInfo` says whether there is more and where to continue. The field's `first`/`after` "
+    "(or `last`/`before`) arguments choose the page: unless the field says otherwise, 20 items "
+    "by default and at most 100 (asking for more is a BAD_USER_INPUT error, never a silent cut)."
+)
+CONNECTION_NODES_DESCRIPTION = (
+    "The page's `{item}` items, in order (the `node` of each edge), when cursors are not needed."
+)
+
+
+@strawberry.type(description=EDGE_DESCRIPTION.format(item="item"))
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(
+        description=(
+            "An opaque position in this list: pass it as `after` (or `before`) to continue from "
+            "this item. Valid for this list only; do not parse or build it. A malformed cursor is "
+            "a BAD_USER_INPUT error."
+        )
+    )
+    node: T = strawberry.field(description=EDGE_NODE_DESCRIPTION.format(item="item"))
 
 
-@strawberry.type
+@strawberry.type(description=CONNECTION_DESCRIPTION.format(item="item"))
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(
+        description="The page's items, in order, each with its cursor."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Whether there is more before or after this page; its first and last cursors."
+    )
 
-    @strawberry.field
+    @strawberry.field(description=CONNECTION_NODES_DESCRIPTION.format(item="item"))
     def nodes(self) -> list[T]:
         return [e.node for e in self.edges]
 
