@@ -188,6 +188,7 @@ def build_schema(
         ),
     )
     _describe_pages(schema)
+    _describe_nodes(schema)
     _direct_node_ids(schema)
     return schema
 
@@ -212,6 +213,31 @@ def _describe_pages(schema: strawberry.Schema) -> None:
         item = name.removesuffix(definition.concrete_of.name)
         graphql_type.description = description.format(item=item)
         graphql_type.fields[field_name].description = field_description.format(item=item)
+
+
+NODE_DESCRIPTION = (
+    "An object with a global id. Any of them can be fetched again with `node(id:)` (several "
+    "with `nodes(ids:)`), under the same visibility rules as the fields that led to it."
+)
+NODE_ID_DESCRIPTION = (
+    "The object's global id: an opaque string, the same wherever the object appears and never "
+    "the id of another object of any type. Pass it as is to `node(id:)` and to the arguments "
+    "that take this kind of object; do not parse or build it."
+)
+_STRAWBERRY_NODE_ID = "The Globally Unique ID of this object"
+
+
+def _describe_nodes(schema: strawberry.Schema) -> None:
+    """The Node interface and every `id` still carrying Strawberry's generic text get IVEN's
+    (a domain that describes its `id` keeps its own)."""
+    for graphql_type in schema._schema.type_map.values():
+        fields = getattr(graphql_type, "fields", None)
+        if graphql_type.name == "Node":
+            graphql_type.description = NODE_DESCRIPTION
+        if not isinstance(fields, dict) or "id" not in fields:
+            continue
+        if graphql_type.name == "Node" or fields["id"].description == _STRAWBERRY_NODE_ID:
+            fields["id"].description = NODE_ID_DESCRIPTION
 
 
 def _direct_node_ids(schema: strawberry.Schema) -> None:

@@ -18,6 +18,7 @@ from resolvers.sessions import TokenRejected, guard
 
 
 def bearer_token(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (any case of "Bearer"), else None."""
     if not value:
         return None
     scheme, _, token = value.strip().partition(" ")
@@ -28,14 +29,21 @@ def bearer_token(value: str | None) -> str | None:
 
 @dataclass
 class Context:
-    deps: Deps
+    """One request's (or one socket's) context.
+
+    The viewer comes from the `Authorization` header (HTTP) or `connection_init`'s payload
+    (WebSocket): `authenticate` sets `viewer`, or `auth_error` for a malformed or rejected token,
+    so that resolvers answer UNAUTHENTICATED (the client should refresh) rather than treat a bad
+    token as anonymity. Loaders are per request and scoped to the viewer."""
+
+    deps: Deps  # the app's stores and services (resolvers.core.deps)
     request: Request | WebSocket
-    response: Any
-    client: ClientInfo
+    response: Any  # the HTTP response being built (headers, cookies); None on a socket
+    client: ClientInfo  # address and user agent, for sessions and rate limits
     request_id: str = field(default_factory=lambda: f"{random.getrandbits(64):016x}")
-    viewer: Viewer | None = None
-    auth_error: str | None = None
-    connection_params: dict[str, Any] | None = None
+    viewer: Viewer | None = None  # the signed-in user, None when anonymous
+    auth_error: str | None = None  # why the given token was refused (an UNAUTHENTICATED message)
+    connection_params: dict[str, Any] | None = None  # a socket's `connection_init` payload
     operation_name: str | None = None
     _loaders: Loaders | None = None
 
@@ -46,6 +54,7 @@ class Context:
         return self._loaders
 
     async def authenticate(self, authorization: str | None) -> None:
+        """Sets `viewer` from an `Authorization` value, or `auth_error`; no value is anonymous."""
         token = bearer_token(authorization)
         if authorization and token is None:
             self.auth_error = "Malformed Authorization header; use 'Bearer <token>'."
@@ -65,6 +74,7 @@ class Context:
         return self.viewer
 
     def require_viewer(self) -> Viewer:
+        """The signed-in viewer; anonymous or a bad token is UNAUTHENTICATED."""
         viewer = self.viewer_or_none()
         if viewer is None:
             raise Unauthenticated()
@@ -76,6 +86,7 @@ class Context:
 
 
 def client_info(conn: Request | WebSocket) -> ClientInfo:
+    """Who connects: the peer address and the user agent (cut to 255 characters)."""
     ip = conn.client.host if conn.client else ""
     return ClientInfo(ip=ip, user_agent=conn.headers.get("user-agent", "")[:255])
 

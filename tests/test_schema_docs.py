@@ -259,3 +259,12 @@ def test_decimal_answers_without_exponent() -> None:
     assert decimal_scalar.serialize(decimal.Decimal("1.50E-1")) == "0.150"
     with pytest.raises(ValueError):
         decimal_scalar.serialize(decimal.Decimal("NaN"))
+
+
+def test_node_and_ids_are_described_for_clients() -> None:
+    node = _graphql_schema().type_map["Node"]
+    assert "node(id:)" in (node.description or "")
+    for name in ("Node", "Event", "Task", "Message"):
+        id_field = _graphql_schema().type_map[name].fields["id"]  # type: ignore[attr-defined]
+        assert "global id" in (id_field.description or ""), name
+    assert "Globally Unique ID" not in _sdl()
