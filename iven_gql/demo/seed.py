@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
-from iven_gql.demo import content
+import iven_gql.demo.content as content
 from iven_gql.demo.content import EventSpec, Person
 from iven_gql.demo.images import draw
 from resolvers import accounts as accounts_uc
