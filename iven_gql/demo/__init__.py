@@ -28,7 +28,7 @@ async def run(settings: Settings) -> Report:
 
 def describe(report: Report, public_url: str) -> str:
     """What to sign in with, for the terminal."""
-    added = ", ".join(f"{n} {kind}" for kind, n in sorted(report.created.items()))
+    added = ", ".join(f"{kind}: {n}" for kind, n in sorted(report.created.items()))
     lines = [
         f"demo data ready ({'added ' + added if added else 'nothing new: already there'})",
         "",

@@ -61,6 +61,11 @@ from stores.tasks import TaskStatus
 OUTBOX_WAIT_S = 120.0
 
 
+def _utc(at: datetime) -> datetime:
+    """Stores hand back naive UTC times (SQLite, MySQL, MongoDB); a fresh object keeps its zone."""
+    return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 @dataclass
 class Report:
     """What a run found and what it added (`created` counts kinds of objects)."""
@@ -87,6 +92,14 @@ class Seeder:
         self.user_ids: dict[str, int] = {}
         self.created: Counter[str] = Counter()
         self._password_hash: str | None = None
+        now = deps.clock()  # documents created since are this run's (MongoDB keeps milliseconds)
+        self.started = now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    def count_if_new(self, kind: str, created_at: datetime) -> None:
+        """The document use cases answer a known key with the first object: its creation time
+        tells whether this run made it."""
+        if _utc(created_at) >= _utc(self.started):
+            self.created[kind] += 1
 
     def viewer(self, username: str) -> Viewer:
         """The demo person acting (no session of theirs is needed by the use cases)."""
@@ -266,7 +279,7 @@ class Seeder:
         for task_spec in spec.tasks:
             task = existing.get(task_spec.title)
             if task is None:
-                due = event.starts_at + task_spec.due_in if task_spec.due_in else None
+                due = _utc(event.starts_at) + task_spec.due_in if task_spec.due_in else None
                 task = await tasks_uc.create_task(
                     deps,
                     self.viewer(spec.organizers[0] if spec.organizers else spec.owner),
@@ -274,7 +287,7 @@ class Seeder:
                     tasks_uc.TaskData(
                         title=task_spec.title,
                         description=task_spec.description or None,
-                        due_at=due.replace(tzinfo=UTC) if due and due.tzinfo is None else due,
+                        due_at=due,
                     ),
                     [members[n] for n in task_spec.assignees],
                 )
@@ -297,7 +310,7 @@ class Seeder:
                 (s.from_id, s.to_id, s.amount_minor)
                 for s in await expense_store.settlements_of_events(db, [event.id])
             }
-        spent_at = min(event.starts_at.replace(tzinfo=UTC), datetime.now(UTC)) - timedelta(days=1)
+        spent_at = min(_utc(event.starts_at), datetime.now(UTC)) - timedelta(days=1)
         for item in spec.expenses:
             if item.title in titles:
                 continue
@@ -343,6 +356,7 @@ class Seeder:
                 f"{content.CLIENT_PREFIX}-{item.key}",
             )
             sent[item.key] = str(message.id)
+            self.count_if_new("messages", message.created_at)
             for name, emoji in item.reactions:
                 if self.user_ids[name] not in message.reactions.get(emoji, []):
                     await chat_uc.toggle_reaction(
@@ -361,6 +375,7 @@ class Seeder:
                 album_spec.description or None,
                 client_mutation_id=f"{content.CLIENT_PREFIX}-album-{album_spec.key}",
             )
+            self.count_if_new("albums", album.created_at)
             for picture in album_spec.pictures:
                 data = await asyncio.to_thread(draw, picture)
                 (media,) = await media_uc.upload(
@@ -372,17 +387,19 @@ class Seeder:
                     picture.caption,
                     share_location=False,
                 )
+                self.count_if_new("media", media.created_at)
                 for name in picture.likes:  # a like that is there changes nothing
                     await albums_uc.like(deps, self.viewer(name), str(media.id), True)
                 if picture.comment is not None:
                     author, body = picture.comment
-                    await albums_uc.comment(
+                    found = await albums_uc.comment(
                         deps,
                         self.viewer(author),
                         str(media.id),
                         body,
                         client_mutation_id=f"{content.CLIENT_PREFIX}-comment-{picture.name}",
                     )
+                    self.count_if_new("comments", found.created_at)
 
     # --- the article -----------------------------------------------------------------------------
 
