@@ -11,10 +11,13 @@ Idempotent by natural keys, looked up before anything is created: users by usern
 title among the owner's events, members by user, invitations and join requests by the use cases
 themselves (a pending one is returned, not doubled), tasks and expenses by title in their event,
 settlements by (from, to, amount), chat messages by their `clientId`, albums and comments by
-their `clientMutationId`, pictures by their content (the media use case dedupes per event), the
-article by its slug. A run that stopped half-way is completed by the next one: every step looks
-at what is there first (a task created but not completed yet gets completed). Nothing is ever
-updated back: a demo object edited by hand stays as it is.
+their `clientMutationId` (document keys: they do not expire like MySQL's idempotency keys), pictures
+by file name in their album, then by content (the media use case dedupes per event), the article
+by its slug. A known chat message or comment is answered by its use case, which records its
+mention/comment domain event again under the same `once` name (a crash may have lost it): it is
+notified once. A run that stopped half-way is completed by the next one: every step looks at what
+is there first (a task created but not completed yet gets completed). Nothing is ever updated
+back: a demo object edited by hand stays as it is.
 """
 
 from __future__ import annotations
@@ -376,18 +379,26 @@ class Seeder:
                 client_mutation_id=f"{content.CLIENT_PREFIX}-album-{album_spec.key}",
             )
             self.count_if_new("albums", album.created_at)
+            # by file name first: a newer Pillow may encode the same drawing differently
+            present = {
+                m.file_name: m
+                for m in await albums_uc.album_media(deps, album, 100, None)
+                if m.removed_at is None
+            }
             for picture in album_spec.pictures:
-                data = await asyncio.to_thread(draw, picture)
-                (media,) = await media_uc.upload(
-                    deps,
-                    self.viewer(picture.uploader),
-                    event_id,
-                    str(album.id),
-                    [_Upload(picture.name, io.BytesIO(data))],
-                    picture.caption,
-                    share_location=False,
-                )
-                self.count_if_new("media", media.created_at)
+                media = present.get(picture.name)
+                if media is None:
+                    data = await asyncio.to_thread(draw, picture)
+                    (media,) = await media_uc.upload(
+                        deps,
+                        self.viewer(picture.uploader),
+                        event_id,
+                        str(album.id),
+                        [_Upload(picture.name, io.BytesIO(data))],
+                        picture.caption,
+                        share_location=False,
+                    )
+                    self.count_if_new("media", media.created_at)
                 for name in picture.likes:  # a like that is there changes nothing
                     await albums_uc.like(deps, self.viewer(name), str(media.id), True)
                 if picture.comment is not None:
