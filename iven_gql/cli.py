@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from iven_gql import demo
 from iven_gql.app import create_app
 from iven_gql.config import Settings, redact_url
 from iven_gql.logs import configure
@@ -207,6 +208,17 @@ def cmd_sweep_uploads(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        report = asyncio.run(demo.run(settings))
+    except (DomainError, DomainErrors) as exc:
+        print(f"iven-gql: seed-demo failed: {exc}", file=sys.stderr)
+        return 1
+    print(demo.describe(report, settings.public_url))
+    return 0
+
+
 def cmd_briskdb(args: argparse.Namespace) -> int:
     """A standalone briskdb MongoDB wire listener, for several processes in development/CI."""
 
@@ -268,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--older-than-minutes", type=float, default=60.0)
     sweep.set_defaults(func=cmd_sweep_uploads)
+    seed = sub.add_parser(
+        "seed-demo",
+        help="fill the configured stores with demo users, events and content (run it again: "
+        "nothing is doubled)",
+    )
+    seed.set_defaults(func=cmd_seed_demo)
     brisk = sub.add_parser(
         "briskdb",
         help="run a standalone briskdb MongoDB listener (development and CI stand-in for MongoDB)",
