@@ -1,16 +1,23 @@
-"""An event's activity feed: what happened, by whom, newest first (`Event.activity`)."""
+"""An event's activity feed: what happened, by whom, newest first (`Event.activity`).
+
+Entries are documents written by the outbox handler (resolvers/projections.py) with the raw
+keys of the domain event. They are rendered here for the API: ids as global ids, keys in
+camelCase, amounts as decimal strings; stored entries stay as they are, so old ones read the
+same way as new ones."""
 
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from resolvers import events as uc
 from resolvers.core.errors import BadRequest
+from resolvers.money import format_amount
 from schema.accounts import User
 from schema.context import Info
 from schema.core import (
@@ -18,6 +25,7 @@ from schema.core import (
     connection,
     cursor_int,
     decode_cursor,
+    documented_enum,
     encode_cursor,
     global_id,
     page_size,
@@ -25,7 +33,6 @@ from schema.core import (
 from stores.projections import ActivityEntry as Entry
 
 
-@strawberry.enum
 class ActivityVerb(enum.Enum):
     EVENT_CREATED = "event.created"
     EVENT_UPDATED = "event.updated"
@@ -47,7 +54,62 @@ class ActivityVerb(enum.Enum):
     MEDIA_LIKED = "media.liked"
 
 
-@strawberry.enum
+_MONEY = '`title`, `amount` (decimal string, e.g. "12.50"), `currency` (ISO 4217), `paidById` '
+_MONEY += "(Participant id) and `participantIds` (Participant ids of who shares it)"
+
+documented_enum(
+    ActivityVerb,
+    {
+        ActivityVerb.EVENT_CREATED: "The event was created. Subject: the Event. Details: `title`.",
+        ActivityVerb.EVENT_UPDATED: "The event was edited. Subject: the Event. Details: `title` "
+        '(after the edit) and `changed` (the Event fields that changed, e.g. ["startsAt", '
+        '"location"]; `location` stands for the place\'s name, address and coordinates).',
+        ActivityVerb.EVENT_CANCELLED: "The event was cancelled. Subject: the Event. Details: "
+        "`title`; when an administrator cancelled it also `byAdmin: true` and `reason`.",
+        ActivityVerb.PARTICIPANT_JOINED: "Someone joined (invitation, link, approved request, "
+        "or the owner with a new event). Subject: their Participant. Details: `userId` (User "
+        "id), `name` and `role` (a ParticipantRole).",
+        ActivityVerb.PARTICIPANT_LEFT: "Someone left. Subject: their Participant. Details: "
+        "`userId` (User id) and `name`; when they deleted their account, `accountDeleted: true` "
+        "instead of `name`.",
+        ActivityVerb.PARTICIPANT_REMOVED: "An organizer removed someone. Subject: their "
+        "Participant. Details: `userId` (User id, null for a guest without an account) and "
+        "`name`.",
+        ActivityVerb.PARTICIPANT_ROLE_CHANGED: "Someone's role changed. Subject: their "
+        "Participant. Details: `userId` (User id), `name`, `role` and `previousRole` "
+        "(ParticipantRole values).",
+        ActivityVerb.OWNERSHIP_TRANSFERRED: "The owner handed the event over. Subject: the new "
+        "owner's Participant. Details: `userId` (User id of the new owner), `name` and "
+        "`previousOwnerUserId` (User id).",
+        ActivityVerb.TASK_CREATED: "A task was created. Subject: the Task. Details: `title` and "
+        "`assigneeIds` (Participant ids).",
+        ActivityVerb.TASK_COMPLETED: "A task was marked done. Subject: the Task. Details: `title`.",
+        ActivityVerb.TASK_VALIDATED: "An organizer validated a done task. Subject: the Task. "
+        "Details: `title` and `completedById` (Participant id of who completed it).",
+        ActivityVerb.EXPENSE_ADDED: "An expense was added. Subject: the Expense. Details: "
+        f"{_MONEY}.",
+        ActivityVerb.EXPENSE_EDITED: "An expense was edited. Subject: the Expense. Details (as "
+        f"after the edit): {_MONEY}.",
+        ActivityVerb.EXPENSE_DELETED: "An expense was deleted. Subject: the Expense (its id "
+        f"resolves to null now). Details (as it was): {_MONEY}.",
+        ActivityVerb.SETTLEMENT_RECORDED: "A payment between two participants was recorded. "
+        "Subject: the Settlement. Details: `fromId` and `toId` (Participant ids of who paid and "
+        "who was paid), `amount` (decimal string) and `currency`.",
+        ActivityVerb.MEDIA_ADDED: "Photos or files were uploaded (one entry per upload "
+        "request). Subject: the first new Media. Details: `count` (new media in the request), "
+        "`mediaIds` (Media ids, the first 20), `kinds` (MediaKind values) and `albumId` (Album "
+        "id).",
+        ActivityVerb.MEDIA_COMMENTED: "Someone commented on a media they did not upload. "
+        "Subject: the Media. Details: `commentId` (MediaComment id), `excerpt` (the comment's "
+        "first 140 characters) and `uploaderUserId` (User id).",
+        ActivityVerb.MEDIA_LIKED: "Someone liked a media they did not upload. Subject: the "
+        "Media. Details: `uploaderUserId` (User id).",
+    },
+    description="What happened, as told in an event's activity feed. Each value says what "
+    "`subjectId` names and which keys `details` holds.",
+)
+
+
 class ActivitySubjectType(enum.Enum):
     EVENT = "EVENT"
     PARTICIPANT = "PARTICIPANT"
@@ -55,6 +117,20 @@ class ActivitySubjectType(enum.Enum):
     EXPENSE = "EXPENSE"
     SETTLEMENT = "SETTLEMENT"
     MEDIA = "MEDIA"
+
+
+documented_enum(
+    ActivitySubjectType,
+    {
+        ActivitySubjectType.EVENT: "`subjectId` is an Event id.",
+        ActivitySubjectType.PARTICIPANT: "`subjectId` is a Participant id.",
+        ActivitySubjectType.TASK: "`subjectId` is a Task id.",
+        ActivitySubjectType.EXPENSE: "`subjectId` is an Expense id.",
+        ActivitySubjectType.SETTLEMENT: "`subjectId` is a Settlement id.",
+        ActivitySubjectType.MEDIA: "`subjectId` is a Media id.",
+    },
+    description="The kind of object an activity entry is about (the type behind `subjectId`).",
+)
 
 
 _NODE_TYPES = {
@@ -66,43 +142,114 @@ _NODE_TYPES = {
     "MEDIA": "Media",
 }
 
+# keys of stored details that hold ids (one or a list), and the node type each names
+_ID_KEYS = {
+    "user_id": "User",
+    "user_ids": "User",
+    "previous_owner_user_id": "User",
+    "uploader_user_id": "User",
+    "event_id": "Event",
+    "participant_id": "Participant",
+    "participant_ids": "Participant",
+    "assignee_ids": "Participant",
+    "completed_by_id": "Participant",
+    "paid_by_id": "Participant",
+    "from_id": "Participant",
+    "to_id": "Participant",
+    "task_id": "Task",
+    "expense_id": "Expense",
+    "settlement_id": "Settlement",
+    "media_id": "Media",
+    "media_ids": "Media",
+    "album_id": "Album",
+    "comment_id": "MediaComment",
+    "message_id": "Message",
+}
+_SNAKE = re.compile(r"_([a-z0-9])")
+
+
+def _camel(name: str) -> str:
+    return _SNAKE.sub(lambda m: m.group(1).upper(), name)
+
+
+def _node_ids(type_name: str, value: Any) -> Any:
+    """A stored key (or list of keys) as global ids; anything else (null) as it is."""
+    if isinstance(value, list):
+        return [_node_ids(type_name, v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, int | str) or value in (0, ""):
+        return value
+    return global_id(type_name, value)
+
+
+def rendered_details(payload: dict[str, Any]) -> dict[str, Any]:
+    """Stored details as the API shows them: camelCase keys, global ids, and an amount in
+    minor units as the decimal string of its currency (`amount`)."""
+    shown: dict[str, Any] = {}
+    for name, value in payload.items():
+        if name in _ID_KEYS:
+            shown[_camel(name)] = _node_ids(_ID_KEYS[name], value)
+        elif name == "amount_minor" and isinstance(value, int) and "currency" in payload:
+            shown["amount"] = format_amount(value, str(payload["currency"]))
+        else:
+            shown[_camel(name)] = value
+    return shown
+
+
+_DETAILS = (
+    "A few facts about the change, as a JSON object whose keys depend on `verb` (each "
+    "ActivityVerb value lists its keys). Keys are camelCase; ids are global ids for "
+    "`node(id:)` (User, Participant, Media, Album or MediaComment ids, as the verb says), "
+    'amounts are decimal strings in `currency` (e.g. "12.50"). Names and titles are as they '
+    "were when it happened. Keys may be added later: ignore those you do not know."
+)
+
 
 @strawberry.type(
-    description="One thing that happened in an event. The subject may since have "
-    "been deleted (its id then resolves to null with `node`)."
+    description="One thing that happened in an event (participants only, through "
+    "`Event.activity`). The subject may since have been deleted (its id then resolves to "
+    "null with `node`)."
 )
 class ActivityEntry:
     entry: strawberry.Private[Entry]
 
-    @strawberry.field
+    @strawberry.field(description="What happened; it says what `subjectId` and `details` hold.")
     def verb(self) -> ActivityVerb:
         return ActivityVerb(self.entry.verb)
 
-    @strawberry.field(description="Who did it; null once their account is deleted.")
+    @strawberry.field(
+        description="Who did it; null once their account is deleted, or for what the server "
+        "did by itself."
+    )
     async def actor(self, info: Info) -> User | None:
         if self.entry.actor_user_id is None:
             return None
         row = await info.context.loaders.user_by_id.load(self.entry.actor_user_id)
         return User(row=row) if row is not None else None
 
-    @strawberry.field(description="The actor's name when it happened.")
+    @strawberry.field(
+        description="The actor's display name when it happened (kept after their account "
+        "is deleted); null when no person did it."
+    )
     def actor_name(self) -> str | None:
         return self.entry.actor_name
 
-    @strawberry.field
+    @strawberry.field(description="The type of object `subjectId` names.")
     def subject_type(self) -> ActivitySubjectType:
         return ActivitySubjectType(self.entry.subject_type)
 
-    @strawberry.field(description="Global id of the subject (for `node(id:)`).")
+    @strawberry.field(
+        description="Global id of the subject (for `node(id:)`); see `subjectType` for its "
+        "type. `node` answers null when it was deleted since or you may not see it."
+    )
     def subject_id(self) -> strawberry.ID:
         name = _NODE_TYPES[self.entry.subject_type]
         return global_id(name, self.entry.subject_id)
 
-    @strawberry.field(description="A few facts about the change (title, amounts, roles...).")
+    @strawberry.field(description=_DETAILS)
     def details(self) -> JSON:
-        return cast("JSON", dict(self.entry.payload))
+        return cast("JSON", rendered_details(dict(self.entry.payload)))
 
-    @strawberry.field
+    @strawberry.field(description="When it happened (ISO-8601, UTC).")
     def created_at(self) -> datetime:
         return self.entry.created_at
 

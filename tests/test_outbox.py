@@ -143,6 +143,55 @@ async def test_activity_feed_tells_what_happened_newest_first(api, accounts, eve
     assert subject["data"]["node"] == {"title": "Tent"}
 
 
+NODE = """query($id: ID!) { node(id: $id) { __typename id
+  ... on User { username } } }"""
+
+
+async def test_activity_details_name_objects_by_global_id(api, accounts, events, server):
+    """Details carry global ids (camelCase keys) that `node(id:)` resolves to the object named,
+    though the stored entries keep the raw keys they were written with."""
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    await api.execute(
+        CREATE_TASK,
+        {"input": {"eventId": eid, "title": "Tent", "assigneeIds": [c["pids"][2]]}},
+        token=organizer["token"],
+    )
+    await api.execute(
+        CREATE_EXPENSE, expense(c, amount="9.00", title="Bread"), token=organizer["token"]
+    )
+    await drain_outbox(server)
+    feed = (await api.execute(ACTIVITY, {"id": eid}, token=owner["token"]))["data"]["event"]
+    nodes = {n["verb"]: n for n in (e["node"] for e in feed["activity"]["edges"])}
+    for node in nodes.values():
+        assert all("_" not in k for k in node["details"]), node["details"]
+    spent = nodes["EXPENSE_ADDED"]["details"]
+    assert spent["paidById"] == c["pids"][0]
+    assert sorted(spent["participantIds"]) == sorted(c["pids"])
+    assert spent["amount"] == "9.00" and spent["currency"] == c["event"]["currency"]
+    assert nodes["TASK_CREATED"]["details"]["assigneeIds"] == [c["pids"][2]]
+    joined = next(
+        e["node"]
+        for e in feed["activity"]["edges"]
+        if e["node"]["verb"] == "PARTICIPANT_JOINED" and e["node"]["subjectId"] == c["pids"][2]
+    )
+    assert joined["details"]["userId"] == alice["id"]
+
+    async def resolved(gid: str) -> dict[str, Any]:
+        found = await api.execute(NODE, {"id": gid}, token=owner["token"])
+        node: dict[str, Any] = found["data"]["node"]
+        return node
+
+    payer = await resolved(spent["paidById"])
+    assert payer["__typename"] == "Participant" and payer["id"] == c["pids"][0]
+    assignee = await resolved(nodes["TASK_CREATED"]["details"]["assigneeIds"][0])
+    assert assignee["__typename"] == "Participant" and assignee["id"] == c["pids"][2]
+    assert (await resolved(joined["details"]["userId"]))["username"] == alice["username"]
+    stored = await docs.ActivityEntry.find({"event_id": pk(eid), "verb": "expense.added"}).to_list()
+    assert stored[0].payload["paid_by_id"] == pk(c["pids"][0])  # the document is unchanged
+
+
 async def test_activity_feed_pages(api, accounts, events, server):
     c = await crew(accounts, events, 3)
     owner, eid = c["people"][0], c["event"]["id"]
