@@ -54,57 +54,85 @@ class ActivityVerb(enum.Enum):
     MEDIA_LIKED = "media.liked"
 
 
-_MONEY = '`title`, `amount` (decimal string, e.g. "12.50"), `currency` (ISO 4217), `paidById` '
-_MONEY += "(Participant id) and `participantIds` (Participant ids of who shares it)"
+_MONEY = (
+    '`title`, `amount` (decimal string, e.g. "12.50"), `currency` (ISO 4217), `paidById` '
+    "(Participant id) and `participantIds` (Participant ids of who shares it)"
+)
+V = ActivityVerb
+# per verb: what happened, and the keys of `details` (one text for the enum value and the field)
+_VERBS: dict[ActivityVerb, tuple[str, str]] = {
+    V.EVENT_CREATED: ("The event was created. Subject: the Event.", "`title`"),
+    V.EVENT_UPDATED: (
+        "The event was edited. Subject: the Event.",
+        '`title` (after the edit) and `changed` (the Event fields that changed, e.g. ["startsAt", '
+        '"location"]; `location` stands for the place\'s name, address and coordinates)',
+    ),
+    V.EVENT_CANCELLED: (
+        "The event was cancelled. Subject: the Event.",
+        "`title`; when an administrator cancelled it, also `byAdmin: true` and `reason`",
+    ),
+    V.PARTICIPANT_JOINED: (
+        "Someone joined (invitation, link, approved request, or the owner with a new event). "
+        "Subject: their Participant.",
+        "`userId` (User id), `name` and `role` (a ParticipantRole)",
+    ),
+    V.PARTICIPANT_LEFT: (
+        "Someone left. Subject: their Participant.",
+        "`userId` (User id) and `name`; when they deleted their account, `accountDeleted: true` "
+        "instead of `name`",
+    ),
+    V.PARTICIPANT_REMOVED: (
+        "An organizer removed someone. Subject: their Participant.",
+        "`userId` (User id, null for a guest without an account) and `name`",
+    ),
+    V.PARTICIPANT_ROLE_CHANGED: (
+        "Someone's role changed. Subject: their Participant.",
+        "`userId` (User id), `name`, `role` and `previousRole` (ParticipantRole values)",
+    ),
+    V.OWNERSHIP_TRANSFERRED: (
+        "The owner handed the event over. Subject: the new owner's Participant.",
+        "`userId` (User id of the new owner), `name` and `previousOwnerUserId` (User id)",
+    ),
+    V.TASK_CREATED: (
+        "A task was created. Subject: the Task.",
+        "`title` and `assigneeIds` (Participant ids)",
+    ),
+    V.TASK_COMPLETED: ("A task was marked done. Subject: the Task.", "`title`"),
+    V.TASK_VALIDATED: (
+        "An organizer validated a done task. Subject: the Task.",
+        "`title` and `completedById` (Participant id of who completed it)",
+    ),
+    V.EXPENSE_ADDED: ("An expense was added. Subject: the Expense.", _MONEY),
+    V.EXPENSE_EDITED: ("An expense was edited. Subject: the Expense.", f"{_MONEY}, as edited"),
+    V.EXPENSE_DELETED: (
+        "An expense was deleted. Subject: the Expense (its id resolves to null now).",
+        f"{_MONEY}, as it was",
+    ),
+    V.SETTLEMENT_RECORDED: (
+        "A payment between two participants was recorded. Subject: the Settlement.",
+        "`fromId` and `toId` (Participant ids of who paid and who was paid), `amount` (decimal "
+        "string) and `currency`",
+    ),
+    V.MEDIA_ADDED: (
+        "Photos or files were uploaded (one entry per upload request). Subject: the first new "
+        "Media.",
+        "`count` (new media in the request), `mediaIds` (Media ids, the first 20), `kinds` "
+        "(MediaKind values) and `albumId` (Album id)",
+    ),
+    V.MEDIA_COMMENTED: (
+        "Someone commented on a media they did not upload. Subject: the Media.",
+        "`commentId` (MediaComment id), `excerpt` (the comment's first 140 characters) and "
+        "`uploaderUserId` (User id)",
+    ),
+    V.MEDIA_LIKED: (
+        "Someone liked a media they did not upload. Subject: the Media.",
+        "`uploaderUserId` (User id)",
+    ),
+}
 
 documented_enum(
     ActivityVerb,
-    {
-        ActivityVerb.EVENT_CREATED: "The event was created. Subject: the Event. Details: `title`.",
-        ActivityVerb.EVENT_UPDATED: "The event was edited. Subject: the Event. Details: `title` "
-        '(after the edit) and `changed` (the Event fields that changed, e.g. ["startsAt", '
-        '"location"]; `location` stands for the place\'s name, address and coordinates).',
-        ActivityVerb.EVENT_CANCELLED: "The event was cancelled. Subject: the Event. Details: "
-        "`title`; when an administrator cancelled it also `byAdmin: true` and `reason`.",
-        ActivityVerb.PARTICIPANT_JOINED: "Someone joined (invitation, link, approved request, "
-        "or the owner with a new event). Subject: their Participant. Details: `userId` (User "
-        "id), `name` and `role` (a ParticipantRole).",
-        ActivityVerb.PARTICIPANT_LEFT: "Someone left. Subject: their Participant. Details: "
-        "`userId` (User id) and `name`; when they deleted their account, `accountDeleted: true` "
-        "instead of `name`.",
-        ActivityVerb.PARTICIPANT_REMOVED: "An organizer removed someone. Subject: their "
-        "Participant. Details: `userId` (User id, null for a guest without an account) and "
-        "`name`.",
-        ActivityVerb.PARTICIPANT_ROLE_CHANGED: "Someone's role changed. Subject: their "
-        "Participant. Details: `userId` (User id), `name`, `role` and `previousRole` "
-        "(ParticipantRole values).",
-        ActivityVerb.OWNERSHIP_TRANSFERRED: "The owner handed the event over. Subject: the new "
-        "owner's Participant. Details: `userId` (User id of the new owner), `name` and "
-        "`previousOwnerUserId` (User id).",
-        ActivityVerb.TASK_CREATED: "A task was created. Subject: the Task. Details: `title` and "
-        "`assigneeIds` (Participant ids).",
-        ActivityVerb.TASK_COMPLETED: "A task was marked done. Subject: the Task. Details: `title`.",
-        ActivityVerb.TASK_VALIDATED: "An organizer validated a done task. Subject: the Task. "
-        "Details: `title` and `completedById` (Participant id of who completed it).",
-        ActivityVerb.EXPENSE_ADDED: "An expense was added. Subject: the Expense. Details: "
-        f"{_MONEY}.",
-        ActivityVerb.EXPENSE_EDITED: "An expense was edited. Subject: the Expense. Details (as "
-        f"after the edit): {_MONEY}.",
-        ActivityVerb.EXPENSE_DELETED: "An expense was deleted. Subject: the Expense (its id "
-        f"resolves to null now). Details (as it was): {_MONEY}.",
-        ActivityVerb.SETTLEMENT_RECORDED: "A payment between two participants was recorded. "
-        "Subject: the Settlement. Details: `fromId` and `toId` (Participant ids of who paid and "
-        "who was paid), `amount` (decimal string) and `currency`.",
-        ActivityVerb.MEDIA_ADDED: "Photos or files were uploaded (one entry per upload "
-        "request). Subject: the first new Media. Details: `count` (new media in the request), "
-        "`mediaIds` (Media ids, the first 20), `kinds` (MediaKind values) and `albumId` (Album "
-        "id).",
-        ActivityVerb.MEDIA_COMMENTED: "Someone commented on a media they did not upload. "
-        "Subject: the Media. Details: `commentId` (MediaComment id), `excerpt` (the comment's "
-        "first 140 characters) and `uploaderUserId` (User id).",
-        ActivityVerb.MEDIA_LIKED: "Someone liked a media they did not upload. Subject: the "
-        "Media. Details: `uploaderUserId` (User id).",
-    },
+    {verb: f"{what} Details: {keys}." for verb, (what, keys) in _VERBS.items()},
     description="What happened, as told in an event's activity feed. Each value says what "
     "`subjectId` names and which keys `details` holds.",
 )
@@ -196,11 +224,11 @@ def rendered_details(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 _DETAILS = (
-    "A few facts about the change, as a JSON object whose keys depend on `verb` (each "
-    "ActivityVerb value lists its keys). Keys are camelCase; ids are global ids for "
-    "`node(id:)` (User, Participant, Media, Album or MediaComment ids, as the verb says), "
-    'amounts are decimal strings in `currency` (e.g. "12.50"). Names and titles are as they '
-    "were when it happened. Keys may be added later: ignore those you do not know."
+    "A few facts about the change, as a JSON object whose keys depend on `verb`. Keys are "
+    "camelCase; ids are global ids for `node(id:)` (of the type each key names), amounts are "
+    'decimal strings in `currency` (e.g. "12.50"). Names and titles are as they were when it '
+    "happened. Keys may be added later: ignore those you do not know. By verb:\n"
+    + "\n".join(f"- {verb.name}: {keys}." for verb, (_, keys) in _VERBS.items())
 )
 
 
@@ -216,10 +244,7 @@ class ActivityEntry:
     def verb(self) -> ActivityVerb:
         return ActivityVerb(self.entry.verb)
 
-    @strawberry.field(
-        description="Who did it; null once their account is deleted, or for what the server "
-        "did by itself."
-    )
+    @strawberry.field(description="Who did it; null once their account is deleted.")
     async def actor(self, info: Info) -> User | None:
         if self.entry.actor_user_id is None:
             return None
@@ -228,7 +253,7 @@ class ActivityEntry:
 
     @strawberry.field(
         description="The actor's display name when it happened (kept after their account "
-        "is deleted); null when no person did it."
+        "is deleted); null if unknown."
     )
     def actor_name(self) -> str | None:
         return self.entry.actor_name
