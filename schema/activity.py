@@ -201,11 +201,12 @@ def _camel(name: str) -> str:
 
 
 def _node_ids(type_name: str, value: Any) -> Any:
-    """A stored key (or list of keys) as global ids; anything else (null) as it is."""
+    """A stored key (or list of keys) as global ids; no key (null, 0, "") as null, so no raw
+    id ever shows."""
     if isinstance(value, list):
         return [_node_ids(type_name, v) for v in value]
     if isinstance(value, bool) or not isinstance(value, int | str) or value in (0, ""):
-        return value
+        return None
     return global_id(type_name, value)
 
 

@@ -614,7 +614,7 @@ class DeleteAlbumPayload:
         description="The id of the deleted album; null when there are errors."
     )
     default_album: Album | None = strawberry.field(
-        description="Where its media went (the event's default album)."
+        description="Where its media went (the event's default album); null when there are errors."
     )
     errors: list[MediaError] = strawberry.field(description=_ERRORS)
 

@@ -411,8 +411,8 @@ class NotificationMutation:
 class NotificationSubscription:
     @strawberry.subscription(
         description="Signed in: each new (or regrouped) notification of yours with your "
-        "unread count, as it happens, from any server process (types you receive in the app "
-        "only). With `after`, first what was created or regrouped since, oldest first (more "
+        "unread count, as it happens, from any server process (for the types you receive in "
+        "the app). With `after`, first what was created or regrouped since, oldest first (more "
         f"than {uc.REPLAY_LIMIT}: the stream ends with CURSOR_TOO_OLD, reload the inbox). "
         "Ends with SERVICE_UNAVAILABLE (retry with your last cursor) when notifications "
         "cannot be read; BAD_USER_INPUT for a malformed cursor. The server closes the socket "

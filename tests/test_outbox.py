@@ -19,6 +19,7 @@ from sqlmodel import col, func, select, update
 from resolvers.dispatcher import Dispatcher, DomainEvent, dispatcher
 from resolvers.notifications import notify
 from resolvers.projections import HANDLERS, project_activity, rebuild_all
+from schema.activity import rendered_details
 from stores import notifications as notes
 from stores import outbox
 from stores import projections as docs
@@ -32,6 +33,10 @@ ACTIVITY = """query($id: ID!, $first: Int, $after: String) { event(id: $id) {
   activity(first: $first, after: $after) {
     edges { cursor node { verb actorName actor { username } subjectType subjectId details } }
     pageInfo { hasNextPage endCursor } } } }"""
+
+
+def gid(type_name: str, key: object) -> str:
+    return base64.b64encode(f"{type_name}:{key}".encode()).decode()
 
 
 def pk(global_id: str) -> int:
@@ -190,6 +195,36 @@ async def test_activity_details_name_objects_by_global_id(api, accounts, events,
     assert (await resolved(joined["details"]["userId"]))["username"] == alice["username"]
     stored = await docs.ActivityEntry.find({"event_id": pk(eid), "verb": "expense.added"}).to_list()
     assert stored[0].payload["paid_by_id"] == pk(c["pids"][0])  # the document is unchanged
+
+
+def test_activity_details_render_every_stored_id_as_a_global_id():
+    """Every id key the outbox handlers store, as written by old and new entries alike."""
+    stored = {
+        "from_id": 4,
+        "to_id": 5,
+        "completed_by_id": 6,
+        "previous_owner_user_id": 7,
+        "uploader_user_id": 8,
+        "comment_id": "65a1b2c3d4e5f6a7b8c9d0e1",
+        "task_id": 12,
+        "user_id": None,
+        "amount_minor": 305,
+        "currency": "EUR",
+        "by_admin": True,
+    }
+    assert rendered_details(stored) == {
+        "fromId": gid("Participant", 4),
+        "toId": gid("Participant", 5),
+        "completedById": gid("Participant", 6),
+        "previousOwnerUserId": gid("User", 7),
+        "uploaderUserId": gid("User", 8),
+        "commentId": gid("MediaComment", "65a1b2c3d4e5f6a7b8c9d0e1"),
+        "taskId": gid("Task", 12),
+        "userId": None,
+        "amount": "3.05",
+        "currency": "EUR",
+        "byAdmin": True,
+    }
 
 
 async def test_activity_feed_pages(api, accounts, events, server):
