@@ -20,6 +20,7 @@ from schema.accounts import User
 from schema.authors import ChatAuthor, chat_person
 from schema.context import Info
 from schema.core import (
+    MAX_PAGE,
     Connection,
     Edge,
     PageInfo,
@@ -30,6 +31,7 @@ from schema.core import (
     decode_document_id,
     decode_global_id,
     decode_time_cursor,
+    documented_enum,
     encode_cursor,
     mutate,
     page_size,
@@ -37,40 +39,72 @@ from schema.core import (
 from schema.media import Media
 from stores import chat as store
 
-strawberry.enum(ChatErrorCode)  # the GraphQL enum: one definition, in resolvers
+C = ChatErrorCode
+documented_enum(  # the GraphQL enum: one definition, in resolvers
+    ChatErrorCode,
+    {
+        C.REQUIRED: "`body` is empty (sendMessage without attachments, editMessage).",
+        C.VALUE_TOO_LONG: f"`body` is longer than {uc.MAX_BODY} characters.",
+        C.INVALID_INPUT: "`body` holds control characters (newlines and tabs are fine), "
+        f"more than {uc.MAX_ATTACHMENTS} `attachmentIds`, or a `clientId` that is not 1 to "
+        f"{uc.MAX_CLIENT_ID} characters of one line.",
+        C.INVALID_EMOJI: "toggleReaction: `emoji` is not exactly one emoji (with its "
+        "modifiers, up to 16 characters), or the message already has 50 different reactions.",
+        C.MESSAGE_NOT_FOUND: "`replyToId` or `upToMessageId` is not a message of this chat.",
+        C.MESSAGE_DELETED: "editMessage or toggleReaction on a deleted message.",
+        C.MEDIA_NOT_FOUND: "An `attachmentIds` entry is not a media of this event (or was "
+        "removed by an administrator); `field` ends with its index.",
+        C.STALE: "The message changed meanwhile (editMessage racing another edit or a "
+        "deletion): reload it; or a send could not be stored: send it again (same `clientId`).",
+        C.RATE_LIMITED: "Too many messages (30 per 10 seconds by default) or typing signals "
+        "(60 per 10 seconds): wait `retryAfterSeconds`.",
+    },
+    description="Why a chat mutation changed nothing (`errors[].code`).",
+)
 
 
-@strawberry.type
+@strawberry.type(description="An expected failure of a chat mutation; nothing was changed.")
 class ChatError(UserError):
     codes = ChatErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
-    code: ChatErrorCode
-    retry_after_seconds: int | None = None
+    code: ChatErrorCode = strawberry.field(description="What went wrong.")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With RATE_LIMITED: seconds to wait before trying again."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="An earlier version of an edited message.")
 class MessageEdit:
-    body: str
-    edited_at: datetime
+    body: str = strawberry.field(description="The text as it was before this edit.")
+    edited_at: datetime = strawberry.field(description="When it was replaced (ISO-8601, UTC).")
 
 
-@strawberry.type
+@strawberry.type(description="One emoji's reactions on a message.")
 class Reaction:
-    emoji: str
-    count: int
-    viewer_reacted: bool
+    emoji: str = strawberry.field(description="The emoji, as sent to toggleReaction.")
+    count: int = strawberry.field(description="How many people reacted with it (at least 1).")
+    viewer_reacted: bool = strawberry.field(description="Whether you are one of them.")
     user_ids: strawberry.Private[list[int]]
 
-    @strawberry.field(description="Who reacted (first ones).")
-    async def users(self, info: Info, first: int = 10) -> list[User]:
+    @strawberry.field(description="Who reacted, earliest first (the first `first` of them).")
+    async def users(
+        self,
+        info: Info,
+        first: Annotated[
+            int,
+            strawberry.argument(description=f"How many, 0 to {MAX_PAGE} (default 10)."),
+        ] = 10,
+    ) -> list[User]:
         size = page_size(first)
         rows = await info.context.loaders.user_by_id.load_many(self.user_ids[:size])
         return [User(row=r) for r in rows if r is not None]
 
 
-@strawberry.type
+@strawberry.type(description="Someone who has read up to a message.")
 class SeenBy:
-    person: ChatAuthor
-    at: datetime = strawberry.field(description="When they moved their read marker there.")
+    person: ChatAuthor = strawberry.field(description="Who read it.")
+    at: datetime = strawberry.field(
+        description="When they last moved their read marker (ISO-8601, UTC)."
+    )
 
 
 def _cursor(message: Message) -> str:
@@ -78,7 +112,8 @@ def _cursor(message: Message) -> str:
 
 
 @strawberry.type(
-    description="A chat message. A deleted one stays as a tombstone (`deleted`, empty body)."
+    description="A message in an event's chat; participants only (`node(id:)` answers null "
+    "to others). A deleted one stays as a tombstone (`deleted`, empty body)."
 )
 class Message(relay.Node):
     doc: strawberry.Private[store.ChatMessage]
@@ -100,23 +135,26 @@ class Message(relay.Node):
             for m, a in zip(found, access, strict=True)
         ]
 
-    @strawberry.field
+    @strawberry.field(
+        description=f"The text (plain, up to {uc.MAX_BODY} characters, newlines kept); empty "
+        "once deleted, or for a message of attachments only."
+    )
     def body(self) -> str:
         return self.doc.body
 
-    @strawberry.field
+    @strawberry.field(description="Whether it was deleted (a tombstone).")
     def deleted(self) -> bool:
         return self.doc.deleted_at is not None
 
-    @strawberry.field
+    @strawberry.field(description="When it was sent (ISO-8601, UTC).")
     def created_at(self) -> datetime:
         return self.doc.created_at
 
-    @strawberry.field
+    @strawberry.field(description="When it was last edited; null if never.")
     def edited_at(self) -> datetime | None:
         return self.doc.edited_at
 
-    @strawberry.field
+    @strawberry.field(description="When it was deleted; null unless deleted.")
     def deleted_at(self) -> datetime | None:
         return self.doc.deleted_at
 
@@ -128,7 +166,10 @@ class Message(relay.Node):
     def edits(self) -> list[MessageEdit]:
         return [MessageEdit(body=e.body, edited_at=e.edited_at) for e in self.doc.edits]
 
-    @strawberry.field
+    @strawberry.field(
+        description='Who sent it (as they are named now; "Deleted user" once their '
+        "account is gone)."
+    )
     async def author(self, info: Info) -> ChatAuthor:
         return await chat_person(info, self.doc.author_user_id)
 
@@ -137,7 +178,14 @@ class Message(relay.Node):
         "receipts), earliest first. Only its author sees it: null "
         "for others."
     )
-    async def seen_by(self, info: Info, first: int | None = None) -> list[SeenBy] | None:
+    async def seen_by(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description=f"How many, 0 to {MAX_PAGE} (default 20)."),
+        ] = None,
+    ) -> list[SeenBy] | None:
         viewer = info.context.require_viewer()
         found = await uc.seen_by(info.context.deps, viewer, self.doc, page_size(first))
         if found is None:
@@ -158,25 +206,36 @@ class Message(relay.Node):
         found = await info.context.loaders.media.load_many(self.doc.attachment_ids)
         return [Media(doc=m) for m in found if m is not None and m.removed_at is None]
 
-    @strawberry.field(description="People mentioned with @username.")
+    @strawberry.field(
+        description="Participants mentioned with @username (3 to 30 letters, digits, `_` or "
+        "`.`), except the author; each is notified (MENTIONED)."
+    )
     async def mentions(self, info: Info) -> list[User]:
         rows = await info.context.loaders.user_by_id.load_many(self.doc.mentions)
         return [User(row=r) for r in rows if r is not None]
 
-    @strawberry.field
+    @strawberry.field(description="The message this one answers; null if none.")
     async def reply_to(self, info: Info) -> Message | None:
         if self.doc.reply_to_id is None:
             return None
         found = await info.context.loaders.chat_message.load(self.doc.reply_to_id)
         return Message(doc=found) if found is not None else None
 
-    @strawberry.field
+    @strawberry.field(description="How many messages answer this one (`replies`).")
     def reply_count(self) -> int:
         return self.doc.reply_count
 
     @strawberry.field(description="The thread under this message, oldest first.")
     async def replies(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description=f"Page size, 0 to {MAX_PAGE} (default 20)."),
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="An `endCursor`: the page after it.")
+        ] = None,
     ) -> Connection[Message]:
         viewer = info.context.require_viewer()
         size = page_size(first)
@@ -187,7 +246,7 @@ class Message(relay.Node):
             [Message(doc=m) for m in found], size, _cursor, has_previous=after is not None
         )
 
-    @strawberry.field
+    @strawberry.field(description="The reactions, one entry per emoji.")
     def reactions(self, info: Info) -> list[Reaction]:
         viewer = info.context.viewer
         me = viewer.user_id if viewer is not None else None
@@ -231,42 +290,60 @@ async def event_messages(
     )
 
 
-@strawberry.input
+_BODY = (
+    f"Plain text, 1 to {uc.MAX_BODY} characters after trimming; newlines and tabs are kept, "
+    "other control characters refused. @username mentions a participant."
+)
+
+
+@strawberry.input(description="A message to post.")
 class SendMessageInput:
-    event_id: relay.GlobalID
-    body: str
-    reply_to_id: relay.GlobalID | None = None
+    event_id: relay.GlobalID = strawberry.field(description="The event whose chat it goes to.")
+    body: str = strawberry.field(description=f"{_BODY} May be empty with attachments.")
+    reply_to_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="A message of this chat to answer (starts or joins its thread)."
+    )
     client_id: str | None = strawberry.field(
-        default=None, description="Your id for this send: a retry returns the same message."
+        default=None,
+        description=f"Your id for this send (1 to {uc.MAX_CLIENT_ID} characters): a retry "
+        "with the same id returns the same message instead of posting it twice.",
     )
     attachment_ids: list[relay.GlobalID] | None = strawberry.field(
         default=None,
-        description="Media of this event to show with the message (at most 10; "
-        "the body may then be empty).",
+        description=f"Media of this event to show with the message (at most "
+        f"{uc.MAX_ATTACHMENTS}; the body may then be empty). Upload them first with "
+        "uploadMedia.",
     )
 
 
-@strawberry.input
+@strawberry.input(description="A new text for one of your messages.")
 class EditMessageInput:
-    message_id: relay.GlobalID
-    body: str
+    message_id: relay.GlobalID = strawberry.field(description="Your message to edit.")
+    body: str = strawberry.field(description=_BODY)
 
 
-@strawberry.input
+@strawberry.input(description="One message.")
 class MessageRefInput:
-    message_id: relay.GlobalID
+    message_id: relay.GlobalID = strawberry.field(description="The message's id.")
 
 
-@strawberry.input
+@strawberry.input(description="A reaction to add or take back.")
 class ToggleReactionInput:
-    message_id: relay.GlobalID
-    emoji: str
+    message_id: relay.GlobalID = strawberry.field(description="The message to react to.")
+    emoji: str = strawberry.field(
+        description="Exactly one emoji, with its skin-tone modifiers and joiners (e.g. "
+        '"👍🏽"); up to 16 characters.'
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of a mutation on one message.")
 class MessagePayload:
-    message: Message | None
-    errors: list[ChatError]
+    message: Message | None = strawberry.field(
+        description="The message as it is now; null when there are errors."
+    )
+    errors: list[ChatError] = strawberry.field(
+        description="Why nothing was changed; empty on success."
+    )
 
 
 def _message_id(gid: relay.GlobalID) -> str:
@@ -279,8 +356,17 @@ def _payload(doc: Any, errors: list[ChatError]) -> MessagePayload:
 
 @strawberry.type
 class ChatMutation:
-    @strawberry.mutation(description="Posts to an event's chat (participants).")
-    async def send_message(self, info: Info, input: SendMessageInput) -> MessagePayload:
+    @strawberry.mutation(
+        description="Participants: posts to an event's chat; everyone watching `chatEvents` "
+        "gets it, mentioned people are notified. Not a participant: NOT_FOUND. Errors: "
+        "REQUIRED, VALUE_TOO_LONG, INVALID_INPUT, MESSAGE_NOT_FOUND, MEDIA_NOT_FOUND, STALE, "
+        "RATE_LIMITED."
+    )
+    async def send_message(
+        self,
+        info: Info,
+        input: Annotated[SendMessageInput, strawberry.argument(description="The message.")],
+    ) -> MessagePayload:
         reply_to = _message_id(input.reply_to_id) if input.reply_to_id is not None else None
         return _payload(
             *await mutate(
@@ -295,18 +381,43 @@ class ChatMutation:
             )
         )
 
-    @strawberry.mutation(description="The author changes the text; the old one is kept.")
-    async def edit_message(self, info: Info, input: EditMessageInput) -> MessagePayload:
+    @strawberry.mutation(
+        description="The author changes the text; the old one is kept in `edits`. Someone "
+        "else: FORBIDDEN; not a participant: NOT_FOUND. Errors: REQUIRED, VALUE_TOO_LONG, "
+        "INVALID_INPUT, MESSAGE_DELETED, STALE."
+    )
+    async def edit_message(
+        self,
+        info: Info,
+        input: Annotated[EditMessageInput, strawberry.argument(description="The new text.")],
+    ) -> MessagePayload:
         return _payload(
             *await mutate(info, ChatError, uc.edit, _message_id(input.message_id), input.body)
         )
 
-    @strawberry.mutation(description="The author or an organizer; leaves a tombstone.")
-    async def delete_message(self, info: Info, input: MessageRefInput) -> MessagePayload:
+    @strawberry.mutation(
+        description="The author or an organizer deletes a message for everyone; a tombstone "
+        "stays (`deleted`, empty body). Deleting again changes nothing. Someone else: "
+        "FORBIDDEN; not a participant: NOT_FOUND."
+    )
+    async def delete_message(
+        self,
+        info: Info,
+        input: Annotated[MessageRefInput, strawberry.argument(description="The message.")],
+    ) -> MessagePayload:
         return _payload(*await mutate(info, ChatError, uc.delete, _message_id(input.message_id)))
 
-    @strawberry.mutation(description="Adds your reaction with this emoji, or takes it back.")
-    async def toggle_reaction(self, info: Info, input: ToggleReactionInput) -> MessagePayload:
+    @strawberry.mutation(
+        description="Participants: adds your reaction with this emoji, or takes it back if "
+        "you had it. Not a participant: NOT_FOUND. Errors: INVALID_EMOJI, MESSAGE_DELETED."
+    )
+    async def toggle_reaction(
+        self,
+        info: Info,
+        input: Annotated[
+            ToggleReactionInput, strawberry.argument(description="The message and the emoji.")
+        ],
+    ) -> MessagePayload:
         return _payload(
             *await mutate(
                 info, ChatError, uc.toggle_reaction, _message_id(input.message_id), input.emoji
@@ -317,27 +428,34 @@ class ChatMutation:
 # --- read statuses, settings, typing -----------------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(description="How far you have read an event's chat.")
 class ReadMarker:
-    up_to_message_id: relay.GlobalID
+    up_to_message_id: relay.GlobalID = strawberry.field(
+        description="The last message you have read (a Message id)."
+    )
     at: datetime = strawberry.field(description="When the marked message was sent.")
 
 
-@strawberry.input
+@strawberry.input(description="Where you have read up to.")
 class MarkChatReadInput:
-    event_id: relay.GlobalID
-    up_to_message_id: relay.GlobalID
+    event_id: relay.GlobalID = strawberry.field(description="The event whose chat you read.")
+    up_to_message_id: relay.GlobalID = strawberry.field(
+        description="The last message you have read (of this chat)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of markChatRead.")
 class MarkChatReadPayload:
     marker: ReadMarker | None = strawberry.field(
-        description="Your marker: unchanged when it was already further."
+        description="Your marker: unchanged when it was already further. Null when there "
+        "are errors."
     )
-    errors: list[ChatError]
+    errors: list[ChatError] = strawberry.field(
+        description="Why nothing was changed; empty on success."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Your privacy choices in every chat.")
 class ChatSettings:
     show_presence: bool = strawberry.field(
         description="Others see when you are online (and your last-seen time)."
@@ -347,28 +465,40 @@ class ChatSettings:
     )
 
 
-@strawberry.input
+@strawberry.input(description="The choices to change; null or absent ones stay as they are.")
 class UpdateChatSettingsInput:
-    show_presence: bool | None = None
-    send_read_receipts: bool | None = None
+    show_presence: bool | None = strawberry.field(
+        default=None, description="Let others see when you are online (default true)."
+    )
+    send_read_receipts: bool | None = strawberry.field(
+        default=None, description="Let others see that you read their messages (default true)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of updateChatSettings.")
 class ChatSettingsPayload:
-    settings: ChatSettings | None
-    errors: list[ChatError]
+    settings: ChatSettings | None = strawberry.field(
+        description="Your settings afterwards; null when there are errors."
+    )
+    errors: list[ChatError] = strawberry.field(
+        description="Why nothing was changed; empty on success."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Whether you are typing in an event's chat.")
 class SetTypingInput:
-    event_id: relay.GlobalID
-    is_typing: bool
+    event_id: relay.GlobalID = strawberry.field(description="The event whose chat you type in.")
+    is_typing: bool = strawberry.field(
+        description="True while typing (send again every few seconds); false when you stop."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of setTyping.")
 class SetTypingPayload:
-    ok: bool
-    errors: list[ChatError]
+    ok: bool = strawberry.field(description="True when it was accepted (no errors).")
+    errors: list[ChatError] = strawberry.field(
+        description="Why nothing was sent (RATE_LIMITED); empty on success."
+    )
 
 
 def _marker(found: Any) -> ReadMarker | None:
@@ -385,8 +515,16 @@ def _settings(found: Any) -> ChatSettings:
 
 @strawberry.type
 class ChatStatusMutation:
-    @strawberry.mutation(description="Moves your read marker up to this message (never back).")
-    async def mark_chat_read(self, info: Info, input: MarkChatReadInput) -> MarkChatReadPayload:
+    @strawberry.mutation(
+        description="Participants: moves your read marker up to this message (never back); "
+        "`chatUnreadCount` counts from there, and others see it in `seenBy` unless you turned "
+        "read receipts off. Not a participant: NOT_FOUND. Errors: MESSAGE_NOT_FOUND."
+    )
+    async def mark_chat_read(
+        self,
+        info: Info,
+        input: Annotated[MarkChatReadInput, strawberry.argument(description="Where you are.")],
+    ) -> MarkChatReadPayload:
         found, errors = await mutate(
             info,
             ChatError,
@@ -397,11 +535,16 @@ class ChatStatusMutation:
         return MarkChatReadPayload(marker=_marker(found), errors=errors)
 
     @strawberry.mutation(
-        description="Tells the others in the chat that you are typing (or "
-        "stopped). Ends by itself after a few seconds unless "
-        "sent again."
+        description="Participants: tells the others in the chat that you are typing (or "
+        f"stopped). Ends by itself after {uc.TYPING_TIMEOUT_S} seconds unless sent again; "
+        "sending a message stops it. Not a participant: NOT_FOUND. Errors: RATE_LIMITED (60 "
+        "per 10 seconds)."
     )
-    async def set_typing(self, info: Info, input: SetTypingInput) -> SetTypingPayload:
+    async def set_typing(
+        self,
+        info: Info,
+        input: Annotated[SetTypingInput, strawberry.argument(description="Typing or not.")],
+    ) -> SetTypingPayload:
         _, errors = await mutate(
             info,
             ChatError,
@@ -411,9 +554,15 @@ class ChatStatusMutation:
         )
         return SetTypingPayload(ok=not errors, errors=errors)
 
-    @strawberry.mutation(description="Your presence and read-receipt choices (all chats).")
+    @strawberry.mutation(
+        description="Signed in: changes your presence and read-receipt choices (all chats)."
+    )
     async def update_chat_settings(
-        self, info: Info, input: UpdateChatSettingsInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateChatSettingsInput, strawberry.argument(description="The choices to change.")
+        ],
     ) -> ChatSettingsPayload:
         found, errors = await mutate(
             info, ChatError, uc.update_settings, input.show_presence, input.send_read_receipts
@@ -423,7 +572,7 @@ class ChatStatusMutation:
 
 @strawberry.type
 class ChatQuery:
-    @strawberry.field(description="Your chat settings.")
+    @strawberry.field(description="Signed in: your chat settings.")
     async def chat_settings(self, info: Info) -> ChatSettings:
         viewer = info.context.require_viewer()
         return _settings(await uc.chat_settings(info.context.deps, viewer.user_id))
@@ -445,24 +594,27 @@ def decode_chat_cursor(cursor: str | None) -> int | None:
     return cursor_int(parts[1])
 
 
+_CURSOR = "Where the stream is (opaque): give it as `after` to resume from here."
+
+
 @strawberry.type(description="A new message (or, in a replay, one sent while you were away).")
 class MessageAdded:
-    cursor: str
-    message: Message
+    cursor: str = strawberry.field(description=_CURSOR)
+    message: Message = strawberry.field(description="The new message.")
 
 
 @strawberry.type(
     description="A message's text changed (in a replay: it changed, and this is how it is now)."
 )
 class MessageEdited:
-    cursor: str
-    message: Message
+    cursor: str = strawberry.field(description=_CURSOR)
+    message: Message = strawberry.field(description="The message as it is now.")
 
 
 @strawberry.type(description="A message was deleted: `message` is its tombstone.")
 class MessageDeleted:
-    cursor: str
-    message: Message
+    cursor: str = strawberry.field(description=_CURSOR)
+    message: Message = strawberry.field(description="The tombstone (`deleted`, empty body).")
 
 
 @strawberry.type(
@@ -470,10 +622,12 @@ class MessageDeleted:
     "`added` and `reactor` are null: `message.reactions` is the state."
 )
 class ReactionChanged:
-    cursor: str
-    message: Message
-    emoji: str | None
-    added: bool | None
+    cursor: str = strawberry.field(description=_CURSOR)
+    message: Message = strawberry.field(description="The message with its reactions now.")
+    emoji: str | None = strawberry.field(description="The emoji (null in a replay).")
+    added: bool | None = strawberry.field(
+        description="True: added; false: taken back (null in a replay)."
+    )
     user_id: strawberry.Private[int | None]
 
     @strawberry.field(description="Who reacted (null in a replay).")
@@ -483,11 +637,16 @@ class ReactionChanged:
 
 @strawberry.type(description="Someone read up to a message.")
 class ReadMarkerMoved:
-    cursor: str
-    up_to_message_id: relay.GlobalID
+    cursor: str = strawberry.field(description=_CURSOR)
+    up_to_message_id: relay.GlobalID = strawberry.field(
+        description="The last message they have read (a Message id)."
+    )
     user_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(
+        description="Who read it (you see others' only if they send read receipts; always "
+        "your own, e.g. from another device)."
+    )
     async def reader(self, info: Info) -> ChatAuthor:
         return await chat_person(info, self.user_id)
 
@@ -497,24 +656,30 @@ class ReadMarkerMoved:
     "ends by itself at `expiresAt` if not renewed."
 )
 class TypingChanged:
-    cursor: str
-    is_typing: bool
-    expires_at: datetime | None
+    cursor: str = strawberry.field(
+        description=f"{_CURSOR} Typing is not replayed: this only marks the position."
+    )
+    is_typing: bool = strawberry.field(description="True: started (or still); false: stopped.")
+    expires_at: datetime | None = strawberry.field(
+        description="When typing ends unless renewed; null when it stopped."
+    )
     user_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(description="Who is typing.")
     async def user(self, info: Info) -> ChatAuthor:
         return await chat_person(info, self.user_id)
 
 
 @strawberry.type(description="A participant came online or went offline.")
 class PresenceChanged:
-    cursor: str
-    online: bool
-    at: datetime
+    cursor: str = strawberry.field(
+        description=f"{_CURSOR} Presence is not replayed: this only marks the position."
+    )
+    online: bool = strawberry.field(description="True: came online; false: went offline.")
+    at: datetime = strawberry.field(description="When it changed (ISO-8601).")
     user_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(description="Who (only people who show their presence; see ChatSettings).")
     async def user(self, info: Info) -> ChatAuthor:
         return await chat_person(info, self.user_id)
 
@@ -527,7 +692,11 @@ ChatEvent = Annotated[
     | ReadMarkerMoved
     | TypingChanged
     | PresenceChanged,
-    strawberry.union("ChatEvent"),
+    strawberry.union(
+        "ChatEvent",
+        description="Something that happened in an event's chat (`chatEvents`); select the "
+        "members you need with `... on MessageAdded { … }`.",
+    ),
 ]
 
 
@@ -629,14 +798,28 @@ SHARED_FIELDS = frozenset(
 @strawberry.type
 class ChatSubscription:
     @strawberry.subscription(
-        description="Everything that happens in an event's chat, live, "
-        "for participants. With `after` (the last `cursor` you "
-        "got), first what you missed since. Ends with "
-        "FORBIDDEN when you leave the event; the socket closes "
-        "(4403) when your session ends or token expires."
+        description="Everything that happens in an event's chat, live, for participants "
+        "(NOT_FOUND for others). With `after` (the last `cursor` you got), first what you "
+        "missed since: messages added, edited, deleted or reacted to, and read markers, each "
+        "once as it is now; too much missed: the stream ends with CURSOR_TOO_OLD (reload the "
+        "history). Ends with FORBIDDEN when you leave the event, SERVICE_UNAVAILABLE when the "
+        "chat cannot be read (resume with your last cursor), BAD_USER_INPUT for a malformed "
+        "cursor or one of another chat. The server closes the socket when your session ends or "
+        "your token expires (refresh, then reconnect)."
     )
     async def chat_events(
-        self, info: Info, event_id: relay.GlobalID, after: str | None = None
+        self,
+        info: Info,
+        event_id: Annotated[
+            relay.GlobalID, strawberry.argument(description="The event whose chat to follow.")
+        ],
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The last `cursor` this stream gave you, to resume without a gap; "
+                "null: only what happens from now."
+            ),
+        ] = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         viewer = info.context.require_viewer()
         event = decode_global_id(event_id, "Event")

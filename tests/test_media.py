@@ -825,17 +825,30 @@ async def test_notifications_and_activity(api, accounts, events, server):
     activity = (
         await api.execute(
             """query($id: ID!) { event(id: $id) { activity(first: 20) {
-        edges { node { verb subjectType subjectId } } } } }""",
+        edges { node { verb subjectType subjectId details } } } } }""",
             {"id": c["event"]["id"]},
             token=owner["token"],
         )
     )["data"]["event"]["activity"]["edges"]
     verbs = [e["node"]["verb"] for e in activity]
     assert {"MEDIA_ADDED", "MEDIA_COMMENTED", "MEDIA_LIKED"} <= set(verbs)
-    assert (
-        next(e["node"] for e in activity if e["node"]["verb"] == "MEDIA_ADDED")["subjectId"]
-        == media[0]["id"]
+    added_entry = next(e["node"] for e in activity if e["node"]["verb"] == "MEDIA_ADDED")
+    assert added_entry["subjectId"] == media[0]["id"]
+    # details name media, albums, comments and people by global ids `node(id:)` resolves
+    details = added_entry["details"]
+    assert details["mediaIds"] == [m["id"] for m in media] and details["count"] == 10
+    commented = next(e["node"] for e in activity if e["node"]["verb"] == "MEDIA_COMMENTED")
+    assert commented["details"]["uploaderUserId"] == alice["id"]
+    found = await api.execute(
+        """query($ids: [ID!]!) { nodes(ids: $ids) { __typename id
+        ... on Album { isDefault } ... on MediaComment { body } } }""",
+        {"ids": [details["albumId"], commented["details"]["commentId"], details["mediaIds"][1]]},
+        token=owner["token"],
     )
+    album, comment, second = found["data"]["nodes"]
+    assert album == {"__typename": "Album", "id": details["albumId"], "isDefault": True}
+    assert comment["__typename"] == "MediaComment" and comment["body"] == "Wow"
+    assert second == {"__typename": "Media", "id": media[1]["id"]}
 
 
 async def test_deleting_media_and_events_leaves_no_files(api, accounts, events, server):

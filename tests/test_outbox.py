@@ -19,6 +19,7 @@ from sqlmodel import col, func, select, update
 from resolvers.dispatcher import Dispatcher, DomainEvent, dispatcher
 from resolvers.notifications import notify
 from resolvers.projections import HANDLERS, project_activity, rebuild_all
+from schema.activity import rendered_details
 from stores import notifications as notes
 from stores import outbox
 from stores import projections as docs
@@ -32,6 +33,10 @@ ACTIVITY = """query($id: ID!, $first: Int, $after: String) { event(id: $id) {
   activity(first: $first, after: $after) {
     edges { cursor node { verb actorName actor { username } subjectType subjectId details } }
     pageInfo { hasNextPage endCursor } } } }"""
+
+
+def gid(type_name: str, key: object) -> str:
+    return base64.b64encode(f"{type_name}:{key}".encode()).decode()
 
 
 def pk(global_id: str) -> int:
@@ -141,6 +146,85 @@ async def test_activity_feed_tells_what_happened_newest_first(api, accounts, eve
         token=owner["token"],
     )
     assert subject["data"]["node"] == {"title": "Tent"}
+
+
+NODE = """query($id: ID!) { node(id: $id) { __typename id
+  ... on User { username } } }"""
+
+
+async def test_activity_details_name_objects_by_global_id(api, accounts, events, server):
+    """Details carry global ids (camelCase keys) that `node(id:)` resolves to the object named,
+    though the stored entries keep the raw keys they were written with."""
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    eid = c["event"]["id"]
+    await api.execute(
+        CREATE_TASK,
+        {"input": {"eventId": eid, "title": "Tent", "assigneeIds": [c["pids"][2]]}},
+        token=organizer["token"],
+    )
+    await api.execute(
+        CREATE_EXPENSE, expense(c, amount="9.00", title="Bread"), token=organizer["token"]
+    )
+    await drain_outbox(server)
+    feed = (await api.execute(ACTIVITY, {"id": eid}, token=owner["token"]))["data"]["event"]
+    nodes = {n["verb"]: n for n in (e["node"] for e in feed["activity"]["edges"])}
+    for node in nodes.values():
+        assert all("_" not in k for k in node["details"]), node["details"]
+    spent = nodes["EXPENSE_ADDED"]["details"]
+    assert spent["paidById"] == c["pids"][0]
+    assert sorted(spent["participantIds"]) == sorted(c["pids"])
+    assert spent["amount"] == "9.00" and spent["currency"] == c["event"]["currency"]
+    assert nodes["TASK_CREATED"]["details"]["assigneeIds"] == [c["pids"][2]]
+    joined = next(
+        e["node"]
+        for e in feed["activity"]["edges"]
+        if e["node"]["verb"] == "PARTICIPANT_JOINED" and e["node"]["subjectId"] == c["pids"][2]
+    )
+    assert joined["details"]["userId"] == alice["id"]
+
+    async def resolved(gid: str) -> dict[str, Any]:
+        found = await api.execute(NODE, {"id": gid}, token=owner["token"])
+        node: dict[str, Any] = found["data"]["node"]
+        return node
+
+    payer = await resolved(spent["paidById"])
+    assert payer["__typename"] == "Participant" and payer["id"] == c["pids"][0]
+    assignee = await resolved(nodes["TASK_CREATED"]["details"]["assigneeIds"][0])
+    assert assignee["__typename"] == "Participant" and assignee["id"] == c["pids"][2]
+    assert (await resolved(joined["details"]["userId"]))["username"] == alice["username"]
+    stored = await docs.ActivityEntry.find({"event_id": pk(eid), "verb": "expense.added"}).to_list()
+    assert stored[0].payload["paid_by_id"] == pk(c["pids"][0])  # the document is unchanged
+
+
+def test_activity_details_render_every_stored_id_as_a_global_id():
+    """Every id key the outbox handlers store, as written by old and new entries alike."""
+    stored = {
+        "from_id": 4,
+        "to_id": 5,
+        "completed_by_id": 6,
+        "previous_owner_user_id": 7,
+        "uploader_user_id": 8,
+        "comment_id": "65a1b2c3d4e5f6a7b8c9d0e1",
+        "task_id": 12,
+        "user_id": None,
+        "amount_minor": 305,
+        "currency": "EUR",
+        "by_admin": True,
+    }
+    assert rendered_details(stored) == {
+        "fromId": gid("Participant", 4),
+        "toId": gid("Participant", 5),
+        "completedById": gid("Participant", 6),
+        "previousOwnerUserId": gid("User", 7),
+        "uploaderUserId": gid("User", 8),
+        "commentId": gid("MediaComment", "65a1b2c3d4e5f6a7b8c9d0e1"),
+        "taskId": gid("Task", 12),
+        "userId": None,
+        "amount": "3.05",
+        "currency": "EUR",
+        "byAdmin": True,
+    }
 
 
 async def test_activity_feed_pages(api, accounts, events, server):
