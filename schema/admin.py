@@ -140,6 +140,10 @@ documented_enum(  # one definition: resolvers.admin
 )
 class AdminError(UserError):
     codes = AdminErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
+    # described on each error type itself (the UserError interface belongs to the kit)
+    message: str = strawberry.field(
+        description="What went wrong, in English, fit to show to the user as it is."
+    )
     code: AdminErrorCode = strawberry.field(description="What went wrong, for your code.")
     retry_after_seconds: int | None = strawberry.field(
         default=None,
