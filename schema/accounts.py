@@ -890,8 +890,8 @@ class AccountMutation:
         )
 
     @strawberry.mutation(
-        description="Changes the viewer's profile (only the fields given). The picture has its "
-        "own mutation. " + SIGNED_IN + " Errors: INVALID_NAME, INVALID_USERNAME, "
+        description="Changes the viewer's profile (only the fields given). The picture changes "
+        "with `setAvatar`. " + SIGNED_IN + " Errors: INVALID_NAME, INVALID_USERNAME, "
         "USERNAME_TAKEN, INVALID_TIMEZONE, VALUE_TOO_LONG, INVALID_INPUT, STALE."
     )
     async def update_profile(
