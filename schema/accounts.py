@@ -135,7 +135,7 @@ documented_enum(  # one definition: resolvers.accounts
         "refreshes of the same token within a few seconds (two tabs) are both answered.",
         AccountErrorCode.SESSION_NOT_FOUND: "No active session of yours has this id "
         "(revokeSession).",
-        AccountErrorCode.STALE: "`expectedVersion` is not the profile's current version: "
+        AccountErrorCode.STALE: "`expectedVersion` is not the account's current version: "
         "someone changed it since you read it; reload it (updateProfile).",
         AccountErrorCode.RATE_LIMITED: "Too many attempts from this client address or for "
         "this account: wait `retryAfterSeconds` (register, resendConfirmation, confirmEmail, "
@@ -263,8 +263,9 @@ class User(relay.Node):
         return avatar_url(info.context.deps, self.row.avatar_key, str(size))
 
     @strawberry.field(
-        description="Profile version: it grows with every change of the profile; send it as "
-        "`expectedVersion` to updateProfile."
+        description="Account version: it grows with every change to the account (profile, "
+        "email, password, role, status; not sign-ins); send it as `expectedVersion` to "
+        "updateProfile."
     )
     def version(self) -> int:
         return self.row.version
@@ -332,7 +333,8 @@ class User(relay.Node):
 @strawberry.type(
     description="A signed-in device or browser of the viewer: what one sign-in opened, kept "
     "alive by its refresh tokens. Listed by `mySessions`; ended by `logout`, "
-    "`logoutEverywhere`, `revokeSession` or a password change."
+    "`logoutEverywhere`, `revokeSession`, a password change or reset, or an administrator "
+    "disabling the account."
 )
 class Session(relay.Node):
     row: strawberry.Private[SessionRow]
@@ -459,8 +461,9 @@ class AuthPayload:
         "error."
     )
     refresh_token: str | None = strawberry.field(
-        description="Single-use: give it to `refreshSession` before `expiresAt` to get new "
-        "tokens. Keep it secret; a token used twice ends its session. Null on error."
+        description="Single-use: give it to `refreshSession` for new tokens when the access "
+        "token expires; it works as long as the session lasts (30 days by default). Keep it "
+        "secret: a token used twice ends its session. Null on error."
     )
     expires_at: datetime | None = strawberry.field(
         description="When the access token expires. Null on error."
@@ -607,7 +610,7 @@ class UpdateProfileInput:
     )
     expected_version: int | None = strawberry.field(
         default=None,
-        description="The profile `version` you read: if it changed since, nothing is saved and "
+        description="The user `version` you read: if it changed since, nothing is saved and "
         "STALE comes back. Null: overwrite whatever changed.",
     )
 

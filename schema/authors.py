@@ -12,8 +12,8 @@ from schema.context import Info
 
 
 @strawberry.type(
-    description="Who wrote a chat message, a media or a comment, as their profile is now (a "
-    "profile change shows on old content too)."
+    description="Who wrote a chat message or a comment, or uploaded a media, as their profile "
+    "is now (a profile change shows on old content too)."
 )
 class ChatAuthor:
     user_id: strawberry.Private[int]
