@@ -6,6 +6,7 @@ import base64
 import enum
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Annotated
 from weakref import WeakKeyDictionary
 
 import strawberry
@@ -18,6 +19,7 @@ from schema.accounts import User
 from schema.context import Info
 from schema.core import (
     CLIENT_MUTATION_ID,
+    MAX_PAGE,
     Connection,
     UserError,
     connection,
@@ -26,27 +28,104 @@ from schema.core import (
     decode_document_id,
     decode_global_id,
     decode_node_keys,
+    documented_enum,
     global_id,
     page_size,
     run,
 )
 
+ADMINS_ONLY = "Admins only (UNAUTHENTICATED without a session, FORBIDDEN for anyone else)."
+FIRST = (
+    f"How many to return: 0 to {MAX_PAGE} (default 20); more is a BAD_USER_INPUT error, never a "
+    "silent cut."
+)
+AFTER = (
+    "The `pageInfo.endCursor` of the previous page, to read the next one (null: the first "
+    "page). A malformed cursor is a BAD_USER_INPUT error."
+)
+ARTICLE_ID = "The article (an Article id); an unknown one is a top-level NOT_FOUND error."
+EXPECTED_VERSION = (
+    "The article `version` you read: if it changed since, nothing is changed and STALE comes "
+    "back. Null: act whatever changed."
+)
+# the limits of resolvers/articles.py, as the API tells them
+TITLE_RULE = "One line, 1 to 200 characters once trimmed."
+SLUG_RULE = (
+    "Lower-case letters, digits and single hyphens, at most 80 characters; unique among the "
+    "current and old slugs of every article (SLUG_TAKEN)."
+)
+SUMMARY_RULE = "Plain text, up to 500 characters; newlines are kept."
+BODY_RULE = "Markdown, up to 100,000 characters (raw HTML is shown as text)."
+TAGS_RULE = (
+    "Up to 10 tags of 1 to 30 characters: a-z, 0-9 and '-' (lower-cased first, spaces become "
+    "hyphens; duplicates are dropped)."
+)
+COVER_RULE = "An image you uploaded yourself (a Media id); INVALID_COVER otherwise."
+ERRORS = "Why nothing was changed; empty on success."
 
-@strawberry.enum(description="SCHEDULED: published with a time still to come.")
+
 class ArticleStatus(enum.Enum):
     DRAFT = "DRAFT"
     SCHEDULED = "SCHEDULED"
     PUBLISHED = "PUBLISHED"
 
 
-strawberry.enum(ArticleErrorCode)  # the GraphQL enum: one definition, in resolvers
+documented_enum(
+    ArticleStatus,
+    {
+        ArticleStatus.DRAFT: "Not public: only admins see it (new, or unpublished).",
+        ArticleStatus.SCHEDULED: "Published with a time still to come: public from "
+        "`publishedAt` on, seen only by admins until then.",
+        ArticleStatus.PUBLISHED: "Public: anyone can read it, without an account.",
+    },
+    description="Where an article stands at the time of the request: DRAFT → (publishArticle) "
+    "SCHEDULED or PUBLISHED; a SCHEDULED article becomes PUBLISHED by itself at its time; "
+    "`unpublishArticle` sends it back to DRAFT.",
+)
+
+documented_enum(  # one definition: resolvers.articles
+    ArticleErrorCode,
+    {
+        ArticleErrorCode.REQUIRED: "Not returned through the API today: `title` is a "
+        "required field of CreateArticleInput (a blank one is INVALID_TITLE).",
+        ArticleErrorCode.INVALID_INPUT: "Text with control characters (`title` is one line; "
+        "`summary` and `body` keep newlines and tabs only), or a `clientMutationId` that is "
+        "blank or longer than 100 characters.",
+        ArticleErrorCode.INVALID_TITLE: "`title` is blank or longer than 200 characters once "
+        "trimmed.",
+        ArticleErrorCode.INVALID_SLUG: "`slug` is not lower-case letters, digits and single "
+        "hyphens, or is longer than 80 characters.",
+        ArticleErrorCode.SLUG_TAKEN: "Another article uses this slug, as its current address "
+        "or an old one.",
+        ArticleErrorCode.VALUE_TOO_LONG: "`summary` is longer than 500 characters, or `body` "
+        "longer than 100,000.",
+        ArticleErrorCode.INVALID_TAG: "A tag is not 1 to 30 of a-z, 0-9 and '-'; `field` "
+        "ends with its position in `tags`.",
+        ArticleErrorCode.TOO_MANY_TAGS: "More than 10 distinct tags.",
+        ArticleErrorCode.INVALID_COVER: "`coverMediaId` is not an image you uploaded yourself.",
+        ArticleErrorCode.INVALID_PUBLISH_AT: "`publishAt` is in the past or has no UTC offset "
+        "(publishArticle).",
+        ArticleErrorCode.STALE: "`expectedVersion` is not the article's current version: "
+        "someone changed it since you read it; reload it.",
+        ArticleErrorCode.DUPLICATE_REQUEST: "This `clientMutationId` was already used for "
+        "other arguments, or too long ago, or what it created is gone (createArticle).",
+    },
+    description="Why an article mutation changed nothing (`ArticleError.code`).",
+)
 
 
-@strawberry.type
+@strawberry.type(description="An expected failure of an article mutation: nothing was changed.")
 class ArticleError(UserError):
     codes = ArticleErrorCode  # the enum of `code` (a class attribute, not a GraphQL field)
-    code: ArticleErrorCode
-    retry_after_seconds: int | None = None
+    # described on each error type itself (the UserError interface belongs to the kit)
+    message: str = strawberry.field(
+        description="What went wrong, in English, fit to show to the user as it is."
+    )
+    code: ArticleErrorCode = strawberry.field(description="What went wrong, for your code.")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="Always null: article mutations are not rate-limited.",
+    )
 
 
 @strawberry.type(
@@ -61,24 +140,32 @@ class Article(relay.Node):
         description="Its current address; `article(slug:)` also "
         "answers to the old ones, which redirect here."
     )
-    title: str
-    summary: str
-    body: str = strawberry.field(description="The Markdown source.")
+    title: str = strawberry.field(description="Its title: one line, 1 to 200 characters.")
+    summary: str = strawberry.field(
+        description="A short plain-text introduction, up to 500 characters (may be empty)."
+    )
+    body: str = strawberry.field(description="The Markdown source, up to 100,000 characters.")
     body_html: str = strawberry.field(
         description="The body rendered to HTML and sanitised "
         "(no scripts, event handlers or unsafe links)."
     )
-    tags: list[str] = strawberry.field(description="Lower-case, in alphabetical order.")
-    status: ArticleStatus
+    tags: list[str] = strawberry.field(
+        description="Up to 10 tags, lower-case, in alphabetical order."
+    )
+    status: ArticleStatus = strawberry.field(description="Where it stands, as of now.")
     published_at: datetime | None = strawberry.field(
         description="When it became (or becomes, if SCHEDULED) public; null for a draft."
     )
     cover_media_id: strawberry.ID | None = strawberry.field(
         description="The cover image (a Media id), if any."
     )
-    created_at: datetime
-    updated_at: datetime
-    version: int = strawberry.field(description="For `expectedVersion`.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(
+        description="When it was last changed (edited, published or unpublished)."
+    )
+    version: int = strawberry.field(
+        description="Its version: it grows with every change; send it as `expectedVersion`."
+    )
 
     @classmethod
     def resolve_id(cls, root: Article, *, info: Info) -> str:
@@ -155,62 +242,87 @@ def _time_cursor(after: str | None) -> tuple[datetime, int] | None:
 # --- inputs and payloads -----------------------------------------------------------------------
 
 
-@strawberry.input
+@strawberry.input(
+    description="A new article, created as a DRAFT. Every problem is reported at once."
+)
 class CreateArticleInput:
-    title: str
-    body: str = strawberry.field(description="Markdown (raw HTML is shown as text).")
+    title: str = strawberry.field(description=TITLE_RULE)
+    body: str = strawberry.field(description=BODY_RULE)
     slug: str | None = strawberry.field(
-        default=None, description="Made from the title when not given."
+        default=None,
+        description="Its address. " + SLUG_RULE + " Null: made from the title (with -2, -3... "
+        "when taken).",
     )
-    summary: str = ""
-    tags: list[str] = strawberry.field(default_factory=list)
-    cover_media_id: relay.GlobalID | None = strawberry.field(
-        default=None, description="An image you uploaded."
-    )
+    summary: str = strawberry.field(default="", description=SUMMARY_RULE)
+    tags: list[str] = strawberry.field(default_factory=list, description=TAGS_RULE)
+    cover_media_id: relay.GlobalID | None = strawberry.field(default=None, description=COVER_RULE)
     client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
-@strawberry.input
+@strawberry.input(
+    description="Changes to an article: only the fields given change. Every problem is "
+    "reported at once."
+)
 class UpdateArticleInput:
-    id: relay.GlobalID
-    title: str | None = None
+    id: relay.GlobalID = strawberry.field(description=ARTICLE_ID)
+    title: str | None = strawberry.field(
+        default=None,
+        description=TITLE_RULE + " A draft never published, whose slug was not chosen, gets a "
+        "new slug from it.",
+    )
     slug: str | None = strawberry.field(
         default=None,
-        description="Once the article was published, the old slug keeps leading to it.",
+        description=SLUG_RULE + " Once the article was published, the old slug keeps leading "
+        "to it.",
     )
-    summary: str | None = None
-    body: str | None = None
-    tags: list[str] | None = strawberry.field(default=None, description="Replaces the tags.")
-    cover_media_id: relay.GlobalID | None = None
-    clear_cover: bool = False
-    expected_version: int | None = None
+    summary: str | None = strawberry.field(default=None, description=SUMMARY_RULE)
+    body: str | None = strawberry.field(default=None, description=BODY_RULE)
+    tags: list[str] | None = strawberry.field(
+        default=None, description="Replaces the tags. " + TAGS_RULE
+    )
+    cover_media_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="A new cover. " + COVER_RULE
+    )
+    clear_cover: bool = strawberry.field(
+        default=False, description="True removes the cover (and ignores `coverMediaId`)."
+    )
+    expected_version: int | None = strawberry.field(default=None, description=EXPECTED_VERSION)
 
 
-@strawberry.input
+@strawberry.input(description="An article to make public, now or at a time to come.")
 class PublishArticleInput:
-    id: relay.GlobalID
+    id: relay.GlobalID = strawberry.field(description=ARTICLE_ID)
     publish_at: datetime | None = strawberry.field(
-        default=None, description="A time to come (scheduled publication); none: now."
+        default=None,
+        description="A time to come, with its UTC offset: the article stays SCHEDULED until "
+        "then. Null: public now (an article already public keeps its publication time).",
     )
-    expected_version: int | None = None
+    expected_version: int | None = strawberry.field(default=None, description=EXPECTED_VERSION)
 
 
-@strawberry.input
+@strawberry.input(description="An article to unpublish or delete.")
 class ArticleRefInput:
-    id: relay.GlobalID
-    expected_version: int | None = None
+    id: relay.GlobalID = strawberry.field(description=ARTICLE_ID)
+    expected_version: int | None = strawberry.field(default=None, description=EXPECTED_VERSION)
 
 
-@strawberry.type
+@strawberry.type(
+    description="The result of `createArticle`, `updateArticle`, `publishArticle` or "
+    "`unpublishArticle`."
+)
 class ArticlePayload:
-    article: Article | None
-    errors: list[ArticleError]
+    article: Article | None = strawberry.field(
+        description="The article as it is now; null on error."
+    )
+    errors: list[ArticleError] = strawberry.field(description=ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of `deleteArticle`.")
 class DeleteArticlePayload:
-    deleted_article_id: relay.GlobalID | None
-    errors: list[ArticleError]
+    deleted_article_id: relay.GlobalID | None = strawberry.field(
+        description="The id of the deleted article; null on error."
+    )
+    errors: list[ArticleError] = strawberry.field(description=ERRORS)
 
 
 def _payload(info: Info, view: uc.ArticleView | None, errors: list[ArticleError]) -> ArticlePayload:
@@ -225,11 +337,21 @@ def _payload(info: Info, view: uc.ArticleView | None, errors: list[ArticleError]
 @strawberry.type
 class ArticleQuery:
     @strawberry.field(
-        description="Published articles, newest first (no account needed). "
-        "`tag` keeps those with that tag."
+        description="Published articles, most recently published first; anyone may read them, "
+        "no account needed."
     )
     async def articles(
-        self, info: Info, first: int | None = 20, after: str | None = None, tag: str | None = None
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        tag: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Keeps the articles with this tag (lower-cased first, spaces as "
+                "hyphens); a tag no article can have gives an empty page."
+            ),
+        ] = None,
     ) -> Connection[Article]:
         size = page_size(first)
         cursor = _time_cursor(after)
@@ -257,17 +379,29 @@ class ArticleQuery:
         "(compare with `slug` to redirect); drafts and scheduled "
         "ones for admins only, null for others."
     )
-    async def article(self, info: Info, slug: str) -> Article | None:
+    async def article(
+        self,
+        info: Info,
+        slug: Annotated[
+            str, strawberry.argument(description="Its current slug or one of its old ones.")
+        ],
+    ) -> Article | None:
         view = await uc.article_by_slug(info.context.deps, info.context.viewer_or_none(), slug)
         return _article_of(view, info.context.deps.clock()) if view is not None else None
 
-    @strawberry.field(description="Admins only. Every article, most recently updated first.")
+    @strawberry.field(
+        description="Every article, drafts and scheduled ones included, most recently updated "
+        "first. " + ADMINS_ONLY
+    )
     async def admin_articles(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        status: ArticleStatus | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        status: Annotated[
+            ArticleStatus | None,
+            strawberry.argument(description="Keeps the articles in this status (as of now)."),
+        ] = None,
     ) -> Connection[Article]:
         size = page_size(first)
         cursor = _time_cursor(after)
@@ -307,9 +441,16 @@ def _public_cursor(a: Article) -> str:
 @strawberry.type
 class ArticleMutation:
     @strawberry.mutation(
-        description="Admins only. A draft; its slug comes from the title unless given."
+        description="Creates a DRAFT article; its slug comes from the title unless given. "
+        + ADMINS_ONLY
+        + " Errors: INVALID_TITLE, INVALID_SLUG, SLUG_TAKEN, VALUE_TOO_LONG, INVALID_INPUT, "
+        "INVALID_TAG, TOO_MANY_TAGS, INVALID_COVER, DUPLICATE_REQUEST."
     )
-    async def create_article(self, info: Info, input: CreateArticleInput) -> ArticlePayload:
+    async def create_article(
+        self,
+        info: Info,
+        input: Annotated[CreateArticleInput, strawberry.argument(description="The article.")],
+    ) -> ArticlePayload:
         return _payload(
             info,
             *await run(
@@ -331,11 +472,20 @@ class ArticleMutation:
         )
 
     @strawberry.mutation(
-        description="Admins only. Only the fields given change. A draft never "
-        "published follows its title with its slug; after that "
-        "the slug stays unless changed explicitly."
+        description="Edits an article: only the fields given change. A draft never published "
+        "follows its title with its slug; after that the slug stays unless changed explicitly. "
+        + ADMINS_ONLY
+        + " An unknown id is a top-level NOT_FOUND error. Errors: INVALID_TITLE, INVALID_SLUG, "
+        "SLUG_TAKEN, VALUE_TOO_LONG, INVALID_INPUT, INVALID_TAG, TOO_MANY_TAGS, INVALID_COVER, "
+        "STALE."
     )
-    async def update_article(self, info: Info, input: UpdateArticleInput) -> ArticlePayload:
+    async def update_article(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateArticleInput, strawberry.argument(description="The article and its changes.")
+        ],
+    ) -> ArticlePayload:
         return _payload(
             info,
             *await run(
@@ -359,10 +509,18 @@ class ArticleMutation:
         )
 
     @strawberry.mutation(
-        description="Admins only. Public now, or SCHEDULED until `publishAt`; "
-        "a scheduled article given a new time is rescheduled."
+        description="Makes an article public now, or SCHEDULED until `publishAt`; a scheduled "
+        "article given a new time is rescheduled. Its slug no longer follows its title. "
+        + ADMINS_ONLY
+        + " An unknown id is a top-level NOT_FOUND error. Errors: INVALID_PUBLISH_AT, STALE."
     )
-    async def publish_article(self, info: Info, input: PublishArticleInput) -> ArticlePayload:
+    async def publish_article(
+        self,
+        info: Info,
+        input: Annotated[
+            PublishArticleInput, strawberry.argument(description="The article and when.")
+        ],
+    ) -> ArticlePayload:
         return _payload(
             info,
             *await run(
@@ -377,8 +535,16 @@ class ArticleMutation:
             ),
         )
 
-    @strawberry.mutation(description="Admins only. Back to DRAFT; the slug stays.")
-    async def unpublish_article(self, info: Info, input: ArticleRefInput) -> ArticlePayload:
+    @strawberry.mutation(
+        description="Sends a public or scheduled article back to DRAFT; the slug stays. "
+        + ADMINS_ONLY
+        + " An unknown id is a top-level NOT_FOUND error. Errors: STALE."
+    )
+    async def unpublish_article(
+        self,
+        info: Info,
+        input: Annotated[ArticleRefInput, strawberry.argument(description="The article.")],
+    ) -> ArticlePayload:
         return _payload(
             info,
             *await run(
@@ -392,8 +558,16 @@ class ArticleMutation:
             ),
         )
 
-    @strawberry.mutation(description="Admins only. For good, with its old slugs.")
-    async def delete_article(self, info: Info, input: ArticleRefInput) -> DeleteArticlePayload:
+    @strawberry.mutation(
+        description="Deletes an article for good, with its tags and old slugs. "
+        + ADMINS_ONLY
+        + " An unknown id is a top-level NOT_FOUND error. Errors: STALE."
+    )
+    async def delete_article(
+        self,
+        info: Info,
+        input: Annotated[ArticleRefInput, strawberry.argument(description="The article.")],
+    ) -> DeleteArticlePayload:
         _, errors = await run(
             ArticleError,
             uc.delete_article(

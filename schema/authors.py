@@ -11,14 +11,25 @@ from schema.accounts import User
 from schema.context import Info
 
 
-@strawberry.type(description="Who wrote a message, as their profile is now.")
+@strawberry.type(
+    description="Who wrote a chat message or a comment, or uploaded a media, as their profile "
+    "is now (a profile change shows on old content too)."
+)
 class ChatAuthor:
     user_id: strawberry.Private[int]
-    display_name: str
-    username: str | None
-    avatar_url: str | None
+    display_name: str = strawberry.field(
+        description='Their first and last name; "Deleted user" once the account is deleted.'
+    )
+    username: str | None = strawberry.field(
+        description="Their username; null once the account is deleted."
+    )
+    avatar_url: str | None = strawberry.field(
+        description="A signed URL of their 64-pixel profile picture (square WebP), which "
+        "expires after about a quarter of an hour; null without a picture (and until a new "
+        "profile is copied for display, moments after a sign-up)."
+    )
 
-    @strawberry.field(description="Null once the account is deleted.")
+    @strawberry.field(description="Their account; null once it is deleted.")
     async def user(self, info: Info) -> User | None:
         row = await info.context.loaders.user_by_id.load(self.user_id)
         return User(row=row) if row is not None else None
