@@ -350,7 +350,9 @@ async def test_a_dispatcher_that_dies_before_marking_done_lets_another_redo_it(
     async with server_dispatcher_paused(server):
         c = await crew(accounts, events, 2)
         event_pk = pk(c["event"]["id"])
-        dead = Dispatcher(server.deps, HANDLERS, worker="dead", lease_s=3.0)
+        # a lease far longer than the test: it runs out when the test says so, not when a
+        # loaded machine takes longer than the lease to handle the rows
+        dead = Dispatcher(server.deps, HANDLERS, worker="dead", lease_s=3600.0)
         async with server.deps.db.unit_of_work() as db:  # claims and handles, never marks
             rows = await outbox.claim(
                 db, dead.worker, 100, dead.lease, server.deps.db.dialect != "sqlite"
@@ -361,10 +363,13 @@ async def test_a_dispatcher_that_dies_before_marking_done_lets_another_redo_it(
         survivor = Dispatcher(server.deps, HANDLERS, worker="survivor")
         assert await survivor.run_once() == 0  # still leased
 
-        async def lease_ran_out() -> bool:  # the survivor claims the rows once it has
-            return await survivor.run_once() > 0
-
-        await until(lease_ran_out, "the dead dispatcher's lease running out", interval=0.1)
+        async with server.deps.db.unit_of_work() as db:  # the dead one's lease runs out
+            await db.exec(
+                update(outbox.OutboxEvent)
+                .where(col(outbox.OutboxEvent.claimed_by) == dead.worker)
+                .values(claimed_until=utcnow() - timedelta(seconds=1))
+            )
+        assert await survivor.run_once() > 0  # the survivor claims the rows now
         await survivor.drain()
         async with server.deps.db.unit_of_work() as db:
             assert await outbox.mark_handled(db, [r.id or 0 for r in rows], dead.worker) == 0
