@@ -32,11 +32,12 @@ WRITE_CONFLICT = 112
 
 
 async def retry_write_conflicts(
-    op: Callable[[], Awaitable[T]], attempts: int | None = 8, max_delay_s: float = 0.25
+    op: Callable[[], Awaitable[T]], attempts: int | None = 16, max_delay_s: float = 0.25
 ) -> T:
     """Write conflicts (code 112) mean the write did not happen: try again shortly, jittered so
     that writers which conflicted together do not retry in step. `attempts=None` retries until
-    the caller's own time budget cancels it."""
+    the caller's own time budget cancels it. 16 attempts wait up to ~3 s in all: briskdb's
+    SQLite reports a busy database as a conflict, and on a loaded machine 8 (~1 s) ran out."""
     delay = 0.01
     attempt = 0
     while True:
