@@ -619,8 +619,8 @@ class AccountMutation:
 class AccountSubscription:
     @strawberry.subscription(
         description="Seconds left on the access token, every interval. The "
-        "socket is closed (4403) as soon as the session is "
-        "revoked or the token expires."
+        "socket is closed (4401) as soon as the session is "
+        "revoked or the token expires; over SSE the stream ends with UNAUTHENTICATED."
     )
     async def session_status(
         self, info: Info, interval_seconds: int = 30
@@ -630,4 +630,4 @@ class AccountSubscription:
             raise BadRequest("`intervalSeconds` must be between 1 and 3600.")
         async for left in session_uc.watch(info.context.deps, viewer, interval_seconds):
             yield left
-        await info.context.close_socket(4403, "Session ended")
+        await info.context.end_session()

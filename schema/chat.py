@@ -633,7 +633,8 @@ class ChatSubscription:
         "for participants. With `after` (the last `cursor` you "
         "got), first what you missed since. Ends with "
         "FORBIDDEN when you leave the event; the socket closes "
-        "(4403) when your session ends or token expires."
+        "(4401) when your session ends or token expires; over SSE the stream "
+        "ends with UNAUTHENTICATED."
     )
     async def chat_events(
         self, info: Info, event_id: relay.GlobalID, after: str | None = None
@@ -649,6 +650,6 @@ class ChatSubscription:
                     break
                 yield chat_event(item)
         if item == chat_feed.SESSION_ENDED:
-            await info.context.close_socket(4403, "Session ended")
+            await info.context.end_session()
             return
         raise uc.ended_error(item)

@@ -274,7 +274,8 @@ class NotificationSubscription:
         "`notifications`), first what was created or regrouped since, oldest "
         f"first (more than {uc.REPLAY_LIMIT}: ends with CURSOR_TOO_OLD, reload the "
         "inbox). Ends with SERVICE_UNAVAILABLE (retry with your last cursor) when "
-        "notifications cannot be read. Closed (4403) when the session ends."
+        "notifications cannot be read. The socket closes (4401) when the session "
+        "ends; over SSE the stream ends with UNAUTHENTICATED."
     )
     async def notification_received(
         self, info: Info, after: str | None = None
@@ -283,4 +284,4 @@ class NotificationSubscription:
         position = decode_time_cursor(after)
         async for doc, unread in uc.received(info.context.deps, viewer, position):
             yield NotificationReceived(notification=Notification(doc=doc), unread_count=unread)
-        await info.context.close_socket(4403, "Session ended")
+        await info.context.end_session()

@@ -28,7 +28,7 @@ async def test_subscription_needs_a_valid_init(api, accounts):
         assert (await ws.receive())["type"] == "complete"
 
     async with api.ws({"authorization": "Bearer not-a-token"}) as ws:
-        assert await ws.closed_with() == 4403
+        assert await ws.closed_with() == 4401
 
 
 async def test_subscribe_before_init_is_refused(api):
@@ -64,7 +64,7 @@ async def test_revoked_session_closes_the_socket_within_a_second(api, accounts):
             {"id": target},
             token=other["accessToken"],
         )
-        assert await ws.closed_with(timeout=3) == 4403
+        assert await ws.closed_with(timeout=3) == 4401
         assert time.monotonic() - started < 1.0
 
 
@@ -88,7 +88,7 @@ async def test_revocation_reaches_another_server_process(api, accounts, settings
                 await ws.subscribe(STATUS)
                 assert (await ws.receive(timeout=3))["type"] == "next"
                 await api.execute("mutation { logout { ok } }", token=user["token"])
-                assert await ws.closed_with(timeout=2) == 4403
+                assert await ws.closed_with(timeout=2) == 4401
             assert_error(
                 await other_api.execute("{ me { id } }", token=user["token"]), "UNAUTHENTICATED"
             )
