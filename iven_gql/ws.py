@@ -320,6 +320,10 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"type": "connection_ack", "payload": ack_payload})
         self.connection_acknowledged = True
 
+    def forget_id(self, id: str) -> None:
+        # an operation ending on its own (`complete`) after `close` stopped it: already gone
+        self.operations.pop(id, None)
+
     async def send_message(self, message: Any) -> None:
         if not self.closing:  # e.g. an operation's `complete` after the close: not an error
             await super().send_message(message)

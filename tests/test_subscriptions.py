@@ -1,19 +1,28 @@
-"""WebSocket (graphql-transport-ws): auth at connection_init, closing on revocation."""
+"""WebSocket (graphql-transport-ws): auth at connection_init, closing on revocation (4401, which
+graphql-ws's own client does not retry), an orderly close without error logs."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 import os
 import time
 
 import httpx
 import pytest
 import websockets
+from strawberry.relay import GlobalID
 from websockets.typing import Subprotocol
 
+from resolvers import notifications as notifications_uc
 from tests.conftest import start_server, stop_server
+from tests.factories import crew
 from tests.support import GraphQLClient, assert_error
+from tests.support.chat import EVENTS, stream
+from tests.support.live import until, until_listening
+from tests.support.node import NodeLines
 
 STATUS = "subscription { sessionStatus(intervalSeconds: 1) }"
 
@@ -95,3 +104,99 @@ async def test_revocation_reaches_another_server_process(api, accounts, settings
     finally:
         await stop_server(uv, task)
         await server.deps.documents.bind()  # Beanie's binding is process-wide
+
+
+def user_pk(user: dict[str, object]) -> int:
+    return int(GlobalID.from_id(str(user["id"])).node_id)
+
+
+async def test_graphql_ws_stops_at_once_after_logout(api, accounts, server):
+    """graphql-ws's own client, retries at their defaults: the socket closes with 4401, which it
+    treats as fatal, so the app hears of it at once and no reconnect is tried with the dead
+    token. connection_ack names the viewer by the User's global id."""
+    user = await accounts.user()
+    client = await NodeLines.start("ws_session_end.mjs", server.ws_url, user["token"], STATUS)
+    try:
+        first = await client.line()
+        assert first["event"] == "next" and 800 < first["value"]["data"]["sessionStatus"] <= 900
+        started = time.monotonic()
+        await api.execute("mutation { logout { ok } }", token=user["token"])
+        end = await client.line()
+        while end["event"] == "next":
+            end = await client.line()
+        assert time.monotonic() - started < 5.0  # at once, not after five retries (~40 s)
+        assert end["how"] == "error" and end["code"] == 4401, end
+        assert (end["connecting"], end["opened"], end["connected"]) == (1, 1, 1), end
+        assert end["ackPayload"] == {"viewerId": user["id"]}
+        assert await client.finished() == 0
+    finally:
+        client.stop()
+
+
+async def test_a_token_refused_at_connection_init_closes_with_4401(api, accounts):
+    user = await accounts.user()
+    await api.execute("mutation { logout { ok } }", token=user["token"])
+    for payload in ({"authorization": f"Bearer {user['token']}"}, {"authorization": "Basic x"}):
+        async with api.ws(payload) as ws:
+            assert await ws.closed_with() == 4401
+
+
+async def test_connection_ack_names_the_viewer_by_global_id(api, accounts):
+    user = await accounts.user()
+    me = await api.execute("{ me { id } }", token=user["token"])
+    async with api.ws({"authorization": f"Bearer {user['token']}"}) as ws:
+        ack = await ws.receive()
+    assert ack == {"type": "connection_ack", "payload": {"viewerId": me["data"]["me"]["id"]}}
+
+
+class _Records(logging.Handler):
+    """Every record of every logger while the test runs (the server logs in-process)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_an_orderly_close_logs_no_error(api, accounts, events, server):
+    """Logout with several operations running on the socket (the chat's own path, a resolver
+    stream, a Redis-fed stream): the socket closes with 4401 and nothing is logged at ERROR —
+    no send after the close, no operation task destroyed while pending."""
+    c = await crew(accounts, events, 2)
+    owner, eid = c["people"][0], c["event"]["id"]
+    records = _Records()
+    root = logging.getLogger()
+    root.addHandler(records)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        cm, ws, _op = await stream(api, owner, eid, query=EVENTS)
+        try:
+            await ws.subscribe(STATUS)
+            await ws.subscribe("subscription { notificationReceived { unreadCount } }")
+            await until_listening(server.deps, notifications_uc.channel(user_pk(owner)))
+            await api.execute("mutation { logout { ok } }", token=owner["token"])
+            assert await ws.closed_with(timeout=5) == 4401
+        finally:
+            await cm.__aexit__(None, None, None)
+
+        async def let_go() -> bool:
+            hub = server.deps.services.chat_hub
+            feed = hub.feeds.get(int(GlobalID.from_id(eid).node_id))
+            listening = server.deps.broadcast.listeners(notifications_uc.channel(user_pk(owner)))
+            return not (feed and feed.subscribers) and not listening
+
+        await until(let_go, "the socket's operations stopped")
+        gc.collect()  # a task destroyed while pending is reported when it is collected
+        await asyncio.sleep(0)
+    finally:
+        root.removeHandler(records)
+        root.setLevel(level)
+    errors = [
+        logging.Formatter("%(name)s: %(message)s").format(r)
+        for r in records.records
+        if r.levelno >= logging.ERROR or "Task was destroyed" in r.getMessage()
+    ]
+    assert errors == []
