@@ -22,7 +22,7 @@ from tests.factories import crew
 from tests.support import GraphQLClient, assert_error
 from tests.support.chat import EVENTS, stream
 from tests.support.live import until, until_listening
-from tests.support.node import NodeLines
+from tests.support.node import NodeLines, run_node_json
 
 STATUS = "subscription { sessionStatus(intervalSeconds: 1) }"
 
@@ -200,3 +200,21 @@ async def test_an_orderly_close_logs_no_error(api, accounts, events, server):
         if r.levelno >= logging.ERROR or "Task was destroyed" in r.getMessage()
     ]
     assert errors == []
+
+
+def test_graphiql_sends_every_subscription_over_the_websocket(repo_root):
+    """GraphiQL's fetcher routes on the parsed document, which it lacks when Run is pressed
+    right after typing: it then sent the subscription over HTTP. The page's fetcher (run by
+    Node with GraphiQL's own routing test) takes the WebSocket either way, with only the
+    Authorization header as connection_init payload."""
+    found = run_node_json("graphiql_fetcher.mjs", str(repo_root / "iven_gql" / "graphiql.html"))
+    socket = {"ws": True, "headers": {"authorization": "Bearer t"}}
+    http = {"ws": False, "headers": {"Authorization": "Bearer t", "X-Other": "1"}}
+    assert found == {
+        "subscription, parsed": socket,
+        "subscription, run before parsing": socket,
+        "named subscription among others, run before parsing": socket,
+        "named query among others, run before parsing": http,
+        "anonymous query, run before parsing": http,
+        "mutation with a string, run before parsing": http,
+    }
