@@ -16,9 +16,9 @@ from strawberry.types.graphql import OperationType
 
 from iven_gql.extensions import OperationRules
 from iven_gql.prepared import PreparedDocuments
-from iven_gql.transport import SUBSCRIPTIONS_OVER_WEBSOCKET, RefusalCode, TransportError
+from iven_gql.transport import SUBSCRIPTION_TRANSPORT, RefusalCode, TransportError
 
-# Subscriptions go over WebSocket, or a streamed answer (Strawberry's own path); a plain HTTP
+# Subscriptions go over WebSocket, or Server-Sent Events (Strawberry's stream path); a plain HTTP
 # request runs queries, and over POST mutations (a GET must never change anything).
 ALLOWED: dict[str, frozenset[OperationType]] = {
     "GET": frozenset({OperationType.QUERY}),
@@ -59,8 +59,8 @@ class Executor:
             if exc.operation_type is OperationType.SUBSCRIPTION:
                 raise TransportError(
                     400,
-                    SUBSCRIPTIONS_OVER_WEBSOCKET,
-                    RefusalCode.SUBSCRIPTIONS_OVER_WEBSOCKET,
+                    SUBSCRIPTION_TRANSPORT,
+                    RefusalCode.SUBSCRIPTION_TRANSPORT,
                 ) from None
             raise HTTPException(400, exc.as_http_error_reason(method)) from None
         except MissingQueryError:

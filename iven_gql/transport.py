@@ -28,8 +28,9 @@ DOCUMENT_TOO_LARGE = "GraphQL document too large"
 HEADERS_TOO_LARGE = "Request headers too large"
 JSON_TOO_DEEP = "The request body is nested too deeply"
 INVALID_UNICODE = "The request contains invalid Unicode (a lone surrogate)"
-SUBSCRIPTIONS_OVER_WEBSOCKET = (
-    "Subscriptions are served over WebSocket (graphql-transport-ws) at /graphql, not over HTTP."
+SUBSCRIPTION_TRANSPORT = (
+    "Subscriptions are served over WebSocket (graphql-transport-ws) or Server-Sent Events "
+    "(POST with Accept: text/event-stream) at /graphql, not as one JSON answer."
 )
 
 
@@ -45,7 +46,8 @@ class RefusalCode(enum.StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     NOT_FOUND = "NOT_FOUND"
     CSRF_HEADER_REQUIRED = "CSRF_HEADER_REQUIRED"
-    SUBSCRIPTIONS_OVER_WEBSOCKET = "SUBSCRIPTIONS_OVER_WEBSOCKET"
+    SUBSCRIPTION_TRANSPORT = "SUBSCRIPTION_TRANSPORT"
+    TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 

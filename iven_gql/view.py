@@ -1,10 +1,12 @@
-"""The Strawberry view: WebSocket subscriptions, GET, GraphiQL, uploads and streamed answers.
+"""The Strawberry view: WebSocket subscriptions, subscriptions over Server-Sent Events
+(iven_gql/sse.py), GET, GraphiQL, uploads and streamed answers.
 Its HTTP framing (iven_gql/transport.py) and its execution (iven_gql/executor.py) are the ones
 the fast JSON POST path (iven_gql/fast_path.py) uses: only the content negotiation is its own."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -20,10 +22,10 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.schema import Schema
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from iven_gql import files, transport
+from iven_gql import files, sse, transport
 from iven_gql.executor import Executor
 from iven_gql.extensions import OperationRules, shape_errors
 from iven_gql.prepared import PreparedDocuments
@@ -32,6 +34,7 @@ from iven_gql.ws import ChatPlan, ChatPlans, ChatWSHandler, RenderGroup, RenderG
 from resolvers.core.deps import Deps
 from schema import build_schema
 from schema.context import Context, client_info
+from schema.core import global_id
 from schema.media import UPLOAD_FIELDS
 
 GRAPHIQL_HTML = Path(__file__).with_name("graphiql.html")
@@ -51,9 +54,9 @@ class IvenGraphQL(GraphQL[Context, None]):
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
             connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=50,
+            max_subscriptions_per_connection=sse.MAX_STREAMS_PER_VIEWER,
             multipart_uploads_enabled=True,  # for the upload mutations only (parse_http_body)
             **kwargs,
         )
@@ -62,6 +65,7 @@ class IvenGraphQL(GraphQL[Context, None]):
         self.executor = Executor(cast("Schema", self.schema), rules)
         self.chat_plans = ChatPlans(self)
         self._render_groups = RenderGroups()
+        self.streams = sse.StreamSlots()  # the event streams open in this process
 
     def render_group(
         self, deps: Deps, plan: ChatPlan, variables: dict[str, Any], viewer: Any
@@ -120,7 +124,8 @@ class IvenGraphQL(GraphQL[Context, None]):
         await context.authenticate(authorization)
         if context.auth_error is not None:
             raise ConnectionRejectionError()
-        return {"viewerId": str(context.viewer.user_id)} if context.viewer else None
+        # the User's global id, the one `me { id }` gives
+        return {"viewerId": global_id("User", context.viewer.user_id)} if context.viewer else None
 
     async def parse_http_body(self, request: Any) -> Any:
         """A plain JSON POST parses as on the fast path; Strawberry parses the rest (GET,
@@ -170,21 +175,56 @@ class IvenGraphQL(GraphQL[Context, None]):
         root_value: None,
         sub_response: Response,
     ) -> Any:
-        """A subscription asked for as a streamed HTTP answer (multipart/mixed, SSE) is refused
-        with a clear error: subscriptions need the socket's per-delivery access checks and
-        its close codes (iven_gql/ws.py)."""
-        if (
-            isinstance(request_data, GraphQLRequestData)
-            and request_data.protocol != "http"
-            and is_subscription(request_data, self.settings.max_tokens)
+        """Server-Sent Events (iven_gql/sse.py) hold a stream slot of the viewer while they
+        stream. A subscription in any other HTTP framing is refused with a clear error; a plain
+        JSON answer is refused by the executor (SUBSCRIPTION_TRANSPORT)."""
+        if not isinstance(request_data, GraphQLRequestData):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        accept = request_adapter.headers.get("accept") or ""
+        if request_data.protocol == "sse":
+            if request_adapter.method != "POST" and is_subscription(
+                request_data, self.settings.max_tokens
+            ):
+                raise transport.TransportError(
+                    400, sse.SSE_OVER_POST, transport.RefusalCode.SUBSCRIPTION_TRANSPORT
+                )
+            release = self.streams.acquire(sse.stream_subject(context))
+            request.state.release_stream = release
+            try:
+                return await super().execute_operation(
+                    request, request_adapter, request_data, context, root_value, sub_response
+                )
+            except BaseException:
+                release()
+                raise
+        if "multipart/mixed" in accept.lower() and is_subscription(
+            request_data, self.settings.max_tokens
         ):
             raise transport.TransportError(
-                400,
-                transport.SUBSCRIPTIONS_OVER_WEBSOCKET,
-                transport.RefusalCode.SUBSCRIPTIONS_OVER_WEBSOCKET,
+                406, sse.MULTIPART_SUBSCRIPTION, transport.RefusalCode.SUBSCRIPTION_TRANSPORT
             )
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def create_streaming_response(
+        self,
+        request: Request | WebSocket,
+        stream: Callable[[], AsyncIterator[str]],
+        sub_response: Response,
+        headers: Mapping[str, str],
+    ) -> Response:
+        """Strawberry's streamed answer; an event stream frees its slot when it ends."""
+        release = getattr(request.state, "release_stream", None)
+        if release is None:
+            return await super().create_streaming_response(request, stream, sub_response, headers)
+        return sse.CountedStream(
+            stream(),
+            release=release,
+            status_code=sub_response.status_code or 200,
+            headers={**sub_response.headers, **headers},
         )
 
     async def execute_single(

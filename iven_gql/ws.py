@@ -5,6 +5,11 @@
   feed (resolvers/chat_feed.py) and each change is rendered once per distinct selection, then
   sent as the same text to every socket that asked for it (with its own operation id).
 
+A revoked session or an expired token ends the socket with 4401 (`end_session`): every operation
+is stopped (tasks cancelled and awaited, feeds left) before the close frame, and nothing is sent
+after it, so an orderly close logs no error. A token refused at `connection_init` closes with 4401
+too: graphql-ws treats 4401 as fatal (no reconnect with a dead token), unlike 4403.
+
 A selection made only of fields whose value is the same for every participant (see
 `schema.chat.SHARED_FIELDS`) is shared by all the subscribers that send the same document,
 operation and variables; any other selection is rendered per viewer. Everything that is not a
@@ -38,10 +43,12 @@ from graphql.execution import Executor, execute_subscription_event
 from graphql.execution.values import get_argument_values, get_variable_values
 from starlette.websockets import WebSocket
 from strawberry import relay
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.types.unset import UnsetType
 
 from iven_gql.extensions import shape_errors
 from resolvers import chat as chat_uc
@@ -52,7 +59,7 @@ from resolvers.core.background import in_background
 from resolvers.core.deps import ClientInfo, Deps
 from resolvers.core.errors import DomainError
 from schema.chat import SHARED_FIELDS, chat_event, decode_chat_cursor
-from schema.context import Context
+from schema.context import SESSION_ENDED_CLOSE_CODE, Context
 from schema.core import decode_global_id
 
 log = logging.getLogger("iven.ws")
@@ -246,6 +253,8 @@ class RenderGroup:
                 data = frames[sub.op_id] = (
                     f'{{"id":{json.dumps(sub.op_id)},"type":"next","payload":{payload}}}'
                 ).encode()
+            if sub.handler.closing:
+                continue
             if not sub.handler.send_now(data):
                 await sub.handler.push(data.decode())
 
@@ -267,9 +276,15 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     _counted: int | None = None  # the user counted online by this socket
     _backlog: list[str] | None = None  # messages waiting for a slow socket
     _proto: Any = None  # uvicorn's protocol object, False when not usable (see send_now)
+    closing = False  # the server is closing this socket: nothing more is sent
+    _stopped: set[asyncio.Task[Any]] | None = None  # cancelled operation tasks, awaited at shutdown
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context.end_socket_session = self.end_session
 
     async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
+        await self._connection_init(message)
         if self.connection_init_received:
             self.connection_init_timeout_task = None  # done: keep idle sockets small
             self._trim()
@@ -278,9 +293,68 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             presence.tracker(self.context.deps).connected(viewer.user_id)
             self._counted = viewer.user_id
 
+    async def _connection_init(self, message: Any) -> None:
+        """Strawberry's, but refused credentials close with 4401 (Unauthorized), which
+        graphql-ws does not retry, instead of 4403 (which it retries with the same token)."""
+        if self.connection_timed_out:
+            return
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        payload = message.get("payload", {})
+        if not isinstance(payload, dict):
+            await self.websocket.close(code=4400, reason="Invalid connection init payload")
+            return
+        if self.connection_init_received:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        self.connection_init_received = True
+        self.context.connection_params = payload
+        try:
+            ack_payload = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError:
+            await self.close(SESSION_ENDED_CLOSE_CODE, "Unauthorized")
+            return
+        if isinstance(ack_payload, UnsetType):
+            await self.send_message({"type": "connection_ack"})
+        else:
+            await self.send_message({"type": "connection_ack", "payload": ack_payload})
+        self.connection_acknowledged = True
+
+    def forget_id(self, id: str) -> None:
+        # an operation ending on its own (`complete`) after `close` stopped it: already gone
+        self.operations.pop(id, None)
+
+    async def send_message(self, message: Any) -> None:
+        if not self.closing:  # e.g. an operation's `complete` after the close: not an error
+            await super().send_message(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Stops every operation (tasks cancelled, feeds left), then closes the socket: no
+        operation sends after the close frame."""
+        if self.closing:
+            return
+        self.closing = True
+        current = asyncio.current_task()
+        for op_id, operation in list(self.operations.items()):
+            if operation.task is not None and operation.task is current:
+                continue  # the operation asking for the close: it returns after it
+            await self.cleanup_operation(op_id)
+        with contextlib.suppress(Exception):  # the client may have gone already
+            await self.websocket.close(code=code, reason=reason)
+
+    async def end_session(self) -> None:
+        """The session was revoked or the token expired (Context.end_session)."""
+        await self.close(SESSION_ENDED_CLOSE_CODE, "Session ended")
+
     async def shutdown(self) -> None:
         try:
             await super().shutdown()
+            stopped, self._stopped = self._stopped, None
+            current = asyncio.current_task()
+            for task in stopped or ():
+                if task is not current:
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await task  # its finally blocks run before the socket is gone
         finally:
             counted = self._counted
             if counted is not None:
@@ -464,7 +538,7 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _end(self, op_id: str, reason: str) -> None:
         with contextlib.suppress(Exception):
             if reason == chat_feed.SESSION_ENDED:
-                await self.websocket.close(code=4403, reason="Session ended")
+                await self.end_session()
                 return
             operation = self.operations.get(op_id)
             if isinstance(operation, ChatOperation):
@@ -472,6 +546,12 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def cleanup_operation(self, operation_id: str) -> None:
         operation = self.operations.get(operation_id)
+        task = operation.task if operation is not None else None
+        if task is not None and not task.done():
+            if self._stopped is None:
+                self._stopped = set()
+            self._stopped.add(task)  # awaited at shutdown: none is left pending
+            task.add_done_callback(self._forget_stopped)
         if isinstance(operation, ChatOperation):
             self.operations.pop(operation_id, None)
             if operation.subscriber is not None:
@@ -481,6 +561,10 @@ class ChatWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 operation.task.cancel()
             return
         await super().cleanup_operation(operation_id)
+
+    def _forget_stopped(self, task: asyncio.Task[Any]) -> None:
+        if self._stopped is not None:
+            self._stopped.discard(task)
 
 
 class RenderGroups:

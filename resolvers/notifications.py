@@ -800,11 +800,14 @@ class _Stream:
         getter = asyncio.ensure_future(self.queue.get())
         stopper = asyncio.ensure_future(self.revoked.get())
         wait = min(left, max(0.0, self.next_catch_up - time.monotonic()))
-        done, pending = await asyncio.wait(
-            {getter, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
+        try:
+            done, _ = await asyncio.wait(
+                {getter, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:  # cancelled too when the stream is (its socket closed): none is left pending
+            for task in (getter, stopper):
+                if not task.done():
+                    task.cancel()
         if stopper in done and viewer.session_id in stopper.result().get("sids", []):
             return None
         if getter in done:

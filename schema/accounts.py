@@ -996,7 +996,8 @@ class AccountMutation:
 class AccountSubscription:
     @strawberry.subscription(
         description="Seconds left on the access token, every `intervalSeconds`. The socket is "
-        "closed (4403) as soon as the session is revoked or the token expires. " + SIGNED_IN
+        "closed (4401) as soon as the session is revoked or the token expires (refresh, then "
+        "reconnect); over SSE the stream ends with UNAUTHENTICATED. " + SIGNED_IN
     )
     async def session_status(
         self,
@@ -1014,4 +1015,4 @@ class AccountSubscription:
             raise BadRequest("`intervalSeconds` must be between 1 and 3600.")
         async for left in session_uc.watch(info.context.deps, viewer, interval_seconds):
             yield left
-        await info.context.close_socket(4403, "Session ended")
+        await info.context.end_session()

@@ -804,8 +804,9 @@ class ChatSubscription:
         "once as it is now; too much missed: the stream ends with CURSOR_TOO_OLD (reload the "
         "history). Ends with FORBIDDEN when you leave the event, SERVICE_UNAVAILABLE when the "
         "chat cannot be read (resume with your last cursor), BAD_USER_INPUT for a malformed "
-        "cursor or one of another chat. The server closes the socket when your session ends or "
-        "your token expires (refresh, then reconnect)."
+        "cursor or one of another chat. The server closes the socket (4401) when your session "
+        "ends or your token expires (refresh, then reconnect); over SSE the stream ends with "
+        "UNAUTHENTICATED."
     )
     async def chat_events(
         self,
@@ -832,6 +833,6 @@ class ChatSubscription:
                     break
                 yield chat_event(item)
         if item == chat_feed.SESSION_ENDED:
-            await info.context.close_socket(4403, "Session ended")
+            await info.context.end_session()
             return
         raise uc.ended_error(item)

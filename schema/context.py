@@ -4,6 +4,7 @@ asks (viewer), from where (client), the request's loaders, and the app's deps.""
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,11 @@ from resolvers.core.deps import ClientInfo, Deps, Viewer
 from resolvers.core.errors import Unauthenticated
 from resolvers.loaders import Loaders
 from resolvers.sessions import TokenRejected, guard
+
+# The close code of a socket whose session ended (revoked, signed out or token expired): one that
+# graphql-ws's client treats as fatal (4401 Unauthorized), so the app refreshes instead of retrying.
+SESSION_ENDED_CLOSE_CODE = 4401
+SESSION_ENDED = "Session ended: refresh the token (refreshSession), then subscribe again."
 
 
 def bearer_token(value: str | None) -> str | None:
@@ -45,6 +51,8 @@ class Context:
     auth_error: str | None = None  # why the given token was refused (an UNAUTHENTICATED message)
     connection_params: dict[str, Any] | None = None  # a socket's `connection_init` payload
     operation_name: str | None = None
+    # set by the WebSocket handler (iven_gql/ws.py): stops the socket's operations, then closes it
+    end_socket_session: Callable[[], Awaitable[None]] | None = None
     _loaders: Loaders | None = None
 
     @property
@@ -80,9 +88,16 @@ class Context:
             raise Unauthenticated()
         return viewer
 
-    async def close_socket(self, code: int, reason: str) -> None:
-        if isinstance(self.request, WebSocket):
-            await self.request.close(code=code, reason=reason)
+    async def end_session(self) -> None:
+        """A stream's session was revoked or its token expired. A WebSocket is closed with
+        SESSION_ENDED_CLOSE_CODE (the client refreshes its token, then reconnects); any other
+        stream (Server-Sent Events) ends with an UNAUTHENTICATED error."""
+        if self.end_socket_session is not None:
+            await self.end_socket_session()
+        elif isinstance(self.request, WebSocket):
+            await self.request.close(code=SESSION_ENDED_CLOSE_CODE, reason="Session ended")
+        else:
+            raise Unauthenticated(SESSION_ENDED)
 
 
 def client_info(conn: Request | WebSocket) -> ClientInfo:

@@ -416,7 +416,8 @@ class NotificationSubscription:
         f"than {uc.REPLAY_LIMIT}: the stream ends with CURSOR_TOO_OLD, reload the inbox). "
         "Ends with SERVICE_UNAVAILABLE (retry with your last cursor) when notifications "
         "cannot be read; BAD_USER_INPUT for a malformed cursor. The server closes the socket "
-        "when your session ends or your token expires (refresh, then reconnect)."
+        "(4401) when your session ends or your token expires (refresh, then reconnect); over "
+        "SSE the stream ends with UNAUTHENTICATED."
     )
     async def notification_received(
         self,
@@ -433,4 +434,4 @@ class NotificationSubscription:
         position = decode_time_cursor(after)
         async for doc, unread in uc.received(info.context.deps, viewer, position):
             yield NotificationReceived(notification=Notification(doc=doc), unread_count=unread)
-        await info.context.close_socket(4403, "Session ended")
+        await info.context.end_session()

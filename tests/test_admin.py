@@ -273,7 +273,7 @@ async def test_disabling_closes_the_live_session_at_once(api, accounts):
             "user": {"id": alice["id"], "status": "DISABLED", "disabledReason": "Spam links"},
             "errors": [],
         }
-        assert await ws.closed_with(timeout=3) == 4403
+        assert await ws.closed_with(timeout=3) == 4401
 
 
 async def test_disabling_revokes_every_session_and_refuses_sign_in(api, accounts):

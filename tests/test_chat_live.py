@@ -454,7 +454,7 @@ async def test_the_stream_closes_at_once_on_logout(api, accounts, events):
     try:
         started = time.monotonic()
         await api.execute("mutation { logout { ok } }", token=owner["token"])
-        assert await ws.closed_with(timeout=3) == 4403
+        assert await ws.closed_with(timeout=3) == 4401
         assert time.monotonic() - started < 1.0
     finally:
         await cm.__aexit__(None, None, None)
@@ -579,7 +579,7 @@ async def test_an_expiring_token_closes_the_stream(api, accounts, events, server
     cm, ws, _op = await stream(api, {**owner, "token": short}, eid)
     try:
         started = time.monotonic()
-        assert await ws.closed_with(timeout=5) == 4403
+        assert await ws.closed_with(timeout=5) == 4401
         assert time.monotonic() - started < 3.0
     finally:
         await cm.__aexit__(None, None, None)

@@ -675,19 +675,20 @@ async def test_a_lone_surrogate_is_bad_user_input_and_stores_nothing(api, http, 
 
 
 async def test_subscriptions_over_http_are_refused_with_a_clear_error(http, api, accounts):
-    """What GraphiQL and urql's fetchSubscriptions send: a clear JSON refusal, not an internal
-    error; subscriptions are served over WebSocket."""
+    """What GraphiQL and urql's fetchSubscriptions send when not over Server-Sent Events
+    (tests/test_sse.py): a clear JSON refusal, never an internal error."""
     user = await accounts.user()
     subscription = {"query": "subscription { sessionStatus(intervalSeconds: 1) }"}
-    for accept in ("multipart/mixed", "text/event-stream", "application/json"):
+    for accept, status in (("multipart/mixed", 406), ("application/json", 400)):
         for token in (None, user["token"]):
             response = await api.post(subscription, token=token, headers={"accept": accept})
-            assert response.status_code == 400, (accept, response.text)
+            assert response.status_code == status, (accept, response.text)
             assert response.headers["content-type"] == "application/json"
-            assert_refused(response.content, "SUBSCRIPTIONS_OVER_WEBSOCKET")
+            assert_refused(response.content, "SUBSCRIPTION_TRANSPORT")
+    for accept in ("multipart/mixed", "text/event-stream", "application/json"):
         by_get = await http.get("/graphql", params=subscription, headers={"accept": accept})
-        assert by_get.status_code in (400, 405)
-        assert_refused(by_get.content, "SUBSCRIPTIONS_OVER_WEBSOCKET")
+        assert by_get.status_code in (400, 405, 406)
+        assert_refused(by_get.content, "SUBSCRIPTION_TRANSPORT")
     # queries asked for as a stream are still answered
     streamed = await api.post({"query": "{ __typename }"}, headers={"accept": "multipart/mixed"})
     assert streamed.status_code == 200 and "Query" in streamed.text

@@ -563,7 +563,7 @@ async def test_the_stream_ends_when_the_session_is_revoked(api, accounts):
         await ws.subscribe(RECEIVED)
         await until_listening(api.server.deps, uc.channel(user_pk(alice)))
         await api.execute("mutation { logout { ok } }", token=alice["token"])
-        assert await ws.closed_with(timeout=3) == 4403
+        assert await ws.closed_with(timeout=3) == 4401
 
 
 def user_pk(user: dict[str, Any]) -> int:

@@ -236,7 +236,7 @@ EXPECTED_STATUS = {
 
 # The code of each refusal (the JSON error shape, iven_gql/transport.py); BAD_REQUEST otherwise.
 EXPECTED_CODE = {
-    "subscription over POST": "SUBSCRIPTIONS_OVER_WEBSOCKET",
+    "subscription over POST": "SUBSCRIPTION_TRANSPORT",
     "wrong content type": "UNSUPPORTED_MEDIA_TYPE",
     "oversized body": "PAYLOAD_TOO_LARGE",
     "oversized body, chunked": "PAYLOAD_TOO_LARGE",

@@ -4,10 +4,11 @@ graphql-schema-linter) the suite drives, pinned in tests/js/package-lock.json.
 `node_tools()` installs them once into tests/js/node_modules (`npm ci`, from the npm registry;
 a file lock serialises the test workers) and returns tests/js; it skips the calling test where
 Node.js or npm is missing. `run_node(script, …)` runs a JavaScript file from tests/js with
-those modules on its path."""
+those modules on its path; `NodeLines` runs one alongside the test, line by line."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -80,3 +81,43 @@ def run_node_json(script: str | Path, *args: str, env: dict[str, str] | None = N
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert lines, f"node {script} printed nothing:\n{done.stderr}"
     return json.loads(lines[-1])
+
+
+class NodeLines:
+    """A Node script from tests/js run alongside the test (the in-process server keeps serving),
+    read one JSON line at a time: the test acts on the server between the script's lines."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, script: str, *args: str) -> NodeLines:
+        cwd = node_tools()
+        process = await asyncio.create_subprocess_exec(
+            "node",
+            script,
+            *args,
+            cwd=cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def line(self, timeout: float = 20.0) -> Any:
+        """The script's next JSON line (fails the test with its stderr if it ended instead)."""
+        assert self.process.stdout is not None
+        raw = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not raw:
+            await self.process.wait()
+            assert self.process.stderr is not None
+            errors = (await self.process.stderr.read()).decode()
+            raise AssertionError(f"the script ended ({self.process.returncode}):\n{errors}")
+        return json.loads(raw)
+
+    async def finished(self, timeout: float = 20.0) -> int:
+        """Waits for the script to exit; its exit status."""
+        return await asyncio.wait_for(self.process.wait(), timeout)
+
+    def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
