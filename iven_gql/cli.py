@@ -84,6 +84,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure(settings.log_level)
+    if "public_url" not in settings.model_fields_set:
+        # media URLs point at the address served here (a wildcard address is not one to visit)
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        host = f"[{host}]" if ":" in host else host
+        settings.public_url = f"http://{host}:{args.port}"
+        os.environ["IVEN_PUBLIC_URL"] = settings.public_url  # for the workers' own Settings
     embedded = None
     if args.workers > 1:
         if settings.redis_url is None:

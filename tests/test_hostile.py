@@ -51,6 +51,7 @@ from tests.conftest import RunningServer
 from tests.factories import crew, pk
 from tests.support import GraphQLClient, assert_error, assert_payload_error
 from tests.support.graphql import answer_without_cost
+from tests.support.media import served_path
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 
@@ -157,6 +158,7 @@ async def test_introspection_and_suggestions_are_off_unless_enabled(api):
         mongodb_url="mongodb://db",
         redis_url="redis://cache",
         database_url="mysql+aiomysql://db/iven",
+        public_url="https://api.example.com",
     )
     assert not production.introspection_enabled
     assert production.model_copy(update={"introspection": True}).introspection_enabled
@@ -569,7 +571,7 @@ async def test_media_urls_signed_with_the_token_key_are_refused(
         {"variables.input.files.0": ("a.png", samples.png(), "image/png")},
         token=owner["token"],
     )
-    url = response.json()["data"]["uploadMedia"]["media"][0]["urls"]["original"]
+    url = served_path(response.json()["data"]["uploadMedia"]["media"][0]["urls"]["original"])
     assert (await http.get(url)).status_code == 200
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -751,7 +753,8 @@ async def test_sequential_event_ids_open_no_unlisted_event(api, accounts, events
     assert opened["eventByShareToken"]["owner"] == {"username": owner["username"]}
     # the avatar URL names a random key, not the account: no directory of profile pictures
     url = seen["event"]["owner"]["avatarUrl"]
-    assert url.startswith("/avatars/") and f"/avatars/{pk(owner['id'])}/" not in url
+    assert url.startswith(f"{server.deps.settings.public_url}/avatars/")
+    assert f"/avatars/{pk(owner['id'])}/" not in url
     assert "k=" not in url
     await assert_still_serving(api)
 
