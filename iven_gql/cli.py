@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from iven_gql.app import create_app
-from iven_gql.config import Settings, redact_url
+from iven_gql.config import Settings, redact_url, serve_url
 from iven_gql.logs import configure
 from iven_gql.protocol import server_options
 from iven_gql.resources import Resources
@@ -85,11 +85,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     configure(settings.log_level)
     if "public_url" not in settings.model_fields_set:
-        # media URLs point at the address served here (a wildcard address is not one to visit)
-        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-        host = f"[{host}]" if ":" in host else host
-        settings.public_url = f"http://{host}:{args.port}"
-        os.environ["IVEN_PUBLIC_URL"] = settings.public_url  # for the workers' own Settings
+        # file URLs on the address served here (the environment: for the workers' Settings too)
+        settings.public_url = os.environ["IVEN_PUBLIC_URL"] = serve_url(args.host, args.port)
     embedded = None
     if args.workers > 1:
         if settings.redis_url is None:

@@ -68,6 +68,13 @@ WILDCARD_ORIGIN_REFUSED = (
 )
 
 
+def serve_url(host: str, port: int) -> str:
+    """IVEN_PUBLIC_URL's default for `iven-gql serve --host --port`: the address it listens on
+    (a wildcard address is not one to visit: the loopback one instead)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IVEN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from iven_gql.app import create_app
-from iven_gql.config import Settings
+from iven_gql.config import Settings, serve_url
 from tests import media_samples as samples
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.factories import crew
@@ -219,6 +219,11 @@ def test_cors_origins_are_a_list_of_origins_without_a_wildcard(monkeypatch):
 
 def test_public_url_is_a_base_without_trailing_slash_and_required_in_production():
     assert Settings(_env_file=None).public_url == "http://127.0.0.1:8000"  # `iven-gql serve`
+    # `iven-gql serve` without IVEN_PUBLIC_URL: the address it listens on
+    assert serve_url("127.0.0.1", 8000) == Settings(_env_file=None).public_url
+    assert serve_url("192.168.1.20", 9000) == "http://192.168.1.20:9000"
+    assert serve_url("0.0.0.0", 9000) == "http://127.0.0.1:9000"
+    assert serve_url("::1", 9000) == "http://[::1]:9000"
     assert Settings(_env_file=None, public_url="https://api.example.com/").public_url == (
         "https://api.example.com"
     )
