@@ -15,7 +15,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -25,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from iven_gql import files, transport
 from iven_gql.config import Settings
 from iven_gql.fast_path import FastJSONPost
+from iven_gql.origins import OriginMiddleware, OriginPolicy, origin_and_host
 from iven_gql.resources import Resources
 from iven_gql.view import ASSETS_PATH, IvenGraphQL
 
@@ -39,6 +39,7 @@ class IvenApp(Starlette):
 
     fast: FastJSONPost | None = None
     view: IvenGraphQL | None = None
+    origins: OriginPolicy | None = None
     upload_limit: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,6 +51,9 @@ class IvenApp(Starlette):
         if scope["type"] == "websocket" and scope["path"] == "/graphql" and self.view:
             # Straight to the GraphQL view (no middleware applies to WebSockets): a shorter
             # coroutine chain per open socket, which is most of an idle socket's memory.
+            if self.origins is not None and not self.origins.allows_scope(scope):
+                await refuse_handshake(scope, send)
+                return
             scope["app"] = self
             await self.view(scope, receive, send)
             return
@@ -61,6 +65,14 @@ class IvenApp(Starlette):
             await files.guarded_upload(super().__call__, self.upload_limit, scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+async def refuse_handshake(scope: Scope, send: Send) -> None:
+    """A close before the handshake is accepted: the server answers HTTP 403 (browsers apply no
+    CORS to WebSockets, so this is where a page of another origin is stopped)."""
+    origin, host = origin_and_host(scope)
+    log.warning("websocket origin refused", extra={"origin": origin, "host": host})
+    await send({"type": "websocket.close", "code": 1008, "reason": ""})
 
 
 def tune_gc() -> None:
@@ -155,30 +167,21 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def cors(settings: Settings) -> list[Middleware]:
-    if not settings.cors_origins:
-        return []
-    return [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=[
-                "authorization",
-                "content-type",
-                "x-iven-csrf",
-                "apollo-require-preflight",
-            ],
-            expose_headers=["x-request-id"],
-            max_age=600,
-        )
-    ]
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """An unexpected exception past the view (the middleware, the router): the GraphQL error
+    shape too, logged by Starlette's ServerErrorMiddleware, with no details to the client."""
+    internal = transport.RefusalCode.INTERNAL_SERVER_ERROR
+    return transport.error_response(
+        transport.TransportError(500, "Internal server error.", internal)
+    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     resources = Resources(settings)
-    graphql = IvenGraphQL(resources)
+    origins = OriginPolicy(settings.cors_origins, settings.public_url)
+    # Strawberry's own handshake check, given the same origins (IvenApp checks first)
+    graphql = IvenGraphQL(resources, allowed_origins=sorted(origins.allowed))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -209,9 +212,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.graphiql and (STATIC_DIR / "graphiql").is_dir():
         routes.append(Mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR / "graphiql")))
-    app = IvenApp(routes=routes, lifespan=lifespan, middleware=cors(settings))
+    app = IvenApp(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(OriginMiddleware, policy=origins)],
+        exception_handlers={Exception: internal_error},
+    )
     app.fast = fast
     app.view = graphql
+    app.origins = origins
     app.upload_limit = settings.media_max_request_bytes
     app.state.resources = resources
     return app

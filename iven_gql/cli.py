@@ -17,7 +17,7 @@ import uvicorn
 
 from iven_gql import demo
 from iven_gql.app import create_app
-from iven_gql.config import Settings, redact_url
+from iven_gql.config import Settings, redact_url, serve_url
 from iven_gql.logs import configure
 from iven_gql.protocol import server_options
 from iven_gql.resources import Resources
@@ -85,6 +85,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure(settings.log_level)
+    if "public_url" not in settings.model_fields_set:
+        # file URLs on the address served here (the environment: for the workers' Settings too)
+        settings.public_url = os.environ["IVEN_PUBLIC_URL"] = serve_url(args.host, args.port)
     embedded = None
     if args.workers > 1:
         if settings.redis_url is None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from strawberry.http.websocket_origin import normalize_origin
 
 from resolvers.core.rates import parse_rate
 
@@ -59,6 +61,20 @@ URL_SCHEMES = {
 }
 
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # `iven-gql serve`'s default --host and --port
+WILDCARD_ORIGIN_REFUSED = (
+    "'*' is refused: list the origins of your apps (e.g. https://app.example.com,"
+    "http://localhost:5173); a wildcard would let every site use the API and embed its media"
+)
+
+
+def serve_url(host: str, port: int) -> str:
+    """IVEN_PUBLIC_URL's default for `iven-gql serve --host --port`: the address it listens on
+    (a wildcard address is not one to visit: the loopback one instead)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IVEN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -79,7 +95,9 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     smtp_url: str | None = None
     mail_from: str = "IVEN <no-reply@iven.local>"
-    public_url: str = "http://localhost:8000"
+    # where clients reach this server: the base of media and avatar URLs (and of links in mails);
+    # by default `iven-gql serve`'s address; required in production
+    public_url: str = DEFAULT_PUBLIC_URL
     uploads_dir: Path = Path("./uploads")
     var_dir: Path = Path("./var")
 
@@ -128,8 +146,11 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1_000_000
     # None: on, except in production
     introspection: bool | None = None
-    # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"]
-    cors_origins: list[str] = Field(default_factory=list)
+    # Browser origins allowed to use the API over HTTP (CORS) and WebSocket, and to embed media
+    # (iven_gql/origins.py): a comma-separated list or a JSON array of origins
+    # ("https://app.example.com,http://localhost:5173"); no `*` (README "Browser apps on another
+    # origin"). Media and avatar URLs are absolute, built on public_url (above).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     graphiql: bool = True
 
     # transport limits (request body: max_request_bytes above, media_max_request_bytes below)
@@ -208,6 +229,42 @@ class Settings(BaseSettings):
                 raise ValueError(f"a URL starting with one of: {allowed}")
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: object) -> object:
+        """A comma-separated list, or a JSON array as pydantic-settings reads lists."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = set()
+        for origin in value:
+            if origin.strip() == "*":
+                raise ValueError(WILDCARD_ORIGIN_REFUSED)
+            # scheme://host[:port] only, kept in the form browsers send (a typo fails at start)
+            normal, parts = normalize_origin(origin), urlsplit(origin.strip())
+            if normal is None or parts.path not in ("", "/") or parts.query or parts.username:
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme, host and optional port, without a "
+                    "path (e.g. https://app.example.com or http://localhost:5173)"
+                )
+            origins.add(normal)
+        return sorted(origins)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_base(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("an address like https://api.example.com (no query or fragment)")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env is Environment.PRODUCTION:
@@ -221,6 +278,11 @@ class Settings(BaseSettings):
                 problems.append("IVEN_REDIS_URL must point at a Redis server")
             if self.database_url.startswith("sqlite"):
                 problems.append("IVEN_DATABASE_URL must point at MySQL/MariaDB")
+            if "public_url" not in self.model_fields_set:
+                problems.append(
+                    "IVEN_PUBLIC_URL must be the address clients reach this server at "
+                    "(https://api.example.com): media and avatar URLs are built on it"
+                )
             if problems:
                 raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

@@ -3,6 +3,10 @@
 Served files carry the content type found at upload, `nosniff`, a sandboxing CSP (a file can
 never run as a page of this origin), a Content-Disposition with a cleaned name, and private
 caching until the link expires; Starlette's FileResponse answers Range requests (video seeking).
+Their resource policy is `same-site`, or `cross-origin` once IVEN_CORS_ORIGINS names other
+origins, so that their pages can show them (`<img>`, `<video>`); a `fetch()` from those origins
+gets the CORS headers of iven_gql/origins.py. The URL itself stays the capability: signed for one
+viewer, short-lived.
 
 Multipart requests (GraphQL multipart request spec) must carry a non-simple header
 (`x-iven-csrf` or `Apollo-Require-Preflight`): a browser form from another site cannot set one
@@ -24,6 +28,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from iven_gql import transport
+from iven_gql.config import Settings
 from resolvers import media_links as media_uc
 from resolvers.core.deps import Deps
 
@@ -38,8 +43,14 @@ SECURITY_HEADERS = {
 CSRF_HEADERS = (b"x-iven-csrf", b"apollo-require-preflight")
 
 
-def _served(found: media_uc.ServedFile) -> Response:
-    headers = {**SECURITY_HEADERS, "cache-control": f"private, max-age={max(0, found.max_age)}"}
+def security_headers(settings: Settings) -> dict[str, str]:
+    if not settings.cors_origins:
+        return SECURITY_HEADERS
+    return {**SECURITY_HEADERS, "cross-origin-resource-policy": "cross-origin"}
+
+
+def _served(found: media_uc.ServedFile, security: dict[str, str]) -> Response:
+    headers = {**security, "cache-control": f"private, max-age={max(0, found.max_age)}"}
     return FileResponse(
         found.path,
         media_type=found.media_type,
@@ -51,12 +62,11 @@ def _served(found: media_uc.ServedFile) -> Response:
 
 async def _serve(request: Request, lookup: Any) -> Response:
     deps: Deps = request.app.state.deps
+    security = security_headers(request.app.state.resources.settings)
     try:
-        return _served(await lookup(deps))
+        return _served(await lookup(deps), security)
     except media_uc.LinkRefused as refused:
-        return PlainTextResponse(
-            refused.message, status_code=refused.status, headers=SECURITY_HEADERS
-        )
+        return PlainTextResponse(refused.message, status_code=refused.status, headers=security)
 
 
 async def media_file(request: Request) -> Response:

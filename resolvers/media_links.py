@@ -6,6 +6,10 @@ that viewer may see the location, and the expiry; at each fetch the viewer must 
 in the event. Avatar URLs are not bound to a viewer: they are shown
 wherever the user is. They name the picture's random storage key, never the user id, so no URL
 can be built or guessed from an account (and a new picture gets a new key).
+
+URLs are absolute, on IVEN_PUBLIC_URL (`Settings.public_url`, no trailing slash), so that an app
+on another origin, or a native one, uses them as they are. The host is not signed: a URL is
+checked by its path and query wherever it arrives (through a proxy, under another name).
 """
 
 from __future__ import annotations
@@ -48,13 +52,14 @@ def media_url(
     exp = _expiry(deps, time.time() if now is None else now)
     full = 1 if shows_location(media, viewer_id) else 0
     sig = _signature(deps, f"m:{media.id}:{variant}:{viewer_id}:{full}:{exp}")
-    return f"/media/{media.id}/{variant}?u={viewer_id}&f={full}&exp={exp}&sig={sig}"
+    query = f"u={viewer_id}&f={full}&exp={exp}&sig={sig}"
+    return f"{deps.settings.public_url}/media/{media.id}/{variant}?{query}"
 
 
 def avatar_url(deps: Deps, key: str, size: str, now: float | None = None) -> str:
     exp = _expiry(deps, time.time() if now is None else now)
     sig = _signature(deps, f"a:{key}:{size}:{exp}")
-    return f"/avatars/{key}/{size}?exp={exp}&sig={sig}"
+    return f"{deps.settings.public_url}/avatars/{key}/{size}?exp={exp}&sig={sig}"
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,8 @@ class MediaLocation:
 
 
 @strawberry.type(
-    description="Signed URLs of a media's files, made for the viewer who asked: they work "
+    description="Signed absolute URLs (on the server's IVEN_PUBLIC_URL) of a media's files, "
+    "made for the viewer who asked: they work "
     "for at least 15 minutes (the server's default) and only while you take part in the "
     "event; ask again for fresh ones. GET them without any header (fit for `<img src>`)."
 )

@@ -51,6 +51,7 @@ from tests.conftest import RunningServer
 from tests.factories import crew, pk
 from tests.support import GraphQLClient, assert_error, assert_payload_error
 from tests.support.graphql import answer_without_cost
+from tests.support.media import served_path
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 
@@ -157,6 +158,7 @@ async def test_introspection_and_suggestions_are_off_unless_enabled(api):
         mongodb_url="mongodb://db",
         redis_url="redis://cache",
         database_url="mysql+aiomysql://db/iven",
+        public_url="https://api.example.com",
     )
     assert not production.introspection_enabled
     assert production.model_copy(update={"introspection": True}).introspection_enabled
@@ -523,11 +525,27 @@ async def test_every_transport_refusal_has_a_json_body_with_a_code(http, api):
             "/graphql", data={"operations": "{}", "map": "{}"}, files={"0": ("a", b"x")}
         ),
     }
-    refusals["BATCHING"] = await api.post([{"query": "{ __typename }"}] * 2)
-    for code, response in refusals.items():
-        assert 400 <= response.status_code < 500, code
-        assert response.headers["content-type"] == "application/json", code
-        assert_refused(response.content, "BAD_REQUEST" if code == "BATCHING" else code)
+    # malformed JSON, batching, GET mutation: BAD_REQUEST (README "Limits"), each with its message
+    refusals["BAD_REQUEST batching"] = await api.post([{"query": "{ __typename }"}] * 2)
+    refusals["BAD_REQUEST mutation over GET"] = await http.get(
+        "/graphql", params={"query": "mutation { logout { ok } }"}
+    )
+    refusals["PAYLOAD_TOO_LARGE"] = await http.post(
+        "/graphql", content=b"{" + b" " * 2_000_000 + b"}", headers=json_type
+    )
+    # a preflight from an origin not in IVEN_CORS_ORIGINS (tests/test_cross_origin.py)
+    refusals["ORIGIN_NOT_ALLOWED"] = await http.options(
+        "/graphql",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
+    # malformed JSON in GET variables, which the view parses itself
+    refusals["BAD_REQUEST over GET"] = await http.get(
+        "/graphql", params={"query": "{ __typename }", "variables": "{not json"}
+    )
+    for case, response in refusals.items():
+        assert 400 <= response.status_code < 500, case
+        assert response.headers["content-type"] == "application/json", case
+        assert_refused(response.content, case.split()[0])
     assert refusals["METHOD_NOT_ALLOWED"].status_code == 405
     assert refusals["METHOD_NOT_ALLOWED"].headers["allow"] == "GET, POST"
     await assert_still_serving(api)
@@ -569,7 +587,8 @@ async def test_media_urls_signed_with_the_token_key_are_refused(
         {"variables.input.files.0": ("a.png", samples.png(), "image/png")},
         token=owner["token"],
     )
-    url = response.json()["data"]["uploadMedia"]["media"][0]["urls"]["original"]
+    assert response.json().get("data"), response.text
+    url = served_path(response.json()["data"]["uploadMedia"]["media"][0]["urls"]["original"])
     assert (await http.get(url)).status_code == 200
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -752,7 +771,8 @@ async def test_sequential_event_ids_open_no_unlisted_event(api, accounts, events
     assert opened["eventByShareToken"]["owner"] == {"username": owner["username"]}
     # the avatar URL names a random key, not the account: no directory of profile pictures
     url = seen["event"]["owner"]["avatarUrl"]
-    assert url.startswith("/avatars/") and f"/avatars/{pk(owner['id'])}/" not in url
+    assert url.startswith(f"{server.deps.settings.public_url}/avatars/")
+    assert f"/avatars/{pk(owner['id'])}/" not in url
     assert "k=" not in url
     await assert_still_serving(api)
 

@@ -205,6 +205,7 @@ def test_production_refuses_defaults():
         mongodb_url="mongodb://db/",
         redis_url="redis://r/",
         database_url="mysql+aiomysql://u@h/db",
+        public_url="https://api.example.com",
     )
     assert ok.is_production and not ok.migrate_on_start
 
@@ -266,7 +267,8 @@ async def test_cors_allows_configured_origins_only():
         evil = await client.options(
             "/graphql", headers={"origin": "https://evil.example", **preflight}
         )
-        assert evil.status_code == 400
+        assert evil.status_code == 403
+        assert evil.json()["errors"][0]["extensions"]["code"] == "ORIGIN_NOT_ALLOWED"
         assert "access-control-allow-origin" not in evil.headers
 
 

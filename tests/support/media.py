@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from resolvers import media as media_uc
 from stores.files import MEDIA
@@ -48,8 +49,16 @@ def stored_files(server: Any) -> set[str]:
     return media_uc.files(server.deps).all_keys(MEDIA)
 
 
+def served_path(url: str) -> str:
+    """A file URL the API handed out, as a path and query of the test server it came from:
+    the URLs are absolute, on IVEN_PUBLIC_URL (the test settings' http://iven.test, which does
+    not resolve); a path is kept as it is."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
 async def fetch(http: Any, url: str, **headers: str) -> Any:
-    return await http.get(url, headers=headers)
+    return await http.get(served_path(url), headers=headers)
 
 
 REF_INPUTS = {
