@@ -10,11 +10,13 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
+from strawberry.relay.types import GlobalIDValueError
 
 from resolvers import events as uc
+from resolvers.people import PersonId
 from schema.accounts import User
 from schema.context import Info
-from schema.core import decode_node_keys
+from schema.core import decode_global_id, decode_node_keys
 from stores import events as rows
 from stores.events import ParticipantRole, ParticipantState, Rsvp
 
@@ -141,3 +143,22 @@ async def roster(info: Info, event_id: int) -> dict[int, Participant]:
 def person(people: dict[int, Participant], participant_id: int | None) -> Participant | None:
     """A participant of a roster by id (None for no id or an unknown one)."""
     return people.get(participant_id) if participant_id is not None else None
+
+
+PERSON_ID = (
+    "Accepts a Participant id of this event or the User id of one of its participants (the "
+    "same person); any other id is refused with a payload error at this field."
+)
+
+
+def person_id(raw: str) -> PersonId:
+    """A person argument (a Participant or a User id), decoded; any other id, malformed ones
+    included, decodes to a PersonId with neither key, which the use case reports at its field
+    (a payload error, where a GlobalID argument would fail the whole request)."""
+    try:
+        gid = relay.GlobalID.from_id(raw)
+    except GlobalIDValueError:
+        return PersonId()
+    return PersonId(
+        participant_id=decode_global_id(gid, "Participant"), user_id=decode_global_id(gid, "User")
+    )
