@@ -16,17 +16,50 @@ from resolvers import events as uc
 from resolvers.people import PersonId
 from schema.accounts import User
 from schema.context import Info
-from schema.core import decode_global_id, decode_node_keys
+from schema.core import decode_global_id, decode_node_keys, documented_enum
 from stores import events as rows
 from stores.events import ParticipantRole, ParticipantState, Rsvp
 
-strawberry.enum(ParticipantRole, name="ParticipantRole")  # one definition: stores.events
+documented_enum(  # one definition: stores.events
+    ParticipantRole,
+    {
+        ParticipantRole.OWNER: "The one who owns the event (exactly one): everything organizers "
+        "may, plus deleting the event, changing roles, giving ORGANIZER invitations and links, "
+        "and transferring the ownership.",
+        ParticipantRole.ORGANIZER: "Runs the event: edits and cancels it, invites, decides join "
+        "requests, removes participants, validates tasks, edits anyone's tasks and expenses.",
+        ParticipantRole.PARTICIPANT: "Takes part: sees everything inside the event, adds tasks, "
+        "expenses and messages, edits their own.",
+    },
+    name="ParticipantRole",
+    description="What a participant may do in an event; each role may do all the roles below "
+    "it may.",
+)
 
+documented_enum(  # one definition: stores.events
+    Rsvp,
+    {
+        Rsvp.GOING: "Will come (the answer on joining).",
+        Rsvp.MAYBE: "Not sure yet.",
+        Rsvp.DECLINED: "Will not come (still a participant: see `leaveEvent` to leave).",
+    },
+    name="Rsvp",
+    description="A participant's answer to the event, set with `setRsvp`.",
+)
 
-strawberry.enum(Rsvp, name="Rsvp")  # one definition: stores.events
-
-
-strawberry.enum(ParticipantState, name="ParticipantState")  # one definition: stores.events
+documented_enum(  # one definition: stores.events
+    ParticipantState,
+    {
+        ParticipantState.ACTIVE: "In the event now.",
+        ParticipantState.LEFT: "Left on their own (`leaveEvent`); may come back by invitation, "
+        "invite link or join request.",
+        ParticipantState.REMOVED: "Removed by an organizer or the owner; an invite link does "
+        "not bring them back.",
+    },
+    name="ParticipantState",
+    description="Whether a participant is still in the event. Those who left or were removed "
+    "stay listed in history (their tasks, expenses and balances keep their name).",
+)
 
 
 class Unloaded(enum.Enum):
@@ -38,19 +71,29 @@ class Unloaded(enum.Enum):
 UNLOADED = Unloaded.UNLOADED
 
 
-@strawberry.type(description="A member of an event; stays listed in history after leaving.")
+@strawberry.type(
+    description="A person's membership of one event (one per user and event; its id is not "
+    "the user's). Stays listed in history after leaving. Visible to the event's participants."
+)
 class Participant(relay.Node):
     """Plain fields, filled once from the row: an event page lists hundreds of participant
     references (assignees, payers, shares, balances), and plain attributes cost graphql-core a
     lookup where a resolver costs a call through Strawberry's field machinery."""
 
     row: strawberry.Private[rows.Participant]
-    display_name: str
-    role: ParticipantRole
-    rsvp: Rsvp
-    state: ParticipantState
-    joined_at: datetime
-    left_at: datetime | None
+    display_name: str = strawberry.field(
+        description="The name shown in the event: the account's first and last name when they "
+        "joined (kept after the account is deleted)."
+    )
+    role: ParticipantRole = strawberry.field(
+        description="What they may do (PARTICIPANT once they left or were removed)."
+    )
+    rsvp: Rsvp = strawberry.field(description="Their answer to the event.")
+    state: ParticipantState = strawberry.field(description="Whether they are still in the event.")
+    joined_at: datetime = strawberry.field(description="When they (last) joined (ISO-8601, UTC).")
+    left_at: datetime | None = strawberry.field(
+        description="When they left or were removed; null while ACTIVE."
+    )
     account: strawberry.Private[User | None | Unloaded] = UNLOADED
 
     @classmethod
@@ -84,7 +127,8 @@ class Participant(relay.Node):
         ]
 
     @strawberry.field(
-        description="Null once the account is deleted (the display name stays).",
+        description="Their account (a User); null once the account is deleted (the display "
+        "name stays).",
         graphql_type=User | None,
     )
     def user(self, info: Info) -> Awaitable[User | None] | User | None:
