@@ -16,13 +16,11 @@ from resolvers import events as uc
 from resolvers import invitations as invitations_uc
 from resolvers import presence
 from resolvers.money import settlement_plan
-from resolvers.people import PersonId
 from schema.accounts import User
 from schema.activity import ActivityEntry, activity
 from schema.chat import Message, event_messages
 from schema.context import Info
 from schema.core import (
-    NO_INT_KEY,
     Connection,
     connection,
     cursor_int,
@@ -34,7 +32,7 @@ from schema.core import (
 )
 from schema.expenses import Balance, Expense, Settlement, Transfer, expenses, to_money
 from schema.media import Album, event_albums
-from schema.participants import PERSON_ID, Participant, person_id, roster, visible_rows
+from schema.participants import PERSON_ID, Participant, participant_key, roster, visible_rows
 from schema.tasks import Task, tasks
 from stores import events as rows
 from stores import invitations as invitation_rows
@@ -324,7 +322,7 @@ class Event(relay.Node):
         if status is not None:
             found = [t for t in found if t.status == status.value]
         if assignee_id is not None:
-            wanted = await _participant_key(info, key_of(self.row), person_id(assignee_id))
+            wanted = await participant_key(info, key_of(self.row), assignee_id)
             assigned = await info.context.loaders.assignees_by_task.load_many(
                 [key_of(t) for t in found]
             )
@@ -526,15 +524,6 @@ class Event(relay.Node):
             members = [p for p in members if p.role == role.value]
         people = await roster(info, self.row.id or 0)
         return _window([people[p.id or 0] for p in members], start, size)
-
-
-async def _participant_key(info: Info, event_id: int, who: PersonId) -> int:
-    """The participant of the event a person argument names (by Participant or User id), or
-    NO_INT_KEY (nobody's)."""
-    if who.participant_id or not who.user_id:
-        return who.participant_id
-    everyone = await info.context.loaders.participants_by_event.load(event_id)
-    return next((key_of(p) for p in everyone if p.user_id == who.user_id), NO_INT_KEY)
 
 
 def _offset(after: str | None) -> int:

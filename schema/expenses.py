@@ -193,7 +193,7 @@ class Balance:
     sent: Money = strawberry.field(description="Reimbursements sent to others.")
     received: Money = strawberry.field(description="Reimbursements received from others.")
     net: Money = strawberry.field(
-        description="paid + sent − owed − received: positive when the others owe them, "
+        description="Paid + sent − owed − received: positive when the others owe them, "
         "negative when they owe; the nets of an event add up to zero."
     )
 

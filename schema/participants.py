@@ -16,8 +16,9 @@ from resolvers import events as uc
 from resolvers.people import PersonId
 from schema.accounts import User
 from schema.context import Info
-from schema.core import decode_global_id, decode_node_keys, documented_enum
+from schema.core import NO_INT_KEY, decode_global_id, decode_node_keys, documented_enum
 from stores import events as rows
+from stores.db import key_of
 from stores.events import ParticipantRole, ParticipantState, Rsvp
 
 documented_enum(  # one definition: stores.events
@@ -206,3 +207,15 @@ def person_id(raw: str) -> PersonId:
     return PersonId(
         participant_id=decode_global_id(gid, "Participant"), user_id=decode_global_id(gid, "User")
     )
+
+
+async def participant_key(info: Info, event_id: int, raw: str) -> int:
+    """The participant of the event a person argument names (a Participant id, or the User id
+    of one of its participants), else NO_INT_KEY: the use case then answers as for an unknown
+    participant. Reads the roster the request's loader already holds (no authorisation is
+    needed: the key only reaches a use case, which checks the viewer's membership first)."""
+    who = person_id(raw)
+    if who.participant_id or not who.user_id:
+        return who.participant_id
+    everyone = await info.context.loaders.participants_by_event.load(event_id)
+    return next((key_of(p) for p in everyone if p.user_id == who.user_id), NO_INT_KEY)
