@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -24,6 +25,7 @@ from resolvers.events import (
     one_in_my_events,
     require,
 )
+from resolvers.people import PersonRef, as_person, participants_named
 from resolvers.projections import record_event
 from stores import events as event_store
 from stores import expenses as store
@@ -58,28 +60,61 @@ class ExpenseErrorCode(StrEnum):
     INVALID_SPLIT = "INVALID_SPLIT"
 
 
+@dataclass(frozen=True)
+class SplitPart:
+    """One person's part of a split: a weight, a percentage or an exact amount, given once,
+    as a `Decimal` (`value_decimal`) or as the deprecated text (`value`)."""
+
+    participant: PersonRef
+    value: str | None = None
+    value_decimal: Decimal | None = None
+
+
 @dataclass
 class ExpenseData:
+    """An expense's fields; None leaves one as it is. The amount comes once: `amount_decimal`
+    (the API's `amountDecimal: Decimal`) or `amount` (the deprecated `amount: String`)."""
+
     title: str | None = None
     amount: str | None = None
+    amount_decimal: Decimal | None = None
     currency: str | None = None
-    paid_by_id: int | None = None
+    paid_by_id: PersonRef | None = None
     spent_at: datetime | None = None
     category: str | None = None
     note: str | None = None
     split_mode: money.SplitMode | None = None
-    parts: list[tuple[int, str | None]] | None = None  # (participant id, value)
+    parts: list[SplitPart] | None = None
 
 
-def _field(error: money.MoneyError, default: str) -> list[str]:
+def one_amount(
+    text: str | None, exact: Decimal | None, field: list[str], errors: list[DomainError]
+) -> str | None:
+    """The amount given in one of its two fields, as the text `money` parses: None when
+    neither is given, or both (an INVALID_INPUT in `errors`, at `field` + "Decimal")."""
+    if text is not None and exact is not None:
+        errors.append(
+            DomainError(
+                ExpenseErrorCode.INVALID_INPUT,
+                f"Give either {field[-1]}Decimal or the deprecated {field[-1]}, not both.",
+                [*field[:-1], f"{field[-1]}Decimal"],
+            )
+        )
+        return None
+    return money.decimal_text(exact) if exact is not None else text
+
+
+def _wrong_kind(field: list[str]) -> DomainError:
+    return DomainError(ExpenseErrorCode.INVALID_INPUT, "Give a Participant id or a User id.", field)
+
+
+def _field(error: money.MoneyError, default: str, parts: list[SplitPart] | None) -> list[str]:
     if error.field and error.field.startswith("parts."):
-        return ["split", "parts", error.field.split(".", 1)[1], "value"]
+        n = error.field.split(".", 1)[1]
+        given = parts[int(n)] if parts is not None and n.isdigit() and int(n) < len(parts) else None
+        value = "valueDecimal" if given is not None and given.value_decimal is not None else "value"
+        return ["split", "parts", n, value]
     return [default]
-
-
-async def _participants(db: Any, event_id: int, ids: Sequence[int]) -> dict[int, Participant]:
-    found = {p.id: p for p in await event_store.participants_by_ids(db, list(ids))}
-    return {i: p for i, p in found.items() if i is not None and p.event_id == event_id}
 
 
 async def _apply(
@@ -88,16 +123,20 @@ async def _apply(
     """Validates and applies `data`; returns new shares when the split must be recomputed."""
     errors: list[DomainError] = []
     assert event.id is not None
-    _apply_details(event, expense, data, errors)
-    ids = [pid for pid, _ in data.parts or []]
+    if data.parts is not None and len(data.parts) > MAX_PARTS:
+        raise DomainError(
+            ExpenseErrorCode.INVALID_SPLIT, f"At most {MAX_PARTS} parts.", ["split", "parts"]
+        )
+    amount = _apply_details(event, expense, data, errors)
+    refs = [p.participant for p in data.parts or []]
     if data.paid_by_id is not None:
-        ids.append(data.paid_by_id)
-    members = await _participants(db, event.id, ids)  # one query for the payer and the parts
+        refs.append(data.paid_by_id)
+    found = await participants_named(db, event.id, refs)  # one query: the payer and the parts
     if data.paid_by_id is not None:
-        _apply_payer(expense, data.paid_by_id, members, errors)
+        _apply_payer(expense, data.paid_by_id, found[-1], errors)
     new_shares = None
-    if data.split_mode is not None or data.parts is not None or data.amount is not None:
-        new_shares = await _split(db, event, expense, data, members, shares, errors)
+    if data.split_mode is not None or data.parts is not None or amount is not None:
+        new_shares = await _split(db, event, expense, data, found, shares, errors)
     if errors:
         raise DomainErrors(errors)
     return new_shares
@@ -105,14 +144,16 @@ async def _apply(
 
 def _apply_details(
     event: Event, expense: Expense, data: ExpenseData, errors: list[DomainError]
-) -> None:
-    """Everything but the payer and the split."""
+) -> str | None:
+    """Everything but the payer and the split; the amount given, if any."""
     if data.title is not None:
         expense.title = checked_title(data.title, errors, max_len=TITLE_MAX)
     if data.currency is not None:
         _check_currency(event, data.currency, errors)
-    if data.amount is not None:
-        _apply_amount(event, expense, data.amount, errors)
+    amount = one_amount(data.amount, data.amount_decimal, ["amount"], errors)
+    if amount is not None:
+        field = "amount" if data.amount_decimal is None else "amountDecimal"
+        _apply_amount(event, expense, amount, field, errors)
     if data.spent_at is not None:
         _apply_spent_at(expense, data.spent_at, errors)
     if data.category is not None:
@@ -123,6 +164,7 @@ def _apply_details(
         expense.category = data.category
     if data.note is not None:
         expense.note = checked_text(data.note, errors, max_len=NOTE_MAX, field="note")
+    return amount
 
 
 def _check_currency(event: Event, currency: str, errors: list[DomainError]) -> None:
@@ -137,11 +179,13 @@ def _check_currency(event: Event, currency: str, errors: list[DomainError]) -> N
         )
 
 
-def _apply_amount(event: Event, expense: Expense, amount: str, errors: list[DomainError]) -> None:
+def _apply_amount(
+    event: Event, expense: Expense, amount: str, field: str, errors: list[DomainError]
+) -> None:
     try:
         expense.amount_minor = money.parse_amount(amount, event.currency)
     except money.MoneyError as exc:
-        errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, "amount"))
+        errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, field))
 
 
 def _apply_spent_at(expense: Expense, spent_at: datetime, errors: list[DomainError]) -> None:
@@ -156,17 +200,18 @@ def _apply_spent_at(expense: Expense, spent_at: datetime, errors: list[DomainErr
 
 
 def _apply_payer(
-    expense: Expense, paid_by_id: int, members: dict[int, Participant], errors: list[DomainError]
+    expense: Expense, paid_by: PersonRef, payer: Participant | None, errors: list[DomainError]
 ) -> None:
-    payer = members.get(paid_by_id)
-    if payer is None or not payer.is_active:
+    if as_person(paid_by).of_wrong_kind:
+        errors.append(_wrong_kind(["paidById"]))
+    elif payer is None or not payer.is_active:
         errors.append(
             DomainError(
                 ExpenseErrorCode.UNKNOWN_PARTICIPANT, "Not an active participant.", "paidById"
             )
         )
     else:
-        expense.paid_by_id = paid_by_id
+        expense.paid_by_id = key_of(payer)
 
 
 async def _split(
@@ -174,13 +219,14 @@ async def _split(
     event: Event,
     expense: Expense,
     data: ExpenseData,
-    members: dict[int, Participant],
+    found: list[Participant | None],
     shares: list[ExpenseShare] | None,
     errors: list[DomainError],
 ) -> list[ExpenseShare] | None:
     mode = data.split_mode or money.SplitMode(expense.split_mode)
+    parts: list[tuple[int, str | None]]
     if data.parts is not None:
-        parts = list(data.parts)
+        parts = _given_parts(data.parts, found, errors)
     elif shares is not None and data.split_mode is None:
         parts = [(s.participant_id, s.value) for s in shares]  # same split, new amount
     else:
@@ -199,22 +245,14 @@ async def _split(
             )
         )
         return None
-    for n, (pid, _) in enumerate(parts):
-        member = members.get(pid)
-        if data.parts is not None and (member is None or not member.is_active):
-            errors.append(
-                DomainError(
-                    ExpenseErrorCode.UNKNOWN_PARTICIPANT,
-                    "Not an active participant.",
-                    ["split", "parts", str(n), "participantId"],
-                )
-            )
     if errors or expense.amount_minor <= 0:
         return None
     try:
         allocated = money.allocate(expense.amount_minor, mode, parts, event.currency)
     except money.MoneyError as exc:
-        errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, _field(exc, "split")))
+        errors.append(
+            DomainError(ExpenseErrorCode(exc.code), exc.message, _field(exc, "split", data.parts))
+        )
         return None
     expense.split_mode = mode.value
     values = dict(parts)
@@ -222,6 +260,30 @@ async def _split(
         ExpenseShare(expense_id=0, participant_id=pid, share_minor=amount, value=values.get(pid))
         for pid, amount in allocated.items()
     ]
+
+
+def _given_parts(
+    given: list[SplitPart], found: list[Participant | None], errors: list[DomainError]
+) -> list[tuple[int, str | None]]:
+    """(participant id, value text) per part; a part naming no active participant of the
+    event, or giving its value twice, is an error at its place."""
+    parts: list[tuple[int, str | None]] = []
+    for n, (part, member) in enumerate(zip(given, found, strict=False)):
+        at = ["split", "parts", str(n)]
+        value = one_amount(part.value, part.value_decimal, [*at, "value"], errors)
+        if as_person(part.participant).of_wrong_kind:
+            errors.append(_wrong_kind([*at, "participantId"]))
+        elif member is None or not member.is_active:
+            errors.append(
+                DomainError(
+                    ExpenseErrorCode.UNKNOWN_PARTICIPANT,
+                    "Not an active participant.",
+                    [*at, "participantId"],
+                )
+            )
+        else:
+            parts.append((key_of(member), value))
+    return parts
 
 
 async def _expense_for(
@@ -281,7 +343,7 @@ async def _add_expense(
         f
         for f, v in (
             ("title", data.title),
-            ("amount", data.amount),
+            ("amountDecimal", data.amount_decimal if data.amount is None else data.amount),
             ("paidById", data.paid_by_id),
             ("split", data.split_mode),
         )
@@ -364,44 +426,62 @@ async def record_settlement(
     deps: Deps,
     viewer: Viewer,
     event_id: int,
-    from_id: int,
-    to_id: int,
-    amount: str,
+    from_ref: PersonRef,
+    to_ref: PersonRef,
+    amount: str | None,
     client_mutation_id: str | None = None,
+    amount_decimal: Decimal | None = None,
 ) -> Settlement:
-    """A reimbursement, recorded by one of the two parties or an organizer."""
+    """A reimbursement, recorded by one of the two parties or an organizer. The amount comes
+    once: `amount_decimal`, or the deprecated text `amount`."""
     return await idempotency.once(
         deps,
         viewer.user_id,
         "recordSettlement",
         client_mutation_id,
-        [event_id, from_id, to_id, amount],
-        lambda remember: _add_settlement(deps, viewer, event_id, from_id, to_id, amount, remember),
+        [event_id, as_person(from_ref), as_person(to_ref), amount, amount_decimal],
+        lambda remember: _add_settlement(
+            deps, viewer, event_id, (from_ref, to_ref), (amount, amount_decimal), remember
+        ),
         one_in_my_events(deps, viewer, Settlement),
     )
+
+
+def _settlement_amount(
+    event: Event, given: tuple[str | None, Decimal | None], errors: list[DomainError]
+) -> int:
+    text, exact = given
+    amount = one_amount(text, exact, ["amount"], errors)
+    field = "amount" if exact is None else "amountDecimal"
+    if amount is None:
+        if text is None and exact is None:
+            errors.append(DomainError(ExpenseErrorCode.REQUIRED, "Required.", "amountDecimal"))
+        return 0
+    try:
+        return money.parse_amount(amount, event.currency)
+    except money.MoneyError as exc:
+        errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, field))
+        return 0
 
 
 async def _add_settlement(
     deps: Deps,
     viewer: Viewer,
     event_id: int,
-    from_id: int,
-    to_id: int,
-    amount: str,
+    refs: tuple[PersonRef, PersonRef],
+    amount: tuple[str | None, Decimal | None],
     remember: idempotency.Remember,
 ) -> Settlement:
     async with deps.db.unit_of_work() as db:
         event, me = await member_or_hidden(db, event_id, viewer)
         mine = require(me, ParticipantRole.PARTICIPANT)
-        errors = []
-        try:
-            minor = money.parse_amount(amount, event.currency)
-        except money.MoneyError as exc:
-            errors.append(DomainError(ExpenseErrorCode(exc.code), exc.message, "amount"))
-            minor = 0
-        parties = await _participants(db, event_id, [from_id, to_id])
-        for field, pid in (("fromId", from_id), ("toId", to_id)):
-            if pid not in parties:
+        errors: list[DomainError] = []
+        minor = _settlement_amount(event, amount, errors)
+        parties = await participants_named(db, event_id, refs)
+        for field, ref, party in zip(("fromId", "toId"), refs, parties, strict=True):
+            if as_person(ref).of_wrong_kind:
+                errors.append(_wrong_kind([field]))
+            elif party is None:
                 errors.append(
                     DomainError(
                         ExpenseErrorCode.UNKNOWN_PARTICIPANT,
@@ -409,7 +489,8 @@ async def _add_settlement(
                         field,
                     )
                 )
-        if from_id == to_id:
+        from_id, to_id = (key_of(p) if p else 0 for p in parties)
+        if parties[0] is not None and from_id == to_id:
             errors.append(
                 DomainError(ExpenseErrorCode.INVALID_INPUT, "Pick two different people.", "toId")
             )

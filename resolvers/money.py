@@ -12,6 +12,7 @@ import enum
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from typing import TypeVar
@@ -96,6 +97,18 @@ def _parse_decimal(text: str) -> tuple[bool, Fraction] | None:
     sign, whole, frac = match.groups()
     frac = frac or ""
     return sign is not None, Fraction(int(whole + frac), 10 ** len(frac))
+
+
+def decimal_text(value: Decimal) -> str:
+    """A `Decimal` (the API's scalar) as the plain literal `parse_amount` reads ("1E+3" →
+    "1000"). NaN, infinities and absurd exponents keep their own spelling, which the parsers
+    refuse (and which never expands into a huge string)."""
+    if not value.is_finite() or abs(value.adjusted()) > _MAX_INPUT_LEN:
+        return str(value)
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > _MAX_INPUT_LEN:
+        return str(value)
+    return format(value, "f")
 
 
 def parse_amount(value: str, currency: str, *, allow_zero: bool = False) -> int:

@@ -25,8 +25,8 @@ from resolvers.events import (
     one_in_my_events,
     require,
 )
+from resolvers.people import PersonRef, as_person, participants_named
 from resolvers.projections import record_event
-from stores import events as event_store
 from stores import tasks as store
 from stores.db import key_of, utcnow
 from stores.events import Participant, ParticipantRole
@@ -84,25 +84,35 @@ def _apply(task: Task, data: TaskData) -> None:
         raise DomainErrors(errors)
 
 
-async def _assignees(db: Any, event_id: int, ids: Sequence[int]) -> list[int]:
-    """Active participants of the event, or a typed error naming the unknown ones."""
+async def _assignees(db: Any, event_id: int, ids: Sequence[PersonRef]) -> list[int]:
+    """Active participants of the event (named by Participant or User id), or typed errors
+    naming each wrong one."""
     if len(ids) > MAX_ASSIGNEES:
         raise DomainError(
             TaskErrorCode.INVALID_INPUT, f"At most {MAX_ASSIGNEES} assignees.", "assigneeIds"
         )
-    found = {p.id: p for p in await event_store.participants_by_ids(db, ids)}
-    errors = [
-        DomainError(
-            TaskErrorCode.UNKNOWN_PARTICIPANT,
-            "Not an active participant of this event.",
-            ["assigneeIds", str(n)],
-        )
-        for n, pid in enumerate(ids)
-        if pid not in found or found[pid].event_id != event_id or not found[pid].is_active
-    ]
+    found = await participants_named(db, event_id, ids)
+    errors = []
+    for n, (ref, member) in enumerate(zip(ids, found, strict=True)):
+        if as_person(ref).of_wrong_kind:
+            errors.append(
+                DomainError(
+                    TaskErrorCode.INVALID_INPUT,
+                    "Give a Participant id or a User id.",
+                    ["assigneeIds", str(n)],
+                )
+            )
+        elif member is None or not member.is_active:
+            errors.append(
+                DomainError(
+                    TaskErrorCode.UNKNOWN_PARTICIPANT,
+                    "Not an active participant of this event.",
+                    ["assigneeIds", str(n)],
+                )
+            )
     if errors:
         raise DomainErrors(errors)
-    return list(dict.fromkeys(ids))
+    return list(dict.fromkeys(key_of(m) for m in found if m is not None))
 
 
 async def _task_for(db: Any, viewer: Viewer, task_id: int) -> tuple[Task, Participant]:
@@ -136,7 +146,7 @@ async def create_task(
     viewer: Viewer,
     event_id: int,
     data: TaskData,
-    assignee_ids: Sequence[int],
+    assignee_ids: Sequence[PersonRef],
     client_mutation_id: str | None = None,
 ) -> Task:
     if data.title is None:
@@ -169,7 +179,7 @@ async def create_task(
         viewer.user_id,
         "createTask",
         client_mutation_id,
-        [event_id, data, sorted(assignee_ids)],
+        [event_id, data, sorted(as_person(a) for a in assignee_ids)],
         create,
         one_in_my_events(deps, viewer, Task),
     )
@@ -187,7 +197,7 @@ async def update_task(
 
 
 async def assign_task(
-    deps: Deps, viewer: Viewer, task_id: int, assignee_ids: Sequence[int]
+    deps: Deps, viewer: Viewer, task_id: int, assignee_ids: Sequence[PersonRef]
 ) -> Task:
     async with deps.db.unit_of_work() as db:
         task, me = await _task_for(db, viewer, task_id)

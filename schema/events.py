@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -25,14 +25,14 @@ from schema.core import (
     connection,
     cursor_int,
     decode_cursor,
-    decode_global_id,
     decode_node_keys,
+    documented_enum,
     encode_cursor,
     page_size,
 )
 from schema.expenses import Balance, Expense, Settlement, Transfer, expenses, to_money
 from schema.media import Album, event_albums
-from schema.participants import Participant, roster, visible_rows
+from schema.participants import PERSON_ID, Participant, participant_key, roster, visible_rows
 from schema.tasks import Task, tasks
 from stores import events as rows
 from stores import invitations as invitation_rows
@@ -42,31 +42,71 @@ from stores.events import Visibility as EventVisibility
 from stores.invitations import InvitationStatus, JoinRequestStatus
 from stores.tasks import TaskStatus
 
-strawberry.enum(EventStatus, name="EventStatus")  # one definition: stores.events
+documented_enum(  # one definition: stores.events
+    EventStatus,
+    {
+        EventStatus.ACTIVE: "Going ahead (or took place).",
+        EventStatus.CANCELLED: "Cancelled by an organizer (`cancelEvent`): kept for history, "
+        "read-only (changes answer EVENT_CANCELLED).",
+    },
+    name="EventStatus",
+    description="Whether an event still goes ahead.",
+)
+
+documented_enum(  # one definition: stores.events
+    EventVisibility,
+    {
+        EventVisibility.PRIVATE: "Only its participants see it; others join by invitation or "
+        "invite link.",
+        EventVisibility.UNLISTED: "Also anyone holding its `shareToken` sees its public fields "
+        "(`eventByShareToken`) and may ask to join (`requestToJoin`).",
+    },
+    name="EventVisibility",
+    description="Who can see an event besides its participants. Events are never listed publicly.",
+)
 
 
-strawberry.enum(EventVisibility, name="EventVisibility")  # one definition: stores.events
-
-
-@strawberry.enum
 class EventWhen(enum.Enum):
     UPCOMING = "UPCOMING"
     PAST = "PAST"
     ALL = "ALL"
 
 
+documented_enum(
+    EventWhen,
+    {
+        EventWhen.UPCOMING: "Events starting from now on, soonest first.",
+        EventWhen.PAST: "Events that started before now, most recent first.",
+        EventWhen.ALL: "Every event, by start time.",
+    },
+    description="Which of your events `myEvents` lists, by their start time.",
+)
+
+FIRST = "Page size: 0 to 100, default 20 (more is a BAD_USER_INPUT error)."
+AFTER = "The `endCursor` of the previous page; a malformed cursor is BAD_USER_INPUT."
+
+
 # --- types -------------------------------------------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(description="Where an event takes place; any part may be missing.")
 class Location:
-    name: str | None
-    address: str | None
-    latitude: float | None
-    longitude: float | None
+    name: str | None = strawberry.field(description="The place's name (at most 200 characters).")
+    address: str | None = strawberry.field(
+        description="The postal address, one line (at most 500 characters)."
+    )
+    latitude: float | None = strawberry.field(
+        description="WGS 84 latitude in degrees (−90 to 90, 6 decimals); with `longitude`."
+    )
+    longitude: float | None = strawberry.field(
+        description="WGS 84 longitude in degrees (−180 to 180, 6 decimals); with `latitude`."
+    )
 
 
-@strawberry.type(description="A shareable link to join an event (organizers see them).")
+@strawberry.type(
+    description="A shareable link to join an event, for signed-in users (`joinWithInviteLink`). "
+    "Only organizers and the owner see them; the token itself is shown once, at creation."
+)
 class InviteLink(relay.Node):
     row: strawberry.Private[rows.InviteLink]
 
@@ -81,27 +121,31 @@ class InviteLink(relay.Node):
         found = await visible_rows(info, rows.InviteLink, node_ids, rows.ParticipantRole.ORGANIZER)
         return [InviteLink(row=r) if r else None for r in found]
 
-    @strawberry.field
+    @strawberry.field(
+        description="The role its users get (PARTICIPANT, or ORGANIZER on the owner's links)."
+    )
     def role(self) -> ParticipantRole:
         return ParticipantRole(self.row.role)
 
-    @strawberry.field
+    @strawberry.field(description="When it stops working (ISO-8601); null: never.")
     def expires_at(self) -> datetime | None:
         return self.row.expires_at
 
-    @strawberry.field
+    @strawberry.field(description="How many joins it allows (1 to 10000); null: unlimited.")
     def max_uses(self) -> int | None:
         return self.row.max_uses
 
-    @strawberry.field
+    @strawberry.field(description="How many people joined with it.")
     def uses(self) -> int:
         return self.row.uses
 
-    @strawberry.field
+    @strawberry.field(
+        description="When an organizer revoked it (it no longer works); null while valid."
+    )
     def revoked_at(self) -> datetime | None:
         return self.row.revoked_at
 
-    @strawberry.field
+    @strawberry.field(description="When it was created (ISO-8601, UTC).")
     def created_at(self) -> datetime:
         return self.row.created_at
 
@@ -130,43 +174,56 @@ class Event(relay.Node):
     def is_member(self) -> bool:
         return uc.role_of(self.membership) is not None
 
-    @strawberry.field
+    @strawberry.field(
+        description="The event's name (1 to 200 characters). Public: also shown to invitees and "
+        "share-token holders."
+    )
     def title(self) -> str:
         return self.row.title
 
-    @strawberry.field
+    @strawberry.field(description="When it starts (ISO-8601 with offset, stored in UTC). Public.")
     def starts_at(self) -> datetime:
         return self.row.starts_at
 
-    @strawberry.field
+    @strawberry.field(
+        description="When it ends (ISO-8601 with offset, never before `startsAt`). Public."
+    )
     def ends_at(self) -> datetime:
         return self.row.ends_at
 
-    @strawberry.field
+    @strawberry.field(
+        description='The IANA time zone it takes place in (e.g. "Europe/Paris"), for showing local '
+        "times. Public."
+    )
     def timezone(self) -> str:
         return self.row.timezone
 
-    @strawberry.field
+    @strawberry.field(description="ACTIVE or CANCELLED. Public.")
     def status(self) -> EventStatus:
         return EventStatus(self.row.status)
 
-    @strawberry.field
+    @strawberry.field(description="Who besides its participants may see it. Public.")
     def visibility(self) -> EventVisibility:
         return EventVisibility(self.row.visibility)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The most active participants it admits (1 to 100000); null: no limit. Public."
+    )
     def capacity(self) -> int | None:
         return self.row.capacity
 
-    @strawberry.field
+    @strawberry.field(
+        description='ISO 4217 code of the event\'s money ("EUR"): every expense and settlement '
+        "is in it. Public."
+    )
     def currency(self) -> str:
         return self.row.currency
 
-    @strawberry.field
+    @strawberry.field(description="When it was created (ISO-8601, UTC). Public.")
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
+    @strawberry.field(description="When it last changed (ISO-8601, UTC). Public.")
     def updated_at(self) -> datetime:
         return self.row.updated_at
 
@@ -200,12 +257,16 @@ class Event(relay.Node):
             longitude=float(r.longitude) if r.longitude is not None else None,
         )
 
-    @strawberry.field
+    @strawberry.field(
+        description="Your role in it; null if you do not take part (or are not signed in)."
+    )
     def viewer_role(self) -> ParticipantRole | None:
         role = uc.role_of(self.membership)
         return ParticipantRole(role.value) if role else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="Your participation (to use its id); null if you do not take part."
+    )
     def viewer_participation(self) -> Participant | None:
         return Participant.of(self.membership) if self.is_member and self.membership else None
 
@@ -213,11 +274,11 @@ class Event(relay.Node):
         everyone = await info.context.loaders.participants_by_event.load(key_of(self.row))
         return [p for p in everyone if p.is_active]
 
-    @strawberry.field
+    @strawberry.field(description="How many active participants it has. Public.")
     async def participant_count(self, info: Info) -> int:
         return len(await self._participants(info))
 
-    @strawberry.field
+    @strawberry.field(description="The owner's account; null if deleted. Public.")
     async def owner(self, info: Info) -> User | None:
         owner = next(
             (
@@ -236,10 +297,21 @@ class Event(relay.Node):
     async def tasks(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        status: TaskStatus | None = None,
-        assignee_id: relay.GlobalID | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        status: Annotated[
+            TaskStatus | None, strawberry.argument(description="Only tasks in this status.")
+        ] = None,
+        assignee_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="Only tasks assigned to this person. "
+                + PERSON_ID.replace(
+                    "; any other id is refused with a payload error at this field",
+                    "; another id matches no task",
+                )
+            ),
+        ] = None,
     ) -> Connection[Task] | None:
 
         if not self.is_member:
@@ -250,7 +322,7 @@ class Event(relay.Node):
         if status is not None:
             found = [t for t in found if t.status == status.value]
         if assignee_id is not None:
-            wanted = decode_global_id(assignee_id, "Participant")
+            wanted = await participant_key(info, key_of(self.row), assignee_id)
             assigned = await info.context.loaders.assignees_by_task.load_many(
                 [key_of(t) for t in found]
             )
@@ -261,8 +333,8 @@ class Event(relay.Node):
     async def expenses(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Expense] | None:
 
         if not self.is_member:
@@ -348,9 +420,24 @@ class Event(relay.Node):
     async def messages(
         self,
         info: Info,
-        last: int | None = None,
-        before: str | None = None,
-        around: relay.GlobalID | None = None,
+        last: Annotated[
+            int | None,
+            strawberry.argument(description="Page size: 0 to 100, default 20 (newest first)."),
+        ] = None,
+        before: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The `startCursor` of the page you have: the page of older "
+                "messages before it. Malformed: BAD_USER_INPUT."
+            ),
+        ] = None,
+        around: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(
+                description="A Message id of this event: the page that holds it (e.g. to "
+                "open a mention)."
+            ),
+        ] = None,
     ) -> Connection[Message] | None:
 
         if not self.is_member:
@@ -400,8 +487,8 @@ class Event(relay.Node):
     async def activity(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[ActivityEntry] | None:
 
         if not self.is_member:
@@ -421,9 +508,12 @@ class Event(relay.Node):
     async def participants(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        role: ParticipantRole | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        role: Annotated[
+            ParticipantRole | None,
+            strawberry.argument(description="Only participants with this role."),
+        ] = None,
     ) -> Connection[Participant] | None:
         if not self.is_member:
             return None
@@ -456,13 +546,35 @@ def _window(items: list[Any], start: int, size: int) -> Connection[Any]:
 # --- invitations and join requests (each shows its event) -----------------------------------
 
 
-strawberry.enum(InvitationStatus, name="InvitationStatus")  # one definition: stores.invitations
+documented_enum(  # one definition: stores.invitations
+    InvitationStatus,
+    {
+        InvitationStatus.PENDING: "Sent, not yet answered, not expired.",
+        InvitationStatus.ACCEPTED: "The invitee accepted and became a participant.",
+        InvitationStatus.DECLINED: "The invitee declined.",
+        InvitationStatus.REVOKED: "An organizer withdrew it before it was answered.",
+        InvitationStatus.EXPIRED: "Not answered within 14 days; it can no longer be accepted.",
+    },
+    name="InvitationStatus",
+    description="Where an invitation is.",
+)
+
+documented_enum(  # one definition: stores.invitations
+    JoinRequestStatus,
+    {
+        JoinRequestStatus.PENDING: "Waiting for an organizer.",
+        JoinRequestStatus.APPROVED: "Approved: the requester became a participant.",
+        JoinRequestStatus.REJECTED: "Rejected by an organizer.",
+    },
+    name="JoinRequestStatus",
+    description="Where a request to join an event is.",
+)
 
 
-strawberry.enum(JoinRequestStatus, name="JoinRequestStatus")  # one definition: stores.invitations
-
-
-@strawberry.type
+@strawberry.type(
+    description="An invitation to join an event, sent to an account or an email address. Seen "
+    "by its invitee (`myInvitations`) and by the event's organizers (`Event.invitations`)."
+)
 class Invitation(relay.Node):
     row: strawberry.Private[invitation_rows.Invitation]
 
@@ -497,14 +609,17 @@ class Invitation(relay.Node):
         event = await info.context.loaders.event_by_id.load(self.row.event_id)
         return Event(row=event, membership=None) if event else None
 
-    @strawberry.field
+    @strawberry.field(description="Who sent it; null if their account is deleted.")
     async def inviter(self, info: Info) -> User | None:
         if self.row.inviter_user_id is None:
             return None
         user = await info.context.loaders.user_by_id.load(self.row.inviter_user_id)
         return User(row=user) if user else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="The account invited; null for an invitation mailed to an address without an "
+        "account (see `inviteeEmail`) until it is accepted."
+    )
     async def invitee(self, info: Info) -> User | None:
         if self.row.invitee_user_id is None:
             return None
@@ -515,28 +630,33 @@ class Invitation(relay.Node):
     def invitee_email(self) -> str | None:
         return self.row.invitee_email
 
-    @strawberry.field
+    @strawberry.field(description="The role accepting gives (PARTICIPANT or ORGANIZER).")
     def role(self) -> ParticipantRole:
         return ParticipantRole(self.row.role)
 
-    @strawberry.field
+    @strawberry.field(description="The inviter's note (at most 500 characters; may be empty).")
     def message(self) -> str:
         return self.row.message
 
-    @strawberry.field
+    @strawberry.field(
+        description="PENDING until answered; EXPIRED once `expiresAt` passed unanswered."
+    )
     def status(self) -> InvitationStatus:
         return InvitationStatus(self.row.effective_status(utcnow()).value)
 
-    @strawberry.field
+    @strawberry.field(description="When it expires: 14 days after it was sent (ISO-8601, UTC).")
     def expires_at(self) -> datetime:
         return self.row.expires_at
 
-    @strawberry.field
+    @strawberry.field(description="When it was sent (ISO-8601, UTC).")
     def created_at(self) -> datetime:
         return self.row.created_at
 
 
-@strawberry.type
+@strawberry.type(
+    description="A signed-in user's request to join an UNLISTED event, decided by its "
+    "organizers (who see it in `Event.joinRequests`)."
+)
 class JoinRequest(relay.Node):
     row: strawberry.Private[invitation_rows.JoinRequest]
 
@@ -553,19 +673,21 @@ class JoinRequest(relay.Node):
         )
         return [JoinRequest(row=r) if r else None for r in found]
 
-    @strawberry.field
+    @strawberry.field(description="Who asks to join; null if their account is deleted.")
     async def user(self, info: Info) -> User | None:
         user = await info.context.loaders.user_by_id.load(self.row.user_id)
         return User(row=user) if user else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="Their note to the organizers (at most 500 characters; may be empty)."
+    )
     def message(self) -> str:
         return self.row.message
 
-    @strawberry.field
+    @strawberry.field(description="PENDING until an organizer approves or rejects it.")
     def status(self) -> JoinRequestStatus:
         return JoinRequestStatus(self.row.status)
 
-    @strawberry.field
+    @strawberry.field(description="When it was made (ISO-8601, UTC).")
     def created_at(self) -> datetime:
         return self.row.created_at

@@ -10,21 +10,57 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
+from strawberry.relay.types import GlobalIDValueError
 
 from resolvers import events as uc
+from resolvers.people import PersonId
 from schema.accounts import User
 from schema.context import Info
-from schema.core import decode_node_keys
+from schema.core import NO_INT_KEY, decode_global_id, decode_node_keys, documented_enum
 from stores import events as rows
+from stores.db import key_of
 from stores.events import ParticipantRole, ParticipantState, Rsvp
 
-strawberry.enum(ParticipantRole, name="ParticipantRole")  # one definition: stores.events
+documented_enum(  # one definition: stores.events
+    ParticipantRole,
+    {
+        ParticipantRole.OWNER: "The one who owns the event (exactly one): everything organizers "
+        "may, plus deleting the event, changing roles, giving ORGANIZER invitations and links, "
+        "and transferring the ownership.",
+        ParticipantRole.ORGANIZER: "Runs the event: edits and cancels it, invites, decides join "
+        "requests, removes participants, validates tasks, edits anyone's tasks and expenses.",
+        ParticipantRole.PARTICIPANT: "Takes part: sees everything inside the event, adds tasks, "
+        "expenses and messages, edits their own.",
+    },
+    name="ParticipantRole",
+    description="What a participant may do in an event; each role may do all the roles below "
+    "it may.",
+)
 
+documented_enum(  # one definition: stores.events
+    Rsvp,
+    {
+        Rsvp.GOING: "Will come (the answer on joining).",
+        Rsvp.MAYBE: "Not sure yet.",
+        Rsvp.DECLINED: "Will not come (still a participant: see `leaveEvent` to leave).",
+    },
+    name="Rsvp",
+    description="A participant's answer to the event, set with `setRsvp`.",
+)
 
-strawberry.enum(Rsvp, name="Rsvp")  # one definition: stores.events
-
-
-strawberry.enum(ParticipantState, name="ParticipantState")  # one definition: stores.events
+documented_enum(  # one definition: stores.events
+    ParticipantState,
+    {
+        ParticipantState.ACTIVE: "In the event now.",
+        ParticipantState.LEFT: "Left on their own (`leaveEvent`); may come back by invitation, "
+        "invite link or join request.",
+        ParticipantState.REMOVED: "Removed by an organizer or the owner; an invite link does "
+        "not bring them back.",
+    },
+    name="ParticipantState",
+    description="Whether a participant is still in the event. Those who left or were removed "
+    "stay listed in history (their tasks, expenses and balances keep their name).",
+)
 
 
 class Unloaded(enum.Enum):
@@ -36,19 +72,29 @@ class Unloaded(enum.Enum):
 UNLOADED = Unloaded.UNLOADED
 
 
-@strawberry.type(description="A member of an event; stays listed in history after leaving.")
+@strawberry.type(
+    description="A person's membership of one event (one per user and event; its id is not "
+    "the user's). Stays listed in history after leaving. Visible to the event's participants."
+)
 class Participant(relay.Node):
     """Plain fields, filled once from the row: an event page lists hundreds of participant
     references (assignees, payers, shares, balances), and plain attributes cost graphql-core a
     lookup where a resolver costs a call through Strawberry's field machinery."""
 
     row: strawberry.Private[rows.Participant]
-    display_name: str
-    role: ParticipantRole
-    rsvp: Rsvp
-    state: ParticipantState
-    joined_at: datetime
-    left_at: datetime | None
+    display_name: str = strawberry.field(
+        description="The name shown in the event: the account's first and last name when they "
+        "joined (kept after the account is deleted)."
+    )
+    role: ParticipantRole = strawberry.field(
+        description="What they may do (PARTICIPANT once they left or were removed)."
+    )
+    rsvp: Rsvp = strawberry.field(description="Their answer to the event.")
+    state: ParticipantState = strawberry.field(description="Whether they are still in the event.")
+    joined_at: datetime = strawberry.field(description="When they (last) joined (ISO-8601, UTC).")
+    left_at: datetime | None = strawberry.field(
+        description="When they left or were removed; null while ACTIVE."
+    )
     account: strawberry.Private[User | None | Unloaded] = UNLOADED
 
     @classmethod
@@ -82,7 +128,8 @@ class Participant(relay.Node):
         ]
 
     @strawberry.field(
-        description="Null once the account is deleted (the display name stays).",
+        description="Their account (a User); null once the account is deleted (the display "
+        "name stays).",
         graphql_type=User | None,
     )
     def user(self, info: Info) -> Awaitable[User | None] | User | None:
@@ -141,3 +188,34 @@ async def roster(info: Info, event_id: int) -> dict[int, Participant]:
 def person(people: dict[int, Participant], participant_id: int | None) -> Participant | None:
     """A participant of a roster by id (None for no id or an unknown one)."""
     return people.get(participant_id) if participant_id is not None else None
+
+
+PERSON_ID = (
+    "Accepts a Participant id of this event or the User id of one of its participants (the "
+    "same person); any other id is refused with a payload error at this field."
+)
+
+
+def person_id(raw: str) -> PersonId:
+    """A person argument (a Participant or a User id), decoded; any other id, malformed ones
+    included, decodes to a PersonId with neither key, which the use case reports at its field
+    (a payload error, where a GlobalID argument would fail the whole request)."""
+    try:
+        gid = relay.GlobalID.from_id(raw)
+    except GlobalIDValueError:
+        return PersonId()
+    return PersonId(
+        participant_id=decode_global_id(gid, "Participant"), user_id=decode_global_id(gid, "User")
+    )
+
+
+async def participant_key(info: Info, event_id: int, raw: str) -> int:
+    """The participant of the event a person argument names (a Participant id, or the User id
+    of one of its participants), else NO_INT_KEY: the use case then answers as for an unknown
+    participant. Reads the roster the request's loader already holds (no authorisation is
+    needed: the key only reaches a use case, which checks the viewer's membership first)."""
+    who = person_id(raw)
+    if who.participant_id or not who.user_id:
+        return who.participant_id
+    everyone = await info.context.loaders.participants_by_event.load(event_id)
+    return next((key_of(p) for p in everyone if p.user_id == who.user_id), NO_INT_KEY)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
 from resolvers import tasks as uc
+from resolvers.people import PersonId
 from schema.context import Info
 from schema.core import CLIENT_MUTATION_ID, decode_global_id, documented_enum, mutate
 from schema.event_errors import TaskError
-from schema.participants import Participant, person, roster, visible_rows
+from schema.participants import PERSON_ID, Participant, person, person_id, roster, visible_rows
 from stores import tasks as rows
 from stores.db import key_of
 from stores.tasks import TaskStatus
@@ -28,24 +30,45 @@ documented_enum(  # one definition: stores.tasks
 )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A to-do of an event, assigned to some of its participants. Visible to the "
+    "event's participants."
+)
 class Task(relay.Node):
     """Plain fields, participants included: build with `tasks()` (one roster and one assignee
     batch per request), then graphql-core reads attributes."""
 
     row: strawberry.Private[rows.Task]
-    title: str
-    description: str
-    due_at: datetime | None
-    status: TaskStatus
-    assignees: list[Participant]
-    created_by: Participant | None
-    completed_by: Participant | None
-    completed_at: datetime | None
-    validated_by: Participant | None
-    validated_at: datetime | None
-    created_at: datetime
-    version: int
+    title: str = strawberry.field(description="What to do (1 to 200 characters).")
+    description: str = strawberry.field(
+        description="Details, at most 5000 characters; may be empty."
+    )
+    due_at: datetime | None = strawberry.field(
+        description="When it should be done (ISO-8601 with offset); null for no deadline."
+    )
+    status: TaskStatus = strawberry.field(description="Where it is in its flow.")
+    assignees: list[Participant] = strawberry.field(
+        description="Who should do it (at most 50); empty: anyone may complete it."
+    )
+    created_by: Participant | None = strawberry.field(
+        description="Who created it (with organizers, one who may edit it)."
+    )
+    completed_by: Participant | None = strawberry.field(
+        description="Who marked it DONE; null while TODO."
+    )
+    completed_at: datetime | None = strawberry.field(
+        description="When it was marked DONE; null while TODO."
+    )
+    validated_by: Participant | None = strawberry.field(
+        description="The organizer who validated it; null unless VALIDATED."
+    )
+    validated_at: datetime | None = strawberry.field(
+        description="When it was validated; null unless VALIDATED."
+    )
+    created_at: datetime = strawberry.field(description="When it was created (ISO-8601, UTC).")
+    version: int = strawberry.field(
+        description="Increases on every edit; pass it as `expectedVersion` to `updateTask`."
+    )
 
     @classmethod
     def resolve_id(cls, root: Task, *, info: Info) -> str:
@@ -87,51 +110,90 @@ def _task(row: rows.Task, people: dict[int, Participant], assignee_ids: list[int
     )
 
 
-@strawberry.input
+ASSIGNEE_IDS = (
+    "Who should do it: at most 50 active participants of the event (duplicates count once). "
+    + PERSON_ID
+    + " Errors at the entry's index: UNKNOWN_PARTICIPANT (not an active participant), "
+    "INVALID_INPUT (another kind of id); more than 50: INVALID_INPUT."
+)
+TASK_ID = "The task (a Task id); one you cannot see is a top-level NOT_FOUND."
+
+
+@strawberry.input(description="A new task of an event.")
 class CreateTaskInput:
-    event_id: relay.GlobalID
-    title: str
-    description: str = ""
-    due_at: datetime | None = None
-    assignee_ids: list[relay.GlobalID] = strawberry.field(default_factory=list)
+    event_id: relay.GlobalID = strawberry.field(
+        description="The event (an Event id); one you are not in is a top-level NOT_FOUND."
+    )
+    title: str = strawberry.field(
+        description="What to do: 1 to 200 characters, one line (else INVALID_TITLE)."
+    )
+    description: str = strawberry.field(
+        default="", description="Details, at most 5000 characters (else VALUE_TOO_LONG)."
+    )
+    due_at: datetime | None = strawberry.field(
+        default=None,
+        description="Deadline, ISO-8601 with its UTC offset (else INVALID_DATES); none by default.",
+    )
+    assignee_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description=ASSIGNEE_IDS + " Empty: anyone may complete it."
+    )
     client_mutation_id: str | None = strawberry.field(default=None, description=CLIENT_MUTATION_ID)
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a task: only the fields given change.")
 class UpdateTaskInput:
-    task_id: relay.GlobalID
-    title: str | None = None
-    description: str | None = None
-    due_at: datetime | None = None
-    clear_due_at: bool = False
-    expected_version: int | None = None
+    task_id: relay.GlobalID = strawberry.field(description=TASK_ID)
+    title: str | None = strawberry.field(
+        default=None, description="A new title: 1 to 200 characters, one line (INVALID_TITLE)."
+    )
+    description: str | None = strawberry.field(
+        default=None, description="New details, at most 5000 characters (VALUE_TOO_LONG)."
+    )
+    due_at: datetime | None = strawberry.field(
+        default=None,
+        description="A new deadline, ISO-8601 with its UTC offset (else INVALID_DATES).",
+    )
+    clear_due_at: bool = strawberry.field(
+        default=False, description="True removes the deadline (dueAt is then ignored)."
+    )
+    expected_version: int | None = strawberry.field(
+        default=None,
+        description="The `version` you last read: if the task changed since, nothing changes "
+        "and STALE comes back.",
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The new assignees of a task.")
 class AssignTaskInput:
-    task_id: relay.GlobalID
-    assignee_ids: list[relay.GlobalID]
+    task_id: relay.GlobalID = strawberry.field(description=TASK_ID)
+    assignee_ids: list[strawberry.ID] = strawberry.field(
+        description=ASSIGNEE_IDS + " Replaces the assignees; empty: anyone may complete it."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Names one task.")
 class TaskRefInput:
-    task_id: relay.GlobalID
+    task_id: relay.GlobalID = strawberry.field(description=TASK_ID)
 
 
-@strawberry.type
+@strawberry.type(description="The result of a task mutation.")
 class TaskPayload:
-    task: Task | None
-    errors: list[TaskError]
+    task: Task | None = strawberry.field(
+        description="The task as saved; null when `errors` is not empty."
+    )
+    errors: list[TaskError] = strawberry.field(description="Why nothing changed; empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of deleting a task.")
 class DeleteTaskPayload:
-    deleted_task_id: relay.GlobalID | None
-    errors: list[TaskError]
+    deleted_task_id: relay.GlobalID | None = strawberry.field(
+        description="The id of the deleted task (drop it from your cache); null on errors."
+    )
+    errors: list[TaskError] = strawberry.field(description="Why nothing changed; empty on success.")
 
 
-def _ids(values: list[relay.GlobalID]) -> list[int]:
-    return [decode_global_id(v, "Participant") for v in values]
+def _ids(values: list[strawberry.ID]) -> list[PersonId]:
+    return [person_id(v) for v in values]
 
 
 async def _payload(info: Info, row: rows.Task | None, errors: list[TaskError]) -> TaskPayload:
@@ -141,10 +203,24 @@ async def _payload(info: Info, row: rows.Task | None, errors: list[TaskError]) -
     return TaskPayload(task=(await tasks(info, [row]))[0], errors=errors)
 
 
+SIGNED_IN = "Not signed in: UNAUTHENTICATED; a task you cannot see: NOT_FOUND (top-level)."
+STEP_ERRORS = "In `errors`: INVALID_TRANSITION (not in a state it can leave that way), "
+CANCELLED = "EVENT_CANCELLED (the event is cancelled)."
+
+
 @strawberry.type
 class TaskMutation:
-    @strawberry.mutation(description="Any participant.")
-    async def create_task(self, info: Info, input: CreateTaskInput) -> TaskPayload:
+    @strawberry.mutation(
+        description="Creates a TODO task (any participant of the event). Not signed in: "
+        "UNAUTHENTICATED; an event you are not in: NOT_FOUND (top-level). In `errors`: "
+        "REQUIRED, INVALID_TITLE, VALUE_TOO_LONG, INVALID_DATES, INVALID_INPUT, "
+        "UNKNOWN_PARTICIPANT, DUPLICATE_REQUEST, " + CANCELLED
+    )
+    async def create_task(
+        self,
+        info: Info,
+        input: Annotated[CreateTaskInput, strawberry.argument(description="The task.")],
+    ) -> TaskPayload:
         return await _payload(
             info,
             *await mutate(
@@ -158,8 +234,17 @@ class TaskMutation:
             ),
         )
 
-    @strawberry.mutation(description="Its creator, or an organizer.")
-    async def update_task(self, info: Info, input: UpdateTaskInput) -> TaskPayload:
+    @strawberry.mutation(
+        description="Edits a task: its creator or an organizer (others: FORBIDDEN). "
+        + SIGNED_IN
+        + " In `errors`: INVALID_TITLE, VALUE_TOO_LONG, INVALID_DATES, STALE, "
+        + CANCELLED
+    )
+    async def update_task(
+        self,
+        info: Info,
+        input: Annotated[UpdateTaskInput, strawberry.argument(description="The changes.")],
+    ) -> TaskPayload:
         return await _payload(
             info,
             *await mutate(
@@ -177,8 +262,20 @@ class TaskMutation:
             ),
         )
 
-    @strawberry.mutation(description="Replaces the assignees (its creator, or an organizer).")
-    async def assign_task(self, info: Info, input: AssignTaskInput) -> TaskPayload:
+    @strawberry.mutation(
+        description="Replaces the assignees: the task's creator or an organizer (others: "
+        "FORBIDDEN). "
+        + SIGNED_IN
+        + " In `errors`: INVALID_INPUT, UNKNOWN_PARTICIPANT, "
+        + CANCELLED
+    )
+    async def assign_task(
+        self,
+        info: Info,
+        input: Annotated[
+            AssignTaskInput, strawberry.argument(description="The task and assignees.")
+        ],
+    ) -> TaskPayload:
         return await _payload(
             info,
             *await mutate(
@@ -190,15 +287,31 @@ class TaskMutation:
             ),
         )
 
-    @strawberry.mutation
-    async def delete_task(self, info: Info, input: TaskRefInput) -> DeleteTaskPayload:
+    @strawberry.mutation(
+        description="Deletes a task: its creator or an organizer (others: FORBIDDEN). "
+        + SIGNED_IN
+        + " In `errors`: "
+        + CANCELLED
+    )
+    async def delete_task(
+        self,
+        info: Info,
+        input: Annotated[TaskRefInput, strawberry.argument(description="The task.")],
+    ) -> DeleteTaskPayload:
         _, errors = await mutate(
             info, TaskError, uc.delete_task, decode_global_id(input.task_id, "Task")
         )
         return DeleteTaskPayload(deleted_task_id=None if errors else input.task_id, errors=errors)
 
-    @strawberry.mutation(description="TODO → DONE: an assignee, or anyone if unassigned.")
-    async def complete_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
+    @strawberry.mutation(
+        description="TODO → DONE: an assignee, or any participant if it has none (others: "
+        "FORBIDDEN). " + SIGNED_IN + " " + STEP_ERRORS + CANCELLED
+    )
+    async def complete_task(
+        self,
+        info: Info,
+        input: Annotated[TaskRefInput, strawberry.argument(description="The task.")],
+    ) -> TaskPayload:
         return await _payload(
             info,
             *await mutate(
@@ -206,8 +319,20 @@ class TaskMutation:
             ),
         )
 
-    @strawberry.mutation(description="DONE → VALIDATED: an organizer other than the completer.")
-    async def validate_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
+    @strawberry.mutation(
+        description="DONE → VALIDATED: an organizer or the owner (others: FORBIDDEN) other "
+        "than who completed it (else SELF_VALIDATION). "
+        + SIGNED_IN
+        + " "
+        + STEP_ERRORS
+        + "SELF_VALIDATION, "
+        + CANCELLED
+    )
+    async def validate_task(
+        self,
+        info: Info,
+        input: Annotated[TaskRefInput, strawberry.argument(description="The task.")],
+    ) -> TaskPayload:
         return await _payload(
             info,
             *await mutate(
@@ -215,8 +340,19 @@ class TaskMutation:
             ),
         )
 
-    @strawberry.mutation(description="Back to TODO: who completed it, or an organizer.")
-    async def reopen_task(self, info: Info, input: TaskRefInput) -> TaskPayload:
+    @strawberry.mutation(
+        description="DONE or VALIDATED → TODO, clearing completion and validation: who "
+        "completed it, or an organizer (others: FORBIDDEN). "
+        + SIGNED_IN
+        + " "
+        + STEP_ERRORS
+        + CANCELLED
+    )
+    async def reopen_task(
+        self,
+        info: Info,
+        input: Annotated[TaskRefInput, strawberry.argument(description="The task.")],
+    ) -> TaskPayload:
         return await _payload(
             info,
             *await mutate(info, TaskError, uc.reopen_task, decode_global_id(input.task_id, "Task")),

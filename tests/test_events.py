@@ -14,6 +14,7 @@ from tests.conftest import cold_caches
 from tests.factories import EVENT_FIELDS
 from tests.support import assert_error, assert_payload_error
 from tests.support.events import REMOVE, ROLE
+from tests.support.tasks import create_task
 
 EVENT = f"query($id: ID!) {{ event(id: $id) {{ {EVENT_FIELDS} }} }}"
 UPDATE = f"""mutation($input: UpdateEventInput!) {{ updateEvent(input: $input) {{
@@ -822,3 +823,60 @@ async def test_a_rejected_token_is_an_error_not_anonymity(api, accounts, events)
             await api.execute(query, {"id": event["id"]}, token="not-a-token"), "UNAUTHENTICATED"
         )
         assert "errors" not in await api.execute(query, {"id": event["id"]})  # anonymous: fine
+
+
+# --- participantId: a Participant id or the same person's User id (issue 17) -------------------
+
+REMOVE_WITH_FIELD = """mutation($e: ID!, $p: ID!) { removeParticipant(input: {eventId: $e,
+  participantId: $p}) { participant { id state } errors { code field } } }"""
+
+
+async def test_a_user_id_names_the_participant_of_that_person(api, accounts, events):
+    m = await members_of(accounts, events)
+    promoted = await api.execute(
+        ROLE, {"e": m["e"], "p": m["bob"]["id"], "r": "ORGANIZER"}, token=m["alice"]["token"]
+    )
+    assert promoted["data"]["updateParticipantRole"] == {
+        "participant": {"role": "ORGANIZER"},
+        "errors": [],
+    }
+    removed = await api.execute(
+        REMOVE_WITH_FIELD, {"e": m["e"], "p": m["carol"]["id"]}, token=m["alice"]["token"]
+    )
+    assert removed["data"]["removeParticipant"] == {
+        "participant": {"id": m["carol_p"], "state": "REMOVED"},
+        "errors": [],
+    }
+    await create_task(api, m["alice"], m["e"], "Bob's", assigneeIds=[m["bob_p"]])
+    await create_task(api, m["alice"], m["e"], "Anyone's")
+    listed = await api.execute(
+        """query($e: ID!, $u: ID!) { event(id: $e) { tasks(assigneeId: $u) { edges { node {
+        title } } } } }""",
+        {"e": m["e"], "u": m["bob"]["id"]},
+        token=m["alice"]["token"],
+    )
+    assert listed["data"]["event"]["tasks"]["edges"] == [{"node": {"title": "Bob's"}}]
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    ["not an id!", to_base64("Event", 1), "outsider"],
+    ids=["garbage", "another kind", "a user who is not in the event"],
+)
+async def test_a_participant_id_that_names_nobody_is_a_payload_error(api, accounts, events, wrong):
+    m = await members_of(accounts, events)
+    if wrong == "outsider":
+        wrong = (await accounts.user())["id"]
+    removed = await api.execute(
+        REMOVE_WITH_FIELD, {"e": m["e"], "p": wrong}, token=m["alice"]["token"]
+    )
+    assert "errors" not in removed
+    assert removed["data"]["removeParticipant"] == {
+        "participant": None,
+        "errors": [{"code": "PARTICIPANT_NOT_FOUND", "field": ["input", "participantId"]}],
+    }
+    assert set(await _members(api, m["alice"]["token"], m["e"])) == {
+        m["alice"]["username"],
+        m["bob"]["username"],
+        m["carol"]["username"],
+    }

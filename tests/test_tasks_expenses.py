@@ -731,3 +731,242 @@ async def test_event_content_cached_by_another_process_is_refreshed_by_a_write(
     finally:
         await stop_server(uv, task)
         await server.deps.documents.bind()  # Beanie's binding is process-wide
+
+
+# --- person id arguments: a Participant id or the same person's User id (issue 17) -------------
+
+SETTLE = """mutation($input: RecordSettlementInput!) { recordSettlement(input: $input) {
+  settlement { from { id } to { id } amount { amount } } errors { code field message } } }"""
+ASSIGN = """mutation($input: AssignTaskInput!) { assignTask(input: $input) {
+  task { assignees { id } } errors { code field } } }"""
+
+
+async def test_a_user_id_names_the_same_persons_participation(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    owner, organizer, alice = c["people"]
+    o, g, a = c["pids"]
+    task = await create_task(api, alice, c["event"]["id"], assigneeIds=[alice["id"], g])
+    assert sorted(p["id"] for p in task["assignees"]) == sorted([a, g])
+    assigned = (
+        await api.execute(
+            ASSIGN,
+            {"input": {"taskId": task["id"], "assigneeIds": [owner["id"]]}},
+            token=alice["token"],
+        )
+    )["data"]["assignTask"]
+    assert assigned == {"task": {"assignees": [{"id": o}]}, "errors": []}
+    split = {
+        "mode": "EXACT",
+        "parts": [
+            {"participantId": owner["id"], "valueDecimal": "4.00"},
+            {"participantId": a, "valueDecimal": "6.00"},
+        ],
+    }
+    made = await create_expense(api, alice, c, amount="10.00", paidById=alice["id"], split=split)
+    assert made["expense"]["paidBy"] == {"id": a}
+    shares = [(s["participant"]["id"], s["amount"]["amount"]) for s in made["expense"]["shares"]]
+    assert shares == [(o, "4.00"), (a, "6.00")]
+    settled = (
+        await api.execute(
+            SETTLE,
+            {
+                "input": {
+                    "eventId": c["event"]["id"],
+                    "fromId": owner["id"],
+                    "toId": a,
+                    "amountDecimal": "4.00",
+                }
+            },
+            token=alice["token"],
+        )
+    )["data"]["recordSettlement"]
+    assert settled["errors"] == []
+    assert settled["settlement"] == {
+        "from": {"id": o},
+        "to": {"id": a},
+        "amount": {"amount": "4.00"},
+    }
+
+
+# a person argument that names nobody of the event -> its code (the field is the test's)
+WRONG_PEOPLE = [
+    ("a Task id", "INVALID_INPUT"),
+    ("garbage", "INVALID_INPUT"),
+    ("an outsider's User id", "UNKNOWN_PARTICIPANT"),
+]
+
+
+async def _wrong(kind: str, accounts: Any, task: dict[str, Any]) -> str:
+    if kind == "a Task id":
+        return str(task["id"])
+    if kind == "garbage":
+        return "not an id!"
+    return str((await accounts.user())["id"])
+
+
+@pytest.mark.parametrize(("kind", "code"), WRONG_PEOPLE)
+async def test_a_person_argument_of_the_wrong_kind_is_a_payload_error(
+    api, accounts, events, kind, code
+):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    o, _, a = c["pids"]
+    eid = c["event"]["id"]
+    task = await create_task(api, owner, eid, "Existing")
+    wrong = await _wrong(kind, accounts, task)
+
+    created = await api.execute(
+        CREATE_TASK,
+        {"input": {"eventId": eid, "title": "x", "assigneeIds": [a, wrong]}},
+        token=alice["token"],
+    )
+    assert "errors" not in created and created["data"]["createTask"]["task"] is None
+    assert_payload_error(created["data"]["createTask"], code, ["input", "assigneeIds", "1"])
+    assigned = (
+        await api.execute(
+            ASSIGN, {"input": {"taskId": task["id"], "assigneeIds": [wrong]}}, token=owner["token"]
+        )
+    )["data"]["assignTask"]
+    assert_payload_error(assigned, code, ["input", "assigneeIds", "0"])
+    assert [e["node"]["id"] for e in await event_tasks(api, owner, eid)] == [task["id"]]
+    again = (await api.execute(TASK_ASSIGNEES, {"id": task["id"]}, token=owner["token"]))["data"]
+    assert again["node"]["assignees"] == []
+
+    for over, field in (
+        ({"paidById": wrong}, ["input", "paidById"]),
+        (
+            {"split": {"mode": "EQUAL", "parts": [{"participantId": o}, {"participantId": wrong}]}},
+            ["input", "split", "parts", "1", "participantId"],
+        ),
+    ):
+        payload = (await api.execute(CREATE_EXPENSE, expense(c, **over), token=alice["token"]))[
+            "data"
+        ]["createExpense"]
+        assert payload["expense"] is None
+        assert_payload_error(payload, code, field)
+    for side in ("fromId", "toId"):
+        parties = {"fromId": a, "toId": o, side: wrong}
+        settled = await api.execute(
+            SETTLE,
+            {"input": {"eventId": eid, "amountDecimal": "1.00", **parties}},
+            token=alice["token"],
+        )
+        assert "errors" not in settled
+        assert settled["data"]["recordSettlement"]["settlement"] is None
+        assert_payload_error(settled["data"]["recordSettlement"], code, ["input", side])
+    ledger = await ledger_of(api, owner, c)
+    assert ledger["expenses"]["edges"] == [] and ledger["settlements"] == []
+
+
+TASK_ASSIGNEES = "query($id: ID!) { node(id: $id) { ... on Task { assignees { id } } } }"
+
+
+# --- amounts: a Decimal both ways, the String field deprecated (issue 17) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"), [("12.5", "12.50"), (7, "7.00"), (0.1, "0.10"), ("1E+3", "1000.00")]
+)
+async def test_an_amount_is_a_decimal_in_as_it_is_out(api, accounts, events, given, stored):
+    c = await crew(accounts, events, 3)
+    alice = c["people"][2]
+    made = (
+        await api.execute(
+            CREATE_EXPENSE, expense(c, amount=None, amountDecimal=given), token=alice["token"]
+        )
+    )["data"]["createExpense"]
+    assert made["errors"] == [] and made["expense"]["amount"]["amount"] == stored
+
+
+BAD_AMOUNTS: list[tuple[dict[str, Any], str, list[str]]] = [
+    ({"amount": "3.00", "amountDecimal": "3.00"}, "INVALID_INPUT", ["input", "amountDecimal"]),
+    ({"amount": None}, "REQUIRED", ["input", "amountDecimal"]),
+    ({"amount": None, "amountDecimal": "NaN"}, "INVALID_AMOUNT", ["input", "amountDecimal"]),
+    ({"amount": None, "amountDecimal": "1e999999"}, "INVALID_AMOUNT", ["input", "amountDecimal"]),
+    ({"amount": None, "amountDecimal": "1.005"}, "INVALID_AMOUNT", ["input", "amountDecimal"]),
+    ({"amount": None, "amountDecimal": "-2"}, "NEGATIVE_AMOUNT", ["input", "amountDecimal"]),
+    (
+        {
+            "split": {
+                "mode": "EXACT",
+                "parts": [{"participantId": "P", "value": "30.00", "valueDecimal": "30.00"}],
+            }
+        },
+        "INVALID_INPUT",
+        ["input", "split", "parts", "0", "valueDecimal"],
+    ),
+    (
+        {"split": {"mode": "EXACT", "parts": [{"participantId": "P", "valueDecimal": "30.001"}]}},
+        "INVALID_SPLIT",
+        ["input", "split", "parts", "0", "valueDecimal"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("over", "code", "field"), BAD_AMOUNTS)
+async def test_an_amount_given_twice_or_not_at_all_changes_nothing(
+    api, accounts, events, over, code, field
+):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    for part in over.get("split", {}).get("parts", []):
+        part["participantId"] = c["pids"][0]
+    payload = (await api.execute(CREATE_EXPENSE, expense(c, **over), token=alice["token"]))["data"][
+        "createExpense"
+    ]
+    assert payload["expense"] is None
+    assert_payload_error(payload, code, field)
+    settled = (
+        await api.execute(
+            SETTLE,
+            {
+                "input": {
+                    "eventId": c["event"]["id"],
+                    "fromId": c["pids"][2],
+                    "toId": c["pids"][0],
+                    "amount": "1.00",
+                    "amountDecimal": "1.00",
+                }
+            },
+            token=alice["token"],
+        )
+    )["data"]["recordSettlement"]
+    assert_payload_error(settled, "INVALID_INPUT", ["input", "amountDecimal"])
+    ledger = await ledger_of(api, owner, c)
+    assert ledger["expenses"]["edges"] == [] and ledger["settlements"] == []
+
+
+async def test_the_deprecated_string_amount_still_works_with_string_variables(
+    api, accounts, events
+):
+    c = await crew(accounts, events, 3)
+    alice = c["people"][2]
+    old_client = """mutation($e: ID!, $p: ID!, $amount: String!) {
+      createExpense(input: {eventId: $e, title: "Old", amount: $amount, paidById: $p,
+        split: {mode: EQUAL}}) { expense { amount { amount } } errors { code } } }"""
+    made = (
+        await api.execute(
+            old_client,
+            {"e": c["event"]["id"], "p": c["pids"][2], "amount": "9.00"},
+            token=alice["token"],
+        )
+    )["data"]["createExpense"]
+    assert made == {"expense": {"amount": {"amount": "9.00"}}, "errors": []}
+    updated = (
+        await api.execute(
+            UPDATE_EXPENSE,
+            {"input": {"expenseId": (await alices_thirty(api, c))["id"], "amountDecimal": "31"}},
+            token=alice["token"],
+        )
+    )["data"]["updateExpense"]
+    assert updated["errors"] == [] and updated["expense"]["amount"]["amount"] == "31.00"
+    fields = (
+        await api.execute(
+            """{ __type(name: "CreateExpenseInput") { inputFields(includeDeprecated: true) {
+            name type { name } isDeprecated } } }""",
+            token=alice["token"],
+        )
+    )["data"]["__type"]["inputFields"]
+    by_name = {f["name"]: f for f in fields}
+    assert by_name["amount"]["isDeprecated"] and not by_name["amountDecimal"]["isDeprecated"]
+    assert by_name["amountDecimal"]["type"]["name"] == "Decimal"
