@@ -330,7 +330,7 @@ class Seeder:
                     category=item.category,
                     note=item.note or None,
                     split_mode=SplitMode(item.mode),
-                    parts=[(members[n], value) for n, value in item.parts],
+                    parts=[expenses_uc.SplitPart(members[n], value) for n, value in item.parts],
                 ),
             )
             self.created["expenses"] += 1
