@@ -3,9 +3,7 @@ at once, naming the setting, instead of failing on the first request that uses i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,15 +47,15 @@ def test_good_values_are_kept() -> None:
     assert settings.smtp_url is None
 
 
-def test_serve_stops_at_once_on_a_bad_setting(tmp_path: object) -> None:
-    env = {**os.environ, "IVEN_RATE_LOGIN_IP": "fifty", "IVEN_VAR_DIR": str(tmp_path)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "iven_gql.cli", "serve", "--port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def test_var_dir_moves_the_default_database_and_uploads(tmp_path):
+    moved = Settings(var_dir=tmp_path / "v", _env_file=None)
+    assert moved.database_url == f"sqlite+aiosqlite:///{tmp_path / 'v' / 'iven.db'}"
+    assert moved.uploads_dir == tmp_path / "v" / "uploads"
+    kept = Settings(
+        var_dir=tmp_path / "v", uploads_dir=tmp_path / "u", database_url="", _env_file=None
     )
-    assert proc.returncode != 0
-    assert "configuration error" in proc.stderr and "rate_login_ip" in proc.stderr
+    assert kept.uploads_dir == tmp_path / "u"
+    assert kept.database_url == moved.database_url  # empty is unset
+    default = Settings(_env_file=None)
+    assert default.database_url == "sqlite+aiosqlite:///./var/iven.db"
+    assert default.uploads_dir == Path("uploads")  # the zero-configuration layout is kept
