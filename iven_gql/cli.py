@@ -194,6 +194,12 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
         log.info("shutting down", extra={"signal": self.stop_signal})
         await super().shutdown(sockets)
+        done = getattr(self.lifespan, "shutdown_event", None)
+        if self.force_exit and done is not None and not done.is_set():
+            # a second SIGINT skips the wait for requests in flight and, in uvicorn, the app's
+            # shutdown too: the stores are still closed (and the app's lifespan, cancelled at
+            # exit instead, would log a traceback)
+            await self.lifespan.shutdown()
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
