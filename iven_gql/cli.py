@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from iven_gql import startup
 from iven_gql.app import create_app
@@ -46,7 +47,7 @@ def _settings() -> Settings:
     """The settings, or an exit with one line per bad setting (naming its IVEN_* variable)."""
     try:
         return Settings()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         sys.exit("\n".join(CANNOT_START + line for line in startup.settings_problems(exc)))
 
 

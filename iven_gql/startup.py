@@ -4,12 +4,14 @@ fix, never a traceback and never a password (`iven-gql: cannot start: …`)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from iven_gql.config import redact_url
 
@@ -179,9 +181,16 @@ def _shown(field: str, value: Any) -> str:
     return f'"{text}"'
 
 
-def settings_problems(error: ValidationError) -> list[str]:
+def settings_problems(error: ValidationError | SettingsError) -> list[str]:
     """One line per bad setting, named by its variable; the production refusal (about several
     settings together) gives one line per missing setting."""
+    if isinstance(error, SettingsError):  # a value pydantic-settings could not even decode
+        named = re.search(r'field "(\w+)"', str(error))
+        variable = f"IVEN_{named.group(1).upper()}" if named else "a setting"
+        return [
+            f"{variable} cannot be decoded: a list or object setting takes JSON, e.g. "
+            f'["https://app.example.com"] — fix {variable} (environment or .env)'
+        ]
     lines: list[str] = []
     for problem in error.errors(include_url=False):
         message = str(problem["msg"]).removeprefix("Value error, ")

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from iven_gql.config import Settings
+from iven_gql.startup import settings_problems
 
 
 @pytest.mark.parametrize(
@@ -59,3 +61,34 @@ def test_var_dir_moves_the_default_database_and_uploads(tmp_path):
     default = Settings(_env_file=None)
     assert default.database_url == "sqlite+aiosqlite:///./var/iven.db"
     assert default.uploads_dir == Path("uploads")  # the zero-configuration layout is kept
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("IVEN_RATE_LOGIN_IP", "fifty", 'IVEN_RATE_LOGIN_IP="fifty" is not valid: '),
+        ("IVEN_REDIS_URL", "http://u:pw123@cache:6379", 'IVEN_REDIS_URL="http://u:***@cache'),
+        ("IVEN_CORS_ORIGINS", "[not json", "IVEN_CORS_ORIGINS cannot be decoded"),
+    ],
+)
+def test_a_bad_variable_is_one_line_naming_it(monkeypatch, variable, value, expected):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises((ValidationError, SettingsError)) as caught:
+        Settings(_env_file=None)
+    error = caught.value
+    assert isinstance(error, ValidationError | SettingsError)
+    [line] = settings_problems(error)
+    assert line.startswith(expected) and line.endswith(f"fix {variable} (environment or .env)")
+    assert "pw123" not in line
+
+
+def test_the_production_refusal_is_one_line_per_missing_setting(monkeypatch):
+    monkeypatch.setenv("IVEN_ENV", "production")
+    monkeypatch.setenv("IVEN_JWT_SECRET", "too-short-secret")
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)
+    lines = settings_problems(caught.value)
+    assert len(lines) == 4 and all(
+        line.startswith("refusing to start in production") for line in lines
+    )
+    assert "too-short-secret" not in "".join(lines)
