@@ -21,8 +21,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
+from iven_gql import startup
 from iven_gql.cli import build_parser
 from iven_gql.config import Settings
 from schema import SDL_PATH
@@ -343,3 +345,21 @@ def test_each_command_help_shows_its_defaults_and_settings(command):
         assert "IVEN_VAR_DIR (default: ./var)" in text
     if command in ("serve", "dispatcher", "create-admin"):
         assert "IVEN_REDIS_URL (default: unset)" in text
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        (1049, "Unknown database 'iven'", 'MySQL database "iven" does not exist on db:3307'),
+        (1045, "Access denied for user 'app'@'x'", 'MySQL on db:3307 refused user "app"'),
+        (2003, "Can't connect to MySQL server on 'db'", "MySQL is not reachable on db:3307"),
+    ],
+)
+def test_mysql_failures_name_the_cause_and_the_fix(code, message, expected):
+    """What the server says for each MySQL answer: the driver's error (code, message), wrapped
+    by SQLAlchemy (the services run checks the first against a real server)."""
+    url = "mysql+aiomysql://app:pw123@db:3307/iven"
+    wrapped = OperationalError("SELECT 1", None, Exception(code, message))
+    line = str(startup.sql_failure(url, wrapped))
+    assert line.startswith(expected), line
+    assert "IVEN_DATABASE_URL" in line and "pw123" not in line and "SELECT" not in line
