@@ -187,7 +187,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         collector: asyncio.Task[None] | None = None
         try:
-            await resources.open()
+            if resources.deps is None:  # `iven-gql serve` opens them before it listens
+                await resources.open()
             app.state.deps = resources.deps
             tune_gc()
             tune_malloc()

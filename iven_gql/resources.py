@@ -9,8 +9,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from iven_gql import startup
 from iven_gql.auth import Passwords, Tokens
 from iven_gql.config import Settings, redact_url
+from iven_gql.startup import StoreUnavailable as StoreUnavailable  # the name callers catch
+from iven_gql.startup import within
 from resolvers import accounts as accounts_uc
 from resolvers import chat_feed, event_content, media, notifications, presence, projections
 from resolvers import dispatcher as dispatcher_uc
@@ -34,19 +37,6 @@ INDEXES_S = 120.0
 EMBEDDED_START_S = 60.0
 
 
-class StoreUnavailable(RuntimeError):
-    pass
-
-
-async def _within(what: str, url: str, timeout: float, coro: Any) -> Any:
-    try:
-        return await asyncio.wait_for(coro, timeout)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach it means unavailable
-        raise StoreUnavailable(
-            f"{what} is not reachable at {redact_url(url)} ({type(exc).__name__}: {exc})"
-        ) from None
-
-
 @dataclass
 class Resources:
     """Everything the lifespan opens, closed in reverse on shutdown."""
@@ -55,53 +45,81 @@ class Resources:
     deps: Deps | None = None
     embedded_mongo: EmbeddedListener | None = None
     backends: dict[str, str] = field(default_factory=dict)
+    # what `open` has opened so far, closed by `close` when it fails half-way
+    _db: Database | None = field(default=None, repr=False)
+    _documents: DocumentStore | None = field(default=None, repr=False)
+    _redis: Any = field(default=None, repr=False)
+    _broadcast: Broadcast | None = field(default=None, repr=False)
 
     async def open(self) -> Deps:
+        """The stores, reached within IVEN_STORE_CONNECT_TIMEOUT_S each; a failure is a
+        StartupError (one line naming the store, the cause and the fix), with whatever was
+        already open closed again."""
+        try:
+            return await self._open()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _open(self) -> Deps:
         s = self.settings
         timeout = s.store_connect_timeout_s
         engine = create_engine(s.database_url, connect_timeout=timeout)
-        db = Database(engine)
-        await _within("MySQL/SQL database", s.database_url, timeout, db.ping())
-        if s.migrate_on_start:
-            await upgrade(engine)
+        db = self._db = Database(engine)
+        await within(timeout, db.ping(), lambda exc: startup.sql_failure(s.database_url, exc))
         self.backends["sql"] = f"{engine.dialect.name} ({redact_url(s.database_url)})"
+        # every store is reached before the slow work (migrations, indexes): a store that is
+        # down stops the start within IVEN_STORE_CONNECT_TIMEOUT_S
+        redis = self._redis = create_client(s.redis_url, timeout=timeout)
+        await within(
+            timeout, redis.ping(), lambda exc: startup.redis_failure(s.redis_url or "", exc)
+        )
+        self.backends["redis"] = (
+            f"redis ({redact_url(s.redis_url)})" if s.redis_url else "in-process (fakeredis)"
+        )
 
         mongo_url = s.mongodb_url
         if mongo_url is None:
-            self.embedded_mongo = await asyncio.to_thread(
-                EmbeddedListener.start, s.var_dir / "briskdb"
-            )
+            data = s.var_dir / "briskdb"
+            try:
+                self.embedded_mongo = await asyncio.to_thread(EmbeddedListener.start, data)
+            except Exception as exc:  # noqa: BLE001 - reported as one line
+                raise startup.embedded_mongodb_failure(data, exc) from None
             mongo_url = self.embedded_mongo.url
             self.backends["documents"] = f"embedded briskdb listener ({mongo_url})"
         else:
             self.backends["documents"] = f"mongodb ({redact_url(mongo_url)})"
         # the embedded listener is ours and already listening: only a busy machine is slow
-        reach = max(timeout, EMBEDDED_START_S) if self.embedded_mongo else timeout
-        documents = await _within(
-            "MongoDB",
-            mongo_url,
+        embedded = self.embedded_mongo is not None
+        reach = max(timeout, EMBEDDED_START_S) if embedded else timeout
+        url = mongo_url
+        documents = self._documents = await within(
             reach + 1,
             DocumentStore.connect(
                 mongo_url, s.mongodb_database, models=all_models(), timeout_s=reach
             ),
+            lambda exc: startup.mongodb_failure(url, exc, embedded=embedded),
         )
+        if s.migrate_on_start:
+            try:
+                await upgrade(engine)
+            except Exception as exc:  # noqa: BLE001 - reported as one line
+                raise startup.migration_failure(s.database_url, exc) from None
         try:
             await asyncio.wait_for(documents.create_indexes(), max(reach, INDEXES_S))
-        except Exception as exc:  # reachable, but the indexes are not there: say so
-            await documents.close()
-            raise StoreUnavailable(
-                f"MongoDB at {redact_url(mongo_url)} answered, but creating its indexes failed "
-                f"({type(exc).__name__}: {exc})"
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - reachable, but the indexes are not there
+            raise startup.mongodb_indexes_failure(mongo_url, exc) from None
 
-        redis = create_client(s.redis_url, timeout=timeout)
-        await _within("Redis", s.redis_url or "in-process", timeout, redis.ping())
-        self.backends["redis"] = (
-            f"redis ({redact_url(s.redis_url)})" if s.redis_url else "in-process (fakeredis)"
-        )
         broadcast = Broadcast(redis, s.redis_channel_namespace)
         await broadcast.start()
+        self._broadcast = broadcast
 
+        try:
+            secret = s.token_secret()
+        except OSError as exc:
+            raise startup.folder_failure(
+                "the development secret", "IVEN_VAR_DIR (or set IVEN_JWT_SECRET)", exc
+            ) from None
         mailer = Mailer(s.smtp_url, s.mail_from, s.var_dir / "outbox")
         self.backends["mail"] = mailer.backend
         self.deps = Deps(
@@ -115,7 +133,7 @@ class Resources:
             read_cache=ReadCache(redis),
             mailer=mailer,
             passwords=Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
-            tokens=Tokens(s.token_secret(), s.access_token_ttl_s),
+            tokens=Tokens(secret, s.access_token_ttl_s),
         )
         self.deps.services = Services(self.deps)
         await guard(self.deps).start()
@@ -124,7 +142,10 @@ class Resources:
         event_content.install(self.deps)
         await chat_feed.install(self.deps).start()
         await presence.tracker(self.deps).start()
-        media.files(self.deps)  # creates the upload folders
+        try:
+            media.files(self.deps)  # creates the upload folders
+        except OSError as exc:
+            raise startup.folder_failure("the uploads folder", "IVEN_UPLOADS_DIR", exc) from None
         dispatcher = dispatcher_uc.install(
             self.deps,
             [
@@ -143,14 +164,21 @@ class Resources:
         return self.deps
 
     async def close(self) -> None:
-        deps = self.deps
+        """Closes what is open, in reverse; twice is harmless (a failed `open` closed it)."""
+        deps, self.deps = self.deps, None
         if deps is not None:
             await drain_background()
             await deps.services.close()
-            await deps.broadcast.close()
+        if self._broadcast is not None:
+            await self._broadcast.close()
+        if self._redis is not None:
             with contextlib.suppress(Exception):
-                await deps.redis.aclose()
-            await deps.documents.close()
-            await deps.db.close()
+                await self._redis.aclose()
+        if self._documents is not None:
+            await self._documents.close()
+        if self._db is not None:
+            await self._db.close()
+        self._broadcast = self._redis = self._documents = self._db = None
         if self.embedded_mongo is not None:
-            await asyncio.to_thread(self.embedded_mongo.close)
+            listener, self.embedded_mongo = self.embedded_mongo, None
+            await asyncio.to_thread(listener.close)

@@ -3,15 +3,15 @@ at once, naming the setting, instead of failing on the first request that uses i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from iven_gql.config import Settings
+from iven_gql.startup import settings_problems
 
 
 @pytest.mark.parametrize(
@@ -49,15 +49,46 @@ def test_good_values_are_kept() -> None:
     assert settings.smtp_url is None
 
 
-def test_serve_stops_at_once_on_a_bad_setting(tmp_path: object) -> None:
-    env = {**os.environ, "IVEN_RATE_LOGIN_IP": "fifty", "IVEN_VAR_DIR": str(tmp_path)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "iven_gql.cli", "serve", "--port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def test_var_dir_moves_the_default_database_and_uploads(tmp_path):
+    moved = Settings(var_dir=tmp_path / "v", _env_file=None)
+    assert moved.database_url == f"sqlite+aiosqlite:///{tmp_path / 'v' / 'iven.db'}"
+    assert moved.uploads_dir == tmp_path / "v" / "uploads"
+    kept = Settings(
+        var_dir=tmp_path / "v", uploads_dir=tmp_path / "u", database_url="", _env_file=None
     )
-    assert proc.returncode != 0
-    assert "configuration error" in proc.stderr and "rate_login_ip" in proc.stderr
+    assert kept.uploads_dir == tmp_path / "u"
+    assert kept.database_url == moved.database_url  # empty is unset
+    default = Settings(_env_file=None)
+    assert default.database_url == "sqlite+aiosqlite:///./var/iven.db"
+    assert default.uploads_dir == Path("uploads")  # the zero-configuration layout is kept
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("IVEN_RATE_LOGIN_IP", "fifty", 'IVEN_RATE_LOGIN_IP="fifty" is not valid: '),
+        ("IVEN_REDIS_URL", "http://u:pw123@cache:6379", 'IVEN_REDIS_URL="http://u:***@cache'),
+        ("IVEN_CORS_ORIGINS", "[not json", "IVEN_CORS_ORIGINS cannot be decoded"),
+    ],
+)
+def test_a_bad_variable_is_one_line_naming_it(monkeypatch, variable, value, expected):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises((ValidationError, SettingsError)) as caught:
+        Settings(_env_file=None)
+    error = caught.value
+    assert isinstance(error, ValidationError | SettingsError)
+    [line] = settings_problems(error)
+    assert line.startswith(expected) and line.endswith(f"fix {variable} (environment or .env)")
+    assert "pw123" not in line
+
+
+def test_the_production_refusal_is_one_line_per_missing_setting(monkeypatch):
+    monkeypatch.setenv("IVEN_ENV", "production")
+    monkeypatch.setenv("IVEN_JWT_SECRET", "too-short-secret")
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)
+    lines = settings_problems(caught.value)
+    assert len(lines) == 4 and all(
+        line.startswith("refusing to start in production") for line in lines
+    )
+    assert "too-short-secret" not in "".join(lines)
