@@ -871,9 +871,7 @@ TASK_ASSIGNEES = "query($id: ID!) { node(id: $id) { ... on Task { assignees { id
 # --- amounts: a Decimal both ways, the String field deprecated (issue 17) ----------------------
 
 
-@pytest.mark.parametrize(
-    ("given", "stored"), [("12.5", "12.50"), (7, "7.00"), (0.1, "0.10"), ("1E+3", "1000.00")]
-)
+@pytest.mark.parametrize(("given", "stored"), [("12.5", "12.50"), ("7", "7.00"), ("0.10", "0.10")])
 async def test_an_amount_is_a_decimal_in_as_it_is_out(api, accounts, events, given, stored):
     c = await crew(accounts, events, 3)
     alice = c["people"][2]
@@ -885,11 +883,26 @@ async def test_an_amount_is_a_decimal_in_as_it_is_out(api, accounts, events, giv
     assert made["errors"] == [] and made["expense"]["amount"]["amount"] == stored
 
 
+@pytest.mark.parametrize("given", [7, 0.1, "1E+3", "NaN", "1e999999", "12,50", ""])
+async def test_a_decimal_is_a_plain_decimal_string(api, accounts, events, given):
+    """The Decimal scalar (docs/scalars.md) takes a decimal string only: a JSON number (a float
+    on the way), an exponent or NaN is refused before anything runs."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    result = await api.execute(
+        CREATE_EXPENSE, expense(c, amount=None, amountDecimal=given), token=alice["token"]
+    )
+    assert result.get("data") is None
+    [error] = result["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "amountDecimal" in error["message"] and "Decimal" in error["message"]
+    ledger = await ledger_of(api, owner, c)
+    assert ledger["expenses"]["edges"] == []
+
+
 BAD_AMOUNTS: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"amount": "3.00", "amountDecimal": "3.00"}, "INVALID_INPUT", ["input", "amountDecimal"]),
     ({"amount": None}, "REQUIRED", ["input", "amountDecimal"]),
-    ({"amount": None, "amountDecimal": "NaN"}, "INVALID_AMOUNT", ["input", "amountDecimal"]),
-    ({"amount": None, "amountDecimal": "1e999999"}, "INVALID_AMOUNT", ["input", "amountDecimal"]),
     ({"amount": None, "amountDecimal": "1.005"}, "INVALID_AMOUNT", ["input", "amountDecimal"]),
     ({"amount": None, "amountDecimal": "-2"}, "NEGATIVE_AMOUNT", ["input", "amountDecimal"]),
     (
