@@ -19,8 +19,8 @@ from resolvers.core.errors import BadRequest
 from resolvers.media_links import AVATAR_SIZES, avatar_url
 from schema.context import Info
 from schema.core import (
-    DEFAULT_PAGE,
-    MAX_PAGE,
+    PAGE_AFTER,
+    PAGE_FIRST,
     Connection,
     UserError,
     connection,
@@ -38,14 +38,6 @@ from stores.accounts import Role
 from stores.accounts import User as UserRow
 from stores.accounts import UserSession as SessionRow
 
-FIRST = (
-    f"How many to return: 0 to {MAX_PAGE} (default {DEFAULT_PAGE}); more is a BAD_USER_INPUT "
-    "error, never a silent cut."
-)
-AFTER = (
-    "The `pageInfo.endCursor` of the previous page, to read the next one (null: the first "
-    "page). A malformed cursor is a BAD_USER_INPUT error."
-)
 # the limits of resolvers/accounts.py and the settings' defaults, as the API tells them
 PASSWORD_RULE = "8 to 128 characters, not equal to the username or the email (ignoring case)."
 NAME_RULE = "1 to 80 characters on one line, without control characters; spaces around are trimmed."
@@ -680,8 +672,8 @@ class AccountQuery:
     async def my_account_activity(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
     ) -> Connection[AccountEvent]:
         viewer = _require_viewer(info)
         size = page_size(first)

@@ -20,8 +20,8 @@ from schema.accounts import User, UserStatus
 from schema.chat import Message
 from schema.context import Info
 from schema.core import (
-    DEFAULT_PAGE,
-    MAX_PAGE,
+    PAGE_AFTER,
+    PAGE_FIRST,
     Connection,
     UserError,
     connection,
@@ -51,14 +51,6 @@ TARGET_TYPES = {
     "ARTICLE": "Article",
 }
 ADMINS_ONLY = "Admins only (UNAUTHENTICATED without a session, FORBIDDEN for anyone else)."
-FIRST = (
-    f"How many to return: 0 to {MAX_PAGE} (default {DEFAULT_PAGE}); more is a BAD_USER_INPUT "
-    "error, never a silent cut."
-)
-AFTER = (
-    "The `pageInfo.endCursor` of the previous page, to read the next one (null: the first "
-    "page). A malformed cursor is a BAD_USER_INPUT error."
-)
 REASON_REQUIRED = (
     "Why, for the audit log: required (REQUIRED when blank), up to 500 characters; newlines are "
     "kept."
@@ -407,8 +399,8 @@ class AdminQuery:
     async def admin_users(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
         search: Annotated[
             str | None,
             strawberry.argument(
@@ -466,8 +458,8 @@ class AdminQuery:
     async def admin_audit_log(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
         actor_id: Annotated[
             relay.GlobalID | None,
             strawberry.argument(

@@ -19,7 +19,8 @@ from schema.accounts import User
 from schema.context import Info
 from schema.core import (
     CLIENT_MUTATION_ID,
-    MAX_PAGE,
+    PAGE_AFTER,
+    PAGE_FIRST,
     Connection,
     UserError,
     connection,
@@ -35,14 +36,6 @@ from schema.core import (
 )
 
 ADMINS_ONLY = "Admins only (UNAUTHENTICATED without a session, FORBIDDEN for anyone else)."
-FIRST = (
-    f"How many to return: 0 to {MAX_PAGE} (default 20); more is a BAD_USER_INPUT error, never a "
-    "silent cut."
-)
-AFTER = (
-    "The `pageInfo.endCursor` of the previous page, to read the next one (null: the first "
-    "page). A malformed cursor is a BAD_USER_INPUT error."
-)
 ARTICLE_ID = "The article (an Article id); an unknown one is a top-level NOT_FOUND error."
 EXPECTED_VERSION = (
     "The article `version` you read: if it changed since, nothing is changed and STALE comes "
@@ -343,8 +336,8 @@ class ArticleQuery:
     async def articles(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
         tag: Annotated[
             str | None,
             strawberry.argument(
@@ -396,8 +389,8 @@ class ArticleQuery:
     async def admin_articles(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
         status: Annotated[
             ArticleStatus | None,
             strawberry.argument(description="Keeps the articles in this status (as of now)."),

@@ -21,6 +21,8 @@ from schema.authors import ChatAuthor, chat_person
 from schema.context import Info
 from schema.core import (
     MAX_PAGE,
+    PAGE_AFTER,
+    PAGE_FIRST,
     Connection,
     Edge,
     PageInfo,
@@ -183,7 +185,7 @@ class Message(relay.Node):
         info: Info,
         first: Annotated[
             int | None,
-            strawberry.argument(description=f"How many, 0 to {MAX_PAGE} (default 20)."),
+            strawberry.argument(description=PAGE_FIRST),
         ] = None,
     ) -> list[SeenBy] | None:
         viewer = info.context.require_viewer()
@@ -231,11 +233,9 @@ class Message(relay.Node):
         info: Info,
         first: Annotated[
             int | None,
-            strawberry.argument(description=f"Page size, 0 to {MAX_PAGE} (default 20)."),
+            strawberry.argument(description=PAGE_FIRST),
         ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="An `endCursor`: the page after it.")
-        ] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
     ) -> Connection[Message]:
         viewer = info.context.require_viewer()
         size = page_size(first)

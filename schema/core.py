@@ -23,6 +23,15 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 100
 MAX_NODE_IDS = 100  # `nodes(ids:)`
 MAX_KEY = 2**63 - 1  # BIGINT keys
+# the texts of every connection's `first` and `after` arguments
+PAGE_FIRST = (
+    f"How many to return: 0 to {MAX_PAGE} (default {DEFAULT_PAGE}); more is a BAD_USER_INPUT "
+    "error, never a silent cut."
+)
+PAGE_AFTER = (
+    "The `pageInfo.endCursor` of the previous page, to read the next one (null: the first "
+    "page). A malformed cursor is a BAD_USER_INPUT error."
+)
 CLIENT_MUTATION_ID = (
     "Your key for this request (1 to 100 characters), to retry it safely: a retry with the same "
     "key, within 24 hours, answers the first result instead of creating again, whatever happened "

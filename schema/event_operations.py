@@ -14,6 +14,8 @@ from schema.context import Info
 from schema.core import (
     CLIENT_MUTATION_ID,
     NO_INT_KEY,
+    PAGE_AFTER,
+    PAGE_FIRST,
     Connection,
     connection,
     cursor_int,
@@ -366,15 +368,11 @@ class EventQuery:
         info: Info,
         first: Annotated[
             int | None,
-            strawberry.argument(
-                description="Page size: 0 to 100, default 20 (more is BAD_USER_INPUT)."
-            ),
+            strawberry.argument(description=PAGE_FIRST),
         ] = None,
         after: Annotated[
             str | None,
-            strawberry.argument(
-                description="The `endCursor` of the previous page (malformed: BAD_USER_INPUT)."
-            ),
+            strawberry.argument(description=PAGE_AFTER),
         ] = None,
         filter: Annotated[
             MyEventsFilter | None,

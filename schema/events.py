@@ -21,6 +21,8 @@ from schema.activity import ActivityEntry, activity
 from schema.chat import Message, event_messages
 from schema.context import Info
 from schema.core import (
+    PAGE_AFTER,
+    PAGE_FIRST,
     Connection,
     connection,
     cursor_int,
@@ -81,9 +83,6 @@ documented_enum(
     },
     description="Which of your events `myEvents` lists, by their start time.",
 )
-
-FIRST = "Page size: 0 to 100, default 20 (more is a BAD_USER_INPUT error)."
-AFTER = "The `endCursor` of the previous page; a malformed cursor is BAD_USER_INPUT."
 
 
 # --- types -------------------------------------------------------------------------------------
@@ -297,8 +296,8 @@ class Event(relay.Node):
     async def tasks(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
         status: Annotated[
             TaskStatus | None, strawberry.argument(description="Only tasks in this status.")
         ] = None,
@@ -333,8 +332,8 @@ class Event(relay.Node):
     async def expenses(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
     ) -> Connection[Expense] | None:
 
         if not self.is_member:
@@ -487,8 +486,8 @@ class Event(relay.Node):
     async def activity(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
     ) -> Connection[ActivityEntry] | None:
 
         if not self.is_member:
@@ -508,8 +507,8 @@ class Event(relay.Node):
     async def participants(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
         role: Annotated[
             ParticipantRole | None,
             strawberry.argument(description="Only participants with this role."),

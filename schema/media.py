@@ -20,7 +20,8 @@ from schema.authors import ChatAuthor, chat_person
 from schema.context import Info
 from schema.core import (
     CLIENT_MUTATION_ID,
-    MAX_PAGE,
+    PAGE_AFTER,
+    PAGE_FIRST,
     Connection,
     UserError,
     connection,
@@ -290,11 +291,9 @@ class Media(relay.Node):
         info: Info,
         first: Annotated[
             int | None,
-            strawberry.argument(description=f"Page size, 0 to {MAX_PAGE} (default 20)."),
+            strawberry.argument(description=PAGE_FIRST),
         ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="An `endCursor`: the page after it.")
-        ] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
     ) -> Connection[MediaComment]:
         size = page_size(first)
         found = await albums_uc.comments(
@@ -440,11 +439,9 @@ class Album(relay.Node):
         info: Info,
         first: Annotated[
             int | None,
-            strawberry.argument(description=f"Page size, 0 to {MAX_PAGE} (default 20)."),
+            strawberry.argument(description=PAGE_FIRST),
         ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="An `endCursor`: the page after it.")
-        ] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
     ) -> Connection[Media]:
         size = page_size(first)
         found = await albums_uc.album_media(

@@ -14,7 +14,7 @@ from resolvers.notifications import NotificationErrorCode
 from schema.accounts import User
 from schema.context import Info
 from schema.core import (
-    MAX_PAGE,
+    PAGE_FIRST,
     Connection,
     UserError,
     connection,
@@ -319,7 +319,7 @@ class NotificationQuery:
         info: Info,
         first: Annotated[
             int | None,
-            strawberry.argument(description=f"Page size, 0 to {MAX_PAGE} (default 20)."),
+            strawberry.argument(description=PAGE_FIRST),
         ] = None,
         after: Annotated[
             str | None,
