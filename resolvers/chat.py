@@ -177,7 +177,9 @@ async def send(
                 attachment_ids=attachments,
             )
         )
-        return (found, True) if created else None
+        # `found` under this very number: the driver retried our insert after a broken
+        # connection, and the first try had stored it
+        return (found, True) if created or found.seq == seq else None
 
     stored = await feed.numbered(deps, event_id, write)
     if stored is None:  # the same client id won a race

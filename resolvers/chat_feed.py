@@ -66,6 +66,7 @@ HEARTBEAT_S = 2.0  # how often each process reads the last numbers of the events
 UNRESOLVED_KEEP_S = 60.0  # how long a number taken but not found stored is looked for
 UNRESOLVED_MAX = 1000  # ... at most so many per feed
 EARLY_MAX = 1000  # numbers from before a feed started it remembers having delivered
+SKIPPED_MAX = 1000  # numbers released by a skip it remembers (their change may come after all)
 MEMBERSHIP_CHANGES = frozenset(
     {
         "participant.joined",
@@ -214,7 +215,8 @@ class Feed:
     one due, `pending` holds those that came ahead of it, `head` is the highest number known to
     be taken (from a change, a skip or the heartbeat). While `head >= next_seq` there is a gap:
     after GAP_WAIT_S it is filled from the store. Numbers passed without a change are kept in
-    `unresolved` (number → when) and delivered if their change still comes.
+    `unresolved` (number → when) and delivered if their change still comes; so are numbers
+    released by a skip (`skipped`), should their change come after all.
     """
 
     def __init__(self, hub: ChatHub, event_id: int) -> None:
@@ -231,6 +233,7 @@ class Feed:
         self.gap_since: float | None = None
         self.unresolved: dict[int, float] = {}
         self.early: set[int] = set()
+        self.skipped: set[int] = set()
         self.queue: asyncio.Queue[Any] | None = None
         self._stack = contextlib.AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
@@ -346,7 +349,8 @@ class Feed:
             await self._dispatch(change, early=True)
             return
         if seq < self.next_seq:
-            if self.unresolved.pop(seq, None) is not None:
+            if self.unresolved.pop(seq, None) is not None or seq in self.skipped:
+                self.skipped.discard(seq)
                 await self._dispatch(change)  # late, but never delivered
             return  # else delivered already (from the store, or published twice)
         if seq not in self.pending or self.pending[seq].kind == "skip":
@@ -358,8 +362,17 @@ class Feed:
         while self.next_seq in self.pending:
             change = self.pending.pop(self.next_seq)
             self.next_seq += 1
-            if change.kind != "skip":
+            if change.kind == "skip":
+                self._skipped(change.seq)
+            else:
                 await self._dispatch(change)
+
+    def _skipped(self, seq: int | None) -> None:
+        if seq is None:
+            return
+        if len(self.skipped) >= SKIPPED_MAX:
+            self.skipped.clear()
+        self.skipped.add(seq)
 
     async def _fill_gap(self) -> None:
         """Delivers, in order, every number up to `head`: as published when it came, else as
@@ -380,7 +393,9 @@ class Feed:
             if change is None:
                 if len(self.unresolved) < UNRESOLVED_MAX:
                     self.unresolved[seq] = now
-            elif change.kind != "skip":
+            elif change.kind == "skip":
+                self._skipped(seq)
+            else:
                 await self._dispatch(change)
         self.next_seq = max(self.next_seq, high + 1)
 
@@ -695,10 +710,18 @@ async def numbered(deps: Deps, event_id: int, write: Callable[[int], Awaitable[T
     result: T | None = None
     try:
         result = await write(seq)
-    finally:
-        if result is None:
+    except Exception as exc:
+        # A broken connection with the write in flight may have stored it under this number
+        # (answered to a retry with the same client id): the number is not released then; the
+        # feeds fill it from the store, or keep it unresolved for a late publish.
+        if not is_unreachable(exc):
             with contextlib.suppress(Exception):
                 await publish_skip(deps, event_id, seq)
+        raise
+    # (cancelled mid-write: as a broken connection, the number is not released)
+    if result is None:
+        with contextlib.suppress(Exception):
+            await publish_skip(deps, event_id, seq)
     return result
 
 

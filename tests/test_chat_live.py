@@ -29,6 +29,7 @@ from tests.support.chat import (
     EDIT,
     EVENTS,
     REACT,
+    SEND,
     delete,
     edit,
     next_event,
@@ -943,5 +944,56 @@ async def test_a_lost_message_changed_since_arrives_as_added_before_its_change(
             ("MessageEdited", sent["id"], "second thoughts"),
         ]
         await no_event(ws)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("how", ["connection-lost-after-the-write", "driver-retried-the-insert"])
+async def test_a_send_stored_before_its_connection_broke_reaches_open_sockets(
+    api, accounts, events, server, monkeypatch, how
+):
+    """The fault suite (CI, stop 21) lost one acknowledged message for every subscriber: the
+    insert reached the document store, the connection broke before its answer, and the number
+    was released by a skip, so the retry's publish of the stored message was dropped as old.
+    Now a write that may be stored keeps its number (no skip); a message found under the
+    number just taken is ours (the driver's retried insert); a skipped number whose change
+    still comes is delivered once."""
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    eid = c["event"]["id"]
+    cm, ws, op = await stream(api, owner, eid)
+    try:
+
+        async def no_heartbeat() -> None:
+            return None  # only the writes can tell the feed
+
+        monkeypatch.setattr(server.deps.services.chat_hub, "beat_once", no_heartbeat)
+        real_add = chat_store.add
+        broken: list[str] = []
+
+        async def add(message: ChatMessage) -> tuple[ChatMessage, bool]:
+            stored = await real_add(message)
+            if broken:
+                return stored
+            broken.append(how)
+            if how == "connection-lost-after-the-write":
+                raise AutoReconnect("injected: connection closed after the insert")
+            return await real_add(message)  # the same document again: a duplicate key
+
+        monkeypatch.setattr(chat_store, "add", add)
+        body = {"input": {"eventId": eid, "body": "stored", "clientId": "c-broken"}}
+        first = await api.execute(SEND, body, token=alice["token"])
+        assert broken == [how]
+        if how == "connection-lost-after-the-write":
+            assert first["data"] is None or first["data"]["sendMessage"] is None, first
+            again = (await send(api, alice, eid, "stored", clientId="c-broken"))["message"]
+        else:
+            assert "errors" not in first, first
+            again = first["data"]["sendMessage"]["message"]
+        got = await next_event(ws, op, timeout=30)
+        assert (got["__typename"], got["message"]["id"]) == ("MessageAdded", again["id"])
+        await no_event(ws)
+        later = (await send(api, alice, eid, "later"))["message"]
+        assert (await next_event(ws, op))["message"]["id"] == later["id"]
     finally:
         await cm.__aexit__(None, None, None)
