@@ -59,6 +59,7 @@ RATE_FIELDS = (
     "rate_reset_email",
     "rate_confirm_email",
     "rate_chat_send",
+    "rate_poll_vote",
     "rate_login_failures_account",
     "rate_invite_sender",
     "rate_invite_email",
@@ -182,6 +183,8 @@ class Settings(BaseSettings):
     """E-mail code confirmations per address ("count/seconds")."""
     rate_chat_send: str = "30/10"
     """Chat messages per sender ("count/seconds")."""
+    rate_poll_vote: str = "60/60"
+    """Votes in polls per voter ("count/seconds"; one per ballot, whatever its options)."""
 
     # visibility and abuse limits
     rate_invite_sender: str = "200/3600"

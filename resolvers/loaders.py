@@ -5,6 +5,7 @@ from __future__ import annotations
 from resolvers.accounts import AccountLoaders
 from resolvers.albums import AlbumLoaders
 from resolvers.chat import ChatLoaders
+from resolvers.date_polls import DatePollLoaders
 from resolvers.events import EventLoaders
 from resolvers.expenses import ExpenseLoaders
 from resolvers.invitations import InvitationLoaders
@@ -18,6 +19,7 @@ class Loaders(
     EventLoaders,
     InvitationLoaders,
     TaskLoaders,
+    DatePollLoaders,
     ExpenseLoaders,
     ProjectionLoaders,
     ChatLoaders,

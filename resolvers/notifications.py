@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 
+from resolvers import date_polls
 from resolvers.core import idempotency
 from resolvers.core.deps import Deps, Viewer
 from resolvers.core.errors import (
@@ -74,6 +75,9 @@ class Kind(enum.Enum):
     EVENT_UPDATED = "EVENT_UPDATED"
     EVENT_CANCELLED = "EVENT_CANCELLED"
     EVENT_REMINDER = "EVENT_REMINDER"
+    EVENT_DATE_CHOSEN = "EVENT_DATE_CHOSEN"
+    DATE_POLL_OPENED = "DATE_POLL_OPENED"
+    DATE_POLL_REMINDER = "DATE_POLL_REMINDER"
     MENTIONED = "MENTIONED"
     MEDIA_ADDED = "MEDIA_ADDED"
     MEDIA_COMMENTED = "MEDIA_COMMENTED"
@@ -389,6 +393,51 @@ def _event_reminder(a: _About) -> list[Message]:
     ]
 
 
+def _date_chosen(a: _About) -> list[Message]:
+    when = _when(a.p.get("starts_at"))
+    return [
+        Message(
+            Kind.EVENT_DATE_CHOSEN,
+            a.members,
+            f"{a.title}: the date is chosen" + (f" ({when})" if when else ""),
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+def _date_poll_opened(a: _About) -> list[Message]:
+    verb = "reopened the date poll of" if a.p.get("reopened") else "asks when to hold"
+    return [
+        Message(
+            Kind.DATE_POLL_OPENED,
+            a.members,
+            f"{a.actor} {verb} {a.title}: vote for the dates that suit you",
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+def _date_poll_reminder(a: _About) -> list[Message]:
+    return [
+        Message(
+            Kind.DATE_POLL_REMINDER,
+            [u for u in a.p.get("user_ids", []) if u in set(a.members)],
+            f"The date poll of {a.title} closes in less than 24 hours: you have not voted yet",
+            target_type="EVENT",
+            target_id=a.event.aggregate_id,
+        )
+    ]
+
+
+def _when(iso: Any) -> str:
+    try:
+        return datetime.fromisoformat(str(iso)).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return ""
+
+
 # domain event type → who is told what; other types notify nobody
 _MESSAGE_BUILDERS = {
     "invitation.sent": _invitation_sent,
@@ -411,6 +460,9 @@ _MESSAGE_BUILDERS = {
     "media.commented": _media_reacted,
     "media.liked": _media_reacted,
     "event.reminder": _event_reminder,
+    "event.date_chosen": _date_chosen,
+    "date_poll.opened": _date_poll_opened,
+    "date_poll.reminder": _date_poll_reminder,
 }
 
 
@@ -603,7 +655,8 @@ async def remind(deps: Deps) -> int:
 
 
 class Jobs:
-    """The periodic work of a dispatcher process: reminders, due emails, dropping outbox rows
+    """The periodic work of a dispatcher process: reminders, closing date polls at their
+    deadline and reminding their non-voters, due emails, dropping outbox rows
     handled more than a week ago and idempotency keys older than a day."""
 
     def __init__(self, deps: Deps, every_s: float = 5.0) -> None:
@@ -622,6 +675,8 @@ class Jobs:
 
     async def run_once(self) -> None:
         await remind(self.deps)
+        await date_polls.close_due(self.deps)
+        await date_polls.remind_non_voters(self.deps)
         await send_due_emails(self.deps)
         async with self.deps.db.unit_of_work() as db:
             await outbox_store.purge_handled(db, self.deps.clock() - OUTBOX_RETENTION)

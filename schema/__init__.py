@@ -32,6 +32,7 @@ from schema.core import (
     Connection,
     Edge,
 )
+from schema.date_polls import DatePollMutation, DatePollSubscription
 from schema.event_operations import EventMutation, EventQuery
 from schema.expenses import ExpenseMutation
 from schema.invitations import InvitationMutation, InvitationQuery
@@ -147,6 +148,7 @@ class Mutation(
     InvitationMutation,
     TaskMutation,
     ExpenseMutation,
+    DatePollMutation,
     NotificationMutation,
     ChatMutation,
     ChatStatusMutation,
@@ -167,7 +169,9 @@ class Mutation(
         "(refresh the token, then reconnect with the new one)."
     )
 )
-class Subscription(AccountSubscription, NotificationSubscription, ChatSubscription):
+class Subscription(
+    AccountSubscription, NotificationSubscription, ChatSubscription, DatePollSubscription
+):
     pass
 
 

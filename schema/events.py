@@ -32,6 +32,7 @@ from schema.core import (
     encode_cursor,
     page_size,
 )
+from schema.date_polls import DatePoll, build_poll
 from schema.expenses import Balance, Expense, Settlement, Transfer, expenses, to_money
 from schema.media import Album, event_albums
 from schema.participants import PERSON_ID, Participant, participant_key, roster, visible_rows
@@ -291,6 +292,16 @@ class Event(relay.Node):
             return None
         user = await info.context.loaders.user_by_id.load(owner.user_id)
         return User(row=user) if user else None
+
+    @strawberry.field(
+        description="Its date poll (where participants choose the date); null when it has none. "
+        "Participants only."
+    )
+    async def date_poll(self, info: Info) -> DatePoll | None:
+        if not self.is_member or self.membership is None:
+            return None
+        content = await info.context.loaders.date_poll_by_event.load(key_of(self.row))
+        return await build_poll(info, content, self.membership) if content else None
 
     @strawberry.field(description="Participants only; in creation order.")
     async def tasks(

@@ -52,6 +52,12 @@ NotificationType = documented_enum(  # registers uc.Kind (one definition: resolv
         "too unless you turn it off.",
         K.EVENT_REMINDER: "An event you take part in starts in less than 24 hours. Opens the "
         "Event.",
+        K.EVENT_DATE_CHOSEN: "The date poll of an event you take part in closed: the event "
+        "now takes place at the chosen option. Opens the Event.",
+        K.DATE_POLL_OPENED: "An organizer opened (or reopened) a date poll in an event you take "
+        "part in: vote for the dates that suit you. Opens the Event.",
+        K.DATE_POLL_REMINDER: "A date poll you have not voted in closes in less than 24 hours. "
+        "Opens the Event.",
         K.MENTIONED: "Someone mentioned you (@username) in an event's chat; `body` is the "
         "message's start. Opens the Event.",
         K.MEDIA_ADDED: "Someone shared photos or files in an event you take part in. Opens the "

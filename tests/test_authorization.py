@@ -22,6 +22,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from strawberry.relay import GlobalID, to_base64
 from resolvers.dispatcher import dispatcher
 from schema.core import encode_cursor
 from stores import notifications as notifications_store
+from stores.db import utcnow
 from stores.outbox import OutboxEvent
 from tests.support import assert_error, assert_payload_error
 
@@ -68,6 +70,9 @@ SNAPSHOT = """query($id: ID!) { event(id: $id) {
   settlements { id from { id } to { id } amount { amount } recordedBy { id } }
   invitations { id status role inviteeEmail }
   inviteLinks { id role revokedAt }
+  startsAt endsAt
+  datePoll { id status version deadline hideVotes voterCount chosenOption { id }
+             options { id startsAt yesCount ifNeedBeCount noCount votes { participant { id } } } }
 } }"""
 
 EVENT_READ = """
@@ -82,6 +87,7 @@ EVENT_READ = """
   settlements { id }
   invitations { id }
   joinRequests { id }
+  datePoll { id options { id } }
   inviteLinks { id }
 """
 READ = f"query($id: ID!) {{ event(id: $id) {{ {EVENT_READ} }} }}"
@@ -122,6 +128,8 @@ class World:
     expense_of_target: str = ""  # created and paid by the target participant
     invitation: str = ""  # pending, sent by the owner to an address without an account
     invite_link: str = ""  # created by the owner, not revoked
+    date_poll: str = ""  # opened by the owner, with two options, no votes
+    date_options: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def token(self, role: str) -> str | None:
@@ -173,6 +181,8 @@ INVITE = mutation(
     "InviteParticipantsInput",
     f"invitations {{ id status role inviteeEmail }} {ERRORS}",
 )
+DATE_POLL = f"datePoll {{ id status version options {{ id }} }} {ERRORS}"
+CREATE_DATE_POLL = mutation("createDatePoll", "CreateDatePollInput", DATE_POLL)
 LINK = mutation(
     "createInviteLink", "CreateInviteLinkInput", f"token inviteLink {{ id role }} {ERRORS}"
 )
@@ -244,6 +254,22 @@ async def build_world(api: Any, accounts: Any, events: Any, visibility: str = "P
     w.invitation = invited["invitations"][0]["id"]
     link = await ok(api, LINK, {"input": {"eventId": eid}}, owner["token"], "createInviteLink")
     w.invite_link = link["inviteLink"]["id"]
+    poll = await ok(
+        api,
+        CREATE_DATE_POLL,
+        {
+            "input": {
+                "eventId": eid,
+                "options": [
+                    {"startsAt": (utcnow() + timedelta(days=d)).isoformat()} for d in (30, 31)
+                ],
+            }
+        },
+        owner["token"],
+        "createDatePoll",
+    )
+    w.date_poll = poll["datePoll"]["id"]
+    w.date_options = [o["id"] for o in poll["datePoll"]["options"]]
     return w
 
 
@@ -317,6 +343,32 @@ class Op:
 
     def __repr__(self) -> str:
         return self.name
+
+
+def check_nothing(w, role, payload, before, after):
+    raise AssertionError(f"{role}: expected a refusal, got {payload}")
+
+
+def check_update_date_poll(w, role, payload, before, after):
+    assert after["datePoll"]["hideVotes"] is True
+    assert after["datePoll"]["version"] == before["datePoll"]["version"] + 1
+
+
+def check_vote_date_poll(w, role, payload, before, after):
+    voters = [v["participant"]["id"] for v in after["datePoll"]["options"][0]["votes"]]
+    assert voters == [w.pid(role)] and after["datePoll"]["options"][0]["yesCount"] == 1
+
+
+def check_close_date_poll(w, role, payload, before, after):
+    assert after["datePoll"]["status"] == "CLOSED"
+    chosen = after["datePoll"]["chosenOption"]["id"]
+    assert chosen == w.date_options[0]
+    assert after["startsAt"] == after["datePoll"]["options"][0]["startsAt"]
+    assert after["version"] == before["version"] + 1
+
+
+def check_delete_date_poll(w, role, payload, before, after):
+    assert payload["deletedDatePollId"] == w.date_poll and after["datePoll"] is None
 
 
 def check_update_event(w, role, payload, before, after):
@@ -665,10 +717,74 @@ OPS = [
         ORGANIZERS,
         check_settlement,
     ),
+    Op(
+        "createDatePoll",
+        CREATE_DATE_POLL,
+        lambda w, r: {
+            "input": {
+                "eventId": w.event_id,
+                "options": [
+                    {"startsAt": (utcnow() + timedelta(days=d)).isoformat()} for d in (40, 41)
+                ],
+            }
+        },
+        ("eventId", "Event"),
+        # authorisation comes first: organizers then meet the world's poll (one per event)
+        {**ORGANIZERS, "organizer": "POLL_EXISTS", "owner": "POLL_EXISTS"},
+        check_nothing,
+    ),
+    Op(
+        "updateDatePoll",
+        mutation("updateDatePoll", "UpdateDatePollInput", DATE_POLL),
+        lambda w, r: {"input": {"pollId": w.date_poll, "hideVotes": True}},
+        ("pollId", "DatePoll"),
+        on_child(ORGANIZERS),
+        check_update_date_poll,
+    ),
+    Op(
+        "voteDatePoll",
+        mutation("voteDatePoll", "VoteDatePollInput", DATE_POLL),
+        lambda w, r: {
+            "input": {
+                "pollId": w.date_poll,
+                "votes": [{"optionId": w.date_options[0], "choice": "YES"}],
+            }
+        },
+        ("pollId", "DatePoll"),
+        on_child(ANY_PARTICIPANT),
+        check_vote_date_poll,
+    ),
+    Op(
+        "closeDatePoll",
+        mutation("closeDatePoll", "CloseDatePollInput", DATE_POLL),
+        lambda w, r: {"input": {"pollId": w.date_poll}},
+        ("pollId", "DatePoll"),
+        on_child(ORGANIZERS),
+        check_close_date_poll,
+    ),
+    Op(
+        "reopenDatePoll",
+        mutation("reopenDatePoll", "ReopenDatePollInput", DATE_POLL),
+        lambda w, r: {"input": {"pollId": w.date_poll}},
+        ("pollId", "DatePoll"),
+        on_child({**ORGANIZERS, "organizer": "POLL_OPEN", "owner": "POLL_OPEN"}),
+        check_nothing,
+    ),
+    Op(
+        "deleteDatePoll",
+        mutation("deleteDatePoll", "DeleteDatePollInput", f"deletedDatePollId {ERRORS}"),
+        lambda w, r: {"input": {"pollId": w.date_poll}},
+        ("pollId", "DatePoll"),
+        on_child(ORGANIZERS),
+        check_delete_date_poll,
+    ),
 ]
 
 
 # --- the matrix --------------------------------------------------------------------------------
+
+
+SPOKEN = {"InviteLink": "Invite link", "DatePoll": "Date poll"}  # in "… not found." messages
 
 
 def assert_refused(result: dict[str, Any], code: str) -> dict[str, Any]:
@@ -711,9 +827,8 @@ async def test_mutation_matrix(api, accounts, events, op: Op, role: str):
             assert without_position(error) == without_position(baseline["errors"][0]), (
                 f"existing target: {error} / missing target: {baseline['errors'][0]}"
             )
-            assert (
-                error["message"] == f"{type_name.replace('InviteLink', 'Invite link')} not found."
-            )
+            spoken = SPOKEN.get(type_name, type_name)
+            assert error["message"] == f"{spoken} not found."
     else:  # an expected failure reported in the payload
         assert "errors" not in result, result
         payload = result["data"][op.name]

@@ -20,6 +20,7 @@ import stat
 import time
 import types
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -1363,3 +1364,104 @@ async def test_a_notification_cursor_without_a_time_zone_is_read_as_utc(api, acc
         with pytest.raises(TimeoutError):
             raise AssertionError(await ws.receive(timeout=0.5))
     await assert_still_serving(api)
+
+
+# --- date polls (issue 18) ---------------------------------------------------------------------
+
+DATE_POLL_CREATE = """mutation($input: CreateDatePollInput!) { createDatePoll(input: $input) {
+  datePoll { id options { id } } errors { code field } } }"""
+DATE_POLL_VOTE = """mutation($input: VoteDatePollInput!) { voteDatePoll(input: $input) {
+  datePoll { voterCount } errors { code field retryAfterSeconds } } }"""
+
+
+def _poll_options(count: int, days: int = 10) -> list[dict[str, str]]:
+    start = datetime.now(UTC) + timedelta(days=days)
+    return [{"startsAt": (start + timedelta(minutes=i)).isoformat()} for i in range(count)]
+
+
+async def test_a_date_poll_of_ten_thousand_options_is_refused_and_stores_nothing(
+    api, accounts, events
+):
+    c = await crew(accounts, events, 2)
+    organizer = c["people"][1]
+    huge = await api.execute(
+        DATE_POLL_CREATE,
+        {"input": {"eventId": c["event"]["id"], "options": _poll_options(10_000)}},
+        token=organizer["token"],
+    )
+    assert_payload_error(huge["data"]["createDatePoll"], "TOO_MANY_OPTIONS", ["input", "options"])
+    seen = await api.execute(
+        "query($id: ID!) { event(id: $id) { datePoll { id } } }",
+        {"id": c["event"]["id"]},
+        token=organizer["token"],
+    )
+    assert seen["data"]["event"]["datePoll"] is None
+    created = await api.execute(
+        DATE_POLL_CREATE,
+        {"input": {"eventId": c["event"]["id"], "options": _poll_options(2)}},
+        token=organizer["token"],
+    )
+    poll = created["data"]["createDatePoll"]["datePoll"]
+    option = poll["options"][0]["id"]
+    ballot = [{"optionId": option, "choice": "YES"}] * 10_000
+    flood = await api.execute(
+        DATE_POLL_VOTE, {"input": {"pollId": poll["id"], "votes": ballot}}, token=organizer["token"]
+    )
+    assert_payload_error(flood["data"]["voteDatePoll"], "INVALID_INPUT", ["input", "votes"])
+    forged = await api.execute(
+        DATE_POLL_VOTE,
+        {
+            "input": {
+                "pollId": to_base64("DatePoll", "9" * 40),
+                "votes": [{"optionId": to_base64("DatePollOption", "-1"), "choice": "YES"}],
+            }
+        },
+        token=organizer["token"],
+    )
+    assert_error(forged, "NOT_FOUND")
+    await assert_still_serving(api)
+
+
+async def test_date_poll_votes_fanned_out_by_aliases_are_refused_by_cost(
+    api, accounts, events, settings
+):
+    c = await crew(accounts, events, 2)
+    selection = (
+        "event(id: $id) { datePoll { options { votes { participant { id displayName "
+        "user { id username } } choice } } } }"
+    )
+    aliases = " ".join(f"a{i}: {selection}" for i in range(40))
+    refused = await api.execute(
+        "query($id: ID!) { " + aliases + " }",
+        {"id": c["event"]["id"]},
+        token=c["people"][0]["token"],
+    )
+    assert_too_complex(refused, settings)
+
+
+async def test_date_poll_ballots_are_rate_limited(api, accounts, events, server):
+    c = await crew(accounts, events, 3)
+    voter = c["people"][2]
+    created = await api.execute(
+        DATE_POLL_CREATE,
+        {"input": {"eventId": c["event"]["id"], "options": _poll_options(2)}},
+        token=c["people"][1]["token"],
+    )
+    poll = created["data"]["createDatePoll"]["datePoll"]
+    ballot = {
+        "pollId": poll["id"],
+        "votes": [{"optionId": poll["options"][0]["id"], "choice": "NO"}],
+    }
+    server.deps.settings.rate_poll_vote = "3/600"
+    try:
+        answers = [
+            (await api.execute(DATE_POLL_VOTE, {"input": ballot}, token=voter["token"]))["data"][
+                "voteDatePoll"
+            ]
+            for _ in range(4)
+        ]
+    finally:
+        server.deps.settings.rate_poll_vote = "60/60"
+    assert [a["errors"] for a in answers[:3]] == [[], [], []]
+    assert answers[3]["errors"][0]["code"] == "RATE_LIMITED"
+    assert answers[3]["errors"][0]["retryAfterSeconds"] > 0

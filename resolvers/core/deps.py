@@ -54,6 +54,7 @@ class AccountSettings(Protocol):
     rate_reset_email: str
     rate_confirm_email: str
     rate_chat_send: str
+    rate_poll_vote: str
     # sign-in limits
     rate_login_failures_account: str
     login_delay_after_failures: int

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import stores.accounts
 import stores.admin
 import stores.articles
+import stores.date_polls
 import stores.events
 import stores.expenses
 import stores.idempotency
