@@ -383,3 +383,27 @@ async def test_a_store_failure_during_a_vote_leaves_it_whole_and_a_retry_succeed
     retried = ok(await vote(api, alice, poll_id, ["o2", "o3"]), "votePoll")["message"]["poll"]
     assert retried["viewerOptionIds"] == ["o2", "o3"] and retried["totalVoters"] == 1
     assert counts(retried) == {"o1": 0, "o2": 1, "o3": 1}
+
+
+async def test_a_store_failure_while_closing_leaves_the_poll_open_or_closed_and_a_retry_closes(
+    api, accounts, events, monkeypatch
+):
+    c = await crew(accounts, events, 3)
+    owner, _, alice = c["people"]
+    poll_id = (await send_poll(api, alice, c["event"]["id"]))["message"]["id"]
+    real_close = chat_store.close_poll
+    failed: list[bool] = []
+
+    async def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if failed:
+            return await real_close(*args, **kwargs)
+        failed.append(True)
+        raise AutoReconnect("injected: the document store is unreachable")
+
+    monkeypatch.setattr(chat_store, "close_poll", failing_once)
+    first = await close_poll(api, alice, poll_id)
+    assert first.get("errors") and "injected" not in json.dumps(first), first
+    assert (await poll_of(api, owner, poll_id))["closed"] is False
+    ok(await vote(api, owner, poll_id, ["o1"]), "votePoll")  # still open: votes count
+    retried = ok(await close_poll(api, alice, poll_id), "closePoll")["message"]["poll"]
+    assert retried["closed"] is True and counts(retried) == {"o1": 1, "o2": 0}
