@@ -16,7 +16,7 @@ from schema.context import Info
 from schema.core import MAX_PAGE, page_size
 from stores import chat as store
 
-MAX_VOTERS_DEFAULT = 10
+VOTERS_PAGE = 10
 
 
 def _viewer_id(info: Info) -> int | None:
@@ -55,10 +55,8 @@ class PollOption:
         info: Info,
         first: Annotated[
             int,
-            strawberry.argument(
-                description=f"How many, 0 to {MAX_PAGE} (default {MAX_VOTERS_DEFAULT})."
-            ),
-        ] = MAX_VOTERS_DEFAULT,
+            strawberry.argument(description=f"How many, 0 to {MAX_PAGE} (default {VOTERS_PAGE})."),
+        ] = VOTERS_PAGE,
     ) -> list[ChatAuthor]:
         size = page_size(first)
         if self.poll.anonymous:
