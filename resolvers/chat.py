@@ -66,6 +66,8 @@ class ChatErrorCode(StrEnum):
     MEDIA_NOT_FOUND = "MEDIA_NOT_FOUND"
     STALE = "STALE"
     RATE_LIMITED = "RATE_LIMITED"
+    POLL_CLOSED = "POLL_CLOSED"
+    NOT_A_POLL = "NOT_A_POLL"
 
 
 async def _member(deps: Deps, viewer: Viewer, event_id: int) -> events_store.Participant:
@@ -140,10 +142,12 @@ async def send(
     reply_to_id: str | None,
     client_id: str | None,
     attachment_ids: Sequence[str] = (),
+    poll: store.Poll | None = None,
 ) -> store.ChatMessage:
+    """Posts a message (with its poll, checked by resolvers.chat_polls.send)."""
     await _member(deps, viewer, event_id)
     attachments = await _checked_attachments(event_id, attachment_ids)
-    text = checked_body(body) if body.strip() or not attachments else ""
+    text = checked_body(body) if body.strip() or not (attachments or poll) else ""
     if client_id is not None:
         _check_client_id(client_id)
     client_key = f"{event_id}:{viewer.user_id}:{client_id}" if client_id else None
@@ -175,6 +179,7 @@ async def send(
                 seq=seq,
                 changed_seq=seq,
                 attachment_ids=attachments,
+                poll=poll,
             )
         )
         # `found` under this very number: the driver retried our insert after a broken

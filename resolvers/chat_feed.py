@@ -92,7 +92,7 @@ def channel(event_id: int) -> str:
 class Change:
     """One thing that happened in an event's chat."""
 
-    kind: str  # added | edited | deleted | reaction | read | typing | presence
+    kind: str  # added | edited | deleted | reaction | poll | read | typing | presence
     event_id: int
     seq: int | None = None  # None: ephemeral (typing, presence), not replayed
     message: store.ChatMessage | None = None

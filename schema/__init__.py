@@ -21,7 +21,13 @@ from resolvers.core.errors import BadRequest
 from schema.accounts import AccountMutation, AccountQuery, AccountSubscription
 from schema.admin import AdminMutation, AdminQuery
 from schema.articles import ArticleMutation, ArticleQuery
-from schema.chat import ChatMutation, ChatQuery, ChatStatusMutation, ChatSubscription
+from schema.chat import (
+    ChatMutation,
+    ChatPollMutation,
+    ChatQuery,
+    ChatStatusMutation,
+    ChatSubscription,
+)
 from schema.context import Info
 from schema.core import (
     CONNECTION_DESCRIPTION,
@@ -152,6 +158,7 @@ class Mutation(
     NotificationMutation,
     ChatMutation,
     ChatStatusMutation,
+    ChatPollMutation,
     MediaMutation,
     AdminMutation,
     ArticleMutation,

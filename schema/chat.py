@@ -12,12 +12,14 @@ from strawberry import relay
 
 from resolvers import chat as uc
 from resolvers import chat_feed
+from resolvers import chat_polls as polls_uc
 from resolvers import events as events_uc
 from resolvers.chat import ChatErrorCode
 from resolvers.chat_feed import Change
 from resolvers.core.errors import BadRequest
 from schema.accounts import User
 from schema.authors import ChatAuthor, chat_person
+from schema.chat_polls import ClosePollInput, Poll, PollInput, VotePollInput
 from schema.context import Info
 from schema.core import (
     MAX_PAGE,
@@ -45,21 +47,29 @@ C = ChatErrorCode
 documented_enum(  # the GraphQL enum: one definition, in resolvers
     ChatErrorCode,
     {
-        C.REQUIRED: "`body` is empty (sendMessage without attachments, editMessage).",
-        C.VALUE_TOO_LONG: f"`body` is longer than {uc.MAX_BODY} characters.",
+        C.REQUIRED: "`body` is empty (sendMessage without attachments or poll, editMessage), "
+        "or `poll.question` is.",
+        C.VALUE_TOO_LONG: f"`body` is longer than {uc.MAX_BODY} characters, or "
+        f"`poll.question` longer than {polls_uc.MAX_QUESTION}.",
         C.INVALID_INPUT: "`body` holds control characters (newlines and tabs are fine), "
-        f"more than {uc.MAX_ATTACHMENTS} `attachmentIds`, or a `clientId` that is not 1 to "
-        f"{uc.MAX_CLIENT_ID} characters of one line.",
+        f"more than {uc.MAX_ATTACHMENTS} `attachmentIds`, a `clientId` that is not 1 to "
+        f"{uc.MAX_CLIENT_ID} characters of one line, a `poll` that breaks one of PollInput's "
+        "rules (`field` names the part), or votePoll `optionIds` that are not options of the "
+        "poll, or several in a single-choice poll.",
         C.INVALID_EMOJI: "toggleReaction: `emoji` is not exactly one emoji (with its "
         "modifiers, up to 16 characters), or the message already has 50 different reactions.",
         C.MESSAGE_NOT_FOUND: "`replyToId` or `upToMessageId` is not a message of this chat.",
-        C.MESSAGE_DELETED: "editMessage or toggleReaction on a deleted message.",
+        C.MESSAGE_DELETED: "editMessage, toggleReaction, votePoll or closePoll on a deleted "
+        "message.",
         C.MEDIA_NOT_FOUND: "An `attachmentIds` entry is not a media of this event (or was "
         "removed by an administrator); `field` ends with its index.",
         C.STALE: "The message changed meanwhile (editMessage racing another edit or a "
         "deletion): reload it; or a send could not be stored: send it again (same `clientId`).",
         C.RATE_LIMITED: "Too many messages (30 per 10 seconds by default) or typing signals "
-        "(60 per 10 seconds): wait `retryAfterSeconds`.",
+        "(60 per 10 seconds), or poll votes (as many as messages): wait `retryAfterSeconds`.",
+        C.POLL_CLOSED: "votePoll on a poll that is closed (`closesAt` passed, or closed with "
+        "closePoll).",
+        C.NOT_A_POLL: "votePoll or closePoll on a message that carries no poll.",
     },
     description="Why a chat mutation changed nothing (`errors[].code`).",
 )
@@ -223,6 +233,10 @@ class Message(relay.Node):
         found = await info.context.loaders.chat_message.load(self.doc.reply_to_id)
         return Message(doc=found) if found is not None else None
 
+    @strawberry.field(description="The poll it carries; null if none (or once deleted).")
+    def poll(self) -> Poll | None:
+        return Poll(poll=self.doc.poll) if self.doc.poll is not None else None
+
     @strawberry.field(description="How many messages answer this one (`replies`).")
     def reply_count(self) -> int:
         return self.doc.reply_count
@@ -299,7 +313,7 @@ _BODY = (
 @strawberry.input(description="A message to post.")
 class SendMessageInput:
     event_id: relay.GlobalID = strawberry.field(description="The event whose chat it goes to.")
-    body: str = strawberry.field(description=f"{_BODY} May be empty with attachments.")
+    body: str = strawberry.field(description=f"{_BODY} May be empty with attachments or a poll.")
     reply_to_id: relay.GlobalID | None = strawberry.field(
         default=None, description="A message of this chat to answer (starts or joins its thread)."
     )
@@ -313,6 +327,9 @@ class SendMessageInput:
         description=f"Media of this event to show with the message (at most "
         f"{uc.MAX_ATTACHMENTS}; the body may then be empty). Upload them first with "
         "uploadMedia.",
+    )
+    poll: PollInput | None = strawberry.field(
+        default=None, description="A poll the message carries (the body may then be empty)."
     )
 
 
@@ -368,16 +385,32 @@ class ChatMutation:
         input: Annotated[SendMessageInput, strawberry.argument(description="The message.")],
     ) -> MessagePayload:
         reply_to = _message_id(input.reply_to_id) if input.reply_to_id is not None else None
+        event_id = decode_global_id(input.event_id, "Event")
+        attachments = [decode_document_id(g, "Media") for g in input.attachment_ids or []]
+        if input.poll is not None:
+            return _payload(
+                *await mutate(
+                    info,
+                    ChatError,
+                    polls_uc.send_with_poll,
+                    event_id,
+                    input.body,
+                    reply_to,
+                    input.client_id,
+                    attachments,
+                    input.poll.draft(),
+                )
+            )
         return _payload(
             *await mutate(
                 info,
                 ChatError,
                 uc.send,
-                decode_global_id(input.event_id, "Event"),
+                event_id,
                 input.body,
                 reply_to,
                 input.client_id,
-                [decode_document_id(g, "Media") for g in input.attachment_ids or []],
+                attachments,
             )
         )
 
@@ -422,6 +455,44 @@ class ChatMutation:
             *await mutate(
                 info, ChatError, uc.toggle_reaction, _message_id(input.message_id), input.emoji
             )
+        )
+
+
+@strawberry.type
+class ChatPollMutation:
+    @strawberry.mutation(
+        description="Participants: votes in a message's poll, replacing your earlier choice "
+        "(an empty `optionIds` withdraws it); everyone watching `chatEvents` gets the new "
+        "counts (MessagePollChanged). Not a participant: NOT_FOUND. Errors: INVALID_INPUT, "
+        "POLL_CLOSED, NOT_A_POLL, MESSAGE_DELETED, RATE_LIMITED."
+    )
+    async def vote_poll(
+        self,
+        info: Info,
+        input: Annotated[VotePollInput, strawberry.argument(description="The poll and choice.")],
+    ) -> MessagePayload:
+        return _payload(
+            *await mutate(
+                info,
+                ChatError,
+                polls_uc.vote,
+                _message_id(input.message_id),
+                [str(i) for i in input.option_ids],
+            )
+        )
+
+    @strawberry.mutation(
+        description="The poll's author or an organizer closes it for good: no more votes. "
+        "Closing again changes nothing. Someone else: FORBIDDEN; not a participant: "
+        "NOT_FOUND. Errors: NOT_A_POLL, MESSAGE_DELETED, RATE_LIMITED."
+    )
+    async def close_poll(
+        self,
+        info: Info,
+        input: Annotated[ClosePollInput, strawberry.argument(description="The poll.")],
+    ) -> MessagePayload:
+        return _payload(
+            *await mutate(info, ChatError, polls_uc.close, _message_id(input.message_id))
         )
 
 
@@ -635,6 +706,22 @@ class ReactionChanged:
         return await chat_person(info, self.user_id) if self.user_id is not None else None
 
 
+@strawberry.type(
+    description="A poll changed: someone voted (or changed or withdrew their vote) or it was "
+    "closed. `message.poll` is the state; in a replay it is how the poll is now."
+)
+class MessagePollChanged:
+    cursor: str = strawberry.field(description=_CURSOR)
+    message: Message = strawberry.field(description="The message with its poll now.")
+    user_id: strawberry.Private[int | None]
+
+    @strawberry.field(
+        description="Who voted; null in an anonymous poll, when it was closed, and in a replay."
+    )
+    async def voter(self, info: Info) -> ChatAuthor | None:
+        return await chat_person(info, self.user_id) if self.user_id is not None else None
+
+
 @strawberry.type(description="Someone read up to a message.")
 class ReadMarkerMoved:
     cursor: str = strawberry.field(description=_CURSOR)
@@ -689,6 +776,7 @@ ChatEvent = Annotated[
     | MessageEdited
     | MessageDeleted
     | ReactionChanged
+    | MessagePollChanged
     | ReadMarkerMoved
     | TypingChanged
     | PresenceChanged,
@@ -718,6 +806,8 @@ def chat_event(change: Change) -> Any:
                 added=change.added,
                 user_id=change.user_id,
             )
+        if kind == "poll":
+            return MessagePollChanged(cursor=cursor, message=message, user_id=change.user_id)
         return MessageEdited(cursor=cursor, message=message)
     if kind == "read":
         return ReadMarkerMoved(
@@ -755,6 +845,22 @@ SHARED_FIELDS = frozenset(
         "ReactionChanged.emoji",
         "ReactionChanged.added",
         "ReactionChanged.reactor",
+        "MessagePollChanged.cursor",
+        "MessagePollChanged.message",
+        "MessagePollChanged.voter",
+        *(
+            f"Poll.{f}"
+            for f in (
+                "question",
+                "options",
+                "multipleChoice",
+                "anonymous",
+                "closesAt",
+                "closed",
+                "totalVoters",
+            )
+        ),
+        *(f"PollOption.{f}" for f in ("id", "text", "voteCount", "voters")),
         "ReadMarkerMoved.cursor",
         "ReadMarkerMoved.upToMessageId",
         "ReadMarkerMoved.reader",
@@ -781,6 +887,7 @@ SHARED_FIELDS = frozenset(
                 "replyTo",
                 "replyCount",
                 "reactions",
+                "poll",
             )
         ),
         "MessageEdit.body",
@@ -800,9 +907,10 @@ class ChatSubscription:
     @strawberry.subscription(
         description="Everything that happens in an event's chat, live, for participants "
         "(NOT_FOUND for others). With `after` (the last `cursor` you got), first what you "
-        "missed since: messages added, edited, deleted or reacted to, and read markers, each "
-        "once as it is now; too much missed: the stream ends with CURSOR_TOO_OLD (reload the "
-        "history). Ends with FORBIDDEN when you leave the event, SERVICE_UNAVAILABLE when the "
+        "missed since: messages added, edited, deleted, reacted to or voted on, and read "
+        "markers, each once as it is now; too much missed: the stream ends with "
+        "CURSOR_TOO_OLD (reload the history). Ends with FORBIDDEN when you leave the event, "
+        "SERVICE_UNAVAILABLE when the "
         "chat cannot be read (resume with your last cursor), BAD_USER_INPUT for a malformed "
         "cursor or one of another chat. The server closes the socket (4401) when your session "
         "ends or your token expires (refresh, then reconnect); over SSE the stream ends with "

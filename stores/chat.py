@@ -9,6 +9,9 @@ Indexes (what each query uses):
 - replay after a reconnect (`chatEvents(after:)`): `event_changed` (event_id, changed_seq);
 - unread counts: `event_created` for the count since the reader's marker, `event_mentions`
   (event_id, mentions, created_at) for mentions;
+- polls (`ChatMessage.poll`): read with their message; each voter's choice is one key of
+  `poll.votes` ("u<user id>" → option ids), so concurrent votes of different people are
+  independent single-document updates and a vote is stored whole or not at all;
 - read markers: `key` unique "<event>:<user>", `marker_event_seq` (event_id, seq) for replay,
   `marker_event_at` (event_id, at) for `seenBy`.
 
@@ -37,6 +40,42 @@ class Edit(BaseModel):
     edited_at: datetime
 
 
+class PollOption(BaseModel):
+    id: str  # "o1".."o10", stable for the poll's life
+    text: str
+
+
+class Poll(BaseModel):
+    """A poll carried by a message; `votes` maps "u<user id>" to the chosen option ids (the
+    "u" keeps the key a field name: a bare number could read as an array index)."""
+
+    question: str
+    options: list[PollOption]
+    multiple_choice: bool = False
+    anonymous: bool = False
+    closes_at: datetime | None = None
+    closed_at: datetime | None = None  # closed by its author or an organizer
+    closed_by_user_id: int | None = None
+    votes: dict[str, list[str]] = Field(default_factory=dict)
+
+    def voters_of(self, option_id: str) -> list[int]:
+        return [voter_id(k) for k, chosen in self.votes.items() if option_id in chosen]
+
+    def choice_of(self, user_id: int) -> list[str]:
+        return self.votes.get(voter_key(user_id), [])
+
+    def is_closed(self, now: datetime) -> bool:
+        return self.closed_at is not None or (self.closes_at is not None and self.closes_at <= now)
+
+
+def voter_key(user_id: int) -> str:
+    return f"u{user_id}"
+
+
+def voter_id(key: str) -> int:
+    return int(key[1:])
+
+
 class ChatMessage(Document):
     event_id: int
     author_user_id: int
@@ -48,6 +87,7 @@ class ChatMessage(Document):
     client_key: str | None = None
     edits: list[Edit] = Field(default_factory=list)
     reactions: dict[str, list[int]] = Field(default_factory=dict)
+    poll: Poll | None = None
     created_at: datetime = Field(default_factory=utcnow)
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
@@ -55,7 +95,7 @@ class ChatMessage(Document):
     removed_by_admin: bool = False  # deleted by an administrator (moderation)
     seq: int = 0  # the event's chat sequence number when it was sent
     changed_seq: int = 0  # ... and of its last change
-    last_change: str = "added"  # added | edited | deleted | reaction
+    last_change: str = "added"  # added | edited | deleted | reaction | poll
 
     class Settings:
         name = "chat_messages"
@@ -264,6 +304,7 @@ async def tombstone(
         reactions={},
         mentions=[],
         attachment_ids=[],
+        poll=None,
         removed_by_admin=by_admin,
     )
     return await _update(message.id, {"deleted_at": None}, change)
@@ -276,6 +317,40 @@ async def toggle_reaction(
     field = f"reactions.{emoji}"
     change = {"$addToSet": {field: user_id}} if add_it else {"$pull": {field: user_id}}
     return await _update(message.id, {"deleted_at": None}, {**change, **_changed(seq, "reaction")})
+
+
+async def vote(
+    message: ChatMessage, user_id: int, option_ids: list[str], seq: int
+) -> ChatMessage | None:
+    """Replaces the user's choice (none: withdraws it) in one update, unless the message was
+    deleted or its poll closed by hand meanwhile (None then). Closing by time is the caller's
+    check: `closes_at` never changes."""
+    assert message.id is not None
+    field = f"poll.votes.{voter_key(user_id)}"
+    change: dict[str, Any] = (
+        {"$set": {field: option_ids}} if option_ids else {"$unset": {field: ""}}
+    )
+    changed = _changed(seq, "poll")
+    changed["$set"].update(change.pop("$set", {}))
+    return await _update(
+        message.id,
+        {"deleted_at": None, "poll.closed_at": None, "poll.question": {"$exists": True}},
+        {**change, **changed},
+    )
+
+
+async def close_poll(
+    message: ChatMessage, user_id: int, now: datetime, seq: int
+) -> ChatMessage | None:
+    """Closes the poll (None when it was already closed by hand or the message deleted)."""
+    assert message.id is not None
+    changed = _changed(seq, "poll")
+    changed["$set"].update({"poll.closed_at": now, "poll.closed_by_user_id": user_id})
+    return await _update(
+        message.id,
+        {"deleted_at": None, "poll.closed_at": None, "poll.question": {"$exists": True}},
+        changed,
+    )
 
 
 async def history(

@@ -6,6 +6,8 @@
 | edit/delete others' tasks and expenses, validate,  |                  |   |   |   |
 |   invite, remove participants, edit event          | –                | – | ✓ | ✓ |
 | change roles, transfer ownership, delete event     | –                | – | – | ✓ |
+| vote in a chat poll                                | NOT_FOUND        | ✓ | ✓ | ✓ |
+| close a chat poll (its author: a participant too)  | NOT_FOUND        | – | ✓ | ✓ |
 
 Anonymous: UNAUTHENTICATED (mutations), null (reads). An outsider of a PRIVATE event gets exactly
 the answer given for an id that does not exist. So does an outsider of an UNLISTED event who names
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -35,6 +37,7 @@ from stores import notifications as notifications_store
 from stores.db import utcnow
 from stores.outbox import OutboxEvent
 from tests.support import assert_error, assert_payload_error
+from tests.support.chat import SEND_POLL
 
 MISSING = 987_654_321  # a database id nothing has
 
@@ -340,6 +343,7 @@ class Op:
     target: tuple[str, str]  # (input field, node type) replaced by a missing id for outsiders
     expected: dict[str, str]  # role → UNAUTHENTICATED | NOT_FOUND | FORBIDDEN | OK | payload code
     check: Check  # (world, role, payload, before, after) when allowed
+    prepare: Callable[[World], Awaitable[None]] | None = None  # more set-up for this one
 
     def __repr__(self) -> str:
         return self.name
@@ -506,6 +510,34 @@ def check_settlement(w, role, payload, before, after):
     assert recorded["amount"]["amount"] == "5.00"
     assert recorded["recordedBy"] == ref(w.pid(role))
 
+
+async def poll_of_target(w: World) -> None:
+    """A poll sent by the target participant (w.extra["poll"]): nobody else is its author."""
+    result = await w.api.execute(
+        SEND_POLL,
+        {
+            "input": {
+                "eventId": w.event_id,
+                "body": "",
+                "poll": {"question": "When?", "options": ["Fri", "Sat"]},
+            }
+        },
+        token=w.users["target"]["token"],
+    )
+    assert result["data"]["sendMessage"]["errors"] == [], result
+    w.extra["poll"] = result["data"]["sendMessage"]["message"]["id"]
+
+
+def check_vote_poll(w, role, payload, before, after):
+    poll = payload["message"]["poll"]
+    assert poll["viewerOptionIds"] == ["o2"] and poll["closed"] is False
+
+
+def check_close_poll(w, role, payload, before, after):
+    assert payload["message"]["poll"]["closed"] is True
+
+
+POLL = "message { id poll { closed viewerOptionIds } } errors { code field message }"
 
 OPS = [
     Op(
@@ -778,6 +810,24 @@ OPS = [
         on_child(ORGANIZERS),
         check_delete_date_poll,
     ),
+    Op(
+        "votePoll",
+        mutation("votePoll", "VotePollInput", POLL),
+        lambda w, r: {"input": {"messageId": w.extra["poll"], "optionIds": ["o2"]}},
+        ("messageId", "Message"),
+        ANY_PARTICIPANT,
+        check_vote_poll,
+        poll_of_target,
+    ),
+    Op(
+        "closePoll",
+        mutation("closePoll", "ClosePollInput", POLL),
+        lambda w, r: {"input": {"messageId": w.extra["poll"]}},
+        ("messageId", "Message"),
+        ORGANIZERS,
+        check_close_poll,
+        poll_of_target,
+    ),
 ]
 
 
@@ -801,6 +851,8 @@ async def test_mutation_matrix(api, accounts, events, op: Op, role: str):
     w = await build_world(
         api, accounts, events, "UNLISTED" if role == "outsider_unlisted" else "PRIVATE"
     )
+    if op.prepare is not None:
+        await op.prepare(w)
     variables = op.variables(w, role)
     expected = op.expected[role]
     before = await w.snapshot()
@@ -834,6 +886,13 @@ async def test_mutation_matrix(api, accounts, events, op: Op, role: str):
         payload = result["data"][op.name]
         assert [e["code"] for e in payload["errors"]] == [expected], payload
     assert await w.snapshot() == before, "a refused operation changed the event"
+    if "poll" in w.extra:  # nor the chat poll it aimed at
+        seen = await w.api.execute(
+            "query($id: ID!) { node(id: $id) { ... on Message { poll { closed totalVoters } } } }",
+            {"id": w.extra["poll"]},
+            token=w.users["owner"]["token"],
+        )
+        assert seen["data"]["node"]["poll"] == {"closed": False, "totalVoters": 0}, seen
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -52,6 +52,12 @@ def test_numbers_saturate():
         # nodes: × the ids (a variable: the most it may hold)
         ('{ nodes(ids: ["a", "b", "c"]) { id } }', 1 + 3 * 1),
         ("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", 1 + 100 * 1),
+        # a poll's options: a plain list (× the default page); voters: × first
+        (
+            "query($id: ID!) { node(id: $id) { ... on Message { poll { options { "
+            "text voters(first: 5) { username } } } } } }",
+            1 + 1 + 1 + 20 * (1 + 1 + 5 * 1),
+        ),
         # a plain list: × the default page
         ("mutation { logout { ok } }", 2),
     ],

@@ -51,6 +51,7 @@ from tests import media_samples as samples
 from tests.conftest import RunningServer
 from tests.factories import crew, pk
 from tests.support import GraphQLClient, assert_error, assert_payload_error
+from tests.support.chat import POLL_OF, SEND_POLL, VOTE
 from tests.support.graphql import answer_without_cost
 from tests.support.media import served_path
 
@@ -1465,3 +1466,75 @@ async def test_date_poll_ballots_are_rate_limited(api, accounts, events, server)
     assert [a["errors"] for a in answers[:3]] == [[], [], []]
     assert answers[3]["errors"][0]["code"] == "RATE_LIMITED"
     assert answers[3]["errors"][0]["retryAfterSeconds"] > 0
+
+
+# --- chat polls (issue 18): huge option lists, voter fan-out ------------------------------------
+
+POLL_MESSAGES = """query($id: ID!) { event(id: $id) { messages { edges { node { id } } } } }"""
+
+
+async def test_a_poll_with_ten_thousand_options_is_refused_before_storing(api, accounts, events):
+    c = await crew(accounts, events, 3)
+    alice, eid = c["people"][2], c["event"]["id"]
+    huge = {"question": "Pick one", "options": [f"option {i}" for i in range(10_000)]}
+    result = await api.execute(
+        SEND_POLL, {"input": {"eventId": eid, "body": "", "poll": huge}}, token=alice["token"]
+    )
+    assert "errors" not in result, result
+    payload = result["data"]["sendMessage"]
+    assert payload["message"] is None
+    assert_payload_error(payload, "INVALID_INPUT", ["input", "poll", "options"])
+    listed = await api.execute(POLL_MESSAGES, {"id": eid}, token=alice["token"])
+    assert listed["data"]["event"]["messages"]["edges"] == []  # nothing stored
+
+    # a vote naming thousands of options: refused whole, the poll unchanged
+    sent = await api.execute(
+        SEND_POLL,
+        {"input": {"eventId": eid, "body": "", "poll": {**huge, "options": ["a", "b"]}}},
+        token=alice["token"],
+    )
+    poll_id = sent["data"]["sendMessage"]["message"]["id"]
+    flood = await api.execute(VOTE, {"id": poll_id, "o": ["o1"] * 10_000}, token=alice["token"])
+    assert_payload_error(flood["data"]["votePoll"], "INVALID_INPUT", ["input", "optionIds"])
+    seen = await api.execute(POLL_OF, {"id": poll_id}, token=alice["token"])
+    assert seen["data"]["node"]["poll"]["totalVoters"] == 0
+    await assert_still_serving(api)
+
+
+async def test_alias_fan_out_over_poll_voters_is_refused_by_the_cost_limit(
+    api, accounts, events, settings
+):
+    c = await crew(accounts, events, 3)
+    alice, eid = c["people"][2], c["event"]["id"]
+    await api.execute(
+        SEND_POLL,
+        {"input": {"eventId": eid, "body": "", "poll": {"question": "?", "options": ["a", "b"]}}},
+        token=alice["token"],
+    )
+    one = (
+        "event(id: $id) { messages(last: 20) { edges { node { poll { options { "
+        "voters(first: 10) { username displayName } } } } } } }"
+    )
+    fine = await api.execute(f"query($id: ID!) {{ {one} }}", {"id": eid}, token=alice["token"])
+    assert "errors" not in fine, fine
+    assert fine["data"]["event"]["messages"]["edges"][0]["node"]["poll"]["options"][0] == {
+        "voters": []
+    }
+
+    aliases = " ".join(f"a{i}: {one}" for i in range(30))
+    refused = await api.execute(
+        f"query($id: ID!) {{ {aliases} }}", {"id": eid}, token=alice["token"]
+    )
+    assert_too_complex(refused, settings)
+
+    deep = one.replace("last: 20", "last: 100").replace("first: 10", "first: 100")
+    assert_too_complex(
+        await api.execute(f"query($id: ID!) {{ {deep} }}", {"id": eid}, token=alice["token"]),
+        settings,
+    )
+    too_many = one.replace("first: 10", "first: 101")
+    assert_error(
+        await api.execute(f"query($id: ID!) {{ {too_many} }}", {"id": eid}, token=alice["token"]),
+        "BAD_USER_INPUT",
+    )
+    await assert_still_serving(api)

@@ -143,3 +143,51 @@ async def react(
 ) -> dict[str, Any]:
     """The whole result of `toggleReaction` (an error may be top-level)."""
     return await api.execute(REACT, {"id": message_id, "e": emoji}, token=user["token"])
+
+
+# --- polls -----------------------------------------------------------------------------------
+
+POLL_FIELDS = """poll { question multipleChoice anonymous closesAt closed totalVoters
+  viewerOptionIds options { id text voteCount viewerVoted voters { username } } }"""
+
+SEND_POLL = f"""mutation($input: SendMessageInput!) {{ sendMessage(input: $input) {{
+  message {{ id body {POLL_FIELDS} }} errors {{ code field }} }} }}"""
+
+VOTE = f"""mutation($id: ID!, $o: [ID!]!) {{ votePoll(input: {{messageId: $id, optionIds: $o}})
+  {{ message {{ id {POLL_FIELDS} }} errors {{ code field }} }} }}"""
+
+CLOSE_POLL = f"""mutation($id: ID!) {{ closePoll(input: {{messageId: $id}})
+  {{ message {{ id {POLL_FIELDS} }} errors {{ code field }} }} }}"""
+
+POLL_OF = f"""query($id: ID!) {{ node(id: $id) {{ ... on Message {{ id {POLL_FIELDS} }} }} }}"""
+
+
+async def send_poll(
+    api: GraphQLClient, user: dict[str, Any], event_id: str, body: str = "", **poll: Any
+) -> dict[str, Any]:
+    """The sendMessage payload of a message carrying a poll (defaults: two options)."""
+    poll = {"question": "Where do we eat?", "options": ["Pizza", "Sushi"], **poll}
+    result = await api.execute(
+        SEND_POLL, {"input": {"eventId": event_id, "body": body, "poll": poll}}, token=user["token"]
+    )
+    assert "errors" not in result, result
+    return result["data"]["sendMessage"]  # type: ignore[no-any-return]
+
+
+async def vote(
+    api: GraphQLClient, user: dict[str, Any], message_id: str, option_ids: list[str]
+) -> dict[str, Any]:
+    """The whole result of `votePoll` (an error may be top-level)."""
+    return await api.execute(VOTE, {"id": message_id, "o": option_ids}, token=user["token"])
+
+
+async def close_poll(api: GraphQLClient, user: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """The whole result of `closePoll` (an error may be top-level)."""
+    return await api.execute(CLOSE_POLL, {"id": message_id}, token=user["token"])
+
+
+async def poll_of(api: GraphQLClient, user: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """The message's poll as `user` sees it."""
+    result = await api.execute(POLL_OF, {"id": message_id}, token=user["token"])
+    assert "errors" not in result, result
+    return result["data"]["node"]["poll"]  # type: ignore[no-any-return]
