@@ -130,6 +130,7 @@ class Seeded:
     pids: list[str]
     seconds: float
     requests: int
+    tokens: list[str] = field(default_factory=list)  # every participant's, owner first
 
 
 async def seed_users(api: Api, outbox: Path) -> list[str]:
@@ -284,7 +285,7 @@ async def seed(url: str, outbox: Path, concurrency: int) -> Seeded:
         )
     finally:
         await api.aclose()
-    return Seeded(event_id, tokens[0], pids, time.perf_counter() - start, api.requests)
+    return Seeded(event_id, tokens[0], pids, time.perf_counter() - start, api.requests, tokens)
 
 
 # --------------------------------------------------------------------------- scenario

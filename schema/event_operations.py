@@ -7,7 +7,9 @@ from typing import Annotated
 
 import strawberry
 from strawberry import relay
+from strawberry.file_uploads import Upload
 
+from resolvers import event_cover
 from resolvers import events as uc
 from resolvers.core.errors import BadRequest
 from schema.context import Info
@@ -20,6 +22,7 @@ from schema.core import (
     connection,
     cursor_int,
     decode_cursor,
+    decode_document_id,
     decode_global_id,
     encode_cursor,
     mutate,
@@ -27,6 +30,7 @@ from schema.core import (
 )
 from schema.event_errors import EventError
 from schema.events import Event, EventWhen, InviteLink
+from schema.media import MediaError
 from schema.participants import PERSON_ID, Participant, participant_key
 from stores import events as rows
 from stores.db import key_of
@@ -259,6 +263,33 @@ class EventPayload:
     errors: list[EventError] = strawberry.field(description=_ERRORS)
 
 
+@strawberry.input(description="An event's cover image.")
+class SetEventCoverInput:
+    event_id: relay.GlobalID = strawberry.field(
+        description="The event (an Event id); one you are not in is a top-level NOT_FOUND."
+    )
+    media_id: relay.GlobalID | None = strawberry.field(
+        default=None,
+        description="An image of this event (a Media id) to show as its cover (else "
+        "MEDIA_NOT_FOUND; another kind of file: UNSUPPORTED_MEDIA_TYPE). Null, with no "
+        "`upload`: no cover.",
+    )
+    upload: Upload | None = strawberry.field(
+        default=None,
+        description="An image to share in the event's default album and show as its cover, in "
+        "one request (a multipart request, as `uploadMedia`; the same checks and errors). Not "
+        "with `mediaId` (INVALID_INPUT).",
+    )
+
+
+@strawberry.type(description="The result of `setEventCover`.")
+class SetEventCoverPayload:
+    event: Event | None = strawberry.field(
+        description="The event with its new `cover`; null on errors."
+    )
+    errors: list[MediaError] = strawberry.field(description=_ERRORS)
+
+
 @strawberry.type(description="The result of deleting an event.")
 class DeleteEventPayload:
     deleted_event_id: relay.GlobalID | None = strawberry.field(
@@ -470,6 +501,28 @@ class EventMutation:
             info, EventError, uc.update_event, event_id, data, input.expected_version
         )
         return await _fresh_event(info, row, errors)
+
+    @strawberry.mutation(
+        description="Sets the event's cover image: one of its images (`mediaId`), or a new one "
+        "uploaded on the way (`upload`), or none. Organizers and the owner (participants: "
+        "FORBIDDEN; others: NOT_FOUND). In `errors`: MEDIA_NOT_FOUND, UNSUPPORTED_MEDIA_TYPE, "
+        "INVALID_INPUT, and with an upload those of `uploadMedia`."
+    )
+    async def set_event_cover(
+        self,
+        info: Info,
+        input: Annotated[SetEventCoverInput, strawberry.argument(description="The cover.")],
+    ) -> SetEventCoverPayload:
+        row, errors = await mutate(
+            info,
+            MediaError,
+            event_cover.set_cover,
+            decode_global_id(input.event_id, "Event"),
+            decode_document_id(input.media_id, "Media") if input.media_id is not None else None,
+            input.upload,
+        )
+        fresh = await _fresh_event(info, row, [])
+        return SetEventCoverPayload(event=fresh.event if row else None, errors=errors)
 
     @strawberry.mutation(
         description="Cancels an event (status CANCELLED, kept read-only for history): "

@@ -34,7 +34,7 @@ from schema.core import (
 )
 from schema.date_polls import DatePoll, build_poll
 from schema.expenses import Balance, Expense, Settlement, Transfer, expenses, to_money
-from schema.media import Album, event_albums
+from schema.media import Album, Media, event_albums
 from schema.participants import PERSON_ID, Participant, participant_key, roster, visible_rows
 from schema.tasks import Task, tasks
 from stores import events as rows
@@ -292,6 +292,19 @@ class Event(relay.Node):
             return None
         user = await info.context.loaders.user_by_id.load(owner.user_id)
         return User(row=user) if user else None
+
+    @strawberry.field(
+        description="Its cover image (one of its media, chosen by an organizer with "
+        "`setEventCover`); null when none, when that media was deleted, and for outsiders. "
+        "Participants only; shown in `myEvents` too."
+    )
+    async def cover(self, info: Info) -> Media | None:
+        if not self.is_member or self.row.cover_media_id is None:
+            return None
+        found = await info.context.loaders.media.load(self.row.cover_media_id)
+        if found is None or found.event_id != self.row.id or found.removed_at is not None:
+            return None
+        return Media(doc=found)
 
     @strawberry.field(
         description="Its date poll (where participants choose the date); null when it has none. "

@@ -974,4 +974,4 @@ class MediaMutation:
         )
 
 
-UPLOAD_FIELDS = frozenset({"uploadMedia", "setAvatar"})
+UPLOAD_FIELDS = frozenset({"uploadMedia", "setAvatar", "setEventCover"})

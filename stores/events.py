@@ -97,6 +97,8 @@ class Event(SQLModel, table=True):
     reminded_for: datetime | None = Field(default=None, sa_column=timestamp_column(True))
     # how outsiders reach an UNLISTED event (the sequential id is no secret): 144 random bits
     share_token: str = Field(default_factory=new_share_token, sa_type=String(32))
+    # the event's cover: a Media document of the event (an image), by its id
+    cover_media_id: str | None = Field(default=None, sa_type=String(24))
 
 
 class Participant(SQLModel, table=True):
