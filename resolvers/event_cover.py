@@ -11,12 +11,21 @@ from typing import Any
 
 from resolvers import media as media_uc
 from resolvers.core.deps import Deps, Viewer
-from resolvers.core.errors import DomainError, NotFound
+from resolvers.core.errors import DomainError, DomainErrors, NotFound
 from resolvers.events import access, event_changed, member_or_hidden, require
 from resolvers.media import MediaErrorCode
 from stores import events as store
 from stores import media as media_store
 from stores.events import Event, ParticipantRole
+
+_IMAGES = frozenset({"IMAGE"})
+
+
+def _on_upload(error: DomainError) -> DomainError:
+    """The media use case names its `files` argument; here the file is `upload`."""
+    if not error.field or error.field[0] != "files":
+        return error
+    return DomainError(error.code, error.message, "upload", retry_after_s=error.retry_after_s)
 
 
 def _cover_error(message: str) -> DomainError:
@@ -35,12 +44,14 @@ async def set_cover(
         raise NotFound("Event not found.")
     require(found[1], ParticipantRole.ORGANIZER)
     if upload is not None:
-        stored = await media_uc.upload(deps, viewer, event_id, None, [upload], None, False)
-        if stored[0].kind != "IMAGE":
-            await media_uc.delete(deps, viewer, str(stored[0].id))  # changes nothing after all
-            raise DomainError(
-                MediaErrorCode.UNSUPPORTED_MEDIA_TYPE, "A cover is an image.", "upload"
+        try:
+            stored = await media_uc.upload(
+                deps, viewer, event_id, None, [upload], None, False, kinds=_IMAGES
             )
+        except DomainErrors as exc:  # the errors are about `upload`, not `files`
+            raise DomainErrors([_on_upload(e) for e in exc.errors]) from None
+        except DomainError as exc:
+            raise _on_upload(exc) from None
         media_id = str(stored[0].id)
     elif media_id is not None:
         media = (await media_store.media_by_ids([media_id]))[0]

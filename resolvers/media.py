@@ -181,6 +181,7 @@ class Spooled:
     size: int
     sha256: str
     file_name: str | None
+    kind: str = ""
     key: str = ""
     processed: imaging.Processed | None = None
     stored: bool = False
@@ -192,12 +193,14 @@ def _spool(deps: Deps, index: int, upload: UploadLike) -> Spooled:
     if size == 0:
         path.unlink(missing_ok=True)
         raise imaging.Rejected(imaging.ImageErrorCode.UNSUPPORTED_MEDIA_TYPE, "The file is empty.")
-    if imaging.sniff(head) is None:
+    sniffed = imaging.sniff(head)
+    if sniffed is None:
         path.unlink(missing_ok=True)
         raise imaging.Rejected(
             imaging.ImageErrorCode.UNSUPPORTED_MEDIA_TYPE,
             "Accepted: JPEG, PNG, WebP, GIF, HEIC, MP4, MOV and PDF.",
         )
+    spooled.kind = sniffed[0]
     return spooled
 
 
@@ -378,7 +381,11 @@ async def upload(
     uploads: Sequence[Any],
     caption: str | None,
     share_location: bool,
+    kinds: frozenset[str] | None = None,
 ) -> list[store.Media]:
+    """Stores the files in the album (the default one when `album_id` is None). `kinds`, when
+    given, refuses (UNSUPPORTED_MEDIA_TYPE, nothing stored) a file of another kind, by its
+    content, before it is deduplicated or decoded."""
     await membership(deps, viewer, event_id)
     text = checked_caption(caption)
     if album_id is not None:
@@ -391,6 +398,18 @@ async def upload(
         album = await store.default_album(event_id)
     spooled = await _spool_all(deps, uploads)
     try:
+        refused = [p for p in spooled if kinds is not None and p.kind not in kinds]
+        if refused:
+            raise DomainErrors(
+                [
+                    DomainError(
+                        MediaErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                        f"Accepted here: {', '.join(sorted(kinds or ()))}.",
+                        ["files", str(p.index)],
+                    )
+                    for p in refused
+                ]
+            )
         return await _store_spooled(
             deps, viewer, event_id, str(album.id), spooled, text, share_location
         )

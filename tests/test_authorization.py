@@ -36,8 +36,10 @@ from schema.core import encode_cursor
 from stores import notifications as notifications_store
 from stores.db import utcnow
 from stores.outbox import OutboxEvent
+from tests import media_samples as samples
 from tests.support import assert_error, assert_payload_error
 from tests.support.chat import SEND_POLL
+from tests.support.media import uploaded
 
 MISSING = 987_654_321  # a database id nothing has
 
@@ -73,7 +75,7 @@ SNAPSHOT = """query($id: ID!) { event(id: $id) {
   settlements { id from { id } to { id } amount { amount } recordedBy { id } }
   invitations { id status role inviteeEmail }
   inviteLinks { id role revokedAt }
-  startsAt endsAt
+  startsAt endsAt cover { id }
   datePoll { id status version deadline hideVotes voterCount chosenOption { id }
              options { id startsAt yesCount ifNeedBeCount noCount votes { participant { id } } } }
 } }"""
@@ -511,6 +513,17 @@ def check_settlement(w, role, payload, before, after):
     assert recorded["recordedBy"] == ref(w.pid(role))
 
 
+async def photo_of_target(w: World) -> None:
+    """A photo shared in the event by the target participant (w.extra["photo"])."""
+    photo = (await uploaded(w.api, w.users["target"], w.event_id, [("p.jpg", samples.jpeg())]))[0]
+    w.extra["photo"] = photo["id"]
+
+
+def check_set_cover(w, role, payload, before, after):
+    assert before["cover"] is None and after["cover"] == {"id": w.extra["photo"]}
+    assert payload["event"]["cover"] == {"id": w.extra["photo"]}
+
+
 async def poll_of_target(w: World) -> None:
     """A poll sent by the target participant (w.extra["poll"]): nobody else is its author."""
     result = await w.api.execute(
@@ -809,6 +822,15 @@ OPS = [
         ("pollId", "DatePoll"),
         on_child(ORGANIZERS),
         check_delete_date_poll,
+    ),
+    Op(
+        "setEventCover",
+        mutation("setEventCover", "SetEventCoverInput", f"event {{ id cover {{ id }} }} {ERRORS}"),
+        lambda w, r: {"input": {"eventId": w.event_id, "mediaId": w.extra["photo"]}},
+        ("eventId", "Event"),
+        ORGANIZERS,
+        check_set_cover,
+        photo_of_target,
     ),
     Op(
         "votePoll",

@@ -91,7 +91,9 @@ async def test_only_an_image_of_this_event_is_a_cover(api, accounts, events):
         token=organizer["token"],
     )
     payload = response.json()["data"]["setEventCover"]
-    assert [e["code"] for e in payload["errors"]] == ["UNSUPPORTED_MEDIA_TYPE"]
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+        ("UNSUPPORTED_MEDIA_TYPE", ["input", "upload"])
+    ]
     listed = await api.execute(
         "query($id: ID!) { event(id: $id) { albums { mediaCount } } }",
         {"id": eid},

@@ -1538,3 +1538,98 @@ async def test_alias_fan_out_over_poll_voters_is_refused_by_the_cost_limit(
         "BAD_USER_INPUT",
     )
     await assert_still_serving(api)
+
+
+# --- setEventCover: hostile ids and files (issue 18) --------------------------------------------
+
+SET_COVER = """mutation($input: SetEventCoverInput!) { setEventCover(input: $input) {
+  event { id cover { id } } errors { code field } } }"""
+
+
+@pytest.mark.parametrize(
+    ("media_id", "code"),
+    [
+        ("garbage!", "BAD_USER_INPUT"),  # not a global id: refused before the resolver
+        ("A" * 20_000, "BAD_USER_INPUT"),
+        (to_base64("Media", "9" * 400), "MEDIA_NOT_FOUND"),
+        (to_base64("Media", "../../etc/passwd"), "MEDIA_NOT_FOUND"),
+        (to_base64("User", "1"), "MEDIA_NOT_FOUND"),
+        (to_base64("Media", BIG), "MEDIA_NOT_FOUND"),
+    ],
+    ids=["garbage", "huge", "long-hex", "path", "other-type", "big-number"],
+)
+async def test_a_hostile_cover_media_id_is_refused_and_changes_nothing(
+    api, accounts, events, media_id, code
+):
+    owner = await accounts.user()
+    event = await events.create(owner["token"])
+    result = await api.execute(
+        SET_COVER, {"input": {"eventId": event["id"], "mediaId": media_id}}, token=owner["token"]
+    )
+    if code == "BAD_USER_INPUT":
+        assert result["data"] is None, result
+        assert [e["extensions"]["code"] for e in result["errors"]] == [code]
+    else:
+        assert "errors" not in result, result
+        payload = result["data"]["setEventCover"]
+        assert payload["event"] is None
+        assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+            (code, ["input", "mediaId"])
+        ]
+    seen = await api.execute(
+        "query($id: ID!) { event(id: $id) { cover { id } } }",
+        {"id": event["id"]},
+        token=owner["token"],
+    )
+    assert seen["data"]["event"]["cover"] is None
+    await assert_still_serving(api)
+
+
+async def test_a_cover_upload_is_refused_by_its_content_before_decoding(
+    api, accounts, events, server, monkeypatch
+):
+    owner = await accounts.user()
+    event = await events.create(owner["token"])
+    decoded: list[str] = []
+    process = imaging.process
+
+    def counted(path: Any, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(str(path))
+        return process(path, *args, **kwargs)
+
+    monkeypatch.setattr(imaging, "process", counted)
+    for name, content, declared in (
+        ("cover.png", samples.pdf(), "image/png"),  # a PDF that says it is a PNG
+        ("cover.png", b"\x89PNG" + b"\x00" * 100, "image/png"),  # a truncated signature
+    ):
+        response = await api.upload(
+            SET_COVER,
+            {"input": {"eventId": event["id"], "upload": None}},
+            {"variables.input.upload": (name, content, declared)},
+            token=owner["token"],
+        )
+        assert response.status_code == 200, response.text
+        payload = response.json()["data"]["setEventCover"]
+        assert payload["event"] is None
+        assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+            ("UNSUPPORTED_MEDIA_TYPE", ["input", "upload"])
+        ]
+    # both a media and an upload: one typed error, nothing read
+    response = await api.upload(
+        SET_COVER,
+        {
+            "input": {
+                "eventId": event["id"],
+                "mediaId": to_base64("Media", "0" * 24),
+                "upload": None,
+            }
+        },
+        {"variables.input.upload": ("cover.png", samples.png(), "image/png")},
+        token=owner["token"],
+    )
+    assert [e["code"] for e in response.json()["data"]["setEventCover"]["errors"]] == [
+        "INVALID_INPUT"
+    ]
+    assert decoded == []
+    assert media_uc.files(server.deps).all_keys(MEDIA) == set()
+    await assert_still_serving(api)
